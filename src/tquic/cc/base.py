@@ -1,0 +1,138 @@
+"""The congestion controller interface and the registry of controllers by name.
+
+Every path owns one controller (DESIGN.md "Multipath is the normal case").  The
+loss detector of the path (``tquic.paths.recovery``) calls it on every sent
+packet, every ACK, every loss and every RTT sample, so that model-based
+controllers (BBR, Copa, ...) see everything they need without special cases in
+the engine.  Nothing here reads a clock: every call carries ``now``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+# RFC 9002 §7.2: the initial window is 10 * max_datagram_size, bounded below by
+# 2 * max_datagram_size and above by max(14720, 2 * max_datagram_size).
+INITIAL_WINDOW_PACKETS = 10
+MINIMUM_WINDOW_PACKETS = 2  # RFC 9002 §7.2 kMinimumWindow
+
+
+@dataclass(frozen=True, slots=True)
+class SentInfo:
+    """What a controller learns about a packet when it is sent."""
+
+    packet_number: int
+    sent_bytes: int
+    time_sent: float
+    bytes_in_flight: int  # after this packet is counted
+    app_limited: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AckedPacket:
+    """One newly acknowledged in-flight packet."""
+
+    packet_number: int
+    sent_bytes: int
+    time_sent: float
+    # Delivery-rate sampling state at send time (for BBR-style controllers):
+    delivered_at_send: int = 0
+    delivered_time_at_send: float = 0.0
+    first_sent_time_at_send: float = 0.0
+    app_limited: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LostPacket:
+    """One packet declared lost."""
+
+    packet_number: int
+    sent_bytes: int
+    time_sent: float
+
+
+@dataclass(frozen=True, slots=True)
+class RttSample:
+    """RTT state after an update (RFC 9002 §5)."""
+
+    latest_rtt: float
+    smoothed_rtt: float
+    rttvar: float
+    min_rtt: float
+
+
+class CongestionController(Protocol):
+    """What a path needs from a congestion controller."""
+
+    @property
+    def congestion_window(self) -> int:
+        """Bytes the path may have in flight."""
+        ...
+
+    @property
+    def pacing_rate(self) -> float | None:
+        """Bytes per second to pace at, or None to let the pacer derive it from cwnd/RTT."""
+        ...
+
+    def on_packet_sent(self, info: SentInfo, now: float) -> None: ...
+
+    def on_packets_acked(
+        self,
+        acked: list[AckedPacket],
+        rtt: RttSample,
+        bytes_in_flight: int,
+        now: float,
+        ecn_ce_count: int = 0,
+    ) -> None:
+        """Called once per ACK frame with all newly acknowledged in-flight packets."""
+        ...
+
+    def on_packets_lost(self, lost: list[LostPacket], bytes_in_flight: int, now: float) -> None:
+        ...
+
+    def on_congestion_event_ecn(self, time_sent: float, now: float) -> None:
+        """An increase in the ECN-CE count (RFC 9002 §7.1)."""
+        ...
+
+    def on_persistent_congestion(self, now: float) -> None:
+        """RFC 9002 §7.6.2: collapse to the minimum window."""
+        ...
+
+    def on_packets_discarded(self, sent_bytes: int) -> None:
+        """Packets removed from flight without ACK or loss (key discard, abandoned path)."""
+        ...
+
+
+ControllerFactory = Callable[[int], CongestionController]
+"""Builds a controller for a path, given the path's max datagram size."""
+
+_REGISTRY: dict[str, ControllerFactory] = {}
+
+
+def register_controller(name: str, factory: ControllerFactory) -> None:
+    """Make ``factory`` available as ``name`` (e.g. for ``--cc NAME``)."""
+    _REGISTRY[name.lower()] = factory
+
+
+def available_controllers() -> list[str]:
+    """Names of every registered controller, sorted."""
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def create_controller(name: str, max_datagram_size: int) -> CongestionController:
+    """A new controller by name; ValueError naming the choices when unknown."""
+    _load_builtins()
+    try:
+        factory = _REGISTRY[name.lower()]
+    except KeyError:
+        choices = ", ".join(sorted(_REGISTRY))
+        raise ValueError(f"unknown congestion controller {name!r}; choose one of: {choices}") from None
+    return factory(max_datagram_size)
+
+
+def _load_builtins() -> None:
+    # Importing tquic.cc registers the built-in controllers.
+    import tquic.cc  # noqa: F401

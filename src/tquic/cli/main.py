@@ -1,0 +1,50 @@
+"""The ``tquic`` command: one entry point, one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tquic import __version__
+
+DESCRIPTION = """\
+tquic: QUIC with multipath, HTTP/3 and DATAGRAM, built for WAN bonding.
+
+One QUIC connection can spread its packets over several internet links
+(LTE, 5G, Starlink, DSL, fibre), add up their bandwidth and keep running
+when any of them dies.
+"""
+
+EPILOG = """\
+Run 'tquic COMMAND --help' to learn a command.
+Documentation: README.md and docs/ in the source tree.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tquic",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tquic {__version__}")
+    parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.error(f"unknown command {args.command!r}")
+    return int(handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

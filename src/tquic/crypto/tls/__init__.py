@@ -1,0 +1,1 @@
+"""tquic.crypto.tls."""

@@ -1,0 +1,1 @@
+"""tquic.paths.schedulers."""
