@@ -49,11 +49,13 @@ def crypto_error(alert: int) -> int:
     return int(TransportErrorCode.CRYPTO_ERROR) + (alert & 0xFF)
 
 
-class QuicDecodeError(ValueError):
-    """Bytes that do not decode.  ``error_code`` is the code the RFC names.
+class QuicError(Exception):
+    """A protocol error that closes the connection with ``error_code``.
 
-    ``frame_type`` is set when the failure happened inside a frame, so that a
-    CONNECTION_CLOSE can carry it (RFC 9000 §19.19).
+    Raised anywhere below the connection (parsers, streams, flow control, loss
+    recovery, TLS); the connection turns it into CONNECTION_CLOSE.
+    ``frame_type`` is set when a frame caused it, so that the CONNECTION_CLOSE
+    can carry it (RFC 9000 §19.19).
     """
 
     def __init__(
@@ -72,6 +74,10 @@ class QuicDecodeError(ValueError):
             f"{type(self).__name__}(error_code={self.error_code:#x}, "
             f"reason={self.reason!r}, frame_type={self.frame_type!r})"
         )
+
+
+class QuicDecodeError(QuicError, ValueError):
+    """Bytes that do not decode.  ``error_code`` is the code the RFC names."""
 
 
 class BufferReadError(QuicDecodeError):
