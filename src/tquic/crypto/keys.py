@@ -56,3 +56,95 @@ def hkdf_expand_label(
         + context
     )
     return hkdf_expand(hash_name, secret, info, length)
+
+
+# --- QUIC packet protection keys (RFC 9001 §5.1, §5.2, §6.1; RFC 9369 §3.3) ---
+
+# Version numbers, repeated here so that crypto/ does not import wire/ (RFC 9000 §15,
+# RFC 9369 §3.1).  They must match tquic.wire.version.
+QUIC_V1 = 0x00000001
+QUIC_V2 = 0x6B3343CF
+
+# RFC 9001 §5.2 and RFC 9369 §3.3.1.
+INITIAL_SALT_V1 = bytes.fromhex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a")
+INITIAL_SALT_V2 = bytes.fromhex("0dede3def700a6db819381be6e269dcbf9bd2ed9")
+
+# Length of the AEAD key (and of the header protection key, which uses the same
+# cipher family at the same strength: RFC 9001 §5.4.3, §5.4.4).
+_KEY_LENGTH: dict[CipherSuite, int] = {
+    CipherSuite.AES_128_GCM_SHA256: 16,
+    CipherSuite.AES_256_GCM_SHA384: 32,
+    CipherSuite.CHACHA20_POLY1305_SHA256: 32,
+}
+# Every TLS 1.3 AEAD QUIC can use has a 12-byte nonce (RFC 9001 §5.1: "quic iv"
+# length is the nonce length, at least 8).
+IV_LENGTH = 12
+
+
+class UnsupportedVersionError(ValueError):
+    """Key derivation was asked for a QUIC version whose salt and labels are unknown."""
+
+
+class _Labels:
+    """The HKDF labels of one QUIC version (RFC 9001 §5.1, §6.1; RFC 9369 §3.3.2)."""
+
+    __slots__ = ("hp", "iv", "key", "ku", "salt")
+
+    def __init__(self, prefix: bytes, salt: bytes) -> None:
+        self.key = prefix + b" key"
+        self.iv = prefix + b" iv"
+        self.hp = prefix + b" hp"
+        self.ku = prefix + b" ku"
+        self.salt = salt
+
+
+_LABELS: dict[int, _Labels] = {
+    QUIC_V1: _Labels(b"quic", INITIAL_SALT_V1),
+    QUIC_V2: _Labels(b"quicv2", INITIAL_SALT_V2),
+}
+
+
+def _labels(version: int) -> _Labels:
+    labels = _LABELS.get(version)
+    if labels is None:
+        raise UnsupportedVersionError(f"no packet protection keys for version {version:#010x}")
+    return labels
+
+
+def key_length(suite: CipherSuite) -> int:
+    """Length in bytes of the AEAD key and of the header protection key for ``suite``."""
+    return _KEY_LENGTH[suite]
+
+
+def initial_secrets(version: int, dcid: bytes) -> tuple[bytes, bytes]:
+    """The (client, server) Initial secrets for the client's first Destination CID.
+
+    RFC 9001 §5.2: HKDF-Extract with the version's salt (RFC 9369 §3.3.1 for v2),
+    then HKDF-Expand-Label "client in" / "server in" with SHA-256, 32 bytes.  The
+    labels of this step are the same in both versions.
+    """
+    initial_secret = hkdf_extract("sha256", _labels(version).salt, dcid)
+    client = hkdf_expand_label("sha256", initial_secret, b"client in", b"", 32)
+    server = hkdf_expand_label("sha256", initial_secret, b"server in", b"", 32)
+    return client, server
+
+
+def packet_keys(suite: CipherSuite, secret: bytes, version: int) -> tuple[bytes, bytes, bytes]:
+    """(key, iv, hp) derived from a traffic secret (RFC 9001 §5.1; RFC 9369 §3.3.2 labels)."""
+    labels = _labels(version)
+    hash_name = suite_hash_name(suite)
+    length = _KEY_LENGTH[suite]
+    key = hkdf_expand_label(hash_name, secret, labels.key, b"", length)
+    iv = hkdf_expand_label(hash_name, secret, labels.iv, b"", IV_LENGTH)
+    hp = hkdf_expand_label(hash_name, secret, labels.hp, b"", length)
+    return key, iv, hp
+
+
+def next_generation_secret(suite: CipherSuite, secret: bytes, version: int) -> bytes:
+    """The secret of the next key phase (RFC 9001 §6.1 "quic ku"; RFC 9369 "quicv2 ku").
+
+    secret_<n+1> = HKDF-Expand-Label(secret_<n>, "quic ku", "", Hash.length).
+    """
+    hash_name = suite_hash_name(suite)
+    length = hashlib.new(hash_name).digest_size
+    return hkdf_expand_label(hash_name, secret, _labels(version).ku, b"", length)
