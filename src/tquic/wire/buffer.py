@@ -28,6 +28,8 @@ _unpack_u64 = _U64.unpack_from
 def varint_size(value: int) -> int:
     """Bytes needed to encode ``value`` as a varint (RFC 9000 §16, Table 4)."""
     if value < 0x40:
+        if value < 0:
+            raise ValueError(f"varint cannot be negative: {value}")
         return 1
     if value < 0x4000:
         return 2
