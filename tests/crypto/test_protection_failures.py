@@ -196,6 +196,9 @@ def test_round_trip_and_single_bit_flip(
         payload,
         pn,
     )
+    # The two public halves of unprotect agree with it.
+    assert receiver.remove_header_protection(packet, len(prefix)) == (header, truncated, pn_len)
+    assert receiver.decrypt_payload(packet, header, pn, path_id) == payload
     tampered = bytearray(packet)
     tampered[flip % len(packet)] ^= 1 << (flip % 8)
     with pytest.raises(DecryptionError):

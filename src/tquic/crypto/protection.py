@@ -12,6 +12,7 @@ number, mask), never a loop over bytes.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,6 +38,10 @@ SAMPLE_LENGTH = 16
 # the packet number were 4 bytes long (RFC 9001 §5.4.2).
 _SAMPLE_SKIP = 4
 _CHACHA_ZEROS = bytes(5)
+# The 5 mask bytes as (mask[0], mask[1..4] as a 32-bit integer) in one call.
+_unpack_mask: Callable[[bytes], tuple[int, int]] = struct.Struct("!BI").unpack_from
+_from_bytes = int.from_bytes  # big-endian by default (Python 3.11)
+_PN_MASK = (0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF)  # by packet number length
 
 # What the receive side accepts: a packet may be a slice (or a memoryview into)
 # a coalesced datagram.
@@ -226,10 +231,6 @@ class PacketProtection:
         or a packet number / path ID out of range, and QuicError(AEAD_LIMIT_REACHED)
         once the key has reached its confidentiality limit (§6.6).
         """
-        first = header[0]
-        pn_len = (first & 3) + 1
-        if len(payload) + pn_len < _SAMPLE_SKIP or len(header) <= pn_len:
-            raise ValueError("payload too short for a header protection sample (RFC 9001 §5.4.2)")
         if packet_number >> 62 or path_id >> 32:  # also catches negative values
             raise ValueError(f"packet number {packet_number} or path ID {path_id} out of range")
         if self.packets_protected >= self.confidentiality_limit:
@@ -238,19 +239,29 @@ class PacketProtection:
                 "confidentiality limit of the packet protection key reached (RFC 9001 §6.6)",
             )
         self.packets_protected += 1
-        nonce = (self._iv_int ^ ((path_id << 64) | packet_number)).to_bytes(IV_LENGTH, "big")
-        ciphertext = self._aead.encrypt(nonce, payload, header)
-        sample_start = _SAMPLE_SKIP - pn_len
-        mask = self._hp_mask(ciphertext[sample_start : sample_start + SAMPLE_LENGTH])
-        # RFC 9001 §5.4.1: 4 low bits of a long header's first byte, 5 of a short one.
-        first ^= mask[0] & (0x0F if first & 0x80 else 0x1F)
-        pn_offset = len(header) - pn_len
-        masked_pn = int.from_bytes(header[pn_offset:], "big") ^ int.from_bytes(
-            mask[1 : 1 + pn_len], "big"
+        # The nonce (see compute_nonce), inlined: this is the per-packet path.
+        ciphertext = self._aead.encrypt(
+            (self._iv_int ^ ((path_id << 64) | packet_number)).to_bytes(IV_LENGTH), payload, header
         )
-        return b"".join(
-            (bytes((first,)), header[1:pn_offset], masked_pn.to_bytes(pn_len, "big"), ciphertext)
+        first = header[0]
+        pn_len = (first & 3) + 1
+        header_len = len(header)
+        # RFC 9001 §5.4.2: the sample starts 4 bytes after the packet number starts.
+        sample = ciphertext[_SAMPLE_SKIP - pn_len : _SAMPLE_SKIP + SAMPLE_LENGTH - pn_len]
+        if len(sample) != SAMPLE_LENGTH or header_len <= pn_len:
+            raise ValueError("payload too short for a header protection sample (RFC 9001 §5.4.2)")
+        mask0, mask_pn = _unpack_mask(self._hp_mask(sample))
+        # RFC 9001 §5.4.1: mask the 4 low bits of a long header's first byte (5 of a
+        # short one) and the packet number, with one XOR over the whole header as an
+        # integer: mask byte 0 lands on the first byte, mask bytes 1..pn_len on the
+        # packet number, which ends the header.
+        mask0 &= 0x0F if first & 0x80 else 0x1F
+        protected = (
+            _from_bytes(header)
+            ^ (mask0 << ((header_len - 1) << 3))
+            ^ (mask_pn >> ((4 - pn_len) << 3))
         )
+        return protected.to_bytes(header_len) + ciphertext
 
     def remove_header_protection(
         self, packet: PacketBytes, pn_offset: int
@@ -262,20 +273,20 @@ class PacketProtection:
         too short to hold a complete sample.  Nothing is authenticated yet: the
         caller may look at the Key Phase bit, then call ``decrypt_payload``.
         """
-        sample_start = pn_offset + _SAMPLE_SKIP
-        sample = packet[sample_start : sample_start + SAMPLE_LENGTH]
+        sample = packet[pn_offset + _SAMPLE_SKIP : pn_offset + _SAMPLE_SKIP + SAMPLE_LENGTH]
         if len(sample) != SAMPLE_LENGTH or pn_offset < 1:
             raise DecryptionError("packet too short for a header protection sample")
-        mask = self._hp_mask(sample)
+        mask0, mask_pn = _unpack_mask(self._hp_mask(sample))
         first = packet[0]
-        first ^= mask[0] & (0x0F if first & 0x80 else 0x1F)
-        pn_len = (first & 3) + 1
+        mask0 &= 0x0F if first & 0x80 else 0x1F
+        pn_len = ((first ^ mask0) & 3) + 1
         pn_end = pn_offset + pn_len
-        truncated = int.from_bytes(packet[pn_offset:pn_end], "big") ^ int.from_bytes(
-            mask[1 : 1 + pn_len], "big"
+        plain = (
+            _from_bytes(packet[:pn_end])
+            ^ (mask0 << ((pn_end - 1) << 3))
+            ^ (mask_pn >> (32 - (pn_len << 3)))
         )
-        header = b"".join((bytes((first,)), packet[1:pn_offset], truncated.to_bytes(pn_len, "big")))
-        return header, truncated, pn_len
+        return plain.to_bytes(pn_end), plain & _PN_MASK[pn_len], pn_len
 
     def decrypt_payload(
         self, packet: PacketBytes, header: bytes, packet_number: int, path_id: int = 0
@@ -283,7 +294,7 @@ class PacketProtection:
         """Open the payload that follows ``header`` (as returned by
         ``remove_header_protection``) in ``packet``; raises DecryptionError."""
         try:
-            nonce = (self._iv_int ^ ((path_id << 64) | packet_number)).to_bytes(IV_LENGTH, "big")
+            nonce = (self._iv_int ^ ((path_id << 64) | packet_number)).to_bytes(IV_LENGTH)
             return self._aead.decrypt(nonce, packet[len(header) :], header)
         except InvalidTag:
             self.decryption_failures += 1
@@ -301,10 +312,42 @@ class PacketProtection:
         ends (the Length field of a long header).  Returns (plain header, plaintext
         payload, full packet number); raises DecryptionError and nothing else for
         any packet that does not authenticate.
+
+        This is remove_header_protection + decode_packet_number + decrypt_payload
+        inlined into one call: the per-packet receive path.
         """
-        header, truncated, pn_len = self.remove_header_protection(packet, pn_offset)
-        packet_number = decode_packet_number(truncated, pn_len << 3, largest_pn)
-        return header, self.decrypt_payload(packet, header, packet_number, path_id), packet_number
+        sample = packet[pn_offset + _SAMPLE_SKIP : pn_offset + _SAMPLE_SKIP + SAMPLE_LENGTH]
+        if len(sample) != SAMPLE_LENGTH or pn_offset < 1:
+            raise DecryptionError("packet too short for a header protection sample")
+        mask0, mask_pn = _unpack_mask(self._hp_mask(sample))
+        first = packet[0]
+        mask0 &= 0x0F if first & 0x80 else 0x1F
+        pn_len = ((first ^ mask0) & 3) + 1
+        pn_end = pn_offset + pn_len
+        pn_nbits = pn_len << 3
+        plain = (
+            _from_bytes(packet[:pn_end])
+            ^ (mask0 << ((pn_end - 1) << 3))
+            ^ (mask_pn >> (32 - pn_nbits))
+        )
+        header = plain.to_bytes(pn_end)
+        # RFC 9000 Appendix A.3 (decode_packet_number), inlined.
+        expected = largest_pn + 1
+        win = 1 << pn_nbits
+        hwin = win >> 1
+        packet_number = (expected & ~(win - 1)) | (plain & (win - 1))
+        if packet_number <= expected - hwin and packet_number < (1 << 62) - win:
+            packet_number += win
+        elif packet_number > expected + hwin and packet_number >= win:
+            packet_number -= win
+        try:
+            nonce = (self._iv_int ^ ((path_id << 64) | packet_number)).to_bytes(IV_LENGTH)
+            return header, self._aead.decrypt(nonce, packet[pn_end:], header), packet_number
+        except InvalidTag:
+            self.decryption_failures += 1
+            raise DecryptionError("packet does not authenticate") from None
+        except OverflowError:  # a packet number or path ID no nonce can carry
+            raise DecryptionError("packet number out of range") from None
 
 
 def initial_protections(
