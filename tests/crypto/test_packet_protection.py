@@ -16,7 +16,6 @@ from tquic.crypto.protection import (
     DecryptionError,
     PacketProtection,
     compute_nonce,
-    decode_packet_number,
     initial_protections,
 )
 from tquic.wire.errors import QuicError, TransportErrorCode
@@ -311,13 +310,6 @@ def test_smallest_payload_that_leaves_a_sample() -> None:
         pp.protect(bytes.fromhex("4000"), b"\x01" * 20, 1 << 62)
     with pytest.raises(ValueError):
         pp.protect(bytes.fromhex("4000"), b"\x01" * 20, 0, path_id=1 << 32)
-
-
-def test_rfc9000_a3_packet_number_decoding() -> None:
-    assert decode_packet_number(0x9B32, 16, 0xA82F30EA) == 0xA82F9B32
-    assert decode_packet_number(0, 8, -1) == 0
-    assert decode_packet_number(0xFF, 8, 0x100) == 0xFF  # just below the window
-    assert decode_packet_number(0x01, 8, 0x1FE) == 0x201  # wraps forward
 
 
 def test_confidentiality_limit_stops_protection() -> None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from tquic.crypto.keys import QUIC_V1, QUIC_V2, CipherSuite, initial_secrets
 from tquic.crypto.protection import DecryptionError, PacketProtection
+from tquic.wire.packet import decode_packet_number
 
 AES128 = CipherSuite.AES_128_GCM_SHA256
 AES256 = CipherSuite.AES_256_GCM_SHA384
@@ -203,3 +204,23 @@ def test_round_trip_and_single_bit_flip(
     tampered[flip % len(packet)] ^= 1 << (flip % 8)
     with pytest.raises(DecryptionError):
         receiver.unprotect(bytes(tampered), len(prefix), max(pn - 1, -1), path_id)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    largest=st.integers(min_value=-1, max_value=(1 << 62) - 2),
+    pn_len=st.integers(min_value=1, max_value=4),
+    distance=st.integers(min_value=-(1 << 31), max_value=1 << 31),
+)
+def test_packet_number_recovery_matches_rfc9000_a3(largest: int, pn_len: int, distance: int) -> None:
+    # unprotect inlines RFC 9000 Appendix A.3; it must agree with the wire's
+    # decode_packet_number, including far from the expected packet number.
+    half_window = 1 << (8 * pn_len - 1)
+    pn = min(max(largest + 1 + distance % half_window - half_window // 2, 0), (1 << 62) - 1)
+    sender = _RECEIVERS[(AES128, QUIC_V1)]
+    truncated = pn & ((1 << (8 * pn_len)) - 1)
+    header = bytes((0x40 | (pn_len - 1),)) + truncated.to_bytes(pn_len, "big")
+    packet = sender.protect(header, b"\x01" * 20, pn)
+    expected = decode_packet_number(truncated, 8 * pn_len, largest)
+    assert expected == pn
+    assert _pair(AES128)[1].unprotect(packet, 1, largest)[2] == expected

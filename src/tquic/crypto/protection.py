@@ -124,22 +124,6 @@ def compute_nonce(iv: bytes, packet_number: int, path_id: int = 0) -> bytes:
     return (int.from_bytes(iv, "big") ^ ((path_id << 64) | packet_number)).to_bytes(len(iv), "big")
 
 
-def decode_packet_number(truncated: int, pn_nbits: int, largest_pn: int) -> int:
-    """The full packet number closest to largest_pn + 1 (RFC 9000 Appendix A.3).
-
-    ``largest_pn`` is -1 when no packet has been processed in the space yet.
-    """
-    expected = largest_pn + 1
-    win = 1 << pn_nbits
-    hwin = win >> 1
-    candidate = (expected & ~(win - 1)) | truncated
-    if candidate <= expected - hwin and candidate < (1 << 62) - win:
-        return candidate + win
-    if candidate > expected + hwin and candidate >= win:
-        return candidate - win
-    return candidate
-
-
 class PacketProtection:
     """Packet protection of one direction of one epoch (one key generation).
 
@@ -313,7 +297,7 @@ class PacketProtection:
         payload, full packet number); raises DecryptionError and nothing else for
         any packet that does not authenticate.
 
-        This is remove_header_protection + decode_packet_number + decrypt_payload
+        This is remove_header_protection + wire's decode_packet_number + decrypt_payload
         inlined into one call: the per-packet receive path.
         """
         sample = packet[pn_offset + _SAMPLE_SKIP : pn_offset + _SAMPLE_SKIP + SAMPLE_LENGTH]
@@ -331,7 +315,7 @@ class PacketProtection:
             ^ (mask_pn >> (32 - pn_nbits))
         )
         header = plain.to_bytes(pn_end)
-        # RFC 9000 Appendix A.3 (decode_packet_number), inlined.
+        # RFC 9000 Appendix A.3 (tquic.wire.packet.decode_packet_number), inlined.
         expected = largest_pn + 1
         win = 1 << pn_nbits
         hwin = win >> 1
