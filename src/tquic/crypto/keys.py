@@ -11,6 +11,26 @@ import hmac
 import struct
 from enum import IntEnum
 
+from tquic.wire.version import QUIC_V1, QUIC_V2
+
+__all__ = [
+    "INITIAL_SALT_V1",
+    "INITIAL_SALT_V2",
+    "IV_LENGTH",
+    "QUIC_V1",
+    "QUIC_V2",
+    "CipherSuite",
+    "UnsupportedVersionError",
+    "hkdf_expand",
+    "hkdf_expand_label",
+    "hkdf_extract",
+    "initial_secrets",
+    "key_length",
+    "next_generation_secret",
+    "packet_keys",
+    "suite_hash_name",
+]
+
 
 class CipherSuite(IntEnum):
     """TLS 1.3 cipher suites QUIC can use (RFC 9001 §5.3)."""
@@ -59,11 +79,6 @@ def hkdf_expand_label(
 
 
 # --- QUIC packet protection keys (RFC 9001 §5.1, §5.2, §6.1; RFC 9369 §3.3) ---
-
-# Version numbers, repeated here so that crypto/ does not import wire/ (RFC 9000 §15,
-# RFC 9369 §3.1).  They must match tquic.wire.version.
-QUIC_V1 = 0x00000001
-QUIC_V2 = 0x6B3343CF
 
 # RFC 9001 §5.2 and RFC 9369 §3.3.1.
 INITIAL_SALT_V1 = bytes.fromhex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a")
