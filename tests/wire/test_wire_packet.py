@@ -227,17 +227,21 @@ def test_short_header_parses_with_the_host_cid_length() -> None:
 
 
 def test_cleared_fixed_bit_is_rejected_unless_grease_quic_bit_was_advertised() -> None:
-    packet = bytes((0x01,)) + b"12345678" + b"\x00" * 20
+    # RFC 9287 §3: the QUIC bit may be cleared only toward a peer that sent
+    # grease_quic_bit; otherwise RFC 9000 §17.3.1 says discard.
+    packet = encode_short_header(b"12345678", 1, 1, key_phase=False, fixed_bit=False)
+    packet += bytes(20)
+    assert packet[0] & 0x40 == 0
     with pytest.raises(QuicDecodeError) as info:
         parse_header(packet, 0, 8)
     assert info.value.error_code == TransportErrorCode.PROTOCOL_VIOLATION
     assert parse_header(packet, 0, 8, allow_cleared_fixed_bit=True).dcid == b"12345678"
-    long_packet = bytearray(encode_long_header(QUIC_V1, PacketType.HANDSHAKE, b"", b"", b"",
-                                               20, 0, 1) + bytes(20))
-    long_packet[0] &= ~0x40
+    long_packet = encode_long_header(QUIC_V1, PacketType.HANDSHAKE, b"", b"", b"", 20, 0, 1,
+                                     fixed_bit=False) + bytes(20)
+    assert long_packet[0] & 0x40 == 0
     with pytest.raises(QuicDecodeError):
-        parse_header(bytes(long_packet), 0, 0)
-    assert parse_header(bytes(long_packet), 0, 0, allow_cleared_fixed_bit=True).packet_type \
+        parse_header(long_packet, 0, 0)
+    assert parse_header(long_packet, 0, 0, allow_cleared_fixed_bit=True).packet_type \
         is PacketType.HANDSHAKE
 
 

@@ -42,6 +42,7 @@ class PathAbandonCode(IntEnum):
     APPLICATION_ABANDON_PATH = 0x3E
     PATH_RESOURCE_LIMIT_REACHED = 0x3E75
     PATH_UNSTABLE_OR_POOR = 0x3E76
+    NO_CID_AVAILABLE_FOR_PATH = 0x3E77
 
 
 def crypto_error(alert: int) -> int:

@@ -312,13 +312,16 @@ def encode_long_header(
     payload_length: int,
     pn: int,
     pn_length: int,
+    *,
+    fixed_bit: bool = True,
 ) -> bytes:
     """An unprotected Initial, 0-RTT or Handshake header, packet number included.
 
     ``payload_length`` counts the bytes after the packet number (the AEAD
     ciphertext with its tag); the Length field is ``pn_length + payload_length``
     (RFC 9000 §17.2).  ``token`` is written only for Initial packets.
-    Reserved bits are zero (RFC 9000 §17.2).
+    Reserved bits are zero (RFC 9000 §17.2).  ``fixed_bit=False`` greases the
+    QUIC bit, allowed once the peer sent grease_quic_bit (RFC 9287 §3).
     """
     bits = _BITS_BY_TYPE.get(version)
     if bits is None:
@@ -328,8 +331,9 @@ def encode_long_header(
     _check_cid("dcid", dcid)
     _check_cid("scid", scid)
     pn_bytes = _truncate_pn(pn, pn_length)
+    first = (0xC0 if fixed_bit else 0x80) | (bits[packet_type] << 4) | (pn_length - 1)
     parts = [
-        bytes((0xC0 | (bits[packet_type] << 4) | (pn_length - 1),)),
+        bytes((first,)),
         _pack_u32(version),
         bytes((len(dcid),)), dcid,
         bytes((len(scid),)), scid,
@@ -343,10 +347,14 @@ def encode_long_header(
 
 
 def encode_short_header(
-    dcid: bytes, pn: int, pn_length: int, key_phase: bool, spin: bool = False
+    dcid: bytes, pn: int, pn_length: int, key_phase: bool, spin: bool = False,
+    *, fixed_bit: bool = True,
 ) -> bytes:
-    """An unprotected 1-RTT header (RFC 9000 §17.3.1); reserved bits are zero."""
-    first = 0x40 | (pn_length - 1)
+    """An unprotected 1-RTT header (RFC 9000 §17.3.1); reserved bits are zero.
+
+    ``fixed_bit=False`` greases the QUIC bit (RFC 9287 §3, peer sent grease_quic_bit).
+    """
+    first = (0x40 if fixed_bit else 0x00) | (pn_length - 1)
     if spin:
         first |= 0x20
     if key_phase:
