@@ -36,6 +36,7 @@ from tquic.wire.frames import (
     encode_stream_frame,
     frame_allowed,
     frame_size,
+    frame_type_of,
     is_ack_eliciting,
     is_ack_eliciting_type,
     is_probing,
@@ -84,6 +85,7 @@ def test_every_frame_type_round_trips_and_frame_size_is_exact(frame: Frame) -> N
     payload = encode_frames([frame])
     assert parse_frames(payload) == [frame]
     assert frame_size(frame) == len(payload)
+    assert Buffer(payload).pull_varint() == frame_type_of(frame)
 
 
 @settings(max_examples=150, deadline=None)
@@ -100,7 +102,9 @@ def test_each_frame_class_round_trips(cls: type) -> None:
     @settings(max_examples=15, deadline=None)
     @given(FRAME_STRATEGIES[cls])
     def check(frame: Frame) -> None:
-        assert parse_frames(encode_frames([frame])) == [frame]
+        payload = encode_frames([frame])
+        assert parse_frames(payload) == [frame]
+        assert frame_allowed(frame_type_of(frame), PacketType.ONE_RTT)
 
     check()
 

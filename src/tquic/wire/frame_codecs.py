@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from tquic.wire.buffer import VARINT_MAX, Buffer, encode_varint, varint_size
 from tquic.wire.errors import BufferReadError, QuicDecodeError, TransportErrorCode
@@ -93,6 +93,22 @@ def _error(code: int, reason: str, frame_type: int) -> QuicDecodeError:
 
 Parser = Callable[[Buffer, int], Frame]
 
+# The hot frames are built by writing their slots directly: a frozen dataclass
+# __init__ pays object.__setattr__ per field (see packet._slot_setter).
+_new_object = object.__new__
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
+    return cast(Callable[[object, object], None], cls.__dict__[name].__set__)
+
+
+_set_stream_id, _set_stream_offset, _set_stream_data, _set_stream_fin = (
+    _slot_setter(StreamFrame, name) for name in ("stream_id", "offset", "data", "fin"))
+_set_crypto_offset, _set_crypto_data = (
+    _slot_setter(CryptoFrame, name) for name in ("offset", "data"))
+_set_ack_ranges, _set_ack_delay, _set_ack_ecn = (
+    _slot_setter(AckFrame, name) for name in ("ranges", "ack_delay", "ecn"))
+
 _PING = PingFrame()
 _HANDSHAKE_DONE = HandshakeDoneFrame()
 _IMMEDIATE_ACK = ImmediateAckFrame()
@@ -128,7 +144,11 @@ def _pull_ack_body(
 
 def _parse_ack(buf: Buffer, frame_type: int) -> Frame:
     ranges, ack_delay, ecn = _pull_ack_body(buf, frame_type)
-    return AckFrame(ranges, ack_delay, ecn)
+    frame = _new_object(AckFrame)
+    _set_ack_ranges(frame, ranges)
+    _set_ack_delay(frame, ack_delay)
+    _set_ack_ecn(frame, ecn)
+    return frame
 
 
 def _parse_path_ack(buf: Buffer, frame_type: int) -> Frame:
@@ -143,7 +163,12 @@ def _parse_stream(buf: Buffer, frame_type: int) -> Frame:
     data = buf.pull_bytes(buf.pull_varint()) if frame_type & STREAM_LEN_BIT else buf.pull_rest()
     if offset + len(data) > VARINT_MAX:
         raise _error(FRAME_ENCODING_ERROR, "stream offset + length exceeds 2^62-1", frame_type)
-    return StreamFrame(stream_id, offset, data, bool(frame_type & STREAM_FIN_BIT))
+    frame = _new_object(StreamFrame)
+    _set_stream_id(frame, stream_id)
+    _set_stream_offset(frame, offset)
+    _set_stream_data(frame, data)
+    _set_stream_fin(frame, frame_type & STREAM_FIN_BIT == STREAM_FIN_BIT)
+    return frame
 
 
 def _parse_crypto(buf: Buffer, frame_type: int) -> Frame:
@@ -151,7 +176,10 @@ def _parse_crypto(buf: Buffer, frame_type: int) -> Frame:
     data = buf.pull_bytes(buf.pull_varint())
     if offset + len(data) > VARINT_MAX:
         raise _error(FRAME_ENCODING_ERROR, "crypto offset + length exceeds 2^62-1", frame_type)
-    return CryptoFrame(offset, data)
+    frame = _new_object(CryptoFrame)
+    _set_crypto_offset(frame, offset)
+    _set_crypto_data(frame, data)
+    return frame
 
 
 def _parse_datagram(buf: Buffer, frame_type: int) -> Frame:
@@ -642,6 +670,53 @@ _ENCODERS: dict[type, Callable[[Buffer, Any], None]] = {
     PathCidsBlockedFrame: _path_varints(FrameType.PATH_CIDS_BLOCKED, "path_id",
                                         "next_sequence_number"),
 }
+
+
+# Codepoint of each frame class when encoded by encode_frame (the classes that
+# span several codepoints are resolved in frame_type_of).
+_TYPE_OF_CLASS: dict[type, int] = {
+    PaddingFrame: FrameType.PADDING, PingFrame: FrameType.PING,
+    ResetStreamFrame: FrameType.RESET_STREAM, StopSendingFrame: FrameType.STOP_SENDING,
+    CryptoFrame: FrameType.CRYPTO, NewTokenFrame: FrameType.NEW_TOKEN,
+    MaxDataFrame: FrameType.MAX_DATA, MaxStreamDataFrame: FrameType.MAX_STREAM_DATA,
+    DataBlockedFrame: FrameType.DATA_BLOCKED,
+    StreamDataBlockedFrame: FrameType.STREAM_DATA_BLOCKED,
+    NewConnectionIdFrame: FrameType.NEW_CONNECTION_ID,
+    RetireConnectionIdFrame: FrameType.RETIRE_CONNECTION_ID,
+    PathChallengeFrame: FrameType.PATH_CHALLENGE, PathResponseFrame: FrameType.PATH_RESPONSE,
+    HandshakeDoneFrame: FrameType.HANDSHAKE_DONE, ImmediateAckFrame: FrameType.IMMEDIATE_ACK,
+    AckFrequencyFrame: FrameType.ACK_FREQUENCY, DatagramFrame: FrameType.DATAGRAM_LEN,
+    PathAbandonFrame: FrameType.PATH_ABANDON, PathStatusBackupFrame: FrameType.PATH_STATUS_BACKUP,
+    PathStatusAvailableFrame: FrameType.PATH_STATUS_AVAILABLE,
+    PathNewConnectionIdFrame: FrameType.PATH_NEW_CONNECTION_ID,
+    PathRetireConnectionIdFrame: FrameType.PATH_RETIRE_CONNECTION_ID,
+    MaxPathIdFrame: FrameType.MAX_PATH_ID, PathsBlockedFrame: FrameType.PATHS_BLOCKED,
+    PathCidsBlockedFrame: FrameType.PATH_CIDS_BLOCKED,
+}
+
+
+def frame_type_of(frame: Frame) -> int:
+    """The codepoint :func:`encode_frame` writes for ``frame`` (for frame_allowed,
+    CONNECTION_CLOSE's Frame Type field and qlog)."""
+    if isinstance(frame, StreamFrame):
+        frame_type = FrameType.STREAM | STREAM_LEN_BIT
+        if frame.offset:
+            frame_type |= STREAM_OFF_BIT
+        if frame.fin:
+            frame_type |= STREAM_FIN_BIT
+        return frame_type
+    if isinstance(frame, AckFrame):
+        return FrameType.ACK if frame.ecn is None else FrameType.ACK_ECN
+    if isinstance(frame, PathAckFrame):
+        return FrameType.PATH_ACK if frame.ecn is None else FrameType.PATH_ACK_ECN
+    if isinstance(frame, MaxStreamsFrame):
+        return FrameType.MAX_STREAMS_BIDI if frame.bidirectional else FrameType.MAX_STREAMS_UNI
+    if isinstance(frame, StreamsBlockedFrame):
+        return (FrameType.STREAMS_BLOCKED_BIDI if frame.bidirectional
+                else FrameType.STREAMS_BLOCKED_UNI)
+    if isinstance(frame, ConnectionCloseFrame):
+        return FrameType.APPLICATION_CLOSE if frame.is_application else FrameType.CONNECTION_CLOSE
+    return _TYPE_OF_CLASS[type(frame)]
 
 
 def encode_frame(buf: Buffer, frame: Frame) -> None:

@@ -19,8 +19,10 @@ from __future__ import annotations
 import hmac
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import cast
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -106,6 +108,44 @@ class Header:
     first_byte: int = 0
 
 
+# Building a frozen dataclass goes through object.__setattr__ once per field;
+# on the per-packet path we write the slots directly (same object, same
+# immutability afterwards), which halves the cost of a Header.
+_new_object = object.__new__
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
+    """The slot descriptor's raw setter, which skips the frozen __setattr__."""
+    return cast(Callable[[object, object], None], cls.__dict__[name].__set__)
+
+
+(_set_is_long, _set_version, _set_packet_type, _set_dcid, _set_scid, _set_token,
+ _set_pn_offset, _set_packet_end, _set_supported_versions, _set_retry_integrity_tag,
+ _set_first_byte) = (
+    _slot_setter(Header, name) for name in (
+        "is_long", "version", "packet_type", "dcid", "scid", "token", "pn_offset",
+        "packet_end", "supported_versions", "retry_integrity_tag", "first_byte"))
+
+
+def _header(is_long: bool, version: int | None, packet_type: PacketType, dcid: bytes,
+            scid: bytes, token: bytes, pn_offset: int, packet_end: int,
+            supported_versions: tuple[int, ...], retry_integrity_tag: bytes,
+            first_byte: int) -> Header:
+    header = _new_object(Header)
+    _set_is_long(header, is_long)
+    _set_version(header, version)
+    _set_packet_type(header, packet_type)
+    _set_dcid(header, dcid)
+    _set_scid(header, scid)
+    _set_token(header, token)
+    _set_pn_offset(header, pn_offset)
+    _set_packet_end(header, packet_end)
+    _set_supported_versions(header, supported_versions)
+    _set_retry_integrity_tag(header, retry_integrity_tag)
+    _set_first_byte(header, first_byte)
+    return header
+
+
 def _violation(reason: str) -> QuicDecodeError:
     return QuicDecodeError(TransportErrorCode.PROTOCOL_VIOLATION, reason)
 
@@ -148,7 +188,7 @@ def parse_header(
         pn_offset = offset + 1 + host_cid_length
         if pn_offset >= end:
             raise _violation("short header truncated")
-        return Header(
+        return _header(
             False, None, PacketType.ONE_RTT, data[offset + 1 : pn_offset], b"", b"",
             pn_offset, end, (), b"", first,
         )
@@ -183,12 +223,12 @@ def parse_header(
         if rest % 4:
             raise _violation("version negotiation list is not a whole number of versions")
         versions = struct.unpack_from(f"!{rest // 4}I", data, pos)
-        return Header(
+        return _header(
             True, VERSION_NEGOTIATION, PacketType.VERSION_NEGOTIATION, dcid, scid, b"",
             end, end, versions, b"", first,
         )
     if types is None:
-        return Header(True, version, PacketType.UNKNOWN_VERSION, dcid, scid, b"", end, end,
+        return _header(True, version, PacketType.UNKNOWN_VERSION, dcid, scid, b"", end, end,
                       (), b"", first)
     if not first & 0x40 and not allow_cleared_fixed_bit:
         raise _violation("long header with the Fixed Bit cleared")
@@ -199,7 +239,7 @@ def parse_header(
         tag_start = end - RETRY_INTEGRITY_TAG_SIZE
         if tag_start < pos:
             raise _violation("retry packet shorter than its integrity tag")
-        return Header(
+        return _header(
             True, version, packet_type, dcid, scid, data[pos:tag_start], end, end, (),
             data[tag_start:end], first,
         )
@@ -215,7 +255,7 @@ def parse_header(
     packet_end = pn_offset + length
     if packet_end > end:
         raise _violation(f"long header Length {length} runs past the datagram")
-    return Header(True, version, packet_type, dcid, scid, token, pn_offset, packet_end, (),
+    return _header(True, version, packet_type, dcid, scid, token, pn_offset, packet_end, (),
                   b"", first)
 
 
