@@ -73,11 +73,11 @@ def test_rfc9001_a2_client_parameters_re_decode_identically_after_encoding() -> 
 
 
 def test_extension_parameter_ids() -> None:
-    assert TransportParameterId.MAX_DATAGRAM_FRAME_SIZE == 0x20
-    assert TransportParameterId.GREASE_QUIC_BIT == 0x2AB2
-    assert TransportParameterId.MIN_ACK_DELAY == 0xFF04DE1B
-    assert TransportParameterId.INITIAL_MAX_PATH_ID == 0x3E
-    assert TransportParameterId.VERSION_INFORMATION == 0x11
+    assert int(TransportParameterId.MAX_DATAGRAM_FRAME_SIZE) == 0x20
+    assert int(TransportParameterId.GREASE_QUIC_BIT) == 0x2AB2
+    assert int(TransportParameterId.MIN_ACK_DELAY) == 0xFF04DE1B
+    assert int(TransportParameterId.INITIAL_MAX_PATH_ID) == 0x3E
+    assert int(TransportParameterId.VERSION_INFORMATION) == 0x11
 
 
 # --- round trips ----------------------------------------------------------------------
