@@ -309,3 +309,20 @@ def test_missing_connection_id_parameters_are_rejected() -> None:
         with pytest.raises(QuicDecodeError) as info:
             check_peer_parameters(params, peer_is_server=peer_is_server)
         assert info.value.error_code == TPE
+
+
+def test_preferred_address_from_a_server_with_a_zero_length_cid_is_rejected() -> None:
+    address = PreferredAddress(ipaddress.IPv4Address("192.0.2.1"), 443,
+                               ipaddress.IPv6Address(0), 0, b"c", bytes(16))
+    params = replace(SERVER, initial_source_connection_id=b"", preferred_address=address)
+    with pytest.raises(QuicDecodeError) as info:
+        check_peer_parameters(params, peer_is_server=True)
+    assert info.value.error_code == TPE
+
+
+def test_multipath_with_a_zero_length_connection_id_is_a_protocol_violation() -> None:
+    check_peer_parameters(replace(CLIENT, initial_max_path_id=3), peer_is_server=False)
+    params = TransportParameters(initial_source_connection_id=b"", initial_max_path_id=0)
+    with pytest.raises(QuicDecodeError) as info:
+        check_peer_parameters(params, peer_is_server=False)
+    assert info.value.error_code == TransportErrorCode.PROTOCOL_VIOLATION

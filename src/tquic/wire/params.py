@@ -378,12 +378,19 @@ _SERVER_ONLY = ("original_destination_connection_id", "preferred_address",
 
 
 def check_peer_parameters(p: TransportParameters, peer_is_server: bool) -> None:
-    """Role rules on the peer's parameters (RFC 9000 §7.3, §18.2).
+    """Role rules on the peer's parameters (RFC 9000 §7.3, §18.2; multipath).
 
-    A client must not send server-only parameters; both sides must send
-    initial_source_connection_id; a server must send
-    original_destination_connection_id.  Checks against the packet headers and
-    Retry are the engine's.  Raises QuicDecodeError(TRANSPORT_PARAMETER_ERROR).
+    - a client must not send server-only parameters (§18.2);
+    - both sides must send initial_source_connection_id, a server also
+      original_destination_connection_id (§7.3);
+    - a server using a zero-length connection ID must not send
+      preferred_address (§18.2);
+    - a peer advertising initial_max_path_id must not use a zero-length
+      connection ID (multipath §"initial_max_path_id": PROTOCOL_VIOLATION).
+
+    Matching the values against the packet headers and Retry is the engine's
+    job.  Raises QuicDecodeError(TRANSPORT_PARAMETER_ERROR, or PROTOCOL_VIOLATION
+    for the multipath rule).
     """
     if not peer_is_server:
         for name in _SERVER_ONLY:
@@ -396,3 +403,9 @@ def check_peer_parameters(p: TransportParameters, peer_is_server: bool) -> None:
     if p.initial_source_connection_id is None:
         raise QuicDecodeError(TRANSPORT_PARAMETER_ERROR,
                               "peer omitted initial_source_connection_id")
+    if p.preferred_address is not None and not p.initial_source_connection_id:
+        raise QuicDecodeError(TRANSPORT_PARAMETER_ERROR,
+                              "preferred_address from a server with a zero-length CID")
+    if p.initial_max_path_id is not None and not p.initial_source_connection_id:
+        raise QuicDecodeError(TransportErrorCode.PROTOCOL_VIOLATION,
+                              "initial_max_path_id with a zero-length connection ID")
