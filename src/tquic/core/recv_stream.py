@@ -22,6 +22,8 @@ FRAME_RESET_STREAM = 0x04
 
 DEFAULT_MAX_PIECES = 1 << 14
 
+_RECV = 0  # RecvState.RECV, as a plain int for the hot path
+
 
 class RecvState(IntEnum):
     """RFC 9000 §3.2, Figure 3."""
@@ -115,9 +117,18 @@ class RecvStream:
             )
         delta = end - self._highest
         if delta > 0:
-            self.window.add_received(delta, FRAME_STREAM)
-            if self._conn is not None:
-                self._conn.add_received(delta, FRAME_STREAM)
+            # ReceiveWindow.add_received, inlined: this runs for every frame.
+            window = self.window
+            received = window.received + delta
+            if received > window.limit:
+                window.add_received(delta, FRAME_STREAM)  # raises FLOW_CONTROL_ERROR
+            conn = self._conn
+            if conn is not None:
+                conn_received = conn.received + delta
+                if conn_received > conn.limit:
+                    conn.add_received(delta, FRAME_STREAM)  # raises FLOW_CONTROL_ERROR
+                conn.received = conn_received
+            window.received = received
             self._highest = end
         else:
             delta = 0
@@ -251,8 +262,16 @@ class RecvStream:
         elif max_bytes is None or max_bytes >= self._ready_bytes:
             data = ready[0] if len(ready) == 1 else b"".join(ready)
             ready.clear()
-            self._read_offset += self._ready_bytes
+            n = self._ready_bytes
             self._ready_bytes = 0
+            read_offset = self._read_offset = self._read_offset + n
+            if self.state == _RECV:
+                # Fast path of _release (the whole read is new credit to hand back).
+                self._released = read_offset
+                self.window.consumed += n
+                if self._conn is not None:
+                    self._conn.consumed += n
+                return data
         else:
             parts: list[bytes] = []
             want = max_bytes

@@ -33,6 +33,10 @@ class StreamUsageError(Exception):
 
 DEFAULT_MAX_BUFFER = 1 << 20
 
+# Aliases for the hot paths (no enum class attribute lookups per call).
+_SEND = SendState.SEND
+_DATA_SENT = SendState.DATA_SENT
+
 
 class SendStream:
     """Sending part of one stream.
@@ -54,6 +58,8 @@ class SendStream:
         "_fin_lost",
         "_fin_sent",
         "_final_size",
+        "_has_acked",
+        "_has_lost",
         "_lost",
         "_next_offset",
         "_reset_pending",
@@ -86,6 +92,9 @@ class SendStream:
         self._next_offset = 0  # next byte never sent before (= flow-control credit used)
         self._acked = RangeSet()  # acked byte ranges above _buf_offset (inclusive)
         self._lost = RangeSet()  # byte ranges to retransmit (inclusive)
+        # Cheap emptiness flags for the two sets (checked on every chunk and ack).
+        self._has_acked = False
+        self._has_lost = False
         self._final_size: int | None = None
         self._fin_sent = False
         self._fin_acked = False
@@ -144,6 +153,7 @@ class SendStream:
         self._buf_offset = self._write_offset = self._next_offset
         self._acked.clear()
         self._lost.clear()
+        self._has_acked = self._has_lost = False
         self._fin_lost = False
         return True
 
@@ -206,7 +216,7 @@ class SendStream:
         """Whether ``next_chunk`` would return something (given connection credit)."""
         if self.state > SendState.DATA_SENT:
             return False
-        if self._lost or self._fin_lost:
+        if self._has_lost or self._fin_lost:
             return True
         if self.state == SendState.DATA_SENT:
             return False
@@ -223,34 +233,28 @@ class SendStream:
         data is returned even when ``max_bytes`` is 0.
         """
         state = self.state
-        if state > SendState.DATA_SENT:
+        if state > _DATA_SENT:
             return None
-        lost = self._lost
-        if lost and max_bytes > 0:
-            first = lost.first()
-            if first is not None:
-                start = first[0]
-                stop = min(first[1] + 1, start + max_bytes)
-                lost.discard_range(start, stop - 1)
-                pos = start - self._buf_offset
-                data = bytes(self._buf[pos : pos + stop - start])
-                fin = stop == self._final_size and self._fin_sent
-                if fin:
-                    self._fin_lost = False
-                return start, data, fin
-        if self._fin_lost and not lost:
-            self._fin_lost = False
-            final = self._final_size if self._final_size is not None else self._next_offset
-            return final, b"", True
-        if state == SendState.DATA_SENT:
+        if self._has_lost or self._fin_lost:
+            chunk = self._next_retransmission(max_bytes)
+            if chunk is not None:
+                return chunk
+        if state == _DATA_SENT:
             return None
 
         offset = self._next_offset
         credit = self.credit
-        n = min(max_bytes, self._write_offset - offset, credit.limit - credit.used)
+        n = self._write_offset - offset
+        if max_bytes < n:
+            n = max_bytes
+        room = credit.limit - credit.used
+        if room < n:
+            n = room
         conn = self._conn
         if conn is not None:
-            n = min(n, conn.limit - conn.used)
+            room = conn.limit - conn.used
+            if room < n:
+                n = room
         final_size = self._final_size
         if n <= 0:
             if final_size is None or offset != final_size or self._fin_sent:
@@ -268,10 +272,33 @@ class SendStream:
             data = b""
         if stop == final_size:
             self._fin_sent = True
-            self.state = SendState.DATA_SENT
+            self.state = _DATA_SENT
             return offset, data, True
-        self.state = SendState.SEND
+        self.state = _SEND
         return offset, data, False
+
+    def _next_retransmission(self, max_bytes: int) -> tuple[int, bytes, bool] | None:
+        """The first lost range (up to ``max_bytes``), else a lost bare FIN, else None."""
+        lost = self._lost
+        first = lost.first()
+        if first is not None:
+            if max_bytes <= 0:
+                return None
+            start = first[0]
+            stop = min(first[1] + 1, start + max_bytes)
+            lost.discard_range(start, stop - 1)
+            self._has_lost = bool(lost)
+            pos = start - self._buf_offset
+            data = bytes(self._buf[pos : pos + stop - start])
+            fin = stop == self._final_size and self._fin_sent
+            if fin:
+                self._fin_lost = False
+            return start, data, fin
+        if self._fin_lost:
+            self._fin_lost = False
+            final = self._final_size if self._final_size is not None else self._next_offset
+            return final, b"", True
+        return None
 
     def take_blocked_signal(self) -> int | None:
         """The limit for STREAM_DATA_BLOCKED when data waits on stream credit (once per limit)."""
@@ -284,17 +311,20 @@ class SendStream:
 
     def on_ack(self, offset: int, length: int, fin: bool) -> None:
         """A STREAM frame (offset, length, fin) we sent was acknowledged."""
-        if self.state > SendState.DATA_SENT:
+        if self.state > _DATA_SENT:
             return  # already terminal or reset: nothing more to track
-        end = min(offset + length, self._next_offset)
+        end = offset + length
+        if end > self._next_offset:
+            end = self._next_offset
         if end > offset:
-            if self._lost:
+            if self._has_lost:
                 self._lost.discard_range(offset, end - 1)
+                self._has_lost = bool(self._lost)
             prefix = self._buf_offset
-            acked = self._acked
-            if offset <= prefix and not acked:
+            if offset <= prefix and not self._has_acked:
                 new_prefix = end  # in-order ack: the common case
             else:
+                acked = self._acked
                 acked.add_range(offset, end - 1)
                 first = acked.first()
                 if first is None or first[0] > prefix:
@@ -302,6 +332,7 @@ class SendStream:
                 else:
                     new_prefix = first[1] + 1
                     acked.remove_below(new_prefix, raise_floor=False)
+                self._has_acked = bool(acked)
             if new_prefix > prefix:
                 del self._buf[: new_prefix - prefix]
                 self._buf_offset = new_prefix
@@ -320,11 +351,12 @@ class SendStream:
         start = max(offset, self._buf_offset)
         end = min(offset + length, self._next_offset)
         if start < end:
-            if self._acked:
+            if self._has_acked:
                 for first, last in self._acked.missing_in(start, end - 1):
                     self._lost.add_range(first, last)
             else:
                 self._lost.add_range(start, end - 1)
+            self._has_lost = bool(self._lost)
         if fin and not self._fin_acked:
             self._fin_lost = True
 
