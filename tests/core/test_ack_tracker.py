@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tquic.core.ack_tracker import (
     ECN_CE,
@@ -290,3 +292,53 @@ def test_discard_drops_pending_ack_state() -> None:
     t.discard()
     assert t.ack_deadline() is None
     assert t.build_ack_ranges(0.0)[0] == ()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arrivals=st.lists(st.tuples(st.integers(0, 60), st.booleans(), st.booleans()), max_size=60),
+    ack_threshold=st.integers(0, 4),
+    reordering_threshold=st.integers(0, 4),
+)
+def test_immediate_ack_decisions_match_a_naive_model_of_the_draft(
+    arrivals: list[tuple[int, bool, bool]], ack_threshold: int, reordering_threshold: int
+) -> None:
+    """Same decisions as a direct, set-based reading of draft-ietf-quic-ack-frequency."""
+    t = AckTracker(min_ack_delay=0.001)
+    t.on_ack_frequency(0, ack_threshold, 10_000_000, reordering_threshold)
+    received: set[int] = set()
+    largest_unacked = -1
+    largest_acked: int | None = None
+    count = 0
+    immediate = False
+    for pn, eliciting, send_ack in arrivals:
+        if pn in received:
+            assert t.is_duplicate(pn)
+            assert not t.on_packet_received(pn, 0.0, eliciting)
+            continue
+        assert not t.is_duplicate(pn)
+        received.add(pn)
+        t.on_packet_received(pn, 0.0, eliciting)
+        if eliciting:
+            count += 1
+            largest_unacked = max(largest_unacked, pn)
+            out_of_order = False
+            thr = reordering_threshold
+            if thr:
+                if largest_acked is not None and pn <= largest_acked - thr:
+                    out_of_order = True
+                reported = largest_acked - thr if largest_acked is not None else -1
+                missing = [x for x in range(reported + 1, largest_unacked) if x not in received]
+                if missing and largest_unacked - missing[0] >= thr:
+                    out_of_order = True
+            if count > ack_threshold or out_of_order:
+                immediate = True
+        assert t.ack_due(0.0) == immediate
+        if send_ack:
+            ranges, _ = t.build_ack_ranges(0.0)
+            t.on_ack_sent(0.0, ranges[0][1])
+            largest_acked = (
+                max(received) if largest_acked is None else max(largest_acked, max(received))
+            )
+            count = 0
+            immediate = False

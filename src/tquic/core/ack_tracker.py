@@ -64,6 +64,7 @@ class AckTracker:
         "_eliciting_since_ack",
         "_first_unacked_time",
         "_frequency_seq",
+        "_gap_free",
         "_immediate",
         "_immediate_time",
         "_largest_acked_sent",
@@ -107,6 +108,7 @@ class AckTracker:
         self._to_ack = RangeSet(max_ranges=max_tracked_ranges)
         self._largest_time = 0.0  # receive time of the largest packet number
         self._largest_eliciting = -1  # "Largest Unacked" of the ack-frequency draft
+        self._gap_free = True  # no packet missing between the tracking floor and the largest
         self._largest_acked_sent: int | None = None  # "Largest Acked"
         self._eliciting_since_ack = 0
         self._unacked_packets = False  # anything received since the last ACK
@@ -144,8 +146,13 @@ class AckTracker:
         if not received.add(pn):
             return False
         self._to_ack.add(pn)
-        if previous_largest is None or pn > previous_largest:
+        in_sequence = previous_largest is not None and pn == previous_largest + 1
+        if in_sequence or previous_largest is None or pn > previous_largest:
             self._largest_time = now
+        if not in_sequence:
+            # Only a packet out of sequence can open or close a gap: recheck.
+            largest = pn if previous_largest is None or pn > previous_largest else previous_largest
+            self._gap_free = received.first_missing_after(received.forgotten_below - 1) > largest
         self._unacked_packets = True
         # RFC 9000 §13.4.1: count ECN marks per space, once per processed packet.
         ecn &= 0b11
@@ -160,7 +167,8 @@ class AckTracker:
         self._eliciting_since_ack += 1
         if self._first_unacked_time is None:
             self._first_unacked_time = now
-        out_of_order = self._out_of_order_needs_ack(pn)
+        # With no gap anywhere and pn next in sequence, nothing can be out of order.
+        out_of_order = not (in_sequence and self._gap_free) and self._out_of_order_needs_ack(pn)
         if pn > self._largest_eliciting:
             self._largest_eliciting = pn
         if (
