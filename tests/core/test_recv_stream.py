@@ -312,3 +312,18 @@ def test_recv_stream_delivers_exactly_the_message_for_any_frame_order(
     assert b"".join(out) == message
     assert state_of(r) == RecvState.DATA_READ
     assert r.piece_count == 0
+
+
+def test_data_ending_beyond_2_62_is_flow_control_error() -> None:
+    r = make()
+    with pytest.raises(QuicError) as info:
+        r.on_frame((1 << 62) - 1, b"xy")
+    assert error_code(info) == TransportErrorCode.FLOW_CONTROL_ERROR
+
+
+def test_out_of_order_data_counts_against_the_window_before_it_is_readable() -> None:
+    r = make(window=100)
+    r.on_frame(90, b"x" * 10)
+    with pytest.raises(QuicError) as info:
+        r.on_frame(95, b"y" * 10)
+    assert error_code(info) == TransportErrorCode.FLOW_CONTROL_ERROR

@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tquic.core.ackranges import RangeSet
-from tquic.core.flow import SendCredit
+from tquic.core.flow import ReceiveWindow, SendCredit
+from tquic.core.recv_stream import RecvStream
 from tquic.core.send_stream import SendState, SendStream, StreamUsageError
 
 
@@ -292,3 +293,43 @@ def test_every_byte_is_delivered_exactly_under_random_loss_and_acks(
     assert state_of(s) == (
         SendState.DATA_RECVD if end else SendState.SEND if message else SendState.READY
     )
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.binary(min_size=1, max_size=20_000), st.integers(0, 2**32))
+@example(bytes(range(256)) * 80, 7)  # 20 KB: many window updates
+@example(bytes(range(256)) * 80, 8)
+def test_transfer_to_recv_stream_completes_under_loss_reorder_and_flow_control(
+    message: bytes, seed: int
+) -> None:
+    """SendStream and RecvStream compose: small windows, 20% loss, shuffled delivery."""
+    rng = random.Random(seed)
+    conn_send = SendCredit(2000)
+    conn_recv = ReceiveWindow(2000, max_window=8000)
+    s = SendStream(0, max_stream_data=1000, connection_credit=conn_send)
+    r = RecvStream(0, max_stream_data=1000, max_window=4000, connection_window=conn_recv)
+    s.write(message, end_stream=True)
+    out = []
+    now = 0.0
+    for _ in range(20_000):
+        if r.at_eof:
+            break
+        now += 0.001
+        batch: list[tuple[int, bytes, bool]] = []
+        while len(batch) < 8 and (chunk := s.next_chunk(rng.randint(1, 600))) is not None:
+            batch.append(chunk)
+        rng.shuffle(batch)
+        for offset, data, fin in batch:
+            if rng.random() < 0.2:
+                s.on_lost(offset, len(data), fin)
+            else:
+                r.on_frame(offset, data, fin)
+                s.on_ack(offset, len(data), fin)
+        out.append(r.read())
+        if (limit := r.max_stream_data_update(now, 0.01)) is not None:
+            s.on_max_stream_data(limit)
+        if (limit := conn_recv.should_send_update(now, 0.01)) is not None:
+            conn_send.raise_limit(limit)
+    assert b"".join(out) == message
+    assert state_of(s) == SendState.DATA_RECVD
+    assert conn_recv.received == len(message) == conn_send.used
