@@ -76,6 +76,14 @@ STREAM_FIN_BIT = 0x01
 STREAM_LEN_BIT = 0x02
 STREAM_OFF_BIT = 0x04
 
+# Field limits the frame encodings carry (checked by both parser and encoder).
+MAX_STREAMS_LIMIT = 1 << 60  # RFC 9000 §4.6, §19.11, §19.14
+MAX_PATH_ID_LIMIT = (1 << 32) - 1  # multipath: the path ID is 32 bits of the nonce
+MAX_ACK_DELAY_LIMIT_US = (1 << 14) * 1000  # RFC 9000 §18.2 max_ack_delay < 2^14 ms
+CID_MIN_LENGTH, CID_MAX_LENGTH = 1, 20  # RFC 9000 §19.15
+STATELESS_RESET_TOKEN_SIZE = 16  # RFC 9000 §19.15
+PATH_DATA_SIZE = 8  # RFC 9000 §19.17, §19.18
+
 
 # --- frame values -------------------------------------------------------------
 # Field names follow the RFC's field names in snake_case.

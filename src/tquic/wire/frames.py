@@ -1,26 +1,27 @@
 """QUIC frames: the public face of :mod:`tquic.wire.frame_types` and
-:mod:`tquic.wire.frame_codecs`.
+:mod:`tquic.wire.frame_parsers` and :mod:`tquic.wire.frame_encoders`.
 
 - ``frame_types``: the codepoint table (:class:`FrameType`), one frozen value
   class per frame, and the per-type rules (packet types, ack-eliciting, probing).
-- ``frame_codecs``: ``parse_frames`` and the encoders.
+- ``frame_parsers``: ``parse_frames`` (the receive hot path).
+- ``frame_encoders``: ``encode_frame``, sizes, the packet builder's fast paths.
 
 Import from here; the split is an implementation detail.
 """
 
 from __future__ import annotations
 
-from tquic.wire.frame_codecs import (
+from tquic.wire.frame_encoders import (
     encode_datagram_frame,
     encode_frame,
     encode_frames,
     encode_stream_frame,
     frame_size,
     frame_type_of,
-    parse_frames,
     stream_data_capacity,
     stream_frame_overhead,
 )
+from tquic.wire.frame_parsers import parse_frames
 from tquic.wire.frame_types import (
     FRAME_RULES,
     MULTIPATH_FRAME_TYPES,

@@ -1,38 +1,29 @@
-"""Frame codecs: bytes <-> frame values, one parser per codepoint.
+"""Frame encoding: frame values -> bytes, sizes, and the codepoint of a value.
 
-``parse_frames`` is on the per-packet hot path: one dict lookup per frame, no
-per-byte loops (a PADDING run is measured with one regex search), and data
-fields are single slices of the payload.
+Encoders refuse (ValueError) what a peer would reject as malformed: a
+connection ID outside 1..20 bytes, Retire Prior To above the Sequence Number,
+ACK ranges out of order, offsets past 2^62-1, stream counts past 2^60, path IDs
+past 2^32-1 (RFC 9000 §19; multipath §"New Frames").
 
-Decoding rules enforced here (the ones checkable without connection state):
-
-- unknown frame type → FRAME_ENCODING_ERROR (RFC 9000 §12.4);
-- a frame type in a longer varint than necessary → PROTOCOL_VIOLATION.  RFC
-  9000 §12.4 says an endpoint MAY do so; we do, because accepting two
-  spellings of one type only widens the attack surface;
-- a packet with no frames → PROTOCOL_VIOLATION (RFC 9000 §12.4);
-- truncated fields, lengths past the payload → FRAME_ENCODING_ERROR;
-- ACK / PATH_ACK ranges below packet number 0 → FRAME_ENCODING_ERROR (§19.3.1);
-- STREAM / CRYPTO offset + length above 2^62-1 → FRAME_ENCODING_ERROR (§19.6, §19.8);
-- empty NEW_TOKEN → FRAME_ENCODING_ERROR (§19.7);
-- MAX_STREAMS / STREAMS_BLOCKED above 2^60 → FRAME_ENCODING_ERROR (§4.6, §19.11, §19.14);
-- (PATH_)NEW_CONNECTION_ID length outside 1..20 or Retire Prior To above the
-  Sequence Number → FRAME_ENCODING_ERROR (§19.15);
-- ACK_FREQUENCY Requested Max Ack Delay of 2^14 ms or more → PROTOCOL_VIOLATION
-  (ack-frequency §4);
-- a multipath path ID or Maximum Path Identifier above 2^32-1 → PROTOCOL_VIOLATION
-  (multipath §"New Frames", MAX_PATH_ID: no allowed limit can be that high).
+STREAM and DATAGRAM frames are written with a Length field; the packet
+builder's fast paths (:func:`encode_stream_frame`, :func:`encode_datagram_frame`)
+can omit it for the last frame of a packet.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from tquic.wire.buffer import VARINT_MAX, Buffer, encode_varint, varint_size
-from tquic.wire.errors import BufferReadError, QuicDecodeError, TransportErrorCode
 from tquic.wire.frame_types import (
+    CID_MAX_LENGTH,
+    CID_MIN_LENGTH,
+    MAX_ACK_DELAY_LIMIT_US,
+    MAX_PATH_ID_LIMIT,
+    MAX_STREAMS_LIMIT,
+    PATH_DATA_SIZE,
+    STATELESS_RESET_TOKEN_SIZE,
     STREAM_FIN_BIT,
     STREAM_LEN_BIT,
     STREAM_OFF_BIT,
@@ -71,365 +62,6 @@ from tquic.wire.frame_types import (
     StreamFrame,
     StreamsBlockedFrame,
 )
-
-FRAME_ENCODING_ERROR = TransportErrorCode.FRAME_ENCODING_ERROR
-PROTOCOL_VIOLATION = TransportErrorCode.PROTOCOL_VIOLATION
-
-MAX_STREAMS_LIMIT = 1 << 60  # RFC 9000 §4.6
-MAX_PATH_ID_LIMIT = (1 << 32) - 1  # multipath: the path ID is 32 bits in the nonce
-MAX_ACK_DELAY_LIMIT_US = (1 << 14) * 1000  # RFC 9000 §18.2 max_ack_delay < 2^14 ms
-CID_MIN, CID_MAX = 1, 20  # RFC 9000 §19.15
-STATELESS_RESET_TOKEN_SIZE = 16
-PATH_DATA_SIZE = 8  # RFC 9000 §19.17
-
-_NONZERO = re.compile(b"[^\x00]")
-
-
-def _error(code: int, reason: str, frame_type: int) -> QuicDecodeError:
-    return QuicDecodeError(code, reason, frame_type)
-
-
-# --- parsers: (buffer positioned after the type, type) -> frame -------------------
-
-Parser = Callable[[Buffer, int], Frame]
-
-# The hot frames are built by writing their slots directly: a frozen dataclass
-# __init__ pays object.__setattr__ per field (see packet._slot_setter).
-_new_object = object.__new__
-
-
-def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
-    return cast(Callable[[object, object], None], cls.__dict__[name].__set__)
-
-
-_set_stream_id, _set_stream_offset, _set_stream_data, _set_stream_fin = (
-    _slot_setter(StreamFrame, name) for name in ("stream_id", "offset", "data", "fin"))
-_set_crypto_offset, _set_crypto_data = (
-    _slot_setter(CryptoFrame, name) for name in ("offset", "data"))
-_set_ack_ranges, _set_ack_delay, _set_ack_ecn = (
-    _slot_setter(AckFrame, name) for name in ("ranges", "ack_delay", "ecn"))
-
-_PING = PingFrame()
-_HANDSHAKE_DONE = HandshakeDoneFrame()
-_IMMEDIATE_ACK = ImmediateAckFrame()
-
-
-def _pull_ack_body(
-    buf: Buffer, frame_type: int
-) -> tuple[tuple[tuple[int, int], ...], int, tuple[int, int, int] | None]:
-    # RFC 9000 §19.3: Largest Acknowledged, ACK Delay, ACK Range Count, First
-    # ACK Range, then (Gap, ACK Range Length) pairs, then ECN counts for odd types.
-    pull = buf.pull_varint
-    largest = pull()
-    ack_delay = pull()
-    count = pull()
-    if count > buf.remaining // 2:
-        # Each range takes at least two bytes; refuse before looping.
-        raise _error(FRAME_ENCODING_ERROR, f"ACK range count {count} exceeds the frame",
-                     frame_type)
-    smallest = largest - pull()
-    if smallest < 0:
-        raise _error(FRAME_ENCODING_ERROR, "first ACK range below packet number 0", frame_type)
-    ranges = [(smallest, largest)]
-    append = ranges.append
-    for _ in range(count):
-        largest = smallest - pull() - 2
-        smallest = largest - pull()
-        if smallest < 0:
-            raise _error(FRAME_ENCODING_ERROR, "ACK range below packet number 0", frame_type)
-        append((smallest, largest))
-    ecn = (pull(), pull(), pull()) if frame_type & 1 else None
-    return tuple(ranges), ack_delay, ecn
-
-
-def _parse_ack(buf: Buffer, frame_type: int) -> Frame:
-    ranges, ack_delay, ecn = _pull_ack_body(buf, frame_type)
-    frame = _new_object(AckFrame)
-    _set_ack_ranges(frame, ranges)
-    _set_ack_delay(frame, ack_delay)
-    _set_ack_ecn(frame, ecn)
-    return frame
-
-
-def _parse_path_ack(buf: Buffer, frame_type: int) -> Frame:
-    path_id = _pull_path_id(buf, frame_type)
-    ranges, ack_delay, ecn = _pull_ack_body(buf, frame_type)
-    return PathAckFrame(path_id, ranges, ack_delay, ecn)
-
-
-def _parse_stream(buf: Buffer, frame_type: int) -> Frame:
-    stream_id = buf.pull_varint()
-    offset = buf.pull_varint() if frame_type & STREAM_OFF_BIT else 0
-    data = buf.pull_bytes(buf.pull_varint()) if frame_type & STREAM_LEN_BIT else buf.pull_rest()
-    if offset + len(data) > VARINT_MAX:
-        raise _error(FRAME_ENCODING_ERROR, "stream offset + length exceeds 2^62-1", frame_type)
-    frame = _new_object(StreamFrame)
-    _set_stream_id(frame, stream_id)
-    _set_stream_offset(frame, offset)
-    _set_stream_data(frame, data)
-    _set_stream_fin(frame, frame_type & STREAM_FIN_BIT == STREAM_FIN_BIT)
-    return frame
-
-
-def _parse_crypto(buf: Buffer, frame_type: int) -> Frame:
-    offset = buf.pull_varint()
-    data = buf.pull_bytes(buf.pull_varint())
-    if offset + len(data) > VARINT_MAX:
-        raise _error(FRAME_ENCODING_ERROR, "crypto offset + length exceeds 2^62-1", frame_type)
-    frame = _new_object(CryptoFrame)
-    _set_crypto_offset(frame, offset)
-    _set_crypto_data(frame, data)
-    return frame
-
-
-def _parse_datagram(buf: Buffer, frame_type: int) -> Frame:
-    if frame_type & 1:
-        return DatagramFrame(buf.pull_bytes(buf.pull_varint()))
-    return DatagramFrame(buf.pull_rest())
-
-
-def _parse_ping(buf: Buffer, frame_type: int) -> Frame:
-    return _PING
-
-
-def _parse_handshake_done(buf: Buffer, frame_type: int) -> Frame:
-    return _HANDSHAKE_DONE
-
-
-def _parse_immediate_ack(buf: Buffer, frame_type: int) -> Frame:
-    return _IMMEDIATE_ACK
-
-
-def _parse_reset_stream(buf: Buffer, frame_type: int) -> Frame:
-    pull = buf.pull_varint
-    return ResetStreamFrame(pull(), pull(), pull())
-
-
-def _parse_stop_sending(buf: Buffer, frame_type: int) -> Frame:
-    pull = buf.pull_varint
-    return StopSendingFrame(pull(), pull())
-
-
-def _parse_new_token(buf: Buffer, frame_type: int) -> Frame:
-    token = buf.pull_bytes(buf.pull_varint())
-    if not token:
-        raise _error(FRAME_ENCODING_ERROR, "NEW_TOKEN with an empty token", frame_type)
-    return NewTokenFrame(token)
-
-
-def _parse_max_data(buf: Buffer, frame_type: int) -> Frame:
-    return MaxDataFrame(buf.pull_varint())
-
-
-def _parse_max_stream_data(buf: Buffer, frame_type: int) -> Frame:
-    pull = buf.pull_varint
-    return MaxStreamDataFrame(pull(), pull())
-
-
-def _pull_stream_count(buf: Buffer, frame_type: int) -> int:
-    value = buf.pull_varint()
-    if value > MAX_STREAMS_LIMIT:
-        raise _error(FRAME_ENCODING_ERROR, f"stream count {value} exceeds 2^60", frame_type)
-    return value
-
-
-def _parse_max_streams(buf: Buffer, frame_type: int) -> Frame:
-    return MaxStreamsFrame(_pull_stream_count(buf, frame_type),
-                           frame_type == FrameType.MAX_STREAMS_BIDI)
-
-
-def _parse_data_blocked(buf: Buffer, frame_type: int) -> Frame:
-    return DataBlockedFrame(buf.pull_varint())
-
-
-def _parse_stream_data_blocked(buf: Buffer, frame_type: int) -> Frame:
-    pull = buf.pull_varint
-    return StreamDataBlockedFrame(pull(), pull())
-
-
-def _parse_streams_blocked(buf: Buffer, frame_type: int) -> Frame:
-    return StreamsBlockedFrame(_pull_stream_count(buf, frame_type),
-                               frame_type == FrameType.STREAMS_BLOCKED_BIDI)
-
-
-def _pull_new_cid_body(buf: Buffer, frame_type: int) -> tuple[int, int, bytes, bytes]:
-    # RFC 9000 §19.15: Sequence Number, Retire Prior To, Length (8), CID, token (128).
-    sequence_number = buf.pull_varint()
-    retire_prior_to = buf.pull_varint()
-    length = buf.pull_uint8()
-    if not CID_MIN <= length <= CID_MAX:
-        raise _error(FRAME_ENCODING_ERROR, f"connection ID length {length} outside 1..20",
-                     frame_type)
-    if retire_prior_to > sequence_number:
-        raise _error(FRAME_ENCODING_ERROR, "Retire Prior To exceeds the Sequence Number",
-                     frame_type)
-    cid = buf.pull_bytes(length)
-    return sequence_number, retire_prior_to, cid, buf.pull_bytes(STATELESS_RESET_TOKEN_SIZE)
-
-
-def _parse_new_connection_id(buf: Buffer, frame_type: int) -> Frame:
-    return NewConnectionIdFrame(*_pull_new_cid_body(buf, frame_type))
-
-
-def _parse_retire_connection_id(buf: Buffer, frame_type: int) -> Frame:
-    return RetireConnectionIdFrame(buf.pull_varint())
-
-
-def _parse_path_challenge(buf: Buffer, frame_type: int) -> Frame:
-    return PathChallengeFrame(buf.pull_bytes(PATH_DATA_SIZE))
-
-
-def _parse_path_response(buf: Buffer, frame_type: int) -> Frame:
-    return PathResponseFrame(buf.pull_bytes(PATH_DATA_SIZE))
-
-
-def _parse_connection_close(buf: Buffer, frame_type: int) -> Frame:
-    error_code = buf.pull_varint()
-    if frame_type == FrameType.CONNECTION_CLOSE:
-        offending: int | None = buf.pull_varint()
-        is_application = False
-    else:
-        offending = None
-        is_application = True
-    reason = buf.pull_bytes(buf.pull_varint())
-    return ConnectionCloseFrame(error_code, offending, reason, is_application)
-
-
-def _parse_ack_frequency(buf: Buffer, frame_type: int) -> Frame:
-    pull = buf.pull_varint
-    frame = AckFrequencyFrame(pull(), pull(), pull(), pull())
-    if frame.requested_max_ack_delay >= MAX_ACK_DELAY_LIMIT_US:
-        raise _error(PROTOCOL_VIOLATION, "Requested Max Ack Delay of 2^14 ms or more",
-                     frame_type)
-    return frame
-
-
-def _pull_path_id(buf: Buffer, frame_type: int) -> int:
-    path_id = buf.pull_varint()
-    if path_id > MAX_PATH_ID_LIMIT:
-        raise _error(PROTOCOL_VIOLATION, f"path ID {path_id} exceeds 2^32-1", frame_type)
-    return path_id
-
-
-def _parse_path_abandon(buf: Buffer, frame_type: int) -> Frame:
-    return PathAbandonFrame(_pull_path_id(buf, frame_type), buf.pull_varint())
-
-
-def _parse_path_status_backup(buf: Buffer, frame_type: int) -> Frame:
-    return PathStatusBackupFrame(_pull_path_id(buf, frame_type), buf.pull_varint())
-
-
-def _parse_path_status_available(buf: Buffer, frame_type: int) -> Frame:
-    return PathStatusAvailableFrame(_pull_path_id(buf, frame_type), buf.pull_varint())
-
-
-def _parse_path_new_connection_id(buf: Buffer, frame_type: int) -> Frame:
-    path_id = _pull_path_id(buf, frame_type)
-    return PathNewConnectionIdFrame(path_id, *_pull_new_cid_body(buf, frame_type))
-
-
-def _parse_path_retire_connection_id(buf: Buffer, frame_type: int) -> Frame:
-    return PathRetireConnectionIdFrame(_pull_path_id(buf, frame_type), buf.pull_varint())
-
-
-def _parse_max_path_id(buf: Buffer, frame_type: int) -> Frame:
-    return MaxPathIdFrame(_pull_path_id(buf, frame_type))
-
-
-def _parse_paths_blocked(buf: Buffer, frame_type: int) -> Frame:
-    return PathsBlockedFrame(_pull_path_id(buf, frame_type))
-
-
-def _parse_path_cids_blocked(buf: Buffer, frame_type: int) -> Frame:
-    return PathCidsBlockedFrame(_pull_path_id(buf, frame_type), buf.pull_varint())
-
-
-# The codec table: codepoint -> parser.  PADDING is handled inline by parse_frames.
-_PARSERS: dict[int, Parser] = {
-    FrameType.PING: _parse_ping,
-    FrameType.ACK: _parse_ack,
-    FrameType.ACK_ECN: _parse_ack,
-    FrameType.RESET_STREAM: _parse_reset_stream,
-    FrameType.STOP_SENDING: _parse_stop_sending,
-    FrameType.CRYPTO: _parse_crypto,
-    FrameType.NEW_TOKEN: _parse_new_token,
-    **{t: _parse_stream for t in range(FrameType.STREAM, FrameType.STREAM_OFF_LEN_FIN + 1)},
-    FrameType.MAX_DATA: _parse_max_data,
-    FrameType.MAX_STREAM_DATA: _parse_max_stream_data,
-    FrameType.MAX_STREAMS_BIDI: _parse_max_streams,
-    FrameType.MAX_STREAMS_UNI: _parse_max_streams,
-    FrameType.DATA_BLOCKED: _parse_data_blocked,
-    FrameType.STREAM_DATA_BLOCKED: _parse_stream_data_blocked,
-    FrameType.STREAMS_BLOCKED_BIDI: _parse_streams_blocked,
-    FrameType.STREAMS_BLOCKED_UNI: _parse_streams_blocked,
-    FrameType.NEW_CONNECTION_ID: _parse_new_connection_id,
-    FrameType.RETIRE_CONNECTION_ID: _parse_retire_connection_id,
-    FrameType.PATH_CHALLENGE: _parse_path_challenge,
-    FrameType.PATH_RESPONSE: _parse_path_response,
-    FrameType.CONNECTION_CLOSE: _parse_connection_close,
-    FrameType.APPLICATION_CLOSE: _parse_connection_close,
-    FrameType.HANDSHAKE_DONE: _parse_handshake_done,
-    FrameType.IMMEDIATE_ACK: _parse_immediate_ack,
-    FrameType.ACK_FREQUENCY: _parse_ack_frequency,
-    FrameType.DATAGRAM: _parse_datagram,
-    FrameType.DATAGRAM_LEN: _parse_datagram,
-    FrameType.PATH_ACK: _parse_path_ack,
-    FrameType.PATH_ACK_ECN: _parse_path_ack,
-    FrameType.PATH_ABANDON: _parse_path_abandon,
-    FrameType.PATH_STATUS_BACKUP: _parse_path_status_backup,
-    FrameType.PATH_STATUS_AVAILABLE: _parse_path_status_available,
-    FrameType.PATH_NEW_CONNECTION_ID: _parse_path_new_connection_id,
-    FrameType.PATH_RETIRE_CONNECTION_ID: _parse_path_retire_connection_id,
-    FrameType.MAX_PATH_ID: _parse_max_path_id,
-    FrameType.PATHS_BLOCKED: _parse_paths_blocked,
-    FrameType.PATH_CIDS_BLOCKED: _parse_path_cids_blocked,
-}
-# Plain int keys, so the per-frame lookup compares ints, not enum members.
-_PARSERS = {int(k): v for k, v in _PARSERS.items()}
-
-
-def parse_frames(payload: bytes) -> list[Frame]:
-    """Every frame in a decrypted packet payload, in order.
-
-    Raises QuicDecodeError (FRAME_ENCODING_ERROR or PROTOCOL_VIOLATION, with
-    ``frame_type`` set when a frame is at fault); see the module docstring.
-    """
-    end = len(payload)
-    if not end:
-        raise QuicDecodeError(PROTOCOL_VIOLATION, "packet contains no frames")
-    buf = Buffer(payload)
-    frames: list[Frame] = []
-    append = frames.append
-    parsers = _PARSERS
-    pos = 0
-    frame_type = 0
-    try:
-        while pos < end:
-            first = payload[pos]
-            if first == 0:
-                # A run of PADDING: one regex search, not a byte loop.
-                match = _NONZERO.search(payload, pos)
-                stop = match.start() if match is not None else end
-                append(PaddingFrame(stop - pos))
-                pos = stop
-                buf.seek(pos)
-                continue
-            frame_type = buf.pull_varint()
-            if first >= 0x40 and buf.tell() - pos != varint_size(frame_type):
-                raise _error(PROTOCOL_VIOLATION, "frame type not minimally encoded", frame_type)
-            parser = parsers.get(frame_type)
-            if parser is None:
-                raise _error(FRAME_ENCODING_ERROR, f"unknown frame type {frame_type:#x}",
-                             frame_type)
-            append(parser(buf, frame_type))
-            pos = buf.tell()
-    except BufferReadError as exc:
-        raise _error(FRAME_ENCODING_ERROR, f"truncated frame: {exc.reason}",
-                     frame_type) from None
-    return frames
-
-
-# --- encoders -------------------------------------------------------------------
 
 
 def _check_ranges(ranges: tuple[tuple[int, int], ...]) -> None:
@@ -556,7 +188,7 @@ def _encode_streams_blocked(buf: Buffer, frame: StreamsBlockedFrame) -> None:
 
 def _push_new_cid_body(buf: Buffer, sequence_number: int, retire_prior_to: int,
                        connection_id: bytes, token: bytes) -> None:
-    if not CID_MIN <= len(connection_id) <= CID_MAX:
+    if not CID_MIN_LENGTH <= len(connection_id) <= CID_MAX_LENGTH:
         raise ValueError(f"connection ID length {len(connection_id)} outside 1..20")
     if retire_prior_to > sequence_number:
         raise ValueError("retire_prior_to exceeds sequence_number")
