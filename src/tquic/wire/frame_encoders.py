@@ -100,6 +100,10 @@ def _encode_path_ack(buf: Buffer, frame: PathAckFrame) -> None:
     _push_ack_body(buf, frame.ranges, frame.ack_delay, frame.ecn)
 
 
+_STREAM = int(FrameType.STREAM)
+_STREAM_FIN = _STREAM | STREAM_FIN_BIT
+
+
 def encode_stream_frame(buf: Buffer, stream_id: int, offset: int, data: bytes, fin: bool,
                         *, with_length: bool = True) -> None:
     """Write a STREAM frame without building a StreamFrame (the packet builder's path).
@@ -109,19 +113,15 @@ def encode_stream_frame(buf: Buffer, stream_id: int, offset: int, data: bytes, f
     """
     if offset + len(data) > VARINT_MAX:
         raise ValueError("stream offset + length exceeds 2^62-1")
-    frame_type = int(FrameType.STREAM)
-    parts = [b"", encode_varint(stream_id)]
+    frame_type = _STREAM_FIN if fin else _STREAM
+    head = encode_varint(stream_id)
     if offset:
         frame_type |= STREAM_OFF_BIT
-        parts.append(encode_varint(offset))
+        head += encode_varint(offset)
     if with_length:
         frame_type |= STREAM_LEN_BIT
-        parts.append(encode_varint(len(data)))
-    if fin:
-        frame_type |= STREAM_FIN_BIT
-    parts[0] = bytes((frame_type,))
-    parts.append(data)
-    buf.push_bytes(b"".join(parts))
+        head += encode_varint(len(data))
+    buf.push_bytes(b"".join((bytes((frame_type,)), head, data)))
 
 
 def _encode_stream(buf: Buffer, frame: StreamFrame) -> None:
