@@ -18,18 +18,36 @@ from tquic.wire.frames import (
     AckFrequencyFrame,
     ConnectionCloseFrame,
     CryptoFrame,
+    DataBlockedFrame,
     DatagramFrame,
     Frame,
     FrameType,
+    HandshakeDoneFrame,
+    ImmediateAckFrame,
+    MaxDataFrame,
+    MaxPathIdFrame,
+    MaxStreamDataFrame,
     MaxStreamsFrame,
     NewConnectionIdFrame,
     NewTokenFrame,
     PaddingFrame,
+    PathAbandonFrame,
     PathAckFrame,
     PathChallengeFrame,
+    PathCidsBlockedFrame,
     PathNewConnectionIdFrame,
+    PathResponseFrame,
+    PathRetireConnectionIdFrame,
+    PathsBlockedFrame,
+    PathStatusAvailableFrame,
+    PathStatusBackupFrame,
     PingFrame,
+    ResetStreamFrame,
+    RetireConnectionIdFrame,
+    StopSendingFrame,
+    StreamDataBlockedFrame,
     StreamFrame,
+    StreamsBlockedFrame,
     encode_datagram_frame,
     encode_frame,
     encode_frames,
@@ -399,3 +417,44 @@ def test_probing_frames_are_those_of_rfc9000_section_9_1() -> None:
     assert {t for t in FrameType if is_probing(t)} == {0x00, 0x18, 0x1A, 0x1B}
     assert is_probing_frame(PathChallengeFrame(bytes(8)))
     assert not is_probing_frame(PingFrame())
+
+
+def _one_of_each_codepoint() -> dict[int, bytes]:
+    """A valid encoding for every FrameType value, keyed by the type on the wire."""
+    samples: list[bytes] = []
+    for frame in [
+        PaddingFrame(1), PingFrame(), AckFrame(((0, 1),), 0), AckFrame(((0, 1),), 0, (1, 1, 1)),
+        ResetStreamFrame(0, 0, 0), StopSendingFrame(0, 0), CryptoFrame(0, b"c"),
+        NewTokenFrame(b"t"), MaxDataFrame(1), MaxStreamDataFrame(0, 1),
+        MaxStreamsFrame(1, True), MaxStreamsFrame(1, False), DataBlockedFrame(1),
+        StreamDataBlockedFrame(0, 1), StreamsBlockedFrame(1, True),
+        StreamsBlockedFrame(1, False), NewConnectionIdFrame(1, 0, b"c", bytes(16)),
+        RetireConnectionIdFrame(0), PathChallengeFrame(bytes(8)), PathResponseFrame(bytes(8)),
+        ConnectionCloseFrame(0, 0, b"", False), ConnectionCloseFrame(0, None, b"", True),
+        HandshakeDoneFrame(), ImmediateAckFrame(), AckFrequencyFrame(0, 1, 1000, 1),
+        DatagramFrame(b"d"), PathAckFrame(0, ((0, 1),), 0), PathAckFrame(0, ((0, 1),), 0, (0, 0, 1)),
+        PathAbandonFrame(1, 0), PathStatusBackupFrame(1, 0), PathStatusAvailableFrame(1, 0),
+        PathNewConnectionIdFrame(1, 0, 0, b"c", bytes(16)), PathRetireConnectionIdFrame(1, 0),
+        MaxPathIdFrame(1), PathsBlockedFrame(1), PathCidsBlockedFrame(1, 0),
+    ]:
+        samples.append(encode_frames([frame]))
+    for offset in (0, 7):
+        for fin in (False, True):
+            for with_length in (False, True):
+                buf = Buffer()
+                encode_stream_frame(buf, 4, offset, b"x", fin, with_length=with_length)
+                samples.append(buf.data)
+    buf = Buffer()
+    encode_datagram_frame(buf, b"d", with_length=False)
+    samples.append(buf.data)
+    return {Buffer(sample).pull_varint(): sample for sample in samples}
+
+
+def test_every_codepoint_in_the_table_decodes() -> None:
+    samples = _one_of_each_codepoint()
+    assert set(samples) == {int(t) for t in FrameType}
+    for frame_type, payload in samples.items():
+        (frame,) = parse_frames(payload)
+        assert frame_allowed(frame_type, PacketType.ONE_RTT)
+        if frame_type not in (0x08, 0x09, 0x0C, 0x0D, 0x30):  # the Length-less forms
+            assert frame_type_of(frame) == frame_type
