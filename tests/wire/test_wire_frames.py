@@ -422,7 +422,7 @@ def test_probing_frames_are_those_of_rfc9000_section_9_1() -> None:
 def _one_of_each_codepoint() -> dict[int, bytes]:
     """A valid encoding for every FrameType value, keyed by the type on the wire."""
     samples: list[bytes] = []
-    for frame in [
+    frames: list[Frame] = [
         PaddingFrame(1), PingFrame(), AckFrame(((0, 1),), 0), AckFrame(((0, 1),), 0, (1, 1, 1)),
         ResetStreamFrame(0, 0, 0), StopSendingFrame(0, 0), CryptoFrame(0, b"c"),
         NewTokenFrame(b"t"), MaxDataFrame(1), MaxStreamDataFrame(0, 1),
@@ -436,7 +436,8 @@ def _one_of_each_codepoint() -> dict[int, bytes]:
         PathAbandonFrame(1, 0), PathStatusBackupFrame(1, 0), PathStatusAvailableFrame(1, 0),
         PathNewConnectionIdFrame(1, 0, 0, b"c", bytes(16)), PathRetireConnectionIdFrame(1, 0),
         MaxPathIdFrame(1), PathsBlockedFrame(1), PathCidsBlockedFrame(1, 0),
-    ]:
+    ]
+    for frame in frames:
         samples.append(encode_frames([frame]))
     for offset in (0, 7):
         for fin in (False, True):
