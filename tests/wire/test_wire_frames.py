@@ -306,10 +306,16 @@ def test_retire_prior_to_above_sequence_number_is_a_frame_encoding_error() -> No
     MaxStreamsFrame(2**60 + 1, True),
     AckFrequencyFrame(0, 0, 2**14 * 1000, 0),
     PaddingFrame(0),
+    PathAckFrame(2**32, ((0, 1),), 0),
+    AckFrame(((0, 1), (5, 9)), 0),
+    ConnectionCloseFrame(VARINT_MAX + 1, 0, b"", False),
+    ConnectionCloseFrame(1, VARINT_MAX + 1, b"", False),
 ])
 def test_frames_that_break_an_encoding_rule_are_not_encoded(frame: Frame) -> None:
+    buf = Buffer()
     with pytest.raises(ValueError):
-        encode_frame(Buffer(), frame)
+        encode_frame(buf, frame)
+    assert len(buf) == 0  # nothing half-written into the packet
 
 
 def test_empty_new_token_is_a_frame_encoding_error() -> None:

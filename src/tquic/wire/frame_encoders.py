@@ -69,8 +69,10 @@ def _check_ranges(ranges: tuple[tuple[int, int], ...]) -> None:
         raise ValueError("an ACK frame needs at least one range")
 
 
-def _push_ack_body(buf: Buffer, ranges: tuple[tuple[int, int], ...], ack_delay: int,
-                   ecn: tuple[int, int, int] | None) -> None:
+def _ack_body(ranges: tuple[tuple[int, int], ...], ack_delay: int,
+              ecn: tuple[int, int, int] | None) -> bytes:
+    # Built whole before anything is written, so a refused frame leaves the
+    # packet buffer untouched.
     _check_ranges(ranges)
     smallest, largest = ranges[0]
     if smallest > largest or smallest < 0:
@@ -86,18 +88,20 @@ def _push_ack_body(buf: Buffer, ranges: tuple[tuple[int, int], ...], ack_delay: 
         smallest = range_smallest
     if ecn is not None:
         parts.extend(encode_varint(count) for count in ecn)
-    buf.push_bytes(b"".join(parts))
+    return b"".join(parts)
 
 
 def _encode_ack(buf: Buffer, frame: AckFrame) -> None:
+    body = _ack_body(frame.ranges, frame.ack_delay, frame.ecn)
     buf.push_uint8(FrameType.ACK if frame.ecn is None else FrameType.ACK_ECN)
-    _push_ack_body(buf, frame.ranges, frame.ack_delay, frame.ecn)
+    buf.push_bytes(body)
 
 
 def _encode_path_ack(buf: Buffer, frame: PathAckFrame) -> None:
+    _check_limit(frame.path_id, MAX_PATH_ID_LIMIT, "path ID")
+    body = encode_varint(frame.path_id) + _ack_body(frame.ranges, frame.ack_delay, frame.ecn)
     buf.push_uint8(FrameType.PATH_ACK if frame.ecn is None else FrameType.PATH_ACK_ECN)
-    buf.push_varint(frame.path_id)
-    _push_ack_body(buf, frame.ranges, frame.ack_delay, frame.ecn)
+    buf.push_bytes(body)
 
 
 _STREAM = int(FrameType.STREAM)
@@ -186,30 +190,31 @@ def _encode_streams_blocked(buf: Buffer, frame: StreamsBlockedFrame) -> None:
     buf.push_varint(frame.maximum_streams)
 
 
-def _push_new_cid_body(buf: Buffer, sequence_number: int, retire_prior_to: int,
-                       connection_id: bytes, token: bytes) -> None:
+def _new_cid_body(sequence_number: int, retire_prior_to: int, connection_id: bytes,
+                  token: bytes) -> bytes:
     if not CID_MIN_LENGTH <= len(connection_id) <= CID_MAX_LENGTH:
         raise ValueError(f"connection ID length {len(connection_id)} outside 1..20")
     if retire_prior_to > sequence_number:
         raise ValueError("retire_prior_to exceeds sequence_number")
     if len(token) != STATELESS_RESET_TOKEN_SIZE:
         raise ValueError("stateless reset token must be 16 bytes")
-    buf.push_bytes(b"".join((encode_varint(sequence_number), encode_varint(retire_prior_to),
-                             bytes((len(connection_id),)), connection_id, token)))
+    return b"".join((encode_varint(sequence_number), encode_varint(retire_prior_to),
+                     bytes((len(connection_id),)), connection_id, token))
 
 
 def _encode_new_connection_id(buf: Buffer, frame: NewConnectionIdFrame) -> None:
+    body = _new_cid_body(frame.sequence_number, frame.retire_prior_to,
+                         frame.connection_id, frame.stateless_reset_token)
     buf.push_uint8(FrameType.NEW_CONNECTION_ID)
-    _push_new_cid_body(buf, frame.sequence_number, frame.retire_prior_to,
-                       frame.connection_id, frame.stateless_reset_token)
+    buf.push_bytes(body)
 
 
 def _encode_path_new_connection_id(buf: Buffer, frame: PathNewConnectionIdFrame) -> None:
     _check_limit(frame.path_id, MAX_PATH_ID_LIMIT, "path ID")
-    buf.push_varint(FrameType.PATH_NEW_CONNECTION_ID)
-    buf.push_varint(frame.path_id)
-    _push_new_cid_body(buf, frame.sequence_number, frame.retire_prior_to,
-                       frame.connection_id, frame.stateless_reset_token)
+    body = _new_cid_body(frame.sequence_number, frame.retire_prior_to,
+                         frame.connection_id, frame.stateless_reset_token)
+    buf.push_bytes(encode_varint(FrameType.PATH_NEW_CONNECTION_ID)
+                   + encode_varint(frame.path_id) + body)
 
 
 def _encode_new_token(buf: Buffer, frame: NewTokenFrame) -> None:
@@ -230,13 +235,11 @@ def _path_data(frame_type: int) -> Callable[[Buffer, Any], None]:
 
 def _encode_connection_close(buf: Buffer, frame: ConnectionCloseFrame) -> None:
     if frame.is_application:
-        buf.push_uint8(FrameType.APPLICATION_CLOSE)
-        buf.push_varint(frame.error_code)
+        head = b"\x1d" + encode_varint(frame.error_code)
     else:
-        buf.push_uint8(FrameType.CONNECTION_CLOSE)
-        buf.push_varint(frame.error_code)
-        buf.push_varint(frame.frame_type or 0)  # 0 when the frame type is unknown (§19.19)
-    buf.push_varint_bytes(frame.reason)
+        # Frame Type 0 when the offending type is unknown (RFC 9000 §19.19).
+        head = b"\x1c" + encode_varint(frame.error_code) + encode_varint(frame.frame_type or 0)
+    buf.push_bytes(head + encode_varint(len(frame.reason)) + frame.reason)
 
 
 _ENCODE_ACK_FREQUENCY_FIELDS = _varints(
