@@ -37,11 +37,18 @@ class AckedPacket:
     packet_number: int
     sent_bytes: int
     time_sent: float
-    # Delivery-rate sampling state at send time (for BBR-style controllers):
+    # Delivery-rate sampling state at send time (draft-cheng-iccrg-delivery-rate-estimation
+    # §3.2, for BBR-style controllers): the path's delivered byte count, the time of the
+    # last delivery and the send time of the first packet of the flight, all as they were
+    # when this packet was sent, and whether it was sent in an app-limited phase.
     delivered_at_send: int = 0
     delivered_time_at_send: float = 0.0
     first_sent_time_at_send: float = 0.0
     app_limited: bool = False
+    # Bytes in flight just after this packet was sent, and the path's lost byte count
+    # then (BBRv2/v3 use both to judge the loss rate of a flight).
+    bytes_in_flight_at_send: int = 0
+    lost_at_send: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +68,10 @@ class RttSample:
     smoothed_rtt: float
     rttvar: float
     min_rtt: float
+    # True when this ACK produced a new sample (RFC 9002 §5.1); False when the values
+    # are the ones of an earlier ACK (controllers that count samples, e.g. HyStart++,
+    # must not count these).
+    new_sample: bool = True
 
 
 class CongestionController(Protocol):
@@ -86,10 +97,18 @@ class CongestionController(Protocol):
         now: float,
         ecn_ce_count: int = 0,
     ) -> None:
-        """Called once per ACK frame with all newly acknowledged in-flight packets."""
+        """Called once per ACK frame with all newly acknowledged in-flight packets.
+
+        ``acked`` is in ascending packet-number order; ``bytes_in_flight`` is the
+        path's value after these packets (and any packets this ACK declared lost)
+        were removed; ``ecn_ce_count`` is the increase of the peer's ECN-CE counter
+        carried by this ACK (the congestion response itself comes through
+        :meth:`on_congestion_event_ecn`).
+        """
         ...
 
     def on_packets_lost(self, lost: list[LostPacket], bytes_in_flight: int, now: float) -> None:
+        """In-flight packets declared lost; ``bytes_in_flight`` is after their removal."""
         ...
 
     def on_congestion_event_ecn(self, time_sent: float, now: float) -> None:
@@ -129,7 +148,9 @@ def create_controller(name: str, max_datagram_size: int) -> CongestionController
         factory = _REGISTRY[name.lower()]
     except KeyError:
         choices = ", ".join(sorted(_REGISTRY))
-        raise ValueError(f"unknown congestion controller {name!r}; choose one of: {choices}") from None
+        raise ValueError(
+            f"unknown congestion controller {name!r}; choose one of: {choices}"
+        ) from None
     return factory(max_datagram_size)
 
 

@@ -1,0 +1,75 @@
+"""Pacer: token bucket rate and burst (RFC 9002 §7.7)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tquic.cc.pacer import Pacer, window_pacing_rate
+
+MDS = 1200
+
+
+def test_window_rate_is_1_25_cwnd_over_srtt() -> None:
+    assert window_pacing_rate(12000, 0.1) == pytest.approx(1.25 * 12000 / 0.1)
+    assert window_pacing_rate(12000, 0.0) is None
+
+
+def test_unpaced_pacer_always_allows_sending() -> None:
+    pacer = Pacer(MDS)
+    for _ in range(100):
+        assert pacer.next_send_time(1.0, MDS) == 1.0
+        pacer.on_packet_sent(1.0, MDS)
+    assert pacer.rate is None
+
+
+def test_burst_of_ten_then_paced_at_rate() -> None:
+    pacer = Pacer(MDS, burst_packets=10)
+    rate = 150_000.0  # bytes per second: one 1200-byte packet per 8 ms
+    pacer.set_rate(rate, 0.0)
+    for _ in range(10):
+        assert pacer.next_send_time(0.0, MDS) == 0.0
+        pacer.on_packet_sent(0.0, MDS)
+    # The bucket is empty: the 11th packet waits size / rate.
+    assert pacer.next_send_time(0.0, MDS) == pytest.approx(MDS / rate)
+    # After 8 ms one packet's worth of tokens is back.
+    assert pacer.next_send_time(0.008, MDS) == pytest.approx(0.008)
+    pacer.on_packet_sent(0.008, MDS)
+    assert pacer.next_send_time(0.008, MDS) == pytest.approx(0.016)
+
+
+def test_idle_refill_is_capped_at_burst() -> None:
+    pacer = Pacer(MDS, burst_packets=4)
+    pacer.set_rate(150_000.0, 0.0)
+    for _ in range(4):
+        pacer.on_packet_sent(0.0, MDS)
+    # Ten seconds idle earns far more than 4 packets, but the bucket holds 4.
+    sent = 0
+    while pacer.next_send_time(10.0, MDS) == 10.0:
+        pacer.on_packet_sent(10.0, MDS)
+        sent += 1
+        assert sent <= 10
+    assert sent == 4
+
+
+def test_overdraft_by_probes_is_repaid_then_bounded() -> None:
+    pacer = Pacer(MDS, burst_packets=2)
+    pacer.set_rate(120_000.0, 0.0)
+    for _ in range(10):  # probes ignore the pacer
+        pacer.on_packet_sent(0.0, MDS)
+    assert pacer.tokens == pytest.approx(-2 * MDS)
+    # Debt of 2 packets plus one packet to send: 3 * 1200 / 120000 = 30 ms.
+    assert pacer.next_send_time(0.0, MDS) == pytest.approx(0.03)
+
+
+def test_oversized_datagram_does_not_wait_forever() -> None:
+    pacer = Pacer(MDS, burst_packets=1)
+    pacer.set_rate(1200.0, 0.0)
+    pacer.on_packet_sent(0.0, MDS)
+    assert pacer.next_send_time(0.0, 5 * MDS) == pytest.approx(1.0)
+
+
+def test_invalid_parameters_rejected() -> None:
+    with pytest.raises(ValueError, match="max_datagram_size"):
+        Pacer(0)
+    with pytest.raises(ValueError, match="burst_packets"):
+        Pacer(MDS, burst_packets=0)
