@@ -472,6 +472,13 @@ def test_two_paths_have_independent_state() -> None:
         send(path1, 0, 2.0, INITIAL)
 
 
+def test_paths_other_than_zero_start_with_handshake_confirmed() -> None:
+    r = PathRecovery(create_controller("cubic", MDS), MDS, is_client=True, path_id=3)
+    assert r.handshake_confirmed and r.peer_completed_address_validation
+    send(r, 0, 0.0)
+    assert r.loss_detection_deadline() == pytest.approx(0.999 + 0.025)
+
+
 # -- sending gates --------------------------------------------------------------------
 
 

@@ -129,8 +129,9 @@ class PathRecovery:
         self._ack_eliciting_in_flight = 0
         # RFC 9002 Appendix A.3 first_rtt_sample (None = no sample yet).
         self._first_rtt_sample_time: float | None = None
-        # Engine-owned flags.
-        self.handshake_confirmed = False
+        # Engine-owned flags.  Paths other than 0 exist only after the handshake
+        # is confirmed (draft-ietf-quic-multipath §"Path Initiation").
+        self.handshake_confirmed = path_id != 0
         self.has_handshake_keys = False
         # Server at its anti-amplification limit (RFC 9002 §6.2.2.1): no PTO timer.
         self.amplification_limited = False
