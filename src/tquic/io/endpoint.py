@@ -1,0 +1,495 @@
+"""The asyncio QUIC endpoint: UDP sockets, connection-ID routing, and the stateless
+answers a server gives before (or without) a connection.
+
+One :class:`QuicEndpoint` owns one UDP socket per local address and any number
+of connections.  Datagrams are read in batches (``recvmsg``, GRO) and routed
+by destination connection ID (RFC 9000 §5.2); a client's first Initials, whose
+DCID the client chose, are routed by (DCID, client address) until the
+handshake completes.  What cannot be routed is answered statelessly:
+
+- a long header of a version we do not speak → Version Negotiation (§6.1),
+- an Initial under load or when Retry is on → Retry with an address-bound
+  token (§8.1.2), the connection created only when the token comes back,
+- a short header for no connection → Stateless Reset (§10.3), smaller than
+  the packet that triggered it (§10.3.3) and rate-limited,
+- anything else → dropped.
+
+Every path from the network into this module is wrapped: a malformed
+datagram is dropped and logged at debug level; no exception reaches the
+event loop.  Connections and handshakes in progress are bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from tquic.core.cids import stateless_reset_token
+from tquic.core.network_path import Address, NetworkPath
+from tquic.core.tokens import KIND_RETRY, TokenManager
+from tquic.io.udp import UdpSocket
+from tquic.wire.packet import encode_retry, encode_version_negotiation, parse_header
+from tquic.wire.version import QUIC_V1, QUIC_V2, grease_version
+
+if TYPE_CHECKING:
+    from tquic.core.config import QuicConfiguration
+    from tquic.io.protocol import QuicConnectionProtocol, StreamHandler
+    from tquic.qlog import QlogDirectory, QuicLogger
+
+logger = logging.getLogger("tquic.io")
+
+RetryPolicy = Literal["never", "always", "auto"]
+
+MIN_INITIAL_DATAGRAM = 1200  # RFC 9000 §14.1: a client Initial datagram is at least this big
+MIN_ORIGINAL_DCID = 8  # RFC 9000 §7.2: a client's first DCID is at least 8 bytes
+MIN_RESET_SIZE = 21  # RFC 9000 §10.3: 5 unpredictable bytes + 16-byte token
+RESET_TOKEN_SIZE = 16
+# RFC 9000 §17.2 Table 5 / RFC 9369 §3.2: the long-header type bits of an Initial.
+_INITIAL_TYPE_BITS = {QUIC_V1: 0x00, QUIC_V2: 0x10}
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointLimits:
+    """Bounds and policies of one endpoint (validated at construction)."""
+
+    max_connections: int = 4096
+    max_handshakes: int = 512  # handshakes in progress; Initials beyond it are dropped
+    retry: RetryPolicy = "never"  # "auto": Retry once retry_threshold handshakes are running
+    retry_threshold: int = 64
+    stateless_packets_per_second: float = 200.0  # VN + Retry + Stateless Reset, token bucket
+    send_queue_datagrams: int = 16384  # datagrams waiting for a full socket buffer
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1:
+            raise ValueError("max_connections: must be at least 1")
+        if self.max_handshakes < 1:
+            raise ValueError("max_handshakes: must be at least 1")
+        if self.retry not in ("never", "always", "auto"):
+            raise ValueError("retry: must be 'never', 'always' or 'auto'")
+        if self.retry_threshold < 0:
+            raise ValueError("retry_threshold: must not be negative")
+        if self.stateless_packets_per_second <= 0:
+            raise ValueError("stateless_packets_per_second: must be positive")
+        if self.send_queue_datagrams < 1:
+            raise ValueError("send_queue_datagrams: must be at least 1")
+
+
+class _TokenBucket:
+    __slots__ = ("_last", "_rate", "_tokens")
+
+    def __init__(self, rate: float) -> None:
+        self._rate = rate
+        self._tokens = rate
+        self._last = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self._rate, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass(slots=True)
+class EndpointStats:
+    """Counters of what the endpoint did outside connections."""
+
+    datagrams_received: int = 0
+    datagrams_dropped: int = 0
+    datagrams_sent: int = 0
+    version_negotiations_sent: int = 0
+    retries_sent: int = 0
+    stateless_resets_sent: int = 0
+    connections_accepted: int = 0
+    connections_refused: int = 0
+    send_queue_overflows: int = 0
+
+
+class QuicEndpoint:
+    """UDP sockets and the connections they carry (client or server role)."""
+
+    def __init__(self, config: QuicConfiguration, sockets: Iterable[UdpSocket], *,
+                 is_server: bool, limits: EndpointLimits | None = None,
+                 qlog: QlogDirectory | None = None,
+                 stream_handler: StreamHandler | None = None,
+                 connection_handler: Callable[[QuicConnectionProtocol], object] | None = None,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.config = config
+        self.is_server = is_server
+        self.limits = limits or EndpointLimits()
+        self.loop = loop or asyncio.get_running_loop()
+        self.qlog = qlog
+        self.stats = EndpointStats()
+        self._stream_handler = stream_handler
+        self._connection_handler = connection_handler
+        self._sockets = list(sockets)
+        if not self._sockets:
+            raise ValueError("an endpoint needs at least one socket")
+        self._by_local: dict[Address, UdpSocket] = {s.local_address: s for s in self._sockets}
+        self._routes: dict[bytes, QuicConnectionProtocol] = {}
+        self._initial_routes: dict[tuple[bytes, Address], QuicConnectionProtocol] = {}
+        self._initial_keys: dict[QuicConnectionProtocol, tuple[bytes, Address]] = {}
+        self._by_remote: dict[Address, QuicConnectionProtocol] = {}
+        self._connections: set[QuicConnectionProtocol] = set()
+        self._handshaking: set[QuicConnectionProtocol] = set()
+        self._pending: dict[UdpSocket, deque[tuple[list[bytes], Address]]] = {}
+        self._stateless_budget = _TokenBucket(self.limits.stateless_packets_per_second)
+        self._token_manager = TokenManager(config.token_key)
+        self._cid_length = config.connection_id_length
+        self._closed = False
+        for sock in self._sockets:
+            self.loop.add_reader(sock.fileno(), self._on_readable, sock)
+
+    # -- properties -------------------------------------------------------------------
+
+    @property
+    def sockets(self) -> list[UdpSocket]:
+        return list(self._sockets)
+
+    @property
+    def local_address(self) -> Address:
+        return self._sockets[0].local_address
+
+    @property
+    def connections(self) -> set[QuicConnectionProtocol]:
+        return set(self._connections)
+
+    # -- connection lifecycle -----------------------------------------------------------
+
+    def create_connection(self, engine: Any, path: NetworkPath,
+                          quic_logger: QuicLogger | None) -> QuicConnectionProtocol:
+        from tquic.io.protocol import QuicConnectionProtocol
+
+        proto = QuicConnectionProtocol(self, engine, is_client=not self.is_server,
+                                       network_path=path, stream_handler=self._stream_handler,
+                                       quic_logger=quic_logger)
+        self._connections.add(proto)
+        self._handshaking.add(proto)
+        self._by_remote[path.remote] = proto
+        return proto
+
+    def register_cid(self, cid: bytes, proto: QuicConnectionProtocol) -> None:
+        if cid:
+            self._routes[cid] = proto
+
+    def unregister_cid(self, cid: bytes, proto: QuicConnectionProtocol) -> None:
+        if self._routes.get(cid) is proto:
+            del self._routes[cid]
+
+    def handshake_done(self, proto: QuicConnectionProtocol) -> None:
+        self._handshaking.discard(proto)
+        key = self._initial_keys.pop(proto, None)
+        if key is not None and self._initial_routes.get(key) is proto:
+            del self._initial_routes[key]
+
+    def path_changed(self, proto: QuicConnectionProtocol, path: NetworkPath) -> None:
+        self._by_remote[path.remote] = proto
+
+    def connection_finished(self, proto: QuicConnectionProtocol, cids: Iterable[bytes]) -> None:
+        for cid in list(cids):
+            self.unregister_cid(cid, proto)
+        # Routes the connection never reported retired.
+        for cid in [c for c, p in self._routes.items() if p is proto]:
+            del self._routes[cid]
+        self.handshake_done(proto)
+        for remote in [r for r, p in self._by_remote.items() if p is proto]:
+            del self._by_remote[remote]
+        self._connections.discard(proto)
+
+    def close(self) -> None:
+        """Close every connection and the sockets (connections get one last flush)."""
+        if self._closed:
+            return
+        self._closed = True
+        for proto in list(self._connections):
+            try:
+                proto.close()
+                proto.flush()
+            except Exception:
+                logger.debug("closing a connection failed", exc_info=True)
+        for sock in self._sockets:
+            self.loop.remove_reader(sock.fileno())
+            if sock in self._pending:
+                self.loop.remove_writer(sock.fileno())
+            sock.close()
+        self._pending.clear()
+
+    # -- sending ----------------------------------------------------------------------
+
+    def send_datagrams(self, datagrams: list[tuple[bytes, NetworkPath]]) -> None:
+        """Send the engine's datagrams, one GSO batch per run of the same path."""
+        if self._closed:
+            return
+        start = 0
+        total = len(datagrams)
+        while start < total:
+            path = datagrams[start][1]
+            end = start + 1
+            while end < total and datagrams[end][1] == path:
+                end += 1
+            batch = [d for d, _ in datagrams[start:end]]
+            self._send(self._socket_for(path.local), batch, path.remote)
+            start = end
+
+    def _socket_for(self, local: Address) -> UdpSocket:
+        return self._by_local.get(local) or self._sockets[0]
+
+    def _send(self, sock: UdpSocket, batch: list[bytes], remote: Address) -> None:
+        queue = self._pending.get(sock)
+        if queue is not None:
+            self._enqueue(sock, queue, batch, remote)
+            return
+        sent = sock.send_batch(batch, remote)
+        self.stats.datagrams_sent += sent
+        if sent < len(batch):
+            queue = deque()
+            self._pending[sock] = queue
+            self._enqueue(sock, queue, batch[sent:], remote)
+            self.loop.add_writer(sock.fileno(), self._on_writable, sock)
+
+    def _enqueue(self, sock: UdpSocket, queue: deque[tuple[list[bytes], Address]],
+                 batch: list[bytes], remote: Address) -> None:
+        queued = sum(len(b) for b, _ in queue)
+        room = self.limits.send_queue_datagrams - queued
+        if room < len(batch):
+            # Bounded: beyond the limit datagrams are dropped; loss recovery resends.
+            self.stats.send_queue_overflows += len(batch) - max(room, 0)
+            batch = batch[:max(room, 0)]
+        if batch:
+            queue.append((batch, remote))
+
+    def _on_writable(self, sock: UdpSocket) -> None:
+        queue = self._pending.get(sock)
+        while queue:
+            batch, remote = queue[0]
+            sent = sock.send_batch(batch, remote)
+            self.stats.datagrams_sent += sent
+            if sent < len(batch):
+                queue[0] = (batch[sent:], remote)
+                return
+            queue.popleft()
+        self._pending.pop(sock, None)
+        self.loop.remove_writer(sock.fileno())
+
+    def _send_stateless(self, sock: UdpSocket, packet: bytes, remote: Address) -> bool:
+        if not self._stateless_budget.take():
+            return False
+        sock.send(packet, remote)
+        self.stats.datagrams_sent += 1
+        return True
+
+    # -- receiving --------------------------------------------------------------------
+
+    def _on_readable(self, sock: UdpSocket) -> None:
+        try:
+            received = sock.recv(64)
+        except Exception:
+            logger.debug("recv failed", exc_info=True)
+            return
+        now = self.loop.time()
+        touched: dict[QuicConnectionProtocol, None] = {}
+        for datagram in received:
+            self.stats.datagrams_received += 1
+            try:
+                proto = self._route(datagram.data, sock, datagram.addr, now)
+            except Exception:
+                self.stats.datagrams_dropped += 1
+                logger.debug("dropped a datagram from %s", datagram.addr, exc_info=True)
+                continue
+            if proto is not None:
+                touched[proto] = None
+        for proto in touched:
+            proto.flush()  # flush() contains its own failures
+
+    def datagram_received(self, data: bytes, addr: Address, sock: UdpSocket | None = None) -> None:
+        """Feed one datagram as if read from ``sock`` (tests, relays)."""
+        sock = sock or self._sockets[0]
+        try:
+            proto = self._route(data, sock, addr, self.loop.time())
+        except Exception:
+            logger.debug("dropped a datagram from %s", addr, exc_info=True)
+            return
+        if proto is not None:
+            proto.flush()
+
+    def _route(self, data: bytes, sock: UdpSocket, addr: Address,
+               now: float) -> QuicConnectionProtocol | None:
+        if len(data) < 1:
+            self._drop()
+            return None
+        first = data[0]
+        path = NetworkPath(sock.local_address, addr)
+        if first & 0x80:
+            # Long header: version and CIDs sit at fixed places (RFC 8999 §5.1).
+            if len(data) < 7:
+                self._drop()
+                return None
+            version = int.from_bytes(data[1:5], "big")
+            dcid_len = data[5]
+            if 6 + dcid_len >= len(data):
+                self._drop()
+                return None
+            dcid = data[6:6 + dcid_len]
+            proto = self._routes.get(dcid) or self._initial_routes.get((dcid, addr))
+            if proto is not None:
+                proto.datagram_received(data, path, now)
+                return proto
+            if not self.is_server or version == 0:
+                self._drop()
+                return None
+            scid_len = data[6 + dcid_len]
+            scid = data[7 + dcid_len:7 + dcid_len + scid_len]
+            if len(scid) != scid_len:
+                self._drop()
+                return None
+            if version not in self.config.versions:
+                self._version_negotiation(sock, data, dcid, scid, addr)
+                return None
+            if dcid_len > 20:
+                self._drop()  # RFC 9000 §17.2: v1/v2 CIDs are at most 20 bytes
+                return None
+            if (first & 0x30) != _INITIAL_TYPE_BITS.get(version, -1):
+                self._drop()  # 0-RTT/Handshake for no connection: nothing to do
+                return None
+            return self._accept(data, sock, path, version, dcid, scid, now)
+        # Short header: the DCID has the length we chose for our CIDs (RFC 9000 §5.1).
+        dcid = data[1:1 + self._cid_length]
+        proto = self._routes.get(dcid)
+        if proto is not None:
+            proto.datagram_received(data, path, now)
+            return proto
+        # Unroutable: perhaps a Stateless Reset for one of our connections with this peer
+        # (RFC 9000 §10.3.1: compared against the peer's tokens, which the engine holds).
+        proto = self._by_remote.get(addr)
+        if proto is not None and len(data) >= MIN_RESET_SIZE:
+            proto.datagram_received(data, path, now)
+            return proto
+        self._stateless_reset(sock, data, dcid, addr)
+        return None
+
+    def _drop(self) -> None:
+        self.stats.datagrams_dropped += 1
+
+    def _version_negotiation(self, sock: UdpSocket, data: bytes, dcid: bytes, scid: bytes,
+                             addr: Address) -> None:
+        # RFC 9000 §6.1/§5.2.2: answer only datagrams big enough to start a connection,
+        # so VN cannot amplify; list a greased version too (§6.3).
+        if len(data) < MIN_INITIAL_DATAGRAM:
+            self._drop()
+            return
+        versions = [*self.config.versions, grease_version()]
+        packet = encode_version_negotiation(scid, dcid, versions)
+        if self._send_stateless(sock, packet, addr):
+            self.stats.version_negotiations_sent += 1
+
+    def _stateless_reset(self, sock: UdpSocket, data: bytes, dcid: bytes, addr: Address) -> None:
+        # RFC 9000 §10.3.3: every reset is smaller than the packet that triggered it, so two
+        # endpoints cannot loop; below 21+1 bytes nothing can be sent.
+        size = min(len(data) - 1, 1200)
+        if not self.is_server or size < MIN_RESET_SIZE or len(dcid) < self._cid_length:
+            self._drop()
+            return
+        token = stateless_reset_token(self.config.stateless_reset_key, dcid)
+        filler = os.urandom(size - RESET_TOKEN_SIZE)
+        # §10.3: first byte 0b01xxxxxx looks like a short header.
+        packet = bytes(((filler[0] & 0x3F) | 0x40,)) + filler[1:] + token
+        if self._send_stateless(sock, packet, addr):
+            self.stats.stateless_resets_sent += 1
+
+    def _accept(self, data: bytes, sock: UdpSocket, path: NetworkPath, version: int,
+                dcid: bytes, scid: bytes, now: float) -> QuicConnectionProtocol | None:
+        if len(data) < MIN_INITIAL_DATAGRAM or len(dcid) < MIN_ORIGINAL_DCID:
+            self._drop()  # RFC 9000 §14.1, §7.2
+            return None
+        if len(self._connections) >= self.limits.max_connections:
+            self.stats.connections_refused += 1
+            self._drop()
+            return None
+        header = parse_header(data, 0, self._cid_length)
+        token = header.token
+        retry_policy = self.limits.retry
+        need_retry = retry_policy == "always" or (
+            retry_policy == "auto" and len(self._handshaking) >= self.limits.retry_threshold)
+        original_dcid: bytes | None = None
+        retry_scid: bytes | None = None
+        if token and TokenManager.token_kind(token) == KIND_RETRY:
+            contents = self._token_manager.validate_retry_token(token, path.remote, now)
+            if contents is None:
+                # §8.1.2: an invalid Retry token; without state we can only drop.
+                self.stats.connections_refused += 1
+                self._drop()
+                return None
+            original_dcid = contents.original_destination_connection_id
+            retry_scid = contents.retry_source_connection_id
+            if retry_scid != dcid:
+                self._drop()
+                return None
+        elif need_retry:
+            self._send_retry(sock, version, dcid, scid, path.remote, now)
+            return None
+        if len(self._handshaking) >= self.limits.max_handshakes:
+            self.stats.connections_refused += 1
+            self._drop()
+            return None
+        proto = self._new_server_connection(path, original_dcid, retry_scid, dcid)
+        self._initial_routes[(dcid, path.remote)] = proto
+        self._initial_keys[proto] = (dcid, path.remote)
+        self.stats.connections_accepted += 1
+        proto.datagram_received(data, path, now)
+        if self._connection_handler is not None:
+            try:
+                self._connection_handler(proto)
+            except Exception:
+                logger.exception("connection handler failed")
+        return proto
+
+    def _send_retry(self, sock: UdpSocket, version: int, dcid: bytes, scid: bytes,
+                    remote: Address, now: float) -> None:
+        # RFC 9000 §8.1.2 / §17.2.5: a new server CID and a token binding the client's
+        # address, the original DCID and that CID; the connection is created on return.
+        new_scid = os.urandom(self._cid_length)
+        token = self._token_manager.create_retry_token(remote, dcid, new_scid, now)
+        packet = encode_retry(version, scid, new_scid, dcid, token)
+        if self._send_stateless(sock, packet, remote):
+            self.stats.retries_sent += 1
+
+    def _new_server_connection(self, path: NetworkPath, original_dcid: bytes | None,
+                               retry_scid: bytes | None, dcid: bytes) -> QuicConnectionProtocol:
+        quic_logger = None
+        config = self.config
+        if self.qlog is not None:
+            quic_logger = self.qlog.create(original_dcid or dcid, "server")
+            config = dataclasses.replace(config, quic_logger=quic_logger)
+        kwargs: dict[str, Any] = {}
+        if original_dcid is not None:
+            kwargs["original_destination_connection_id"] = original_dcid
+            kwargs["retry_source_connection_id"] = retry_scid
+        engine = engine_class()(config, is_client=False, **kwargs)
+        proto = self.create_connection(engine, path, quic_logger)
+        if quic_logger is not None:
+            quic_logger.log(self.loop.time(), "quic:connection_started", _started(path))
+        return proto
+
+
+def engine_class() -> Any:
+    """tquic.core.connection.QuicConnection, imported when first needed."""
+    import importlib
+
+    return importlib.import_module("tquic.core.connection").QuicConnection
+
+
+def _started(path: NetworkPath) -> dict[str, Any]:
+    def info(addr: Address) -> dict[str, Any]:
+        if ":" in addr[0]:
+            return {"ip_v6": addr[0], "port_v6": addr[1]}
+        return {"ip_v4": addr[0], "port_v4": addr[1]}
+    return {"local": info(path.local), "remote": info(path.remote)}

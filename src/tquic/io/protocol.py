@@ -1,0 +1,421 @@
+"""One QUIC connection on asyncio: drives the sans-I/O engine and is the object the
+application holds (``await tquic.connect(...)`` returns one; ``tquic.serve`` hands
+one to its connection handler).
+
+The driver's loop is the sans-I/O contract of DESIGN.md: feed datagrams with
+``receive_datagram``, react to ``next_event``, send ``datagrams_to_send``,
+and keep one asyncio ``TimerHandle`` on ``next_timeout`` (rescheduled only
+when the deadline moves).  Application calls (stream writes, datagrams,
+close) mark the connection dirty and one ``flush`` runs per loop iteration, so
+a burst of writes leaves in one batch of packets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from tquic.core import events as ev
+from tquic.core.network_path import Address, NetworkPath
+from tquic.io.streams import QuicStreamReader, QuicStreamWriter, StreamError, StreamResetError
+
+if TYPE_CHECKING:
+    from tquic.io.endpoint import QuicEndpoint
+    from tquic.qlog import QuicLogger
+
+logger = logging.getLogger("tquic.io")
+
+StreamHandler = Callable[[QuicStreamReader, QuicStreamWriter], Awaitable[None]]
+
+# How long a closed connection keeps its routes so it can answer with
+# CONNECTION_CLOSE / finish draining (RFC 9000 §10.2), at most.
+_DRAIN_CAP = 10.0
+
+
+class ConnectionClosedError(ConnectionError):
+    """The QUIC connection is closed; carries the CONNECTION_CLOSE error code and reason."""
+
+    def __init__(self, error_code: int, reason: str, by_peer: bool) -> None:
+        who = "peer" if by_peer else "local"
+        super().__init__(f"connection closed by {who}: error 0x{error_code:x} {reason}".rstrip())
+        self.error_code = error_code
+        self.reason = reason
+        self.by_peer = by_peer
+
+
+def _is_local_stream(stream_id: int, is_client: bool) -> bool:
+    # RFC 9000 §2.1: the low bit of a stream ID is 0 for client-initiated streams.
+    return (stream_id & 1) == (0 if is_client else 1)
+
+
+def _is_unidirectional(stream_id: int) -> bool:
+    return bool(stream_id & 2)  # RFC 9000 §2.1
+
+
+class QuicConnectionProtocol:
+    """A live QUIC connection: streams, datagrams, close; driven by a QuicEndpoint."""
+
+    def __init__(self, endpoint: QuicEndpoint, connection: Any, *, is_client: bool,
+                 network_path: NetworkPath, stream_handler: StreamHandler | None = None,
+                 quic_logger: QuicLogger | None = None) -> None:
+        self._endpoint = endpoint
+        self._loop = endpoint.loop
+        self._quic = connection
+        self.is_client = is_client
+        self.network_path = network_path
+        self._stream_handler = stream_handler
+        self._qlog = quic_logger
+        self._readers: dict[int, QuicStreamReader] = {}
+        self._writers: dict[int, QuicStreamWriter] = {}
+        self._accept_queue: asyncio.Queue[tuple[QuicStreamReader, QuicStreamWriter]] = (
+            asyncio.Queue())
+        self._datagrams: deque[bytes] = deque()
+        self._datagram_limit = endpoint.config.datagram_queue_size
+        self._datagram_waiter: asyncio.Future[None] | None = None
+        self._connected: asyncio.Future[None] = self._loop.create_future()
+        self._closed: asyncio.Future[None] = self._loop.create_future()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._flush_scheduled = False
+        self._terminated: ConnectionClosedError | None = None
+        self._terminated_at: float | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._local_cids: set[bytes] = set()
+        self.alpn_protocol: str | None = None
+        self.session_resumed = False
+        self.early_data_accepted = False
+        self.session_ticket: object | None = None
+        self.new_token: bytes | None = None
+        self.handshake_completed_at: float | None = None
+        self.started_at = self._loop.time()
+        # Silence "exception never retrieved" for futures nobody awaits.
+        self._connected.add_done_callback(_consume)
+        self._closed.add_done_callback(_consume)
+
+    # -- public API -----------------------------------------------------------------------
+
+    @property
+    def quic(self) -> Any:
+        """The sans-I/O engine (tquic.core.connection.QuicConnection), for advanced use."""
+        return self._quic
+
+    @property
+    def remote_address(self) -> Address:
+        return self.network_path.remote
+
+    @property
+    def local_address(self) -> Address:
+        return self.network_path.local
+
+    @property
+    def is_closed(self) -> bool:
+        return self._terminated is not None
+
+    async def wait_connected(self) -> None:
+        """Wait for the handshake to complete; raises ConnectionClosedError if it fails."""
+        await asyncio.shield(self._connected)
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self._closed)
+
+    async def open_stream(self, bidirectional: bool = True
+                          ) -> tuple[QuicStreamReader, QuicStreamWriter]:
+        """Open a stream; for a unidirectional one the reader is at EOF from the start."""
+        self._check_open()
+        stream_id = int(self._quic.open_stream(bidirectional=bidirectional))
+        reader, writer = self._create_stream(stream_id)
+        if not bidirectional:
+            reader.feed_eof()
+        return reader, writer
+
+    async def accept_stream(self) -> tuple[QuicStreamReader, QuicStreamWriter]:
+        """The next stream the peer opens (when no stream handler was given)."""
+        if self._terminated is not None and self._accept_queue.empty():
+            raise self._terminated
+        getter = asyncio.ensure_future(self._accept_queue.get())
+        try:
+            waiters: list[asyncio.Future[Any]] = [getter, self._closed]
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not getter.done():
+                getter.cancel()
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        raise self._terminated or ConnectionClosedError(0, "", False)
+
+    def send_datagram(self, data: bytes) -> None:
+        """Queue an unreliable DATAGRAM frame (RFC 9221); may be dropped under congestion."""
+        self._check_open()
+        self._quic.send_datagram(data)
+        self._schedule_flush()
+
+    async def receive_datagram(self) -> bytes:
+        """The next DATAGRAM frame payload from the peer."""
+        while not self._datagrams:
+            if self._terminated is not None:
+                raise self._terminated
+            if self._datagram_waiter is None:
+                self._datagram_waiter = self._loop.create_future()
+            waiters: list[asyncio.Future[None]] = [self._datagram_waiter, self._closed]
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        return self._datagrams.popleft()
+
+    def request_key_update(self) -> None:
+        """Start a key update (RFC 9001 §6)."""
+        self._check_open()
+        self._quic.request_key_update()
+        self._schedule_flush()
+
+    def close(self, error_code: int = 0, reason: str = "") -> None:
+        """Close with an application CONNECTION_CLOSE (idempotent)."""
+        if self._terminated is None:
+            self._quic.close(error_code=error_code, reason=reason, application=True)
+            self._schedule_flush()
+
+    async def __aenter__(self) -> QuicConnectionProtocol:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wait_closed(), timeout=2.0)
+        if self.is_client:
+            self._endpoint.close()
+
+    # -- stream plumbing used by the adapters ------------------------------------------------
+
+    def send_stream_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
+        self._check_open()
+        self._quic.send_stream_data(stream_id, data, end_stream=end_stream)
+        self._schedule_flush()
+
+    def reset_stream(self, stream_id: int, error_code: int) -> None:
+        if self._terminated is None:
+            self._quic.reset_stream(stream_id, error_code)
+            self._schedule_flush()
+
+    def stream_writable(self, stream_id: int) -> bool:
+        """Whether the engine's send buffer for ``stream_id`` has room."""
+        if self._terminated is not None:
+            return True  # drain() then raises the writer's error
+        quic = self._quic
+        probe = getattr(quic, "stream_writable", None)
+        if probe is not None:
+            return bool(probe(stream_id))
+        stream = getattr(quic, "_send_streams", {}).get(stream_id)
+        return stream is None or bool(stream.writable)
+
+    def _create_stream(self, stream_id: int) -> tuple[QuicStreamReader, QuicStreamWriter]:
+        reader = QuicStreamReader(stream_id)
+        writer = QuicStreamWriter(self, stream_id)
+        self._readers[stream_id] = reader
+        self._writers[stream_id] = writer
+        return reader, writer
+
+    def _check_open(self) -> None:
+        if self._terminated is not None:
+            raise self._terminated
+
+    # -- driven by the endpoint -----------------------------------------------------------
+
+    def datagram_received(self, data: bytes, path: NetworkPath, now: float) -> None:
+        try:
+            self._quic.receive_datagram(data, path, now)
+        except Exception:  # the engine must not raise for network input; never let it escape
+            logger.debug("engine raised on a received datagram; dropped", exc_info=True)
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Process engine events, send what it has to send, re-arm the timer."""
+        self._flush_scheduled = False
+        try:
+            self._process_events()
+            now = self._loop.time()
+            datagrams = self._quic.datagrams_to_send(now)
+            if datagrams:
+                self._endpoint.send_datagrams(datagrams)
+            self._process_events()
+            self._wake_writers()
+            self._arm_timer()
+        except Exception:
+            logger.exception("connection driver failed; closing the connection")
+            self._on_terminated(ev.ConnectionTerminated(0x1, None, "internal error", False))
+            self._finish()
+
+    def connection_made(self) -> None:
+        """Called once the endpoint has routed the connection: first flush."""
+        self.flush()
+
+    def _wake_writers(self) -> None:
+        for stream_id, writer in self._writers.items():
+            if writer.waiting and self.stream_writable(stream_id):
+                writer.wake_drain()
+
+    def _arm_timer(self) -> None:
+        deadline = self._quic.next_timeout()
+        if self._terminated_at is not None and (
+                deadline is None or self._loop.time() > self._terminated_at + _DRAIN_CAP):
+            self._finish()
+            return
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        try:
+            self._quic.handle_timeout(self._loop.time())
+        except Exception:
+            logger.exception("engine raised in handle_timeout")
+        self.flush()
+
+    def _finish(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._endpoint.connection_finished(self, self._local_cids)
+        if self._qlog is not None:
+            self._qlog.close()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def _process_events(self) -> None:
+        quic = self._quic
+        while (event := quic.next_event()) is not None:
+            self._handle_event(event)
+
+    def _handle_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.StreamDataReceived):
+            reader = self._readers.get(event.stream_id)
+            if reader is None:
+                reader = self._peer_stream(event.stream_id)
+            reader.feed_data(event.data)
+            if event.end_stream:
+                reader.feed_eof()
+        elif isinstance(event, ev.DatagramReceived):
+            if len(self._datagrams) >= self._datagram_limit:
+                self._datagrams.popleft()  # bounded: the oldest unreliable datagram goes
+            self._datagrams.append(event.data)
+            waiter, self._datagram_waiter = self._datagram_waiter, None
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        elif isinstance(event, ev.ConnectionIdIssued):
+            self._local_cids.add(event.connection_id)
+            self._endpoint.register_cid(event.connection_id, self)
+        elif isinstance(event, ev.ConnectionIdRetired):
+            self._local_cids.discard(event.connection_id)
+            self._endpoint.unregister_cid(event.connection_id, self)
+        elif isinstance(event, ev.HandshakeCompleted):
+            self.alpn_protocol = event.alpn_protocol
+            self.session_resumed = event.session_resumed
+            self.early_data_accepted = event.early_data_accepted
+            self.handshake_completed_at = self._loop.time()
+            self._endpoint.handshake_done(self)
+            if not self._connected.done():
+                self._connected.set_result(None)
+        elif isinstance(event, ev.StreamReset):
+            reader = self._readers.get(event.stream_id) or self._peer_stream(event.stream_id)
+            reader.set_exception(StreamResetError(
+                f"stream {event.stream_id} reset by peer (error 0x{event.error_code:x})",
+                event.error_code))
+        elif isinstance(event, ev.StopSendingReceived):
+            writer = self._writers.get(event.stream_id)
+            if writer is not None:
+                writer.set_exception(StreamError(
+                    f"peer stopped stream {event.stream_id} (error 0x{event.error_code:x})",
+                    event.error_code))
+        elif isinstance(event, ev.SessionTicketReceived):
+            self.session_ticket = event.ticket
+        elif isinstance(event, ev.NewTokenReceived):
+            self.new_token = event.token
+        elif isinstance(event, ev.PathValidated | ev.PathMigrated):
+            self.network_path = event.network_path if event.path_id == 0 else self.network_path
+            self._endpoint.path_changed(self, event.network_path)
+            if self._qlog is not None:
+                self._qlog.log(self._loop.time(), "quic:tuple_assigned", {
+                    "tuple_id": str(event.path_id),
+                    "tuple_remote": _endpoint_info(event.network_path.remote),
+                    "tuple_local": _endpoint_info(event.network_path.local),
+                })
+        elif isinstance(event, ev.ConnectionTerminated):
+            self._on_terminated(event)
+
+    def _peer_stream(self, stream_id: int) -> QuicStreamReader:
+        reader, writer = self._create_stream(stream_id)
+        if _is_local_stream(stream_id, self.is_client):
+            return reader  # e.g. data on a stream we opened but forgot; nothing to announce
+        if _is_unidirectional(stream_id):
+            writer._closed = True  # we cannot send on the peer's unidirectional stream
+        if self._stream_handler is not None:
+            task = self._loop.create_task(self._run_handler(reader, writer))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self._accept_queue.put_nowait((reader, writer))
+        return reader
+
+    async def _run_handler(self, reader: QuicStreamReader, writer: QuicStreamWriter) -> None:
+        handler = self._stream_handler
+        if handler is None:
+            return
+        try:
+            await handler(reader, writer)
+        except (StreamError, ConnectionClosedError) as exc:
+            logger.debug("stream %d handler ended: %s", reader.stream_id, exc)
+        except Exception:
+            logger.exception("stream handler failed on stream %d", reader.stream_id)
+            if not writer.is_closing():
+                writer.reset(0x101)  # an application error code: the handler failed
+        else:
+            if not writer.is_closing() and self._terminated is None:
+                writer.write_eof()
+
+    def _on_terminated(self, event: ev.ConnectionTerminated) -> None:
+        if self._terminated is not None:
+            return
+        error = ConnectionClosedError(event.error_code, event.reason, event.by_peer)
+        self._terminated = error
+        self._terminated_at = self._loop.time()
+        if not self._connected.done():
+            self._connected.set_exception(error)
+        for reader in self._readers.values():
+            reader.set_exception(error)
+        for writer in self._writers.values():
+            writer.set_exception(error)
+        waiter, self._datagram_waiter = self._datagram_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self._qlog is not None:
+            self._qlog.log(self._loop.time(), "quic:connection_closed", {
+                "owner": "remote" if event.by_peer else "local",
+                ("application_code" if event.application else "connection_code"):
+                    event.error_code,
+                "reason": event.reason,
+            })
+
+
+def _endpoint_info(addr: Address) -> dict[str, Any]:
+    if ":" in addr[0]:
+        return {"ip_v6": addr[0], "port_v6": addr[1]}
+    return {"ip_v4": addr[0], "port_v4": addr[1]}
+
+
+def _consume(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
