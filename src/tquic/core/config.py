@@ -1,0 +1,185 @@
+"""QuicConfiguration: everything a connection is told before it starts.
+
+Frozen and validated at construction (DESIGN.md "Configuration is validated
+when it is built"): a bad value raises ``ConfigurationError`` naming the field
+and the rule, never an ``assert`` and never later inside the engine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tquic.wire.version import SUPPORTED_VERSIONS
+
+VARINT_MAX = (1 << 62) - 1
+MAX_STREAMS_LIMIT = 1 << 60  # RFC 9000 §4.6
+MIN_UDP_PAYLOAD = 1200  # RFC 9000 §14: every path supports at least 1200 bytes
+MAX_UDP_PAYLOAD = 65527  # RFC 9000 §18.2 max_udp_payload_size upper bound
+MAX_ACK_DELAY_LIMIT = (1 << 14) / 1000.0  # RFC 9000 §18.2: max_ack_delay < 2^14 ms
+
+
+class ConfigurationError(ValueError):
+    """A configuration value that is out of range or inconsistent; names the field."""
+
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(f"{field_name}: {reason}")
+        self.field_name = field_name
+        self.reason = reason
+
+
+QuicLogger = Callable[[str, dict[str, Any]], None]
+"""A hook called with (event name, data) for qlog-style tracing."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuicConfiguration:
+    """Settings of one endpoint side.  Times are seconds, sizes bytes.
+
+    Flow-control windows start at ``initial_max_data`` /
+    ``initial_max_stream_data`` and auto-tune up to ``max_data`` /
+    ``max_stream_data`` (RFC 9000 §4.2 leaves the policy to the receiver).
+    """
+
+    is_client: bool = True
+    alpn_protocols: tuple[str, ...] = ()
+    # PEM bytes of the certificate chain and private key (servers; clients for mTLS).
+    certificate: bytes | None = None
+    private_key: bytes | None = None
+    cafile: str | None = None
+    cadata: bytes | None = None
+    verify_peer: bool = True
+    server_name: str | None = None
+    # Preference order; the first is what a client offers (RFC 9368 compatible negotiation).
+    versions: tuple[int, ...] = SUPPORTED_VERSIONS
+    idle_timeout: float = 30.0
+    initial_max_data: int = 1 << 20
+    max_data: int = 16 << 20
+    initial_max_stream_data: int = 256 << 10
+    max_stream_data: int = 6 << 20
+    max_streams_bidi: int = 128
+    max_streams_uni: int = 128
+    max_datagram_frame_size: int | None = None
+    datagram_queue_size: int = 256
+    congestion_control: str = "cubic"
+    initial_rtt: float = 0.333  # RFC 9002 §6.2.2
+    active_connection_id_limit: int = 4
+    connection_id_length: int = 8
+    ack_delay_exponent: int = 3
+    max_ack_delay: float = 0.025
+    min_ack_delay: float | None = None  # set to enable ACK_FREQUENCY (draft-ietf-quic-ack-frequency)
+    max_udp_payload_size: int = 1452  # PMTUD ceiling (and our transport parameter)
+    pmtud: bool = True
+    send_buffer_size: int = 1 << 20  # per stream, before writable() turns False
+    # Client: a session ticket from a previous connection (resumption, 0-RTT) and
+    # a NEW_TOKEN token for address validation.
+    session_ticket: Any = None
+    token: bytes = b""
+    enable_early_data: bool = False
+    # Server: a ticket store for resumption (tquic.crypto.tls TicketStore) and
+    # NEW_TOKEN issuance.
+    ticket_store: Any = None
+    issue_new_tokens: bool = True
+    # Key authenticating Retry and NEW_TOKEN tokens and deriving stateless reset
+    # tokens; random per process unless given (servers behind a load balancer
+    # share one).
+    token_key: bytes = field(default_factory=lambda: os.urandom(32))
+    stateless_reset_key: bytes = field(default_factory=lambda: os.urandom(32))
+    disable_active_migration: bool = False
+    grease_quic_bit: bool = True
+    max_path_id: int | None = None  # multipath (draft-ietf-quic-multipath), not yet negotiated
+    quic_logger: QuicLogger | None = None
+    keylog_file: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_alpn(self.alpn_protocols)
+        if (self.certificate is None) != (self.private_key is None):
+            raise ConfigurationError(
+                "certificate", "certificate and private_key must be given together"
+            )
+        if not self.is_client and self.certificate is None:
+            raise ConfigurationError("certificate", "a server needs a certificate and private key")
+        if self.cafile is not None and not os.path.isfile(self.cafile):
+            raise ConfigurationError("cafile", f"no such file: {self.cafile!r}")
+        if self.server_name is not None and not 0 < len(self.server_name) <= 255:
+            raise ConfigurationError("server_name", "must be 1..255 characters")
+        _check_versions(self.versions)
+        if not 0 <= self.idle_timeout <= 600_000:
+            raise ConfigurationError("idle_timeout", "must be within [0, 600000] seconds")
+        for name in ("initial_max_data", "initial_max_stream_data"):
+            value = getattr(self, name)
+            if not 0 <= value <= VARINT_MAX:
+                raise ConfigurationError(name, "must be within [0, 2^62-1]")
+        if self.max_data < self.initial_max_data:
+            raise ConfigurationError("max_data", "must be at least initial_max_data")
+        if self.max_stream_data < self.initial_max_stream_data:
+            raise ConfigurationError("max_stream_data", "must be at least initial_max_stream_data")
+        for name in ("max_streams_bidi", "max_streams_uni"):
+            if not 0 <= getattr(self, name) <= MAX_STREAMS_LIMIT:
+                raise ConfigurationError(name, "must be within [0, 2^60] (RFC 9000 §4.6)")
+        if self.max_datagram_frame_size is not None and not (
+            0 <= self.max_datagram_frame_size <= VARINT_MAX
+        ):
+            raise ConfigurationError("max_datagram_frame_size", "must be within [0, 2^62-1]")
+        if self.datagram_queue_size < 1:
+            raise ConfigurationError("datagram_queue_size", "must be at least 1")
+        _check_congestion_control(self.congestion_control)
+        if not 0.001 <= self.initial_rtt <= 60.0:
+            raise ConfigurationError("initial_rtt", "must be within [1 ms, 60 s]")
+        if not 2 <= self.active_connection_id_limit <= 64:
+            # RFC 9000 §18.2: at least 2; our own bound keeps the CID table small.
+            raise ConfigurationError("active_connection_id_limit", "must be within [2, 64]")
+        if not 4 <= self.connection_id_length <= 20:
+            # RFC 9000 §17.2: at most 20; below 4 bytes CIDs are too guessable to route on.
+            raise ConfigurationError("connection_id_length", "must be within [4, 20]")
+        if not 0 <= self.ack_delay_exponent <= 20:
+            raise ConfigurationError("ack_delay_exponent", "must be within [0, 20] (§18.2)")
+        if not 0.0 <= self.max_ack_delay < MAX_ACK_DELAY_LIMIT:
+            raise ConfigurationError("max_ack_delay", "must be within [0, 16.384) s (§18.2)")
+        if self.min_ack_delay is not None and not 0.0 <= self.min_ack_delay <= self.max_ack_delay:
+            raise ConfigurationError("min_ack_delay", "must be within [0, max_ack_delay]")
+        if not MIN_UDP_PAYLOAD <= self.max_udp_payload_size <= MAX_UDP_PAYLOAD:
+            raise ConfigurationError("max_udp_payload_size", "must be within [1200, 65527]")
+        if self.send_buffer_size < 1:
+            raise ConfigurationError("send_buffer_size", "must be positive")
+        if len(self.token) > 0xFFFF:
+            raise ConfigurationError("token", "too long")
+        if len(self.token_key) != 32:
+            raise ConfigurationError("token_key", "must be 32 bytes")
+        if len(self.stateless_reset_key) < 16:
+            raise ConfigurationError("stateless_reset_key", "must be at least 16 bytes")
+        if self.max_path_id is not None and not 0 <= self.max_path_id < (1 << 32):
+            raise ConfigurationError("max_path_id", "must be within [0, 2^32-1]")
+        if self.enable_early_data and not self.is_client and self.ticket_store is None:
+            raise ConfigurationError("enable_early_data", "a server needs a ticket_store for 0-RTT")
+
+
+def _check_alpn(protocols: tuple[str, ...]) -> None:
+    if not isinstance(protocols, tuple):
+        raise ConfigurationError("alpn_protocols", "must be a tuple of strings")
+    for proto in protocols:
+        if not isinstance(proto, str) or not 0 < len(proto.encode()) <= 255:
+            # RFC 7301 §3.1: each protocol name is 1..255 bytes.
+            raise ConfigurationError("alpn_protocols", f"invalid protocol name {proto!r}")
+
+
+def _check_versions(versions: tuple[int, ...]) -> None:
+    if not versions:
+        raise ConfigurationError("versions", "at least one version is needed")
+    for version in versions:
+        if version not in SUPPORTED_VERSIONS:
+            raise ConfigurationError("versions", f"unsupported version {version:#x}")
+    if len(set(versions)) != len(versions):
+        raise ConfigurationError("versions", "duplicate version")
+
+
+def _check_congestion_control(name: str) -> None:
+    from tquic.cc.base import available_controllers
+
+    choices = available_controllers()
+    if choices and name.lower() not in choices:
+        raise ConfigurationError(
+            "congestion_control", f"unknown controller {name!r}; choose one of {choices}"
+        )

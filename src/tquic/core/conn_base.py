@@ -1,0 +1,188 @@
+"""Shared state of QuicConnection and the pieces it is split into.
+
+QuicConnection is assembled from mixins along named seams (handshake,
+packet building, frame handling); this base declares the attributes they
+share so each file type-checks on its own.  Nothing here has behaviour
+beyond small helpers.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+from tquic.core.events import Event
+
+if TYPE_CHECKING:
+    from tquic.core.cids import LocalCids, PeerCids
+    from tquic.core.config import QuicConfiguration
+    from tquic.core.flow import ReceiveWindow, SendCredit
+    from tquic.core.key_update import OneRttKeys
+    from tquic.core.network_path import NetworkPath
+    from tquic.core.recv_stream import RecvStream
+    from tquic.core.send_stream import SendStream
+    from tquic.core.stream_ids import StreamLimits
+    from tquic.core.tokens import TokenManager
+    from tquic.crypto.protection import PacketProtection
+    from tquic.paths.manager import PathManager
+    from tquic.paths.path import PacketSpace, Path
+    from tquic.wire.frames import ConnectionCloseFrame, Frame
+    from tquic.wire.params import TransportParameters
+
+
+class Epoch(IntEnum):
+    """Encryption levels (same values as tquic.crypto.tls.Epoch, RFC 9001 §4)."""
+
+    INITIAL = 0
+    ZERO_RTT = 1
+    HANDSHAKE = 2
+    ONE_RTT = 3
+
+
+class ConnState(IntEnum):
+    HANDSHAKE = 0
+    CONNECTED = 1
+    CLOSING = 2  # RFC 9000 §10.2.1
+    DRAINING = 3  # RFC 9000 §10.2.2
+    TERMINATED = 4
+
+
+# Retransmission records kept in SentPacket.frames: tuples whose first item is
+# one of these tags.  Frames are never retransmitted as packets (RFC 9000 §13.3):
+# on loss each record says what to send again, with current values.
+R_STREAM = 0  # (tag, stream_id, offset, length, fin)
+R_CRYPTO = 1  # (tag, epoch, offset, length)
+R_ACK = 2  # (tag, PacketSpace, largest acknowledged)
+R_FRAME = 3  # (tag, frame): resend as is (NEW_CONNECTION_ID, NEW_TOKEN, ...)
+R_HANDSHAKE_DONE = 4  # (tag,)
+R_MAX_DATA = 5  # (tag,): resend the current limit
+R_MAX_STREAM_DATA = 6  # (tag, stream_id)
+R_RESET_STREAM = 7  # (tag, stream_id)
+R_STOP_SENDING = 8  # (tag, stream_id)
+R_PMTU_PROBE = 9  # (tag, path_id, size)
+R_RETIRE_CID = 10  # (tag, sequence_number)
+R_MAX_STREAMS = 11  # (tag, bidirectional)
+R_NONE = 12  # (tag,): PING, PADDING, DATAGRAM, PATH_*: nothing to do
+
+Record = tuple[Any, ...]
+
+
+class ConnectionBase:
+    """Attribute declarations shared by the connection mixins."""
+
+    _config: QuicConfiguration
+    _is_client: bool
+    _version: int
+    _state: ConnState
+    _events: deque[Event]
+    _paths: PathManager
+    _spaces: dict[int, PacketSpace]  # Initial and Handshake, by Epoch
+    _send_keys: dict[int, PacketProtection]  # Initial, 0-RTT, Handshake
+    _recv_keys: dict[int, PacketProtection]
+    _one_rtt: OneRttKeys | None
+    _one_rtt_send_secret: Any
+    _one_rtt_recv_secret: Any
+    _crypto_send: dict[int, SendStream]
+    _crypto_recv: dict[int, RecvStream]
+    _tls: Any
+    _local_cids: LocalCids
+    _peer_cids: PeerCids
+    _original_dcid: bytes
+    _initial_dcid: bytes  # the DCID the client's Initial keys are derived from
+    _retry_scid: bytes | None
+    _peer_initial_scid: bytes | None
+    _received_retry: bool
+    _token: bytes
+    _peer_params: TransportParameters | None
+    _remembered_params: TransportParameters | None
+    _local_params: TransportParameters
+    _handshake_complete: bool
+    _handshake_confirmed: bool
+    _handshake_done_pending: bool
+    _early_data_accepted: bool
+    _zero_rtt_sent: bool
+    _send_streams: dict[int, SendStream]
+    _recv_streams: dict[int, RecvStream]
+    _streams_bidi: StreamLimits
+    _streams_uni: StreamLimits
+    _send_queue: dict[int, None]
+    _conn_credit: SendCredit
+    _conn_window: ReceiveWindow
+    _control: list[Record]  # pending control records, sent in 1-RTT
+    _datagrams: deque[bytes]
+    _close_frame: ConnectionCloseFrame | None
+    _close_pending: bool
+    _close_deadline: float | None
+    _idle_deadline: float | None
+    _idle_timeout: float
+    _activity_since_send: bool
+    _token_manager: TokenManager | None
+    _ack_frequency_seq: int
+    _peer_address_validated: bool
+    _discarded_epochs: set[int]
+    _undecryptable: list[tuple[bytes, NetworkPath, float]]
+    _received_any: bool
+    _ecn_ce_seen: int
+    _loss_stats: list[int]
+
+    # -- cross-mixin operations (implemented by the mixins / QuicConnection) ---------
+
+    def _queue_event(self, event: Event) -> None:
+        self._events.append(event)
+
+    def _pto(self) -> float:
+        raise NotImplementedError
+
+    def _on_records_acked(self, records: list[Record], path: Path) -> None:
+        raise NotImplementedError
+
+    def _on_records_lost(self, records: list[Record], path: Path) -> None:
+        raise NotImplementedError
+
+    def _discard_epoch(self, epoch: int) -> None:
+        raise NotImplementedError
+
+    def _handle_frames(self, frames: list[Frame], epoch: int, path: Path, dcid: bytes,
+                       network_path: NetworkPath, now: float) -> tuple[bool, bool]:
+        raise NotImplementedError
+
+    def _enter_draining(self, error_code: int, frame_type: int | None, reason: str,
+                        application: bool, now: float) -> None:
+        raise NotImplementedError
+
+    def _on_zero_rtt_rejected(self) -> None:
+        raise NotImplementedError
+
+    def _on_server_handshake_done(self, now: float) -> None:
+        raise NotImplementedError
+
+    def _apply_peer_params(self, params: TransportParameters, now: float) -> None:
+        raise NotImplementedError
+
+    def _internal_error(self, exc: BaseException, now: float) -> None:
+        raise NotImplementedError
+
+    def _restart_idle_timer(self, now: float) -> None:
+        raise NotImplementedError
+
+    def _new_challenge(self, path: Path) -> bytes:
+        raise NotImplementedError
+
+    def _tls_receive(self, epoch: int, data: bytes, now: float) -> None:
+        raise NotImplementedError
+
+    def _confirm_handshake(self, now: float) -> None:
+        raise NotImplementedError
+
+    def _create_stream(self, stream_id: int) -> None:
+        raise NotImplementedError
+
+    def _maybe_free_stream(self, stream_id: int) -> None:
+        raise NotImplementedError
+
+    def _flush_retirements(self) -> None:
+        raise NotImplementedError
+
+    def _issue_cids(self) -> None:
+        raise NotImplementedError

@@ -1,0 +1,824 @@
+"""QuicConnection: the sans-I/O QUIC connection (DESIGN.md "The sans-I/O contract").
+
+Dispatch and orchestration only; the work is split along seams:
+
+- core/handshake.py      TLS <-> CRYPTO, keys per epoch, transport parameters
+- core/packet_builder.py filling, coalescing and protecting packets
+- core/frame_handlers.py one handler per frame type
+- core/streams_api.py    application stream calls, retransmission records
+- core/key_update.py, core/cids.py, core/tokens.py, core/pmtud.py
+- paths/                 Path (pn space, recovery, validation), PathManager, schedulers
+
+Every entry point takes ``now``; nothing reads a clock or touches a socket.
+No exception escapes ``receive_datagram``: a QuicError closes the connection
+with its code, anything else closes with INTERNAL_ERROR and is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from typing import Any
+
+from tquic.cc.base import create_controller
+from tquic.core.ack_tracker import AckTracker
+from tquic.core.cids import LocalCids, PeerCids
+from tquic.core.config import QuicConfiguration
+from tquic.core.conn_base import R_FRAME, R_RETIRE_CID, ConnState, Epoch
+from tquic.core.events import (
+    ConnectionIdIssued,
+    ConnectionTerminated,
+    Event,
+    PathMigrated,
+)
+from tquic.core.flow import ReceiveWindow, SendCredit
+from tquic.core.frame_handlers import FrameHandlersMixin
+from tquic.core.handshake import HandshakeMixin, SessionTicket
+from tquic.core.key_update import KeyUpdateNotAllowed
+from tquic.core.network_path import NetworkPath
+from tquic.core.packet_builder import PacketBuilderMixin
+from tquic.core.pmtud import Pmtud
+from tquic.core.stream_ids import StreamLimits
+from tquic.core.streams_api import StreamsMixin
+from tquic.core.tokens import TokenManager
+from tquic.crypto.protection import DecryptionError
+from tquic.paths.manager import PathManager
+from tquic.paths.path import PacketSpace, Path, PathState, SpaceKind
+from tquic.paths.recovery import PathRecovery
+from tquic.wire.errors import QuicError, TransportErrorCode
+from tquic.wire.frames import (
+    ConnectionCloseFrame,
+    NewConnectionIdFrame,
+    NewTokenFrame,
+    parse_frames,
+)
+from tquic.wire.packet import Header, PacketType, split_datagram, verify_retry_integrity
+from tquic.wire.params import TransportParameters
+
+logger = logging.getLogger("tquic.connection")
+
+_PACKET_EPOCH = {PacketType.INITIAL: Epoch.INITIAL, PacketType.HANDSHAKE: Epoch.HANDSHAKE,
+                 PacketType.ZERO_RTT: Epoch.ZERO_RTT, PacketType.ONE_RTT: Epoch.ONE_RTT}
+MAX_UNDECRYPTABLE = 10  # datagrams buffered until their keys arrive (RFC 9001 §5.7)
+CLOSE_RESPONSES = 8  # CONNECTION_CLOSE repeats while closing (RFC 9000 §10.2.1)
+
+
+class DatagramError(ValueError):
+    """send_datagram refused: DATAGRAM not negotiated, or the payload cannot fit."""
+
+
+class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, StreamsMixin):
+    """One QUIC connection, client or server."""
+
+    def __init__(
+        self,
+        configuration: QuicConfiguration,
+        *,
+        is_client: bool | None = None,
+        original_destination_connection_id: bytes | None = None,
+        retry_source_connection_id: bytes | None = None,
+        scheduler: str = "minrtt",
+        tls_factory: Any = None,
+    ) -> None:
+        c = configuration
+        self._config = c
+        self._is_client = c.is_client if is_client is None else is_client
+        self._version = c.versions[0]
+        self._state = ConnState.HANDSHAKE
+        self._events: deque[Event] = deque()
+        self._paths = PathManager(scheduler)
+        self._spaces = {
+            Epoch.INITIAL: PacketSpace(SpaceKind.INITIAL, AckTracker(immediate_space=True), None),
+            Epoch.HANDSHAKE: PacketSpace(SpaceKind.HANDSHAKE, AckTracker(immediate_space=True),
+                                         None),
+        }
+        self._send_keys = {}
+        self._recv_keys = {}
+        self._one_rtt = None
+        self._one_rtt_send_secret = None
+        self._one_rtt_recv_secret = None
+        self._crypto_send = {}
+        self._crypto_recv = {}
+        self._tls = None
+        self._tls_factory = tls_factory
+        self._local_cids = LocalCids(c.connection_id_length, c.stateless_reset_key)
+        self._peer_cids = PeerCids(c.active_connection_id_limit)
+        self._original_dcid = original_destination_connection_id or b""
+        self._initial_dcid = b""
+        self._retry_scid = retry_source_connection_id
+        self._peer_initial_scid = None
+        self._received_retry = False
+        self._token = c.token if self._is_client else b""
+        self._peer_params = None
+        self._remembered_params = None
+        self._handshake_complete = False
+        self._handshake_confirmed = False
+        self._handshake_done_pending = False
+        self._early_data_accepted = False
+        self._zero_rtt_sent = False
+        self._send_streams = {}
+        self._recv_streams = {}
+        self._streams_bidi = StreamLimits(is_client=self._is_client, unidirectional=False,
+                                          local_max=c.max_streams_bidi)
+        self._streams_uni = StreamLimits(is_client=self._is_client, unidirectional=True,
+                                         local_max=c.max_streams_uni)
+        self._send_queue = {}
+        self._conn_credit = SendCredit(0)
+        self._conn_window = ReceiveWindow(c.initial_max_data, c.max_data)
+        self._control = []
+        self._datagrams = deque()
+        self._close_frame = None
+        self._close_pending = False
+        self._close_deadline = None
+        self._close_responses = 0
+        self._idle_deadline = None
+        self._idle_timeout = c.idle_timeout
+        self._activity_since_send = True
+        self._token_manager = None if self._is_client else TokenManager(c.token_key)
+        self._ack_frequency_seq = 0
+        self._peer_address_validated = self._is_client
+        self._discarded_epochs = set()
+        self._undecryptable = []
+        self._received_any = False
+        self._ecn_ce_seen = 0
+        self._loss_stats = [0]
+        self._peer_max_udp = 65527
+        self._fin_reported = set()
+        self._pending_msd = set()
+        self._max_data_pending = False
+        self._tickets_seen = 0
+        self._rx_dcid = b""
+        self._rx_network_path = NetworkPath(("", 0), ("", 0))
+        self._accepted_dcids: set[bytes] = set()
+        self._pacing_deadline: float | None = None
+        self._local_params = TransportParameters()
+        self._init_crypto_streams()
+        ticket = c.session_ticket
+        if self._is_client and isinstance(ticket, SessionTicket):
+            self._remembered_params = ticket.transport_parameters
+            self._apply_remembered(ticket.transport_parameters)
+
+    # -- public state --------------------------------------------------------------------
+
+    @property
+    def is_client(self) -> bool:
+        return self._is_client
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    @property
+    def handshake_complete(self) -> bool:
+        return self._handshake_complete
+
+    @property
+    def is_closed(self) -> bool:
+        """True once closing/draining is over (or idle timeout / stateless reset)."""
+        return self._state == ConnState.TERMINATED
+
+    @property
+    def host_cids(self) -> list[bytes]:
+        """Connection IDs that route to this connection (for the endpoint's demux)."""
+        return [entry.cid for entry in self._local_cids.active]
+
+    @property
+    def original_destination_connection_id(self) -> bytes:
+        return self._original_dcid
+
+    @property
+    def paths(self) -> PathManager:
+        return self._paths
+
+    @property
+    def key_phase(self) -> int:
+        return self._one_rtt.send_phase if self._one_rtt is not None else 0
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    # -- setup -------------------------------------------------------------------------
+
+    def _new_path(self, path_id: int, network_path: NetworkPath, *, validated: bool) -> Path:
+        tracker = AckTracker(max_ack_delay=self._config.max_ack_delay,
+                             min_ack_delay=self._config.min_ack_delay)
+        space = PacketSpace(SpaceKind.APPLICATION, tracker, path_id)
+        return Path(path_id, network_path, self._make_recovery(path_id), space,
+                    validated=validated)
+
+    def _make_recovery(self, path_id: int) -> PathRecovery:
+        c = self._config
+        recovery = PathRecovery(create_controller(c.congestion_control, 1200), 1200,
+                                initial_rtt=c.initial_rtt, is_client=self._is_client,
+                                path_id=path_id)
+        if self._peer_params is not None:
+            recovery.peer_max_ack_delay = self._peer_params.max_ack_delay / 1000.0
+        recovery.handshake_confirmed = self._handshake_confirmed
+        if self._is_client:
+            recovery.peer_completed_address_validation = self._handshake_confirmed
+        else:
+            recovery.peer_completed_address_validation = True
+        return recovery
+
+    def _reset_recovery(self, path: Path) -> None:
+        """New RTT estimator and controller (Retry, migration: RFC 9000 §9.4); what was in
+        flight is resent as lost."""
+        old = path.recovery
+        packets = old.take_all_in_flight()
+        path.recovery = self._make_recovery(path.path_id)
+        path.recovery_first_pn = path.space.next_pn
+        for packet in packets:
+            self._on_records_lost(packet.frames, path)
+
+    def _start(self, network_path: NetworkPath, now: float) -> None:
+        path = self._new_path(0, network_path, validated=self._is_client)
+        self._paths.add(path)
+        entry = self._local_cids.initial
+        if entry is not None:
+            self._queue_event(ConnectionIdIssued(entry.cid, 0, entry.reset_token))
+        self._restart_idle_timer(now)
+
+    def connect(self, network_path: NetworkPath, now: float) -> None:
+        """Client: start the handshake towards ``network_path``."""
+        if not self._is_client or self._tls is not None:
+            raise RuntimeError("connect() is for a client, once")
+        self._start(network_path, now)
+        dcid = os.urandom(max(8, self._config.connection_id_length))
+        self._original_dcid = dcid
+        self._setup_initial_keys(dcid)
+        self._paths.primary.peer_cid = None
+        self._start_tls(now)
+
+    def _start_tls(self, now: float) -> None:
+        self._local_params = self._build_local_params()
+        self._tls = self._create_tls()
+        if self._is_client:
+            self._tls.start()
+            self._drain_tls(now)
+
+    def _apply_remembered(self, params: TransportParameters) -> None:
+        # RFC 9000 §7.4.1: 0-RTT uses the server's remembered limits.
+        self._conn_credit.raise_limit(params.initial_max_data)
+        self._streams_bidi.on_max_streams(params.initial_max_streams_bidi,
+                                          from_transport_parameters=True)
+        self._streams_uni.on_max_streams(params.initial_max_streams_uni,
+                                         from_transport_parameters=True)
+
+    # -- receiving -----------------------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, network_path: NetworkPath, now: float) -> None:
+        """Process one UDP datagram.  Never raises."""
+        try:
+            self._receive(data, network_path, now)
+        except QuicError as exc:
+            self._close_on_error(exc, now)
+        except Exception as exc:
+            self._internal_error(exc, now)
+
+    def _internal_error(self, exc: BaseException, now: float) -> None:
+        logger.exception("internal error in QUIC connection: %r", exc)
+        if self._state < ConnState.CLOSING:
+            try:
+                self._close_on_error(QuicError(TransportErrorCode.INTERNAL_ERROR,
+                                               "internal error"), now)
+            except Exception:  # pragma: no cover - last resort
+                self._state = ConnState.TERMINATED
+
+    def _receive(self, data: bytes, network_path: NetworkPath, now: float) -> None:
+        state = self._state
+        if state >= ConnState.DRAINING:
+            return
+        if state == ConnState.CLOSING:
+            # RFC 9000 §10.2.1: answer with CONNECTION_CLOSE, a bounded number of times.
+            if self._close_responses < CLOSE_RESPONSES:
+                self._close_responses += 1
+                self._close_pending = True
+            return
+        if not self._paths:
+            if self._is_client:
+                return
+            self._start(network_path, now)
+        try:
+            headers = split_datagram(data, self._config.connection_id_length,
+                                     allow_cleared_fixed_bit=self._config.grease_quic_bit)
+        except QuicError:
+            self._check_stateless_reset(data, now)
+            return
+        processed = False
+        start = 0
+        for header in headers:
+            if self._receive_packet(data, start, header, network_path, now):
+                processed = True
+            start = header.packet_end
+            if self._state >= ConnState.CLOSING:
+                break
+        if processed:
+            path = self._paths.primary
+            if network_path == path.network_path:
+                path.bytes_received += len(data)
+        elif headers[0].packet_type == PacketType.ONE_RTT:
+            self._check_stateless_reset(data, now)
+
+    def _check_stateless_reset(self, data: bytes, now: float) -> None:
+        if self._peer_cids.is_stateless_reset(data):
+            # RFC 9000 §10.3.1: enter draining and send nothing more.
+            self._enter_draining(0, None, "stateless reset", False, now)
+
+    def _receive_packet(self, data: bytes, start: int, header: Header, network_path: NetworkPath,
+                        now: float) -> bool:
+        ptype = header.packet_type
+        if ptype == PacketType.VERSION_NEGOTIATION:
+            self._on_version_negotiation(header, now)
+            return False
+        if ptype == PacketType.RETRY:
+            self._on_retry(data[start:], header, now)
+            return False
+        if ptype == PacketType.UNKNOWN_VERSION:
+            return False
+        if header.is_long and header.version != self._version and (
+                not self._switch_version(header)):
+            return False
+        epoch = _PACKET_EPOCH[ptype]
+        if not self._accept_dcid(header, epoch):
+            return False
+        path = self._paths.primary
+        packet = data[start:header.packet_end] if start or header.packet_end != len(data) else data
+        pn_offset = header.pn_offset - start
+        if epoch == Epoch.ONE_RTT:
+            one_rtt = self._one_rtt
+            if (one_rtt is None or (self._is_client and not self._handshake_complete
+                                   and Epoch.HANDSHAKE in self._recv_keys)) and one_rtt is None:
+                self._buffer_undecryptable(packet, network_path, now)
+                return False
+            space = path.space
+            largest = space.ack_tracker.largest_received
+            try:
+                plain, payload, pn = one_rtt.unprotect(
+                    packet, pn_offset, -1 if largest is None else largest, path.path_id, now,
+                    3 * self._pto())
+            except DecryptionError:
+                return False
+            reserved = plain[0] & 0x18
+        else:
+            if epoch == Epoch.ZERO_RTT:
+                if self._is_client:
+                    return False
+                space = path.space
+            else:
+                if epoch in self._discarded_epochs:
+                    return False
+                space = self._spaces[epoch]
+            keys = self._recv_keys.get(epoch)
+            if keys is None:
+                if epoch != Epoch.INITIAL:
+                    self._buffer_undecryptable(packet, network_path, now)
+                return False
+            if epoch == Epoch.INITIAL and not self._is_client and self._tls is None:
+                pass
+            largest = space.ack_tracker.largest_received
+            try:
+                plain, payload, pn = keys.unprotect(packet, pn_offset,
+                                                    -1 if largest is None else largest)
+            except DecryptionError:
+                return False
+            reserved = plain[0] & 0x0C
+        if reserved:
+            # RFC 9000 §17.2, §17.3.1: reserved bits must be zero after unprotection.
+            raise QuicError(TransportErrorCode.PROTOCOL_VIOLATION, "reserved bits set")
+        tracker = space.ack_tracker
+        if tracker.is_duplicate(pn):
+            return False
+        if header.is_long and epoch == Epoch.INITIAL:
+            self._on_first_initial(header)
+        frames = parse_frames(payload)
+        eliciting, non_probing = self._handle_frames(frames, epoch, path, header.dcid,
+                                                     network_path, now)
+        if self._state >= ConnState.DRAINING:
+            return True
+        newest = largest is None or pn > largest
+        tracker.on_packet_received(pn, now, eliciting)
+        self._received_any = True
+        self._activity_since_send = True
+        self._restart_idle_timer(now)
+        if epoch == Epoch.HANDSHAKE and not self._is_client:
+            # RFC 9000 §8.1: a Handshake packet validates the client's address;
+            # RFC 9001 §4.9.1: the server discards Initial keys.
+            if not path.validated and network_path == path.network_path:
+                path.on_validated()
+            self._discard_epoch(Epoch.INITIAL)
+        if epoch == Epoch.ONE_RTT and network_path != path.network_path:
+            self._on_address_change(path, network_path, non_probing and newest, len(data), now)
+        if self._undecryptable and (epoch == Epoch.HANDSHAKE or epoch == Epoch.INITIAL):
+            self._retry_undecryptable(now)
+        return True
+
+    def _accept_dcid(self, header: Header, epoch: int) -> bool:
+        dcid = header.dcid
+        if dcid in self._local_cids:
+            return True
+        if not self._is_client:
+            if not self._accepted_dcids and header.is_long and epoch in (Epoch.INITIAL,
+                                                                          Epoch.ZERO_RTT):
+                self._accepted_dcids.add(dcid)  # the client's chosen DCID (RFC 9000 §7.2)
+                if epoch == Epoch.INITIAL:
+                    self._server_setup(header)
+                return epoch == Epoch.INITIAL
+            return dcid in self._accepted_dcids and header.is_long
+        return False
+
+    def _server_setup(self, header: Header) -> None:
+        """First Initial from the client: version, Initial keys, TLS (RFC 9000 §7.2)."""
+        if header.version is not None:
+            self._version = header.version
+        if not self._original_dcid:
+            self._original_dcid = header.dcid
+        self._setup_initial_keys(header.dcid)
+        self._start_tls(0.0)
+
+    def _on_first_initial(self, header: Header) -> None:
+        if self._peer_initial_scid is not None:
+            return
+        self._peer_initial_scid = header.scid
+        path = self._paths.primary
+        path.peer_cid = self._peer_cids.set_initial(header.scid)
+
+    def _buffer_undecryptable(self, packet: bytes, network_path: NetworkPath,
+                              now: float) -> None:
+        if len(self._undecryptable) < MAX_UNDECRYPTABLE:
+            self._undecryptable.append((bytes(packet), network_path, now))
+
+    def _retry_undecryptable(self, now: float) -> None:
+        pending, self._undecryptable = self._undecryptable, []
+        for packet, network_path, _ in pending:
+            self._receive(packet, network_path, now)
+
+    def _switch_version(self, header: Header) -> bool:
+        """Client: the server chose another version we offered (RFC 9368 §4, compatible
+        negotiation); re-derive Initial keys for it.  Anything else is dropped."""
+        version = header.version
+        if (not self._is_client or self._received_any or version is None
+                or version not in self._config.versions
+                or header.packet_type != PacketType.INITIAL):
+            return False
+        self._version = version
+        self._setup_initial_keys(self._initial_dcid)
+        return True
+
+    def _on_version_negotiation(self, header: Header, now: float) -> None:
+        """Client (RFC 9000 §6.2, RFC 9368 §4): restart with a common version, or give up."""
+        if (not self._is_client or self._received_any or self._received_retry
+                or self._version in header.supported_versions
+                or header.dcid not in self._local_cids or header.scid != self._initial_dcid):
+            return
+        common = [v for v in self._config.versions if v in header.supported_versions]
+        if not common:
+            self._enter_draining(TransportErrorCode.VERSION_NEGOTIATION_ERROR, None,
+                                 "no common version", False, now)
+            self._state = ConnState.TERMINATED
+            return
+        self._version = common[0]
+        self._received_any = True  # only one Version Negotiation is acted upon
+        self._setup_initial_keys(self._initial_dcid)
+        self._reset_recovery(self._paths.primary)
+        self._init_crypto_streams()
+        self._start_tls(now)
+
+    def _on_retry(self, packet: bytes, header: Header, now: float) -> None:
+        """Client (RFC 9000 §17.2.5.2): at most one Retry, before any other packet."""
+        if (not self._is_client or self._received_retry or self._received_any
+                or not header.token or header.version != self._version
+                or header.dcid not in self._local_cids):
+            return
+        if not verify_retry_integrity(self._version, packet, self._original_dcid):
+            return
+        self._received_retry = True
+        self._retry_scid = header.scid
+        self._token = header.token
+        self._setup_initial_keys(header.scid)
+        self._reset_recovery(self._paths.primary)
+
+    # -- migration -----------------------------------------------------------------------
+
+    def _on_address_change(self, path: Path, network_path: NetworkPath, migrate: bool,
+                           size: int, now: float) -> None:
+        """RFC 9000 §9: a non-probing packet with the highest packet number from a new
+        address moves the path there, unvalidated, and starts path validation."""
+        if not migrate or self._is_client or not self._handshake_confirmed:
+            return
+        port_only = network_path.remote[0] == path.network_path.remote[0]
+        path.previous_network_path = path.network_path
+        path.network_path = network_path
+        path.bytes_received = size
+        path.bytes_sent = 0
+        path.state = PathState.VALIDATING
+        self._start_challenge(path, now)
+        if not port_only:
+            self._reset_recovery(path)  # §9.4: new path, new RTT and congestion state
+        new_cid = self._peer_cids.acquire()  # §9.5: a new CID towards a new address
+        if new_cid is not None:
+            old = path.peer_cid
+            path.peer_cid = new_cid
+            if old is not None:
+                self._peer_cids.retire(old.sequence_number)
+                self._flush_retirements()
+        self._queue_event(PathMigrated(path.path_id, network_path))
+
+    def _start_challenge(self, path: Path, now: float) -> None:
+        path.challenge_pending = True
+        path.challenge_retries = 0
+        path.challenge_deadline = now + max(3 * self._pto(), 6 * self._config.initial_rtt)
+
+    def _new_challenge(self, path: Path) -> bytes:
+        data = os.urandom(8)
+        if len(path.challenges) >= 4:
+            path.challenges.pop(next(iter(path.challenges)))
+        path.challenges[data] = 0.0
+        path.challenge_pending = False
+        return data
+
+    def migrate(self, network_path: NetworkPath, now: float) -> None:
+        """Client: move the connection to a new local address (RFC 9000 §9.2), with a new
+        DCID (§9.5) and path validation."""
+        if not self._is_client or not self._handshake_confirmed:
+            raise RuntimeError("migration needs a client with a confirmed handshake")
+        if self._peer_params is not None and self._peer_params.disable_active_migration:
+            raise RuntimeError("the server disabled active migration")
+        path = self._paths.primary
+        new_cid = self._peer_cids.acquire()
+        if new_cid is None:
+            raise RuntimeError("no spare connection ID from the peer to migrate with")
+        old = path.peer_cid
+        path.peer_cid = new_cid
+        if old is not None:
+            self._peer_cids.retire(old.sequence_number)
+            self._flush_retirements()
+        path.previous_network_path = path.network_path
+        path.network_path = network_path
+        self._reset_recovery(path)
+        self._start_challenge(path, now)
+
+    # -- CIDs ---------------------------------------------------------------------------------
+
+    def _issue_cids(self) -> None:
+        if self._peer_params is None:
+            return
+        for entry in self._local_cids.replenish(self._peer_params.active_connection_id_limit):
+            self._control.append((R_FRAME, NewConnectionIdFrame(
+                entry.sequence_number, 0, entry.cid, entry.reset_token)))
+            self._queue_event(ConnectionIdIssued(entry.cid, entry.sequence_number,
+                                                 entry.reset_token))
+
+    def _flush_retirements(self) -> None:
+        pending = self._peer_cids.pending_retirements
+        for seq in pending:
+            self._control.append((R_RETIRE_CID, seq))
+        pending.clear()
+
+    # -- handshake hooks ---------------------------------------------------------------------
+
+    def _apply_peer_params(self, params: TransportParameters, now: float) -> None:
+        self._validate_peer_params(params)
+        self._peer_params = params
+        c = self._config
+        self._peer_max_udp = params.max_udp_payload_size
+        if params.max_idle_timeout:
+            peer_idle = params.max_idle_timeout / 1000.0
+            self._idle_timeout = min(self._idle_timeout, peer_idle) if self._idle_timeout \
+                else peer_idle
+        self._conn_credit.raise_limit(params.initial_max_data)
+        self._streams_bidi.on_max_streams(params.initial_max_streams_bidi,
+                                          from_transport_parameters=True)
+        self._streams_uni.on_max_streams(params.initial_max_streams_uni,
+                                         from_transport_parameters=True)
+        for stream_id, stream in self._send_streams.items():
+            fake_peer = self._peer_params
+            if stream_id & 2:
+                limit = fake_peer.initial_max_stream_data_uni
+            elif (stream_id & 1) == (0 if self._is_client else 1):
+                limit = fake_peer.initial_max_stream_data_bidi_remote
+            else:
+                limit = fake_peer.initial_max_stream_data_bidi_local
+            stream.on_max_stream_data(limit)
+        if self._is_client and params.stateless_reset_token is not None:
+            self._peer_cids.set_reset_token(0, params.stateless_reset_token)
+        for path in self._paths:
+            path.recovery.peer_max_ack_delay = params.max_ack_delay / 1000.0
+            if c.pmtud and path.pmtud is None:
+                ceiling = min(c.max_udp_payload_size, params.max_udp_payload_size)
+                if ceiling > path.max_datagram_size:
+                    path.pmtud = Pmtud(path.max_datagram_size, ceiling)
+        self._issue_cids()
+
+    def _on_server_handshake_done(self, now: float) -> None:
+        c = self._config
+        if c.issue_new_tokens and self._token_manager is not None:
+            token = self._token_manager.create_new_token(
+                self._paths.primary.network_path.remote, now)
+            self._control.append((R_FRAME, NewTokenFrame(token)))
+
+    def _on_zero_rtt_rejected(self) -> None:
+        """RFC 9001 §4.6.2: 0-RTT data was not processed: send it again in 1-RTT."""
+        path = self._paths.primary
+        from tquic.paths.sent_packets import SpaceId
+
+        for packet in path.recovery.discard_space(SpaceId.APPLICATION):
+            self._on_records_lost(packet.frames, path)
+
+    def _discard_epoch(self, epoch: int) -> None:
+        """RFC 9001 §4.9: drop keys, stop acknowledging, stop retransmitting (RFC 9002 §6.4)."""
+        if epoch in self._discarded_epochs:
+            return
+        from tquic.paths.sent_packets import SpaceId
+
+        self._discarded_epochs.add(epoch)
+        self._send_keys.pop(epoch, None)
+        self._recv_keys.pop(epoch, None)
+        space = self._spaces.get(epoch)
+        if space is not None:
+            space.discarded = True
+            space.ack_tracker.discard()
+            space.probe_packets = 0
+        if self._paths:
+            self._paths.primary.recovery.discard_space(
+                SpaceId.INITIAL if epoch == Epoch.INITIAL else SpaceId.HANDSHAKE)
+
+    # -- timers ------------------------------------------------------------------------------
+
+    def _pto(self) -> float:
+        if not self._paths:
+            return 3 * self._config.initial_rtt
+        return float(self._paths.primary.recovery.pto_period())
+
+    def _restart_idle_timer(self, now: float) -> None:
+        idle = self._idle_timeout
+        # RFC 9000 §10.1: at least three PTOs, so probes can be sent before timing out.
+        self._idle_deadline = now + max(idle, 3 * self._pto()) if idle > 0 else None
+
+    def next_timeout(self) -> float | None:
+        """When ``handle_timeout`` must be called next (None: no timer)."""
+        state = self._state
+        if state == ConnState.TERMINATED:
+            return None
+        if state >= ConnState.CLOSING:
+            return self._close_deadline
+        deadlines: list[float] = []
+        if self._idle_deadline is not None:
+            deadlines.append(self._idle_deadline)
+        for epoch, space in self._spaces.items():
+            if not space.discarded and epoch in self._recv_keys:
+                deadline = space.ack_tracker.ack_deadline()
+                if deadline is not None:
+                    deadlines.append(deadline)
+        for path in self._paths:
+            loss = path.recovery.loss_detection_deadline()
+            if loss is not None:
+                deadlines.append(loss)
+            if self._one_rtt is not None:
+                deadline = path.space.ack_tracker.ack_deadline()
+                if deadline is not None:
+                    deadlines.append(deadline)
+            if path.challenge_deadline is not None:
+                deadlines.append(path.challenge_deadline)
+            if path.pmtud is not None:
+                deadline = path.pmtud.next_deadline()
+                if deadline is not None:
+                    deadlines.append(deadline)
+        if self._pacing_deadline is not None and (self._send_queue or self._datagrams):
+            deadlines.append(self._pacing_deadline)
+        if self._one_rtt is not None and self._one_rtt.prev_expiry is not None:
+            deadlines.append(self._one_rtt.prev_expiry)
+        return min(deadlines) if deadlines else None
+
+    def handle_timeout(self, now: float) -> None:
+        """Run the timers that are due at ``now``.  Never raises."""
+        try:
+            self._handle_timeout(now)
+        except QuicError as exc:
+            self._close_on_error(exc, now)
+        except Exception as exc:
+            self._internal_error(exc, now)
+
+    def _handle_timeout(self, now: float) -> None:
+        state = self._state
+        if state == ConnState.TERMINATED:
+            return
+        if state >= ConnState.CLOSING:
+            if self._close_deadline is not None and now >= self._close_deadline:
+                self._state = ConnState.TERMINATED
+            return
+        if self._idle_deadline is not None and now >= self._idle_deadline:
+            # RFC 9000 §10.1: silently close.
+            self._state = ConnState.TERMINATED
+            self._queue_event(ConnectionTerminated(TransportErrorCode.NO_ERROR, None,
+                                                   "idle timeout", by_peer=False))
+            return
+        from tquic.paths.sent_packets import SpaceId
+
+        for path in self._paths:
+            deadline = path.recovery.loss_detection_deadline()
+            if deadline is not None and now >= deadline:
+                outcome = path.recovery.on_loss_detection_timeout(now)
+                for packet in outcome.lost:
+                    self._on_records_lost(packet.frames, path)
+                if outcome.probe_space is not None and outcome.probe_packets:
+                    if outcome.probe_space == SpaceId.APPLICATION:
+                        path.space.probe_packets = outcome.probe_packets
+                        self._requeue_for_probe(path)
+                    else:
+                        epoch = (Epoch.INITIAL if outcome.probe_space == SpaceId.INITIAL
+                                 else Epoch.HANDSHAKE)
+                        space = self._spaces[epoch]
+                        if not space.discarded:
+                            space.probe_packets = outcome.probe_packets
+                            self._requeue_crypto(epoch, path)
+            if path.challenge_deadline is not None and now >= path.challenge_deadline:
+                self._on_validation_failed(path)
+            elif path.challenge_deadline is not None and path.challenges:
+                path.challenge_pending = path.challenge_pending or path.challenge_retries < 3
+        if self._one_rtt is not None:
+            self._one_rtt.discard_previous(now)
+
+    def _requeue_for_probe(self, path: Path) -> None:
+        """RFC 9002 §6.2.4: probes carry new data or a retransmission; PING otherwise."""
+
+    def _requeue_crypto(self, epoch: int, path: Path) -> None:
+        from tquic.paths.sent_packets import SpaceId
+
+        space_id = SpaceId.INITIAL if epoch == Epoch.INITIAL else SpaceId.HANDSHAKE
+        for packet in path.recovery.in_flight_packets(space_id):
+            for record in packet.frames:
+                if record[0] == 1:  # R_CRYPTO: probe with the unacknowledged handshake data
+                    self._crypto_send[epoch].on_lost(record[2], record[3], False)
+
+    def _on_validation_failed(self, path: Path) -> None:
+        path.challenge_deadline = None
+        path.challenges.clear()
+        path.challenge_pending = False
+        if path.previous_network_path is not None:
+            # RFC 9000 §9.3.2: go back to the last validated address.
+            path.network_path = path.previous_network_path
+            path.previous_network_path = None
+            path.state = PathState.VALIDATED
+            self._queue_event(PathMigrated(path.path_id, path.network_path))
+
+    # -- application calls ---------------------------------------------------------------------
+
+    def send_datagram(self, data: bytes) -> None:
+        """Queue an unreliable DATAGRAM (RFC 9221); the queue is bounded (oldest dropped)."""
+        limit = self._peer_params.max_datagram_frame_size if self._peer_params else None
+        if not limit:
+            raise DatagramError("the peer does not accept DATAGRAM frames")
+        size = 1 + len(data) + (1 if len(data) < 64 else 2 if len(data) < 16384 else 4)
+        if size > limit or size > 1200 - 1 - 20 - 4 - 16:
+            raise DatagramError(f"datagram of {len(data)} bytes does not fit")
+        if len(self._datagrams) >= self._config.datagram_queue_size:
+            self._datagrams.popleft()
+        self._datagrams.append(bytes(data))
+
+    def request_key_update(self) -> None:
+        """Start a 1-RTT key update (RFC 9001 §6.1)."""
+        if not self._handshake_confirmed or self._one_rtt is None:
+            raise KeyUpdateNotAllowed("the handshake is not confirmed")
+        self._one_rtt.initiate()
+
+    def close(self, error_code: int = 0, reason: str = "", application: bool = True) -> None:
+        """Close the connection (RFC 9000 §10.2): CONNECTION_CLOSE, then the closing period."""
+        if self._state >= ConnState.CLOSING:
+            return
+        if not self._paths:
+            self._state = ConnState.TERMINATED
+            return
+        self._close_frame = ConnectionCloseFrame(
+            error_code, None if application else 0, reason.encode()[:256], application)
+        self._state = ConnState.CLOSING
+        self._close_pending = True
+        self._close_deadline = None
+        self._queue_event(ConnectionTerminated(error_code, None, reason, by_peer=False,
+                                               application=application))
+
+    def _close_on_error(self, exc: QuicError, now: float) -> None:
+        if self._state >= ConnState.CLOSING:
+            return
+        if not self._paths:
+            self._state = ConnState.TERMINATED
+            return
+        logger.debug("closing with %r", exc)
+        self._close_frame = ConnectionCloseFrame(
+            int(exc.error_code), exc.frame_type or 0, exc.reason.encode()[:256], False)
+        self._state = ConnState.CLOSING
+        self._close_pending = True
+        self._close_deadline = now + 3 * self._pto()
+        self._queue_event(ConnectionTerminated(int(exc.error_code), exc.frame_type, exc.reason,
+                                               by_peer=False))
+
+    def _enter_draining(self, error_code: int, frame_type: int | None, reason: str,
+                        application: bool, now: float) -> None:
+        if self._state >= ConnState.DRAINING:
+            return
+        by_peer = self._state < ConnState.CLOSING
+        self._state = ConnState.DRAINING
+        self._close_deadline = now + 3 * self._pto()  # RFC 9000 §10.2.2
+        if by_peer:
+            self._queue_event(ConnectionTerminated(error_code, frame_type, reason, by_peer=True,
+                                                   application=application))

@@ -1,0 +1,452 @@
+"""Frame handling seam: one handler per frame type, after the packet-type check.
+
+RFC 9000 §12.4/§12.5 (Table 3): a frame in a packet type that may not carry
+it is a PROTOCOL_VIOLATION; every handler enforces the frame's own rules
+(§19) and raises QuicError with the RFC's code, which the connection turns
+into CONNECTION_CLOSE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tquic.core.ack_tracker import decode_ack_delay
+from tquic.core.conn_base import (
+    R_MAX_DATA,
+    R_MAX_STREAM_DATA,
+    R_MAX_STREAMS,
+    R_RESET_STREAM,
+    ConnectionBase,
+    Epoch,
+)
+from tquic.core.events import (
+    ConnectionIdRetired,
+    DatagramReceived,
+    NewTokenReceived,
+    PathValidated,
+    StopSendingReceived,
+    StreamDataReceived,
+    StreamReset,
+)
+from tquic.core.network_path import NetworkPath
+from tquic.core.recv_stream import RecvStream
+from tquic.core.send_stream import SendStream
+from tquic.core.stream_ids import check_frame_direction, is_unidirectional
+from tquic.paths.path import Path
+from tquic.paths.sent_packets import SpaceId
+from tquic.wire.errors import QuicError, TransportErrorCode
+from tquic.wire.frames import (
+    FRAME_RULES,
+    AckFrame,
+    AckFrequencyFrame,
+    ConnectionCloseFrame,
+    CryptoFrame,
+    DataBlockedFrame,
+    DatagramFrame,
+    Frame,
+    FrameType,
+    HandshakeDoneFrame,
+    ImmediateAckFrame,
+    MaxDataFrame,
+    MaxPathIdFrame,
+    MaxStreamDataFrame,
+    MaxStreamsFrame,
+    NewConnectionIdFrame,
+    NewTokenFrame,
+    PaddingFrame,
+    PathAbandonFrame,
+    PathAckFrame,
+    PathChallengeFrame,
+    PathCidsBlockedFrame,
+    PathNewConnectionIdFrame,
+    PathResponseFrame,
+    PathRetireConnectionIdFrame,
+    PathsBlockedFrame,
+    PathStatusAvailableFrame,
+    PathStatusBackupFrame,
+    PingFrame,
+    ResetStreamFrame,
+    RetireConnectionIdFrame,
+    StopSendingFrame,
+    StreamDataBlockedFrame,
+    StreamFrame,
+    StreamsBlockedFrame,
+)
+from tquic.wire.packet import PacketType
+
+PV = TransportErrorCode.PROTOCOL_VIOLATION
+
+# One representative codepoint per frame class, for the Table 3 check.
+_CLASS_TYPE: dict[type, int] = {
+    PaddingFrame: FrameType.PADDING, PingFrame: FrameType.PING, AckFrame: FrameType.ACK,
+    ResetStreamFrame: FrameType.RESET_STREAM, StopSendingFrame: FrameType.STOP_SENDING,
+    CryptoFrame: FrameType.CRYPTO, NewTokenFrame: FrameType.NEW_TOKEN,
+    StreamFrame: FrameType.STREAM, MaxDataFrame: FrameType.MAX_DATA,
+    MaxStreamDataFrame: FrameType.MAX_STREAM_DATA, MaxStreamsFrame: FrameType.MAX_STREAMS_BIDI,
+    DataBlockedFrame: FrameType.DATA_BLOCKED,
+    StreamDataBlockedFrame: FrameType.STREAM_DATA_BLOCKED,
+    StreamsBlockedFrame: FrameType.STREAMS_BLOCKED_BIDI,
+    NewConnectionIdFrame: FrameType.NEW_CONNECTION_ID,
+    RetireConnectionIdFrame: FrameType.RETIRE_CONNECTION_ID,
+    PathChallengeFrame: FrameType.PATH_CHALLENGE, PathResponseFrame: FrameType.PATH_RESPONSE,
+    ConnectionCloseFrame: FrameType.CONNECTION_CLOSE, HandshakeDoneFrame: FrameType.HANDSHAKE_DONE,
+    ImmediateAckFrame: FrameType.IMMEDIATE_ACK, AckFrequencyFrame: FrameType.ACK_FREQUENCY,
+    DatagramFrame: FrameType.DATAGRAM, PathAckFrame: FrameType.PATH_ACK,
+    PathAbandonFrame: FrameType.PATH_ABANDON, PathStatusBackupFrame: FrameType.PATH_STATUS_BACKUP,
+    PathStatusAvailableFrame: FrameType.PATH_STATUS_AVAILABLE,
+    PathNewConnectionIdFrame: FrameType.PATH_NEW_CONNECTION_ID,
+    PathRetireConnectionIdFrame: FrameType.PATH_RETIRE_CONNECTION_ID,
+    MaxPathIdFrame: FrameType.MAX_PATH_ID, PathsBlockedFrame: FrameType.PATHS_BLOCKED,
+    PathCidsBlockedFrame: FrameType.PATH_CIDS_BLOCKED,
+}
+_ALLOWED: dict[type, int] = {cls: FRAME_RULES[t].packets for cls, t in _CLASS_TYPE.items()}
+_APP_CLOSE_ALLOWED = FRAME_RULES[FrameType.APPLICATION_CLOSE].packets
+_NOT_ELICITING = frozenset((PaddingFrame, AckFrame, PathAckFrame, ConnectionCloseFrame))
+_PROBING = frozenset((PaddingFrame, NewConnectionIdFrame, PathChallengeFrame, PathResponseFrame))
+_MULTIPATH = frozenset((PathAckFrame, PathAbandonFrame, PathStatusBackupFrame,
+                        PathStatusAvailableFrame, PathNewConnectionIdFrame,
+                        PathRetireConnectionIdFrame, MaxPathIdFrame, PathsBlockedFrame,
+                        PathCidsBlockedFrame))
+EPOCH_PACKET_BIT: dict[int, int] = {Epoch.INITIAL: 1 << PacketType.INITIAL,
+                    Epoch.HANDSHAKE: 1 << PacketType.HANDSHAKE,
+                    Epoch.ZERO_RTT: 1 << PacketType.ZERO_RTT,
+                    Epoch.ONE_RTT: 1 << PacketType.ONE_RTT}
+
+Handler = Callable[[Any, Any, int, Path, float], None]
+
+
+def frame_type_for(frame: Frame) -> int:
+    return _CLASS_TYPE[type(frame)]
+
+
+class FrameHandlersMixin(ConnectionBase):
+    """Dispatch of received frames."""
+
+    _rx_dcid: bytes
+    _rx_network_path: NetworkPath
+    _fin_reported: set[int]
+    _pending_msd: set[int]
+    _max_data_pending: bool
+
+    def _handle_frames(self, frames: list[Frame], epoch: int, path: Path, dcid: bytes,
+                       network_path: NetworkPath, now: float) -> tuple[bool, bool]:
+        """Apply every frame of one packet; (ack-eliciting, non-probing)."""
+        bit = EPOCH_PACKET_BIT[epoch]
+        self._rx_dcid = dcid
+        self._rx_network_path = network_path
+        eliciting = False
+        non_probing = False
+        handlers = _HANDLERS
+        for frame in frames:
+            cls = type(frame)
+            if not _ALLOWED[cls] & bit or (
+                cls is ConnectionCloseFrame and frame.is_application  # type: ignore[union-attr]
+                and not _APP_CLOSE_ALLOWED & bit
+            ):
+                raise QuicError(PV, f"{cls.__name__} not allowed in this packet type",
+                                frame_type=_CLASS_TYPE[cls])
+            handlers[cls](self, frame, epoch, path, now)
+            if cls not in _NOT_ELICITING:
+                eliciting = True
+            if cls not in _PROBING:
+                non_probing = True
+        return eliciting, non_probing
+
+    # -- ACK ------------------------------------------------------------------------------
+
+    def _on_ack(self, frame: AckFrame, epoch: int, path: Path, now: float) -> None:
+        if epoch in (Epoch.INITIAL, Epoch.HANDSHAKE):
+            space = self._spaces[epoch]
+            space_id = SpaceId.INITIAL if epoch == Epoch.INITIAL else SpaceId.HANDSHAKE
+            delay = 0.0
+        else:
+            space = path.space
+            space_id = SpaceId.APPLICATION
+            exponent = self._peer_params.ack_delay_exponent if self._peer_params else 3
+            delay = decode_ack_delay(frame.ack_delay, exponent)
+        ranges = frame.ranges
+        largest = ranges[0][1]
+        if largest >= space.next_pn:
+            # RFC 9000 §13.1: acknowledging a packet never sent.
+            raise QuicError(PV, f"ACK of unsent packet {largest}", frame_type=FrameType.ACK)
+        if space.largest_acked is None or largest > space.largest_acked:
+            space.largest_acked = largest
+        floor = path.recovery_first_pn if space_id == SpaceId.APPLICATION else 0
+        if floor and ranges[-1][0] < floor:
+            ranges = tuple((max(lo, floor), hi) for lo, hi in ranges if hi >= floor)
+            if not ranges:
+                return
+        ecn_ce = frame.ecn[2] if frame.ecn is not None else None
+        outcome = path.recovery.on_ack_received(space_id, ranges, delay, now, ecn_ce)
+        for packet in outcome.acked:
+            self._on_records_acked(packet.frames, path)
+        for packet in outcome.lost:
+            self._on_records_lost(packet.frames, path)
+        self._loss_stats[0] += len(outcome.lost)
+        if space_id == SpaceId.APPLICATION and self._one_rtt is not None:
+            self._one_rtt.on_ack_received(largest)
+
+    # -- CRYPTO / tokens ---------------------------------------------------------------------
+
+    def _on_crypto(self, frame: CryptoFrame, epoch: int, path: Path, now: float) -> None:
+        stream = self._crypto_recv.get(epoch)
+        if stream is None or epoch in self._discarded_epochs:
+            return
+        try:
+            stream.on_frame(frame.offset, frame.data)
+        except QuicError as exc:
+            if exc.error_code == TransportErrorCode.FLOW_CONTROL_ERROR:
+                # RFC 9000 §7.5: too much CRYPTO data buffered.
+                raise QuicError(TransportErrorCode.CRYPTO_BUFFER_EXCEEDED, exc.reason,
+                                frame_type=FrameType.CRYPTO) from None
+            raise
+        data = stream.read()
+        if data:
+            stream.window.should_send_update(now)  # slide the buffering bound
+            self._tls_receive(epoch, data, now)
+
+
+    def _on_new_token(self, frame: NewTokenFrame, epoch: int, path: Path, now: float) -> None:
+        if not self._is_client:
+            raise QuicError(PV, "NEW_TOKEN from a client", frame_type=FrameType.NEW_TOKEN)
+        self._queue_event(NewTokenReceived(frame.token))
+
+    def _on_handshake_done(self, frame: HandshakeDoneFrame, epoch: int, path: Path,
+                           now: float) -> None:
+        if not self._is_client:
+            raise QuicError(PV, "HANDSHAKE_DONE from a client", frame_type=FrameType.HANDSHAKE_DONE)
+        self._confirm_handshake(now)
+
+
+    # -- streams -----------------------------------------------------------------------------
+
+    def _rtt(self, path: Path) -> float | None:
+        rtt = path.recovery.rtt
+        return rtt.smoothed_rtt if rtt.has_sample else None
+
+    def _peer_stream(self, stream_id: int, frame_type: int, receiving: bool) -> None:
+        """Open peer streams implied by a frame (RFC 9000 §3.2) and check the stream ID."""
+        check_frame_direction(stream_id, self._is_client, for_receiving_part=receiving,
+                              frame_type=frame_type)
+        limits = self._streams_uni if is_unidirectional(stream_id) else self._streams_bidi
+        for new_id in limits.on_peer_frame(stream_id, frame_type):
+            self._create_stream(new_id)
+
+
+    def _on_stream(self, frame: StreamFrame, epoch: int, path: Path, now: float) -> None:
+        stream_id = frame.stream_id
+        stream = self._recv_streams.get(stream_id)
+        if stream is None:
+            self._peer_stream(stream_id, FrameType.STREAM, True)
+            stream = self._recv_streams.get(stream_id)
+            if stream is None:
+                return  # already finished and freed: a late duplicate
+        stream.on_frame(frame.offset, frame.data, frame.fin)
+        self._deliver(stream, path, now)
+
+    def _deliver(self, stream: RecvStream, path: Path, now: float) -> None:
+        stream_id = stream.stream_id
+        data = stream.read() if stream.readable else b""
+        end = stream.at_eof and stream_id not in self._fin_reported
+        if end:
+            self._fin_reported.add(stream_id)
+        if data or end:
+            self._queue_event(StreamDataReceived(stream_id, data, end))
+        rtt = self._rtt(path)
+        if stream.max_stream_data_update(now, rtt) is not None and (
+                stream_id not in self._pending_msd):
+            self._pending_msd.add(stream_id)
+            self._control.append((R_MAX_STREAM_DATA, stream_id))
+        if self._conn_window.should_send_update(now, rtt) is not None and (
+                not self._max_data_pending):
+            self._max_data_pending = True
+            self._control.append((R_MAX_DATA,))
+        self._maybe_free_stream(stream_id)
+
+
+    def _on_reset_stream(self, frame: ResetStreamFrame, epoch: int, path: Path,
+                         now: float) -> None:
+        stream_id = frame.stream_id
+        stream = self._recv_streams.get(stream_id)
+        if stream is None:
+            self._peer_stream(stream_id, FrameType.RESET_STREAM, True)
+            stream = self._recv_streams.get(stream_id)
+            if stream is None:
+                return
+        if stream.on_reset(frame.application_protocol_error_code, frame.final_size):
+            self._queue_event(StreamReset(stream_id, frame.application_protocol_error_code))
+            stream.mark_reset_read()
+        rtt = self._rtt(path)
+        if self._conn_window.should_send_update(now, rtt) is not None and (
+                not self._max_data_pending):
+            self._max_data_pending = True
+            self._control.append((R_MAX_DATA,))
+        self._maybe_free_stream(stream_id)
+
+    def _send_stream_for_frame(self, stream_id: int, frame_type: int) -> SendStream | None:
+        stream = self._send_streams.get(stream_id)
+        if stream is None:
+            self._peer_stream(stream_id, frame_type, False)
+            stream = self._send_streams.get(stream_id)
+        return stream
+
+    def _on_stop_sending(self, frame: StopSendingFrame, epoch: int, path: Path,
+                         now: float) -> None:
+        stream = self._send_stream_for_frame(frame.stream_id, FrameType.STOP_SENDING)
+        if stream is None:
+            return
+        code = frame.application_protocol_error_code
+        if stream.on_stop_sending(code):
+            # RFC 9000 §3.5: answer with RESET_STREAM carrying the same code.
+            self._send_queue.pop(frame.stream_id, None)
+            self._control.append((R_RESET_STREAM, frame.stream_id))
+            self._queue_event(StopSendingReceived(frame.stream_id, code))
+
+    def _on_max_data(self, frame: MaxDataFrame, epoch: int, path: Path, now: float) -> None:
+        if self._conn_credit.raise_limit(frame.maximum_data):
+            for stream_id, stream in self._send_streams.items():
+                if stream.has_data_to_send():
+                    self._send_queue[stream_id] = None
+
+    def _on_max_stream_data(self, frame: MaxStreamDataFrame, epoch: int, path: Path,
+                            now: float) -> None:
+        stream = self._send_stream_for_frame(frame.stream_id, FrameType.MAX_STREAM_DATA)
+        if stream is not None and stream.on_max_stream_data(frame.maximum_stream_data) and (
+                stream.has_data_to_send()):
+            self._send_queue[frame.stream_id] = None
+
+    def _on_max_streams(self, frame: MaxStreamsFrame, epoch: int, path: Path, now: float) -> None:
+        limits = self._streams_bidi if frame.bidirectional else self._streams_uni
+        limits.on_max_streams(frame.maximum_streams)
+
+    def _on_data_blocked(self, frame: DataBlockedFrame, epoch: int, path: Path,
+                         now: float) -> None:
+        pass  # informational (RFC 9000 §19.12); our window policy does not depend on it
+
+    def _on_stream_data_blocked(self, frame: StreamDataBlockedFrame, epoch: int, path: Path,
+                                now: float) -> None:
+        if frame.stream_id not in self._recv_streams:
+            self._peer_stream(frame.stream_id, FrameType.STREAM_DATA_BLOCKED, True)
+
+    def _on_streams_blocked(self, frame: StreamsBlockedFrame, epoch: int, path: Path,
+                            now: float) -> None:
+        limits = self._streams_bidi if frame.bidirectional else self._streams_uni
+        limits.on_streams_blocked(frame.maximum_streams)
+        update = limits.max_streams_update()
+        if update is not None:
+            self._control.append((R_MAX_STREAMS, frame.bidirectional))
+
+    # -- connection IDs and paths ------------------------------------------------------------
+
+    def _on_new_connection_id(self, frame: NewConnectionIdFrame, epoch: int, path: Path,
+                              now: float) -> None:
+        peer = path.peer_cid
+        current_len = len(peer.cid) if peer is not None else len(self._initial_dcid)
+        retired = self._peer_cids.on_new_connection_id(
+            frame.sequence_number, frame.retire_prior_to, frame.connection_id,
+            frame.stateless_reset_token, current_len)
+        for old in retired:
+            for p in self._paths:
+                if p.peer_cid is old:
+                    p.peer_cid = self._peer_cids.acquire()
+                    if p.peer_cid is None:
+                        raise QuicError(PV, "retire_prior_to left no connection ID to use",
+                                        frame_type=FrameType.NEW_CONNECTION_ID)
+        self._flush_retirements()
+
+
+    def _on_retire_connection_id(self, frame: RetireConnectionIdFrame, epoch: int, path: Path,
+                                 now: float) -> None:
+        entry = self._local_cids.on_retire(frame.sequence_number, self._rx_dcid)
+        if entry is not None:
+            self._queue_event(ConnectionIdRetired(entry.cid, entry.sequence_number))
+            self._issue_cids()
+
+
+    def _on_path_challenge(self, frame: PathChallengeFrame, epoch: int, path: Path,
+                           now: float) -> None:
+        if len(path.responses) < 8:
+            path.responses.append((frame.data, self._rx_network_path))
+
+    def _on_path_response(self, frame: PathResponseFrame, epoch: int, path: Path,
+                          now: float) -> None:
+        for p in self._paths:
+            if frame.data in p.challenges:
+                # RFC 9000 §8.2.3: a matching response validates the path it was sent on.
+                was = p.validated
+                p.on_validated()
+                if not was:
+                    self._queue_event(PathValidated(p.path_id, p.network_path))
+                return
+
+    # -- close, extensions ----------------------------------------------------------------
+
+    def _on_connection_close(self, frame: ConnectionCloseFrame, epoch: int, path: Path,
+                             now: float) -> None:
+        reason = frame.reason.decode("utf-8", errors="replace")
+        self._enter_draining(frame.error_code, frame.frame_type, reason, frame.is_application, now)
+
+    def _on_immediate_ack(self, frame: ImmediateAckFrame, epoch: int, path: Path,
+                          now: float) -> None:
+        if self._config.min_ack_delay is None:
+            raise QuicError(PV, "IMMEDIATE_ACK without min_ack_delay negotiated",
+                            frame_type=FrameType.IMMEDIATE_ACK)
+        path.space.ack_tracker.on_immediate_ack(now)
+
+    def _on_ack_frequency(self, frame: AckFrequencyFrame, epoch: int, path: Path,
+                          now: float) -> None:
+        if self._config.min_ack_delay is None:
+            raise QuicError(PV, "ACK_FREQUENCY without min_ack_delay negotiated",
+                            frame_type=FrameType.ACK_FREQUENCY)
+        for p in self._paths:
+            p.space.ack_tracker.on_ack_frequency(
+                frame.sequence_number, frame.ack_eliciting_threshold,
+                frame.requested_max_ack_delay, frame.reordering_threshold)
+
+    def _on_datagram(self, frame: DatagramFrame, epoch: int, path: Path, now: float) -> None:
+        limit = self._config.max_datagram_frame_size
+        if not limit:
+            raise QuicError(PV, "DATAGRAM frame not negotiated (RFC 9221 §3)",
+                            frame_type=FrameType.DATAGRAM)
+        if 1 + len(frame.data) > limit:
+            raise QuicError(PV, "DATAGRAM frame larger than max_datagram_frame_size",
+                            frame_type=FrameType.DATAGRAM)
+        self._queue_event(DatagramReceived(frame.data))
+
+    def _on_multipath(self, frame: Any, epoch: int, path: Path, now: float) -> None:
+        # Multipath is not negotiated yet: its frames are a PROTOCOL_VIOLATION
+        # (draft-ietf-quic-multipath "Multipath Negotiation").
+        raise QuicError(PV, f"{type(frame).__name__} without multipath negotiated",
+                        frame_type=_CLASS_TYPE[type(frame)])
+
+    def _on_nothing(self, frame: Any, epoch: int, path: Path, now: float) -> None:
+        pass
+
+
+_HANDLERS: dict[type, Handler] = {
+    PaddingFrame: FrameHandlersMixin._on_nothing,
+    PingFrame: FrameHandlersMixin._on_nothing,
+    AckFrame: FrameHandlersMixin._on_ack,
+    ResetStreamFrame: FrameHandlersMixin._on_reset_stream,
+    StopSendingFrame: FrameHandlersMixin._on_stop_sending,
+    CryptoFrame: FrameHandlersMixin._on_crypto,
+    NewTokenFrame: FrameHandlersMixin._on_new_token,
+    StreamFrame: FrameHandlersMixin._on_stream,
+    MaxDataFrame: FrameHandlersMixin._on_max_data,
+    MaxStreamDataFrame: FrameHandlersMixin._on_max_stream_data,
+    MaxStreamsFrame: FrameHandlersMixin._on_max_streams,
+    DataBlockedFrame: FrameHandlersMixin._on_data_blocked,
+    StreamDataBlockedFrame: FrameHandlersMixin._on_stream_data_blocked,
+    StreamsBlockedFrame: FrameHandlersMixin._on_streams_blocked,
+    NewConnectionIdFrame: FrameHandlersMixin._on_new_connection_id,
+    RetireConnectionIdFrame: FrameHandlersMixin._on_retire_connection_id,
+    PathChallengeFrame: FrameHandlersMixin._on_path_challenge,
+    PathResponseFrame: FrameHandlersMixin._on_path_response,
+    ConnectionCloseFrame: FrameHandlersMixin._on_connection_close,
+    HandshakeDoneFrame: FrameHandlersMixin._on_handshake_done,
+    ImmediateAckFrame: FrameHandlersMixin._on_immediate_ack,
+    AckFrequencyFrame: FrameHandlersMixin._on_ack_frequency,
+    DatagramFrame: FrameHandlersMixin._on_datagram,
+    **{cls: FrameHandlersMixin._on_multipath for cls in _MULTIPATH},
+}

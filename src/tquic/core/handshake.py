@@ -1,0 +1,278 @@
+"""Handshake seam of the connection: TLS <-> CRYPTO frames, keys per epoch,
+transport parameters, key discard (RFC 9001 §4, §4.9; RFC 9000 §7).
+
+The TLS engine (tquic.crypto.tls) is driven with CRYPTO bytes in order per
+epoch and hands back handshake bytes and traffic secrets; this mixin moves
+them between TLS, the CRYPTO streams and packet protection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tquic.core.conn_base import ConnectionBase, ConnState, Epoch
+from tquic.core.events import HandshakeCompleted, SessionTicketReceived
+from tquic.core.recv_stream import RecvStream
+from tquic.core.send_stream import SendStream
+from tquic.crypto.protection import PacketProtection, initial_protections
+from tquic.paths.path import SpaceKind
+from tquic.wire.errors import QuicError, TransportErrorCode
+from tquic.wire.params import (
+    TransportParameters,
+    VersionInformation,
+    check_peer_parameters,
+    decode_transport_parameters,
+    encode_transport_parameters,
+)
+
+CRYPTO_BUFFER_LIMIT = 64 * 1024  # bytes of CRYPTO data buffered ahead per epoch (§7.5)
+FRAME_CRYPTO = 0x06
+TPE = TransportErrorCode.TRANSPORT_PARAMETER_ERROR
+_EPOCH_SPACE = {Epoch.INITIAL: SpaceKind.INITIAL, Epoch.HANDSHAKE: SpaceKind.HANDSHAKE,
+                Epoch.ZERO_RTT: SpaceKind.APPLICATION, Epoch.ONE_RTT: SpaceKind.APPLICATION}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTicket:
+    """What a client keeps to resume: the TLS ticket and the server's transport
+    parameters (0-RTT must respect the remembered limits, RFC 9000 §7.4.1)."""
+
+    tls_ticket: Any
+    transport_parameters: TransportParameters
+    server_name: str | None
+    alpn_protocol: str | None
+
+
+def epoch_space(epoch: int) -> SpaceKind:
+    return _EPOCH_SPACE[Epoch(epoch)]
+
+
+class HandshakeMixin(ConnectionBase):
+    """TLS driving and key management."""
+
+    # -- setup -----------------------------------------------------------------------
+
+    def _setup_initial_keys(self, dcid: bytes) -> None:
+        """Initial keys from the client's first DCID (RFC 9001 §5.2; v2: RFC 9369 §3.3.1)."""
+        send, recv = initial_protections(self._version, dcid, self._is_client)
+        self._send_keys[Epoch.INITIAL] = send
+        self._recv_keys[Epoch.INITIAL] = recv
+        self._initial_dcid = dcid
+
+    def _init_crypto_streams(self) -> None:
+        for epoch in (Epoch.INITIAL, Epoch.HANDSHAKE, Epoch.ONE_RTT):
+            self._crypto_send[epoch] = SendStream(-1, max_stream_data=(1 << 62) - 1)
+            self._crypto_recv[epoch] = RecvStream(-1, max_stream_data=CRYPTO_BUFFER_LIMIT)
+
+    def _build_local_params(self) -> TransportParameters:
+        c = self._config
+        versions = tuple(c.versions)
+        params = TransportParameters(
+            original_destination_connection_id=None if self._is_client else self._original_dcid,
+            max_idle_timeout=int(c.idle_timeout * 1000),
+            stateless_reset_token=None if self._is_client else (
+                self._local_cids.initial.reset_token if self._local_cids.initial else None),
+            max_udp_payload_size=c.max_udp_payload_size,
+            initial_max_data=c.initial_max_data,
+            initial_max_stream_data_bidi_local=c.initial_max_stream_data,
+            initial_max_stream_data_bidi_remote=c.initial_max_stream_data,
+            initial_max_stream_data_uni=c.initial_max_stream_data,
+            initial_max_streams_bidi=c.max_streams_bidi,
+            initial_max_streams_uni=c.max_streams_uni,
+            ack_delay_exponent=c.ack_delay_exponent,
+            max_ack_delay=round(c.max_ack_delay * 1000),
+            disable_active_migration=c.disable_active_migration,
+            active_connection_id_limit=c.active_connection_id_limit,
+            initial_source_connection_id=self._local_cids.initial.cid
+            if self._local_cids.initial else b"",
+            retry_source_connection_id=self._retry_scid if not self._is_client else None,
+            version_information=VersionInformation(self._version, versions),
+            max_datagram_frame_size=c.max_datagram_frame_size,
+            grease_quic_bit=c.grease_quic_bit,
+            min_ack_delay=None if c.min_ack_delay is None else int(c.min_ack_delay * 1e6),
+        )
+        return params
+
+    def _create_tls(self) -> Any:
+        import importlib
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        tls: Any = importlib.import_module("tquic.crypto.tls")
+
+        c = self._config
+        chain: tuple[Any, ...] = ()
+        key: Any = None
+        if c.certificate is not None and c.private_key is not None:
+            chain = tuple(x509.load_pem_x509_certificates(c.certificate))
+            key = load_pem_private_key(c.private_key, password=None)
+        ticket = c.session_ticket.tls_ticket if isinstance(c.session_ticket, SessionTicket) \
+            else c.session_ticket
+        kwargs: dict[str, Any] = {
+            "is_client": self._is_client,
+            "alpn_protocols": tuple(c.alpn_protocols),
+            "server_name": c.server_name,
+            "certificate_chain": chain,
+            "private_key": key,
+            "cafile": c.cafile,
+            "cadata": c.cadata,
+            "verify_peer": c.verify_peer,
+            "enable_early_data": c.enable_early_data,
+        }
+        if self._is_client:
+            kwargs["session_ticket"] = ticket
+        if c.keylog_file is not None:
+            kwargs["keylog_file"] = c.keylog_file
+        if self._tls_factory is not None:
+            return self._tls_factory(self._is_client, c, encode_transport_parameters(
+                self._local_params))
+        tls_config = tls.TlsConfig(**kwargs)
+        encoded = encode_transport_parameters(self._local_params)
+        if self._is_client:
+            return tls.TlsClient(tls_config, encoded)
+        return tls.TlsServer(tls_config, encoded, c.ticket_store)
+
+    # -- TLS I/O -----------------------------------------------------------------------
+
+    def _tls_receive(self, epoch: int, data: bytes, now: float) -> None:
+        try:
+            self._tls.receive(self._tls_epoch(epoch), data)
+        except QuicError as exc:
+            # TlsAlert is a QuicError carrying crypto_error(alert) (RFC 9001 §4.8).
+            raise QuicError(exc.error_code, f"TLS: {exc.reason}",
+                            frame_type=FRAME_CRYPTO) from None
+        self._drain_tls(now)
+
+    @staticmethod
+    def _tls_epoch(epoch: int) -> Any:
+        from tquic.crypto.tls.config import Epoch as TlsEpoch
+
+        return TlsEpoch(int(epoch))
+
+    def _drain_tls(self, now: float) -> None:
+        tls = self._tls
+        for sec in tls.pop_secrets():
+            self._install_secret(int(sec.epoch), bool(sec.is_write), sec.suite, sec.secret)
+        for epoch, data in tls.pop_output():
+            self._crypto_send[int(epoch)].write(bytes(data))
+        if self._is_client:
+            tickets = getattr(tls, "new_session_tickets", None) or []
+            while self._tickets_seen < len(tickets):
+                tls_ticket = tickets[self._tickets_seen]
+                self._tickets_seen += 1
+                if self._peer_params is not None:
+                    self._queue_event(SessionTicketReceived(SessionTicket(
+                        tls_ticket, self._peer_params, self._config.server_name,
+                        tls.alpn_protocol)))
+        if self._peer_params is None and tls.peer_transport_parameters is not None:
+            self._apply_peer_params(
+                decode_transport_parameters(bytes(tls.peer_transport_parameters)), now)
+        if not self._handshake_complete and tls.handshake_complete:
+            self._on_handshake_complete(now)
+
+    def _install_secret(self, epoch: int, is_write: bool, suite: Any, secret: bytes) -> None:
+        from tquic.core.key_update import OneRttKeys
+
+        protection = PacketProtection.from_secret(suite, secret, self._version)
+        if epoch == Epoch.ONE_RTT:
+            if is_write:
+                self._one_rtt_send_secret = protection
+            else:
+                self._one_rtt_recv_secret = protection
+            if self._one_rtt_send_secret is not None and self._one_rtt_recv_secret is not None:
+                self._one_rtt = OneRttKeys(self._one_rtt_send_secret, self._one_rtt_recv_secret)
+            return
+        if is_write:
+            self._send_keys[epoch] = protection
+        else:
+            self._recv_keys[epoch] = protection
+
+    # -- completion ---------------------------------------------------------------------
+
+    def _on_handshake_complete(self, now: float) -> None:
+        tls = self._tls
+        raw = tls.peer_transport_parameters
+        if raw is None:
+            raise QuicError(TransportErrorCode.PROTOCOL_VIOLATION, "no peer transport parameters")
+        if self._peer_params is None:
+            self._apply_peer_params(decode_transport_parameters(bytes(raw)), now)
+        self._handshake_complete = True
+        self._early_data_accepted = bool(getattr(tls, "early_data_accepted", False))
+        self._state = ConnState.CONNECTED
+        self._queue_event(HandshakeCompleted(
+            alpn_protocol=tls.alpn_protocol,
+            session_resumed=bool(getattr(tls, "session_resumed", False)),
+            early_data_accepted=self._early_data_accepted))
+        if self._is_client and self._zero_rtt_sent and not self._early_data_accepted:
+            self._on_zero_rtt_rejected()
+        if Epoch.ZERO_RTT in self._send_keys:
+            del self._send_keys[Epoch.ZERO_RTT]
+        if not self._is_client:
+            # RFC 9001 §4.1.2: the server's handshake is confirmed when it completes.
+            self._handshake_done_pending = True
+            self._confirm_handshake(now)
+            send_ticket = getattr(tls, "send_session_ticket", None)
+            if send_ticket is not None and self._config.ticket_store is not None:
+                send_ticket()
+                self._drain_tls(now)
+            self._on_server_handshake_done(now)
+
+    def _confirm_handshake(self, now: float) -> None:
+        """RFC 9001 §4.1.2; discard the Handshake keys (§4.9.2)."""
+        if self._handshake_confirmed:
+            return
+        self._handshake_confirmed = True
+        self._discard_epoch(Epoch.HANDSHAKE)
+        for path in self._paths:
+            path.recovery.handshake_confirmed = True
+            path.recovery.peer_completed_address_validation = True
+
+
+
+
+    def _validate_peer_params(self, p: TransportParameters) -> None:
+        """RFC 9000 §7.3 (CID authentication), §7.4.1, §18.2; RFC 9368 §4."""
+        try:
+            check_peer_parameters(p, peer_is_server=self._is_client)
+        except QuicError as exc:
+            raise QuicError(TPE, exc.reason) from None
+        # §7.3: absence -> TRANSPORT_PARAMETER_ERROR (checked above); mismatch with the
+        # CIDs of the Initial packets -> PROTOCOL_VIOLATION (we choose it, as §7.3 allows).
+        pv = TransportErrorCode.PROTOCOL_VIOLATION
+        if p.initial_source_connection_id != self._peer_initial_scid:
+            raise QuicError(pv, "initial_source_connection_id does not match the peer's SCID")
+        if self._is_client:
+            if p.original_destination_connection_id != self._original_dcid:
+                raise QuicError(pv, "original_destination_connection_id mismatch")
+            if self._received_retry:
+                if p.retry_source_connection_id is None:
+                    raise QuicError(TPE, "retry_source_connection_id missing after Retry")
+                if p.retry_source_connection_id != self._retry_scid:
+                    raise QuicError(pv, "retry_source_connection_id mismatch")
+            elif p.retry_source_connection_id is not None:
+                raise QuicError(TPE, "retry_source_connection_id without a Retry")
+        if p.min_ack_delay is not None and p.min_ack_delay > p.max_ack_delay * 1000:
+            # draft-ietf-quic-ack-frequency §3: min_ack_delay above max_ack_delay.
+            raise QuicError(TPE, "min_ack_delay exceeds max_ack_delay")
+        vi = p.version_information
+        if vi is not None and vi.chosen_version != self._version:
+            # RFC 9368 §4: the Chosen Version must be the version in use.
+            raise QuicError(TransportErrorCode.VERSION_NEGOTIATION_ERROR,
+                            "version_information chosen_version mismatch")
+        remembered = self._remembered_params
+        if self._is_client and remembered is not None and self._early_data_accepted_hint():
+            # RFC 9000 §7.4.1: accepting 0-RTT, the server must not reduce these limits.
+            for name in ("initial_max_data", "initial_max_stream_data_bidi_local",
+                         "initial_max_stream_data_bidi_remote", "initial_max_stream_data_uni",
+                         "initial_max_streams_bidi", "initial_max_streams_uni",
+                         "active_connection_id_limit"):
+                if getattr(p, name) < getattr(remembered, name):
+                    raise QuicError(pv, f"0-RTT accepted but {name} was reduced")
+
+    def _early_data_accepted_hint(self) -> bool:
+        return bool(getattr(self._tls, "early_data_accepted", False))
+
+    _tickets_seen: int
+    _tls_factory: Any

@@ -1,0 +1,610 @@
+"""Packet building seam: fill packets with frames, coalesce them into datagrams,
+protect them and hand them to the path's loss recovery.
+
+Per datagram: Initial, Handshake, then 0-RTT/1-RTT packets (RFC 9000 §12.2),
+padding a datagram with an ack-eliciting Initial to 1200 bytes (§14.1).  Per
+packet: ACK first, then control frames, CRYPTO, DATAGRAMs and STREAM data
+written straight into a list of byte strings joined once, so a full packet
+costs one join and one AEAD call (DESIGN.md "Performance is designed in").
+Ack-eliciting packets are gated by the congestion window and the pacer (RFC
+9002 §7, §7.7), PTO probes are not (§6.2.4), and an unvalidated peer
+address gets at most 3x the bytes it sent (RFC 9000 §8.1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tquic.core.ack_tracker import encode_ack_delay
+from tquic.core.conn_base import (
+    R_ACK,
+    R_CRYPTO,
+    R_FRAME,
+    R_HANDSHAKE_DONE,
+    R_MAX_DATA,
+    R_MAX_STREAM_DATA,
+    R_MAX_STREAMS,
+    R_NONE,
+    R_PMTU_PROBE,
+    R_RESET_STREAM,
+    R_RETIRE_CID,
+    R_STOP_SENDING,
+    R_STREAM,
+    ConnectionBase,
+    ConnState,
+    Epoch,
+    Record,
+)
+from tquic.core.network_path import NetworkPath
+from tquic.core.recv_stream import RecvState
+from tquic.paths.path import PacketSpace, Path, SpaceKind
+from tquic.paths.sent_packets import SentPacket, SpaceId
+from tquic.wire.buffer import encode_varint, varint_size
+from tquic.wire.frames import (
+    AckFrame,
+    ConnectionCloseFrame,
+    Frame,
+    HandshakeDoneFrame,
+    MaxDataFrame,
+    MaxStreamDataFrame,
+    MaxStreamsFrame,
+    ResetStreamFrame,
+    RetireConnectionIdFrame,
+    StopSendingFrame,
+    encode_frames,
+    stream_data_capacity,
+)
+from tquic.wire.packet import (
+    PacketType,
+    encode_long_header,
+    encode_packet_number,
+    encode_short_header,
+    long_header_size,
+)
+
+TAG = 16  # AEAD tag (RFC 9001 §5.3)
+MIN_INITIAL_DATAGRAM = 1200  # RFC 9000 §14.1
+MAX_DATAGRAMS_PER_CALL = 512
+_EPOCH_PACKET_TYPE: dict[int, PacketType] = {Epoch.INITIAL: PacketType.INITIAL, Epoch.HANDSHAKE: PacketType.HANDSHAKE,
+                      Epoch.ZERO_RTT: PacketType.ZERO_RTT}
+_EPOCH_SPACE_ID: dict[int, SpaceId] = {Epoch.INITIAL: SpaceId.INITIAL, Epoch.HANDSHAKE: SpaceId.HANDSHAKE,
+                   Epoch.ZERO_RTT: SpaceId.APPLICATION, Epoch.ONE_RTT: SpaceId.APPLICATION}
+_PING = b"\x01"
+
+
+class PacketDraft:
+    """A packet being filled (frames as byte strings, retransmission records)."""
+
+    __slots__ = ("ack_eliciting", "dcid", "epoch", "header_len", "padding", "parts", "path",
+                 "payload_len", "pn", "pn_len", "records", "space")
+
+    def __init__(self, epoch: int, space: PacketSpace, path: Path, dcid: bytes, pn: int,
+                 pn_len: int, header_len: int) -> None:
+        self.epoch = epoch
+        self.space = space
+        self.path = path
+        self.dcid = dcid
+        self.pn = pn
+        self.pn_len = pn_len
+        self.header_len = header_len
+        self.parts: list[bytes] = []
+        self.payload_len = 0
+        self.records: list[Record] = []
+        self.ack_eliciting = False
+        self.padding = 0
+
+    @property
+    def size(self) -> int:
+        return self.header_len + self.payload_len + self.padding + TAG
+
+    def add(self, data: bytes, record: Record | None, ack_eliciting: bool = True) -> None:
+        self.parts.append(data)
+        self.payload_len += len(data)
+        if record is not None:
+            self.records.append(record)
+        if ack_eliciting:
+            self.ack_eliciting = True
+
+
+def encode_one(frame: Frame) -> bytes:
+    return encode_frames((frame,))
+
+
+class PacketBuilderMixin(ConnectionBase):
+    """datagrams_to_send and everything that fills a packet."""
+
+    _peer_max_udp: int
+    _pacing_deadline: float | None
+    _pending_msd: set[int]
+    _max_data_pending: bool
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, NetworkPath]]:
+        """Datagrams to put on the wire now, each with the network path to send it on."""
+        state = self._state
+        if state >= ConnState.DRAINING:
+            return []
+        out: list[tuple[bytes, NetworkPath]] = []
+        try:
+            self._pacing_deadline = None
+            if state == ConnState.CLOSING:
+                if self._close_deadline is None:
+                    self._close_deadline = now + 3 * self._pto()
+                if self._close_pending:
+                    self._close_pending = False
+                    primary = self._paths.primary
+                    dgram = self._build_datagram(primary, now, closing=True)
+                    if dgram is not None:
+                        out.append((dgram, primary.network_path))
+                return out
+            self._send_off_path_responses(now, out)
+            for _ in range(MAX_DATAGRAMS_PER_CALL):
+                path = self._paths.select(now)
+                if path is None:
+                    break
+                dgram = self._build_datagram(path, now)
+                if dgram is None:
+                    break
+                out.append((dgram, path.network_path))
+            probe = self._build_pmtu_probe(now)
+            if probe is not None:
+                out.append(probe)
+        except Exception as exc:  # never let a bug escape the sans-I/O API
+            self._internal_error(exc, now)
+        return out
+
+
+    # -- datagram ------------------------------------------------------------------
+
+    def _datagram_limit(self, path: Path) -> int:
+        size = min(path.max_datagram_size, self._peer_max_udp)
+        budget = path.amplification_budget()
+        if budget is not None:
+            size = min(size, budget)
+        return size
+
+    def _build_datagram(self, path: Path, now: float, *, closing: bool = False,
+                        network_path: NetworkPath | None = None) -> bytes | None:
+        limit = self._datagram_limit(path)
+        if limit < 64:
+            path.recovery.amplification_limited = path.amplification_budget() is not None
+            return None
+        remaining = limit
+        drafts: list[PacketDraft] = []
+        pad_initial = False
+        for epoch in (Epoch.INITIAL, Epoch.HANDSHAKE):
+            if epoch in self._send_keys:
+                draft = self._build_long(epoch, path, remaining, now, closing)
+                if draft is not None:
+                    drafts.append(draft)
+                    remaining -= draft.size
+                    if epoch == Epoch.INITIAL and (self._is_client or draft.ack_eliciting):
+                        pad_initial = True
+        if not closing or self._handshake_complete:
+            draft = self._build_app(path, remaining, now, closing)
+            if draft is not None:
+                drafts.append(draft)
+        if not drafts:
+            return None
+        if pad_initial:
+            total = sum(d.size for d in drafts)
+            target = min(MIN_INITIAL_DATAGRAM, limit)
+            if total < target:
+                drafts[-1].padding += target - total
+        return self._seal(drafts, path, now)
+
+    def _seal(self, drafts: list[PacketDraft], path: Path, now: float) -> bytes:
+        out: list[bytes] = []
+        recovery = path.recovery
+        scid = self._local_cids.initial.cid if self._local_cids.initial else b""
+        for d in drafts:
+            payload = b"".join(d.parts)
+            pad = d.padding
+            if d.payload_len + pad + d.pn_len < 4:  # header protection sample (RFC 9001 §5.4.2)
+                pad = 4 - d.pn_len - d.payload_len
+            if pad:
+                payload += bytes(pad)
+            epoch = d.epoch
+            if epoch == Epoch.ONE_RTT:
+                keys = self._one_rtt
+                if keys is None:
+                    raise RuntimeError("1-RTT packet drafted without 1-RTT keys")
+                header = encode_short_header(d.dcid, d.pn, d.pn_len, bool(keys.send_phase))
+                packet = keys.send.protect(header, payload, d.pn, d.path.path_id)
+                keys.on_packet_sent(d.pn)
+            else:
+                token = self._token if epoch == Epoch.INITIAL and self._is_client else b""
+                header = encode_long_header(self._version, _EPOCH_PACKET_TYPE[epoch], d.dcid,
+                                            scid, token, len(payload) + TAG, d.pn, d.pn_len)
+                packet = self._send_keys[epoch].protect(header, payload, d.pn)
+                if epoch == Epoch.ZERO_RTT:
+                    self._zero_rtt_sent = True
+            out.append(packet)
+            size = len(packet)
+            in_flight = d.ack_eliciting or pad > 0
+            sent = SentPacket(d.pn, now, size, d.ack_eliciting, in_flight,
+                              _EPOCH_SPACE_ID[epoch], d.records)  # type: ignore[arg-type]
+            recovery.on_packet_sent(sent, now)
+            if d.ack_eliciting:
+                if d.space.probe_packets:
+                    d.space.probe_packets -= 1
+                if self._activity_since_send:
+                    self._activity_since_send = False
+                    self._restart_idle_timer(now)
+            if epoch == Epoch.HANDSHAKE and self._is_client and Epoch.INITIAL in self._send_keys:
+                # RFC 9001 §4.9.1: a client discards Initial keys when it first sends
+                # a Handshake packet.
+                self._discard_epoch(Epoch.INITIAL)
+        datagram = b"".join(out) if len(out) > 1 else out[0]
+        path.bytes_sent += len(datagram)
+        return datagram
+
+
+    # -- ACK -------------------------------------------------------------------------
+
+    def _ack_frame(self, space: PacketSpace, now: float) -> tuple[bytes, int] | None:
+        tracker = space.ack_tracker
+        if not tracker.has_unacked:
+            return None
+        ranges, delay = tracker.build_ack_ranges(now)
+        if not ranges:
+            return None
+        exponent = self._config.ack_delay_exponent if space.kind == SpaceKind.APPLICATION else 3
+        frame = AckFrame(ranges, encode_ack_delay(delay, exponent), tracker.ecn_counts)
+        return encode_one(frame), ranges[0][1]
+
+    def _add_ack(self, draft: PacketDraft, now: float, room: int, force: bool) -> int:
+        """Add an ACK if one is owed (``force``: only when one is due); returns bytes used."""
+        space = draft.space
+        tracker = space.ack_tracker
+        if not tracker.has_unacked or (force and not tracker.ack_due(now)):
+            return 0
+        built = self._ack_frame(space, now)
+        if built is None or len(built[0]) > room:
+            return 0
+        data, largest = built
+        draft.add(data, (R_ACK, space, largest), ack_eliciting=False)
+        tracker.on_ack_sent(now, largest)
+        if draft.epoch == Epoch.ONE_RTT and self._one_rtt is not None:
+            self._one_rtt.on_ack_sent(largest)
+        return len(data)
+
+    # -- long header packets -----------------------------------------------------------
+
+    def _build_long(self, epoch: int, path: Path, remaining: int, now: float,
+                    closing: bool) -> PacketDraft | None:
+        space = self._spaces[epoch]
+        crypto = self._crypto_send[epoch]
+        tracker = space.ack_tracker
+        probe = space.probe_packets > 0
+        has_crypto = crypto.has_data_to_send()
+        if not (closing or probe or has_crypto or tracker.ack_due(now)):
+            return None
+        peer = path.peer_cid
+        dcid = peer.cid if peer is not None else self._initial_dcid
+        scid = self._local_cids.initial.cid if self._local_cids.initial else b""
+        pn = space.next_pn
+        _, pn_len = encode_packet_number(pn, space.largest_acked)
+        token_len = len(self._token) if epoch == Epoch.INITIAL and self._is_client else None
+        if epoch != Epoch.INITIAL:
+            token_len = None
+        header_len = long_header_size(len(dcid), len(scid), token_len, 1200, pn_len)
+        room = remaining - header_len - TAG
+        if room < 32:
+            return None
+        draft = PacketDraft(epoch, space, path, dcid, pn, pn_len, header_len)
+        room -= self._add_ack(draft, now, room, force=False)
+        if closing:
+            frame = self._close_frame_for(epoch)
+            draft.add(frame, None, ack_eliciting=False)
+        else:
+            can_send = probe or path.recovery.can_send(remaining)
+            if has_crypto and can_send:
+                self._add_crypto(draft, epoch, room)
+            if probe and not draft.ack_eliciting:
+                draft.add(_PING, (R_NONE,))
+        if not draft.parts:
+            return None
+        space.next_pn = pn + 1
+        return draft
+
+    def _add_crypto(self, draft: PacketDraft, epoch: int, room: int) -> int:
+        crypto = self._crypto_send[epoch]
+        used = 0
+        while room - used > 16:
+            offset = crypto.highest_sent
+            cap = room - used - 1 - varint_size(offset) - 2
+            chunk = crypto.next_chunk(cap)
+            if chunk is None:
+                break
+            off, data, _ = chunk
+            if not data:
+                break
+            frame = b"".join((b"\x06", encode_varint(off), encode_varint(len(data)), data))
+            draft.add(frame, (R_CRYPTO, epoch, off, len(data)))
+            used += len(frame)
+        return used
+
+    def _close_frame_for(self, epoch: int) -> bytes:
+        frame = self._close_frame
+        if frame is None:
+            frame = ConnectionCloseFrame(0, 0, b"", False)
+        if frame.is_application and epoch in (Epoch.INITIAL, Epoch.HANDSHAKE):
+            # RFC 9000 §10.2.3: an application close becomes APPLICATION_ERROR here.
+            frame = ConnectionCloseFrame(0x0C, 0, b"", False)
+        return encode_one(frame)
+
+    # -- application packets -------------------------------------------------------------
+
+    def _build_app(self, path: Path, remaining: int, now: float,
+                   closing: bool) -> PacketDraft | None:
+        one_rtt = self._one_rtt
+        if one_rtt is not None and (self._handshake_complete or not self._is_client):
+            epoch = Epoch.ONE_RTT
+        elif (self._is_client and Epoch.ZERO_RTT in self._send_keys
+              and not self._handshake_complete and not closing):
+            epoch = Epoch.ZERO_RTT
+        else:
+            return None
+        space = path.space
+        peer = path.peer_cid
+        dcid = peer.cid if peer is not None else self._initial_dcid
+        pn = space.next_pn
+        _, pn_len = encode_packet_number(pn, space.largest_acked)
+        if epoch == Epoch.ONE_RTT:
+            header_len = 1 + len(dcid) + pn_len
+        else:
+            scid = self._local_cids.initial.cid if self._local_cids.initial else b""
+            header_len = long_header_size(len(dcid), len(scid), None, 1200, pn_len)
+        room = remaining - header_len - TAG
+        if room < 24:
+            return None
+        draft = PacketDraft(epoch, space, path, dcid, pn, pn_len, header_len)
+        if closing:
+            draft.add(self._close_frame_for(epoch), None, ack_eliciting=False)
+            space.next_pn = pn + 1
+            return draft
+        probe = space.probe_packets > 0
+        recovery = path.recovery
+        can_send = probe
+        if not probe and recovery.can_send(remaining):
+            when = recovery.next_send_time(now, remaining)
+            if when <= now:
+                can_send = True
+            else:
+                self._pacing_deadline = when
+        if epoch == Epoch.ONE_RTT:
+            room -= self._add_ack(draft, now, room, force=not can_send)
+            room -= self._add_path_frames(draft, path, room)
+        if can_send:
+            if epoch == Epoch.ONE_RTT:
+                room -= self._add_control(draft, room)
+                room -= self._add_crypto(draft, Epoch.ONE_RTT, room)
+            room -= self._add_datagrams(draft, room)
+            room -= self._add_streams(draft, room)
+            if probe and not draft.ack_eliciting:
+                draft.add(_PING, (R_NONE,))
+        if not draft.parts:
+            return None
+        if draft.ack_eliciting and not probe and not self._send_queue and not self._datagrams:
+            recovery.on_app_limited()
+        space.next_pn = pn + 1
+        return draft
+
+    def _add_path_frames(self, draft: PacketDraft, path: Path, room: int) -> int:
+        used = 0
+        responses = path.responses
+        while responses and responses[0][1] == path.network_path and room - used >= 9:
+            data, _ = responses.pop(0)
+            draft.add(b"\x1b" + data, (R_NONE,))
+            used += 9
+        if path.challenge_pending and room - used >= 9:
+            data = self._new_challenge(path)
+            draft.add(b"\x1a" + data, (R_NONE,))
+            used += 9
+            # RFC 9000 §8.2.1: a datagram carrying PATH_CHALLENGE is expanded to 1200
+            # bytes (when the amplification limit allows).
+            budget = path.amplification_budget()
+            target = 1200 if budget is None else min(1200, budget)
+            draft.padding = max(draft.padding, target - draft.size)
+        return used
+
+
+    def _add_control(self, draft: PacketDraft, room: int) -> int:
+        control = self._control
+        if not control and not self._handshake_done_pending:
+            return 0
+        used = 0
+        if self._handshake_done_pending and not self._is_client:
+            self._handshake_done_pending = False
+            draft.add(b"\x1e", (R_HANDSHAKE_DONE,))
+            used += 1
+        keep: list[Record] = []
+        for i, record in enumerate(control):
+            frame = self._control_frame(record)
+            if frame is None:
+                continue
+            data = encode_one(frame)
+            if len(data) > room - used:
+                keep.extend(control[i:])
+                break
+            draft.add(data, record)
+            used += len(data)
+        self._control = keep
+        return used
+
+    def _control_frame(self, record: Record) -> Frame | None:
+        tag = record[0]
+        if tag == R_FRAME:
+            frame: Frame = record[1]
+            return frame
+        if tag == R_MAX_DATA:
+            self._max_data_pending = False
+            return MaxDataFrame(self._conn_window.limit)
+        if tag == R_MAX_STREAM_DATA:
+            self._pending_msd.discard(record[1])
+            rs = self._recv_streams.get(record[1])
+            if rs is None or rs.state != RecvState.RECV:
+                return None
+            return MaxStreamDataFrame(record[1], rs.window.limit)
+        if tag == R_RESET_STREAM:
+            ss = self._send_streams.get(record[1])
+            if ss is None:
+                return None
+            reset = ss.reset_frame()
+            return None if reset is None else ResetStreamFrame(record[1], reset[0], reset[1])
+        if tag == R_STOP_SENDING:
+            rs = self._recv_streams.get(record[1])
+            if rs is None or not rs.needs_stop_sending or rs.stop_sending_error_code is None:
+                return None
+            return StopSendingFrame(record[1], rs.stop_sending_error_code)
+        if tag == R_RETIRE_CID:
+            return RetireConnectionIdFrame(record[1])
+        if tag == R_MAX_STREAMS:
+            limits = self._streams_bidi if record[1] else self._streams_uni
+            return MaxStreamsFrame(limits.local_max, record[1])
+        if tag == R_HANDSHAKE_DONE:
+            return HandshakeDoneFrame()
+        return None
+
+    def _add_datagrams(self, draft: PacketDraft, room: int) -> int:
+        queue = self._datagrams
+        used = 0
+        while queue:
+            data = queue[0]
+            frame_len = 1 + varint_size(len(data)) + len(data)
+            if frame_len > room - used:
+                break
+            queue.popleft()
+            draft.add(b"\x31" + encode_varint(len(data)) + data, (R_NONE,))
+            used += frame_len
+        return used
+
+    def _add_streams(self, draft: PacketDraft, room: int) -> int:
+        queue = self._send_queue
+        if not queue:
+            return 0
+        streams = self._send_streams
+        used = 0
+        done: list[int] = []
+        rotate: int | None = None
+        parts = draft.parts
+        records = draft.records
+        for stream_id in queue:
+            stream = streams.get(stream_id)
+            if stream is None:
+                done.append(stream_id)
+                continue
+            sid_bytes = encode_varint(stream_id)
+            while True:
+                space = room - used
+                if space < 8:
+                    break
+                cap = stream_data_capacity(stream_id, stream.highest_sent, space)
+                chunk = stream.next_chunk(cap)
+                if chunk is None:
+                    break
+                offset, data, fin = chunk
+                n = len(data)
+                frame_type = 0x0A | (0x01 if fin else 0)
+                if offset:
+                    head = b"".join((bytes((frame_type | 0x04,)), sid_bytes,
+                                     encode_varint(offset), encode_varint(n)))
+                else:
+                    head = b"".join((bytes((frame_type,)), sid_bytes, encode_varint(n)))
+                parts.append(head)
+                parts.append(data)
+                size = len(head) + n
+                used += size
+                records.append((R_STREAM, stream_id, offset, n, fin))
+            if not stream.has_data_to_send():
+                done.append(stream_id)
+            elif room - used < 8:
+                rotate = stream_id
+                break
+            blocked = stream.take_blocked_signal()
+            if blocked is not None:
+                self._control.append((R_FRAME, _stream_data_blocked(stream_id, blocked)))
+        if used:
+            draft.payload_len += used
+            draft.ack_eliciting = True
+        for stream_id in done:
+            queue.pop(stream_id, None)
+        if rotate is not None and len(queue) > 1:
+            # Round robin between streams, one packet's worth at a time.
+            queue.pop(rotate)
+            queue[rotate] = None
+        if queue and self._conn_credit.available == 0:
+            blocked = self._conn_credit.take_blocked_signal()
+            if blocked is not None:
+                from tquic.wire.frames import DataBlockedFrame
+
+                self._control.append((R_FRAME, DataBlockedFrame(blocked)))
+        return used
+
+    # -- probes --------------------------------------------------------------------------
+
+    def _send_off_path_responses(self, now: float, out: list[tuple[bytes, NetworkPath]]) -> None:
+        """PATH_RESPONSE to a probe from another address goes back to that address
+        (RFC 9000 §8.2.2), padded to 1200 bytes within the amplification limit."""
+        if self._one_rtt is None:
+            return
+        for path in self._paths:
+            if not path.responses:
+                continue
+            keep: list[tuple[bytes, NetworkPath]] = []
+            for data, network_path in path.responses:
+                if network_path == path.network_path:
+                    keep.append((data, network_path))
+                    continue
+                dgram = self._build_probe_response(path, data, network_path, now)
+                if dgram is not None:
+                    out.append((dgram, network_path))
+            path.responses = keep
+
+    def _build_probe_response(self, path: Path, data: bytes, network_path: NetworkPath,
+                              now: float) -> bytes | None:
+        space = path.space
+        peer = path.peer_cid
+        dcid = peer.cid if peer is not None else self._initial_dcid
+        pn = space.next_pn
+        _, pn_len = encode_packet_number(pn, space.largest_acked)
+        draft = PacketDraft(Epoch.ONE_RTT, space, path, dcid, pn, pn_len, 1 + len(dcid) + pn_len)
+        draft.add(b"\x1b" + data, (R_NONE,))
+        draft.padding = max(0, 1200 - draft.size)
+        space.next_pn = pn + 1
+        saved = path.bytes_sent
+        dgram = self._seal([draft], path, now)
+        path.bytes_sent = saved  # the bytes went to another address, not this path's
+        return dgram
+
+    def _build_pmtu_probe(self, now: float) -> tuple[bytes, NetworkPath] | None:
+        if self._one_rtt is None or not self._handshake_confirmed:
+            return None
+        for path in self._paths:
+            pmtud = path.pmtud
+            if pmtud is None or not path.validated:
+                continue
+            size = pmtud.probe_size(now)
+            if size is None or size > self._peer_max_udp:
+                continue
+            if not path.recovery.can_send(size):
+                continue
+            space = path.space
+            peer = path.peer_cid
+            dcid = peer.cid if peer is not None else self._initial_dcid
+            pn = space.next_pn
+            _, pn_len = encode_packet_number(pn, space.largest_acked)
+            draft = PacketDraft(Epoch.ONE_RTT, space, path, dcid, pn, pn_len,
+                                1 + len(dcid) + pn_len)
+            draft.add(_PING, (R_PMTU_PROBE, path.path_id, size))
+            draft.padding = size - draft.size
+            space.next_pn = pn + 1
+            pmtud.on_probe_sent(size, now)
+            return self._seal([draft], path, now), path.network_path
+        return None
+
+
+def _stream_data_blocked(stream_id: int, limit: int) -> Any:
+    from tquic.wire.frames import StreamDataBlockedFrame
+
+    return StreamDataBlockedFrame(stream_id, limit)

@@ -1,0 +1,203 @@
+"""Streams seam of the connection: the application's stream calls, stream
+creation and freeing, and what happens to each retransmission record when
+its packet is acknowledged or lost (RFC 9000 §13.3: frames are resent with
+current values, never packets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tquic.core.conn_base import (
+    R_ACK,
+    R_CRYPTO,
+    R_FRAME,
+    R_HANDSHAKE_DONE,
+    R_MAX_DATA,
+    R_MAX_STREAM_DATA,
+    R_MAX_STREAMS,
+    R_PMTU_PROBE,
+    R_RESET_STREAM,
+    R_RETIRE_CID,
+    R_STOP_SENDING,
+    R_STREAM,
+    ConnectionBase,
+    Record,
+)
+from tquic.core.recv_stream import RecvStream
+from tquic.core.send_stream import SendStream, StreamUsageError
+from tquic.core.stream_ids import (
+    can_receive,
+    can_send,
+    is_locally_initiated,
+    is_unidirectional,
+)
+from tquic.paths.path import Path
+
+
+class StreamsMixin(ConnectionBase):
+    """open_stream / send_stream_data / reset_stream / stop_sending and record callbacks."""
+
+    _fin_reported: set[int]
+    _pending_msd: set[int]
+    _max_data_pending: bool
+
+    # -- application API ------------------------------------------------------------------
+
+    def open_stream(self, bidirectional: bool = True) -> int:
+        """A new locally initiated stream ID; StreamUsageError when the peer's limit is
+        reached (a STREAMS_BLOCKED frame is then sent, RFC 9000 §4.6)."""
+        limits = self._streams_bidi if bidirectional else self._streams_uni
+        stream_id = limits.open_local()
+        if stream_id is None:
+            blocked = limits.take_blocked_signal()
+            if blocked is not None:
+                from tquic.wire.frames import StreamsBlockedFrame
+
+                self._control.append((R_FRAME, StreamsBlockedFrame(blocked, bidirectional)))
+            raise StreamUsageError("stream limit reached; wait for MAX_STREAMS")
+        self._create_stream(stream_id)
+        return stream_id
+
+    def send_stream_data(self, stream_id: int, data: bytes, end_stream: bool = False) -> None:
+        """Queue ``data`` on a stream (opening a peer's stream part is not allowed)."""
+        stream = self._send_streams.get(stream_id)
+        if stream is None:
+            if not can_send(stream_id, self._is_client) or is_locally_initiated(
+                    stream_id, self._is_client):
+                raise StreamUsageError(f"stream {stream_id} cannot be written")
+            raise StreamUsageError(f"stream {stream_id} is not open")
+        stream.write(data, end_stream)
+        self._send_queue[stream_id] = None
+
+    def reset_stream(self, stream_id: int, error_code: int) -> None:
+        """Abandon sending on a stream (RESET_STREAM, RFC 9000 §3.1)."""
+        stream = self._send_streams.get(stream_id)
+        if stream is None:
+            raise StreamUsageError(f"stream {stream_id} has no open sending part")
+        if stream.reset(error_code):
+            self._send_queue.pop(stream_id, None)
+            self._control.append((R_RESET_STREAM, stream_id))
+
+    def stop_sending(self, stream_id: int, error_code: int) -> None:
+        """Ask the peer to stop sending on a stream (STOP_SENDING, RFC 9000 §3.5)."""
+        stream = self._recv_streams.get(stream_id)
+        if stream is None:
+            if not can_receive(stream_id, self._is_client):
+                raise StreamUsageError(f"stream {stream_id} has no receiving part")
+            return
+        if stream.stop_sending(error_code):
+            self._control.append((R_STOP_SENDING, stream_id))
+
+    def stream_writable(self, stream_id: int) -> int:
+        """Bytes the application may queue on a stream before its buffer is full."""
+        stream = self._send_streams.get(stream_id)
+        return 0 if stream is None else stream.writable_bytes
+
+    # -- creation and freeing --------------------------------------------------------------
+
+    def _create_stream(self, stream_id: int) -> None:
+        c = self._config
+        peer = self._peer_params or self._remembered_params
+        local = is_locally_initiated(stream_id, self._is_client)
+        uni = is_unidirectional(stream_id)
+        if can_send(stream_id, self._is_client):
+            if peer is None:
+                credit = 0
+            elif uni:
+                credit = peer.initial_max_stream_data_uni
+            elif local:
+                credit = peer.initial_max_stream_data_bidi_remote
+            else:
+                credit = peer.initial_max_stream_data_bidi_local
+            self._send_streams[stream_id] = SendStream(
+                stream_id, max_stream_data=credit, connection_credit=self._conn_credit,
+                max_buffer=c.send_buffer_size)
+        if can_receive(stream_id, self._is_client):
+            self._recv_streams[stream_id] = RecvStream(
+                stream_id, max_stream_data=c.initial_max_stream_data,
+                max_window=c.max_stream_data, connection_window=self._conn_window)
+
+    def _maybe_free_stream(self, stream_id: int) -> None:
+        send = self._send_streams.get(stream_id)
+        recv = self._recv_streams.get(stream_id)
+        if (send is not None and not send.is_finished) or (
+                recv is not None and not recv.is_finished):
+            return
+        if send is None and recv is None:
+            return
+        self._send_streams.pop(stream_id, None)
+        self._recv_streams.pop(stream_id, None)
+        self._send_queue.pop(stream_id, None)
+        self._fin_reported.discard(stream_id)
+        self._pending_msd.discard(stream_id)
+        if not is_locally_initiated(stream_id, self._is_client):
+            limits = self._streams_uni if is_unidirectional(stream_id) else self._streams_bidi
+            limits.on_remote_stream_closed()
+            if limits.max_streams_update() is not None:
+                self._control.append((R_MAX_STREAMS, not is_unidirectional(stream_id)))
+
+    # -- retransmission records ----------------------------------------------------------
+
+    def _on_records_acked(self, records: Iterable[Record], path: Path) -> None:
+        for record in records:
+            tag = record[0]
+            if tag == R_STREAM:
+                stream = self._send_streams.get(record[1])
+                if stream is not None:
+                    stream.on_ack(record[2], record[3], record[4])
+                    if stream.is_finished:
+                        self._maybe_free_stream(record[1])
+            elif tag == R_ACK:
+                record[1].ack_tracker.on_ack_acked(record[2])
+            elif tag == R_CRYPTO:
+                crypto = self._crypto_send.get(record[1])
+                if crypto is not None:
+                    crypto.on_ack(record[2], record[3], False)
+            elif tag == R_RESET_STREAM:
+                stream = self._send_streams.get(record[1])
+                if stream is not None:
+                    stream.on_reset_acked()
+                    self._maybe_free_stream(record[1])
+            elif tag == R_PMTU_PROBE:
+                probed = self._paths.get(record[1])
+                if probed is not None and probed.pmtud is not None:
+                    size = probed.pmtud.on_probe_acked(record[2])
+                    if size > probed.max_datagram_size:
+                        probed.max_datagram_size = size
+
+    def _on_records_lost(self, records: Iterable[Record], path: Path) -> None:
+        control = self._control
+        for record in records:
+            tag = record[0]
+            if tag == R_STREAM:
+                stream = self._send_streams.get(record[1])
+                if stream is not None:
+                    stream.on_lost(record[2], record[3], record[4])
+                    if stream.has_data_to_send():
+                        self._send_queue[record[1]] = None
+            elif tag == R_CRYPTO:
+                crypto = self._crypto_send.get(record[1])
+                if crypto is not None and record[1] not in self._discarded_epochs:
+                    crypto.on_lost(record[2], record[3], False)
+            elif tag in (R_FRAME, R_RETIRE_CID, R_MAX_STREAMS, R_STOP_SENDING):
+                control.append(record)
+            elif tag == R_HANDSHAKE_DONE:
+                self._handshake_done_pending = True
+            elif tag == R_MAX_DATA:
+                if not self._max_data_pending:
+                    self._max_data_pending = True
+                    control.append(record)
+            elif tag == R_MAX_STREAM_DATA:
+                if record[1] in self._recv_streams and record[1] not in self._pending_msd:
+                    self._pending_msd.add(record[1])
+                    control.append(record)
+            elif tag == R_RESET_STREAM:
+                stream = self._send_streams.get(record[1])
+                if stream is not None:
+                    stream.on_reset_lost()
+                    control.append(record)
+            elif tag == R_PMTU_PROBE:
+                probed = self._paths.get(record[1])
+                if probed is not None and probed.pmtud is not None:
+                    probed.pmtud.on_probe_lost(record[2])

@@ -1,0 +1,129 @@
+"""Path: one network path of a connection, with everything that is per path.
+
+DESIGN.md "Multipath is the normal case": every 1-RTT packet belongs to a
+Path, which owns its packet-number space (``space``: next packet number,
+AckTracker of received packet numbers), its ``PathRecovery`` (RTT, loss
+detection, congestion controller, pacer), its connection IDs, its validation
+state (RFC 9000 §8.2) and its anti-amplification counters (§8.1).  Without
+multipath there is one Path, path ID 0, whose network path may change
+(migration, NAT rebinding, §9).  Initial and Handshake spaces belong to the
+connection and run on path 0.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+from tquic.core.ack_tracker import AckTracker
+from tquic.core.network_path import NetworkPath
+
+if TYPE_CHECKING:
+    from tquic.core.cids import PeerCid
+
+AMPLIFICATION_FACTOR = 3  # RFC 9000 §8.1
+MIN_PATH_MTU = 1200  # RFC 9000 §14
+
+
+class SpaceKind(IntEnum):
+    """The packet-number space kinds (RFC 9000 §12.3); values match paths.recovery.SpaceId."""
+
+    INITIAL = 0
+    HANDSHAKE = 1
+    APPLICATION = 2
+
+
+class PacketSpace:
+    """One packet-number space: what we send (next pn, largest acked by the peer) and
+    what we received (AckTracker).  ``path_id`` is None for Initial/Handshake."""
+
+    __slots__ = ("ack_tracker", "discarded", "kind", "largest_acked", "next_pn",
+                 "path_id", "probe_packets")
+
+    def __init__(self, kind: SpaceKind, ack_tracker: AckTracker, path_id: int | None) -> None:
+        self.kind = kind
+        self.ack_tracker = ack_tracker
+        self.path_id = path_id
+        self.next_pn = 0
+        self.largest_acked: int | None = None
+        self.discarded = False
+        self.probe_packets = 0  # PTO probes owed in this space (RFC 9002 §6.2.4)
+
+
+class PathState(IntEnum):
+    VALIDATING = 0  # peer address not validated yet: anti-amplification applies
+    VALIDATED = 1
+    ABANDONED = 2
+
+
+class Path:
+    """One path (a path ID with its 4-tuple and per-path state)."""
+
+    __slots__ = (
+        "bytes_received",
+        "bytes_sent",
+        "challenge_deadline",
+        "challenge_pending",
+        "challenge_retries",
+        "challenges",
+        "local_cid_seq",
+        "max_datagram_size",
+        "network_path",
+        "path_id",
+        "peer_cid",
+        "pmtud",
+        "previous_network_path",
+        "recovery",
+        "recovery_first_pn",
+        "responses",
+        "space",
+        "state",
+    )
+
+    def __init__(self, path_id: int, network_path: NetworkPath, recovery: Any,
+                 space: PacketSpace, *, validated: bool,
+                 max_datagram_size: int = MIN_PATH_MTU) -> None:
+        self.path_id = path_id
+        self.network_path = network_path
+        self.previous_network_path: NetworkPath | None = None
+        self.recovery = recovery  # tquic.paths.recovery.PathRecovery
+        self.recovery_first_pn = 0  # ACKs below this belong to a recovery we replaced
+        self.space = space
+        self.state = PathState.VALIDATED if validated else PathState.VALIDATING
+        self.peer_cid: PeerCid | None = None  # the DCID we send on this path
+        self.local_cid_seq = 0
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        self.max_datagram_size = max_datagram_size
+        self.challenges: dict[bytes, float] = {}  # PATH_CHALLENGE data we sent -> time
+        self.challenge_pending = False  # a PATH_CHALLENGE should be sent
+        self.challenge_deadline: float | None = None  # give up validating at this time
+        self.challenge_retries = 0
+        self.responses: list[tuple[bytes, NetworkPath]] = []  # PATH_RESPONSEs owed
+        self.pmtud: Any = None  # tquic.core.pmtud.Pmtud when enabled
+
+    @property
+    def validated(self) -> bool:
+        return self.state == PathState.VALIDATED
+
+    @property
+    def usable(self) -> bool:
+        return self.state != PathState.ABANDONED
+
+    def amplification_budget(self) -> int | None:
+        """Bytes we may still send before the peer's address is validated (RFC 9000 §8.1);
+        None when unlimited."""
+        if self.state == PathState.VALIDATED:
+            return None
+        return max(0, AMPLIFICATION_FACTOR * self.bytes_received - self.bytes_sent)
+
+    def on_validated(self) -> None:
+        self.state = PathState.VALIDATED
+        self.challenges.clear()
+        self.challenge_pending = False
+        self.challenge_deadline = None
+        self.previous_network_path = None
+
+    def __repr__(self) -> str:
+        return (f"Path(id={self.path_id}, {self.network_path.remote}, {self.state.name}, "
+                f"mtu={self.max_datagram_size})")

@@ -1,0 +1,99 @@
+"""A tiny in-memory loop moving datagrams between two engines with explicit time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tquic.core.config import QuicConfiguration
+from tquic.core.connection import QuicConnection
+from tquic.core.network_path import NetworkPath
+
+CLIENT_ADDR = ("10.0.0.1", 4433)
+SERVER_ADDR = ("10.0.0.2", 443)
+CLIENT_PATH = NetworkPath(CLIENT_ADDR, SERVER_ADDR)
+SERVER_PATH = NetworkPath(SERVER_ADDR, CLIENT_ADDR)
+
+
+class Loop:
+    """Two engines and a one-way delay; ``drop`` decides per datagram (index, data)."""
+
+    def __init__(self, client: QuicConnection, server: QuicConnection, *,
+                 delay: float = 0.01, drop: Callable[[int, bytes], bool] | None = None) -> None:
+        self.client = client
+        self.server = server
+        self.delay = delay
+        self.drop = drop
+        self.now = 0.0
+        self.in_flight: list[tuple[float, int, QuicConnection, bytes, NetworkPath]] = []
+        self.count = 0
+        self.client_events: list[Any] = []
+        self.server_events: list[Any] = []
+        self.client_addr = CLIENT_ADDR
+        self.seq = 0
+
+    def _collect(self) -> None:
+        for conn, sink in ((self.client, self.client_events), (self.server, self.server_events)):
+            while (event := conn.next_event()) is not None:
+                sink.append(event)
+
+    def _send_all(self) -> None:
+        for conn, peer in ((self.client, self.server), (self.server, self.client)):
+            for data, _path in conn.datagrams_to_send(self.now):
+                self.count += 1
+                if self.drop is not None and self.drop(self.count, data):
+                    continue
+                if conn is self.client:
+                    dest_path = NetworkPath(SERVER_ADDR, self.client_addr)
+                else:
+                    dest_path = NetworkPath(self.client_addr, SERVER_ADDR)
+                self.seq += 1
+                self.in_flight.append((self.now + self.delay, self.seq, peer, data, dest_path))
+
+    def step(self) -> bool:
+        """Advance to the next event; False when nothing is left to do."""
+        self._send_all()
+        self._collect()
+        times = [t for t, *_ in self.in_flight]
+        for conn in (self.client, self.server):
+            t = conn.next_timeout()
+            if t is not None:
+                times.append(t)
+        if not times:
+            return False
+        self.now = max(self.now, min(times))
+        due = sorted((x for x in self.in_flight if x[0] <= self.now), key=lambda x: (x[0], x[1]))
+        self.in_flight = [x for x in self.in_flight if x[0] > self.now]
+        for _, _, conn, data, path in due:
+            conn.receive_datagram(data, path, self.now)
+        for conn in (self.client, self.server):
+            t = conn.next_timeout()
+            if t is not None and t <= self.now:
+                conn.handle_timeout(self.now)
+        self._send_all()
+        self._collect()
+        return True
+
+    def run_until(self, cond: Callable[[], bool], max_time: float = 30.0,
+                  max_steps: int = 200_000) -> bool:
+        for _ in range(max_steps):
+            if cond():
+                return True
+            if self.now > max_time or not self.step():
+                return cond()
+        return cond()
+
+
+def make_pair(client_config: QuicConfiguration | None = None,
+              server_config: QuicConfiguration | None = None,
+              tls_factory: Any = None, **loop_kwargs: Any) -> Loop:
+    from engine_certs import server_config as default_server_config
+
+    cc = client_config or QuicConfiguration(is_client=True, alpn_protocols=("hq",),
+                                            verify_peer=False)
+    sc = server_config or default_server_config()
+    client = QuicConnection(cc, tls_factory=tls_factory)
+    server = QuicConnection(sc, is_client=False, tls_factory=tls_factory)
+    loop = Loop(client, server, **loop_kwargs)
+    client.connect(CLIENT_PATH, 0.0)
+    return loop
