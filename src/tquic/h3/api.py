@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from tquic.h3.connection import H3Connection
 from tquic.h3.errors import H3ErrorCode, H3UsageError
@@ -88,6 +89,8 @@ class _Endpoint:
         self._tunnels: dict[int, Tunnel] = {}
         self._settings = asyncio.Event()
         self._terminated: ConnectionTerminated | None = None
+        # The QuicConnectionProtocol when running on tquic.io (set by h3.aio.H3Bridge).
+        self.protocol: Any = None
         self.flush()
 
     @property
@@ -179,6 +182,18 @@ class H3Client(_Endpoint):
         super().__init__(quic, transmit, True, config)
         self._pending: dict[int, _Pending] = {}
         self._max_response_size = max_response_size
+
+    async def aclose(self) -> None:
+        """Close the connection (H3_NO_ERROR) and, on tquic.io, wait for it to finish."""
+        self.close()
+        if self.protocol is not None:
+            await self.protocol.__aexit__(None, None, None)
+
+    async def __aenter__(self) -> H3Client:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     async def request(
         self,

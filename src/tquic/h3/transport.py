@@ -36,5 +36,8 @@ def peer_max_datagram_frame_size(quic: object) -> int | None:
     value = getattr(quic, "peer_max_datagram_frame_size", None)
     if value is None:
         params = getattr(quic, "peer_transport_parameters", None)
+        if params is None:
+            # tquic.core.connection keeps them private for now (TransportParameters).
+            params = getattr(quic, "_peer_params", None)
         value = getattr(params, "max_datagram_frame_size", None)
     return value if isinstance(value, int) else None
