@@ -1,0 +1,197 @@
+"""The extended scheduler interface: optional methods with defaults, and path-state helpers.
+
+The core protocol (``tquic.paths.schedulers.Scheduler``) is one method,
+``select(paths, now) -> Path | None``.  Some schedulers need more from the
+engine (docs/schedulers.md says exactly what the engine calls and when):
+
+- ``select_many(paths, now) -> list[Path]``: the paths ONE packet goes on.  The
+  first is the primary (what ``select`` would return); every further path gets
+  a copy of the packet's retransmittable frames (redundant scheduling for
+  real-time traffic).
+- ``set_send_state(backlog_bytes, send_window)``: how much the application has
+  queued and the connection-level send window (BLEST and ECF need them; the
+  MPTCP papers read the socket's send buffer and window).
+- ``on_packet_sent`` / ``on_packets_acked`` / ``on_packets_lost`` /
+  ``on_path_closed``: what happened to ack-eliciting 1-RTT packets.
+- ``reinjections(paths, now) -> list[Reinjection]`` and
+  ``next_reinjection_time()``: copies of still-unacknowledged packets to send
+  on another path now, and when to ask again (the deadline scheduler).
+
+A scheduler may implement any subset.  :class:`SchedulerBase` gives every
+default (inherit from it), and :class:`SchedulerHooks` wraps any object that
+only has ``select`` so the engine can call the whole interface without
+``getattr`` on the per-packet path.
+
+What "select returns a path" means (the engine's send loop, core/packet_builder):
+the engine builds the next datagram on the returned path; if that path's
+congestion window is full it can only carry frames that are not congestion
+controlled (ACKs) and the loop stops.  So a scheduler that wants to *wait* for
+a path (BLEST, ECF) returns that full path, and ``None`` is only for "no path
+at all".  Pacing is the engine's job on the chosen path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tquic.paths.path import Path
+from tquic.paths.sent_packets import SentPacket
+
+__all__ = [
+    "Reinjection",
+    "SchedulerBase",
+    "SchedulerHooks",
+    "candidates",
+    "fastest",
+    "has_room",
+    "rtt_of",
+    "rttvar_of",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Reinjection:
+    """Send a copy of ``packet``'s retransmittable frames (sent on ``source``) on ``target``.
+
+    The original stays in flight on ``source``: it is neither lost nor acknowledged
+    by this (draft-ietf-quic-multipath "Retransmissions", strategy b; "PTO
+    Expiration": retransmit delayed packets on other paths).  Whichever copy is
+    acknowledged first completes the frames.
+    """
+
+    packet: SentPacket
+    source: Path
+    target: Path
+
+
+# -- per-path state every scheduler reads ---------------------------------------------
+
+
+def has_room(path: Path) -> bool:
+    """A full-sized datagram fits in the path's congestion window (RFC 9002 §7)."""
+    return bool(path.recovery.can_send(path.max_datagram_size))
+
+
+def rtt_of(path: Path) -> float:
+    """Smoothed RTT (RFC 9002 §5.3; kInitialRtt until the first sample)."""
+    return float(path.recovery.rtt.smoothed_rtt)
+
+
+def rttvar_of(path: Path) -> float:
+    return float(path.recovery.rtt.rttvar)
+
+
+def candidates(paths: Sequence[Path]) -> Sequence[Path]:
+    """Validated paths if there are any, else all (a lone path still being validated
+    is all there is; the engine enforces its anti-amplification budget)."""
+    for p in paths:
+        if not p.validated:
+            break
+    else:
+        return paths
+    validated = [p for p in paths if p.validated]
+    return validated if validated else paths
+
+
+def fastest(paths: Sequence[Path]) -> Path | None:
+    """The path with the lowest smoothed RTT (ties: lowest path ID, i.e. first seen)."""
+    best: Path | None = None
+    best_rtt = float("inf")
+    for p in paths:
+        rtt = p.recovery.rtt.smoothed_rtt
+        if rtt < best_rtt:
+            best, best_rtt = p, rtt
+    return best
+
+
+# -- defaults -------------------------------------------------------------------------
+
+
+class SchedulerBase:
+    """Every optional method with its default.  Subclasses override ``select`` at least."""
+
+    __slots__ = ()
+    name = "base"
+
+    def select(self, paths: Sequence[Path], now: float) -> Path | None:
+        raise NotImplementedError
+
+    def select_many(self, paths: Sequence[Path], now: float) -> list[Path]:
+        path = self.select(paths, now)
+        return [] if path is None else [path]
+
+    def set_send_state(self, backlog_bytes: int | None, send_window: int | None) -> None:
+        """Bytes the application has queued to send (None: unknown) and the connection's
+        send window (flow control, None: unknown)."""
+
+    def on_packet_sent(self, path: Path, packet: SentPacket, now: float) -> None:
+        """An ack-eliciting 1-RTT packet left on ``path``."""
+
+    def on_packets_acked(self, path: Path, packets: Sequence[SentPacket], now: float) -> None:
+        """Packets of ``path`` newly acknowledged (``AckOutcome.acked``)."""
+
+    def on_packets_lost(self, path: Path, packets: Sequence[SentPacket], now: float) -> None:
+        """Packets of ``path`` declared lost (``AckOutcome.lost``, ``TimeoutOutcome.lost``)."""
+
+    def on_path_closed(self, path: Path) -> None:
+        """``path`` was abandoned; forget its packets (the engine reinjects them itself)."""
+
+    def reinjections(self, paths: Sequence[Path], now: float) -> list[Reinjection]:
+        return []
+
+    def next_reinjection_time(self) -> float | None:
+        return None
+
+
+_BASE = SchedulerBase()
+
+
+class SchedulerHooks:
+    """The full interface over any scheduler, with defaults bound once.
+
+    The engine builds one per connection (``SchedulerHooks(path_manager.scheduler)``)
+    and calls its attributes; a scheduler that lacks a method gets the default.
+    """
+
+    __slots__ = (
+        "next_reinjection_time",
+        "on_packet_sent",
+        "on_packets_acked",
+        "on_packets_lost",
+        "on_path_closed",
+        "reinjections",
+        "scheduler",
+        "select",
+        "select_many",
+        "set_send_state",
+        "tracks_packets",
+    )
+
+    def __init__(self, scheduler: Any) -> None:
+        self.scheduler = scheduler
+        self.select: Callable[[Sequence[Path], float], Path | None] = scheduler.select
+        many = getattr(scheduler, "select_many", None)
+        if many is None:
+            def many(paths: Sequence[Path], now: float) -> list[Path]:
+                path = scheduler.select(paths, now)
+                return [] if path is None else [path]
+        self.select_many: Callable[[Sequence[Path], float], list[Path]] = many
+        self.set_send_state: Callable[[int | None, int | None], None] = getattr(
+            scheduler, "set_send_state", _BASE.set_send_state)
+        self.on_packet_sent: Callable[[Path, SentPacket, float], None] = getattr(
+            scheduler, "on_packet_sent", _BASE.on_packet_sent)
+        self.on_packets_acked: Callable[[Path, Sequence[SentPacket], float], None] = getattr(
+            scheduler, "on_packets_acked", _BASE.on_packets_acked)
+        self.on_packets_lost: Callable[[Path, Sequence[SentPacket], float], None] = getattr(
+            scheduler, "on_packets_lost", _BASE.on_packets_lost)
+        self.on_path_closed: Callable[[Path], None] = getattr(
+            scheduler, "on_path_closed", _BASE.on_path_closed)
+        self.reinjections: Callable[[Sequence[Path], float], list[Reinjection]] = getattr(
+            scheduler, "reinjections", _BASE.reinjections)
+        self.next_reinjection_time: Callable[[], float | None] = getattr(
+            scheduler, "next_reinjection_time", _BASE.next_reinjection_time)
+        # The engine may skip the per-packet notifications when nobody listens.
+        sent = getattr(type(scheduler), "on_packet_sent", None)
+        self.tracks_packets = sent is not None and sent is not SchedulerBase.on_packet_sent
