@@ -316,3 +316,19 @@ def test_any_bytes_on_any_stream_never_raise(chunks: list[tuple[int, bytes, bool
     if quic.closed is not None:
         assert conn.closed
 
+
+
+def test_request_streams_may_arrive_out_of_order() -> None:
+    conn, quic = server_with_raw_client()
+    assert feed(conn, 8, qpack(GET, 8), fin=True) == [HeadersReceived(8, GET, True)]
+    assert feed(conn, 0, qpack(GET, 0), fin=True) == [HeadersReceived(0, GET, True)]
+    assert quic.closed is None
+
+
+def test_data_in_flight_after_our_abort_is_dropped() -> None:
+    conn, quic = server_with_raw_client()
+    feed(conn, 0, qpack([*GET, (b"Bad", b"x")]))
+    assert (0, H3ErrorCode.H3_MESSAGE_ERROR) in quic.stop_sendings
+    assert feed(conn, 0, encode_frame(DataFrame(b"late"))) == []
+    conn.handle_event(StreamReset(0, H3ErrorCode.H3_MESSAGE_ERROR))
+    assert quic.closed is None

@@ -94,6 +94,7 @@ class H3Connection:
         self._closed = False
         self._streams: dict[int, RequestStream] = {}
         self._max_request_stream_seen = -1  # server: largest client bidi id received
+        self._aborted: set[int] = set()  # request streams we reset, until the peer's reset
         self.peer_settings = PeerSettings()
         self.settings_received = False
         self.goaway_received: int | None = None  # last GOAWAY id from the peer
@@ -186,9 +187,13 @@ class H3Connection:
             )
         stream = self._streams.get(stream_id)
         if stream is None:
-            if self._is_client or stream_id <= self._max_request_stream_seen:
-                return  # a stream we already finished with: late data is dropped
-            self._max_request_stream_seen = stream_id
+            if self._is_client or stream_id in self._aborted:
+                # Not ours, or aborted by us: what was in flight before the peer
+                # saw our STOP_SENDING is dropped.  (Finished streams get nothing
+                # more from the engine after their FIN.)
+                return
+            # Request streams may open in any order (RFC 9000 §2.1 only orders ids per type).
+            self._max_request_stream_seen = max(self._max_request_stream_seen, stream_id)
             stream = self._streams[stream_id] = RequestStream(
                 stream_id, self._config.max_header_frame_size
             )
@@ -216,6 +221,8 @@ class H3Connection:
     def _abort(self, stream: RequestStream, code: int) -> None:
         """Reset both directions of a request stream (RFC 9114 §4.1.1, §8)."""
         stream.aborted = True
+        if not stream.recv_ended:
+            self._aborted.add(stream.stream_id)
         if stream.blocked:
             # RFC 9204 §4.4.2: tell the peer's encoder this field section is abandoned.
             stream.blocked = False
@@ -370,6 +377,7 @@ class H3Connection:
         if stream_id & 0x2:
             self._peer.on_reset(stream_id)
             return
+        self._aborted.discard(stream_id)  # the peer acknowledged our STOP_SENDING
         stream = self._streams.get(stream_id)
         if stream is None or stream.aborted:
             return
