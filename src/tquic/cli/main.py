@@ -30,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tquic {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from tquic.cli import certs, client, server
+
+    for module in (certs, server, client):
+        module.register(subparsers)
     return parser
 
 

@@ -58,7 +58,9 @@ async def _connect(host: str, port: int, config: QuicConfiguration | None, *,
         config = QuicConfiguration(is_client=True)
     if not config.is_client:
         raise ValueError("config: connect() needs a client configuration (is_client=True)")
-    if config.server_name is None and not _is_ip_literal(host):
+    if config.server_name is None:
+        # The name (or address) the certificate is checked against; the TLS layer
+        # leaves IP literals out of SNI (RFC 6066 §3).
         config = dataclasses.replace(config, server_name=host)
     remote = await loop.run_in_executor(None, resolve, host, port)
     if local_host == "::" and ":" not in remote[0]:
@@ -89,14 +91,6 @@ async def _connect(host: str, port: int, config: QuicConfiguration | None, *,
     return proto
 
 
-def _is_ip_literal(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class _Connect:

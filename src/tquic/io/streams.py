@@ -208,7 +208,7 @@ class QuicStreamWriter:
         while True:
             if self._error is not None:
                 raise self._error
-            if self._connection.stream_writable(self.stream_id):
+            if self._closed or self._connection.stream_writable(self.stream_id):
                 return
             if self._drain_waiter is None:
                 self._drain_waiter = asyncio.get_running_loop().create_future()

@@ -1,0 +1,247 @@
+"""``tquic client URL...``: fetch files over HTTP/0.9 on QUIC (hq-interop), concurrently."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from tquic.cli.common import CliError, describe_close, fail
+from tquic.cli.hq import ALPN_HQ
+from tquic.io.protocol import ConnectionClosedError, QuicConnectionProtocol
+from tquic.io.streams import StreamError
+
+PROG = "tquic client"
+
+
+@dataclasses.dataclass(slots=True)
+class Fetch:
+    url: str
+    host: str
+    port: int
+    path: str
+    bytes: int = 0
+    started: float = 0.0
+    finished: float = 0.0
+    sha256: str = ""
+    error: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return max(self.finished - self.started, 1e-9)
+
+    @property
+    def mbps(self) -> float:
+        return self.bytes * 8 / self.seconds / 1e6
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "client", help="fetch URLs over QUIC (HTTP/0.9, hq-interop)",
+        description="Fetch each URL on its own stream, concurrently (one connection per "
+                    "server), then print bytes, seconds and Mbit/s.")
+    parser.add_argument("urls", nargs="+", metavar="URL", help="https://HOST:PORT/path")
+    parser.add_argument("-o", "--output", metavar="DIR", help="save the files in DIR")
+    parser.add_argument("--alpn", default=ALPN_HQ, help=f"ALPN protocol (default {ALPN_HQ})")
+    trust = parser.add_mutually_exclusive_group()
+    trust.add_argument("--ca", metavar="FILE", help="trust this CA/certificate (PEM)")
+    trust.add_argument("--insecure", action="store_true",
+                       help="do not verify the server certificate (lab use only)")
+    parser.add_argument("--cc", default="cubic", help="congestion controller (default cubic)")
+    parser.add_argument("--quic-version", choices=("1", "2"), default="1",
+                        help="QUIC version to offer first (default 1)")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="handshake timeout and idle timeout in seconds (default 10)")
+    parser.add_argument("--qlog-dir", help="write the connection's qlog here")
+    parser.add_argument("--qlog-format", choices=("seq", "0.3"), default="seq")
+    parser.add_argument("--max-udp-payload", type=int, default=1452,
+                        help="largest UDP payload to send (default 1452)")
+    parser.add_argument("--json", action="store_true", help="print results as JSON (scripts)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        fetches = [_parse_url(url) for url in args.urls]
+        config = _config(args)
+        return asyncio.run(_main(args, config, fetches))
+    except CliError as exc:
+        return fail(PROG, str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parse_url(url: str) -> Fetch:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "quic", "") or not parts.hostname:
+        raise CliError(f"bad URL {url!r}: expected https://HOST[:PORT]/path")
+    try:
+        port = parts.port or 443
+    except ValueError:
+        raise CliError(f"bad port in URL {url!r}") from None
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Fetch(url=url, host=parts.hostname, port=port, path=path)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from tquic.core.config import ConfigurationError, QuicConfiguration
+    from tquic.wire.version import QUIC_V1, QUIC_V2
+
+    if args.ca is not None and not os.path.isfile(args.ca):
+        raise CliError(f"CA file not found: {args.ca}")
+    versions = (QUIC_V2, QUIC_V1) if args.quic_version == "2" else (QUIC_V1, QUIC_V2)
+    try:
+        return QuicConfiguration(
+            is_client=True, alpn_protocols=(args.alpn,), cafile=args.ca,
+            verify_peer=not args.insecure, congestion_control=args.cc, versions=versions,
+            idle_timeout=max(args.timeout, 1.0), max_udp_payload_size=args.max_udp_payload,
+            max_data=64 << 20, max_stream_data=32 << 20)
+    except ConfigurationError as exc:
+        raise CliError(f"bad configuration: {exc}") from None
+
+
+async def _main(args: argparse.Namespace, config: Any, fetches: list[Fetch]) -> int:
+    out_dir = Path(args.output) if args.output else None
+    if out_dir is not None:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CliError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
+    groups: dict[tuple[str, int], list[Fetch]] = {}
+    for fetch in fetches:
+        groups.setdefault((fetch.host, fetch.port), []).append(fetch)
+    progress = _Progress(fetches) if (sys.stderr.isatty() and not args.json) else None
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(_fetch_group(args, config, host, port, group, out_dir)
+                               for (host, port), group in groups.items()))
+    finally:
+        if progress is not None:
+            progress.stop()
+    elapsed = time.perf_counter() - started
+    _report(args, fetches, elapsed)
+    failed = [f for f in fetches if f.error is not None]
+    for fetch in failed if not args.json else []:
+        print(f"{PROG}: error: {fetch.url}: {fetch.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+async def _fetch_group(args: argparse.Namespace, config: Any, host: str, port: int,
+                       fetches: list[Fetch], out_dir: Path | None) -> None:
+    from tquic.io.api import connect
+
+    try:
+        conn = await connect(host, port, config, timeout=args.timeout,
+                             qlog_dir=args.qlog_dir, qlog_format=args.qlog_format)
+    except TimeoutError:
+        _fail_all(fetches, f"cannot connect to {host}:{port}: no answer within "
+                           f"{args.timeout:g} s (is a QUIC server listening there?)")
+        return
+    except ConnectionClosedError as exc:
+        _fail_all(fetches, f"cannot connect to {host}:{port}: {describe_close(exc)}")
+        return
+    except OSError as exc:
+        _fail_all(fetches, f"cannot connect to {host}:{port}: {exc.strerror or exc}")
+        return
+    async with conn:
+        await asyncio.gather(*(_fetch_one(conn, f, out_dir, args.timeout) for f in fetches))
+
+
+def _fail_all(fetches: list[Fetch], message: str) -> None:
+    for fetch in fetches:
+        fetch.error = message
+
+
+async def _fetch_one(conn: QuicConnectionProtocol, fetch: Fetch, out_dir: Path | None,
+                     timeout: float) -> None:
+    digest = hashlib.sha256()
+    sink: IO[bytes] | None = None
+    try:
+        if out_dir is not None:
+            name = Path(fetch.path.split("?", 1)[0]).name or "index.html"
+            sink = open(out_dir / name, "wb")  # noqa: SIM115 (closed in finally)
+        fetch.started = time.perf_counter()
+        reader, writer = await conn.open_stream()
+        writer.write(f"GET {fetch.path}\r\n".encode())
+        writer.write_eof()
+        while True:
+            chunk = await asyncio.wait_for(reader.read(1 << 20), timeout)
+            if not chunk:
+                break
+            fetch.bytes += len(chunk)
+            digest.update(chunk)
+            if sink is not None:
+                sink.write(chunk)
+        fetch.sha256 = digest.hexdigest()
+    except StreamError as exc:
+        code = exc.error_code
+        fetch.error = ("not found or refused by the server" if code in (0x10C, 0x10E)
+                       else str(exc))
+    except ConnectionClosedError as exc:
+        fetch.error = describe_close(exc)
+    except TimeoutError:
+        fetch.error = f"no data for {timeout:g} s"
+    except OSError as exc:
+        fetch.error = f"cannot write output: {exc.strerror or exc}"
+    finally:
+        fetch.finished = time.perf_counter()
+        if sink is not None:
+            sink.close()
+
+
+def _report(args: argparse.Namespace, fetches: list[Fetch], elapsed: float) -> None:
+    total = sum(f.bytes for f in fetches)
+    if args.json:
+        print(json.dumps({
+            "results": [{"url": f.url, "bytes": f.bytes, "seconds": round(f.seconds, 6),
+                         "mbps": round(f.mbps, 3), "sha256": f.sha256 or None,
+                         "error": f.error} for f in fetches],
+            "total_bytes": total, "seconds": round(elapsed, 6),
+            "mbps": round(total * 8 / max(elapsed, 1e-9) / 1e6, 3),
+        }))
+        return
+    width = max(len("URL"), *(len(f.url) for f in fetches))
+    print(f"{'URL':<{width}}  {'bytes':>12}  {'seconds':>8}  {'Mbit/s':>9}")
+    for f in fetches:
+        status = f"{f.mbps:9.1f}" if f.error is None else "   failed"
+        print(f"{f.url:<{width}}  {f.bytes:>12}  {f.seconds:8.3f}  {status}")
+    if len(fetches) > 1:
+        rate = total * 8 / max(elapsed, 1e-9) / 1e6
+        print(f"{'total':<{width}}  {total:>12}  {elapsed:8.3f}  {rate:9.1f}")
+
+
+class _Progress:
+    """A one-line progress bar on stderr (only on a terminal)."""
+
+    def __init__(self, fetches: list[Fetch]) -> None:
+        self._fetches = fetches
+        self._start = time.perf_counter()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        spinner = "|/-\\"
+        tick = 0
+        while True:
+            await asyncio.sleep(0.1)
+            tick += 1
+            done = sum(1 for f in self._fetches if f.finished)
+            total = sum(f.bytes for f in self._fetches)
+            rate = total * 8 / max(time.perf_counter() - self._start, 1e-9) / 1e6
+            sys.stderr.write(f"\r{spinner[tick % 4]} {done}/{len(self._fetches)} files  "
+                             f"{total / 1e6:10.1f} MB  {rate:8.1f} Mbit/s ")
+            sys.stderr.flush()
+
+    def stop(self) -> None:
+        self._task.cancel()
+        sys.stderr.write("\r" + " " * 60 + "\r")
+        sys.stderr.flush()
