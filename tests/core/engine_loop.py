@@ -50,8 +50,8 @@ class Loop:
                 self.seq += 1
                 self.in_flight.append((self.now + self.delay, self.seq, peer, data, dest_path))
 
-    def step(self) -> bool:
-        """Advance to the next event; False when nothing is left to do."""
+    def step(self, limit: float = float("inf")) -> bool:
+        """Advance to the next event (not past ``limit``); False when nothing is left."""
         self._send_all()
         self._collect()
         times = [t for t, *_ in self.in_flight]
@@ -60,6 +60,9 @@ class Loop:
             if t is not None:
                 times.append(t)
         if not times:
+            return False
+        if min(times) > limit:
+            self.now = max(self.now, limit)
             return False
         self.now = max(self.now, min(times))
         due = sorted((x for x in self.in_flight if x[0] <= self.now), key=lambda x: (x[0], x[1]))
@@ -79,7 +82,7 @@ class Loop:
         for _ in range(max_steps):
             if cond():
                 return True
-            if self.now > max_time or not self.step():
+            if self.now >= max_time or not self.step(max_time):
                 return cond()
         return cond()
 
@@ -97,3 +100,42 @@ def make_pair(client_config: QuicConfiguration | None = None,
     loop = Loop(client, server, **loop_kwargs)
     client.connect(CLIENT_PATH, 0.0)
     return loop
+
+
+def handshake_pair(**kwargs: Any) -> Loop:
+    """A client and server (fake TLS unless ``tls_factory`` is given) past the handshake."""
+    from engine_fake_tls import fake_tls_factory
+
+    kwargs.setdefault("tls_factory", fake_tls_factory)
+    loop = make_pair(**kwargs)
+    if not loop.run_until(lambda: loop.client.handshake_complete
+                          and loop.server.handshake_complete
+                          and loop.client._handshake_confirmed, max_time=5):
+        raise AssertionError("handshake did not complete")
+    return loop
+
+
+def inject_1rtt(loop: Loop, payload: bytes, *, to_server: bool = True) -> None:
+    """Send ``payload`` (raw frames) in a correctly protected 1-RTT packet."""
+    from tquic.wire.packet import encode_short_header
+
+    sender = loop.client if to_server else loop.server
+    receiver = loop.server if to_server else loop.client
+    path = sender._paths.primary
+    keys = sender._one_rtt
+    assert keys is not None and path.peer_cid is not None
+    pn = path.space.next_pn
+    path.space.next_pn += 1
+    header = encode_short_header(path.peer_cid.cid, pn, 4, bool(keys.send_phase))
+    packet = keys.send.protect(header, payload, pn, 0)
+    dest = SERVER_PATH if to_server else CLIENT_PATH
+    receiver.receive_datagram(packet, dest, loop.now)
+
+
+def terminated(events: list[Any]) -> Any:
+    from tquic.core.events import ConnectionTerminated
+
+    for event in events:
+        if isinstance(event, ConnectionTerminated):
+            return event
+    return None

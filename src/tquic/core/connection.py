@@ -457,6 +457,9 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         """Client: the server chose another version we offered (RFC 9368 §4, compatible
         negotiation); re-derive Initial keys for it.  Anything else is dropped."""
         version = header.version
+        if not self._is_client and self._tls is None and version in self._config.versions:
+            self._version = version  # the server speaks the client's version (RFC 9000 §6)
+            return True
         if (not self._is_client or self._received_any or version is None
                 or version not in self._config.versions
                 or header.packet_type != PacketType.INITIAL):

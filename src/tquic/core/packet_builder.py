@@ -372,8 +372,13 @@ class PacketBuilderMixin(ConnectionBase):
                 can_send = True
             else:
                 self._pacing_deadline = when
+        ack = None
         if epoch == Epoch.ONE_RTT:
-            room -= self._add_ack(draft, now, room, force=not can_send)
+            tracker = space.ack_tracker
+            if tracker.has_unacked:
+                ack = self._ack_frame(space, now)
+                if ack is not None:
+                    room -= len(ack[0])
             room -= self._add_path_frames(draft, path, room)
         if can_send:
             if epoch == Epoch.ONE_RTT:
@@ -383,6 +388,16 @@ class PacketBuilderMixin(ConnectionBase):
             room -= self._add_streams(draft, room)
             if probe and not draft.ack_eliciting:
                 draft.add(_PING, (R_NONE,))
+        if ack is not None and (draft.parts or space.ack_tracker.ack_due(now)):
+            # RFC 9000 §13.2.1: ACK-only packets only when an ACK is due; otherwise
+            # piggyback on what is sent anyway.
+            data, largest = ack
+            draft.parts.insert(0, data)
+            draft.payload_len += len(data)
+            draft.records.append((R_ACK, space, largest))
+            space.ack_tracker.on_ack_sent(now, largest)
+            if self._one_rtt is not None:
+                self._one_rtt.on_ack_sent(largest)
         if not draft.parts:
             return None
         if draft.ack_eliciting and not probe and not self._send_queue and not self._datagrams:
