@@ -414,6 +414,16 @@ def test_ack_of_skipped_packet_number_is_protocol_violation() -> None:
     assert pns(outcome.acked) == [0, 2]
 
 
+def test_replacement_recovery_may_start_mid_space() -> None:
+    # After Retry or migration the engine builds a new PathRecovery and the space's
+    # numbering continues: the numbers below the first one are not "skipped".
+    r = make()
+    send(r, 57, 0.0)
+    send(r, 58, 0.0)
+    outcome = r.on_ack_received(APP, ((0, 58),), 0.0, 0.1)
+    assert pns(outcome.acked) == [57, 58]
+
+
 def test_packet_numbers_must_increase() -> None:
     r = make()
     send(r, 5, 0.0)

@@ -154,7 +154,10 @@ class PacketSpace:
                 f"{self.space.name} packet number {packet_number} not above {self.largest_sent}"
             )
         gap_start = self.largest_sent + 1
-        if packet_number > gap_start:
+        # The first packet may start anywhere: a recovery that replaced another one
+        # (Retry, migration) continues the space's numbering, so only gaps after
+        # the first packet are deliberate skips.
+        if self.largest_sent >= 0 and packet_number > gap_start:
             # Only the last few skipped numbers matter; a huge jump is not a list.
             for pn in range(max(gap_start, packet_number - MAX_SKIPPED_REMEMBERED), packet_number):
                 self.skipped.append(pn)
