@@ -7,6 +7,7 @@ from h3_engine import EnginePair
 
 from tquic.h3.errors import H3ErrorCode, H3UsageError
 from tquic.h3.events import (
+    ConnectionTerminated,
     DatagramReceived,
     DataReceived,
     GoawayReceived,
@@ -153,5 +154,5 @@ def test_h3_connection_error_closes_the_real_connection_with_its_code() -> None:
     pair.client_quic.send_stream_data(sid, b"\x00\x01x")
     pair.run_until(lambda: client.closed)
     assert server.closed
-    closes = [e for e in pair.client_events if type(e).__name__ == "ConnectionTerminated"]
+    closes = [e for e in pair.client_events if isinstance(e, ConnectionTerminated)]
     assert closes and closes[0].error_code == H3ErrorCode.H3_FRAME_UNEXPECTED
