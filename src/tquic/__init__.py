@@ -7,7 +7,11 @@ socket-like API is ``tquic.socket()``.  They are imported on first use so that
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tquic.io.api import connect, serve
+    from tquic.io.blocking import create_connection, socket
 
 __version__ = "0.1.0"
 
