@@ -34,7 +34,7 @@ from tquic.core.events import (
 )
 from tquic.core.flow import ReceiveWindow, SendCredit
 from tquic.core.frame_handlers import FrameHandlersMixin
-from tquic.core.handshake import HandshakeMixin, SessionTicket
+from tquic.core.handshake import HandshakeMixin
 from tquic.core.key_update import KeyUpdateNotAllowed
 from tquic.core.network_path import NetworkPath
 from tquic.core.packet_builder import PacketBuilderMixin
@@ -54,7 +54,7 @@ from tquic.wire.frames import (
     parse_frames,
 )
 from tquic.wire.packet import Header, PacketType, split_datagram, verify_retry_integrity
-from tquic.wire.params import TransportParameters
+from tquic.wire.params import TransportParameters, decode_transport_parameters
 
 logger = logging.getLogger("tquic.connection")
 
@@ -154,10 +154,14 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         self._pacing_deadline: float | None = None
         self._local_params = TransportParameters()
         self._init_crypto_streams()
-        ticket = c.session_ticket
-        if self._is_client and isinstance(ticket, SessionTicket):
-            self._remembered_params = ticket.transport_parameters
-            self._apply_remembered(ticket.transport_parameters)
+        remembered = getattr(c.session_ticket, "peer_transport_parameters", None)
+        if self._is_client and remembered is not None and c.enable_early_data:
+            try:
+                self._remembered_params = decode_transport_parameters(bytes(remembered))
+            except QuicError:
+                self._remembered_params = None
+            else:
+                self._apply_remembered(self._remembered_params)
 
     # -- public state --------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ them between TLS, the CRYPTO streams and packet protection.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from tquic.core.conn_base import ConnectionBase, ConnState, Epoch
@@ -31,17 +30,6 @@ FRAME_CRYPTO = 0x06
 TPE = TransportErrorCode.TRANSPORT_PARAMETER_ERROR
 _EPOCH_SPACE = {Epoch.INITIAL: SpaceKind.INITIAL, Epoch.HANDSHAKE: SpaceKind.HANDSHAKE,
                 Epoch.ZERO_RTT: SpaceKind.APPLICATION, Epoch.ONE_RTT: SpaceKind.APPLICATION}
-
-
-@dataclass(frozen=True, slots=True)
-class SessionTicket:
-    """What a client keeps to resume: the TLS ticket and the server's transport
-    parameters (0-RTT must respect the remembered limits, RFC 9000 §7.4.1)."""
-
-    tls_ticket: Any
-    transport_parameters: TransportParameters
-    server_name: str | None
-    alpn_protocol: str | None
 
 
 def epoch_space(epoch: int) -> SpaceKind:
@@ -108,8 +96,7 @@ class HandshakeMixin(ConnectionBase):
         if c.certificate is not None and c.private_key is not None:
             chain = tuple(x509.load_pem_x509_certificates(c.certificate))
             key = load_pem_private_key(c.private_key, password=None)
-        ticket = c.session_ticket.tls_ticket if isinstance(c.session_ticket, SessionTicket) \
-            else c.session_ticket
+        ticket = c.session_ticket
         kwargs: dict[str, Any] = {
             "is_client": self._is_client,
             "alpn_protocols": tuple(c.alpn_protocols),
@@ -162,10 +149,9 @@ class HandshakeMixin(ConnectionBase):
             while self._tickets_seen < len(tickets):
                 tls_ticket = tickets[self._tickets_seen]
                 self._tickets_seen += 1
-                if self._peer_params is not None:
-                    self._queue_event(SessionTicketReceived(SessionTicket(
-                        tls_ticket, self._peer_params, self._config.server_name,
-                        tls.alpn_protocol)))
+                # The TLS ticket carries the server's transport parameters, which a
+                # 0-RTT attempt must respect (RFC 9000 §7.4.1).
+                self._queue_event(SessionTicketReceived(tls_ticket))
         if self._peer_params is None and tls.peer_transport_parameters is not None:
             self._apply_peer_params(
                 decode_transport_parameters(bytes(tls.peer_transport_parameters)), now)
