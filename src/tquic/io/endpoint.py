@@ -35,6 +35,7 @@ from tquic.core.cids import stateless_reset_token
 from tquic.core.network_path import Address, NetworkPath
 from tquic.core.tokens import KIND_RETRY, TokenManager
 from tquic.io.udp import UdpSocket
+from tquic.wire.errors import QuicError
 from tquic.wire.packet import encode_retry, encode_version_negotiation, parse_header
 from tquic.wire.version import QUIC_V1, QUIC_V2, grease_version
 
@@ -301,7 +302,11 @@ class QuicEndpoint:
             self.stats.datagrams_received += 1
             try:
                 proto = self._route(datagram.data, sock, datagram.addr, now)
-            except Exception:
+            except QuicError as exc:  # malformed: drop, one line at debug level
+                self.stats.datagrams_dropped += 1
+                logger.debug("dropped a datagram from %s: %s", datagram.addr, exc)
+                continue
+            except Exception:  # a bug, not bad input: keep the traceback for the log
                 self.stats.datagrams_dropped += 1
                 logger.debug("dropped a datagram from %s", datagram.addr, exc_info=True)
                 continue
@@ -315,7 +320,12 @@ class QuicEndpoint:
         sock = sock or self._sockets[0]
         try:
             proto = self._route(data, sock, addr, self.loop.time())
+        except QuicError as exc:
+            self.stats.datagrams_dropped += 1
+            logger.debug("dropped a datagram from %s: %s", addr, exc)
+            return
         except Exception:
+            self.stats.datagrams_dropped += 1
             logger.debug("dropped a datagram from %s", addr, exc_info=True)
             return
         if proto is not None:

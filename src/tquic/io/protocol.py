@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from tquic.core import events as ev
 from tquic.core.network_path import Address, NetworkPath
 from tquic.io.streams import QuicStreamReader, QuicStreamWriter, StreamError, StreamResetError
+from tquic.wire.errors import QuicError
 
 if TYPE_CHECKING:
     from tquic.io.endpoint import QuicEndpoint
@@ -225,6 +226,8 @@ class QuicConnectionProtocol:
     def datagram_received(self, data: bytes, path: NetworkPath, now: float) -> None:
         try:
             self._quic.receive_datagram(data, path, now)
+        except QuicError as exc:
+            logger.debug("datagram from %s dropped: %s", path.remote, exc)
         except Exception:  # the engine must not raise for network input; never let it escape
             logger.debug("engine raised on a received datagram; dropped", exc_info=True)
 
