@@ -106,7 +106,9 @@ def with_rsassa_pss_spki(
 def server_config(pki: Pki, kind: str = "ec", **kw: Any) -> TlsConfig:
     cert, key = pki.leaves[kind]
     kw.setdefault("alpn_protocols", ("h3",))
-    return TlsConfig(is_client=False, certificate_chain=(cert,), private_key=key, **kw)
+    kw.setdefault("certificate_chain", (cert,))
+    kw.setdefault("private_key", key)
+    return TlsConfig(is_client=False, **kw)
 
 
 def client_config(pki: Pki, **kw: Any) -> TlsConfig:

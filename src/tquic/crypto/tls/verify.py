@@ -12,6 +12,7 @@ import datetime
 import functools
 import ipaddress
 import os
+import warnings
 
 from cryptography import x509
 from cryptography.x509 import verification as xv
@@ -36,11 +37,15 @@ def _store_from(cafile: str | None, cadata: bytes | None) -> xv.Store:
             if os.path.isfile(path):
                 cafile = path
                 break
-    if cafile is not None:
-        with open(cafile, "rb") as f:
-            certs.extend(load_certificates(f.read()))
-    if cadata is not None:
-        certs.extend(load_certificates(cadata))
+    # System bundles hold a few old roots that newer cryptography warns about
+    # (e.g. non-positive serial numbers); they are still valid anchors.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if cafile is not None:
+            with open(cafile, "rb") as f:
+                certs.extend(load_certificates(f.read()))
+        if cadata is not None:
+            certs.extend(load_certificates(cadata))
     return xv.Store(certs)
 
 
