@@ -156,3 +156,20 @@ def test_h3_connection_error_closes_the_real_connection_with_its_code() -> None:
     assert server.closed
     closes = [e for e in pair.client_events if isinstance(e, ConnectionTerminated)]
     assert closes and closes[0].error_code == H3ErrorCode.H3_FRAME_UNEXPECTED
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug: send_stream_data(sid, b'', end_stream=True) after data never delivers the FIN",
+)
+def test_tunnel_ended_with_a_bare_fin_reaches_the_peer() -> None:
+    pair = EnginePair(TUNNEL, TUNNEL)
+    client, server = pair.handshake()
+    sid = client.get_next_available_stream_id()
+    client.send_headers(sid, [(b":method", b"CONNECT"), (b":authority", b"localhost:22")])
+    pair.run_until(lambda: bool(_heads(pair.server_events, sid)))
+    server.send_headers(sid, [(b":status", b"200")])
+    client.send_data(sid, b"ssh bytes")
+    pair.run_until(lambda: _body(pair.server_events, sid) == b"ssh bytes")
+    client.send_data(sid, b"", end_stream=True)  # RFC 9114 §4.4: the client ends its direction
+    pair.run_until(lambda: _done(pair.server_events, sid), max_time=2)
