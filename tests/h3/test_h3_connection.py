@@ -208,3 +208,13 @@ def test_cancelled_request_resets_both_directions() -> None:
     _, server_events = pair.pump()
     assert StreamReset(sid, H3ErrorCode.H3_REQUEST_CANCELLED, True) in server_events
     assert (sid, H3ErrorCode.H3_REQUEST_CANCELLED) in pair.cq.stop_sendings
+
+
+def test_server_goaway_before_any_request_names_stream_zero() -> None:
+    pair = H3Pair()
+    pair.pump()
+    assert pair.server.send_goaway() == 0
+    client_events, _ = pair.pump()
+    assert GoawayReceived(0) in client_events
+    with pytest.raises(H3UsageError):
+        pair.client.get_next_available_stream_id()

@@ -521,8 +521,8 @@ class H3Connection:
         """
         self._check_open()
         if identifier is None:
-            identifier = self._max_request_stream_seen + 4 if not self._is_client else 0
-            identifier = max(identifier, 0)
+            seen = self._max_request_stream_seen
+            identifier = seen + 4 if not self._is_client and seen >= 0 else 0
         if not self._is_client and not _is_client_bidi(identifier):
             raise H3UsageError("a server's GOAWAY names a client-initiated bidirectional stream")
         if self.goaway_sent is not None and identifier > self.goaway_sent:
