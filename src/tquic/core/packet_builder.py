@@ -249,8 +249,20 @@ class PacketBuilderMixin(ConnectionBase):
         if not ranges:
             return None
         exponent = self._config.ack_delay_exponent if space.kind == SpaceKind.APPLICATION else 3
-        frame = AckFrame(ranges, encode_ack_delay(delay, exponent), tracker.ecn_counts)
-        return encode_one(frame), ranges[0][1]
+        ecn = tracker.ecn_counts
+        if ecn is not None:
+            return encode_one(AckFrame(ranges, encode_ack_delay(delay, exponent), ecn)), ranges[0][1]
+        # ACK frame written directly (RFC 9000 §19.3): the per-packet path.
+        largest = ranges[0][1]
+        parts = [b"\x02", encode_varint(largest),
+                 encode_varint(encode_ack_delay(delay, exponent)),
+                 encode_varint(len(ranges) - 1), encode_varint(largest - ranges[0][0])]
+        previous_smallest = ranges[0][0]
+        for smallest, biggest in ranges[1:]:
+            parts.append(encode_varint(previous_smallest - biggest - 2))  # Gap
+            parts.append(encode_varint(biggest - smallest))  # ACK Range Length
+            previous_smallest = smallest
+        return b"".join(parts), largest
 
     def _add_ack(self, draft: PacketDraft, now: float, room: int, force: bool) -> int:
         """Add an ACK if one is owed (``force``: only when one is due); returns bytes used."""
@@ -346,6 +358,24 @@ class PacketBuilderMixin(ConnectionBase):
         else:
             return None
         space = path.space
+        probe = space.probe_packets > 0
+        tracker = space.ack_tracker
+        one_rtt_epoch = epoch == Epoch.ONE_RTT
+        ack_due = one_rtt_epoch and tracker.has_unacked and tracker.ack_due(now)
+        path_frames = bool(path.responses) or path.challenge_pending
+        has_data = probe or bool(self._send_queue) or bool(self._datagrams) or (
+            one_rtt_epoch and (bool(self._control) or self._handshake_done_pending
+                               or self._crypto_send[Epoch.ONE_RTT].has_data_to_send()))
+        recovery = path.recovery
+        can_send = probe
+        if has_data and not probe and recovery.can_send(remaining):
+            when = recovery.next_send_time(now, remaining)
+            if when <= now:
+                can_send = True
+            else:
+                self._pacing_deadline = when
+        if not (can_send or closing or path_frames or ack_due):
+            return None
         peer = path.peer_cid
         dcid = peer.cid if peer is not None else self._initial_dcid
         pn = space.next_pn
@@ -363,27 +393,22 @@ class PacketBuilderMixin(ConnectionBase):
             draft.add(self._close_frame_for(epoch), None, ack_eliciting=False)
             space.next_pn = pn + 1
             return draft
-        probe = space.probe_packets > 0
-        recovery = path.recovery
-        can_send = probe
-        if not probe and recovery.can_send(remaining):
-            when = recovery.next_send_time(now, remaining)
-            if when <= now:
-                can_send = True
-            else:
-                self._pacing_deadline = when
         ack = None
         if epoch == Epoch.ONE_RTT:
             tracker = space.ack_tracker
-            if tracker.has_unacked:
+            # Only ack-eliciting packets are worth an ACK (RFC 9000 §13.2.1); ACKing a
+            # stream of ACK-only packets in every data packet would waste the space.
+            if tracker.has_unacked and tracker.ack_deadline() is not None:
                 ack = self._ack_frame(space, now)
                 if ack is not None:
                     room -= len(ack[0])
             room -= self._add_path_frames(draft, path, room)
         if can_send:
             if epoch == Epoch.ONE_RTT:
-                room -= self._add_control(draft, room)
-                room -= self._add_crypto(draft, Epoch.ONE_RTT, room)
+                if self._control or self._handshake_done_pending:
+                    room -= self._add_control(draft, room)
+                if self._crypto_send[Epoch.ONE_RTT].has_data_to_send():
+                    room -= self._add_crypto(draft, Epoch.ONE_RTT, room)
             room -= self._add_datagrams(draft, room)
             room -= self._add_streams(draft, room)
             if probe and not draft.ack_eliciting:
