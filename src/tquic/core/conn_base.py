@@ -186,3 +186,6 @@ class ConnectionBase:
 
     def _issue_cids(self) -> None:
         raise NotImplementedError
+
+    def _reset_recovery(self, path: Path) -> None:
+        raise NotImplementedError

@@ -54,7 +54,7 @@ class PathManager:
     def select(self, now: float) -> Path | None:
         """The path the next packet should go on (the scheduler's choice)."""
         if len(self._paths) == 1:
-            only = self._paths[0] if 0 in self._paths else None
+            only = self._paths.get(0)
             if only is not None and only.usable:
                 return only
         return self.scheduler.select(self.usable(), now)

@@ -1,0 +1,86 @@
+"""Migration seam of the connection (RFC 9000 §9): a peer moving to a new address
+(NAT rebinding or active migration), path validation (§8.2) and its failure.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tquic.core.conn_base import ConnectionBase
+from tquic.core.events import PathMigrated
+from tquic.core.network_path import NetworkPath
+from tquic.paths.path import Path, PathState
+
+
+class MigrationMixin(ConnectionBase):
+    """Address changes and path validation for the (single) path of a connection."""
+
+    def _on_address_change(self, path: Path, network_path: NetworkPath, migrate: bool,
+                           size: int, now: float) -> None:
+        """RFC 9000 §9: a non-probing packet with the highest packet number from a new
+        address moves the path there, unvalidated, and starts path validation."""
+        if not migrate or self._is_client or not self._handshake_confirmed:
+            return
+        port_only = network_path.remote[0] == path.network_path.remote[0]
+        path.previous_network_path = path.network_path
+        path.network_path = network_path
+        path.bytes_received = size
+        path.bytes_sent = 0
+        path.state = PathState.VALIDATING
+        self._start_challenge(path, now)
+        if not port_only:
+            self._reset_recovery(path)  # §9.4: new path, new RTT and congestion state
+        new_cid = self._peer_cids.acquire()  # §9.5: a new CID towards a new address
+        if new_cid is not None:
+            old = path.peer_cid
+            path.peer_cid = new_cid
+            if old is not None:
+                self._peer_cids.retire(old.sequence_number)
+                self._flush_retirements()
+        self._queue_event(PathMigrated(path.path_id, network_path))
+
+    def _start_challenge(self, path: Path, now: float) -> None:
+        path.challenge_pending = True
+        path.challenge_retries = 0
+        path.challenge_deadline = now + max(3 * self._pto(), 6 * self._config.initial_rtt)
+
+    def _new_challenge(self, path: Path) -> bytes:
+        data = os.urandom(8)
+        if len(path.challenges) >= 4:
+            path.challenges.pop(next(iter(path.challenges)))
+        path.challenges[data] = 0.0
+        path.challenge_pending = False
+        return data
+
+    def migrate(self, network_path: NetworkPath, now: float) -> None:
+        """Client: move the connection to a new local address (RFC 9000 §9.2), with a new
+        DCID (§9.5) and path validation."""
+        if not self._is_client or not self._handshake_confirmed:
+            raise RuntimeError("migration needs a client with a confirmed handshake")
+        if self._peer_params is not None and self._peer_params.disable_active_migration:
+            raise RuntimeError("the server disabled active migration")
+        path = self._paths.primary
+        new_cid = self._peer_cids.acquire()
+        if new_cid is None:
+            raise RuntimeError("no spare connection ID from the peer to migrate with")
+        old = path.peer_cid
+        path.peer_cid = new_cid
+        if old is not None:
+            self._peer_cids.retire(old.sequence_number)
+            self._flush_retirements()
+        path.previous_network_path = path.network_path
+        path.network_path = network_path
+        self._reset_recovery(path)
+        self._start_challenge(path, now)
+
+    def _on_validation_failed(self, path: Path) -> None:
+        path.challenge_deadline = None
+        path.challenges.clear()
+        path.challenge_pending = False
+        if path.previous_network_path is not None:
+            # RFC 9000 §9.3.2: go back to the last validated address.
+            path.network_path = path.previous_network_path
+            path.previous_network_path = None
+            path.state = PathState.VALIDATED
+            self._queue_event(PathMigrated(path.path_id, path.network_path))
+
