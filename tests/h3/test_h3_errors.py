@@ -332,3 +332,24 @@ def test_data_in_flight_after_our_abort_is_dropped() -> None:
     assert feed(conn, 0, encode_frame(DataFrame(b"late"))) == []
     conn.handle_event(StreamReset(0, H3ErrorCode.H3_MESSAGE_ERROR))
     assert quic.closed is None
+
+
+def test_field_section_above_our_advertised_limit_is_refused() -> None:
+    conn, quic = server_with_raw_client(H3Config(max_field_section_size=200))
+    big = [*GET, (b"x-big", b"v" * 200)]
+    events = feed(conn, 0, qpack(big), fin=True)
+    assert events == [H3StreamReset(0, H3ErrorCode.H3_EXCESSIVE_LOAD, False)]
+    assert quic.closed is None
+    assert feed(conn, 4, qpack(GET, 4), fin=True) == [HeadersReceived(4, GET, True)]
+
+
+def test_peer_field_section_limit_is_respected_when_sending() -> None:
+    from h3_shim import H3Pair
+
+    from tquic.h3.errors import H3UsageError
+
+    pair = H3Pair(server_config=H3Config(max_field_section_size=200))
+    pair.pump()
+    sid = pair.client.get_next_available_stream_id()
+    with pytest.raises(H3UsageError):
+        pair.client.send_headers(sid, [*GET, (b"x-big", b"v" * 200)])

@@ -307,6 +307,10 @@ class H3Connection:
         # UnknownFrame: reserved/extension frames are ignored (§9).
 
     def _on_headers(self, stream: RequestStream, headers: Headers, events: list[H3Event]) -> None:
+        limit = self._config.max_field_section_size
+        if limit is not None and field_section_size(headers) > limit:
+            # §4.2.2: larger than we advertised; refuse this message, not the connection.
+            raise H3StreamError(H3ErrorCode.H3_EXCESSIVE_LOAD, "field section above our limit")
         if stream.recv_state == RecvState.BODY:
             validate_trailers(headers)
             stream.recv_state = RecvState.TRAILERS
