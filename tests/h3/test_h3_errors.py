@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import pylsqpack
 import pytest
-from h3_shim import ShimQuic, client_with_raw_server, feed, server_with_raw_client
+from h3_shim import H3Pair, ShimQuic, client_with_raw_server, feed, server_with_raw_client
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tquic.core.events import DatagramReceived as QuicDatagram
 from tquic.core.events import StopSendingReceived, StreamDataReceived, StreamReset
 from tquic.h3.connection import H3Connection
-from tquic.h3.errors import H3ErrorCode
+from tquic.h3.errors import H3ErrorCode, H3UsageError
 from tquic.h3.events import ConnectionTerminated, DataReceived, HeadersReceived
 from tquic.h3.events import StreamReset as H3StreamReset
 from tquic.h3.frames import (
@@ -344,10 +344,6 @@ def test_field_section_above_our_advertised_limit_is_refused() -> None:
 
 
 def test_peer_field_section_limit_is_respected_when_sending() -> None:
-    from h3_shim import H3Pair
-
-    from tquic.h3.errors import H3UsageError
-
     pair = H3Pair(server_config=H3Config(max_field_section_size=200))
     pair.pump()
     sid = pair.client.get_next_available_stream_id()
