@@ -328,7 +328,7 @@ def test_immediate_ack_decisions_match_a_naive_model_of_the_draft(
                 if largest_acked is not None and pn <= largest_acked - thr:
                     out_of_order = True
                 reported = largest_acked - thr if largest_acked is not None else -1
-                missing = [x for x in range(reported + 1, largest_unacked) if x not in received]
+                missing = [x for x in range(max(reported + 1, 0), largest_unacked) if x not in received]
                 if missing and largest_unacked - missing[0] >= thr:
                     out_of_order = True
             if count > ack_threshold or out_of_order:
