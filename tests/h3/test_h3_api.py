@@ -25,13 +25,15 @@ class Loopback:
         handler: Callable[[Request], Awaitable[Response]],
         connect_handler: Callable[[ServerTunnel], Awaitable[None]] | None = None,
         config: H3Config | None = None,
+        max_request_size: int = 16 << 20,
     ) -> None:
         self.cq, self.sq = ShimQuic(True, chunk=700), ShimQuic(False, chunk=700)
         self.cq.peer, self.sq.peer = self.sq, self.cq
         self._scheduled = False
         self.transmits = 0
         self.client = H3Client(self.cq, self.kick, config)
-        self.server = H3Server(self.sq, self.kick, handler, config, connect_handler=connect_handler)
+        self.server = H3Server(self.sq, self.kick, handler, config, connect_handler=connect_handler,
+                               max_request_size=max_request_size)
 
     def kick(self) -> None:
         self.transmits += 1
@@ -184,5 +186,15 @@ def test_connect_refused_and_connect_without_handler() -> None:
         with pytest.raises(ConnectRefused) as info:
             await plain.client.connect("db.example:5432")
         assert info.value.response.status == 501
+
+    run(main())
+
+
+def test_oversized_request_body_gets_413_and_reading_stops() -> None:
+    async def main() -> None:
+        link = Loopback(site, max_request_size=1000)
+        reply = await link.client.request("POST", "https://h/echo", body=b"x" * 5000)
+        assert reply.status == 413
+        assert any(code == 0x100 for _, code in link.sq.stop_sendings)  # H3_NO_ERROR (§4.1)
 
     run(main())
