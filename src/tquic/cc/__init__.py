@@ -22,6 +22,7 @@ from tquic.cc.pacer import Pacer
 
 register_controller("newreno", create_newreno)
 register_controller("cubic", create_cubic)
+import tquic.cc.coupled_registry  # noqa: E402, F401  (registers lia, olia, balia)
 
 __all__ = [
     "AckedPacket",

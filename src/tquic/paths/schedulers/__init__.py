@@ -45,6 +45,7 @@ def create_scheduler(name: str) -> Scheduler:
 from tquic.paths.schedulers.minrtt import MinRttScheduler  # noqa: E402
 
 register_scheduler("minrtt", MinRttScheduler)
+import tquic.paths.schedulers.builtin  # noqa: E402, F401  (roundrobin, weighted, blest, ecf, redundant, deadline)
 
 __all__ = ["MinRttScheduler", "Scheduler", "available_schedulers", "create_scheduler",
            "register_scheduler"]
