@@ -88,9 +88,18 @@ def test_fin_enters_size_known_then_data_recvd_then_data_read() -> None:
 def test_empty_fin_frame_on_empty_stream_completes_it() -> None:
     r = make()
     r.on_frame(0, b"", fin=True)
-    assert state_of(r) == RecvState.DATA_RECVD
+    assert state_of(r) == RecvState.DATA_READ  # nothing left for the application
+    assert r.at_eof
     assert r.read() == b""
-    assert state_of(r) == RecvState.DATA_READ
+
+
+def test_bare_fin_after_everything_was_read_reaches_eof() -> None:
+    r = make()
+    r.on_frame(0, b"hello")
+    assert r.read() == b"hello"
+    assert not r.at_eof
+    r.on_frame(5, b"", fin=True)
+    assert r.at_eof
 
 
 def test_data_beyond_final_size_is_final_size_error() -> None:

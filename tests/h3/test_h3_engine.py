@@ -158,10 +158,6 @@ def test_h3_connection_error_closes_the_real_connection_with_its_code() -> None:
     assert closes and closes[0].error_code == H3ErrorCode.H3_FRAME_UNEXPECTED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: send_stream_data(sid, b'', end_stream=True) after data never delivers the FIN",
-)
 def test_tunnel_ended_with_a_bare_fin_reaches_the_peer() -> None:
     pair = EnginePair(TUNNEL, TUNNEL)
     client, server = pair.handshake()

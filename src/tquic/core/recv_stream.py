@@ -153,7 +153,10 @@ class RecvStream:
             elif data:
                 self._insert_piece(offset, data)
         if self._contig == self._final_size:
-            self.state = RecvState.DATA_RECVD
+            # A FIN that arrives after the application already read everything
+            # (a bare FIN) leaves nothing to read: the stream is read to its end.
+            self.state = (RecvState.DATA_READ if self._read_offset == self._contig
+                          else RecvState.DATA_RECVD)
         if self.stop_sending_error_code is not None:
             self._discard_ready()
         return delta
