@@ -33,8 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     from tquic.cli import certs, client, server
 
+    from tquic.cli.netem_cmd import add_netem_parser
+
     for module in (certs, server, client):
         module.register(subparsers)
+    add_netem_parser(subparsers)
     return parser
 
 
