@@ -32,7 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tquic {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     from tquic.cli import certs, client, server
-
     from tquic.cli.netem_cmd import add_netem_parser
 
     for module in (certs, server, client):
