@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from aioquic.asyncio import QuicConnectionProtocol, connect, serve
+from aioquic.asyncio.client import connect
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.asyncio.server import serve
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import ConnectionTerminated, HandshakeCompleted, StreamDataReceived
 from aioquic.quic.packet import QuicProtocolVersion
@@ -131,7 +133,8 @@ async def run_server(args: argparse.Namespace) -> None:
                          create_protocol=HqServerProtocol, retry=args.retry,
                          session_ticket_fetcher=tickets.pop,
                          session_ticket_handler=lambda t: tickets.__setitem__(t.ticket, t))
-    port = server._transport.get_extra_info("sockname")[1]
+    transport: Any = server._transport
+    port = transport.get_extra_info("sockname")[1]
     print(f"READY {port}", flush=True)
     await asyncio.Future()
 
@@ -169,7 +172,7 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
         tls = client._quic.tls
         info = {"session_resumed": bool(tls.session_resumed),
                 "early_data_accepted": bool(tls.early_data_accepted),
-                "version": int(client._quic._version)}
+                "version": int(client._quic._version or 0)}
         # Give a NewSessionTicket a moment to arrive when resumption is being tested.
         if args.session_ticket:
             for _ in range(50):

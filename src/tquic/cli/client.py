@@ -128,7 +128,10 @@ async def _main(args: argparse.Namespace, config: Any, fetches: list[Fetch]) -> 
     finally:
         if progress is not None:
             progress.stop()
-    elapsed = time.perf_counter() - started
+    # Transfer time: first request to last response (connection setup and close excluded).
+    begun = [f.started for f in fetches if f.started]
+    elapsed = (max(f.finished for f in fetches) - min(begun)) if begun else (
+        time.perf_counter() - started)
     _report(args, fetches, elapsed)
     failed = [f for f in fetches if f.error is not None]
     for fetch in failed if not args.json else []:
