@@ -27,6 +27,7 @@ from tquic.core.events import DatagramReceived as QuicDatagramReceived
 from tquic.core.events import StopSendingReceived as QuicStopSendingReceived
 from tquic.core.events import StreamDataReceived as QuicStreamDataReceived
 from tquic.core.events import StreamReset as QuicStreamReset
+from tquic.core.send_stream import StreamUsageError
 from tquic.h3.errors import H3Error, H3ErrorCode, H3StreamError, H3UsageError
 from tquic.h3.events import (
     ConnectionTerminated,
@@ -114,11 +115,7 @@ class H3Connection:
         self._encoder_id = self._open_uni(StreamType.QPACK_ENCODER)
         self._decoder_id = self._open_uni(StreamType.QPACK_DECODER)
         if self._config.grease:
-            # §6.2.3: a reserved stream type, some bytes, FIN.
-            grease_id = self._quic.open_stream(bidirectional=False)
-            self._quic.send_stream_data(
-                grease_id, encode_varint(grease_value(self._rng)) + b"GREASE", end_stream=True
-            )
+            self._open_grease_stream()
 
     # -- properties ----------------------------------------------------------
 
@@ -580,6 +577,19 @@ class H3Connection:
         stream_id = self._quic.open_stream(bidirectional=False)
         self._quic.send_stream_data(stream_id, encode_varint(stream_type))
         return stream_id
+
+    def _open_grease_stream(self) -> None:
+        # §6.2.3: a reserved stream type, some bytes, FIN.  Only when the peer's
+        # unidirectional stream limit has room for a fourth stream: §6.2 asks for
+        # just 3, and ngtcp2 grants exactly 3, so GREASE must never cost a
+        # connection (opening beyond the limit is a usage error in the engine).
+        try:
+            grease_id = self._quic.open_stream(bidirectional=False)
+        except StreamUsageError:
+            return
+        self._quic.send_stream_data(
+            grease_id, encode_varint(grease_value(self._rng)) + b"GREASE", end_stream=True
+        )
 
     def _grease_frame(self) -> bytes:
         payload = self._rng.randbytes(self._rng.randrange(0, 8))
