@@ -12,8 +12,6 @@ import hmac
 import os
 from enum import Enum, auto
 
-from cryptography import x509
-
 from tquic.crypto.keys import CipherSuite, suite_hash_name
 from tquic.crypto.tls.alerts import AlertDescription, TlsAlert
 from tquic.crypto.tls.config import QUIC_MAX_EARLY_DATA, Epoch, SessionTicket, TlsConfig
@@ -65,12 +63,13 @@ from tquic.crypto.tls.messages import (
     parse_server_hello,
 )
 from tquic.crypto.tls.signatures import (
+    certificate_public_key,
     certificate_verify_content,
     choose_scheme,
     sign,
     verify_signature,
 )
-from tquic.crypto.tls.verify import load_trust_store, verify_server_chain
+from tquic.crypto.tls.verify import load_peer_chain, load_trust_store, verify_server_chain
 from tquic.wire.errors import TransportErrorCode
 
 __all__ = ["TlsClient"]
@@ -445,27 +444,15 @@ class TlsClient(TlsEndpoint):
         if not cert_msg.entries:
             # RFC 9846 §4.4.2.4.
             raise TlsAlert(AlertDescription.decode_error, "empty server Certificate")
-        chain: list[x509.Certificate] = []
-        for entry in cert_msg.entries:
-            if entry.extensions:
-                # We request neither OCSP nor SCTs.
-                raise TlsAlert(
-                    AlertDescription.unsupported_extension, "unsolicited CertificateEntry extension"
-                )
-            try:
-                chain.append(x509.load_der_x509_certificate(entry.cert_data))
-            except ValueError:
-                raise TlsAlert(
-                    AlertDescription.bad_certificate, "certificate does not parse"
-                ) from None
+        chain = load_peer_chain(cert_msg)
         cfg = self._config
         if cfg.verify_peer:
             if cfg.server_name is None:  # pragma: no cover - TlsConfig forbids it
                 raise TlsAlert(AlertDescription.internal_error, "no server_name to verify")
             store = load_trust_store(cfg.cafile, cfg.cadata)
-            verify_server_chain(tuple(chain), cfg.server_name, store, cfg.clock())
+            verify_server_chain(chain, cfg.server_name, store, cfg.clock())
         self.peer_certificate = chain[0]
-        self.peer_certificate_chain = tuple(chain)
+        self.peer_certificate_chain = chain
         self._transcript.add(message)
         self._state = _State.WAIT_CV
 
@@ -475,16 +462,11 @@ class TlsClient(TlsEndpoint):
         ks = self._ks
         if leaf is None or ks is None:  # pragma: no cover - state machine guarantees
             raise unexpected("CertificateVerify without Certificate")
-        try:
-            key = leaf.public_key()
-        except ValueError:
-            raise TlsAlert(
-                AlertDescription.unsupported_certificate, "unsupported public key"
-            ) from None
+        key, key_oid = certificate_public_key(leaf)
         content = certificate_verify_content(True, self._transcript.digest(ks.hash_name))
         verify_signature(
-            key,  # type: ignore[arg-type]
-            leaf.public_key_algorithm_oid,
+            key,
+            key_oid,
             cv.algorithm,
             tuple(self._config.signature_algorithms),
             content,

@@ -11,7 +11,6 @@ import os
 from collections.abc import Callable
 from enum import Enum, auto
 
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from tquic.crypto.keys import CipherSuite, suite_hash_name
@@ -59,13 +58,14 @@ from tquic.crypto.tls.messages import (
 )
 from tquic.crypto.tls.signatures import (
     SignatureScheme,
+    certificate_public_key,
     certificate_verify_content,
     choose_scheme,
     sign,
     verify_signature,
 )
 from tquic.crypto.tls.tickets import TicketState, TicketStore
-from tquic.crypto.tls.verify import load_trust_store, verify_client_chain
+from tquic.crypto.tls.verify import load_peer_chain, load_trust_store, verify_client_chain
 from tquic.wire.errors import TransportErrorCode
 
 __all__ = ["TlsServer"]
@@ -430,22 +430,11 @@ class TlsServer(TlsEndpoint):
             self._transcript.add(message)
             self._state = _State.WAIT_FINISHED
             return
-        chain: list[x509.Certificate] = []
-        for entry in cert_msg.entries:
-            if entry.extensions:
-                raise TlsAlert(
-                    AlertDescription.unsupported_extension, "unsolicited CertificateEntry extension"
-                )
-            try:
-                chain.append(x509.load_der_x509_certificate(entry.cert_data))
-            except ValueError:
-                raise TlsAlert(
-                    AlertDescription.bad_certificate, "certificate does not parse"
-                ) from None
+        chain = load_peer_chain(cert_msg)
         if cfg.verify_peer:
-            verify_client_chain(tuple(chain), load_trust_store(cfg.cafile, cfg.cadata), cfg.clock())
+            verify_client_chain(chain, load_trust_store(cfg.cafile, cfg.cadata), cfg.clock())
         self.peer_certificate = chain[0]
-        self.peer_certificate_chain = tuple(chain)
+        self.peer_certificate_chain = chain
         self._transcript.add(message)
         self._state = _State.WAIT_CV
 
@@ -455,16 +444,11 @@ class TlsServer(TlsEndpoint):
         ks = self._ks
         if leaf is None or ks is None:  # pragma: no cover
             raise unexpected("CertificateVerify without Certificate")
-        try:
-            key = leaf.public_key()
-        except ValueError:
-            raise TlsAlert(
-                AlertDescription.unsupported_certificate, "unsupported public key"
-            ) from None
+        key, key_oid = certificate_public_key(leaf)
         content = certificate_verify_content(False, self._transcript.digest(ks.hash_name))
         verify_signature(
-            key,  # type: ignore[arg-type]
-            leaf.public_key_algorithm_oid,
+            key,
+            key_oid,
             cv.algorithm,
             self._cr_schemes,
             content,

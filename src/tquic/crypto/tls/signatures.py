@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -16,6 +17,7 @@ __all__ = [
     "PrivateKey",
     "PublicKey",
     "SignatureScheme",
+    "certificate_public_key",
     "certificate_verify_content",
     "choose_scheme",
     "scheme_fits_key",
@@ -165,3 +167,23 @@ def verify_signature(
         raise TlsAlert(
             AlertDescription.decrypt_error, "CertificateVerify signature invalid"
         ) from None
+
+
+def certificate_public_key(cert: x509.Certificate) -> tuple[PublicKey, ObjectIdentifier]:
+    """The leaf's key and SPKI algorithm, or unsupported_certificate for a key we cannot use.
+
+    ``cryptography`` parses certificates lazily, so hostile bytes can surface
+    here as any of its exceptions; all of them mean the same to us.
+    """
+    try:
+        key = cert.public_key()
+        oid = cert.public_key_algorithm_oid
+    except Exception:
+        raise TlsAlert(
+            AlertDescription.unsupported_certificate, "certificate key does not load"
+        ) from None
+    if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
+        raise TlsAlert(
+            AlertDescription.unsupported_certificate, f"unsupported key type {type(key).__name__}"
+        )
+    return key, oid

@@ -19,8 +19,15 @@ from cryptography.x509 import verification as xv
 
 from tquic.crypto.tls.alerts import AlertDescription, TlsAlert
 from tquic.crypto.tls.certs import load_certificates
+from tquic.crypto.tls.messages import Certificate
 
-__all__ = ["SYSTEM_CA_FILES", "load_trust_store", "verify_client_chain", "verify_server_chain"]
+__all__ = [
+    "SYSTEM_CA_FILES",
+    "load_peer_chain",
+    "load_trust_store",
+    "verify_client_chain",
+    "verify_server_chain",
+]
 
 SYSTEM_CA_FILES = (
     "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Alpine
@@ -94,7 +101,7 @@ def verify_server_chain(
         verifier.verify(chain[0], list(chain[1:]))
     except xv.VerificationError as exc:
         raise _alert_for(exc) from None
-    except ValueError as exc:
+    except Exception as exc:  # hostile DER surfaces lazily as any cryptography error
         raise TlsAlert(AlertDescription.bad_certificate, f"bad certificate: {exc}") from None
 
 
@@ -106,5 +113,23 @@ def verify_client_chain(chain: tuple[x509.Certificate, ...], store: xv.Store, no
         verifier.verify(chain[0], list(chain[1:]))
     except xv.VerificationError as exc:
         raise _alert_for(exc) from None
-    except ValueError as exc:
+    except Exception as exc:  # hostile DER surfaces lazily as any cryptography error
         raise TlsAlert(AlertDescription.bad_certificate, f"bad certificate: {exc}") from None
+
+
+def load_peer_chain(message: Certificate) -> tuple[x509.Certificate, ...]:
+    """The certificates of a non-empty Certificate message (RFC 9846 §4.4.2)."""
+    chain: list[x509.Certificate] = []
+    for entry in message.entries:
+        if entry.extensions:
+            # We request neither OCSP nor SCTs (RFC 9846 §4.4.2.1).
+            raise TlsAlert(
+                AlertDescription.unsupported_extension, "unsolicited CertificateEntry extension"
+            )
+        try:
+            cert = x509.load_der_x509_certificate(entry.cert_data)
+            cert.version  # noqa: B018 - parsed lazily; fail here, not later
+        except Exception:
+            raise TlsAlert(AlertDescription.bad_certificate, "certificate does not parse") from None
+        chain.append(cert)
+    return tuple(chain)

@@ -1,0 +1,138 @@
+"""Fuzzing: any bytes give a TlsAlert (never another exception, never internal_error)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tls_helpers import Pki, client_config, make_pki, server_config
+
+from tquic.crypto.tls import AlertDescription, Epoch, TicketStore, TlsAlert, TlsClient, TlsServer
+from tquic.crypto.tls import extensions as ext
+from tquic.crypto.tls import messages as m
+
+PKI: Pki = make_pki()
+
+PARSERS: list[Callable[[bytes], object]] = [
+    m.parse_client_hello,
+    m.parse_server_hello,
+    m.parse_encrypted_extensions,
+    m.parse_certificate_request,
+    m.parse_certificate,
+    m.parse_certificate_verify,
+    lambda b: m.parse_finished(b, 32),
+    m.parse_new_session_ticket,
+    ext.parse_server_name,
+    ext.parse_alpn,
+    ext.parse_supported_versions_ch,
+    lambda b: ext.parse_u16_list(b, "x"),
+    ext.parse_key_share_ch,
+    ext.parse_key_share_sh,
+    ext.parse_psk_modes,
+    ext.parse_offered_psks,
+    ext.parse_max_early_data,
+    ext.parse_cookie,
+]
+# TLS_FUZZ_EXAMPLES raises the effort for a long local run.
+EXAMPLES = int(os.environ.get("TLS_FUZZ_EXAMPLES", "100"))
+SETTINGS = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+FLIGHT_SETTINGS = settings(
+    max_examples=max(EXAMPLES // 2, 10), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def _no_internal_error(fn: Callable[[], object]) -> None:
+    try:
+        fn()
+    except TlsAlert as alert:
+        assert alert.description != AlertDescription.internal_error, alert.reason
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+@SETTINGS
+@given(data=st.binary(max_size=300))
+def test_every_parser_raises_only_tls_alerts(
+    parser: Callable[[bytes], object], data: bytes
+) -> None:
+    _no_internal_error(lambda: parser(data))
+
+
+@SETTINGS
+@given(epoch=st.sampled_from(list(Epoch)), chunks=st.lists(st.binary(max_size=200), max_size=4))
+def test_server_receive_of_arbitrary_bytes(epoch: Epoch, chunks: list[bytes]) -> None:
+    server = TlsServer(server_config(PKI), b"s", TicketStore())
+
+    def run() -> None:
+        for c in chunks:
+            server.receive(epoch, c)
+
+    _no_internal_error(run)
+
+
+@SETTINGS
+@given(epoch=st.sampled_from(list(Epoch)), chunks=st.lists(st.binary(max_size=200), max_size=4))
+def test_client_receive_of_arbitrary_bytes(epoch: Epoch, chunks: list[bytes]) -> None:
+    client = TlsClient(client_config(PKI), b"c")
+    client.start()
+
+    def run() -> None:
+        for c in chunks:
+            client.receive(epoch, c)
+
+    _no_internal_error(run)
+
+
+def _client_hello() -> bytes:
+    client = TlsClient(client_config(PKI), b"c")
+    client.start()
+    ((_, ch),) = client.pop_output()
+    return ch
+
+
+CLIENT_HELLO = _client_hello()
+
+
+def _mutate(data: bytes, edits: list[tuple[int, int]]) -> bytes:
+    out = bytearray(data)
+    for pos, value in edits:
+        out[pos % len(out)] = value
+    return bytes(out)
+
+
+@SETTINGS
+@given(
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4)
+)
+def test_server_on_mutated_client_hello(edits: list[tuple[int, int]]) -> None:
+    server = TlsServer(server_config(PKI), b"s", TicketStore())
+    _no_internal_error(lambda: server.receive(Epoch.INITIAL, _mutate(CLIENT_HELLO, edits)))
+
+
+def _server_flight() -> tuple[TlsClient, dict[Epoch, bytes]]:
+    client = TlsClient(client_config(PKI, verify_peer=False, server_name=None, cadata=None), b"c")
+    server = TlsServer(server_config(PKI), b"s")
+    client.start()
+    for epoch, data in client.pop_output():
+        server.receive(epoch, data)
+    return client, dict(server.pop_output())
+
+
+@FLIGHT_SETTINGS
+@given(
+    target=st.sampled_from([Epoch.INITIAL, Epoch.HANDSHAKE]),
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=3),
+)
+def test_client_on_mutated_server_flight(target: Epoch, edits: list[tuple[int, int]]) -> None:
+    client, flight = _server_flight()
+    flight[target] = _mutate(flight[target], edits)
+
+    def run() -> None:
+        client.receive(Epoch.INITIAL, flight[Epoch.INITIAL])
+        client.receive(Epoch.HANDSHAKE, flight[Epoch.HANDSHAKE])
+
+    _no_internal_error(run)
