@@ -54,6 +54,7 @@ def test_socket_echo_roundtrip(server_config: QuicConfiguration,
             while len(reply) < len(MESSAGE):
                 reply += sock.recv(4096)
             assert reply == MESSAGE.upper()
+            assert sock.recv(10) == b""  # the server closed: FIN reads as end of stream
     finally:
         thread.join(15)
         listener.close()

@@ -86,6 +86,8 @@ class QuicConnectionProtocol:
         self._terminated_at: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._local_cids: set[bytes] = set()
+        self._qlog_received: list[int] = []
+        self._qlog_metrics: dict[int, dict[str, Any]] = {}
         self.alpn_protocol: str | None = None
         self.session_resumed = False
         self.early_data_accepted = False
@@ -224,6 +226,8 @@ class QuicConnectionProtocol:
     # -- driven by the endpoint -----------------------------------------------------------
 
     def datagram_received(self, data: bytes, path: NetworkPath, now: float) -> None:
+        if self._qlog is not None:
+            self._qlog_received.append(len(data))
         try:
             self._quic.receive_datagram(data, path, now)
         except QuicError as exc:
@@ -245,6 +249,8 @@ class QuicConnectionProtocol:
             datagrams = self._quic.datagrams_to_send(now)
             if datagrams:
                 self._endpoint.send_datagrams(datagrams)
+            if self._qlog is not None:
+                self._qlog_flush(now, datagrams)
             self._process_events()
             self._wake_writers()
             self._arm_timer()
@@ -252,6 +258,42 @@ class QuicConnectionProtocol:
             logger.exception("connection driver failed; closing the connection")
             self._on_terminated(ev.ConnectionTerminated(0x1, None, "internal error", False))
             self._finish()
+
+    def _qlog_flush(self, now: float, sent: list[tuple[bytes, NetworkPath]]) -> None:
+        """Datagram and recovery-metric events the I/O layer can see (qlog quic events:
+        udp_datagrams_sent/received, recovery_metrics_updated when a value changed)."""
+        qlog = self._qlog
+        if qlog is None:
+            return
+        if self._qlog_received:
+            qlog.log(now, "quic:udp_datagrams_received", {
+                "count": len(self._qlog_received),
+                "raw": [{"length": n} for n in self._qlog_received]})
+            self._qlog_received = []
+        if sent:
+            qlog.log(now, "quic:udp_datagrams_sent", {
+                "count": len(sent), "raw": [{"length": len(d)} for d, _ in sent]})
+        for path in getattr(self._quic, "paths", ()):
+            recovery = getattr(path, "recovery", None)
+            if recovery is None:
+                continue
+            rtt = recovery.rtt
+            metrics: dict[str, Any] = {
+                "congestion_window": recovery.controller.congestion_window,
+                "bytes_in_flight": recovery.bytes_in_flight,
+                "pto_count": recovery.pto_count,
+            }
+            if rtt.has_sample:
+                metrics.update(smoothed_rtt=round(rtt.smoothed_rtt * 1000, 3),
+                               min_rtt=round(rtt.min_rtt * 1000, 3),
+                               latest_rtt=round(rtt.latest_rtt * 1000, 3),
+                               rtt_variance=round(rtt.rttvar * 1000, 3))
+            path_id = int(getattr(path, "path_id", 0))
+            previous = self._qlog_metrics.get(path_id, {})
+            changed = {k: v for k, v in metrics.items() if previous.get(k) != v}
+            if changed:
+                self._qlog_metrics[path_id] = metrics
+                qlog.log(now, "quic:recovery_metrics_updated", {**changed, "path_id": path_id})
 
     def connection_made(self) -> None:
         """Called once the endpoint has routed the connection: first flush."""
