@@ -21,7 +21,14 @@ from tquic.crypto.tls import (
     TlsServer,
 )
 from tquic.crypto.tls.certs import certificate_to_pem, generate_ca, issue_certificate
-from tquic.crypto.tls.extensions import ExtensionType, encode_alpn, parse_offered_psks
+from tquic.crypto.tls.extensions import (
+    ExtensionType,
+    encode_alpn,
+    encode_key_share_ch,
+    parse_key_share_ch,
+    parse_offered_psks,
+)
+from tquic.crypto.tls.kex import KeyExchange
 from tquic.crypto.tls.messages import (
     ClientHello,
     EncryptedExtensions,
@@ -510,3 +517,29 @@ def test_client_hello_round_trip_keeps_every_field() -> None:
         0x0303, b"\x01" * 32, b"", (0x1301,), b"\x00", ((43, b"\x02\x03\x04"), (0x39, b""))
     )
     assert parse_client_hello(ch.encode()[4:]) == ch
+
+
+def test_second_client_hello_with_an_extra_key_share_is_illegal_parameter(pki: Pki) -> None:
+    server = TlsServer(server_config(pki, groups=(NamedGroup.secp256r1, NamedGroup.x25519)), b"s")
+    # The client's first share is P-384, which the server does not take.
+    client = TlsClient(
+        client_config(pki, groups=(NamedGroup.secp384r1, NamedGroup.secp256r1, NamedGroup.x25519)),
+        b"c",
+    )
+    client.start()
+    ((_, ch1),) = client.pop_output()
+    server.receive(Epoch.INITIAL, ch1)
+    ((_, hrr),) = server.pop_output()
+    client.receive(Epoch.INITIAL, hrr)
+    ((_, ch2),) = client.pop_output()
+    parsed = parse_client_hello(ch2[4:])
+    shares = parse_key_share_ch(dict(parsed.extensions)[ExtensionType.key_share])
+    extra = (*shares, (NamedGroup.x25519, KeyExchange(NamedGroup.x25519).public_bytes))
+    exts = edit_exts(
+        parsed.extensions,
+        drop=(ExtensionType.key_share,),
+        add=((ExtensionType.key_share, encode_key_share_ch(extra)),),
+    )
+    with pytest.raises(TlsAlert) as info:
+        server.receive(Epoch.INITIAL, dataclasses.replace(parsed, extensions=exts).encode())
+    assert info.value.description == A.illegal_parameter

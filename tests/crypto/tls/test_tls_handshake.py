@@ -317,3 +317,39 @@ def test_keylog_lines_match_the_secrets(pki: Pki, tmp_path: Path) -> None:
     by_label = {line.split()[0]: bytes.fromhex(line.split()[2]) for line in lines}
     assert by_label["CLIENT_TRAFFIC_SECRET_0"] == secrets[(Epoch.ONE_RTT, True)]
     assert by_label["SERVER_HANDSHAKE_TRAFFIC_SECRET"] == secrets[(Epoch.HANDSHAKE, False)]
+
+
+def test_server_requiring_client_certificates_never_resumes(pki: Pki) -> None:
+    cert, key = pki.leaves["ec"]
+    store = TicketStore()
+    cfg = server_config(pki, require_client_cert=True, cadata=pki.ca_pem)
+    client = TlsClient(client_config(pki, certificate_chain=(cert,), private_key=key), b"c")
+    server = TlsServer(cfg, b"s", store)
+    client.start()
+    pump(client, server)
+    assert server.handshake_complete
+    assert not server.send_session_ticket()
+    # A ticket from a server that did not authenticate clients gives no way in.
+    _, ticket = _full_then_ticket(pki)
+    client = TlsClient(client_config(pki, session_ticket=ticket), b"c")
+    server = TlsServer(cfg, b"s", store)
+    client.start()
+    with pytest.raises(TlsAlert) as info:
+        pump(client, server)
+    assert info.value.description == AlertDescription.certificate_required
+
+
+def test_tickets_need_a_store_and_a_finished_handshake(pki: Pki) -> None:
+    client = TlsClient(client_config(pki), b"c")
+    server = TlsServer(server_config(pki), b"s", TicketStore())
+    assert not server.send_session_ticket()
+    client.start()
+    pump(client, server)
+    assert TlsServer(server_config(pki), b"s").send_session_ticket() is False
+    assert server.send_session_ticket() and server.send_session_ticket()
+    out = server.pop_output()
+    assert [e for e, _ in out] == [Epoch.ONE_RTT]
+    for epoch, data in out:
+        client.receive(epoch, data)
+    a, b = client.new_session_tickets
+    assert a.ticket != b.ticket and a.psk != b.psk  # distinct nonces (RFC 9846 §4.6.1)

@@ -86,7 +86,9 @@ class TlsServer(TlsEndpoint):
     connections).  ``early_data_check``, if set, is called with the
     ``app_data`` sealed in the ticket before 0-RTT is accepted (RFC 9001
     §4.6.3: QUIC or the application may refuse 0-RTT); ``ticket_app_data`` is
-    what new tickets carry.
+    what new tickets carry.  A server with ``require_client_cert`` issues no
+    tickets and accepts no PSK: TLS 1.3 cannot request a certificate in a
+    resumed handshake (RFC 9846 §4.3.2), and tickets do not record the client.
     """
 
     def __init__(
@@ -222,6 +224,9 @@ class TlsServer(TlsEndpoint):
             modes = parse_psk_modes(exts[ExtensionType.psk_key_exchange_modes])
         self._client_offered_psk_dhe = PskKeyExchangeMode.psk_dhe_ke in modes
 
+        if self._hrr_group is not None and set(shares) != {self._hrr_group}:
+            # RFC 9846 §4.2.8: after HRR, exactly one share, for the selected group.
+            raise illegal("second ClientHello must carry only the requested key share")
         chosen = next((g for g in cfg.groups if g in shares), None)
         if chosen is None:
             wanted = next((g for g in cfg.groups if g in client_groups), None)
@@ -235,7 +240,9 @@ class TlsServer(TlsEndpoint):
         # Resumption (RFC 9846 §4.2.11): pick one PSK, then check its binder.
         psk: bytes | None = None
         accept_early = False
-        if has_psk and self._client_offered_psk_dhe:
+        # RFC 9846 §4.3.2: no CertificateRequest in a PSK handshake, so a server
+        # that requires client certificates never resumes (fail closed).
+        if has_psk and self._client_offered_psk_dhe and not cfg.require_client_cert:
             offered = parse_offered_psks(exts[ExtensionType.pre_shared_key])
             psk, accept_early = self._select_psk(
                 message, offered, suite, alpn, ExtensionType.early_data in exts
@@ -487,6 +494,7 @@ class TlsServer(TlsEndpoint):
             or self._failed is not None
             or not self._client_offered_psk_dhe
             or self.alpn_protocol is None
+            or self._config.require_client_cert
         ):
             return False
         cfg = self._config
