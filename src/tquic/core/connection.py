@@ -312,17 +312,25 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
             return
         processed = False
         start = 0
-        for header in headers:
-            if self._receive_packet(data, start, header, network_path, now):
-                processed = True
-            start = header.packet_end
-            if self._state >= ConnState.CLOSING:
-                break
-        if processed:
-            path = self._paths.primary
-            if network_path == path.network_path:
-                path.bytes_received += len(data)
-        elif headers[0].packet_type == PacketType.ONE_RTT:
+        try:
+            for header in headers:
+                if self._receive_packet(data, start, header, network_path, now):
+                    processed = True
+                start = header.packet_end
+                if self._state >= ConnState.CLOSING:
+                    break
+        except QuicError:
+            # The packet decrypted but its content is an error (e.g. a TLS alert on the
+            # ClientHello): the datagram still counts towards the anti-amplification
+            # budget (RFC 9000 §8.1), else the CONNECTION_CLOSE could never be sent.
+            processed = True
+            raise
+        finally:
+            if processed:
+                path = self._paths.primary
+                if network_path == path.network_path:
+                    path.bytes_received += len(data)
+        if not processed and headers[0].packet_type == PacketType.ONE_RTT:
             self._check_stateless_reset(data, now)
 
     def _check_stateless_reset(self, data: bytes, now: float) -> None:
