@@ -1,4 +1,4 @@
-"""``tquic client URL...``: fetch files over HTTP/0.9 on QUIC (hq-interop), concurrently."""
+"""``tquic client URL...``: fetch files over HTTP/3 (or HTTP/0.9, hq-interop) on QUIC, concurrently."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from tquic.cli.common import CliError, describe_close, fail
 from tquic.cli.hq import ALPN_HQ
+from tquic.h3.aio import H3_ALPN
 from tquic.io.protocol import ConnectionClosedError, QuicConnectionProtocol
 from tquic.io.streams import StreamError
 
@@ -45,12 +46,15 @@ class Fetch:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "client", help="fetch URLs over QUIC (HTTP/0.9, hq-interop)",
+        "client", help="fetch URLs over QUIC (HTTP/3, or HTTP/0.9 hq-interop)",
         description="Fetch each URL on its own stream, concurrently (one connection per "
                     "server), then print bytes, seconds and Mbit/s.")
     parser.add_argument("urls", nargs="+", metavar="URL", help="https://HOST:PORT/path")
     parser.add_argument("-o", "--output", metavar="DIR", help="save the files in DIR")
-    parser.add_argument("--alpn", default=ALPN_HQ, help=f"ALPN protocol (default {ALPN_HQ})")
+    parser.add_argument("--alpn", choices=(H3_ALPN, ALPN_HQ), default=H3_ALPN,
+                        help=f"ALPN protocol (default {H3_ALPN})")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print each HTTP/3 response's status and header fields")
     trust = parser.add_mutually_exclusive_group()
     trust.add_argument("--ca", metavar="FILE", help="trust this CA/certificate (PEM)")
     trust.add_argument("--insecure", action="store_true",
@@ -143,6 +147,13 @@ async def _fetch_group(args: argparse.Namespace, config: Any, host: str, port: i
                        fetches: list[Fetch], out_dir: Path | None) -> None:
     from tquic.io.api import connect
 
+    if args.alpn == H3_ALPN:
+        from tquic.cli.h3_fetch import fetch_group_h3
+
+        await fetch_group_h3(config, host, port, fetches, out_dir, timeout=args.timeout,
+                             verbose=args.verbose, qlog_dir=args.qlog_dir,
+                             qlog_format=args.qlog_format)
+        return
     try:
         conn = await connect(host, port, config, timeout=args.timeout,
                              qlog_dir=args.qlog_dir, qlog_format=args.qlog_format)

@@ -24,6 +24,7 @@ from tquic.core.config import QuicConfiguration
 from tquic.h3.api import H3Client, H3Server, Handler, ServerTunnel, Transmit
 from tquic.h3.settings import H3Config
 from tquic.h3.transport import QuicStreamTransport
+from tquic.io.protocol import ConnectionClosedError
 
 E = TypeVar("E", H3Client, H3Server)
 
@@ -41,7 +42,17 @@ class H3Bridge(Generic[E]):
     stream events arriving earlier (0-RTT) wait in a backlog and are replayed.
     """
 
-    def __init__(self, protocol: Any, factory: Callable[[QuicStreamTransport, Transmit], E]) -> None:
+    def __init__(
+        self,
+        protocol: Any,
+        factory: Callable[[QuicStreamTransport, Transmit], E],
+        *,
+        only_alpn: str | None = None,
+    ) -> None:
+        # ``only_alpn``: serve HTTP/3 only when the handshake chose this ALPN; any
+        # other protocol gets the connection back untouched (a server offering
+        # both "h3" and "hq-interop" decides per connection, RFC 7301 §3.2).
+        self._only_alpn = only_alpn
         self._protocol = protocol
         self._factory: Callable[[QuicStreamTransport, Transmit], E] = factory
         self._endpoint: E | None = None
@@ -67,6 +78,9 @@ class H3Bridge(Generic[E]):
             return
         self._original(event)
         if isinstance(event, ev.HandshakeCompleted) and endpoint is None:
+            if self._only_alpn is not None and event.alpn_protocol != self._only_alpn:
+                self._detach()
+                return
             endpoint = self._endpoint = self._factory(self._protocol.quic, self._transmit)
             endpoint.protocol = self._protocol
             backlog, self._backlog = self._backlog, []
@@ -78,9 +92,20 @@ class H3Bridge(Generic[E]):
             if endpoint is not None:
                 endpoint.quic_event_received(event)
             if not self.ready.done():
+                # The close as tquic.io reports it (code, reason, who), so callers can
+                # name a TLS alert (a ConnectionError subclass).
                 self.ready.set_exception(
-                    ConnectionError(f"connection closed before HTTP/3 started: {event.reason}")
+                    ConnectionClosedError(event.error_code, event.reason, event.by_peer)
                 )
+
+    def _detach(self) -> None:
+        """Give the connection back to the protocol, replaying what was held back."""
+        self._protocol._handle_event = self._original
+        backlog, self._backlog = self._backlog, []
+        for queued in backlog:
+            self._original(queued)
+        if not self.ready.done():
+            self.ready.cancel()
 
     def _transmit(self) -> None:
         # Coalesce: one protocol flush per loop iteration, outside event processing.

@@ -166,6 +166,7 @@ class _Pending:
     body: list[bytes] = field(default_factory=list)
     size: int = 0
     trailers: HeaderPairs = ()
+    sink: Callable[[bytes], None] | None = None  # streams the body instead of keeping it
 
 
 class H3Client(_Endpoint):
@@ -203,8 +204,13 @@ class H3Client(_Endpoint):
         body: bytes = b"",
         *,
         trailers: HeadersLike | None = None,
+        on_data: Callable[[bytes], None] | None = None,
     ) -> Response:
-        """Send a request and wait for the complete response (interim 1xx skipped)."""
+        """Send a request and wait for the complete response (interim 1xx skipped).
+
+        With ``on_data``, each piece of the response body is passed to it as it
+        arrives (no size limit) and the returned Response has an empty body.
+        """
         target = Target.from_url(url)
         head = [
             (b":method", method.encode()),
@@ -215,6 +221,7 @@ class H3Client(_Endpoint):
         ]
         tail = list(normalize_headers(trailers))
         pending = self._start(method.encode(), head, body, tail, end=True)
+        pending.sink = on_data
         return await pending.future
 
     async def connect(
@@ -297,11 +304,15 @@ class H3Client(_Endpoint):
             self._on_headers(stream_id, pending, event)
         elif isinstance(event, DataReceived):
             pending.size += len(event.data)
-            if pending.size > self._max_response_size:
+            if pending.sink is not None:
+                if event.data:
+                    pending.sink(event.data)
+            elif pending.size > self._max_response_size:
                 self._h3.cancel_stream(stream_id)
                 self._fail(stream_id, H3RequestError("response body too large"))
                 return
-            pending.body.append(event.data)
+            else:
+                pending.body.append(event.data)
             if event.stream_ended:
                 self._complete(stream_id, pending)
         # StopSendingReceived: the server stopped reading a request it has answered
@@ -483,7 +494,11 @@ class H3Server(_Endpoint):
             reply = await self._handler(request)
         except Exception:
             reply = Response(500, ((b"content-type", b"text/plain"),), b"internal error")
-        self.send_response(request.stream_id, reply, request.method.encode("latin-1"))
+        method = request.method.encode("latin-1")
+        if reply.stream is not None and method != b"HEAD":
+            await self._send_streamed(request.stream_id, reply)
+        else:
+            self.send_response(request.stream_id, reply, method)
 
     def send_response(self, stream_id: int, reply: Response, method: bytes) -> None:
         """Send a whole response; silently gives up if the stream is already gone."""
@@ -500,6 +515,53 @@ class H3Server(_Endpoint):
                 return
             self._h3.cancel_stream(stream_id, H3ErrorCode.H3_INTERNAL_ERROR)
         self.flush()
+
+    async def _send_streamed(self, stream_id: int, reply: Response) -> None:
+        """Headers, then each piece of ``reply.stream`` as the QUIC send buffer drains."""
+        stream = reply.stream
+        if stream is None:
+            return
+        try:
+            self._h3.send_headers(stream_id, [(b":status", str(reply.status).encode()), *reply.headers])
+            if reply.body:
+                self._h3.send_data(stream_id, reply.body)
+            self.flush()
+            async for chunk in stream:
+                if chunk:
+                    self._h3.send_data(stream_id, chunk)
+                    self.flush()
+                    await self._drain(stream_id)
+            if reply.trailers:
+                self._h3.send_trailers(stream_id, list(reply.trailers))
+            else:
+                self._h3.send_data(stream_id, b"", end_stream=True)
+        except H3UsageError:
+            if self._h3.closed:
+                return
+            self._h3.cancel_stream(stream_id, H3ErrorCode.H3_INTERNAL_ERROR)
+        except ConnectionError:
+            return  # the connection went away
+        finally:
+            if self.protocol is not None:
+                self.protocol._writers.pop(stream_id, None)
+        self.flush()
+
+    async def _drain(self, stream_id: int) -> None:
+        """Wait until the engine's send buffer for ``stream_id`` has room again.
+
+        Uses the tquic.io protocol's stream writers (woken on every flush); with
+        no protocol (engine driven by hand) there is nothing to wait for.
+        """
+        protocol = self.protocol
+        if protocol is None:
+            return
+        from tquic.io.streams import QuicStreamWriter
+
+        writers = protocol._writers
+        writer = writers.get(stream_id)
+        if writer is None:
+            writer = writers[stream_id] = QuicStreamWriter(protocol, stream_id)
+        await writer.drain()  # raises ConnectionClosedError (a ConnectionError) on close
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -88,6 +88,9 @@ class Response:
     headers: HeaderPairs = ()
     body: bytes = b""
     trailers: HeaderPairs = ()
+    # Server side only: a body produced piece by piece (sent after ``body``, with
+    # flow-control backpressure), for files and generated content too big to hold.
+    stream: AsyncIterable[bytes] | None = None
 
     def header(self, name: str | bytes) -> bytes | None:
         return header_value(self.headers, name)
