@@ -323,3 +323,16 @@ def test_handshakes_in_progress_are_bounded(server_config: QuicConfiguration,
             assert server.endpoint.stats.connections_refused >= 1
 
     run(main())
+
+
+def test_opening_more_streams_than_the_peer_allows_waits_for_credit(
+        server_config: QuicConfiguration, client_config: QuicConfiguration) -> None:
+    async def main() -> None:
+        config = dataclasses.replace(server_config, max_streams_bidi=4)
+        server = await hq_server(config)
+        async with server, tquic.connect("127.0.0.1", server.local_address[1],
+                                         client_config) as conn:
+            bodies = await asyncio.gather(*(fetch(conn, f"/{100 + i}") for i in range(20)))
+            assert [len(b) for b in bodies] == [100 + i for i in range(20)]
+
+    run(main())

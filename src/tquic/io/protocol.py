@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from tquic.core import events as ev
 from tquic.core.network_path import Address, NetworkPath
+from tquic.core.send_stream import StreamUsageError
 from tquic.io.streams import QuicStreamReader, QuicStreamWriter, StreamError, StreamResetError
 from tquic.wire.errors import QuicError
 
@@ -82,6 +83,7 @@ class QuicConnectionProtocol:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._flush_scheduled = False
+        self._progress: asyncio.Future[None] | None = None
         self._terminated: ConnectionClosedError | None = None
         self._terminated_at: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -128,8 +130,22 @@ class QuicConnectionProtocol:
     async def open_stream(self, bidirectional: bool = True
                           ) -> tuple[QuicStreamReader, QuicStreamWriter]:
         """Open a stream; for a unidirectional one the reader is at EOF from the start."""
-        self._check_open()
-        stream_id = int(self._quic.open_stream(bidirectional=bidirectional))
+        blocked = False
+        while True:
+            self._check_open()
+            try:
+                stream_id = int(self._quic.open_stream(bidirectional=bidirectional))
+                break
+            except StreamUsageError:
+                # The peer's MAX_STREAMS is used up (RFC 9000 §4.6): the engine has queued
+                # STREAMS_BLOCKED; wait for the connection to make progress and try again.
+                if not blocked:
+                    blocked = True
+                    self._schedule_flush()  # sends STREAMS_BLOCKED
+                if self._progress is None:
+                    self._progress = self._loop.create_future()
+                waiters: list[asyncio.Future[None]] = [self._progress, self._closed]
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         reader, writer = self._create_stream(stream_id)
         if not bidirectional:
             reader.feed_eof()
@@ -253,6 +269,9 @@ class QuicConnectionProtocol:
                 self._qlog_flush(now, datagrams)
             self._process_events()
             self._wake_writers()
+            progress, self._progress = self._progress, None
+            if progress is not None and not progress.done():
+                progress.set_result(None)
             self._arm_timer()
         except Exception:
             logger.exception("connection driver failed; closing the connection")
