@@ -228,7 +228,12 @@ def test_early_data_check_hook_can_refuse(pki: Pki) -> None:
     )
     server = TlsServer(server_config(pki, enable_early_data=True, clock=lambda: T + 1), b"s", store)
     seen: list[bytes] = []
-    server.early_data_check = lambda app: seen.append(app) is not None
+
+    def refuse(app_data: bytes) -> bool:
+        seen.append(app_data)
+        return False
+
+    server.early_data_check = refuse
     client.start()
     pump(client, server)
     assert seen == [b""] and not server.early_data_accepted
