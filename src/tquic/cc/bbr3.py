@@ -1,0 +1,751 @@
+"""BBRv3 (draft-ietf-ccwg-bbr), with BBRv2 as a parameter set of the same machine.
+
+Section names below are the draft's.  The model ("Network Path Model"):
+BBR.max_bw (max delivery rate over the last two ProbeBW cycles), BBR.min_rtt
+(10 s) and the bounds BBR.inflight_hi (long term, raised while probing, cut on
+loss/ECN "too high"), BBR.bw_lo / BBR.inflight_lo (short term, cut by BBRBeta
+in rounds with loss outside of bandwidth probing, ECN-scaled).  The state
+machine ("State Machine Operation"): Startup (pacing gain 2.77, cwnd gain 2)
+until the bandwidth stops growing 25 % for three rounds or loss/ECN is too
+high; Drain; ProbeBW with DOWN / CRUISE / REFILL / UP phases; ProbeRTT every
+5 s with cwnd at 0.5 x BDP for 200 ms and a round.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from enum import Enum
+
+from tquic.cc.base import LostPacket
+from tquic.cc.bbr_common import INF, BbrBase, PacketState, RateSample, WindowedMaxFilter
+
+
+@dataclass(frozen=True, slots=True)
+class BbrParams:
+    """The draft's "Parameters" (section "Summary of Control Behavior" constants)."""
+
+    name: str
+    startup_pacing_gain: float  # BBRStartupPacingGain
+    startup_cwnd_gain: float  # BBRStartupCwndGain
+    drain_pacing_gain: float  # BBRDrainPacingGain
+    down_pacing_gain: float  # ProbeBW_DOWN pacing gain
+    up_pacing_gain: float = 1.25  # ProbeBW_UP pacing gain
+    up_cwnd_gain: float = 2.25  # ProbeBW_UP cwnd gain
+    cwnd_gain: float = 2.0  # BBRDefaultCwndGain
+    loss_thresh: float = 0.02  # BBRLossThresh
+    beta: float = 0.7  # BBRBeta
+    headroom: float = 0.15  # BBRHeadroom
+    pacing_margin: float = 0.01  # BBRPacingMarginPercent
+    full_bw_thresh: float = 1.25
+    full_bw_count: int = 3
+    startup_full_loss_cnt: int = 6  # BBRStartupFullLossCnt
+    probe_rtt_interval: float = 5.0  # BBRProbeRTTInterval (s)
+    probe_rtt_duration: float = 0.2  # BBRProbeRTTDuration (s)
+    probe_rtt_cwnd_gain: float = 0.5  # BBRProbeRTTCwndGain
+    min_rtt_filter_len: float = 10.0  # BBRMinRTTFilterLen (s)
+    extra_acked_filter_len: int = 10  # BBRExtraAckedFilterLen (rounds)
+    ecn: bool = True  # react to ECN-CE (L4S-style) at all
+    ecn_thresh: float = 0.5  # BBRECNThresh: CE ratio judged "too high"
+    ecn_alpha_gain: float = 1.0 / 16  # EWMA gain of BBR.ecn_alpha
+    ecn_factor: float = 1.0 / 3  # how much of ecn_alpha cuts inflight_lo
+    max_probe_wait_rounds: int = 63  # Reno-coexistence bound on rounds between probes
+    # Loss rate of a round above which the short-term bounds (bw_lo, inflight_lo)
+    # react.  The draft reacts to any loss (0.0); a positive value lets random
+    # loss below it pass, as inflight_hi already does with BBRLossThresh.
+    lower_bounds_loss_thresh: float = 0.0
+
+
+# draft-ietf-ccwg-bbr: 4 ln 2 for Startup pacing, cwnd gain 2, Drain 0.35,
+# ProbeBW_DOWN 0.9, ProbeBW_UP cwnd gain 2.25.
+BBR3_PARAMS = BbrParams(
+    name="bbr3",
+    startup_pacing_gain=4.0 * math.log(2.0),
+    startup_cwnd_gain=2.0,
+    drain_pacing_gain=0.35,
+    down_pacing_gain=0.9,
+)
+# BBRv2 (draft-cardwell-iccrg-bbr-congestion-control-02 era / Linux v2alpha):
+# the same machine with Startup pacing 2/ln2, Drain its inverse, ProbeBW_DOWN
+# 0.75 and cwnd gain 2 while probing up.  ProbeRTT already every 5 s.
+BBR2_PARAMS = BbrParams(
+    name="bbr2",
+    startup_pacing_gain=2.0 / math.log(2.0),
+    startup_cwnd_gain=2.0,
+    drain_pacing_gain=math.log(2.0) / 2.0,
+    down_pacing_gain=0.75,
+    up_cwnd_gain=2.0,
+)
+
+
+class Bbr3State(Enum):
+    STARTUP = "startup"
+    DRAIN = "drain"
+    PROBE_BW_DOWN = "probe_bw_down"
+    PROBE_BW_CRUISE = "probe_bw_cruise"
+    PROBE_BW_REFILL = "probe_bw_refill"
+    PROBE_BW_UP = "probe_bw_up"
+    PROBE_RTT = "probe_rtt"
+
+
+PROBE_BW_STATES = frozenset(
+    {
+        Bbr3State.PROBE_BW_DOWN,
+        Bbr3State.PROBE_BW_CRUISE,
+        Bbr3State.PROBE_BW_REFILL,
+        Bbr3State.PROBE_BW_UP,
+    }
+)
+# BBRIsProbingBW(): states in which loss does not cut the short-term model.
+PROBING_STATES = frozenset({Bbr3State.STARTUP, Bbr3State.PROBE_BW_REFILL, Bbr3State.PROBE_BW_UP})
+
+
+class AckPhase(Enum):
+    INIT = 0
+    PROBE_STARTING = 1
+    PROBE_FEEDBACK = 2
+    PROBE_STOPPING = 3
+    REFILLING = 4
+
+
+class Bbr3(BbrBase):
+    """BBRv3 (or BBRv2 with ``params=BBR2_PARAMS``)."""
+
+    __slots__ = (
+        "_bw_hi",
+        "_rng",
+        "ack_phase",
+        "bw",
+        "bw_latest",
+        "bw_lo",
+        "bw_probe_samples",
+        "bw_probe_up_acks",
+        "bw_probe_up_rounds",
+        "bw_probe_wait",
+        "ce_in_round",
+        "cwnd_gain",
+        "cwnd_limited",
+        "cycle_count",
+        "cycle_stamp",
+        "delivered_in_round",
+        "ecn_alpha",
+        "extra_acked",
+        "extra_acked_delivered",
+        "extra_acked_filter",
+        "extra_acked_interval_start",
+        "full_bw",
+        "full_bw_count",
+        "full_bw_now",
+        "full_bw_reached",
+        "idle_restart",
+        "inflight_hi",
+        "inflight_latest",
+        "inflight_lo",
+        "loss_events_in_round",
+        "loss_in_round",
+        "lost_in_round",
+        "loss_round_delivered",
+        "loss_round_start",
+        "max_inflight",
+        "pacing_gain",
+        "params",
+        "probe_rtt_done_stamp",
+        "probe_rtt_expired",
+        "probe_rtt_min_delay",
+        "probe_rtt_min_stamp",
+        "probe_rtt_round_done",
+        "probe_up_cnt",
+        "rounds_since_bw_probe",
+        "state",
+    )
+
+    def __init__(
+        self, max_datagram_size: int, params: BbrParams = BBR3_PARAMS, *, seed: int | None = None
+    ) -> None:
+        super().__init__(max_datagram_size, params.startup_pacing_gain)
+        self.params = params
+        self._rng = random.Random(seed)
+        # "Initialization": BBROnInit.
+        self._bw_hi = [0.0, 0.0]  # BBR.MaxBwFilter: this cycle and the previous one
+        self.cycle_count = 0
+        self.bw = 0.0
+        self.bw_lo = INF
+        self.inflight_lo = INF
+        self.inflight_hi = INF
+        self.bw_latest = 0.0
+        self.inflight_latest = 0
+        self.loss_round_delivered = 0
+        self.loss_round_start = False
+        self.loss_in_round = False
+        self.loss_events_in_round = 0
+        self.lost_in_round = 0
+        self.ce_in_round = 0
+        self.delivered_in_round = 0
+        self.ecn_alpha = 1.0  # starts pessimistic, as DCTCP's alpha (RFC 8257 §3.3)
+        self.extra_acked_filter = WindowedMaxFilter(params.extra_acked_filter_len)
+        self.extra_acked = 0.0
+        self.extra_acked_interval_start = 0.0
+        self.extra_acked_delivered = 0
+        self.full_bw = 0.0
+        self.full_bw_count = 0
+        self.full_bw_now = False
+        self.full_bw_reached = False
+        self.probe_rtt_min_delay = INF
+        self.probe_rtt_min_stamp = 0.0
+        self.probe_rtt_expired = False
+        self.probe_rtt_done_stamp = 0.0
+        self.probe_rtt_round_done = False
+        self.idle_restart = False
+        self.cycle_stamp = 0.0
+        self.bw_probe_wait = 0.0
+        self.rounds_since_bw_probe = 0
+        self.bw_probe_samples = 0
+        self.probe_up_cnt = INF
+        self.bw_probe_up_acks = 0
+        self.bw_probe_up_rounds = 0
+        self.ack_phase = AckPhase.INIT
+        self.max_inflight = float(self.initial_cwnd)
+        self.cwnd_limited = False
+        self.state = Bbr3State.STARTUP
+        self.pacing_gain = params.startup_pacing_gain
+        self.cwnd_gain = params.startup_cwnd_gain
+
+    @property
+    def max_bw(self) -> float:
+        """BBR.max_bw in bytes per second."""
+        return max(self._bw_hi)
+
+    def _full_bw_reached(self) -> bool:
+        return self.full_bw_reached
+
+    def _in_probe_rtt(self) -> bool:
+        return self.state is Bbr3State.PROBE_RTT
+
+    # -- "Per-ACK Steps" ----------------------------------------------------------
+
+    def _update(
+        self,
+        rs: RateSample,
+        bytes_in_flight: int,
+        now: float,
+        ecn_ce_count: int,
+        cwnd_limited: bool,
+    ) -> None:
+        self.cwnd_limited = cwnd_limited
+        # BBRUpdateModelAndState
+        self._update_latest_delivery_signals(rs)
+        self._update_congestion_signals(rs, ecn_ce_count)
+        self._update_ack_aggregation(rs, now)
+        self._check_full_bw_reached(rs)
+        self._check_startup_done(rs)
+        self._check_drain_done(bytes_in_flight, now)
+        self._update_probe_bw_cycle_phase(rs, bytes_in_flight, now)
+        self._update_min_rtt(rs, now)
+        self._check_probe_rtt(rs, bytes_in_flight, now)
+        self._advance_latest_delivery_signals(rs)
+        self._bound_bw_for_model()
+        # BBRUpdateControlParameters
+        self._set_pacing_rate_with_gain(self.bw, self.pacing_gain, self.params.pacing_margin)
+        self._set_cwnd(rs, bytes_in_flight)
+
+    def _update_latest_delivery_signals(self, rs: RateSample) -> None:
+        # "BBRUpdateLatestDeliverySignals": per loss round, the max bw and delivered.
+        self.loss_round_start = False
+        if rs.valid:
+            self.bw_latest = max(self.bw_latest, rs.delivery_rate)
+        self.inflight_latest = max(self.inflight_latest, rs.delivered)
+        if rs.prior_delivered >= self.loss_round_delivered:
+            self.loss_round_delivered = self.sampler.delivered
+            self.loss_round_start = True
+
+    def _advance_latest_delivery_signals(self, rs: RateSample) -> None:
+        if self.loss_round_start:
+            self.bw_latest = rs.delivery_rate if rs.valid else 0.0
+            self.inflight_latest = rs.delivered
+
+    def _update_congestion_signals(self, rs: RateSample, ecn_ce_count: int) -> None:
+        # "BBRUpdateCongestionSignals"
+        self._update_max_bw(rs)
+        self.delivered_in_round += rs.newly_acked
+        if rs.newly_lost > 0:
+            self.loss_in_round = True
+            self.loss_events_in_round += 1
+            self.lost_in_round += rs.newly_lost
+        if ecn_ce_count > 0 and self.params.ecn:
+            self.ce_in_round += ecn_ce_count * self.max_datagram_size
+        if not self.loss_round_start:
+            return
+        self._update_ecn_alpha()
+        self._adapt_lower_bounds_from_congestion()
+        self.loss_in_round = False
+        self.lost_in_round = 0
+        self.ce_in_round = 0
+        self.delivered_in_round = 0
+        if self.full_bw_reached or self.state is not Bbr3State.STARTUP:
+            self.loss_events_in_round = 0
+
+    def _round_ce_ratio(self) -> float:
+        if self.delivered_in_round <= 0:
+            return 0.0
+        return min(1.0, self.ce_in_round / self.delivered_in_round)
+
+    def _update_ecn_alpha(self) -> None:
+        # ECN alpha: an EWMA of the CE-marked share per round (gain 1/16), as DCTCP.
+        if not self.params.ecn or self.delivered_in_round <= 0:
+            return
+        g = self.params.ecn_alpha_gain
+        self.ecn_alpha = (1.0 - g) * self.ecn_alpha + g * self._round_ce_ratio()
+
+    def _update_max_bw(self, rs: RateSample) -> None:
+        # "BBRUpdateMaxBw": round counting, then the two-cycle max filter.
+        self._update_round(rs)
+        if (
+            rs.valid
+            and (rs.delivery_rate >= self.max_bw or not rs.is_app_limited)
+            and rs.delivery_rate > self._bw_hi[1]
+        ):
+            self._bw_hi[1] = rs.delivery_rate
+
+    def _on_round_start(self) -> None:
+        self.rounds_since_bw_probe += 1
+
+    def _advance_max_bw_filter(self) -> None:
+        # "BBRAdvanceMaxBwFilter": forget the cycle before last.
+        self.cycle_count += 1
+        if self._bw_hi[1] == 0.0:
+            return
+        self._bw_hi[0] = self._bw_hi[1]
+        self._bw_hi[1] = 0.0
+
+    def _adapt_lower_bounds_from_congestion(self) -> None:
+        # "BBRAdaptLowerBoundsFromCongestion": once per round, outside probing.
+        if self.state in PROBING_STATES:
+            return
+        ecn = self.params.ecn and self.ce_in_round > 0
+        loss = self.loss_in_round and self.lost_in_round > self.params.lower_bounds_loss_thresh * (
+            self.lost_in_round + self.delivered_in_round
+        )
+        if not (loss or ecn):
+            return
+        # BBRInitLowerBounds
+        if math.isinf(self.bw_lo):
+            self.bw_lo = self.max_bw
+        if math.isinf(self.inflight_lo):
+            self.inflight_lo = self._cwnd
+        if loss:
+            # BBRLossLowerBounds
+            beta = self.params.beta
+            self.bw_lo = max(self.bw_latest, beta * self.bw_lo)
+            self.inflight_lo = max(float(self.inflight_latest), beta * self.inflight_lo)
+        if ecn:
+            cut = 1.0 - self.ecn_alpha * self.params.ecn_factor
+            self.inflight_lo = max(self.inflight_lo * cut, float(self.min_pipe_cwnd))
+
+    def _reset_lower_bounds(self) -> None:
+        self.bw_lo = INF
+        self.inflight_lo = INF
+
+    def _bound_bw_for_model(self) -> None:
+        self.bw = min(self.max_bw, self.bw_lo)
+
+    def _update_ack_aggregation(self, rs: RateSample, now: float) -> None:
+        # "BBRUpdateACKAggregation": data acknowledged beyond what bw explains.
+        interval = now - self.extra_acked_interval_start
+        expected = self.bw * interval
+        if self.extra_acked_delivered <= expected:
+            self.extra_acked_delivered = 0
+            self.extra_acked_interval_start = now
+            expected = 0.0
+        self.extra_acked_delivered += rs.newly_acked
+        extra = min(self.extra_acked_delivered - expected, self._cwnd)
+        self.extra_acked = self.extra_acked_filter.update(self.round_count, max(extra, 0.0))
+
+    # -- "Startup" and "Drain" -------------------------------------------------------
+
+    def _reset_full_bw(self) -> None:
+        self.full_bw = 0.0
+        self.full_bw_count = 0
+        self.full_bw_now = False
+
+    def _check_full_bw_reached(self, rs: RateSample) -> None:
+        # "BBRCheckFullBWReached": three rounds without 25 % growth.
+        if self.full_bw_now or not self.round_start or rs.is_app_limited or not rs.valid:
+            return
+        if rs.delivery_rate >= self.full_bw * self.params.full_bw_thresh:
+            self._reset_full_bw()
+            self.full_bw = rs.delivery_rate
+            return
+        self.full_bw_count += 1
+        self.full_bw_now = self.full_bw_count >= self.params.full_bw_count
+        if self.full_bw_now:
+            self.full_bw_reached = True
+
+    def _is_inflight_too_high(self, lost: int, tx_in_flight: int, rs: RateSample | None) -> bool:
+        # "BBRIsInflightTooHigh": lost > BBRLossThresh of the flight, or (ECN) the
+        # CE-marked share of the sample's deliveries above BBRECNThresh.
+        if tx_in_flight > 0 and lost > tx_in_flight * self.params.loss_thresh:
+            return True
+        if rs is not None and self.params.ecn and rs.delivered > 0 and rs.ce_delivered > 0:
+            return rs.ce_delivered / rs.delivered > self.params.ecn_thresh
+        return False
+
+    def _check_startup_done(self, rs: RateSample) -> None:
+        self._check_startup_high_loss(rs)
+        if self.state is Bbr3State.STARTUP and self.full_bw_reached:
+            self._enter_drain()
+
+    def _check_startup_high_loss(self, rs: RateSample) -> None:
+        # "Exiting Startup Based on Packet Loss": in recovery for a round, at least
+        # BBRStartupFullLossCnt loss events, and loss (or ECN) above threshold.
+        if self.full_bw_reached or self.state is not Bbr3State.STARTUP:
+            return
+        too_high = False
+        if (
+            self.loss_round_start
+            and self.in_recovery
+            and self.loss_events_in_round >= self.params.startup_full_loss_cnt
+            and self._is_inflight_too_high(rs.lost, rs.tx_in_flight, rs)
+        ):
+            too_high = True
+        if self.loss_round_start:
+            self.loss_events_in_round = 0
+        if (
+            not too_high
+            and self.params.ecn
+            and self.round_start
+            and rs.valid
+            and rs.ce_delivered > 0
+            and rs.ce_delivered / max(rs.delivered, 1) > self.params.ecn_thresh
+        ):
+            too_high = True
+        if too_high:
+            # BBRHandleQueueTooHighInStartup
+            self.full_bw_reached = True
+            self.inflight_hi = max(self._bdp(self.max_bw, 1.0), float(self.inflight_latest))
+
+    def _enter_startup(self) -> None:
+        self.state = Bbr3State.STARTUP
+        self.pacing_gain = self.params.startup_pacing_gain
+        self.cwnd_gain = self.params.startup_cwnd_gain
+
+    def _enter_drain(self) -> None:
+        self.state = Bbr3State.DRAIN
+        self.pacing_gain = self.params.drain_pacing_gain
+        self.cwnd_gain = self.params.startup_cwnd_gain
+
+    def _check_drain_done(self, bytes_in_flight: int, now: float) -> None:
+        if self.state is Bbr3State.DRAIN and bytes_in_flight <= self._inflight(self.bw, 1.0):
+            self._enter_probe_bw(now)
+
+    # -- "ProbeBW" -------------------------------------------------------------------
+
+    def _enter_probe_bw(self, now: float) -> None:
+        self.cwnd_gain = self.params.cwnd_gain
+        self._start_probe_bw_down(now)
+
+    def _pick_probe_wait(self) -> None:
+        # "BBRPickProbeWait": 2-3 s of wall clock, and a random 0/1 round offset.
+        self.rounds_since_bw_probe = self._rng.randint(0, 1)
+        self.bw_probe_wait = 2.0 + self._rng.random()
+
+    def _start_probe_bw_down(self, now: float) -> None:
+        self._reset_congestion_signals()
+        self.probe_up_cnt = INF
+        self._pick_probe_wait()
+        self.cycle_stamp = now
+        self.ack_phase = AckPhase.PROBE_STOPPING
+        self._start_round()
+        self.state = Bbr3State.PROBE_BW_DOWN
+        self.pacing_gain = self.params.down_pacing_gain
+        self.cwnd_gain = self.params.cwnd_gain
+
+    def _start_probe_bw_cruise(self) -> None:
+        self.state = Bbr3State.PROBE_BW_CRUISE
+        self.pacing_gain = 1.0
+        self.cwnd_gain = self.params.cwnd_gain
+
+    def _start_probe_bw_refill(self) -> None:
+        self._reset_lower_bounds()
+        self.bw_probe_up_rounds = 0
+        self.bw_probe_up_acks = 0
+        self.ack_phase = AckPhase.REFILLING
+        self._start_round()
+        self.state = Bbr3State.PROBE_BW_REFILL
+        self.pacing_gain = 1.0
+        self.cwnd_gain = self.params.cwnd_gain
+
+    def _start_probe_bw_up(self, rs: RateSample, now: float) -> None:
+        self.ack_phase = AckPhase.PROBE_STARTING
+        self._start_round()
+        self._reset_full_bw()
+        self.full_bw = rs.delivery_rate if rs.valid else 0.0
+        self.cycle_stamp = now
+        self.state = Bbr3State.PROBE_BW_UP
+        self.pacing_gain = self.params.up_pacing_gain
+        self.cwnd_gain = self.params.up_cwnd_gain
+        self._raise_inflight_hi_slope()
+
+    def _reset_congestion_signals(self) -> None:
+        self.loss_in_round = False
+        self.lost_in_round = 0
+        self.ce_in_round = 0
+        self.delivered_in_round = 0
+        self.bw_latest = 0.0
+        self.inflight_latest = 0
+
+    def _update_probe_bw_cycle_phase(
+        self, rs: RateSample, bytes_in_flight: int, now: float
+    ) -> None:
+        # "BBRUpdateProbeBWCyclePhase"
+        if not self.full_bw_reached:
+            return
+        self._adapt_upper_bounds(rs, now)
+        state = self.state
+        if state not in PROBE_BW_STATES:
+            return
+        if state is Bbr3State.PROBE_BW_DOWN:
+            if self._is_time_to_probe_bw(now):
+                return
+            if self._is_time_to_cruise(bytes_in_flight):
+                self._start_probe_bw_cruise()
+        elif state is Bbr3State.PROBE_BW_CRUISE:
+            self._is_time_to_probe_bw(now)
+        elif state is Bbr3State.PROBE_BW_REFILL:
+            # One round of REFILL (inflight at the bounds), then probe up.
+            if self.round_start:
+                self.bw_probe_samples = 1
+                self._start_probe_bw_up(rs, now)
+        elif self._is_time_to_go_down(rs):
+            self._start_probe_bw_down(now)
+
+    def _is_time_to_cruise(self, bytes_in_flight: int) -> bool:
+        if bytes_in_flight > self._inflight_with_headroom():
+            return False  # not enough headroom yet
+        return bytes_in_flight <= self._inflight(self.max_bw, 1.0)
+
+    def _is_time_to_go_down(self, rs: RateSample) -> bool:
+        if self.cwnd_limited and self._cwnd >= self.inflight_hi:
+            # inflight_hi, not the path, limits the growth: keep probing.
+            self._reset_full_bw()
+            self.full_bw = rs.delivery_rate if rs.valid else 0.0
+        elif self.full_bw_now:
+            return True  # the bandwidth plateaued: the pipe is full
+        return False
+
+    def _has_elapsed_in_phase(self, interval: float, now: float) -> bool:
+        return now > self.cycle_stamp + interval
+
+    def _is_reno_coexistence_probe_time(self) -> bool:
+        # "BBRIsRenoCoexistenceProbeTime": probe at least as often as Reno would
+        # refill a BDP-sized window (one packet per round), capped at 63 rounds.
+        reno_rounds = self._target_inflight() / self.max_datagram_size
+        rounds = min(reno_rounds, float(self.params.max_probe_wait_rounds))
+        return self.rounds_since_bw_probe >= rounds
+
+    def _target_inflight(self) -> float:
+        return min(self._bdp(self.bw, 1.0), self._cwnd)
+
+    def _is_time_to_probe_bw(self, now: float) -> bool:
+        if (
+            self._has_elapsed_in_phase(self.bw_probe_wait, now)
+            or self._is_reno_coexistence_probe_time()
+        ):
+            self._start_probe_bw_refill()
+            return True
+        return False
+
+    def _adapt_upper_bounds(self, rs: RateSample, now: float) -> None:
+        # "BBRAdaptUpperBounds"
+        if self.ack_phase is AckPhase.PROBE_STARTING and self.round_start:
+            self.ack_phase = AckPhase.PROBE_FEEDBACK
+        if self.ack_phase is AckPhase.PROBE_STOPPING and self.round_start:
+            # The probe's own samples are in: start a new max_bw cycle.
+            self.bw_probe_samples = 0
+            self.ack_phase = AckPhase.INIT
+            if self.state in PROBE_BW_STATES and not rs.is_app_limited:
+                self._advance_max_bw_filter()
+        if self._check_inflight_too_high(rs, now):
+            return
+        # The loss rate is safe: raise the upper bound.
+        if math.isinf(self.inflight_hi):
+            return
+        if rs.tx_in_flight > self.inflight_hi:
+            self.inflight_hi = float(rs.tx_in_flight)
+        if self.state is Bbr3State.PROBE_BW_UP:
+            self._probe_inflight_hi_upward(rs)
+
+    def _check_inflight_too_high(self, rs: RateSample, now: float) -> bool:
+        if self._is_inflight_too_high(rs.lost, rs.tx_in_flight, rs):
+            if self.bw_probe_samples:
+                self._handle_inflight_too_high(rs.is_app_limited, rs.tx_in_flight, now)
+            return True
+        return False
+
+    def _handle_inflight_too_high(self, app_limited: bool, tx_in_flight: float, now: float) -> None:
+        # "BBRHandleInflightTooHigh": the probe found the ceiling.
+        self.bw_probe_samples = 0
+        if not app_limited:
+            self.inflight_hi = max(tx_in_flight, self._target_inflight() * self.params.beta)
+        if self.state is Bbr3State.PROBE_BW_UP:
+            self._start_probe_bw_down(now)
+
+    def _probe_inflight_hi_upward(self, rs: RateSample) -> None:
+        # "BBRProbeInflightHiUpward": grow inflight_hi 1, 2, 4, ... packets per round.
+        if not self.cwnd_limited or self._cwnd < self.inflight_hi:
+            return
+        self.bw_probe_up_acks += rs.newly_acked
+        if self.bw_probe_up_acks >= self.probe_up_cnt:
+            delta = int(self.bw_probe_up_acks // self.probe_up_cnt)
+            self.bw_probe_up_acks -= int(delta * self.probe_up_cnt)
+            self.inflight_hi += delta * self.max_datagram_size
+        if self.round_start:
+            self._raise_inflight_hi_slope()
+
+    def _raise_inflight_hi_slope(self) -> None:
+        growth_this_round = float(1 << self.bw_probe_up_rounds) * self.max_datagram_size
+        self.bw_probe_up_rounds = min(self.bw_probe_up_rounds + 1, 30)
+        # Bytes to acknowledge per max_datagram_size of inflight_hi growth.
+        self.probe_up_cnt = max(self._cwnd / growth_this_round, 1.0) * self.max_datagram_size
+
+    def _on_loss(
+        self, lost: list[LostPacket], states: list[PacketState], bytes_in_flight: int, now: float
+    ) -> None:
+        # "BBRHandleLostPacket": while probing, judge each lost packet's flight.
+        for p in states:
+            if not self.bw_probe_samples:
+                return
+            lost_bytes = self.sampler.lost - p.lost
+            if self._is_inflight_too_high(lost_bytes, p.tx_in_flight, None):
+                self._handle_inflight_too_high(
+                    p.app_limited, self._inflight_at_loss(p, lost_bytes), now
+                )
+
+    def _inflight_at_loss(self, p: PacketState, lost_bytes: int) -> float:
+        # "BBRInflightAtLoss": where in the flight the loss rate crossed the threshold.
+        thresh = self.params.loss_thresh
+        inflight_prev = p.tx_in_flight - p.size
+        lost_prev = lost_bytes - p.size
+        lost_prefix = (thresh * inflight_prev - lost_prev) / (1.0 - thresh)
+        return max(inflight_prev + lost_prefix, float(self.min_pipe_cwnd))
+
+    # -- "ProbeRTT" and "min_rtt" ----------------------------------------------------------
+
+    def _update_min_rtt(self, rs: RateSample, now: float) -> None:
+        p = self.params
+        self.probe_rtt_expired = now > self.probe_rtt_min_stamp + p.probe_rtt_interval
+        if rs.rtt >= 0 and (rs.rtt < self.probe_rtt_min_delay or self.probe_rtt_expired):
+            self.probe_rtt_min_delay = rs.rtt
+            self.probe_rtt_min_stamp = now
+        min_rtt_expired = now > self.min_rtt_stamp + p.min_rtt_filter_len
+        if self.probe_rtt_min_delay < self.min_rtt or min_rtt_expired:
+            self.min_rtt = self.probe_rtt_min_delay
+            self.min_rtt_stamp = self.probe_rtt_min_stamp
+
+    def _check_probe_rtt(self, rs: RateSample, bytes_in_flight: int, now: float) -> None:
+        if (
+            self.state is not Bbr3State.PROBE_RTT
+            and self.probe_rtt_expired
+            and not self.idle_restart
+            and not math.isinf(self.min_rtt)
+        ):
+            self.prior_cwnd = self._save_cwnd()
+            self.state = Bbr3State.PROBE_RTT
+            self.pacing_gain = 1.0
+            self.cwnd_gain = self.params.probe_rtt_cwnd_gain
+            self.probe_rtt_done_stamp = 0.0
+            self.ack_phase = AckPhase.PROBE_STOPPING
+            self._start_round()
+        if self.state is Bbr3State.PROBE_RTT:
+            self._handle_probe_rtt(bytes_in_flight, now)
+        if rs.delivered > 0:
+            self.idle_restart = False
+
+    def _probe_rtt_cwnd(self) -> float:
+        cwnd = self._bdp(self.bw, self.params.probe_rtt_cwnd_gain)
+        return max(cwnd, float(self.min_pipe_cwnd))
+
+    def _handle_probe_rtt(self, bytes_in_flight: int, now: float) -> None:
+        self.sampler.mark_app_limited(bytes_in_flight)  # ignore low-rate samples
+        if self.probe_rtt_done_stamp == 0.0 and bytes_in_flight <= self._probe_rtt_cwnd():
+            self.probe_rtt_done_stamp = now + self.params.probe_rtt_duration
+            self.probe_rtt_round_done = False
+            self._start_round()
+        elif self.probe_rtt_done_stamp != 0.0:
+            if self.round_start:
+                self.probe_rtt_round_done = True
+            if self.probe_rtt_round_done and now > self.probe_rtt_done_stamp:
+                # BBRCheckProbeRTTDone: schedule the next one, restore, exit.
+                self.probe_rtt_min_stamp = now
+                self._restore_cwnd()
+                self._exit_probe_rtt(now)
+
+    def _exit_probe_rtt(self, now: float) -> None:
+        self._reset_lower_bounds()
+        if self.full_bw_reached:
+            self._start_probe_bw_down(now)
+            self._start_probe_bw_cruise()
+        else:
+            self._enter_startup()
+
+    # -- "Updating Control Parameters": cwnd ----------------------------------------------
+
+    def _quantization_budget(self, inflight: float) -> float:
+        # "BBRQuantizationBudget": room for 3 send quanta (offload budget), the
+        # minimum pipe, and 2 packets more while probing up.
+        quantum = min(self._pacing_rate * 0.001, 64 * 1024.0)
+        quantum = max(quantum, 2.0 * self.max_datagram_size)
+        inflight = max(inflight, 3.0 * quantum, float(self.min_pipe_cwnd))
+        if self.state is Bbr3State.PROBE_BW_UP:
+            inflight += 2 * self.max_datagram_size
+        return inflight
+
+    def _inflight(self, bw: float, gain: float) -> float:
+        return self._quantization_budget(self._bdp(bw, gain))
+
+    def _inflight_with_headroom(self) -> float:
+        # "BBRInflightWithHeadroom": leave BBRHeadroom of inflight_hi for others.
+        if math.isinf(self.inflight_hi):
+            return INF
+        headroom = max(float(self.max_datagram_size), self.params.headroom * self.inflight_hi)
+        return max(self.inflight_hi - headroom, float(self.min_pipe_cwnd))
+
+    def _set_cwnd(self, rs: RateSample, bytes_in_flight: int) -> None:
+        # BBRUpdateMaxInflight
+        self.max_inflight = self._quantization_budget(
+            self._bdp(self.bw, self.cwnd_gain) + self.extra_acked
+        )
+        self._modulate_cwnd_for_recovery(rs, bytes_in_flight)
+        if not self.packet_conservation:
+            if self.full_bw_reached:
+                self._cwnd = min(self._cwnd + rs.newly_acked, self.max_inflight)
+            elif self._cwnd < self.max_inflight or self.sampler.delivered < self.initial_cwnd:
+                self._cwnd += rs.newly_acked
+        self._cwnd = max(self._cwnd, float(self.min_pipe_cwnd))
+        # BBRBoundCwndForProbeRTT
+        if self.state is Bbr3State.PROBE_RTT:
+            self._cwnd = min(self._cwnd, self._probe_rtt_cwnd())
+        # BBRBoundCwndForModel
+        cap = INF
+        if self.state in PROBE_BW_STATES and self.state is not Bbr3State.PROBE_BW_CRUISE:
+            cap = self.inflight_hi
+        elif self.state in (Bbr3State.PROBE_RTT, Bbr3State.PROBE_BW_CRUISE):
+            cap = self._inflight_with_headroom()
+        cap = max(min(cap, self.inflight_lo), float(self.min_pipe_cwnd))
+        self._cwnd = min(self._cwnd, cap)
+
+    def __repr__(self) -> str:
+        return (
+            f"Bbr3({self.params.name}, {self.state.value}, max_bw={self.max_bw:.0f} B/s, "
+            f"min_rtt={self.min_rtt:.4f}, cwnd={self.congestion_window}, "
+            f"inflight_hi={self.inflight_hi:.0f}, inflight_lo={self.inflight_lo:.0f}, "
+            f"bw_lo={self.bw_lo:.0f})"
+        )
+
+
+def create_bbr3(max_datagram_size: int) -> Bbr3:
+    return Bbr3(max_datagram_size, BBR3_PARAMS)
+
+
+def create_bbr2(max_datagram_size: int) -> Bbr3:
+    return Bbr3(max_datagram_size, BBR2_PARAMS)
