@@ -136,3 +136,58 @@ def test_client_on_mutated_server_flight(target: Epoch, edits: list[tuple[int, i
         client.receive(Epoch.HANDSHAKE, flight[Epoch.HANDSHAKE])
 
     _no_internal_error(run)
+
+
+_exts = st.lists(
+    st.tuples(st.integers(0, 0xFFFF), st.binary(max_size=20)), max_size=5, unique_by=lambda e: e[0]
+).map(tuple)
+
+
+@SETTINGS
+@given(
+    random=st.binary(min_size=32, max_size=32),
+    session_id=st.binary(max_size=32),
+    suites=st.lists(st.integers(0, 0xFFFF), min_size=1, max_size=5).map(tuple),
+    exts=_exts.filter(lambda e: sum(4 + len(d) for _, d in e) >= 8),
+)
+def test_client_hello_round_trip(
+    random: bytes, session_id: bytes, suites: tuple[int, ...], exts: ext.Extensions
+) -> None:
+    ch = m.ClientHello(0x0303, random, session_id, suites, b"\x00", exts)
+    assert m.parse_client_hello(ch.encode()[4:]) == ch
+
+
+@SETTINGS
+@given(
+    lifetime=st.integers(0, 2**32 - 1),
+    age_add=st.integers(0, 2**32 - 1),
+    nonce=st.binary(max_size=255),
+    ticket=st.binary(min_size=1, max_size=300),
+    exts=_exts,
+)
+def test_new_session_ticket_round_trip(
+    lifetime: int, age_add: int, nonce: bytes, ticket: bytes, exts: ext.Extensions
+) -> None:
+    nst = m.NewSessionTicket(lifetime, age_add, nonce, ticket, exts)
+    assert m.parse_new_session_ticket(nst.encode()[4:]) == nst
+
+
+@SETTINGS
+@given(
+    context=st.binary(max_size=255),
+    certs=st.lists(st.tuples(st.binary(min_size=1, max_size=50), _exts), max_size=3),
+    algorithm=st.integers(0, 0xFFFF),
+    signature=st.binary(max_size=300),
+)
+def test_certificate_and_verify_round_trip(
+    context: bytes,
+    certs: list[tuple[bytes, ext.Extensions]],
+    algorithm: int,
+    signature: bytes,
+) -> None:
+    msg = m.Certificate(context, tuple(m.CertificateEntry(d, e) for d, e in certs))
+    assert m.parse_certificate(msg.encode()[4:]) == msg
+    cv = m.CertificateVerify(algorithm, signature)
+    assert m.parse_certificate_verify(cv.encode()[4:]) == cv
+    ee = m.EncryptedExtensions(certs[0][1] if certs else ())
+    assert m.parse_encrypted_extensions(ee.encode()[4:]) == ee
