@@ -54,6 +54,7 @@ class Report:
     links: tuple[LinkStats, ...]
     flows: tuple[FlowStats, ...]
     unroutable: int
+    timer_spins: int  # timers re-armed for the instant they had just run at (see runner)
     events: int
     qlog_files: tuple[str, ...] = ()
     wall_time: float = field(default=0.0, compare=False)
@@ -76,7 +77,7 @@ class Report:
             f"{'completed' if self.completed else 'NOT completed'}"
             + (f"  failure: {self.failure}" if self.failure else ""),
             f"  completion {num(self.completion_time, '.3f')} s  sim time {self.sim_time:.3f} s  "
-            f"wall {self.wall_time:.3f} s  events {self.events}",
+            f"wall {self.wall_time:.3f} s  events {self.events}  timer spins {self.timer_spins}",
             f"  delivered {self.bytes_delivered} B  goodput "
             f"{num(None if self.goodput_bps is None else self.goodput_bps / 1e6, '.3f')} Mbit/s  "
             f"ratio {num(self.goodput_ratio, '.3f')}",
@@ -144,6 +145,9 @@ def build_report(runner: Runner, wall_time: float) -> Report:
         links=tuple(link.stats() for link in runner.links),
         flows=tuple(f.stats() for f in runner.flows),
         unroutable=sum(f.unroutable for f in runner.flows),
+        timer_spins=sum(
+            d.timer_spins for f in runner.flows for d in (f.client_driver, f.server_driver)
+        ),
         events=runner.loop.events_processed,
         qlog_files=tuple(runner.qlog_files),
         wall_time=wall_time,
