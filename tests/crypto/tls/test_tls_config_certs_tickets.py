@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tls_helpers import Pki, client_config, pump, server_config
 
 from tquic.crypto.keys import CipherSuite
-from tquic.crypto.tls import Epoch, TicketStore, TlsClient, TlsConfig, TlsServer
+from tquic.crypto.tls import Epoch, SessionTicket, TicketStore, TlsClient, TlsConfig, TlsServer
 from tquic.crypto.tls.certs import (
     generate_self_signed,
     load_certificate_chain,
@@ -250,3 +252,27 @@ def test_unknown_client_hello_extensions_are_ignored(pki: Pki) -> None:
     server.receive(Epoch.INITIAL, edited)
     assert server.pop_output()  # the server answers
     assert ExtensionType.quic_transport_parameters in dict(parsed.extensions)
+
+
+def test_session_ticket_survives_serialization_and_still_resumes(pki: Pki) -> None:
+    store = TicketStore()
+    ticket = _ticket(pki, store, T)
+    copy = SessionTicket.from_bytes(ticket.to_bytes())
+    assert copy == ticket
+    client = TlsClient(
+        client_config(pki, session_ticket=copy, enable_early_data=True, clock=lambda: T + 1), b"c"
+    )
+    server = TlsServer(server_config(pki, enable_early_data=True, clock=lambda: T + 1), b"s", store)
+    client.start()
+    pump(client, server)
+    assert client.session_resumed and client.early_data_accepted
+
+
+@given(data=st.binary(max_size=200))
+@settings(max_examples=200, deadline=None)
+def test_session_ticket_from_bytes_raises_only_value_error(data: bytes) -> None:
+    try:
+        ticket = SessionTicket.from_bytes(data)
+    except ValueError:
+        return
+    assert ticket.to_bytes() == data

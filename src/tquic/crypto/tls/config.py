@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from tquic.crypto.keys import CipherSuite
+from tquic.crypto.tls.alerts import TlsAlert
+from tquic.crypto.tls.codec import Reader, u16, u32, vec8, vec16
 from tquic.crypto.tls.kex import NamedGroup
 from tquic.crypto.tls.signatures import (
     DEFAULT_SIGNATURE_SCHEMES,
@@ -107,6 +110,47 @@ class SessionTicket:
 
     def __repr__(self) -> str:
         return f"SessionTicket(server_name={self.server_name!r}, suite={self.cipher_suite.name})"
+
+    def to_bytes(self) -> bytes:
+        """A compact encoding to keep the ticket across processes (it holds a secret PSK)."""
+        tp = self.peer_transport_parameters
+        return (
+            b"\x01"
+            + vec16(self.ticket)
+            + vec8(self.psk)
+            + u16(self.cipher_suite)
+            + vec8((self.server_name or "").encode())
+            + vec8((self.alpn_protocol or "").encode())
+            + u32(self.ticket_age_add)
+            + u32(self.lifetime)
+            + struct.pack("!d", self.received_at)
+            + u32(self.max_early_data)
+            + (b"\x00" if tp is None else b"\x01" + vec16(tp))
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SessionTicket:
+        """Inverse of :meth:`to_bytes`; ``ValueError`` for anything else."""
+        try:
+            r = Reader(data)
+            if r.u8() != 1:
+                raise ValueError("unknown session ticket encoding version")
+            ticket = r.vector(2, "ticket", 1)
+            psk = r.vector(1, "psk", 32, 48)
+            suite = CipherSuite(r.u16())
+            server_name = r.vector(1, "server_name").decode("ascii") or None
+            alpn = r.vector(1, "alpn").decode() or None
+            age_add = r.u32()
+            lifetime = r.u32()
+            (received_at,) = struct.unpack("!d", r.raw(8))
+            max_early = r.u32()
+            tp = r.vector(2, "transport parameters") if r.u8() else None
+            r.done("session ticket")
+        except (TlsAlert, UnicodeDecodeError) as exc:
+            raise ValueError(f"not a session ticket: {exc}") from None
+        return cls(
+            ticket, psk, suite, server_name, alpn, age_add, lifetime, received_at, max_early, tp
+        )
 
 
 def _is_ip(name: str) -> bool:
