@@ -137,6 +137,12 @@ class PacketBuilderMixin(ConnectionBase):
                         out.append((dgram, primary.network_path))
                 return out
             self._send_off_path_responses(now, out)
+            # The PMTU probe goes first: built after the data it would never find room in
+            # a congestion window the data keeps full (RFC 8899 §4.4: probes are congestion
+            # controlled), and a lossy path would stay at 1200 bytes forever.
+            probe = self._build_pmtu_probe(now)
+            if probe is not None:
+                out.append(probe)
             for _ in range(MAX_DATAGRAMS_PER_CALL):
                 path = self._paths.select(now)
                 if path is None:
@@ -145,9 +151,6 @@ class PacketBuilderMixin(ConnectionBase):
                 if dgram is None:
                     break
                 out.append((dgram, path.network_path))
-            probe = self._build_pmtu_probe(now)
-            if probe is not None:
-                out.append(probe)
         except Exception as exc:  # never let a bug escape the sans-I/O API
             self._internal_error(exc, now)
         return out

@@ -164,7 +164,7 @@ class StreamsMixin(ConnectionBase):
                 if probed is not None and probed.pmtud is not None:
                     size = probed.pmtud.on_probe_acked(record[2])
                     if size > probed.max_datagram_size:
-                        probed.max_datagram_size = size
+                        probed.set_max_datagram_size(size)
 
     def _on_records_lost(self, records: Iterable[Record], path: Path) -> None:
         control = self._control

@@ -23,6 +23,18 @@ if TYPE_CHECKING:
 
 AMPLIFICATION_FACTOR = 3  # RFC 9000 §8.1
 MIN_PATH_MTU = 1200  # RFC 9000 §14
+MINIMUM_WINDOW_PACKETS = 2  # RFC 9002 §7.2 kMinimumWindow
+
+
+def update_controller_datagram_size(controller: Any, size: int) -> None:
+    """Tell a congestion controller the path's new max_datagram_size (RFC 9002 §7.2)."""
+    hook = getattr(controller, "on_max_datagram_size_changed", None)
+    if hook is not None:
+        hook(size)
+        return
+    if hasattr(controller, "max_datagram_size") and hasattr(controller, "minimum_window"):
+        controller.max_datagram_size = size
+        controller.minimum_window = MINIMUM_WINDOW_PACKETS * size
 
 
 class SpaceKind(IntEnum):
@@ -116,6 +128,29 @@ class Path:
         if self.state == PathState.VALIDATED:
             return None
         return max(0, AMPLIFICATION_FACTOR * self.bytes_received - self.bytes_sent)
+
+    def set_max_datagram_size(self, size: int) -> None:
+        """The path's datagram size changed (PMTUD, RFC 9000 §14.3): tell its loss
+        recovery, congestion controller and pacer.
+
+        RFC 9002 §7.2: the minimum window is 2 * max_datagram_size.  A controller
+        that still counts in 1200-byte datagrams while the path sends 1452-byte
+        ones has a minimum window that holds ONE packet, so after a loss nothing
+        but a PTO probe can reveal it: the transfer crawls at one packet per
+        PTO.  Controllers may offer ``on_max_datagram_size_changed(size)``;
+        window-based ones without it get their two size fields updated.
+        """
+        self.max_datagram_size = size
+        recovery = self.recovery
+        if recovery is None:
+            return
+        recovery.max_datagram_size = size
+        update_controller_datagram_size(recovery.controller, size)
+        pacer = getattr(recovery, "pacer", None)
+        if pacer is not None and getattr(pacer, "max_datagram_size", size) < size:
+            burst = pacer.capacity / pacer.max_datagram_size
+            pacer.max_datagram_size = size
+            pacer.capacity = float(burst * size)
 
     def on_validated(self) -> None:
         self.state = PathState.VALIDATED

@@ -463,18 +463,19 @@ class PathRecovery:
         if largest_acked < 0:
             return []
         loss_delay = self._loss_delay()
-        lost_send_time = now - loss_delay
         lost: list[SentPacket] = []
         loss_time: float | None = None
         for pn, packet in space.sent.items():
             if pn > largest_acked:
                 break
-            if packet.time_sent <= lost_send_time or largest_acked >= pn + K_PACKET_THRESHOLD:
+            # The deadline is compared exactly as it is armed (time_sent + loss_delay):
+            # ``time_sent <= now - loss_delay`` can be false by one rounding step at
+            # now == loss_time, and the timer would fire again at the same instant forever.
+            when = packet.time_sent + loss_delay
+            if when <= now or largest_acked >= pn + K_PACKET_THRESHOLD:
                 lost.append(packet)
-            else:
-                when = packet.time_sent + loss_delay
-                if loss_time is None or when < loss_time:
-                    loss_time = when
+            elif loss_time is None or when < loss_time:
+                loss_time = when
         space.loss_time = loss_time
         sent = space.sent
         for packet in lost:
