@@ -132,6 +132,24 @@ def test_loss_timer_fires_time_threshold_then_nothing_early() -> None:
     assert r.bytes_in_flight == 0
 
 
+def test_time_threshold_timer_at_its_exact_deadline_declares_the_loss() -> None:
+    # 0.1 + 9/8 * 0.09 - 9/8 * 0.09 < 0.1 in floating point: comparing against
+    # ``now - loss_delay`` would find nothing at the deadline, and a timer set to
+    # the same instant would fire forever.
+    r = make()
+    send(r, 0, 0.0)
+    r.on_ack_received(APP, ((0, 0),), 0.0, 0.09)
+    send(r, 1, 0.1)
+    send(r, 2, 0.1)
+    r.on_ack_received(APP, ((2, 2),), 0.0, 0.19)
+    deadline = r.loss_detection_deadline()
+    assert deadline is not None
+    assert deadline - 9 / 8 * 0.09 < 0.1  # the rounding that used to bite
+    fired = r.on_loss_detection_timeout(deadline)
+    assert pns(fired.lost) == [1]
+    assert r.loss_detection_deadline() is None
+
+
 # -- PTO ------------------------------------------------------------------------------
 
 
