@@ -73,3 +73,15 @@ def test_invalid_parameters_rejected() -> None:
         Pacer(0)
     with pytest.raises(ValueError, match="burst_packets"):
         Pacer(MDS, burst_packets=0)
+
+
+def test_waking_at_the_returned_time_allows_sending() -> None:
+    pacer = Pacer(MDS, burst_packets=1)
+    pacer.set_rate(123_457.0, 0.3)
+    now = 0.3
+    for _ in range(1000):
+        pacer.on_packet_sent(now, MDS)
+        when = pacer.next_send_time(now, MDS)
+        assert when > now
+        assert pacer.next_send_time(when, MDS) == when
+        now = when

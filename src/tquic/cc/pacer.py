@@ -20,6 +20,7 @@ import math
 # 1.25) ensures that variations in RTT do not result in underutilization".
 PACING_GAIN = 1.25
 DEFAULT_BURST_PACKETS = 10
+_TOKEN_EPSILON = 1e-6  # bytes
 
 
 def window_pacing_rate(congestion_window: int, smoothed_rtt: float) -> float | None:
@@ -80,7 +81,9 @@ class Pacer:
         self._refill(now)
         # A datagram larger than the bucket would otherwise wait forever.
         need = min(float(size), self.capacity)
-        if self._tokens >= need:
+        # A small tolerance: at the time this method returned earlier, the refill
+        # can fall short by a rounding step, which would only cause another wakeup.
+        if self._tokens >= need - _TOKEN_EPSILON:
             return now
         return now + (need - self._tokens) / self._rate
 
