@@ -168,8 +168,11 @@ class PacketBuilderMixin(ConnectionBase):
     def _build_datagram(self, path: Path, now: float, *, closing: bool = False,
                         network_path: NetworkPath | None = None) -> bytes | None:
         limit = self._datagram_limit(path)
-        if limit < 64:
-            path.recovery.amplification_limited = path.amplification_budget() is not None
+        # RFC 9002 §6.2.2.1: the server arms no PTO while the amplification limit
+        # blocks it; refresh the flag on every attempt so it clears once data arrives.
+        blocked = limit < 64
+        path.recovery.amplification_limited = blocked and path.amplification_budget() is not None
+        if blocked:
             return None
         remaining = limit
         drafts: list[PacketDraft] = []
