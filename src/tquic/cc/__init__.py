@@ -23,6 +23,7 @@ from tquic.cc.pacer import Pacer
 register_controller("newreno", create_newreno)
 register_controller("cubic", create_cubic)
 import tquic.cc.coupled_registry  # noqa: E402, F401  (registers lia, olia, balia)
+from tquic.cc import model_based  # noqa: E402, F401  (registers bbr1/2/3, bbr, copa, westwood, prague)
 
 __all__ = [
     "AckedPacket",

@@ -53,6 +53,7 @@ class Bbr1(BbrBase):
         "pacing_gain",
         "probe_rtt_done_stamp",
         "probe_rtt_round_done",
+        "rtprop_expired",
         "state",
         "target_cwnd",
     )
@@ -69,6 +70,7 @@ class Bbr1(BbrBase):
         self.probe_rtt_done_stamp = 0.0
         self.probe_rtt_round_done = False
         self.idle_restart = False
+        self.rtprop_expired = False
         self.target_cwnd = float(self.initial_cwnd)
         # §4.3.1 BBREnterStartup.
         self.state = Bbr1State.STARTUP
@@ -120,15 +122,12 @@ class Bbr1(BbrBase):
             self.btlbw_filter.update(self.round_count, rs.delivery_rate)
 
     def _update_rtprop(self, rs: RateSample, now: float) -> None:
-        # §4.1.2.3
-        expired = now > self.min_rtt_stamp + RTPROP_FILTER_LEN
-        if rs.rtt >= 0 and (rs.rtt <= self.min_rtt or expired):
+        # §4.1.2.3: the expiry is noted before the sample refreshes the stamp, so
+        # that BBRCheckProbeRTT still sees it.
+        self.rtprop_expired = now > self.min_rtt_stamp + RTPROP_FILTER_LEN
+        if rs.rtt >= 0 and (rs.rtt <= self.min_rtt or self.rtprop_expired):
             self.min_rtt = rs.rtt
             self.min_rtt_stamp = now
-
-    @property
-    def rtprop_expired_at(self) -> float:
-        return self.min_rtt_stamp + RTPROP_FILTER_LEN
 
     # -- §4.3.1 STARTUP and §4.3.2 DRAIN ---------------------------------------------
 
@@ -191,7 +190,7 @@ class Bbr1(BbrBase):
     def _check_probe_rtt(self, rs: RateSample, bytes_in_flight: int, now: float) -> None:
         if (
             self.state is not Bbr1State.PROBE_RTT
-            and now > self.min_rtt_stamp + RTPROP_FILTER_LEN
+            and self.rtprop_expired
             and not math.isinf(self.min_rtt)
             and not self.idle_restart
         ):

@@ -72,15 +72,16 @@ class Prague(NewReno):
     ) -> None:
         self._srtt = rtt.smoothed_rtt
         if acked:
+            largest = acked[-1].packet_number
+            # A packet sent after the round began closes it (and opens the next).
+            if largest > self._round_end_pn:
+                self._end_round()
             acked_bytes = sum(p.sent_bytes for p in acked)
             self._acked_in_round += acked_bytes
             if ecn_ce_count > 0:
                 # ACKs count CE packets: credit each with the mean acked size.
                 ce = min(ecn_ce_count, len(acked))
                 self._ce_in_round += ce * acked_bytes // len(acked)
-            largest = acked[-1].packet_number
-            if largest > self._round_end_pn:
-                self._end_round()
             if ecn_ce_count > 0 and largest > self._cwr_end_pn:
                 self._ce_reduction()
         super().on_packets_acked(acked, rtt, bytes_in_flight, now, ecn_ce_count)

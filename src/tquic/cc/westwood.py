@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from tquic.cc.base import AckedPacket, RttSample, SentInfo
+from tquic.cc.base import AckedPacket, RttSample
 from tquic.cc.newreno import NewReno
 
 BWE_FILTER_GAIN = 0.9  # Grieco & Mascolo 2004: a = 0.9
@@ -36,11 +36,6 @@ class WestwoodPlus(NewReno):
         self._sample_start: float | None = None
         self._min_rtt = math.inf
 
-    def on_packet_sent(self, info: SentInfo, now: float) -> None:
-        if self._sample_start is None:
-            self._sample_start = now
-        super().on_packet_sent(info, now)
-
     def on_packets_acked(
         self,
         acked: list[AckedPacket],
@@ -51,11 +46,12 @@ class WestwoodPlus(NewReno):
     ) -> None:
         if rtt.min_rtt > 0 and math.isfinite(rtt.min_rtt):
             self._min_rtt = min(self._min_rtt, rtt.min_rtt)
-        self._acked_in_sample += sum(p.sent_bytes for p in acked)
         start = self._sample_start
         if start is None:
+            # The first ACK opens the first sample period.
             self._sample_start = now
         else:
+            self._acked_in_sample += sum(p.sent_bytes for p in acked)
             # One bandwidth sample per RTT (the "+" of Westwood+).
             period = now - start
             if rtt.smoothed_rtt > 0 and period >= rtt.smoothed_rtt:
