@@ -543,3 +543,29 @@ def test_second_client_hello_with_an_extra_key_share_is_illegal_parameter(pki: P
     with pytest.raises(TlsAlert) as info:
         server.receive(Epoch.INITIAL, dataclasses.replace(parsed, extensions=exts).encode())
     assert info.value.description == A.illegal_parameter
+
+
+def test_chain_through_an_intermediate_ca(pki: Pki) -> None:
+    inter, inter_key = generate_ca("intermediate", issuer=(pki.ca, pki.ca_key))
+    leaf, key = issue_certificate(inter, inter_key)
+    client = TlsClient(client_config(pki), b"c")
+    server = TlsServer(server_config(pki, certificate_chain=(leaf, inter), private_key=key), b"s")
+    client.start()
+    pump(client, server)
+    assert client.handshake_complete
+    assert client.peer_certificate_chain == (leaf, inter)
+    # Without the intermediate the client cannot build a path.
+    alert = client_alert(pki, lambda i, h: None, certificate_chain=(leaf,), private_key=key)
+    assert alert.description == A.unknown_ca
+
+
+def test_not_yet_valid_certificate_is_bad_certificate(pki: Pki) -> None:
+    now = datetime.datetime.now(datetime.UTC)
+    cert, key = issue_certificate(
+        pki.ca,
+        pki.ca_key,
+        not_valid_before=now + datetime.timedelta(days=1),
+        not_valid_after=now + datetime.timedelta(days=30),
+    )
+    alert = client_alert(pki, lambda i, h: None, certificate_chain=(cert,), private_key=key)
+    assert alert.description == A.bad_certificate

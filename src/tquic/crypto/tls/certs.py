@@ -76,16 +76,21 @@ def _random_serial() -> int:
 
 
 def generate_ca(
-    common_name: str = "tquic test CA", key_type: str = "ec", days: int = 3650
+    common_name: str = "tquic test CA",
+    key_type: str = "ec",
+    days: int = 3650,
+    *,
+    issuer: tuple[x509.Certificate, PrivateKey] | None = None,
 ) -> tuple[x509.Certificate, PrivateKey]:
-    """A self-signed CA certificate and its key."""
+    """A CA certificate and its key: self-signed (a root), or an intermediate signed by ``issuer``."""
     key = generate_private_key(key_type)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    signer_name, signer_key = (name, key) if issuer is None else (issuer[0].subject, issuer[1])
     now = _now()
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
-        .issuer_name(name)
+        .issuer_name(signer_name)
         .public_key(key.public_key())
         .serial_number(_random_serial())
         .not_valid_before(now - datetime.timedelta(days=1))
@@ -106,8 +111,13 @@ def generate_ca(
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, _sig_hash(key))
     )
+    if issuer is not None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer_key.public_key()),
+            critical=False,
+        )
+    cert = builder.sign(signer_key, _sig_hash(signer_key))
     return cert, key
 
 

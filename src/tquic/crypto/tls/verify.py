@@ -66,10 +66,17 @@ def load_trust_store(cafile: str | None, cadata: bytes | None) -> xv.Store:
         ) from None
 
 
-def _alert_for(exc: xv.VerificationError) -> TlsAlert:
+def _alert_for(
+    exc: xv.VerificationError, chain: tuple[x509.Certificate, ...], when: datetime.datetime
+) -> TlsAlert:
     text = str(exc)
     if "not valid at validation time" in text:
-        desc = AlertDescription.certificate_expired
+        # Expired, or not yet valid (then the certificate is simply bad).
+        try:
+            early = any(c.not_valid_before_utc.replace(tzinfo=None) > when for c in chain)
+        except Exception:  # a certificate too broken to have dates
+            early = True
+        desc = AlertDescription.bad_certificate if early else AlertDescription.certificate_expired
     elif "subjectAltName" in text:
         desc = AlertDescription.bad_certificate
     elif "candidates exhausted" in text or "issuer" in text:
@@ -100,7 +107,7 @@ def verify_server_chain(
         )
         verifier.verify(chain[0], list(chain[1:]))
     except xv.VerificationError as exc:
-        raise _alert_for(exc) from None
+        raise _alert_for(exc, chain, when) from None
     except Exception as exc:  # hostile DER surfaces lazily as any cryptography error
         raise TlsAlert(AlertDescription.bad_certificate, f"bad certificate: {exc}") from None
 
@@ -112,7 +119,7 @@ def verify_client_chain(chain: tuple[x509.Certificate, ...], store: xv.Store, no
         verifier = xv.PolicyBuilder().store(store).time(when).build_client_verifier()
         verifier.verify(chain[0], list(chain[1:]))
     except xv.VerificationError as exc:
-        raise _alert_for(exc) from None
+        raise _alert_for(exc, chain, when) from None
     except Exception as exc:  # hostile DER surfaces lazily as any cryptography error
         raise TlsAlert(AlertDescription.bad_certificate, f"bad certificate: {exc}") from None
 
