@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from tquic.sim.runner import Flow
 
 Action = Callable[["Download"], None]
+STREAM_RETRY_INTERVAL = 0.005  # seconds between attempts to open a stream when blocked
 
 
 def content(seed: int, size: int) -> bytes:
@@ -130,9 +131,12 @@ class Download:
         self.actions = tuple(actions)
         self.link_index = link_index
         self.results: list[ConnectionResult] = []
+        # every event except stream data, per side, for the checks of a scenario
+        self.events: dict[Side, list[object]] = {Side.CLIENT: [], Side.SERVER: []}
         self._server = _ServerSide(seed)
         self._flow: Flow | None = None
         self._next_deferred = False
+        self._retry_armed = False
 
     @property
     def flow(self) -> Flow:
@@ -181,15 +185,29 @@ class Download:
             try:
                 sid = conn.open_stream()
             except StreamUsageError:
-                return  # wait for MAX_STREAMS
+                # The engine has no "streams available" event: look again shortly
+                # (MAX_STREAMS arrives with the peer's ACKs).
+                if not self._retry_armed:
+                    self._retry_armed = True
+                    flow = self.flow
+                    flow.loop.call_at(flow.now + STREAM_RETRY_INTERVAL, self._retry, result)
+                return
             size = result.pending.pop(0)
             result.streams[sid] = (size, hashlib.sha256(), [0])
             conn.send_stream_data(sid, b"GET %d\n" % size, end_stream=True)
+
+    def _retry(self, result: ConnectionResult) -> None:
+        self._retry_armed = False
+        if not self.flow.finished and not result.done and result.terminated is None:
+            self._request(result)
+            self.flow.wake(Side.CLIENT)
 
     def on_event(self, side: Side, event: object) -> None:
         if not isinstance(event, ConnEvent):
             return
         flow = self.flow
+        if not isinstance(event.event, StreamDataReceived):
+            self.events[side].append(event.event)
         if side is Side.SERVER:
             self._server.on_event(flow, event)
             return
