@@ -205,6 +205,8 @@ class QuicEndpoint:
         for remote in [r for r, p in self._by_remote.items() if p is proto]:
             del self._by_remote[remote]
         self._connections.discard(proto)
+        if not self.is_server and not self._connections:
+            self.close()  # a client endpoint lives as long as its connection
 
     def close(self) -> None:
         """Close every connection and the sockets (connections get one last flush)."""
