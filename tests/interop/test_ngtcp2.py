@@ -3,12 +3,13 @@
 Both directions over loopback, every body checked by sha256:
 
 - our client (the ``tquic client`` HTTP/3 code, ``tquic.cli.h3_fetch``) downloads from
-  ``gtlsserver -d DIR``: 1 KB, 10 MB, 20 files at once; ChaCha20-only server; session
-  resumption; a key update we start mid-transfer;
+  ``gtlsserver -d DIR``: 1 KB, 10 MB, 20 files at once; 404 and generated ``/N``;
+  ChaCha20-only server; Retry (``--validate-addr``); session resumption; a key update we
+  start mid-transfer;
 - ``gtlsclient --exit-on-all-streams-close --download DIR`` downloads the same from our
   server (``tquic server``'s HTTP/3 handler on ``tquic.io``): the same sizes; ChaCha20 only
-  (``--ciphers``); resumption (``--session-file``); 0-RTT (``--tp-file`` + session file);
-  a key update (``--key-update``); client migration (``--change-local-addr``).
+  (``--ciphers``); our Retry; resumption (``--session-file``); 0-RTT (``--tp-file`` +
+  session file); a key update (``--key-update``); client migration (``--change-local-addr``).
 
 The tools are optional: without them (``apt-get install ngtcp2-client ngtcp2-server``) the
 tests skip with that reason.  Every test bounds its time and kills what it started.
@@ -193,6 +194,15 @@ def test_tquic_client_with_chacha20_only_ngtcp2(site: Site, tmp_path: Path) -> N
 
 
 @needs_server
+def test_tquic_client_follows_ngtcp2_retry(site: Site, tmp_path: Path) -> None:
+    async def main() -> None:
+        async with ngtcp2_server(site, "--validate-addr") as port:
+            await fetch(site, port, ["1k.bin"], client_config(site), tmp_path)
+
+    run(main())
+
+
+@needs_server
 def test_tquic_client_resumes_an_ngtcp2_session(site: Site) -> None:
     async def main() -> None:
         async with ngtcp2_server(site) as port:
@@ -260,7 +270,8 @@ class Recorder:
 
 
 @asynccontextmanager
-async def tquic_server(site: Site) -> AsyncIterator[tuple[QuicServer, Recorder]]:
+async def tquic_server(site: Site, retry: bool = False
+                       ) -> AsyncIterator[tuple[QuicServer, Recorder]]:
     config = QuicConfiguration(
         is_client=False, alpn_protocols=("h3", "hq-interop"),
         certificate=site.cert.read_bytes(), private_key=site.key.read_bytes(),
@@ -268,7 +279,7 @@ async def tquic_server(site: Site) -> AsyncIterator[tuple[QuicServer, Recorder]]
         max_data=64 << 20, max_stream_data=32 << 20)
     recorder = Recorder(dispatch_by_alpn(H3FileHandler(site.root)))
     server = await serve("127.0.0.1", 0, config, HqServer(site.root),
-                         connection_handler=recorder)
+                         connection_handler=recorder, retry="always" if retry else "never")
     async with server:
         yield server, recorder
 
@@ -373,5 +384,17 @@ def test_ngtcp2_client_migrates_during_download_from_tquic(site: Site, tmp_path:
             check_downloads(site, ["10m.bin"], tmp_path)
             [(conn, first_address)] = recorder.connections
             assert conn.remote_address != first_address  # the server follows the new path
+
+    run(main())
+
+
+@needs_client
+def test_ngtcp2_client_follows_tquic_retry(site: Site, tmp_path: Path) -> None:
+    async def main() -> None:
+        async with tquic_server(site, retry=True) as (server, recorder):
+            log = await gtlsclient(server.local_address[1], ["1k.bin"], tmp_path, log=True)
+            check_downloads(site, ["1k.bin"], tmp_path)
+            assert "type=Retry" in log, log[-2000:]
+            assert [conn.alpn_protocol for conn, _ in recorder.connections] == ["h3"]
 
     run(main())
