@@ -28,6 +28,7 @@ from tquic.core.connection import QuicConnection
 from tquic.core.events import ConnectionIdIssued, ConnectionIdRetired
 from tquic.core.network_path import NetworkPath
 from tquic.core.tokens import KIND_RETRY, TokenManager
+from tquic.qlog import QlogDirectory, QuicLogger, Vantage
 from tquic.wire.errors import QuicError
 from tquic.wire.packet import PacketType, encode_retry, parse_header
 
@@ -50,25 +51,66 @@ def _dcid(data: bytes, cid_length: int) -> bytes:
 
 
 class _MultiConnection:
-    """What both endpoints share: a list of connections, merged timers and events."""
+    """What both endpoints share: a list of connections, merged timers and events.
 
-    def __init__(self) -> None:
+    With a ``qlog`` directory every connection gets a trace file: the endpoint
+    logs connection start and each UDP datagram in virtual time, and hands the
+    logger to the engine as ``QuicConfiguration.quic_logger`` so whatever the
+    engine logs lands in the same file.
+    """
+
+    vantage = "client"
+
+    def __init__(self, qlog: QlogDirectory | None = None) -> None:
         self.connections: list[QuicConnection] = []
+        self.qlog = qlog
+        self.qlog_files: list[str] = []
+        self._loggers: dict[int, QuicLogger] = {}
         self._events: deque[ConnEvent] = deque()
         self.datagrams_sent = 0
         self.bytes_sent = 0
         self.datagrams_received = 0
         self.bytes_received = 0
 
+    def _new_logger(
+        self, group_id: bytes, network_path: NetworkPath, now: float
+    ) -> QuicLogger | None:
+        if self.qlog is None:
+            return None
+        vantage: Vantage = "client" if self.vantage == "client" else "server"
+        logger = self.qlog.create(group_id, vantage)
+        # the name QlogDirectory.create gives the file
+        suffix = ".sqlog" if self.qlog.fmt == "seq" else ".qlog"
+        self.qlog_files.append(
+            os.path.join(self.qlog.directory, f"{group_id.hex()}_{vantage}{suffix}")
+        )
+        logger.log(now, "quic:connection_started", {
+            "local": {"ip_v4": network_path.local[0], "port_v4": network_path.local[1]},
+            "remote": {"ip_v4": network_path.remote[0], "port_v4": network_path.remote[1]},
+        })
+        return logger
+
+    def _log_datagram(self, conn: QuicConnection, name: str, size: int, now: float) -> None:
+        logger = self._loggers.get(id(conn))
+        if logger is not None:
+            logger.log(now, name, {"count": 1, "raw": [{"length": size}]})
+
+    def close_qlog(self) -> None:
+        for logger in self._loggers.values():
+            logger.close()
+
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, NetworkPath]]:
         conns = self.connections
-        if len(conns) == 1:
+        if len(conns) == 1 and not self._loggers:
             out = conns[0].datagrams_to_send(now)
         else:
             out = []
             for conn in conns:
                 if not conn.is_closed:
-                    out.extend(conn.datagrams_to_send(now))
+                    mine = conn.datagrams_to_send(now)
+                    for d, _ in mine:
+                        self._log_datagram(conn, "quic:udp_datagrams_sent", len(d), now)
+                    out.extend(mine)
         self.datagrams_sent += len(out)
         self.bytes_sent += sum(len(d) for d, _ in out)
         return out
@@ -104,14 +146,22 @@ class _MultiConnection:
 class QuicClientEndpoint(_MultiConnection):
     """A client host: ``connect`` starts a connection; datagrams go to the owner of their DCID."""
 
-    def __init__(self, tls_factory: Any = None) -> None:
-        super().__init__()
+    def __init__(self, tls_factory: Any = None, qlog: QlogDirectory | None = None) -> None:
+        super().__init__(qlog)
         self.tls_factory = tls_factory
 
     def connect(
         self, configuration: QuicConfiguration, network_path: NetworkPath, now: float
     ) -> QuicConnection:
+        logger = None
+        if self.qlog is not None:
+            logger = self._new_logger(
+                b"client-%d" % len(self.connections), network_path, now
+            )
+            configuration = replace(configuration, quic_logger=logger)
         conn = QuicConnection(configuration, is_client=True, tls_factory=self.tls_factory)
+        if logger is not None:
+            self._loggers[id(conn)] = logger
         conn.connect(network_path, now)
         self.connections.append(conn)
         return conn
@@ -131,11 +181,15 @@ class QuicClientEndpoint(_MultiConnection):
                 if (dcid in cids) if long else any(data.startswith(c, 1) for c in cids):
                     target = conn
                     break
+        if self._loggers:
+            self._log_datagram(target, "quic:udp_datagrams_received", len(data), now)
         target.receive_datagram(data, network_path, now)
 
 
 class QuicServerEndpoint(_MultiConnection):
     """A server host: a connection per accepted Initial, optional Retry, routing by DCID."""
+
+    vantage = "server"
 
     def __init__(
         self,
@@ -144,8 +198,9 @@ class QuicServerEndpoint(_MultiConnection):
         retry: bool = False,
         tls_factory: Any = None,
         on_new_connection: Callable[[QuicConnection], None] | None = None,
+        qlog: QlogDirectory | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(qlog)
         self.configuration = replace(configuration, is_client=False)
         self.retry = retry
         self.tls_factory = tls_factory
@@ -170,6 +225,8 @@ class QuicServerEndpoint(_MultiConnection):
         if conn is None:
             self.dropped += 1
             return
+        if self._loggers:
+            self._log_datagram(conn, "quic:udp_datagrams_received", len(data), now)
         conn.receive_datagram(data, network_path, now)
 
     def _accept(
@@ -202,9 +259,13 @@ class QuicServerEndpoint(_MultiConnection):
                 self._stateless.append((packet, network_path))
                 self.retries_sent += 1
                 return None
-        conn = QuicConnection(
-            self.configuration, is_client=False, tls_factory=self.tls_factory, **kwargs
-        )
+        config = self.configuration
+        logger = self._new_logger(dcid, network_path, now) if self.qlog is not None else None
+        if logger is not None:
+            config = replace(config, quic_logger=logger)
+        conn = QuicConnection(config, is_client=False, tls_factory=self.tls_factory, **kwargs)
+        if logger is not None:
+            self._loggers[id(conn)] = logger
         self.connections.append(conn)
         self._routes[dcid] = conn
         if self.on_new_connection is not None:

@@ -336,4 +336,11 @@ class Runner:
         wall = time.perf_counter()
         self.loop.run(until=self.max_time)
         wall = time.perf_counter() - wall
+        for flow in self.flows:
+            for endpoint in (flow.client, flow.server):
+                # qlog hook: endpoints that write traces (tquic.sim.quic) list their files
+                close = getattr(endpoint, "close_qlog", None)
+                if close is not None:
+                    close()
+                self.qlog_files.extend(getattr(endpoint, "qlog_files", ()))
         return build_report(self, wall)
