@@ -19,6 +19,7 @@ are the goodput.  Deterministic for a given seed.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import random
 from collections.abc import Callable
@@ -100,7 +101,7 @@ class Testbed:
         self.rate = link.rate_bps
         self.flows: list[_Flow] = []
         for at, rate in link.rate_changes:
-            self._at(at, lambda r=rate: self._set_rate(r))
+            self._at(at, functools.partial(self._set_rate, rate))
 
     def add_flow(self, name: str, cc: str, start: float = 0.0) -> FlowResult:
         flow = _Flow(name, cc, start)

@@ -23,7 +23,6 @@ modelled bottleneck) instead of the engine; ``--cc`` picks controllers.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -202,7 +201,7 @@ def measure(
 
         bench._run([cc], duration, queue=4 * BDP, sampler=sample_queue)
     else:
-        _, (tb, results) = bench._run([cc], duration, queue=4 * BDP)
+        _, (_tb, results) = bench._run([cc], duration, queue=4 * BDP)
         qd = [r / RTT for r in results[0].rtts[len(results[0].rtts) // 10 :]]
     out["q50"] = percentile(qd, 0.5)
     out["q95"] = percentile(qd, 0.95)
@@ -282,7 +281,6 @@ def main(argv: list[str] | None = None) -> int:
         "q = RTT/min RTT with a 4-BDP queue; jain = 2 flows of the cc; vs cubic = its share "
         "against CUBIC; util5M = use of the 5 Mbit/s phase; t80 up = s to 80 % after 5->20"
     )
-    _ = statistics  # (kept for future columns)
     return 0
 
 
