@@ -1,1 +1,12 @@
-"""tquic.io."""
+"""tquic.io: the only layer that touches sockets and the clock.
+
+- ``udp``: UDP sockets with GSO/GRO, ECN cmsgs, dual stack, interface pinning.
+- ``endpoint``: ``QuicEndpoint`` — CID routing, Version Negotiation, Retry,
+  stateless reset, bounded connections and handshakes, batched sends.
+- ``protocol``: ``QuicConnectionProtocol`` — one connection on asyncio (timers,
+  events, streams, datagrams); ``ConnectionClosedError``.
+- ``streams``: ``QuicStreamReader`` / ``QuicStreamWriter`` (asyncio-stream shaped).
+- ``api``: ``connect`` / ``serve`` (re-exported as ``tquic.connect`` / ``tquic.serve``).
+- ``blocking``: ``QuicSocket`` (``tquic.socket()``), a blocking socket-like API on a
+  background event-loop thread.
+"""
