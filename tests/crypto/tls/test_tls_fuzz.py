@@ -191,3 +191,25 @@ def test_certificate_and_verify_round_trip(
     assert m.parse_certificate_verify(cv.encode()[4:]) == cv
     ee = m.EncryptedExtensions(certs[0][1] if certs else ())
     assert m.parse_encrypted_extensions(ee.encode()[4:]) == ee
+
+
+def _client_second_flight() -> tuple[TlsServer, bytes]:
+    cert, key = PKI.leaves["ec"]
+    client = TlsClient(client_config(PKI, certificate_chain=(cert,), private_key=key), b"c")
+    server = TlsServer(server_config(PKI, require_client_cert=True, cadata=PKI.ca_pem), b"s")
+    client.start()
+    for epoch, data in client.pop_output():
+        server.receive(epoch, data)
+    for epoch, data in server.pop_output():
+        client.receive(epoch, data)
+    ((_, flight),) = client.pop_output()
+    return server, flight
+
+
+@FLIGHT_SETTINGS
+@given(
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=3)
+)
+def test_server_on_mutated_client_certificate_flight(edits: list[tuple[int, int]]) -> None:
+    server, flight = _client_second_flight()
+    _no_internal_error(lambda: server.receive(Epoch.HANDSHAKE, _mutate(flight, edits)))
