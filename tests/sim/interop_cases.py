@@ -604,6 +604,10 @@ CASES: dict[str, tuple[Callable[..., CaseOutcome], bool]] = {
 }
 
 
+# Cases the engine cannot pass yet (tests/sim/test_sim_interop.py marks them strict xfail).
+ENGINE_MISSING = {"v2": "no RFC 9368 compatible version negotiation"}
+
+
 def run_suite(quick: bool = False, only: list[str] | None = None,
               out: IO[str] | None = None) -> list[dict[str, Any]]:
     rows: list[tuple[str, str, Report | None, float]] = []
@@ -622,7 +626,7 @@ def run_suite(quick: bool = False, only: list[str] | None = None,
             rows.append((name, "error", None, wall))
             results.append({"case": name, "result": "error", "error": repr(exc), "wall": wall})
             continue
-        result = "pass" if outcome.ok else "FAIL"
+        result = "pass" if outcome.ok else ("xfail" if name in ENGINE_MISSING else "FAIL")
         rows.append((name, result, outcome.report, outcome.wall))
         results.append({
             "case": name, "result": result, "wall": outcome.wall,
