@@ -73,6 +73,10 @@ class LocalCids:
         return entry
 
     @property
+    def next_sequence(self) -> int:
+        return self._next_seq
+
+    @property
     def initial(self) -> LocalCid | None:
         return self._by_seq.get(0)
 
@@ -165,6 +169,18 @@ class PeerCids:
     @property
     def active_count(self) -> int:
         return len(self._by_seq)
+
+    @property
+    def unused_count(self) -> int:
+        """CIDs held that no path uses yet."""
+        return sum(1 for entry in self._by_seq.values() if not entry.in_use)
+
+    @property
+    def next_expected_sequence(self) -> int:
+        return max(self._by_seq, default=-1) + 1
+
+    def has_cid(self, cid: bytes) -> bool:
+        return any(entry.cid == cid for entry in self._by_seq.values())
 
     def on_new_connection_id(
         self, sequence_number: int, retire_prior_to: int, cid: bytes, reset_token: bytes,

@@ -89,7 +89,15 @@ class QuicConfiguration:
     stateless_reset_key: bytes = field(default_factory=lambda: os.urandom(32))
     disable_active_migration: bool = False
     grease_quic_bit: bool = True
-    max_path_id: int | None = None  # multipath (draft-ietf-quic-multipath), not yet negotiated
+    # Multipath (draft-ietf-quic-multipath): our initial_max_path_id; None = not offered
+    # (the connection is then exactly RFC 9000).  Used only if the peer offers it too.
+    max_path_id: int | None = None
+    scheduler: str = "minrtt"  # paths/schedulers registry name
+    failover_pto_count: int = 2  # PTOs without ACK before a path is declared failed
+    accept_paths: bool = True  # server: accept the paths a client opens
+    backup_keepalive: float | None = 5.0  # PING interval on idle backup paths (s)
+    # Per path ID controller overrides, e.g. ((1, "bbr"),); others use congestion_control.
+    path_congestion_control: tuple[tuple[int, str], ...] = ()
     quic_logger: QuicLogger | None = None
     keylog_file: str | None = None
 
@@ -152,6 +160,7 @@ class QuicConfiguration:
             raise ConfigurationError("stateless_reset_key", "must be at least 16 bytes")
         if self.max_path_id is not None and not 0 <= self.max_path_id < (1 << 32):
             raise ConfigurationError("max_path_id", "must be within [0, 2^32-1]")
+        _check_multipath(self)
         if self.enable_early_data and not self.is_client and self.ticket_store is None:
             raise ConfigurationError("enable_early_data", "a server needs a ticket_store for 0-RTT")
 
@@ -183,3 +192,29 @@ def _check_congestion_control(name: str) -> None:
         raise ConfigurationError(
             "congestion_control", f"unknown controller {name!r}; choose one of {choices}"
         )
+
+
+def _check_multipath(c: QuicConfiguration) -> None:
+    from tquic.paths.manager import PathManager  # registers the built-in schedulers
+    from tquic.paths.schedulers import available_schedulers
+
+    del PathManager
+    if c.scheduler.lower() not in available_schedulers():
+        raise ConfigurationError(
+            "scheduler", f"unknown scheduler {c.scheduler!r}; choose one of "
+            f"{available_schedulers()}")
+    if c.failover_pto_count < 1:
+        raise ConfigurationError("failover_pto_count", "must be at least 1")
+    if c.backup_keepalive is not None and not 0.01 <= c.backup_keepalive <= 600:
+        raise ConfigurationError("backup_keepalive", "must be within [0.01, 600] s or None")
+    if not isinstance(c.path_congestion_control, tuple):
+        raise ConfigurationError("path_congestion_control", "must be a tuple of (path_id, name)")
+    for item in c.path_congestion_control:
+        if (not isinstance(item, tuple) or len(item) != 2 or not isinstance(item[0], int)
+                or not isinstance(item[1], str) or item[0] < 0):
+            raise ConfigurationError("path_congestion_control",
+                                     f"entries are (path_id, controller name), got {item!r}")
+        try:
+            _check_congestion_control(item[1])
+        except ConfigurationError as exc:
+            raise ConfigurationError("path_congestion_control", exc.reason) from None

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from tquic.crypto.protection import PacketProtection
     from tquic.paths.manager import PathManager
     from tquic.paths.path import PacketSpace, Path
+    from tquic.paths.recovery import PathRecovery
     from tquic.wire.frames import ConnectionCloseFrame, Frame
     from tquic.wire.params import TransportParameters
 
@@ -125,6 +126,7 @@ class ConnectionBase:
     _received_any: bool
     _ecn_ce_seen: int
     _loss_stats: list[int]
+    _mp: bool  # draft-ietf-quic-multipath negotiated (core/multipath.py)
 
     # -- cross-mixin operations (implemented by the mixins / QuicConnection) ---------
 
@@ -188,4 +190,23 @@ class ConnectionBase:
         raise NotImplementedError
 
     def _reset_recovery(self, path: Path) -> None:
+        raise NotImplementedError
+
+    def _peer_cids_for(self, path_id: int) -> PeerCids | None:
+        raise NotImplementedError
+
+    def _mp_fail_path(self, path: Path, reason: str, now: float) -> None:
+        raise NotImplementedError
+
+    def _mp_check_nonce(self) -> None:
+        raise NotImplementedError
+
+    def _process_ack(self, target: Path, ranges: tuple[tuple[int, int], ...], ack_delay: int,
+                     ecn: tuple[int, int, int] | None, frame_type: int, now: float) -> None:
+        raise NotImplementedError
+
+    def _make_recovery(self, path_id: int) -> PathRecovery:
+        raise NotImplementedError
+
+    def _start_challenge(self, path: Path, now: float) -> None:
         raise NotImplementedError

@@ -21,7 +21,6 @@ import os
 from collections import deque
 from typing import Any
 
-from tquic.cc.base import create_controller
 from tquic.core.ack_tracker import AckTracker
 from tquic.core.cids import LocalCids, PeerCids
 from tquic.core.config import QuicConfiguration
@@ -36,6 +35,7 @@ from tquic.core.frame_handlers import FrameHandlersMixin
 from tquic.core.handshake import HandshakeMixin
 from tquic.core.key_update import KeyUpdateNotAllowed
 from tquic.core.migration import MigrationMixin
+from tquic.core.multipath import MultipathMixin
 from tquic.core.network_path import NetworkPath
 from tquic.core.packet_builder import PacketBuilderMixin
 from tquic.core.pmtud import Pmtud
@@ -43,7 +43,7 @@ from tquic.core.stream_ids import StreamLimits
 from tquic.core.streams_api import StreamsMixin
 from tquic.core.tokens import TokenManager
 from tquic.crypto.protection import DecryptionError
-from tquic.paths.manager import PathManager
+from tquic.paths.manager import PathManager, PathPolicy
 from tquic.paths.path import PacketSpace, Path, SpaceKind
 from tquic.paths.recovery import PathRecovery
 from tquic.wire.errors import QuicError, TransportErrorCode
@@ -69,7 +69,7 @@ class DatagramError(ValueError):
 
 
 class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, StreamsMixin,
-                     MigrationMixin):
+                     MigrationMixin, MultipathMixin):
     """One QUIC connection, client or server."""
 
     def __init__(
@@ -79,7 +79,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         is_client: bool | None = None,
         original_destination_connection_id: bytes | None = None,
         retry_source_connection_id: bytes | None = None,
-        scheduler: str = "minrtt",
+        scheduler: str | None = None,
         tls_factory: Any = None,
     ) -> None:
         c = configuration
@@ -88,7 +88,9 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         self._version = c.versions[0]
         self._state = ConnState.HANDSHAKE
         self._events: deque[Event] = deque()
-        self._paths = PathManager(scheduler)
+        self._paths = PathManager(scheduler or c.scheduler, PathPolicy.from_config(c))
+        self._mp_init()
+        self._rx_path: Path | None = None
         self._spaces = {
             Epoch.INITIAL: PacketSpace(SpaceKind.INITIAL, AckTracker(immediate_space=True), None),
             Epoch.HANDSHAKE: PacketSpace(SpaceKind.HANDSHAKE, AckTracker(immediate_space=True),
@@ -186,7 +188,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
     @property
     def host_cids(self) -> list[bytes]:
         """Connection IDs that route to this connection (for the endpoint's demux)."""
-        return [entry.cid for entry in self._local_cids.active]
+        return [entry.cid for entry in self._local_cids.active] + self._mp_host_cids
 
     @property
     def original_destination_connection_id(self) -> bytes:
@@ -214,7 +216,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
 
     def _make_recovery(self, path_id: int) -> PathRecovery:
         c = self._config
-        recovery = PathRecovery(create_controller(c.congestion_control, 1200), 1200,
+        recovery = PathRecovery(self._controller_for(path_id), 1200,
                                 initial_rtt=c.initial_rtt, is_client=self._is_client,
                                 path_id=path_id)
         if self._peer_params is not None:
@@ -327,14 +329,15 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
             raise
         finally:
             if processed:
-                path = self._paths.primary
+                path = self._rx_path or self._paths.primary
                 if network_path == path.network_path:
                     path.bytes_received += len(data)
         if not processed and headers[0].packet_type == PacketType.ONE_RTT:
             self._check_stateless_reset(data, now)
 
     def _check_stateless_reset(self, data: bytes, now: float) -> None:
-        if self._peer_cids.is_stateless_reset(data):
+        if self._peer_cids.is_stateless_reset(data) or any(
+                cids.is_stateless_reset(data) for cids in self._mp_peer_cids.values()):
             # RFC 9000 §10.3.1: enter draining and send nothing more.
             self._enter_draining(0, None, "stateless reset", False, now)
 
@@ -355,23 +358,30 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         epoch = _PACKET_EPOCH[ptype]
         if not self._accept_dcid(header, epoch):
             return False
-        path = self._paths.primary
+        path: Path = self._paths.get(0) or self._paths.primary
         packet = data[start:header.packet_end] if start or header.packet_end != len(data) else data
         pn_offset = header.pn_offset - start
         if epoch == Epoch.ONE_RTT:
             one_rtt = self._one_rtt
-            if (one_rtt is None or (self._is_client and not self._handshake_complete
-                                   and Epoch.HANDSHAKE in self._recv_keys)) and one_rtt is None:
+            if one_rtt is None:
                 self._buffer_undecryptable(packet, network_path, now)
                 return False
-            space = path.space
-            largest = space.ack_tracker.largest_received
+            # multipath: the DCID names the path, hence the packet-number space and nonce.
+            path_id = self._rx_path_id(header.dcid)
+            rx_path = self._paths.get(path_id)
+            largest = rx_path.space.ack_tracker.largest_received if rx_path is not None else None
             try:
                 plain, payload, pn = one_rtt.unprotect(
-                    packet, pn_offset, -1 if largest is None else largest, path.path_id, now,
+                    packet, pn_offset, -1 if largest is None else largest, path_id, now,
                     3 * self._pto())
             except DecryptionError:
                 return False
+            if rx_path is None:
+                rx_path = self._mp_accept_path(path_id, network_path, now)
+                if rx_path is None:
+                    return False
+            path = rx_path
+            space = path.space
             reserved = plain[0] & 0x18
         else:
             if epoch == Epoch.ZERO_RTT:
@@ -420,7 +430,8 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
             if not path.validated and network_path == path.network_path:
                 path.on_validated()
             self._discard_epoch(Epoch.INITIAL)
-        if epoch == Epoch.ONE_RTT and network_path != path.network_path:
+        self._rx_path = path
+        if epoch == Epoch.ONE_RTT and network_path != path.network_path and path.usable:
             self._on_address_change(path, network_path, non_probing and newest, len(data), now)
         if self._undecryptable and (epoch == Epoch.HANDSHAKE or epoch == Epoch.INITIAL):
             self._retry_undecryptable(now)
@@ -428,7 +439,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
 
     def _accept_dcid(self, header: Header, epoch: int) -> bool:
         dcid = header.dcid
-        if dcid in self._local_cids:
+        if dcid in self._local_cids or (dcid in self._mp_cid_index and not header.is_long):
             return True
         if not self._is_client:
             if not self._accepted_dcids and header.is_long and epoch in (Epoch.INITIAL,
@@ -530,6 +541,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         for seq in pending:
             self._control.append((R_RETIRE_CID, seq))
         pending.clear()
+        self._mp_flush_retirements()
 
     # -- handshake hooks ---------------------------------------------------------------------
 
@@ -565,6 +577,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
                 if ceiling > path.max_datagram_size:
                     path.pmtud = Pmtud(path.max_datagram_size, ceiling)
         self._issue_cids()
+        self._mp_on_peer_params(params.initial_max_path_id)
 
     def _on_server_handshake_done(self, now: float) -> None:
         c = self._config
@@ -604,7 +617,10 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
     def _pto(self) -> float:
         if not self._paths:
             return 3 * self._config.initial_rtt
-        return float(self._paths.primary.recovery.pto_period())
+        if len(self._paths) == 1:
+            return float(self._paths.primary.recovery.pto_period())
+        # multipath: the largest PTO among the paths (§"Connection Closure", §"Key Update").
+        return max(float(p.recovery.pto_period()) for p in self._paths)
 
     def _restart_idle_timer(self, now: float) -> None:
         idle = self._idle_timeout
@@ -644,6 +660,8 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
             deadlines.append(self._pacing_deadline)
         if self._one_rtt is not None and self._one_rtt.prev_expiry is not None:
             deadlines.append(self._one_rtt.prev_expiry)
+        if self._mp:
+            deadlines.extend(self._mp_deadlines())
         return min(deadlines) if deadlines else None
 
     def handle_timeout(self, now: float) -> None:
@@ -689,11 +707,13 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
                             space.probe_packets = outcome.probe_packets
                             self._requeue_crypto(epoch, path)
             if path.challenge_deadline is not None and now >= path.challenge_deadline:
-                self._on_validation_failed(path)
+                self._on_validation_failed(path, now)
             elif path.challenge_deadline is not None and path.challenges:
                 path.challenge_pending = path.challenge_pending or path.challenge_retries < 3
         if self._one_rtt is not None:
             self._one_rtt.discard_previous(now)
+        if self._mp:
+            self._mp_on_timeout(now)
 
     def _requeue_for_probe(self, path: Path) -> None:
         """RFC 9002 §6.2.4: probes carry new data or a retransmission; PING otherwise."""

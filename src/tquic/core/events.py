@@ -92,6 +92,43 @@ class PathMigrated:
 
 
 @dataclass(frozen=True, slots=True)
+class PathAvailable:
+    """A new path exists (client: add_path; server: the client opened it), not yet
+    validated (draft-ietf-quic-multipath §"Path Initiation and Validation")."""
+
+    path_id: int
+    network_path: NetworkPath
+
+
+@dataclass(frozen=True, slots=True)
+class PathStatusChanged:
+    """A path became backup or available: our own call (``by_peer`` False) or the peer's
+    PATH_STATUS_BACKUP / PATH_STATUS_AVAILABLE (multipath §"Path Status Management")."""
+
+    path_id: int
+    backup: bool
+    by_peer: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PathFailed:
+    """We declared a path broken (PTO expiries with no ACK, or validation failed); its
+    unacknowledged data was reinjected on the other paths.  PathAbandoned follows."""
+
+    path_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PathAbandoned:
+    """PATH_ABANDON sent or received: the path sends nothing more (multipath §"Path Close")."""
+
+    path_id: int
+    error_code: int
+    by_peer: bool
+
+
+@dataclass(frozen=True, slots=True)
 class SessionTicketReceived:
     """Client: a ticket to resume (and maybe send 0-RTT on) a later connection."""
 
@@ -123,5 +160,6 @@ class ConnectionTerminated:
 Event = (
     HandshakeCompleted | StreamDataReceived | StreamReset | StopSendingReceived
     | DatagramReceived | ConnectionIdIssued | ConnectionIdRetired | PathValidated
-    | PathMigrated | SessionTicketReceived | NewTokenReceived | ConnectionTerminated
+    | PathMigrated | PathAvailable | PathStatusChanged | PathFailed | PathAbandoned
+    | SessionTicketReceived | NewTokenReceived | ConnectionTerminated
 )

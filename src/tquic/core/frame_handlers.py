@@ -128,6 +128,7 @@ class FrameHandlersMixin(ConnectionBase):
     _fin_reported: set[int]
     _pending_msd: set[int]
     _max_data_pending: bool
+    _mp: bool
 
     def _handle_frames(self, frames: list[Frame], epoch: int, path: Path, dcid: bytes,
                        network_path: NetworkPath, now: float) -> tuple[bool, bool]:
@@ -157,35 +158,65 @@ class FrameHandlersMixin(ConnectionBase):
 
     def _on_ack(self, frame: AckFrame, epoch: int, path: Path, now: float) -> None:
         if epoch in (Epoch.INITIAL, Epoch.HANDSHAKE):
-            space = self._spaces[epoch]
-            space_id = SpaceId.INITIAL if epoch == Epoch.INITIAL else SpaceId.HANDSHAKE
-            delay = 0.0
-        else:
-            space = path.space
-            space_id = SpaceId.APPLICATION
-            exponent = self._peer_params.ack_delay_exponent if self._peer_params else 3
-            delay = decode_ack_delay(frame.ack_delay, exponent)
-        ranges = frame.ranges
-        largest = ranges[0][1]
+            self._process_long_ack(frame, epoch, path, now)
+            return
+        # draft-ietf-quic-multipath §"Handling ACK and PATH_ACK": an ACK frame
+        # acknowledges packets of path 0.
+        target = self._paths.get(0) if self._mp else path
+        if target is None or (not target.usable and self._mp):
+            return
+        self._process_ack(target, frame.ranges, frame.ack_delay, frame.ecn, FrameType.ACK, now)
+
+    def _process_long_ack(self, frame: AckFrame, epoch: int, path: Path, now: float) -> None:
+        space = self._spaces[epoch]
+        space_id = SpaceId.INITIAL if epoch == Epoch.INITIAL else SpaceId.HANDSHAKE
+        largest = frame.ranges[0][1]
         if largest >= space.next_pn:
             # RFC 9000 §13.1: acknowledging a packet never sent.
             raise QuicError(PV, f"ACK of unsent packet {largest}", frame_type=FrameType.ACK)
         if space.largest_acked is None or largest > space.largest_acked:
             space.largest_acked = largest
-        floor = path.recovery_first_pn if space_id == SpaceId.APPLICATION else 0
-        if floor and ranges[-1][0] < floor:
-            ranges = tuple((max(lo, floor), hi) for lo, hi in ranges if hi >= floor)
-            if not ranges:
-                return
         ecn_ce = frame.ecn[2] if frame.ecn is not None else None
-        outcome = path.recovery.on_ack_received(space_id, ranges, delay, now, ecn_ce)
+        outcome = path.recovery.on_ack_received(space_id, frame.ranges, 0.0, now, ecn_ce)
         for packet in outcome.acked:
             self._on_records_acked(packet.frames, path)
         for packet in outcome.lost:
             self._on_records_lost(packet.frames, path)
         self._loss_stats[0] += len(outcome.lost)
-        if space_id == SpaceId.APPLICATION and self._one_rtt is not None:
-            self._one_rtt.on_ack_received(largest)
+
+    def _process_ack(self, target: Path, ranges: tuple[tuple[int, int], ...], ack_delay: int,
+                     ecn: tuple[int, int, int] | None, frame_type: int, now: float) -> None:
+        """An ACK / PATH_ACK for ``target``'s application packet-number space."""
+        space = target.space
+        exponent = self._peer_params.ack_delay_exponent if self._peer_params else 3
+        delay = decode_ack_delay(ack_delay, exponent)
+        largest = ranges[0][1]
+        if largest >= space.next_pn:
+            # RFC 9000 §13.1: acknowledging a packet never sent.
+            raise QuicError(PV, f"ACK of unsent packet {largest}", frame_type=frame_type)
+        if space.largest_acked is None or largest > space.largest_acked:
+            space.largest_acked = largest
+        floor = target.recovery_first_pn
+        if floor and ranges[-1][0] < floor:
+            ranges = tuple((max(lo, floor), hi) for lo, hi in ranges if hi >= floor)
+            if not ranges:
+                return
+        ecn_ce = ecn[2] if ecn is not None else None
+        outcome = target.recovery.on_ack_received(SpaceId.APPLICATION, ranges, delay, now,
+                                                  ecn_ce)
+        for packet in outcome.acked:
+            self._on_records_acked(packet.frames, target)
+        for packet in outcome.lost:
+            self._on_records_lost(packet.frames, target)
+        self._loss_stats[0] += len(outcome.lost)
+        hooks = self._paths.hooks
+        if hooks.tracks_packets:
+            if outcome.acked:
+                hooks.on_packets_acked(target, outcome.acked, now)
+            if outcome.lost:
+                hooks.on_packets_lost(target, outcome.lost, now)
+        if self._one_rtt is not None:
+            self._one_rtt.on_ack_received(largest, target.path_id)
 
     # -- CRYPTO / tokens ---------------------------------------------------------------------
 
@@ -415,10 +446,14 @@ class FrameHandlersMixin(ConnectionBase):
         self._queue_event(DatagramReceived(frame.data))
 
     def _on_multipath(self, frame: Any, epoch: int, path: Path, now: float) -> None:
-        # Multipath is not negotiated yet: its frames are a PROTOCOL_VIOLATION
-        # (draft-ietf-quic-multipath "Multipath Negotiation").
-        raise QuicError(PV, f"{type(frame).__name__} without multipath negotiated",
-                        frame_type=_CLASS_TYPE[type(frame)])
+        if not self._mp:
+            # draft-ietf-quic-multipath §"Connection Lifecycle": without both endpoints
+            # advertising initial_max_path_id its frames are a PROTOCOL_VIOLATION.
+            raise QuicError(PV, f"{type(frame).__name__} without multipath negotiated",
+                            frame_type=_CLASS_TYPE[type(frame)])
+        from tquic.core.multipath import MP_HANDLERS
+
+        MP_HANDLERS[type(frame)](self, frame, epoch, path, now)
 
     def _on_nothing(self, frame: Any, epoch: int, path: Path, now: float) -> None:
         pass

@@ -79,6 +79,7 @@ class HandshakeMixin(ConnectionBase):
             max_datagram_frame_size=c.max_datagram_frame_size,
             grease_quic_bit=c.grease_quic_bit,
             min_ack_delay=None if c.min_ack_delay is None else int(c.min_ack_delay * 1e6),
+            initial_max_path_id=c.max_path_id,
         )
         return params
 
@@ -185,6 +186,7 @@ class HandshakeMixin(ConnectionBase):
         if self._peer_params is None:
             self._apply_peer_params(decode_transport_parameters(bytes(raw)), now)
         self._handshake_complete = True
+        self._mp_check_nonce()
         self._early_data_accepted = bool(getattr(tls, "early_data_accepted", False))
         self._state = ConnState.CONNECTED
         self._queue_event(HandshakeCompleted(
@@ -223,7 +225,11 @@ class HandshakeMixin(ConnectionBase):
         try:
             check_peer_parameters(p, peer_is_server=self._is_client)
         except QuicError as exc:
-            raise QuicError(TPE, exc.reason) from None
+            # multipath §"initial_max_path_id": with a zero-length CID it is a
+            # PROTOCOL_VIOLATION; every other rule a TRANSPORT_PARAMETER_ERROR.
+            code = exc.error_code if exc.error_code == TransportErrorCode.PROTOCOL_VIOLATION \
+                else TPE
+            raise QuicError(code, exc.reason) from None
         # §7.3: absence -> TRANSPORT_PARAMETER_ERROR (checked above); mismatch with the
         # CIDs of the Initial packets -> PROTOCOL_VIOLATION (we choose it, as §7.3 allows).
         pv = TransportErrorCode.PROTOCOL_VIOLATION

@@ -49,27 +49,30 @@ class OneRttKeys:
         self.recv_prev: PacketProtection | None = None
         self.recv_phase = 0
         self.prev_expiry: float | None = None
-        self._phase_start_pn = 0  # lowest pn received with the current receive keys
-        self._first_sent_in_phase: int | None = None
+        # Packet numbers are per path with multipath (draft-ietf-quic-multipath §"Key
+        # Phase Update Process"), so every comparison below is made within one path ID.
+        self._phase_start_pn: dict[int, int] = {0: 0}  # lowest pn received per path
+        self._first_sent_in_phase: dict[int, int] = {}
         self._phase_acked = False
-        self._peer_update_pn: int | None = None  # update by peer not yet acknowledged by us
+        # An update by the peer not yet acknowledged by us: (path_id, pn).
+        self._peer_update_pn: tuple[int, int] | None = None
         self.updates = 0
 
     # -- sending ---------------------------------------------------------------
 
-    def on_packet_sent(self, packet_number: int) -> None:
-        if self._first_sent_in_phase is None:
-            self._first_sent_in_phase = packet_number
+    def on_packet_sent(self, packet_number: int, path_id: int = 0) -> None:
+        if path_id not in self._first_sent_in_phase:
+            self._first_sent_in_phase[path_id] = packet_number
 
-    def on_ack_received(self, largest_acked: int) -> None:
-        first = self._first_sent_in_phase
+    def on_ack_received(self, largest_acked: int, path_id: int = 0) -> None:
+        first = self._first_sent_in_phase.get(path_id)
         if first is not None and largest_acked >= first:
             self._phase_acked = True
 
-    def on_ack_sent(self, largest_acknowledged: int) -> None:
+    def on_ack_sent(self, largest_acknowledged: int, path_id: int = 0) -> None:
         """An ACK went out under the current send keys (§6.2 completes a peer's update)."""
         pending = self._peer_update_pn
-        if pending is not None and largest_acknowledged >= pending:
+        if pending is not None and pending[0] == path_id and largest_acknowledged >= pending[1]:
             self._peer_update_pn = None
 
     @property
@@ -87,7 +90,7 @@ class OneRttKeys:
     def _rotate_send(self) -> None:
         self.send = self.send.next_generation()
         self.send_phase ^= 1
-        self._first_sent_in_phase = None
+        self._first_sent_in_phase = {}
         self._phase_acked = False
         self.updates += 1
 
@@ -104,13 +107,21 @@ class OneRttKeys:
         pn = decode_packet_number(truncated, pn_len << 3, largest_pn)
         phase = (header[0] >> 2) & 1
         if phase == self.recv_phase:
-            return header, recv.decrypt_payload(packet, header, pn, path_id), pn
+            payload = recv.decrypt_payload(packet, header, pn, path_id)
+            if path_id not in self._phase_start_pn:
+                self._phase_start_pn[path_id] = pn
+            return header, payload, pn
         prev = self.recv_prev
-        if prev is not None and pn < self._phase_start_pn:
+        start = self._phase_start_pn.get(path_id)
+        if prev is not None and start is not None and pn < start:
             return header, prev.decrypt_payload(packet, header, pn, path_id), pn  # delayed
         try:
             payload = self.recv_next.decrypt_payload(packet, header, pn, path_id)
         except DecryptionError:
+            if prev is not None and start is None:
+                # First packet of this path since the update: nothing to compare its
+                # packet number with, so an old-key packet is simply a delayed one.
+                return header, prev.decrypt_payload(packet, header, pn, path_id), pn
             if prev is not None:
                 try:
                     prev.decrypt_payload(packet, header, pn, path_id)
@@ -122,23 +133,24 @@ class OneRttKeys:
                         "old keys used after newer keys protected a lower packet number",
                     ) from None
             raise
-        self._on_peer_phase_change(pn, now, prev_keep)
+        self._on_peer_phase_change(pn, now, prev_keep, path_id)
         return header, payload, pn
 
-    def _on_peer_phase_change(self, pn: int, now: float, prev_keep: float) -> None:
+    def _on_peer_phase_change(self, pn: int, now: float, prev_keep: float,
+                              path_id: int = 0) -> None:
         if self.send_phase == self.recv_phase:
             # The peer initiated (our send phase still equals the old receive phase).
             if self._peer_update_pn is not None:
                 raise QuicError(TransportErrorCode.KEY_UPDATE_ERROR,
                                 "consecutive key updates without acknowledgment (§6.2)")
             self._rotate_send()
-            self._peer_update_pn = pn
+            self._peer_update_pn = (path_id, pn)
         self.recv_prev = self.recv
         self.prev_expiry = now + prev_keep
         self.recv = self.recv_next
         self.recv_next = self.recv.next_generation()
         self.recv_phase ^= 1
-        self._phase_start_pn = pn
+        self._phase_start_pn = {path_id: pn}
 
     def discard_previous(self, now: float) -> None:
         """Drop the previous receive keys once their time is up (§6.5)."""

@@ -30,12 +30,15 @@ class MigrationMixin(ConnectionBase):
         self._start_challenge(path, now)
         if not port_only:
             self._reset_recovery(path)  # §9.4: new path, new RTT and congestion state
-        new_cid = self._peer_cids.acquire()  # §9.5: a new CID towards a new address
-        if new_cid is not None:
+        # §9.5: a new CID towards a new address; with multipath one of the same path ID
+        # (draft-ietf-quic-multipath §"Relation to Probing and Migration").
+        cids = self._peer_cids_for(path.path_id)
+        new_cid = cids.acquire() if cids is not None else None
+        if new_cid is not None and cids is not None:
             old = path.peer_cid
             path.peer_cid = new_cid
             if old is not None:
-                self._peer_cids.retire(old.sequence_number)
+                cids.retire(old.sequence_number)
                 self._flush_retirements()
         self._queue_event(PathMigrated(path.path_id, network_path))
 
@@ -52,28 +55,32 @@ class MigrationMixin(ConnectionBase):
         path.challenge_pending = False
         return data
 
-    def migrate(self, network_path: NetworkPath, now: float) -> None:
-        """Client: move the connection to a new local address (RFC 9000 §9.2), with a new
-        DCID (§9.5) and path validation."""
+    def migrate(self, network_path: NetworkPath, now: float, path_id: int | None = None) -> None:
+        """Client: move a path (default: the primary one) to a new local address (RFC 9000
+        §9.2), with a new DCID of the same path ID (§9.5; draft-ietf-quic-multipath
+        §"Relation to Probing and Migration") and path validation."""
         if not self._is_client or not self._handshake_confirmed:
             raise RuntimeError("migration needs a client with a confirmed handshake")
         if self._peer_params is not None and self._peer_params.disable_active_migration:
             raise RuntimeError("the server disabled active migration")
-        path = self._paths.primary
-        new_cid = self._peer_cids.acquire()
-        if new_cid is None:
+        path = self._paths.primary if path_id is None else self._paths.get(path_id)
+        if path is None or not path.usable:
+            raise RuntimeError(f"no open path {path_id}")
+        cids = self._peer_cids_for(path.path_id)
+        new_cid = cids.acquire() if cids is not None else None
+        if new_cid is None or cids is None:
             raise RuntimeError("no spare connection ID from the peer to migrate with")
         old = path.peer_cid
         path.peer_cid = new_cid
         if old is not None:
-            self._peer_cids.retire(old.sequence_number)
+            cids.retire(old.sequence_number)
             self._flush_retirements()
         path.previous_network_path = path.network_path
         path.network_path = network_path
         self._reset_recovery(path)
         self._start_challenge(path, now)
 
-    def _on_validation_failed(self, path: Path) -> None:
+    def _on_validation_failed(self, path: Path, now: float = 0.0) -> None:
         path.challenge_deadline = None
         path.challenges.clear()
         path.challenge_pending = False
@@ -83,4 +90,9 @@ class MigrationMixin(ConnectionBase):
             path.previous_network_path = None
             path.state = PathState.VALIDATED
             self._queue_event(PathMigrated(path.path_id, path.network_path))
+        elif path.path_id != 0 and path.state == PathState.VALIDATING:
+            # draft-ietf-quic-multipath §"Path Initiation": a path that fails validation
+            # must not be used, and is closed explicitly.
+            self._mp_fail_path(path, "path validation failed", now)
+
 

@@ -48,6 +48,7 @@ from tquic.wire.frames import (
     MaxDataFrame,
     MaxStreamDataFrame,
     MaxStreamsFrame,
+    PathAckFrame,
     ResetStreamFrame,
     RetireConnectionIdFrame,
     StopSendingFrame,
@@ -117,6 +118,7 @@ class PacketBuilderMixin(ConnectionBase):
     _pacing_deadline: float | None
     _pending_msd: set[int]
     _max_data_pending: bool
+    _mp: bool
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, NetworkPath]]:
         """Datagrams to put on the wire now, each with the network path to send it on."""
@@ -137,6 +139,8 @@ class PacketBuilderMixin(ConnectionBase):
                         out.append((dgram, primary.network_path))
                 return out
             self._send_off_path_responses(now, out)
+            if self._mp:
+                self._send_path_specific(now, out)
             # The PMTU probe goes first: built after the data it would never find room in
             # a congestion window the data keeps full (RFC 8899 §4.4: probes are congestion
             # controlled), and a lossy path would stay at 1200 bytes forever.
@@ -166,7 +170,8 @@ class PacketBuilderMixin(ConnectionBase):
         return size
 
     def _build_datagram(self, path: Path, now: float, *, closing: bool = False,
-                        network_path: NetworkPath | None = None) -> bytes | None:
+                        network_path: NetworkPath | None = None,
+                        only_path_frames: bool = False) -> bytes | None:
         limit = self._datagram_limit(path)
         # RFC 9002 §6.2.2.1: the server arms no PTO while the amplification limit
         # blocks it; refresh the flag on every attempt so it clears once data arrives.
@@ -186,7 +191,7 @@ class PacketBuilderMixin(ConnectionBase):
                     if epoch == Epoch.INITIAL and (self._is_client or draft.ack_eliciting):
                         pad_initial = True
         if not closing or self._handshake_complete:
-            draft = self._build_app(path, remaining, now, closing)
+            draft = self._build_app(path, remaining, now, closing, only_path_frames)
             if draft is not None:
                 drafts.append(draft)
         if not drafts:
@@ -216,7 +221,7 @@ class PacketBuilderMixin(ConnectionBase):
                     raise RuntimeError("1-RTT packet drafted without 1-RTT keys")
                 header = encode_short_header(d.dcid, d.pn, d.pn_len, bool(keys.send_phase))
                 packet = keys.send.protect(header, payload, d.pn, d.path.path_id)
-                keys.on_packet_sent(d.pn)
+                keys.on_packet_sent(d.pn, d.path.path_id)
             else:
                 token = self._token if epoch == Epoch.INITIAL and self._is_client else b""
                 header = encode_long_header(self._version, _EPOCH_PACKET_TYPE[epoch], d.dcid,
@@ -230,6 +235,8 @@ class PacketBuilderMixin(ConnectionBase):
             sent = SentPacket(d.pn, now, size, d.ack_eliciting, in_flight,
                               _EPOCH_SPACE_ID[epoch], d.records)  # type: ignore[arg-type]
             recovery.on_packet_sent(sent, now)
+            if d.ack_eliciting and epoch == Epoch.ONE_RTT and self._paths.hooks.tracks_packets:
+                self._paths.hooks.on_packet_sent(path, sent, now)
             if d.ack_eliciting:
                 if d.space.probe_packets:
                     d.space.probe_packets -= 1
@@ -247,7 +254,8 @@ class PacketBuilderMixin(ConnectionBase):
 
     # -- ACK -------------------------------------------------------------------------
 
-    def _ack_frame(self, space: PacketSpace, now: float) -> tuple[bytes, int] | None:
+    def _ack_frame(self, space: PacketSpace, now: float,
+                   path_id: int | None = None) -> tuple[bytes, int] | None:
         tracker = space.ack_tracker
         if not tracker.has_unacked:
             return None
@@ -257,10 +265,15 @@ class PacketBuilderMixin(ConnectionBase):
         exponent = self._config.ack_delay_exponent if space.kind == SpaceKind.APPLICATION else 3
         ecn = tracker.ecn_counts
         if ecn is not None:
-            return encode_one(AckFrame(ranges, encode_ack_delay(delay, exponent), ecn)), ranges[0][1]
-        # ACK frame written directly (RFC 9000 §19.3): the per-packet path.
+            delay_field = encode_ack_delay(delay, exponent)
+            if path_id is not None:
+                return encode_one(PathAckFrame(path_id, ranges, delay_field, ecn)), ranges[0][1]
+            return encode_one(AckFrame(ranges, delay_field, ecn)), ranges[0][1]
+        # ACK frame written directly (RFC 9000 §19.3): the per-packet path; PATH_ACK
+        # (0x3e) is the same with the path ID after the type (multipath §"PATH_ACK Frame").
         largest = ranges[0][1]
-        parts = [b"\x02", encode_varint(largest),
+        head = b"\x02" if path_id is None else b"\x3e" + encode_varint(path_id)
+        parts = [head, encode_varint(largest),
                  encode_varint(encode_ack_delay(delay, exponent)),
                  encode_varint(len(ranges) - 1), encode_varint(largest - ranges[0][0])]
         previous_smallest = ranges[0][0]
@@ -354,7 +367,7 @@ class PacketBuilderMixin(ConnectionBase):
     # -- application packets -------------------------------------------------------------
 
     def _build_app(self, path: Path, remaining: int, now: float,
-                   closing: bool) -> PacketDraft | None:
+                   closing: bool, only_path_frames: bool = False) -> PacketDraft | None:
         one_rtt = self._one_rtt
         if one_rtt is not None and (self._handshake_complete or not self._is_client):
             epoch = Epoch.ONE_RTT
@@ -367,11 +380,18 @@ class PacketBuilderMixin(ConnectionBase):
         probe = space.probe_packets > 0
         tracker = space.ack_tracker
         one_rtt_epoch = epoch == Epoch.ONE_RTT
-        ack_due = one_rtt_epoch and tracker.has_unacked and tracker.ack_due(now)
+        mp_acks = self._mp and one_rtt_epoch
+        if mp_acks:
+            ack_due = any(p.space.ack_tracker.has_unacked and p.space.ack_tracker.ack_due(now)
+                          for p in self._paths)
+        else:
+            ack_due = one_rtt_epoch and tracker.has_unacked and tracker.ack_due(now)
         path_frames = bool(path.responses) or path.challenge_pending
         has_data = probe or bool(self._send_queue) or bool(self._datagrams) or (
             one_rtt_epoch and (bool(self._control) or self._handshake_done_pending
                                or self._crypto_send[Epoch.ONE_RTT].has_data_to_send()))
+        if only_path_frames and not probe:
+            has_data = False
         recovery = path.recovery
         can_send = probe
         if has_data and not probe and recovery.can_send(remaining):
@@ -400,7 +420,11 @@ class PacketBuilderMixin(ConnectionBase):
             space.next_pn = pn + 1
             return draft
         ack = None
-        if epoch == Epoch.ONE_RTT:
+        path_acks: list[tuple[bytes, PacketSpace, int]] = []
+        if mp_acks:
+            room -= self._collect_path_acks(path_acks, now, room)
+            room -= self._add_path_frames(draft, path, room)
+        elif epoch == Epoch.ONE_RTT:
             tracker = space.ack_tracker
             # Only ack-eliciting packets are worth an ACK (RFC 9000 §13.2.1); ACKing a
             # stream of ACK-only packets in every data packet would waste the space.
@@ -409,7 +433,7 @@ class PacketBuilderMixin(ConnectionBase):
                 if ack is not None:
                     room -= len(ack[0])
             room -= self._add_path_frames(draft, path, room)
-        if can_send:
+        if can_send and not only_path_frames:
             if epoch == Epoch.ONE_RTT:
                 if self._control or self._handshake_done_pending:
                     room -= self._add_control(draft, room)
@@ -417,8 +441,8 @@ class PacketBuilderMixin(ConnectionBase):
                     room -= self._add_crypto(draft, Epoch.ONE_RTT, room)
             room -= self._add_datagrams(draft, room)
             room -= self._add_streams(draft, room)
-            if probe and not draft.ack_eliciting:
-                draft.add(_PING, (R_NONE,))
+        if probe and not draft.ack_eliciting:
+            draft.add(_PING, (R_NONE,))
         if ack is not None and (draft.parts or space.ack_tracker.ack_due(now)):
             # RFC 9000 §13.2.1: ACK-only packets only when an ACK is due; otherwise
             # piggyback on what is sent anyway.
@@ -428,13 +452,58 @@ class PacketBuilderMixin(ConnectionBase):
             draft.records.append((R_ACK, space, largest))
             space.ack_tracker.on_ack_sent(now, largest)
             if self._one_rtt is not None:
-                self._one_rtt.on_ack_sent(largest)
+                self._one_rtt.on_ack_sent(largest, path.path_id)
+        if path_acks and (draft.parts or ack_due):
+            for data, ack_space, largest in path_acks:
+                draft.parts.insert(0, data)
+                draft.payload_len += len(data)
+                draft.records.append((R_ACK, ack_space, largest))
+                ack_space.ack_tracker.on_ack_sent(now, largest)
+                if self._one_rtt is not None and ack_space.path_id is not None:
+                    self._one_rtt.on_ack_sent(largest, ack_space.path_id)
         if not draft.parts:
             return None
         if draft.ack_eliciting and not probe and not self._send_queue and not self._datagrams:
             recovery.on_app_limited()
         space.next_pn = pn + 1
         return draft
+
+    def _collect_path_acks(self, out: list[tuple[bytes, PacketSpace, int]], now: float,
+                           room: int) -> int:
+        """multipath: PATH_ACK for every path's space that owes one, whatever path this
+        packet goes on (draft-ietf-quic-multipath §"PATH_ACK Frame"; abandoned paths
+        still in retention included, §"Handling PATH_ACK for Abandoned Paths")."""
+        used = 0
+        for p in self._paths:
+            tracker = p.space.ack_tracker
+            if not tracker.has_unacked or tracker.ack_deadline() is None:
+                continue
+            built = self._ack_frame(p.space, now, path_id=p.path_id)
+            if built is None or len(built[0]) > room - used:
+                continue
+            out.append((built[0], p.space, built[1]))
+            used += len(built[0])
+        return used
+
+    def _send_path_specific(self, now: float, out: list[tuple[bytes, NetworkPath]]) -> None:
+        """multipath: what must go on one particular path — PATH_CHALLENGE/RESPONSE
+        (§"Path Initiation and Validation"), PTO probes and backup keep-alives — is sent
+        before the scheduler distributes the rest."""
+        if self._one_rtt is None:
+            return
+        for path in self._paths:
+            if not path.usable or path.peer_cid is None:
+                continue
+            for _ in range(4):
+                owed = (path.challenge_pending or path.space.probe_packets > 0 or (
+                    bool(path.responses) and path.responses[0][1] == path.network_path))
+                if not owed:
+                    break
+                dgram = self._build_datagram(path, now, only_path_frames=not path.validated
+                                             or path.is_backup)
+                if dgram is None:
+                    break
+                out.append((dgram, path.network_path))
 
     def _add_path_frames(self, draft: PacketDraft, path: Path, room: int) -> int:
         used = 0

@@ -65,24 +65,36 @@ class PacketSpace:
 class PathState(IntEnum):
     VALIDATING = 0  # peer address not validated yet: anti-amplification applies
     VALIDATED = 1
-    ABANDONED = 2
+    ABANDONED = 2  # PATH_ABANDON sent or received: no more sending; state kept 3 PTO
+    FAILED = 3  # declared broken locally; PATH_ABANDON queued (multipath only)
 
 
 class Path:
     """One path (a path ID with its 4-tuple and per-path state)."""
 
     __slots__ = (
+        "abandon_deadline",
+        "abandon_sent",
+        "amplification_limited",
+        "bytes_acked_total",
         "bytes_received",
         "bytes_sent",
         "challenge_deadline",
         "challenge_pending",
         "challenge_retries",
         "challenges",
+        "keepalive_at",
+        "local_backup",
         "local_cid_seq",
+        "local_status_seq",
         "max_datagram_size",
         "network_path",
+        "opened_at",
+        "packets_retransmitted",
         "path_id",
+        "peer_backup",
         "peer_cid",
+        "peer_status_seq",
         "pmtud",
         "previous_network_path",
         "recovery",
@@ -113,6 +125,20 @@ class Path:
         self.challenge_retries = 0
         self.responses: list[tuple[bytes, NetworkPath]] = []  # PATH_RESPONSEs owed
         self.pmtud: Any = None  # tquic.core.pmtud.Pmtud when enabled
+        # Multipath (draft-ietf-quic-multipath §"Path Status Management", §"Path Close").
+        # RFC 9000 §8.1/§9.3: limit sending to an address the PEER moved to; a client
+        # opening a path towards the server's known address is not limited.
+        self.amplification_limited = True
+        self.local_backup = False  # what we signalled (PATH_STATUS_BACKUP/AVAILABLE)
+        self.local_status_seq = -1  # last Path Status Sequence Number we sent
+        self.peer_backup: bool | None = None  # the peer's last signal, None if none
+        self.peer_status_seq = -1  # highest Path Status Sequence Number received
+        self.abandon_sent = False
+        self.abandon_deadline: float | None = None  # forget the path at this time
+        self.keepalive_at: float | None = None  # backup path keep-alive PING time
+        self.opened_at = 0.0
+        self.packets_retransmitted = 0  # records of this path's lost packets resent
+        self.bytes_acked_total = 0  # acknowledged bytes of recoveries replaced
 
     @property
     def validated(self) -> bool:
@@ -120,12 +146,21 @@ class Path:
 
     @property
     def usable(self) -> bool:
-        return self.state != PathState.ABANDONED
+        return self.state < PathState.ABANDONED
+
+    @property
+    def is_backup(self) -> bool:
+        """Backup by our own choice or at the peer's request (multipath §"Path Status")."""
+        return self.local_backup or bool(self.peer_backup)
+
+    @property
+    def state_name(self) -> str:
+        return self.state.name.lower()
 
     def amplification_budget(self) -> int | None:
         """Bytes we may still send before the peer's address is validated (RFC 9000 §8.1);
         None when unlimited."""
-        if self.state == PathState.VALIDATED:
+        if self.state == PathState.VALIDATED or not self.amplification_limited:
             return None
         return max(0, AMPLIFICATION_FACTOR * self.bytes_received - self.bytes_sent)
 

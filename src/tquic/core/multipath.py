@@ -1,0 +1,542 @@
+"""Multipath seam of the connection (draft-ietf-quic-multipath, the editor's copy).
+
+Negotiation (initial_max_path_id), per-path connection IDs (PATH_NEW_CONNECTION_ID /
+PATH_RETIRE_CONNECTION_ID, proactively issued for unused path IDs), path
+initiation by the client and acceptance by the server (validated with
+PATH_CHALLENGE/PATH_RESPONSE on the new 4-tuple), PATH_ACK, PATH_STATUS_*,
+MAX_PATH_ID / PATHS_BLOCKED / PATH_CIDS_BLOCKED, PATH_ABANDON with the 3 x PTO
+retention of the path's state, and failover (a failed path's data is
+reinjected on the others at once).  Policy (which path may carry data, when
+a path counts as failed) is in paths/manager.py.
+
+Without both endpoints advertising initial_max_path_id nothing here runs and
+every multipath frame is a PROTOCOL_VIOLATION (§"Connection Lifecycle").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tquic.cc.coupled_registry import connection_controller_factory, release_controller
+from tquic.core.ack_tracker import AckTracker
+from tquic.core.cids import LocalCids, PeerCid, PeerCids
+from tquic.core.conn_base import R_FRAME, ConnectionBase, ConnState, Epoch
+from tquic.core.events import (
+    ConnectionIdIssued,
+    ConnectionIdRetired,
+    PathAbandoned,
+    PathAvailable,
+    PathFailed,
+    PathStatusChanged,
+)
+from tquic.core.network_path import Address, NetworkPath
+from tquic.paths.manager import PathStats
+from tquic.paths.path import PacketSpace, Path, PathState, SpaceKind
+from tquic.wire.errors import PathAbandonCode, QuicError, TransportErrorCode
+from tquic.wire.frames import (
+    FrameType,
+    MaxPathIdFrame,
+    PathAbandonFrame,
+    PathAckFrame,
+    PathCidsBlockedFrame,
+    PathNewConnectionIdFrame,
+    PathRetireConnectionIdFrame,
+    PathsBlockedFrame,
+    PathStatusAvailableFrame,
+    PathStatusBackupFrame,
+)
+
+PV = TransportErrorCode.PROTOCOL_VIOLATION
+MAX_PATH_ID_LIMIT = (1 << 32) - 1  # §"initial_max_path_id": the nonce holds 32 bits
+PROACTIVE_PATH_IDS = 8  # unused path IDs we issue CIDs for ahead of time (bounded)
+CIDS_PER_NEW_PATH = 2  # one to open the path, one spare for a migration of it
+MIN_NONCE_LENGTH = 12  # §"initial_max_path_id": AEADs with shorter nonces cannot be used
+
+
+class PathError(RuntimeError):
+    """add_path / set_path_status / abandon_path refused (not negotiated, no path ID or
+    connection ID available, unknown path)."""
+
+
+class MultipathMixin(ConnectionBase):
+    """Path lifecycle and multipath frames."""
+
+    _mp: bool
+    _mp_local_max: int
+    _mp_peer_max: int
+    _mp_peer_initial_max: int
+    _mp_local_cids: dict[int, LocalCids]
+    _mp_peer_cids: dict[int, PeerCids]
+    _mp_cid_index: dict[bytes, int]
+    _mp_used_ids: set[int]
+    _mp_pending_status: dict[int, tuple[int, bool]]
+    _cc_factories: dict[str, Callable[[int], Any]]
+    _rx_dcid: bytes
+
+    def _mp_init(self) -> None:
+        self._mp = False
+        self._mp_local_max = self._config.max_path_id or 0
+        self._mp_peer_max = 0
+        self._mp_peer_initial_max = 0
+        self._mp_local_cids = {}
+        self._mp_peer_cids = {}
+        self._mp_cid_index = {}
+        self._mp_used_ids = {0}
+        self._mp_pending_status = {}
+        self._cc_factories = {}
+
+    # -- controllers ------------------------------------------------------------------
+
+    def _controller_for(self, path_id: int, name: str | None = None) -> Any:
+        """The path's congestion controller: per-path override, else the configured one;
+        coupled controllers (lia/olia/balia) share one group per connection."""
+        policy = self._paths.policy
+        chosen = name or policy.congestion_control_for(path_id, self._config.congestion_control)
+        factory = self._cc_factories.get(chosen)
+        if factory is None:
+            factory = connection_controller_factory(chosen)
+            self._cc_factories[chosen] = factory
+        return factory(1200)
+
+    # -- negotiation ----------------------------------------------------------------------
+
+    @property
+    def multipath_enabled(self) -> bool:
+        """Both endpoints advertised initial_max_path_id (multipath is in use)."""
+        return self._mp
+
+    def _mp_on_peer_params(self, peer_max: int | None) -> None:
+        """§"initial_max_path_id": used only if both sides advertise it."""
+        if peer_max is None or self._config.max_path_id is None:
+            return
+        if peer_max > MAX_PATH_ID_LIMIT:
+            raise QuicError(TransportErrorCode.TRANSPORT_PARAMETER_ERROR,
+                            "initial_max_path_id above 2^32-1")
+        self._mp = True
+        self._mp_peer_max = peer_max
+        self._mp_peer_initial_max = peer_max
+        self._mp_issue_path_cids()
+
+    def _mp_check_nonce(self) -> None:
+        """§"initial_max_path_id": a cipher suite with a nonce under 12 bytes cannot be
+        used with multipath: TRANSPORT_PARAMETER_ERROR."""
+        keys = self._one_rtt
+        if self._mp and keys is not None and len(getattr(keys.send, "iv", b"\0" * 12)) < (
+                MIN_NONCE_LENGTH):
+            raise QuicError(TransportErrorCode.TRANSPORT_PARAMETER_ERROR,
+                            "multipath needs an AEAD nonce of at least 12 bytes")
+
+    # -- connection IDs per path -----------------------------------------------------------
+
+    def _peer_cids_for(self, path_id: int) -> PeerCids | None:
+        if path_id == 0:
+            return self._peer_cids
+        return self._mp_peer_cids.get(path_id)
+
+    def _rx_path_id(self, dcid: bytes) -> int:
+        """The path ID a 1-RTT packet belongs to, from its DCID (0 without multipath)."""
+        if not self._mp_cid_index:
+            return 0
+        return self._mp_cid_index.get(dcid, 0)
+
+    def _mp_issue_path_cids(self) -> None:
+        """§"Issuing New Connection IDs": CIDs for unused path IDs up to the minimum of
+        both limits, without holes, a bounded number ahead of the highest in use."""
+        if not self._mp or self._peer_params is None:
+            return
+        limit = min(self._mp_local_max, self._mp_peer_max,
+                    max(self._mp_used_ids) + PROACTIVE_PATH_IDS)
+        per_path = min(self._peer_params.active_connection_id_limit, CIDS_PER_NEW_PATH)
+        for path_id in range(1, limit + 1):
+            if path_id in self._mp_local_cids or (
+                    path_id in self._mp_used_ids and self._paths.get(path_id) is None):
+                continue
+            cids = LocalCids(self._config.connection_id_length, self._config.stateless_reset_key,
+                             path_id=path_id)
+            while cids.initial is not None and (
+                    cids.initial.cid in self._local_cids or cids.initial.cid in self._mp_cid_index):
+                cids = LocalCids(self._config.connection_id_length,
+                                 self._config.stateless_reset_key, path_id=path_id)
+            self._mp_local_cids[path_id] = cids
+            entries = list(cids.active) + cids.replenish(per_path)
+            for entry in entries:
+                self._announce_cid(path_id, entry.sequence_number, entry.cid, entry.reset_token)
+
+    def _announce_cid(self, path_id: int, seq: int, cid: bytes, token: bytes) -> None:
+        self._mp_cid_index[cid] = path_id
+        self._control.append((R_FRAME, PathNewConnectionIdFrame(path_id, seq, 0, cid, token)))
+        self._queue_event(ConnectionIdIssued(cid, seq, token, path_id))
+
+    def _mp_replenish(self, path_id: int) -> None:
+        cids = self._mp_local_cids.get(path_id)
+        if cids is None or self._peer_params is None:
+            return
+        per_path = min(self._peer_params.active_connection_id_limit, CIDS_PER_NEW_PATH)
+        for entry in cids.replenish(per_path):
+            self._announce_cid(path_id, entry.sequence_number, entry.cid, entry.reset_token)
+
+    def _mp_flush_retirements(self) -> None:
+        for path_id, cids in self._mp_peer_cids.items():
+            for seq in cids.pending_retirements:
+                self._control.append((R_FRAME, PathRetireConnectionIdFrame(path_id, seq)))
+            cids.pending_retirements.clear()
+
+    @property
+    def _mp_host_cids(self) -> list[bytes]:
+        return list(self._mp_cid_index)
+
+    # -- opening paths -----------------------------------------------------------------
+
+    def _mp_new_path(self, path_id: int, network_path: NetworkPath, peer_cid: PeerCid | None,
+                     now: float, congestion_control: str | None = None) -> Path:
+        c = self._config
+        tracker = AckTracker(max_ack_delay=c.max_ack_delay, min_ack_delay=c.min_ack_delay)
+        recovery = self._make_recovery(path_id)
+        if congestion_control is not None or self._paths.policy.path_congestion_control:
+            recovery.controller = self._controller_for(path_id, congestion_control)
+        path = Path(path_id, network_path, recovery, PacketSpace(SpaceKind.APPLICATION, tracker,
+                                                                  path_id), validated=False)
+        path.peer_cid = peer_cid
+        path.opened_at = now
+        pending = self._mp_pending_status.pop(path_id, None)
+        if pending is not None:
+            path.peer_status_seq, path.peer_backup = pending
+        self._paths.add(path)
+        self._mp_used_ids.add(path_id)
+        self._queue_event(PathAvailable(path_id, network_path))
+        return path
+
+    def add_path(self, local: NetworkPath | Address, remote_addr: Address | None = None,
+                 now: float = 0.0, *, backup: bool = False,
+                 congestion_control: str | None = None) -> int:
+        """Client: open a new path from ``local`` (a local address, or a whole
+        NetworkPath) to ``remote_addr`` (default: path 0's peer address).  Returns the
+        path ID; PathValidated follows when PATH_RESPONSE arrives
+        (§"Path Initiation and Validation").  Raises PathError when impossible (a
+        PATHS_BLOCKED or PATH_CIDS_BLOCKED frame is then sent when it may help)."""
+        if not self._is_client:
+            raise PathError("only a client opens paths (§\"Path Management\")")
+        if not self._mp or not self._handshake_confirmed or self._state != ConnState.CONNECTED:
+            raise PathError("multipath is not negotiated, or the handshake is not confirmed")
+        if isinstance(local, NetworkPath):
+            network_path = local
+        else:
+            remote = remote_addr or self._paths.primary.network_path.remote
+            network_path = NetworkPath(tuple(local), tuple(remote))  # type: ignore[arg-type]
+        limit = min(self._mp_local_max, self._mp_peer_max)
+        chosen: int | None = None
+        blocked_on_cids: int | None = None
+        for path_id in range(1, limit + 1):
+            if path_id in self._mp_used_ids:
+                continue
+            peer = self._mp_peer_cids.get(path_id)
+            if path_id in self._mp_local_cids and peer is not None and peer.unused_count:
+                chosen = path_id
+                break
+            if blocked_on_cids is None:
+                blocked_on_cids = path_id
+        if chosen is None:
+            if blocked_on_cids is not None:
+                peer = self._mp_peer_cids.get(blocked_on_cids)
+                self._control.append((R_FRAME, PathCidsBlockedFrame(
+                    blocked_on_cids, 0 if peer is None else peer.next_expected_sequence)))
+                raise PathError(f"no connection ID from the peer for path {blocked_on_cids}")
+            self._control.append((R_FRAME, PathsBlockedFrame(self._mp_peer_max)))
+            raise PathError(f"no unused path ID (peer's maximum is {self._mp_peer_max})")
+        peer_cids = self._mp_peer_cids[chosen]
+        peer_cid = peer_cids.acquire()
+        path = self._mp_new_path(chosen, network_path, peer_cid, now, congestion_control)
+        path.amplification_limited = False  # we chose the server's address ourselves
+        self._start_challenge(path, now)
+        if backup:
+            self._send_status(path, True, now)
+        self._mp_issue_path_cids()
+        return chosen
+
+    def _mp_accept_path(self, path_id: int, network_path: NetworkPath,
+                        now: float) -> Path | None:
+        """Server: a decrypted packet on an unused path ID opens that path (§"Path
+        Initiation and Validation"); we validate the client's address before data."""
+        if (self._is_client or not self._paths.policy.accept_paths
+                or path_id in self._mp_used_ids or self._state != ConnState.CONNECTED):
+            return None
+        peer_cids = self._mp_peer_cids.get(path_id)
+        peer_cid = peer_cids.acquire() if peer_cids is not None else None
+        path = self._mp_new_path(path_id, network_path, peer_cid, now)
+        if peer_cid is None:
+            # §"Path Initiation": no CID to answer with: abandon it on another path.
+            self._mp_abandon(path, PathAbandonCode.NO_CID_AVAILABLE_FOR_PATH, now)
+            return path
+        self._start_challenge(path, now)
+        self._mp_issue_path_cids()
+        return path
+
+    # -- status, abandon ------------------------------------------------------------------
+
+    def set_path_status(self, path_id: int, backup: bool, now: float = 0.0) -> None:
+        """Signal PATH_STATUS_BACKUP / PATH_STATUS_AVAILABLE for a path; we follow our own
+        signal too (a backup path carries data only when no available path is left)."""
+        path = self._paths.get(path_id)
+        if not self._mp or path is None or not path.usable:
+            raise PathError(f"no open path {path_id}")
+        self._send_status(path, backup, now)
+
+    def _send_status(self, path: Path, backup: bool, now: float) -> None:
+        path.local_status_seq += 1
+        path.local_backup = backup
+        frame_cls = PathStatusBackupFrame if backup else PathStatusAvailableFrame
+        self._control.append((R_FRAME, frame_cls(path.path_id, path.local_status_seq)))
+        self._queue_event(PathStatusChanged(path.path_id, backup, by_peer=False))
+
+    def abandon_path(self, path_id: int, error_code: int = PathAbandonCode.APPLICATION_ABANDON_PATH,
+                     now: float = 0.0) -> None:
+        """Close one path with PATH_ABANDON (§"Path Close"); its unacknowledged data is
+        resent on the other paths.  Abandoning the last open path closes the connection."""
+        path = self._paths.get(path_id)
+        if not self._mp or path is None or path.state == PathState.ABANDONED:
+            raise PathError(f"no open path {path_id}")
+        self._mp_abandon(path, error_code, now)
+        if not self._paths.open_paths():
+            self.close(0, "last path abandoned", application=False)  # type: ignore[attr-defined]
+
+    def _mp_fail_path(self, path: Path, reason: str, now: float) -> None:
+        """Failover: reinject at once, then PATH_ABANDON(PATH_UNSTABLE_OR_POOR)."""
+        path.state = PathState.FAILED
+        self._queue_event(PathFailed(path.path_id, reason))
+        self._mp_abandon(path, PathAbandonCode.PATH_UNSTABLE_OR_POOR, now)
+
+    def _mp_abandon(self, path: Path, error_code: int, now: float, by_peer: bool = False) -> None:
+        if path.state == PathState.ABANDONED:
+            return
+        path.state = PathState.ABANDONED
+        path.challenge_pending = False
+        path.challenge_deadline = None
+        path.responses.clear()
+        # §"Path Close": the CIDs the peer gave us for the path are retired at once.
+        peer_cids = self._peer_cids_for(path.path_id)
+        if path.path_id != 0:
+            self._mp_peer_cids.pop(path.path_id, None)
+        elif peer_cids is not None:
+            peer_cids.reset_tokens.clear()
+        path.peer_cid = None
+        # The frames are connection-level: what was in flight is sent again elsewhere.
+        for packet in path.recovery.take_all_in_flight():
+            self._on_records_lost(packet.frames, path)
+        self._paths.hooks.on_path_closed(path)
+        release_controller(path.recovery.controller)
+        if not path.abandon_sent:
+            path.abandon_sent = True
+            self._control.append((R_FRAME, PathAbandonFrame(path.path_id, int(error_code))))
+        # Keep the receive state 3 PTO (§"Path Close") for reordered packets.
+        path.abandon_deadline = now + 3 * self._pto()
+        self._queue_event(PathAbandoned(path.path_id, int(error_code), by_peer))
+
+    def _mp_forget(self, path: Path) -> None:
+        """The retention time is over: drop the path and the CIDs we issued for it."""
+        self._paths.remove(path.path_id)
+        cids = self._mp_local_cids.get(path.path_id)
+        if cids is not None:
+            for entry in cids.active:
+                self._mp_cid_index.pop(entry.cid, None)
+                self._queue_event(ConnectionIdRetired(entry.cid, entry.sequence_number,
+                                                      path.path_id))
+        self._mp_issue_path_cids()
+
+    # -- timers -----------------------------------------------------------------------
+
+    def _mp_deadlines(self) -> list[float]:
+        out: list[float] = []
+        for path in self._paths:
+            if path.abandon_deadline is not None:
+                out.append(path.abandon_deadline)
+            if path.keepalive_at is not None:
+                out.append(path.keepalive_at)
+        reinject = self._paths.hooks.next_reinjection_time()
+        if reinject is not None:
+            out.append(reinject)
+        return out
+
+    def _mp_on_timeout(self, now: float) -> None:
+        paths = self._paths
+        keepalive = paths.policy.backup_keepalive
+        for path in paths:
+            if path.abandon_deadline is not None:
+                if now >= path.abandon_deadline:
+                    self._mp_forget(path)
+                continue
+            if paths.failed_path(path):
+                self._mp_fail_path(path, f"{path.recovery.pto_count} PTOs without an ACK", now)
+                if not paths.open_paths():
+                    self.close(0, "every path failed", application=False)  # type: ignore[attr-defined]
+                continue
+            # A backup path is kept validated and alive with a PING now and then.
+            if keepalive is not None and path.is_backup and path.validated:
+                if path.keepalive_at is None:
+                    path.keepalive_at = now + keepalive
+                elif now >= path.keepalive_at:
+                    path.keepalive_at = now + keepalive
+                    if path.recovery.bytes_in_flight == 0:
+                        path.space.probe_packets = max(path.space.probe_packets, 1)
+            else:
+                path.keepalive_at = None
+        hooks = paths.hooks
+        when = hooks.next_reinjection_time()
+        if when is not None and now >= when:
+            for item in hooks.reinjections(paths.schedulable(), now):
+                self._on_records_lost(item.packet.frames, item.source)  # type: ignore[arg-type]
+
+    def path_stats(self, now: float = 0.0) -> list[PathStats]:
+        """A frozen snapshot per path (RTT, window, counters, goodput)."""
+        return self._paths.stats(now)
+
+    # -- frames -------------------------------------------------------------------------
+
+    def _mp_check_id(self, path_id: int, frame_type: int) -> None:
+        # §"New Frames": a path ID above the maximum we announced is a PROTOCOL_VIOLATION.
+        if path_id > self._mp_local_max:
+            raise QuicError(PV, f"path ID {path_id} above our maximum {self._mp_local_max}",
+                            frame_type=frame_type)
+
+    def _on_path_ack(self, frame: PathAckFrame, epoch: int, path: Path, now: float) -> None:
+        frame_type = FrameType.PATH_ACK if frame.ecn is None else FrameType.PATH_ACK_ECN
+        self._mp_check_id(frame.path_id, frame_type)
+        target = self._paths.get(frame.path_id)
+        if target is None or target.state == PathState.ABANDONED:
+            return  # §"Handling PATH_ACK for Abandoned Paths": silently ignored
+        self._process_ack(target, frame.ranges, frame.ack_delay, frame.ecn, frame_type, now)
+
+    def _on_path_abandon(self, frame: PathAbandonFrame, epoch: int, path: Path,
+                         now: float) -> None:
+        self._mp_check_id(frame.path_id, FrameType.PATH_ABANDON)
+        target = self._paths.get(frame.path_id)
+        if target is None:
+            self._mp_used_ids.add(frame.path_id)  # abandoned before use: not an error
+            return
+        if target.state == PathState.ABANDONED:
+            return
+        self._mp_abandon(target, frame.error_code, now, by_peer=True)
+        if not self._paths.open_paths():
+            # §"Path Close": PATH_ABANDON for the only open path: close the connection.
+            self.close(0, "peer abandoned the last path", application=False)  # type: ignore[attr-defined]
+
+    def _on_path_status(self, frame: PathStatusBackupFrame | PathStatusAvailableFrame,
+                        epoch: int, path: Path, now: float) -> None:
+        backup = isinstance(frame, PathStatusBackupFrame)
+        self._mp_check_id(frame.path_id, FrameType.PATH_STATUS_BACKUP if backup
+                          else FrameType.PATH_STATUS_AVAILABLE)
+        seq = frame.path_status_sequence_number
+        target = self._paths.get(frame.path_id)
+        if target is None:
+            pending = self._mp_pending_status.get(frame.path_id)
+            if frame.path_id not in self._mp_used_ids and (pending is None or seq > pending[0]):
+                self._mp_pending_status[frame.path_id] = (seq, backup)
+            return
+        if seq <= target.peer_status_seq:
+            return  # §"PATH_STATUS_AVAILABLE and PATH_STATUS_BACKUP frames": outdated
+        target.peer_status_seq = seq
+        changed = target.peer_backup != backup
+        target.peer_backup = backup
+        if changed:
+            self._queue_event(PathStatusChanged(frame.path_id, backup, by_peer=True))
+
+    def _on_path_new_connection_id(self, frame: PathNewConnectionIdFrame, epoch: int,
+                                   path: Path, now: float) -> None:
+        ft = FrameType.PATH_NEW_CONNECTION_ID
+        self._mp_check_id(frame.path_id, ft)
+        if frame.path_id in self._mp_used_ids and self._paths.get(frame.path_id) is None:
+            return  # a path we already forgot
+        existing = self._paths.get(frame.path_id)
+        if existing is not None and existing.state == PathState.ABANDONED:
+            return
+        # RFC 9000 §5.1: a CID is unique on the connection, whatever its path ID.
+        for pid in [0, *self._mp_peer_cids]:
+            if pid == frame.path_id:
+                continue
+            other = self._peer_cids_for(pid)
+            if other is not None and other.has_cid(frame.connection_id):
+                raise QuicError(PV, "connection ID issued for two path IDs", frame_type=ft)
+        cids = self._peer_cids_for(frame.path_id)
+        if cids is None:
+            cids = PeerCids(self._config.active_connection_id_limit)
+            self._mp_peer_cids[frame.path_id] = cids
+        try:
+            retired = cids.on_new_connection_id(
+                frame.sequence_number, frame.retire_prior_to, frame.connection_id,
+                frame.stateless_reset_token, len(frame.connection_id))
+        except QuicError as exc:
+            raise QuicError(exc.error_code, exc.reason, frame_type=ft) from None
+        if existing is not None and any(existing.peer_cid is old for old in retired):
+            existing.peer_cid = cids.acquire()
+            if existing.peer_cid is None:
+                raise QuicError(PV, "retire_prior_to left no connection ID", frame_type=ft)
+        self._flush_retirements()
+
+    def _on_path_retire_connection_id(self, frame: PathRetireConnectionIdFrame, epoch: int,
+                                      path: Path, now: float) -> None:
+        ft = FrameType.PATH_RETIRE_CONNECTION_ID
+        self._mp_check_id(frame.path_id, ft)
+        if frame.path_id == 0:
+            cids = self._local_cids
+        else:
+            found = self._mp_local_cids.get(frame.path_id)
+            if found is None:
+                if frame.path_id in self._mp_used_ids:
+                    return
+                raise QuicError(PV, f"no connection ID issued for path {frame.path_id}",
+                                frame_type=ft)
+            cids = found
+        try:
+            entry = cids.on_retire(frame.sequence_number, self._rx_dcid)
+        except QuicError as exc:
+            raise QuicError(exc.error_code, exc.reason, frame_type=ft) from None
+        if entry is None:
+            return
+        self._mp_cid_index.pop(entry.cid, None)
+        self._queue_event(ConnectionIdRetired(entry.cid, entry.sequence_number, frame.path_id))
+        target = self._paths.get(frame.path_id)
+        if frame.path_id == 0:
+            self._issue_cids()
+        elif target is None or target.state != PathState.ABANDONED:
+            self._mp_replenish(frame.path_id)
+
+    def _on_max_path_id(self, frame: MaxPathIdFrame, epoch: int, path: Path, now: float) -> None:
+        value = frame.maximum_path_id
+        if value > MAX_PATH_ID_LIMIT or value < self._mp_peer_initial_max:
+            # §"MAX_PATH_ID frame": invalid Maximum Path Identifier.
+            raise QuicError(PV, f"invalid MAX_PATH_ID {value}", frame_type=FrameType.MAX_PATH_ID)
+        if value > self._mp_peer_max:
+            self._mp_peer_max = value
+            self._mp_issue_path_cids()
+
+    def _on_paths_blocked(self, frame: PathsBlockedFrame, epoch: int, path: Path,
+                          now: float) -> None:
+        if frame.maximum_path_id > self._mp_local_max:
+            raise QuicError(PV, "PATHS_BLOCKED above our maximum path ID",
+                            frame_type=FrameType.PATHS_BLOCKED)
+
+    def _on_path_cids_blocked(self, frame: PathCidsBlockedFrame, epoch: int, path: Path,
+                              now: float) -> None:
+        ft = FrameType.PATH_CIDS_BLOCKED
+        self._mp_check_id(frame.path_id, ft)
+        cids = self._local_cids if frame.path_id == 0 else self._mp_local_cids.get(frame.path_id)
+        next_seq = 0 if cids is None else cids.next_sequence
+        if frame.next_sequence_number > next_seq:
+            raise QuicError(PV, "PATH_CIDS_BLOCKED names a sequence number never issued",
+                            frame_type=ft)
+        if frame.path_id != 0:
+            self._mp_replenish(frame.path_id)
+
+MP_HANDLERS: dict[type, Callable[[Any, Any, int, Path, float], None]] = {
+    PathAckFrame: MultipathMixin._on_path_ack,
+    PathAbandonFrame: MultipathMixin._on_path_abandon,
+    PathStatusBackupFrame: MultipathMixin._on_path_status,
+    PathStatusAvailableFrame: MultipathMixin._on_path_status,
+    PathNewConnectionIdFrame: MultipathMixin._on_path_new_connection_id,
+    PathRetireConnectionIdFrame: MultipathMixin._on_path_retire_connection_id,
+    MaxPathIdFrame: MultipathMixin._on_max_path_id,
+    PathsBlockedFrame: MultipathMixin._on_paths_blocked,
+    PathCidsBlockedFrame: MultipathMixin._on_path_cids_blocked,
+}
+
+__all__ = ["MP_HANDLERS", "Epoch", "MultipathMixin", "PathError"]
