@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from engine_certs import server_config
@@ -48,6 +49,7 @@ class MpLoop:
         self.seq = 0
         self.client_events: list[Any] = []
         self.server_events: list[Any] = []
+        self.delivery_times: list[tuple[float, int]] = []  # (time, bytes) of stream data
 
     def _link_for(self, client_addr: tuple[str, int]) -> Link | None:
         return self.links.get(client_addr)
@@ -81,6 +83,8 @@ class MpLoop:
         for conn, sink in ((self.client, self.client_events), (self.server, self.server_events)):
             while (event := conn.next_event()) is not None:
                 sink.append(event)
+                if sink is self.server_events and isinstance(event, StreamDataReceived):
+                    self.delivery_times.append((self.now, len(event.data)))
 
     def step(self, limit: float) -> bool:
         self._send()
@@ -114,6 +118,11 @@ class MpLoop:
             if self.now >= max_time or not self.step(max_time):
                 return cond()
         return cond()
+
+    def longest_gap(self, since: float) -> float:
+        """The longest time without stream data arriving at the server after ``since``."""
+        times = [since] + [t for t, n in self.delivery_times if t >= since and n]
+        return max((b - a for a, b in pairwise(times)), default=0.0)
 
     def received(self, stream_id: int) -> tuple[bytes, bool]:
         data = b"".join(e.data for e in self.server_events

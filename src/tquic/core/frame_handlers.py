@@ -204,6 +204,8 @@ class FrameHandlersMixin(ConnectionBase):
         ecn_ce = ecn[2] if ecn is not None else None
         outcome = target.recovery.on_ack_received(SpaceId.APPLICATION, ranges, delay, now,
                                                   ecn_ce)
+        if outcome.acked:
+            target.last_ack_time = now
         for packet in outcome.acked:
             self._on_records_acked(packet.frames, target)
         for packet in outcome.lost:

@@ -199,6 +199,12 @@ class MultipathMixin(ConnectionBase):
                                                                   path_id), validated=False)
         path.peer_cid = peer_cid
         path.opened_at = now
+        if c.pmtud and self._peer_params is not None:
+            from tquic.core.pmtud import Pmtud
+
+            ceiling = min(c.max_udp_payload_size, self._peer_params.max_udp_payload_size)
+            if ceiling > path.max_datagram_size:
+                path.pmtud = Pmtud(path.max_datagram_size, ceiling)
         pending = self._mp_pending_status.pop(path_id, None)
         if pending is not None:
             path.peer_status_seq, path.peer_backup = pending
@@ -380,11 +386,27 @@ class MultipathMixin(ConnectionBase):
                         path.space.probe_packets = max(path.space.probe_packets, 1)
             else:
                 path.keepalive_at = None
+        self._mp_probe_alternatives(now)
         hooks = paths.hooks
         when = hooks.next_reinjection_time()
         if when is not None and now >= when:
             for item in hooks.reinjections(paths.schedulable(), now):
                 self._on_records_lost(item.packet.frames, item.source)  # type: ignore[arg-type]
+
+    def _mp_probe_alternatives(self, now: float) -> None:
+        """A path in PTO is suspect: an idle path (a backup one, typically) gets a PING so
+        that a fresh ACK proves it alive, and the failure rule can act on evidence."""
+        suspects = [p for p in self._paths if p.usable and p.validated
+                    and p.recovery.pto_count >= 1]
+        if not suspects:
+            return
+        newest = max((p.last_ack_time or 0.0) for p in suspects)
+        for path in self._paths:
+            if (path in suspects or not path.usable or not path.validated
+                    or path.peer_cid is None or path.recovery.bytes_in_flight):
+                continue
+            if path.last_ack_time is None or path.last_ack_time <= newest:
+                path.space.probe_packets = max(path.space.probe_packets, 1)
 
     def path_stats(self, now: float = 0.0) -> list[PathStats]:
         """A frozen snapshot per path (RTT, window, counters, goodput)."""

@@ -383,7 +383,7 @@ class PacketBuilderMixin(ConnectionBase):
         mp_acks = self._mp and one_rtt_epoch
         if mp_acks:
             ack_due = any(p.space.ack_tracker.has_unacked and p.space.ack_tracker.ack_due(now)
-                          for p in self._paths)
+                          for p in self._paths if p is path or not _can_carry(p))
         else:
             ack_due = one_rtt_epoch and tracker.has_unacked and tracker.ack_due(now)
         path_frames = bool(path.responses) or path.challenge_pending
@@ -422,7 +422,7 @@ class PacketBuilderMixin(ConnectionBase):
         ack = None
         path_acks: list[tuple[bytes, PacketSpace, int]] = []
         if mp_acks:
-            room -= self._collect_path_acks(path_acks, now, room)
+            room -= self._collect_path_acks(path, path_acks, now, room)
             room -= self._add_path_frames(draft, path, room)
         elif epoch == Epoch.ONE_RTT:
             tracker = space.ack_tracker
@@ -468,13 +468,17 @@ class PacketBuilderMixin(ConnectionBase):
         space.next_pn = pn + 1
         return draft
 
-    def _collect_path_acks(self, out: list[tuple[bytes, PacketSpace, int]], now: float,
-                           room: int) -> int:
-        """multipath: PATH_ACK for every path's space that owes one, whatever path this
-        packet goes on (draft-ietf-quic-multipath §"PATH_ACK Frame"; abandoned paths
-        still in retention included, §"Handling PATH_ACK for Abandoned Paths")."""
+    def _collect_path_acks(self, path: Path, out: list[tuple[bytes, PacketSpace, int]],
+                           now: float, room: int) -> int:
+        """multipath: the PATH_ACK of this path's space, plus those of paths that cannot
+        send any more (abandoned ones still in retention, §"Handling PATH_ACK for
+        Abandoned Paths").  A path's ACKs travel on the path itself while it can send
+        (§"Computing Path RTT": stable ACK paths; and a dead path then cannot take the
+        ACKs of a live one with it, which would make the live one look dead too)."""
         used = 0
         for p in self._paths:
+            if p is not path and _can_carry(p):
+                continue
             tracker = p.space.ack_tracker
             if not tracker.has_unacked or tracker.ack_deadline() is None:
                 continue
@@ -495,8 +499,10 @@ class PacketBuilderMixin(ConnectionBase):
             if not path.usable or path.peer_cid is None:
                 continue
             for _ in range(4):
+                tracker = path.space.ack_tracker
                 owed = (path.challenge_pending or path.space.probe_packets > 0 or (
-                    bool(path.responses) and path.responses[0][1] == path.network_path))
+                    bool(path.responses) and path.responses[0][1] == path.network_path)
+                    or (tracker.has_unacked and tracker.ack_due(now)))
                 if not owed:
                     break
                 dgram = self._build_datagram(path, now, only_path_frames=not path.validated
@@ -717,6 +723,11 @@ class PacketBuilderMixin(ConnectionBase):
             pmtud.on_probe_sent(size, now)
             return self._seal([draft], path, now), path.network_path
         return None
+
+
+def _can_carry(path: Path) -> bool:
+    """The path can still send packets (so it carries its own PATH_ACKs)."""
+    return path.usable and path.peer_cid is not None
 
 
 def _stream_data_blocked(stream_id: int, limit: int) -> Any:

@@ -186,12 +186,16 @@ class PathManager:
 
     def failed_path(self, path: Path) -> bool:
         """Failure rule: ``failover_pto_count`` PTOs in a row on ``path`` while another
-        validated path is fine (no PTO pending on it)."""
+        validated path is fine: no PTO pending on it, and it was acknowledged more
+        recently than ``path`` (so a path that merely shares the cause, e.g. its ACKs
+        riding the broken path, is not the one blamed)."""
         if path.state != PathState.VALIDATED:
             return False
         if path.recovery.pto_count < self.policy.failover_pto_count:
             return False
+        last = path.last_ack_time
         return any(p is not path and p.usable and p.validated and p.recovery.pto_count == 0
+                   and p.last_ack_time is not None and (last is None or p.last_ack_time > last)
                    for p in self._paths.values())
 
     def stats(self, now: float) -> list[PathStats]:

@@ -84,6 +84,7 @@ class Path:
         "challenge_retries",
         "challenges",
         "keepalive_at",
+        "last_ack_time",
         "local_backup",
         "local_cid_seq",
         "local_status_seq",
@@ -137,6 +138,7 @@ class Path:
         self.abandon_deadline: float | None = None  # forget the path at this time
         self.keepalive_at: float | None = None  # backup path keep-alive PING time
         self.opened_at = 0.0
+        self.last_ack_time: float | None = None  # when an ACK last acknowledged something
         self.packets_retransmitted = 0  # records of this path's lost packets resent
         self.bytes_acked_total = 0  # acknowledged bytes of recoveries replaced
 
