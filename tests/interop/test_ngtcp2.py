@@ -116,24 +116,30 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
 
 
 @asynccontextmanager
-async def ngtcp2_server(site: Site, *flags: str) -> AsyncIterator[int]:
+async def ngtcp2_server(site: Site, *flags: str, log: Path | None = None) -> AsyncIterator[int]:
+    """gtlsserver on a free port; with ``log``, its packet/frame log goes to that file."""
     assert GTLSSERVER is not None
     port = free_udp_port()
+    verbosity = ("--no-quic-dump", "--no-http-dump") if log is not None else ("-q",)
+    sink = open(log, "wb") if log is not None else None  # noqa: SIM115 (closed below)
     proc = await asyncio.create_subprocess_exec(
-        GTLSSERVER, "-q", "-d", str(site.root), *flags, "127.0.0.1", str(port),
+        GTLSSERVER, *verbosity, "-d", str(site.root), *flags, "127.0.0.1", str(port),
         str(site.key), str(site.cert),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=sink if sink is not None else asyncio.subprocess.PIPE)
     try:
         for _ in range(100):
             if _udp_listening(port) or proc.returncode is not None:
                 break
             await asyncio.sleep(0.05)
         if proc.returncode is not None:
-            assert proc.stderr is not None
-            pytest.fail(f"gtlsserver exited: {(await proc.stderr.read()).decode()[-500:]}")
+            why = (await proc.stderr.read()).decode()[-500:] if proc.stderr is not None else ""
+            pytest.fail(f"gtlsserver exited: {why}")
         yield port
     finally:
         await _stop(proc)
+        if sink is not None:
+            sink.close()
 
 
 def client_config(site: Site, **changes: Any) -> QuicConfiguration:
@@ -203,9 +209,12 @@ def test_tquic_client_follows_ngtcp2_retry(site: Site, tmp_path: Path) -> None:
 
 
 @needs_server
-def test_tquic_client_resumes_an_ngtcp2_session(site: Site) -> None:
+def test_tquic_client_resumes_an_ngtcp2_session_with_0rtt_request(site: Site,
+                                                                  tmp_path: Path) -> None:
+    log = tmp_path / "gtlsserver.log"
+
     async def main() -> None:
-        async with ngtcp2_server(site) as port:
+        async with ngtcp2_server(site, log=log) as port:
             url = f"https://localhost:{port}/1k.bin"
             first = await connect_h3("127.0.0.1", port, client_config(site), timeout=5)
             async with first:
@@ -225,6 +234,11 @@ def test_tquic_client_resumes_an_ngtcp2_session(site: Site) -> None:
             assert hashlib.sha256(reply.body).hexdigest() == site.digests["1k.bin"]
 
     run(main())
+    # ngtcp2's own log: the second connection's request (stream 0, with FIN) arrived in a
+    # 0-RTT packet; the first connection's went in 1-RTT.
+    text = log.read_text(errors="replace")
+    assert len(re.findall(r"frm rx \d+ 0RTT STREAM\(0x0b\) id=0x0 fin=1", text)) == 1, (
+        text[-3000:])
 
 
 @needs_server

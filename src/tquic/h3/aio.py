@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from tquic.core import events as ev
 from tquic.core.config import QuicConfiguration
+from tquic.core.send_stream import StreamUsageError
 from tquic.h3.api import H3Client, H3Server, Handler, ServerTunnel, Transmit
 from tquic.h3.settings import H3Config
 from tquic.h3.transport import QuicStreamTransport
@@ -98,6 +99,27 @@ class H3Bridge(Generic[E]):
                     ConnectionClosedError(event.error_code, event.reason, event.by_peer)
                 )
 
+    def start_early(self) -> bool:
+        """Client resuming with 0-RTT: start HTTP/3 now so requests leave in 0-RTT packets.
+
+        RFC 9000 §7.4.1: the engine already applied the remembered stream limits,
+        so the control/QPACK streams and requests can be opened before the
+        handshake completes (RFC 9114 §7.2.4.2: SETTINGS defaults until the
+        server's arrive).  Returns False (and waits for the handshake as usual)
+        when the remembered limits leave no room.
+        """
+        if self._endpoint is not None:
+            return True
+        try:
+            endpoint = self._factory(self._protocol.quic, self._transmit)
+        except StreamUsageError:
+            return False
+        self._endpoint = endpoint
+        endpoint.protocol = self._protocol
+        if not self.ready.done():
+            self.ready.set_result(endpoint)
+        return True
+
     def _detach(self) -> None:
         """Give the connection back to the protocol, replaying what was held back."""
         self._protocol._handle_event = self._original
@@ -137,7 +159,12 @@ async def connect_h3(
     timeout: float | None = 30.0,
     **connect_kwargs: Any,
 ) -> H3Client:
-    """Open a QUIC connection with ALPN "h3" and return an :class:`H3Client` on it."""
+    """Open a QUIC connection with ALPN "h3" and return an :class:`H3Client` on it.
+
+    With a session ticket and ``enable_early_data`` in ``config``, the client is
+    returned at once and its first requests travel in 0-RTT (resent in 1-RTT by
+    the engine if the server rejects early data, RFC 9001 §4.6.2).
+    """
     from tquic.io.api import connect
 
     h3_config = h3_config or H3Config()
@@ -146,6 +173,12 @@ async def connect_h3(
         host, port, quic_config, wait_connected=False, timeout=timeout, **connect_kwargs
     )
     bridge = H3Bridge(protocol, lambda quic, transmit: H3Client(quic, transmit, h3_config))
+    early = quic_config.session_ticket is not None and quic_config.enable_early_data
+    if early and bridge.start_early():
+        # Return without yielding to the loop: requests the caller makes now are
+        # queued before the server's handshake reply can be processed, so they
+        # share the 0-RTT flight instead of racing it.
+        return bridge.ready.result()
     try:
         return await asyncio.wait_for(bridge.ready, timeout)
     except BaseException:
