@@ -152,3 +152,30 @@ def mp_pair(*, client_max_path_id: int | None = 4, server_max_path_id: int | Non
                           and client._handshake_confirmed, max_time=5):
         raise AssertionError("handshake did not complete")
     return loop
+
+
+def inject(loop: MpLoop, payload: bytes, *, to_server: bool = True, path_id: int = 0) -> None:
+    """Send raw frames in a correctly protected 1-RTT packet on ``path_id``."""
+    from tquic.wire.packet import encode_short_header
+
+    sender = loop.client if to_server else loop.server
+    receiver = loop.server if to_server else loop.client
+    path = sender.paths.get(path_id)
+    keys = sender._one_rtt
+    if path is None or keys is None or path.peer_cid is None:
+        raise AssertionError(f"no sending state for path {path_id}")
+    pn = path.space.next_pn
+    path.space.next_pn += 1
+    header = encode_short_header(path.peer_cid.cid, pn, 4, bool(keys.send_phase))
+    packet = keys.send.protect(header, payload, pn, path_id)
+    local = path.network_path
+    receiver.receive_datagram(packet, NetworkPath(local.remote, local.local), loop.now)
+
+
+def terminated(events: list[Any]) -> Any:
+    from tquic.core.events import ConnectionTerminated
+
+    for event in events:
+        if isinstance(event, ConnectionTerminated):
+            return event
+    return None

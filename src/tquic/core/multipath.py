@@ -211,6 +211,8 @@ class MultipathMixin(ConnectionBase):
         self._paths.add(path)
         self._mp_used_ids.add(path_id)
         self._queue_event(PathAvailable(path_id, network_path))
+        if pending is not None and pending[1]:
+            self._queue_event(PathStatusChanged(path_id, True, by_peer=True))
         return path
 
     def add_path(self, local: NetworkPath | Address, remote_addr: Address | None = None,

@@ -1,0 +1,160 @@
+"""draft-ietf-quic-multipath negotiation, fallback and every frame rule (real TLS).
+
+§"Connection Lifecycle": multipath is used only if BOTH endpoints advertise
+initial_max_path_id; otherwise the connection is plain RFC 9000 and any
+multipath frame is a PROTOCOL_VIOLATION.  §"New Frames" and the per-frame
+sections name the error for each rule; the table below checks each one
+closes the connection with that code.
+"""
+
+from __future__ import annotations
+
+import pytest
+from mp_loop import LINK_B, inject, mp_pair, terminated
+
+from tquic.core.conn_base import Epoch
+from tquic.core.events import ConnectionIdIssued
+from tquic.core.multipath import PathError
+from tquic.wire.buffer import encode_varint
+from tquic.wire.errors import QuicError, TransportErrorCode
+from tquic.wire.frames import (
+    Frame,
+    MaxPathIdFrame,
+    PathAbandonFrame,
+    PathAckFrame,
+    PathCidsBlockedFrame,
+    PathNewConnectionIdFrame,
+    PathRetireConnectionIdFrame,
+    PathsBlockedFrame,
+    PathStatusAvailableFrame,
+    PathStatusBackupFrame,
+    encode_frames,
+)
+
+PV = TransportErrorCode.PROTOCOL_VIOLATION
+TPE = TransportErrorCode.TRANSPORT_PARAMETER_ERROR
+
+
+def test_both_advertise_initial_max_path_id_enables_multipath_and_issues_path_cids() -> None:
+    loop = mp_pair(client_max_path_id=3, server_max_path_id=2)
+    assert loop.client.multipath_enabled and loop.server.multipath_enabled
+    # §"Issuing New Connection IDs": CIDs for each unused path ID up to min(3, 2).
+    for events in (loop.client_events, loop.server_events):
+        issued = {e.path_id for e in events if isinstance(e, ConnectionIdIssued)}
+        assert issued == {0, 1, 2}
+    assert loop.run_until(lambda: sorted(loop.client._mp_peer_cids) == [1, 2], max_time=1)
+    assert sorted(loop.server._mp_peer_cids) == [1, 2]
+
+
+@pytest.mark.parametrize(("client", "server"), [(4, None), (None, 4), (None, None)])
+def test_without_both_parameters_the_connection_is_single_path_quic(
+        client: int | None, server: int | None) -> None:
+    loop = mp_pair(client_max_path_id=client, server_max_path_id=server)
+    assert not loop.client.multipath_enabled and not loop.server.multipath_enabled
+    with pytest.raises(PathError):
+        loop.client.add_path(LINK_B, None, loop.now)
+    sid = loop.client.open_stream()
+    loop.client.send_stream_data(sid, b"z" * 100_000, end_stream=True)
+    assert loop.run_until(lambda: loop.received(sid)[1], max_time=10)
+    assert loop.received(sid)[0] == b"z" * 100_000
+    # No path-specific CID was issued: nothing beyond path 0 exists.
+    assert all(e.path_id == 0 for e in loop.client_events + loop.server_events
+               if isinstance(e, ConnectionIdIssued))
+
+
+def test_multipath_frame_without_negotiation_is_a_protocol_violation() -> None:
+    loop = mp_pair(client_max_path_id=4, server_max_path_id=None)
+    inject(loop, encode_frames((PathStatusBackupFrame(0, 1),)))
+    event = terminated(loop.server_events + _drain(loop.server))
+    assert event is not None and event.error_code == PV
+
+
+def test_multipath_frame_in_a_handshake_packet_is_a_protocol_violation() -> None:
+    loop = mp_pair()
+    server = loop.server
+    with pytest.raises(QuicError) as info:
+        server._handle_frames([MaxPathIdFrame(8)], Epoch.HANDSHAKE, server.paths.primary,
+                              b"", server.paths.primary.network_path, loop.now)
+    assert info.value.error_code == PV
+
+
+def test_initial_max_path_id_above_2_to_the_32_is_a_transport_parameter_error() -> None:
+    loop = mp_pair(client_max_path_id=4, server_max_path_id=None)
+    with pytest.raises(QuicError) as info:
+        loop.client._mp_on_peer_params(1 << 32)
+    assert info.value.error_code == TPE
+
+
+def test_initial_max_path_id_with_zero_length_cid_is_a_protocol_violation() -> None:
+    from tquic.wire.params import TransportParameters
+
+    loop = mp_pair()
+    params = TransportParameters(initial_source_connection_id=b"",
+                                 original_destination_connection_id=b"x" * 8,
+                                 initial_max_path_id=2)
+    loop.client._peer_initial_scid = b""
+    with pytest.raises(QuicError) as info:
+        loop.client._validate_peer_params(params)
+    assert info.value.error_code == PV
+
+
+def _drain(conn: object) -> list[object]:
+    out = []
+    while (event := conn.next_event()) is not None:  # type: ignore[attr-defined]
+        out.append(event)
+    return out
+
+
+TOKEN = bytes(16)
+# Frames the server receives from the client (server's maximum path ID is 4).
+VIOLATIONS: list[tuple[str, list[Frame] | bytes]] = [
+    ("PATH_ACK above max path id", [PathAckFrame(5, ((0, 0),), 0, None)]),
+    ("PATH_ACK of an unsent packet", [PathAckFrame(0, ((10_000, 10_000),), 0, None)]),
+    ("PATH_ABANDON above max path id", [PathAbandonFrame(5, 0)]),
+    ("PATH_STATUS_BACKUP above max path id", [PathStatusBackupFrame(5, 1)]),
+    ("PATH_STATUS_AVAILABLE above max path id", [PathStatusAvailableFrame(9, 1)]),
+    ("PATH_NEW_CONNECTION_ID above max path id",
+     [PathNewConnectionIdFrame(5, 0, 0, b"\x01" * 8, TOKEN)]),
+    ("PATH_RETIRE_CONNECTION_ID above max path id", [PathRetireConnectionIdFrame(5, 0)]),
+    ("PATH_RETIRE_CONNECTION_ID of an unissued sequence",
+     [PathRetireConnectionIdFrame(1, 99)]),
+    ("MAX_PATH_ID below initial_max_path_id", [MaxPathIdFrame(1)]),
+    ("MAX_PATH_ID above 2^32-1", encode_varint(0x3E7A) + encode_varint(1 << 32)),
+    ("PATHS_BLOCKED above our max path id", [PathsBlockedFrame(5)]),
+    ("PATH_CIDS_BLOCKED above max path id", [PathCidsBlockedFrame(5, 0)]),
+    ("PATH_CIDS_BLOCKED with a sequence never issued", [PathCidsBlockedFrame(1, 50)]),
+]
+
+
+@pytest.mark.parametrize(("name", "frames"), VIOLATIONS, ids=[v[0] for v in VIOLATIONS])
+def test_multipath_frame_rule_violation_closes_with_protocol_violation(
+        name: str, frames: list[Frame] | bytes) -> None:
+    loop = mp_pair()
+    inject(loop, frames if isinstance(frames, bytes) else encode_frames(tuple(frames)))
+    event = terminated(_drain(loop.server))
+    assert event is not None, name
+    assert event.error_code == PV, (name, event)
+    assert not event.by_peer
+
+
+def test_path_cid_reused_across_path_ids_is_a_protocol_violation() -> None:
+    loop = mp_pair()
+    assert loop.run_until(lambda: 1 in loop.server._mp_peer_cids, max_time=1)
+    cid_of_path_1 = next(iter(loop.server._mp_peer_cids[1]._by_seq.values())).cid
+    inject(loop, encode_frames((PathNewConnectionIdFrame(2, 5, 0, cid_of_path_1, TOKEN),)))
+    event = terminated(_drain(loop.server))
+    assert event is not None and event.error_code == PV
+
+
+def test_outdated_or_harmless_multipath_frames_are_ignored() -> None:
+    loop = mp_pair()
+    frames = (
+        MaxPathIdFrame(4),  # does not raise the limit: ignored
+        PathsBlockedFrame(2),  # informational
+        PathAckFrame(3, ((0, 0),), 0, None),  # a path never used: nothing to acknowledge
+        PathStatusBackupFrame(2, 5),
+        PathStatusAvailableFrame(2, 4),  # older than the BACKUP above: ignored
+    )
+    inject(loop, encode_frames(frames))
+    assert terminated(_drain(loop.server)) is None
+    assert loop.server._mp_pending_status[2] == (5, True)

@@ -1,0 +1,206 @@
+"""Multipath transfers over two in-memory links (real TLS, explicit time).
+
+What a user of WAN bonding would see: both links carry the data; a backup
+link carries nothing while the primary is up and takes over when it dies; a
+link blackholed for good mid-transfer does not stop the transfer (its data is
+reinjected on the other path); an abandoned path is forgotten after 3 PTO.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from mp_loop import LINK_A, LINK_B, Link, MpLoop, mp_pair
+
+from tquic.core.events import (
+    ConnectionIdRetired,
+    PathAbandoned,
+    PathFailed,
+    PathStatusChanged,
+    PathValidated,
+)
+from tquic.wire.errors import PathAbandonCode
+
+MB = 1024 * 1024
+
+
+def _payload(size: int) -> bytes:
+    return hashlib.sha256(b"tquic").digest() * (size // 32)
+
+
+def _two_paths(scheduler: str = "minrtt", *, backup: bool = False, rate: float = 1_000_000,
+               delays: tuple[float, float] = (0.01, 0.02), **client_kwargs: object) -> MpLoop:
+    links = {LINK_A: Link(delay=delays[0], rate=rate), LINK_B: Link(delay=delays[1], rate=rate)}
+    loop = mp_pair(links=links, client_kwargs={"scheduler": scheduler, **client_kwargs})
+    client = loop.client
+    assert loop.run_until(lambda: 1 in client._mp_peer_cids, max_time=2)
+    path_id = client.add_path(LINK_B, None, loop.now, backup=backup)
+    assert path_id == 1
+    assert loop.run_until(lambda: client.paths.get(1).validated  # type: ignore[union-attr]
+                          and loop.server.paths.get(1) is not None
+                          and loop.server.paths.get(1).validated,  # type: ignore[union-attr]
+                          max_time=loop.now + 2)
+    return loop
+
+
+def _send(loop: MpLoop, payload: bytes) -> int:
+    sid = loop.client.open_stream()
+    loop.client.send_stream_data(sid, payload, end_stream=True)
+    return sid
+
+
+def test_new_path_is_validated_on_its_own_four_tuple_both_ways() -> None:
+    loop = _two_paths()
+    validated = [e for e in loop.client_events if isinstance(e, PathValidated)]
+    assert [e.path_id for e in validated] == [1]
+    assert validated[0].network_path.local == LINK_B
+    server_path = loop.server.paths.get(1)
+    assert server_path is not None and server_path.network_path.remote == LINK_B
+
+
+@pytest.mark.parametrize("scheduler", ["roundrobin", "minrtt"])
+def test_two_path_transfer_uses_both_paths_and_is_byte_identical(scheduler: str) -> None:
+    loop = _two_paths(scheduler)
+    payload = _payload(2 * MB)
+    start = loop.now
+    sid = _send(loop, payload)
+    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 20)
+    assert loop.received(sid)[0] == payload
+    up_a = loop.links[LINK_A].bytes["up"]
+    up_b = loop.links[LINK_B].bytes["up"]
+    assert up_a > MB // 2 and up_b > MB // 2, (up_a, up_b)
+    # Two 1 MB/s links: clearly more than one link's worth.
+    assert len(payload) / (loop.now - start) > 1_200_000
+    stats = {s.path_id: s for s in loop.client.path_stats(loop.now)}
+    assert stats[0].packets_sent > 300 and stats[1].packets_sent > 300
+    assert stats[1].state == "validated" and stats[1].status == "available"
+
+
+def test_backup_path_carries_nothing_while_primary_is_up_then_takes_over() -> None:
+    loop = _two_paths(backup=True)
+    assert any(isinstance(e, PathStatusChanged) and e.by_peer and e.backup
+               for e in loop.server_events)
+    payload = _payload(2 * MB)
+    sid = _send(loop, payload)
+    assert loop.run_until(lambda: len(loop.received(sid)[0]) > MB // 2, max_time=loop.now + 10)
+    # Only path management (challenge, status, keep-alive) went on the backup link.
+    assert loop.links[LINK_B].bytes["up"] < 10_000
+    loop.links[LINK_A].up = False
+    cut = loop.now
+    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 20)
+    assert loop.received(sid)[0] == payload
+    assert loop.links[LINK_B].bytes["up"] > MB // 2
+    assert any(isinstance(e, PathFailed) and e.path_id == 0 for e in loop.client_events)
+    stall = loop.longest_gap(cut)
+    assert stall < 2.0, f"stall {stall:.2f} s"
+
+
+def test_path_blackholed_for_good_mid_transfer_the_transfer_completes() -> None:
+    loop = _two_paths("minrtt")
+    payload = _payload(2 * MB)
+    sid = _send(loop, payload)
+    assert loop.run_until(lambda: len(loop.received(sid)[0]) > MB // 2, max_time=loop.now + 10)
+    loop.links[LINK_A].up = False
+    cut = loop.now
+    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 20)
+    assert loop.received(sid)[0] == payload
+    stall = loop.longest_gap(cut)
+    assert stall < 2.0, f"stall {stall:.2f} s"
+    # One side declared path 0 failed and both ended up abandoning it.
+    failed = [e for e in loop.client_events + loop.server_events if isinstance(e, PathFailed)]
+    assert {e.path_id for e in failed} == {0}
+    for events in (loop.client_events, loop.server_events):
+        assert any(isinstance(e, PathAbandoned) and e.path_id == 0 for e in events)
+    assert loop.client.paths.primary.path_id == 1
+
+
+def test_abandon_path_is_answered_and_state_kept_three_pto_then_forgotten() -> None:
+    loop = _two_paths()
+    client, server = loop.client, loop.server
+    client.abandon_path(1, PathAbandonCode.APPLICATION_ABANDON_PATH, loop.now)
+    abandoned_at = loop.now
+    assert loop.run_until(lambda: any(isinstance(e, PathAbandoned) and e.by_peer
+                                      for e in loop.server_events), max_time=loop.now + 1)
+    event = next(e for e in loop.server_events if isinstance(e, PathAbandoned))
+    assert event.error_code == PathAbandonCode.APPLICATION_ABANDON_PATH and event.path_id == 1
+    # The server answered with its own PATH_ABANDON; both keep the path for 3 PTO.
+    path = client.paths.get(1)
+    assert path is not None and path.state_name == "abandoned"
+    deadline = path.abandon_deadline
+    assert deadline is not None
+    assert deadline - abandoned_at == pytest.approx(3 * client._pto(), rel=0.01)
+    assert loop.run_until(lambda: client.paths.get(1) is None and server.paths.get(1) is None,
+                          max_time=loop.now + 5)
+    assert loop.now >= deadline
+    retired = {e.path_id for e in loop.client_events if isinstance(e, ConnectionIdRetired)}
+    assert 1 in retired
+    # The connection goes on over path 0, and path ID 1 is never reused.
+    sid = _send(loop, b"after" * 1000)
+    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 5)
+    assert client.add_path(("10.0.2.1", 5000), None, loop.now) == 2
+
+
+def test_abandoning_the_last_path_closes_the_connection() -> None:
+    loop = mp_pair()
+    loop.client.abandon_path(0, 0, loop.now)
+    assert loop.client._state >= 2  # closing
+
+
+def test_path_status_signals_reach_the_peer_and_steer_the_scheduler() -> None:
+    loop = _two_paths("roundrobin")
+    loop.client.set_path_status(0, backup=True, now=loop.now)
+    assert loop.run_until(lambda: any(isinstance(e, PathStatusChanged) and e.path_id == 0
+                                      and e.by_peer for e in loop.server_events),
+                          max_time=loop.now + 1)
+    assert loop.server.paths.get(0).peer_backup is True  # type: ignore[union-attr]
+    before = dict(loop.links[LINK_A].bytes)
+    sid = _send(loop, _payload(MB))
+    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 10)
+    # Path 0 is backup now: the data went over path 1.
+    assert loop.links[LINK_A].bytes["up"] - before["up"] < 20_000
+    assert loop.links[LINK_B].bytes["up"] > MB
+
+
+def test_key_update_with_two_paths_in_use() -> None:
+    loop = _two_paths("roundrobin")
+    payload = _payload(2 * MB)
+    sid = _send(loop, payload)
+    assert loop.run_until(lambda: len(loop.received(sid)[0]) > MB // 2, max_time=loop.now + 10)
+    loop.client.request_key_update()
+    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 20)
+    assert loop.received(sid)[0] == payload
+    assert loop.client.key_phase == 1 and loop.server.key_phase == 1
+
+
+def test_migration_of_one_path_keeps_its_path_id() -> None:
+    link_c = ("10.0.3.1", 5000)
+    loop = _two_paths()
+    loop.links[link_c] = Link(delay=0.015)
+    from tquic.core.network_path import NetworkPath
+
+    loop.client.migrate(NetworkPath(link_c, ("192.0.2.1", 443)), loop.now, path_id=1)
+    assert loop.run_until(lambda: loop.server.paths.get(1).network_path.remote == link_c  # type: ignore[union-attr]
+                          and loop.client.paths.get(1).validated,  # type: ignore[union-attr]
+                          max_time=loop.now + 3)
+    assert loop.server.paths.get(0).network_path.remote == LINK_A  # type: ignore[union-attr]
+    sid = _send(loop, _payload(MB))
+    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 10)
+
+
+@pytest.mark.parametrize("controller", ["lia", "olia", "balia"])
+def test_coupled_congestion_control_over_two_paths(controller: str) -> None:
+    loop = _two_paths("roundrobin", congestion_control=controller)
+    c0 = loop.client.paths.get(0).recovery.controller  # type: ignore[union-attr]
+    c1 = loop.client.paths.get(1).recovery.controller  # type: ignore[union-attr]
+    assert type(c0).__name__.lower() == controller and c0.group is c1.group
+    payload = _payload(MB)
+    sid = _send(loop, payload)
+    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 20)
+    assert loop.received(sid)[0] == payload
+
+
+def test_per_path_congestion_control_override() -> None:
+    loop = _two_paths(path_congestion_control=((1, "newreno"),))
+    assert type(loop.client.paths.get(1).recovery.controller).__name__ == "NewReno"  # type: ignore[union-attr]
+    assert type(loop.client.paths.get(0).recovery.controller).__name__ == "Cubic"  # type: ignore[union-attr]
