@@ -11,6 +11,8 @@ Both directions over loopback, every body checked by sha256:
   (``--ciphers``); our Retry; resumption (``--session-file``); 0-RTT (``--tp-file`` +
   session file); a key update (``--key-update``); client migration (``--change-local-addr``).
 
+The last two tests run the ``tquic server`` / ``tquic client`` commands themselves.
+
 The tools are optional: without them (``apt-get install ngtcp2-client ngtcp2-server``) the
 tests skip with that reason.  Every test bounds its time and kills what it started.
 """
@@ -24,6 +26,7 @@ import os
 import re
 import shutil
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -410,5 +413,53 @@ def test_ngtcp2_client_follows_tquic_retry(site: Site, tmp_path: Path) -> None:
             check_downloads(site, ["1k.bin"], tmp_path)
             assert "type=Retry" in log, log[-2000:]
             assert [conn.alpn_protocol for conn, _ in recorder.connections] == ["h3"]
+
+    run(main())
+
+
+# -- the tquic command itself -----------------------------------------------------------------
+
+
+@needs_client
+def test_ngtcp2_client_downloads_from_the_tquic_server_command(site: Site, tmp_path: Path) -> None:
+    async def main() -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tquic", "server", "--listen", "127.0.0.1:0", "--cert",
+            str(site.cert), "--key", str(site.key), "--root", str(site.root),
+            stderr=asyncio.subprocess.PIPE)
+        try:
+            assert proc.stderr is not None
+            line = (await asyncio.wait_for(proc.stderr.readline(), 15)).decode()
+            match = re.search(r"\]:(\d+) \(ALPN h3,hq-interop\)", line)
+            assert match, line
+            names = ["1k.bin", *CONCURRENT[:5]]
+            await gtlsclient(int(match.group(1)), names, tmp_path)
+            check_downloads(site, names, tmp_path)
+        finally:
+            await _stop(proc)
+
+    run(main())
+
+
+@needs_server
+def test_tquic_client_command_downloads_from_ngtcp2(site: Site, tmp_path: Path) -> None:
+    async def main() -> None:
+        async with ngtcp2_server(site) as port:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "tquic", "client", "-v", "--ca", str(site.cert), "-o",
+                str(tmp_path), f"https://localhost:{port}/10m.bin",
+                f"https://localhost:{port}/1k.bin",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            try:
+                out, err = await asyncio.wait_for(proc.communicate(), 30)
+            finally:
+                await _stop(proc)
+            assert proc.returncode == 0, err.decode()
+            for name in ("10m.bin", "1k.bin"):
+                assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == (
+                    site.digests[name])
+            # -v: status line and ngtcp2's header fields.
+            assert "HTTP/3 200" in err.decode() and "server: nghttp3/ngtcp2" in err.decode()
+            assert "10000000" in out.decode()
 
     run(main())
