@@ -49,8 +49,6 @@ def test_zerortt_requests_are_accepted_as_early_data() -> None:
     _assert(ic.case_zerortt())
 
 
-@pytest.mark.xfail(strict=True, reason="engine: no RFC 9368 compatible version negotiation "
-                   "(a server preferring v2 stays on the client's v1)")
 def test_v2_server_upgrades_a_v1_client_to_v2() -> None:
     _assert(ic.case_v2())
 

@@ -392,7 +392,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
                 if epoch in self._discarded_epochs:
                     return False
                 space = self._spaces[epoch]
-            keys = self._recv_keys.get(epoch)
+            keys = self._long_header_keys(epoch, header.version)
             if keys is None:
                 if epoch != Epoch.INITIAL:
                     self._buffer_undecryptable(packet, network_path, now)
@@ -477,21 +477,6 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         for packet, network_path, _ in pending:
             self._receive(packet, network_path, now)
 
-    def _switch_version(self, header: Header) -> bool:
-        """Client: the server chose another version we offered (RFC 9368 §4, compatible
-        negotiation); re-derive Initial keys for it.  Anything else is dropped."""
-        version = header.version
-        if not self._is_client and self._tls is None and version in self._config.versions:
-            self._version = version  # the server speaks the client's version (RFC 9000 §6)
-            return True
-        if (not self._is_client or self._received_any or version is None
-                or version not in self._config.versions
-                or header.packet_type != PacketType.INITIAL):
-            return False
-        self._version = version
-        self._setup_initial_keys(self._initial_dcid)
-        return True
-
     def _on_version_negotiation(self, header: Header, now: float) -> None:
         """Client (RFC 9000 §6.2, RFC 9368 §4): restart with a common version, or give up."""
         if (not self._is_client or self._received_any or self._received_retry
@@ -506,6 +491,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
             return
         self._version = common[0]
         self._received_any = True  # only one Version Negotiation is acted upon
+        self._acted_on_vn = True  # RFC 9368 §4: checked against the server's parameters
         self._setup_initial_keys(self._initial_dcid)
         self._reset_recovery(self._paths.primary)
         self._init_crypto_streams()

@@ -14,9 +14,18 @@ from tquic.core.conn_base import ConnectionBase, ConnState, Epoch
 from tquic.core.events import HandshakeCompleted, SessionTicketReceived
 from tquic.core.recv_stream import RecvStream
 from tquic.core.send_stream import SendStream
+from tquic.core.version_negotiation import (
+    MAX_PEEK,
+    client_check_server_info,
+    client_hello_length,
+    client_hello_version_information,
+    is_compatible,
+    server_choose_version,
+)
 from tquic.crypto.protection import PacketProtection, initial_protections
 from tquic.paths.path import SpaceKind
 from tquic.wire.errors import QuicError, TransportErrorCode
+from tquic.wire.packet import Header, PacketType
 from tquic.wire.params import (
     TransportParameters,
     VersionInformation,
@@ -125,6 +134,10 @@ class HandshakeMixin(ConnectionBase):
     # -- TLS I/O -----------------------------------------------------------------------
 
     def _tls_receive(self, epoch: int, data: bytes, now: float) -> None:
+        if epoch == Epoch.INITIAL and self._ch_peek is not None and not self._is_client:
+            data = self._peek_client_hello(data)
+            if not data:
+                return
         try:
             self._tls.receive(self._tls_epoch(epoch), data)
         except QuicError as exc:
@@ -162,7 +175,9 @@ class HandshakeMixin(ConnectionBase):
     def _install_secret(self, epoch: int, is_write: bool, suite: Any, secret: bytes) -> None:
         from tquic.core.key_update import OneRttKeys
 
-        protection = PacketProtection.from_secret(suite, secret, self._version)
+        # RFC 9369 §4: 0-RTT always uses the original version (never the negotiated one).
+        version = self._first_flight_version() if epoch == Epoch.ZERO_RTT else self._version
+        protection = PacketProtection.from_secret(suite, secret, version)
         if epoch == Epoch.ONE_RTT:
             if is_write:
                 self._one_rtt_send_secret = protection
@@ -249,8 +264,13 @@ class HandshakeMixin(ConnectionBase):
             # draft-ietf-quic-ack-frequency §3: min_ack_delay above max_ack_delay.
             raise QuicError(TPE, "min_ack_delay exceeds max_ack_delay")
         vi = p.version_information
-        if vi is not None and vi.chosen_version != self._version:
-            # RFC 9368 §4: the Chosen Version must be the version in use.
+        if self._is_client:
+            client_check_server_info(vi, negotiated=self._version,
+                                     original=self._first_flight_version(),
+                                     acted_on_vn=self._acted_on_vn,
+                                     client_versions=self._config.versions)
+        elif vi is not None and vi.chosen_version != self._first_flight_version():
+            # RFC 9368 §4: the client's Chosen Version is the version of its first flight.
             raise QuicError(TransportErrorCode.VERSION_NEGOTIATION_ERROR,
                             "version_information chosen_version mismatch")
         remembered = self._remembered_params
@@ -262,6 +282,95 @@ class HandshakeMixin(ConnectionBase):
                          "active_connection_id_limit"):
                 if getattr(p, name) < getattr(remembered, name):
                     raise QuicError(pv, f"0-RTT accepted but {name} was reduced")
+
+    # -- version negotiation (RFC 9368, RFC 9369 §4) --------------------------------------
+
+    # Server: ClientHello bytes held back from TLS until the version is chosen (None
+    # once chosen); the version of the client's first flight; the Initial receive keys
+    # of that version, kept after switching (RFC 9369 §4: the client goes on sending
+    # original-version Initials until it sees ours).  Client: whether a Version
+    # Negotiation packet was acted upon (RFC 9368 §4 downgrade check).
+    _ch_peek: bytes | None = b""
+    _original_version: int = 0
+    _orig_initial_recv: PacketProtection | None = None
+    _acted_on_vn: bool = False
+
+    def _first_flight_version(self) -> int:
+        """The original version of this connection attempt (RFC 9368 §1.2)."""
+        if not self._is_client:
+            return self._original_version or self._version
+        vi = self._local_params.version_information
+        return vi.chosen_version if vi is not None else self._version
+
+    def _peek_client_hello(self, data: bytes) -> bytes:
+        """Server: hold CRYPTO bytes until the whole ClientHello is known, choose the
+        version from its transport parameters, then release everything to TLS."""
+        held = (self._ch_peek or b"") + data
+        length = client_hello_length(held)
+        if length is None or len(held) < length <= MAX_PEEK:
+            self._ch_peek = held
+            return b""
+        self._ch_peek = None
+        self._original_version = self._version
+        if length <= len(held):
+            self._choose_version(held[:length])
+        return held
+
+    def _choose_version(self, client_hello: bytes) -> None:
+        """RFC 9368 §2.3 compatible negotiation: switch before TLS writes anything, so
+        every CRYPTO frame goes out in the negotiated version (RFC 9369 §4)."""
+        original = self._version
+        chosen = server_choose_version(original, self._config.versions,
+                                       client_hello_version_information(client_hello))
+        if chosen == original:
+            return
+        self._orig_initial_recv = self._recv_keys.get(Epoch.INITIAL)
+        self._version = chosen
+        # Initial keys of the negotiated version from the client's DCID (RFC 9369 §3.3.1).
+        self._setup_initial_keys(self._initial_dcid)
+        # TLS has seen nothing yet: start it again with version_information naming the
+        # negotiated version as Chosen Version (RFC 9368 §4).
+        self._local_params = self._build_local_params()
+        self._tls = self._create_tls()
+
+    def _switch_version(self, header: Header) -> bool:
+        """A long-header packet whose version is not the connection's: True when it is
+        to be processed (with ``_long_header_keys``), False to drop it."""
+        version = header.version
+        ptype = header.packet_type
+        if not self._is_client:
+            if self._tls is None:
+                if version in self._config.versions:
+                    self._version = version  # the server speaks the client's version (§6)
+                    return True
+                return False
+            # After switching, the client's original-version Initial and 0-RTT packets
+            # are still accepted (RFC 9369 §4).
+            return (version == self._original_version != self._version
+                    and ptype in (PacketType.INITIAL, PacketType.ZERO_RTT))
+        # Client: "the first long header Version field that differs from the original
+        # version" names the negotiated version (RFC 9369 §4) -- only before the
+        # server's first CRYPTO data (ServerHello) was processed, once, and only for a
+        # version we offered that is compatible with ours.
+        if (version is None or ptype != PacketType.INITIAL
+                or version not in self._config.versions
+                or self._version != self._first_flight_version()
+                or not is_compatible(self._version, version)
+                or Epoch.HANDSHAKE in self._recv_keys
+                or Epoch.HANDSHAKE in self._discarded_epochs
+                or Epoch.INITIAL in self._discarded_epochs):
+            return False
+        self._version = version
+        self._setup_initial_keys(self._initial_dcid)
+        # RFC 9369 §4: no 0-RTT in the negotiated version.
+        self._send_keys.pop(Epoch.ZERO_RTT, None)
+        return True
+
+    def _long_header_keys(self, epoch: int, version: int | None) -> PacketProtection | None:
+        """Receive keys for a long-header packet of ``version``."""
+        if version == self._version or epoch != Epoch.INITIAL:
+            return self._recv_keys.get(epoch)
+        return self._orig_initial_recv
 
     def _early_data_accepted_hint(self) -> bool:
         return bool(getattr(self._tls, "early_data_accepted", False))

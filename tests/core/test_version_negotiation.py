@@ -1,0 +1,262 @@
+"""Version negotiation: RFC 9368 compatible negotiation between QUIC v1 and v2
+(RFC 9369 §4), and Version Negotiation packets (RFC 9000 §6.2), with real TLS."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from engine_certs import server_config
+from engine_loop import CLIENT_PATH, Loop, make_pair, terminated
+
+from tquic.core.config import QuicConfiguration
+from tquic.core.connection import QuicConnection
+from tquic.core.events import StreamDataReceived
+from tquic.core.version_negotiation import (
+    client_check_server_info,
+    client_hello_version_information,
+    server_choose_version,
+)
+from tquic.wire.errors import QuicError, TransportErrorCode
+from tquic.wire.packet import encode_version_negotiation
+from tquic.wire.params import VersionInformation
+from tquic.wire.version import QUIC_V1, QUIC_V2
+
+VNE = TransportErrorCode.VERSION_NEGOTIATION_ERROR
+
+
+def _client(*versions: int) -> QuicConfiguration:
+    return QuicConfiguration(is_client=True, verify_peer=False, alpn_protocols=("hq",),
+                             versions=versions)
+
+
+def _pair(client_versions: tuple[int, ...], server_versions: tuple[int, ...],
+          **kwargs: Any) -> tuple[Loop, list[bytes]]:
+    """A real-TLS pair; the returned list records every datagram in send order."""
+    seen: list[bytes] = []
+
+    def record(_index: int, data: bytes) -> bool:
+        seen.append(data)
+        return False
+
+    loop = make_pair(client_config=_client(*client_versions),
+                     server_config=server_config(versions=server_versions),
+                     tls_factory=None, drop=record, **kwargs)
+    return loop, seen
+
+
+def _version(datagram: bytes) -> int | None:
+    return int.from_bytes(datagram[1:5], "big") if datagram[0] & 0x80 else None
+
+
+def _split(loop: Loop, seen: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """Long-header datagrams by sender: a long header's DCID is the receiver's CID."""
+    server_cids = {loop.server.original_destination_connection_id, *loop.server.host_cids}
+    from_client: list[bytes] = []
+    from_server: list[bytes] = []
+    for data in seen:
+        if not data[0] & 0x80:
+            continue
+        dcid = data[6:6 + data[5]]
+        (from_client if dcid in server_cids else from_server).append(data)
+    return from_client, from_server
+
+
+def _echo(loop: Loop) -> None:
+    sid = loop.client.open_stream()
+    loop.client.send_stream_data(sid, b"v" * 5000, end_stream=True)
+    assert loop.run_until(lambda: any(isinstance(e, StreamDataReceived) and e.end_stream
+                                      for e in loop.server_events))
+
+
+def _done(loop: Loop) -> bool:
+    return loop.run_until(lambda: loop.client.handshake_complete
+                          and loop.server.handshake_complete, max_time=5)
+
+
+# -- compatible negotiation (RFC 9368 §2.3, RFC 9369 §4) ---------------------------------
+
+def test_server_preferring_v2_upgrades_a_v1_client_without_a_round_trip() -> None:
+    loop, seen = _pair((QUIC_V1, QUIC_V2), (QUIC_V2, QUIC_V1))
+    assert _done(loop)
+    assert loop.client.version == QUIC_V2 and loop.server.version == QUIC_V2
+    from_client, from_server = _split(loop, seen)
+    assert _version(from_client[0]) == QUIC_V1  # the first flight is the original version
+    assert _version(from_server[0]) == QUIC_V2  # the server's first Initial is v2 already
+    assert all(_version(d) == QUIC_V2 for d in from_server)
+    assert all(_version(d) == QUIC_V2 for d in from_client[1:])
+    # one round trip, as without negotiation: done within 3 one-way delays plus slack
+    assert loop.now < 0.05
+    _echo(loop)
+    assert terminated(loop.client_events) is None and terminated(loop.server_events) is None
+
+
+def test_server_keeps_accepting_v1_initials_after_switching() -> None:
+    # The server's v2 flight is lost: the client, still in v1, retransmits its
+    # ClientHello in v1 Initials, which the server must still decrypt (RFC 9369 §4).
+    state = {"drop_v2": True}
+
+    def drop(_index: int, data: bytes) -> bool:
+        return state["drop_v2"] and bool(data[0] & 0x80) and _version(data) == QUIC_V2
+
+    loop = make_pair(client_config=_client(QUIC_V1, QUIC_V2),
+                     server_config=server_config(versions=(QUIC_V2, QUIC_V1)),
+                     tls_factory=None, drop=drop)
+    server: Any = loop.server
+    initial = server._spaces[0].ack_tracker
+    assert loop.run_until(lambda: (initial.largest_received or 0) >= 1, max_time=3)
+    assert loop.server.version == QUIC_V2 and loop.client.version == QUIC_V1
+    state["drop_v2"] = False
+    assert _done(loop)
+    assert loop.client.version == QUIC_V2
+    _echo(loop)
+
+
+def test_server_preferring_v1_stays_in_v1() -> None:
+    loop, _ = _pair((QUIC_V1, QUIC_V2), (QUIC_V1, QUIC_V2))
+    assert _done(loop)
+    assert loop.client.version == QUIC_V1 and loop.server.version == QUIC_V1
+
+
+def test_client_that_does_not_offer_v2_is_not_upgraded() -> None:
+    loop, seen = _pair((QUIC_V1,), (QUIC_V2, QUIC_V1))
+    assert _done(loop)
+    assert loop.client.version == QUIC_V1 and loop.server.version == QUIC_V1
+    assert all(_version(d) in (QUIC_V1, None) for d in seen)
+
+
+def test_client_starting_in_v2_with_v1_available_is_moved_to_the_servers_preference() -> None:
+    loop, _ = _pair((QUIC_V2, QUIC_V1), (QUIC_V1, QUIC_V2))
+    assert _done(loop)
+    assert loop.client.version == QUIC_V1 and loop.server.version == QUIC_V1
+    _echo(loop)
+
+
+def test_server_chosen_version_mismatch_closes_with_version_negotiation_error() -> None:
+    loop = make_pair(client_config=_client(QUIC_V1, QUIC_V2),
+                     server_config=server_config(versions=(QUIC_V2, QUIC_V1)), tls_factory=None)
+    server: Any = loop.server
+    build = QuicConnection._build_local_params
+
+    def lying_params() -> Any:  # claims v1 while it speaks v2
+        return replace(build(loop.server), version_information=VersionInformation(
+            QUIC_V1, (QUIC_V2, QUIC_V1)))
+
+    server._build_local_params = lying_params
+    loop.run_until(lambda: terminated(loop.client_events) is not None, max_time=5)
+    event = terminated(loop.client_events)
+    assert event is not None and event.error_code == VNE and not event.by_peer
+
+
+def test_client_chosen_version_mismatch_closes_with_version_negotiation_error() -> None:
+    loop = make_pair(client_config=_client(QUIC_V1, QUIC_V2),
+                     server_config=server_config(versions=(QUIC_V2, QUIC_V1)), tls_factory=None)
+    # Rebuild the client's TLS with parameters naming v2 while its packets are v1.
+    client: Any = loop.client
+    client._local_params = replace(client._local_params, version_information=VersionInformation(
+        QUIC_V2, (QUIC_V1, QUIC_V2)))
+    client._init_crypto_streams()
+    client._tls = client._create_tls()
+    client._tls.start()
+    client._drain_tls(0.0)
+    loop.run_until(lambda: terminated(loop.server_events) is not None, max_time=5)
+    event = terminated(loop.server_events)
+    assert event is not None and event.error_code == VNE
+    loop.run_until(lambda: terminated(loop.client_events) is not None, max_time=5)
+    peer_view = terminated(loop.client_events)
+    assert peer_view is not None and peer_view.by_peer and peer_view.error_code == VNE
+
+
+# -- Version Negotiation packets (RFC 9000 §6.2, RFC 9368 §4) -------------------------------
+
+def _vn_to_client(loop: Loop, versions: tuple[int, ...]) -> None:
+    client: Any = loop.client
+    scid = client._local_cids.initial.cid
+    packet = encode_version_negotiation(scid, client.original_destination_connection_id,
+                                        versions)
+    loop.client.receive_datagram(packet, CLIENT_PATH, loop.now)
+
+
+def test_version_negotiation_restarts_the_client_with_a_common_version() -> None:
+    loop, seen = _pair((QUIC_V2, QUIC_V1), (QUIC_V1,))
+    _vn_to_client(loop, (0x1A2A3A4A, QUIC_V1))  # a greased version first (RFC 9000 §6.3)
+    assert loop.client.version == QUIC_V1
+    assert _done(loop)
+    assert loop.server.version == QUIC_V1
+    assert all(_version(d) in (QUIC_V1, None) for d in seen)
+    _echo(loop)
+
+
+def test_version_negotiation_listing_the_clients_version_is_ignored() -> None:
+    loop, _ = _pair((QUIC_V1, QUIC_V2), (QUIC_V1, QUIC_V2))
+    _vn_to_client(loop, (QUIC_V2, QUIC_V1))
+    client: Any = loop.client
+    assert loop.client.version == QUIC_V1 and not client._acted_on_vn
+    assert _done(loop)
+    assert terminated(loop.client_events) is None
+
+
+def test_version_negotiation_without_a_common_version_ends_the_attempt() -> None:
+    loop, _ = _pair((QUIC_V1,), (QUIC_V1,))
+    _vn_to_client(loop, (QUIC_V2, 0x2A3A4A5A))
+    event = terminated(loop.client_events) or terminated(
+        [loop.client.next_event() for _ in range(5)])
+    assert event is not None and event.error_code == VNE
+    assert loop.client.is_closed
+
+
+def test_forged_version_negotiation_downgrade_is_detected() -> None:
+    # The client prefers v2; a forged VN claims only v1.  The server's Available
+    # Versions (v1, v2) show the client would have chosen v2 (RFC 9368 §4).
+    loop, _ = _pair((QUIC_V2, QUIC_V1), (QUIC_V1, QUIC_V2))
+    _vn_to_client(loop, (QUIC_V1,))
+    assert loop.client.version == QUIC_V1
+    loop.run_until(lambda: terminated(loop.client_events) is not None, max_time=5)
+    event = terminated(loop.client_events)
+    assert event is not None and event.error_code == VNE and not loop.client.handshake_complete
+
+
+# -- the rules as functions ------------------------------------------------------------------
+
+def test_server_choice_follows_server_preference_among_offered_compatible_versions() -> None:
+    info = VersionInformation(QUIC_V1, (QUIC_V1, QUIC_V2))
+    assert server_choose_version(QUIC_V1, (QUIC_V2, QUIC_V1), info) == QUIC_V2
+    assert server_choose_version(QUIC_V1, (QUIC_V1, QUIC_V2), info) == QUIC_V1
+    assert server_choose_version(QUIC_V1, (QUIC_V2, QUIC_V1), None) == QUIC_V1
+    only_v1 = VersionInformation(QUIC_V1, (QUIC_V1,))
+    assert server_choose_version(QUIC_V1, (QUIC_V2, QUIC_V1), only_v1) == QUIC_V1
+    with pytest.raises(QuicError) as err:
+        server_choose_version(QUIC_V1, (QUIC_V2,), VersionInformation(QUIC_V2, (QUIC_V2,)))
+    assert err.value.error_code == VNE
+
+
+def test_client_checks_of_the_servers_version_information() -> None:
+    ok = VersionInformation(QUIC_V2, (QUIC_V2, QUIC_V1))
+    client_check_server_info(ok, negotiated=QUIC_V2, original=QUIC_V1, acted_on_vn=False,
+                             client_versions=(QUIC_V1, QUIC_V2))
+    client_check_server_info(None, negotiated=QUIC_V1, original=QUIC_V1, acted_on_vn=False,
+                             client_versions=(QUIC_V1,))
+    bad = [
+        (None, QUIC_V2, QUIC_V1, False),  # switched without the parameter
+        (None, QUIC_V1, QUIC_V1, True),  # after VN without the parameter
+        (VersionInformation(QUIC_V1, (QUIC_V1,)), QUIC_V2, QUIC_V1, False),  # wrong chosen
+        (VersionInformation(QUIC_V1, (QUIC_V1, QUIC_V2)), QUIC_V1, QUIC_V1, True),  # downgrade
+    ]
+    for info, negotiated, original, vn in bad:
+        with pytest.raises(QuicError) as err:
+            client_check_server_info(info, negotiated=negotiated, original=original,
+                                     acted_on_vn=vn, client_versions=(QUIC_V2, QUIC_V1))
+        assert err.value.error_code == VNE
+
+
+def test_client_hello_peek_finds_version_information_or_gives_up() -> None:
+    client: Any = QuicConnection(_client(QUIC_V1, QUIC_V2))
+    client.connect(CLIENT_PATH, 0.0)
+    chunk = client._crypto_send[0].next_chunk(1 << 16)
+    assert chunk is not None and chunk[0] == 0
+    info = client_hello_version_information(chunk[1])
+    assert info == VersionInformation(QUIC_V1, (QUIC_V1, QUIC_V2))
+    assert client_hello_version_information(b"\x01\x00\x00\x07garbage") is None
+    assert client_hello_version_information(b"\x02\x00\x00\x00") is None
+    assert client_hello_version_information(b"") is None
