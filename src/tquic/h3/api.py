@@ -38,6 +38,7 @@ from tquic.h3.events import (
     H3Event,
     HeadersReceived,
     SettingsReceived,
+    StopSendingReceived,
     StreamReset,
 )
 from tquic.h3.messages import (
@@ -432,6 +433,7 @@ class H3Server(_Endpoint):
         self._incoming: dict[int, _Incoming] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._max_request_size = max_request_size
+        self._stopped: set[int] = set()  # streamed responses the client stopped
 
     def _on_event(self, event: H3Event) -> None:
         stream_id = getattr(event, "stream_id", -1)
@@ -462,6 +464,19 @@ class H3Server(_Endpoint):
                 self._dispatch_request(stream_id)
         elif isinstance(event, StreamReset):
             self._incoming.pop(stream_id, None)
+        elif isinstance(event, StopSendingReceived):
+            # RFC 9114 §4.1.1: the client no longer wants the response; the engine
+            # has reset our side, so a streamed body stops here.
+            self._stop_streaming(stream_id, event.error_code)
+
+    def _stop_streaming(self, stream_id: int, error_code: int) -> None:
+        writer = self.protocol._writers.get(stream_id) if self.protocol is not None else None
+        if writer is not None:  # only streamed responses register one
+            self._stopped.add(stream_id)
+            from tquic.io.streams import StreamError
+
+            writer.set_exception(StreamError(
+                f"peer stopped stream {stream_id} (error 0x{error_code:x})", error_code))
 
     def _on_connect(self, stream_id: int, incoming: _Incoming) -> None:
         del self._incoming[stream_id]
@@ -521,6 +536,11 @@ class H3Server(_Endpoint):
         stream = reply.stream
         if stream is None:
             return
+        if self.protocol is not None:
+            # Registered before the first byte so STOP_SENDING can always reach it.
+            from tquic.io.streams import QuicStreamWriter
+
+            self.protocol._writers.setdefault(stream_id, QuicStreamWriter(self.protocol, stream_id))
         try:
             self._h3.send_headers(stream_id, [(b":status", str(reply.status).encode()), *reply.headers])
             if reply.body:
@@ -536,14 +556,18 @@ class H3Server(_Endpoint):
             else:
                 self._h3.send_data(stream_id, b"", end_stream=True)
         except H3UsageError:
-            if self._h3.closed:
-                return
+            if self._h3.closed or stream_id in self._stopped:
+                return  # the peer stopped the stream (STOP_SENDING): nothing more to say
             self._h3.cancel_stream(stream_id, H3ErrorCode.H3_INTERNAL_ERROR)
         except ConnectionError:
-            return  # the connection went away
+            return  # the peer stopped the stream (STOP_SENDING) or the connection went away
         finally:
+            self._stopped.discard(stream_id)
             if self.protocol is not None:
                 self.protocol._writers.pop(stream_id, None)
+            closer = getattr(stream, "aclose", None)
+            if closer is not None:
+                await closer()  # release the body's file now, not at garbage collection
         self.flush()
 
     async def _drain(self, stream_id: int) -> None:
