@@ -3,12 +3,14 @@
 tests/h3/test_h3_interop.py proves small requests both ways; here the bodies are large
 enough for flow control, our streamed responses (``tquic server``'s HTTP/3 handler) and
 our streaming client (``tquic client``'s HTTP/3 code) to matter, on concurrent streams,
-plus 404 and generated ``/N`` as aioquic sees them.
+plus 404 and generated ``/N`` as aioquic sees them, and our resumed client's request
+travelling in 0-RTT to aioquic's server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 import ssl
@@ -22,6 +24,7 @@ from tquic.cli.h3_fetch import fetch_group_h3
 from tquic.cli.h3_files import H3FileHandler, dispatch_by_alpn
 from tquic.core.config import QuicConfiguration
 from tquic.crypto.tls.certs import generate_self_signed
+from tquic.h3.aio import connect_h3
 from tquic.io.api import serve
 
 aioquic_asyncio = pytest.importorskip("aioquic.asyncio")  # the [interop] extra
@@ -179,5 +182,62 @@ def test_tquic_client_downloads_files_from_aioquic_server(
             assert fetch.sha256 == digests[name]
             assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digests[name]
         assert fetches[-1].error is not None and "404" in fetches[-1].error
+
+    run(main())
+
+
+def test_tquic_client_resumes_aioquic_with_a_0rtt_request(
+        site: tuple[Path, bytes, bytes, dict[str, str]], tmp_path: Path) -> None:
+    root, cert, key, digests = site
+    (tmp_path / "cert.pem").write_bytes(cert)
+    (tmp_path / "key.pem").write_bytes(key)
+    tickets: dict[bytes, Any] = {}
+    early: list[str] = []
+
+    class Server(AioFileServer):
+        def quic_event_received(self, event: Any) -> None:
+            if self._h3 is None:
+                self._h3 = H3Connection(self._quic)  # 0-RTT requests arrive before ALPN news
+            for h3_event in self._h3.handle_event(event):
+                if isinstance(h3_event, HeadersReceived) and h3_event.stream_ended:
+                    path = dict(h3_event.headers)[b":path"].decode()
+                    if not self._quic._handshake_complete:
+                        early.append(path)
+                    data = (root / path.lstrip("/")).read_bytes()
+                    self._h3.send_headers(h3_event.stream_id, [(b":status", b"200")])
+                    self._h3.send_data(h3_event.stream_id, data, end_stream=True)
+            self.transmit()
+
+    async def main() -> None:
+        config = AioConfig(alpn_protocols=H3_ALPN, is_client=False)
+        config.load_cert_chain(str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"))
+        server = await aioquic_asyncio.serve(
+            "127.0.0.1", 0, configuration=config, create_protocol=Server,
+            session_ticket_fetcher=tickets.pop,
+            session_ticket_handler=lambda t: tickets.__setitem__(t.ticket, t))
+        port = server._transport.get_extra_info("sockname")[1]
+        quic = QuicConfiguration(alpn_protocols=("h3",), cafile=str(tmp_path / "cert.pem"),
+                                 server_name="localhost")
+        url = f"https://localhost:{port}"
+        try:
+            first = await connect_h3("127.0.0.1", port, quic, timeout=5)
+            async with first:
+                await first.request("GET", f"{url}/f0.bin")
+                for _ in range(100):
+                    if first.protocol.session_ticket is not None:
+                        break
+                    await asyncio.sleep(0.01)
+                ticket = first.protocol.session_ticket
+            assert ticket is not None, "aioquic sent no NewSessionTicket"
+            resumed = dataclasses.replace(quic, session_ticket=ticket, enable_early_data=True)
+            second = await connect_h3("127.0.0.1", port, resumed, timeout=5)
+            async with second:
+                reply = await second.request("GET", f"{url}/f1.bin")
+                assert second.protocol.session_resumed
+                assert second.protocol.early_data_accepted
+        finally:
+            server.close()
+        assert hashlib.sha256(reply.body).hexdigest() == digests["f1.bin"]
+        assert early == ["/f1.bin"]  # aioquic got the request before the handshake ended
 
     run(main())
