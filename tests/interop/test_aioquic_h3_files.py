@@ -3,8 +3,8 @@
 tests/h3/test_h3_interop.py proves small requests both ways; here the bodies are large
 enough for flow control, our streamed responses (``tquic server``'s HTTP/3 handler) and
 our streaming client (``tquic client``'s HTTP/3 code) to matter, on concurrent streams,
-plus 404 and generated ``/N`` as aioquic sees them, and our resumed client's request
-travelling in 0-RTT to aioquic's server.
+plus 404 and generated ``/N`` as aioquic sees them, and resumption with a 0-RTT request
+both ways.
 """
 
 from __future__ import annotations
@@ -239,5 +239,52 @@ def test_tquic_client_resumes_aioquic_with_a_0rtt_request(
             server.close()
         assert hashlib.sha256(reply.body).hexdigest() == digests["f1.bin"]
         assert early == ["/f1.bin"]  # aioquic got the request before the handshake ended
+
+    run(main())
+
+
+def test_aioquic_client_resumes_tquic_server_with_a_0rtt_request(
+        site: tuple[Path, bytes, bytes, dict[str, str]]) -> None:
+    root, cert, key, digests = site
+    tickets: list[Any] = []
+
+    async def main() -> None:
+        from tquic.crypto.tls.tickets import TicketStore
+
+        config = QuicConfiguration(is_client=False, alpn_protocols=("h3",), certificate=cert,
+                                   private_key=key, ticket_store=TicketStore(),
+                                   enable_early_data=True)
+        connections: list[Any] = []
+        inner = dispatch_by_alpn(H3FileHandler(root))
+
+        def record(protocol: Any) -> None:
+            connections.append(protocol)
+            inner(protocol)
+
+        server = await serve("127.0.0.1", 0, config, None, connection_handler=record)
+        port = server.local_address[1]
+        async with server:
+            aio = AioConfig(alpn_protocols=H3_ALPN, is_client=True, verify_mode=ssl.CERT_NONE)
+            async with aioquic_asyncio.connect(
+                    "127.0.0.1", port, configuration=aio, create_protocol=AioDownloader,
+                    session_ticket_handler=tickets.append) as first:
+                await first.request("GET", "/f0.bin")
+                for _ in range(100):
+                    if tickets:
+                        break
+                    await asyncio.sleep(0.01)
+            assert tickets, "tquic sent no NewSessionTicket"
+            aio = AioConfig(alpn_protocols=H3_ALPN, is_client=True, verify_mode=ssl.CERT_NONE,
+                            session_ticket=tickets[-1])
+            async with aioquic_asyncio.connect(
+                    "127.0.0.1", port, configuration=aio, create_protocol=AioDownloader,
+                    wait_connected=False) as second:  # the request goes in 0-RTT
+                head, body = await second.request("GET", "/f1.bin")
+                assert second._quic.tls.session_resumed
+                assert second._quic.tls.early_data_accepted
+        assert head[b":status"] == b"200"
+        assert hashlib.sha256(body).hexdigest() == digests["f1.bin"]
+        assert [c.session_resumed for c in connections] == [False, True]
+        assert connections[1].early_data_accepted
 
     run(main())
