@@ -21,8 +21,8 @@ The transfer time is the client's own (first request to last byte) for tquic and
 aioquic, whose exits wait for the connection to drain; for gtlsclient, whose start-up
 is short and steady, it is wall(big) - wall(small).
 
-    python benchmarks/bulk_h3.py            # 50 MB
-    python benchmarks/bulk_h3.py --quick    # 10 MB
+    python benchmarks/bulk_h3.py            # 50 MB, best of 3 per row
+    python benchmarks/bulk_h3.py --quick    # 10 MB, one run per row
 """
 
 from __future__ import annotations
@@ -204,17 +204,30 @@ def available(kind: str) -> str | None:
     return None
 
 
-def measure(client: str, server_kind: str, env: Env) -> tuple[Run, Run]:
+def transfer_seconds(small: Run, big: Run) -> float:
+    # The client's own clock where it has one (tquic, aioquic: their close and drain
+    # time vary); gtlsclient's start-up is steady, so subtract it.
+    seconds = big.seconds if big.seconds is not None else big.wall - small.wall
+    return max(seconds, 1e-6)
+
+
+def measure(client: str, server_kind: str, env: Env, repeat: int) -> tuple[Run, Run]:
+    """The fastest of ``repeat`` big downloads (each after its own small one)."""
+    best: tuple[Run, Run] | None = None
     server, port = start_server(server_kind, env)
     try:
-        small = run_client(client, server, port, "small.bin", env)
-        big = run_client(client, server, port, "big.bin", env)
+        for _ in range(repeat):
+            small = run_client(client, server, port, "small.bin", env)
+            big = run_client(client, server, port, "big.bin", env)
+            if small.received != SMALL or big.received != env.size:
+                raise RuntimeError(f"received {small.received}/{big.received} bytes, "
+                                   f"expected {SMALL}/{env.size}")
+            if best is None or transfer_seconds(small, big) < transfer_seconds(*best):
+                best = (small, big)
     finally:
         stop(server)
-    if small.received != SMALL or big.received != env.size:
-        raise RuntimeError(f"received {small.received}/{big.received} bytes, expected "
-                           f"{SMALL}/{env.size}")
-    return small, big
+    assert best is not None
+    return best
 
 
 def versions() -> str:
@@ -241,8 +254,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="10 MB instead of 50 MB")
     parser.add_argument("--size-mb", type=int, default=None, help="file size in MB")
     parser.add_argument("--only", default=None, help="run rows whose label contains this")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="downloads per row, the fastest reported (default 1 quick, 3 full)")
     args = parser.parse_args()
     size = (args.size_mb or (10 if args.quick else 50)) * 1_000_000
+    args.repeat = max(1, args.repeat or (1 if args.quick else 3))
     rows: list[tuple[str, str, str]] = [r for r in ROWS if args.only is None or args.only in r[0]]
     with tempfile.TemporaryDirectory(prefix="bulk_h3-") as tmp:
         work = Path(tmp)
@@ -260,7 +276,8 @@ def main() -> int:
         (work / "key.pem").write_bytes(key)
         env = Env(work, root, work / "cert.pem", work / "key.pem", size,
                   timeout=60 + size / 1e6 * 2)
-        print(f"HTTP/3 download of {size / 1e6:g} MB on loopback, one stream ({versions()})")
+        print(f"HTTP/3 download of {size / 1e6:g} MB on loopback, one stream, best of "
+              f"{args.repeat} ({versions()})")
         header = (f"{'client <- server':<36} {'Mbit/s':>8} {'CPU s/GB':>9} "
                   f"{'client':>7} {'server':>7}")
         print(header)
@@ -272,15 +289,12 @@ def main() -> int:
                 print(f"{label:<36} skipped: {reason}", flush=True)
                 continue
             try:
-                small, big = measure(client, server_kind, env)
+                small, big = measure(client, server_kind, env, args.repeat)
             except (RuntimeError, OSError, ValueError) as exc:
                 print(f"{label:<36} failed: {exc}", flush=True)
                 status = 1
                 continue
-            # The client's own clock where it has one (tquic, aioquic: their close and
-            # drain time vary); gtlsclient's start-up is steady, so subtract it.
-            seconds = big.seconds if big.seconds is not None else big.wall - small.wall
-            seconds = max(seconds, 1e-6)
+            seconds = transfer_seconds(small, big)
             gigabytes = size / 1e9
             client_cpu = max(big.client_cpu - small.client_cpu, 0.0) / gigabytes
             server_cpu = max(big.server_cpu - small.server_cpu, 0.0) / gigabytes
