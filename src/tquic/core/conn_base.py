@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tquic.core.flow import ReceiveWindow, SendCredit
     from tquic.core.key_update import OneRttKeys
     from tquic.core.network_path import NetworkPath
+    from tquic.core.qlog_events import EngineQlog
     from tquic.core.recv_stream import RecvStream
     from tquic.core.send_stream import SendStream
     from tquic.core.stream_ids import StreamLimits
@@ -127,11 +128,14 @@ class ConnectionBase:
     _ecn_ce_seen: int
     _loss_stats: list[int]
     _mp: bool  # draft-ietf-quic-multipath negotiated (core/multipath.py)
+    _qlog: EngineQlog | None  # core/qlog_events.py; None: no logger, no cost
 
     # -- cross-mixin operations (implemented by the mixins / QuicConnection) ---------
 
     def _queue_event(self, event: Event) -> None:
         self._events.append(event)
+        if self._qlog is not None:
+            self._qlog.on_event(event)
 
     def _pto(self) -> float:
         raise NotImplementedError

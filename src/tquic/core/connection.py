@@ -39,6 +39,7 @@ from tquic.core.multipath import MultipathMixin
 from tquic.core.network_path import NetworkPath
 from tquic.core.packet_builder import PacketBuilderMixin
 from tquic.core.pmtud import Pmtud
+from tquic.core.qlog_events import EngineQlog
 from tquic.core.stream_ids import StreamLimits
 from tquic.core.streams_api import StreamsMixin
 from tquic.core.tokens import TokenManager
@@ -88,6 +89,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         self._version = c.versions[0]
         self._state = ConnState.HANDSHAKE
         self._events: deque[Event] = deque()
+        self._qlog = EngineQlog.create(c.quic_logger, self._is_client)
         self._paths = PathManager(scheduler or c.scheduler, PathPolicy.from_config(c))
         self._mp_init()
         self._rx_path: Path | None = None
@@ -415,6 +417,10 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         if header.is_long and epoch == Epoch.INITIAL:
             self._on_first_initial(header)
         frames = parse_frames(payload)
+        if self._qlog is not None:
+            self._qlog.packet_received(now, epoch, pn, len(packet), path.path_id, frames,
+                                       plain[0], self._one_rtt.updates
+                                       if epoch == Epoch.ONE_RTT and self._one_rtt else None)
         eliciting, non_probing = self._handle_frames(frames, epoch, path, header.dcid,
                                                      network_path, now)
         if self._state >= ConnState.DRAINING:
@@ -587,6 +593,8 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         from tquic.paths.sent_packets import SpaceId
 
         self._discarded_epochs.add(epoch)
+        if self._qlog is not None:
+            self._qlog.key_discarded(epoch)
         self._send_keys.pop(epoch, None)
         self._recv_keys.pop(epoch, None)
         space = self._spaces.get(epoch)
@@ -681,6 +689,9 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
                 outcome = path.recovery.on_loss_detection_timeout(now)
                 for packet in outcome.lost:
                     self._on_records_lost(packet.frames, path)
+                if self._qlog is not None:
+                    self._qlog.lost(now, path.path_id, outcome.lost, "time_threshold")
+                    self._qlog.metrics(now, path.recovery, path.path_id)
                 if outcome.probe_space is not None and outcome.probe_packets:
                     if outcome.probe_space == SpaceId.APPLICATION:
                         path.space.probe_packets = outcome.probe_packets
@@ -732,6 +743,8 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         if not self._handshake_confirmed or self._one_rtt is None:
             raise KeyUpdateNotAllowed("the handshake is not confirmed")
         self._one_rtt.initiate()
+        if self._qlog is not None:
+            self._qlog.local_key_update(self._one_rtt.updates)
 
     def close(self, error_code: int = 0, reason: str = "", application: bool = True) -> None:
         """Close the connection (RFC 9000 §10.2): CONNECTION_CLOSE, then the closing period."""

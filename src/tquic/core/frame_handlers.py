@@ -178,6 +178,9 @@ class FrameHandlersMixin(ConnectionBase):
             space.largest_acked = largest
         ecn_ce = frame.ecn[2] if frame.ecn is not None else None
         outcome = path.recovery.on_ack_received(space_id, frame.ranges, 0.0, now, ecn_ce)
+        if self._qlog is not None:
+            self._qlog.ack_outcome(now, path.recovery, path.path_id, int(space_id),
+                                   outcome.acked, outcome.lost)
         for packet in outcome.acked:
             self._on_records_acked(packet.frames, path)
         for packet in outcome.lost:
@@ -204,6 +207,9 @@ class FrameHandlersMixin(ConnectionBase):
         ecn_ce = ecn[2] if ecn is not None else None
         outcome = target.recovery.on_ack_received(SpaceId.APPLICATION, ranges, delay, now,
                                                   ecn_ce)
+        if self._qlog is not None:
+            self._qlog.ack_outcome(now, target.recovery, target.path_id, 2, outcome.acked,
+                                   outcome.lost)
         if outcome.acked:
             target.last_ack_time = now
         for packet in outcome.acked:

@@ -56,6 +56,9 @@ class HandshakeMixin(ConnectionBase):
         self._send_keys[Epoch.INITIAL] = send
         self._recv_keys[Epoch.INITIAL] = recv
         self._initial_dcid = dcid
+        if self._qlog is not None:
+            self._qlog.key_installed(Epoch.INITIAL, True)
+            self._qlog.key_installed(Epoch.INITIAL, False)
 
     def _init_crypto_streams(self) -> None:
         for epoch in (Epoch.INITIAL, Epoch.HANDSHAKE, Epoch.ONE_RTT):
@@ -178,6 +181,8 @@ class HandshakeMixin(ConnectionBase):
         # RFC 9369 §4: 0-RTT always uses the original version (never the negotiated one).
         version = self._first_flight_version() if epoch == Epoch.ZERO_RTT else self._version
         protection = PacketProtection.from_secret(suite, secret, version)
+        if self._qlog is not None:
+            self._qlog.key_installed(epoch, is_write)
         if epoch == Epoch.ONE_RTT:
             if is_write:
                 self._one_rtt_send_secret = protection
@@ -204,6 +209,10 @@ class HandshakeMixin(ConnectionBase):
         self._mp_check_nonce()
         self._early_data_accepted = bool(getattr(tls, "early_data_accepted", False))
         self._state = ConnState.CONNECTED
+        if self._qlog is not None:
+            vi = self._peer_params.version_information if self._peer_params else None
+            self._qlog.version_chosen(self._version, None if vi is None or not self._is_client
+                                      else vi.available_versions)
         self._queue_event(HandshakeCompleted(
             alpn_protocol=tls.alpn_protocol,
             session_resumed=bool(getattr(tls, "session_resumed", False)),

@@ -235,6 +235,10 @@ class PacketBuilderMixin(ConnectionBase):
             sent = SentPacket(d.pn, now, size, d.ack_eliciting, in_flight,
                               _EPOCH_SPACE_ID[epoch], d.records)  # type: ignore[arg-type]
             recovery.on_packet_sent(sent, now)
+            if self._qlog is not None:
+                self._qlog.packet_sent(now, epoch, d.pn, size, d.path.path_id, d.records, pad,
+                                       self._one_rtt.send_phase
+                                       if epoch == Epoch.ONE_RTT and self._one_rtt else None)
             if d.ack_eliciting and epoch == Epoch.ONE_RTT and self._paths.hooks.tracks_packets:
                 self._paths.hooks.on_packet_sent(path, sent, now)
             if d.ack_eliciting:
