@@ -93,6 +93,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         self._paths = PathManager(scheduler or c.scheduler, PathPolicy.from_config(c))
         self._mp_init()
         self._rx_path: Path | None = None
+        self._sealed_stream_records: list[Any] = []
         self._spaces = {
             Epoch.INITIAL: PacketSpace(SpaceKind.INITIAL, AckTracker(immediate_space=True), None),
             Epoch.HANDSHAKE: PacketSpace(SpaceKind.HANDSHAKE, AckTracker(immediate_space=True),
@@ -692,6 +693,8 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
                 if self._qlog is not None:
                     self._qlog.lost(now, path.path_id, outcome.lost, "time_threshold")
                     self._qlog.metrics(now, path.recovery, path.path_id)
+                if outcome.lost and self._paths.hooks.tracks_packets:
+                    self._paths.hooks.on_packets_lost(path, outcome.lost, now)
                 if outcome.probe_space is not None and outcome.probe_packets:
                     if outcome.probe_space == SpaceId.APPLICATION:
                         path.space.probe_packets = outcome.probe_packets

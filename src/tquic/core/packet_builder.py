@@ -119,6 +119,7 @@ class PacketBuilderMixin(ConnectionBase):
     _pending_msd: set[int]
     _max_data_pending: bool
     _mp: bool
+    _sealed_stream_records: list[Record]
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, NetworkPath]]:
         """Datagrams to put on the wire now, each with the network path to send it on."""
@@ -147,6 +148,9 @@ class PacketBuilderMixin(ConnectionBase):
             probe = self._build_pmtu_probe(now)
             if probe is not None:
                 out.append(probe)
+            if self._mp:
+                self._send_multipath(now, out)
+                return out
             for _ in range(MAX_DATAGRAMS_PER_CALL):
                 path = self._paths.select(now)
                 if path is None:
@@ -230,6 +234,8 @@ class PacketBuilderMixin(ConnectionBase):
                 if epoch == Epoch.ZERO_RTT:
                     self._zero_rtt_sent = True
             out.append(packet)
+            if epoch == Epoch.ONE_RTT and self._mp:
+                self._sealed_stream_records = [r for r in d.records if r[0] == R_STREAM]
             size = len(packet)
             in_flight = d.ack_eliciting or pad > 0
             sent = SentPacket(d.pn, now, size, d.ack_eliciting, in_flight,
@@ -471,6 +477,36 @@ class PacketBuilderMixin(ConnectionBase):
             recovery.on_app_limited()
         space.next_pn = pn + 1
         return draft
+
+    def _send_multipath(self, now: float, out: list[tuple[bytes, NetworkPath]]) -> None:
+        """The scheduler picks the path of every packet (docs/schedulers.md); with
+        ``select_many`` (redundant) the stream data of the packet built on the first
+        path is queued again and sent on each other returned path at once."""
+        paths = self._paths
+        hooks = paths.hooks
+        hooks.set_send_state(None, self._conn_credit.available)
+        for _ in range(MAX_DATAGRAMS_PER_CALL):
+            chosen = paths.select_many(now)
+            if not chosen:
+                break
+            path = chosen[0]
+            self._sealed_stream_records = []
+            dgram = self._build_datagram(path, now)
+            if dgram is None:
+                break
+            out.append((dgram, path.network_path))
+            copies = self._sealed_stream_records
+            for extra in chosen[1:]:
+                if not copies or not extra.recovery.can_send(extra.max_datagram_size):
+                    continue
+                for record in copies:
+                    stream = self._send_streams.get(record[1])
+                    if stream is not None:
+                        stream.on_lost(record[2], record[3], record[4])
+                        self._send_queue[record[1]] = None
+                dup = self._build_datagram(extra, now)
+                if dup is not None:
+                    out.append((dup, extra.network_path))
 
     def _collect_path_acks(self, path: Path, out: list[tuple[bytes, PacketSpace, int]],
                            now: float, room: int) -> int:

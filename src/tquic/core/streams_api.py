@@ -168,12 +168,14 @@ class StreamsMixin(ConnectionBase):
 
     def _on_records_lost(self, records: Iterable[Record], path: Path) -> None:
         control = self._control
+        resent = False
         for record in records:
             tag = record[0]
             if tag == R_STREAM:
                 stream = self._send_streams.get(record[1])
                 if stream is not None:
                     stream.on_lost(record[2], record[3], record[4])
+                    resent = True
                     if stream.has_data_to_send():
                         self._send_queue[record[1]] = None
             elif tag == R_CRYPTO:
@@ -201,3 +203,5 @@ class StreamsMixin(ConnectionBase):
                 probed = self._paths.get(record[1])
                 if probed is not None and probed.pmtud is not None:
                     probed.pmtud.on_probe_lost(record[2])
+        if resent:
+            path.packets_retransmitted += 1
