@@ -84,7 +84,19 @@ def test_loss_counts_bytes_and_returns_the_send_state() -> None:
     _send(s, 1, 0.0, 2 * MDS)
     states = s.on_loss([LostPacket(1, MDS, 0.0)])
     assert s.lost == MDS
-    assert len(states) == 1 and states[0].tx_in_flight == 2 * MDS and states[0].lost == 0
+    assert len(states) == 1
+    state, lost_after = states[0]
+    assert state.tx_in_flight == 2 * MDS and state.lost == 0 and lost_after == MDS
+
+
+def test_loss_batch_charges_each_packet_only_the_losses_up_to_it() -> None:
+    # draft-ietf-ccwg-bbr "BBRHandleLostPacket" runs as each packet is marked lost:
+    # C.lost - P.lost for the first packet of a batch must not include the later ones.
+    s = DeliveryRateSampler()
+    for pn in range(3):
+        _send(s, pn, 0.0, (pn + 1) * MDS)
+    out = s.on_loss([LostPacket(pn, MDS, 0.0) for pn in range(3)])
+    assert [lost_after - st.lost for st, lost_after in out] == [MDS, 2 * MDS, 3 * MDS]
 
 
 def test_send_quantum_steps() -> None:

@@ -112,6 +112,16 @@ class AckPhase(Enum):
 class Bbr3(BbrBase):
     """BBRv3 (or BBRv2 with ``params=BBR2_PARAMS``)."""
 
+    # Loss in fast recovery does not cut cwnd directly: the model does it
+    # (inflight_lo/bw_lo outside probing, inflight_hi while probing), and cwnd only
+    # grows toward BBR.max_inflight by what is acknowledged ("Updating Control
+    # Parameters": BBRSetCwnd, BBRBoundCwndForModel).  The v1 packet-conservation
+    # round (draft "Modulating cwnd in Loss Recovery") is what Linux tcp_bbr.c v3
+    # (bbr_set_cwnd) and QUICHE's bbr2 leave out: at 1-2 % random loss a recovery
+    # period starts nearly every round, so conservation would pin cwnd at the
+    # current flight and REFILL could never refill the pipe before probing up.
+    RECOVERY_CWND_MODULATION = False
+
     __slots__ = (
         "_bw_hi",
         "_rng",
@@ -609,17 +619,42 @@ class Bbr3(BbrBase):
         self.probe_up_cnt = max(self._cwnd / growth_this_round, 1.0) * self.max_datagram_size
 
     def _on_loss(
-        self, lost: list[LostPacket], states: list[PacketState], bytes_in_flight: int, now: float
+        self,
+        lost: list[LostPacket],
+        states: list[tuple[PacketState, int]],
+        bytes_in_flight: int,
+        now: float,
     ) -> None:
-        # "BBRHandleLostPacket": while probing, judge each lost packet's flight.
-        for p in states:
+        # "BBRHandleLostPacket", packet by packet as each is marked lost.
+        for p, lost_after in states:
+            self._note_loss()
             if not self.bw_probe_samples:
-                return
-            lost_bytes = self.sampler.lost - p.lost
+                continue  # not a packet sent while probing for bandwidth
+            # RS.lost = C.lost - packet.lost, with C.lost counted up to this packet.
+            lost_bytes = lost_after - p.lost
             if self._is_inflight_too_high(lost_bytes, p.tx_in_flight, None):
                 self._handle_inflight_too_high(
                     p.app_limited, self._inflight_at_loss(p, lost_bytes), now
                 )
+        if len(states) < len(lost):
+            self._note_loss()  # packets whose send state we no longer hold
+
+    def _note_loss(self) -> None:
+        # "BBRNoteLoss": the first loss of a round restarts the loss round at
+        # C.delivered, so the lower bounds are adapted one full round after it,
+        # with bw_latest / inflight_latest measured over that whole round of
+        # delivery rather than over whatever was left of the round the loss hit.
+        if not self.loss_in_round:
+            self.loss_round_delivered = self.sampler.delivered
+        self.loss_in_round = True
+
+    def _on_persistent_congestion(self, now: float) -> None:
+        # An RTO-style collapse (Linux tcp_bbr.c v3 bbr_set_state(TCP_CA_Loss)):
+        # the bandwidth plateau is re-learned, and outside probing inflight_lo keeps
+        # the cwnd from before the collapse for BBRAdaptLowerBoundsFromCongestion.
+        self._reset_full_bw()
+        if self.state not in PROBING_STATES and math.isinf(self.inflight_lo):
+            self.inflight_lo = max(self._cwnd, self.prior_cwnd)
 
     def _inflight_at_loss(self, p: PacketState, lost_bytes: int) -> float:
         # "BBRInflightAtLoss": where in the flight the loss rate crossed the threshold.

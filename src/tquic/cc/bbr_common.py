@@ -249,15 +249,21 @@ class DeliveryRateSampler:
             rs.valid = True
         return rs
 
-    def on_loss(self, lost: list[LostPacket]) -> list[PacketState]:
-        """Count lost bytes (C.lost); returns the send state of each lost packet we knew."""
-        out: list[PacketState] = []
+    def on_loss(self, lost: list[LostPacket]) -> list[tuple[PacketState, int]]:
+        """Count lost bytes (C.lost) packet by packet.
+
+        Returns, for each lost packet we knew, its send state and C.lost just after
+        that packet was counted: draft-ietf-ccwg-bbr "BBRHandleLostPacket" reads
+        ``C.lost - packet.lost`` as each packet is marked lost, so a packet early in
+        a batch must not be charged with the losses that follow it.
+        """
+        out: list[tuple[PacketState, int]] = []
         packets = self._packets
         for packet in lost:
             self.lost += packet.sent_bytes
             p = packets.pop((packet.packet_number, packet.time_sent), None)
             if p is not None:
-                out.append(p)
+                out.append((p, self.lost))
         return out
 
     def _prune(self, now: float, horizon: float = STATE_HORIZON_MIN) -> None:
@@ -296,6 +302,7 @@ class BbrBase:
         "_in_flight_peak",
         "_lost_since_ack",
         "_pacing_rate",
+        "_rto_recovery",
         "_smoothed_rtt",
         "conservation_end_delivered",
         "in_recovery",
@@ -316,6 +323,11 @@ class BbrBase:
 
     #: Minimum cwnd in packets (BBRMinPipeCwnd, both drafts: 4 packets).
     MIN_PIPE_CWND_PACKETS = 4
+    #: Whether fast-recovery losses cut cwnd directly (packet conservation for a
+    #: round, then cwnd - lost).  BBRv1 does ("Modulating cwnd in Loss Recovery",
+    #: draft-cardwell-iccrg-bbr-congestion-control-00 §4.2.3.4); BBRv2/v3 turn it
+    #: off (see Bbr3.RECOVERY_CWND_MODULATION).
+    RECOVERY_CWND_MODULATION = True
 
     def __init__(self, max_datagram_size: int, startup_pacing_gain: float) -> None:
         if max_datagram_size < MIN_MAX_DATAGRAM_SIZE:
@@ -344,6 +356,7 @@ class BbrBase:
         self.packet_conservation = False
         self.conservation_end_delivered = 0
         self.prior_cwnd = 0.0
+        self._rto_recovery = False  # this recovery began with persistent congestion
         self._in_flight_peak = 0
         self._lost_since_ack = 0
         # BBRInitPacingRate: nominal bandwidth = InitialCwnd / (SRTT or 1 ms); redone
@@ -408,16 +421,19 @@ class BbrBase:
         states = self.sampler.on_loss(lost)
         lost_bytes = sum(p.sent_bytes for p in lost)
         self._lost_since_ack += lost_bytes
+        modulate = self.RECOVERY_CWND_MODULATION
         if not self.in_recovery:
-            # "Upon entering Fast Recovery": save cwnd, keep what is in flight plus
-            # one packet, and conserve packets for one round.
+            # RFC 9002 §7.3.2: a recovery period starts (BBRv3 reads it to judge
+            # Startup's loss exit).  With modulation, "Upon entering Fast Recovery":
+            # save cwnd, keep what is in flight plus one packet, conserve for a round.
             self.prior_cwnd = self._save_cwnd()
             self.in_recovery = True
             self.recovery_start_time = now
-            self._cwnd = float(bytes_in_flight + self.max_datagram_size)
-            self.packet_conservation = True
-            self.conservation_end_delivered = self.sampler.delivered + bytes_in_flight
-        else:
+            if modulate:
+                self._cwnd = float(bytes_in_flight + self.max_datagram_size)
+                self.packet_conservation = True
+                self.conservation_end_delivered = self.sampler.delivered + bytes_in_flight
+        elif modulate:
             self._cwnd = max(self._cwnd - lost_bytes, float(self.max_datagram_size))
         self._on_loss(lost, states, bytes_in_flight, now)
 
@@ -431,8 +447,10 @@ class BbrBase:
         # minimal flight; RFC 9002 §7.6.2 persistent congestion is QUIC's RTO.
         self.prior_cwnd = self._save_cwnd()
         self.in_recovery = True
+        self._rto_recovery = True
         self.recovery_start_time = now
         self.packet_conservation = False
+        self._on_persistent_congestion(now)
         self._cwnd = float(self.min_pipe_cwnd)
 
     def on_packets_discarded(self, sent_bytes: int) -> None:
@@ -467,9 +485,14 @@ class BbrBase:
         self._cwnd = max(self._cwnd, self.prior_cwnd)
 
     def _exit_recovery(self) -> None:
+        # "Upon exiting loss recovery ... restore the best-known cwnd": after any
+        # recovery when losses cut cwnd, after an RTO-style collapse otherwise
+        # (Linux tcp_bbr.c v3 bbr_exit_loss_recovery on leaving TCP_CA_Loss).
         self.in_recovery = False
         self.packet_conservation = False
-        self._restore_cwnd()
+        if self.RECOVERY_CWND_MODULATION or self._rto_recovery:
+            self._restore_cwnd()
+        self._rto_recovery = False
 
     def _modulate_cwnd_for_recovery(self, rs: RateSample, bytes_in_flight: int) -> None:
         """BBRModulateCwndForRecovery (the loss reduction itself happened in on_packets_lost)."""
@@ -501,9 +524,19 @@ class BbrBase:
         raise NotImplementedError
 
     def _on_loss(
-        self, lost: list[LostPacket], states: list[PacketState], bytes_in_flight: int, now: float
+        self,
+        lost: list[LostPacket],
+        states: list[tuple[PacketState, int]],
+        bytes_in_flight: int,
+        now: float,
     ) -> None:
-        """Model reaction to loss (BBRv3 inflight_hi); BBRv1 has none."""
+        """Model reaction to loss (BBRv3 inflight_hi); BBRv1 has none.
+
+        ``states``: (send state, C.lost just after the packet) per known lost packet.
+        """
+
+    def _on_persistent_congestion(self, now: float) -> None:
+        """Model reaction to an RTO-style collapse, before cwnd drops (BBRv3)."""
 
     def _full_bw_reached(self) -> bool:
         raise NotImplementedError
