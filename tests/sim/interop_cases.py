@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
 from tquic.core.config import QuicConfiguration
-from tquic.core.events import PathMigrated, PathValidated
+from tquic.core.events import PathMigrated, PathValidated, StreamsAvailable
 from tquic.core.network_path import NetworkPath
 from tquic.crypto.keys import CipherSuite
 from tquic.crypto.tls import TicketStore
@@ -291,28 +291,12 @@ def case_longrtt(seed: int = 1) -> CaseOutcome:
     return finish(out, t)
 
 
-def _chacha_factory(is_client: bool, config: QuicConfiguration, params: bytes) -> Any:
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-    from tquic.crypto.tls import TlsClient, TlsConfig, TlsServer
-
-    kwargs: dict[str, Any] = {
-        "is_client": is_client, "alpn_protocols": config.alpn_protocols,
-        "server_name": config.server_name, "verify_peer": config.verify_peer,
-        "cipher_suites": (CipherSuite.CHACHA20_POLY1305_SHA256,),
-    }
-    if not is_client and config.certificate is not None and config.private_key is not None:
-        kwargs["certificate_chain"] = tuple(x509.load_pem_x509_certificates(config.certificate))
-        kwargs["private_key"] = load_pem_private_key(config.private_key, password=None)
-    tls = TlsConfig(**kwargs)
-    return TlsClient(tls, params) if is_client else TlsServer(tls, params, None)
-
-
 def case_chacha20(seed: int = 1) -> CaseOutcome:
-    # QuicConfiguration has no cipher-suite option: the TLS objects come from the
-    # engine's tls_factory hook, restricted to ChaCha20-Poly1305 on both sides.
+    # QuicConfiguration.cipher_suites restricts both ends to ChaCha20-Poly1305.
     t = time.perf_counter()
-    s = setup("chacha20", [1 * MB], seed=seed, tls_factory=_chacha_factory)
+    chacha = ("TLS_CHACHA20_POLY1305_SHA256",)
+    s = setup("chacha20", [1 * MB], seed=seed, cconf=client_config(cipher_suites=chacha),
+              sconf=server_config(cipher_suites=chacha))
     out = CaseOutcome("chacha20", s.run())
     common_checks(out, s)
     suites = {getattr(getattr(c, "_tls", None), "cipher_suite", None)
@@ -327,6 +311,10 @@ def case_multiplexing(seed: int = 1) -> CaseOutcome:
     s = setup("multiplexing", [32 + (i * 7919) % 1000 for i in range(1999)], seed=seed)
     out = CaseOutcome("multiplexing", s.run())
     common_checks(out, s)
+    # 1999 requests against a limit of 128 streams: the client waits for MAX_STREAMS
+    # and resumes on StreamsAvailable (no polling).
+    out.check("client resumed on StreamsAvailable",
+              any(isinstance(e, StreamsAvailable) for e in s.workload.events[Side.CLIENT]))
     return finish(out, t)
 
 

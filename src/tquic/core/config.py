@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tquic.crypto.keys import CipherSuite
 from tquic.wire.version import SUPPORTED_VERSIONS
 
 VARINT_MAX = (1 << 62) - 1
@@ -100,6 +101,10 @@ class QuicConfiguration:
     path_congestion_control: tuple[tuple[int, str], ...] = ()
     quic_logger: QuicLogger | None = None
     keylog_file: str | None = None
+    # TLS 1.3 cipher suites in preference order (RFC 9001 §5.3): CipherSuite members,
+    # their code points, or names ("AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256",
+    # case-insensitive); stored as CipherSuite.  None: the TLS engine's defaults.
+    cipher_suites: tuple[CipherSuite | str | int, ...] | None = None
 
     def __post_init__(self) -> None:
         _check_alpn(self.alpn_protocols)
@@ -114,6 +119,8 @@ class QuicConfiguration:
         if self.server_name is not None and not 0 < len(self.server_name) <= 255:
             raise ConfigurationError("server_name", "must be 1..255 characters")
         _check_versions(self.versions)
+        if self.cipher_suites is not None:
+            object.__setattr__(self, "cipher_suites", _parse_cipher_suites(self.cipher_suites))
         if not 0 <= self.idle_timeout <= 600_000:
             raise ConfigurationError("idle_timeout", "must be within [0, 600000] seconds")
         for name in ("initial_max_data", "initial_max_stream_data"):
@@ -182,6 +189,29 @@ def _check_versions(versions: tuple[int, ...]) -> None:
             raise ConfigurationError("versions", f"unsupported version {version:#x}")
     if len(set(versions)) != len(versions):
         raise ConfigurationError("versions", "duplicate version")
+
+
+def _parse_cipher_suites(values: object) -> tuple[CipherSuite, ...]:
+    if not isinstance(values, tuple | list) or not values:
+        raise ConfigurationError("cipher_suites", "must be a non-empty tuple (or None)")
+    by_name = {suite.name: suite for suite in CipherSuite}
+    suites: list[CipherSuite] = []
+    for value in values:
+        suite: CipherSuite | None = None
+        if isinstance(value, CipherSuite):
+            suite = value
+        elif isinstance(value, int) and not isinstance(value, bool):
+            suite = CipherSuite(value) if value in CipherSuite._value2member_map_ else None
+        elif isinstance(value, str):
+            suite = by_name.get(value.upper().removeprefix("TLS_"))
+        if suite is None:
+            raise ConfigurationError(
+                "cipher_suites", f"unsupported cipher suite {value!r}; choose from "
+                f"{', '.join(by_name)}")
+        if suite in suites:
+            raise ConfigurationError("cipher_suites", f"duplicate {suite.name}")
+        suites.append(suite)
+    return tuple(suites)
 
 
 def _check_congestion_control(name: str) -> None:

@@ -143,6 +143,15 @@ class NewTokenReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamsAvailable:
+    """MAX_STREAMS raised the limit on streams we may open after every stream it allowed
+    was used (RFC 9000 §4.6): ``open_stream`` works again, ``available`` more times."""
+
+    bidirectional: bool
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionTerminated:
     """The connection is closed (by us, by the peer, by idle timeout or stateless reset).
 
@@ -161,5 +170,5 @@ Event = (
     HandshakeCompleted | StreamDataReceived | StreamReset | StopSendingReceived
     | DatagramReceived | ConnectionIdIssued | ConnectionIdRetired | PathValidated
     | PathMigrated | PathAvailable | PathStatusChanged | PathFailed | PathAbandoned
-    | SessionTicketReceived | NewTokenReceived | ConnectionTerminated
+    | SessionTicketReceived | NewTokenReceived | StreamsAvailable | ConnectionTerminated
 )

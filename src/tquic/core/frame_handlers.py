@@ -28,6 +28,7 @@ from tquic.core.events import (
     StopSendingReceived,
     StreamDataReceived,
     StreamReset,
+    StreamsAvailable,
 )
 from tquic.core.network_path import NetworkPath
 from tquic.core.recv_stream import RecvStream
@@ -357,7 +358,11 @@ class FrameHandlersMixin(ConnectionBase):
 
     def _on_max_streams(self, frame: MaxStreamsFrame, epoch: int, path: Path, now: float) -> None:
         limits = self._streams_bidi if frame.bidirectional else self._streams_uni
-        limits.on_max_streams(frame.maximum_streams)
+        exhausted = limits.local_opened >= limits.peer_max
+        if limits.on_max_streams(frame.maximum_streams) and exhausted:
+            # The application may be waiting to open a stream: tell it (RFC 9000 §4.6).
+            self._queue_event(StreamsAvailable(frame.bidirectional,
+                                               limits.peer_max - limits.local_opened))
 
     def _on_data_blocked(self, frame: DataBlockedFrame, epoch: int, path: Path,
                          now: float) -> None:

@@ -125,6 +125,8 @@ class HandshakeMixin(ConnectionBase):
             kwargs["session_ticket"] = ticket
         if c.keylog_file is not None:
             kwargs["keylog_file"] = c.keylog_file
+        if c.cipher_suites is not None:
+            kwargs["cipher_suites"] = tuple(c.cipher_suites)
         if self._tls_factory is not None:
             return self._tls_factory(self._is_client, c, encode_transport_parameters(
                 self._local_params))

@@ -28,6 +28,7 @@ from tquic.core.events import (
     HandshakeCompleted,
     SessionTicketReceived,
     StreamDataReceived,
+    StreamsAvailable,
 )
 from tquic.core.send_stream import StreamUsageError
 from tquic.sim.protocols import Side
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from tquic.sim.runner import Flow
 
 Action = Callable[["Download"], None]
-STREAM_RETRY_INTERVAL = 0.005  # seconds between attempts to open a stream when blocked
 
 
 def content(seed: int, size: int) -> bytes:
@@ -136,7 +136,6 @@ class Download:
         self._server = _ServerSide(seed)
         self._flow: Flow | None = None
         self._next_deferred = False
-        self._retry_armed = False
 
     @property
     def flow(self) -> Flow:
@@ -185,22 +184,12 @@ class Download:
             try:
                 sid = conn.open_stream()
             except StreamUsageError:
-                # The engine has no "streams available" event: look again shortly
-                # (MAX_STREAMS arrives with the peer's ACKs).
-                if not self._retry_armed:
-                    self._retry_armed = True
-                    flow = self.flow
-                    flow.loop.call_at(flow.now + STREAM_RETRY_INTERVAL, self._retry, result)
+                # The peer's stream limit is reached: the engine reports StreamsAvailable
+                # when MAX_STREAMS raises it (RFC 9000 §4.6), and the requests go on then.
                 return
             size = result.pending.pop(0)
             result.streams[sid] = (size, hashlib.sha256(), [0])
             conn.send_stream_data(sid, b"GET %d\n" % size, end_stream=True)
-
-    def _retry(self, result: ConnectionResult) -> None:
-        self._retry_armed = False
-        if not self.flow.finished and not result.done and result.terminated is None:
-            self._request(result)
-            self.flow.wake(Side.CLIENT)
 
     def on_event(self, side: Side, event: object) -> None:
         if not isinstance(event, ConnEvent):
@@ -223,6 +212,9 @@ class Download:
             result.version = result.connection.version
             flow.record_handshake(Side.CLIENT, result.connection.version)
             self._request(result)
+        elif isinstance(ev, StreamsAvailable):
+            if not result.done and result.terminated is None:
+                self._request(result)
         elif isinstance(ev, SessionTicketReceived):
             result.ticket = ev.ticket
             if self._next_deferred and result is self.results[-1]:
