@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -50,6 +52,26 @@ def test_demo_single_path_says_multipath_is_off() -> None:
     assert summary["multipath"] is False
     assert "single path" in summary["multipath_note"]
     assert len(summary["paths"]) == 1 and summary["intact"] is True
+
+
+def test_demo_ctrl_c_stops_cleanly() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "tquic", "demo", "--seconds", "30",
+                             "--interval", "0.2"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "RTT ms" in line or time.monotonic() > deadline:
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err and "never retrieved" not in err
 
 
 def test_demo_bad_options_are_one_line_errors() -> None:

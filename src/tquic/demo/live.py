@@ -245,6 +245,7 @@ async def run_demo(options: DemoOptions,
     endpoint: QuicEndpoint | None = None
     sockets: list[UdpSocket] = []
     rows: list[PathSample] = []
+    download: asyncio.Task[None] | None = None
     try:
         server = await serve("127.0.0.1", 0, _server_config(options), _serve_stream)
         table = LinkTable()
@@ -306,6 +307,10 @@ async def run_demo(options: DemoOptions,
     except (TimeoutError, ConnectionClosedError, OSError) as exc:
         run.error = str(exc) or type(exc).__name__
     finally:
+        if download is not None and not download.done():
+            # Ctrl-C (cancellation) lands here: the task ends when the endpoint closes.
+            download.cancel()
+            download.add_done_callback(_consume)
         if endpoint is not None:
             endpoint.close()
         else:
@@ -319,6 +324,11 @@ async def run_demo(options: DemoOptions,
     if show is not None:
         show(run, list(summary.paths), True)
     return summary
+
+
+def _consume(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _summarize(run: DemoRun, rows: list[PathSample], down_at: float | None) -> DemoSummary:
