@@ -19,6 +19,7 @@ path opened from link k's client address travels over link k.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -255,15 +256,14 @@ def _up_fraction(link: LinkDef, until: float) -> float:
 def run_download(name: str, links: Sequence[LinkDef], size: int, *, scheduler: str = "minrtt",
                  congestion_control: str = "cubic", seed: int = 1, max_time: float = 120.0,
                  multipath: bool = True, probe_times: Sequence[float] = (),
-                 stall_threshold: float = 0.05) -> ScenarioResult:
+                 stall_threshold: float = 0.05,
+                 max_path_id: int = MAX_PATH_ID) -> ScenarioResult:
     """Download ``size`` bytes over ``links`` (a path per link) and measure it."""
-    import time
-
     specs = tuple(LinkSpec.symmetric(link_profile(link), client_address(i), SERVER)
                   for i, link in enumerate(links))
     scenario = Scenario(name, specs, seed=seed, max_time=max_time,
                         stall_threshold=stall_threshold)
-    cconf, sconf = configs(scheduler, congestion_control, MAX_PATH_ID if multipath else None)
+    cconf, sconf = configs(scheduler, congestion_control, max_path_id if multipath else None)
     client = QuicClientEndpoint()
     server = QuicServerEndpoint(sconf)
     workload = MultipathDownload(client, server, cconf, size,
@@ -322,13 +322,14 @@ def failover(size: int = 40 * MB, *, fail_at: float = 5.0, scheduler: str = "min
 
 def flap(size: int = 40 * MB, *, up: float = 2.0, down: float = 1.0, scheduler: str = "minrtt",
          congestion_control: str = "cubic", seed: int = 1,
-         max_time: float = 120.0) -> ScenarioResult:
+         max_time: float = 120.0, max_path_id: int = MAX_PATH_ID) -> ScenarioResult:
     """Two 30 Mbit/s links (20 and 40 ms RTT); the first goes down ``down`` s after
     every ``up`` s, for the whole run."""
     outages = blackhole_outages(up, down, max_time)
     links = (LinkDef(30e6, 0.020, outages=outages), LinkDef(30e6, 0.040))
     return run_download("flap", links, size, scheduler=scheduler,
-                        congestion_control=congestion_control, seed=seed, max_time=max_time)
+                        congestion_control=congestion_control, seed=seed, max_time=max_time,
+                        max_path_id=max_path_id)
 
 
 def backup(size: int = 20 * MB, *, fail_at: float = 3.0, scheduler: str = "minrtt",
