@@ -230,3 +230,30 @@ def test_path_stats_count_losses_and_retransmissions_per_path() -> None:
     assert stats[0].packets_lost == 0
     assert stats[0].goodput > 0 and stats[1].goodput > 0
     assert stats[0].bytes_sent > 0 and stats[1].bytes_received > 0
+
+
+def test_server_refusing_paths_abandons_them_and_the_client_sees_it() -> None:
+    links = {LINK_A: Link(), LINK_B: Link()}
+    loop = mp_pair(links=links, server_kwargs={"accept_paths": False})
+    assert loop.run_until(lambda: 1 in loop.client._mp_peer_cids, max_time=2)
+    loop.client.add_path(LINK_B, None, loop.now)
+    assert loop.run_until(lambda: any(isinstance(e, PathAbandoned) and e.by_peer
+                                      for e in loop.client_events), max_time=loop.now + 2)
+    event = next(e for e in loop.client_events if isinstance(e, PathAbandoned))
+    assert event.path_id == 1 and event.error_code == PathAbandonCode.PATH_RESOURCE_LIMIT_REACHED
+    assert loop.server.paths.get(1) is None
+
+
+def test_second_key_update_waits_three_largest_pto_with_multipath() -> None:
+    from tquic.core.key_update import KeyUpdateNotAllowed
+
+    loop = _two_paths("roundrobin")
+    sid = _send(loop, _payload(MB // 4))
+    loop.client.request_key_update(loop.now)
+    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 5)
+    keys = loop.client._one_rtt
+    assert keys is not None and keys.phase_acked_at is not None
+    with pytest.raises(KeyUpdateNotAllowed):
+        loop.client.request_key_update(keys.phase_acked_at + loop.client._pto())
+    loop.client.request_key_update(keys.phase_acked_at + 3.01 * loop.client._pto())
+    assert loop.client.key_phase == 0  # flipped twice

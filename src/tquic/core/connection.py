@@ -741,13 +741,20 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
             self._datagrams.popleft()
         self._datagrams.append(bytes(data))
 
-    def request_key_update(self) -> None:
-        """Start a 1-RTT key update (RFC 9001 §6.1)."""
-        if not self._handshake_confirmed or self._one_rtt is None:
+    def request_key_update(self, now: float | None = None) -> None:
+        """Start a 1-RTT key update (RFC 9001 §6.1).  With multipath and ``now`` given,
+        not before 3 x the largest PTO after the previous update was acknowledged
+        (draft-ietf-quic-multipath §"Key Phase Update Process")."""
+        keys = self._one_rtt
+        if not self._handshake_confirmed or keys is None:
             raise KeyUpdateNotAllowed("the handshake is not confirmed")
-        self._one_rtt.initiate()
+        if (self._mp and now is not None and keys.updates and keys.phase_acked_at is not None
+                and now < keys.phase_acked_at + 3 * self._pto()):
+            raise KeyUpdateNotAllowed("multipath: wait 3 x the largest PTO after the "
+                                      "previous key update was acknowledged")
+        keys.initiate()
         if self._qlog is not None:
-            self._qlog.local_key_update(self._one_rtt.updates)
+            self._qlog.local_key_update(keys.updates)
 
     def close(self, error_code: int = 0, reason: str = "", application: bool = True) -> None:
         """Close the connection (RFC 9000 §10.2): CONNECTION_CLOSE, then the closing period."""

@@ -225,7 +225,7 @@ class FrameHandlersMixin(ConnectionBase):
             if outcome.lost:
                 hooks.on_packets_lost(target, outcome.lost, now)
         if self._one_rtt is not None:
-            self._one_rtt.on_ack_received(largest, target.path_id)
+            self._one_rtt.on_ack_received(largest, target.path_id, now)
 
     # -- CRYPTO / tokens ---------------------------------------------------------------------
 

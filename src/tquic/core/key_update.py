@@ -31,6 +31,7 @@ class OneRttKeys:
         "_peer_update_pn",
         "_phase_acked",
         "_phase_start_pn",
+        "phase_acked_at",
         "prev_expiry",
         "recv",
         "recv_next",
@@ -54,6 +55,7 @@ class OneRttKeys:
         self._phase_start_pn: dict[int, int] = {0: 0}  # lowest pn received per path
         self._first_sent_in_phase: dict[int, int] = {}
         self._phase_acked = False
+        self.phase_acked_at: float | None = None  # when our current phase was first acked
         # An update by the peer not yet acknowledged by us: (path_id, pn).
         self._peer_update_pn: tuple[int, int] | None = None
         self.updates = 0
@@ -64,10 +66,12 @@ class OneRttKeys:
         if path_id not in self._first_sent_in_phase:
             self._first_sent_in_phase[path_id] = packet_number
 
-    def on_ack_received(self, largest_acked: int, path_id: int = 0) -> None:
+    def on_ack_received(self, largest_acked: int, path_id: int = 0,
+                        now: float | None = None) -> None:
         first = self._first_sent_in_phase.get(path_id)
-        if first is not None and largest_acked >= first:
+        if first is not None and largest_acked >= first and not self._phase_acked:
             self._phase_acked = True
+            self.phase_acked_at = now
 
     def on_ack_sent(self, largest_acknowledged: int, path_id: int = 0) -> None:
         """An ACK went out under the current send keys (§6.2 completes a peer's update)."""

@@ -266,8 +266,15 @@ class MultipathMixin(ConnectionBase):
                         now: float) -> Path | None:
         """Server: a decrypted packet on an unused path ID opens that path (§"Path
         Initiation and Validation"); we validate the client's address before data."""
-        if (self._is_client or not self._paths.policy.accept_paths
-                or path_id in self._mp_used_ids or self._state != ConnState.CONNECTED):
+        if (self._is_client or path_id in self._mp_used_ids
+                or self._state != ConnState.CONNECTED):
+            return None
+        if not self._paths.policy.accept_paths:
+            # §"Path Initiation": a path we do not want is closed with PATH_ABANDON
+            # sent on another path; the path ID is consumed.
+            self._mp_used_ids.add(path_id)
+            self._control.append((R_FRAME, PathAbandonFrame(
+                path_id, PathAbandonCode.PATH_RESOURCE_LIMIT_REACHED)))
             return None
         peer_cids = self._mp_peer_cids.get(path_id)
         peer_cid = peer_cids.acquire() if peer_cids is not None else None
