@@ -136,10 +136,7 @@ class Testbed:
         r = flow.recovery
         deadline = r.loss_detection_deadline()
         if deadline is not None and deadline <= now:
-            # +1 ns: PathRecovery._detect_lost compares time_sent <= now - loss_delay,
-            # which float rounding can miss exactly at the deadline it armed
-            # (time_sent + loss_delay), re-arming the same deadline forever.
-            outcome = r.on_loss_detection_timeout(now + 1e-9)
+            outcome = r.on_loss_detection_timeout(now)
             for _ in range(outcome.probe_packets):
                 self._send(flow, now)  # PTO probes ignore the window (RFC 9002 §7.5)
         while r.can_send(MDS):

@@ -15,98 +15,32 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
-from enum import Enum
 
 from tquic.cc.base import LostPacket
+from tquic.cc.bbr3_params import (
+    BBR2_PARAMS,
+    BBR3_PARAMS,
+    PROBE_BW_STATES,
+    PROBING_STATES,
+    AckPhase,
+    Bbr3State,
+    BbrParams,
+)
 from tquic.cc.bbr_common import INF, BbrBase, PacketState, RateSample, WindowedMaxFilter
 
+__all__ = [
+    "BBR2_PARAMS",
+    "BBR3_PARAMS",
+    "PROBE_BW_STATES",
+    "PROBING_STATES",
+    "AckPhase",
+    "Bbr3",
+    "Bbr3State",
+    "BbrParams",
+    "create_bbr2",
+    "create_bbr3",
+]
 
-@dataclass(frozen=True, slots=True)
-class BbrParams:
-    """The draft's "Parameters" (section "Summary of Control Behavior" constants)."""
-
-    name: str
-    startup_pacing_gain: float  # BBRStartupPacingGain
-    startup_cwnd_gain: float  # BBRStartupCwndGain
-    drain_pacing_gain: float  # BBRDrainPacingGain
-    down_pacing_gain: float  # ProbeBW_DOWN pacing gain
-    up_pacing_gain: float = 1.25  # ProbeBW_UP pacing gain
-    up_cwnd_gain: float = 2.25  # ProbeBW_UP cwnd gain
-    cwnd_gain: float = 2.0  # BBRDefaultCwndGain
-    loss_thresh: float = 0.02  # BBRLossThresh
-    beta: float = 0.7  # BBRBeta
-    headroom: float = 0.15  # BBRHeadroom
-    pacing_margin: float = 0.01  # BBRPacingMarginPercent
-    full_bw_thresh: float = 1.25
-    full_bw_count: int = 3
-    startup_full_loss_cnt: int = 6  # BBRStartupFullLossCnt
-    probe_rtt_interval: float = 5.0  # BBRProbeRTTInterval (s)
-    probe_rtt_duration: float = 0.2  # BBRProbeRTTDuration (s)
-    probe_rtt_cwnd_gain: float = 0.5  # BBRProbeRTTCwndGain
-    min_rtt_filter_len: float = 10.0  # BBRMinRTTFilterLen (s)
-    extra_acked_filter_len: int = 10  # BBRExtraAckedFilterLen (rounds)
-    ecn: bool = True  # react to ECN-CE (L4S-style) at all
-    ecn_thresh: float = 0.5  # BBRECNThresh: CE ratio judged "too high"
-    ecn_alpha_gain: float = 1.0 / 16  # EWMA gain of BBR.ecn_alpha
-    ecn_factor: float = 1.0 / 3  # how much of ecn_alpha cuts inflight_lo
-    max_probe_wait_rounds: int = 63  # Reno-coexistence bound on rounds between probes
-    # Loss rate of a round above which the short-term bounds (bw_lo, inflight_lo)
-    # react.  The draft reacts to any loss (0.0); a positive value lets random
-    # loss below it pass, as inflight_hi already does with BBRLossThresh.
-    lower_bounds_loss_thresh: float = 0.0
-
-
-# draft-ietf-ccwg-bbr: 4 ln 2 for Startup pacing, cwnd gain 2, Drain 0.35,
-# ProbeBW_DOWN 0.9, ProbeBW_UP cwnd gain 2.25.
-BBR3_PARAMS = BbrParams(
-    name="bbr3",
-    startup_pacing_gain=4.0 * math.log(2.0),
-    startup_cwnd_gain=2.0,
-    drain_pacing_gain=0.35,
-    down_pacing_gain=0.9,
-)
-# BBRv2 (draft-cardwell-iccrg-bbr-congestion-control-02 era / Linux v2alpha):
-# the same machine with Startup pacing 2/ln2, Drain its inverse, ProbeBW_DOWN
-# 0.75 and cwnd gain 2 while probing up.  ProbeRTT already every 5 s.
-BBR2_PARAMS = BbrParams(
-    name="bbr2",
-    startup_pacing_gain=2.0 / math.log(2.0),
-    startup_cwnd_gain=2.0,
-    drain_pacing_gain=math.log(2.0) / 2.0,
-    down_pacing_gain=0.75,
-    up_cwnd_gain=2.0,
-)
-
-
-class Bbr3State(Enum):
-    STARTUP = "startup"
-    DRAIN = "drain"
-    PROBE_BW_DOWN = "probe_bw_down"
-    PROBE_BW_CRUISE = "probe_bw_cruise"
-    PROBE_BW_REFILL = "probe_bw_refill"
-    PROBE_BW_UP = "probe_bw_up"
-    PROBE_RTT = "probe_rtt"
-
-
-PROBE_BW_STATES = frozenset(
-    {
-        Bbr3State.PROBE_BW_DOWN,
-        Bbr3State.PROBE_BW_CRUISE,
-        Bbr3State.PROBE_BW_REFILL,
-        Bbr3State.PROBE_BW_UP,
-    }
-)
-# BBRIsProbingBW(): states in which loss does not cut the short-term model.
-PROBING_STATES = frozenset({Bbr3State.STARTUP, Bbr3State.PROBE_BW_REFILL, Bbr3State.PROBE_BW_UP})
-
-
-class AckPhase(Enum):
-    INIT = 0
-    PROBE_STARTING = 1
-    PROBE_FEEDBACK = 2
-    PROBE_STOPPING = 3
-    REFILLING = 4
 
 
 class Bbr3(BbrBase):
@@ -280,7 +214,6 @@ class Bbr3(BbrBase):
         self.delivered_in_round += rs.newly_acked
         if rs.newly_lost > 0:
             self.loss_in_round = True
-            self.loss_events_in_round += 1
             self.lost_in_round += rs.newly_lost
         if ecn_ce_count > 0 and self.params.ecn:
             self.ce_in_round += ecn_ce_count * self.max_datagram_size
@@ -471,6 +404,10 @@ class Bbr3(BbrBase):
         self.cwnd_gain = self.params.cwnd_gain
 
     def _start_probe_bw_cruise(self) -> None:
+        # Cruise never plans more than the long-term bound allows (Linux tcp_bbr.c
+        # v3 bbr_start_bw_probe_cruise, QUICHE EnterProbeCruise: cap_inflight_lo).
+        if not math.isinf(self.inflight_lo):
+            self.inflight_lo = min(self.inflight_lo, self.inflight_hi)
         self.state = Bbr3State.PROBE_BW_CRUISE
         self.pacing_gain = 1.0
         self.cwnd_gain = self.params.cwnd_gain
@@ -585,8 +522,13 @@ class Bbr3(BbrBase):
         if self.state is Bbr3State.PROBE_BW_UP:
             self._probe_inflight_hi_upward(rs)
 
+    def _enough_loss_events(self) -> bool:
+        return self.loss_events_in_round >= self.params.probe_bw_full_loss_count
+
     def _check_inflight_too_high(self, rs: RateSample, now: float) -> bool:
-        if self._is_inflight_too_high(rs.lost, rs.tx_in_flight, rs):
+        if self._is_inflight_too_high(rs.lost, rs.tx_in_flight, rs) and (
+            self._enough_loss_events() or rs.lost <= rs.tx_in_flight * self.params.loss_thresh
+        ):
             if self.bw_probe_samples:
                 self._handle_inflight_too_high(rs.is_app_limited, rs.tx_in_flight, now)
             return True
@@ -625,10 +567,13 @@ class Bbr3(BbrBase):
         bytes_in_flight: int,
         now: float,
     ) -> None:
+        # One loss-marking event (Linux: an ACK with rs->losses; QUICHE: a
+        # congestion event with losses), counted for the Startup and probe exits.
+        self.loss_events_in_round = min(self.loss_events_in_round + 1, 0xF)
         # "BBRHandleLostPacket", packet by packet as each is marked lost.
         for p, lost_after in states:
             self._note_loss()
-            if not self.bw_probe_samples:
+            if not self.bw_probe_samples or not self._enough_loss_events():
                 continue  # not a packet sent while probing for bandwidth
             # RS.lost = C.lost - packet.lost, with C.lost counted up to this packet.
             lost_bytes = lost_after - p.lost
@@ -661,7 +606,8 @@ class Bbr3(BbrBase):
         thresh = self.params.loss_thresh
         inflight_prev = p.tx_in_flight - p.size
         lost_prev = lost_bytes - p.size
-        lost_prefix = (thresh * inflight_prev - lost_prev) / (1.0 - thresh)
+        # Losses before this packet may already exceed the budget: no prefix then.
+        lost_prefix = max(thresh * inflight_prev - lost_prev, 0.0) / (1.0 - thresh)
         return max(inflight_prev + lost_prefix, float(self.min_pipe_cwnd))
 
     # -- "ProbeRTT" and "min_rtt" ----------------------------------------------------------
