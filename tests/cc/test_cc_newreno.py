@@ -106,3 +106,20 @@ def test_persistent_congestion_collapses_to_minimum_and_restarts_slow_start() ->
     fill(cc, 1, 1.5)
     ack(cc, range(1, 3), 1.5, 1.6)
     assert cc.congestion_window == 4800
+
+
+def test_pacing_delay_is_not_application_limited_rfc9002_7_8() -> None:
+    # In congestion avoidance with only half the window in flight at each ACK: the
+    # window grows only if the pacer (not the application) held the data back.
+    def run(paced: bool) -> int:
+        cc = NewReno(MDS)
+        cc.ssthresh = 12000  # congestion avoidance
+        for pn in range(10):  # never more than half the window in flight
+            cc.on_packet_sent(SentInfo(pn, MDS, 0.0, (pn % 5 + 1) * MDS, False), 0.0)
+        if paced:
+            cc.on_pacing_limited()
+        ack(cc, range(10), 0.0, 0.1)  # a whole window acknowledged: +1 MDS if growing
+        return cc.congestion_window
+
+    assert run(paced=False) == 12000
+    assert run(paced=True) == 12000 + MDS

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tquic.cc.pacer import Pacer, window_pacing_rate
+from tquic.cc.pacer import (
+    BURST_INTERVAL,
+    MAX_BURST_PACKETS,
+    TIMER_GRANULARITY,
+    Pacer,
+    window_pacing_rate,
+)
 
 MDS = 1200
 
@@ -85,3 +91,45 @@ def test_waking_at_the_returned_time_allows_sending() -> None:
         assert when > now
         assert pacer.next_send_time(when, MDS) == when
         now = when
+
+
+def test_wait_shorter_than_a_timer_tick_is_not_taken_but_repaid() -> None:
+    # 10 MB/s: a 1200-byte packet every 0.12 ms, far below a loop's ~1 ms timer tick.
+    rate = 10_000_000.0
+    pacer = Pacer(MDS, burst_packets=10)
+    pacer.set_rate(rate, 0.0)
+    sent = 0
+    while pacer.next_send_time(0.0, MDS) == 0.0:
+        pacer.on_packet_sent(0.0, MDS)
+        sent += 1
+        assert sent < 100
+    # The initial burst (ten packets) plus about one tick of debt (10 000 bytes,
+    # eight more packets) left at once; then the wait is at least a tick, never a
+    # sub-millisecond timer.
+    assert sent == 10 + 8
+    when = pacer.next_send_time(0.0, MDS)
+    assert when >= TIMER_GRANULARITY
+    # Over a long run the average rate is still the pacing rate.
+    now = when
+    total = sent * MDS
+    while now < 1.0:
+        when = pacer.next_send_time(now, MDS)
+        if when > now:
+            now = when
+            continue
+        pacer.on_packet_sent(now, MDS)
+        total += MDS
+    assert total == pytest.approx(rate * 1.0, rel=0.02)
+
+
+def test_bucket_grows_with_the_rate_up_to_a_cap() -> None:
+    pacer = Pacer(MDS, burst_packets=10)
+    pacer.set_rate(150_000.0, 0.0)
+    assert pacer.capacity == 10 * MDS  # slow: the burst stays ten packets
+    pacer.set_rate(10_000_000.0, 0.0)
+    assert pacer.capacity == pytest.approx(10_000_000.0 * BURST_INTERVAL)
+    pacer.set_rate(1e10, 0.0)
+    assert pacer.capacity == MAX_BURST_PACKETS * MDS
+    pacer.set_rate(150_000.0, 1.0)
+    assert pacer.capacity == 10 * MDS
+    assert pacer.tokens <= pacer.capacity

@@ -535,6 +535,18 @@ def test_no_pacing_before_first_rtt_sample_then_1_25_cwnd_per_srtt() -> None:
     assert r.next_send_time(now, MDS) == pytest.approx(now + MDS / r.pacing_rate())
 
 
+def test_a_packet_held_back_by_the_pacer_tells_the_controller_rfc9002_7_8() -> None:
+    r = make()
+    for pn in range(10):
+        send(r, pn, 0.0)
+    r.on_ack_received(APP, ((0, 9),), 0.0, 0.1)
+    for pn in range(10, 20):
+        send(r, pn, 0.1)
+    assert not r.controller._pacing_limited  # type: ignore[attr-defined]
+    assert r.next_send_time(0.1, MDS) > 0.1
+    assert r.controller._pacing_limited  # type: ignore[attr-defined]
+
+
 def test_delivery_rate_state_is_recorded_and_passed_on() -> None:
     seen: list[AckedPacket] = []
 

@@ -3,7 +3,13 @@
 The bucket fills at the pacing rate and holds at most ``burst_packets`` full
 datagrams, so a sender that was idle may send a burst of about ten datagrams
 (the initial window, RFC 9002 §7.7 "Senders SHOULD limit bursts to the initial
-congestion window") and is then spread out at the rate.  A rate of ``None``
+congestion window") and is then spread out at the rate.  At high rates the
+bucket also holds ``BURST_INTERVAL`` worth of the rate (at most
+``MAX_BURST_PACKETS`` datagrams): an event loop cannot sleep for less than
+about a millisecond (epoll's timeout is in whole milliseconds), so a bucket of
+ten datagrams would cap the sender at ten datagrams per wakeup, far below the
+rate (RFC 9002 §7.7 leaves the burst size to the implementation: "pacing
+[...] can be done in bursts").  A rate of ``None``
 means "do not pace": that is the state before the first RTT sample, when the
 congestion window (the initial window) is the only limit.
 
@@ -20,6 +26,14 @@ import math
 # 1.25) ensures that variations in RTT do not result in underutilization".
 PACING_GAIN = 1.25
 DEFAULT_BURST_PACKETS = 10
+# A wakeup's worth of the rate: timers fire at millisecond granularity or later.
+BURST_INTERVAL = 0.002  # seconds
+MAX_BURST_PACKETS = 64
+# A wait shorter than this is not worth a timer: the loop would sleep at least a
+# millisecond anyway (and, on a busy machine, a scheduler slice), so the packet
+# leaves now and the debt it leaves in the bucket lengthens the next wait instead.
+# The average rate is unchanged.
+TIMER_GRANULARITY = 0.001  # seconds
 _TOKEN_EPSILON = 1e-6  # bytes
 
 
@@ -33,7 +47,8 @@ def window_pacing_rate(congestion_window: int, smoothed_rtt: float) -> float | N
 class Pacer:
     """Token bucket: ``next_send_time(now, size)`` says when ``size`` bytes may leave."""
 
-    __slots__ = ("_last_update", "_rate", "_tokens", "capacity", "max_datagram_size")
+    __slots__ = ("_last_update", "_max_capacity", "_min_capacity", "_rate", "_tokens",
+                 "capacity", "max_datagram_size")
 
     def __init__(self, max_datagram_size: int, burst_packets: int = DEFAULT_BURST_PACKETS) -> None:
         if max_datagram_size <= 0:
@@ -41,7 +56,9 @@ class Pacer:
         if burst_packets < 1:
             raise ValueError(f"burst_packets must be at least 1, got {burst_packets!r}")
         self.max_datagram_size = max_datagram_size
-        self.capacity = float(burst_packets * max_datagram_size)
+        self._min_capacity = float(burst_packets * max_datagram_size)
+        self._max_capacity = float(max(burst_packets, MAX_BURST_PACKETS) * max_datagram_size)
+        self.capacity = self._min_capacity
         self._tokens = self.capacity
         self._rate: float | None = None
         self._last_update: float | None = None
@@ -60,8 +77,18 @@ class Pacer:
         """Change the rate; tokens earned so far are credited at the old rate first."""
         if rate is not None and not (rate > 0 and math.isfinite(rate)):
             rate = None
+        if rate == self._rate:
+            self._refill(now)
+            return
         self._refill(now)
         self._rate = rate
+        if rate is None:
+            self.capacity = self._min_capacity
+        else:
+            self.capacity = min(max(self._min_capacity, rate * BURST_INTERVAL),
+                                self._max_capacity)
+        if self._tokens > self.capacity:
+            self._tokens = self.capacity
 
     def _refill(self, now: float) -> None:
         last = self._last_update
@@ -83,9 +110,13 @@ class Pacer:
         need = min(float(size), self.capacity)
         # A small tolerance: at the time this method returned earlier, the refill
         # can fall short by a rounding step, which would only cause another wakeup.
-        if self._tokens >= need - _TOKEN_EPSILON:
+        missing = need - self._tokens
+        if missing <= _TOKEN_EPSILON:
             return now
-        return now + (need - self._tokens) / self._rate
+        wait = missing / self._rate
+        if wait < TIMER_GRANULARITY:
+            return now
+        return now + wait
 
     def on_packet_sent(self, now: float, size: int) -> None:
         """Spend ``size`` bytes of tokens (probes may overdraw; the debt is bounded)."""

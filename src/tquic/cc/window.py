@@ -37,6 +37,7 @@ class WindowController:
     __slots__ = (
         "_cwnd",
         "_in_flight_peak",
+        "_pacing_limited",
         "congestion_events",
         "hystart",
         "max_datagram_size",
@@ -60,6 +61,8 @@ class WindowController:
         self.recovery_start_time: float | None = None
         # Largest bytes in flight seen since the last ACK: the §7.8 test.
         self._in_flight_peak = 0
+        # The pacer held back a packet the window had room for, since the last ACK.
+        self._pacing_limited = False
         self.congestion_events = 0
         # RFC 9406 §4.2: HyStart++ only in the initial slow start.
         self.hystart: HyStartPlusPlus | None = HyStartPlusPlus() if hystart else None
@@ -89,15 +92,24 @@ class WindowController:
         if self.hystart is not None:
             self.hystart.on_packet_sent(info.packet_number)
 
+    def on_pacing_limited(self) -> None:
+        """The pacer delayed a packet that the window had room for (called by the path)."""
+        self._pacing_limited = True
+
     def is_cwnd_limited(self) -> bool:
         """RFC 9002 §7.8: was the window the limit since the last ACK?
 
         It was if no further full-sized datagram fitted; in slow start also if more
         than half of it was used, since the window doubles each round and a paced
-        sender is never quite at the edge (RFC 9002 §7.8: a sender "SHOULD NOT
-        consider itself application limited if it would have fully utilized the
-        congestion window without pacing delay").
+        sender is never quite at the edge; and whenever the pacer held back data
+        the window had room for (RFC 9002 §7.8: a sender "SHOULD NOT consider
+        itself application limited if it would have fully utilized the
+        congestion window without pacing delay").  Without that last rule a paced
+        sender whose ACKs arrive every millisecond or so never sees its flight
+        reach the window between two ACKs, and its window stops growing.
         """
+        if self._pacing_limited:
+            return True
         peak = self._in_flight_peak
         if peak + self.max_datagram_size > self._cwnd:
             return True
@@ -113,6 +125,7 @@ class WindowController:
     ) -> None:
         cwnd_limited = self.is_cwnd_limited()
         self._in_flight_peak = bytes_in_flight
+        self._pacing_limited = False
         # RFC 9002 Appendix B.5: no growth for packets sent before the recovery
         # period began; the ACK of a packet sent after it ends the period.
         growable = 0

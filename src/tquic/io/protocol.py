@@ -351,6 +351,12 @@ class QuicConnectionProtocol:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        # A stream handler still waiting (on something other than this connection's
+        # streams, which have failed already) can never make progress: cancel it, or
+        # it lingers until the garbage collector destroys it while pending.
+        for task in list(self._tasks):
+            if not task.done():
+                task.cancel()
         self._endpoint.connection_finished(self, self._local_cids)
         if self._qlog is not None:
             self._qlog.close()

@@ -223,7 +223,14 @@ class PathRecovery:
     def next_send_time(self, now: float, size: int) -> float:
         """When a paced packet of ``size`` bytes may leave (``now`` if it may now)."""
         self.pacer.set_rate(self.pacing_rate(), now)
-        return self.pacer.next_send_time(now, size)
+        when = self.pacer.next_send_time(now, size)
+        if when > now:
+            # RFC 9002 §7.8: held back by pacing, not by the application; a
+            # window-based controller must not take this for being app-limited.
+            hook = getattr(self.controller, "on_pacing_limited", None)
+            if hook is not None:
+                hook()
+        return when
 
     def on_app_limited(self) -> None:
         """The sender has nothing to send with window to spare (delivery-rate §3.4).
