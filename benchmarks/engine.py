@@ -5,6 +5,13 @@ second (time.process_time, both engines together).
     python benchmarks/engine.py            # 32 MiB
     python benchmarks/engine.py --quick    # 4 MiB
     python benchmarks/engine.py --profile  # with pyinstrument
+    python benchmarks/engine.py --min-ack-delay 1   # both ends advertise min_ack_delay
+        (1 ms): the sender asks for fewer ACKs with ACK_FREQUENCY
+    python benchmarks/engine.py --min-ack-delay 1 --no-ack-frequency   # the same
+        transport parameters, no ACK_FREQUENCY sent (the baseline for the above)
+    python benchmarks/engine.py --rate 200 ...      # a 200 Mbit/s link each way:
+        datagrams arrive spread out as behind a real bottleneck, so the receiver
+        acknowledges per packet pair instead of once per burst
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import argparse
 import datetime
 import time
 from collections import deque
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -41,12 +49,17 @@ def _cert() -> tuple[bytes, bytes]:
                               serialization.NoEncryption()))
 
 
-def run(size: int) -> tuple[float, float]:
-    """(MB/s per CPU second, virtual seconds) for a ``size``-byte transfer."""
+def run(size: int, min_ack_delay: float | None = None, ack_frequency: bool = True,
+        rate_mbit: float | None = None) -> tuple[float, float, int, int]:
+    """(MB/s per CPU second, virtual seconds, datagrams client->server, datagrams
+    server->client) for a ``size``-byte transfer.  ``rate_mbit``: each direction is a
+    link of that rate (datagrams serialised one after another), else unlimited."""
     cert, key = _cert()
-    big = {"initial_max_data": 8 << 20, "max_data": 64 << 20,
-           "initial_max_stream_data": 8 << 20, "max_stream_data": 64 << 20,
-           "max_udp_payload_size": 1452}
+    big: dict[str, Any] = {
+        "initial_max_data": 8 << 20, "max_data": 64 << 20,
+        "initial_max_stream_data": 8 << 20, "max_stream_data": 64 << 20,
+        "max_udp_payload_size": 1452, "min_ack_delay": min_ack_delay,
+        "request_ack_frequency": ack_frequency}
     client = QuicConnection(QuicConfiguration(is_client=True, verify_peer=False,
                                               alpn_protocols=("bench",), **big))
     server = QuicConnection(QuicConfiguration(is_client=False, alpn_protocols=("bench",),
@@ -54,17 +67,30 @@ def run(size: int) -> tuple[float, float]:
     now = 0.0
     delay = 0.005
     client.connect(CLIENT, now)
-    wire: deque[tuple[float, QuicConnection, bytes, NetworkPath]] = deque()
+    # One FIFO per direction: arrival times only grow within a direction.
+    up: deque[tuple[float, QuicConnection, bytes, NetworkPath]] = deque()
+    down: deque[tuple[float, QuicConnection, bytes, NetworkPath]] = deque()
+    link_free = {id(client): 0.0, id(server): 0.0}
+    per_bit = 0.0 if rate_mbit is None else 1.0 / (rate_mbit * 1e6)
     received = 0
     done = False
     started = False
     chunk = b"\xa5" * (1 << 20)
     cpu0 = 0.0
     sid = -1
+    counts = {id(client): 0, id(server): 0}
     while not done:
-        for conn, peer, path in ((client, server, SERVER), (server, client, CLIENT)):
+        for conn, peer, path, wire in ((client, server, SERVER, up),
+                                       (server, client, CLIENT, down)):
             for data, _ in conn.datagrams_to_send(now):
-                wire.append((now + delay, peer, data, path))
+                if per_bit:
+                    free = max(now, link_free[id(conn)]) + len(data) * 8 * per_bit
+                    link_free[id(conn)] = free
+                    wire.append((free + delay, peer, data, path))
+                else:
+                    wire.append((now + delay, peer, data, path))
+                if started:
+                    counts[id(conn)] += 1
         for conn in (client, server):
             while (event := conn.next_event()) is not None:
                 if isinstance(event, StreamDataReceived):
@@ -78,7 +104,7 @@ def run(size: int) -> tuple[float, float]:
                 client.send_stream_data(sid, chunk)
             client.send_stream_data(sid, b"", end_stream=True)
             continue
-        times = [wire[0][0]] if wire else []  # constant delay: the wire is FIFO
+        times = [w[0][0] for w in (up, down) if w]
         for conn in (client, server):
             timeout = conn.next_timeout()
             if timeout is not None:
@@ -86,7 +112,8 @@ def run(size: int) -> tuple[float, float]:
         if not times:
             break
         now = max(now, min(times))
-        while wire and wire[0][0] <= now:
+        while (up and up[0][0] <= now) or (down and down[0][0] <= now):
+            wire = up if up and (not down or up[0][0] <= down[0][0]) else down
             _, conn, data, path = wire.popleft()
             conn.receive_datagram(data, path, now)
         for conn in (client, server):
@@ -96,27 +123,36 @@ def run(size: int) -> tuple[float, float]:
     cpu = time.process_time() - cpu0
     if received != size:
         raise SystemExit(f"transfer incomplete: {received} of {size} bytes")
-    return size / 1e6 / cpu, now
+    return size / 1e6 / cpu, now, counts[id(client)], counts[id(server)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="4 MiB instead of 32 MiB")
     parser.add_argument("--profile", action="store_true", help="profile with pyinstrument")
+    parser.add_argument("--min-ack-delay", type=float, default=None, metavar="MS",
+                        help="min_ack_delay both ends advertise (enables ACK_FREQUENCY)")
+    parser.add_argument("--rate", type=float, default=None, metavar="MBIT",
+                        help="link rate each way (datagrams arrive spread out, as "
+                        "through a bottleneck) instead of unlimited")
+    parser.add_argument("--no-ack-frequency", action="store_true",
+                        help="never send ACK_FREQUENCY (request_ack_frequency=False)")
     args = parser.parse_args()
     size = (4 if args.quick else 32) << 20
+    mad = None if args.min_ack_delay is None else args.min_ack_delay / 1000.0
+    afq = not args.no_ack_frequency
     if args.profile:
         from pyinstrument import Profiler
 
         profiler = Profiler()
         profiler.start()
-        rate, virtual = run(size)
+        rate, virtual, up, down = run(size, mad, afq, args.rate)
         profiler.stop()
         print(profiler.output_text(unicode=False, color=False, show_all=False))
     else:
-        rate, virtual = run(size)
+        rate, virtual, up, down = run(size, mad, afq, args.rate)
     print(f"engine bulk transfer: {size >> 20} MiB, {rate:.1f} MB per CPU-second "
-          f"(both engines), {virtual:.3f} s virtual")
+          f"(both engines), {virtual:.3f} s virtual, datagrams {up} up / {down} down")
 
 
 if __name__ == "__main__":

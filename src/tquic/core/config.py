@@ -71,6 +71,9 @@ class QuicConfiguration:
     ack_delay_exponent: int = 3
     max_ack_delay: float = 0.025
     min_ack_delay: float | None = None  # set to enable ACK_FREQUENCY (draft-ietf-quic-ack-frequency)
+    # Send ACK_FREQUENCY (fewer ACKs in bulk transfer) and IMMEDIATE_ACK with PTO probes
+    # when the peer advertised min_ack_delay (core/ack_frequency.py).
+    request_ack_frequency: bool = True
     max_udp_payload_size: int = 1452  # PMTUD ceiling (and our transport parameter)
     pmtud: bool = True
     send_buffer_size: int = 1 << 20  # per stream, before writable() turns False

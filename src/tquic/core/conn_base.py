@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tquic.core.events import Event
 
 if TYPE_CHECKING:
+    from tquic.core.ack_frequency import AckFrequencySender
     from tquic.core.cids import LocalCids, PeerCids
     from tquic.core.config import QuicConfiguration
     from tquic.core.flow import ReceiveWindow, SendCredit
@@ -129,6 +130,7 @@ class ConnectionBase:
     _loss_stats: list[int]
     _mp: bool  # draft-ietf-quic-multipath negotiated (core/multipath.py)
     _qlog: EngineQlog | None  # core/qlog_events.py; None: no logger, no cost
+    _ack_freq: AckFrequencySender | None  # core/ack_frequency.py; None: not in use
 
     # -- cross-mixin operations (implemented by the mixins / QuicConnection) ---------
 
@@ -138,6 +140,15 @@ class ConnectionBase:
             self._qlog.on_event(event)
 
     def _pto(self) -> float:
+        raise NotImplementedError
+
+    def _ack_frequency_start(self) -> None:
+        raise NotImplementedError
+
+    def _ack_frequency_on_ack(self, path: Path, now: float) -> None:
+        raise NotImplementedError
+
+    def _ack_frequency_on_probe(self) -> None:
         raise NotImplementedError
 
     def _on_records_acked(self, records: list[Record], path: Path) -> None:

@@ -21,6 +21,7 @@ import os
 from collections import deque
 from typing import Any
 
+from tquic.core.ack_frequency import AckFrequencyMixin
 from tquic.core.ack_tracker import AckTracker
 from tquic.core.cids import LocalCids, PeerCids
 from tquic.core.config import QuicConfiguration
@@ -70,7 +71,7 @@ class DatagramError(ValueError):
 
 
 class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, StreamsMixin,
-                     MigrationMixin, MultipathMixin):
+                     MigrationMixin, MultipathMixin, AckFrequencyMixin):
     """One QUIC connection, client or server."""
 
     def __init__(
@@ -717,6 +718,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
 
     def _requeue_for_probe(self, path: Path) -> None:
         """RFC 9002 §6.2.4: probes carry new data or a retransmission; PING otherwise."""
+        self._ack_frequency_on_probe()
 
     def _requeue_crypto(self, epoch: int, path: Path) -> None:
         from tquic.paths.sent_packets import SpaceId

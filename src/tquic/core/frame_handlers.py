@@ -224,6 +224,8 @@ class FrameHandlersMixin(ConnectionBase):
                 hooks.on_packets_acked(target, outcome.acked, now)
             if outcome.lost:
                 hooks.on_packets_lost(target, outcome.lost, now)
+        if self._ack_freq is not None and outcome.acked:
+            self._ack_frequency_on_ack(target, now)
         if self._one_rtt is not None:
             self._one_rtt.on_ack_received(largest, target.path_id, now)
 
