@@ -699,6 +699,8 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
                 if outcome.probe_space is not None and outcome.probe_packets:
                     if outcome.probe_space == SpaceId.APPLICATION:
                         path.space.probe_packets = outcome.probe_packets
+                        if self._mp:
+                            self._mp_on_pto(path, now)
                         self._requeue_for_probe(path)
                     else:
                         epoch = (Epoch.INITIAL if outcome.probe_space == SpaceId.INITIAL

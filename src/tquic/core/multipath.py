@@ -21,7 +21,7 @@ from typing import Any
 from tquic.cc.coupled_registry import connection_controller_factory, release_controller
 from tquic.core.ack_tracker import AckTracker
 from tquic.core.cids import LocalCids, PeerCid, PeerCids
-from tquic.core.conn_base import R_FRAME, ConnectionBase, ConnState, Epoch
+from tquic.core.conn_base import R_FRAME, R_STREAM, ConnectionBase, ConnState, Epoch
 from tquic.core.events import (
     ConnectionIdIssued,
     ConnectionIdRetired,
@@ -401,6 +401,24 @@ class MultipathMixin(ConnectionBase):
         if when is not None and now >= when:
             for item in hooks.reinjections(paths.schedulable(), now):
                 self._on_records_lost(item.packet.frames, item.source)  # type: ignore[arg-type]
+
+    def _mp_on_pto(self, path: Path, now: float) -> None:
+        """§"PTO Expiration": the stream data of a path whose PTO fired is sent again on
+        the other paths at once if one of them is fine (the originals stay in flight;
+        whichever copy is acknowledged first completes the data)."""
+        if path.recovery.pto_count != 1 or not any(
+                p is not path and p.usable and p.validated and p.recovery.pto_count == 0
+                for p in self._paths):
+            return
+        from tquic.paths.sent_packets import SpaceId
+
+        for packet in path.recovery.in_flight_packets(SpaceId.APPLICATION):
+            for record in packet.frames:
+                if record[0] == R_STREAM:
+                    stream = self._send_streams.get(record[1])
+                    if stream is not None:
+                        stream.on_lost(record[2], record[3], record[4])
+                        self._send_queue[record[1]] = None
 
     def _mp_probe_alternatives(self, now: float) -> None:
         """A path in PTO is suspect: an idle path (a backup one, typically) gets a PING so

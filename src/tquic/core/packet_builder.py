@@ -484,15 +484,25 @@ class PacketBuilderMixin(ConnectionBase):
         path is queued again and sent on each other returned path at once."""
         paths = self._paths
         hooks = paths.hooks
-        hooks.set_send_state(None, self._conn_credit.available)
+        backlog = sum(s.buffered for sid in self._send_queue
+                      if (s := self._send_streams.get(sid)) is not None)
+        hooks.set_send_state(backlog + sum(map(len, self._datagrams)),
+                             self._conn_credit.available)
+        paced: frozenset[int] = frozenset()
         for _ in range(MAX_DATAGRAMS_PER_CALL):
-            chosen = paths.select_many(now)
+            chosen = paths.select_many(now, paced)
             if not chosen:
                 break
             path = chosen[0]
             self._sealed_stream_records = []
             dgram = self._build_datagram(path, now)
             if dgram is None:
+                if path.recovery.can_send(path.max_datagram_size) and (
+                        self._send_queue or self._datagrams):
+                    # Held back by its pacer, not by its window: the scheduler picks
+                    # among the other paths (a window-based scheduler cannot see pacing).
+                    paced = paced | {path.path_id}
+                    continue
                 break
             out.append((dgram, path.network_path))
             copies = self._sealed_stream_records

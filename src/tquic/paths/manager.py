@@ -160,7 +160,11 @@ class PathManager:
         if len(ready) <= 1:
             return ready
         available = [p for p in ready if not p.is_backup]
-        return available or ready
+        if any(p.recovery.pto_count == 0 for p in available):
+            return available
+        # Every available path is in PTO (suspect): the backups may carry data now, so
+        # the takeover does not wait for the failure verdict.
+        return ready
 
     def select(self, now: float) -> Path | None:
         """The path the next packet should go on (the scheduler's choice)."""
@@ -177,11 +181,19 @@ class PathManager:
             return candidates[0]
         return self.scheduler.select(candidates, now)
 
-    def select_many(self, now: float) -> list[Path]:
+    def select_many(self, now: float, exclude: frozenset[int] = frozenset()) -> list[Path]:
+        """The scheduler's paths for the next packet (``exclude``: path IDs held back by
+        their pacer for now, so that the scheduler chooses among the others)."""
         candidates = self.schedulable()
+        if exclude:
+            candidates = [p for p in candidates if p.path_id not in exclude]
+            if not candidates:
+                return []
         if len(candidates) <= 1:
-            one = self.select(now)
-            return [] if one is None else [one]
+            if not exclude:
+                one = self.select(now)
+                return [] if one is None else [one]
+            return candidates
         return list(self.hooks.select_many(candidates, now))
 
     def failed_path(self, path: Path) -> bool:
