@@ -9,6 +9,14 @@ machine ("State Machine Operation"): Startup (pacing gain 2.77, cwnd gain 2)
 until the bandwidth stops growing 25 % for three rounds or loss/ECN is too
 high; Drain; ProbeBW with DOWN / CRUISE / REFILL / UP phases; ProbeRTT every
 5 s with cwnd at 0.5 x BDP for 200 ms and a round.
+
+Loss acts only through the model, as in Linux tcp_bbr.c v3 and QUICHE's bbr2:
+no packet-conservation cut in fast recovery (``RECOVERY_CWND_MODULATION``);
+"BBRNoteLoss" restarts the loss round at a round's first loss; each lost packet
+is judged with C.lost counted up to it ("BBRHandleLostPacket"); and, as QUICHE
+does, a probe's loss rate counts as too high only after two loss-marking events
+in a round (``BbrParams.probe_bw_full_loss_count``), so that random loss below
+BBRLossThresh does not end every bandwidth probe.
 """
 
 from __future__ import annotations
@@ -326,8 +334,15 @@ class Bbr3(BbrBase):
 
     def _is_inflight_too_high(self, lost: int, tx_in_flight: int, rs: RateSample | None) -> bool:
         # "BBRIsInflightTooHigh": lost > BBRLossThresh of the flight, or (ECN) the
-        # CE-marked share of the sample's deliveries above BBRECNThresh.
-        if tx_in_flight > 0 and lost > tx_in_flight * self.params.loss_thresh:
+        # CE-marked share of the sample's deliveries above BBRECNThresh.  The loss
+        # test also wants probe_bw_full_loss_count loss-marking events this round
+        # (QUICHE Bbr2NetworkModel::IsInflightTooHigh): one random loss in a
+        # flight of fewer than 1 / BBRLossThresh = 50 packets is not a loss rate.
+        if (
+            tx_in_flight > 0
+            and lost > tx_in_flight * self.params.loss_thresh
+            and self.loss_events_in_round >= self.params.probe_bw_full_loss_count
+        ):
             return True
         if rs is not None and self.params.ecn and rs.delivered > 0 and rs.ce_delivered > 0:
             return rs.ce_delivered / rs.delivered > self.params.ecn_thresh
@@ -522,13 +537,8 @@ class Bbr3(BbrBase):
         if self.state is Bbr3State.PROBE_BW_UP:
             self._probe_inflight_hi_upward(rs)
 
-    def _enough_loss_events(self) -> bool:
-        return self.loss_events_in_round >= self.params.probe_bw_full_loss_count
-
     def _check_inflight_too_high(self, rs: RateSample, now: float) -> bool:
-        if self._is_inflight_too_high(rs.lost, rs.tx_in_flight, rs) and (
-            self._enough_loss_events() or rs.lost <= rs.tx_in_flight * self.params.loss_thresh
-        ):
+        if self._is_inflight_too_high(rs.lost, rs.tx_in_flight, rs):
             if self.bw_probe_samples:
                 self._handle_inflight_too_high(rs.is_app_limited, rs.tx_in_flight, now)
             return True
@@ -573,7 +583,7 @@ class Bbr3(BbrBase):
         # "BBRHandleLostPacket", packet by packet as each is marked lost.
         for p, lost_after in states:
             self._note_loss()
-            if not self.bw_probe_samples or not self._enough_loss_events():
+            if not self.bw_probe_samples:
                 continue  # not a packet sent while probing for bandwidth
             # RS.lost = C.lost - packet.lost, with C.lost counted up to this packet.
             lost_bytes = lost_after - p.lost
