@@ -144,3 +144,21 @@ def test_a_plain_callable_hook_receives_name_and_data() -> None:
     handshake_pair(client_config=QuicConfiguration(is_client=True, alpn_protocols=("hq",),
                                                    verify_peer=False, quic_logger=hook))
     assert "quic:packet_sent" in seen and "quic:packet_received" in seen
+
+
+def test_untimed_events_never_precede_the_connections_first_timed_event() -> None:
+    # The sim and io endpoints log connection_started at the engine's ``now`` first;
+    # key installs at connect() have no ``now`` of their own and must not go back in time.
+    from engine_loop import CLIENT_PATH
+
+    from tquic.core.connection import QuicConnection
+
+    log = QuicLogger(vantage="client")
+    log.log(5.0, "quic:connection_started", {})
+    client = QuicConnection(QuicConfiguration(is_client=True, alpn_protocols=("hq",),
+                                              verify_peer=False, quic_logger=log))
+    client.connect(CLIENT_PATH, 5.0)
+    assert client.datagrams_to_send(5.0)
+    names = [e["name"] for e in log.events]
+    assert names[0] == "quic:connection_started" and "quic:key_updated" in names
+    assert all(e["time"] == 0.0 for e in log.events)

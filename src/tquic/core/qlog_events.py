@@ -142,12 +142,16 @@ def _ms(seconds: float) -> float:
 class EngineQlog:
     """The connection's qlog writer: turns engine facts into qlog events."""
 
-    __slots__ = ("_is_client", "_key_updates", "_last_now", "_log", "_metrics")
+    __slots__ = ("_is_client", "_key_updates", "_last_now", "_log", "_metrics", "_pending")
 
     def __init__(self, log: LogFn, is_client: bool) -> None:
         self._log = log
         self._is_client = is_client
-        self._last_now = 0.0
+        # Events raised where the engine has no ``now`` (key installs, application
+        # calls) take the latest engine time; before the first timed event they wait
+        # for it, so a trace never starts before the connection does.
+        self._last_now: float | None = None
+        self._pending: list[tuple[str, dict[str, Any]]] = []
         self._metrics: dict[int, tuple[Any, ...]] = {}
         self._key_updates = 0
 
@@ -169,7 +173,19 @@ class EngineQlog:
 
     def emit(self, now: float, name: str, data: dict[str, Any]) -> None:
         self._last_now = now
+        if self._pending:
+            pending, self._pending = self._pending, []
+            for early_name, early_data in pending:
+                self._log(now, early_name, early_data)
         self._log(now, name, data)
+
+    def emit_untimed(self, name: str, data: dict[str, Any]) -> None:
+        """An event raised without ``now``: at the latest engine time (see __init__)."""
+        if self._last_now is None:
+            if len(self._pending) < 64:
+                self._pending.append((name, data))
+            return
+        self._log(self._last_now, name, data)
 
     # -- packets ---------------------------------------------------------------------
 
@@ -246,29 +262,33 @@ class EngineQlog:
     def key_installed(self, epoch: int, is_write: bool) -> None:
         """A secret from TLS (or the Initial secrets): quic:key_updated, trigger tls."""
         side = "client" if is_write == self._is_client else "server"
-        self.emit(self._last_now, "quic:key_updated", {
+        self.emit_untimed("quic:key_updated", {
             "key_type": f"{side}_{_KEY_LEVEL[Epoch(epoch)]}_secret", "trigger": "tls"})
 
     def key_discarded(self, epoch: int) -> None:
         level = _KEY_LEVEL[Epoch(epoch)]
         for side in ("client", "server"):
-            self.emit(self._last_now, "quic:key_discarded", {
+            self.emit_untimed("quic:key_discarded", {
                 "key_type": f"{side}_{level}_secret", "trigger": "tls"})
 
     def local_key_update(self, updates: int) -> None:
-        self.key_update(self._last_now, updates, "local_update")
+        self.key_update(None, updates, "local_update")
 
-    def key_update(self, now: float, updates: int, trigger: str) -> None:
+    def key_update(self, now: float | None, updates: int, trigger: str) -> None:
         """1-RTT key update (RFC 9001 §6); key_phase is the full phase counter."""
         self._key_updates = updates
         for side in ("client", "server"):
-            self.emit(now, "quic:key_updated", {"key_type": f"{side}_1rtt_secret",
-                                                "key_phase": updates, "trigger": trigger})
+            data = {"key_type": f"{side}_1rtt_secret", "key_phase": updates,
+                    "trigger": trigger}
+            if now is None:
+                self.emit_untimed("quic:key_updated", data)
+            else:
+                self.emit(now, "quic:key_updated", data)
 
     # -- connection events ----------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
-        now = self._last_now
+        emit = self.emit_untimed
         if isinstance(event, ConnectionTerminated):
             data: dict[str, Any] = {"initiator": "remote" if event.by_peer else "local",
                                     "error_code": event.error_code, "reason": event.reason}
@@ -281,20 +301,20 @@ class EngineQlog:
                                "stateless_reset" if reason == "stateless reset" else
                                "application" if event.application else
                                "error" if event.error_code else "unspecified")
-            self.emit(now, "quic:connection_closed", data)
+            emit("quic:connection_closed", data)
         elif isinstance(event, HandshakeCompleted):
-            self.emit(now, "quic:connection_state_updated", {"new": "handshake_complete"})
+            emit("quic:connection_state_updated", {"new": "handshake_complete"})
         elif isinstance(event, PathValidated | PathMigrated | PathAvailable):
-            self.emit(now, "quic:tuple_assigned", {
+            emit("quic:tuple_assigned", {
                 "tuple_id": str(event.path_id),
                 "tuple_local": _endpoint(event.network_path.local),
                 "tuple_remote": _endpoint(event.network_path.remote)})
         elif isinstance(event, PathAbandoned | PathFailed):
             # quic:tuple_assigned without endpoints: the tuple is abandoned.
-            self.emit(now, "quic:tuple_assigned", {"tuple_id": str(event.path_id)})
+            emit("quic:tuple_assigned", {"tuple_id": str(event.path_id)})
 
     def version_chosen(self, version: int, server_versions: tuple[int, ...] | None) -> None:
         data: dict[str, Any] = {"chosen_version": f"{version:08x}"}
         if server_versions:
             data["server_versions"] = [f"{v:08x}" for v in server_versions]
-        self.emit(self._last_now, "quic:version_information", data)
+        self.emit_untimed("quic:version_information", data)
