@@ -34,7 +34,7 @@ def _two_paths(scheduler: str = "minrtt", *, backup: bool = False, rate: float =
     links = {LINK_A: Link(delay=delays[0], rate=rate), LINK_B: Link(delay=delays[1], rate=rate)}
     loop = mp_pair(links=links, client_kwargs={"scheduler": scheduler, **client_kwargs})
     client = loop.client
-    assert loop.run_until(lambda: 1 in client._mp_peer_cids, max_time=2)
+    assert loop.run_until(lambda: client.can_open_path, max_time=2)
     path_id = client.add_path(LINK_B, None, loop.now, backup=backup)
     assert path_id == 1
     assert loop.run_until(lambda: client.paths.get(1).validated  # type: ignore[union-attr]

@@ -215,6 +215,20 @@ class MultipathMixin(ConnectionBase):
             self._queue_event(PathStatusChanged(path_id, True, by_peer=True))
         return path
 
+    @property
+    def can_open_path(self) -> bool:
+        """Client: ``add_path`` would succeed now (multipath negotiated, handshake
+        confirmed, an unused path ID with connection IDs from both sides)."""
+        if not (self._is_client and self._mp and self._handshake_confirmed
+                and self._state == ConnState.CONNECTED):
+            return False
+        for path_id in range(1, min(self._mp_local_max, self._mp_peer_max) + 1):
+            peer = self._mp_peer_cids.get(path_id)
+            if (path_id not in self._mp_used_ids and path_id in self._mp_local_cids
+                    and peer is not None and peer.unused_count):
+                return True
+        return False
+
     def add_path(self, local: NetworkPath | Address, remote_addr: Address | None = None,
                  now: float = 0.0, *, backup: bool = False,
                  congestion_control: str | None = None) -> int:
