@@ -25,7 +25,7 @@ from tquic.core.ack_frequency import AckFrequencyMixin
 from tquic.core.ack_tracker import AckTracker
 from tquic.core.cids import LocalCids, PeerCids
 from tquic.core.config import QuicConfiguration
-from tquic.core.conn_base import R_FRAME, R_RETIRE_CID, ConnState, Epoch
+from tquic.core.conn_base import R_FRAME, ConnState, Epoch
 from tquic.core.events import (
     ConnectionIdIssued,
     ConnectionTerminated,
@@ -51,7 +51,6 @@ from tquic.paths.recovery import PathRecovery
 from tquic.wire.errors import QuicError, TransportErrorCode
 from tquic.wire.frames import (
     ConnectionCloseFrame,
-    NewConnectionIdFrame,
     NewTokenFrame,
     parse_frames,
 )
@@ -518,24 +517,6 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         self._token = header.token
         self._setup_initial_keys(header.scid)
         self._reset_recovery(self._paths.primary)
-
-    # -- CIDs ---------------------------------------------------------------------------------
-
-    def _issue_cids(self) -> None:
-        if self._peer_params is None:
-            return
-        for entry in self._local_cids.replenish(self._peer_params.active_connection_id_limit):
-            self._control.append((R_FRAME, NewConnectionIdFrame(
-                entry.sequence_number, 0, entry.cid, entry.reset_token)))
-            self._queue_event(ConnectionIdIssued(entry.cid, entry.sequence_number,
-                                                 entry.reset_token))
-
-    def _flush_retirements(self) -> None:
-        pending = self._peer_cids.pending_retirements
-        for seq in pending:
-            self._control.append((R_RETIRE_CID, seq))
-        pending.clear()
-        self._mp_flush_retirements()
 
     # -- handshake hooks ---------------------------------------------------------------------
 

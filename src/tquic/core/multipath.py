@@ -21,7 +21,14 @@ from typing import Any
 from tquic.cc.coupled_registry import connection_controller_factory, release_controller
 from tquic.core.ack_tracker import AckTracker
 from tquic.core.cids import LocalCids, PeerCid, PeerCids
-from tquic.core.conn_base import R_FRAME, R_STREAM, ConnectionBase, ConnState, Epoch
+from tquic.core.conn_base import (
+    R_FRAME,
+    R_RETIRE_CID,
+    R_STREAM,
+    ConnectionBase,
+    ConnState,
+    Epoch,
+)
 from tquic.core.events import (
     ConnectionIdIssued,
     ConnectionIdRetired,
@@ -37,6 +44,7 @@ from tquic.wire.errors import PathAbandonCode, QuicError, TransportErrorCode
 from tquic.wire.frames import (
     FrameType,
     MaxPathIdFrame,
+    NewConnectionIdFrame,
     PathAbandonFrame,
     PathAckFrame,
     PathCidsBlockedFrame,
@@ -175,6 +183,24 @@ class MultipathMixin(ConnectionBase):
         per_path = min(self._peer_params.active_connection_id_limit, CIDS_PER_NEW_PATH)
         for entry in cids.replenish(per_path):
             self._announce_cid(path_id, entry.sequence_number, entry.cid, entry.reset_token)
+
+    def _issue_cids(self) -> None:
+        """NEW_CONNECTION_ID for path 0 up to the peer's active_connection_id_limit."""
+        if self._peer_params is None:
+            return
+        for entry in self._local_cids.replenish(self._peer_params.active_connection_id_limit):
+            self._control.append((R_FRAME, NewConnectionIdFrame(
+                entry.sequence_number, 0, entry.cid, entry.reset_token)))
+            self._queue_event(ConnectionIdIssued(entry.cid, entry.sequence_number,
+                                                 entry.reset_token))
+
+    def _flush_retirements(self) -> None:
+        """RETIRE_CONNECTION_ID (path 0) and PATH_RETIRE_CONNECTION_ID frames owed."""
+        pending = self._peer_cids.pending_retirements
+        for seq in pending:
+            self._control.append((R_RETIRE_CID, seq))
+        pending.clear()
+        self._mp_flush_retirements()
 
     def _mp_flush_retirements(self) -> None:
         for path_id, cids in self._mp_peer_cids.items():
