@@ -283,11 +283,30 @@ def test_quic_v2_both_directions(certs: tuple[Path, Path]) -> None:
                 "127.0.0.1", port, client_config(certs, versions=(QUIC_V2, QUIC_V1))) as conn:
             await fetch_all(conn, [300_000])
             assert conn.quic.version == QUIC_V2
-        server = await tquic.serve("127.0.0.1", 0, server_config(certs), HqServer(None))
+        # The server's versions order is its preference (RFC 9368 compatible
+        # negotiation): preferring v2, it keeps the client's v2.
+        server = await tquic.serve("127.0.0.1", 0,
+                                   server_config(certs, versions=(QUIC_V2, QUIC_V1)),
+                                   HqServer(None))
         async with server:
             result = await aioquic_client(server.local_address[1], [300_000], certs, "--v2")
             check_results(result, [300_000])
             assert result["version"] == QUIC_V2
+
+    run(main())
+
+
+def test_server_preferring_v1_moves_an_aioquic_v2_client_to_v1(
+        certs: tuple[Path, Path]) -> None:
+    # aioquic starts in v2 and lists v1 as available; the default tquic server (v1
+    # first) switches the connection to v1 without a round trip (RFC 9368 §2.3), and
+    # aioquic follows: compatible negotiation checked against another implementation.
+    async def main() -> None:
+        server = await tquic.serve("127.0.0.1", 0, server_config(certs), HqServer(None))
+        async with server:
+            result = await aioquic_client(server.local_address[1], [300_000], certs, "--v2")
+            check_results(result, [300_000])
+            assert result["version"] == QUIC_V1
 
     run(main())
 
