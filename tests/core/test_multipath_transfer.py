@@ -257,3 +257,18 @@ def test_second_key_update_waits_three_largest_pto_with_multipath() -> None:
         loop.client.request_key_update(keys.phase_acked_at + loop.client._pto())
     loop.client.request_key_update(keys.phase_acked_at + 3.01 * loop.client._pto())
     assert loop.client.key_phase == 0  # flipped twice
+
+
+def test_path_that_fails_validation_is_abandoned_and_never_carries_data() -> None:
+    links = {LINK_A: Link(), LINK_B: Link(up=False)}  # the second link is dead
+    loop = mp_pair(links=links)
+    assert loop.run_until(lambda: loop.client.can_open_path, max_time=2)
+    loop.client.add_path(LINK_B, None, loop.now)
+    assert loop.run_until(lambda: any(isinstance(e, PathFailed) for e in loop.client_events),
+                          max_time=loop.now + 10)
+    failed = next(e for e in loop.client_events if isinstance(e, PathFailed))
+    assert failed.path_id == 1 and "validation" in failed.reason
+    assert any(isinstance(e, PathAbandoned) and e.path_id == 1 for e in loop.client_events)
+    sid = _send(loop, _payload(MB // 4))
+    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 5)
+    assert loop.client.can_open_path  # path ID 2 is still there to try again
