@@ -7,7 +7,8 @@ client opens one path per link (draft-ietf-quic-multipath).  Rows:
   120 ms, each with a drop-tail queue of one BDP; a 60 MB download (--quick:
   15 MB); goodput / 80 Mbit/s for every scheduler x congestion controller
   (cubic, newreno and the registered BBRs); then the same with 1 % random loss
-  on the third link.  Single-path rows (the 50 Mbit/s link alone, goodput /
+  on the third link.  ``mid`` is how full the links ran in the middle half of
+  the transfer (start-up and tail excluded).  Single-path rows (the 50 Mbit/s link alone, goodput /
   50 Mbit/s) are the baseline.
 - ``failover``: two 30 Mbit/s links (20 and 40 ms RTT); the first is
   blackholed at t = 5 s for good; 40 MB arrive SHA-256-identical; the longest
@@ -68,11 +69,12 @@ def _row(scenario: str, variant: str, r: ScenarioResult, extra: str = "") -> str
     share = "/".join(f"{b / max(1, sum(r.link_bytes)) * 100:.0f}" for b in r.link_bytes)
     goodput = "-" if r.goodput_bps is None else f"{r.goodput_bps / 1e6:.1f}"
     done = "-" if r.completion_time is None else f"{r.completion_time:.2f}"
-    return (f"{scenario:<16} {variant:<20} {goodput:>8} {_fmt_ratio(r):>7} "
+    steady = "-" if r.steady_utilisation is None else f"{r.steady_utilisation:.2f}"
+    return (f"{scenario:<16} {variant:<20} {goodput:>8} {_fmt_ratio(r):>7} {steady:>6} "
             f"{r.max_stall * 1000:>7.0f} {done:>7} {share:>11} {r.wall_time:>6.1f}  {extra}")
 
 
-HEADER = (f"{'scenario':<16} {'scheduler/cc':<20} {'Mbit/s':>8} {'ratio':>7} "
+HEADER = (f"{'scenario':<16} {'scheduler/cc':<20} {'Mbit/s':>8} {'ratio':>7} {'mid':>6} "
           f"{'stall':>7} {'done s':>7} {'share %':>11} {'wall':>6}  notes")
 
 
@@ -148,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     print("columns: goodput, ratio = goodput / link capacity (time-averaged for flap), "
+          "mid = link use in the middle half of the transfer (UDP bytes / capacity), "
           "longest in-order delivery stall (ms), completion time, bytes per link (%), "
           "wall seconds", flush=True)
     rows = run(args, lambda line: print(line, flush=True))

@@ -121,6 +121,7 @@ class MultipathDownload(Download):
     def __init__(self, client: QuicClientEndpoint, server: QuicServerEndpoint,
                  client_config: QuicConfiguration, size: int, links: Sequence[LinkDef],
                  *, seed: int = 0, probe_times: Sequence[float] = (),
+                 sample_every: float | None = None,
                  reopen: float | None = REOPEN_INTERVAL) -> None:
         super().__init__(client, server, client_config, [size], seed=seed)
         self.reopen = reopen
@@ -131,6 +132,7 @@ class MultipathDownload(Download):
         self.path_errors: list[str] = []
         self.path_events: list[tuple[float, object]] = []
         self.probe_times = tuple(probe_times)
+        self.sample_every = sample_every
         # time -> bytes delivered downstream by each link so far
         self.link_bytes_at: dict[float, tuple[int, ...]] = {}
 
@@ -138,12 +140,21 @@ class MultipathDownload(Download):
         super().start(flow)
         for at in self.probe_times:
             flow.loop.call_at(at, self._probe, at)
+        if self.sample_every is not None:
+            flow.loop.call_at(flow.now + self.sample_every, self._sample, None)
         if self._pending:
             flow.loop.call_at(flow.now + ADD_PATH_RETRY, self._retry_paths, None)
 
     def _probe(self, at: float) -> None:
         links = self.flow.links
         self.link_bytes_at[at] = tuple(link.down.stats().delivered_bytes for link in links)
+
+    def _sample(self, _: object) -> None:
+        flow = self.flow
+        if flow.finished or self.sample_every is None:
+            return
+        self._probe(flow.now)
+        flow.loop.call_at(flow.now + self.sample_every, self._sample, None)
 
     def _retry_paths(self, _: object) -> None:
         flow = self.flow
@@ -223,6 +234,9 @@ class ScenarioResult:
     path_events: tuple[str, ...]
     link_bytes_at: tuple[tuple[float, tuple[int, ...]], ...] = field(default=())
     wall_time: float = 0.0
+    # UDP bytes the links delivered in the middle half of the transfer / their capacity
+    # there: how full the bonded links run once every path is up (None: not sampled)
+    steady_utilisation: float | None = None
 
     @property
     def goodput_ratio(self) -> float | None:
@@ -241,7 +255,7 @@ class ScenarioResult:
             "link_bytes": list(self.link_bytes), "paths_opened": self.paths_opened,
             "path_errors": list(self.path_errors), "path_events": list(self.path_events),
             "link_bytes_at": [[t, list(b)] for t, b in self.link_bytes_at],
-            "wall_time": self.wall_time,
+            "wall_time": self.wall_time, "steady_utilisation": self.steady_utilisation,
         }
 
 
@@ -253,11 +267,24 @@ def _up_fraction(link: LinkDef, until: float) -> float:
     return max(0.0, 1.0 - down / until)
 
 
+def _steady(samples: list[tuple[float, tuple[int, ...]]], end: float | None,
+            capacity: float) -> float | None:
+    """Delivered bits over [end/4, 3 end/4] / (capacity x that span), from periodic samples."""
+    if end is None or len(samples) < 4:
+        return None
+    lo = [x for x in samples if x[0] >= end / 4]
+    hi = [x for x in samples if x[0] <= 3 * end / 4]
+    if not lo or not hi or hi[-1][0] <= lo[0][0]:
+        return None
+    (t0, b0), (t1, b1) = lo[0], hi[-1]
+    return (sum(b1) - sum(b0)) * 8 / (capacity * (t1 - t0))
+
+
 def run_download(name: str, links: Sequence[LinkDef], size: int, *, scheduler: str = "minrtt",
                  congestion_control: str = "cubic", seed: int = 1, max_time: float = 120.0,
                  multipath: bool = True, probe_times: Sequence[float] = (),
-                 stall_threshold: float = 0.05,
-                 max_path_id: int = MAX_PATH_ID) -> ScenarioResult:
+                 stall_threshold: float = 0.05, max_path_id: int = MAX_PATH_ID,
+                 sample_every: float | None = None) -> ScenarioResult:
     """Download ``size`` bytes over ``links`` (a path per link) and measure it."""
     specs = tuple(LinkSpec.symmetric(link_profile(link), client_address(i), SERVER)
                   for i, link in enumerate(links))
@@ -268,7 +295,7 @@ def run_download(name: str, links: Sequence[LinkDef], size: int, *, scheduler: s
     server = QuicServerEndpoint(sconf)
     workload = MultipathDownload(client, server, cconf, size,
                                  links if multipath else links[:1], seed=seed,
-                                 probe_times=probe_times)
+                                 probe_times=probe_times, sample_every=sample_every)
     runner = scenario.build()
     flow_links = runner.links if multipath else runner.links[:1]
     runner.add_flow(client, server, workload, flow_links)
@@ -290,6 +317,8 @@ def run_download(name: str, links: Sequence[LinkDef], size: int, *, scheduler: s
         paths_opened=workload.paths_opened, path_errors=tuple(workload.path_errors),
         path_events=events, link_bytes_at=tuple(sorted(workload.link_bytes_at.items())),
         wall_time=wall,
+        steady_utilisation=None if sample_every is None else _steady(
+            sorted(workload.link_bytes_at.items()), report.completion_time, capacity),
     )
 
 
@@ -307,7 +336,8 @@ def hetero3(size: int = 60 * MB, *, scheduler: str = "minrtt",
         links[2] = LinkDef(links[2].rate_bps, links[2].rtt, loss=loss_on_third)
     name = "hetero3" + (f"+loss{loss_on_third * 100:g}%" if loss_on_third else "")
     return run_download(name, links, size, scheduler=scheduler,
-                        congestion_control=congestion_control, multipath=multipath, seed=seed)
+                        congestion_control=congestion_control, multipath=multipath, seed=seed,
+                        sample_every=0.25)
 
 
 def failover(size: int = 40 * MB, *, fail_at: float = 5.0, scheduler: str = "minrtt",
