@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import itertools
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -146,26 +145,25 @@ def _check(chunk: bytes, offset: int) -> bool:
 class _Sampler:
     """Turns both engines' path_stats into table rows and an event timeline."""
 
-    def __init__(self, run: DemoRun, client: Any, server_conn: Callable[[], Any]) -> None:
+    def __init__(self, run: DemoRun, client: Any, server_conn: Callable[[], Any],
+                 now: float) -> None:
         self.run = run
         self.client = client
         self.server_conn = server_conn
-        self.last_time = time.monotonic()
+        self.last_time = now
 
     def sample(self, now: float, rates: bool) -> list[PathSample]:
         run = self.run
         client_stats = {s.path_id: s for s in self.client.path_stats(now)}
         server = self.server_conn()
         server_stats = {} if server is None else {s.path_id: s for s in server.path_stats(now)}
-        mono = time.monotonic()
-        elapsed = max(1e-6, mono - self.last_time)
+        elapsed = max(1e-6, now - self.last_time)
         if rates:
-            self.last_time = mono
+            self.last_time = now
         rows: list[PathSample] = []
         total_rate = 0.0
         for path_id, track in sorted(run.tracks.items()):
             cs = client_stats.get(path_id)
-            ss = server_stats.get(path_id)
             state = cs.state if cs is not None else "closed"
             if state != track.state:
                 run.event(now, f"path {path_id} ({run.options.links[track.link].host}): "
@@ -276,7 +274,7 @@ async def run_demo(options: DemoOptions,
             conns = [] if server is None else list(server.connections)
             return conns[0].quic if conns else None
 
-        sampler = _Sampler(run, engine, server_conn)
+        sampler = _Sampler(run, engine, server_conn, loop.time())
         download = loop.create_task(_download(run, proto, loop))
         end = run.started + options.seconds
         next_show = loop.time() + options.interval
