@@ -57,6 +57,19 @@ def test_v2_when_the_client_starts_in_v2() -> None:
     _assert(ic.case_v2_direct())
 
 
+def test_v2_upgrade_after_a_retry_in_v1() -> None:
+    # RFC 9369 §4: the Retry is in the original version; the server switches to v2 on
+    # the client's second Initial, and its transport parameters still authenticate the
+    # Retry (retry_source_connection_id).
+    s = ic.setup("v2-retry", [5_000], retry=True,
+                 cconf=ic.client_config(versions=(ic.QUIC_V1, ic.QUIC_V2)),
+                 sconf=ic.server_config(versions=(ic.QUIC_V2, ic.QUIC_V1)))
+    out = ic.CaseOutcome("v2-retry", s.run())
+    ic.common_checks(out, s, version=ic.QUIC_V2)
+    out.check("server sent one Retry", s.server.retries_sent == 1)
+    _assert(out)
+
+
 def test_keyupdate_both_sides_end_in_key_phase_1() -> None:
     _assert(ic.case_keyupdate())
 
