@@ -162,3 +162,15 @@ def test_untimed_events_never_precede_the_connections_first_timed_event() -> Non
     names = [e["name"] for e in log.events]
     assert names[0] == "quic:connection_started" and "quic:key_updated" in names
     assert all(e["time"] == 0.0 for e in log.events)
+
+
+def test_transport_parameters_of_both_ends_are_logged() -> None:
+    loop, clog, slog = _pair()
+    params = {e["owner"]: e for e in _named(clog, "quic:parameters_set")}
+    assert set(params) == {"local", "remote"}
+    server: Any = loop.server
+    assert params["remote"]["initial_max_data"] == server._config.initial_max_data
+    assert params["remote"]["initial_source_connection_id"] == server._local_cids.initial.cid.hex()
+    assert params["local"]["chosen_version"] == "00000001"
+    server_view = {e["owner"]: e for e in _named(slog, "quic:parameters_set")}
+    assert server_view["remote"]["max_idle_timeout"] == params["local"]["max_idle_timeout"]

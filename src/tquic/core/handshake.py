@@ -98,6 +98,9 @@ class HandshakeMixin(ConnectionBase):
     def _create_tls(self) -> Any:
         import importlib
 
+        if self._qlog is not None:
+            self._qlog.parameters_set("local", self._local_params)
+
         from cryptography import x509
         from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
@@ -285,6 +288,8 @@ class HandshakeMixin(ConnectionBase):
             # RFC 9368 §4: the client's Chosen Version is the version of its first flight.
             raise QuicError(TransportErrorCode.VERSION_NEGOTIATION_ERROR,
                             "version_information chosen_version mismatch")
+        if self._qlog is not None:
+            self._qlog.parameters_set("remote", p)
         remembered = self._remembered_params
         if self._is_client and remembered is not None and self._early_data_accepted_hint():
             # RFC 9000 §7.4.1: accepting 0-RTT, the server must not reduce these limits.

@@ -313,6 +313,23 @@ class EngineQlog:
             # quic:tuple_assigned without endpoints: the tuple is abandoned.
             emit("quic:tuple_assigned", {"tuple_id": str(event.path_id)})
 
+    def parameters_set(self, owner: str, params: Any) -> None:
+        """quic:parameters_set: one endpoint's transport parameters (RFC 9000 §18.2 names,
+        which the qlog draft uses too); CIDs and tokens in hex, absent ones left out."""
+        data: dict[str, Any] = {"owner": owner}
+        for name in params.__dataclass_fields__:
+            value = getattr(params, name)
+            if value is None or name in ("unknown", "preferred_address"):
+                continue
+            if name == "version_information":
+                data["chosen_version"] = f"{value.chosen_version:08x}"
+                data["available_versions"] = [f"{v:08x}" for v in value.available_versions]
+            elif isinstance(value, bytes):
+                data[name] = value.hex()
+            else:
+                data[name] = value
+        self.emit_untimed("quic:parameters_set", data)
+
     def version_chosen(self, version: int, server_versions: tuple[int, ...] | None) -> None:
         data: dict[str, Any] = {"chosen_version": f"{version:08x}"}
         if server_versions:
