@@ -57,6 +57,21 @@ def test_v2_when_the_client_starts_in_v2() -> None:
     _assert(ic.case_v2_direct())
 
 
+def test_v2_upgrade_keeps_0rtt_of_the_original_version() -> None:
+    # RFC 9369 §4: 0-RTT stays in the original version (v1) while the server switches
+    # the connection to v2; the server still accepts and reads it.
+    sconf = ic.server_config(ticket_store=ic.TicketStore(), enable_early_data=True,
+                             versions=(ic.QUIC_V2, ic.QUIC_V1))
+    s = ic.setup("v2-0rtt", [5_000], sconf=sconf,
+                 cconf=ic.client_config(versions=(ic.QUIC_V1, ic.QUIC_V2)),
+                 connections=2, resume=True, early_data=True)
+    out = ic.CaseOutcome("v2-0rtt", s.run())
+    ic.common_checks(out, s, handshakes=2, version=ic.QUIC_V2)
+    second = s.workload.results[1].handshake if len(s.workload.results) > 1 else None
+    out.check("0-RTT accepted", second is not None and second.early_data_accepted)
+    _assert(out)
+
+
 def test_v2_upgrade_after_a_retry_in_v1() -> None:
     # RFC 9369 §4: the Retry is in the original version; the server switches to v2 on
     # the client's second Initial, and its transport parameters still authenticate the
