@@ -75,11 +75,11 @@ class Pacer:
 
     def set_rate(self, rate: float | None, now: float) -> None:
         """Change the rate; tokens earned so far are credited at the old rate first."""
-        if rate is not None and not (rate > 0 and math.isfinite(rate)):
-            rate = None
-        if rate == self._rate:
+        if rate == self._rate:  # the common case: called for every packet
             self._refill(now)
             return
+        if rate is not None and not (rate > 0 and math.isfinite(rate)):
+            rate = None
         self._refill(now)
         self._rate = rate
         if rate is None:
@@ -92,6 +92,8 @@ class Pacer:
 
     def _refill(self, now: float) -> None:
         last = self._last_update
+        if now == last and self._rate is not None:
+            return  # nothing earned since the last call (several calls per packet)
         self._last_update = now
         if self._rate is None:
             # Unpaced: the bucket stays full so that pacing, once it starts, begins

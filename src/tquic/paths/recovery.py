@@ -18,7 +18,7 @@ Nothing here reads a clock: every entry point takes ``now`` (float seconds).
 from __future__ import annotations
 
 from tquic.cc.base import AckedPacket, CongestionController, LostPacket, SentInfo
-from tquic.cc.pacer import Pacer, window_pacing_rate
+from tquic.cc.pacer import PACING_GAIN, Pacer
 from tquic.paths.rtt import K_GRANULARITY, K_INITIAL_RTT, RttEstimator
 from tquic.paths.sent_packets import (
     EMPTY_ACK,
@@ -213,12 +213,18 @@ class PathRecovery:
         None (no pacing) before the first RTT sample: until then the initial window
         is the only limit.
         """
-        rate = self.controller.pacing_rate
+        controller = self.controller
+        rate = controller.pacing_rate
         if rate is not None:
             return rate
-        if not self.rtt.has_sample:
+        rtt = self.rtt
+        if not rtt.has_sample:
             return None
-        return window_pacing_rate(self.controller.congestion_window, self.rtt.smoothed_rtt)
+        srtt = rtt.smoothed_rtt
+        cwnd = controller.congestion_window
+        if srtt <= 0 or cwnd <= 0:
+            return None
+        return PACING_GAIN * cwnd / srtt  # window_pacing_rate, inlined (per packet)
 
     def next_send_time(self, now: float, size: int) -> float:
         """When a paced packet of ``size`` bytes may leave (``now`` if it may now)."""
@@ -243,46 +249,43 @@ class PathRecovery:
 
     def on_packet_sent(self, packet: SentPacket, now: float) -> None:
         """RFC 9002 Appendix A.5 OnPacketSent; ``packet.time_sent`` is set to ``now``."""
-        space = self._spaces[packet.space]
+        space_id = packet.space
+        space = self._spaces[space_id]
         if space.discarded:
-            raise ValueError(f"{packet.space.name} space is discarded on path {self.path_id}")
-        space.record_sent(packet.packet_number)
+            raise ValueError(f"{space_id.name} space is discarded on path {self.path_id}")
+        pn = packet.packet_number
+        space.record_sent(pn)
         packet.time_sent = now
-        space.sent[packet.packet_number] = packet
+        space.sent[pn] = packet
+        size = packet.sent_bytes
         self.packets_sent += 1
-        self.bytes_sent += packet.sent_bytes
-        if packet.space == SpaceId.HANDSHAKE:
+        self.bytes_sent += size
+        if space_id == SpaceId.HANDSHAKE:
             self.has_handshake_keys = True
         if not packet.in_flight:
             return
         # draft-cheng-iccrg-delivery-rate-estimation §3.2: a new flight starts when
         # nothing is in flight.
-        if self.bytes_in_flight == 0:
+        in_flight = self.bytes_in_flight
+        if in_flight == 0:
             self._first_sent_time = now
             self._delivered_time = now
         packet.first_sent_time = self._first_sent_time
         packet.delivered_time = self._delivered_time
         packet.delivered = self._delivered
-        packet.app_limited = self._app_limited_until != 0
+        app_limited = packet.app_limited = self._app_limited_until != 0
         packet.lost_at_send = self.bytes_lost
-        self.bytes_in_flight += packet.sent_bytes
-        packet.bytes_in_flight_at_send = self.bytes_in_flight
+        in_flight += size
+        self.bytes_in_flight = in_flight
+        packet.bytes_in_flight_at_send = in_flight
         if packet.ack_eliciting:
             space.time_of_last_ack_eliciting = now
             space.ack_eliciting_in_flight += 1
             self._ack_eliciting_in_flight += 1
-        self.controller.on_packet_sent(
-            SentInfo(
-                packet_number=packet.packet_number,
-                sent_bytes=packet.sent_bytes,
-                time_sent=now,
-                bytes_in_flight=self.bytes_in_flight,
-                app_limited=packet.app_limited,
-            ),
-            now,
-        )
-        self.pacer.set_rate(self.pacing_rate(), now)
-        self.pacer.on_packet_sent(now, packet.sent_bytes)
+        self.controller.on_packet_sent(SentInfo(pn, size, now, in_flight, app_limited), now)
+        pacer = self.pacer
+        pacer.set_rate(self.pacing_rate(), now)
+        pacer.on_packet_sent(now, size)
         self._timer_armed_at = now
 
     # -- acknowledgments --------------------------------------------------------------
@@ -422,34 +425,33 @@ class PathRecovery:
         self, space: PacketSpace, newly_acked: list[SentPacket], now: float
     ) -> list[AckedPacket]:
         acked_for_cc: list[AckedPacket] = []
+        append = acked_for_cc.append
+        acked_bytes = 0
+        ack_eliciting = 0
+        first_sent_time = self._first_sent_time
         for packet in newly_acked:
-            self.packets_acked += 1
             if not packet.in_flight:
                 continue
             size = packet.sent_bytes
-            self.bytes_in_flight -= size
-            self.bytes_acked += size
+            acked_bytes += size
             if packet.ack_eliciting:
-                space.ack_eliciting_in_flight -= 1
-                self._ack_eliciting_in_flight -= 1
+                ack_eliciting += 1
             # draft-cheng-iccrg-delivery-rate-estimation §3.3 (UpdateRateSample):
             # packets are in send order, so the last one sets first_sent_time.
-            self._delivered += size
+            first_sent_time = packet.time_sent
+            append(AckedPacket(packet.packet_number, size, first_sent_time, packet.delivered,
+                               packet.delivered_time, packet.first_sent_time,
+                               packet.app_limited, packet.bytes_in_flight_at_send,
+                               packet.lost_at_send))
+        self.packets_acked += len(newly_acked)
+        if acked_for_cc:
+            self.bytes_in_flight -= acked_bytes
+            self.bytes_acked += acked_bytes
+            space.ack_eliciting_in_flight -= ack_eliciting
+            self._ack_eliciting_in_flight -= ack_eliciting
+            self._delivered += acked_bytes
             self._delivered_time = now
-            self._first_sent_time = packet.time_sent
-            acked_for_cc.append(
-                AckedPacket(
-                    packet_number=packet.packet_number,
-                    sent_bytes=size,
-                    time_sent=packet.time_sent,
-                    delivered_at_send=packet.delivered,
-                    delivered_time_at_send=packet.delivered_time,
-                    first_sent_time_at_send=packet.first_sent_time,
-                    app_limited=packet.app_limited,
-                    bytes_in_flight_at_send=packet.bytes_in_flight_at_send,
-                    lost_at_send=packet.lost_at_send,
-                )
-            )
+            self._first_sent_time = first_sent_time
         # delivery-rate §3.4: the app-limited bubble ends once it is delivered.
         if self._app_limited_until and self._delivered > self._app_limited_until:
             self._app_limited_until = 0
