@@ -60,6 +60,19 @@ def test_bbr1_still_conserves_packets_in_fast_recovery() -> None:
     assert cc.congestion_window == pipe.bytes_in_flight + MDS
 
 
+def test_persistent_congestion_keeps_the_pre_collapse_cwnd_as_inflight_lo() -> None:
+    # RTO-style collapse (Linux tcp_bbr.c v3 bbr_set_state(TCP_CA_Loss)): cwnd drops
+    # to BBRMinPipeCwnd, but outside probing inflight_lo remembers the cwnd before.
+    cc = Bbr3(MDS, seed=3)
+    pipe = Pipe(cc, RATE, RTT)
+    run_to(cc, pipe, Bbr3State.PROBE_BW_CRUISE)
+    pipe.run_until(pipe.now + 0.1)
+    before = cc.congestion_window
+    cc.on_persistent_congestion(pipe.now)
+    assert cc.congestion_window == cc.min_pipe_cwnd
+    assert cc.inflight_lo == pytest.approx(before, abs=1) and cc.full_bw == 0.0
+
+
 def test_first_loss_of_a_round_restarts_the_loss_round() -> None:
     # "BBRNoteLoss": loss_round_delivered = C.delivered at the first loss only.
     cc = Bbr3(MDS, seed=3)
