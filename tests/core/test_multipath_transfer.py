@@ -9,6 +9,7 @@ reinjected on the other path); an abandoned path is forgotten after 3 PTO.
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 
 import pytest
 from mp_loop import LINK_A, LINK_B, Link, MpLoop, mp_pair
@@ -272,3 +273,24 @@ def test_path_that_fails_validation_is_abandoned_and_never_carries_data() -> Non
     sid = _send(loop, _payload(MB // 4))
     assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 5)
     assert loop.client.can_open_path  # path ID 2 is still there to try again
+
+
+def test_forgotten_paths_are_replaced_by_max_path_id_so_a_flapping_link_can_rejoin() -> None:
+    loop = mp_pair(client_max_path_id=1, server_max_path_id=1)
+    client, server = loop.client, loop.server
+
+    def validated(pid: int) -> bool:
+        path = client.paths.get(pid)
+        return path is not None and path.validated
+
+    def forgotten(pid: int) -> bool:
+        return client.paths.get(pid) is None and server.paths.get(pid) is None
+
+    for round_ in range(3):
+        assert loop.run_until(lambda: client.can_open_path, max_time=loop.now + 2), round_
+        path_id = client.add_path(LINK_B, None, loop.now)
+        assert path_id == round_ + 1  # path IDs are never reused
+        assert loop.run_until(partial(validated, path_id), max_time=loop.now + 2)
+        client.abandon_path(path_id, 0, loop.now)
+        assert loop.run_until(partial(forgotten, path_id), max_time=loop.now + 5)
+    assert client._mp_local_max == 4 and server._mp_local_max == 4

@@ -388,8 +388,14 @@ class MultipathMixin(ConnectionBase):
         self._queue_event(PathAbandoned(path.path_id, int(error_code), by_peer))
 
     def _mp_forget(self, path: Path) -> None:
-        """The retention time is over: drop the path and the CIDs we issued for it."""
+        """The retention time is over: drop the path and the CIDs we issued for it, and
+        give the peer one more path ID (MAX_PATH_ID) so that as many paths as configured
+        can be open again: path IDs are never reused (§"Path Close"), so a link that
+        flaps would otherwise run out of them (§"Issuing New Connection IDs")."""
         self._paths.remove(path.path_id)
+        if self._mp_local_max < MAX_PATH_ID_LIMIT:
+            self._mp_local_max += 1
+            self._control.append((R_FRAME, MaxPathIdFrame(self._mp_local_max)))
         cids = self._mp_local_cids.get(path.path_id)
         if cids is not None:
             for entry in cids.active:
