@@ -52,6 +52,7 @@ MIN_INITIAL_DATAGRAM = 1200  # RFC 9000 §14.1: a client Initial datagram is at 
 MIN_ORIGINAL_DCID = 8  # RFC 9000 §7.2: a client's first DCID is at least 8 bytes
 MIN_RESET_SIZE = 21  # RFC 9000 §10.3: 5 unpredictable bytes + 16-byte token
 RESET_TOKEN_SIZE = 16
+_PATH_CACHE_SIZE = 4096  # NetworkPath objects kept for reuse (per endpoint)
 # RFC 9000 §17.2 Table 5 / RFC 9369 §3.2: the long-header type bits of an Initial.
 _INITIAL_TYPE_BITS = {QUIC_V1: 0x00, QUIC_V2: 0x10}
 
@@ -136,6 +137,7 @@ class QuicEndpoint:
         if not self._sockets:
             raise ValueError("an endpoint needs at least one socket")
         self._by_local: dict[Address, UdpSocket] = {s.local_address: s for s in self._sockets}
+        self._path_cache: dict[tuple[UdpSocket, Address], NetworkPath] = {}
         self._routes: dict[bytes, QuicConnectionProtocol] = {}
         self._initial_routes: dict[tuple[bytes, Address], QuicConnectionProtocol] = {}
         self._initial_keys: dict[QuicConnectionProtocol, tuple[bytes, Address]] = {}
@@ -237,7 +239,7 @@ class QuicEndpoint:
         while start < total:
             path = datagrams[start][1]
             end = start + 1
-            while end < total and datagrams[end][1] == path:
+            while end < total and (datagrams[end][1] is path or datagrams[end][1] == path):
                 end += 1
             batch = [d for d, _ in datagrams[start:end]]
             self._send(self._socket_for(path.local), batch, path.remote)
@@ -341,7 +343,15 @@ class QuicEndpoint:
             self._drop()
             return None
         first = data[0]
-        path = NetworkPath(sock.local_address, addr)
+        # One NetworkPath object per (socket, peer), reused for every datagram: no
+        # allocation per datagram, and the engine's path comparisons become identity
+        # comparisons.  Bounded: a flood of source addresses only empties the cache.
+        key = (sock, addr)
+        path = self._path_cache.get(key)
+        if path is None:
+            if len(self._path_cache) >= _PATH_CACHE_SIZE:
+                self._path_cache.clear()
+            path = self._path_cache[key] = NetworkPath(sock.local_address, addr)
         if first & 0x80:
             # Long header: version and CIDs sit at fixed places (RFC 8999 §5.1).
             if len(data) < 7:

@@ -641,7 +641,8 @@ class PathRecovery:
         For the timers the transport counts in PTOs (closing/draining 3*PTO, RFC
         9000 §10.2; path abandon, draft-ietf-quic-multipath §"Path Close").
         """
-        return self.rtt.pto_base() + self.peer_max_ack_delay
+        rtt = self.rtt  # RttEstimator.pto_base, inlined: the engine asks per packet
+        return rtt.smoothed_rtt + max(4 * rtt.rttvar, K_GRANULARITY) + self.peer_max_ack_delay
 
     # -- discarding -------------------------------------------------------------------
 
