@@ -382,11 +382,19 @@ def stream_frame_overhead(stream_id: int, offset: int, length: int) -> int:
 def stream_data_capacity(stream_id: int, offset: int, space: int) -> int:
     """The most stream data a STREAM frame with a Length field can carry in ``space`` bytes
     (0 when not even an empty frame fits)."""
-    fixed = 1 + varint_size(stream_id) + (varint_size(offset) if offset else 0)
+    # Called for every packet a sender fills: the varint sizes (RFC 9000 §16) are
+    # written out for the common small values.
+    fixed = 2 if stream_id < 0x40 else 3 if stream_id < 0x4000 else 1 + varint_size(stream_id)
+    if offset:
+        fixed += 4 if 0x4000 <= offset < 0x40000000 else varint_size(offset)
     room = space - fixed
-    for length_size, limit in ((1, 0x3F), (2, 0x3FFF), (4, 0x3FFFFFFF)):
-        if room - length_size <= limit:
-            return max(0, room - length_size)
+    # The Length field takes 1, 2, 4 or 8 bytes, whichever holds room - its own size.
+    if room <= 0x40:
+        return room - 1 if room > 1 else 0
+    if room <= 0x4001:
+        return room - 2
+    if room <= 0x40000003:
+        return room - 4
     return room - 8
 
 
