@@ -555,8 +555,10 @@ class PacketBuilderMixin(ConnectionBase):
                     or (tracker.has_unacked and tracker.ack_due(now)))
                 if not owed:
                     break
-                dgram = self._build_datagram(path, now, only_path_frames=not path.validated
-                                             or path.is_backup)
+                # Data only in PTO probes of a path in use: the rest is the scheduler's.
+                dgram = self._build_datagram(
+                    path, now, only_path_frames=not path.validated or path.is_backup
+                    or path.space.probe_packets == 0)
                 if dgram is None:
                     break
                 out.append((dgram, path.network_path))
