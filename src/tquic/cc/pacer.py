@@ -8,10 +8,13 @@ bucket also holds ``BURST_INTERVAL`` worth of the rate (at most
 ``MAX_BURST_PACKETS`` datagrams): an event loop cannot sleep for less than
 about a millisecond (epoll's timeout is in whole milliseconds), so a bucket of
 ten datagrams would cap the sender at ten datagrams per wakeup, far below the
-rate (RFC 9002 §7.7 leaves the burst size to the implementation: "pacing
-[...] can be done in bursts").  A rate of ``None``
-means "do not pace": that is the state before the first RTT sample, when the
-congestion window (the initial window) is the only limit.
+rate.  RFC 9002 §7.7 allows for it: "Practical considerations, such as
+packetization, scheduling delays, and computational efficiency, can cause a
+sender to deviate from this rate over time periods that are much shorter than
+an RTT", and a sender that knows the path absorbs larger bursts "MAY use a
+higher limit".  A rate of ``None`` means "do not pace": that is the state
+before the first RTT sample, when the congestion window (the initial window)
+is the only limit.
 
 The path sets the rate before asking (``set_rate``), from the controller's
 ``pacing_rate`` when it has one, else ``N * cwnd / smoothed_rtt`` with N = 1.25
