@@ -33,8 +33,9 @@ import ipaddress
 import logging
 import socket
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from tquic.core.network_path import Address
 
@@ -56,6 +57,7 @@ GSO_MAX_SEGMENTS = 64
 GSO_MAX_BYTES = 65507
 RECV_BUFFER_SIZE = 65535  # one GRO super-datagram at most
 SOCKET_BUFFER_SIZE = 4 << 20
+_PEER_CACHE_SIZE = 1024  # normalized peer addresses remembered per socket
 
 ECN_NOT_ECT = 0
 ECN_ECT1 = 1
@@ -85,6 +87,23 @@ class ReceivedDatagram:
     data: bytes
     addr: Address
     ecn: int  # the two ECN bits of the IP header (0 when unknown)
+
+
+# Per received datagram a ReceivedDatagram is built; writing its slots directly skips
+# the frozen dataclass's object.__setattr__ per field (same object, equally immutable
+# afterwards; the pattern of tquic.wire.packet).
+_new_object = object.__new__
+_set_data, _set_addr, _set_ecn = (
+    cast(Callable[[object, object], None], ReceivedDatagram.__dict__[name].__set__)
+    for name in ("data", "addr", "ecn"))
+
+
+def _received(data: bytes, addr: Address, ecn: int) -> ReceivedDatagram:
+    datagram = _new_object(ReceivedDatagram)
+    _set_data(datagram, data)
+    _set_addr(datagram, addr)
+    _set_ecn(datagram, ecn)
+    return datagram
 
 
 def normalize_address(addr: tuple[object, ...]) -> Address:
@@ -133,6 +152,7 @@ class UdpSocket:
         "_ecn_level",
         "_ecn_option",
         "_gso",
+        "_peers",
         "family",
         "features",
         "gro_reads",
@@ -144,6 +164,9 @@ class UdpSocket:
                  ecn: bool = True, bound_device: str | None = None) -> None:
         self.sock = sock
         self.family = sock.family
+        # Raw socket address -> normalized Address, so a datagram from a known peer
+        # costs a dict lookup, not a normalization.
+        self._peers: dict[object, Address] = {}
         sock.setblocking(False)
         dual_stack = False
         if self.family == socket.AF_INET6:
@@ -341,13 +364,17 @@ class UdpSocket:
                     ecn = value[0] & 3
                 elif level == socket.IPPROTO_IPV6 and kind == IPV6_TCLASS and len(value) >= 4:
                     ecn = _INT.unpack(value[:4])[0] & 3
-            peer = normalize_address(addr)
+            peer = self._peers.get(addr)
+            if peer is None:
+                if len(self._peers) >= _PEER_CACHE_SIZE:
+                    self._peers.clear()  # bounded: a flood of source addresses only empties it
+                peer = self._peers[addr] = normalize_address(addr)
             if segment and len(data) > segment:
                 self.gro_reads += 1
-                out.extend(ReceivedDatagram(data[i:i + segment], peer, ecn)
-                           for i in range(0, len(data), segment))
+                out.extend([_received(data[i:i + segment], peer, ecn)
+                            for i in range(0, len(data), segment)])
             else:
-                out.append(ReceivedDatagram(data, peer, ecn))
+                out.append(_received(data, peer, ecn))
         return out
 
 
