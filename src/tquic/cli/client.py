@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 
 from tquic.cli.common import CliError, describe_close, fail
 from tquic.cli.hq import ALPN_HQ
+from tquic.cli.multipath import MAX_PATH_ID, MultipathSession, print_path_table, scheduler_error
 from tquic.h3.aio import H3_ALPN
+from tquic.io.multipath_client import LocalPath, parse_local_path
 from tquic.io.protocol import ConnectionClosedError, QuicConnectionProtocol
 from tquic.io.streams import StreamError
 
@@ -69,10 +71,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--max-udp-payload", type=int, default=1452,
                         help="largest UDP payload to send (default 1452)")
     parser.add_argument("--json", action="store_true", help="print results as JSON (scripts)")
+    parser.add_argument("--path", action="append", type=_local_path, default=[],
+                        metavar="LOCAL_ADDR[%IFACE]", dest="paths",
+                        help="multipath: send from this local address (and interface); the "
+                             "first is the handshake's, each further one an extra path "
+                             "(repeat the option)")
+    parser.add_argument("--scheduler", default=None, metavar="NAME",
+                        help="multipath scheduler for what the client sends (default minrtt)")
     parser.set_defaults(handler=run)
 
 
+def _local_path(value: str) -> LocalPath:
+    try:
+        return parse_local_path(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.scheduler is not None:
+        error = scheduler_error(args.scheduler)
+        if error is not None:
+            print(f"{PROG}: error: {error}", file=sys.stderr)
+            return 2
     try:
         fetches = [_parse_url(url) for url in args.urls]
         config = _config(args)
@@ -104,12 +125,17 @@ def _config(args: argparse.Namespace) -> Any:
     if args.ca is not None and not os.path.isfile(args.ca):
         raise CliError(f"CA file not found: {args.ca}")
     versions = (QUIC_V2, QUIC_V1) if args.quic_version == "2" else (QUIC_V1, QUIC_V2)
+    multipath: dict[str, Any] = {}
+    if args.paths:
+        multipath["max_path_id"] = max(MAX_PATH_ID, len(args.paths))
+    if args.scheduler is not None:
+        multipath["scheduler"] = args.scheduler.lower()
     try:
         return QuicConfiguration(
             is_client=True, alpn_protocols=(args.alpn,), cafile=args.ca,
             verify_peer=not args.insecure, congestion_control=args.cc, versions=versions,
             idle_timeout=max(args.timeout, 1.0), max_udp_payload_size=args.max_udp_payload,
-            max_data=64 << 20, max_stream_data=32 << 20)
+            max_data=64 << 20, max_stream_data=32 << 20, **multipath)
     except ConfigurationError as exc:
         raise CliError(f"bad configuration: {exc}") from None
 
@@ -124,10 +150,15 @@ async def _main(args: argparse.Namespace, config: Any, fetches: list[Fetch]) -> 
     groups: dict[tuple[str, int], list[Fetch]] = {}
     for fetch in fetches:
         groups.setdefault((fetch.host, fetch.port), []).append(fetch)
+    sessions = {key: MultipathSession(f"{key[0]}:{key[1]}", args.paths, args.timeout)
+                for key in groups} if args.paths else {}
+    for session in sessions.values():
+        session.bind()  # a bad --path fails here, in one line, before any packet
     progress = _Progress(fetches) if (sys.stderr.isatty() and not args.json) else None
     started = time.perf_counter()
     try:
-        await asyncio.gather(*(_fetch_group(args, config, host, port, group, out_dir)
+        await asyncio.gather(*(_fetch_group(args, config, host, port, group, out_dir,
+                                            sessions.get((host, port)))
                                for (host, port), group in groups.items()))
     finally:
         if progress is not None:
@@ -136,7 +167,7 @@ async def _main(args: argparse.Namespace, config: Any, fetches: list[Fetch]) -> 
     begun = [f.started for f in fetches if f.started]
     elapsed = (max(f.finished for f in fetches) - min(begun)) if begun else (
         time.perf_counter() - started)
-    _report(args, fetches, elapsed)
+    _report(args, fetches, elapsed, list(sessions.values()))
     failed = [f for f in fetches if f.error is not None]
     for fetch in failed if not args.json else []:
         print(f"{PROG}: error: {fetch.url}: {fetch.error}", file=sys.stderr)
@@ -144,7 +175,8 @@ async def _main(args: argparse.Namespace, config: Any, fetches: list[Fetch]) -> 
 
 
 async def _fetch_group(args: argparse.Namespace, config: Any, host: str, port: int,
-                       fetches: list[Fetch], out_dir: Path | None) -> None:
+                       fetches: list[Fetch], out_dir: Path | None,
+                       session: MultipathSession | None) -> None:
     from tquic.io.api import connect
 
     if args.alpn == H3_ALPN:
@@ -152,11 +184,14 @@ async def _fetch_group(args: argparse.Namespace, config: Any, host: str, port: i
 
         await fetch_group_h3(config, host, port, fetches, out_dir, timeout=args.timeout,
                              verbose=args.verbose, qlog_dir=args.qlog_dir,
-                             qlog_format=args.qlog_format)
+                             qlog_format=args.qlog_format, session=session)
         return
     try:
-        conn = await connect(host, port, config, timeout=args.timeout,
-                             qlog_dir=args.qlog_dir, qlog_format=args.qlog_format)
+        if session is not None:
+            conn = await session.connect(host, port, config)
+        else:
+            conn = await connect(host, port, config, timeout=args.timeout,
+                                 qlog_dir=args.qlog_dir, qlog_format=args.qlog_format)
     except TimeoutError:
         _fail_all(fetches, f"cannot connect to {host}:{port}: no answer within "
                            f"{args.timeout:g} s (is a QUIC server listening there?)")
@@ -168,7 +203,11 @@ async def _fetch_group(args: argparse.Namespace, config: Any, host: str, port: i
         _fail_all(fetches, f"cannot connect to {host}:{port}: {exc.strerror or exc}")
         return
     async with conn:
+        if session is not None:
+            await session.opened(conn)
         await asyncio.gather(*(_fetch_one(conn, f, out_dir, args.timeout) for f in fetches))
+        if session is not None:
+            session.finished(conn)
 
 
 def _fail_all(fetches: list[Fetch], message: str) -> None:
@@ -213,16 +252,21 @@ async def _fetch_one(conn: QuicConnectionProtocol, fetch: Fetch, out_dir: Path |
             sink.close()
 
 
-def _report(args: argparse.Namespace, fetches: list[Fetch], elapsed: float) -> None:
+def _report(args: argparse.Namespace, fetches: list[Fetch], elapsed: float,
+            sessions: list[MultipathSession]) -> None:
     total = sum(f.bytes for f in fetches)
     if args.json:
-        print(json.dumps({
+        report: dict[str, Any] = {
             "results": [{"url": f.url, "bytes": f.bytes, "seconds": round(f.seconds, 6),
                          "mbps": round(f.mbps, 3), "sha256": f.sha256 or None,
                          "error": f.error} for f in fetches],
             "total_bytes": total, "seconds": round(elapsed, 6),
             "mbps": round(total * 8 / max(elapsed, 1e-9) / 1e6, 3),
-        }))
+        }
+        if sessions:
+            report["paths"] = [row for s in sessions for row in s.rows]
+            report["path_notes"] = {s.server: s.note for s in sessions if s.note}
+        print(json.dumps(report))
         return
     width = max(len("URL"), *(len(f.url) for f in fetches))
     print(f"{'URL':<{width}}  {'bytes':>12}  {'seconds':>8}  {'Mbit/s':>9}")
@@ -232,6 +276,7 @@ def _report(args: argparse.Namespace, fetches: list[Fetch], elapsed: float) -> N
     if len(fetches) > 1:
         rate = total * 8 / max(elapsed, 1e-9) / 1e6
         print(f"{'total':<{width}}  {total:>12}  {elapsed:8.3f}  {rate:9.1f}")
+    print_path_table(sessions)
 
 
 class _Progress:

@@ -22,15 +22,24 @@ from tquic.io.protocol import ConnectionClosedError
 
 if TYPE_CHECKING:
     from tquic.cli.client import Fetch
+    from tquic.cli.multipath import MultipathSession
 
 
 async def fetch_group_h3(config: Any, host: str, port: int, fetches: list[Fetch],
                          out_dir: Path | None, *, timeout: float, verbose: bool = False,
-                         qlog_dir: str | None = None, qlog_format: str = "seq") -> None:
-    """Fetch every URL of ``fetches`` (same host and port) on one HTTP/3 connection."""
+                         qlog_dir: str | None = None, qlog_format: str = "seq",
+                         session: MultipathSession | None = None) -> None:
+    """Fetch every URL of ``fetches`` (same host and port) on one HTTP/3 connection.
+
+    With ``session`` (``--path``), the connection runs on its sockets and opens
+    its extra paths before the requests.
+    """
     try:
-        client = await connect_h3(host, port, config, timeout=timeout,
-                                  qlog_dir=qlog_dir, qlog_format=qlog_format)
+        if session is not None:
+            client = await session.connect_h3(host, port, config)
+        else:
+            client = await connect_h3(host, port, config, timeout=timeout,
+                                      qlog_dir=qlog_dir, qlog_format=qlog_format)
     except TimeoutError:
         _fail_all(fetches, f"cannot connect to {host}:{port}: no answer within "
                            f"{timeout:g} s (is an HTTP/3 server listening there?)")
@@ -43,8 +52,12 @@ async def fetch_group_h3(config: Any, host: str, port: int, fetches: list[Fetch]
                            f"{getattr(exc, 'strerror', None) or exc}")
         return
     async with client:
+        if session is not None:
+            await session.opened(client.protocol)
         await asyncio.gather(*(_fetch_one(client, f, out_dir, timeout, verbose)
                                for f in fetches))
+        if session is not None:
+            session.finished(client.protocol)
 
 
 def _fail_all(fetches: list[Fetch], message: str) -> None:

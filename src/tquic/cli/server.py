@@ -9,11 +9,17 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from tquic.cli.common import CliError, fail, parse_listen, read_file
 from tquic.cli.h3_files import H3FileHandler, dispatch_by_alpn
 from tquic.cli.hq import ALPN_HQ, HqServer
+from tquic.cli.multipath import scheduler_error
 from tquic.h3.aio import H3_ALPN
+
+# initial_max_path_id the server offers (draft-ietf-quic-multipath): room for a
+# client with several links plus re-opened paths.
+MAX_PATH_ID = 8
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,6 +44,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="qlog JSON-SEQ (default) or the 0.3 JSON that qvis loads")
     parser.add_argument("--max-udp-payload", type=int, default=1452,
                         help="largest UDP payload to send (default 1452)")
+    parser.add_argument("--no-multipath", dest="multipath", action="store_false",
+                        help="do not offer multipath (draft-ietf-quic-multipath); it is "
+                             f"offered by default, up to path ID {MAX_PATH_ID}")
+    parser.add_argument("--scheduler", default=None, metavar="NAME",
+                        help="multipath scheduler for what the server sends (default minrtt)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log connections")
     parser.set_defaults(handler=run)
 
@@ -52,6 +63,11 @@ def _parse_alpns(value: str) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.scheduler is not None:
+        error = scheduler_error(args.scheduler)
+        if error is not None:
+            print(f"tquic server: error: {error}", file=sys.stderr)
+            return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s")
     try:
@@ -70,10 +86,14 @@ async def _serve(args: argparse.Namespace) -> int:
     key = read_file(args.key, "key")
     if args.root is not None and not Path(args.root).is_dir():
         raise CliError(f"--root is not a directory: {args.root}")
+    multipath: dict[str, Any] = {"max_path_id": MAX_PATH_ID if args.multipath else None}
+    if args.scheduler is not None:
+        multipath["scheduler"] = args.scheduler.lower()
     try:
         config = QuicConfiguration(
             is_client=False, alpn_protocols=args.alpn, certificate=cert, private_key=key,
-            congestion_control=args.cc, max_udp_payload_size=args.max_udp_payload)
+            congestion_control=args.cc, max_udp_payload_size=args.max_udp_payload,
+            **multipath)
     except ConfigurationError as exc:
         raise CliError(f"bad configuration: {exc}") from None
     host, port = args.listen

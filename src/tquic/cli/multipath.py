@@ -1,0 +1,116 @@
+"""``tquic client --path``: one connection over several local addresses (multipath).
+
+The first ``--path`` is the local address of the handshake (path 0); each
+further one becomes an extra path opened once the handshake is confirmed
+(draft-ietf-quic-multipath §"Path Initiation and Validation").  Sockets are
+bound per connection (one connection per server), so a bad address fails
+before any packet is sent, in one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from tquic.cli.common import CliError
+from tquic.io.multipath_client import (
+    LocalPath,
+    PathBindError,
+    bind_path_sockets,
+    connect_multipath,
+    open_extra_paths,
+)
+from tquic.io.protocol import QuicConnectionProtocol
+from tquic.io.udp import UdpSocket
+
+MAX_PATH_ID = 8  # initial_max_path_id offered with --path (room for re-opened paths)
+
+
+def scheduler_error(name: str) -> str | None:
+    """None when ``name`` is a registered scheduler, else the one-line error text."""
+    from tquic.paths.schedulers import available_schedulers
+
+    choices = available_schedulers()
+    if name.lower() in choices:
+        return None
+    return f"unknown scheduler {name!r}; choose one of: {', '.join(choices)}"
+
+
+@dataclasses.dataclass(slots=True)
+class MultipathSession:
+    """The local paths of one connection, and its per-path figures at the end."""
+
+    server: str
+    paths: Sequence[LocalPath]
+    timeout: float
+    sockets: list[UdpSocket] = dataclasses.field(default_factory=list)
+    rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    note: str | None = None
+
+    def bind(self) -> None:
+        try:
+            self.sockets = bind_path_sockets(self.paths)
+        except PathBindError as exc:
+            raise CliError(str(exc.strerror)) from None
+
+    async def connect(self, host: str, port: int, config: Any, *,
+                      wait_connected: bool = True) -> QuicConnectionProtocol:
+        if not self.sockets:
+            self.bind()
+        try:
+            return await connect_multipath(host, port, config, self.sockets,
+                                           wait_connected=wait_connected,
+                                           timeout=self.timeout)
+        except PathBindError as exc:
+            raise CliError(str(exc.strerror)) from None
+
+    async def connect_h3(self, host: str, port: int, config: Any) -> Any:
+        """Like ``tquic.h3.aio.connect_h3``, on the multipath endpoint."""
+        from tquic.h3.aio import H3Bridge, _h3_quic_config
+        from tquic.h3.api import H3Client
+        from tquic.h3.settings import H3Config
+
+        h3_config = H3Config()
+        quic_config = _h3_quic_config(config, h3_config, is_client=True)
+        proto = await self.connect(host, port, quic_config, wait_connected=False)
+        bridge = H3Bridge(proto, lambda quic, transmit: H3Client(quic, transmit, h3_config))
+        try:
+            return await asyncio.wait_for(bridge.ready, self.timeout)
+        except BaseException:
+            await proto.__aexit__(None, None, None)
+            raise
+
+    async def opened(self, proto: QuicConnectionProtocol) -> None:
+        """Open the extra paths (every socket after the first)."""
+        _, self.note = await open_extra_paths(proto, self.sockets[1:], timeout=self.timeout)
+
+    def finished(self, proto: QuicConnectionProtocol) -> None:
+        """Record the per-path figures (before the connection closes)."""
+        loop = asyncio.get_running_loop()
+        for stats in proto.quic.path_stats(loop.time()):
+            local = stats.network_path.local
+            self.rows.append({
+                "server": self.server, "path_id": stats.path_id,
+                "local": f"{local[0]}:{local[1]}", "state": stats.state,
+                "bytes_sent": stats.bytes_sent, "bytes_received": stats.bytes_received,
+                "srtt_ms": round(stats.srtt * 1000, 3), "packets_lost": stats.packets_lost,
+            })
+
+
+def print_path_table(sessions: Sequence[MultipathSession]) -> None:
+    rows = [row for s in sessions for row in s.rows]
+    if not rows:
+        return
+    total = sum(r["bytes_received"] for r in rows) or 1
+    print()
+    print(f"{'path':>4}  {'local':<22}  {'state':<10}  {'sent':>12}  {'received':>12}  "
+          f"{'share':>6}  {'srtt ms':>8}  {'lost':>6}")
+    for r in rows:
+        print(f"{r['path_id']:>4}  {r['local']:<22}  {r['state']:<10}  {r['bytes_sent']:>12}  "
+              f"{r['bytes_received']:>12}  {r['bytes_received'] / total:6.1%}  "
+              f"{r['srtt_ms']:8.1f}  {r['packets_lost']:>6}")
+    for s in sessions:
+        if s.note:
+            print(f"note: {s.server}: {s.note}")
