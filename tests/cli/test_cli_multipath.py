@@ -93,11 +93,14 @@ def test_two_paths_carry_one_download_intact(served: int, cert_dir: Path, root: 
     assert report["path_notes"] == {}
 
 
-def test_path_table_in_the_human_summary(served: int, cert_dir: Path) -> None:
+def test_path_table_in_the_human_summary_and_a_qlog(served: int, cert_dir: Path,
+                                                    tmp_path: Path) -> None:
     result = tquic("client", f"https://localhost:{served}/100000", "--ca",
                    str(cert_dir / "cert.pem"), "--path", "127.0.0.1", "--path", "127.0.0.2",
-                   "--scheduler", "roundrobin")
+                   "--scheduler", "roundrobin", "--qlog-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
+    (qlog,) = tmp_path.iterdir()
+    assert '"path_id":1' in qlog.read_text().replace(" ", "")
     lines = result.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["path", "local"])
     rows = [line.split() for line in lines[header + 1:header + 3]]

@@ -150,7 +150,8 @@ async def _main(args: argparse.Namespace, config: Any, fetches: list[Fetch]) -> 
     groups: dict[tuple[str, int], list[Fetch]] = {}
     for fetch in fetches:
         groups.setdefault((fetch.host, fetch.port), []).append(fetch)
-    sessions = {key: MultipathSession(f"{key[0]}:{key[1]}", args.paths, args.timeout)
+    sessions = {key: MultipathSession(f"{key[0]}:{key[1]}", args.paths, args.timeout,
+                                      args.qlog_dir, args.qlog_format)
                 for key in groups} if args.paths else {}
     for session in sessions.values():
         session.bind()  # a bad --path fails here, in one line, before any packet

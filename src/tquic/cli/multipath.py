@@ -45,6 +45,8 @@ class MultipathSession:
     server: str
     paths: Sequence[LocalPath]
     timeout: float
+    qlog_dir: str | None = None
+    qlog_format: str = "seq"
     sockets: list[UdpSocket] = dataclasses.field(default_factory=list)
     rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     note: str | None = None
@@ -59,10 +61,14 @@ class MultipathSession:
                       wait_connected: bool = True) -> QuicConnectionProtocol:
         if not self.sockets:
             self.bind()
+        from tquic.qlog import QlogDirectory
+
+        qlog = (QlogDirectory(self.qlog_dir, fmt=self.qlog_format)  # type: ignore[arg-type]
+                if self.qlog_dir else None)
         try:
             return await connect_multipath(host, port, config, self.sockets,
                                            wait_connected=wait_connected,
-                                           timeout=self.timeout)
+                                           timeout=self.timeout, qlog=qlog)
         except PathBindError as exc:
             raise CliError(str(exc.strerror)) from None
 

@@ -24,6 +24,7 @@ from tquic.core.network_path import Address, NetworkPath
 from tquic.io.endpoint import QuicEndpoint, engine_class
 from tquic.io.protocol import QuicConnectionProtocol
 from tquic.io.udp import UdpSocket, resolve
+from tquic.qlog import QlogDirectory
 
 __all__ = ["LocalPath", "PathBindError", "bind_path_sockets", "connect_multipath",
            "open_extra_paths", "parse_local_path"]
@@ -94,8 +95,8 @@ def _family(host: str) -> int:
 
 async def connect_multipath(host: str, port: int, config: QuicConfiguration,
                             sockets: Sequence[UdpSocket], *,
-                            wait_connected: bool = True,
-                            timeout: float | None = 30.0) -> QuicConnectionProtocol:
+                            wait_connected: bool = True, timeout: float | None = 30.0,
+                            qlog: QlogDirectory | None = None) -> QuicConnectionProtocol:
     """Connect from ``sockets[0]`` on an endpoint that also listens on the others.
 
     The endpoint (and so every socket) is closed when the connection ends.
@@ -121,8 +122,13 @@ async def connect_multipath(host: str, port: int, config: QuicConfiguration,
         raise
     path = NetworkPath(sockets[0].local_address, remote)
     try:
+        quic_logger = None
+        if qlog is not None:
+            local = sockets[0].local_address
+            quic_logger = qlog.create(f"client-{local[1]}-{id(sockets[0]):x}", "client")
+            config = dataclasses.replace(config, quic_logger=quic_logger)
         engine = engine_class()(config, is_client=True)
-        proto = endpoint.create_connection(engine, path, None)
+        proto = endpoint.create_connection(engine, path, quic_logger)
         engine.connect(path, loop.time())
         proto.connection_made()
         if wait_connected:
