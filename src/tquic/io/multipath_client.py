@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tquic.core.config import QuicConfiguration
+from tquic.core.multipath import PathError
 from tquic.core.network_path import Address, NetworkPath
 from tquic.io.endpoint import QuicEndpoint, engine_class
 from tquic.io.protocol import QuicConnectionProtocol
@@ -162,8 +163,12 @@ async def open_extra_paths(proto: QuicConnectionProtocol, sockets: Sequence[UdpS
                                   f"within {timeout:g} s")
             await asyncio.sleep(_RETRY_INTERVAL)
         remote = proto.network_path.remote
-        path_ids.append(engine.add_path(NetworkPath(sock.local_address, remote), None,
-                                        loop.time()))
-        proto.flush()
+        try:
+            path_ids.append(engine.add_path(NetworkPath(sock.local_address, remote), None,
+                                            loop.time()))
+        except PathError as exc:  # e.g. the connection is closing
+            return path_ids, f"no path opened from {sock.local_address[0]}: {exc}"
+        finally:
+            proto.flush()  # the PATH_CHALLENGE, or the PATHS_BLOCKED frame on refusal
     return path_ids, None
 
