@@ -29,12 +29,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tquic.core.config import QuicConfiguration
-from tquic.core.multipath import PathError
-from tquic.core.network_path import Address, NetworkPath
+from tquic.core.network_path import NetworkPath
 from tquic.crypto.tls.certs import generate_self_signed
 from tquic.demo.model import DemoError, DemoOptions, DemoSummary, PathSample
 from tquic.io.api import QuicServer, serve
 from tquic.io.endpoint import QuicEndpoint, engine_class
+from tquic.io.multipath_client import open_extra_paths
 from tquic.io.protocol import ConnectionClosedError, QuicConnectionProtocol
 from tquic.io.streams import QuicStreamReader, QuicStreamWriter, StreamError
 from tquic.io.udp import UdpSocket
@@ -191,27 +191,16 @@ class _Sampler:
 
 
 async def _open_paths(run: DemoRun, proto: QuicConnectionProtocol, sockets: list[UdpSocket],
-                      relay: Address, loop: asyncio.AbstractEventLoop) -> None:
-    engine = proto.quic
-    if not getattr(engine, "multipath_enabled", False):
-        run.multipath_note = "the server did not negotiate multipath (initial_max_path_id)"
-        return
-    for index, sock in enumerate(sockets[1:], start=1):
-        deadline = loop.time() + HANDSHAKE_TIMEOUT
-        while True:
-            try:
-                path_id = engine.add_path(NetworkPath(sock.local_address, relay), None,
-                                          loop.time())
-                break
-            except PathError as exc:
-                if "not confirmed" not in str(exc) or loop.time() > deadline:
-                    run.multipath_note = f"add_path on link {index} refused: {exc}"
-                    return
-                await asyncio.sleep(0.01)
+                      loop: asyncio.AbstractEventLoop) -> None:
+    """A path from each further link's socket (tquic.io.multipath_client waits until the
+    handshake is confirmed and the new path ID has connection IDs)."""
+    path_ids, note = await open_extra_paths(proto, sockets[1:], timeout=HANDSHAKE_TIMEOUT)
+    for index, path_id in enumerate(path_ids, start=1):
         run.tracks[path_id] = _PathTrack(index, path_id)
-        run.event(loop.time(), f"path {path_id} opened from {sock.local_address[0]}")
-        proto.flush()
-    run.multipath = True
+        run.event(loop.time(), f"path {path_id} opened from {sockets[index].local_address[0]}")
+    run.multipath = bool(path_ids)
+    if note is not None:
+        run.multipath_note = note
 
 
 async def _download(run: DemoRun, proto: QuicConnectionProtocol,
@@ -266,7 +255,7 @@ async def run_demo(options: DemoOptions,
         await asyncio.wait_for(proto.wait_connected(), HANDSHAKE_TIMEOUT)
         run.event(loop.time(), f"handshake complete over {links[0].host}")
         if options.multipath and len(links) > 1:
-            await _open_paths(run, proto, sockets, relay_addr, loop)
+            await _open_paths(run, proto, sockets, loop)
         elif not options.multipath:
             run.multipath_note = "single path requested (--single-path)"
 
