@@ -49,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--down-at", type=float, metavar="SECONDS",
                         help="when it fails (default: half of --seconds)")
     parser.add_argument("--scheduler", default="minrtt", help="path scheduler (default minrtt)")
-    parser.add_argument("--cc", default="cubic", help="congestion controller (default cubic)")
+    parser.add_argument("--cc", default="bbr1",
+                        help="congestion controller (default bbr1: model-based, keeps lossy links full)")
     parser.add_argument("--single-path", action="store_true",
                         help="no multipath: one path over the first link")
     parser.add_argument("--interval", type=float, default=None,
