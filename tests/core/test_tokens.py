@@ -50,3 +50,11 @@ def test_new_token_validates_the_same_address_for_a_day() -> None:
     assert not tm.validate_new_token(token, ADDR, 2 * 86400.0)
     # the two kinds are not interchangeable (§8.1.3)
     assert tm.validate_retry_token(token, ADDR, 1.0) is None
+
+
+def test_new_token_is_bound_to_the_host_not_the_port() -> None:
+    """RFC 9000 §8.1.3: the next connection comes from a new port of the same host."""
+    manager = TokenManager(b"k" * 32)
+    token = manager.create_new_token(("192.0.2.1", 50000), 100.0)
+    assert manager.validate_new_token(token, ("192.0.2.1", 50001), 200.0)
+    assert not manager.validate_new_token(token, ("192.0.2.2", 50000), 200.0)

@@ -336,3 +336,28 @@ def test_opening_more_streams_than_the_peer_allows_waits_for_credit(
             assert [len(b) for b in bodies] == [100 + i for i in range(20)]
 
     run(main())
+
+
+def test_new_token_from_a_previous_connection_skips_retry(
+        server_config: QuicConfiguration, client_config: QuicConfiguration) -> None:
+    """RFC 9000 §8.1.3: a NEW_TOKEN token validates the address on the next connection."""
+    async def main() -> None:
+        server = await hq_server(server_config, retry="always")
+        async with server:
+            port = server.local_address[1]
+            async with tquic.connect("127.0.0.1", port, client_config) as conn:
+                assert await fetch(conn, "/1000") == generated_body(1000)
+                token = conn.new_token
+            assert token, "the server sent no NEW_TOKEN frame"
+            assert server.endpoint.stats.retries_sent == 1
+            again = dataclasses.replace(client_config, token=token)
+            async with tquic.connect("127.0.0.1", port, again) as conn:
+                assert await fetch(conn, "/1000") == generated_body(1000)
+            assert server.endpoint.stats.retries_sent == 1  # no second Retry
+            assert server.endpoint.stats.new_tokens_accepted == 1
+            forged = dataclasses.replace(client_config, token=b"N" + os.urandom(60))
+            async with tquic.connect("127.0.0.1", port, forged) as conn:
+                assert await fetch(conn, "/10") == generated_body(10)
+            assert server.endpoint.stats.retries_sent == 2  # an invalid token is ignored
+
+    run(main())

@@ -123,6 +123,7 @@ class ConnectionBase:
     _token_manager: TokenManager | None
     _ack_frequency_seq: int
     _peer_address_validated: bool
+    _address_validated_by_token: bool
     _discarded_epochs: set[int]
     _undecryptable: list[tuple[bytes, NetworkPath, float]]
     _received_any: bool

@@ -80,6 +80,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         is_client: bool | None = None,
         original_destination_connection_id: bytes | None = None,
         retry_source_connection_id: bytes | None = None,
+        address_validated: bool = False,
         scheduler: str | None = None,
         tls_factory: Any = None,
     ) -> None:
@@ -144,6 +145,10 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         self._token_manager = None if self._is_client else TokenManager(c.token_key)
         self._ack_frequency_seq = 0
         self._peer_address_validated = self._is_client
+        # Server: the endpoint validated the client's address before this connection
+        # existed, with a Retry token (RFC 9000 §8.1.2) or a NEW_TOKEN token (§8.1.3),
+        # so path 0 starts validated and the 3x amplification limit does not apply.
+        self._address_validated_by_token = address_validated and not self._is_client
         self._discarded_epochs = set()
         self._undecryptable = []
         self._received_any = False
@@ -242,7 +247,8 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
             self._on_records_lost(packet.frames, path)
 
     def _start(self, network_path: NetworkPath, now: float) -> None:
-        path = self._new_path(0, network_path, validated=self._is_client)
+        path = self._new_path(0, network_path,
+                              validated=self._is_client or self._address_validated_by_token)
         self._paths.add(path)
         entry = self._local_cids.initial
         if entry is not None:

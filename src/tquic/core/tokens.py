@@ -95,12 +95,15 @@ class TokenManager:
         return RetryTokenContents(odcid, rscid)
 
     def create_new_token(self, address: Address, now: float) -> bytes:
-        """A NEW_TOKEN token for a future connection from ``address`` (§8.1.3)."""
-        return self._seal(KIND_NEW_TOKEN, address, _TIME.pack(now))
+        """A NEW_TOKEN token for a future connection from ``address``'s host (§8.1.3).
+
+        Bound to the IP address only: the next connection comes from a new port.
+        """
+        return self._seal(KIND_NEW_TOKEN, (address[0], 0), _TIME.pack(now))
 
     def validate_new_token(self, token: bytes, address: Address, now: float) -> bool:
-        """True for an authentic, unexpired NEW_TOKEN token issued to ``address``."""
-        body = self._open(KIND_NEW_TOKEN, token, address)
+        """True for an authentic, unexpired NEW_TOKEN token issued to ``address``'s host."""
+        body = self._open(KIND_NEW_TOKEN, token, (address[0], 0))
         if body is None or len(body) != _TIME.size:
             return False
         issued = _TIME.unpack(body)[0]

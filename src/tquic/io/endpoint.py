@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tquic.core.cids import stateless_reset_token
 from tquic.core.network_path import Address, NetworkPath
-from tquic.core.tokens import KIND_RETRY, TokenManager
+from tquic.core.tokens import KIND_NEW_TOKEN, KIND_RETRY, TokenManager
 from tquic.io.udp import UdpSocket
 from tquic.wire.errors import QuicError
 from tquic.wire.packet import encode_retry, encode_version_negotiation, parse_header
@@ -110,6 +110,7 @@ class EndpointStats:
     datagrams_sent: int = 0
     version_negotiations_sent: int = 0
     retries_sent: int = 0
+    new_tokens_accepted: int = 0  # Initials whose NEW_TOKEN token validated the address
     stateless_resets_sent: int = 0
     connections_accepted: int = 0
     connections_refused: int = 0
@@ -445,7 +446,9 @@ class QuicEndpoint:
             retry_policy == "auto" and len(self._handshaking) >= self.limits.retry_threshold)
         original_dcid: bytes | None = None
         retry_scid: bytes | None = None
-        if token and TokenManager.token_kind(token) == KIND_RETRY:
+        token_kind = TokenManager.token_kind(token) if token else None
+        address_validated = False
+        if token_kind == KIND_RETRY:
             contents = self._token_manager.validate_retry_token(token, path.remote, now)
             if contents is None:
                 # §8.1.2: an invalid Retry token; without state we can only drop.
@@ -457,6 +460,14 @@ class QuicEndpoint:
             if retry_scid != dcid:
                 self._drop()
                 return None
+            address_validated = True
+        elif token_kind == KIND_NEW_TOKEN and self._token_manager.validate_new_token(
+                token, path.remote, now):
+            # RFC 9000 §8.1.3: a token from an earlier connection's NEW_TOKEN frame
+            # validates the address, so no Retry round trip.  An invalid one is
+            # ignored: the client is treated as if it had sent no token.
+            address_validated = True
+            self.stats.new_tokens_accepted += 1
         elif need_retry:
             self._send_retry(sock, version, dcid, scid, path.remote, now)
             return None
@@ -464,7 +475,8 @@ class QuicEndpoint:
             self.stats.connections_refused += 1
             self._drop()
             return None
-        proto = self._new_server_connection(path, original_dcid, retry_scid, dcid)
+        proto = self._new_server_connection(path, original_dcid, retry_scid, dcid,
+                                            address_validated)
         self._initial_routes[(dcid, path.remote)] = proto
         self._initial_keys[proto] = (dcid, path.remote)
         self.stats.connections_accepted += 1
@@ -487,13 +499,16 @@ class QuicEndpoint:
             self.stats.retries_sent += 1
 
     def _new_server_connection(self, path: NetworkPath, original_dcid: bytes | None,
-                               retry_scid: bytes | None, dcid: bytes) -> QuicConnectionProtocol:
+                               retry_scid: bytes | None, dcid: bytes,
+                               address_validated: bool = False) -> QuicConnectionProtocol:
         quic_logger = None
         config = self.config
         if self.qlog is not None:
             quic_logger = self.qlog.create(original_dcid or dcid, "server")
             config = dataclasses.replace(config, quic_logger=quic_logger)
         kwargs: dict[str, Any] = {}
+        if address_validated:
+            kwargs["address_validated"] = True
         if original_dcid is not None:
             kwargs["original_destination_connection_id"] = original_dcid
             kwargs["retry_source_connection_id"] = retry_scid
