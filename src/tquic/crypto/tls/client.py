@@ -8,7 +8,6 @@ state and epoch; anything else is unexpected_message.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 from enum import Enum, auto
 
@@ -56,18 +55,14 @@ from tquic.crypto.tls.messages import (
     ServerHello,
     parse_certificate,
     parse_certificate_request,
-    parse_certificate_verify,
     parse_encrypted_extensions,
-    parse_finished,
     parse_new_session_ticket,
     parse_server_hello,
 )
 from tquic.crypto.tls.signatures import (
-    certificate_public_key,
     certificate_verify_content,
     choose_scheme,
     sign,
-    verify_signature,
 )
 from tquic.crypto.tls.verify import load_peer_chain, load_trust_store, verify_server_chain
 from tquic.wire.errors import TransportErrorCode
@@ -457,35 +452,12 @@ class TlsClient(TlsEndpoint):
         self._state = _State.WAIT_CV
 
     def _on_certificate_verify(self, message: bytes, body: bytes) -> None:
-        cv = parse_certificate_verify(body)
-        leaf = self.peer_certificate
-        ks = self._ks
-        if leaf is None or ks is None:  # pragma: no cover - state machine guarantees
-            raise unexpected("CertificateVerify without Certificate")
-        key, key_oid = certificate_public_key(leaf)
-        content = certificate_verify_content(True, self._transcript.digest(ks.hash_name))
-        verify_signature(
-            key,
-            key_oid,
-            cv.algorithm,
-            tuple(self._config.signature_algorithms),
-            content,
-            cv.signature,
-        )
-        self._transcript.add(message)
+        self._check_peer_certificate_verify(
+            message, body, True, tuple(self._config.signature_algorithms))
         self._state = _State.WAIT_FINISHED
 
     def _on_finished(self, message: bytes, body: bytes) -> None:
-        ks = self._ks
-        if ks is None:  # pragma: no cover
-            raise unexpected("Finished before ServerHello")
-        fin = parse_finished(body, ks.hash_len)
-        expected = finished_verify_data(
-            ks.hash_name, self._server_hs_secret, self._transcript.digest(ks.hash_name)
-        )
-        if not hmac.compare_digest(expected, fin.verify_data):
-            raise TlsAlert(AlertDescription.decrypt_error, "server Finished does not verify")
-        self._transcript.add(message)
+        ks = self._check_peer_finished(message, body, self._server_hs_secret, "server")
         suite = ks.suite
         ks.enter_main()
         c_ap, s_ap = ks.application_traffic_secrets(self._transcript.digest(ks.hash_name))

@@ -8,6 +8,7 @@ are available; QUIC has no flow control for CRYPTO, so the buffer is bounded
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Collection
 
 from cryptography import x509
@@ -16,9 +17,14 @@ from tquic.crypto.keys import CipherSuite
 from tquic.crypto.tls.alerts import AlertDescription, TlsAlert
 from tquic.crypto.tls.config import Epoch, TlsConfig, TrafficSecret
 from tquic.crypto.tls.extensions import Extensions, ExtensionType
-from tquic.crypto.tls.key_schedule import KeySchedule, Transcript
+from tquic.crypto.tls.key_schedule import KeySchedule, Transcript, finished_verify_data
 from tquic.crypto.tls.keylog import KeyLogger
-from tquic.crypto.tls.messages import HandshakeType
+from tquic.crypto.tls.messages import HandshakeType, parse_certificate_verify, parse_finished
+from tquic.crypto.tls.signatures import (
+    certificate_public_key,
+    certificate_verify_content,
+    verify_signature,
+)
 from tquic.wire.errors import TransportErrorCode
 
 __all__ = ["MAX_BUFFERED", "TlsEndpoint"]
@@ -102,6 +108,38 @@ class TlsEndpoint:
             internal = TlsAlert(AlertDescription.internal_error, f"internal error: {exc!r}")
             self._failed = internal
             raise internal from exc
+
+    # -- peer authentication, the same on both sides ---------------------------
+
+    def _check_peer_certificate_verify(
+        self, message: bytes, body: bytes, peer_is_server: bool, allowed: tuple[int, ...]
+    ) -> None:
+        """RFC 9846 §4.4.3: the peer's signature over the transcript so far, with its
+        leaf certificate's key and a scheme we offered; bad → decrypt_error."""
+        cv = parse_certificate_verify(body)
+        leaf = self.peer_certificate
+        ks = self._ks
+        if leaf is None or ks is None:  # pragma: no cover - the state machine guarantees
+            raise unexpected("CertificateVerify without Certificate")
+        key, key_oid = certificate_public_key(leaf)
+        content = certificate_verify_content(peer_is_server, self._transcript.digest(ks.hash_name))
+        verify_signature(key, key_oid, cv.algorithm, allowed, content, cv.signature)
+        self._transcript.add(message)
+
+    def _check_peer_finished(self, message: bytes, body: bytes, base_key: bytes,
+                             peer: str) -> KeySchedule:
+        """RFC 9846 §4.4.4: the peer's Finished MAC over the transcript; a wrong one is
+        decrypt_error.  Returns the key schedule for the caller's next step."""
+        ks = self._ks
+        if ks is None:  # pragma: no cover - the state machine guarantees
+            raise unexpected("Finished before the key exchange")
+        fin = parse_finished(body, ks.hash_len)
+        expected = finished_verify_data(ks.hash_name, base_key,
+                                        self._transcript.digest(ks.hash_name))
+        if not hmac.compare_digest(expected, fin.verify_data):
+            raise TlsAlert(AlertDescription.decrypt_error, f"{peer} Finished does not verify")
+        self._transcript.add(message)
+        return ks
 
     def pop_output(self) -> list[tuple[Epoch, bytes]]:
         out = [(e, bytes(b)) for e, b in self._output if b]

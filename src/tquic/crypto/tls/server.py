@@ -52,17 +52,13 @@ from tquic.crypto.tls.messages import (
     NewSessionTicket,
     ServerHello,
     parse_certificate,
-    parse_certificate_verify,
     parse_client_hello,
-    parse_finished,
 )
 from tquic.crypto.tls.signatures import (
     SignatureScheme,
-    certificate_public_key,
     certificate_verify_content,
     choose_scheme,
     sign,
-    verify_signature,
 )
 from tquic.crypto.tls.tickets import TicketState, TicketStore
 from tquic.crypto.tls.verify import load_peer_chain, load_trust_store, verify_client_chain
@@ -446,35 +442,11 @@ class TlsServer(TlsEndpoint):
         self._state = _State.WAIT_CV
 
     def _on_certificate_verify(self, message: bytes, body: bytes) -> None:
-        cv = parse_certificate_verify(body)
-        leaf = self.peer_certificate
-        ks = self._ks
-        if leaf is None or ks is None:  # pragma: no cover
-            raise unexpected("CertificateVerify without Certificate")
-        key, key_oid = certificate_public_key(leaf)
-        content = certificate_verify_content(False, self._transcript.digest(ks.hash_name))
-        verify_signature(
-            key,
-            key_oid,
-            cv.algorithm,
-            self._cr_schemes,
-            content,
-            cv.signature,
-        )
-        self._transcript.add(message)
+        self._check_peer_certificate_verify(message, body, False, self._cr_schemes)
         self._state = _State.WAIT_FINISHED
 
     def _on_finished(self, message: bytes, body: bytes) -> None:
-        ks = self._ks
-        if ks is None:  # pragma: no cover
-            raise unexpected("Finished before ClientHello")
-        fin = parse_finished(body, ks.hash_len)
-        expected = finished_verify_data(
-            ks.hash_name, self._client_hs_secret, self._transcript.digest(ks.hash_name)
-        )
-        if not hmac.compare_digest(expected, fin.verify_data):
-            raise TlsAlert(AlertDescription.decrypt_error, "client Finished does not verify")
-        self._transcript.add(message)
+        ks = self._check_peer_finished(message, body, self._client_hs_secret, "client")
         self._resumption_secret = ks.resumption_secret(self._transcript.digest(ks.hash_name))
         self._install(Epoch.ONE_RTT, False, ks.suite, self._client_ap_secret)
         self._leave_epoch(Epoch.HANDSHAKE)
