@@ -38,7 +38,7 @@ from types import TracebackType
 from typing import Any
 
 from tquic.core.config import QuicConfiguration
-from tquic.core.network_path import NetworkPath
+from tquic.core.network_path import Address, NetworkPath
 from tquic.io.endpoint import EndpointLimits, QuicEndpoint, RetryPolicy, engine_class
 from tquic.io.protocol import QuicConnectionProtocol, StreamHandler
 from tquic.io.udp import UdpSocket, resolve
@@ -66,20 +66,33 @@ async def _connect(host: str, port: int, config: QuicConfiguration | None, *,
     if local_host == "::" and ":" not in remote[0]:
         local_host = "0.0.0.0"  # an IPv4 peer: a plain IPv4 socket works everywhere
     sock = UdpSocket.bind(local_host, local_port, device=device)
-    quic_logger = None
     try:
-        engine_config = config
-        if qlog is not None:
-            quic_logger = qlog.create(f"client-{sock.local_address[1]}-{id(sock):x}", "client")
-            engine_config = dataclasses.replace(config, quic_logger=quic_logger)
         endpoint = QuicEndpoint(config, [sock], is_server=False, stream_handler=stream_handler,
                                 loop=loop)
     except BaseException:
         sock.close()
         raise
+    return await start_client_connection(endpoint, sock, remote, config, qlog=qlog,
+                                         wait_connected=wait_connected, timeout=timeout)
+
+
+async def start_client_connection(endpoint: QuicEndpoint, sock: UdpSocket, remote: Address,
+                                  config: QuicConfiguration, *, qlog: QlogDirectory | None,
+                                  wait_connected: bool,
+                                  timeout: float | None) -> QuicConnectionProtocol:
+    """Open a client connection from ``sock`` (already in ``endpoint``) to ``remote``.
+
+    The endpoint is closed if the connection cannot start or does not complete its
+    handshake within ``timeout`` (when ``wait_connected``).
+    """
+    loop = asyncio.get_running_loop()
     path = NetworkPath(sock.local_address, remote)
     try:
-        engine = engine_class()(engine_config, is_client=True)
+        quic_logger = None
+        if qlog is not None:
+            quic_logger = qlog.create(f"client-{sock.local_address[1]}-{id(sock):x}", "client")
+            config = dataclasses.replace(config, quic_logger=quic_logger)
+        engine = engine_class()(config, is_client=True)
         proto = endpoint.create_connection(engine, path, quic_logger)
         engine.connect(path, loop.time())
         proto.connection_made()
@@ -89,8 +102,6 @@ async def _connect(host: str, port: int, config: QuicConfiguration | None, *,
         endpoint.close()
         raise
     return proto
-
-
 
 
 class _Connect:

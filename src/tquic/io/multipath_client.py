@@ -22,7 +22,8 @@ from typing import Any
 from tquic.core.config import QuicConfiguration
 from tquic.core.multipath import PathError
 from tquic.core.network_path import Address, NetworkPath
-from tquic.io.endpoint import QuicEndpoint, engine_class
+from tquic.io.api import start_client_connection
+from tquic.io.endpoint import QuicEndpoint
 from tquic.io.protocol import QuicConnectionProtocol
 from tquic.io.udp import UdpSocket, resolve
 from tquic.qlog import QlogDirectory
@@ -121,23 +122,8 @@ async def connect_multipath(host: str, port: int, config: QuicConfiguration,
         for sock in sockets:
             sock.close()
         raise
-    path = NetworkPath(sockets[0].local_address, remote)
-    try:
-        quic_logger = None
-        if qlog is not None:
-            local = sockets[0].local_address
-            quic_logger = qlog.create(f"client-{local[1]}-{id(sockets[0]):x}", "client")
-            config = dataclasses.replace(config, quic_logger=quic_logger)
-        engine = engine_class()(config, is_client=True)
-        proto = endpoint.create_connection(engine, path, quic_logger)
-        engine.connect(path, loop.time())
-        proto.connection_made()
-        if wait_connected:
-            await asyncio.wait_for(proto.wait_connected(), timeout)
-    except BaseException:
-        endpoint.close()
-        raise
-    return proto
+    return await start_client_connection(endpoint, sockets[0], remote, config, qlog=qlog,
+                                         wait_connected=wait_connected, timeout=timeout)
 
 
 async def open_extra_paths(proto: QuicConnectionProtocol, sockets: Sequence[UdpSocket], *,
