@@ -163,6 +163,14 @@ class PeerCids:
             entry.reset_token = token
             self.reset_tokens[token] = sequence_number
 
+    def add_preferred(self, cid: bytes, reset_token: bytes) -> None:
+        """The CID of the server's preferred_address parameter: sequence number 1
+        (RFC 9000 §5.1.1), with its stateless reset token."""
+        if 1 in self._by_seq or any(entry.cid == cid for entry in self._by_seq.values()):
+            return
+        self._by_seq[1] = PeerCid(1, cid, reset_token)
+        self.reset_tokens[reset_token] = 1
+
     def get(self, sequence_number: int) -> PeerCid | None:
         return self._by_seq.get(sequence_number)
 

@@ -92,6 +92,13 @@ class QuicConfiguration:
     token_key: bytes = field(default_factory=lambda: os.urandom(32))
     stateless_reset_key: bytes = field(default_factory=lambda: os.urandom(32))
     disable_active_migration: bool = False
+    # Server: the preferred_address transport parameter (RFC 9000 §9.6, §18.2): an
+    # IPv4 and/or IPv6 (host, port) -- or "host:port" -- the client should move to
+    # after the handshake.  tquic.serve() listens on them too.
+    preferred_address_v4: tuple[str, int] | None = None
+    preferred_address_v6: tuple[str, int] | None = None
+    # Client: validate and migrate to the server's preferred address (§9.6.1).
+    follow_preferred_address: bool = True
     grease_quic_bit: bool = True
     # Multipath (draft-ietf-quic-multipath): our initial_max_path_id; None = not offered
     # (the connection is then exactly RFC 9000).  Used only if the peer offers it too.
@@ -171,8 +178,44 @@ class QuicConfiguration:
         if self.max_path_id is not None and not 0 <= self.max_path_id < (1 << 32):
             raise ConfigurationError("max_path_id", "must be within [0, 2^32-1]")
         _check_multipath(self)
+        for name, version in (("preferred_address_v4", 4), ("preferred_address_v6", 6)):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _parse_preferred(name, value, version,
+                                                                self.is_client))
         if self.enable_early_data and not self.is_client and self.ticket_store is None:
             raise ConfigurationError("enable_early_data", "a server needs a ticket_store for 0-RTT")
+
+
+def _parse_preferred(name: str, value: object, version: int,
+                     is_client: bool) -> tuple[str, int]:
+    """(host, port) of a preferred address; ``"host:port"`` / ``"[v6]:port"`` accepted."""
+    import ipaddress
+
+    if is_client:
+        # RFC 9000 §18.2: only a server sends preferred_address.
+        raise ConfigurationError(name, "only a server has a preferred address (RFC 9000 §18.2)")
+    if isinstance(value, str):
+        host, sep, port_text = value.rpartition(":")
+        if not sep or not port_text.isdigit():
+            raise ConfigurationError(name, f"expected HOST:PORT, got {value!r}")
+        value = (host.strip("[]"), int(port_text))
+    if (not isinstance(value, tuple) or len(value) != 2 or not isinstance(value[0], str)
+            or not isinstance(value[1], int) or isinstance(value[1], bool)):
+        raise ConfigurationError(name, f"expected (host, port), got {value!r}")
+    host, port = value
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigurationError(name, f"{host!r} is not an IP address") from None
+    if address.version != version:
+        raise ConfigurationError(name, f"{host} is not an IPv{version} address")
+    if address.is_unspecified or address.is_multicast:
+        # §18.2: an all-zero address means "none"; a client cannot move to either.
+        raise ConfigurationError(name, f"{host} cannot be a preferred address")
+    if not 1 <= port <= 65535:
+        raise ConfigurationError(name, f"port {port} is not within [1, 65535]")
+    return str(address), port
 
 
 def _check_alpn(protocols: tuple[str, ...]) -> None:

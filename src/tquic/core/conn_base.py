@@ -132,6 +132,7 @@ class ConnectionBase:
     _mp: bool  # draft-ietf-quic-multipath negotiated (core/multipath.py)
     _qlog: EngineQlog | None  # core/qlog_events.py; None: no logger, no cost
     _ack_freq: AckFrequencySender | None  # core/ack_frequency.py; None: not in use
+    _pa_probe: Any  # core/preferred_address.py: client probe of the server's address
 
     # -- cross-mixin operations (implemented by the mixins / QuicConnection) ---------
 
@@ -225,4 +226,17 @@ class ConnectionBase:
         raise NotImplementedError
 
     def _start_challenge(self, path: Path, now: float) -> None:
+        raise NotImplementedError
+
+    # core/preferred_address.py
+    def _pa_parameter(self) -> Any:
+        raise NotImplementedError
+
+    def _pa_start(self, now: float) -> None:
+        raise NotImplementedError
+
+    def _pa_on_response(self, data: bytes, now: float) -> bool:
+        raise NotImplementedError
+
+    def _pa_send(self, now: float, out: list[tuple[bytes, NetworkPath]]) -> None:
         raise NotImplementedError

@@ -40,6 +40,7 @@ from tquic.core.multipath import MultipathMixin
 from tquic.core.network_path import NetworkPath
 from tquic.core.packet_builder import PacketBuilderMixin
 from tquic.core.pmtud import Pmtud
+from tquic.core.preferred_address import PreferredAddressMixin
 from tquic.core.qlog_events import EngineQlog
 from tquic.core.stream_ids import StreamLimits
 from tquic.core.streams_api import StreamsMixin
@@ -70,7 +71,7 @@ class DatagramError(ValueError):
 
 
 class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, StreamsMixin,
-                     MigrationMixin, MultipathMixin, AckFrequencyMixin):
+                     MigrationMixin, PreferredAddressMixin, MultipathMixin, AckFrequencyMixin):
     """One QUIC connection, client or server."""
 
     def __init__(
@@ -557,6 +558,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
                 ceiling = min(c.max_udp_payload_size, params.max_udp_payload_size)
                 if ceiling > path.max_datagram_size:
                     path.pmtud = Pmtud(path.max_datagram_size, ceiling)
+        self._pa_on_peer_params(params)
         self._issue_cids()
         self._mp_on_peer_params(params.initial_max_path_id)
 
@@ -645,6 +647,8 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
             deadlines.append(self._one_rtt.prev_expiry)
         if self._mp:
             deadlines.extend(self._mp_deadlines())
+        if self._pa_probe is not None:
+            deadlines.append(min(self._pa_probe.deadline, self._pa_probe.resend_at))
         return min(deadlines) if deadlines else None
 
     def handle_timeout(self, now: float) -> None:
@@ -704,6 +708,8 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
             self._one_rtt.discard_previous(now)
         if self._mp:
             self._mp_on_timeout(now)
+        if self._pa_probe is not None:
+            self._pa_on_timeout(now)
 
     def _requeue_for_probe(self, path: Path) -> None:
         """RFC 9002 §6.2.4: probes carry new data or a retransmission; PING otherwise."""

@@ -21,6 +21,14 @@ class MigrationMixin(ConnectionBase):
         address moves the path there, unvalidated, and starts path validation."""
         if not migrate or self._is_client or not self._handshake_confirmed:
             return
+        if network_path.remote == path.network_path.remote:
+            # Only OUR address changed: the client followed our preferred address (RFC
+            # 9000 §9.6). Its address is the validated one (§9.3 allows skipping
+            # validation); another server address is a new path for recovery (§9.4).
+            path.network_path = network_path
+            self._reset_recovery(path)
+            self._queue_event(PathMigrated(path.path_id, network_path))
+            return
         port_only = network_path.remote[0] == path.network_path.remote[0]
         path.previous_network_path = path.network_path
         path.network_path = network_path

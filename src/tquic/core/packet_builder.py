@@ -140,6 +140,8 @@ class PacketBuilderMixin(ConnectionBase):
                         out.append((dgram, primary.network_path))
                 return out
             self._send_off_path_responses(now, out)
+            if self._pa_probe is not None:
+                self._pa_send(now, out)  # core/preferred_address.py
             if self._mp:
                 self._send_path_specific(now, out)
             # The PMTU probe goes first: built after the data it would never find room in
