@@ -49,6 +49,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                              f"offered by default, up to path ID {MAX_PATH_ID}")
     parser.add_argument("--scheduler", default=None, metavar="NAME",
                         help="multipath scheduler for what the server sends (default minrtt)")
+    parser.add_argument("--preferred-address", action="append", default=[],
+                        type=parse_listen, metavar="ADDR:PORT",
+                        help="also listen on ADDR:PORT and ask clients to move there after "
+                             "the handshake (RFC 9000 §9.6 preferred_address); once for "
+                             "IPv4, once for IPv6")
     parser.add_argument("-v", "--verbose", action="store_true", help="log connections")
     parser.set_defaults(handler=run)
 
@@ -89,11 +94,18 @@ async def _serve(args: argparse.Namespace) -> int:
     multipath: dict[str, Any] = {"max_path_id": MAX_PATH_ID if args.multipath else None}
     if args.scheduler is not None:
         multipath["scheduler"] = args.scheduler.lower()
+    preferred: dict[str, tuple[str, int]] = {}
+    for host, port in args.preferred_address:
+        name = "preferred_address_v6" if ":" in host else "preferred_address_v4"
+        if name in preferred:
+            raise CliError(f"--preferred-address: one IPv4 and one IPv6 address at most "
+                           f"({host}:{port})")
+        preferred[name] = (host, port)
     try:
         config = QuicConfiguration(
             is_client=False, alpn_protocols=args.alpn, certificate=cert, private_key=key,
             congestion_control=args.cc, max_udp_payload_size=args.max_udp_payload,
-            **multipath)
+            **multipath, **preferred)
     except ConfigurationError as exc:
         raise CliError(f"bad configuration: {exc}") from None
     host, port = args.listen

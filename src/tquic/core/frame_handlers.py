@@ -420,7 +420,8 @@ class FrameHandlersMixin(ConnectionBase):
         for p in self._paths:
             if frame.data in p.challenges:
                 # RFC 9000 §8.2.3: a matching response validates the path it was sent on.
-                was = p.validated
+                # A migrated path (previous address kept) reports its validation too.
+                was = p.validated and p.previous_network_path is None
                 p.on_validated()
                 if not was:
                     self._queue_event(PathValidated(p.path_id, p.network_path))

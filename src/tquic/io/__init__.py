@@ -4,7 +4,7 @@
 - ``endpoint``: ``QuicEndpoint`` — CID routing, Version Negotiation, Retry,
   stateless reset, bounded connections and handshakes, batched sends.
 - ``protocol``: ``QuicConnectionProtocol`` — one connection on asyncio (timers,
-  events, streams, datagrams); ``ConnectionClosedError``.
+  events, streams, datagrams, ``migrate()``); ``ConnectionClosedError``, ``MigrationError``.
 - ``streams``: ``QuicStreamReader`` / ``QuicStreamWriter`` (asyncio-stream shaped).
 - ``api``: ``connect`` / ``serve`` (re-exported as ``tquic.connect`` / ``tquic.serve``).
 - ``blocking``: ``QuicSocket`` (``tquic.socket()``), a blocking socket-like API on a

@@ -192,6 +192,10 @@ async def serve(host: str, port: int, config: QuicConfiguration,
     stream's FIN is sent when it returns.  ``retry``: "never", "always"
     (validate every client address with Retry, RFC 9000 §8.1.2) or "auto"
     (only once many handshakes are in progress).
+
+    With ``config.preferred_address_v4``/``_v6`` (RFC 9000 §9.6) the server also
+    listens there, and clients that follow the preferred address move to it
+    after the handshake.
     """
     if config.is_client:
         config = dataclasses.replace(config, is_client=False)
@@ -200,11 +204,17 @@ async def serve(host: str, port: int, config: QuicConfiguration,
     elif retry != "never":
         limits = dataclasses.replace(limits, retry=retry)
     qlog = QlogDirectory(qlog_dir, fmt=qlog_format) if qlog_dir else None  # type: ignore[arg-type]
-    sock = UdpSocket.bind(host, port, device=device, reuse_port=reuse_port)
+    sockets = [UdpSocket.bind(host, port, device=device, reuse_port=reuse_port)]
     try:
-        endpoint = QuicEndpoint(config, [sock], is_server=True, limits=limits, qlog=qlog,
+        for preferred in (config.preferred_address_v4, config.preferred_address_v6):
+            if preferred is not None and not any(
+                    s.local_address == preferred for s in sockets):
+                sockets.append(UdpSocket.bind(preferred[0], preferred[1], device=device,
+                                              reuse_port=reuse_port))
+        endpoint = QuicEndpoint(config, sockets, is_server=True, limits=limits, qlog=qlog,
                                 stream_handler=handler, connection_handler=connection_handler)
     except BaseException:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         raise
     return QuicServer(endpoint)

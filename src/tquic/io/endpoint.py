@@ -181,6 +181,28 @@ class QuicEndpoint:
         self._by_remote[path.remote] = proto
         return proto
 
+    def add_socket(self, sock: UdpSocket) -> None:
+        """Read from (and send through) one more socket, e.g. a client migrating."""
+        if self._closed:
+            raise RuntimeError("the endpoint is closed")
+        self._sockets.append(sock)
+        self._by_local[sock.local_address] = sock
+        self.loop.add_reader(sock.fileno(), self._on_readable, sock)
+
+    def remove_socket(self, sock: UdpSocket) -> None:
+        """Stop using ``sock`` and close it (the endpoint keeps at least one)."""
+        if sock not in self._sockets or len(self._sockets) == 1:
+            return
+        self._sockets.remove(sock)
+        if self._by_local.get(sock.local_address) is sock:
+            del self._by_local[sock.local_address]
+        for key in [k for k in self._path_cache if k[0] is sock]:
+            del self._path_cache[key]
+        self.loop.remove_reader(sock.fileno())
+        if self._pending.pop(sock, None) is not None:
+            self.loop.remove_writer(sock.fileno())
+        sock.close()
+
     def register_cid(self, cid: bytes, proto: QuicConnectionProtocol) -> None:
         if cid:
             self._routes[cid] = proto

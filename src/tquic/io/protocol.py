@@ -38,6 +38,10 @@ StreamHandler = Callable[[QuicStreamReader, QuicStreamWriter], Awaitable[None]]
 _DRAIN_CAP = 10.0
 
 
+class MigrationError(OSError):
+    """``migrate()`` failed; the connection stays on its previous local address."""
+
+
 class ConnectionClosedError(ConnectionError):
     """The QUIC connection is closed; carries the CONNECTION_CLOSE error code and reason."""
 
@@ -84,6 +88,8 @@ class QuicConnectionProtocol:
         self._timer_at: float | None = None
         self._flush_scheduled = False
         self._progress: asyncio.Future[None] | None = None
+        # migrate(): the path being validated and the future told the outcome.
+        self._migration: tuple[NetworkPath, asyncio.Future[bool]] | None = None
         self._terminated: ConnectionClosedError | None = None
         self._terminated_at: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -188,6 +194,71 @@ class QuicConnectionProtocol:
         self._check_open()
         self._quic.request_key_update()
         self._schedule_flush()
+
+    async def migrate(self, local_host: str, local_port: int = 0, *,
+                      device: str | None = None, timeout: float = 10.0) -> Address:
+        """Client: move the connection to a new local address (RFC 9000 §9.2).
+
+        Binds a UDP socket on ``local_host:local_port`` (optionally pinned to
+        ``device``), sends from it with a new connection ID (§9.5) and validates
+        the path (PATH_CHALLENGE/PATH_RESPONSE, §8.2).  Once validated the old
+        socket is closed (unless another path still uses it) and the new local
+        address is returned.  If validation fails the connection goes back to
+        the old address (§9.3.2) and ``MigrationError`` is raised; so it is when
+        migration is impossible (server disabled it, no spare connection ID, the
+        address cannot be bound).
+        """
+        from tquic.io.udp import UdpSocket
+
+        self._check_open()
+        if not self.is_client:
+            raise MigrationError("only a client migrates (RFC 9000 §9)")
+        if self._migration is not None:
+            raise MigrationError("a migration is already in progress")
+        old_path = self.network_path
+        try:
+            sock = UdpSocket.bind(local_host, local_port, device=device)
+        except OSError as exc:
+            raise MigrationError(f"cannot bind {local_host}:{local_port}: "
+                                 f"{exc.strerror or exc}") from None
+        new_path = NetworkPath(sock.local_address, old_path.remote)
+        try:
+            self._endpoint.add_socket(sock)
+        except RuntimeError as exc:
+            sock.close()
+            raise MigrationError(str(exc)) from None
+        try:
+            self._quic.migrate(new_path, self._loop.time(), path_id=0)
+        except RuntimeError as exc:  # disabled by the server, no spare CID, no handshake
+            self._endpoint.remove_socket(sock)
+            raise MigrationError(f"cannot migrate: {exc}") from None
+        outcome: asyncio.Future[bool] = self._loop.create_future()
+        self._migration = (new_path, outcome)
+        self._schedule_flush()
+        try:
+            waiters: list[asyncio.Future[Any]] = [outcome, self._closed]
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._migration = None
+        validated = outcome.done() and outcome.result()
+        if validated:
+            self._release_socket(old_path.local)
+            return new_path.local
+        self._endpoint.remove_socket(sock)
+        if self._terminated is not None:
+            raise self._terminated
+        raise MigrationError(f"path from {new_path.local[0]}:{new_path.local[1]} to "
+                             f"{new_path.remote[0]}:{new_path.remote[1]} was not validated; "
+                             f"the connection stays on {old_path.local[0]}:{old_path.local[1]}")
+
+    def _release_socket(self, local: Address) -> None:
+        """Close the socket of ``local`` unless a path of the connection still uses it."""
+        if any(p.network_path.local == local for p in getattr(self._quic, "paths", ())
+               if getattr(p, "usable", True)):
+            return
+        for sock in self._endpoint.sockets:
+            if sock.local_address == local:
+                self._endpoint.remove_socket(sock)
 
     def close(self, error_code: int = 0, reason: str = "") -> None:
         """Close with an application CONNECTION_CLOSE (idempotent)."""
@@ -416,6 +487,12 @@ class QuicConnectionProtocol:
             self.new_token = event.token
         elif isinstance(event, ev.PathValidated | ev.PathMigrated):
             self.network_path = event.network_path if event.path_id == 0 else self.network_path
+            migration = self._migration
+            if migration is not None and event.path_id == 0 and not migration[1].done():
+                if isinstance(event, ev.PathValidated) and event.network_path == migration[0]:
+                    migration[1].set_result(True)
+                elif isinstance(event, ev.PathMigrated) and event.network_path != migration[0]:
+                    migration[1].set_result(False)  # validation failed: back (§9.3.2)
             self._endpoint.path_changed(self, event.network_path)
             if self._qlog is not None:
                 self._qlog.log(self._loop.time(), "quic:tuple_assigned", {
