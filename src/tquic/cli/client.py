@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from tquic.cli.common import CliError, describe_close, fail
 from tquic.cli.hq import ALPN_HQ
 from tquic.cli.multipath import MAX_PATH_ID, MultipathSession, print_path_table, scheduler_error
+from tquic.cli.tickets import load_ticket, save_ticket, wait_for_ticket
 from tquic.h3.aio import H3_ALPN
 from tquic.io.multipath_client import LocalPath, parse_local_path
 from tquic.io.protocol import ConnectionClosedError, QuicConnectionProtocol
@@ -78,6 +79,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                              "(repeat the option)")
     parser.add_argument("--scheduler", default=None, metavar="NAME",
                         help="multipath scheduler for what the client sends (default minrtt)")
+    parser.add_argument("--session-ticket", metavar="FILE",
+                        help="resume the TLS session with the ticket in FILE if it exists "
+                             "(requests then travel in 0-RTT), and save the server's newest "
+                             "ticket there for the next run (one server per FILE)")
+    parser.add_argument("--no-early-data", dest="early_data", action="store_false",
+                        help="with --session-ticket: resume, but send nothing before the "
+                             "handshake completes (no 0-RTT)")
     parser.set_defaults(handler=run)
 
 
@@ -130,12 +138,17 @@ def _config(args: argparse.Namespace) -> Any:
         multipath["max_path_id"] = max(MAX_PATH_ID, len(args.paths))
     if args.scheduler is not None:
         multipath["scheduler"] = args.scheduler.lower()
+    resumption: dict[str, Any] = {}
+    if args.session_ticket:
+        ticket = load_ticket(args.session_ticket)
+        resumption["session_ticket"] = ticket
+        resumption["enable_early_data"] = ticket is not None and args.early_data
     try:
         return QuicConfiguration(
             is_client=True, alpn_protocols=(args.alpn,), cafile=args.ca,
             verify_peer=not args.insecure, congestion_control=args.cc, versions=versions,
             idle_timeout=max(args.timeout, 1.0), max_udp_payload_size=args.max_udp_payload,
-            max_data=64 << 20, max_stream_data=32 << 20, **multipath)
+            max_data=64 << 20, max_stream_data=32 << 20, **multipath, **resumption)
     except ConfigurationError as exc:
         raise CliError(f"bad configuration: {exc}") from None
 
@@ -157,13 +170,15 @@ async def _main(args: argparse.Namespace, config: Any, fetches: list[Fetch]) -> 
         session.bind()  # a bad --path fails here, in one line, before any packet
     progress = _Progress(fetches) if (sys.stderr.isatty() and not args.json) else None
     started = time.perf_counter()
+    connections: list[dict[str, Any]] = []
     try:
         await asyncio.gather(*(_fetch_group(args, config, host, port, group, out_dir,
-                                            sessions.get((host, port)))
+                                            sessions.get((host, port)), connections)
                                for (host, port), group in groups.items()))
     finally:
         if progress is not None:
             progress.stop()
+    args.connections = connections
     # Transfer time: first request to last response (connection setup and close excluded).
     begun = [f.started for f in fetches if f.started]
     elapsed = (max(f.finished for f in fetches) - min(begun)) if begun else (
@@ -177,22 +192,30 @@ async def _main(args: argparse.Namespace, config: Any, fetches: list[Fetch]) -> 
 
 async def _fetch_group(args: argparse.Namespace, config: Any, host: str, port: int,
                        fetches: list[Fetch], out_dir: Path | None,
-                       session: MultipathSession | None) -> None:
+                       session: MultipathSession | None,
+                       connections: list[dict[str, Any]]) -> None:
     from tquic.io.api import connect
+
+    async def finished(conn: QuicConnectionProtocol) -> None:
+        await _after_transfer(args, conn, f"{host}:{port}", connections)
 
     if args.alpn == H3_ALPN:
         from tquic.cli.h3_fetch import fetch_group_h3
 
         await fetch_group_h3(config, host, port, fetches, out_dir, timeout=args.timeout,
                              verbose=args.verbose, qlog_dir=args.qlog_dir,
-                             qlog_format=args.qlog_format, session=session)
+                             qlog_format=args.qlog_format, session=session,
+                             on_finished=finished)
         return
+    early = config.session_ticket is not None and config.enable_early_data
     try:
         if session is not None:
             conn = await session.connect(host, port, config)
         else:
+            # With a ticket and 0-RTT, the requests go out before the handshake completes.
             conn = await connect(host, port, config, timeout=args.timeout,
-                                 qlog_dir=args.qlog_dir, qlog_format=args.qlog_format)
+                                 qlog_dir=args.qlog_dir, qlog_format=args.qlog_format,
+                                 wait_connected=not early)
     except TimeoutError:
         _fail_all(fetches, f"cannot connect to {host}:{port}: no answer within "
                            f"{args.timeout:g} s (is a QUIC server listening there?)")
@@ -209,6 +232,20 @@ async def _fetch_group(args: argparse.Namespace, config: Any, host: str, port: i
         await asyncio.gather(*(_fetch_one(conn, f, out_dir, args.timeout) for f in fetches))
         if session is not None:
             session.finished(conn)
+        await finished(conn)
+
+
+async def _after_transfer(args: argparse.Namespace, conn: QuicConnectionProtocol, server: str,
+                          connections: list[dict[str, Any]]) -> None:
+    """Record whether the session was resumed; keep the server's ticket (--session-ticket)."""
+    if conn.handshake_completed_at is None:
+        return
+    connections.append({"server": server, "session_resumed": conn.session_resumed,
+                        "early_data_accepted": conn.early_data_accepted})
+    if args.session_ticket:
+        ticket = await wait_for_ticket(conn)
+        if ticket is not None:
+            save_ticket(args.session_ticket, ticket)
 
 
 def _fail_all(fetches: list[Fetch], message: str) -> None:
@@ -263,6 +300,7 @@ def _report(args: argparse.Namespace, fetches: list[Fetch], elapsed: float,
                          "error": f.error} for f in fetches],
             "total_bytes": total, "seconds": round(elapsed, 6),
             "mbps": round(total * 8 / max(elapsed, 1e-9) / 1e6, 3),
+            "connections": getattr(args, "connections", []),
         }
         if sessions:
             report["paths"] = [row for s in sessions for row in s.rows]
@@ -277,6 +315,10 @@ def _report(args: argparse.Namespace, fetches: list[Fetch], elapsed: float,
     if len(fetches) > 1:
         rate = total * 8 / max(elapsed, 1e-9) / 1e6
         print(f"{'total':<{width}}  {total:>12}  {elapsed:8.3f}  {rate:9.1f}")
+    for conn in getattr(args, "connections", []):
+        if conn["session_resumed"]:
+            early = "0-RTT accepted" if conn["early_data_accepted"] else "no 0-RTT"
+            print(f"{conn['server']}: session resumed ({early})")
     print_path_table(sessions)
 
 

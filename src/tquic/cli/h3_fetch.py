@@ -12,13 +12,14 @@ import asyncio
 import hashlib
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from tquic.cli.common import describe_close
 from tquic.h3.aio import connect_h3
 from tquic.h3.api import H3Client, H3RequestError
-from tquic.io.protocol import ConnectionClosedError
+from tquic.io.protocol import ConnectionClosedError, QuicConnectionProtocol
 
 if TYPE_CHECKING:
     from tquic.cli.client import Fetch
@@ -28,11 +29,14 @@ if TYPE_CHECKING:
 async def fetch_group_h3(config: Any, host: str, port: int, fetches: list[Fetch],
                          out_dir: Path | None, *, timeout: float, verbose: bool = False,
                          qlog_dir: str | None = None, qlog_format: str = "seq",
-                         session: MultipathSession | None = None) -> None:
+                         session: MultipathSession | None = None,
+                         on_finished: Callable[[QuicConnectionProtocol], Awaitable[None]]
+                         | None = None) -> None:
     """Fetch every URL of ``fetches`` (same host and port) on one HTTP/3 connection.
 
     With ``session`` (``--path``), the connection runs on its sockets and opens
-    its extra paths before the requests.
+    its extra paths before the requests.  ``on_finished`` runs after the transfers,
+    before the connection closes (e.g. to keep its session ticket).
     """
     try:
         if session is not None:
@@ -58,6 +62,8 @@ async def fetch_group_h3(config: Any, host: str, port: int, fetches: list[Fetch]
                                for f in fetches))
         if session is not None:
             session.finished(client.protocol)
+        if on_finished is not None:
+            await on_finished(client.protocol)
 
 
 def _fail_all(fetches: list[Fetch], message: str) -> None:

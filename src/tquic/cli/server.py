@@ -15,6 +15,7 @@ from tquic.cli.common import CliError, fail, parse_listen, read_file
 from tquic.cli.h3_files import H3FileHandler, dispatch_by_alpn
 from tquic.cli.hq import ALPN_HQ, HqServer
 from tquic.cli.multipath import scheduler_error
+from tquic.cli.tickets import load_ticket_key
 from tquic.h3.aio import H3_ALPN
 
 # initial_max_path_id the server offers (draft-ietf-quic-multipath): room for a
@@ -54,6 +55,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="also listen on ADDR:PORT and ask clients to move there after "
                              "the handshake (RFC 9000 §9.6 preferred_address); once for "
                              "IPv4, once for IPv6")
+    parser.add_argument("--ticket-key", metavar="FILE",
+                        help="seal session tickets with this key (32 bytes, or 64 hex digits) "
+                             "so they outlive the process or are shared by several servers; "
+                             "default: a random key per run")
+    parser.add_argument("--no-tickets", dest="tickets", action="store_false",
+                        help="issue no session tickets (no resumption, no 0-RTT)")
+    parser.add_argument("--no-early-data", dest="early_data", action="store_false",
+                        help="resume sessions but refuse 0-RTT data")
     parser.add_argument("-v", "--verbose", action="store_true", help="log connections")
     parser.set_defaults(handler=run)
 
@@ -94,18 +103,29 @@ async def _serve(args: argparse.Namespace) -> int:
     multipath: dict[str, Any] = {"max_path_id": MAX_PATH_ID if args.multipath else None}
     if args.scheduler is not None:
         multipath["scheduler"] = args.scheduler.lower()
-    preferred: dict[str, tuple[str, int]] = {}
+    preferred: dict[str, Any] = {}
     for host, port in args.preferred_address:
         name = "preferred_address_v6" if ":" in host else "preferred_address_v4"
         if name in preferred:
             raise CliError(f"--preferred-address: one IPv4 and one IPv6 address at most "
                            f"({host}:{port})")
         preferred[name] = (host, port)
+    # Session tickets (RFC 9846 §4.6.1) let clients resume and send 0-RTT (RFC 9001 §4.6);
+    # the store also keeps the 0-RTT anti-replay cache.
+    tickets: dict[str, Any] = {}
+    if args.tickets:
+        from tquic.crypto.tls.tickets import TicketStore
+
+        ticket_key = load_ticket_key(args.ticket_key) if args.ticket_key else None
+        tickets = {"ticket_store": TicketStore(ticket_key),
+                   "enable_early_data": args.early_data}
+    elif args.ticket_key:
+        raise CliError("--ticket-key and --no-tickets exclude each other")
     try:
         config = QuicConfiguration(
             is_client=False, alpn_protocols=args.alpn, certificate=cert, private_key=key,
             congestion_control=args.cc, max_udp_payload_size=args.max_udp_payload,
-            **multipath, **preferred)
+            **multipath, **preferred, **tickets)
     except ConfigurationError as exc:
         raise CliError(f"bad configuration: {exc}") from None
     host, port = args.listen
