@@ -161,12 +161,17 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
                        session_ticket_handler=tickets.append,
                        wait_connected=not args.zero_rtt) as client:
         assert isinstance(client, HqClientProtocol)
+        # aioquic 1.7.2 (asyncio/protocol.py, _process_events) sets ``_connected`` only
+        # when a wait_connected() waiter exists at the moment HandshakeCompleted is
+        # processed; with 0-RTT the handshake completes while the requests are awaited,
+        # so a wait_connected() called afterwards never returns.  Wait from the start.
+        connected = asyncio.ensure_future(client.wait_connected())
         client.hash = not args.no_hash
         if args.key_update:
-            await client.wait_connected()
+            await connected
             client._quic.request_key_update()
         got = await asyncio.gather(*(client.get(u.path or "/") for u in urls))
-        await client.wait_connected()
+        await connected
         for url, (size, digest) in zip(urls, got, strict=True):
             results.append({"path": url.path, "bytes": size, "sha256": digest})
         tls = client._quic.tls

@@ -213,9 +213,6 @@ def test_aioquic_client_resumes_a_tquic_session(certs: tuple[Path, Path],
     run(main())
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "engine: tquic's server receives aioquic's 0-RTT request and writes the response "
-    "after the handshake, but the aioquic client never receives it"))
 def test_aioquic_client_sends_0rtt_request_to_tquic(certs: tuple[Path, Path],
                                                     tmp_path: Path) -> None:
     from tquic.crypto.tls.tickets import TicketStore
