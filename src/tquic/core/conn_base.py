@@ -107,6 +107,8 @@ class ConnectionBase:
     _zero_rtt_sent: bool
     _send_streams: dict[int, SendStream]
     _recv_streams: dict[int, RecvStream]
+    # Streams that received STREAM frames not yet turned into events (frame_handlers.py).
+    _undelivered: dict[int, tuple[RecvStream, Path, float]]
     _streams_bidi: StreamLimits
     _streams_uni: StreamLimits
     _send_queue: dict[int, None]
@@ -118,6 +120,7 @@ class ConnectionBase:
     _close_pending: bool
     _close_deadline: float | None
     _idle_deadline: float | None
+    _idle_restarted_at: float | None
     _idle_timeout: float
     _activity_since_send: bool
     _token_manager: TokenManager | None
@@ -137,11 +140,16 @@ class ConnectionBase:
     # -- cross-mixin operations (implemented by the mixins / QuicConnection) ---------
 
     def _queue_event(self, event: Event) -> None:
+        if self._undelivered:
+            self._deliver_pending()  # stream data received before this event comes first
         self._events.append(event)
         if self._qlog is not None:
             self._qlog.on_event(event)
 
     def _pto(self) -> float:
+        raise NotImplementedError
+
+    def _deliver_pending(self) -> None:
         raise NotImplementedError
 
     def _ack_frequency_start(self) -> None:

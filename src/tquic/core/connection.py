@@ -127,6 +127,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         self._zero_rtt_sent = False
         self._send_streams = {}
         self._recv_streams = {}
+        self._undelivered = {}
         self._streams_bidi = StreamLimits(is_client=self._is_client, unidirectional=False,
                                           local_max=c.max_streams_bidi)
         self._streams_uni = StreamLimits(is_client=self._is_client, unidirectional=True,
@@ -141,6 +142,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         self._close_deadline = None
         self._close_responses = 0
         self._idle_deadline = None
+        self._idle_restarted_at = None
         self._idle_timeout = c.idle_timeout
         self._activity_since_send = True
         self._token_manager = None if self._is_client else TokenManager(c.token_key)
@@ -212,6 +214,8 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         return self._one_rtt.send_phase if self._one_rtt is not None else 0
 
     def next_event(self) -> Event | None:
+        if self._undelivered:
+            self._deliver_pending()
         return self._events.popleft() if self._events else None
 
     # -- setup -------------------------------------------------------------------------
@@ -368,9 +372,9 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         epoch = _PACKET_EPOCH[ptype]
         if not self._accept_dcid(header, epoch):
             return False
-        path: Path = self._paths.get(0) or self._paths.primary
         packet = data[start:header.packet_end] if start or header.packet_end != len(data) else data
         pn_offset = header.pn_offset - start
+        path: Path
         if epoch == Epoch.ONE_RTT:
             one_rtt = self._one_rtt
             if one_rtt is None:
@@ -383,7 +387,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
             try:
                 plain, payload, pn = one_rtt.unprotect(
                     packet, pn_offset, -1 if largest is None else largest, path_id, now,
-                    3 * self._pto())
+                    self._previous_keys_keep)
             except DecryptionError:
                 return False
             if rx_path is None:
@@ -394,6 +398,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
             space = path.space
             reserved = plain[0] & 0x18
         else:
+            path = self._paths.get(0) or self._paths.primary
             if epoch == Epoch.ZERO_RTT:
                 if self._is_client:
                     return False
@@ -608,9 +613,26 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         return max(float(p.recovery.pto_period()) for p in self._paths)
 
     def _restart_idle_timer(self, now: float) -> None:
-        idle = self._idle_timeout
-        # RFC 9000 §10.1: at least three PTOs, so probes can be sent before timing out.
-        self._idle_deadline = now + max(idle, 3 * self._pto()) if idle > 0 else None
+        # Runs for every packet received: only the time is noted here, and the deadline
+        # (which needs the PTO) is computed when next asked for.  That gives the same
+        # deadline: the PTO only changes with an RTT sample or the set of paths, on a
+        # received packet (which restarts the timer after its frames) or in
+        # handle_timeout (which computes the deadline first).
+        self._idle_restarted_at = now
+
+    def _current_idle_deadline(self) -> float | None:
+        restarted = self._idle_restarted_at
+        if restarted is not None:
+            self._idle_restarted_at = None
+            idle = self._idle_timeout
+            # RFC 9000 §10.1: at least three PTOs, so probes can be sent before timing out.
+            self._idle_deadline = restarted + max(idle, 3 * self._pto()) if idle > 0 else None
+        return self._idle_deadline
+
+    def _previous_keys_keep(self) -> float:
+        """How long to keep the previous 1-RTT receive keys after a key update (RFC 9001
+        §6.5: three PTOs)."""
+        return 3 * self._pto()
 
     def next_timeout(self) -> float | None:
         """When ``handle_timeout`` must be called next (None: no timer)."""
@@ -620,8 +642,9 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         if state >= ConnState.CLOSING:
             return self._close_deadline
         deadlines: list[float] = []
-        if self._idle_deadline is not None:
-            deadlines.append(self._idle_deadline)
+        idle_deadline = self._current_idle_deadline()
+        if idle_deadline is not None:
+            deadlines.append(idle_deadline)
         for epoch, space in self._spaces.items():
             if not space.discarded and epoch in self._recv_keys:
                 deadline = space.ack_tracker.ack_deadline()
@@ -668,7 +691,8 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
             if self._close_deadline is not None and now >= self._close_deadline:
                 self._state = ConnState.TERMINATED
             return
-        if self._idle_deadline is not None and now >= self._idle_deadline:
+        idle_deadline = self._current_idle_deadline()
+        if idle_deadline is not None and now >= idle_deadline:
             # RFC 9000 §10.1: silently close.
             self._state = ConnState.TERMINATED
             self._queue_event(ConnectionTerminated(TransportErrorCode.NO_ERROR, None,

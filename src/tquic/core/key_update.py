@@ -14,6 +14,8 @@ keys.  Error cases (KEY_UPDATE_ERROR, RFC 9001 §6.2, §6.4):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tquic.crypto.protection import DecryptionError, PacketBytes, PacketProtection
 from tquic.wire.errors import QuicError, TransportErrorCode
 from tquic.wire.packet import decode_packet_number
@@ -101,10 +103,13 @@ class OneRttKeys:
     # -- receiving ---------------------------------------------------------------
 
     def unprotect(self, packet: PacketBytes, pn_offset: int, largest_pn: int, path_id: int,
-                  now: float, prev_keep: float) -> tuple[bytes, bytes, int]:
+                  now: float, prev_keep: float | Callable[[], float]
+                  ) -> tuple[bytes, bytes, int]:
         """(plain header, payload, packet number); DecryptionError if it does not open.
 
-        ``prev_keep`` is how long to keep the previous receive keys after an update.
+        ``prev_keep`` is how long to keep the previous receive keys after an update, or
+        a function computing it (asked only when the peer updates: the engine's costs a
+        PTO computation, too much for every packet).
         """
         recv = self.recv
         header, truncated, pn_len = recv.remove_header_protection(packet, pn_offset)
@@ -140,8 +145,8 @@ class OneRttKeys:
         self._on_peer_phase_change(pn, now, prev_keep, path_id)
         return header, payload, pn
 
-    def _on_peer_phase_change(self, pn: int, now: float, prev_keep: float,
-                              path_id: int = 0) -> None:
+    def _on_peer_phase_change(self, pn: int, now: float,
+                              prev_keep: float | Callable[[], float], path_id: int = 0) -> None:
         if self.send_phase == self.recv_phase:
             # The peer initiated (our send phase still equals the old receive phase).
             if self._peer_update_pn is not None:
@@ -150,7 +155,7 @@ class OneRttKeys:
             self._rotate_send()
             self._peer_update_pn = (path_id, pn)
         self.recv_prev = self.recv
-        self.prev_expiry = now + prev_keep
+        self.prev_expiry = now + (prev_keep() if callable(prev_keep) else prev_keep)
         self.recv = self.recv_next
         self.recv_next = self.recv.next_generation()
         self.recv_phase ^= 1
