@@ -128,6 +128,8 @@ class PacketBuilderMixin(ConnectionBase):
             return []
         out: list[tuple[bytes, NetworkPath]] = []
         try:
+            if self._undelivered:
+                self._deliver_pending()  # flow-control updates ride on what is built now
             self._pacing_deadline = None
             if state == ConnState.CLOSING:
                 if self._close_deadline is None:

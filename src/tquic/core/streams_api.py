@@ -81,6 +81,8 @@ class StreamsMixin(ConnectionBase):
 
     def stop_sending(self, stream_id: int, error_code: int) -> None:
         """Ask the peer to stop sending on a stream (STOP_SENDING, RFC 9000 §3.5)."""
+        if self._undelivered:
+            self._deliver_pending()  # what arrived before the call is still delivered
         stream = self._recv_streams.get(stream_id)
         if stream is None:
             if not can_receive(stream_id, self._is_client):
