@@ -264,6 +264,23 @@ class FrameHandlersMixin(ConnectionBase):
     # -- streams -----------------------------------------------------------------------------
 
     def _rtt(self, path: Path) -> float | None:
+        """The RTT that paces receive-window auto-tuning (RFC 9000 §4.2).
+
+        With several paths, in-order delivery -- and so the credit we can grant back --
+        waits for the slowest path in use: data sent at the same time on a 20 ms and a
+        200 ms path is consumed only when the slow copy lands.  The window must cover
+        the aggregate rate over the LARGEST smoothed RTT, or the sender is
+        flow-control blocked while every congestion window still has room (the
+        windows are connection-level, shared by every path: draft-ietf-quic-multipath
+        §"Introduction").  One path: that path's RTT, as before."""
+        if self._mp:
+            best: float | None = None
+            for p in self._paths:
+                r = p.recovery.rtt
+                if p.usable and r.has_sample and (best is None or r.smoothed_rtt > best):
+                    best = r.smoothed_rtt
+            if best is not None:
+                return best
         rtt = path.recovery.rtt
         return rtt.smoothed_rtt if rtt.has_sample else None
 

@@ -488,10 +488,16 @@ class PacketBuilderMixin(ConnectionBase):
         path is queued again and sent on each other returned path at once."""
         paths = self._paths
         hooks = paths.hooks
-        backlog = sum(s.buffered for sid in self._send_queue
-                      if (s := self._send_streams.get(sid)) is not None)
+        backlog = 0
+        ends_known = not self._datagrams
+        for sid in self._send_queue:
+            stream = self._send_streams.get(sid)
+            if stream is not None:
+                backlog += stream.buffered
+                ends_known = ends_known and stream.final_size is not None
         hooks.set_send_state(backlog + sum(map(len, self._datagrams)),
                              self._conn_credit.available)
+        hooks.set_remaining(backlog if ends_known else None)
         paced: frozenset[int] = frozenset()
         for _ in range(MAX_DATAGRAMS_PER_CALL):
             chosen = paths.select_many(now, paced)
@@ -501,8 +507,8 @@ class PacketBuilderMixin(ConnectionBase):
             self._sealed_stream_records = []
             dgram = self._build_datagram(path, now)
             if dgram is None:
-                if path.recovery.can_send(path.max_datagram_size) and (
-                        self._send_queue or self._datagrams):
+                if not hooks.pacing_aware and path.recovery.can_send(
+                        path.max_datagram_size) and (self._send_queue or self._datagrams):
                     # Held back by its pacer, not by its window: the scheduler picks
                     # among the other paths (a window-based scheduler cannot see pacing).
                     paced = paced | {path.path_id}

@@ -27,7 +27,12 @@ the engine builds the next datagram on the returned path; if that path's
 congestion window is full it can only carry frames that are not congestion
 controlled (ACKs) and the loop stops.  So a scheduler that wants to *wait* for
 a path (BLEST, ECF) returns that full path, and ``None`` is only for "no path
-at all".  Pacing is the engine's job on the chosen path.
+at all".  Pacing: a path whose pacer holds packets back cannot send at this
+instant.  A scheduler with ``pacing_aware = True`` (every built-in) sees that
+through ``ready(path, now)`` and either picks another path or returns the paced
+one, which means "wait for it" (the engine sleeps until the pacer releases it).
+For a scheduler without the flag the engine skips a paced-out path and asks
+again among the others.
 """
 
 from __future__ import annotations
@@ -45,7 +50,10 @@ __all__ = [
     "SchedulerHooks",
     "candidates",
     "fastest",
+    "forward_delay",
     "has_room",
+    "paced_until",
+    "ready",
     "rtt_of",
     "rttvar_of",
 ]
@@ -72,6 +80,37 @@ class Reinjection:
 def has_room(path: Path) -> bool:
     """A full-sized datagram fits in the path's congestion window (RFC 9002 §7)."""
     return bool(path.recovery.can_send(path.max_datagram_size))
+
+
+def paced_until(path: Path, now: float) -> float:
+    """When the path's pacer lets a full-sized datagram leave (``now`` if it may now).
+
+    RFC 9002 §7.7: a path sending at its pacing rate holds packets back between
+    sends even with window room.  Read-only for the scheduler: the pacer's rate is
+    the one it was last given, its tokens are only topped up to ``now``."""
+    pacer = getattr(path.recovery, "pacer", None)
+    if pacer is None:
+        return now
+    return float(pacer.next_send_time(now, path.max_datagram_size))
+
+
+def ready(path: Path, now: float) -> bool:
+    """The path can send a full-sized datagram at this instant: window room AND its
+    pacer is not holding packets back (a paced-out path is unavailable until
+    ``paced_until``; a scheduler then picks another path or waits for it)."""
+    return bool(path.recovery.can_send(path.max_datagram_size)) and (
+        paced_until(path, now) <= now)
+
+
+def forward_delay(path: Path) -> float:
+    """Estimated one-way delay of a packet sent now on ``path``: the smoothed RTT
+    minus half the minimum RTT (the queue the path builds is on the sending side;
+    the base delay is assumed symmetric)."""
+    rtt = path.recovery.rtt
+    srtt = float(rtt.smoothed_rtt)
+    if not rtt.has_sample:
+        return srtt
+    return max(srtt - float(rtt.min_rtt) / 2.0, srtt / 2.0)
 
 
 def rtt_of(path: Path) -> float:
@@ -114,6 +153,9 @@ class SchedulerBase:
 
     __slots__ = ()
     name = "base"
+    # True: select() treats a path whose pacer holds packets as unavailable (see
+    # ``ready``) and returning such a path means "wait for it".
+    pacing_aware = False
 
     def select(self, paths: Sequence[Path], now: float) -> Path | None:
         raise NotImplementedError
@@ -125,6 +167,11 @@ class SchedulerBase:
     def set_send_state(self, backlog_bytes: int | None, send_window: int | None) -> None:
         """Bytes the application has queued to send (None: unknown) and the connection's
         send window (flow control, None: unknown)."""
+
+    def set_remaining(self, remaining: int | None) -> None:
+        """Bytes left before the end of everything queued, when that end is known
+        (every stream with data queued has its FIN written, no DATAGRAM queued); None
+        while the application may still add more (a streaming sender)."""
 
     def on_packet_sent(self, path: Path, packet: SentPacket, now: float) -> None:
         """An ack-eliciting 1-RTT packet left on ``path``."""
@@ -161,10 +208,12 @@ class SchedulerHooks:
         "on_packets_acked",
         "on_packets_lost",
         "on_path_closed",
+        "pacing_aware",
         "reinjections",
         "scheduler",
         "select",
         "select_many",
+        "set_remaining",
         "set_send_state",
         "tracks_packets",
     )
@@ -180,6 +229,11 @@ class SchedulerHooks:
         self.select_many: Callable[[Sequence[Path], float], list[Path]] = many
         self.set_send_state: Callable[[int | None, int | None], None] = getattr(
             scheduler, "set_send_state", _BASE.set_send_state)
+        self.set_remaining: Callable[[int | None], None] = getattr(
+            scheduler, "set_remaining", _BASE.set_remaining)
+        # A pacing-aware scheduler decides itself between another path and waiting for
+        # a paced-out one; for any other the engine skips a paced path and asks again.
+        self.pacing_aware = bool(getattr(scheduler, "pacing_aware", False))
         self.on_packet_sent: Callable[[Path, SentPacket, float], None] = getattr(
             scheduler, "on_packet_sent", _BASE.on_packet_sent)
         self.on_packets_acked: Callable[[Path, Sequence[SentPacket], float], None] = getattr(

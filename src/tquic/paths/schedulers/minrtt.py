@@ -1,10 +1,21 @@
-"""minrtt: send on the validated path with the lowest smoothed RTT that has window room.
+"""minrtt: send on the validated path with the lowest smoothed RTT that can send now.
 
 The MPTCP default scheduler: among the paths whose congestion window can take
-one more full datagram, the lowest smoothed RTT (RFC 9002 §5.3).  When every
-path is full it returns the lowest-RTT one, which tells the engine to wait
-for it (docs/schedulers.md: a full path means "only ACKs now").  With one path
-it always returns path 0 (the RFC 9000 behaviour).
+one more full datagram and whose pacer is not holding packets back (RFC 9002
+§7.7; ``extended.ready``), the lowest smoothed RTT (RFC 9002 §5.3).  When no
+path can send it returns the lowest-RTT one, which tells the engine to wait
+for it (docs/schedulers.md: a full or paced-out path means "only ACKs now").
+With one path it always returns path 0 (the RFC 9000 behaviour).
+
+The tail (ECF's insight, Lim et al., CoNEXT 2017): when the end of the data is
+known (``set_remaining``) and the faster paths are busy, a packet put on a
+slower path arrives after its one-way delay (smoothed RTT, queue included,
+minus half the base RTT).  If the faster paths can deliver everything that is
+left, this packet included, before that, the slow path is skipped and the
+scheduler waits for the fastest: the last bytes of a transfer no longer sit in
+a slow path's queue after the fast path has finished.  While the end is not
+known (a streaming sender) or in the bulk of a transfer this never triggers,
+so the aggregate throughput is the plain min-RTT one.
 """
 
 from __future__ import annotations
@@ -12,10 +23,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tquic.paths.path import Path
+from tquic.paths.schedulers.extended import SchedulerBase, forward_delay, paced_until
 
 
-class MinRttScheduler:
+class MinRttScheduler(SchedulerBase):
+    __slots__ = ("remaining", "tail_waits")
     name = "minrtt"
+    pacing_aware = True
+
+    def __init__(self) -> None:
+        self.remaining: int | None = None
+        self.tail_waits = 0  # slow paths skipped at the tail (for stats and tests)
+
+    def set_remaining(self, remaining: int | None) -> None:
+        self.remaining = remaining
 
     def select(self, paths: Sequence[Path], now: float) -> Path | None:
         if not paths:
@@ -24,16 +45,53 @@ class MinRttScheduler:
             return paths[0]
         best: Path | None = None
         best_rtt = float("inf")
-        best_room: Path | None = None
-        best_room_rtt = float("inf")
+        best_ready: Path | None = None
+        best_ready_rtt = float("inf")
+        soonest: Path | None = None  # window room, pacer frees it first
+        soonest_at = float("inf")
         for path in paths:
             if not path.validated:
                 continue
             rtt = path.recovery.rtt.smoothed_rtt
             if rtt < best_rtt:
                 best, best_rtt = path, rtt
-            if rtt < best_room_rtt and path.recovery.can_send(path.max_datagram_size):
-                best_room, best_room_rtt = path, rtt
-        if best_room is not None:
-            return best_room
-        return best if best is not None else paths[0]
+            if rtt < best_ready_rtt and path.recovery.can_send(path.max_datagram_size):
+                at = paced_until(path, now)
+                if at <= now:
+                    best_ready, best_ready_rtt = path, rtt
+                elif at < soonest_at:
+                    soonest, soonest_at = path, at
+        if best is None:
+            return paths[0]
+        # Nobody can send this instant: wait for the pacer that frees a path first (the
+        # engine arms its timer), or for the fastest path's window.
+        choice = best_ready or soonest or best
+        if (choice is not best and self.remaining is not None
+                and faster_paths_finish_first(choice, paths, self.remaining)):
+            self.tail_waits += 1
+            return best
+        return choice
+
+
+def faster_paths_finish_first(slow: Path, paths: Sequence[Path], remaining: int) -> bool:
+    """Would the paths faster than ``slow`` deliver ``remaining`` bytes plus this packet
+    before a packet sent on ``slow`` now arrives?  Their rate is the controller's pacing
+    rate when it has one (BBR: its bandwidth estimate), else cwnd / smoothed RTT; a path
+    in PTO (suspect) does not count."""
+    slow_rtt = slow.recovery.rtt.smoothed_rtt
+    rate = 0.0
+    delay = float("inf")
+    for p in paths:
+        if p is slow or not p.validated:
+            continue
+        recovery = p.recovery
+        rtt = recovery.rtt
+        if not rtt.has_sample or rtt.smoothed_rtt >= slow_rtt or recovery.pto_count:
+            continue
+        controller = recovery.controller
+        paced = controller.pacing_rate
+        rate += paced if paced else controller.congestion_window / max(rtt.smoothed_rtt, 1e-6)
+        delay = min(delay, forward_delay(p))
+    if rate <= 0.0:
+        return False
+    return (remaining + slow.max_datagram_size) / rate + delay < forward_delay(slow)
