@@ -167,6 +167,12 @@ class ConnectionBase:
     def _on_records_lost(self, records: list[Record], path: Path) -> None:
         raise NotImplementedError
 
+    def _mp_queue_copies(self, target: Path, records: list[Record] | tuple[Record, ...]) -> None:
+        raise NotImplementedError
+
+    def _add_copies(self, draft: Any, path: Path, room: int) -> int:
+        raise NotImplementedError
+
     def _discard_epoch(self, epoch: int) -> None:
         raise NotImplementedError
 

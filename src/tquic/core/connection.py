@@ -702,7 +702,8 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
 
         for path in self._paths:
             deadline = path.recovery.loss_detection_deadline()
-            if deadline is not None and now >= deadline:
+            fired = deadline is not None and now >= deadline
+            if fired:
                 outcome = path.recovery.on_loss_detection_timeout(now)
                 for packet in outcome.lost:
                     self._on_records_lost(packet.frames, path)
@@ -726,8 +727,14 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
                             self._requeue_crypto(epoch, path)
             if path.challenge_deadline is not None and now >= path.challenge_deadline:
                 self._on_validation_failed(path, now)
-            elif path.challenge_deadline is not None and path.challenges:
-                path.challenge_pending = path.challenge_pending or path.challenge_retries < 3
+            elif (fired and path.challenge_deadline is not None and path.challenges
+                  and path.challenge_retries < 3):
+                # RFC 9000 §8.2.1: a new PATH_CHALLENGE when the path's PTO fires -- not at
+                # every timer of the connection: pacing or a scheduler's timers would send
+                # one every few ms and push the outstanding ones out of ``challenges``
+                # (4 kept) before a slow path's response could come back.
+                path.challenge_pending = True
+                path.challenge_retries += 1
         if self._one_rtt is not None:
             self._one_rtt.discard_previous(now)
         if self._mp:

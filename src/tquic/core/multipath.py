@@ -40,6 +40,7 @@ from tquic.core.events import (
 from tquic.core.network_path import Address, NetworkPath
 from tquic.paths.manager import PathStats
 from tquic.paths.path import PacketSpace, Path, PathState, SpaceKind
+from tquic.wire.buffer import encode_varint, varint_size
 from tquic.wire.errors import PathAbandonCode, QuicError, TransportErrorCode
 from tquic.wire.frames import (
     FrameType,
@@ -60,6 +61,7 @@ MAX_PATH_ID_LIMIT = (1 << 32) - 1  # §"initial_max_path_id": the nonce holds 32
 PROACTIVE_PATH_IDS = 8  # unused path IDs we issue CIDs for ahead of time (bounded)
 CIDS_PER_NEW_PATH = 2  # one to open the path, one spare for a migration of it
 MIN_NONCE_LENGTH = 12  # §"initial_max_path_id": AEADs with shorter nonces cannot be used
+MAX_PATH_COPIES = 256  # STREAM records queued as copies on one path (redundant, deadline)
 
 
 class PathError(RuntimeError):
@@ -368,6 +370,7 @@ class MultipathMixin(ConnectionBase):
         path.challenge_pending = False
         path.challenge_deadline = None
         path.responses.clear()
+        path.copies.clear()
         # §"Path Close": the CIDs the peer gave us for the path are retired at once.
         peer_cids = self._peer_cids_for(path.path_id)
         if path.path_id != 0:
@@ -403,6 +406,52 @@ class MultipathMixin(ConnectionBase):
                 self._queue_event(ConnectionIdRetired(entry.cid, entry.sequence_number,
                                                       path.path_id))
         self._mp_issue_path_cids()
+
+    # -- copies on a chosen path (redundant, deadline) ------------------------------------
+
+    def _mp_queue_copies(self, target: Path, records: list[Any] | tuple[Any, ...]) -> None:
+        """Queue another copy of these STREAM records on ``target``'s own front of queue
+        (docs/schedulers.md ``select_many`` and ``reinjections``): they leave on that
+        path, ahead of new data, the next time it builds a packet -- not through the
+        connection's retransmission queue, which any path could drain.  The originals
+        stay in flight (draft-ietf-quic-multipath §"Retransmissions", strategy b)."""
+        copies = target.copies
+        copies.extend(r for r in records if r[0] == R_STREAM)
+        if len(copies) > MAX_PATH_COPIES:
+            # Bounded: a copy is optional (the original is still in flight), the
+            # oldest ones are the least useful.
+            del copies[: len(copies) - MAX_PATH_COPIES]
+
+    def _add_copies(self, draft: Any, path: Path, room: int) -> int:
+        """STREAM frames for ``path.copies`` into ``draft`` (built from the stream's send
+        buffer; ranges acknowledged meanwhile are skipped); returns the bytes used."""
+        copies = path.copies
+        streams = self._send_streams
+        used = 0
+        while copies:
+            space = room - used
+            if space < 24:
+                break
+            record = copies[0]
+            stream_id, offset, length, fin = record[1], record[2], record[3], record[4]
+            stream = streams.get(stream_id)
+            chunk = None if stream is None else stream.copy_range(
+                offset, length, fin, space - 1 - varint_size(stream_id) - 16)
+            if chunk is None:
+                copies.pop(0)
+                continue
+            start, data, with_fin = chunk
+            n = len(data)
+            head = b"".join((bytes((0x0E | (0x01 if with_fin else 0),)),
+                             encode_varint(stream_id), encode_varint(start), encode_varint(n)))
+            draft.add(head + data, (R_STREAM, stream_id, start, n, with_fin))
+            used += len(head) + n
+            end = offset + length
+            if start + n >= end:
+                copies.pop(0)
+            else:  # the rest of the range in the next packet of this path
+                copies[0] = (R_STREAM, stream_id, start + n, end - start - n, fin)
+        return used
 
     # -- timers -----------------------------------------------------------------------
 
@@ -446,7 +495,12 @@ class MultipathMixin(ConnectionBase):
         when = hooks.next_reinjection_time()
         if when is not None and now >= when:
             for item in hooks.reinjections(paths.schedulable(), now):
-                self._on_records_lost(item.packet.frames, item.source)  # type: ignore[arg-type]
+                frames: list[Any] = item.packet.frames
+                self._mp_queue_copies(item.target, frames)
+                # Other retransmittable frames (control) are cheap to repeat anywhere.
+                rest = [r for r in frames if r[0] != R_STREAM]
+                if rest:
+                    self._on_records_lost(rest, item.source)
 
     def _mp_on_pto(self, path: Path, now: float) -> None:
         """§"PTO Expiration": the stream data of a path whose PTO fired is sent again on

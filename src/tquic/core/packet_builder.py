@@ -414,7 +414,11 @@ class PacketBuilderMixin(ConnectionBase):
                 can_send = True
             else:
                 self._pacing_deadline = when
-        if not (can_send or closing or path_frames or ack_due):
+        # Copies queued for this path (redundant, deadline) go now if the window has room:
+        # they were scheduled onto this path on purpose, in this send round.
+        copies = (bool(path.copies) and one_rtt_epoch and not only_path_frames
+                  and not closing and recovery.can_send(remaining))
+        if not (can_send or copies or closing or path_frames or ack_due):
             return None
         peer = path.peer_cid
         dcid = peer.cid if peer is not None else self._initial_dcid
@@ -447,6 +451,8 @@ class PacketBuilderMixin(ConnectionBase):
                 if ack is not None:
                     room -= len(ack[0])
             room -= self._add_path_frames(draft, path, room)
+        if copies:
+            room -= self._add_copies(draft, path, room)
         if can_send and not only_path_frames:
             if epoch == Epoch.ONE_RTT:
                 if self._control or self._handshake_done_pending:
@@ -498,6 +504,16 @@ class PacketBuilderMixin(ConnectionBase):
         hooks.set_send_state(backlog + sum(map(len, self._datagrams)),
                              self._conn_credit.available)
         hooks.set_remaining(backlog if ends_known else None)
+        for path in paths.schedulable():
+            # Deadline reinjections queued on their target path since the last round.
+            while path.copies and len(out) < MAX_DATAGRAMS_PER_CALL:
+                head = (len(path.copies), path.copies[0])
+                dgram = self._build_datagram(path, now)
+                if dgram is None:
+                    break
+                out.append((dgram, path.network_path))
+                if path.copies and (len(path.copies), path.copies[0]) == head:
+                    break  # no room for them (window full): they wait for this path
         paced: frozenset[int] = frozenset()
         for _ in range(MAX_DATAGRAMS_PER_CALL):
             chosen = paths.select_many(now, paced)
@@ -519,11 +535,7 @@ class PacketBuilderMixin(ConnectionBase):
             for extra in chosen[1:]:
                 if not copies or not extra.recovery.can_send(extra.max_datagram_size):
                     continue
-                for record in copies:
-                    stream = self._send_streams.get(record[1])
-                    if stream is not None:
-                        stream.on_lost(record[2], record[3], record[4])
-                        self._send_queue[record[1]] = None
+                self._mp_queue_copies(extra, copies)
                 dup = self._build_datagram(extra, now)
                 if dup is not None:
                     out.append((dup, extra.network_path))

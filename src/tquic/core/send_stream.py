@@ -300,6 +300,25 @@ class SendStream:
             return final, b"", True
         return None
 
+    def copy_range(self, offset: int, length: int, fin: bool,
+                   max_bytes: int) -> tuple[int, bytes, bool] | None:
+        """(offset, data, fin) to send ANOTHER copy of a STREAM frame already sent
+        (multipath redundant/deadline scheduling): the part of [offset, offset+length)
+        not yet acknowledged, at most ``max_bytes`` of it; None when nothing of it is
+        left.  Changes nothing: the original stays in flight, and whichever copy is
+        acknowledged first completes the range (``on_ack``)."""
+        if self.state > _DATA_SENT:
+            return None
+        start = max(offset, self._buf_offset)
+        stop = min(offset + length, self._next_offset, start + max(0, max_bytes))
+        with_fin = fin and not self._fin_acked and stop == offset + length
+        if stop <= start and not with_fin:
+            return None
+        if stop < start:
+            stop = start
+        pos = start - self._buf_offset
+        return start, bytes(self._buf[pos : pos + stop - start]), with_fin
+
     def take_blocked_signal(self) -> int | None:
         """The limit for STREAM_DATA_BLOCKED when data waits on stream credit (once per limit)."""
         if self.state > SendState.SEND or self._write_offset == self._next_offset:

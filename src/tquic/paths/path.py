@@ -83,6 +83,7 @@ class Path:
         "challenge_pending",
         "challenge_retries",
         "challenges",
+        "copies",
         "keepalive_at",
         "last_ack_time",
         "local_backup",
@@ -141,6 +142,9 @@ class Path:
         self.last_ack_time: float | None = None  # when an ACK last acknowledged something
         self.packets_retransmitted = 0  # records of this path's lost packets resent
         self.bytes_acked_total = 0  # acknowledged bytes of recoveries replaced
+        # STREAM records to send again on THIS path, ahead of everything else
+        # (redundant copies, deadline reinjections; core/multipath.py, bounded there).
+        self.copies: list[tuple[Any, ...]] = []
 
     @property
     def validated(self) -> bool:

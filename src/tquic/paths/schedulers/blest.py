@@ -30,8 +30,9 @@ from tquic.paths.schedulers.extended import (
     SchedulerBase,
     candidates,
     fastest,
-    has_room,
+    ready,
     rtt_of,
+    wait_for,
 )
 
 DEFAULT_SEND_WINDOW = 1 << 20
@@ -42,6 +43,7 @@ LAMBDA_MIN, LAMBDA_MAX = 0.5, 2.0
 class BlestScheduler(SchedulerBase):
     __slots__ = ("lam", "send_window", "skipped")
     name = "blest"
+    pacing_aware = True
 
     def __init__(self, lam: float = 1.0, send_window: int = DEFAULT_SEND_WINDOW) -> None:
         if not lam > 0:
@@ -69,11 +71,11 @@ class BlestScheduler(SchedulerBase):
             return paths[0] if paths else None
         pool = candidates(paths)
         fast = fastest(pool)
-        if fast is None or has_room(fast):
+        if fast is None or ready(fast, now):
             return fast
-        slow = fastest([p for p in pool if has_room(p)])
+        slow = fastest([p for p in pool if ready(p, now)])
         if slow is None:
-            return fast  # every window is full: wait for the fastest
+            return wait_for(pool, now)  # nobody can send now
         if self.would_block(fast, slow):
             self.skipped += 1
             return fast

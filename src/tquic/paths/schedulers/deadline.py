@@ -28,7 +28,9 @@ from tquic.paths.schedulers.extended import (
     candidates,
     fastest,
     has_room,
+    ready,
     rtt_of,
+    wait_for,
 )
 from tquic.paths.sent_packets import SentPacket
 
@@ -44,6 +46,7 @@ class DeadlineScheduler(SchedulerBase):
     __slots__ = ("_heap", "_live", "_seq", "deadline", "max_tracked", "reinjected",
                  "rtt_factor")
     name = "deadline"
+    pacing_aware = True
 
     def __init__(self, deadline: float | None = None, rtt_factor: float = DEFAULT_RTT_FACTOR,
                  max_tracked: int = DEFAULT_MAX_TRACKED) -> None:
@@ -78,8 +81,8 @@ class DeadlineScheduler(SchedulerBase):
         if len(paths) <= 1:
             return paths[0] if paths else None
         pool = candidates(paths)
-        ready = [p for p in pool if has_room(p)]
-        return fastest(ready) if ready else fastest(pool)
+        able = [p for p in pool if ready(p, now)]
+        return fastest(able) if able else wait_for(pool, now)
 
     # -- packet fates -------------------------------------------------------------------
 

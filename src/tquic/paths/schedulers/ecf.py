@@ -31,9 +31,10 @@ from tquic.paths.schedulers.extended import (
     SchedulerBase,
     candidates,
     fastest,
-    has_room,
+    ready,
     rtt_of,
     rttvar_of,
+    wait_for,
 )
 
 BETA = 0.25
@@ -42,6 +43,7 @@ BETA = 0.25
 class EcfScheduler(SchedulerBase):
     __slots__ = ("backlog", "beta", "waiting")
     name = "ecf"
+    pacing_aware = True
 
     def __init__(self, beta: float = BETA) -> None:
         if not beta >= 0:
@@ -58,11 +60,11 @@ class EcfScheduler(SchedulerBase):
             return paths[0] if paths else None
         pool = candidates(paths)
         fast = fastest(pool)
-        if fast is None or has_room(fast):
+        if fast is None or ready(fast, now):
             return fast
-        slow = fastest([p for p in pool if has_room(p)])
+        slow = fastest([p for p in pool if ready(p, now)])
         if slow is None:
-            return fast
+            return wait_for(pool, now)
         return fast if self.should_wait(fast, slow) else slow
 
     def should_wait(self, fast: Path, slow: Path) -> bool:

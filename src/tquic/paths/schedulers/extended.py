@@ -56,6 +56,7 @@ __all__ = [
     "ready",
     "rtt_of",
     "rttvar_of",
+    "wait_for",
 ]
 
 
@@ -100,6 +101,20 @@ def ready(path: Path, now: float) -> bool:
     ``paced_until``; a scheduler then picks another path or waits for it)."""
     return bool(path.recovery.can_send(path.max_datagram_size)) and (
         paced_until(path, now) <= now)
+
+
+def wait_for(paths: Sequence[Path], now: float) -> Path | None:
+    """When no path can send at this instant: the path with window room whose pacer
+    frees it first (returning it arms the engine's pacing timer), else the fastest
+    (whose window an ACK will open)."""
+    soonest: Path | None = None
+    soonest_at = float("inf")
+    for p in paths:
+        if p.recovery.can_send(p.max_datagram_size):
+            at = paced_until(p, now)
+            if at < soonest_at:
+                soonest, soonest_at = p, at
+    return soonest if soonest is not None else fastest(paths)
 
 
 def forward_delay(path: Path) -> float:

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tquic.paths.path import Path
-from tquic.paths.schedulers.extended import SchedulerBase, candidates, fastest, has_room
+from tquic.paths.schedulers.extended import SchedulerBase, candidates, ready, wait_for
 
 
 class RoundRobinScheduler(SchedulerBase):
     __slots__ = ("_last_id",)
     name = "roundrobin"
+    pacing_aware = True
 
     def __init__(self) -> None:
         self._last_id = -1  # path ID of the previous choice
@@ -29,10 +30,10 @@ class RoundRobinScheduler(SchedulerBase):
         # The first path with room after the previous choice, wrapping around.
         after = [p for p in pool if p.path_id > last]
         for path in (*after, *pool[: len(pool) - len(after)]):
-            if has_room(path):
+            if ready(path, now):
                 self._last_id = path.path_id
                 return path
-        return fastest(pool)
+        return wait_for(pool, now)
 
 
 def _path_id(path: Path) -> int:

@@ -16,12 +16,13 @@ import math
 from collections.abc import Mapping, Sequence
 
 from tquic.paths.path import Path
-from tquic.paths.schedulers.extended import SchedulerBase, candidates, fastest, has_room
+from tquic.paths.schedulers.extended import SchedulerBase, candidates, fastest, ready, wait_for
 
 
 class WeightedScheduler(SchedulerBase):
     __slots__ = ("_scores", "default_weight", "weights")
     name = "weighted"
+    pacing_aware = True
 
     def __init__(self, weights: Mapping[int, float] | None = None,
                  default_weight: float = 1.0) -> None:
@@ -46,10 +47,10 @@ class WeightedScheduler(SchedulerBase):
         if len(paths) <= 1:
             return paths[0] if paths else None
         pool = candidates(paths)
-        ready = [p for p in pool if has_room(p)]
-        if not ready:
-            return fastest(pool)
-        weighted = [(p, self.weight_of(p.path_id)) for p in ready]
+        able = [p for p in pool if ready(p, now)]
+        if not able:
+            return wait_for(pool, now)
+        weighted = [(p, self.weight_of(p.path_id)) for p in able]
         positive = [(p, w) for p, w in weighted if w > 0]
         if not positive:
             # Only backups have room: plain round robin among them, by equal weights.

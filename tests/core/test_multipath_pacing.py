@@ -1,0 +1,96 @@
+"""The engine honours a pacing-aware scheduler's choice of a paced-out path (wait for
+its pacer) and skips a paced-out path for a scheduler that cannot see pacing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mp_loop import LINK_A, LINK_B, Link, MpLoop, mp_pair
+
+from tquic.paths.path import Path
+from tquic.paths.schedulers import register_scheduler
+
+
+class AlwaysFirst:
+    """Path 0 whenever it is offered (a scheduler that wants to wait for it)."""
+
+    name = "always-first"
+    pacing_aware = True
+
+    def select(self, paths: Sequence[Path], now: float) -> Path | None:
+        return min(paths, key=lambda p: p.path_id) if paths else None
+
+
+class AlwaysFirstBlind(AlwaysFirst):
+    name = "always-first-blind"
+    pacing_aware = False
+
+
+register_scheduler("always-first", AlwaysFirst)
+register_scheduler("always-first-blind", AlwaysFirstBlind)
+
+
+def _two_paths(scheduler: str) -> MpLoop:
+    links = {LINK_A: Link(delay=0.01, rate=1_000_000), LINK_B: Link(delay=0.02, rate=1_000_000)}
+    loop = mp_pair(links=links, client_kwargs={"scheduler": scheduler})
+    client = loop.client
+    assert loop.run_until(lambda: client.can_open_path, max_time=2)
+    assert client.add_path(LINK_B, None, loop.now) == 1
+    assert loop.run_until(lambda: client.paths.get(1).validated  # type: ignore[union-attr]
+                          and loop.server.paths.get(1) is not None
+                          and loop.server.paths.get(1).validated,  # type: ignore[union-attr]
+                          max_time=loop.now + 2)
+    loop.run_until(lambda: False, max_time=loop.now + 0.1)
+    return loop
+
+
+def _hold_pacer(loop: MpLoop, path_id: int) -> None:
+    path = loop.client.paths.get(path_id)
+    assert path is not None
+    recovery = path.recovery
+    recovery.pacer.set_rate(recovery.pacing_rate(), loop.now)
+    for _ in range(40):  # spend the bucket and then some: held for several ms
+        recovery.pacer.on_packet_sent(loop.now, path.max_datagram_size)
+    assert recovery.next_send_time(loop.now, path.max_datagram_size) > loop.now
+
+
+def _stream_packets_on(loop: MpLoop, path_id: int, now: float) -> int:
+    path = loop.client.paths.get(path_id)
+    assert path is not None
+    from tquic.paths.sent_packets import SpaceId
+
+    return sum(1 for p in path.recovery.in_flight_packets(SpaceId.APPLICATION)
+               if p.time_sent == now and any(r[0] == 0 for r in p.frames))  # type: ignore[index]
+
+
+def test_pacing_aware_choice_of_a_paced_path_means_wait_for_its_pacer() -> None:
+    loop = _two_paths("always-first")
+    client = loop.client
+    _hold_pacer(loop, 0)
+    sid = client.open_stream()
+    client.send_stream_data(sid, b"z" * 20_000, end_stream=True)
+    now = loop.now
+    client.datagrams_to_send(now)
+    assert _stream_packets_on(loop, 0, now) == 0
+    assert _stream_packets_on(loop, 1, now) == 0, "the scheduler chose to wait, not path 1"
+    path0 = client.paths.get(0)
+    assert path0 is not None
+    release = path0.recovery.next_send_time(now, path0.max_datagram_size)
+    wake = client.next_timeout()
+    assert wake is not None and now < wake <= release + 1e-9
+    # At the pacer's time the data leaves on path 0.
+    client.handle_timeout(release)
+    client.datagrams_to_send(release)
+    assert _stream_packets_on(loop, 0, release) >= 1
+
+
+def test_a_blind_scheduler_gets_the_other_path_while_its_choice_is_paced() -> None:
+    loop = _two_paths("always-first-blind")
+    client = loop.client
+    _hold_pacer(loop, 0)
+    sid = client.open_stream()
+    client.send_stream_data(sid, b"z" * 20_000, end_stream=True)
+    now = loop.now
+    client.datagrams_to_send(now)
+    assert _stream_packets_on(loop, 0, now) == 0
+    assert _stream_packets_on(loop, 1, now) >= 1
