@@ -64,6 +64,11 @@ def test_unreachable_preferred_address_keeps_the_original_path() -> None:
     transfer(loop, 100_000)
     assert set(loop.client_sent_to[first:]) == {SERVER_ADDR}
     assert not any(isinstance(e, PathMigrated) for e in loop.client_events)
+    # The unanswered probes were lost, but not in flight: the window of the path in use
+    # did not shrink because of them (RFC 9000 §9.4).
+    recovery = loop.client.paths.primary.recovery
+    assert recovery.packets_lost >= 1
+    assert getattr(recovery.controller, "ssthresh", float("inf")) == float("inf")
 
 
 def test_client_configured_not_to_follow_stays_on_the_handshake_address() -> None:

@@ -24,15 +24,18 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 from tquic.core.cids import LocalCid, PeerCid
-from tquic.core.conn_base import ConnectionBase, Epoch
+from tquic.core.conn_base import R_NONE, ConnectionBase, Epoch, Record
 from tquic.core.events import ConnectionIdIssued, PathMigrated
 from tquic.core.network_path import NetworkPath
+from tquic.paths.sent_packets import SentPacket, SpaceId
+from tquic.wire.packet import encode_packet_number, encode_short_header
 from tquic.wire.params import PreferredAddress, TransportParameters
 
 MAX_PROBES = 3  # PATH_CHALLENGEs sent to the preferred address before giving up
+PROBE_SIZE = 1200  # RFC 9000 §8.2.1
+AEAD_TAG = 16
 _ZERO_V4 = ipaddress.IPv4Address(0)
 _ZERO_V6 = ipaddress.IPv6Address(0)
 
@@ -129,27 +132,30 @@ class PreferredAddressMixin(ConnectionBase):
         if probe.sent >= MAX_PROBES:
             probe.resend_at = probe.deadline
             return
-        from tquic.core.conn_base import R_NONE
-        from tquic.core.packet_builder import PacketDraft
-        from tquic.wire.packet import encode_packet_number
-
         data = os.urandom(8)
         probe.challenges.add(data)
         probe.sent += 1
         probe.resend_at = now + max(self._pto(), 2 * self._config.initial_rtt)
+        keys = self._one_rtt
         space = path.space
         dcid = probe.peer_cid.cid
         pn = space.next_pn
-        _, pn_len = encode_packet_number(pn, space.largest_acked)
-        draft = PacketDraft(Epoch.ONE_RTT, space, path, dcid, pn, pn_len,
-                            1 + len(dcid) + pn_len)
-        draft.add(b"\x1a" + data, (R_NONE,))
-        draft.padding = max(0, 1200 - draft.size)
         space.next_pn = pn + 1
-        saved = path.bytes_sent
-        builder: Any = self  # PacketBuilderMixin._seal: protect and record the packet
-        datagram: bytes = builder._seal([draft], path, now)
-        path.bytes_sent = saved  # sent to another address than the path's
+        _, pn_len = encode_packet_number(pn, space.largest_acked)
+        header = encode_short_header(dcid, pn, pn_len, bool(keys.send_phase))
+        # §8.2.1: expanded to 1200 bytes (PATH_CHALLENGE, then PADDING).
+        padding = max(0, PROBE_SIZE - len(header) - 9 - AEAD_TAG)
+        datagram = keys.send.protect(header, b"\x1a" + data + bytes(padding), pn, path.path_id)
+        keys.on_packet_sent(pn, path.path_id)
+        # Recorded (its ACK is legitimate) but not in flight: the loss of a probe to
+        # another address must not shrink the window of the path in use (RFC 9000 §9.4,
+        # RFC 9002 §6: only in-flight packets count for congestion control).
+        records: list[Record] = [(R_NONE,)]
+        path.recovery.on_packet_sent(SentPacket(pn, now, len(datagram), False, False,
+                                                SpaceId.APPLICATION, list(records)), now)
+        if self._qlog is not None:
+            self._qlog.packet_sent(now, Epoch.ONE_RTT, pn, len(datagram), path.path_id,
+                                   records, padding, keys.send_phase)
         out.append((datagram, probe.network_path))
 
     def _pa_on_response(self, data: bytes, now: float) -> bool:
