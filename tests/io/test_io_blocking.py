@@ -93,3 +93,45 @@ def test_connect_to_nothing_times_out(client_config: QuicConfiguration) -> None:
     with pytest.raises(TimeoutError):
         sock.connect(("127.0.0.1", 9))  # discard port: nobody speaks QUIC there
     sock.close()
+
+
+def test_socket_client_migrates_between_messages(server_config: QuicConfiguration,
+                                                 client_config: QuicConfiguration) -> None:
+    listener = _listener(server_config)
+    port = listener.getsockname()[1]
+    peers: list[tuple[str, int]] = []
+    errors: list[BaseException] = []
+
+    def serve_one() -> None:
+        try:
+            conn, _addr = listener.accept()
+            with conn:
+                for _ in range(2):
+                    data = b""
+                    while len(data) < len(MESSAGE):
+                        data += conn.recv(65536)
+                    peers.append(conn.getpeername())
+                    conn.sendall(data.upper())
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=serve_one)
+    thread.start()
+    try:
+        with tquic.socket(client_config) as sock:
+            sock.settimeout(10.0)
+            sock.connect(("127.0.0.1", port))
+            for round_number in range(2):
+                if round_number == 1:
+                    new_local = sock.migrate("127.0.0.2")
+                    assert sock.getsockname() == new_local and new_local[0] == "127.0.0.2"
+                sock.sendall(MESSAGE)
+                reply = b""
+                while len(reply) < len(MESSAGE):
+                    reply += sock.recv(65536)
+                assert reply == MESSAGE.upper()
+    finally:
+        thread.join(15)
+        listener.close()
+    assert not errors
+    assert peers[0][0] != "127.0.0.2" and peers[1][0] == "127.0.0.2"

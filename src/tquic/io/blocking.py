@@ -144,6 +144,12 @@ class QuicSocket:
             return tuple(self._server.local_address)
         return self._require().local_address
 
+    def migrate(self, local_host: str, local_port: int = 0) -> tuple[str, int]:
+        """Client: move the connection to a new local address (RFC 9000 §9.2); the new
+        local address once validated, ``tquic.io.protocol.MigrationError`` (and the old
+        address kept) otherwise."""
+        return _run(self._require().migrate(local_host, local_port), None)
+
     def _require(self) -> QuicConnectionProtocol:
         if self._conn is None:
             raise OSError("not connected")
