@@ -233,6 +233,28 @@ def test_aioquic_client_sends_0rtt_request_to_tquic(certs: tuple[Path, Path],
     run(main())
 
 
+def test_aioquic_client_follows_the_tquic_servers_preferred_address(
+        certs: tuple[Path, Path]) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        preferred = ("127.0.0.1", probe.getsockname()[1])
+    seen: list[QuicConnectionProtocol] = []
+
+    async def main() -> None:
+        config = server_config(certs, preferred_address_v4=preferred)
+        server = await tquic.serve("127.0.0.1", 0, config, HqServer(None),
+                                   connection_handler=seen.append)
+        async with server:
+            check_results(await aioquic_client(server.local_address[1], [2_000_000], certs),
+                          [2_000_000])
+        # RFC 9000 §9.6: aioquic validated the preferred address and moved there.
+        assert [conn.local_address for conn in seen] == [preferred]
+
+    run(main())
+
+
 def test_tquic_client_key_update_with_aioquic(certs: tuple[Path, Path]) -> None:
     async def main() -> None:
         async with aioquic_server(certs) as port, tquic.connect(
