@@ -81,8 +81,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="multipath scheduler for what the client sends (default minrtt)")
     parser.add_argument("--session-ticket", metavar="FILE",
                         help="resume the TLS session with the ticket in FILE if it exists "
-                             "(requests then travel in 0-RTT), and save the server's newest "
-                             "ticket there for the next run (one server per FILE)")
+                             "(requests then travel in 0-RTT when --alpn is the one the ticket "
+                             "was issued for), and save the server's newest ticket there for "
+                             "the next run (one server per FILE)")
     parser.add_argument("--no-early-data", dest="early_data", action="store_false",
                         help="with --session-ticket: resume, but send nothing before the "
                              "handshake completes (no 0-RTT)")
