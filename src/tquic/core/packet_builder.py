@@ -155,7 +155,8 @@ class PacketBuilderMixin(ConnectionBase):
             if self._mp:
                 self._send_multipath(now, out)
                 return out
-            for _ in range(MAX_DATAGRAMS_PER_CALL):
+            stop = len(out) + MAX_DATAGRAMS_PER_CALL
+            while len(out) < stop:
                 path = self._paths.select(now)
                 if path is None:
                     break
@@ -163,10 +164,65 @@ class PacketBuilderMixin(ConnectionBase):
                 if dgram is None:
                     break
                 out.append((dgram, path.network_path))
+                if self._stream_train_ready(path):
+                    self._send_stream_train(path, now, out, stop)
         except Exception as exc:  # never let a bug escape the sans-I/O API
             self._internal_error(exc, now)
         return out
 
+
+    # -- the steady state of a bulk sender --------------------------------------------
+
+    def _stream_train_ready(self, path: Path) -> bool:
+        """Whether the next packets on ``path`` can only carry STREAM frames: what
+        _build_datagram and _build_app would otherwise find for each of them (nothing in
+        the Initial/Handshake spaces, no ACK owed, no path, control, CRYPTO or DATAGRAM
+        frame, no probe, a validated path) holds until something is received, so it is
+        checked once per train instead of once per packet."""
+        space = path.space
+        return bool(
+            self._send_queue and self._handshake_confirmed and not self._mp
+            and self._state == ConnState.CONNECTED and self._qlog is None
+            and not self._control and not self._handshake_done_pending
+            and not self._datagrams and not self._paths.hooks.tracks_packets
+            and Epoch.INITIAL not in self._send_keys and Epoch.HANDSHAKE not in self._send_keys
+            and space.probe_packets == 0 and space.ack_tracker.ack_deadline() is None
+            and not path.responses and not path.challenge_pending and not path.copies
+            and path.validated
+            and not self._crypto_send[Epoch.ONE_RTT].has_data_to_send())
+
+    def _send_stream_train(self, path: Path, now: float, out: list[tuple[bytes, NetworkPath]],
+                           stop: int) -> None:
+        """Packets of STREAM frames only, while the window, the pacer and the streams
+        allow (_stream_train_ready said nothing else is pending): the same packets
+        _build_datagram would build, with the per-packet decisions taken once."""
+        recovery = path.recovery
+        space = path.space
+        network_path = path.network_path
+        limit = min(path.max_datagram_size, self._peer_max_udp)  # validated: no 3x limit
+        keys = self._one_rtt
+        peer = path.peer_cid
+        if keys is None or peer is None:
+            return
+        dcid = peer.cid
+        while len(out) < stop and self._send_queue and not self._control:
+            if not recovery.can_send(limit):
+                return
+            when = recovery.next_send_time(now, limit)
+            if when > now:
+                self._pacing_deadline = when
+                return
+            pn = space.next_pn
+            _, pn_len = encode_packet_number(pn, space.largest_acked)
+            header_len = 1 + len(dcid) + pn_len
+            draft = PacketDraft(Epoch.ONE_RTT, space, path, dcid, pn, pn_len, header_len)
+            self._add_streams(draft, limit - header_len - TAG)
+            if not draft.parts:
+                return
+            if not self._send_queue and not self._datagrams:
+                recovery.on_app_limited()
+            space.next_pn = pn + 1
+            out.append((self._seal([draft], path, now), network_path))
 
     # -- datagram ------------------------------------------------------------------
 
@@ -214,7 +270,6 @@ class PacketBuilderMixin(ConnectionBase):
     def _seal(self, drafts: list[PacketDraft], path: Path, now: float) -> bytes:
         out: list[bytes] = []
         recovery = path.recovery
-        scid = self._local_cids.initial.cid if self._local_cids.initial else b""
         for d in drafts:
             payload = b"".join(d.parts)
             pad = d.padding
@@ -232,6 +287,8 @@ class PacketBuilderMixin(ConnectionBase):
                 keys.on_packet_sent(d.pn, d.path.path_id)
             else:
                 token = self._token if epoch == Epoch.INITIAL and self._is_client else b""
+                initial_cid = self._local_cids.initial
+                scid = initial_cid.cid if initial_cid else b""
                 header = encode_long_header(self._version, _EPOCH_PACKET_TYPE[epoch], d.dcid,
                                             scid, token, len(payload) + TAG, d.pn, d.pn_len)
                 packet = self._send_keys[epoch].protect(header, payload, d.pn)
@@ -450,17 +507,21 @@ class PacketBuilderMixin(ConnectionBase):
                 ack = self._ack_frame(space, now)
                 if ack is not None:
                     room -= len(ack[0])
-            room -= self._add_path_frames(draft, path, room)
+            if path_frames:
+                room -= self._add_path_frames(draft, path, room)
         if copies:
             room -= self._add_copies(draft, path, room)
+        # Per packet: each filler is called only when it has something queued.
         if can_send and not only_path_frames:
             if epoch == Epoch.ONE_RTT:
                 if self._control or self._handshake_done_pending:
                     room -= self._add_control(draft, room)
                 if self._crypto_send[Epoch.ONE_RTT].has_data_to_send():
                     room -= self._add_crypto(draft, Epoch.ONE_RTT, room)
-            room -= self._add_datagrams(draft, room)
-            room -= self._add_streams(draft, room)
+            if self._datagrams:
+                room -= self._add_datagrams(draft, room)
+            if self._send_queue:
+                room -= self._add_streams(draft, room)
         if probe and not draft.ack_eliciting:
             draft.add(_PING, (R_NONE,))
         if ack is not None and (draft.parts or space.ack_tracker.ack_due(now)):
