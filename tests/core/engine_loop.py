@@ -16,16 +16,24 @@ SERVER_PATH = NetworkPath(SERVER_ADDR, CLIENT_ADDR)
 
 
 class Loop:
-    """Two engines and a one-way delay; ``drop`` decides per datagram (index, data)."""
+    """Two engines and a one-way delay; ``drop`` decides per datagram (index, data).
+
+    Each datagram carries the ECN codepoint its sender set (``ecn_codepoint``);
+    ``ecn_network`` (index, codepoint) -> codepoint models what the network does to
+    it (bleach, CE-mark); by default the marks arrive as sent.
+    """
 
     def __init__(self, client: QuicConnection, server: QuicConnection, *,
-                 delay: float = 0.01, drop: Callable[[int, bytes], bool] | None = None) -> None:
+                 delay: float = 0.01, drop: Callable[[int, bytes], bool] | None = None,
+                 ecn_network: Callable[[int, int], int] | None = None) -> None:
         self.client = client
         self.server = server
         self.delay = delay
         self.drop = drop
+        self.ecn_network = ecn_network
         self.now = 0.0
-        self.in_flight: list[tuple[float, int, QuicConnection, bytes, NetworkPath]] = []
+        self.in_flight: list[tuple[float, int, QuicConnection, bytes, NetworkPath, int]] = []
+        self.ecn_sent: list[int] = []  # codepoint of every datagram sent, in order
         self.count = 0
         self.client_events: list[Any] = []
         self.server_events: list[Any] = []
@@ -39,8 +47,13 @@ class Loop:
 
     def _send_all(self) -> None:
         for conn, peer in ((self.client, self.server), (self.server, self.client)):
-            for data, _path in conn.datagrams_to_send(self.now):
+            datagrams = conn.datagrams_to_send(self.now)
+            for data, path in datagrams:
+                ecn = conn.ecn_codepoint(path)
                 self.count += 1
+                self.ecn_sent.append(ecn)
+                if self.ecn_network is not None:
+                    ecn = self.ecn_network(self.count, ecn)
                 if self.drop is not None and self.drop(self.count, data):
                     continue
                 if conn is self.client:
@@ -48,7 +61,8 @@ class Loop:
                 else:
                     dest_path = NetworkPath(self.client_addr, SERVER_ADDR)
                 self.seq += 1
-                self.in_flight.append((self.now + self.delay, self.seq, peer, data, dest_path))
+                self.in_flight.append((self.now + self.delay, self.seq, peer, data, dest_path,
+                                       ecn))
 
     def step(self, limit: float = float("inf")) -> bool:
         """Advance to the next event (not past ``limit``); False when nothing is left."""
@@ -67,8 +81,8 @@ class Loop:
         self.now = max(self.now, min(times))
         due = sorted((x for x in self.in_flight if x[0] <= self.now), key=lambda x: (x[0], x[1]))
         self.in_flight = [x for x in self.in_flight if x[0] > self.now]
-        for _, _, conn, data, path in due:
-            conn.receive_datagram(data, path, self.now)
+        for _, _, conn, data, path, ecn in due:
+            conn.receive_datagram(data, path, self.now, ecn=ecn)
         for conn in (self.client, self.server):
             t = conn.next_timeout()
             if t is not None and t <= self.now:

@@ -36,6 +36,9 @@ class Link:
     bytes: dict[str, int] = field(default_factory=lambda: {"up": 0, "down": 0})
     drop: Callable[[int], bool] | None = None
     count: int = 0
+    # What the link does to a datagram's ECN codepoint (count, codepoint) -> codepoint;
+    # None carries it unchanged.
+    ecn: Callable[[int, int], int] | None = None
 
 
 class MpLoop:
@@ -45,7 +48,7 @@ class MpLoop:
         self.server = server
         self.links = links
         self.now = 0.0
-        self.queue: list[tuple[float, int, QuicConnection, bytes, NetworkPath]] = []
+        self.queue: list[tuple[float, int, QuicConnection, bytes, NetworkPath, int]] = []
         self.seq = 0
         self.client_events: list[Any] = []
         self.server_events: list[Any] = []
@@ -57,6 +60,7 @@ class MpLoop:
     def _send(self) -> None:
         for conn, peer in ((self.client, self.server), (self.server, self.client)):
             for data, path in conn.datagrams_to_send(self.now):
+                ecn = conn.ecn_codepoint(path)
                 if conn is self.client:
                     client_addr = path.local if path.local != ("", 0) else LINK_A
                     dest = NetworkPath(path.remote, client_addr)
@@ -71,13 +75,15 @@ class MpLoop:
                 link.count += 1
                 if link.drop is not None and link.drop(link.count):
                     continue
+                if link.ecn is not None:
+                    ecn = link.ecn(link.count, ecn)
                 link.bytes[direction] += len(data)
                 start = max(self.now, link.busy_until[direction])
                 if link.rate:
                     start += len(data) / link.rate
                     link.busy_until[direction] = start
                 self.seq += 1
-                self.queue.append((start + link.delay, self.seq, peer, data, dest))
+                self.queue.append((start + link.delay, self.seq, peer, data, dest, ecn))
 
     def _collect(self) -> None:
         for conn, sink in ((self.client, self.client_events), (self.server, self.server_events)):
@@ -100,8 +106,8 @@ class MpLoop:
         self.now = max(self.now, min(times))
         due = sorted((x for x in self.queue if x[0] <= self.now), key=lambda x: (x[0], x[1]))
         self.queue = [x for x in self.queue if x[0] > self.now]
-        for _, _, conn, data, path in due:
-            conn.receive_datagram(data, path, self.now)
+        for _, _, conn, data, path, ecn in due:
+            conn.receive_datagram(data, path, self.now, ecn=ecn)
         for conn in (self.client, self.server):
             t = conn.next_timeout()
             if t is not None and t <= self.now:

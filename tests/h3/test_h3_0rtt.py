@@ -33,12 +33,12 @@ def count_zero_rtt(client: H3Client) -> list[int]:
     endpoint: Any = client.protocol._endpoint
     send = endpoint.send_datagrams
 
-    def counting(datagrams: list[tuple[bytes, Any]]) -> None:
+    def counting(datagrams: list[tuple[bytes, Any]], ecn: Any = None) -> None:
         for data, _ in datagrams:
             for header in split_datagram(data, 8):
                 if header.packet_type == PacketType.ZERO_RTT:
                     total[0] += header.packet_end - header.pn_offset
-        send(datagrams)
+        send(datagrams, ecn)
 
     endpoint.send_datagrams = counting
     return total

@@ -9,6 +9,7 @@ import logging
 import os
 import random
 import socket
+from typing import Any
 
 import pytest
 
@@ -48,10 +49,11 @@ def test_transfers_complete_while_the_server_is_fuzzed(
     captured: list[bytes] = []
     original_send = QuicEndpoint.send_datagrams
 
-    def capture(self: QuicEndpoint, datagrams: list[tuple[bytes, NetworkPath]]) -> None:
+    def capture(self: QuicEndpoint, datagrams: list[tuple[bytes, NetworkPath]],
+                ecn: Any = None) -> None:
         if not self.is_server and len(captured) < 500:
             captured.extend(d for d, _ in datagrams)
-        original_send(self, datagrams)
+        original_send(self, datagrams, ecn)
 
     async def fuzz(port: int, stop: asyncio.Event) -> int:
         rng = random.Random(1234)

@@ -76,6 +76,9 @@ class QuicConfiguration:
     request_ack_frequency: bool = True
     max_udp_payload_size: int = 1452  # PMTUD ceiling (and our transport parameter)
     pmtud: bool = True
+    # ECN (RFC 9000 §13.4): mark ECT(0) (ECT(1) for an L4S controller such as prague) on
+    # paths that pass ECN validation, and react to CE.  Received marks are always counted.
+    ecn: bool = True
     send_buffer_size: int = 1 << 20  # per stream, before writable() turns False
     # Client: a session ticket from a previous connection (resumption, 0-RTT) and
     # a NEW_TOKEN token for address validation.
@@ -118,6 +121,8 @@ class QuicConfiguration:
 
     def __post_init__(self) -> None:
         _check_alpn(self.alpn_protocols)
+        if not isinstance(self.ecn, bool):
+            raise ConfigurationError("ecn", f"must be True or False, got {self.ecn!r}")
         if (self.certificate is None) != (self.private_key is None):
             raise ConfigurationError(
                 "certificate", "certificate and private_key must be given together"

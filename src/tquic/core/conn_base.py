@@ -128,9 +128,10 @@ class ConnectionBase:
     _peer_address_validated: bool
     _address_validated_by_token: bool
     _discarded_epochs: set[int]
-    _undecryptable: list[tuple[bytes, NetworkPath, float]]
+    _undecryptable: list[tuple[bytes, NetworkPath, float, int]]
     _received_any: bool
     _ecn_ce_seen: int
+    _rx_ecn: int  # ECN codepoint of the datagram being processed (RFC 9000 §13.4.1)
     _loss_stats: list[int]
     _mp: bool  # draft-ietf-quic-multipath negotiated (core/multipath.py)
     _qlog: EngineQlog | None  # core/qlog_events.py; None: no logger, no cost

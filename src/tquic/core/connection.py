@@ -46,6 +46,7 @@ from tquic.core.stream_ids import StreamLimits
 from tquic.core.streams_api import StreamsMixin
 from tquic.core.tokens import TokenManager
 from tquic.crypto.protection import DecryptionError
+from tquic.paths.ecn import EcnState, EcnValidator, codepoint_for
 from tquic.paths.manager import PathManager, PathPolicy
 from tquic.paths.path import PacketSpace, Path, SpaceKind
 from tquic.paths.recovery import PathRecovery
@@ -156,6 +157,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         self._undecryptable = []
         self._received_any = False
         self._ecn_ce_seen = 0
+        self._rx_ecn = 0
         self._loss_stats = [0]
         self._peer_max_udp = 65527
         self._fin_reported = set()
@@ -229,9 +231,12 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
 
     def _make_recovery(self, path_id: int) -> PathRecovery:
         c = self._config
-        recovery = PathRecovery(self._controller_for(path_id), 1200,
-                                initial_rtt=c.initial_rtt, is_client=self._is_client,
-                                path_id=path_id)
+        controller = self._controller_for(path_id)
+        ecn = EcnValidator(codepoint_for(controller), enabled=c.ecn)
+        if self._qlog is not None:
+            ecn.on_state_change = self._qlog_ecn_hook(path_id)
+        recovery = PathRecovery(controller, 1200, initial_rtt=c.initial_rtt,
+                                is_client=self._is_client, path_id=path_id, ecn=ecn)
         if self._peer_params is not None:
             recovery.peer_max_ack_delay = self._peer_params.max_ack_delay / 1000.0
         recovery.handshake_confirmed = self._handshake_confirmed
@@ -247,6 +252,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         old = path.recovery
         packets = old.take_all_in_flight()
         path.recovery = self._make_recovery(path.path_id)
+        path.recovery.ecn.inherit(old.ecn)  # RFC 9000 §13.4.2: re-test after migration
         path.recovery_first_pn = path.space.next_pn
         for packet in packets:
             self._on_records_lost(packet.frames, path)
@@ -288,8 +294,37 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
 
     # -- receiving -----------------------------------------------------------------------
 
-    def receive_datagram(self, data: bytes, network_path: NetworkPath, now: float) -> None:
-        """Process one UDP datagram.  Never raises."""
+    def _qlog_ecn_hook(self, path_id: int) -> Any:
+        qlog = self._qlog
+
+        def changed(old: EcnState, new: EcnState) -> None:
+            if qlog is not None:  # quic-events "ecn_state_updated"
+                qlog.emit_untimed("quic:ecn_state_updated",
+                                  {"old": old.value, "new": new.value, "path_id": path_id})
+        return changed
+
+    def ecn_codepoint(self, network_path: NetworkPath) -> int:
+        """The ECN codepoint (IP header bits: 0 Not-ECT, 1 ECT(1), 2 ECT(0)) to set on the
+        datagrams the last ``datagrams_to_send`` returned for ``network_path``.
+
+        It is the sending path's ECN validation state (RFC 9000 §13.4.2,
+        tquic.paths.ecn), which changes only while ACKs and timeouts are processed,
+        so one value holds for a whole batch; datagrams to an address that is not
+        a path's (a PATH_RESPONSE to a probing peer) go unmarked.
+        """
+        for path in self._paths:
+            if path.network_path == network_path:
+                return int(path.recovery.ecn.codepoint)
+        return 0
+
+    def receive_datagram(self, data: bytes, network_path: NetworkPath, now: float,
+                         ecn: int = 0) -> None:
+        """Process one UDP datagram.  Never raises.
+
+        ``ecn`` is the ECN field of its IP header (0 Not-ECT, 1 ECT(1), 2 ECT(0),
+        3 CE), counted per packet-number space for ACK_ECN (RFC 9000 §13.4.1).
+        """
+        self._rx_ecn = ecn & 3
         try:
             self._receive(data, network_path, now)
         except QuicError as exc:
@@ -439,7 +474,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         if self._state >= ConnState.DRAINING:
             return True
         newest = largest is None or pn > largest
-        tracker.on_packet_received(pn, now, eliciting)
+        tracker.on_packet_received(pn, now, eliciting, self._rx_ecn)
         self._received_any = True
         self._activity_since_send = True
         self._restart_idle_timer(now)
@@ -489,12 +524,16 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
     def _buffer_undecryptable(self, packet: bytes, network_path: NetworkPath,
                               now: float) -> None:
         if len(self._undecryptable) < MAX_UNDECRYPTABLE:
-            self._undecryptable.append((bytes(packet), network_path, now))
+            # The ECN mark travels with it: it is counted once the packet decrypts.
+            self._undecryptable.append((bytes(packet), network_path, now, self._rx_ecn))
 
     def _retry_undecryptable(self, now: float) -> None:
         pending, self._undecryptable = self._undecryptable, []
-        for packet, network_path, _ in pending:
+        current = self._rx_ecn
+        for packet, network_path, _, ecn in pending:
+            self._rx_ecn = ecn
             self._receive(packet, network_path, now)
+        self._rx_ecn = current
 
     def _on_version_negotiation(self, header: Header, now: float) -> None:
         """Client (RFC 9000 §6.2, RFC 9368 §4): restart with a common version, or give up."""

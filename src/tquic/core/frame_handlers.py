@@ -177,8 +177,8 @@ class FrameHandlersMixin(ConnectionBase):
             raise QuicError(PV, f"ACK of unsent packet {largest}", frame_type=FrameType.ACK)
         if space.largest_acked is None or largest > space.largest_acked:
             space.largest_acked = largest
-        ecn_ce = frame.ecn[2] if frame.ecn is not None else None
-        outcome = path.recovery.on_ack_received(space_id, frame.ranges, 0.0, now, ecn_ce)
+        outcome = path.recovery.on_ack_received(space_id, frame.ranges, 0.0, now,
+                                                ecn_counts=frame.ecn)
         if self._qlog is not None:
             self._qlog.ack_outcome(now, path.recovery, path.path_id, int(space_id),
                                    outcome.acked, outcome.lost)
@@ -205,9 +205,8 @@ class FrameHandlersMixin(ConnectionBase):
             ranges = tuple((max(lo, floor), hi) for lo, hi in ranges if hi >= floor)
             if not ranges:
                 return
-        ecn_ce = ecn[2] if ecn is not None else None
         outcome = target.recovery.on_ack_received(SpaceId.APPLICATION, ranges, delay, now,
-                                                  ecn_ce)
+                                                  ecn_counts=ecn)
         if self._qlog is not None:
             self._qlog.ack_outcome(now, target.recovery, target.path_id, 2, outcome.acked,
                                    outcome.lost)

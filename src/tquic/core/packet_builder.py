@@ -267,9 +267,14 @@ class PacketBuilderMixin(ConnectionBase):
                 drafts[-1].padding += target - total
         return self._seal(drafts, path, now)
 
-    def _seal(self, drafts: list[PacketDraft], path: Path, now: float) -> bytes:
+    def _seal(self, drafts: list[PacketDraft], path: Path, now: float,
+              off_path: bool = False) -> bytes:
         out: list[bytes] = []
         recovery = path.recovery
+        # RFC 9000 §13.4.2: the path's ECN mark, recorded per packet for validation;
+        # a datagram to another address (``off_path``) leaves unmarked.
+        ecn = recovery.ecn
+        codepoint = 0 if off_path else ecn.codepoint
         for d in drafts:
             payload = b"".join(d.parts)
             pad = d.padding
@@ -301,6 +306,9 @@ class PacketBuilderMixin(ConnectionBase):
             in_flight = d.ack_eliciting or pad > 0
             sent = SentPacket(d.pn, now, size, d.ack_eliciting, in_flight,
                               _EPOCH_SPACE_ID[epoch], d.records)  # type: ignore[arg-type]
+            if codepoint:
+                sent.ecn = codepoint
+                ecn.on_marked_sent(sent.space)
             recovery.on_packet_sent(sent, now)
             if self._qlog is not None:
                 self._qlog.packet_sent(now, epoch, d.pn, size, d.path.path_id, d.records, pad,
@@ -829,7 +837,7 @@ class PacketBuilderMixin(ConnectionBase):
         draft.padding = max(0, 1200 - draft.size)
         space.next_pn = pn + 1
         saved = path.bytes_sent
-        dgram = self._seal([draft], path, now)
+        dgram = self._seal([draft], path, now, off_path=True)
         path.bytes_sent = saved  # the bytes went to another address, not this path's
         return dgram
 

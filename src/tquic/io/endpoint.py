@@ -145,7 +145,7 @@ class QuicEndpoint:
         self._by_remote: dict[Address, QuicConnectionProtocol] = {}
         self._connections: set[QuicConnectionProtocol] = set()
         self._handshaking: set[QuicConnectionProtocol] = set()
-        self._pending: dict[UdpSocket, deque[tuple[list[bytes], Address]]] = {}
+        self._pending: dict[UdpSocket, deque[tuple[list[bytes], Address, int]]] = {}
         self._stateless_budget = _TokenBucket(self.limits.stateless_packets_per_second)
         self._token_manager = TokenManager(config.token_key)
         self._cid_length = config.connection_id_length
@@ -253,8 +253,14 @@ class QuicEndpoint:
 
     # -- sending ----------------------------------------------------------------------
 
-    def send_datagrams(self, datagrams: list[tuple[bytes, NetworkPath]]) -> None:
-        """Send the engine's datagrams, one GSO batch per run of the same path."""
+    def send_datagrams(self, datagrams: list[tuple[bytes, NetworkPath]],
+                       ecn: Callable[[NetworkPath], int] | None = None) -> None:
+        """Send the engine's datagrams, one GSO batch per run of the same path.
+
+        ``ecn`` gives the ECN codepoint of a path's datagrams (the engine's
+        ``ecn_codepoint``, RFC 9000 §13.4.2); a GSO batch shares one cmsg, and a
+        run of one path shares one codepoint.
+        """
         if self._closed:
             return
         start = 0
@@ -265,44 +271,45 @@ class QuicEndpoint:
             while end < total and (datagrams[end][1] is path or datagrams[end][1] == path):
                 end += 1
             batch = [d for d, _ in datagrams[start:end]]
-            self._send(self._socket_for(path.local), batch, path.remote)
+            self._send(self._socket_for(path.local), batch, path.remote,
+                       ecn(path) if ecn is not None else 0)
             start = end
 
     def _socket_for(self, local: Address) -> UdpSocket:
         return self._by_local.get(local) or self._sockets[0]
 
-    def _send(self, sock: UdpSocket, batch: list[bytes], remote: Address) -> None:
+    def _send(self, sock: UdpSocket, batch: list[bytes], remote: Address, ecn: int = 0) -> None:
         queue = self._pending.get(sock)
         if queue is not None:
-            self._enqueue(sock, queue, batch, remote)
+            self._enqueue(sock, queue, batch, remote, ecn)
             return
-        sent = sock.send_batch(batch, remote)
+        sent = sock.send_batch(batch, remote, ecn)
         self.stats.datagrams_sent += sent
         if sent < len(batch):
             queue = deque()
             self._pending[sock] = queue
-            self._enqueue(sock, queue, batch[sent:], remote)
+            self._enqueue(sock, queue, batch[sent:], remote, ecn)
             self.loop.add_writer(sock.fileno(), self._on_writable, sock)
 
-    def _enqueue(self, sock: UdpSocket, queue: deque[tuple[list[bytes], Address]],
-                 batch: list[bytes], remote: Address) -> None:
-        queued = sum(len(b) for b, _ in queue)
+    def _enqueue(self, sock: UdpSocket, queue: deque[tuple[list[bytes], Address, int]],
+                 batch: list[bytes], remote: Address, ecn: int) -> None:
+        queued = sum(len(item[0]) for item in queue)
         room = self.limits.send_queue_datagrams - queued
         if room < len(batch):
             # Bounded: beyond the limit datagrams are dropped; loss recovery resends.
             self.stats.send_queue_overflows += len(batch) - max(room, 0)
             batch = batch[:max(room, 0)]
         if batch:
-            queue.append((batch, remote))
+            queue.append((batch, remote, ecn))
 
     def _on_writable(self, sock: UdpSocket) -> None:
         queue = self._pending.get(sock)
         while queue:
-            batch, remote = queue[0]
-            sent = sock.send_batch(batch, remote)
+            batch, remote, ecn = queue[0]
+            sent = sock.send_batch(batch, remote, ecn)
             self.stats.datagrams_sent += sent
             if sent < len(batch):
-                queue[0] = (batch[sent:], remote)
+                queue[0] = (batch[sent:], remote, ecn)
                 return
             queue.popleft()
         self._pending.pop(sock, None)
@@ -330,7 +337,8 @@ class QuicEndpoint:
         for datagram in received:
             self.stats.datagrams_received += 1
             try:
-                proto = self._route(datagram.data, sock, datagram.addr, time_now())
+                proto = self._route(datagram.data, sock, datagram.addr, time_now(),
+                                    datagram.ecn)
             except QuicError as exc:  # malformed: drop, one line at debug level
                 self.stats.datagrams_dropped += 1
                 logger.debug("dropped a datagram from %s: %s", datagram.addr, exc)
@@ -344,11 +352,12 @@ class QuicEndpoint:
         for proto in touched:
             proto.flush()  # flush() contains its own failures
 
-    def datagram_received(self, data: bytes, addr: Address, sock: UdpSocket | None = None) -> None:
+    def datagram_received(self, data: bytes, addr: Address, sock: UdpSocket | None = None,
+                          ecn: int = 0) -> None:
         """Feed one datagram as if read from ``sock`` (tests, relays)."""
         sock = sock or self._sockets[0]
         try:
-            proto = self._route(data, sock, addr, self.loop.time())
+            proto = self._route(data, sock, addr, self.loop.time(), ecn)
         except QuicError as exc:
             self.stats.datagrams_dropped += 1
             logger.debug("dropped a datagram from %s: %s", addr, exc)
@@ -361,7 +370,7 @@ class QuicEndpoint:
             proto.flush()
 
     def _route(self, data: bytes, sock: UdpSocket, addr: Address,
-               now: float) -> QuicConnectionProtocol | None:
+               now: float, ecn: int = 0) -> QuicConnectionProtocol | None:
         if len(data) < 1:
             self._drop()
             return None
@@ -388,7 +397,7 @@ class QuicEndpoint:
             dcid = data[6:6 + dcid_len]
             proto = self._routes.get(dcid) or self._initial_routes.get((dcid, addr))
             if proto is not None:
-                proto.datagram_received(data, path, now)
+                proto.datagram_received(data, path, now, ecn)
                 return proto
             if not self.is_server or version == 0:
                 self._drop()
@@ -407,18 +416,18 @@ class QuicEndpoint:
             if (first & 0x30) != _INITIAL_TYPE_BITS.get(version, -1):
                 self._drop()  # 0-RTT/Handshake for no connection: nothing to do
                 return None
-            return self._accept(data, sock, path, version, dcid, scid, now)
+            return self._accept(data, sock, path, version, dcid, scid, now, ecn)
         # Short header: the DCID has the length we chose for our CIDs (RFC 9000 §5.1).
         dcid = data[1:1 + self._cid_length]
         proto = self._routes.get(dcid)
         if proto is not None:
-            proto.datagram_received(data, path, now)
+            proto.datagram_received(data, path, now, ecn)
             return proto
         # Unroutable: perhaps a Stateless Reset for one of our connections with this peer
         # (RFC 9000 §10.3.1: compared against the peer's tokens, which the engine holds).
         proto = self._by_remote.get(addr)
         if proto is not None and len(data) >= MIN_RESET_SIZE:
-            proto.datagram_received(data, path, now)
+            proto.datagram_received(data, path, now, ecn)
             return proto
         self._stateless_reset(sock, data, dcid, addr)
         return None
@@ -453,7 +462,8 @@ class QuicEndpoint:
             self.stats.stateless_resets_sent += 1
 
     def _accept(self, data: bytes, sock: UdpSocket, path: NetworkPath, version: int,
-                dcid: bytes, scid: bytes, now: float) -> QuicConnectionProtocol | None:
+                dcid: bytes, scid: bytes, now: float,
+                ecn: int = 0) -> QuicConnectionProtocol | None:
         if len(data) < MIN_INITIAL_DATAGRAM or len(dcid) < MIN_ORIGINAL_DCID:
             self._drop()  # RFC 9000 §14.1, §7.2
             return None
@@ -502,7 +512,7 @@ class QuicEndpoint:
         self._initial_routes[(dcid, path.remote)] = proto
         self._initial_keys[proto] = (dcid, path.remote)
         self.stats.connections_accepted += 1
-        proto.datagram_received(data, path, now)
+        proto.datagram_received(data, path, now, ecn)
         if self._connection_handler is not None:
             try:
                 self._connection_handler(proto)

@@ -312,11 +312,15 @@ class QuicConnectionProtocol:
 
     # -- driven by the endpoint -----------------------------------------------------------
 
-    def datagram_received(self, data: bytes, path: NetworkPath, now: float) -> None:
+    def datagram_received(self, data: bytes, path: NetworkPath, now: float,
+                          ecn: int = 0) -> None:
         if self._qlog is not None:
             self._qlog_received.append(len(data))
         try:
-            self._quic.receive_datagram(data, path, now)
+            if ecn:  # RFC 9000 §13.4.1: the IP header's ECN field, counted by the engine
+                self._quic.receive_datagram(data, path, now, ecn=ecn)
+            else:
+                self._quic.receive_datagram(data, path, now)
         except QuicError as exc:
             logger.debug("datagram from %s dropped: %s", path.remote, exc)
         except Exception:  # the engine must not raise for network input; never let it escape
@@ -335,7 +339,8 @@ class QuicConnectionProtocol:
             now = self._loop.time()
             datagrams = self._quic.datagrams_to_send(now)
             if datagrams:
-                self._endpoint.send_datagrams(datagrams)
+                self._endpoint.send_datagrams(datagrams,
+                                              getattr(self._quic, "ecn_codepoint", None))
             if self._qlog is not None:
                 self._qlog_flush(now, datagrams)
             self._process_events()

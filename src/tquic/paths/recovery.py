@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from tquic.cc.base import AckedPacket, CongestionController, LostPacket, SentInfo
 from tquic.cc.pacer import PACING_GAIN, Pacer
+from tquic.paths.ecn import EcnValidator
 from tquic.paths.rtt import K_GRANULARITY, K_INITIAL_RTT, RttEstimator
 from tquic.paths.sent_packets import (
     EMPTY_ACK,
@@ -78,6 +79,7 @@ class PathRecovery:
         "bytes_lost",
         "bytes_sent",
         "controller",
+        "ecn",
         "handshake_confirmed",
         "has_handshake_keys",
         "is_client",
@@ -103,6 +105,7 @@ class PathRecovery:
         path_id: int = 0,
         peer_max_ack_delay: float = DEFAULT_MAX_ACK_DELAY,
         pacer: Pacer | None = None,
+        ecn: EcnValidator | None = None,
     ) -> None:
         if max_datagram_size <= 0:
             raise ValueError(f"max_datagram_size must be positive, got {max_datagram_size!r}")
@@ -114,6 +117,9 @@ class PathRecovery:
         self.path_id = path_id
         self.rtt = RttEstimator(initial_rtt)
         self.pacer = pacer if pacer is not None else Pacer(max_datagram_size)
+        # ECN validation of this path (RFC 9000 §13.4.2); disabled unless the engine
+        # gives one: then ACK_ECN counts are validated before the controller sees CE.
+        self.ecn = ecn if ecn is not None else EcnValidator(enabled=False)
         self.peer_max_ack_delay = peer_max_ack_delay
         self._spaces = (
             PacketSpace(SpaceId.INITIAL),
@@ -297,13 +303,17 @@ class PathRecovery:
         ack_delay: float,
         now: float,
         ecn_ce: int | None = None,
+        ecn_counts: tuple[int, int, int] | None = None,
     ) -> AckOutcome:
         """RFC 9002 Appendix A.7 OnAckReceived for one (PATH_)ACK frame.
 
         ``ranges`` are inclusive (smallest, largest) pairs, as in AckFrame;
-        ``ack_delay`` is the decoded delay in seconds; ``ecn_ce`` the ECN-CE count
-        of an ACK_ECN frame.  Raises QuicError(PROTOCOL_VIOLATION) when a range
-        covers a packet number never sent in this space (RFC 9000 §13.1).
+        ``ack_delay`` is the decoded delay in seconds; ``ecn_counts`` the (ECT0,
+        ECT1, CE) counts of an ACK_ECN frame (None for a plain ACK), validated by
+        :attr:`ecn` when it is active (RFC 9000 §13.4.2.1).  Without active ECN
+        validation, ``ecn_ce`` alone (a bare CE count) is trusted as it is.
+        Raises QuicError(PROTOCOL_VIOLATION) when a range covers a packet number
+        never sent in this space (RFC 9000 §13.1).
         """
         space = self._spaces[space_id]
         if space.discarded or not ranges:
@@ -323,7 +333,8 @@ class PathRecovery:
                 )
             if top > largest:
                 largest = top
-        if largest > space.largest_acked:
+        advanced = largest > space.largest_acked
+        if advanced:
             space.largest_acked = largest
 
         newly_acked = self._remove_acked(space, ranges)
@@ -355,9 +366,13 @@ class PathRecovery:
         # RFC 9002 Appendix B.7 ProcessECN: an increase of the CE counter is a
         # congestion event for the newest acknowledged packet.
         ce_increase = 0
-        if ecn_ce is not None and ecn_ce > space.ecn_ce_count:
+        ecn = self.ecn
+        if ecn.active:
+            ce_increase = ecn.on_ack(space_id, ecn_counts, newly_acked, advanced)
+        elif ecn_ce is not None and ecn_ce > space.ecn_ce_count:
             ce_increase = ecn_ce - space.ecn_ce_count
             space.ecn_ce_count = ecn_ce
+        if ce_increase > 0:
             self.controller.on_congestion_event_ecn(largest_newly.time_sent, now)
 
         lost = self._detect_lost(space, now)
@@ -494,8 +509,11 @@ class PathRecovery:
     def _on_packets_lost(self, space: PacketSpace, lost: list[SentPacket], now: float) -> None:
         """RFC 9002 Appendix B.8 OnPacketsLost: bytes in flight, controller, persistent congestion."""
         lost_for_cc: list[LostPacket] = []
+        marked = 0
         for packet in lost:
             self.packets_lost += 1
+            if packet.ecn:
+                marked += 1
             if not packet.in_flight:
                 continue
             self.bytes_in_flight -= packet.sent_bytes
@@ -506,6 +524,8 @@ class PathRecovery:
             lost_for_cc.append(
                 LostPacket(packet.packet_number, packet.sent_bytes, packet.time_sent)
             )
+        if marked:
+            self.ecn.on_marked_lost(marked)
         if lost_for_cc:
             self.controller.on_packets_lost(lost_for_cc, self.bytes_in_flight, now)
         if self._in_persistent_congestion(space, lost):
@@ -633,6 +653,7 @@ class PathRecovery:
             probes = 2
         self.pto_count += 1
         self._timer_armed_at = now
+        self.ecn.on_pto(self.pto_count)
         return TimeoutOutcome([], probe_space, probes)
 
     def pto_period(self) -> float:

@@ -37,6 +37,7 @@ class SentPacket:
         "bytes_in_flight_at_send",
         "delivered",
         "delivered_time",
+        "ecn",
         "first_sent_time",
         "frames",
         "in_flight",
@@ -64,6 +65,8 @@ class SentPacket:
         self.in_flight = in_flight
         self.space = space
         self.frames: list[object] = frames if frames is not None else []
+        # ECN codepoint the packet was sent with (RFC 9000 §13.4.2.1 validation).
+        self.ecn = 0
         # Delivery-rate sampling state at send time.
         self.delivered = 0
         self.delivered_time = 0.0

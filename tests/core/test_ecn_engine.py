@@ -1,0 +1,179 @@
+"""ECN end to end between two engines in memory (RFC 9000 §13.4, RFC 9002 §7.1).
+
+The in-memory loops carry each datagram's codepoint as its sender set it
+(``ecn_codepoint``); a network function may bleach or CE-mark it on the way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from engine_loop import Loop, handshake_pair, inject_1rtt
+from mp_loop import LINK_A, LINK_B, Link, mp_pair
+
+from tquic.core.connection import QuicConnection
+from tquic.paths.ecn import ECN_CE, ECN_ECT0, ECN_ECT1, ECN_NOT_ECT, EcnState
+from tquic.paths.sent_packets import SpaceId
+from tquic.wire.frames import AckFrame, encode_frames
+
+
+def _transfer(loop: Loop, size: int = 200_000, max_time: float = 10.0) -> None:
+    client, server = loop.client, loop.server
+    sid = client.open_stream()
+    client.send_stream_data(sid, b"x" * size, end_stream=True)
+    got = [0]
+
+    def done() -> bool:
+        for event in loop.server_events:
+            data = getattr(event, "data", None)
+            if data is not None and getattr(event, "stream_id", None) == sid:
+                got[0] += len(data)
+        loop.server_events.clear()
+        return got[0] >= size
+
+    assert loop.run_until(done, max_time=loop.now + max_time)
+    # Let the last ACKs land so the counts on both sides are final.
+    loop.run_until(lambda: False, max_time=loop.now + 0.2)
+    assert server is loop.server
+
+
+def _ecn(conn: QuicConnection) -> EcnState:
+    return conn.paths.primary.recovery.ecn.state
+
+
+def test_ack_ecn_counts_match_the_ect0_marks_sent() -> None:
+    loop = handshake_pair()
+    _transfer(loop)
+    c_path, s_path = loop.client.paths.primary, loop.server.paths.primary
+    assert _ecn(loop.client) is EcnState.CAPABLE and _ecn(loop.server) is EcnState.CAPABLE
+    # RFC 9000 §13.4.1: each side counted every marked 1-RTT packet of the other.
+    client_marked = c_path.recovery.ecn._sent[SpaceId.APPLICATION]
+    server_marked = s_path.recovery.ecn._sent[SpaceId.APPLICATION]
+    assert client_marked[0] > 120 and client_marked[1] == 0
+    assert s_path.space.ack_tracker.ecn_counts == (client_marked[0], 0, 0)
+    assert c_path.space.ack_tracker.ecn_counts == (server_marked[0], 0, 0)
+    # ... and the peer's last ACK_ECN reported that much (modulo its final ACK).
+    reported = c_path.recovery.ecn._last[SpaceId.APPLICATION]
+    assert reported[1:] == (0, 0) and client_marked[0] - 3 <= reported[0] <= client_marked[0]
+    assert set(loop.ecn_sent) == {ECN_ECT0}
+
+
+def test_bleaching_network_fails_validation_then_marks_stop_without_congestion_response(
+        ) -> None:
+    loop = handshake_pair(ecn_network=lambda _i, _cp: ECN_NOT_ECT)
+    client = loop.client
+    recovery = client.paths.primary.recovery
+    # RFC 9000 §13.4.2.1: marked packets acknowledged without ECN counts.
+    assert _ecn(client) is EcnState.FAILED and _ecn(loop.server) is EcnState.FAILED
+    assert "without ECN counts" in recovery.ecn.failure_reason
+    first_unmarked = loop.ecn_sent.index(ECN_NOT_ECT)
+    _transfer(loop)
+    assert first_unmarked < 10  # failed within the first round trip
+    assert set(loop.ecn_sent[first_unmarked:]) == {ECN_NOT_ECT}  # marks stopped for good
+    assert client.ecn_codepoint(client.paths.primary.network_path) == ECN_NOT_ECT
+    # No loss, so no congestion event either: failing ECN is not a congestion signal.
+    assert recovery.packets_lost == 0
+    assert recovery.controller.congestion_events == 0  # type: ignore[attr-defined]
+
+
+def test_ce_marks_reduce_cwnd_without_loss_at_most_once_per_round_trip() -> None:
+    ce_window = [0.0, 0.0]
+    loop_ref: list[Loop] = []
+
+    def network(_index: int, cp: int) -> int:
+        now = loop_ref[0].now if loop_ref else 0.0
+        return ECN_CE if cp and ce_window[0] <= now < ce_window[1] else cp
+
+    loop = handshake_pair(ecn_network=network)
+    loop_ref.append(loop)
+    recovery = loop.client.paths.primary.recovery
+    controller = recovery.controller
+    _transfer(loop, 300_000)
+    assert controller.congestion_events == 0  # type: ignore[attr-defined]
+    cwnd_before = controller.congestion_window
+    rtt = recovery.rtt.smoothed_rtt
+    # CE-mark everything for five round trips.
+    ce_window[:] = [loop.now, loop.now + 5 * rtt]
+    _transfer(loop, 300_000)
+    events = controller.congestion_events  # type: ignore[attr-defined]
+    assert recovery.packets_lost == 0
+    assert controller.congestion_window < cwnd_before
+    # RFC 9002 §7.1/§7.3.2: one reaction per round trip, not one per ACK_ECN.
+    assert 1 <= events <= 7, events
+    reported_ce = recovery.ecn._last[SpaceId.APPLICATION][2]
+    assert reported_ce > 2 * events  # many CE marks, few reductions
+    assert _ecn(loop.client) is EcnState.CAPABLE
+
+
+def test_hostile_ack_ecn_with_decreasing_counts_fails_validation_not_the_connection() -> None:
+    loop = handshake_pair()
+    _transfer(loop, 50_000)
+    client = loop.client
+    ecn = client.paths.primary.recovery.ecn
+    assert ecn.state is EcnState.CAPABLE
+    # The client sends more; the server never sees it, and a forged ACK_ECN for all of
+    # it reports counts far below what was reported before.
+    sid = client.open_stream()
+    client.send_stream_data(sid, b"y" * 5000, end_stream=True)
+    assert client.datagrams_to_send(loop.now)
+    largest = client.paths.primary.space.next_pn - 1
+    inject_1rtt(loop, encode_frames((AckFrame(((0, largest),), 0, (1, 0, 0)),)),
+                to_server=False)
+    assert ecn.state is EcnState.FAILED
+    assert ecn.failure_reason == "ECN counts decreased"
+    assert not client.is_closed and client._state < 2  # still open: only ECN is off
+    assert client.ecn_codepoint(client.paths.primary.network_path) == ECN_NOT_ECT
+
+
+def test_ect1_remarked_counts_fail_validation() -> None:
+    # The network rewrites ECT(0) to ECT(1): the counts land in the wrong column
+    # (RFC 9000 §13.4.2.1: remarking is detected per codepoint).
+    loop = handshake_pair(ecn_network=lambda _i, cp: ECN_ECT1 if cp == ECN_ECT0 else cp)
+    assert _ecn(loop.client) is EcnState.FAILED
+    assert _ecn(loop.server) is EcnState.FAILED
+
+
+def test_prague_marks_ect1_and_validates() -> None:
+    from engine_certs import server_config
+
+    from tquic.core.config import QuicConfiguration
+
+    cc = QuicConfiguration(is_client=True, alpn_protocols=("hq",), verify_peer=False,
+                           congestion_control="prague")
+    loop = handshake_pair(client_config=cc, server_config=server_config())
+    _transfer(loop, 100_000)
+    client = loop.client
+    assert client.ecn_codepoint(client.paths.primary.network_path) == ECN_ECT1
+    assert _ecn(client) is EcnState.CAPABLE
+    counts = loop.server.paths.primary.space.ack_tracker.ecn_counts
+    assert counts is not None and counts[0] == 0 and counts[1] > 50
+
+
+def test_multipath_counts_come_back_per_path_in_path_ack_ecn() -> None:
+    links = {LINK_A: Link(delay=0.01, rate=1_000_000),
+             LINK_B: Link(delay=0.015, rate=1_000_000,
+                          ecn=lambda n, cp: ECN_CE if cp and n % 4 == 0 else cp)}
+    loop = mp_pair(links=links, client_kwargs={"scheduler": "roundrobin"})
+    client, server = loop.client, loop.server
+    assert loop.run_until(lambda: client.can_open_path, max_time=2)
+    assert client.add_path(LINK_B, None, loop.now) == 1
+    assert loop.run_until(lambda: (p := server.paths.get(1)) is not None and p.validated,
+                          max_time=loop.now + 2)
+    payload = hashlib.sha256(b"ecn").digest() * 20_000
+    sid = client.open_stream()
+    client.send_stream_data(sid, payload, end_stream=True)
+    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 20)
+    loop.run_until(lambda: False, max_time=loop.now + 0.2)
+    path_a, path_b = server.paths.get(0), server.paths.get(1)
+    assert path_a is not None and path_b is not None
+    counts_a = path_a.space.ack_tracker.ecn_counts
+    counts_b = path_b.space.ack_tracker.ecn_counts
+    # Per-path packet-number spaces keep per-path counts: only link B marks CE.
+    assert counts_a is not None and counts_a[2] == 0 and counts_a[0] > 50
+    assert counts_b is not None and counts_b[2] >= 5 and counts_b[0] > 10
+    # The client learnt each path's counts from that path's (PATH_)ACK_ECN.
+    ecn_a = client.paths.get(0).recovery.ecn  # type: ignore[union-attr]
+    ecn_b = client.paths.get(1).recovery.ecn  # type: ignore[union-attr]
+    assert ecn_a._last[SpaceId.APPLICATION][2] == 0
+    assert ecn_b._last[SpaceId.APPLICATION][2] >= 3
+    assert ecn_a.state is EcnState.CAPABLE and ecn_b.state is EcnState.CAPABLE
