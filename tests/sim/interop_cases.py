@@ -146,9 +146,13 @@ class Tap:
         self.received: list[Seen] = []
         self.now = 0.0
 
-    def receive_datagram(self, data: bytes, network_path: NetworkPath, now: float) -> None:
+    def receive_datagram(self, data: bytes, network_path: NetworkPath, now: float,
+                         ecn: int = 0) -> None:
         self.received.append(Seen(now, len(data), network_path, _head(data)))
-        self.inner.receive_datagram(data, network_path, now)
+        self.inner.receive_datagram(data, network_path, now, ecn)
+
+    def ecn_codepoint(self, network_path: NetworkPath) -> int:
+        return int(self.inner.ecn_codepoint(network_path))
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, NetworkPath]]:
         out: list[tuple[bytes, NetworkPath]] = self.inner.datagrams_to_send(now)

@@ -53,7 +53,8 @@ class StickyEcho(Echo):
         super().__init__(echo=False)
         self.first: NetworkPath | None = None
 
-    def receive_datagram(self, data: bytes, network_path: NetworkPath, now: float) -> None:
+    def receive_datagram(self, data: bytes, network_path: NetworkPath, now: float,
+                         ecn: int = 0) -> None:
         super().receive_datagram(data, network_path, now)
         self.first = self.first or network_path
         self._out.append((data, self.first))

@@ -76,7 +76,8 @@ class _UpSender:
     def __init__(self, flow: _Flow) -> None:
         self.flow = flow
 
-    def deliver(self, data: bytes, network_path: NetworkPath) -> None:
+    def deliver(self, data: bytes, network_path: NetworkPath, ecn: int = 0) -> None:
+        # The relay's plain sockets neither read nor set the ECN field: marks stop here.
         flow = self.flow
         try:
             flow.sock.send(data)
@@ -93,7 +94,8 @@ class _DownSender:
         self.relay = relay
         self.flow = flow
 
-    def deliver(self, data: bytes, network_path: NetworkPath) -> None:
+    def deliver(self, data: bytes, network_path: NetworkPath, ecn: int = 0) -> None:
+        # The relay's plain sockets neither read nor set the ECN field: marks stop here.
         sock = self.relay._sock
         if sock is None:
             return

@@ -61,7 +61,8 @@ class Echo:
         self._events: deque[Received] = deque()
         self._out: list[tuple[bytes, NetworkPath]] = []
 
-    def receive_datagram(self, data: bytes, network_path: NetworkPath, now: float) -> None:
+    def receive_datagram(self, data: bytes, network_path: NetworkPath, now: float,
+                         ecn: int = 0) -> None:
         rec = parse_datagram(data, now, network_path)
         self.received.append(rec)
         self._events.append(rec)

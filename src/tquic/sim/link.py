@@ -33,7 +33,7 @@ counts replies sent to a client address whose NAT binding is gone."""
 class Receiver(Protocol):
     """What a pipe hands arriving datagrams to (an endpoint driver)."""
 
-    def deliver(self, data: bytes, network_path: NetworkPath) -> None: ...
+    def deliver(self, data: bytes, network_path: NetworkPath, ecn: int = 0) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,8 @@ class PipeStats:
     delivered: int
     delivered_bytes: int
     dropped: tuple[tuple[str, int], ...]  # (cause, count) for every cause in DROP_CAUSES
+    ce_marked: int = 0  # datagrams the AQM marked CE instead of queueing them further
+    bleached: int = 0  # datagrams whose ECN field the link cleared
 
     def drops(self, cause: str) -> int:
         return dict(self.dropped)[cause]
@@ -65,6 +67,8 @@ class Pipe:
         "_queue",
         "_queued_bytes",
         "_rng",
+        "bleached",
+        "ce_marked",
         "delivered",
         "delivered_bytes",
         "dropped",
@@ -90,12 +94,18 @@ class Pipe:
         self.delivered = 0
         self.delivered_bytes = 0
         self.dropped = dict.fromkeys(DROP_CAUSES, 0)
+        self.ce_marked = 0
+        self.bleached = 0
 
     def stats(self) -> PipeStats:
         return PipeStats(
             self.offered, self.offered_bytes, self.delivered, self.delivered_bytes,
-            tuple((c, self.dropped[c]) for c in DROP_CAUSES),
+            tuple((c, self.dropped[c]) for c in DROP_CAUSES), self.ce_marked, self.bleached,
         )
+
+    def queue_delay(self, now: float) -> float:
+        """Seconds a datagram entering now waits before its serialisation starts."""
+        return max(0.0, self._busy_until - now)
 
     def queue_length(self, now: float) -> int:
         """Datagrams waiting or being serialised at ``now``."""
@@ -107,8 +117,10 @@ class Pipe:
         while q and q[0][0] <= now:
             self._queued_bytes -= q.popleft()[1]
 
-    def offer(self, data: bytes, receiver: Receiver, network_path: NetworkPath) -> bool:
-        """The sender puts ``data`` on the link now; True if it was not dropped on entry."""
+    def offer(self, data: bytes, receiver: Receiver, network_path: NetworkPath,
+              ecn: int = 0) -> bool:
+        """The sender puts ``data`` on the link now, with ``ecn`` in its IP header's ECN
+        field (0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE); True if it was not dropped on entry."""
         now = self._loop.now
         p = self.profile
         rng = self._rng
@@ -134,6 +146,7 @@ class Pipe:
                 self.dropped["loss"] += 1
                 return False
         departure = now
+        queue_delay = 0.0
         if p.rate_bps is not None:
             wire = size + p.overhead_bytes
             self._drain(now)
@@ -142,6 +155,7 @@ class Pipe:
             ):
                 self.dropped["queue"] += 1
                 return False
+            queue_delay = self._busy_until - now  # before this datagram is serialised
             departure = max(now, self._busy_until) + wire * 8.0 / p.rate_bps
             self._busy_until = departure
             self._queue.append((departure, wire))
@@ -164,14 +178,36 @@ class Pipe:
                 flipped[bit >> 3] ^= 1 << (bit & 7)
             data = bytes(flipped)
             self.dropped["corruption"] += 1
-        self._loop.call_at(arrival, self._arrive, (data, receiver, network_path))
+        if ecn and p.ecn != "none":
+            ecn = self._mark(ecn, queue_delay)
+        self._loop.call_at(arrival, self._arrive, (data, receiver, network_path, ecn))
         return True
 
-    def _arrive(self, item: tuple[bytes, Receiver, NetworkPath]) -> None:
-        data, receiver, network_path = item
+    def _mark(self, ecn: int, queue_delay: float) -> int:
+        """The ECN field after this bottleneck's AQM (see LinkProfile.ecn)."""
+        p = self.profile
+        mode = p.ecn
+        if mode == "bleach":
+            self.bleached += 1
+            return 0
+        if ecn == 3:
+            return 3  # CE stays CE (RFC 3168 §5)
+        # RFC 9332: a shallow step for L4S (ECT(1)); classic marks where an AQM
+        # would otherwise drop early (RFC 3168 §5).
+        threshold = p.l4s_threshold if mode == "l4s" and ecn == 1 else p.ecn_threshold
+        if queue_delay > threshold:
+            self.ce_marked += 1
+            return 3
+        return ecn
+
+    def _arrive(self, item: tuple[bytes, Receiver, NetworkPath, int]) -> None:
+        data, receiver, network_path, ecn = item
         self.delivered += 1
         self.delivered_bytes += len(data)
-        receiver.deliver(data, network_path)
+        if ecn:
+            receiver.deliver(data, network_path, ecn)
+        else:
+            receiver.deliver(data, network_path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 
 from tquic.core.network_path import Address
 
+ECN_MODES = ("none", "classic", "l4s", "bleach")
+"""LinkProfile.ecn choices (see LinkProfile)."""
+
 
 class ProfileError(ValueError):
     """A profile field is out of range; the message names the field."""
@@ -109,6 +112,14 @@ class LinkProfile:
       waiting or being serialised); a datagram that does not fit is tail-dropped.
     - ``outages``: blackhole windows.
     - ``overhead_bytes``: per-datagram bytes the rate also carries (IPv4 + UDP = 28).
+    - ``ecn``: what the bottleneck does with the ECN field (RFC 3168, RFC 9331):
+      ``"none"`` carries it untouched (the default: no marking); ``"classic"``
+      CE-marks an ECT(0) or ECT(1) datagram instead of queueing it beyond
+      ``ecn_threshold`` seconds of queue delay (a step AQM, RFC 3168 §5: mark
+      where it would otherwise drop early); ``"l4s"`` marks ECT(1) beyond the
+      shallow ``l4s_threshold`` (RFC 9332's step for the L4S queue) and ECT(0)
+      beyond ``ecn_threshold`` as classic; ``"bleach"`` clears the field (a
+      faulty middlebox: ECN validation must fail).  A full queue still drops.
     """
 
     rate_bps: float | None = None
@@ -125,6 +136,9 @@ class LinkProfile:
     queue_bytes: int | None = None
     outages: tuple[Outage, ...] = field(default=())
     overhead_bytes: int = 0
+    ecn: str = "none"
+    ecn_threshold: float = 0.005
+    l4s_threshold: float = 0.001
 
     def __post_init__(self) -> None:
         if self.rate_bps is not None:
@@ -146,6 +160,13 @@ class LinkProfile:
         _check(self.overhead_bytes >= 0, "overhead_bytes", f"must be >= 0, got {self.overhead_bytes}")
         for o in self.outages:
             _check(isinstance(o, Outage), "outages", f"must hold Outage values, got {o!r}")
+        _check(self.ecn in ECN_MODES, "ecn", f"must be one of {ECN_MODES}, got {self.ecn!r}")
+        _check(self.ecn_threshold >= 0.0 and math.isfinite(self.ecn_threshold),
+               "ecn_threshold", f"must be >= 0 seconds, got {self.ecn_threshold}")
+        _check(self.l4s_threshold >= 0.0 and math.isfinite(self.l4s_threshold),
+               "l4s_threshold", f"must be >= 0 seconds, got {self.l4s_threshold}")
+        _check(self.ecn in ("none", "bleach") or self.rate_bps is not None, "ecn",
+               "marking needs a queue, hence a rate_bps")
 
     def down_during(self, now: float) -> bool:
         """True when ``now`` falls inside an outage window."""

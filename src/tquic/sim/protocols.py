@@ -26,7 +26,8 @@ class Side(Enum):
 class Endpoint(Protocol):
     """The sans-I/O entry points the simulator calls (every one takes ``now``)."""
 
-    def receive_datagram(self, data: bytes, network_path: NetworkPath, now: float) -> None: ...
+    def receive_datagram(self, data: bytes, network_path: NetworkPath, now: float,
+                         ecn: int = 0) -> None: ...
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, NetworkPath]]: ...
 

@@ -115,6 +115,14 @@ class _MultiConnection:
         self.bytes_sent += sum(len(d) for d, _ in out)
         return out
 
+    def ecn_codepoint(self, network_path: NetworkPath) -> int:
+        """The ECN mark of the connection that sends on ``network_path`` (RFC 9000 §13.4.2)."""
+        for conn in self.connections:
+            ecn = conn.ecn_codepoint(network_path)
+            if ecn:
+                return ecn
+        return 0
+
     def next_timeout(self) -> float | None:
         best: float | None = None
         for conn in self.connections:
@@ -166,7 +174,8 @@ class QuicClientEndpoint(_MultiConnection):
         self.connections.append(conn)
         return conn
 
-    def receive_datagram(self, data: bytes, network_path: NetworkPath, now: float) -> None:
+    def receive_datagram(self, data: bytes, network_path: NetworkPath, now: float,
+                         ecn: int = 0) -> None:
         self.datagrams_received += 1
         self.bytes_received += len(data)
         conns = self.connections
@@ -183,7 +192,7 @@ class QuicClientEndpoint(_MultiConnection):
                     break
         if self._loggers:
             self._log_datagram(target, "quic:udp_datagrams_received", len(data), now)
-        target.receive_datagram(data, network_path, now)
+        target.receive_datagram(data, network_path, now, ecn)
 
 
 class QuicServerEndpoint(_MultiConnection):
@@ -212,7 +221,8 @@ class QuicServerEndpoint(_MultiConnection):
         self.retries_sent = 0
         self.dropped = 0
 
-    def receive_datagram(self, data: bytes, network_path: NetworkPath, now: float) -> None:
+    def receive_datagram(self, data: bytes, network_path: NetworkPath, now: float,
+                         ecn: int = 0) -> None:
         self.datagrams_received += 1
         self.bytes_received += len(data)
         if not data:
@@ -227,7 +237,7 @@ class QuicServerEndpoint(_MultiConnection):
             return
         if self._loggers:
             self._log_datagram(conn, "quic:udp_datagrams_received", len(data), now)
-        conn.receive_datagram(data, network_path, now)
+        conn.receive_datagram(data, network_path, now, ecn)
 
     def _accept(
         self, data: bytes, dcid: bytes, network_path: NetworkPath, now: float

@@ -5,10 +5,12 @@ The :class:`Runner` owns the event loop, the links and one or more
 their application).  Each endpoint sits behind an :class:`EndpointDriver`,
 which does what a real I/O layer does, in virtual time:
 
-- hand arriving datagrams to ``receive_datagram``;
+- hand arriving datagrams to ``receive_datagram`` (with the ECN field they
+  arrived with, when it is not Not-ECT);
 - *flush*: pass the endpoint's events to the workload, then put everything
   ``datagrams_to_send`` returns on the link the datagram's ``NetworkPath``
-  names.  Datagrams arriving at the same instant are received first and
+  names, with the ECN codepoint the endpoint's ``ecn_codepoint(network_path)``
+  gives (Not-ECT without one).  Datagrams arriving at the same instant are received first and
   flushed once, like a batch read with recvmmsg;
 - keep one timer armed at ``next_timeout()`` and call ``handle_timeout``.
 
@@ -69,8 +71,11 @@ class EndpointDriver:
         self._last_fire = -1.0
         self.timer_spins = 0
 
-    def deliver(self, data: bytes, network_path: NetworkPath) -> None:
-        self.endpoint.receive_datagram(data, network_path, self._loop.now)
+    def deliver(self, data: bytes, network_path: NetworkPath, ecn: int = 0) -> None:
+        if ecn:
+            self.endpoint.receive_datagram(data, network_path, self._loop.now, ecn=ecn)
+        else:
+            self.endpoint.receive_datagram(data, network_path, self._loop.now)
         self.wake()
 
     def wake(self) -> None:
@@ -93,8 +98,19 @@ class EndpointDriver:
         now = self._loop.now
         self._drain_events()
         send = self._send
-        for data, network_path in self.endpoint.datagrams_to_send(now):
-            send(data, network_path)
+        ecn_of = getattr(self.endpoint, "ecn_codepoint", None)
+        datagrams = self.endpoint.datagrams_to_send(now)
+        if ecn_of is None:
+            for data, network_path in datagrams:
+                send(data, network_path, 0)
+        else:
+            # RFC 9000 §13.4.2: the mark the engine chose for the path (one per batch).
+            marks: dict[NetworkPath, int] = {}
+            for data, network_path in datagrams:
+                ecn = marks.get(network_path)
+                if ecn is None:
+                    ecn = marks[network_path] = ecn_of(network_path)
+                send(data, network_path, ecn)
         self._drain_events()
         self._arm_timer(now)
 
@@ -226,7 +242,7 @@ class Flow:
         )
 
     # -- routing --------------------------------------------------------------------
-    def _from_client(self, data: bytes, network_path: NetworkPath) -> None:
+    def _from_client(self, data: bytes, network_path: NetworkPath, ecn: int = 0) -> None:
         local = network_path.local
         link = self._by_client.get(local)
         if link is None:
@@ -242,9 +258,9 @@ class Flow:
         else:
             external = local  # an extra address of the client on this network: no NAT
         self._bindings[external] = (link, local)
-        link.up.offer(data, self.server_driver, NetworkPath(network_path.remote, external))
+        link.up.offer(data, self.server_driver, NetworkPath(network_path.remote, external), ecn)
 
-    def _from_server(self, data: bytes, network_path: NetworkPath) -> None:
+    def _from_server(self, data: bytes, network_path: NetworkPath, ecn: int = 0) -> None:
         binding = self._bindings.get(network_path.remote)
         if binding is None:
             self.unroutable += 1
@@ -254,7 +270,7 @@ class Flow:
             link.down.dropped["nat"] += 1  # the NAT forgot this binding when it rebound
             return
         source = network_path.local if network_path.local != UNSPECIFIED else link.server
-        link.down.offer(data, self.client_driver, NetworkPath(local, source))
+        link.down.offer(data, self.client_driver, NetworkPath(local, source), ecn)
 
 
 class Runner:

@@ -71,7 +71,10 @@ class _ServerSide:
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self._requests: dict[tuple[int, int], bytearray] = {}
-        self.served: dict[tuple[int, int], bytes] = {}  # (conn, stream) -> sha256
+        # (client's original DCID, stream) -> sha256 of the body served.  Keyed by the
+        # DCID both ends know, not by the server's connection index: a corrupted Initial
+        # may create a server connection that never completes, shifting the indices.
+        self.served: dict[tuple[bytes, int], bytes] = {}
 
     def on_event(self, flow: Flow, ce: ConnEvent) -> None:
         ev = ce.event
@@ -88,7 +91,8 @@ class _ServerSide:
             ce.connection.reset_stream(ev.stream_id, 1)
         else:
             body = content(self.seed * 1_000_003 + ce.index * 65_537 + ev.stream_id, int(parts[1]))
-            self.served[key] = hashlib.sha256(body).digest()
+            odcid = ce.connection.original_destination_connection_id
+            self.served[(odcid, ev.stream_id)] = hashlib.sha256(body).digest()
             ce.connection.send_stream_data(ev.stream_id, body, end_stream=True)
         flow.wake(Side.SERVER)
 
@@ -248,7 +252,8 @@ class Download:
                 result.connection.request_key_update()
         if not ev.end_stream:
             return
-        served = self._server.served.get((result.index, ev.stream_id))
+        odcid = result.connection.original_destination_connection_id
+        served = self._server.served.get((odcid, ev.stream_id))
         if got[0] == size and served == hasher.digest():
             result.files_ok += 1
         else:
