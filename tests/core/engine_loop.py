@@ -32,7 +32,7 @@ class Loop:
         self.drop = drop
         self.ecn_network = ecn_network
         self.now = 0.0
-        self.in_flight: list[tuple[float, int, QuicConnection, bytes, NetworkPath, int]] = []
+        self.in_flight: list[tuple[Any, ...]] = []  # (time, seq, peer, data, path, ecn)
         self.ecn_sent: list[int] = []  # codepoint of every datagram sent, in order
         self.count = 0
         self.client_events: list[Any] = []
@@ -81,7 +81,10 @@ class Loop:
         self.now = max(self.now, min(times))
         due = sorted((x for x in self.in_flight if x[0] <= self.now), key=lambda x: (x[0], x[1]))
         self.in_flight = [x for x in self.in_flight if x[0] > self.now]
-        for _, _, conn, data, path, ecn in due:
+        for item in due:
+            conn, data, path = item[2:5]
+            # A subclass's _send_all may queue (..., path) without the codepoint.
+            ecn = item[5] if len(item) > 5 else 0
             conn.receive_datagram(data, path, self.now, ecn=ecn)
         for conn in (self.client, self.server):
             t = conn.next_timeout()

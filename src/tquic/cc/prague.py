@@ -12,9 +12,19 @@ response to loss, and optionally to reduce its RTT dependence.  As in DCTCP
   round (the CWR period), and slow start ends;
 - otherwise Reno: +1 MSS per RTT, halve on loss (RFC 9002 §7), optionally with
   the increase scaled by (srtt / 25 ms)^2 below 25 ms so that short-RTT flows
-  gain rate no faster than a 25 ms flow would (RTT independence).
+  gain rate no faster than a 25 ms flow would (RTT independence);
+- smooth sending (RFC 9331 §4.3 asks L4S senders to avoid bursts that a shallow
+  ~1 ms marking step would take for congestion): pace at cwnd / srtt in
+  congestion avoidance and twice that in slow start, in bursts of at most
+  ``pacing_burst_packets`` datagrams.  With the default 10-datagram bursts a
+  small window leaves as one burst, every round gets a mark, and alpha (still
+  near 1 after slow start) collapses the window for dozens of rounds.
 
-The endpoint reads ``ecn_codepoint`` ("ect1") to mark the packets it sends.
+The endpoint reads ``ecn_codepoint`` ("ect1") to mark the packets it sends, and
+the path's pacer is built with ``pacing_burst_packets``.  The ACK_ECN counts it
+sees are validated first (RFC 9000 §13.4.2, tquic.paths.ecn): ``ecn_ce_count``
+is the increase of the peer's CE counter, so alpha follows the fraction of
+CE-marked packets, per round, that the network really applied.
 """
 
 from __future__ import annotations
@@ -43,6 +53,8 @@ class Prague(NewReno):
 
     #: The ECN codepoint the endpoint must set on this path's packets (RFC 9331 §4.1).
     ecn_codepoint = "ect1"
+    #: The pacer's burst allowance for this path, in datagrams (see the module docstring).
+    pacing_burst_packets = 2
 
     def __init__(self, max_datagram_size: int, *, rtt_independence: bool = False) -> None:
         super().__init__(max_datagram_size)
@@ -56,6 +68,15 @@ class Prague(NewReno):
         self._round_end_pn = -1  # a round ends when a packet sent after this is acked
         self._cwr_end_pn = -1  # no CE reduction until a packet above this is acked
         self._srtt = 0.0
+
+    @property
+    def pacing_rate(self) -> float | None:
+        # 100 % of cwnd / srtt in congestion avoidance, 200 % in slow start (the window
+        # doubles per round); None until an RTT sample: the initial window is the limit.
+        srtt = self._srtt
+        if srtt <= 0.0:
+            return None
+        return (2.0 if self.in_slow_start else 1.0) * self._cwnd / srtt
 
     def on_packet_sent(self, info: SentInfo, now: float) -> None:
         if info.packet_number > self._largest_sent:

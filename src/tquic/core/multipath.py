@@ -222,8 +222,8 @@ class MultipathMixin(ConnectionBase):
         tracker = AckTracker(max_ack_delay=c.max_ack_delay, min_ack_delay=c.min_ack_delay)
         recovery = self._make_recovery(path_id)
         if congestion_control is not None or self._paths.policy.path_congestion_control:
-            recovery.controller = self._controller_for(path_id, congestion_control)
-            recovery.ecn.use_codepoint_of(recovery.controller)  # ECT(1) for an L4S controller
+            # Its pacing burst and ECN codepoint (ECT(1) for an L4S controller) follow.
+            recovery.set_controller(self._controller_for(path_id, congestion_control))
         path = Path(path_id, network_path, recovery, PacketSpace(SpaceKind.APPLICATION, tracker,
                                                                   path_id), validated=False)
         path.peer_cid = peer_cid

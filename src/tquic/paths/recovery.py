@@ -18,7 +18,7 @@ Nothing here reads a clock: every entry point takes ``now`` (float seconds).
 from __future__ import annotations
 
 from tquic.cc.base import AckedPacket, CongestionController, LostPacket, SentInfo
-from tquic.cc.pacer import PACING_GAIN, Pacer
+from tquic.cc.pacer import DEFAULT_BURST_PACKETS, PACING_GAIN, Pacer
 from tquic.paths.ecn import EcnValidator
 from tquic.paths.rtt import K_GRANULARITY, K_INITIAL_RTT, RttEstimator
 from tquic.paths.sent_packets import (
@@ -58,6 +58,13 @@ _SPACES = (SpaceId.INITIAL, SpaceId.HANDSHAKE, SpaceId.APPLICATION)
 
 def _packet_number(packet: SentPacket) -> int:
     return packet.packet_number
+
+
+def _pacer_for(controller: CongestionController, max_datagram_size: int) -> Pacer:
+    # A controller may ask for smaller bursts (``pacing_burst_packets``): an L4S one
+    # whose shallow marking step a 10-datagram burst would already cross.
+    burst = getattr(controller, "pacing_burst_packets", DEFAULT_BURST_PACKETS)
+    return Pacer(max_datagram_size, burst_packets=int(burst))
 
 
 class PathRecovery:
@@ -116,7 +123,7 @@ class PathRecovery:
         self.is_client = is_client
         self.path_id = path_id
         self.rtt = RttEstimator(initial_rtt)
-        self.pacer = pacer if pacer is not None else Pacer(max_datagram_size)
+        self.pacer = pacer if pacer is not None else _pacer_for(controller, max_datagram_size)
         # ECN validation of this path (RFC 9000 §13.4.2); disabled unless the engine
         # gives one: then ACK_ECN counts are validated before the controller sees CE.
         self.ecn = ecn if ecn is not None else EcnValidator(enabled=False)
@@ -156,6 +163,13 @@ class PathRecovery:
         self.bytes_acked = 0
         self.bytes_lost = 0
         self.persistent_congestion_events = 0
+
+    def set_controller(self, controller: CongestionController) -> None:
+        """Use ``controller`` instead (a per-path choice, before anything was sent): the
+        pacer's burst and the ECN codepoint follow what it asks for."""
+        self.controller = controller
+        self.pacer = _pacer_for(controller, self.max_datagram_size)
+        self.ecn.use_codepoint_of(controller)
 
     # -- flags ------------------------------------------------------------------------
 
