@@ -68,8 +68,10 @@ def run(size: int, min_ack_delay: float | None = None, ack_frequency: bool = Tru
     delay = 0.005
     client.connect(CLIENT, now)
     # One FIFO per direction: arrival times only grow within a direction.
-    up: deque[tuple[float, QuicConnection, bytes, NetworkPath]] = deque()
-    down: deque[tuple[float, QuicConnection, bytes, NetworkPath]] = deque()
+    # (arrival, receiver, datagram, path, ECN codepoint): marks arrive as sent (RFC 9000
+    # §13.4), so the engine runs with ECN validated, as on an ECN-capable network.
+    up: deque[tuple[float, QuicConnection, bytes, NetworkPath, int]] = deque()
+    down: deque[tuple[float, QuicConnection, bytes, NetworkPath, int]] = deque()
     link_free = {id(client): 0.0, id(server): 0.0}
     per_bit = 0.0 if rate_mbit is None else 1.0 / (rate_mbit * 1e6)
     received = 0
@@ -82,13 +84,15 @@ def run(size: int, min_ack_delay: float | None = None, ack_frequency: bool = Tru
     while not done:
         for conn, peer, path, wire in ((client, server, SERVER, up),
                                        (server, client, CLIENT, down)):
-            for data, _ in conn.datagrams_to_send(now):
+            datagrams = conn.datagrams_to_send(now)
+            ecn = conn.ecn_codepoint(datagrams[0][1]) if datagrams else 0
+            for data, _ in datagrams:
                 if per_bit:
                     free = max(now, link_free[id(conn)]) + len(data) * 8 * per_bit
                     link_free[id(conn)] = free
-                    wire.append((free + delay, peer, data, path))
+                    wire.append((free + delay, peer, data, path, ecn))
                 else:
-                    wire.append((now + delay, peer, data, path))
+                    wire.append((now + delay, peer, data, path, ecn))
                 if started:
                     counts[id(conn)] += 1
         for conn in (client, server):
@@ -114,8 +118,8 @@ def run(size: int, min_ack_delay: float | None = None, ack_frequency: bool = Tru
         now = max(now, min(times))
         while (up and up[0][0] <= now) or (down and down[0][0] <= now):
             wire = up if up and (not down or up[0][0] <= down[0][0]) else down
-            _, conn, data, path = wire.popleft()
-            conn.receive_datagram(data, path, now)
+            _, conn, data, path, ecn = wire.popleft()
+            conn.receive_datagram(data, path, now, ecn=ecn)
         for conn in (client, server):
             timeout = conn.next_timeout()
             if timeout is not None and timeout <= now:

@@ -177,3 +177,69 @@ def test_multipath_counts_come_back_per_path_in_path_ack_ecn() -> None:
     assert ecn_a._last[SpaceId.APPLICATION][2] == 0
     assert ecn_b._last[SpaceId.APPLICATION][2] >= 3
     assert ecn_a.state is EcnState.CAPABLE and ecn_b.state is EcnState.CAPABLE
+
+
+def test_migration_retests_ecn_on_the_new_path_without_stale_ce() -> None:
+    from engine_loop import CLIENT_PATH
+
+    from tquic.core.network_path import NetworkPath
+
+    # The old path CE-marks half the time; the new one marks nothing.
+    loop = handshake_pair(ecn_network=lambda i, cp: ECN_CE if cp and i % 2 else cp)
+    _transfer(loop, 100_000)
+    client = loop.client
+    old = client.paths.primary.recovery
+    assert old.ecn.state is EcnState.CAPABLE and old.ecn._last[SpaceId.APPLICATION][2] > 0
+    loop.ecn_network = None
+    loop.client_addr = ("10.9.9.9", 4433)
+    client.migrate(NetworkPath(loop.client_addr, CLIENT_PATH.remote), loop.now)
+    new = client.paths.primary.recovery
+    # RFC 9000 §13.4.2: a new path is validated again, from the old counts as baseline.
+    assert new is not old and new.ecn.state is EcnState.TESTING
+    _transfer(loop, 100_000)
+    assert new.ecn.state is EcnState.CAPABLE
+    # The CE the old path collected is not taken for congestion on the new one.
+    assert new.controller.congestion_events == 0  # type: ignore[attr-defined]
+
+
+def test_qlog_reports_ecn_state_changes() -> None:
+    from engine_certs import server_config
+
+    from tquic.core.config import QuicConfiguration
+
+    events: list[tuple[str, dict[str, object]]] = []
+    cc = QuicConfiguration(is_client=True, alpn_protocols=("hq",), verify_peer=False,
+                           quic_logger=lambda name, data: events.append((name, data)))
+    handshake_pair(client_config=cc, server_config=server_config(),
+                   ecn_network=lambda _i, _cp: ECN_NOT_ECT)
+    changes = [data for name, data in events if name == "quic:ecn_state_updated"]
+    # qlog quic-events "ecn_state_updated" (RFC 9000 Appendix A.4 states).
+    assert changes == [{"old": "testing", "new": "failed", "path_id": 0}]
+
+
+def test_ack_ecn_and_path_ack_ecn_are_written_on_the_fast_path_byte_exact() -> None:
+    from tquic.core.ack_tracker import AckTracker
+    from tquic.paths.path import PacketSpace, SpaceKind
+    from tquic.wire.frames import PathAckFrame, parse_frames
+
+    loop = handshake_pair()
+    tracker = AckTracker()
+    marks = {0: ECN_ECT0, 1: ECN_ECT0, 2: ECN_CE, 5: ECN_ECT1, 6: ECN_NOT_ECT, 70: ECN_ECT0}
+    for pn, ecn in marks.items():
+        tracker.on_packet_received(pn, 1.0, True, ecn)
+    space = PacketSpace(SpaceKind.APPLICATION, tracker, 3)
+    for path_id in (None, 3):
+        built = loop.client._ack_frame(space, 1.0, path_id=path_id)
+        assert built is not None
+        data, largest = built
+        assert largest == 70
+        (frame,) = parse_frames(data)
+        ranges, _ = tracker.build_ack_ranges(1.0)
+        if path_id is None:
+            assert data[0] == 0x03 and isinstance(frame, AckFrame)
+            expected = encode_frames((AckFrame(ranges, frame.ack_delay, (3, 1, 1)),))
+        else:
+            assert data[0] == 0x3F and isinstance(frame, PathAckFrame)
+            expected = encode_frames((PathAckFrame(3, ranges, frame.ack_delay, (3, 1, 1)),))
+        assert frame.ecn == (3, 1, 1) and frame.ranges == ranges
+        assert data == expected

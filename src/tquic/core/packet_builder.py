@@ -41,14 +41,12 @@ from tquic.paths.path import PacketSpace, Path, SpaceKind
 from tquic.paths.sent_packets import SentPacket, SpaceId
 from tquic.wire.buffer import encode_varint, varint_size
 from tquic.wire.frames import (
-    AckFrame,
     ConnectionCloseFrame,
     Frame,
     HandshakeDoneFrame,
     MaxDataFrame,
     MaxStreamDataFrame,
     MaxStreamsFrame,
-    PathAckFrame,
     ResetStreamFrame,
     RetireConnectionIdFrame,
     StopSendingFrame,
@@ -343,15 +341,14 @@ class PacketBuilderMixin(ConnectionBase):
             return None
         exponent = self._config.ack_delay_exponent if space.kind == SpaceKind.APPLICATION else 3
         ecn = tracker.ecn_counts
-        if ecn is not None:
-            delay_field = encode_ack_delay(delay, exponent)
-            if path_id is not None:
-                return encode_one(PathAckFrame(path_id, ranges, delay_field, ecn)), ranges[0][1]
-            return encode_one(AckFrame(ranges, delay_field, ecn)), ranges[0][1]
         # ACK frame written directly (RFC 9000 §19.3): the per-packet path; PATH_ACK
-        # (0x3e) is the same with the path ID after the type (multipath §"PATH_ACK Frame").
+        # (0x3e) is the same with the path ID after the type (multipath §"PATH_ACK Frame");
+        # the _ECN types (0x03, 0x3f) append the ECT0, ECT1 and CE counts.
         largest = ranges[0][1]
-        head = b"\x02" if path_id is None else b"\x3e" + encode_varint(path_id)
+        if path_id is None:
+            head = b"\x02" if ecn is None else b"\x03"
+        else:
+            head = (b"\x3e" if ecn is None else b"\x3f") + encode_varint(path_id)
         parts = [head, encode_varint(largest),
                  encode_varint(encode_ack_delay(delay, exponent)),
                  encode_varint(len(ranges) - 1), encode_varint(largest - ranges[0][0])]
@@ -360,6 +357,8 @@ class PacketBuilderMixin(ConnectionBase):
             parts.append(encode_varint(previous_smallest - biggest - 2))  # Gap
             parts.append(encode_varint(biggest - smallest))  # ACK Range Length
             previous_smallest = smallest
+        if ecn is not None:
+            parts.extend([encode_varint(ecn[0]), encode_varint(ecn[1]), encode_varint(ecn[2])])
         return b"".join(parts), largest
 
     def _add_ack(self, draft: PacketDraft, now: float, room: int, force: bool) -> int:

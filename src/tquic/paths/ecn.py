@@ -63,6 +63,7 @@ class EcnValidator:
 
     __slots__ = (
         "_ect",
+        "_ect_index",
         "_last",
         "_sent",
         "_testing_acked",
@@ -78,6 +79,7 @@ class EcnValidator:
         if ect not in (ECN_ECT0, ECN_ECT1):
             raise ValueError(f"ect must be ECT(0) (2) or ECT(1) (1), got {ect!r}")
         self._ect = ect
+        self._ect_index = 0 if ect == ECN_ECT0 else 1
         # Per packet-number space (Initial, Handshake, Application): the peer's last
         # validated (ECT0, ECT1, CE) counts, and how many packets we sent with each
         # ECT codepoint (index 0: ECT(0), 1: ECT(1)).
@@ -106,6 +108,7 @@ class EcnValidator:
         """The path's controller was chosen after this validator: mark for it instead
         (before anything was sent)."""
         self._ect = codepoint_for(controller)
+        self._ect_index = 0 if self._ect == ECN_ECT0 else 1
         if self.codepoint:
             self.codepoint = self._ect
 
@@ -119,7 +122,7 @@ class EcnValidator:
 
     def on_marked_sent(self, space: int) -> None:
         """A packet of ``space`` left marked with :attr:`codepoint`."""
-        self._sent[space][0 if self._ect == ECN_ECT0 else 1] += 1
+        self._sent[space][self._ect_index] += 1
         if self.state is EcnState.TESTING:
             self._testing_sent += 1
 
