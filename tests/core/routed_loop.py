@@ -28,6 +28,7 @@ class RoutedLoop(Loop):
     def _send_all(self) -> None:
         for conn, peer in ((self.client, self.server), (self.server, self.client)):
             for data, path in conn.datagrams_to_send(self.now):
+                ecn = conn.ecn_codepoint(path)  # marks arrive as sent (RFC 9000 §13.4)
                 self.count += 1
                 if conn is self.client:
                     self.client_sent_to.append(path.remote)
@@ -37,7 +38,7 @@ class RoutedLoop(Loop):
                 else:
                     dest = NetworkPath(self.client_addr, path.local)
                 self.seq += 1
-                self.in_flight.append((self.now + self.delay, self.seq, peer, data, dest))
+                self.in_flight.append((self.now + self.delay, self.seq, peer, data, dest, ecn))
 
 
 def routed_pair(listening: tuple[tuple[str, int], ...] = (SERVER_ADDR, PREFERRED),
