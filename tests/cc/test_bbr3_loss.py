@@ -121,12 +121,13 @@ def test_lower_bounds_are_not_touched_while_probing() -> None:
 
 
 def test_one_random_loss_does_not_end_a_probe() -> None:
-    # A single loss-marking event in a round is below the probe's loss budget
-    # (BbrParams.probe_bw_full_loss_count = 2, QUICHE's bbr2 default).
+    # "IsInflightTooHigh": one lost packet in a flight of more than 1 / BBRLossThresh
+    # = 50 packets (here ~65) is within the 2 % loss budget.
     cc = Bbr3(MDS, seed=3)
     pipe = Pipe(cc, RATE, RTT)
     run_to(cc, pipe, Bbr3State.PROBE_BW_UP)
     hi = cc.inflight_hi
+    assert pipe.bytes_in_flight > 50 * MDS
     lose_one_in_flight(cc, pipe)
     assert cc.state is Bbr3State.PROBE_BW_UP and cc.inflight_hi == hi
 

@@ -60,7 +60,9 @@ class Bbr1(BbrBase):
 
     def __init__(self, max_datagram_size: int, *, seed: int | None = None) -> None:
         super().__init__(max_datagram_size, HIGH_GAIN)
-        self._rng = random.Random(seed)
+        # Without a seed, draw one from the process-wide generator: still random per
+        # flow, and a simulation that seeds ``random`` replays exactly.
+        self._rng = random.Random(random.getrandbits(64) if seed is None else seed)
         self.btlbw_filter = WindowedMaxFilter(BTLBW_FILTER_LEN)
         self.filled_pipe = False
         self.full_bw = 0.0

@@ -1,22 +1,27 @@
-"""BBRv3 (draft-ietf-ccwg-bbr), with BBRv2 as a parameter set of the same machine.
+"""BBRv3 (draft-ietf-ccwg-bbr-06), with BBRv2 as a parameter set of the same machine.
 
-Section names below are the draft's.  The model ("Network Path Model"):
-BBR.max_bw (max delivery rate over the last two ProbeBW cycles), BBR.min_rtt
-(10 s) and the bounds BBR.inflight_hi (long term, raised while probing, cut on
-loss/ECN "too high"), BBR.bw_lo / BBR.inflight_lo (short term, cut by BBRBeta
-in rounds with loss outside of bandwidth probing, ECN-scaled).  The state
-machine ("State Machine Operation"): Startup (pacing gain 2.77, cwnd gain 2)
-until the bandwidth stops growing 25 % for three rounds or loss/ECN is too
-high; Drain; ProbeBW with DOWN / CRUISE / REFILL / UP phases; ProbeRTT every
-5 s with cwnd at 0.5 x BDP for 200 ms and a round.
+Section names below are the draft's (its ``inflight_longterm`` / ``inflight_shortterm``
+/ ``bw_shortterm`` are ``inflight_hi`` / ``inflight_lo`` / ``bw_lo`` here, the names of
+earlier revisions and of Linux / QUICHE).  The model ("Network Path Model"): BBR.max_bw
+(max delivery rate over the last two ProbeBW cycles), BBR.min_rtt (10 s) and the
+bounds BBR.inflight_hi (long term, raised while probing, cut when a probe's loss
+rate exceeds BBRLossThresh = 2 %) and BBR.bw_lo / BBR.inflight_lo (short term, cut
+at most by BBRBeta = 0.7 at the end of every round with loss outside of bandwidth
+probing, reset when a probe starts).  The state machine ("State Machine
+Operation"): Startup (pacing gain 2.77, cwnd gain 2) until the bandwidth stops
+growing 25 % for three rounds or the loss rate is too high; Drain (gain 0.5) until
+inflight <= BDP or three rounds; ProbeBW with DOWN / CRUISE / REFILL / UP phases,
+a probe every 2-3 s or 63 rounds, precautionary probing after a probe that went
+too high; ProbeRTT every 5 s with cwnd at 0.5 x BDP for 200 ms and a round.
 
-Loss acts only through the model, as in Linux tcp_bbr.c v3 and QUICHE's bbr2:
-no packet-conservation cut in fast recovery (``RECOVERY_CWND_MODULATION``);
-"BBRNoteLoss" restarts the loss round at a round's first loss; each lost packet
-is judged with C.lost counted up to it ("BBRHandleLostPacket"); and, as QUICHE
-does, a probe's loss rate counts as too high only after two loss-marking events
-in a round (``BbrParams.probe_bw_full_loss_count``), so that random loss below
-BBRLossThresh does not end every bandwidth probe.
+Loss acts only through the model (§5.6.4.4 "Modulating cwnd in Loss Recovery"):
+fast recovery saves cwnd and restores it on exit, with no packet-conservation
+cut; "NoteLoss" restarts the loss round at a round's first loss; each lost
+packet is judged with C.lost counted up to it ("HandleLostPacket"), and only
+that ends a bandwidth probe in v3 (v2 also ends it on the per-ACK sample).
+ECN-CE is read as BBRv2 / Linux v3 do (the draft leaves the ECN response open).
+Not implemented: the undo of spurious loss recovery (§5.5.11): the loss
+detector does not report spurious losses.
 """
 
 from __future__ import annotations
@@ -54,18 +59,15 @@ __all__ = [
 class Bbr3(BbrBase):
     """BBRv3 (or BBRv2 with ``params=BBR2_PARAMS``)."""
 
-    # Loss in fast recovery does not cut cwnd directly: the model does it
-    # (inflight_lo/bw_lo outside probing, inflight_hi while probing), and cwnd only
-    # grows toward BBR.max_inflight by what is acknowledged ("Updating Control
-    # Parameters": BBRSetCwnd, BBRBoundCwndForModel).  The v1 packet-conservation
-    # round (draft "Modulating cwnd in Loss Recovery") is what Linux tcp_bbr.c v3
-    # (bbr_set_cwnd) and QUICHE's bbr2 leave out: at 1-2 % random loss a recovery
-    # period starts nearly every round, so conservation would pin cwnd at the
-    # current flight and REFILL could never refill the pipe before probing up.
+    # draft-ietf-ccwg-bbr-06 §5.6.4.4: in fast recovery BBR "uses the response
+    # described in Updating the Model Upon Packet Loss" -- no packet conservation
+    # (the v1 rule): cwnd only follows BBR.max_inflight and the model's bounds.
     RECOVERY_CWND_MODULATION = False
 
     __slots__ = (
         "_bw_hi",
+        "_cwnd_limited_prev_round",
+        "_cwnd_limited_this_round",
         "_rng",
         "ack_phase",
         "bw",
@@ -81,6 +83,7 @@ class Bbr3(BbrBase):
         "cycle_count",
         "cycle_stamp",
         "delivered_in_round",
+        "drain_start_round",
         "ecn_alpha",
         "extra_acked",
         "extra_acked_delivered",
@@ -102,6 +105,8 @@ class Bbr3(BbrBase):
         "max_inflight",
         "pacing_gain",
         "params",
+        "prev_probe_precautionary",
+        "prev_probe_too_high",
         "probe_rtt_done_stamp",
         "probe_rtt_expired",
         "probe_rtt_min_delay",
@@ -117,7 +122,9 @@ class Bbr3(BbrBase):
     ) -> None:
         super().__init__(max_datagram_size, params.startup_pacing_gain)
         self.params = params
-        self._rng = random.Random(seed)
+        # Without a seed, draw one from the process-wide generator: still random per
+        # flow, and a simulation that seeds ``random`` replays exactly.
+        self._rng = random.Random(random.getrandbits(64) if seed is None else seed)
         # "Initialization": BBROnInit.
         self._bw_hi = [0.0, 0.0]  # BBR.MaxBwFilter: this cycle and the previous one
         self.cycle_count = 0
@@ -157,8 +164,13 @@ class Bbr3(BbrBase):
         self.bw_probe_up_acks = 0
         self.bw_probe_up_rounds = 0
         self.ack_phase = AckPhase.INIT
+        self.prev_probe_too_high = False
+        self.prev_probe_precautionary = False
+        self.drain_start_round = 0
         self.max_inflight = float(self.initial_cwnd)
         self.cwnd_limited = False
+        self._cwnd_limited_this_round = False
+        self._cwnd_limited_prev_round = False
         self.state = Bbr3State.STARTUP
         self.pacing_gain = params.startup_pacing_gain
         self.cwnd_gain = params.startup_cwnd_gain
@@ -184,7 +196,10 @@ class Bbr3(BbrBase):
         ecn_ce_count: int,
         cwnd_limited: bool,
     ) -> None:
-        self.cwnd_limited = cwnd_limited
+        # C.is_cwnd_limited: "fully utilized C.cwnd at any point in the last
+        # packet-timed round trip" (§2.2) -- this round or the one before.
+        self._cwnd_limited_this_round |= cwnd_limited
+        self.cwnd_limited = self._cwnd_limited_this_round or self._cwnd_limited_prev_round
         # BBRUpdateModelAndState
         self._update_latest_delivery_signals(rs)
         self._update_congestion_signals(rs, ecn_ce_count)
@@ -260,6 +275,8 @@ class Bbr3(BbrBase):
 
     def _on_round_start(self) -> None:
         self.rounds_since_bw_probe += 1
+        self._cwnd_limited_prev_round = self._cwnd_limited_this_round
+        self._cwnd_limited_this_round = False
 
     def _advance_max_bw_filter(self) -> None:
         # "BBRAdvanceMaxBwFilter": forget the cycle before last.
@@ -274,9 +291,7 @@ class Bbr3(BbrBase):
         if self.state in PROBING_STATES:
             return
         ecn = self.params.ecn and self.ce_in_round > 0
-        loss = self.loss_in_round and self.lost_in_round > self.params.lower_bounds_loss_thresh * (
-            self.lost_in_round + self.delivered_in_round
-        )
+        loss = self.loss_in_round  # any loss in the round, random or not
         if not (loss or ecn):
             return
         # BBRInitLowerBounds
@@ -310,6 +325,11 @@ class Bbr3(BbrBase):
             expected = 0.0
         self.extra_acked_delivered += rs.newly_acked
         extra = min(self.extra_acked_delivered - expected, self._cwnd)
+        # Remember one round in Startup, BBRExtraAckedFilterLen rounds after it.
+        p = self.params
+        self.extra_acked_filter.window = (
+            p.extra_acked_filter_len if self.full_bw_reached else p.startup_extra_acked_filter_len
+        )
         self.extra_acked = self.extra_acked_filter.update(self.round_count, max(extra, 0.0))
 
     # -- "Startup" and "Drain" -------------------------------------------------------
@@ -333,11 +353,10 @@ class Bbr3(BbrBase):
             self.full_bw_reached = True
 
     def _is_inflight_too_high(self, lost: int, tx_in_flight: int, rs: RateSample | None) -> bool:
-        # "BBRIsInflightTooHigh": lost > BBRLossThresh of the flight, or (ECN) the
-        # CE-marked share of the sample's deliveries above BBRECNThresh.  The loss
-        # test also wants probe_bw_full_loss_count loss-marking events this round
-        # (QUICHE Bbr2NetworkModel::IsInflightTooHigh): one random loss in a
-        # flight of fewer than 1 / BBRLossThresh = 50 packets is not a loss rate.
+        # "IsInflightTooHigh" (draft-ietf-ccwg-bbr-06 §5.5.10.2): more than
+        # BBRLossThresh of the flight lost since the packet was sent (QUIC always
+        # has selective ACKs), or (ECN, beyond the draft) the CE-marked share of
+        # the sample's deliveries above BBRECNThresh.
         if (
             tx_in_flight > 0
             and lost > tx_in_flight * self.params.loss_thresh
@@ -391,9 +410,17 @@ class Bbr3(BbrBase):
         self.state = Bbr3State.DRAIN
         self.pacing_gain = self.params.drain_pacing_gain
         self.cwnd_gain = self.params.startup_cwnd_gain
+        self.drain_start_round = self.round_count
 
     def _check_drain_done(self, bytes_in_flight: int, now: float) -> None:
-        if self.state is Bbr3State.DRAIN and bytes_in_flight <= self._inflight(self.bw, 1.0):
+        # "CheckDrainDone": the queue is gone (inflight <= BDP), or -- when Startup
+        # overestimated the bandwidth -- 3 rounds have passed (v3 only).
+        if self.state is not Bbr3State.DRAIN:
+            return
+        max_rounds = self.params.drain_max_rounds
+        if bytes_in_flight <= self._inflight(self.bw, 1.0) or (
+            max_rounds is not None and self.round_count > self.drain_start_round + max_rounds
+        ):
             self._enter_probe_bw(now)
 
     # -- "ProbeBW" -------------------------------------------------------------------
@@ -431,6 +458,7 @@ class Bbr3(BbrBase):
         self._reset_lower_bounds()
         self.bw_probe_up_rounds = 0
         self.bw_probe_up_acks = 0
+        self.prev_probe_precautionary = False
         self.ack_phase = AckPhase.REFILLING
         self._start_round()
         self.state = Bbr3State.PROBE_BW_REFILL
@@ -462,7 +490,8 @@ class Bbr3(BbrBase):
         # "BBRUpdateProbeBWCyclePhase"
         if not self.full_bw_reached:
             return
-        self._adapt_upper_bounds(rs, now)
+        if self._adapt_upper_bounds(rs, now):
+            return  # it already chose the next phase
         state = self.state
         if state not in PROBE_BW_STATES:
             return
@@ -478,7 +507,8 @@ class Bbr3(BbrBase):
             if self.round_start:
                 self.bw_probe_samples = 1
                 self._start_probe_bw_up(rs, now)
-        elif self._is_time_to_go_down(rs):
+        elif self._is_time_to_go_down(rs, bytes_in_flight):
+            self.prev_probe_too_high = False  # no high loss (yet)
             self._start_probe_bw_down(now)
 
     def _is_time_to_cruise(self, bytes_in_flight: int) -> bool:
@@ -486,7 +516,19 @@ class Bbr3(BbrBase):
             return False  # not enough headroom yet
         return bytes_in_flight <= self._inflight(self.max_bw, 1.0)
 
-    def _is_time_to_go_down(self, rs: RateSample) -> bool:
+    def _is_time_to_go_down(self, rs: RateSample, bytes_in_flight: int) -> bool:
+        # "Precautionary Bandwidth Probing: Deceleration": the last probe went too
+        # high, so this one stops where that one found excess loss.
+        # The flight is judged as this ACK found it (Linux tcp_bbr.c v3 uses
+        # rs->prior_in_flight): after the ACK it is always below a cwnd equal to
+        # inflight_hi, and UP would keep raising inflight_hi instead of stopping.
+        if (
+            self.params.precautionary_probing
+            and self.prev_probe_too_high
+            and bytes_in_flight + rs.newly_acked >= self.inflight_hi
+        ):
+            self.prev_probe_precautionary = True
+            return True
         if self.cwnd_limited and self._cwnd >= self.inflight_hi:
             # inflight_hi, not the path, limits the growth: keep probing.
             self._reset_full_bw()
@@ -517,35 +559,40 @@ class Bbr3(BbrBase):
             return True
         return False
 
-    def _adapt_upper_bounds(self, rs: RateSample, now: float) -> None:
-        # "BBRAdaptUpperBounds"
+    def _adapt_upper_bounds(self, rs: RateSample, now: float) -> bool:
+        # "AdaptLongTermModel" (draft-ietf-ccwg-bbr-06 §5.3.3.9); True when it
+        # started a new phase.
         if self.ack_phase is AckPhase.PROBE_STARTING and self.round_start:
             self.ack_phase = AckPhase.PROBE_FEEDBACK
         if self.ack_phase is AckPhase.PROBE_STOPPING and self.round_start:
             # The probe's own samples are in: start a new max_bw cycle.
             self.bw_probe_samples = 0
             self.ack_phase = AckPhase.INIT
-            if self.state in PROBE_BW_STATES and not rs.is_app_limited:
+            in_probe_bw = self.state in PROBE_BW_STATES
+            if in_probe_bw and not rs.is_app_limited:
                 self._advance_max_bw_filter()
-        if self._check_inflight_too_high(rs, now):
-            return
+            # "Precautionary Bandwidth Probing: Acceleration": a round of feedback
+            # from the cautious probe showed no excess loss, so probe again now.
+            if in_probe_bw and self.prev_probe_precautionary and not self.prev_probe_too_high:
+                self._start_probe_bw_refill()
+                return True
+        if self._is_inflight_too_high(rs.lost, rs.tx_in_flight, rs):
+            # BBRv2 ends a probe on the per-ACK sample too; v3 only on lost packets.
+            if self.params.per_ack_inflight_too_high and self.bw_probe_samples:
+                self._handle_inflight_too_high(rs.is_app_limited, rs.tx_in_flight, now)
+            return False
         # The loss rate is safe: raise the upper bound.
         if math.isinf(self.inflight_hi):
-            return
+            return False
         if rs.tx_in_flight > self.inflight_hi:
             self.inflight_hi = float(rs.tx_in_flight)
         if self.state is Bbr3State.PROBE_BW_UP:
             self._probe_inflight_hi_upward(rs)
-
-    def _check_inflight_too_high(self, rs: RateSample, now: float) -> bool:
-        if self._is_inflight_too_high(rs.lost, rs.tx_in_flight, rs):
-            if self.bw_probe_samples:
-                self._handle_inflight_too_high(rs.is_app_limited, rs.tx_in_flight, now)
-            return True
         return False
 
     def _handle_inflight_too_high(self, app_limited: bool, tx_in_flight: float, now: float) -> None:
-        # "BBRHandleInflightTooHigh": the probe found the ceiling.
+        # "HandleInflightTooHigh": the probe found the ceiling.
+        self.prev_probe_too_high = True
         self.bw_probe_samples = 0
         if not app_limited:
             self.inflight_hi = max(tx_in_flight, self._target_inflight() * self.params.beta)
@@ -602,6 +649,12 @@ class Bbr3(BbrBase):
         if not self.loss_in_round:
             self.loss_round_delivered = self.sampler.delivered
         self.loss_in_round = True
+
+    def _exit_recovery(self) -> None:
+        # §5.6.4.4: "When BBR exits loss recovery it restores C.cwnd to the last
+        # known good value"; BoundCwndForModel then applies the model's bounds.
+        super()._exit_recovery()
+        self._restore_cwnd()
 
     def _on_persistent_congestion(self, now: float) -> None:
         # An RTO-style collapse (Linux tcp_bbr.c v3 bbr_set_state(TCP_CA_Loss)):

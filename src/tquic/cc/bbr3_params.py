@@ -37,29 +37,43 @@ class BbrParams:
     ecn_alpha_gain: float = 1.0 / 16  # EWMA gain of BBR.ecn_alpha
     ecn_factor: float = 1.0 / 3  # how much of ecn_alpha cuts inflight_lo
     max_probe_wait_rounds: int = 63  # Reno-coexistence bound on rounds between probes
-    # Loss-marking events (ACKs that declared packets lost) a round needs before a
-    # bandwidth probe's loss rate may be judged too high.  QUICHE's bbr2 sender
-    # (Bbr2Params::probe_bw_full_loss_count, Google's QUIC BBRv2/v3) uses 2, so a
-    # single random loss cannot end a probe; 1 is the draft's / Linux's behaviour.
-    probe_bw_full_loss_count: int = 2
-    # Loss rate of a round above which the short-term bounds (bw_lo, inflight_lo)
-    # react.  The draft reacts to any loss (0.0); a positive value lets random
-    # loss below it pass, as inflight_hi already does with BBRLossThresh.
-    lower_bounds_loss_thresh: float = 0.0
+    # "CheckDrainDone": leave Drain after this many rounds even if inflight is still
+    # above the BDP (draft-ietf-ccwg-bbr-06); None: only on inflight (BBRv2).
+    drain_max_rounds: int | None = 3
+    # "Precautionary Bandwidth Probing" (draft-ietf-ccwg-bbr-06 §5.3.3.6): after a
+    # probe that went too high, the next one stops at inflight_hi, and re-probes at
+    # once if that caused no excess loss.  BBRv2 has no such rule.
+    precautionary_probing: bool = True
+    # Whether the per-ACK rate sample can end a probe ("BBRAdaptUpperBounds" of
+    # BBRv2 / draft-cardwell-iccrg-bbr-congestion-control-02 calls
+    # BBRHandleInflightTooHigh on it); in draft-ietf-ccwg-bbr-06
+    # "AdaptLongTermModel" the per-ACK test only gates raising inflight_hi, and only
+    # "HandleLostPacket" ends a probe.
+    per_ack_inflight_too_high: bool = False
+    # Loss-marking events a round needs before a probe's loss rate can count as too
+    # high: 0 in the draft; QUICHE's bbr2 sender (the draft's §6 QUIC
+    # implementation) uses 2 (Bbr2Params::probe_bw_full_loss_count).  Kept as a
+    # knob: at random loss near BBRLossThresh it decides whether probes survive.
+    probe_bw_full_loss_count: int = 0
+    # "UpdateACKAggregation": the extra_acked max filter spans 1 round in Startup.
+    startup_extra_acked_filter_len: int = 1
 
 
-# draft-ietf-ccwg-bbr: 4 ln 2 for Startup pacing, cwnd gain 2, Drain 0.35,
-# ProbeBW_DOWN 0.9, ProbeBW_UP cwnd gain 2.25.
+# draft-ietf-ccwg-bbr-06 §2.5, §5.3: 4 ln 2 for Startup pacing, cwnd gain 2,
+# Drain 0.5 (BBR.DrainPacingGain), ProbeBW_DOWN 0.9, ProbeBW_UP cwnd gain 2.25.
 BBR3_PARAMS = BbrParams(
     name="bbr3",
     startup_pacing_gain=4.0 * math.log(2.0),
     startup_cwnd_gain=2.0,
-    drain_pacing_gain=0.35,
+    drain_pacing_gain=0.5,
     down_pacing_gain=0.9,
 )
-# BBRv2 (draft-cardwell-iccrg-bbr-congestion-control-02 era / Linux v2alpha):
-# the same machine with Startup pacing 2/ln2, Drain its inverse, ProbeBW_DOWN
-# 0.75 and cwnd gain 2 while probing up.  ProbeRTT already every 5 s.
+# BBRv2 (Cardwell et al., IETF 104/105 ICCRG "BBR v2"; Linux v2alpha): the same
+# machine with Startup pacing 2/ln2, Drain its inverse, ProbeBW_DOWN 0.75 and cwnd
+# gain 2 while probing up; loss_thresh 2 %, beta 0.7, headroom 15 % (cruise at
+# 0.85 x inflight_hi), ProbeRTT every 5 s at 0.5 x BDP, full bandwidth after 3
+# rounds below 25 % growth.  Drain ends only on inflight, a probe ends on the
+# per-ACK loss rate too, and there is no precautionary probing.
 BBR2_PARAMS = BbrParams(
     name="bbr2",
     startup_pacing_gain=2.0 / math.log(2.0),
@@ -67,6 +81,10 @@ BBR2_PARAMS = BbrParams(
     drain_pacing_gain=math.log(2.0) / 2.0,
     down_pacing_gain=0.75,
     up_cwnd_gain=2.0,
+    drain_max_rounds=None,
+    precautionary_probing=False,
+    per_ack_inflight_too_high=True,
+    startup_extra_acked_filter_len=10,
 )
 
 
