@@ -15,7 +15,9 @@ simulated 20 Mbit/s link with 30 ms of round-trip propagation delay.  Columns:
   of the 5 Mbit/s phase, and seconds after the step up until a 0.5 s window
   reaches 80 % of 20 Mbit/s.
 
-``--quick`` shortens every run (8 s instead of 20 s); ``--harness`` uses the
+``--quick`` shortens every run (8 s instead of 20 s); ``--seeds N`` averages the
+loss columns over N seeds (BBR at 2 % loss varies by about +-0.05 from run to
+run: the loss pattern and the random probe timing); ``--harness`` uses the
 controller-level testbed (``cc_harness.py``: PathRecovery + controller over a
 modelled bottleneck) instead of the engine; ``--cc`` picks controllers.
 """
@@ -23,6 +25,7 @@ modelled bottleneck) instead of the engine; ``--cc`` picks controllers.
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -95,6 +98,7 @@ class EngineBench:
         sampler: Callable[[Any, Any, list[Any]], None] | None = None,
         seed: int = 1,
     ) -> tuple[list[list[tuple[float, int]]], Any]:
+        random.seed(seed)  # controllers draw their random choices from it (BBR probe waits)
         runner = self.Runner(seed=seed, name="cc", max_time=duration, stall_threshold=1.0)
         down = self.LinkProfile(rate_bps=RATE, delay=RTT / 2, loss=loss, queue_bytes=queue)
         up = self.LinkProfile(rate_bps=RATE, delay=RTT / 2, queue_bytes=queue)
@@ -160,6 +164,7 @@ class HarnessBench:
         seed: int = 1,
         rate_changes: tuple[tuple[float, float], ...] = (),
     ) -> tuple[list[list[tuple[float, int]]], Any]:
+        random.seed(seed)
         link = self.h.Bottleneck(RATE, RTT, queue, loss=loss, rate_changes=rate_changes)
         tb = self.h.Testbed(link, seed=seed)
         results = [
@@ -185,12 +190,16 @@ class HarnessBench:
 
 
 def measure(
-    bench: Any, cc: str, duration: float, engine: bool
+    bench: Any, cc: str, duration: float, engine: bool, seeds: int = 1
 ) -> dict[str, float]:
     out: dict[str, float] = {}
     for loss in LOSSES:
-        series, _ = bench._run([cc], duration, loss=loss)
-        out[f"loss{loss}"] = series[0][-1][1] * 8 / (RATE * series[0][-1][0])
+        # Mean over ``seeds`` runs (different loss patterns and random probe timing).
+        total = 0.0
+        for seed in range(1, seeds + 1):
+            series, _ = bench._run([cc], duration, loss=loss, seed=seed)
+            total += series[0][-1][1] * 8 / (RATE * series[0][-1][0])
+        out[f"loss{loss}"] = total / seeds
     # Queueing delay with a 4-BDP queue.
     qd: list[float] = []
     if engine:
@@ -208,13 +217,14 @@ def measure(
     # Fairness: two of the same; then against CUBIC.
     half = duration / 2
     series, _ = bench._run([cc, cc], duration, starts=(0.0, 0.5))
-    out["jain"] = jain([rate_between(s, half, duration) for s in series])
+    rates = [rate_between(s, half, duration) for s in series]
+    out["jain"] = jain(rates)
     if cc != "cubic":
         series, _ = bench._run([cc, "cubic"], duration, starts=(0.0, 0.5))
-        a, b = (rate_between(s, half, duration) for s in series)
-        out["vs_cubic"] = a / (a + b) if a + b > 0 else float("nan")
-    else:
-        out["vs_cubic"] = 0.5 if out["jain"] else float("nan")
+        rates = [rate_between(s, half, duration) for s in series]
+    # (For cubic itself: the first flow's share of the two-CUBIC run.)
+    a, b = rates
+    out["vs_cubic"] = a / (a + b) if a + b > 0 else float("nan")
     # Convergence: 20 -> 5 -> 20 Mbit/s.
     t1, t2 = duration / 3, 2 * duration / 3
     if engine:
@@ -245,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="8 s runs instead of 20 s")
     ap.add_argument("--harness", action="store_true", help="controller testbed, not the engine")
     ap.add_argument("--cc", default=",".join(CONTROLLERS), help="comma-separated controllers")
+    ap.add_argument(
+        "--seeds", type=int, default=1, help="average the loss columns over this many seeds"
+    )
     args = ap.parse_args(argv)
     duration = 8.0 if args.quick else 20.0
     engine = not args.harness
@@ -261,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{what}: {RATE / 1e6:.0f} Mbit/s, RTT {RTT * 1e3:.0f} ms, "
         f"{duration:.0f} s runs; goodput/link rate with a 1-BDP queue"
+        + (f" (mean of {args.seeds} seeds)" if args.seeds > 1 else "")
     )
     head = (
         f"{'cc':9s} " + " ".join(f"{f'{loss * 100:g}%':>6s}" for loss in LOSSES)
@@ -270,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(head))
     for cc in args.cc.split(","):
         started = time.perf_counter()
-        m = measure(bench, cc, duration, engine)
+        m = measure(bench, cc, duration, engine, max(1, args.seeds))
         row = (
             f"{cc:9s} " + " ".join(f"{m[f'loss{loss}']:6.3f}" for loss in LOSSES)
             + f" {m['q50']:6.2f} {m['q95']:6.2f} {m['jain']:5.3f} {m['vs_cubic']:8.2f}"

@@ -166,3 +166,31 @@ def test_extra_acked_filter_is_one_round_in_startup_then_ten() -> None:
     run_to(cc, pipe, Bbr3State.PROBE_BW_CRUISE)
     pipe.run_until(pipe.now + 0.01)
     assert cc.extra_acked_filter.window == 10
+
+
+class _DrainSpy(Bbr3):
+    """Records, at every CheckDrainDone, (state before, inflight, Inflight(1.0), state after)."""
+
+    def __init__(self) -> None:
+        super().__init__(MDS, seed=2)
+        self.calls: list[tuple[Bbr3State, int, float, Bbr3State]] = []
+
+    def _check_drain_done(self, bytes_in_flight: int, now: float) -> None:
+        before = self.state
+        target = self._inflight(self.bw, 1.0)
+        super()._check_drain_done(bytes_in_flight, now)
+        self.calls.append((before, bytes_in_flight, target, self.state))
+
+
+def test_drain_lasts_until_inflight_is_at_most_the_bdp() -> None:
+    # §5.3.2: "when the amount of data in flight is less than or equal to the
+    # estimated BDP ... BBR exits Drain and enters ProbeBW".
+    cc = _DrainSpy()
+    pipe = Pipe(cc, RATE, RTT)
+    run_to(cc, pipe, Bbr3State.PROBE_BW_DOWN)
+    in_drain = [c for c in cc.calls if c[0] is Bbr3State.DRAIN]
+    assert in_drain
+    *staying, leaving = in_drain
+    assert all(after is Bbr3State.DRAIN and bif > target for _, bif, target, after in staying)
+    _, bif, target, after = leaving
+    assert after is Bbr3State.PROBE_BW_DOWN and bif <= target

@@ -122,3 +122,25 @@ def test_rejects_bad_delta() -> None:
     with pytest.raises(ValueError, match="delta"):
         Copa(MDS, delta=0.0)
     assert math.isinf(Copa(MDS).target_rate())
+
+
+def test_each_ack_moves_cwnd_by_velocity_over_delta_cwnd_packets() -> None:
+    # §2.2: cwnd += v / (δ · cwnd) when λ <= λ_t, else cwnd -= v / (δ · cwnd),
+    # in packets per acknowledged packet.
+    cc = Copa(MDS)
+    d = Driver(cc)
+    d.round(0.040)
+    d.round(0.080)  # out of slow start, a 40 ms standing queue
+    for rtt, sign in ((0.080, -1), (0.040, +1)):
+        for _ in range(3):
+            d.round(rtt)
+        w = cc.congestion_window / MDS
+        v = cc.velocity
+        pn, t = d.pn, d.now
+        cc.on_packet_sent(SentInfo(pn, MDS, t, MDS, False), t)
+        d.pn += 1
+        r = RttSample(rtt, rtt, rtt / 4, 0.040, True)
+        cc.on_packets_acked([AckedPacket(pn, MDS, t)], r, 0, t + rtt)
+        d.now = t + rtt
+        step = cc.congestion_window / MDS - w
+        assert step == pytest.approx(sign * v / (cc.delta * w), rel=0.02, abs=1 / MDS)
