@@ -41,6 +41,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
@@ -94,8 +95,16 @@ class Link:
 
 
 def tquic_argv(*args: str) -> list[str]:
-    """``python -m tquic ARGS`` with this interpreter (and so this tree's ``tquic``)."""
-    return [sys.executable, "-m", "tquic", *args]
+    """``python -m tquic ARGS``: this interpreter, and the ``tquic`` this process imported.
+
+    ``ip netns exec`` keeps the environment; PYTHONPATH is set explicitly so the
+    child runs the same source tree as the caller even if another is installed.
+    """
+    import tquic
+
+    src = str(Path(tquic.__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)
+    return ["env", f"PYTHONPATH={path}", sys.executable, "-m", "tquic", *args]
 
 
 def _run(argv: Sequence[str], *, check: bool = True,
