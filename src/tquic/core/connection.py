@@ -379,7 +379,9 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         finally:
             if processed:
                 path = self._rx_path or self._paths.primary
-                if network_path == path.network_path:
+                # Identity first: the endpoint reuses one NetworkPath per peer, and the
+                # dataclass __eq__ is a Python call per datagram.
+                if network_path is path.network_path or network_path == path.network_path:
                     path.bytes_received += len(data)
         if not processed and headers[0].packet_type == PacketType.ONE_RTT:
             self._check_stateless_reset(data, now)
@@ -485,7 +487,8 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
                 path.on_validated()
             self._discard_epoch(Epoch.INITIAL)
         self._rx_path = path
-        if epoch == Epoch.ONE_RTT and network_path != path.network_path and path.usable:
+        if (epoch == Epoch.ONE_RTT and network_path is not path.network_path
+                and network_path != path.network_path and path.usable):
             self._on_address_change(path, network_path, non_probing and newest, len(data), now)
         if self._undecryptable and (epoch == Epoch.HANDSHAKE or epoch == Epoch.INITIAL):
             self._retry_undecryptable(now)

@@ -77,6 +77,9 @@ from tquic.wire.frames import (
 from tquic.wire.packet import PacketType
 
 PV = TransportErrorCode.PROTOCOL_VIOLATION
+# Received stream data is turned into events in batches of up to this many bytes
+# (see _on_stream).
+DELIVERY_BATCH = 64 << 10
 
 # One representative codepoint per frame class, for the Table 3 check.
 _CLASS_TYPE: dict[type, int] = {
@@ -305,8 +308,14 @@ class FrameHandlersMixin(ConnectionBase):
         # asks for events or packets are built: a batch of datagrams from the socket
         # then costs one StreamDataReceived per stream instead of one per packet.
         # Anything that must see the data first delivers it (_queue_event, a
-        # RESET_STREAM, stop_sending), so the order of events does not change.
-        self._undelivered[stream_id] = (stream, path, now)
+        # RESET_STREAM, stop_sending), so the order of events does not change.  At
+        # DELIVERY_BATCH bytes it goes at once: the joined data is still in the CPU cache
+        # (a batch of a megabyte is copied from memory, slower than the events it saves).
+        if stream.readable >= DELIVERY_BATCH:
+            self._undelivered.pop(stream_id, None)
+            self._deliver(stream, path, now)
+        else:
+            self._undelivered[stream_id] = (stream, path, now)
 
     def _deliver_pending(self) -> None:
         pending, self._undelivered = self._undelivered, {}
