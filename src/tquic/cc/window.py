@@ -130,10 +130,11 @@ class WindowController:
         # period began; the ACK of a packet sent after it ends the period.
         growable = 0
         largest_pn = -1
+        start = self.recovery_start_time  # in_recovery(), inlined: this runs per packet
         for packet in acked:
             if packet.packet_number > largest_pn:
                 largest_pn = packet.packet_number
-            if not self.in_recovery(packet.time_sent):
+            if start is None or packet.time_sent > start:
                 growable += packet.sent_bytes
         if growable and cwnd_limited:
             if self._cwnd < self.ssthresh:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from tquic.paths.manager import PathManager
     from tquic.paths.path import PacketSpace, Path
     from tquic.paths.recovery import PathRecovery
+    from tquic.paths.sent_packets import SentPacket
     from tquic.wire.frames import ConnectionCloseFrame, Frame
     from tquic.wire.params import TransportParameters
 
@@ -160,6 +161,9 @@ class ConnectionBase:
         raise NotImplementedError
 
     def _ack_frequency_on_probe(self) -> None:
+        raise NotImplementedError
+
+    def _on_packets_acked(self, packets: list[SentPacket], path: Path) -> None:
         raise NotImplementedError
 
     def _on_records_acked(self, records: list[Record], path: Path) -> None:

@@ -215,8 +215,7 @@ class FrameHandlersMixin(ConnectionBase):
                                    outcome.lost)
         if outcome.acked:
             target.last_ack_time = now
-        for packet in outcome.acked:
-            self._on_records_acked(packet.frames, target)
+            self._on_packets_acked(outcome.acked, target)
         for packet in outcome.lost:
             self._on_records_lost(packet.frames, target)
         self._loss_stats[0] += len(outcome.lost)

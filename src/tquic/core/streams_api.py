@@ -33,6 +33,7 @@ from tquic.core.stream_ids import (
     is_unidirectional,
 )
 from tquic.paths.path import Path
+from tquic.paths.sent_packets import SentPacket
 
 
 class StreamsMixin(ConnectionBase):
@@ -140,6 +141,38 @@ class StreamsMixin(ConnectionBase):
                 self._control.append((R_MAX_STREAMS, not is_unidirectional(stream_id)))
 
     # -- retransmission records ----------------------------------------------------------
+
+    def _on_packets_acked(self, packets: Iterable[SentPacket], path: Path) -> None:
+        """_on_records_acked for each newly acknowledged packet, in order, except that
+        consecutive packets each carrying one STREAM frame that continues the previous
+        one's data (no FIN) are acknowledged as one range: a bulk ACK covers hundreds of
+        packets, and this makes it one SendStream.on_ack instead of one per packet."""
+        run_id = run_start = run_end = -1  # the range being merged (run_id -1: none)
+        for packet in packets:
+            records = packet.frames
+            if len(records) == 1:
+                record: Record = records[0]  # type: ignore[assignment]
+                if record[0] == R_STREAM and not record[4]:
+                    if record[1] == run_id and record[2] == run_end:
+                        run_end += record[3]
+                        continue
+                    if run_id >= 0:
+                        self._stream_range_acked(run_id, run_start, run_end - run_start)
+                    run_id, run_start, run_end = record[1], record[2], record[2] + record[3]
+                    continue
+            if run_id >= 0:
+                self._stream_range_acked(run_id, run_start, run_end - run_start)
+                run_id = -1
+            self._on_records_acked(records, path)  # type: ignore[arg-type]
+        if run_id >= 0:
+            self._stream_range_acked(run_id, run_start, run_end - run_start)
+
+    def _stream_range_acked(self, stream_id: int, offset: int, length: int) -> None:
+        stream = self._send_streams.get(stream_id)
+        if stream is not None:
+            stream.on_ack(offset, length, False)
+            if stream.is_finished:
+                self._maybe_free_stream(stream_id)
 
     def _on_records_acked(self, records: Iterable[Record], path: Path) -> None:
         for record in records:
