@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 from tquic.crypto.protection import DecryptionError, PacketBytes, PacketProtection
 from tquic.wire.errors import QuicError, TransportErrorCode
-from tquic.wire.packet import decode_packet_number
 
 
 class KeyUpdateNotAllowed(Exception):
@@ -112,8 +111,7 @@ class OneRttKeys:
         PTO computation, too much for every packet).
         """
         recv = self.recv
-        header, truncated, pn_len = recv.remove_header_protection(packet, pn_offset)
-        pn = decode_packet_number(truncated, pn_len << 3, largest_pn)
+        header, pn = recv.open_header(packet, pn_offset, largest_pn)
         phase = (header[0] >> 2) & 1
         if phase == self.recv_phase:
             payload = recv.decrypt_payload(packet, header, pn, path_id)

@@ -286,19 +286,17 @@ class PacketProtection:
         except OverflowError:  # a packet number or path ID no nonce can carry
             raise DecryptionError("packet number out of range") from None
 
-    def unprotect(
-        self, packet: PacketBytes, pn_offset: int, largest_pn: int, path_id: int = 0
-    ) -> tuple[bytes, bytes, int]:
-        """Remove header protection, recover the full packet number from
-        ``largest_pn`` (-1 if none yet; RFC 9000 §17.1) and open the payload.
+    def open_header(
+        self, packet: PacketBytes, pn_offset: int, largest_pn: int
+    ) -> tuple[bytes, int]:
+        """Remove header protection and recover the full packet number from
+        ``largest_pn`` (-1 if none yet; RFC 9000 §17.1): (plain header including the
+        packet number, full packet number).  Raises DecryptionError when the packet
+        is too short to hold a complete sample.
 
-        ``packet`` starts at the packet's first byte and ends where the packet
-        ends (the Length field of a long header).  Returns (plain header, plaintext
-        payload, full packet number); raises DecryptionError and nothing else for
-        any packet that does not authenticate.
-
-        This is remove_header_protection + wire's decode_packet_number + decrypt_payload
-        inlined into one call: the per-packet receive path.
+        This is remove_header_protection + wire's decode_packet_number inlined into
+        one call: the per-packet receive path (the caller may look at the Key Phase
+        bit before it calls ``decrypt_payload``).
         """
         sample = packet[pn_offset + _SAMPLE_SKIP : pn_offset + _SAMPLE_SKIP + SAMPLE_LENGTH]
         if len(sample) != SAMPLE_LENGTH or pn_offset < 1:
@@ -314,7 +312,6 @@ class PacketProtection:
             ^ (mask0 << ((pn_end - 1) << 3))
             ^ (mask_pn >> (32 - pn_nbits))
         )
-        header = plain.to_bytes(pn_end)
         # RFC 9000 Appendix A.3 (tquic.wire.packet.decode_packet_number), inlined.
         expected = largest_pn + 1
         win = 1 << pn_nbits
@@ -324,15 +321,21 @@ class PacketProtection:
             packet_number += win
         elif packet_number > expected + hwin and packet_number >= win:
             packet_number -= win
-        try:
-            nonce = (self._iv_int ^ ((path_id << 64) | packet_number)).to_bytes(IV_LENGTH)
-            return header, self._aead.decrypt(nonce, packet[pn_end:], header), packet_number
-        except InvalidTag:
-            self.decryption_failures += 1
-            raise DecryptionError("packet does not authenticate") from None
-        except OverflowError:  # a packet number or path ID no nonce can carry
-            raise DecryptionError("packet number out of range") from None
+        return plain.to_bytes(pn_end), packet_number
 
+    def unprotect(
+        self, packet: PacketBytes, pn_offset: int, largest_pn: int, path_id: int = 0
+    ) -> tuple[bytes, bytes, int]:
+        """Remove header protection, recover the full packet number from
+        ``largest_pn`` (-1 if none yet; RFC 9000 §17.1) and open the payload.
+
+        ``packet`` starts at the packet's first byte and ends where the packet
+        ends (the Length field of a long header).  Returns (plain header, plaintext
+        payload, full packet number); raises DecryptionError and nothing else for
+        any packet that does not authenticate.
+        """
+        header, packet_number = self.open_header(packet, pn_offset, largest_pn)
+        return header, self.decrypt_payload(packet, header, packet_number, path_id), packet_number
 
 def initial_protections(
     version: int, dcid: bytes, is_client: bool
