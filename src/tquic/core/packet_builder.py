@@ -211,7 +211,10 @@ class PacketBuilderMixin(ConnectionBase):
                 self._pacing_deadline = when
                 return
             pn = space.next_pn
-            _, pn_len = encode_packet_number(pn, space.largest_acked)
+            largest_acked = space.largest_acked
+            # encode_packet_number's length (RFC 9000 §17.1), without the call.
+            unacked = pn + 1 if largest_acked is None else pn - largest_acked
+            pn_len = min(4, (unacked.bit_length() + 8) >> 3)
             header_len = 1 + len(dcid) + pn_len
             draft = PacketDraft(Epoch.ONE_RTT, space, path, dcid, pn, pn_len, header_len)
             self._add_streams(draft, limit - header_len - TAG)

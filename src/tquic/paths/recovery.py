@@ -274,7 +274,10 @@ class PathRecovery:
         if space.discarded:
             raise ValueError(f"{space_id.name} space is discarded on path {self.path_id}")
         pn = packet.packet_number
-        space.record_sent(pn)
+        if pn == space.largest_sent + 1:
+            space.largest_sent = pn  # the next in order: record_sent has nothing else to do
+        else:
+            space.record_sent(pn)
         packet.time_sent = now
         space.sent[pn] = packet
         size = packet.sent_bytes
