@@ -57,7 +57,7 @@ class EnginePair:
         self.delay = delay
         self.drop = drop
         self.sent = 0
-        self._flight: list[tuple[float, int, QuicConnection, bytes, NetworkPath]] = []
+        self._flight: list[tuple[float, int, QuicConnection, bytes, NetworkPath, int]] = []
         self.client_quic.connect(NetworkPath(CLIENT, SERVER), 0.0)
 
     def _collect(self) -> None:
@@ -80,11 +80,12 @@ class EnginePair:
             (self.client_quic, self.server_quic, NetworkPath(SERVER, CLIENT)),
             (self.server_quic, self.client_quic, NetworkPath(CLIENT, SERVER)),
         ):
-            for data, _ in quic.datagrams_to_send(self.now):
+            for data, sent_on in quic.datagrams_to_send(self.now):
                 self.sent += 1
                 if self.drop is not None and self.drop(self.sent):
                     continue
-                self._flight.append((self.now + self.delay, self.sent, peer, data, path))
+                ecn = quic.ecn_codepoint(sent_on)  # marks arrive as sent (RFC 9000 §13.4)
+                self._flight.append((self.now + self.delay, self.sent, peer, data, path, ecn))
 
     def step(self) -> bool:
         self._collect()
@@ -96,8 +97,8 @@ class EnginePair:
         self.now = max(self.now, min(times))
         due = sorted(x for x in self._flight if x[0] <= self.now)
         self._flight = [x for x in self._flight if x[0] > self.now]
-        for _, _, quic, data, path in due:
-            quic.receive_datagram(data, path, self.now)
+        for _, _, quic, data, path, ecn in due:
+            quic.receive_datagram(data, path, self.now, ecn=ecn)
         for quic in (self.client_quic, self.server_quic):
             deadline = quic.next_timeout()
             if deadline is not None and deadline <= self.now:

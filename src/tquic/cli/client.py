@@ -63,6 +63,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     trust.add_argument("--insecure", action="store_true",
                        help="do not verify the server certificate (lab use only)")
     parser.add_argument("--cc", default="cubic", help="congestion controller (default cubic)")
+    parser.add_argument("--no-ecn", action="store_true",
+                        help="send without ECN marks (RFC 9000 §13.4; on by default)")
     parser.add_argument("--quic-version", choices=("1", "2"), default="1",
                         help="QUIC version to offer first (default 1)")
     parser.add_argument("--timeout", type=float, default=10.0,
@@ -148,6 +150,7 @@ def _config(args: argparse.Namespace) -> Any:
         return QuicConfiguration(
             is_client=True, alpn_protocols=(args.alpn,), cafile=args.ca,
             verify_peer=not args.insecure, congestion_control=args.cc, versions=versions,
+            ecn=not args.no_ecn,
             idle_timeout=max(args.timeout, 1.0), max_udp_payload_size=args.max_udp_payload,
             max_data=64 << 20, max_stream_data=32 << 20, **multipath, **resumption)
     except ConfigurationError as exc:

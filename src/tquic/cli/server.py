@@ -40,6 +40,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--retry", action="store_true",
                         help="validate client addresses with Retry (RFC 9000 §8.1.2)")
     parser.add_argument("--cc", default="cubic", help="congestion controller (default cubic)")
+    parser.add_argument("--no-ecn", action="store_true",
+                        help="send without ECN marks (RFC 9000 §13.4; on by default)")
     parser.add_argument("--qlog-dir", help="write one qlog file per connection here")
     parser.add_argument("--qlog-format", choices=("seq", "0.3"), default="seq",
                         help="qlog JSON-SEQ (default) or the 0.3 JSON that qvis loads")
@@ -125,6 +127,7 @@ async def _serve(args: argparse.Namespace) -> int:
         config = QuicConfiguration(
             is_client=False, alpn_protocols=args.alpn, certificate=cert, private_key=key,
             congestion_control=args.cc, max_udp_payload_size=args.max_udp_payload,
+            ecn=not args.no_ecn,
             **multipath, **preferred, **tickets)
     except ConfigurationError as exc:
         raise CliError(f"bad configuration: {exc}") from None
