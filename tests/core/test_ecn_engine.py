@@ -7,6 +7,7 @@ The in-memory loops carry each datagram's codepoint as its sender set it
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from engine_loop import Loop, handshake_pair, inject_1rtt
 from mp_loop import LINK_A, LINK_B, Link, mp_pair
@@ -14,6 +15,7 @@ from mp_loop import LINK_A, LINK_B, Link, mp_pair
 from tquic.core.connection import QuicConnection
 from tquic.paths.ecn import ECN_CE, ECN_ECT0, ECN_ECT1, ECN_NOT_ECT, EcnState
 from tquic.paths.sent_packets import SpaceId
+from tquic.wire.frame_types import FrameType
 from tquic.wire.frames import AckFrame, encode_frames
 
 
@@ -159,6 +161,15 @@ def test_multipath_counts_come_back_per_path_in_path_ack_ecn() -> None:
     assert client.add_path(LINK_B, None, loop.now) == 1
     assert loop.run_until(lambda: (p := server.paths.get(1)) is not None and p.validated,
                           max_time=loop.now + 2)
+    seen: list[tuple[int, int, tuple[int, int, int] | None]] = []
+    process_ack = client._process_ack
+
+    def recording(target: Any, ranges: Any, ack_delay: int,
+                  ecn: tuple[int, int, int] | None, frame_type: int, now: float) -> None:
+        seen.append((target.path_id, frame_type, ecn))
+        process_ack(target, ranges, ack_delay, ecn, frame_type, now)
+
+    client._process_ack = recording  # type: ignore[method-assign]
     payload = hashlib.sha256(b"ecn").digest() * 20_000
     sid = client.open_stream()
     client.send_stream_data(sid, payload, end_stream=True)
@@ -177,6 +188,11 @@ def test_multipath_counts_come_back_per_path_in_path_ack_ecn() -> None:
     assert ecn_a._last[SpaceId.APPLICATION][2] == 0
     assert ecn_b._last[SpaceId.APPLICATION][2] >= 3
     assert ecn_a.state is EcnState.CAPABLE and ecn_b.state is EcnState.CAPABLE
+    # Path 1's counts travelled in PATH_ACK_ECN frames (type 0x3f) naming path 1.
+    path1 = [(ftype, ecn) for pid, ftype, ecn in seen if pid == 1]
+    assert path1 and all(ftype == FrameType.PATH_ACK_ECN and ecn is not None
+                         for ftype, ecn in path1[-3:])
+    assert max(ecn[2] for ftype, ecn in path1 if ecn is not None) >= 3
 
 
 def test_migration_retests_ecn_on_the_new_path_without_stale_ce() -> None:
