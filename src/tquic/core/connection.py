@@ -379,9 +379,13 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
         finally:
             if processed:
                 path = self._rx_path or self._paths.primary
-                # Identity first: the endpoint reuses one NetworkPath per peer, and the
-                # dataclass __eq__ is a Python call per datagram.
-                if network_path is path.network_path or network_path == path.network_path:
+                # The endpoint reuses one NetworkPath per peer: the path adopts that
+                # (equal) object, so that this test and the one in _receive_packet are
+                # identity tests, not a dataclass __eq__ call per datagram.
+                known = path.network_path
+                if network_path is not known and network_path == known:
+                    path.network_path = known = network_path
+                if network_path is known:
                     path.bytes_received += len(data)
         if not processed and headers[0].packet_type == PacketType.ONE_RTT:
             self._check_stateless_reset(data, now)

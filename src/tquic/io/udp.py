@@ -33,9 +33,8 @@ import ipaddress
 import logging
 import socket
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import cast
 
 from tquic.core.network_path import Address
 
@@ -80,7 +79,7 @@ class UdpFeatures:
     bound_device: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReceivedDatagram:
     """One datagram as the network delivered it."""
 
@@ -89,21 +88,9 @@ class ReceivedDatagram:
     ecn: int  # the two ECN bits of the IP header (0 when unknown)
 
 
-# Per received datagram a ReceivedDatagram is built; writing its slots directly skips
-# the frozen dataclass's object.__setattr__ per field (same object, equally immutable
-# afterwards; the pattern of tquic.wire.packet).
-_new_object = object.__new__
-_set_data, _set_addr, _set_ecn = (
-    cast(Callable[[object, object], None], ReceivedDatagram.__dict__[name].__set__)
-    for name in ("data", "addr", "ecn"))
-
-
-def _received(data: bytes, addr: Address, ecn: int) -> ReceivedDatagram:
-    datagram = _new_object(ReceivedDatagram)
-    _set_data(datagram, data)
-    _set_addr(datagram, addr)
-    _set_ecn(datagram, ecn)
-    return datagram
+# One ReceivedDatagram per datagram received: a plain slots dataclass, since a frozen
+# one pays an object.__setattr__ call per field.  Nothing modifies one once built.
+_received = ReceivedDatagram
 
 
 def normalize_address(addr: tuple[object, ...]) -> Address:

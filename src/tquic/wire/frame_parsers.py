@@ -149,13 +149,23 @@ _IMMEDIATE_ACK = ImmediateAckFrame()
 
 
 def _parse_stream(data: bytes, pos: int, frame_type: int) -> tuple[Frame, int]:
-    # RFC 9000 §19.8: Stream ID, [Offset], [Length], Stream Data.
-    stream_id, pos = _varint(data, pos)
+    # RFC 9000 §19.8: Stream ID, [Offset], [Length], Stream Data.  The usual sizes
+    # (a one-byte stream ID, a two-byte Length) are read inline: this runs per packet.
+    stream_id = data[pos]
+    if stream_id < 0x40:
+        pos += 1
+    else:
+        stream_id, pos = _varint(data, pos)
     offset = 0
     if frame_type & STREAM_OFF_BIT:
         offset, pos = _varint(data, pos)
     if frame_type & STREAM_LEN_BIT:
-        length, pos = _varint(data, pos)
+        first = data[pos]
+        if 0x40 <= first < 0x80:
+            length = ((first & 0x3F) << 8) | data[pos + 1]
+            pos += 2
+        else:
+            length, pos = _varint(data, pos)
         end = pos + length
         if end > len(data):
             raise IndexError("stream data runs past the packet")
