@@ -397,6 +397,8 @@ class MultipathMixin(ConnectionBase):
         can be open again: path IDs are never reused (§"Path Close"), so a link that
         flaps would otherwise run out of them (§"Issuing New Connection IDs")."""
         self._paths.remove(path.path_id)
+        if self._qlog is not None:
+            self._qlog.path_updated(path.path_id, "closed")
         if self._mp_local_max < MAX_PATH_ID_LIMIT:
             self._mp_local_max += 1
             self._control.append((R_FRAME, MaxPathIdFrame(self._mp_local_max)))

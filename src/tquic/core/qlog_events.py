@@ -17,6 +17,14 @@ received, from the parsed frame objects.  Events logged:
 - quic:key_updated / quic:key_discarded (trigger tls, local_update, remote_update)
 - quic:connection_state_updated, quic:version_information, quic:tuple_assigned
   (one tuple per path ID), quic:connection_closed
+- multipath (draft-ietf-quic-multipath; the qlog drafts define no multipath events
+  yet, so these live in their own ``multipath`` namespace, as the main schema
+  allows for extensions): ``multipath:path_assigned`` when a path ID gets its
+  4-tuple (opened by us or accepted from the peer; tuple_id = the path ID, as in
+  quic:tuple_assigned) and ``multipath:path_updated`` {path_id, old, new, ...} for
+  every later change: validated, available / backup (PATH_STATUS_*, initiator
+  local or remote), failed (reason), abandoned (PATH_ABANDON error_code,
+  initiator), closed (state forgotten after the 3 PTO retention)
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from tquic.core.events import (
     PathAvailable,
     PathFailed,
     PathMigrated,
+    PathStatusChanged,
     PathValidated,
 )
 from tquic.wire.frame_types import AckFrame, CryptoFrame, DatagramFrame, StreamFrame
@@ -142,7 +151,8 @@ def _ms(seconds: float) -> float:
 class EngineQlog:
     """The connection's qlog writer: turns engine facts into qlog events."""
 
-    __slots__ = ("_is_client", "_key_updates", "_last_now", "_log", "_metrics", "_pending")
+    __slots__ = ("_is_client", "_key_updates", "_last_now", "_log", "_metrics", "_path_states",
+                 "_pending")
 
     def __init__(self, log: LogFn, is_client: bool) -> None:
         self._log = log
@@ -154,6 +164,8 @@ class EngineQlog:
         self._pending: list[tuple[str, dict[str, Any]]] = []
         self._metrics: dict[int, tuple[Any, ...]] = {}
         self._key_updates = 0
+        # Last multipath:path_updated state per path ID (for "old"); forgotten on "closed".
+        self._path_states: dict[int, str] = {}
 
     @classmethod
     def create(cls, hook: Any, is_client: bool) -> EngineQlog | None:
@@ -309,9 +321,40 @@ class EngineQlog:
                 "tuple_id": str(event.path_id),
                 "tuple_local": _endpoint(event.network_path.local),
                 "tuple_remote": _endpoint(event.network_path.remote)})
+            if isinstance(event, PathAvailable):
+                self._path_states[event.path_id] = "new"
+                emit("multipath:path_assigned", {
+                    "path_id": event.path_id, "tuple_id": str(event.path_id),
+                    "path_local": _endpoint(event.network_path.local),
+                    "path_remote": _endpoint(event.network_path.remote)})
+            elif isinstance(event, PathValidated):
+                self.path_updated(event.path_id, "validated")
         elif isinstance(event, PathAbandoned | PathFailed):
             # quic:tuple_assigned without endpoints: the tuple is abandoned.
             emit("quic:tuple_assigned", {"tuple_id": str(event.path_id)})
+            if isinstance(event, PathFailed):
+                self.path_updated(event.path_id, "failed", reason=event.reason)
+            else:
+                self.path_updated(event.path_id, "abandoned", error_code=event.error_code,
+                                  initiator="remote" if event.by_peer else "local")
+        elif isinstance(event, PathStatusChanged):
+            self.path_updated(event.path_id, "backup" if event.backup else "available",
+                              initiator="remote" if event.by_peer else "local")
+
+    def path_updated(self, path_id: int, new: str, **extra: Any) -> None:
+        """multipath:path_updated: ``path_id`` went from its previous state to ``new``."""
+        states = self._path_states
+        data: dict[str, Any] = {"path_id": path_id}
+        old = states.get(path_id)
+        if old is not None:
+            data["old"] = old
+        data["new"] = new
+        data.update(extra)
+        if new == "closed":
+            states.pop(path_id, None)
+        elif len(states) < 1024 or path_id in states:  # bounded like the paths
+            states[path_id] = new
+        self.emit_untimed("multipath:path_updated", data)
 
     def parameters_set(self, owner: str, params: Any) -> None:
         """quic:parameters_set: one endpoint's transport parameters (RFC 9000 §18.2 names,
