@@ -1,6 +1,7 @@
 """deadline: send on the best path; reinject on another path what misses its deadline.
 
-Packets go on the fastest path with window room (min-RTT).  Every ack-eliciting
+Packets go where ``minrtt`` would put them (the fastest path that can send now,
+with its tail rule; ``set_remaining`` is passed on).  Every ack-eliciting
 packet gets a deadline when it is sent; if it is neither acknowledged nor
 declared lost by then, the scheduler asks the engine to send a copy of its
 frames on the fastest *other* path with room (draft-ietf-quic-multipath "PTO
@@ -28,10 +29,9 @@ from tquic.paths.schedulers.extended import (
     candidates,
     fastest,
     has_room,
-    ready,
     rtt_of,
-    wait_for,
 )
+from tquic.paths.schedulers.minrtt import MinRttScheduler
 from tquic.paths.sent_packets import SentPacket
 
 DEFAULT_RTT_FACTOR = 1.5
@@ -43,7 +43,7 @@ _Key = tuple[int, int]  # (path ID, packet number)
 
 
 class DeadlineScheduler(SchedulerBase):
-    __slots__ = ("_heap", "_live", "_seq", "deadline", "max_tracked", "reinjected",
+    __slots__ = ("_heap", "_live", "_minrtt", "_seq", "deadline", "max_tracked", "reinjected",
                  "rtt_factor")
     name = "deadline"
     pacing_aware = True
@@ -60,6 +60,7 @@ class DeadlineScheduler(SchedulerBase):
         self.rtt_factor = rtt_factor
         self.max_tracked = max_tracked
         self.reinjected = 0
+        self._minrtt = MinRttScheduler()
         self._seq = 0
         # Min-heap of (due time, seq, key); entries whose key left _live are stale.
         self._heap: list[tuple[float, int, _Key]] = []
@@ -77,12 +78,11 @@ class DeadlineScheduler(SchedulerBase):
 
     # -- choosing -----------------------------------------------------------------------
 
+    def set_remaining(self, remaining: int | None) -> None:
+        self._minrtt.set_remaining(remaining)
+
     def select(self, paths: Sequence[Path], now: float) -> Path | None:
-        if len(paths) <= 1:
-            return paths[0] if paths else None
-        pool = candidates(paths)
-        able = [p for p in pool if ready(p, now)]
-        return fastest(able) if able else wait_for(pool, now)
+        return self._minrtt.select(paths, now)
 
     # -- packet fates -------------------------------------------------------------------
 
