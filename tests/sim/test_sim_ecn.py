@@ -99,6 +99,7 @@ def test_quic_over_a_bleaching_link_fails_validation_and_still_completes() -> No
     down = report.links[0].down  # type: ignore[attr-defined]
     # Marked only while testing: a handful of datagrams, then unmarked for good.
     assert 0 < down.bleached <= 12
+    assert "bleach" in report.table()  # type: ignore[attr-defined]
 
 
 def test_classic_ecn_link_signals_congestion_by_ce_instead_of_loss() -> None:

@@ -86,15 +86,17 @@ class Report:
             f"  stalls > {self.stall_threshold * 1000:.0f} ms: {len(self.stalls)}"
             f" (max {self.max_stall * 1000:.1f} ms)",
         ]
+        # ECN columns only when a link marked or bleached something (LinkProfile.ecn).
+        ecn = any(ps.ce_marked or ps.bleached for ls in self.links for ps in (ls.up, ls.down))
         header = "  link        dir   offered  delivered  loss  queue  outage  corrupt  nat"
-        lines.append(header)
+        lines.append(header + ("     CE  bleach" if ecn else ""))
         for ls in self.links:
             for direction, ps in (("up", ls.up), ("down", ls.down)):
                 d = dict(ps.dropped)
                 lines.append(
                     f"  {ls.name:<11} {direction:<4} {ps.offered:>8} {ps.delivered:>10} "
                     f"{d['loss']:>5} {d['queue']:>6} {d['outage']:>7} {d['corruption']:>8} "
-                    f"{d['nat']:>4}"
+                    f"{d['nat']:>4}" + (f" {ps.ce_marked:>6} {ps.bleached:>7}" if ecn else "")
                 )
         if len(self.flows) > 1:
             for fs in self.flows:
