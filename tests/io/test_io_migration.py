@@ -40,9 +40,9 @@ def count_received(server: QuicServer) -> dict[tuple[str, int], int]:
     counts: dict[tuple[str, int], int] = {}
     route = endpoint._route
 
-    def counting(data: bytes, sock: Any, addr: Any, now: float, ecn: int = 0) -> Any:
+    def counting(data: bytes, sock: Any, addr: Any, now: float, *rest: Any) -> Any:
         counts[sock.local_address] = counts.get(sock.local_address, 0) + 1
-        return route(data, sock, addr, now, ecn)
+        return route(data, sock, addr, now, *rest)  # rest: ecn, destination address
 
     endpoint._route = counting
     return counts
@@ -53,8 +53,8 @@ def drop_from(server: QuicServer, host: str) -> None:
     endpoint: Any = server.endpoint
     route = endpoint._route
 
-    def dropping(data: bytes, sock: Any, addr: Any, now: float, ecn: int = 0) -> Any:
-        return None if addr[0] == host else route(data, sock, addr, now, ecn)
+    def dropping(data: bytes, sock: Any, addr: Any, now: float, *rest: Any) -> Any:
+        return None if addr[0] == host else route(data, sock, addr, now, *rest)
 
     endpoint._route = dropping
 

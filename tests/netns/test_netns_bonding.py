@@ -55,3 +55,15 @@ def test_bonded_transfer_survives_its_first_link_going_down_midway(lab: BondingL
     # PTOs on a link with 50 ms of queue); 2 s would mean failover did not kick in.
     assert result.stall is not None
     assert result.stall.seconds < 2.0, result.stall
+
+
+def test_a_wildcard_server_answers_each_path_from_the_address_the_client_sent_to(
+        lab: BondingLab) -> None:
+    # The server listens on 0.0.0.0; path 1 reaches 10.77.1.2 through link 2, whose own
+    # address is 10.77.2.2.  Without IP_PKTINFO the kernel would answer from 10.77.2.2,
+    # an address the client never sent to (RFC 9000 §9: it must discard such packets),
+    # and the client's path 1 would count nothing received.
+    result = lab.download([1, 2], listen="0.0.0.0")
+    assert result.intact, result.error
+    by_path = dict(result.path_bytes)
+    assert min(by_path.get(0, 0), by_path.get(1, 0)) >= 0.2 * SIZE, by_path

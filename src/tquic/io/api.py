@@ -204,7 +204,8 @@ async def serve(host: str, port: int, config: QuicConfiguration,
     elif retry != "never":
         limits = dataclasses.replace(limits, retry=retry)
     qlog = QlogDirectory(qlog_dir, fmt=qlog_format) if qlog_dir else None  # type: ignore[arg-type]
-    sockets = [UdpSocket.bind(host, port, device=device, reuse_port=reuse_port)]
+    # pktinfo: on a wildcard address, answer from the address each client sent to.
+    sockets = [UdpSocket.bind(host, port, device=device, reuse_port=reuse_port, pktinfo=True)]
     try:
         for preferred in (config.preferred_address_v4, config.preferred_address_v6):
             if preferred is not None and not any(

@@ -138,14 +138,14 @@ class QuicEndpoint:
         if not self._sockets:
             raise ValueError("an endpoint needs at least one socket")
         self._by_local: dict[Address, UdpSocket] = {s.local_address: s for s in self._sockets}
-        self._path_cache: dict[tuple[UdpSocket, Address], NetworkPath] = {}
+        self._path_cache: dict[tuple[UdpSocket, Address, str | None], NetworkPath] = {}
         self._routes: dict[bytes, QuicConnectionProtocol] = {}
         self._initial_routes: dict[tuple[bytes, Address], QuicConnectionProtocol] = {}
         self._initial_keys: dict[QuicConnectionProtocol, tuple[bytes, Address]] = {}
         self._by_remote: dict[Address, QuicConnectionProtocol] = {}
         self._connections: set[QuicConnectionProtocol] = set()
         self._handshaking: set[QuicConnectionProtocol] = set()
-        self._pending: dict[UdpSocket, deque[tuple[list[bytes], Address, int]]] = {}
+        self._pending: dict[UdpSocket, deque[tuple[list[bytes], Address, int, str | None]]] = {}
         self._stateless_budget = _TokenBucket(self.limits.stateless_packets_per_second)
         self._token_manager = TokenManager(config.token_key)
         self._cid_length = config.connection_id_length
@@ -271,28 +271,35 @@ class QuicEndpoint:
             while end < total and (datagrams[end][1] is path or datagrams[end][1] == path):
                 end += 1
             batch = [d for d, _ in datagrams[start:end]]
-            self._send(self._socket_for(path.local), batch, path.remote,
-                       ecn(path) if ecn is not None else 0)
+            local = path.local
+            sock = self._by_local.get(local)
+            # Not a socket's own address: a wildcard socket's, learnt from IP_PKTINFO;
+            # answer from it (the datagram's source is the address the peer sent to).
+            source = None if sock is not None else local[0]
+            self._send(sock or self._sockets[0], batch, path.remote,
+                       ecn(path) if ecn is not None else 0, source)
             start = end
 
     def _socket_for(self, local: Address) -> UdpSocket:
         return self._by_local.get(local) or self._sockets[0]
 
-    def _send(self, sock: UdpSocket, batch: list[bytes], remote: Address, ecn: int = 0) -> None:
+    def _send(self, sock: UdpSocket, batch: list[bytes], remote: Address, ecn: int = 0,
+              source: str | None = None) -> None:
         queue = self._pending.get(sock)
         if queue is not None:
-            self._enqueue(sock, queue, batch, remote, ecn)
+            self._enqueue(sock, queue, batch, remote, ecn, source)
             return
-        sent = sock.send_batch(batch, remote, ecn)
+        sent = sock.send_batch(batch, remote, ecn, source)
         self.stats.datagrams_sent += sent
         if sent < len(batch):
             queue = deque()
             self._pending[sock] = queue
-            self._enqueue(sock, queue, batch[sent:], remote, ecn)
+            self._enqueue(sock, queue, batch[sent:], remote, ecn, source)
             self.loop.add_writer(sock.fileno(), self._on_writable, sock)
 
-    def _enqueue(self, sock: UdpSocket, queue: deque[tuple[list[bytes], Address, int]],
-                 batch: list[bytes], remote: Address, ecn: int) -> None:
+    def _enqueue(self, sock: UdpSocket,
+                 queue: deque[tuple[list[bytes], Address, int, str | None]],
+                 batch: list[bytes], remote: Address, ecn: int, source: str | None) -> None:
         queued = sum(len(item[0]) for item in queue)
         room = self.limits.send_queue_datagrams - queued
         if room < len(batch):
@@ -300,16 +307,16 @@ class QuicEndpoint:
             self.stats.send_queue_overflows += len(batch) - max(room, 0)
             batch = batch[:max(room, 0)]
         if batch:
-            queue.append((batch, remote, ecn))
+            queue.append((batch, remote, ecn, source))
 
     def _on_writable(self, sock: UdpSocket) -> None:
         queue = self._pending.get(sock)
         while queue:
-            batch, remote, ecn = queue[0]
-            sent = sock.send_batch(batch, remote, ecn)
+            batch, remote, ecn, source = queue[0]
+            sent = sock.send_batch(batch, remote, ecn, source)
             self.stats.datagrams_sent += sent
             if sent < len(batch):
-                queue[0] = (batch[sent:], remote, ecn)
+                queue[0] = (batch[sent:], remote, ecn, source)
                 return
             queue.popleft()
         self._pending.pop(sock, None)
@@ -338,7 +345,7 @@ class QuicEndpoint:
             self.stats.datagrams_received += 1
             try:
                 proto = self._route(datagram.data, sock, datagram.addr, time_now(),
-                                    datagram.ecn)
+                                    datagram.ecn, datagram.local)
             except QuicError as exc:  # malformed: drop, one line at debug level
                 self.stats.datagrams_dropped += 1
                 logger.debug("dropped a datagram from %s: %s", datagram.addr, exc)
@@ -370,7 +377,7 @@ class QuicEndpoint:
             proto.flush()
 
     def _route(self, data: bytes, sock: UdpSocket, addr: Address,
-               now: float, ecn: int = 0) -> QuicConnectionProtocol | None:
+               now: float, ecn: int = 0, local: str | None = None) -> QuicConnectionProtocol | None:
         if len(data) < 1:
             self._drop()
             return None
@@ -378,12 +385,16 @@ class QuicEndpoint:
         # One NetworkPath object per (socket, peer), reused for every datagram: no
         # allocation per datagram, and the engine's path comparisons become identity
         # comparisons.  Bounded: a flood of source addresses only empties the cache.
-        key = (sock, addr)
+        # On a wildcard server socket, the local address is the one the datagram was
+        # sent to (IP_PKTINFO), so a multihomed server keeps one path per address.
+        key = (sock, addr, local)
         path = self._path_cache.get(key)
         if path is None:
             if len(self._path_cache) >= _PATH_CACHE_SIZE:
                 self._path_cache.clear()
-            path = self._path_cache[key] = NetworkPath(sock.local_address, addr)
+            own = sock.local_address
+            path = self._path_cache[key] = NetworkPath(
+                own if local is None else (local, own[1]), addr)
         if first & 0x80:
             # Long header: version and CIDs sit at fixed places (RFC 8999 §5.1).
             if len(data) < 7:

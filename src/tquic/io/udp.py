@@ -15,6 +15,13 @@ used only when it works:
   ``IPV6_RECVTCLASS`` is on; we mark outgoing datagrams with the same cmsgs.
 - **Pinning** a socket to an interface (``SO_BINDTODEVICE``) or a source
   address, so a multipath path leaves through the link it is meant for.
+- **Source address on a wildcard socket** (``IP_PKTINFO``/``IPV6_PKTINFO``,
+  server sockets only): a server bound to ``0.0.0.0``/``::`` on a host with
+  several addresses learns which one each datagram was sent to and answers
+  from that one; otherwise the kernel picks the source from the route back,
+  and a client that reached the server's first address through a second link
+  gets answers from the second link's address, which RFC 9000 §9 makes it
+  discard.
 - **Dual stack**: an IPv6 socket with ``IPV6_V6ONLY`` off takes IPv4 peers as
   ``::ffff:a.b.c.d``; addresses are reported in plain IPv4 form.
 
@@ -49,6 +56,10 @@ IP_RECVTOS = getattr(socket, "IP_RECVTOS", 13)
 IPV6_TCLASS = getattr(socket, "IPV6_TCLASS", 67)
 IPV6_RECVTCLASS = getattr(socket, "IPV6_RECVTCLASS", 66)
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
+IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
+_WILDCARDS = ("0.0.0.0", "::", "")
 
 # The kernel accepts at most 64 segments per GSO send (UDP_MAX_SEGMENTS) and a
 # UDP payload of at most 65507 bytes over IPv4 (65535 - 20 - 8).
@@ -86,6 +97,7 @@ class ReceivedDatagram:
     data: bytes
     addr: Address
     ecn: int  # the two ECN bits of the IP header (0 when unknown)
+    local: str | None = None  # the address it was sent to (wildcard sockets with pktinfo)
 
 
 # One ReceivedDatagram per datagram received: a plain slots dataclass, since a frozen
@@ -140,6 +152,7 @@ class UdpSocket:
         "_ecn_option",
         "_gso",
         "_peers",
+        "_pktinfo",
         "family",
         "features",
         "gro_reads",
@@ -148,7 +161,8 @@ class UdpSocket:
     )
 
     def __init__(self, sock: socket.socket, *, gso: bool = True, gro: bool = True,
-                 ecn: bool = True, bound_device: str | None = None) -> None:
+                 ecn: bool = True, bound_device: str | None = None,
+                 pktinfo: bool = False) -> None:
         self.sock = sock
         self.family = sock.family
         # Raw socket address -> normalized Address, so a datagram from a known peer
@@ -184,8 +198,17 @@ class UdpSocket:
             gso=self._gso, gro=gro_on, ecn_receive=ecn_receive, ecn_send=ecn,
             dual_stack=dual_stack, bound_device=bound_device,
         )
-        self._ancbufsize = socket.CMSG_SPACE(_INT.size) * 4
         self.local_address = normalize_address(sock.getsockname())
+        # Only a wildcard socket needs to learn its datagrams' destination address.
+        self._pktinfo = pktinfo and self.local_address[0] in _WILDCARDS and (
+            self._probe(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+            if self.family == socket.AF_INET6 else False)
+        if pktinfo and self.local_address[0] in _WILDCARDS and (
+                self.family == socket.AF_INET or dual_stack):
+            # IPv4 datagrams (also on a dual-stack socket) report IP_PKTINFO.
+            self._pktinfo = self._probe(socket.IPPROTO_IP, IP_PKTINFO, 1) or self._pktinfo
+        # GRO, TOS and TCLASS (an int each) and one in6_pktinfo (20 bytes) at most.
+        self._ancbufsize = socket.CMSG_SPACE(_INT.size) * 4 + socket.CMSG_SPACE(20)
         self.gro_reads = 0  # receives that carried several coalesced datagrams
 
     # -- construction -----------------------------------------------------------------
@@ -193,13 +216,16 @@ class UdpSocket:
     @classmethod
     def bind(cls, host: str = "::", port: int = 0, *, device: str | None = None,
              reuse_port: bool = False, gso: bool = True, gro: bool = True,
-             ecn: bool = True) -> UdpSocket:
+             ecn: bool = True, pktinfo: bool = False) -> UdpSocket:
         """Bind a UDP socket to ``host:port``.
 
         ``host`` "::" (the default) is a dual-stack wildcard, falling back to
         "0.0.0.0" where IPv6 is off; a specific address pins the source
         address; ``device`` pins the interface (SO_BINDTODEVICE, needs
         CAP_NET_RAW on older kernels; raises OSError when refused).
+        ``pktinfo`` (servers): on a wildcard address, report each datagram's
+        destination address (``ReceivedDatagram.local``) so that the answer can
+        leave from it (``send_batch(source=)``).
         """
         family = socket.AF_INET6 if (host in ("", "::") or _is_ipv6_host(host)) else socket.AF_INET
         try:
@@ -223,7 +249,7 @@ class UdpSocket:
         except OSError:
             sock.close()
             raise
-        return cls(sock, gso=gso, gro=gro, ecn=ecn, bound_device=device)
+        return cls(sock, gso=gso, gro=gro, ecn=ecn, bound_device=device, pktinfo=pktinfo)
 
     def _probe(self, level: int, option: int, value: int) -> bool:
         try:
@@ -264,15 +290,18 @@ class UdpSocket:
         return self._sendmsg([data], addr, self._ecn_cmsg(ecn, addr))
 
     def send_batch(self, datagrams: Sequence[bytes], addr: Address,
-                   ecn: int = ECN_NOT_ECT) -> int:
+                   ecn: int = ECN_NOT_ECT, source: str | None = None) -> int:
         """Send datagrams to one peer, as few syscalls as GSO allows.
 
         Returns how many were sent (in order); fewer than ``len(datagrams)``
         means the socket buffer filled up.  A datagram the kernel refuses for
         another reason (too big, unreachable) is dropped and counted as sent:
-        QUIC's loss recovery owns that case.
+        QUIC's loss recovery owns that case.  ``source``: the local address to
+        send from, on a wildcard socket bound with ``pktinfo`` (else ignored).
         """
         cmsgs = self._ecn_cmsg(ecn, addr)
+        if source is not None and self._pktinfo:
+            cmsgs = [*cmsgs, _pktinfo_cmsg(source, addr)]
         sent = 0
         total = len(datagrams)
         while sent < total:
@@ -321,7 +350,8 @@ class UdpSocket:
                 # The platform refuses our ECN cmsg: stop marking (RFC 9000 §13.4.2 allows it).
                 logger.debug("ECN marking refused (%s); sending unmarked", exc)
                 self.features = _replace_features(self.features, ecn_send=False)
-                stripped = [c for c in cmsgs if c[0] == SOL_UDP]
+                stripped = [c for c in cmsgs if c[1] not in (IP_TOS, IPV6_TCLASS)
+                            or c[0] == SOL_UDP]
                 return self._sendmsg(buffers, addr, stripped, raise_io)
             logger.debug("send to %s failed: %s", addr, exc)
         return True
@@ -343,6 +373,7 @@ class UdpSocket:
                 continue
             ecn = 0
             segment = 0
+            local = None
             for level, kind, value in ancdata:
                 if level == SOL_UDP and kind == UDP_GRO and len(value) >= _U16.size:
                     segment = (_INT.unpack(value)[0] if len(value) >= _INT.size
@@ -351,6 +382,11 @@ class UdpSocket:
                     ecn = value[0] & 3
                 elif level == socket.IPPROTO_IPV6 and kind == IPV6_TCLASS and len(value) >= 4:
                     ecn = _INT.unpack(value[:4])[0] & 3
+                elif level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 12:
+                    local = socket.inet_ntop(socket.AF_INET, value[8:12])  # ipi_addr
+                elif level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO and len(value) >= 16:
+                    local = normalize_address((socket.inet_ntop(socket.AF_INET6, value[:16]),
+                                               0))[0]
             peer = self._peers.get(addr)
             if peer is None:
                 if len(self._peers) >= _PEER_CACHE_SIZE:
@@ -358,11 +394,24 @@ class UdpSocket:
                 peer = self._peers[addr] = normalize_address(addr)
             if segment and len(data) > segment:
                 self.gro_reads += 1
-                out.extend([_received(data[i:i + segment], peer, ecn)
+                out.extend([_received(data[i:i + segment], peer, ecn, local)
                             for i in range(0, len(data), segment)])
             else:
-                out.append(_received(data, peer, ecn))
+                out.append(_received(data, peer, ecn, local))
         return out
+
+
+def _pktinfo_cmsg(source: str, peer: Address) -> tuple[int, int, bytes]:
+    """The cmsg that makes the kernel send from ``source`` (RFC 9000 §9: the server
+    answers from the address the client sent to)."""
+    if _is_ipv6_host(peer[0]):
+        # struct in6_pktinfo {in6_addr ipi6_addr; int ipi6_ifindex}: ifindex 0, any link.
+        return (socket.IPPROTO_IPV6, IPV6_PKTINFO,
+                socket.inet_pton(socket.AF_INET6, _mapped(source)) + _INT.pack(0))
+    # struct in_pktinfo {int ipi_ifindex; in_addr ipi_spec_dst; in_addr ipi_addr}: the
+    # source is ipi_spec_dst (ip(7)); also taken on a dual-stack socket for an IPv4 peer.
+    return (socket.IPPROTO_IP, IP_PKTINFO,
+            _INT.pack(0) + socket.inet_pton(socket.AF_INET, source) + bytes(4))
 
 
 def _replace_features(features: UdpFeatures, **changes: bool) -> UdpFeatures:

@@ -148,7 +148,7 @@ class BondingLab:
         self.size = size
         self.cc = cc
         self._server: subprocess.Popen[Any] | None = None
-        self._scheduler: str | None = None
+        self._serving: tuple[str, str] | None = None  # (scheduler, listen host)
         self._downloads = 0
         self.sha256 = ""
 
@@ -193,9 +193,15 @@ class BondingLab:
     def server_addr(self) -> str:
         return self.net.link(1).server_addr
 
-    def serve(self, scheduler: str = "minrtt") -> None:
-        """(Re)start ``tquic server`` with this multipath scheduler (it sends the data)."""
-        if self._server is not None and self._scheduler == scheduler:
+    def serve(self, scheduler: str = "minrtt", *, listen: str | None = None) -> None:
+        """(Re)start ``tquic server`` with this multipath scheduler (it sends the data).
+
+        ``listen``: the host to listen on (default link 1's server address;
+        ``0.0.0.0`` for the wildcard, where the server has to answer each path
+        from the address the client sent to).
+        """
+        host = listen or self.server_addr
+        if self._server is not None and self._serving == (scheduler, host):
             return
         if self._server is not None:
             self._server.terminate()
@@ -204,11 +210,11 @@ class BondingLab:
         log_path = self.workdir / f"server-{scheduler}.log"
         with open(log_path, "wb") as log:
             self._server = self.net.spawn("server", tquic_argv(
-                "server", "--listen", f"{self.server_addr}:{PORT}",
+                "server", "--listen", f"{host}:{PORT}",
                 "--cert", str(self.workdir / "cert.pem"), "--key", str(self.workdir / "key.pem"),
                 "--root", str(self.workdir / "www"), "--alpn", "hq-interop", "--cc", self.cc,
                 "--scheduler", scheduler), stdout=log, stderr=subprocess.STDOUT)
-        self._scheduler = scheduler
+        self._serving = (scheduler, host)
         deadline = time.monotonic() + _READY_TIMEOUT
         while b"listening on" not in log_path.read_bytes():
             if self._server.poll() is not None or time.monotonic() > deadline:
@@ -220,7 +226,7 @@ class BondingLab:
 
     def download(self, links: Sequence[int], *, scheduler: str = "minrtt",
                  down_link: int | None = None, down_fraction: float = 0.4,
-                 qlog: bool = True, timeout: float = 60.0) -> Transfer:
+                 qlog: bool = True, timeout: float = 60.0, listen: str | None = None) -> Transfer:
         """Download the file over ``links`` (path 0 on the first); optionally cut one.
 
         ``down_link`` goes down once ``down_fraction`` of the file has crossed
@@ -231,7 +237,7 @@ class BondingLab:
             raise ValueError("links: name at least one link")
         if down_link is not None and down_link not in links:
             raise ValueError(f"down_link: {down_link} is not one of the links {list(links)}")
-        self.serve(scheduler)
+        self.serve(scheduler, listen=listen)
         self._downloads += 1
         qlog_dir = self.workdir / f"qlog-{self._downloads}"
         out_dir = self.workdir / f"out-{self._downloads}"
