@@ -1,0 +1,30 @@
+"""Receive-window auto-tuning with several paths uses the largest path RTT: in-order
+delivery waits for the slowest path, so the window must cover the aggregate rate over
+that RTT (RFC 9000 §4.2 leaves the policy to the receiver)."""
+
+from __future__ import annotations
+
+from mp_loop import LINK_A, LINK_B, Link, mp_pair
+
+
+def test_window_tuning_rtt_is_the_slowest_paths_with_multipath() -> None:
+    loop = mp_pair(links={LINK_A: Link(delay=0.01), LINK_B: Link(delay=0.1)})
+    client, server = loop.client, loop.server
+    assert loop.run_until(lambda: client.can_open_path, max_time=2)
+    path_id = client.add_path(LINK_B, None, loop.now)
+    assert loop.run_until(lambda: server.paths.get(path_id) is not None
+                          and server.paths.get(path_id).validated,  # type: ignore[union-attr]
+                          max_time=loop.now + 2)
+    fast, slow = server.paths.get(0), server.paths.get(path_id)
+    assert fast is not None and slow is not None
+    assert slow.recovery.rtt.smoothed_rtt > 3 * fast.recovery.rtt.smoothed_rtt
+    # Data arriving on the fast path still tunes the window with the slow path's RTT.
+    assert server._rtt(fast) == slow.recovery.rtt.smoothed_rtt
+
+
+def test_one_path_keeps_its_own_rtt() -> None:
+    loop = mp_pair(client_max_path_id=None, server_max_path_id=None,
+                   links={LINK_A: Link(delay=0.01)})
+    path = loop.server.paths.get(0)
+    assert path is not None
+    assert loop.server._rtt(path) == path.recovery.rtt.smoothed_rtt
