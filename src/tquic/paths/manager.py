@@ -92,11 +92,15 @@ class PathStats:
 class PathManager:
     """Paths by ID, the scheduler choosing among them, and the path policy."""
 
-    __slots__ = ("_paths", "hooks", "policy", "scheduler")
+    __slots__ = ("_all", "_paths", "hooks", "policy", "scheduler")
 
     def __init__(self, scheduler: str | Scheduler = "minrtt",
                  policy: PathPolicy | None = None) -> None:
         self._paths: dict[int, Path] = {}
+        # The paths as a tuple for iteration (the engine iterates several times per
+        # datagram; a snapshot, so paths may be added or removed meanwhile): rebuilt
+        # on add and remove only.
+        self._all: tuple[Path, ...] = ()
         self.policy = policy or PathPolicy()
         self.scheduler = create_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
         self.hooks = SchedulerHooks(self.scheduler)
@@ -105,9 +109,12 @@ class PathManager:
         if path.path_id in self._paths:
             raise ValueError(f"path {path.path_id} exists")
         self._paths[path.path_id] = path
+        self._all = tuple(self._paths.values())
 
     def remove(self, path_id: int) -> Path | None:
-        return self._paths.pop(path_id, None)
+        path = self._paths.pop(path_id, None)
+        self._all = tuple(self._paths.values())
+        return path
 
     def get(self, path_id: int) -> Path | None:
         return self._paths.get(path_id)
@@ -128,7 +135,7 @@ class PathManager:
         return self._paths[min(self._paths)]
 
     def __iter__(self) -> Iterator[Path]:
-        return iter(list(self._paths.values()))
+        return iter(self._all)
 
     def __len__(self) -> int:
         return len(self._paths)

@@ -600,7 +600,10 @@ class PathRecovery:
         return time, which
 
     def _backoff(self) -> float:
-        return float(2 ** min(self.pto_count, MAX_PTO_BACKOFF_EXPONENT))
+        count = self.pto_count
+        if not count:
+            return 1.0  # the usual case, asked on every timer computation
+        return float(2 ** min(count, MAX_PTO_BACKOFF_EXPONENT))
 
     def _pto_time_and_space(self) -> tuple[float | None, SpaceId]:
         """RFC 9002 Appendix A.8 GetPtoTimeAndSpace."""
