@@ -77,6 +77,7 @@ class PathRecovery:
         "_delivered_time",
         "_first_rtt_sample_time",
         "_first_sent_time",
+        "_live_spaces",
         "_peer_validated",
         "_spaces",
         "_timer_armed_at",
@@ -137,6 +138,9 @@ class PathRecovery:
             # Initial and Handshake belong to the connection and run on path 0 only.
             self._spaces[SpaceId.INITIAL].discarded = True
             self._spaces[SpaceId.HANDSHAKE].discarded = True
+        # The spaces not discarded, for the timer computations the engine asks for after
+        # every datagram (a discarded space has no loss time and nothing in flight).
+        self._live_spaces = tuple(s for s in self._spaces if not s.discarded)
         self.bytes_in_flight = 0
         self.pto_count = 0
         self._ack_eliciting_in_flight = 0
@@ -592,7 +596,7 @@ class PathRecovery:
         """RFC 9002 Appendix A.8 GetLossTimeAndSpace."""
         time: float | None = None
         which = SpaceId.INITIAL
-        for space in self._spaces:
+        for space in self._live_spaces:
             t = space.loss_time
             if t is not None and (time is None or t < time):
                 time = t
@@ -614,7 +618,7 @@ class PathRecovery:
             return self._timer_armed_at + duration, self._anti_deadlock_space()
         pto_time: float | None = None
         pto_space = SpaceId.INITIAL
-        for space in self._spaces:
+        for space in self._live_spaces:
             if space.ack_eliciting_in_flight == 0 or space.time_of_last_ack_eliciting is None:
                 continue
             if space.space == SpaceId.APPLICATION:
@@ -709,6 +713,7 @@ class PathRecovery:
         packets = space.clear()
         if space_id != SpaceId.APPLICATION:
             space.discarded = True
+            self._live_spaces = tuple(s for s in self._spaces if not s.discarded)
         self._remove_from_flight(packets)
         self.pto_count = 0
         return packets
