@@ -78,3 +78,36 @@ def test_link_specs_are_validated() -> None:
     with pytest.raises(ValueError, match="queue_ms"):
         LinkSpec(10, queue_ms=0)
     assert LinkSpec(50).burst_bytes >= 50e6 / 8 / 250  # one 4 ms tick at HZ=250
+
+
+def _udp_leaves_through(net: Topology, source: str, target: str) -> tuple[int, int]:
+    """Send 20 x 1000 bytes from ``source`` (no interface pinning); (wan1, wan2) tx growth."""
+    before = [net.counters(k)[1] for k in (1, 2)]
+    code = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+            f"s.bind(({source!r}, 0)); "
+            f"[s.sendto(bytes(1000), ({target!r}, 9)) for _ in range(20)]")
+    subprocess.run(net.argv("client", [sys.executable, "-c", code]), check=True, timeout=30)
+    after = [net.counters(k)[1] for k in (1, 2)]
+    return after[0] - before[0], after[1] - before[1]
+
+
+def test_an_unpinned_socket_follows_the_best_route_unless_source_routing_is_on() -> None:
+    _needs_namespaces()
+    # Link 2's address sending to link 1's server address: the main table says wan1.
+    with Topology([LinkSpec(50), LinkSpec(50)]) as net:
+        wan1, wan2 = _udp_leaves_through(net, "10.77.2.1", "10.77.1.2")
+        assert wan1 >= 20_000 and wan2 < 2_000
+    # "ip rule from 10.77.2.1 table 102": the same socket now leaves through wan2.
+    with Topology([LinkSpec(50), LinkSpec(50)], source_routing=True) as net:
+        wan1, wan2 = _udp_leaves_through(net, "10.77.2.1", "10.77.1.2")
+        assert wan2 >= 20_000 and wan1 < 2_000
+
+
+def test_a_link_taken_down_and_up_again_gets_its_route_back() -> None:
+    _needs_namespaces()
+    with Topology([LinkSpec(50), LinkSpec(50)]) as net:
+        net.set_link(1, False)
+        net.set_link(1, True)
+        routes = subprocess.run(["ip", "-n", net.client_ns, "route", "show", "default"],
+                                capture_output=True, text=True, check=True).stdout
+        assert "dev wan1" in routes and "dev wan2" in routes
