@@ -269,17 +269,21 @@ class FrameHandlersMixin(ConnectionBase):
 
         With several paths, in-order delivery -- and so the credit we can grant back --
         waits for the slowest path in use: data sent at the same time on a 20 ms and a
-        200 ms path is consumed only when the slow copy lands.  The window must cover
-        the aggregate rate over the LARGEST smoothed RTT, or the sender is
-        flow-control blocked while every congestion window still has room (the
-        windows are connection-level, shared by every path: draft-ietf-quic-multipath
-        §"Introduction").  One path: that path's RTT, as before."""
+        200 ms path is consumed only when the slow copy lands, and a packet lost on the
+        slow path leaves a hole until its loss is detected and the data resent, at the
+        latest a PTO later (RFC 9002 §6.2.1: smoothed_rtt + 4 * rttvar).  The window
+        must cover the aggregate rate over that span, or the sender is flow-control
+        blocked while every congestion window still has room (the windows are
+        connection-level, shared by every path: draft-ietf-quic-multipath
+        §"Introduction").  One path: that path's smoothed RTT, as before."""
         if self._mp:
             best: float | None = None
             for p in self._paths:
                 r = p.recovery.rtt
-                if p.usable and r.has_sample and (best is None or r.smoothed_rtt > best):
-                    best = r.smoothed_rtt
+                if p.usable and r.has_sample:
+                    span = r.smoothed_rtt + 4.0 * r.rttvar
+                    if best is None or span > best:
+                        best = span
             if best is not None:
                 return best
         rtt = path.recovery.rtt
