@@ -194,3 +194,21 @@ def test_drain_lasts_until_inflight_is_at_most_the_bdp() -> None:
     assert all(after is Bbr3State.DRAIN and bif > target for _, bif, target, after in staying)
     _, bif, target, after = leaving
     assert after is Bbr3State.PROBE_BW_DOWN and bif <= target
+
+
+def test_bbr2_parameters_are_the_v2_ones() -> None:
+    # BBRv2 (ICCRG "BBR v2", Linux v2alpha defaults): loss_thresh 2 %, beta 0.7,
+    # headroom 15 %, ProbeRTT at 0.5 x BDP every 5 s, full bandwidth after 3
+    # rounds below 25 % growth, Startup at 2/ln2 for pacing and cwnd, DOWN 0.75.
+    p = BBR2_PARAMS
+    assert (p.loss_thresh, p.beta, p.headroom) == (0.02, 0.7, 0.15)
+    assert (p.probe_rtt_cwnd_gain, p.probe_rtt_interval, p.probe_rtt_duration) == (0.5, 5.0, 0.2)
+    assert (p.full_bw_thresh, p.full_bw_count) == (1.25, 3)
+    assert p.startup_pacing_gain == p.startup_cwnd_gain == pytest.approx(2.885, abs=1e-3)
+    assert (p.down_pacing_gain, p.up_pacing_gain, p.up_cwnd_gain) == (0.75, 1.25, 2.0)
+    assert p.startup_full_loss_cnt == 8 and p.extra_acked_filter_len == 5
+    # ... and BBRv3's (draft-ietf-ccwg-bbr-06 §2.5-2.16).
+    q = BBR3_PARAMS
+    assert (q.loss_thresh, q.beta, q.headroom, q.probe_rtt_interval) == (0.02, 0.7, 0.15, 5.0)
+    assert (q.startup_cwnd_gain, q.drain_pacing_gain, q.up_cwnd_gain) == (2.0, 0.5, 2.25)
+    assert q.startup_full_loss_cnt == 6 and q.extra_acked_filter_len == 10

@@ -68,23 +68,26 @@ BBR3_PARAMS = BbrParams(
     drain_pacing_gain=0.5,
     down_pacing_gain=0.9,
 )
-# BBRv2 (Cardwell et al., IETF 104/105 ICCRG "BBR v2"; Linux v2alpha): the same
-# machine with Startup pacing 2/ln2, Drain its inverse, ProbeBW_DOWN 0.75 and cwnd
-# gain 2 while probing up; loss_thresh 2 %, beta 0.7, headroom 15 % (cruise at
-# 0.85 x inflight_hi), ProbeRTT every 5 s at 0.5 x BDP, full bandwidth after 3
-# rounds below 25 % growth.  Drain ends only on inflight, a probe ends on the
-# per-ACK loss rate too, and there is no precautionary probing.
+# BBRv2 (Cardwell et al., IETF 104/105 ICCRG "BBR v2"; the Linux v2alpha
+# tcp_bbr2.c defaults): the same machine with Startup pacing and cwnd gain 2/ln2,
+# Drain 1/(2/ln2), ProbeBW_DOWN 0.75 and cwnd gain 2 while probing up (no +0.25);
+# loss_thresh 2 %, beta 0.7, headroom 15 % (cruise at 0.85 x inflight_hi),
+# ProbeRTT every 5 s at 0.5 x BDP, full bandwidth after 3 rounds below 25 %
+# growth, Startup's loss exit after 8 loss-marking events, extra_acked over 5
+# rounds.  Drain ends only on inflight, a probe ends on the per-ACK loss rate
+# too, and there is no precautionary probing.
 BBR2_PARAMS = BbrParams(
     name="bbr2",
     startup_pacing_gain=2.0 / math.log(2.0),
-    startup_cwnd_gain=2.0,
+    startup_cwnd_gain=2.0 / math.log(2.0),
     drain_pacing_gain=math.log(2.0) / 2.0,
     down_pacing_gain=0.75,
     up_cwnd_gain=2.0,
+    startup_full_loss_cnt=8,
+    extra_acked_filter_len=5,
     drain_max_rounds=None,
     precautionary_probing=False,
     per_ack_inflight_too_high=True,
-    startup_extra_acked_filter_len=10,
 )
 
 
