@@ -25,6 +25,9 @@ loss columns over N seeds (BBR at 2 % loss varies by about +-0.05 from run to
 run: the loss pattern and the random probe timing); ``--harness`` uses the
 controller-level testbed (``cc_harness.py``: PathRecovery + controller over a
 modelled bottleneck) instead of the engine; ``--cc`` picks controllers.
+
+    python benchmarks/cc_table.py          # all eight: ~5 min of CPU (9 min wall
+                                           # on a shared, loaded 2-core machine)
 """
 
 from __future__ import annotations
