@@ -91,6 +91,9 @@ class Testbed:
     def __init__(self, link: Bottleneck, seed: int = 1, ack_delay: float = 0.005) -> None:
         self.link = link
         self.rng = random.Random(seed)
+        # Controllers created without a seed draw theirs from the global generator
+        # (BBR's random probe timing): seed it too, so that a run replays exactly.
+        random.seed(seed)
         self.ack_delay = ack_delay
         self.now = 0.0
         self._events: list[tuple[float, int, Callable[[], None]]] = []
