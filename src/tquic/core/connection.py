@@ -466,7 +466,9 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, FrameHandlersMixin, Str
             # RFC 9000 §17.2, §17.3.1: reserved bits must be zero after unprotection.
             raise QuicError(TransportErrorCode.PROTOCOL_VIOLATION, "reserved bits set")
         tracker = space.ack_tracker
-        if tracker.is_duplicate(pn):
+        # Above the largest packet number processed nothing is a duplicate (the usual
+        # case, no range lookup); at or below it the tracker knows.
+        if largest is not None and pn <= largest and tracker.is_duplicate(pn):
             return False
         if header.is_long and epoch == Epoch.INITIAL:
             self._on_first_initial(header)
