@@ -1,8 +1,7 @@
 """SendStream: the sending part of a stream (RFC 9000 §2.2, §3.1, §4).
 
-Application data is appended to one ``bytearray``; bytes stay there until the
-peer acknowledges them, then the acknowledged prefix is dropped (deleting
-from the front of a bytearray is O(1) in CPython).  Acknowledged and lost
+Application data is kept as written (``SendBuffer``, core/send_buffer.py) until
+the peer acknowledges it, then the acknowledged prefix is dropped.  Acknowledged and lost
 byte ranges beyond the prefix are ``RangeSet``s, so no work is ever done per
 byte.  ``next_chunk`` hands out retransmissions first, then new data within
 the stream's and the connection's flow-control credit.
@@ -14,6 +13,7 @@ from enum import IntEnum
 
 from tquic.core.ackranges import RangeSet
 from tquic.core.flow import VARINT_MAX, SendCredit
+from tquic.core.send_buffer import SendBuffer
 
 
 class SendState(IntEnum):
@@ -51,9 +51,9 @@ class SendStream:
 
     __slots__ = (
         "_acked",
-        "_buf",
         "_buf_offset",
         "_conn",
+        "_data",
         "_fin_acked",
         "_fin_lost",
         "_fin_sent",
@@ -86,8 +86,8 @@ class SendStream:
         self.credit = SendCredit(max_stream_data)
         self._conn = connection_credit
         self.max_buffer = max_buffer
-        self._buf = bytearray()
-        self._buf_offset = 0  # stream offset of _buf[0]; everything below is acked
+        self._data = SendBuffer()  # the bytes from _buf_offset to _write_offset
+        self._buf_offset = 0  # everything below this offset is acked (and freed)
         self._write_offset = 0  # end of the data the application wrote
         self._next_offset = 0  # next byte never sent before (= flow-control credit used)
         self._acked = RangeSet()  # acked byte ranges above _buf_offset (inclusive)
@@ -112,7 +112,7 @@ class SendStream:
         if self._write_offset + n > VARINT_MAX:
             raise StreamUsageError(f"stream {self.stream_id}: more than 2^62-1 bytes")
         if n:
-            self._buf += data
+            self._data.append(data)
             self._write_offset += n
         if end_stream:
             self._final_size = self._write_offset
@@ -149,7 +149,7 @@ class SendStream:
         self.reset_error_code = error_code
         self._final_size = self._next_offset
         self._reset_pending = True
-        self._buf = bytearray()
+        self._data.clear(self._next_offset)
         self._buf_offset = self._write_offset = self._next_offset
         self._acked.clear()
         self._lost.clear()
@@ -190,7 +190,7 @@ class SendStream:
     @property
     def held_bytes(self) -> int:
         """Bytes held in memory: unacknowledged plus unsent."""
-        return len(self._buf)
+        return len(self._data)
 
     @property
     def reset_pending(self) -> bool:
@@ -262,8 +262,7 @@ class SendStream:
             n = 0  # a bare FIN: no credit needed
         stop = offset + n
         if n:
-            pos = offset - self._buf_offset
-            data = bytes(self._buf[pos : pos + n])
+            data = self._data.read(offset, stop)
             credit.used += n
             if conn is not None:
                 conn.used += n
@@ -288,8 +287,7 @@ class SendStream:
             stop = min(first[1] + 1, start + max_bytes)
             lost.discard_range(start, stop - 1)
             self._has_lost = bool(lost)
-            pos = start - self._buf_offset
-            data = bytes(self._buf[pos : pos + stop - start])
+            data = self._data.read(start, stop)
             fin = stop == self._final_size and self._fin_sent
             if fin:
                 self._fin_lost = False
@@ -316,8 +314,7 @@ class SendStream:
             return None
         if stop < start:
             stop = start
-        pos = start - self._buf_offset
-        return start, bytes(self._buf[pos : pos + stop - start]), with_fin
+        return start, self._data.read(start, stop), with_fin
 
     def take_blocked_signal(self) -> int | None:
         """The limit for STREAM_DATA_BLOCKED when data waits on stream credit (once per limit)."""
@@ -353,7 +350,7 @@ class SendStream:
                     acked.remove_below(new_prefix, raise_floor=False)
                 self._has_acked = bool(acked)
             if new_prefix > prefix:
-                del self._buf[: new_prefix - prefix]
+                self._data.drop_below(new_prefix)
                 self._buf_offset = new_prefix
         if fin:
             self._fin_acked = True
@@ -361,7 +358,7 @@ class SendStream:
         if self._fin_acked and self._buf_offset == self._final_size:
             # §3.1: all data and the FIN acknowledged -> Data Recvd (terminal).
             self.state = SendState.DATA_RECVD
-            self._buf = bytearray()
+            self._data.clear(self._buf_offset)
 
     def on_lost(self, offset: int, length: int, fin: bool) -> None:
         """A STREAM frame we sent was declared lost: queue what is still unacknowledged."""
