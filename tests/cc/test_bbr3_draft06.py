@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from cc_pipe import MDS, Pipe
@@ -105,7 +106,8 @@ def test_per_ack_loss_rate_does_not_end_a_v3_probe_but_ends_a_v2_probe() -> None
     # draft-ietf-ccwg-bbr-06 AdaptLongTermModel only declines to raise inflight_hi
     # on a lossy rate sample; BBRv2's BBRAdaptUpperBounds handled it as too high.
     for params, ends in ((BBR3_PARAMS, False), (BBR2_PARAMS, True)):
-        cc = Bbr3(MDS, params, seed=3)
+        # Without QUICHE's loss-event floor: this sample carries no loss events.
+        cc = Bbr3(MDS, replace(params, probe_bw_full_loss_count=0), seed=3)
         pipe = Pipe(cc, RATE, RTT)
         run_to(cc, pipe, Bbr3State.PROBE_BW_UP)
         # Losses counted by C.lost for which the lost packets' send state is gone
@@ -113,6 +115,28 @@ def test_per_ack_loss_rate_does_not_end_a_v3_probe_but_ends_a_v2_probe() -> None
         cc.sampler.lost += 20 * MDS
         pipe.run_until(pipe.now + 0.003)
         assert (cc.state is not Bbr3State.PROBE_BW_UP) is ends, params.name
+
+
+@pytest.mark.parametrize("floor, ends", [(2, False), (0, True)])
+def test_one_random_loss_in_a_small_flight_ends_a_probe_only_without_the_floor(
+    floor: int, ends: bool
+) -> None:
+    # 8 Mbit/s x 30 ms: ~31 packets in flight while probing up, so one lost packet
+    # is 3 % of the flight -- above BBRLossThresh.  QUICHE's
+    # probe_bw_full_loss_count (our default 2) wants two loss events in the round
+    # before calling that too high; the draft's letter (0) ends the probe at once.
+    params = replace(BBR3_PARAMS, probe_bw_full_loss_count=floor)
+    cc = Bbr3(MDS, params, seed=3)
+    drops: set[int] = set()
+    pipe = Pipe(cc, 1.0e6, RTT, drop=lambda pn: pn in drops)
+    t = run_to(cc, pipe, Bbr3State.PROBE_BW_UP, limit=20.0)
+    drops.add(pipe.next_pn + 5)
+    end = t + 2 * RTT  # long enough for the loss to be detected, short of UP's end
+    while cc.state is Bbr3State.PROBE_BW_UP and t < end:
+        t += 0.0005
+        pipe.run_until(t)
+    assert (cc.state is not Bbr3State.PROBE_BW_UP) is ends
+    assert cc.prev_probe_too_high is ends
 
 
 def test_exiting_fast_recovery_restores_the_saved_cwnd() -> None:
