@@ -20,6 +20,7 @@ from tquic.cli.multipath import MAX_PATH_ID, MultipathSession, print_path_table,
 from tquic.cli.tickets import load_ticket, save_ticket, wait_for_ticket
 from tquic.h3.aio import H3_ALPN
 from tquic.io.multipath_client import LocalPath, parse_local_path
+from tquic.io.path_keeper import ReopenPolicy
 from tquic.io.protocol import ConnectionClosedError, QuicConnectionProtocol
 from tquic.io.streams import StreamError
 
@@ -81,6 +82,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                              "(repeat the option)")
     parser.add_argument("--scheduler", default=None, metavar="NAME",
                         help="multipath scheduler for what the client sends (default minrtt)")
+    parser.add_argument("--reopen-delay", type=_seconds, default=0.5, metavar="SECONDS",
+                        help="multipath: when a path fails (its link died), open a new one "
+                             "from the same --path once its link is back: first try after "
+                             "SECONDS, doubling after each failed try up to --reopen-max; a "
+                             "link that is down or has no address or route is checked every "
+                             "0.25 s without sending (default 0.5)")
+    parser.add_argument("--reopen-max", type=_seconds, default=5.0, metavar="SECONDS",
+                        help="multipath: longest wait between two tries to re-open a path "
+                             "(default 5)")
+    parser.add_argument("--no-reopen", dest="reopen", action="store_false",
+                        help="multipath: never re-open a failed path (its link stays unused)")
     parser.add_argument("--session-ticket", metavar="FILE",
                         help="resume the TLS session with the ticket in FILE if it exists "
                              "(requests then travel in 0-RTT when --alpn is the one the ticket "
@@ -90,6 +102,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="with --session-ticket: resume, but send nothing before the "
                              "handshake completes (no 0-RTT)")
     parser.set_defaults(handler=run)
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds (more than 0), got {value!r}")
+    return seconds
 
 
 def _local_path(value: str) -> LocalPath:
@@ -167,12 +189,17 @@ async def _main(args: argparse.Namespace, config: Any, fetches: list[Fetch]) -> 
     groups: dict[tuple[str, int], list[Fetch]] = {}
     for fetch in fetches:
         groups.setdefault((fetch.host, fetch.port), []).append(fetch)
+    if args.reopen_max < args.reopen_delay:
+        raise CliError(f"--reopen-max ({args.reopen_max:g} s) must be at least --reopen-delay "
+                       f"({args.reopen_delay:g} s)")
+    reopen = ReopenPolicy(enabled=args.reopen, initial_delay=args.reopen_delay,
+                          max_delay=args.reopen_max)
     sessions = {key: MultipathSession(f"{key[0]}:{key[1]}", args.paths, args.timeout,
-                                      args.qlog_dir, args.qlog_format)
+                                      args.qlog_dir, args.qlog_format, reopen)
                 for key in groups} if args.paths else {}
     for session in sessions.values():
         session.bind()  # a bad --path fails here, in one line, before any packet
-    progress = _Progress(fetches) if (sys.stderr.isatty() and not args.json) else None
+    progress = _Progress(fetches, list(sessions.values())) if (sys.stderr.isatty() and not args.json) else None
     started = time.perf_counter()
     connections: list[dict[str, Any]] = []
     try:
@@ -329,8 +356,9 @@ def _report(args: argparse.Namespace, fetches: list[Fetch], elapsed: float,
 class _Progress:
     """A one-line progress bar on stderr (only on a terminal)."""
 
-    def __init__(self, fetches: list[Fetch]) -> None:
+    def __init__(self, fetches: list[Fetch], sessions: list[MultipathSession]) -> None:
         self._fetches = fetches
+        self._sessions = sessions
         self._start = time.perf_counter()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -343,11 +371,15 @@ class _Progress:
             done = sum(1 for f in self._fetches if f.finished)
             total = sum(f.bytes for f in self._fetches)
             rate = total * 8 / max(time.perf_counter() - self._start, 1e-9) / 1e6
+            paths = ""
+            if self._sessions:  # paths come and go: how many of the --path ones are open
+                counts = [s.paths_open for s in self._sessions]
+                paths = f" paths {sum(c[0] for c in counts)}/{sum(c[1] for c in counts)} "
             sys.stderr.write(f"\r{spinner[tick % 4]} {done}/{len(self._fetches)} files  "
-                             f"{total / 1e6:10.1f} MB  {rate:8.1f} Mbit/s ")
+                             f"{total / 1e6:10.1f} MB  {rate:8.1f} Mbit/s{paths} ")
             sys.stderr.flush()
 
     def stop(self) -> None:
         self._task.cancel()
-        sys.stderr.write("\r" + " " * 60 + "\r")
+        sys.stderr.write("\r" + " " * 72 + "\r")
         sys.stderr.flush()

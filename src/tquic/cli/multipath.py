@@ -22,6 +22,7 @@ from tquic.io.multipath_client import (
     connect_multipath,
     open_extra_paths,
 )
+from tquic.io.path_keeper import PathKeeper, ReopenPolicy
 from tquic.io.protocol import QuicConnectionProtocol
 from tquic.io.udp import UdpSocket
 
@@ -47,9 +48,11 @@ class MultipathSession:
     timeout: float
     qlog_dir: str | None = None
     qlog_format: str = "seq"
+    reopen: ReopenPolicy = dataclasses.field(default_factory=ReopenPolicy)
     sockets: list[UdpSocket] = dataclasses.field(default_factory=list)
     rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     note: str | None = None
+    keeper: PathKeeper | None = None
 
     def bind(self) -> None:
         try:
@@ -89,17 +92,39 @@ class MultipathSession:
             raise
 
     async def opened(self, proto: QuicConnectionProtocol) -> None:
-        """Open the extra paths (every socket after the first)."""
-        _, self.note = await open_extra_paths(proto, self.sockets[1:], timeout=self.timeout)
+        """Open the extra paths (every socket after the first), then keep them: a path
+        the engine loses is re-opened from the same local path when its link is back."""
+        path_ids, self.note = await open_extra_paths(proto, self.sockets[1:],
+                                                     timeout=self.timeout)
+        if len(self.paths) > 1 and not proto.is_closed:
+            ids: list[int | None] = [0, *path_ids]
+            self.keeper = PathKeeper(proto, list(zip(self.paths, self.sockets, strict=True)),
+                                     ids, policy=self.reopen)
+
+    @property
+    def paths_open(self) -> tuple[int, int]:
+        """(local paths with an open path now, local paths asked for)."""
+        keeper = self.keeper
+        if keeper is None:
+            return (len(self.paths), len(self.paths)) if self.sockets else (0, len(self.paths))
+        return keeper.paths_open, keeper.paths_wanted
 
     def finished(self, proto: QuicConnectionProtocol) -> None:
-        """Record the per-path figures (before the connection closes)."""
+        """Record the per-path figures (before the connection closes): one row per path ID
+        the connection used, also those lost on the way (with the local path they served)."""
+        keeper = self.keeper
+        if keeper is not None:
+            keeper.close()
+            self.rows.extend({"server": self.server, **row} for row in keeper.rows())
+            return
         loop = asyncio.get_running_loop()
         for stats in proto.quic.path_stats(loop.time()):
             local = stats.network_path.local
             self.rows.append({
                 "server": self.server, "path_id": stats.path_id,
-                "local": f"{local[0]}:{local[1]}", "state": stats.state,
+                "path": str(self.paths[0]) if stats.path_id == 0 else None,
+                "interface": self.paths[0].device if stats.path_id == 0 else None,
+                "local": f"{local[0]}:{local[1]}", "state": stats.state, "reopened": False,
                 "bytes_sent": stats.bytes_sent, "bytes_received": stats.bytes_received,
                 "srtt_ms": round(stats.srtt * 1000, 3), "packets_lost": stats.packets_lost,
             })
@@ -112,11 +137,18 @@ def print_path_table(sessions: Sequence[MultipathSession]) -> None:
     total = sum(r["bytes_received"] for r in rows) or 1
     print()
     print(f"{'path':>4}  {'local':<22}  {'state':<10}  {'sent':>12}  {'received':>12}  "
-          f"{'share':>6}  {'srtt ms':>8}  {'lost':>6}")
+          f"{'share':>6}  {'srtt ms':>8}  {'lost':>6}  note")
     for r in rows:
+        note = []
+        if r.get("interface"):
+            note.append(f"%{r['interface']}")
+        if r.get("reopened"):
+            note.append(f"re-opened at {r['opened_at']:.1f} s")
+        if r.get("closed_at") is not None:
+            note.append(f"lost at {r['closed_at']:.1f} s")
         print(f"{r['path_id']:>4}  {r['local']:<22}  {r['state']:<10}  {r['bytes_sent']:>12}  "
               f"{r['bytes_received']:>12}  {r['bytes_received'] / total:6.1%}  "
-              f"{r['srtt_ms']:8.1f}  {r['packets_lost']:>6}")
+              f"{r['srtt_ms']:8.1f}  {r['packets_lost']:>6}  {', '.join(note)}")
     for s in sessions:
         if s.note:
             print(f"note: {s.server}: {s.note}")

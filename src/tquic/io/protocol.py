@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tquic.io")
 
 StreamHandler = Callable[[QuicStreamReader, QuicStreamWriter], Awaitable[None]]
+PathListener = Callable[[ev.Event], None]
+
+# Engine events a path listener (``add_path_listener``) is told about.
+_PATH_EVENTS = (ev.PathAvailable, ev.PathValidated, ev.PathStatusChanged, ev.PathFailed,
+                ev.PathAbandoned, ev.PathMigrated)
 
 # How long a closed connection keeps its routes so it can answer with
 # CONNECTION_CLOSE / finish draining (RFC 9000 §10.2), at most.
@@ -94,6 +99,7 @@ class QuicConnectionProtocol:
         self._terminated_at: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._local_cids: set[bytes] = set()
+        self._path_listeners: list[PathListener] = []
         self._qlog_received: list[int] = []
         self._qlog_metrics: dict[int, dict[str, Any]] = {}
         self.alpn_protocol: str | None = None
@@ -132,6 +138,16 @@ class QuicConnectionProtocol:
 
     async def wait_closed(self) -> None:
         await asyncio.shield(self._closed)
+
+    def add_path_listener(self, listener: PathListener) -> None:
+        """Call ``listener(event)`` for every path event of the engine (PathAvailable,
+        PathValidated, PathStatusChanged, PathFailed, PathAbandoned, PathMigrated), after
+        the connection has handled it; e.g. ``tquic.io.path_keeper`` re-opens paths."""
+        self._path_listeners.append(listener)
+
+    def remove_path_listener(self, listener: PathListener) -> None:
+        with contextlib.suppress(ValueError):
+            self._path_listeners.remove(listener)
 
     async def open_stream(self, bidirectional: bool = True
                           ) -> tuple[QuicStreamReader, QuicStreamWriter]:
@@ -445,6 +461,12 @@ class QuicConnectionProtocol:
         quic = self._quic
         while (event := quic.next_event()) is not None:
             self._handle_event(event)
+            if self._path_listeners and isinstance(event, _PATH_EVENTS):
+                for listener in tuple(self._path_listeners):
+                    try:
+                        listener(event)
+                    except Exception:  # a listener's bug must not stop the connection
+                        logger.exception("path listener failed on %r", event)
 
     def _handle_event(self, event: ev.Event) -> None:
         if isinstance(event, ev.StreamDataReceived):
