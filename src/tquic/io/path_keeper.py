@@ -297,8 +297,12 @@ class PathKeeper:
         if rec is not None:
             rec.closed_at = now
             if rec.reason is None:
+                try:
+                    code = PathAbandonCode(event.error_code).name
+                except ValueError:
+                    code = f"error 0x{event.error_code:x}"
                 rec.reason = (f"abandoned by the {'peer' if event.by_peer else 'application'} "
-                              f"(error 0x{event.error_code:x})")
+                              f"({code})")
         slot = self._slot_of(event.path_id)
         if slot is None:
             return

@@ -29,7 +29,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,9 @@ class Transfer:
     down_link: int | None = None
     down_at: float | None = None  # seconds after the first byte
     report: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # With ``up_after``: the bytes each used link's client interface received after the
+    # down link came back up (None: it did not come back before the transfer ended).
+    link_bytes_after_up: tuple[int, ...] | None = None
 
 
 def delivery_stall(events: Iterable[dict[str, Any]], *, stream_id: int = 0,
@@ -226,12 +229,15 @@ class BondingLab:
 
     def download(self, links: Sequence[int], *, scheduler: str = "minrtt",
                  down_link: int | None = None, down_fraction: float = 0.4,
-                 qlog: bool = True, timeout: float = 60.0, listen: str | None = None) -> Transfer:
+                 qlog: bool = True, timeout: float = 60.0, listen: str | None = None,
+                 up_after: float | None = None, extra: Sequence[str] = ()) -> Transfer:
         """Download the file over ``links`` (path 0 on the first); optionally cut one.
 
         ``down_link`` goes down once ``down_fraction`` of the file has crossed
-        the client's interfaces.  The file's transfer must end within
-        ``timeout`` seconds (the client is killed after it).
+        the client's interfaces, and with ``up_after`` comes back up that many
+        seconds later (its routes restored: a flap).  ``extra``: more ``tquic
+        client`` options.  The file's transfer must end within ``timeout``
+        seconds (the client is killed after it).
         """
         if not links:
             raise ValueError("links: name at least one link")
@@ -244,7 +250,8 @@ class BondingLab:
         out_dir.mkdir()
         argv = ["client", f"https://{self.server_addr}:{PORT}/file.bin", "--ca",
                 str(self.workdir / "cert.pem"), "--alpn", "hq-interop", "--json",
-                "--cc", self.cc, "--scheduler", scheduler, "--timeout", "10", "-o", str(out_dir)]
+                "--cc", self.cc, "--scheduler", scheduler, "--timeout", "10", "-o", str(out_dir),
+                *extra]
         for k in links:
             link = self.net.link(k)
             argv += ["--path", f"{link.client_addr}%{link.client_dev}"]
@@ -256,6 +263,7 @@ class BondingLab:
         proc = self.net.spawn("client", tquic_argv(*argv), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE)
         down_wall: float | None = None
+        at_up: list[int] | None = None
         try:
             if down_link is not None:
                 threshold = sum(before) + down_fraction * self.size
@@ -266,6 +274,12 @@ class BondingLab:
                 if proc.poll() is None:
                     self.net.set_link(down_link, False)
                     down_wall = time.time()
+                if up_after is not None and down_wall is not None:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(up_after)
+                    if proc.poll() is None:
+                        at_up = [self.net.counters(k)[0] for k in links]
+                        self.net.set_link(down_link, True)
             out, err = proc.communicate(timeout=max(1.0, timeout - (time.monotonic() - started)))
         except subprocess.TimeoutExpired:
             proc.kill()
@@ -276,9 +290,13 @@ class BondingLab:
             if down_link is not None:
                 self.net.set_link(down_link, True)
         after = [self.net.counters(k)[0] for k in links]
-        return self._result(links, scheduler, out, err, out_dir, qlog_dir if qlog else None,
-                            tuple(a - b for a, b in zip(after, before, strict=True)),
-                            down_link, down_wall)
+        result = self._result(links, scheduler, out, err, out_dir, qlog_dir if qlog else None,
+                              tuple(a - b for a, b in zip(after, before, strict=True)),
+                              down_link, down_wall)
+        if at_up is None:
+            return result
+        return replace(result, link_bytes_after_up=tuple(
+            a - u for a, u in zip(after, at_up, strict=True)))
 
     def _result(self, links: Sequence[int], scheduler: str, out: bytes, err: bytes,
                 out_dir: Path, qlog_dir: Path | None, link_bytes: tuple[int, ...],
