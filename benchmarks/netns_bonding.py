@@ -6,13 +6,17 @@
 10.77.k.1%wan{k}`` in the other (each path pinned to its veth with
 SO_BINDTODEVICE); each link is a veth pair with a token bucket (tbf) on both
 ends, so it has its rate in both directions and a queue of 50 ms, and no
-added delay.  Rows: each link alone, both bonded (per scheduler), and a bonded
-download whose first link goes down after 40 % of the file.  Columns: goodput,
-its ratio to the sum of the used links' rates (for the failover row: to the
+added delay.  Rows: each link alone, both bonded (per scheduler), a bonded
+download whose first link goes down after 40 % of the file, and a flap: the
+first link goes down after 30 % and comes back (``ip link set … up``, routes
+restored) 1.5 s later; once with the client's path keeper re-opening a path
+on it (the default), once with ``--no-reopen``.  Columns: goodput, its ratio
+to the sum of the used links' rates (for the failover and flap rows: to the
 capacity averaged over the time each link was up), the longest delivery stall
 (in-order data to the application, from the client's qlog), the share of
-bytes per link (the client's interface counters) and whether the file arrived
-intact (SHA-256).  Each row is the median of ``--repeat`` runs.
+bytes per link (the client's interface counters), the share link A carried
+after it came back (flap rows), and whether the file arrived intact
+(SHA-256).  Each row is the median of ``--repeat`` runs.
 
 Needs root (``ip netns``, ``tc``); without it, it says why and exits 0.
 """
@@ -39,12 +43,22 @@ class Row:
     links: tuple[int, ...]
     scheduler: str
     down_link: int | None = None
+    down_fraction: float = 0.4
+    up_after: float | None = None  # seconds the down link stays down (a flap)
+    extra: tuple[str, ...] = ()  # more tquic client options
+
+
+FLAP_DOWN = 1.5  # seconds link A is down in the flap rows
 
 
 def _rows(schedulers: list[str]) -> list[Row]:
     rows = [Row("link A alone", (1,), "minrtt"), Row("link B alone", (2,), "minrtt")]
     rows += [Row(f"bonded A+B {s}", (1, 2), s) for s in schedulers]
     rows.append(Row("failover: A down at 40 %", (1, 2), schedulers[0], down_link=1))
+    rows.append(Row(f"flap: A down {FLAP_DOWN:g} s", (1, 2), schedulers[0], down_link=1,
+                    down_fraction=0.3, up_after=FLAP_DOWN))
+    rows.append(Row("flap, --no-reopen", (1, 2), schedulers[0], down_link=1,
+                    down_fraction=0.3, up_after=FLAP_DOWN, extra=("--no-reopen",)))
     return rows
 
 
@@ -53,9 +67,10 @@ def _capacity(row: Row, rates: tuple[float, float], t: Transfer) -> float:
     total = sum(rates[k - 1] for k in row.links)
     if row.down_link is None or t.down_at is None or t.seconds <= 0:
         return total
-    up = min(max(t.down_at, 0.0), t.seconds)
+    start = min(max(t.down_at, 0.0), t.seconds)
+    end = t.seconds if row.up_after is None else min(start + row.up_after, t.seconds)
     lost = rates[row.down_link - 1]
-    return (total * up + (total - lost) * (t.seconds - up)) / t.seconds
+    return (total * t.seconds - lost * (end - start)) / t.seconds
 
 
 def _summary(row: Row, rates: tuple[float, float], runs: list[Transfer]) -> dict[str, Any]:
@@ -65,6 +80,7 @@ def _summary(row: Row, rates: tuple[float, float], runs: list[Transfer]) -> dict
     chosen = min(runs, key=lambda t: abs(t.mbps - median))
     stalls = [t.stall.seconds for t in runs if t.stall is not None]
     link_total = sum(chosen.link_bytes) or 1
+    after_up = chosen.link_bytes_after_up
     return {
         "row": row.name, "links": list(row.links), "scheduler": row.scheduler,
         "rates_mbit": [rates[k - 1] for k in row.links],
@@ -74,6 +90,9 @@ def _summary(row: Row, rates: tuple[float, float], runs: list[Transfer]) -> dict
         "longest_stall_ms": round(max(stalls) * 1000, 1) if stalls else None,
         "link_share": [round(b / link_total, 3) for b in chosen.link_bytes],
         "down_at_s": None if chosen.down_at is None else round(chosen.down_at, 2),
+        # Of what the links received after link A came back, the share link A carried.
+        "a_share_after_up": (None if after_up is None
+                             else round(after_up[0] / (sum(after_up) or 1), 3)),
         "intact": all(t.intact for t in runs),
         "errors": [t.error for t in runs if t.error],
         "runs": len(runs),
@@ -84,15 +103,17 @@ def _print_table(results: list[dict[str, Any]], rates: tuple[float, float]) -> N
     print(f"links: A = {rates[0]:g} Mbit/s, B = {rates[1]:g} Mbit/s (tbf both ways, "
           f"50 ms queue, no added delay)")
     print(f"{'row':<26} {'Mbit/s':>7} {'(min-max)':>13} {'ratio':>6} {'stall ms':>9} "
-          f"{'A/B share':>11} {'intact':>6}")
+          f"{'A/B share':>11} {'A back':>6} {'intact':>6}")
     for r in results:
         spread = f"{r['mbps_min']:.1f}-{r['mbps_max']:.1f}"
         stall = "-" if r["longest_stall_ms"] is None else f"{r['longest_stall_ms']:.0f}"
         share = "/".join(f"{s:.0%}" for s in r["link_share"])
+        back = "-" if r["a_share_after_up"] is None else f"{r['a_share_after_up']:.0%}"
         print(f"{r['row']:<26} {r['mbps']:7.1f} {spread:>13} {r['ratio']:6.2f} {stall:>9} "
-              f"{share:>11} {'yes' if r['intact'] else 'NO':>6}")
-    print("ratio: goodput / sum of the used links' rates (failover: / the time-averaged "
-          "capacity); stall: longest time in-order delivery stood still")
+              f"{share:>11} {back:>6} {'yes' if r['intact'] else 'NO':>6}")
+    print("ratio: goodput / sum of the used links' rates (failover, flap: / the time-averaged "
+          "capacity); stall: longest time in-order delivery stood still; A back: link A's "
+          "share of the bytes received after it came back up")
 
 
 def main() -> int:
@@ -125,7 +146,8 @@ def main() -> int:
             BondingLab(rates, workdir, size=size, cc=args.cc) as lab:
         for row in _rows(schedulers):
             runs = [lab.download(row.links, scheduler=row.scheduler, down_link=row.down_link,
-                                 timeout=30 + size * 8 / 1e6 / min(rates))
+                                 down_fraction=row.down_fraction, up_after=row.up_after,
+                                 extra=row.extra, timeout=30 + size * 8 / 1e6 / min(rates))
                     for _ in range(repeat)]
             results.append(_summary(row, rates, runs))
             if not args.json:
