@@ -301,7 +301,7 @@ class PathKeeper:
                     code = PathAbandonCode(event.error_code).name
                 except ValueError:
                     code = f"error 0x{event.error_code:x}"
-                rec.reason = (f"abandoned by the {'peer' if event.by_peer else 'application'} "
+                rec.reason = (f"abandoned {'by the peer' if event.by_peer else 'locally'} "
                               f"({code})")
         slot = self._slot_of(event.path_id)
         if slot is None:
