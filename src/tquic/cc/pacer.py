@@ -79,7 +79,10 @@ class Pacer:
     def set_rate(self, rate: float | None, now: float) -> None:
         """Change the rate; tokens earned so far are credited at the old rate first."""
         if rate == self._rate:  # the common case: called for every packet
-            self._refill(now)
+            # _refill has nothing to do when already refilled at ``now`` (paced): it is
+            # called only otherwise, here and below (several calls per packet).
+            if now != self._last_update or rate is None:
+                self._refill(now)
             return
         if rate is not None and not (rate > 0 and math.isfinite(rate)):
             rate = None
@@ -110,7 +113,8 @@ class Pacer:
         """``now`` if ``size`` bytes may be sent now, else the time they may."""
         if self._rate is None:
             return now
-        self._refill(now)
+        if now != self._last_update:
+            self._refill(now)
         # A datagram larger than the bucket would otherwise wait forever.
         need = min(float(size), self.capacity)
         # A small tolerance: at the time this method returned earlier, the refill
@@ -125,7 +129,9 @@ class Pacer:
 
     def on_packet_sent(self, now: float, size: int) -> None:
         """Spend ``size`` bytes of tokens (probes may overdraw; the debt is bounded)."""
-        self._refill(now)
         if self._rate is None:
+            self._refill(now)
             return
+        if now != self._last_update:
+            self._refill(now)
         self._tokens = max(self._tokens - size, -self.capacity)
