@@ -105,3 +105,19 @@ def test_without_reopen_a_link_that_comes_back_stays_unused(lab: BondingLab) -> 
     assert result.link_bytes_after_up is not None, "the transfer ended before link 1 was back"
     # Only stray packets (e.g. a late answer on the abandoned path) cross link 1 again.
     assert result.link_bytes_after_up[0] < 0.01 * size, result.link_bytes_after_up
+
+
+def test_a_path_whose_address_disappears_and_returns_rejoins_without_a_traceback(
+        lab: BondingLab) -> None:
+    _, size = _sizes(lab)
+    # Link 1 stays up but loses the client's address (a DHCP lease gone: sends fail with
+    # EADDRNOTAVAIL, the keeper's bind check fails too) for 1 s, then gets it back.
+    result = lab.download([1, 2], down_link=1, down_fraction=0.3, up_after=1.0, cut="address")
+    assert result.intact, result.error
+    assert "Traceback" not in result.stderr and "Error" not in result.stderr, result.stderr
+    assert result.link_bytes_after_up is not None, "the transfer ended before the address was back"
+    assert result.link_bytes_after_up[0] >= 0.05 * size, (result.link_bytes_after_up, result)
+    rows = result.report["paths"]
+    assert any(r["reopened"] and r["state"] == "validated"
+               and r["path"] == f"{lab.net.link(1).client_addr}%{lab.net.link(1).client_dev}"
+               for r in rows), rows

@@ -70,6 +70,7 @@ class Transfer:
     # With ``up_after``: the bytes each used link's client interface received after the
     # down link came back up (None: it did not come back before the transfer ended).
     link_bytes_after_up: tuple[int, ...] | None = None
+    stderr: str = field(default="", compare=False, repr=False)  # what the client printed there
 
 
 def delivery_stall(events: Iterable[dict[str, Any]], *, stream_id: int = 0,
@@ -230,12 +231,14 @@ class BondingLab:
     def download(self, links: Sequence[int], *, scheduler: str = "minrtt",
                  down_link: int | None = None, down_fraction: float = 0.4,
                  qlog: bool = True, timeout: float = 60.0, listen: str | None = None,
-                 up_after: float | None = None, extra: Sequence[str] = ()) -> Transfer:
+                 up_after: float | None = None, extra: Sequence[str] = (),
+                 cut: str = "link") -> Transfer:
         """Download the file over ``links`` (path 0 on the first); optionally cut one.
 
         ``down_link`` goes down once ``down_fraction`` of the file has crossed
         the client's interfaces, and with ``up_after`` comes back up that many
-        seconds later (its routes restored: a flap).  ``extra``: more ``tquic
+        seconds later (its routes restored: a flap).  ``cut="address"`` removes
+        the client's address of the link instead (and restores it).  ``extra``: more ``tquic
         client`` options.  The file's transfer must end within ``timeout``
         seconds (the client is killed after it).
         """
@@ -243,6 +246,9 @@ class BondingLab:
             raise ValueError("links: name at least one link")
         if down_link is not None and down_link not in links:
             raise ValueError(f"down_link: {down_link} is not one of the links {list(links)}")
+        if cut not in ("link", "address"):
+            raise ValueError(f"cut: {cut!r}; choose 'link' or 'address'")
+        set_down = self.net.set_link if cut == "link" else self.net.set_address
         self.serve(scheduler, listen=listen)
         self._downloads += 1
         qlog_dir = self.workdir / f"qlog-{self._downloads}"
@@ -272,14 +278,14 @@ class BondingLab:
                         break
                     time.sleep(_POLL)
                 if proc.poll() is None:
-                    self.net.set_link(down_link, False)
+                    set_down(down_link, False)
                     down_wall = time.time()
                 if up_after is not None and down_wall is not None:
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         proc.wait(up_after)
                     if proc.poll() is None:
                         at_up = [self.net.counters(k)[0] for k in links]
-                        self.net.set_link(down_link, True)
+                        set_down(down_link, True)
             out, err = proc.communicate(timeout=max(1.0, timeout - (time.monotonic() - started)))
         except subprocess.TimeoutExpired:
             proc.kill()
@@ -288,11 +294,12 @@ class BondingLab:
                                f"{timeout:g} s") from None
         finally:
             if down_link is not None:
-                self.net.set_link(down_link, True)
+                set_down(down_link, True)
         after = [self.net.counters(k)[0] for k in links]
         result = self._result(links, scheduler, out, err, out_dir, qlog_dir if qlog else None,
                               tuple(a - b for a, b in zip(after, before, strict=True)),
                               down_link, down_wall)
+        result = replace(result, stderr=err.decode(errors="replace"))
         if at_up is None:
             return result
         return replace(result, link_bytes_after_up=tuple(

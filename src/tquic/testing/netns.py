@@ -342,6 +342,16 @@ class Topology:
             # The kernel deleted the link's routes when it went down; put them back.
             self._route(link, replace=True)
 
+    def set_address(self, index: int, present: bool) -> None:
+        """Remove or restore the client's address of link ``index`` (the link stays up: a
+        DHCP lease lost and renewed); its default route goes and comes back with it."""
+        link = self.link(index)
+        # "replace" and an unchecked "del": both idempotent.
+        _run(["ip", "-n", self.client_ns, "addr", "replace" if present else "del",
+              f"{link.client_addr}/24", "dev", link.client_dev], check=present)
+        if present:
+            self._route(link, replace=True)
+
     def counters(self, index: int) -> tuple[int, int]:
         """(bytes received, bytes sent) by the client's interface of link ``index``."""
         link = self.link(index)
