@@ -103,10 +103,11 @@ class MultipathSession:
 
     @property
     def paths_open(self) -> tuple[int, int]:
-        """(local paths with an open path now, local paths asked for)."""
+        """(local paths with a validated path now, local paths asked for); before the
+        extra paths are opened, none is counted."""
         keeper = self.keeper
         if keeper is None:
-            return (len(self.paths), len(self.paths)) if self.sockets else (0, len(self.paths))
+            return (1 if len(self.paths) == 1 else 0), len(self.paths)
         return keeper.paths_open, keeper.paths_wanted
 
     def finished(self, proto: QuicConnectionProtocol) -> None:

@@ -204,8 +204,8 @@ class PathKeeper:
 
     @property
     def paths_open(self) -> int:
-        """How many of the local paths have a path now (validating or validated)."""
-        return sum(1 for slot in self._slots if slot.path_id is not None)
+        """How many of the local paths have a validated path now."""
+        return sum(1 for slot in self._slots if slot.path_id is not None and slot.validated)
 
     @property
     def paths_wanted(self) -> int:
