@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from tquic.paths.path import PacketSpace, Path
     from tquic.paths.recovery import PathRecovery
     from tquic.paths.sent_packets import SentPacket
+    from tquic.wire.errors import QuicError
     from tquic.wire.frames import ConnectionCloseFrame, Frame
     from tquic.wire.params import TransportParameters
 
@@ -201,6 +202,9 @@ class ConnectionBase:
     def _internal_error(self, exc: BaseException, now: float) -> None:
         raise NotImplementedError
 
+    def _close_on_error(self, exc: QuicError, now: float) -> None:
+        raise NotImplementedError
+
     def _restart_idle_timer(self, now: float) -> None:
         raise NotImplementedError
 
@@ -247,6 +251,19 @@ class ConnectionBase:
     def _start_challenge(self, path: Path, now: float) -> None:
         raise NotImplementedError
 
+    def _on_validation_failed(self, path: Path, now: float = 0.0) -> None:
+        raise NotImplementedError
+
+    # core/multipath.py
+    def _mp_deadlines(self) -> list[float]:
+        raise NotImplementedError
+
+    def _mp_on_timeout(self, now: float) -> None:
+        raise NotImplementedError
+
+    def _mp_on_pto(self, path: Path, now: float) -> None:
+        raise NotImplementedError
+
     # core/preferred_address.py
     def _pa_parameter(self) -> Any:
         raise NotImplementedError
@@ -258,4 +275,7 @@ class ConnectionBase:
         raise NotImplementedError
 
     def _pa_send(self, now: float, out: list[tuple[bytes, NetworkPath]]) -> None:
+        raise NotImplementedError
+
+    def _pa_on_timeout(self, now: float) -> None:
         raise NotImplementedError

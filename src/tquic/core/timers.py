@@ -1,0 +1,176 @@
+"""Timer seam of the connection: when ``handle_timeout`` must run next, and what runs
+when it does.
+
+One deadline per connection is handed to the I/O layer (DESIGN.md "The sans-I/O
+contract"): the earliest of the idle timeout (RFC 9000 §10.1, at least three PTOs),
+the closing/draining period (§10.2), each packet-number space's ACK delay
+(§13.2.1), each path's loss-detection/PTO timer (RFC 9002 §6.1, §6.2), path
+validation (RFC 9000 §8.2.1), PMTU probing (RFC 8899), pacing (RFC 9002 §7.7),
+discarding old 1-RTT keys (RFC 9001 §6.5) and the multipath and preferred-address
+timers.  ``_pto`` is the connection's PTO: with multipath the largest of its paths'
+(draft-ietf-quic-multipath §"Connection Closure", §"Key Update").
+"""
+
+from __future__ import annotations
+
+from tquic.core.conn_base import ConnectionBase, ConnState, Epoch
+from tquic.core.events import ConnectionTerminated
+from tquic.paths.path import Path
+from tquic.wire.errors import QuicError, TransportErrorCode
+
+
+class TimersMixin(ConnectionBase):
+    """next_timeout, handle_timeout, the idle timer and the connection's PTO."""
+
+    _pacing_deadline: float | None
+
+    def _pto(self) -> float:
+        if not self._paths:
+            return 3 * self._config.initial_rtt
+        if len(self._paths) == 1:
+            return float(self._paths.primary.recovery.pto_period())
+        # multipath: the largest PTO among the paths (§"Connection Closure", §"Key Update").
+        return max(float(p.recovery.pto_period()) for p in self._paths)
+
+    def _restart_idle_timer(self, now: float) -> None:
+        # Runs for every packet received: only the time is noted here, and the deadline
+        # (which needs the PTO) is computed when next asked for.  That gives the same
+        # deadline: the PTO only changes with an RTT sample or the set of paths, on a
+        # received packet (which restarts the timer after its frames) or in
+        # handle_timeout (which computes the deadline first).
+        self._idle_restarted_at = now
+
+    def _current_idle_deadline(self) -> float | None:
+        restarted = self._idle_restarted_at
+        if restarted is not None:
+            self._idle_restarted_at = None
+            idle = self._idle_timeout
+            # RFC 9000 §10.1: at least three PTOs, so probes can be sent before timing out.
+            self._idle_deadline = restarted + max(idle, 3 * self._pto()) if idle > 0 else None
+        return self._idle_deadline
+
+    def _previous_keys_keep(self) -> float:
+        """How long to keep the previous 1-RTT receive keys after a key update (RFC 9001
+        §6.5: three PTOs)."""
+        return 3 * self._pto()
+
+    def next_timeout(self) -> float | None:
+        """When ``handle_timeout`` must be called next (None: no timer)."""
+        state = self._state
+        if state == ConnState.TERMINATED:
+            return None
+        if state >= ConnState.CLOSING:
+            return self._close_deadline
+        deadlines: list[float] = []
+        idle_deadline = self._current_idle_deadline()
+        if idle_deadline is not None:
+            deadlines.append(idle_deadline)
+        for epoch, space in self._spaces.items():
+            if not space.discarded and epoch in self._recv_keys:
+                deadline = space.ack_tracker.ack_deadline()
+                if deadline is not None:
+                    deadlines.append(deadline)
+        for path in self._paths:
+            loss = path.recovery.loss_detection_deadline()
+            if loss is not None:
+                deadlines.append(loss)
+            if self._one_rtt is not None:
+                deadline = path.space.ack_tracker.ack_deadline()
+                if deadline is not None:
+                    deadlines.append(deadline)
+            if path.challenge_deadline is not None:
+                deadlines.append(path.challenge_deadline)
+            if path.pmtud is not None:
+                deadline = path.pmtud.next_deadline()
+                if deadline is not None:
+                    deadlines.append(deadline)
+        if self._pacing_deadline is not None and (self._send_queue or self._datagrams):
+            deadlines.append(self._pacing_deadline)
+        if self._one_rtt is not None and self._one_rtt.prev_expiry is not None:
+            deadlines.append(self._one_rtt.prev_expiry)
+        if self._mp:
+            deadlines.extend(self._mp_deadlines())
+        if self._pa_probe is not None:
+            deadlines.append(min(self._pa_probe.deadline, self._pa_probe.resend_at))
+        return min(deadlines) if deadlines else None
+
+    def handle_timeout(self, now: float) -> None:
+        """Run the timers that are due at ``now``.  Never raises."""
+        try:
+            self._handle_timeout(now)
+        except QuicError as exc:
+            self._close_on_error(exc, now)
+        except Exception as exc:
+            self._internal_error(exc, now)
+
+    def _handle_timeout(self, now: float) -> None:
+        state = self._state
+        if state == ConnState.TERMINATED:
+            return
+        if state >= ConnState.CLOSING:
+            if self._close_deadline is not None and now >= self._close_deadline:
+                self._state = ConnState.TERMINATED
+            return
+        idle_deadline = self._current_idle_deadline()
+        if idle_deadline is not None and now >= idle_deadline:
+            # RFC 9000 §10.1: silently close.
+            self._state = ConnState.TERMINATED
+            self._queue_event(ConnectionTerminated(TransportErrorCode.NO_ERROR, None,
+                                                   "idle timeout", by_peer=False))
+            return
+        from tquic.paths.sent_packets import SpaceId
+
+        for path in self._paths:
+            deadline = path.recovery.loss_detection_deadline()
+            fired = deadline is not None and now >= deadline
+            if fired:
+                outcome = path.recovery.on_loss_detection_timeout(now)
+                for packet in outcome.lost:
+                    self._on_records_lost(packet.frames, path)
+                if self._qlog is not None:
+                    self._qlog.lost(now, path.path_id, outcome.lost, "time_threshold")
+                    self._qlog.metrics(now, path.recovery, path.path_id)
+                if outcome.lost and self._paths.hooks.tracks_packets:
+                    self._paths.hooks.on_packets_lost(path, outcome.lost, now)
+                if outcome.probe_space is not None and outcome.probe_packets:
+                    if outcome.probe_space == SpaceId.APPLICATION:
+                        path.space.probe_packets = outcome.probe_packets
+                        if self._mp:
+                            self._mp_on_pto(path, now)
+                        self._requeue_for_probe(path)
+                    else:
+                        epoch = (Epoch.INITIAL if outcome.probe_space == SpaceId.INITIAL
+                                 else Epoch.HANDSHAKE)
+                        space = self._spaces[epoch]
+                        if not space.discarded:
+                            space.probe_packets = outcome.probe_packets
+                            self._requeue_crypto(epoch, path)
+            if path.challenge_deadline is not None and now >= path.challenge_deadline:
+                self._on_validation_failed(path, now)
+            elif (fired and path.challenge_deadline is not None and path.challenges
+                  and path.challenge_retries < 3):
+                # RFC 9000 §8.2.1: a new PATH_CHALLENGE when the path's PTO fires -- not at
+                # every timer of the connection: pacing or a scheduler's timers would send
+                # one every few ms and push the outstanding ones out of ``challenges``
+                # (4 kept) before a slow path's response could come back.
+                path.challenge_pending = True
+                path.challenge_retries += 1
+        if self._one_rtt is not None:
+            self._one_rtt.discard_previous(now)
+        if self._mp:
+            self._mp_on_timeout(now)
+        if self._pa_probe is not None:
+            self._pa_on_timeout(now)
+
+    def _requeue_for_probe(self, path: Path) -> None:
+        """RFC 9002 §6.2.4: probes carry new data or a retransmission; PING otherwise."""
+        self._ack_frequency_on_probe()
+
+    def _requeue_crypto(self, epoch: int, path: Path) -> None:
+        from tquic.paths.sent_packets import SpaceId
+
+        space_id = SpaceId.INITIAL if epoch == Epoch.INITIAL else SpaceId.HANDSHAKE
+        for packet in path.recovery.in_flight_packets(space_id):
+            for record in packet.frames:
+                if record[0] == 1:  # R_CRYPTO: probe with the unacknowledged handshake data
+                    self._crypto_send[epoch].on_lost(record[2], record[3], False)
