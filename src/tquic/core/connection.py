@@ -4,6 +4,7 @@ Dispatch and orchestration only; the work is split along seams:
 
 - core/handshake.py      TLS <-> CRYPTO, keys per epoch, transport parameters
 - core/packet_builder.py filling, coalescing and protecting packets
+                         (ACK/PATH_ACK writer: core/ack_writer.py)
 - core/frame_handlers.py one handler per frame type
 - core/streams_api.py    application stream calls, retransmission records
 - core/timers.py         next_timeout / handle_timeout, idle timer, the connection's PTO

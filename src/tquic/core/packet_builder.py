@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tquic.core.ack_tracker import encode_ack_delay
+from tquic.core.ack_writer import AckWriterMixin, _can_carry
 from tquic.core.conn_base import (
     R_ACK,
     R_CRYPTO,
@@ -37,7 +37,7 @@ from tquic.core.conn_base import (
 )
 from tquic.core.network_path import NetworkPath
 from tquic.core.recv_stream import RecvState
-from tquic.paths.path import PacketSpace, Path, SpaceKind
+from tquic.paths.path import PacketSpace, Path
 from tquic.paths.sent_packets import SentPacket, SpaceId
 from tquic.wire.buffer import encode_varint, varint_size
 from tquic.wire.frames import (
@@ -109,8 +109,8 @@ def encode_one(frame: Frame) -> bytes:
     return encode_frames((frame,))
 
 
-class PacketBuilderMixin(ConnectionBase):
-    """datagrams_to_send and everything that fills a packet."""
+class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
+    """datagrams_to_send and everything that fills a packet (ACKs: core/ack_writer.py)."""
 
     _peer_max_udp: int
     _pacing_deadline: float | None
@@ -330,55 +330,6 @@ class PacketBuilderMixin(ConnectionBase):
         datagram = b"".join(out) if len(out) > 1 else out[0]
         path.bytes_sent += len(datagram)
         return datagram
-
-
-    # -- ACK -------------------------------------------------------------------------
-
-    def _ack_frame(self, space: PacketSpace, now: float,
-                   path_id: int | None = None) -> tuple[bytes, int] | None:
-        tracker = space.ack_tracker
-        if not tracker.has_unacked:
-            return None
-        ranges, delay = tracker.build_ack_ranges(now)
-        if not ranges:
-            return None
-        exponent = self._config.ack_delay_exponent if space.kind == SpaceKind.APPLICATION else 3
-        ecn = tracker.ecn_counts
-        # ACK frame written directly (RFC 9000 §19.3): the per-packet path; PATH_ACK
-        # (0x3e) is the same with the path ID after the type (multipath §"PATH_ACK Frame");
-        # the _ECN types (0x03, 0x3f) append the ECT0, ECT1 and CE counts.
-        largest = ranges[0][1]
-        if path_id is None:
-            head = b"\x02" if ecn is None else b"\x03"
-        else:
-            head = (b"\x3e" if ecn is None else b"\x3f") + encode_varint(path_id)
-        parts = [head, encode_varint(largest),
-                 encode_varint(encode_ack_delay(delay, exponent)),
-                 encode_varint(len(ranges) - 1), encode_varint(largest - ranges[0][0])]
-        previous_smallest = ranges[0][0]
-        for smallest, biggest in ranges[1:]:
-            parts.append(encode_varint(previous_smallest - biggest - 2))  # Gap
-            parts.append(encode_varint(biggest - smallest))  # ACK Range Length
-            previous_smallest = smallest
-        if ecn is not None:
-            parts.extend([encode_varint(ecn[0]), encode_varint(ecn[1]), encode_varint(ecn[2])])
-        return b"".join(parts), largest
-
-    def _add_ack(self, draft: PacketDraft, now: float, room: int, force: bool) -> int:
-        """Add an ACK if one is owed (``force``: only when one is due); returns bytes used."""
-        space = draft.space
-        tracker = space.ack_tracker
-        if not tracker.has_unacked or (force and not tracker.ack_due(now)):
-            return 0
-        built = self._ack_frame(space, now)
-        if built is None or len(built[0]) > room:
-            return 0
-        data, largest = built
-        draft.add(data, (R_ACK, space, largest), ack_eliciting=False)
-        tracker.on_ack_sent(now, largest)
-        if draft.epoch == Epoch.ONE_RTT and self._one_rtt is not None:
-            self._one_rtt.on_ack_sent(largest)
-        return len(data)
 
     # -- long header packets -----------------------------------------------------------
 
@@ -610,27 +561,6 @@ class PacketBuilderMixin(ConnectionBase):
                 dup = self._build_datagram(extra, now)
                 if dup is not None:
                     out.append((dup, extra.network_path))
-
-    def _collect_path_acks(self, path: Path, out: list[tuple[bytes, PacketSpace, int]],
-                           now: float, room: int) -> int:
-        """multipath: the PATH_ACK of this path's space, plus those of paths that cannot
-        send any more (abandoned ones still in retention, §"Handling PATH_ACK for
-        Abandoned Paths").  A path's ACKs travel on the path itself while it can send
-        (§"Computing Path RTT": stable ACK paths; and a dead path then cannot take the
-        ACKs of a live one with it, which would make the live one look dead too)."""
-        used = 0
-        for p in self._paths:
-            if p is not path and _can_carry(p):
-                continue
-            tracker = p.space.ack_tracker
-            if not tracker.has_unacked or tracker.ack_deadline() is None:
-                continue
-            built = self._ack_frame(p.space, now, path_id=p.path_id)
-            if built is None or len(built[0]) > room - used:
-                continue
-            out.append((built[0], p.space, built[1]))
-            used += len(built[0])
-        return used
 
     def _send_path_specific(self, now: float, out: list[tuple[bytes, NetworkPath]]) -> None:
         """multipath: what must go on one particular path — PATH_CHALLENGE/RESPONSE
@@ -868,11 +798,6 @@ class PacketBuilderMixin(ConnectionBase):
             pmtud.on_probe_sent(size, now)
             return self._seal([draft], path, now), path.network_path
         return None
-
-
-def _can_carry(path: Path) -> bool:
-    """The path can still send packets (so it carries its own PATH_ACKs)."""
-    return path.usable and path.peer_cid is not None
 
 
 def _stream_data_blocked(stream_id: int, limit: int) -> Any:
