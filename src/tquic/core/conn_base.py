@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from tquic.core.flow import ReceiveWindow, SendCredit
     from tquic.core.key_update import OneRttKeys
     from tquic.core.network_path import NetworkPath
+    from tquic.core.packet_builder import PacketDraft
     from tquic.core.qlog_events import EngineQlog
     from tquic.core.recv_stream import RecvStream
     from tquic.core.send_stream import SendStream
@@ -177,6 +178,21 @@ class ConnectionBase:
         raise NotImplementedError
 
     def _add_copies(self, draft: Any, path: Path, room: int) -> int:
+        raise NotImplementedError
+
+    # core/packet_builder.py and core/stream_train.py
+    def _seal(self, drafts: list[PacketDraft], path: Path, now: float,
+              off_path: bool = False) -> bytes:
+        raise NotImplementedError
+
+    def _add_streams(self, draft: PacketDraft, room: int) -> int:
+        raise NotImplementedError
+
+    def _stream_train_ready(self, path: Path) -> bool:
+        raise NotImplementedError
+
+    def _send_stream_train(self, path: Path, now: float, out: list[tuple[bytes, NetworkPath]],
+                           stop: int) -> None:
         raise NotImplementedError
 
     def _discard_epoch(self, epoch: int) -> None:
