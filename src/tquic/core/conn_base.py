@@ -195,6 +195,13 @@ class ConnectionBase:
                            stop: int) -> None:
         raise NotImplementedError
 
+    # core/probe_packets.py
+    def _send_off_path_responses(self, now: float, out: list[tuple[bytes, NetworkPath]]) -> None:
+        raise NotImplementedError
+
+    def _build_pmtu_probe(self, now: float) -> tuple[bytes, NetworkPath] | None:
+        raise NotImplementedError
+
     def _discard_epoch(self, epoch: int) -> None:
         raise NotImplementedError
 

@@ -5,7 +5,8 @@ Dispatch and orchestration only; the work is split along seams:
 - core/handshake.py      TLS <-> CRYPTO, keys per epoch, transport parameters
 - core/packet_builder.py filling, coalescing and protecting packets
                          (ACK/PATH_ACK writer: core/ack_writer.py; bulk STREAM-only
-                         packets: core/stream_train.py)
+                         packets: core/stream_train.py; off-path PATH_RESPONSE and
+                         PMTU probes: core/probe_packets.py)
 - core/frame_handlers.py one handler per frame type
 - core/streams_api.py    application stream calls, retransmission records
 - core/timers.py         next_timeout / handle_timeout, idle timer, the connection's PTO
@@ -44,6 +45,7 @@ from tquic.core.network_path import NetworkPath
 from tquic.core.packet_builder import PacketBuilderMixin
 from tquic.core.pmtud import Pmtud
 from tquic.core.preferred_address import PreferredAddressMixin
+from tquic.core.probe_packets import ProbePacketsMixin
 from tquic.core.qlog_events import EngineQlog
 from tquic.core.stream_ids import StreamLimits
 from tquic.core.stream_train import StreamTrainMixin
@@ -76,9 +78,9 @@ class DatagramError(ValueError):
     """send_datagram refused: DATAGRAM not negotiated, or the payload cannot fit."""
 
 
-class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, FrameHandlersMixin,
-                     StreamsMixin, MigrationMixin, PreferredAddressMixin, MultipathMixin,
-                     AckFrequencyMixin, TimersMixin):
+class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, ProbePacketsMixin,
+                     FrameHandlersMixin, StreamsMixin, MigrationMixin, PreferredAddressMixin,
+                     MultipathMixin, AckFrequencyMixin, TimersMixin):
     """One QUIC connection, client or server."""
 
     def __init__(
