@@ -10,7 +10,6 @@ yet are strict xfails naming what is missing: they flip when it gains it.
 from __future__ import annotations
 
 import interop_cases as ic
-import pytest
 
 
 def _assert(outcome: ic.CaseOutcome) -> None:
@@ -141,9 +140,6 @@ def test_engine_runs_are_deterministic_for_a_seed() -> None:
     assert ic.case_transferloss(seed=4).report != first.report
 
 
-@pytest.mark.xfail(strict=True, reason="engine: paths/recovery.py _detect_lost tests "
-                   "time_sent <= now - loss_delay; rounding leaves a packet not lost at its "
-                   "own loss_time, so the loss timer re-arms for the instant it just ran")
 def test_engine_loss_timer_never_rearms_for_the_instant_it_ran() -> None:
     outcome = ic.case_handshakeloss(seed=1)
     assert outcome.report.timer_spins == 0

@@ -118,33 +118,13 @@ class TimersMixin(ConnectionBase):
             self._queue_event(ConnectionTerminated(TransportErrorCode.NO_ERROR, None,
                                                    "idle timeout", by_peer=False))
             return
-        from tquic.paths.sent_packets import SpaceId
-
         for path in self._paths:
-            deadline = path.recovery.loss_detection_deadline()
-            fired = deadline is not None and now >= deadline
-            if fired:
-                outcome = path.recovery.on_loss_detection_timeout(now)
-                for packet in outcome.lost:
-                    self._on_records_lost(packet.frames, path)
-                if self._qlog is not None:
-                    self._qlog.lost(now, path.path_id, outcome.lost, "time_threshold")
-                    self._qlog.metrics(now, path.recovery, path.path_id)
-                if outcome.lost and self._paths.hooks.tracks_packets:
-                    self._paths.hooks.on_packets_lost(path, outcome.lost, now)
-                if outcome.probe_space is not None and outcome.probe_packets:
-                    if outcome.probe_space == SpaceId.APPLICATION:
-                        path.space.probe_packets = outcome.probe_packets
-                        if self._mp:
-                            self._mp_on_pto(path, now)
-                        self._requeue_for_probe(path)
-                    else:
-                        epoch = (Epoch.INITIAL if outcome.probe_space == SpaceId.INITIAL
-                                 else Epoch.HANDSHAKE)
-                        space = self._spaces[epoch]
-                        if not space.discarded:
-                            space.probe_packets = outcome.probe_packets
-                            self._requeue_crypto(epoch, path)
+            fired = self._run_loss_timer(path, now)
+            if fired == "loss":
+                # RFC 9002 Appendix A.8: once the loss time is cleared the PTO takes
+                # over; one that is already due (it was shadowed by the loss time) runs
+                # now rather than as a second timer at this same instant.
+                self._run_loss_timer(path, now)
             if path.challenge_deadline is not None and now >= path.challenge_deadline:
                 self._on_validation_failed(path, now)
             elif (fired and path.challenge_deadline is not None and path.challenges
@@ -161,6 +141,38 @@ class TimersMixin(ConnectionBase):
             self._mp_on_timeout(now)
         if self._pa_probe is not None:
             self._pa_on_timeout(now)
+
+    def _run_loss_timer(self, path: Path, now: float) -> str | None:
+        """RFC 9002 Appendix A.9 OnLossDetectionTimeout for one path, if due: "loss"
+        (time-threshold losses declared), "pto" (probes queued) or None (not due)."""
+        from tquic.paths.sent_packets import SpaceId
+
+        deadline = path.recovery.loss_detection_deadline()
+        if deadline is None or now < deadline:
+            return None
+        outcome = path.recovery.on_loss_detection_timeout(now)
+        for packet in outcome.lost:
+            self._on_records_lost(packet.frames, path)
+        if self._qlog is not None:
+            self._qlog.lost(now, path.path_id, outcome.lost, "time_threshold")
+            self._qlog.metrics(now, path.recovery, path.path_id)
+        if outcome.lost and self._paths.hooks.tracks_packets:
+            self._paths.hooks.on_packets_lost(path, outcome.lost, now)
+        if outcome.probe_space is not None and outcome.probe_packets:
+            if outcome.probe_space == SpaceId.APPLICATION:
+                path.space.probe_packets = outcome.probe_packets
+                if self._mp:
+                    self._mp_on_pto(path, now)
+                self._requeue_for_probe(path)
+            else:
+                epoch = (Epoch.INITIAL if outcome.probe_space == SpaceId.INITIAL
+                         else Epoch.HANDSHAKE)
+                space = self._spaces[epoch]
+                if not space.discarded:
+                    space.probe_packets = outcome.probe_packets
+                    self._requeue_crypto(epoch, path)
+            return "pto"
+        return "loss"
 
     def _requeue_for_probe(self, path: Path) -> None:
         """RFC 9002 §6.2.4: probes carry new data or a retransmission; PING otherwise."""
