@@ -14,24 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_run import tquic
 
 from tquic.cli.hq import generated_body
 from tquic.core.config import QuicConfiguration
 from tquic.h3.aio import connect_h3
 from tquic.h3.messages import Response
-
-
-def tquic(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tquic", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
-
-
-@pytest.fixture(scope="module")
-def cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("certs")
-    result = tquic("certs", str(directory))
-    assert result.returncode == 0, result.stderr
-    return directory
 
 
 def start_server(cert_dir: Path, root: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:

@@ -14,22 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_run import tquic
 
 from tquic.cli.common import parse_listen
 from tquic.cli.hq import HqRequestError, generated_body, generated_size, parse_request, resolve_path
-
-
-def tquic(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tquic", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
-
-
-@pytest.fixture(scope="module")
-def cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("certs")
-    result = tquic("certs", str(directory))
-    assert result.returncode == 0, result.stderr
-    return directory
 
 
 @pytest.fixture(scope="module")

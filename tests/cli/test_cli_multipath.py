@@ -16,23 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_run import tquic
 
 from tquic.io.multipath_client import LocalPath, parse_local_path
 
 SIZE = 5_000_000
-
-
-def tquic(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tquic", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
-
-
-@pytest.fixture(scope="module")
-def cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("certs")
-    result = tquic("certs", str(directory))
-    assert result.returncode == 0, result.stderr
-    return directory
 
 
 @pytest.fixture(scope="module")

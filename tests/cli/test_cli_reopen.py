@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import tquic
 
 from tquic.netem.relay import NetemThread
 from tquic.netem.spec import LinkTable, parse_link_option
@@ -30,19 +31,6 @@ SIZE = 6_000_000
 LINK = "rate=10mbit,delay=5ms,queue=30"
 # The second link is down from 1.5 s to 3 s after the relay starts (in both directions).
 OUTAGE = (1.5, 3.0)
-
-
-def tquic(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tquic", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
-
-
-@pytest.fixture(scope="module")
-def cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("certs")
-    result = tquic("certs", str(directory))
-    assert result.returncode == 0, result.stderr
-    return directory
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,9 @@ import sys
 import time
 
 import pytest
+from cli_run import tquic
 
 from tquic.demo.model import DemoError, DemoLink, DemoOptions, parse_link
-
-
-def tquic(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tquic", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
 
 
 def test_demo_json_bonds_three_links_and_survives_losing_one() -> None:
