@@ -160,6 +160,25 @@ def mp_pair(*, client_max_path_id: int | None = 4, server_max_path_id: int | Non
     return loop
 
 
+def two_paths(scheduler: str = "minrtt", *, backup: bool = False, rate: float = 1_000_000,
+              delays: tuple[float, float] = (0.01, 0.02), settle: float = 0.0,
+              **client_kwargs: object) -> MpLoop:
+    """A connected pair with path 1 over LINK_B validated on both sides (path 0 over
+    LINK_A), then ``settle`` seconds more for the RTT estimates to separate."""
+    links = {LINK_A: Link(delay=delays[0], rate=rate), LINK_B: Link(delay=delays[1], rate=rate)}
+    loop = mp_pair(links=links, client_kwargs={"scheduler": scheduler, **client_kwargs})
+    client = loop.client
+    assert loop.run_until(lambda: client.can_open_path, max_time=2)
+    assert client.add_path(LINK_B, None, loop.now, backup=backup) == 1
+    assert loop.run_until(lambda: client.paths.get(1).validated  # type: ignore[union-attr]
+                          and loop.server.paths.get(1) is not None
+                          and loop.server.paths.get(1).validated,  # type: ignore[union-attr]
+                          max_time=loop.now + 2)
+    if settle:
+        loop.run_until(lambda: False, max_time=loop.now + settle)
+    return loop
+
+
 def inject(loop: MpLoop, payload: bytes, *, to_server: bool = True, path_id: int = 0) -> None:
     """Send raw frames in a correctly protected 1-RTT packet on ``path_id``."""
     from tquic.wire.packet import encode_short_header

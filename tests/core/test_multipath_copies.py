@@ -11,29 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from mp_loop import LINK_A, LINK_B, Link, MpLoop, mp_pair
+from mp_loop import LINK_A, LINK_B, MpLoop, two_paths
 
 from tquic.paths.schedulers import register_scheduler
 from tquic.paths.schedulers.deadline import DeadlineScheduler
 from tquic.paths.sent_packets import SentPacket, SpaceId
 
 R_STREAM = 0
-
-
-def _two_paths(scheduler: str, delays: tuple[float, float] = (0.01, 0.02)) -> MpLoop:
-    links = {LINK_A: Link(delay=delays[0], rate=1_000_000),
-             LINK_B: Link(delay=delays[1], rate=1_000_000)}
-    loop = mp_pair(links=links, client_kwargs={"scheduler": scheduler})
-    client = loop.client
-    assert loop.run_until(lambda: client.can_open_path, max_time=2)
-    assert client.add_path(LINK_B, None, loop.now) == 1
-    assert loop.run_until(lambda: client.paths.get(1).validated  # type: ignore[union-attr]
-                          and loop.server.paths.get(1) is not None
-                          and loop.server.paths.get(1).validated,  # type: ignore[union-attr]
-                          max_time=loop.now + 2)
-    # Let the RTT estimates settle so that path 0 is clearly the fast one.
-    loop.run_until(lambda: False, max_time=loop.now + 0.2)
-    return loop
 
 
 def _stream_ranges(packets: list[SentPacket], sent_at: float) -> set[tuple[int, int, int]]:
@@ -65,7 +49,7 @@ def _in_flight(loop: MpLoop, path_id: int) -> list[SentPacket]:
 
 
 def test_redundant_copy_leaves_on_the_other_path_in_the_same_send_round() -> None:
-    loop = _two_paths("redundant")
+    loop = two_paths("redundant", settle=0.2)
     client = loop.client
     sid = client.open_stream()
     client.send_stream_data(sid, b"x" * 3000, end_stream=True)
@@ -88,7 +72,7 @@ def test_redundant_copy_leaves_on_the_other_path_in_the_same_send_round() -> Non
 
 
 def test_redundant_copies_complete_the_transfer_byte_identical() -> None:
-    loop = _two_paths("redundant")
+    loop = two_paths("redundant", settle=0.2)
     payload = bytes(range(256)) * 800
     sid = loop.client.open_stream()
     loop.client.send_stream_data(sid, payload, end_stream=True)
@@ -106,7 +90,7 @@ def test_deadline_reinjection_leaves_first_on_its_target_path() -> None:
     # A 5 ms budget on a 2 x 50 ms path: every packet misses it and is reinjected
     # on the other path, ahead of anything else that path sends.
     register_scheduler("deadline-5ms", lambda: DeadlineScheduler(deadline=0.005))
-    loop = _two_paths("deadline-5ms", delays=(0.05, 0.08))
+    loop = two_paths("deadline-5ms", delays=(0.05, 0.08), settle=0.2)
     client = loop.client
     scheduler = client._paths.scheduler
     assert isinstance(scheduler, DeadlineScheduler)
@@ -134,7 +118,7 @@ def test_deadline_reinjection_leaves_first_on_its_target_path() -> None:
 
 
 def test_copies_are_dropped_when_their_path_is_abandoned() -> None:
-    loop = _two_paths("redundant")
+    loop = two_paths("redundant", settle=0.2)
     client = loop.client
     path1 = client.paths.get(1)
     assert path1 is not None

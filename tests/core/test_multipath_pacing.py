@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mp_loop import LINK_A, LINK_B, Link, MpLoop, mp_pair
+from mp_loop import MpLoop, two_paths
 
 from tquic.paths.path import Path
 from tquic.paths.schedulers import register_scheduler
@@ -30,20 +30,6 @@ register_scheduler("always-first", AlwaysFirst)
 register_scheduler("always-first-blind", AlwaysFirstBlind)
 
 
-def _two_paths(scheduler: str) -> MpLoop:
-    links = {LINK_A: Link(delay=0.01, rate=1_000_000), LINK_B: Link(delay=0.02, rate=1_000_000)}
-    loop = mp_pair(links=links, client_kwargs={"scheduler": scheduler})
-    client = loop.client
-    assert loop.run_until(lambda: client.can_open_path, max_time=2)
-    assert client.add_path(LINK_B, None, loop.now) == 1
-    assert loop.run_until(lambda: client.paths.get(1).validated  # type: ignore[union-attr]
-                          and loop.server.paths.get(1) is not None
-                          and loop.server.paths.get(1).validated,  # type: ignore[union-attr]
-                          max_time=loop.now + 2)
-    loop.run_until(lambda: False, max_time=loop.now + 0.1)
-    return loop
-
-
 def _hold_pacer(loop: MpLoop, path_id: int) -> None:
     path = loop.client.paths.get(path_id)
     assert path is not None
@@ -64,7 +50,7 @@ def _stream_packets_on(loop: MpLoop, path_id: int, now: float) -> int:
 
 
 def test_pacing_aware_choice_of_a_paced_path_means_wait_for_its_pacer() -> None:
-    loop = _two_paths("always-first")
+    loop = two_paths("always-first", settle=0.1)
     client = loop.client
     _hold_pacer(loop, 0)
     sid = client.open_stream()
@@ -85,7 +71,7 @@ def test_pacing_aware_choice_of_a_paced_path_means_wait_for_its_pacer() -> None:
 
 
 def test_a_blind_scheduler_gets_the_other_path_while_its_choice_is_paced() -> None:
-    loop = _two_paths("always-first-blind")
+    loop = two_paths("always-first-blind", settle=0.1)
     client = loop.client
     _hold_pacer(loop, 0)
     sid = client.open_stream()

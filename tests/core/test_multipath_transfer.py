@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from mp_loop import LINK_A, LINK_B, Link, MpLoop, mp_pair
+from mp_loop import LINK_A, LINK_B, MpLoop, two_paths
 
 from tquic.core.events import (
     PathAbandoned,
@@ -26,21 +26,6 @@ def _payload(size: int) -> bytes:
     return hashlib.sha256(b"tquic").digest() * (size // 32)
 
 
-def _two_paths(scheduler: str = "minrtt", *, backup: bool = False, rate: float = 1_000_000,
-               delays: tuple[float, float] = (0.01, 0.02), **client_kwargs: object) -> MpLoop:
-    links = {LINK_A: Link(delay=delays[0], rate=rate), LINK_B: Link(delay=delays[1], rate=rate)}
-    loop = mp_pair(links=links, client_kwargs={"scheduler": scheduler, **client_kwargs})
-    client = loop.client
-    assert loop.run_until(lambda: client.can_open_path, max_time=2)
-    path_id = client.add_path(LINK_B, None, loop.now, backup=backup)
-    assert path_id == 1
-    assert loop.run_until(lambda: client.paths.get(1).validated  # type: ignore[union-attr]
-                          and loop.server.paths.get(1) is not None
-                          and loop.server.paths.get(1).validated,  # type: ignore[union-attr]
-                          max_time=loop.now + 2)
-    return loop
-
-
 def _send(loop: MpLoop, payload: bytes) -> int:
     sid = loop.client.open_stream()
     loop.client.send_stream_data(sid, payload, end_stream=True)
@@ -49,7 +34,7 @@ def _send(loop: MpLoop, payload: bytes) -> int:
 
 @pytest.mark.parametrize("scheduler", ["roundrobin", "minrtt"])
 def test_two_path_transfer_uses_both_paths_and_is_byte_identical(scheduler: str) -> None:
-    loop = _two_paths(scheduler)
+    loop = two_paths(scheduler)
     payload = _payload(2 * MB)
     start = loop.now
     sid = _send(loop, payload)
@@ -66,7 +51,7 @@ def test_two_path_transfer_uses_both_paths_and_is_byte_identical(scheduler: str)
 
 
 def test_backup_path_carries_nothing_while_primary_is_up_then_takes_over() -> None:
-    loop = _two_paths(backup=True)
+    loop = two_paths(backup=True)
     assert any(isinstance(e, PathStatusChanged) and e.by_peer and e.backup
                for e in loop.server_events)
     payload = _payload(2 * MB)
@@ -85,7 +70,7 @@ def test_backup_path_carries_nothing_while_primary_is_up_then_takes_over() -> No
 
 
 def test_path_blackholed_for_good_mid_transfer_the_transfer_completes() -> None:
-    loop = _two_paths("minrtt")
+    loop = two_paths("minrtt")
     payload = _payload(2 * MB)
     sid = _send(loop, payload)
     assert loop.run_until(lambda: len(loop.received(sid)[0]) > MB // 2, max_time=loop.now + 10)
@@ -104,8 +89,8 @@ def test_path_blackholed_for_good_mid_transfer_the_transfer_completes() -> None:
 
 
 @pytest.mark.parametrize("controller", ["lia", "olia", "balia"])
-def test_coupled_congestion_control_over_two_paths(controller: str) -> None:
-    loop = _two_paths("roundrobin", congestion_control=controller)
+def test_coupled_congestion_control_overtwo_paths(controller: str) -> None:
+    loop = two_paths("roundrobin", congestion_control=controller)
     c0 = loop.client.paths.get(0).recovery.controller  # type: ignore[union-attr]
     c1 = loop.client.paths.get(1).recovery.controller  # type: ignore[union-attr]
     assert type(c0).__name__.lower() == controller and c0.group is c1.group
@@ -116,13 +101,13 @@ def test_coupled_congestion_control_over_two_paths(controller: str) -> None:
 
 
 def test_per_path_congestion_control_override() -> None:
-    loop = _two_paths(path_congestion_control=((1, "newreno"),))
+    loop = two_paths(path_congestion_control=((1, "newreno"),))
     assert type(loop.client.paths.get(1).recovery.controller).__name__ == "NewReno"  # type: ignore[union-attr]
     assert type(loop.client.paths.get(0).recovery.controller).__name__ == "Cubic"  # type: ignore[union-attr]
 
 
 def test_redundant_scheduler_sends_every_packet_on_both_paths() -> None:
-    loop = _two_paths("redundant")
+    loop = two_paths("redundant")
     payload = _payload(MB)
     sid = _send(loop, payload)
     assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 20)
@@ -134,7 +119,7 @@ def test_redundant_scheduler_sends_every_packet_on_both_paths() -> None:
 
 
 def test_path_stats_count_losses_and_retransmissions_per_path() -> None:
-    loop = _two_paths("roundrobin")
+    loop = two_paths("roundrobin")
     loop.links[LINK_B].drop = lambda i: i % 10 == 0
     payload = _payload(MB)
     sid = _send(loop, payload)
