@@ -10,8 +10,8 @@ from __future__ import annotations
 from functools import partial
 
 import pytest
-from mp_loop import LINK_A, LINK_B, Link, mp_pair
-from test_multipath_transfer import MB, _payload, _send, _two_paths
+from mp_loop import LINK_A, LINK_B, Link, mp_pair, two_paths
+from test_multipath_transfer import MB, _payload, _send
 
 from tquic.core.events import (
     ConnectionIdRetired,
@@ -24,7 +24,7 @@ from tquic.wire.errors import PathAbandonCode
 
 
 def test_new_path_is_validated_on_its_own_four_tuple_both_ways() -> None:
-    loop = _two_paths()
+    loop = two_paths()
     validated = [e for e in loop.client_events if isinstance(e, PathValidated)]
     assert [e.path_id for e in validated] == [1]
     assert validated[0].network_path.local == LINK_B
@@ -33,7 +33,7 @@ def test_new_path_is_validated_on_its_own_four_tuple_both_ways() -> None:
 
 
 def test_abandon_path_is_answered_and_state_kept_three_pto_then_forgotten() -> None:
-    loop = _two_paths()
+    loop = two_paths()
     client, server = loop.client, loop.server
     client.abandon_path(1, PathAbandonCode.APPLICATION_ABANDON_PATH, loop.now)
     abandoned_at = loop.now
@@ -65,7 +65,7 @@ def test_abandoning_the_last_path_closes_the_connection() -> None:
 
 
 def test_path_status_signals_reach_the_peer_and_steer_the_scheduler() -> None:
-    loop = _two_paths("roundrobin")
+    loop = two_paths("roundrobin")
     loop.client.set_path_status(0, backup=True, now=loop.now)
     assert loop.run_until(lambda: any(isinstance(e, PathStatusChanged) and e.path_id == 0
                                       and e.by_peer for e in loop.server_events),
@@ -80,7 +80,7 @@ def test_path_status_signals_reach_the_peer_and_steer_the_scheduler() -> None:
 
 
 def test_key_update_with_two_paths_in_use() -> None:
-    loop = _two_paths("roundrobin")
+    loop = two_paths("roundrobin")
     payload = _payload(2 * MB)
     sid = _send(loop, payload)
     assert loop.run_until(lambda: len(loop.received(sid)[0]) > MB // 2, max_time=loop.now + 10)
@@ -92,7 +92,7 @@ def test_key_update_with_two_paths_in_use() -> None:
 
 def test_migration_of_one_path_keeps_its_path_id() -> None:
     link_c = ("10.0.3.1", 5000)
-    loop = _two_paths()
+    loop = two_paths()
     loop.links[link_c] = Link(delay=0.015)
     from tquic.core.network_path import NetworkPath
 
@@ -120,7 +120,7 @@ def test_server_refusing_paths_abandons_them_and_the_client_sees_it() -> None:
 def test_second_key_update_waits_three_largest_pto_with_multipath() -> None:
     from tquic.core.key_update import KeyUpdateNotAllowed
 
-    loop = _two_paths("roundrobin")
+    loop = two_paths("roundrobin")
     sid = _send(loop, _payload(MB // 4))
     loop.client.request_key_update(loop.now)
     assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 5)
