@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
@@ -18,6 +19,7 @@ from tquic.cli.common import CliError, describe_close, fail
 from tquic.cli.hq import ALPN_HQ
 from tquic.cli.multipath import MAX_PATH_ID, MultipathSession, print_path_table, scheduler_error
 from tquic.cli.tickets import load_ticket, save_ticket, wait_for_ticket
+from tquic.cli.transport import connection_line, path_lines, setup_logging, transport_entry
 from tquic.h3.aio import H3_ALPN
 from tquic.io.multipath_client import LocalPath, parse_local_path
 from tquic.io.path_keeper import ReopenPolicy
@@ -25,6 +27,7 @@ from tquic.io.protocol import ConnectionClosedError, QuicConnectionProtocol
 from tquic.io.streams import StreamError
 
 PROG = "tquic client"
+logger = logging.getLogger("tquic.cli.client")  # shown with -v (transport.setup_logging)
 
 
 @dataclasses.dataclass(slots=True)
@@ -52,13 +55,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "client", help="fetch URLs over QUIC (HTTP/3, or HTTP/0.9 hq-interop)",
         description="Fetch each URL on its own stream, concurrently (one connection per "
-                    "server), then print bytes, seconds and Mbit/s.")
+                    "server), then print bytes, seconds and Mbit/s, and per connection its "
+                    "protocol, RTT (min/smoothed) and packet losses (--json: also per path "
+                    "addresses, window, counters and ECN state).")
     parser.add_argument("urls", nargs="+", metavar="URL", help="https://HOST:PORT/path")
     parser.add_argument("-o", "--output", metavar="DIR", help="save the files in DIR")
     parser.add_argument("--alpn", choices=(H3_ALPN, ALPN_HQ), default=H3_ALPN,
                         help=f"ALPN protocol (default {H3_ALPN})")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="print each HTTP/3 response's status and header fields")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="print each HTTP/3 response's status and header fields and each "
+                             "path's window, losses and ECN state, and log the transport's "
+                             "events (INFO) on stderr; -vv logs at DEBUG")
     trust = parser.add_mutually_exclusive_group()
     trust.add_argument("--ca", metavar="FILE", help="trust this CA/certificate (PEM)")
     trust.add_argument("--insecure", action="store_true",
@@ -127,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         if error is not None:
             print(f"{PROG}: error: {error}", file=sys.stderr)
             return 2
+    setup_logging(args.verbose)
     try:
         fetches = [_parse_url(url) for url in args.urls]
         config = _config(args)
@@ -234,7 +242,7 @@ async def _fetch_group(args: argparse.Namespace, config: Any, host: str, port: i
         from tquic.cli.h3_fetch import fetch_group_h3
 
         await fetch_group_h3(config, host, port, fetches, out_dir, timeout=args.timeout,
-                             verbose=args.verbose, qlog_dir=args.qlog_dir,
+                             verbose=bool(args.verbose), qlog_dir=args.qlog_dir,
                              qlog_format=args.qlog_format, session=session,
                              on_finished=finished)
         return
@@ -268,11 +276,18 @@ async def _fetch_group(args: argparse.Namespace, config: Any, host: str, port: i
 
 async def _after_transfer(args: argparse.Namespace, conn: QuicConnectionProtocol, server: str,
                           connections: list[dict[str, Any]]) -> None:
-    """Record whether the session was resumed; keep the server's ticket (--session-ticket)."""
+    """Record whether the session was resumed and what the transport did (per path);
+    keep the server's ticket (--session-ticket)."""
     if conn.handshake_completed_at is None:
         return
-    connections.append({"server": server, "session_resumed": conn.session_resumed,
-                        "early_data_accepted": conn.early_data_accepted})
+    entry = {"server": server, "session_resumed": conn.session_resumed,
+             "early_data_accepted": conn.early_data_accepted,
+             **transport_entry(conn, asyncio.get_running_loop().time())}
+    connections.append(entry)
+    logger.info("%s: transfers done; %s over QUIC %s, %s, handshake took %.1f ms%s", server,
+                entry["alpn"], entry["quic_version"], entry["cipher_suite"],
+                (conn.handshake_completed_at - conn.started_at) * 1000,
+                ", session resumed" if conn.session_resumed else "")
     if args.session_ticket:
         ticket = await wait_for_ticket(conn)
         if ticket is not None:
@@ -347,6 +362,9 @@ def _report(args: argparse.Namespace, fetches: list[Fetch], elapsed: float,
         rate = total * 8 / max(elapsed, 1e-9) / 1e6
         print(f"{'total':<{width}}  {total:>12}  {elapsed:8.3f}  {rate:9.1f}")
     for conn in getattr(args, "connections", []):
+        print(connection_line(conn))
+        if args.verbose:
+            print("\n".join(path_lines(conn)))
         if conn["session_resumed"]:
             early = "0-RTT accepted" if conn["early_data_accepted"] else "no 0-RTT"
             print(f"{conn['server']}: session resumed ({early})")

@@ -22,6 +22,7 @@ from tquic.core.version_negotiation import (
     is_compatible,
     server_choose_version,
 )
+from tquic.crypto.keys import CipherSuite
 from tquic.crypto.protection import PacketProtection, initial_protections
 from tquic.paths.path import SpaceKind
 from tquic.wire.errors import QuicError, TransportErrorCode
@@ -391,6 +392,12 @@ class HandshakeMixin(ConnectionBase):
         if version == self._version or epoch != Epoch.INITIAL:
             return self._recv_keys.get(epoch)
         return self._orig_initial_recv
+
+    @property
+    def cipher_suite(self) -> CipherSuite | None:
+        """The TLS cipher suite negotiated (RFC 9001 §5.3), None before the ServerHello."""
+        suite = getattr(self._tls, "cipher_suite", None)
+        return suite if isinstance(suite, CipherSuite) else None
 
     def _early_data_accepted_hint(self) -> bool:
         return bool(getattr(self._tls, "early_data_accepted", False))

@@ -87,6 +87,9 @@ class PathStats:
     bytes_sent: int
     bytes_received: int
     goodput: float  # bytes/s acknowledged since the path was opened
+    # RFC 9000 §13.4.2 / Appendix A.4 validation state of our ECN marks on this path
+    # (testing, unknown, capable, failed; disabled when ECN is off).
+    ecn: str = "disabled"
 
 
 class PathManager:
@@ -233,5 +236,6 @@ class PathManager:
                 packets_sent=r.packets_sent, packets_lost=r.packets_lost,
                 packets_retransmitted=p.packets_retransmitted,
                 bytes_sent=p.bytes_sent, bytes_received=p.bytes_received,
-                goodput=(p.bytes_acked_total + r.bytes_acked) / elapsed))
+                goodput=(p.bytes_acked_total + r.bytes_acked) / elapsed,
+                ecn=r.ecn.state.value))
         return out
