@@ -11,6 +11,13 @@ client's own transfer time (request sent to last byte); CPU is user+system secon
 of the client (minus its cost for a 1-byte fetch: start-up, imports, handshake) and
 of the server during the run, per GB moved.  The plain-UDP row counts the bytes the
 receiver got (the sender may outrun it) and both processes' CPU.
+
+"Other load" is how many cores the rest of the machine kept busy during the run: busy
+time from /proc/stat minus the client's and server's own CPU, over the wall time.  A QUIC
+run here is CPU-bound on both sides (each process needs a whole core; the server hardly
+ever sleeps), so on a 2-core machine any other busy process stretches the run: one extra
+CPU-bound task leaves each side 2/3 of a core and the run takes ~1.5x as long at the same
+CPU per GB.  Compare times only between runs with other load near 0.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ class Row:
     seconds: float
     client_cpu: float
     server_cpu: float
+    other_load: float = 0.0  # cores kept busy by other processes during the run
 
     @property
     def mbps(self) -> float:
@@ -55,6 +63,16 @@ def _proc_cpu(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as handle:
         fields = handle.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def _machine_busy() -> float:
+    """Busy CPU seconds of the whole machine (all but idle and iowait), from /proc/stat."""
+    try:
+        with open("/proc/stat") as handle:
+            ticks = [int(x) for x in handle.readline().split()[1:]]
+    except OSError:  # not Linux: no other-load column
+        return 0.0
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK
 
 
 def _children_cpu() -> float:
@@ -114,15 +132,21 @@ def quic_run(client: str, server: str, size: int, cert: Path, key: Path,
         baseline = _children_cpu() - client_before
         server_before = _proc_cpu(proc.pid)
         client_before = _children_cpu()
+        busy_before, wall_before = _machine_busy(), time.monotonic()
         nbytes, seconds = _run_client(client, port, size, timeout)
-        client_cpu = max(0.0, _children_cpu() - client_before - baseline)
+        busy = _machine_busy() - busy_before
+        wall = time.monotonic() - wall_before
+        client_total = _children_cpu() - client_before
+        client_cpu = max(0.0, client_total - baseline)
         server_cpu = _proc_cpu(proc.pid) - server_before
+        other_load = max(0.0, busy - client_total - server_cpu) / wall
     finally:
         proc.kill()
         proc.wait()
     if nbytes != size:
         raise RuntimeError(f"{client}<-{server}: got {nbytes} bytes of {size}")
-    return Row(f"{client} client <- {server} server", nbytes, seconds, client_cpu, server_cpu)
+    return Row(f"{client} client <- {server} server", nbytes, seconds, client_cpu, server_cpu,
+               other_load)
 
 
 # -- the plain UDP ceiling ----------------------------------------------------------------
@@ -190,6 +214,7 @@ def udp_run(size: int, timeout: float) -> Row:
     with tempfile.TemporaryDirectory() as tmp:
         port_file = os.path.join(tmp, "port")
         client_before = _children_cpu()
+        busy_before, wall_before = _machine_busy(), time.monotonic()
         sink = subprocess.Popen([sys.executable, __file__, "--udp-sink", port_file, str(size)],
                                 stdout=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 10
@@ -203,12 +228,14 @@ def udp_run(size: int, timeout: float) -> Row:
                                 timeout=timeout, check=False)
         out, _ = sink.communicate(timeout=timeout)
         cpu = _children_cpu() - client_before
+        other_load = max(0.0, _machine_busy() - busy_before - cpu) / (time.monotonic()
+                                                                      - wall_before)
     if source.returncode != 0:
         raise RuntimeError("UDP source failed")
     report = json.loads(out)
     # Sender and receiver CPU are not told apart here: both count as "client".
     return Row("plain UDP (GSO/GRO, no QUIC)", int(report["bytes"]), float(report["seconds"]),
-               cpu, 0.0)
+               cpu, 0.0, other_load)
 
 
 def main() -> int:
@@ -244,11 +271,11 @@ def main() -> int:
         rows.append(udp_run(size, timeout))
     print(f"bulk download on loopback, {size / 1e6:g} MB per run, max UDP payload {PAYLOAD}")
     print(f"{'run':<34} {'MB':>6} {'seconds':>8} {'Mbit/s':>8} {'client CPU s/GB':>16} "
-          f"{'server CPU s/GB':>16}")
+          f"{'server CPU s/GB':>16} {'other load':>10}")
     for row in rows:
         server = f"{row.cpu_per_gb(row.server_cpu):16.1f}" if row.server_cpu else f"{'-':>16}"
         print(f"{row.name:<34} {row.nbytes / 1e6:6.0f} {row.seconds:8.2f} {row.mbps:8.1f} "
-              f"{row.cpu_per_gb(row.client_cpu):16.1f} {server}")
+              f"{row.cpu_per_gb(row.client_cpu):16.1f} {server} {row.other_load:10.2f}")
     by_name = {row.name: row for row in rows}
     ours = by_name.get("tquic client <- tquic server")
     theirs = by_name.get("aioquic client <- aioquic server")
