@@ -5,16 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_run import tquic
+from cli_run import running_server, server_argv, tquic
 
 from tquic.cli.common import parse_listen
 from tquic.cli.hq import HqRequestError, generated_body, generated_size, parse_request, resolve_path
@@ -26,20 +23,8 @@ def served(cert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     (root / "file.bin").write_bytes(os.urandom(300_000))
     (root / "sub").mkdir()
     (root / "sub" / "a.txt").write_bytes(b"nested\n")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tquic", "server", "--listen", "127.0.0.1:0",
-         "--cert", str(cert_dir / "cert.pem"), "--key", str(cert_dir / "key.pem"),
-         "--root", str(root)],
-        stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        match = re.search(r"\]:(\d+)", line)
-        assert match, line
-        yield int(match.group(1)), root
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with running_server(server_argv(cert_dir, "--root", str(root))) as port:
+        yield port, root
 
 
 def test_certs_writes_a_cert_and_a_private_key(cert_dir: Path) -> None:

@@ -9,14 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_run import tquic
+from cli_run import running_server, server_argv, tquic
 
 from tquic.io.multipath_client import LocalPath, parse_local_path
 
@@ -31,20 +28,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _server(cert_dir: Path, root: Path, *extra: str) -> Iterator[int]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tquic", "server", "--listen", "127.0.0.1:0",
-         "--cert", str(cert_dir / "cert.pem"), "--key", str(cert_dir / "key.pem"),
-         "--root", str(root), *extra],
-        stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        match = re.search(r"\]:(\d+)", line)
-        assert match, line
-        yield int(match.group(1))
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with running_server(server_argv(cert_dir, "--root", str(root), *extra)) as port:
+        yield port
 
 
 @pytest.fixture(scope="module")

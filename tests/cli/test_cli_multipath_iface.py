@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cli_run import running_server
 
 SIZE = 3_000_000
 SERVER_ADDR = "10.99.1.1"
@@ -100,19 +100,10 @@ def served(net: Net, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     assert made.returncode == 0, made.stderr
     root = tmp_path_factory.mktemp("root")
     (root / "big.bin").write_bytes(os.urandom(SIZE))
-    proc = subprocess.Popen(
-        _in_ns(net.server_ns, "server", "--listen", f"{SERVER_ADDR}:0", "--cert",
-               str(certs / "cert.pem"), "--key", str(certs / "key.pem"), "--root", str(root)),
-        stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        match = re.search(r"\]:(\d+)", line)
-        assert match, line
-        yield int(match.group(1)), root
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with running_server(_in_ns(net.server_ns, "server", "--listen", f"{SERVER_ADDR}:0", "--cert",
+                               str(certs / "cert.pem"), "--key", str(certs / "key.pem"),
+                               "--root", str(root))) as port:
+        yield port, root
 
 
 def test_a_path_pinned_to_an_interface_carries_its_traffic_over_that_interface(

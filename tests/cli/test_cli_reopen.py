@@ -13,15 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_run import tquic
+from cli_run import running_server, server_argv, tquic
 
 from tquic.netem.relay import NetemThread
 from tquic.netem.spec import LinkTable, parse_link_option
@@ -42,20 +39,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(cert_dir: Path, root: Path) -> Iterator[int]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tquic", "server", "--listen", "127.0.0.1:0",
-         "--cert", str(cert_dir / "cert.pem"), "--key", str(cert_dir / "key.pem"),
-         "--root", str(root)],
-        stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        match = re.search(r"\]:(\d+)", line)
-        assert match, line
-        yield int(match.group(1))
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with running_server(server_argv(cert_dir, "--root", str(root))) as port:
+        yield port
 
 
 def _table(outage: str) -> LinkTable:

@@ -10,12 +10,12 @@ import json
 import logging
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import running_server, server_argv, tquic
 
 from tquic.cli.transport import setup_logging
 from tquic.crypto.keys import CipherSuite
@@ -24,34 +24,10 @@ SIZE = 300_000
 ECN_STATES = {"testing", "unknown", "capable", "failed", "disabled"}
 
 
-def tquic(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tquic", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
-
-
-@pytest.fixture(scope="module")
-def cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("certs")
-    result = tquic("certs", str(directory))
-    assert result.returncode == 0, result.stderr
-    return directory
-
-
 @pytest.fixture(scope="module")
 def server(cert_dir: Path) -> Iterator[int]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tquic", "server", "--listen", "127.0.0.1:0",
-         "--cert", str(cert_dir / "cert.pem"), "--key", str(cert_dir / "key.pem")],
-        stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        match = re.search(r"\]:(\d+)", line)
-        assert match is not None, line
-        yield int(match.group(1))
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with running_server(server_argv(cert_dir)) as port:
+        yield port
 
 
 def client(port: int, cert_dir: Path, *flags: str) -> subprocess.CompletedProcess[str]:
