@@ -27,13 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tquic.core.network_path import Address, NetworkPath
+from tquic.io.udp import UdpSocket
 from tquic.netem.clock import RealtimeClock
 from tquic.netem.spec import LinkRule, LinkTable
 from tquic.sim.link import DROP_CAUSES, Pipe, PipeStats
 
 __all__ = ["FlowStats", "NetemRelay", "NetemThread", "format_stats"]
 
-MAX_DATAGRAM = 65535
 READS_PER_WAKEUP = 256
 DEFAULT_MAX_CLIENTS = 256
 DEFAULT_IDLE_TIMEOUT = 300.0
@@ -49,7 +49,7 @@ class FlowStats:
     down: PipeStats
     up_overflow: int  # dropped: the direction already held ``limit`` datagrams
     down_overflow: int
-    send_errors: int  # the OS refused a send (buffer full, target unreachable)
+    send_errors: int  # the OS refused a send (socket buffer full)
 
 
 SOCKET_BUFFER = 4 << 20  # bytes; the kernel caps it at net.core.[rw]mem_max
@@ -77,11 +77,10 @@ class _UpSender:
         self.flow = flow
 
     def deliver(self, data: bytes, network_path: NetworkPath, ecn: int = 0) -> None:
-        # The relay's plain sockets neither read nor set the ECN field: marks stop here.
+        # The ECN field goes on as the link left it: the sender's mark, CE where the
+        # link's queue marked it (LinkProfile.ecn), cleared where it bleaches.
         flow = self.flow
-        try:
-            flow.sock.send(data)
-        except OSError:
+        if not flow.udp.send(data, flow.target, ecn):
             flow.send_errors += 1
 
 
@@ -95,13 +94,10 @@ class _DownSender:
         self.flow = flow
 
     def deliver(self, data: bytes, network_path: NetworkPath, ecn: int = 0) -> None:
-        # The relay's plain sockets neither read nor set the ECN field: marks stop here.
-        sock = self.relay._sock
-        if sock is None:
+        udp = self.relay._udp
+        if udp is None:
             return
-        try:
-            sock.sendto(data, self.flow.client)
-        except OSError:
+        if not udp.send(data, self.flow.client, ecn):
             self.flow.send_errors += 1
 
 
@@ -110,7 +106,8 @@ class _Flow:
 
     __slots__ = ("client", "down", "down_clock", "down_overflow", "down_path", "down_rx",
                  "last_active", "last_down_bytes", "last_up_bytes", "rule", "send_errors",
-                 "sock", "up", "up_clock", "up_overflow", "up_path", "up_rx")
+                 "sock", "target", "udp", "up", "up_clock", "up_overflow", "up_path",
+                 "up_rx")
 
     def __init__(self, relay: NetemRelay, loop: asyncio.AbstractEventLoop, client: Address,
                  rule: LinkRule, index: int, sock: socket.socket) -> None:
@@ -118,6 +115,10 @@ class _Flow:
         self.client = client
         self.rule = rule
         self.sock = sock
+        # ECN marks are read and written through tquic's UDP layer (IP_RECVTOS/IP_TOS
+        # cmsgs); one datagram per read and send, as the pipes need them.
+        self.udp = UdpSocket(sock, gso=False, gro=False)
+        self.target = relay.target
         self.up_clock = RealtimeClock(loop, origin)
         self.down_clock = RealtimeClock(loop, origin)
         # One generator per direction, seeded from the run seed, the client host and
@@ -168,6 +169,7 @@ class NetemRelay:
         self.refused = 0  # datagrams from new clients beyond max_clients
         self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self._sock: socket.socket | None = None
+        self._udp: UdpSocket | None = None
         self._flows: dict[Address, _Flow] = {}
         self._per_host: dict[str, int] = {}
         self._closed_stats: list[FlowStats] = []
@@ -198,6 +200,7 @@ class NetemRelay:
             sock.close()
             raise
         self._sock = sock
+        self._udp = UdpSocket(sock, gso=False, gro=False)
         loop.add_reader(sock.fileno(), self._on_client_readable)
         return self.address
 
@@ -211,6 +214,7 @@ class NetemRelay:
                 loop.remove_reader(self._sock.fileno())
             self._sock.close()
             self._sock = None
+            self._udp = None
 
     async def run(self, stop: asyncio.Event, stats_interval: float = 0.0) -> None:
         """Relay until ``stop`` is set; a stats line per link every ``stats_interval``
@@ -235,18 +239,13 @@ class NetemRelay:
     # -- datagrams ------------------------------------------------------------------------
 
     def _on_client_readable(self) -> None:
-        sock = self._sock
-        if sock is None:
+        udp = self._udp
+        if udp is None:
             return
         flows = self._flows
-        for _ in range(READS_PER_WAKEUP):
-            try:
-                data, source = sock.recvfrom(MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                continue  # e.g. an ICMP error reported on the socket
-            client: Address = (str(source[0]), int(source[1]))
+        # ICMP errors reported on the socket are skipped by recv().
+        for datagram in udp.recv(READS_PER_WAKEUP):
+            client = datagram.addr
             flow = flows.get(client)
             if flow is None:
                 flow = self._new_flow(client)
@@ -256,23 +255,15 @@ class NetemRelay:
             if flow.up_clock.pending >= flow.rule.up_limit:
                 flow.up_overflow += 1
                 continue
-            flow.up.offer(data, flow.up_rx, flow.up_path)
+            flow.up.offer(datagram.data, flow.up_rx, flow.up_path, datagram.ecn)
 
     def _on_target_readable(self, flow: _Flow) -> None:
-        sock = flow.sock
-        for _ in range(READS_PER_WAKEUP):
-            try:
-                data = sock.recv(MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                flow.send_errors += 1  # ICMP port unreachable from the target
-                return
+        for datagram in flow.udp.recv(READS_PER_WAKEUP):
             flow.last_active = time.monotonic()
             if flow.down_clock.pending >= flow.rule.down_limit:
                 flow.down_overflow += 1
                 continue
-            flow.down.offer(data, flow.down_rx, flow.down_path)
+            flow.down.offer(datagram.data, flow.down_rx, flow.down_path, datagram.ecn)
 
     def _new_flow(self, client: Address) -> _Flow | None:
         loop = self._loop
@@ -343,6 +334,11 @@ class NetemRelay:
 def _drops(st: PipeStats, overflow: int) -> str:
     parts = [f"{cause}={st.drops(cause)}" for cause in DROP_CAUSES if cause != "nat"]
     parts.append(f"limit={overflow}")
+    # ECN: shown only on links that mark or bleach (ecn= in the profile).
+    if st.ce_marked:
+        parts.append(f"ce={st.ce_marked}")
+    if st.bleached:
+        parts.append(f"bleached={st.bleached}")
     return " ".join(parts)
 
 

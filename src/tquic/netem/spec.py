@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tquic.core.network_path import Address
-from tquic.sim.profile import GilbertElliott, LinkProfile, Outage, ProfileError
+from tquic.sim.profile import ECN_MODES, GilbertElliott, LinkProfile, Outage, ProfileError
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -66,6 +66,9 @@ profile keys (comma-separated key=value; prefix with up. or down. for one direct
   flap=20s:2s        periodic outages: up 20 s, down 2 s, repeated (first hour, or
                      flap=20s:2s:600s for the first 600 s)
   overhead=28        bytes per datagram the rate also carries (IPv4+UDP = 28)
+  ecn=classic        the queue CE-marks ECN-capable datagrams beyond 5 ms instead of
+                     dropping them; ecn=l4s also marks ECT(1) beyond 1 ms; ecn=bleach
+                     clears the ECN field (marks are forwarded as they are otherwise)
 """
 
 _NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
@@ -73,7 +76,7 @@ _RATE_UNITS = {"": 1.0, "bit": 1.0, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
 _TIME_UNITS = {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6}
 _SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1_000_000, "kib": 1024, "mib": 1 << 20}
 _KEYS = ("rate", "delay", "jitter", "loss", "burst", "reorder", "corrupt", "queue", "limit",
-         "outage", "flap", "overhead")
+         "outage", "flap", "overhead", "ecn")
 
 
 def _fail(key: str, value: str, want: str) -> NetemConfigError:
@@ -199,6 +202,14 @@ def _apply(d: _Direction, key: str, value: str, name: str) -> None:
         d.outages.extend(_parse_flap(name, value))
     elif key == "overhead":
         f["overhead_bytes"] = parse_count(name, value, minimum=0)
+    elif key == "ecn":
+        # What the bottleneck does with the ECN field (tquic.sim's LinkProfile.ecn):
+        # CE-mark instead of drop (classic: ECT beyond 5 ms of queue; l4s: ECT(1) beyond
+        # 1 ms too, RFC 9332's idea), or clear it (bleach).
+        mode = value.strip().lower()
+        if mode not in ECN_MODES:
+            raise _fail(name, value, f"write one of {', '.join(ECN_MODES)}")
+        f["ecn"] = mode
     if len(d.outages) > MAX_OUTAGES:
         raise _fail(name, value, f"at most {MAX_OUTAGES} outage windows per direction")
 
