@@ -28,11 +28,8 @@ from collections.abc import Sequence
 from tquic.paths.path import Path
 from tquic.paths.schedulers.extended import (
     SchedulerBase,
-    candidates,
-    fastest,
-    ready,
+    fast_or_slow,
     rtt_of,
-    wait_for,
 )
 
 DEFAULT_SEND_WINDOW = 1 << 20
@@ -67,15 +64,9 @@ class BlestScheduler(SchedulerBase):
         self.lam = max(LAMBDA_MIN, self.lam - LAMBDA_STEP)
 
     def select(self, paths: Sequence[Path], now: float) -> Path | None:
-        if len(paths) <= 1:
-            return paths[0] if paths else None
-        pool = candidates(paths)
-        fast = fastest(pool)
-        if fast is None or ready(fast, now):
+        fast, slow = fast_or_slow(paths, now)
+        if fast is None or slow is None:
             return fast
-        slow = fastest([p for p in pool if ready(p, now)])
-        if slow is None:
-            return wait_for(pool, now)  # nobody can send now
         if self.would_block(fast, slow):
             self.skipped += 1
             return fast

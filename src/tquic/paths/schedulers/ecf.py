@@ -29,12 +29,9 @@ from collections.abc import Sequence
 from tquic.paths.path import Path
 from tquic.paths.schedulers.extended import (
     SchedulerBase,
-    candidates,
-    fastest,
-    ready,
+    fast_or_slow,
     rtt_of,
     rttvar_of,
-    wait_for,
 )
 
 BETA = 0.25
@@ -56,15 +53,9 @@ class EcfScheduler(SchedulerBase):
         self.backlog = backlog_bytes
 
     def select(self, paths: Sequence[Path], now: float) -> Path | None:
-        if len(paths) <= 1:
-            return paths[0] if paths else None
-        pool = candidates(paths)
-        fast = fastest(pool)
-        if fast is None or ready(fast, now):
+        fast, slow = fast_or_slow(paths, now)
+        if fast is None or slow is None:
             return fast
-        slow = fastest([p for p in pool if ready(p, now)])
-        if slow is None:
-            return wait_for(pool, now)
         return fast if self.should_wait(fast, slow) else slow
 
     def should_wait(self, fast: Path, slow: Path) -> bool:

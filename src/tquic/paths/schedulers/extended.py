@@ -160,6 +160,25 @@ def fastest(paths: Sequence[Path]) -> Path | None:
     return best
 
 
+def fast_or_slow(paths: Sequence[Path], now: float) -> tuple[Path | None, Path | None]:
+    """The choice a fastest-first scheduler (BLEST, ECF) weighs at this instant.
+
+    ``(path, None)`` when it is already made: the only path, the fastest path if it can
+    send now, or the path to wait for if none can.  Else ``(fast, slow)``: the fastest
+    path cannot send now, and ``slow``, the fastest of those that can, could go instead.
+    """
+    if len(paths) <= 1:
+        return (paths[0] if paths else None), None
+    pool = candidates(paths)
+    fast = fastest(pool)
+    if fast is None or ready(fast, now):
+        return fast, None
+    slow = fastest([p for p in pool if ready(p, now)])
+    if slow is None:
+        return wait_for(pool, now), None
+    return fast, slow
+
+
 # -- defaults -------------------------------------------------------------------------
 
 
