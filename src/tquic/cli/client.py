@@ -12,10 +12,10 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from tquic.cli.common import CliError, describe_close, fail
+from tquic.cli.common import CliError, describe_close, fail, fail_all, fetching
 from tquic.cli.hq import ALPN_HQ
 from tquic.cli.multipath import MAX_PATH_ID, MultipathSession, print_path_table, scheduler_error
 from tquic.cli.tickets import load_ticket, save_ticket, wait_for_ticket
@@ -256,14 +256,14 @@ async def _fetch_group(args: argparse.Namespace, config: Any, host: str, port: i
                                  qlog_dir=args.qlog_dir, qlog_format=args.qlog_format,
                                  wait_connected=not early)
     except TimeoutError:
-        _fail_all(fetches, f"cannot connect to {host}:{port}: no answer within "
+        fail_all(fetches, f"cannot connect to {host}:{port}: no answer within "
                            f"{args.timeout:g} s (is a QUIC server listening there?)")
         return
     except ConnectionClosedError as exc:
-        _fail_all(fetches, f"cannot connect to {host}:{port}: {describe_close(exc)}")
+        fail_all(fetches, f"cannot connect to {host}:{port}: {describe_close(exc)}")
         return
     except OSError as exc:
-        _fail_all(fetches, f"cannot connect to {host}:{port}: {exc.strerror or exc}")
+        fail_all(fetches, f"cannot connect to {host}:{port}: {exc.strerror or exc}")
         return
     async with conn:
         if session is not None:
@@ -294,46 +294,27 @@ async def _after_transfer(args: argparse.Namespace, conn: QuicConnectionProtocol
             save_ticket(args.session_ticket, ticket)
 
 
-def _fail_all(fetches: list[Fetch], message: str) -> None:
-    for fetch in fetches:
-        fetch.error = message
-
-
 async def _fetch_one(conn: QuicConnectionProtocol, fetch: Fetch, out_dir: Path | None,
                      timeout: float) -> None:
     digest = hashlib.sha256()
-    sink: IO[bytes] | None = None
-    try:
-        if out_dir is not None:
-            name = Path(fetch.path.split("?", 1)[0]).name or "index.html"
-            sink = open(out_dir / name, "wb")  # noqa: SIM115 (closed in finally)
-        fetch.started = time.perf_counter()
-        reader, writer = await conn.open_stream()
-        writer.write(f"GET {fetch.path}\r\n".encode())
-        writer.write_eof()
-        while True:
-            chunk = await asyncio.wait_for(reader.read(1 << 20), timeout)
-            if not chunk:
-                break
-            fetch.bytes += len(chunk)
-            digest.update(chunk)
-            if sink is not None:
-                sink.write(chunk)
-        fetch.sha256 = digest.hexdigest()
-    except StreamError as exc:
-        code = exc.error_code
-        fetch.error = ("not found or refused by the server" if code in (0x10C, 0x10E)
-                       else str(exc))
-    except ConnectionClosedError as exc:
-        fetch.error = describe_close(exc)
-    except TimeoutError:
-        fetch.error = f"no data for {timeout:g} s"
-    except OSError as exc:
-        fetch.error = f"cannot write output: {exc.strerror or exc}"
-    finally:
-        fetch.finished = time.perf_counter()
-        if sink is not None:
-            sink.close()
+    with fetching(fetch, out_dir, timeout) as sink:
+        try:
+            reader, writer = await conn.open_stream()
+            writer.write(f"GET {fetch.path}\r\n".encode())
+            writer.write_eof()
+            while True:
+                chunk = await asyncio.wait_for(reader.read(1 << 20), timeout)
+                if not chunk:
+                    break
+                fetch.bytes += len(chunk)
+                digest.update(chunk)
+                if sink is not None:
+                    sink.write(chunk)
+            fetch.sha256 = digest.hexdigest()
+        except StreamError as exc:
+            code = exc.error_code
+            fetch.error = ("not found or refused by the server" if code in (0x10C, 0x10E)
+                           else str(exc))
 
 
 def _report(args: argparse.Namespace, fetches: list[Fetch], elapsed: float,

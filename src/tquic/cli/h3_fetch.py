@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from tquic.cli.common import describe_close
+from tquic.cli.common import describe_close, fail_all, fetching
 from tquic.h3.aio import connect_h3
 from tquic.h3.api import H3Client, H3RequestError
 from tquic.io.protocol import ConnectionClosedError, QuicConnectionProtocol
@@ -45,14 +44,14 @@ async def fetch_group_h3(config: Any, host: str, port: int, fetches: list[Fetch]
             client = await connect_h3(host, port, config, timeout=timeout,
                                       qlog_dir=qlog_dir, qlog_format=qlog_format)
     except TimeoutError:
-        _fail_all(fetches, f"cannot connect to {host}:{port}: no answer within "
+        fail_all(fetches, f"cannot connect to {host}:{port}: no answer within "
                            f"{timeout:g} s (is an HTTP/3 server listening there?)")
         return
     except ConnectionClosedError as exc:
-        _fail_all(fetches, f"cannot connect to {host}:{port}: {describe_close(exc)}")
+        fail_all(fetches, f"cannot connect to {host}:{port}: {describe_close(exc)}")
         return
     except (ConnectionError, OSError) as exc:
-        _fail_all(fetches, f"cannot connect to {host}:{port}: "
+        fail_all(fetches, f"cannot connect to {host}:{port}: "
                            f"{getattr(exc, 'strerror', None) or exc}")
         return
     async with client:
@@ -66,15 +65,9 @@ async def fetch_group_h3(config: Any, host: str, port: int, fetches: list[Fetch]
             await on_finished(client.protocol)
 
 
-def _fail_all(fetches: list[Fetch], message: str) -> None:
-    for fetch in fetches:
-        fetch.error = message
-
-
 async def _fetch_one(client: H3Client, fetch: Fetch, out_dir: Path | None, timeout: float,
                      verbose: bool) -> None:
     digest = hashlib.sha256()
-    sink: IO[bytes] | None = None
     progress = asyncio.Event()
 
     def on_data(data: bytes) -> None:
@@ -85,45 +78,32 @@ async def _fetch_one(client: H3Client, fetch: Fetch, out_dir: Path | None, timeo
         progress.set()
 
     url = fetch.url if "://" in fetch.url else f"https://{fetch.url}"
-    try:
-        if out_dir is not None:
-            name = Path(fetch.path.split("?", 1)[0]).name or "index.html"
-            sink = open(out_dir / name, "wb")  # noqa: SIM115 (closed in finally)
-        fetch.started = time.perf_counter()
-        request = asyncio.ensure_future(client.request("GET", url, on_data=on_data))
+    with fetching(fetch, out_dir, timeout) as sink:
         try:
-            while not request.done():
-                # The timeout bounds silence, not the whole transfer.
-                waiter = asyncio.ensure_future(progress.wait())
-                done, _ = await asyncio.wait({request, waiter}, timeout=timeout,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                if not done:
-                    raise TimeoutError
-                progress.clear()
-            response = request.result()
-        finally:
-            if not request.done():
-                request.cancel()
-        if verbose:
-            lines = [f"{fetch.url}: HTTP/3 {response.status}"]
-            lines += [f"  {n.decode('latin-1')}: {v.decode('latin-1')}"
-                      for n, v in response.headers]
-            print("\n".join(lines), file=sys.stderr, flush=True)
-        if response.status == 404:
-            fetch.error = "not found (HTTP status 404)"
-        elif not 200 <= response.status < 300:
-            fetch.error = f"HTTP status {response.status}"
-        fetch.sha256 = digest.hexdigest()
-    except H3RequestError as exc:
-        fetch.error = str(exc)
-    except ConnectionClosedError as exc:
-        fetch.error = describe_close(exc)
-    except TimeoutError:
-        fetch.error = f"no data for {timeout:g} s"
-    except OSError as exc:
-        fetch.error = f"cannot write output: {exc.strerror or exc}"
-    finally:
-        fetch.finished = time.perf_counter()
-        if sink is not None:
-            sink.close()
+            request = asyncio.ensure_future(client.request("GET", url, on_data=on_data))
+            try:
+                while not request.done():
+                    # The timeout bounds silence, not the whole transfer.
+                    waiter = asyncio.ensure_future(progress.wait())
+                    done, _ = await asyncio.wait({request, waiter}, timeout=timeout,
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                    waiter.cancel()
+                    if not done:
+                        raise TimeoutError
+                    progress.clear()
+                response = request.result()
+            finally:
+                if not request.done():
+                    request.cancel()
+            if verbose:
+                lines = [f"{fetch.url}: HTTP/3 {response.status}"]
+                lines += [f"  {n.decode('latin-1')}: {v.decode('latin-1')}"
+                          for n, v in response.headers]
+                print("\n".join(lines), file=sys.stderr, flush=True)
+            if response.status == 404:
+                fetch.error = "not found (HTTP status 404)"
+            elif not 200 <= response.status < 300:
+                fetch.error = f"HTTP status {response.status}"
+            fetch.sha256 = digest.hexdigest()
+        except H3RequestError as exc:
+            fetch.error = str(exc)
