@@ -64,7 +64,8 @@ def client(host: str) -> socket.socket:
 
 @contextmanager
 def relay(*links: str, echo: bool = False, seed: int = 0, max_clients: int = 256,
-          out: Callable[[str], None] | None = None) -> Iterator[tuple[NetemThread, Target]]:
+          out: Callable[[str], None] | None = None,
+          epoch: str = "start") -> Iterator[tuple[NetemThread, Target]]:
     """A target and a netem relay in front of it with ``--link``-style ``links``."""
     target = Target(echo)
     table = LinkTable()
@@ -72,7 +73,7 @@ def relay(*links: str, echo: bool = False, seed: int = 0, max_clients: int = 256
         address, rule = parse_link_option(option)
         table = table.with_rule(address, rule) if address else LinkTable(table.rules, rule)
     thread = NetemThread(("127.0.0.1", 0), target.address, table, seed=seed, out=out,
-                         max_clients=max_clients)
+                         max_clients=max_clients, epoch=epoch)
     try:
         thread.start()
         yield thread, target

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tquic.cli.netem_cmd import add_netem_parser, build_relay, run_netem
+from tquic.netem.spec import NetemConfigError
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -118,3 +119,15 @@ def test_sigint_stops_cleanly_with_totals() -> None:
     assert proc.returncode == 0, err
     assert "netem total 127.0.0.2:" in out and "up: 1/1 pkt 5 B" in out
     assert "Traceback" not in err
+
+
+def test_epoch_from_the_command_line_or_the_config_file(tmp_path: Path) -> None:
+    relay, _ = build_relay(parse("--epoch", "first"))
+    assert relay.epoch == "first"
+    assert build_relay(parse())[0].epoch == "start"
+    cfg = tmp_path / "links.toml"
+    cfg.write_text('epoch = "first"\n')
+    assert build_relay(parse("--config", str(cfg)))[0].epoch == "first"
+    cfg.write_text('epoch = "soon"\n')
+    with pytest.raises(NetemConfigError, match="epoch: must be one of start, first"):
+        build_relay(parse("--config", str(cfg)))

@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import replace
 from typing import Any
 
-from tquic.netem.relay import NetemRelay
+from tquic.netem.relay import EPOCHS, NetemRelay
 from tquic.netem.spec import (
     PROFILE_HELP,
     LinkTable,
@@ -55,7 +55,9 @@ links.toml:
   outage = ["5s-7s", "20s-21s"]
   up = { rate = "10mbit" }
 
-Outage times count from when netem starts.  Ctrl-C stops it and prints the
+Outage and flap times count from when netem starts, or with --epoch first from
+the first datagram a client sends (netem then prints that moment's monotonic
+clock, so a script can line its own times up with the link's).  Ctrl-C stops it and prints the
 totals per link.
 """
 
@@ -80,6 +82,10 @@ def add_netem_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="random seed for loss decisions (default 0)")
     parser.add_argument("--stats-interval", type=float, metavar="SECONDS",
                         help="print a stats line per link this often (default 5; 0 = at exit)")
+    parser.add_argument("--epoch", choices=EPOCHS, default=None,
+                        help="when outage/flap times start counting: 'start' (netem starts, "
+                             "the default) or 'first' (the first datagram from any client, so "
+                             "'outage=2.5s-' means 2.5 s into the transfer)")
     parser.add_argument("--max-clients", type=int, default=256,
                         help="most client addresses relayed at once (default 256)")
     parser.set_defaults(handler=run_netem)
@@ -117,7 +123,11 @@ def build_relay(args: argparse.Namespace) -> tuple[NetemRelay, float]:
                                f"{interval!r}")
     if args.max_clients < 1:
         raise NetemConfigError(f"--max-clients: must be >= 1, got {args.max_clients}")
-    relay = NetemRelay(listen, target, table, seed=seed, max_clients=args.max_clients)
+    epoch = args.epoch if args.epoch is not None else settings.get("epoch", "start")
+    if epoch not in EPOCHS:
+        raise NetemConfigError(f"epoch: must be one of {', '.join(EPOCHS)}, got {epoch!r}")
+    relay = NetemRelay(listen, target, table, seed=seed, max_clients=args.max_clients,
+                       epoch=epoch)
     return relay, float(interval)
 
 

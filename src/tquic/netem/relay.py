@@ -32,9 +32,13 @@ from tquic.netem.clock import RealtimeClock
 from tquic.netem.spec import LinkRule, LinkTable
 from tquic.sim.link import DROP_CAUSES, Pipe, PipeStats
 
-__all__ = ["FlowStats", "NetemRelay", "NetemThread", "format_stats"]
+__all__ = ["EPOCHS", "FlowStats", "NetemRelay", "NetemThread", "format_stats"]
 
 READS_PER_WAKEUP = 256
+# When the emulator's clock (outage and flap times) starts: when the relay starts, or at
+# the first datagram any client sends -- a scripted run ("the link dies 2.5 s into the
+# transfer") then does not depend on how long the client took to start.
+EPOCHS = ("start", "first")
 DEFAULT_MAX_CLIENTS = 256
 DEFAULT_IDLE_TIMEOUT = 300.0
 
@@ -153,11 +157,14 @@ class NetemRelay:
     def __init__(self, listen: Address, target: Address, table: LinkTable, *, seed: int = 0,
                  max_clients: int = DEFAULT_MAX_CLIENTS,
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
-                 out: Callable[[str], None] | None = None) -> None:
+                 out: Callable[[str], None] | None = None, epoch: str = "start") -> None:
         if max_clients < 1:
             raise ValueError(f"max_clients: must be >= 1, got {max_clients}")
         if not idle_timeout > 0:
             raise ValueError(f"idle_timeout: must be > 0 seconds, got {idle_timeout}")
+        if epoch not in EPOCHS:
+            raise ValueError(f"epoch: must be one of {', '.join(EPOCHS)}, got {epoch!r}")
+        self.epoch = epoch
         self.listen = listen
         self.target = target
         self.table = table
@@ -165,7 +172,10 @@ class NetemRelay:
         self.max_clients = max_clients
         self.idle_timeout = idle_timeout
         self.out = out if out is not None else _print_flush
-        self.origin = 0.0  # asyncio time at start(): outage times count from here
+        # asyncio time outage times count from: start(), or the first datagram (epoch)
+        self.origin = 0.0
+        # asyncio (= time.monotonic()) time of the first client datagram, None before it
+        self.first_datagram_at: float | None = None
         self.refused = 0  # datagrams from new clients beyond max_clients
         self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self._sock: socket.socket | None = None
@@ -246,6 +256,8 @@ class NetemRelay:
         # ICMP errors reported on the socket are skipped by recv().
         for datagram in udp.recv(READS_PER_WAKEUP):
             client = datagram.addr
+            if self.first_datagram_at is None:
+                self._first_datagram(client)
             flow = flows.get(client)
             if flow is None:
                 flow = self._new_flow(client)
@@ -256,6 +268,17 @@ class NetemRelay:
                 flow.up_overflow += 1
                 continue
             flow.up.offer(datagram.data, flow.up_rx, flow.up_path, datagram.ecn)
+
+    def _first_datagram(self, client: Address) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        now = self.first_datagram_at = loop.time()
+        if self.epoch == "first":
+            # No flow exists yet, so every pipe is built on this origin.
+            self.origin = now
+            self.out(f"netem: clock started by the first datagram, from {client[0]}:{client[1]} "
+                     f"(monotonic {now:.6f}); outage times count from here")
 
     def _on_target_readable(self, flow: _Flow) -> None:
         for datagram in flow.udp.recv(READS_PER_WAKEUP):
@@ -368,10 +391,11 @@ class NetemThread:
     def __init__(self, listen: Address, target: Address, table: LinkTable, *, seed: int = 0,
                  out: Callable[[str], None] | None = None,
                  max_clients: int = DEFAULT_MAX_CLIENTS,
-                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, epoch: str = "start") -> None:
         self.relay = NetemRelay(listen, target, table, seed=seed,
                                 out=out if out is not None else (lambda _line: None),
-                                max_clients=max_clients, idle_timeout=idle_timeout)
+                                max_clients=max_clients, idle_timeout=idle_timeout,
+                                epoch=epoch)
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

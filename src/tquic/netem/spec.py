@@ -363,8 +363,8 @@ def _toml_pairs(table: Mapping[str, Any], where: str, prefix: str = "") -> list[
 
 
 def table_from_toml(data: Mapping[str, Any]) -> tuple[LinkTable, dict[str, Any]]:
-    """A link table and the top-level settings (listen, target, seed, stats_interval)
-    from a parsed TOML document::
+    """A link table and the top-level settings (listen, target, seed, stats_interval,
+    epoch) from a parsed TOML document::
 
         listen = "127.0.0.1:4433"
         target = "127.0.0.1:4434"
@@ -377,11 +377,11 @@ def table_from_toml(data: Mapping[str, Any]) -> tuple[LinkTable, dict[str, Any]]
         up = { rate = "10mbit" }
     """
     settings = {k: v for k, v in data.items() if k != "links"}
-    unknown = set(settings) - {"listen", "target", "seed", "stats_interval"}
+    unknown = set(settings) - {"listen", "target", "seed", "stats_interval", "epoch"}
     if unknown:
         raise NetemConfigError(
             f"unknown setting(s) {', '.join(sorted(unknown))}; "
-            "use listen, target, seed, stats_interval and [links.\"ADDRESS\"] tables")
+            "use listen, target, seed, stats_interval, epoch and [links.\"ADDRESS\"] tables")
     links = data.get("links", {})
     if not isinstance(links, Mapping):
         raise NetemConfigError("links: must be tables like [links.\"127.0.0.2\"]")
