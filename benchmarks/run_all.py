@@ -11,7 +11,7 @@ HERE = Path(__file__).resolve().parent
 # Benchmarks in the order a reader wants them: foundation first, then up the stack.
 ORDER = [
     "packets.py", "handshake.py", "engine.py", "sim_suite.py", "bulk.py", "bulk_h3.py",
-    "multipath.py", "cc_table.py", "ecn_table.py", "netns_bonding.py",
+    "multipath.py", "cc_table.py", "ecn_table.py", "realtime.py", "netns_bonding.py",
 ]
 
 

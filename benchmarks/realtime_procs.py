@@ -1,0 +1,331 @@
+"""One real-time run for benchmarks/realtime.py: three processes, timed as a user would.
+
+``tquic server`` (the sender of the download), ``tquic netem`` (one emulated link per
+client source address, ``--epoch first`` so a link cut lands N s after the client's
+first datagram) and ``tquic client`` with one ``--path`` per link (127.0.0.2, .3, ...).
+The client is timed from spawn to exit, as ``time`` does.  Its output file is a FIFO
+read here: every read is timestamped, so the longest gap in in-order delivery, the
+moment of the last byte and the bytes' SHA-256 come from what the application really
+got, without any hook in the client.  netem prints the monotonic time of the first
+datagram, which starts the "transfer" clock the simulator's t = 0 corresponds to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PIPE_SIZE = 1 << 20  # the FIFO's buffer (Linux's default maximum): the client never waits on us
+CLIENT_IDLE_TIMEOUT = 10.0  # tquic client --timeout (handshake and idle)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One emulated access link, the same both ways: rate (bit/s at the IP layer, 28 bytes
+    of IPv4+UDP header counted per datagram), one-way delay, random loss, queue in
+    packets, and optionally the time (after the first datagram) it dies for good."""
+
+    rate_bps: float
+    delay: float
+    loss: float = 0.0
+    queue_packets: int = 1000
+    cut_at: float | None = None
+
+    def netem_profile(self) -> str:
+        text = (f"rate={self.rate_bps:.0f}bit,delay={self.delay * 1000:g}ms,"
+                f"queue={self.queue_packets},overhead=28")
+        if self.loss:
+            text += f",loss={self.loss * 100:g}%"
+        if self.cut_at is not None:
+            text += f",outage={self.cut_at:g}s-"
+        return text
+
+
+@dataclass(slots=True)
+class RealRun:
+    """What one real-time run measured (times in seconds, time.monotonic() based)."""
+
+    wall: float = 0.0  # client spawn to exit: what `time` prints as "real"
+    startup: float | None = None  # spawn to the first datagram netem saw
+    transfer: float | None = None  # first datagram to the last byte delivered
+    stall: float = 0.0  # longest gap between two deliveries to the application
+    stall_at: float | None = None  # when it began, seconds after the first datagram
+    exit_delay: float | None = None  # last byte delivered to process exit
+    bytes: int = 0
+    intact: bool = False  # every byte, SHA-256 equal to what the server generated
+    client_seconds: float | None = None  # the client's own "seconds" (request to last byte)
+    other_load: float = 0.0  # cores kept busy by other processes during the run
+    cpu_client: float = 0.0
+    cpu_server: float = 0.0
+    cpu_netem: float = 0.0
+    error: str | None = None
+    paths: list[dict[str, Any]] = field(default_factory=list)
+    netem: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def expected_sha256(size: int) -> str:
+    """The SHA-256 of the server's generated body of ``/size`` (byte i is i % 256)."""
+    from tquic.cli.hq import CHUNK, generated_body
+
+    digest = hashlib.sha256()
+    for offset in range(0, size, CHUNK):
+        digest.update(generated_body(min(CHUNK, size - offset), offset))
+    return digest.hexdigest()
+
+
+# -- CPU accounting (as benchmarks/bulk.py) ------------------------------------------------
+
+
+def machine_busy() -> float:
+    """Busy CPU seconds of the whole machine (all but idle and iowait), from /proc/stat."""
+    try:
+        with open("/proc/stat") as handle:
+            ticks = [int(x) for x in handle.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK
+
+
+def proc_cpu(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# -- the client's output, read through a FIFO --------------------------------------------
+
+
+class FifoReader(threading.Thread):
+    """Reads the FIFO the client writes its download to; times every read."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(name="fifo-reader", daemon=True)
+        self.path = path
+        self.digest = hashlib.sha256()
+        self.bytes = 0
+        self.opened = False
+        self.first: float | None = None
+        self.last: float | None = None
+        self.gap = 0.0
+        self.gap_start: float | None = None
+
+    def run(self) -> None:
+        fd = os.open(self.path, os.O_RDONLY)  # until the client opens its output file
+        self.opened = True
+        with contextlib.suppress(OSError, AttributeError):
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        try:
+            while data := os.read(fd, PIPE_SIZE):
+                now = time.monotonic()
+                if self.last is not None and now - self.last > self.gap:
+                    self.gap, self.gap_start = now - self.last, self.last
+                if self.first is None:
+                    self.first = now
+                self.last = now
+                self.bytes += len(data)
+                self.digest.update(data)
+        finally:
+            os.close(fd)
+
+    def release(self) -> None:
+        """The client ended without opening its output: unblock our open() with EOF."""
+        if not self.opened:
+            with contextlib.suppress(OSError):
+                os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK))
+        self.join(5.0)
+
+
+# -- the three processes --------------------------------------------------------------------
+
+
+class LineCollector(threading.Thread):
+    """Collects a process's output lines (so its pipe never fills)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__(name="lines", daemon=True)
+        self.stream = stream
+        self.lines: list[str] = []
+        self.changed = threading.Condition()
+
+    def run(self) -> None:
+        for line in self.stream:
+            with self.changed:
+                self.lines.append(line.rstrip("\n"))
+                self.changed.notify_all()
+        with self.changed:
+            self.lines.append("")  # EOF marker
+            self.changed.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match[str] | None:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                for line in self.lines:
+                    match = regex.search(line)
+                    if match is not None:
+                        return match
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.lines and self.lines[-1] == "" and not self.is_alive()):
+                    return None
+                self.changed.wait(min(left, 0.2))
+
+
+def tquic_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tquic", *args]
+
+
+def start_process(cmd: Sequence[str], ready: str, what: str,
+                  timeout: float = 30.0) -> tuple[subprocess.Popen[str], LineCollector, int]:
+    """Start ``cmd`` (stdout and stderr merged), wait for a line matching ``ready`` whose
+    first group is the bound port."""
+    proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    assert proc.stdout is not None
+    lines = LineCollector(proc.stdout)
+    lines.start()
+    match = lines.wait_for(ready, timeout)
+    if match is None:
+        stop_process(proc)
+        raise RuntimeError(f"{what} did not start: {' | '.join(lines.lines[-5:])}")
+    return proc, lines, int(match.group(1))
+
+
+def stop_process(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(5.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_once(links: Sequence[Link], size: int, cc: str, seed: int, cert_dir: Path,
+             expected: str) -> RealRun:
+    """One download of ``size`` bytes over ``links``; never raises for a failed run (the
+    result's ``error`` says what went wrong)."""
+    result = RealRun()
+    cc_args = [] if cc == "cubic" else ["--cc", cc]  # "defaults" stay literally defaults
+    server, _, server_port = start_process(
+        tquic_cmd("server", "--listen", "127.0.0.1:0", "--cert", str(cert_dir / "cert.pem"),
+                  "--key", str(cert_dir / "key.pem"), *cc_args),
+        r"listening on \[[^\]]*\]:(\d+)", "tquic server")
+    netem_cmd: list[str] = tquic_cmd("netem", "--listen", "127.0.0.1:0", "--target",
+                                     f"127.0.0.1:{server_port}", "--epoch", "first",
+                                     "--stats-interval", "0", "--seed", str(seed))
+    for i, link in enumerate(links):
+        netem_cmd += ["--link", f"127.0.0.{i + 2}={link.netem_profile()}"]
+    try:
+        netem, netem_lines, port = start_process(netem_cmd, r"listening on [\d.]+:(\d+)",
+                                                 "tquic netem")
+    except RuntimeError:
+        stop_process(server)
+        raise
+    try:
+        with tempfile.TemporaryDirectory(prefix="tquic-realtime-") as tmp:
+            _client(result, Path(tmp), links, size, cc_args, port, server, netem,
+                    netem_lines, expected)
+    finally:
+        stop_process(netem, signal.SIGINT)  # SIGINT: netem prints its per-link totals
+        stop_process(server)
+        netem_lines.join(2.0)
+        result.netem = [line for line in netem_lines.lines if line.startswith("netem")]
+    return result
+
+
+def _client(result: RealRun, tmp: Path, links: Sequence[Link], size: int,
+            cc_args: list[str], port: int, server: subprocess.Popen[str],
+            netem: subprocess.Popen[str], netem_lines: LineCollector, expected: str) -> None:
+    out_dir = tmp / "out"
+    out_dir.mkdir()
+    fifo = out_dir / str(size)
+    os.mkfifo(fifo)
+    reader = FifoReader(fifo)
+    reader.start()
+    paths = [arg for i in range(len(links)) for arg in ("--path", f"127.0.0.{i + 2}")]
+    cmd = tquic_cmd("client", f"https://127.0.0.1:{port}/{size}", "--insecure", "--json",
+                    "-o", str(out_dir), "--timeout", f"{CLIENT_IDLE_TIMEOUT:g}", *cc_args,
+                    *paths)
+    stdout_path, stderr_path = tmp / "client.out", tmp / "client.err"
+    busy0, children0, self0 = machine_busy(), children_cpu(), time.process_time()
+    server0, netem0 = proc_cpu(server.pid), proc_cpu(netem.pid)
+    with open(stdout_path, "w") as stdout, open(stderr_path, "w") as stderr:
+        spawned = time.monotonic()
+        client = subprocess.Popen(cmd, stdout=stdout, stderr=stderr)
+        try:
+            client.wait(timeout=60 + size / 1e6 * 5)
+        except subprocess.TimeoutExpired:
+            client.kill()
+            client.wait()
+            result.error = "the client did not finish in time (killed)"
+        exited = time.monotonic()
+    result.wall = exited - spawned
+    result.cpu_client = children_cpu() - children0
+    result.cpu_server = proc_cpu(server.pid) - server0
+    result.cpu_netem = proc_cpu(netem.pid) - netem0
+    own = time.process_time() - self0
+    busy = machine_busy() - busy0
+    result.other_load = max(0.0, busy - result.cpu_client - result.cpu_server
+                            - result.cpu_netem - own) / max(result.wall, 1e-9)
+    reader.release()
+    first_datagram = netem_lines.wait_for(r"monotonic (\d+\.\d+)", 1.0)
+    origin = float(first_datagram.group(1)) if first_datagram is not None else None
+    if origin is not None:
+        result.startup = origin - spawned
+    result.bytes = reader.bytes
+    result.stall = reader.gap
+    if reader.last is not None:
+        result.exit_delay = exited - reader.last
+        if origin is not None:
+            result.transfer = reader.last - origin
+            if reader.gap_start is not None:
+                result.stall_at = reader.gap_start - origin
+    result.intact = reader.bytes == size and reader.digest.hexdigest() == expected
+    _read_report(result, stdout_path, stderr_path, client.returncode, expected)
+
+
+def _read_report(result: RealRun, stdout_path: Path, stderr_path: Path, status: int,
+                 expected: str) -> None:
+    try:
+        report = json.loads(stdout_path.read_text() or "null")
+    except ValueError:
+        report = None
+    if isinstance(report, dict):
+        fetch = (report.get("results") or [{}])[0]
+        result.client_seconds = fetch.get("seconds")
+        result.paths = list(report.get("paths") or [])
+        if fetch.get("sha256") != expected:
+            result.intact = False
+        if fetch.get("error") and result.error is None:
+            result.error = str(fetch["error"])
+    if status != 0 and result.error is None:
+        tail = stderr_path.read_text().strip().splitlines()[-3:]
+        result.error = f"client exit status {status}: {' | '.join(tail)}"
