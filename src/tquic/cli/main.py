@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (certs, server, client, demo):
         module.register(subparsers)
     add_netem_parser(subparsers)
+    from tquic.cli import bond_control
+
+    bond_control.register(subparsers)  # after any module that creates 'tquic bond' itself
     return parser
 
 

@@ -1,0 +1,112 @@
+"""Text for ``tquic bond status``: the daemon's line, a table per link, the tunnel, the clients.
+
+Works on the API's JSON (so it shows exactly what the API answered), in the
+shape of ``tquic demo``'s live table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["duration", "link_rows", "rate", "size", "status_text"]
+
+DOWN = ("down", "failed", "disabled", "abandoned")
+
+
+def rate(bps: float | None) -> str:
+    if bps is None:
+        return "-"
+    return f"{bps / 1e6:.2f}"
+
+
+def size(n: float | None) -> str:
+    if n is None:
+        return "-"
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return f"{int(n)}B"
+
+
+def duration(seconds: float) -> str:
+    s = int(seconds)
+    days, hours, minutes = s // 86400, s % 86400 // 3600, s % 3600 // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {s % 60}s"
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f}"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x * 100:.1f}%"
+
+
+def link_rows(rows: list[dict[str, Any]]) -> list[str]:
+    """The per-link table: a head line and one line per link."""
+    lines = [f"  {'link':<14} {'state':<10} {'role':<8} {'RTT ms':>7} {'min ms':>7} "
+             f"{'down':>7} {'up':>7} {'share':>6} {'loss':>6} {'used/cap':>16}  note"]
+    for link in rows:
+        cap = link.get("data_cap")
+        used = size(link.get("data_used"))
+        if cap:
+            used = f"{used}/{cap['text']}"
+        role = link.get("role", "-")
+        if link.get("weight", 1) != 1:
+            role = f"{role}x{link['weight']:g}"
+        note = ""
+        if link.get("demoted"):
+            note = f"demoted: {link['demoted']}"
+        elif link.get("state") in DOWN:
+            note = "not in use"
+        where = link.get("interface") or link.get("local") or ""
+        if where and not note:
+            note = where
+        lines.append(
+            f"  {link.get('name', '?')[:14]:<14} {link.get('state', '?'):<10} {role:<8} "
+            f"{_ms(link.get('srtt')):>7} {_ms(link.get('min_rtt')):>7} "
+            f"{rate(link.get('rate_down')):>7} {rate(link.get('rate_up')):>7} "
+            f"{_pct(link.get('share')):>6} {_pct(link.get('loss')):>6} {used:>16}  {note}")
+    if not rows:
+        lines.append("  (no links)")
+    return lines
+
+
+def status_text(status: dict[str, Any], links: dict[str, Any],
+                tunnel: dict[str, Any] | None = None,
+                clients: list[dict[str, Any]] | None = None) -> str:
+    head = (f"tquic {status.get('daemon', '?')} {status.get('version', '')}  "
+            f"up {duration(float(status.get('uptime', 0)))}  "
+            f"links {status.get('links_up', 0)}/{status.get('links', 0)}  "
+            f"down {rate(status.get('rate_down'))} Mbit/s  up {rate(status.get('rate_up'))} Mbit/s"
+            f"  (sample #{status.get('seq', '-')})")
+    lines = [head]
+    extra = []
+    if status.get("tunnel_address"):
+        extra.append("tunnel " + ", ".join(status["tunnel_address"]))
+    if status.get("peers"):
+        extra.append("peer " + ", ".join(status["peers"]))
+    if extra:
+        lines.append("  " + "  ".join(extra))
+    lines.extend(link_rows(links.get("links", [])))
+    lines.append("  (down/up in Mbit/s over the last sample)")
+    if tunnel:
+        drops = ", ".join(f"{k} {v}" for k, v in tunnel.get("drops", {}).items() if v) or "none"
+        reorder = tunnel.get("reorder", {})
+        lines.append(f"  tunnel: in {tunnel.get('packets_in', 0)} packets "
+                     f"({size(tunnel.get('bytes_in'))}), out {tunnel.get('packets_out', 0)} "
+                     f"({size(tunnel.get('bytes_out'))}); dropped: {drops}")
+        lines.append(f"  reorder buffer: held {reorder.get('held', 0)}, late "
+                     f"{reorder.get('late', 0)}, added delay p50 {_ms(reorder.get('delay_p50'))} "
+                     f"ms, p99 {_ms(reorder.get('delay_p99'))} ms")
+    if clients:
+        lines.append(f"  {'client':<16} {'remote':<24} {'paths':>5} {'sent':>9} {'received':>9}")
+        for client in clients:
+            lines.append(f"  {client.get('name', '?')[:16]:<16} {client.get('remote', ''):<24} "
+                         f"{client.get('paths', 0):>5} {size(client.get('bytes_sent')):>9} "
+                         f"{size(client.get('bytes_received')):>9}")
+    return "\n".join(lines)
