@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tquic.cli.common import CliError, describe_close, fail, fail_all, fetching
-from tquic.cli.hq import ALPN_HQ
+from tquic.cli.hq import ALPN_HQ, hq_refusal
 from tquic.cli.multipath import MAX_PATH_ID, MultipathSession, print_path_table, scheduler_error
 from tquic.cli.tickets import load_ticket, save_ticket, wait_for_ticket
 from tquic.cli.transport import connection_line, path_lines, setup_logging, transport_entry
@@ -312,9 +312,7 @@ async def _fetch_one(conn: QuicConnectionProtocol, fetch: Fetch, out_dir: Path |
                     sink.write(chunk)
             fetch.sha256 = digest.hexdigest()
         except StreamError as exc:
-            code = exc.error_code
-            fetch.error = ("not found or refused by the server" if code in (0x10C, 0x10E)
-                           else str(exc))
+            fetch.error = hq_refusal(exc.error_code) or str(exc)
 
 
 def _report(args: argparse.Namespace, fetches: list[Fetch], elapsed: float,

@@ -9,6 +9,7 @@ turns on the ``tquic`` loggers (INFO, ``-vv`` DEBUG) on stderr.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -45,6 +46,16 @@ def _address(addr: Sequence[Any]) -> str:
     return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
 
 
+def _ms(seconds: float) -> float | None:
+    """Milliseconds, or None for a path without an RTT sample yet (min RTT still
+    infinite; JSON has no Infinity)."""
+    return round(seconds * 1000, 3) if math.isfinite(seconds) else None
+
+
+def rtt_text(min_ms: float | None, srtt_ms: float) -> str:
+    return f"{'-' if min_ms is None else f'{min_ms:.1f}'}/{srtt_ms:.1f} ms"
+
+
 def transport_entry(conn: QuicConnectionProtocol, now: float) -> dict[str, Any]:
     """The transport fields of a connection's ``connections`` JSON entry."""
     quic = conn.quic
@@ -55,7 +66,7 @@ def transport_entry(conn: QuicConnectionProtocol, now: float) -> dict[str, Any]:
         paths.append({
             "path_id": stats.path_id, "local": _address(network.local),
             "remote": _address(network.remote), "state": stats.state,
-            "srtt_ms": round(stats.srtt * 1000, 3), "min_rtt_ms": round(stats.min_rtt * 1000, 3),
+            "srtt_ms": round(stats.srtt * 1000, 3), "min_rtt_ms": _ms(stats.min_rtt),
             "cwnd": stats.cwnd, "packets_sent": stats.packets_sent,
             "packets_lost": stats.packets_lost,
             "packets_retransmitted": stats.packets_retransmitted,
@@ -75,12 +86,18 @@ def connection_line(entry: dict[str, Any]) -> str:
         head += f", multipath ({len(paths)} paths)"
     if not paths:
         return head
-    # The best path's RTT; losses over all paths.
-    best = min(paths, key=lambda p: p["srtt_ms"])
+    # RTT over the paths that measured one (a path opened by a failover may have no
+    # sample yet: its smoothed RTT is still the initial guess, its minimum unset); the
+    # best path's smoothed RTT; losses over all paths.
+    sampled = [p for p in paths if p.get("min_rtt_ms") is not None]
+    if sampled:
+        best = min(sampled, key=lambda p: p["srtt_ms"])
+        rtt = rtt_text(min(p["min_rtt_ms"] for p in sampled), best["srtt_ms"])
+    else:
+        rtt = "not measured"
     sent = sum(p["packets_sent"] for p in paths)
     lost = sum(p["packets_lost"] for p in paths)
-    return (f"{head}, rtt {best['min_rtt_ms']:.1f}/{best['srtt_ms']:.1f} ms (min/smoothed), "
-            f"{lost} of {sent} packets sent lost")
+    return f"{head}, rtt {rtt} (min/smoothed), {lost} of {sent} packets sent lost"
 
 
 def path_lines(entry: dict[str, Any]) -> list[str]:
@@ -89,7 +106,7 @@ def path_lines(entry: dict[str, Any]) -> list[str]:
     for p in entry.get("paths", []):
         lines.append(
             f"  path {p['path_id']} {p['local']} -> {p['remote']} {p['state']}: "
-            f"rtt {p['min_rtt_ms']:.1f}/{p['srtt_ms']:.1f} ms, cwnd {p['cwnd']}, "
+            f"rtt {rtt_text(p['min_rtt_ms'], p['srtt_ms'])}, cwnd {p['cwnd']}, "
             f"sent {p['packets_sent']} pkts/{p['bytes_sent']} B, "
             f"received {p['bytes_received']} B, lost {p['packets_lost']}, "
             f"retransmitted {p['packets_retransmitted']}, ECN {p['ecn']}")

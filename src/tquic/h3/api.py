@@ -426,9 +426,13 @@ class H3Server(_Endpoint):
         *,
         connect_handler: Callable[[ServerTunnel], Awaitable[None]] | None = None,
         max_request_size: int = 16 << 20,
+        on_stream_error: Callable[[int, int], None] | None = None,
     ) -> None:
         super().__init__(quic, transmit, False, config)
         self._handler = handler
+        # Called with (stream id, error code) when we end a request stream ourselves
+        # because it was malformed (RFC 9114 §4.1.2), e.g. to log it.
+        self._on_stream_error = on_stream_error
         self._connect_handler = connect_handler
         self._incoming: dict[int, _Incoming] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -464,6 +468,8 @@ class H3Server(_Endpoint):
                 self._dispatch_request(stream_id)
         elif isinstance(event, StreamReset):
             self._incoming.pop(stream_id, None)
+            if not event.by_peer and self._on_stream_error is not None:
+                self._on_stream_error(stream_id, event.error_code)
         elif isinstance(event, StopSendingReceived):
             # RFC 9114 §4.1.1: the client no longer wants the response; the engine
             # has reset our side, so a streamed body stops here.

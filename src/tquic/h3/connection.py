@@ -211,9 +211,29 @@ class H3Connection:
             work()
         except H3StreamError as exc:
             del events[mark:]  # the message is malformed: do not deliver parts of it
+            if self._answers_malformed(stream):
+                self._answer_bad_request(stream, exc.reason)
             self._abort(stream, exc.code)
             events.append(StreamReset(stream.stream_id, int(exc.code), by_peer=False))
         self._forget_if_finished(stream)
+
+    def _answers_malformed(self, stream: RequestStream) -> bool:
+        return (not self._is_client and self._config.answer_malformed_requests
+                and stream.send_state == SendState.HEADERS and not stream.send_ended
+                and not stream.is_tunnel)
+
+    def _answer_bad_request(self, stream: RequestStream, reason: str) -> None:
+        """§4.1.2: "a server MAY send an HTTP response indicating the error prior to
+        closing or resetting the stream" -- a 400 that ends our side with FIN, so
+        ``_abort`` then only stops the receiving side (STOP_SENDING)."""
+        body = f"malformed request: {reason}\n".encode("utf-8", "replace")
+        try:
+            self.send_headers(stream.stream_id, [
+                (b":status", b"400"), (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode())])
+            self.send_data(stream.stream_id, body, end_stream=True)
+        except (H3UsageError, StreamUsageError):
+            return  # the stream cannot take it: the reset alone says it
 
     def _abort(self, stream: RequestStream, code: int) -> None:
         """Reset both directions of a request stream (RFC 9114 §4.1.1, §8)."""

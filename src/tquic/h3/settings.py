@@ -22,6 +22,8 @@ class H3Config:
     ``enable_connect_protocol`` sends SETTINGS_ENABLE_CONNECT_PROTOCOL=1 and
     accepts extended CONNECT requests (RFC 9220).  ``grease`` sends reserved
     settings, frames and a reserved stream type (RFC 9114 §6.2.3, §7.2.4.1, §7.2.8).
+    ``answer_malformed_requests`` (server) answers a malformed request 400 (§4.1.2
+    allows a response before the stream error) instead of only resetting it.
     """
 
     qpack_max_table_capacity: int = 4096
@@ -32,6 +34,9 @@ class H3Config:
     enable_connect_protocol: bool = False
     enable_datagrams: bool = False
     grease: bool = True
+    # Server: answer a malformed request (RFC 9114 §4.1.2) with 400 and FIN before
+    # stopping its receiving side, instead of resetting the stream without a word.
+    answer_malformed_requests: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.qpack_max_table_capacity < (1 << 30):
