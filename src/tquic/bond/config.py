@@ -41,8 +41,6 @@ class ClientConfig:
     ca: str | None = None
     insecure: bool = False
     token: str | None = None
-    cert: str | None = None  # TLS client certificate (instead of a token)
-    key: str | None = None
     tun: str = "bond0"
     routes: tuple[IPNetwork, ...] = ()
     socks: tuple[str, int] | None = None  # the TCP lane's SOCKS5 listener (tcp_lane)
@@ -61,7 +59,6 @@ class ClientEntry:
 
     name: str
     token_sha256: str | None = None  # hex SHA-256 of the bearer token
-    cert_sha256: str | None = None  # hex SHA-256 of the client's DER certificate
     address: tuple[IPNetwork, ...] = ()  # fixed tunnel addresses (else from the pool)
     routes: tuple[IPNetwork, ...] = ()  # networks behind this client (site-to-site)
     reach: tuple[str, ...] = ()  # other clients' names it may send to ("*": all)
@@ -202,7 +199,7 @@ def merged(cli: Mapping[str, Any], config_path: str | None) -> dict[str, Any]:
     return values
 
 
-_CLIENT_KEYS = frozenset({"server", "link", "ca", "insecure", "token", "cert", "key", "tun",
+_CLIENT_KEYS = frozenset({"server", "link", "ca", "insecure", "token", "tun",
                           "route", "socks", "redirect", "state_dir", "reorder", "cc",
                           "scheduler", "guard", "userspace", "log_level", "control"})
 _SERVER_KEYS = frozenset({"listen", "cert", "key", "pool", "token", "clients", "nat", "tun",
@@ -233,16 +230,12 @@ def client_config(values: Mapping[str, Any]) -> ClientConfig:
         raise BondConfigError("ca", "give --ca FILE (the server's CA certificate) or --insecure "
                                     "(no certificate check: for tests only)")
     token = _text(values["token"], "token") if values.get("token") is not None else None
-    cert = _file(values["cert"], "cert") if values.get("cert") is not None else None
-    key = _file(values["key"], "key") if values.get("key") is not None else None
-    if (cert is None) != (key is None):
-        raise BondConfigError("cert", "a client certificate needs its key: give cert and key")
     routes = _networks(values.get("route", []), "route") if values.get("route") else ()
     socks = (parse_hostport(values["socks"], "socks") if values.get("socks") else None)
     redirect = (parse_hostport(values["redirect"], "redirect") if values.get("redirect")
                 else None)
     return ClientConfig(
-        server=server, links=links, ca=ca, insecure=insecure, token=token, cert=cert, key=key,
+        server=server, links=links, ca=ca, insecure=insecure, token=token,
         tun=_interface_name(values.get("tun", "bond0"), "tun"), routes=routes, socks=socks,
         redirect=redirect, state_dir=_text(values.get("state_dir", DEFAULT_STATE_DIR), "state_dir"),
         reorder=_reorder(values.get("reorder", {})), cc=_text(values.get("cc", "cubic"), "cc"),
@@ -254,29 +247,22 @@ def client_config(values: Mapping[str, Any]) -> ClientConfig:
 def _client_entry(table: object, key: str) -> ClientEntry:
     if not isinstance(table, dict):
         raise BondConfigError(key, "write a [[client]] table with name and token_sha256")
-    known = {"name", "token_sha256", "cert_sha256", "address", "routes", "reach"}
+    known = {"name", "token_sha256", "address", "routes", "reach"}
     unknown = sorted(set(table) - known)
     if unknown:
         raise BondConfigError(f"{key}.{unknown[0]}", f"unknown key; use {', '.join(sorted(known))}")
     name = _text(table.get("name"), f"{key}.name")
-    hashes: dict[str, str | None] = {}
-    for field_name in ("token_sha256", "cert_sha256"):
-        value = table.get(field_name)
-        if value is not None and (not isinstance(value, str) or len(value) != 64
-                                  or any(c not in "0123456789abcdef" for c in value.lower())):
-            raise BondConfigError(f"{key}.{field_name}", "64 hex digits; make one with "
-                                  "'tquic bond hash-token TOKEN'")
-        hashes[field_name] = value.lower() if isinstance(value, str) else None
-    if hashes["token_sha256"] is None and hashes["cert_sha256"] is None:
-        raise BondConfigError(f"{key}.token_sha256", f"client {name!r} needs token_sha256 or "
-                              "cert_sha256 to authenticate")
+    value = table.get("token_sha256")
+    if not isinstance(value, str) or len(value) != 64 or any(
+            c not in "0123456789abcdef" for c in value.lower()):
+        raise BondConfigError(f"{key}.token_sha256", f"client {name!r}: 64 hex digits; make "
+                              "them with 'tquic bond hash-token TOKEN'")
     address = _networks(table["address"], f"{key}.address") if "address" in table else ()
     routes = _networks(table["routes"], f"{key}.routes") if table.get("routes") else ()
     reach = table.get("reach", [])
     if not isinstance(reach, list) or not all(isinstance(r, str) for r in reach):
         raise BondConfigError(f"{key}.reach", "write a list of client names, or [\"*\"]")
-    return ClientEntry(name, hashes["token_sha256"], hashes["cert_sha256"], address, routes,
-                       tuple(reach))
+    return ClientEntry(name, value.lower(), address, routes, tuple(reach))
 
 
 def load_clients_file(path: str) -> tuple[ClientEntry, ...]:

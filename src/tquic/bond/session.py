@@ -1,0 +1,161 @@
+"""One CONNECT-IP tunnel at run time: its datagram pipeline, reorder timer and capsules.
+
+Shared by both daemons.  An :class:`IpTunnel` wraps the h3
+:class:`~tquic.h3.tunnel.Tunnel` of an accepted ``connect-ip`` request:
+
+- ``send_packet(packet)`` frames an IP packet into an HTTP Datagram (RFC 9484
+  §6) through the :class:`~tquic.bond.pipeline.DatagramPipeline`; a packet
+  that cannot fit gets an ICMP Packet Too Big back to its sender (§10.1);
+- :meth:`run_datagrams` feeds received datagrams into the pipeline and keeps
+  the reorder buffer's timer armed;
+- :meth:`adapt` sets the reorder wait bound from the connection's paths
+  (:func:`~tquic.bond.reorder.adaptive_bound`): RTT spread of the paths that
+  carried data since the last call, 0 when one path carries everything.
+
+Tunnel MTU: a QUIC DATAGRAM frame never spans packets (RFC 9221 §5), and the
+engine's ``send_datagram`` admits frames that fit a 1200-byte packet, so the
+IP packet's room is 1200 minus the QUIC short header (1 + 20 CID + 4 PN),
+the AEAD tag (16), the frame's type and length (3), the quarter stream ID (at
+most 2), the Context ID (1) and our sequence number (4): :data:`TUNNEL_MTU`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from tquic.bond.config import ReorderConfig
+from tquic.bond.packet import packet_too_big
+from tquic.bond.pipeline import DatagramPipeline
+from tquic.bond.reorder import ReorderBuffer, adaptive_bound
+from tquic.h3.tunnel import Tunnel, TunnelClosed
+
+logger = logging.getLogger("tquic.bond")
+
+QUIC_PACKET_FLOOR = 1200  # RFC 9000 §14: every path carries at least this
+QUIC_OVERHEAD = 1 + 20 + 4 + 16  # short header with the longest CID and PN, AEAD tag
+DATAGRAM_FRAME_OVERHEAD = 1 + 2  # DATAGRAM_WITH_LEN type, length varint
+HTTP_DATAGRAM_OVERHEAD = 2 + 1  # quarter stream ID, Context ID
+SEQ_OVERHEAD = 4
+TUNNEL_MTU = (QUIC_PACKET_FLOOR - QUIC_OVERHEAD - DATAGRAM_FRAME_OVERHEAD
+              - HTTP_DATAGRAM_OVERHEAD - SEQ_OVERHEAD)
+
+
+def tunnel_mtu(path_mtus: list[int] | None = None) -> int:
+    """The TUN MTU: the smallest path's UDP payload minus the tunnel overhead, never above
+    what the engine admits as one DATAGRAM frame (:data:`TUNNEL_MTU`)."""
+    overhead = QUIC_OVERHEAD + DATAGRAM_FRAME_OVERHEAD + HTTP_DATAGRAM_OVERHEAD + SEQ_OVERHEAD
+    smallest = min(path_mtus) if path_mtus else QUIC_PACKET_FLOOR
+    return max(576, min(TUNNEL_MTU, smallest - overhead))
+
+
+class IpTunnel:
+    """The data plane of one tunnel; ``deliver(packet)`` receives each IP packet."""
+
+    def __init__(self, tunnel: Tunnel, deliver: Callable[[bytes], None], *,
+                 extensions: dict[str, int], reorder: ReorderConfig,
+                 router_address: Callable[[int], bytes | None],
+                 mtu: int = TUNNEL_MTU) -> None:
+        from tquic.bond.extensions import SEQ
+
+        self.tunnel = tunnel
+        self.extensions = dict(extensions)
+        self.mtu = mtu
+        self._deliver = deliver
+        self._reorder_config = reorder
+        self._router_address = router_address
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self.send_errors = 0
+        buffer = ReorderBuffer(deliver)
+        self.pipeline = DatagramPipeline(self._send_datagram, deliver,
+                                         seq_context=self.extensions.get(SEQ), reorder=buffer)
+        self._last_received: dict[int, int] = {}
+
+    # -- sending ---------------------------------------------------------------------
+
+    def send_packet(self, packet: bytes) -> None:
+        if len(packet) > self.mtu:
+            self.pipeline.counters.too_big += 1
+            self._too_big(packet)
+            return
+        self.pipeline.send_packet(packet, self._loop.time())
+
+    def _send_datagram(self, datagram: bytes) -> None:
+        try:
+            self.tunnel.send_datagram(datagram)
+        except TunnelClosed:
+            self.send_errors += 1
+        except Exception:  # DatagramError (does not fit), H3UsageError (stream ended)
+            self.send_errors += 1
+
+    def _too_big(self, packet: bytes) -> None:
+        router = self._router_address(packet[0] >> 4 if packet else 0)
+        if router is None:
+            return
+        answer = packet_too_big(packet, self.mtu, router)
+        if answer is not None:
+            self._deliver(answer)
+
+    # -- receiving -------------------------------------------------------------------
+
+    async def run_datagrams(self) -> None:
+        """Until the tunnel closes: datagrams into the pipeline, reorder timer armed."""
+        tunnel = self.tunnel
+        pipeline = self.pipeline
+        loop = self._loop
+        while True:
+            try:
+                datagram = await tunnel.receive_datagram()
+            except TunnelClosed:
+                return
+            pipeline.receive_datagram(datagram, loop.time())
+            if pipeline.sequencing:
+                self._arm()
+
+    def _arm(self) -> None:
+        deadline = self.pipeline.reorder.next_deadline()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            self._timer = self._loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.pipeline.reorder.expire(self._loop.time())
+        self._arm()
+
+    def adapt(self, path_stats: list[Any]) -> None:
+        """Set the reorder bound from the paths that received data since the last call."""
+        config = self._reorder_config
+        srtts: list[float] = []
+        seen: dict[int, int] = {}
+        for st in path_stats:
+            if st.state != "validated":
+                continue
+            seen[st.path_id] = st.bytes_received
+            if st.bytes_received - self._last_received.get(st.path_id, st.bytes_received) > 2400:
+                srtts.append(st.srtt)
+        self._last_received = seen
+        bound = 0.0
+        if config.enabled and self.pipeline.sequencing:
+            bound = adaptive_bound(srtts, factor=config.factor, margin=config.margin,
+                                   max_wait=config.max_wait)
+        reorder = self.pipeline.reorder
+        # Lowering the bound to 0 flushes; a little hysteresis against flapping otherwise.
+        if bound != reorder.bound and (bound == 0 or abs(bound - reorder.bound) > 0.001):
+            reorder.set_bound(bound, self._loop.time())
+            self._arm()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

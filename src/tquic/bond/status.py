@@ -1,0 +1,127 @@
+"""What a bond daemon shows and what it can be told: the interface of the control plane.
+
+``tquic.control`` (JSON API, Prometheus, dashboard, ``tquic bond status``)
+reads a :class:`BondStatus` snapshot from :meth:`BondControl.status` and
+steers through the other methods of :class:`BondControl`; both daemons
+(``BondClient``, ``BondServer``) implement it.  Snapshots are frozen values,
+safe to hand to another task or serialise (``as_dict``); nothing here exposes
+the daemon's live objects.  docs/bond.md documents every field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tquic.bond.reorder import ReorderStats
+
+LINK_STATES = ("down", "opening", "up", "standby", "disabled")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStatus:
+    """One WAN link of a client (or one path of a client connection, on the server)."""
+
+    name: str
+    spec: str  # ADDR%IFACE as configured
+    state: str  # one of LINK_STATES
+    role: str  # configured role: primary | backup | never
+    effective_role: str  # after policy: primary | backup | never
+    reason: str  # why effective_role differs from role, or why the link is down ("" if none)
+    weight: float
+    path_id: int | None
+    local: str | None  # ADDR:PORT of the socket
+    srtt_ms: float
+    min_rtt_ms: float
+    cwnd: int
+    bytes_sent: int
+    bytes_received: int
+    packets_lost: int
+    loss: float  # recent loss fraction
+    goodput_bps: float  # recent acknowledged bits/s
+    cap_bytes: int | None  # the data cap of the current period
+    cap_used: int  # bytes sent + received in the current period
+    cap_period: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelStatus:
+    """One CONNECT-IP tunnel's counters."""
+
+    addresses: tuple[str, ...]  # assigned to the client
+    routes: tuple[str, ...]
+    extensions: tuple[str, ...]  # negotiated (e.g. "seq")
+    mtu: int
+    packets_out: int
+    bytes_out: int
+    packets_in: int
+    bytes_in: int
+    datagrams_dropped: int  # did not fit, or the tunnel's receive queue overflowed
+    too_big: int  # answered with ICMP Packet Too Big
+    spoofed: int  # server: dropped, inner source not assigned to the client
+    isolated: int  # server: dropped, to another client it may not reach
+    reorder: ReorderStats
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSessionStatus:
+    """Server side: one connected client."""
+
+    name: str
+    remote: str  # the client's address of its first path
+    connected_for: float  # seconds
+    paths: tuple[LinkStatus, ...]
+    tunnel: TunnelStatus
+
+
+@dataclass(frozen=True, slots=True)
+class BondStatus:
+    """A daemon's whole state at one instant."""
+
+    role: str  # "client" or "server"
+    uptime: float
+    connected: bool
+    links: tuple[LinkStatus, ...] = ()  # client
+    tunnel: TunnelStatus | None = None  # client
+    clients: tuple[ClientSessionStatus, ...] = ()  # server
+    auth_failures: int = 0  # server: refused requests (401/403/429)
+    log: tuple[str, ...] = ()  # the last change lines (newest last)
+
+    def as_dict(self) -> dict[str, Any]:
+        plain: dict[str, Any] = _plain(dataclasses.asdict(self))
+        return plain
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+class SteeringError(ValueError):
+    """A steering call named a link that does not exist, or a bad value."""
+
+
+class BondControl(Protocol):
+    """Read and steer a running daemon (implemented by BondClient and BondServer).
+
+    Link steering applies to a client's links (a server has none and raises
+    SteeringError); ``reload`` re-reads the config file as SIGHUP does.
+    """
+
+    def status(self) -> BondStatus: ...
+
+    def set_role(self, link: str, role: str) -> None: ...
+
+    def set_weight(self, link: str, weight: float) -> None: ...
+
+    def set_cap(self, link: str, cap: str | None) -> None: ...
+
+    def link_down(self, link: str) -> None: ...
+
+    def link_up(self, link: str) -> None: ...
+
+    def reload(self) -> None: ...

@@ -1,0 +1,215 @@
+"""``tquic bond``: the bonding daemons (client and server) and their small helpers.
+
+Every flag is also a key of the TOML file given with ``--config`` (the key is
+the flag's name without dashes, ``-`` as ``_``; a repeatable flag is a list);
+a flag given on the command line wins over the file.  docs/bond.md has
+examples for a home router (LTE + DSL) and a VPS, and a systemd unit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+SERVER_EXAMPLE = """\
+examples:
+  tquic bond hash-token s3cret        # the token's SHA-256, for a clients file
+  tquic bond server --listen 0.0.0.0:4433 --cert cert.pem --key key.pem \\
+      --pool 10.99.0.0/24 --token s3cret --nat
+  tquic bond server --config /etc/tquic/bond-server.toml
+"""
+
+CLIENT_EXAMPLE = """\
+examples:
+  tquic bond client --server vps.example.net:4433 --ca ca.pem --token s3cret \\
+      --link %eth1 --link %wwan0,role=backup,cap=20GB/month --route 0.0.0.0/0
+  tquic bond client --config /etc/tquic/bond-client.toml
+
+a link is ADDR[%IFACE][,role=primary|backup|never][,weight=N][,cap=10GB/month]
+[,max_rtt=300ms][,max_loss=5%][,name=NAME]; %IFACE alone follows the interface's
+address.  Signals: SIGTERM stops and removes the TUN; SIGHUP re-reads --config.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "bond", help="bond a site's links for every application (CONNECT-IP over multipath)",
+        description="Bond several internet links (LTE, DSL, Starlink...) into one "
+                    "multipath QUIC connection carrying an IP tunnel (RFC 9484 CONNECT-IP) "
+                    "to a bond server: every application's traffic, unchanged.")
+    sub = parser.add_subparsers(dest="bond_command", metavar="COMMAND")
+    parser.set_defaults(handler=lambda args: _usage(parser))
+
+    server = sub.add_parser("server", help="the aggregation server (a VPS)",
+                            description="Accept bond clients, give each a tunnel address "
+                                        "from --pool and forward their packets.",
+                            epilog=SERVER_EXAMPLE,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    server.add_argument("--listen", metavar="ADDR:PORT", help="UDP address to listen on "
+                        "(default [::]:4433)")
+    server.add_argument("--cert", metavar="FILE", help="TLS certificate chain (PEM)")
+    server.add_argument("--key", metavar="FILE", help="TLS private key (PEM)")
+    server.add_argument("--pool", metavar="CIDR", action="append",
+                        help="addresses for clients, e.g. 10.99.0.0/24 (once per family); "
+                             "the first host is the server's")
+    server.add_argument("--token", metavar="T", help="one shared bearer token for all "
+                                                      "clients (prefer --clients)")
+    server.add_argument("--clients", metavar="FILE", help="TOML file of [[client]] tables: "
+                        "name, token_sha256, optional address, routes, reach")
+    server.add_argument("--nat", action="store_true", default=None,
+                        help="masquerade the pool behind this host (nftables); removed at exit")
+    server.add_argument("--tun", metavar="NAME", help="TUN interface name (default bondsrv0)")
+    _common(server)
+    server.set_defaults(handler=run_server)
+
+    client = sub.add_parser("client", help="the site's end (a router with several links)",
+                            description="Race a handshake over every link, open the tunnel, "
+                                        "carry the TUN's packets over all links at once.",
+                            epilog=CLIENT_EXAMPLE,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    client.add_argument("--server", metavar="HOST:PORT", help="the bond server")
+    client.add_argument("--ca", metavar="FILE", help="CA certificate that signed the server's")
+    client.add_argument("--insecure", action="store_true", default=None,
+                        help="do not check the server's certificate (tests only)")
+    client.add_argument("--token", metavar="T", help="bearer token the server knows")
+    client.add_argument("--link", metavar="SPEC", action="append",
+                        help="a WAN link (repeat per link; see below)")
+    client.add_argument("--tun", metavar="NAME", help="TUN interface name (default bond0)")
+    client.add_argument("--route", metavar="CIDR", action="append",
+                        help="send this network through the tunnel (repeat; 0.0.0.0/0 for all)")
+    client.add_argument("--socks", metavar="ADDR:PORT",
+                        help="also serve SOCKS5 here (the TCP lane)")
+    client.add_argument("--redirect", metavar="ADDR:PORT",
+                        help="also accept nftables-redirected TCP here (the TCP lane)")
+    client.add_argument("--state-dir", metavar="DIR",
+                        help="where data-cap usage is kept (default /var/lib/tquic-bond)")
+    _common(client)
+    client.set_defaults(handler=run_client)
+
+    hash_token = sub.add_parser("hash-token", help="print a token's SHA-256 for a clients file",
+                                description="Print the hex SHA-256 of TOKEN: the server's "
+                                            "clients file keeps this, never the token.")
+    hash_token.add_argument("token", metavar="TOKEN")
+    hash_token.set_defaults(handler=lambda args: _print_hash(args.token))
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="TOML file; every flag is a key")
+    parser.add_argument("--cc", metavar="NAME", help="congestion controller (default cubic)")
+    parser.add_argument("--scheduler", metavar="NAME", help="multipath scheduler")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 0
+
+
+def _print_hash(token: str) -> int:
+    from tquic.bond.auth import hash_token
+
+    print(hash_token(token))
+    return 0
+
+
+_NOT_CONFIG = ("command", "bond_command", "handler", "config", "verbose")
+
+
+def _values(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if k not in _NOT_CONFIG}
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    if not verbose:
+        for noisy in ("tquic.io", "tquic.io.paths", "tquic.io.udp", "tquic.h3"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(message: str) -> int:
+    print(f"tquic bond: {message}", file=sys.stderr)
+    return 2
+
+
+def run_server(args: argparse.Namespace) -> int:
+    from tquic.bond.config import merged, server_config
+    from tquic.bond.links_config import BondConfigError
+
+    values = _values(args)
+    if values.get("pool"):
+        values["pool"] = list(values["pool"])
+    try:
+        config = server_config(merged(values, args.config))
+    except BondConfigError as exc:
+        return _fail(f"config: {exc}")
+    _logging(args.verbose)
+    return asyncio.run(_serve(config))
+
+
+async def _serve(config: Any) -> int:
+    from tquic.bond.nat import NatError
+    from tquic.bond.server import BondServer
+    from tquic.bond.tun import TunError
+
+    server = BondServer(config)
+    stop = asyncio.Event()
+    _signals(stop, None)
+    try:
+        await server.start()
+    except (TunError, NatError, OSError) as exc:
+        await server.close()
+        return _fail(str(exc))
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+        logging.getLogger("tquic.bond").info("server stopped; tun, nft table and forwarding "
+                                             "settings removed")
+    return 0
+
+
+def run_client(args: argparse.Namespace) -> int:
+    from tquic.bond.config import client_config, merged
+    from tquic.bond.links_config import BondConfigError
+
+    values = _values(args)
+
+    def load() -> Any:
+        return client_config(merged(values, args.config))
+
+    try:
+        config = load()
+    except BondConfigError as exc:
+        return _fail(f"config: {exc}")
+    _logging(args.verbose)
+    return asyncio.run(_client(config, load if args.config else None))
+
+
+async def _client(config: Any, loader: Callable[[], Any] | None) -> int:
+    from tquic.bond.client import BondClient
+    from tquic.bond.tun import TunError
+
+    client = BondClient(config, config_loader=loader)
+    stop = asyncio.Event()
+    _signals(stop, client.reload)
+    try:
+        return await client.run(stop)
+    except TunError as exc:
+        return _fail(str(exc))
+
+
+def _signals(stop: asyncio.Event, reload: Callable[[], None] | None) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    if reload is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, reload)
