@@ -92,6 +92,12 @@ class _Endpoint:
         self._terminated: ConnectionTerminated | None = None
         # The QuicConnectionProtocol when running on tquic.io (set by h3.aio.H3Bridge).
         self.protocol: Any = None
+        # WebTransport sessions (tquic.h3.webtransport) see every event first.
+        self.webtransport: Any = None
+        if self._h3.webtransport is not None:
+            from tquic.h3.webtransport.hub import WebTransportHub
+
+            self.webtransport = WebTransportHub(self)
         self.flush()
 
     @property
@@ -124,6 +130,8 @@ class _Endpoint:
         self.flush()
 
     def _dispatch(self, event: H3Event) -> None:
+        if self.webtransport is not None and self.webtransport.handle(event):
+            return
         if isinstance(event, SettingsReceived):
             self._settings.set()
         elif isinstance(event, DatagramReceived):

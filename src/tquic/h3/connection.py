@@ -65,6 +65,7 @@ from tquic.h3.peer_streams import PeerStreams
 from tquic.h3.settings import H3Config, PeerSettings, grease_value
 from tquic.h3.stream import RecvState, RequestStream, SendState, StreamType
 from tquic.h3.transport import QuicStreamTransport, peer_max_datagram_frame_size
+from tquic.h3.wt_streams import WtStreamRouter
 from tquic.wire.buffer import encode_varint
 
 _MAX_QUARTER_STREAM_ID = (1 << 60) - 1  # RFC 9297 §2.1
@@ -105,6 +106,10 @@ class H3Connection:
         )
         self._encoder = pylsqpack.Encoder()
         self._peer = PeerStreams(self)
+        # WebTransport data streams (draft-ietf-webtrans-http3 §4.2-4.3), when enabled.
+        self.webtransport: WtStreamRouter | None = (
+            WtStreamRouter(quic, is_client) if self._config.webtransport else None
+        )
         # RFC 9114 §6.2.1, RFC 9204 §4.2: our control stream (SETTINGS first)
         # and the QPACK encoder and decoder streams, opened at once.
         self._control_id = self._open_uni(StreamType.CONTROL)
@@ -174,9 +179,20 @@ class H3Connection:
         events.append(ConnectionTerminated(int(exc.code), exc.reason, by_peer=False))
 
     def _on_stream_data(self, stream_id: int, data: bytes, fin: bool, events: list[H3Event]) -> None:
+        wt = self.webtransport
+        if wt is not None and wt.tracks(stream_id):
+            wt.on_data(stream_id, data, fin, events)
+            return
         if stream_id & 0x2:
             self._peer.on_data(stream_id, data, fin, events)
             return
+        # A new peer bidi stream may be WebTransport's (0x41 signal) instead of a request.
+        if (wt is not None and (stream_id & 0x1) == self._is_client  # the peer opened it
+                and stream_id not in self._streams and stream_id not in self._aborted):
+            rest = wt.sniff_bidi(stream_id, data, fin, events)
+            if rest is None:
+                return
+            data = rest
         if not _is_client_bidi(stream_id):
             # §6.1: HTTP/3 does not use server-initiated bidirectional streams.
             raise H3Error(
@@ -395,6 +411,9 @@ class H3Connection:
     # -- other engine events --------------------------------------------------
 
     def _on_stream_reset(self, stream_id: int, error_code: int, events: list[H3Event]) -> None:
+        if self.webtransport is not None and self.webtransport.tracks(stream_id):
+            self.webtransport.on_reset(stream_id, error_code, events)
+            return
         if stream_id & 0x2:
             self._peer.on_reset(stream_id)
             return
@@ -414,6 +433,9 @@ class H3Connection:
         if stream_id in self.local_stream_ids:
             # §6.2.1 / RFC 9204 §4.2: the receiver must not ask us to close a critical stream.
             raise H3Error(H3ErrorCode.H3_CLOSED_CRITICAL_STREAM, "STOP_SENDING on a critical stream")
+        if self.webtransport is not None and self.webtransport.tracks(stream_id):
+            self.webtransport.on_stop_sending(stream_id, error_code, events)
+            return
         stream = self._streams.get(stream_id)
         if stream is None:
             return

@@ -77,6 +77,20 @@ class StopSendingReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class WebTransportStreamDataReceived:
+    """Payload of a WebTransport stream bound to session ``session_id``
+    (draft-ietf-webtrans-http3 §4.2-4.3; the stream header is already removed).
+
+    The first event of a peer's stream announces it (``data`` may be empty).
+    """
+
+    stream_id: int
+    session_id: int
+    data: bytes
+    stream_ended: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionTerminated:
     """The HTTP/3 connection is over (closed by the peer, by the transport, or by us)."""
 
@@ -93,5 +107,6 @@ H3Event = (
     | GoawayReceived
     | StreamReset
     | StopSendingReceived
+    | WebTransportStreamDataReceived
     | ConnectionTerminated
 )

@@ -30,6 +30,7 @@ from tquic.h3.frames import (
 )
 from tquic.h3.settings import PeerSettings
 from tquic.h3.stream import PeerUniStream, StreamType
+from tquic.h3.wt_streams import WT_UNI_STREAM_TYPE
 
 if TYPE_CHECKING:
     from tquic.h3.connection import H3Connection
@@ -70,6 +71,12 @@ class PeerStreams:
                 return
             stream.head = b""
             data = data[pos:]
+            wt = self._conn.webtransport
+            if stream_type == WT_UNI_STREAM_TYPE and wt is not None:
+                # draft-ietf-webtrans-http3 §4.2: a WebTransport stream; the router owns it now.
+                del self._streams[stream_id]
+                wt.adopt_uni(stream_id, data, fin, events)
+                return
             if not self._open(stream, stream_type, fin):
                 return
         if stream.stream_type == StreamType.CONTROL:

@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass
 
 from tquic.h3.frames import SettingId
+from tquic.h3.wt_streams import SETTING_ENABLE_WEBTRANSPORT_DRAFT02, SETTING_WT_ENABLED
 from tquic.wire.buffer import VARINT_MAX
 
 
@@ -24,6 +25,11 @@ class H3Config:
     settings, frames and a reserved stream type (RFC 9114 §6.2.3, §7.2.4.1, §7.2.8).
     ``answer_malformed_requests`` (server) answers a malformed request 400 (§4.1.2
     allows a response before the stream error) instead of only resetting it.
+    ``webtransport`` sends SETTINGS_WT_ENABLED (draft-ietf-webtrans-http3 §3.1) and
+    the draft-02 SETTINGS_ENABLE_WEBTRANSPORT (what Chromium and aioquic speak) and
+    routes WebTransport streams (:mod:`tquic.h3.wt_streams`); it needs
+    ``enable_datagrams``.  ``extra_settings``: more (id, value) pairs to send, for
+    extensions built on top (each id once, none of the ones above).
     """
 
     qpack_max_table_capacity: int = 4096
@@ -37,6 +43,8 @@ class H3Config:
     # Server: answer a malformed request (RFC 9114 §4.1.2) with 400 and FIN before
     # stopping its receiving side, instead of resetting the stream without a word.
     answer_malformed_requests: bool = False
+    webtransport: bool = False
+    extra_settings: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.qpack_max_table_capacity < (1 << 30):
@@ -51,6 +59,14 @@ class H3Config:
             raise H3ConfigError("max_header_frame_size: must be at least 64 bytes")
         if self.max_blocked_stream_bytes < self.max_header_frame_size:
             raise H3ConfigError("max_blocked_stream_bytes: must be >= max_header_frame_size")
+        if self.webtransport and not self.enable_datagrams:
+            raise H3ConfigError("webtransport: needs enable_datagrams=True (draft-ietf-webtrans-http3 §3.1)")
+        own = {int(s) for s in SettingId} | {SETTING_WT_ENABLED, SETTING_ENABLE_WEBTRANSPORT_DRAFT02}
+        ids = [ident for ident, _ in self.extra_settings]
+        if len(set(ids)) != len(ids) or own & set(ids):
+            raise H3ConfigError("extra_settings: each id at most once, and none H3Config sends itself")
+        if any(not (0 <= v <= VARINT_MAX and 0 <= i <= VARINT_MAX) for i, v in self.extra_settings):
+            raise H3ConfigError("extra_settings: ids and values must be varints (< 2^62)")
 
     def local_settings(self, rng: random.Random | None = None) -> tuple[tuple[int, int], ...]:
         """The SETTINGS we send, with one GREASE setting when ``grease`` is on."""
@@ -64,6 +80,10 @@ class H3Config:
             out.append((SettingId.ENABLE_CONNECT_PROTOCOL, 1))
         if self.enable_datagrams:
             out.append((SettingId.H3_DATAGRAM, 1))
+        if self.webtransport:
+            out.append((SETTING_WT_ENABLED, 1))
+            out.append((SETTING_ENABLE_WEBTRANSPORT_DRAFT02, 1))
+        out.extend(self.extra_settings)
         if self.grease:
             r = rng or random.Random()
             out.append((grease_value(r), r.getrandbits(30)))
