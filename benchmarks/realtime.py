@@ -32,6 +32,12 @@ Columns (one row per run, then the simulator's row for the same scenario):
              the client's, server's, netem's and this script's CPU): compare runs only
              where it is low
   cpu c/s/n  CPU seconds of client, server and netem during the run
+  runq c/s/n seconds each was runnable but waiting for a CPU (/proc/PID/schedstat): the
+             run's share of the machine's load, process by process
+  late %     netem deliveries more than 2 ms behind its model (the relay itself was not
+             scheduled in time), over all links and directions
+  kdrop      UDP datagrams the kernel dropped for a full receive buffer (machine-wide
+             counter, so other users' traffic may add to it)
 
 For 2x16-cut the failure cost follows: (time with the cut - its ideal) - (time of the
 2x16 runs without a cut - their ideal), per run against the mean of the 2x16 runs, in
@@ -56,7 +62,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from realtime_procs import Link, RealRun, expected_sha256, run_once, tquic_cmd
+from realtime_procs import (
+    PRIORITIES,
+    Link,
+    RealRun,
+    expected_sha256,
+    realtime_available,
+    run_once,
+    tquic_cmd,
+)
 
 MB = 1_000_000
 DEFAULT_SIZE = 20 * MB
@@ -65,6 +79,8 @@ DEEP_QUEUE = 1000
 BDP_PACKET = 1500
 CUT_AT = 2.5  # seconds after the first datagram, for a 20 MB download
 QUEUES = ("deep", "bdp")
+RT_WHAT = {"none": "nothing", "netem": "netem and the output reader",
+           "all": "netem, the output reader, server and client"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +134,8 @@ def ideal_time(links: Sequence[Link], size: int) -> float:
 
 HEADER = (f"{'scenario':<10} {'queue':<5} {'run':>3} {'wall s':>7} {'ratio':>6} {'xfer':>6} "
           f"{'gap %':>6} {'xgap %':>6} {'stall ms':>8} {'exit ms':>7} {'start s':>7} "
-          f"{'intact':>6} {'load':>5} {'cpu c/s/n':>14}")
+          f"{'intact':>6} {'load':>5} {'cpu c/s/n':>14} {'runq c/s/n':>14} {'late %':>6} "
+          f"{'kdrop':>5}")
 
 
 def _f(value: float | None, fmt: str, width: int) -> str:
@@ -137,12 +154,15 @@ def real_row(key: str, queue: str, run: int, r: RealRun, ideal: float,
     ratio = ideal / r.wall if r.wall else None
     xfer = ideal / r.transfer if r.transfer else None
     cpu = f"{r.cpu_client:.1f}/{r.cpu_server:.1f}/{r.cpu_netem:.1f}"
+    runq = f"{r.wait_client:.1f}/{r.wait_server:.1f}/{r.wait_netem:.1f}"
+    late = r.netem_late / r.netem_delivered * 100 if r.netem_delivered else None
     line = (f"{key:<10} {queue:<5} {run:>3} {r.wall:>7.2f} {_f(ratio, '.3f', 6)} "
             f"{_f(xfer, '.3f', 6)} {_f(_pct(sim, r.wall), '.1f', 6)} "
             f"{_f(_pct(sim, r.transfer), '.1f', 6)} {r.stall * 1000:>8.0f} "
             f"{_f(None if r.exit_delay is None else r.exit_delay * 1000, '.0f', 7)} "
             f"{_f(r.startup, '.2f', 7)} {'yes' if r.intact else 'NO':>6} "
-            f"{r.other_load:>5.2f} {cpu:>14}")
+            f"{r.other_load:>5.2f} {cpu:>14} {runq:>14} {_f(late, '.1f', 6)} "
+            f"{r.rcvbuf_drops:>5}")
     return line + (f"  error: {r.error}" if r.error else "")
 
 
@@ -220,7 +240,8 @@ def run(args: argparse.Namespace, out: Callable[[str], None]) -> dict[str, Any]:
         import subprocess
 
         subprocess.run(tquic_cmd("certs", tmp), check=True, capture_output=True)
-        out(f"\nreal time: {size / MB:g} MB per run, {args.runs} run(s) per scenario")
+        out(f"\nreal time: {size / MB:g} MB per run, {args.runs} run(s) per scenario, "
+            f"SCHED_FIFO for: {RT_WHAT[args.rt]}")
         out(HEADER)
         for case in selected:
             for queue in queues:
@@ -229,7 +250,8 @@ def run(args: argparse.Namespace, out: Callable[[str], None]) -> dict[str, Any]:
                 sim = sims.get(f"{case.key}/{queue}")
                 for index in range(args.runs):
                     try:
-                        r = run_once(links, size, case.cc, index + 1, Path(tmp), expected)
+                        r = run_once(links, size, case.cc, index + 1, Path(tmp), expected,
+                                     args.rt)
                     except RuntimeError as exc:
                         r = RealRun(error=str(exc))
                     out(real_row(case.key, queue, index + 1, r, ideal,
@@ -243,7 +265,8 @@ def run(args: argparse.Namespace, out: Callable[[str], None]) -> dict[str, Any]:
                     out(sim_row(case.key, queue, sim, ideal))
     costs = failure_costs(rows, sims, out)
     out(f"total wall time {time.monotonic() - started:.0f} s")
-    return {"size": size, "cut_at": cut_at, "runs": rows, "sim": sims, "failure_cost": costs}
+    return {"size": size, "cut_at": cut_at, "priority": args.rt, "runs": rows, "sim": sims,
+            "failure_cost": costs}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -262,12 +285,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"when 2x16-cut loses its fast link, after the first datagram "
                              f"(default {CUT_AT:g} s x size / 20 MB)")
     parser.add_argument("--no-sim", action="store_true", help="skip the simulator's predictions")
+    parser.add_argument("--rt", choices=PRIORITIES, default=None,
+                        help="what runs at SCHED_FIFO priority (needs root): 'netem' (default "
+                             "when allowed) = the emulated network and the output reader, so a "
+                             "loaded machine does not bend the links' delays; 'all' = also "
+                             "the tquic server and client (tquic as on an idle machine); "
+                             "'none' = everything at normal priority")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write every figure here")
     args = parser.parse_args(argv)
     if args.size is None:
         args.size = QUICK_SIZE if args.quick else DEFAULT_SIZE
     if args.runs is None:
         args.runs = 1 if args.quick else 3
+    if args.rt is None:
+        args.rt = "netem" if realtime_available() else "none"
+    elif args.rt != "none" and not realtime_available():
+        parser.error(f"--rt {args.rt}: SCHED_FIFO is not allowed here (needs root or "
+                     "CAP_SYS_NICE); use --rt none")
     if args.queues is None:
         args.queues = ["deep"] if args.quick else list(QUEUES)
     if args.size < 1 or args.runs < 1:

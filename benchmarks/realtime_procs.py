@@ -33,6 +33,25 @@ from typing import IO, Any
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PIPE_SIZE = 1 << 20  # the FIFO's buffer (Linux's default maximum): the client never waits on us
 CLIENT_IDLE_TIMEOUT = 10.0  # tquic client --timeout (handshake and idle)
+# SCHED_FIFO priorities (run_once's ``priority``): low, so the kernel's own real-time
+# threads still come first, and RT throttling (sched_rt_runtime_us) bounds them.  The
+# instruments (netem, the output reader) above the endpoints, which must not delay them.
+RT_PRIORITY = 20
+RT_ENDPOINTS = 10
+PRIORITIES = ("none", "netem", "all")
+
+
+def realtime_available() -> bool:
+    """SCHED_FIFO can be set here (root, or CAP_SYS_NICE) with chrt (util-linux)."""
+    try:
+        return subprocess.run(["chrt", "-f", str(RT_PRIORITY), "true"], capture_output=True,
+                              timeout=10, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _rt_prefix(on: bool, priority: int = RT_PRIORITY) -> list[str]:
+    return ["chrt", "-f", str(priority)] if on else []
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +93,15 @@ class RealRun:
     cpu_client: float = 0.0
     cpu_server: float = 0.0
     cpu_netem: float = 0.0
+    # Seconds the processes were runnable but waiting for a CPU (/proc/PID/schedstat):
+    # what a loaded machine costs the run, process by process.
+    wait_client: float = 0.0
+    wait_server: float = 0.0
+    wait_netem: float = 0.0
+    netem_late: int = 0  # netem deliveries more than 2 ms behind its model
+    netem_delivered: int = 0
+    netem_late_max: float = 0.0  # seconds
+    rcvbuf_drops: int = 0  # UDP datagrams the kernel dropped for a full socket buffer
     error: str | None = None
     paths: list[dict[str, Any]] = field(default_factory=list)
     netem: list[str] = field(default_factory=list)
@@ -119,6 +147,54 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def run_queue_wait(pid: int) -> float | None:
+    """Seconds the threads of ``pid`` spent runnable but not running (schedstat's second
+    field), or None when the process is gone or the kernel does not keep it."""
+    total = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat") as handle:
+                total += int(handle.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total / 1e9
+
+
+def udp_rcvbuf_errors() -> int:
+    """The machine's count of UDP datagrams dropped for a full receive buffer."""
+    try:
+        with open("/proc/net/snmp") as handle:
+            rows = [line.split() for line in handle if line.startswith("Udp:")]
+        return int(rows[1][rows[0].index("RcvbufErrors")])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class WaitWatcher(threading.Thread):
+    """Samples a child's run-queue wait until it exits (its /proc entry goes with it)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(name="schedstat", daemon=True)
+        self.pid = pid
+        self.first: float | None = None
+        self.last: float | None = None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            wait = run_queue_wait(self.pid)
+            if wait is None:
+                return
+            if self.first is None:
+                self.first = wait
+            self.last = wait
+            self.stop.wait(0.02)
+
+    @property
+    def waited(self) -> float:
+        return 0.0 if self.first is None or self.last is None else self.last - self.first
+
+
 # -- the client's output, read through a FIFO --------------------------------------------
 
 
@@ -136,7 +212,12 @@ class FifoReader(threading.Thread):
         self.gap = 0.0
         self.gap_start: float | None = None
 
+    realtime = False  # SCHED_FIFO for this thread: its timestamps are the measurement
+
     def run(self) -> None:
+        if self.realtime:
+            with contextlib.suppress(OSError):
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
         fd = os.open(self.path, os.O_RDONLY)  # until the client opens its output file
         self.opened = True
         with contextlib.suppress(OSError, AttributeError):
@@ -229,18 +310,26 @@ def stop_process(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> None
 
 
 def run_once(links: Sequence[Link], size: int, cc: str, seed: int, cert_dir: Path,
-             expected: str) -> RealRun:
+             expected: str, priority: str = "none") -> RealRun:
     """One download of ``size`` bytes over ``links``; never raises for a failed run (the
-    result's ``error`` says what went wrong)."""
+    result's ``error`` says what went wrong).
+
+    ``priority``: "netem" runs the instruments -- the netem relay and the thread that
+    timestamps the client's output -- at SCHED_FIFO, so the emulated network and the
+    measurement keep their timing on a loaded machine; "all" also the server and client
+    (tquic as on an otherwise idle machine); "none" leaves every process to the scheduler.
+    """
     result = RealRun()
     cc_args = [] if cc == "cubic" else ["--cc", cc]  # "defaults" stay literally defaults
+    endpoints_rt = _rt_prefix(priority == "all", RT_ENDPOINTS)
     server, _, server_port = start_process(
-        tquic_cmd("server", "--listen", "127.0.0.1:0", "--cert", str(cert_dir / "cert.pem"),
-                  "--key", str(cert_dir / "key.pem"), *cc_args),
+        endpoints_rt + tquic_cmd("server", "--listen", "127.0.0.1:0",
+                                 "--cert", str(cert_dir / "cert.pem"),
+                                 "--key", str(cert_dir / "key.pem"), *cc_args),
         r"listening on \[[^\]]*\]:(\d+)", "tquic server")
-    netem_cmd: list[str] = tquic_cmd("netem", "--listen", "127.0.0.1:0", "--target",
-                                     f"127.0.0.1:{server_port}", "--epoch", "first",
-                                     "--stats-interval", "0", "--seed", str(seed))
+    netem_cmd = _rt_prefix(priority != "none") + tquic_cmd(
+        "netem", "--listen", "127.0.0.1:0", "--target", f"127.0.0.1:{server_port}",
+        "--epoch", "first", "--stats-interval", "0", "--seed", str(seed))
     for i, link in enumerate(links):
         netem_cmd += ["--link", f"127.0.0.{i + 2}={link.netem_profile()}"]
     try:
@@ -252,34 +341,55 @@ def run_once(links: Sequence[Link], size: int, cc: str, seed: int, cert_dir: Pat
     try:
         with tempfile.TemporaryDirectory(prefix="tquic-realtime-") as tmp:
             _client(result, Path(tmp), links, size, cc_args, port, server, netem,
-                    netem_lines, expected)
+                    netem_lines, expected, priority)
     finally:
         stop_process(netem, signal.SIGINT)  # SIGINT: netem prints its per-link totals
         stop_process(server)
         netem_lines.join(2.0)
         result.netem = [line for line in netem_lines.lines if line.startswith("netem")]
+        _netem_lateness(result)
     return result
+
+
+_LATE = re.compile(r"(\d+)/\d+ pkt .*? late=(\d+) \(mean [\d.]+ ms, max ([\d.]+) ms\)")
+
+
+def _netem_lateness(result: RealRun) -> None:
+    """Deliveries behind netem's model, over every link and direction (its totals)."""
+    for line in result.netem:
+        if not line.startswith("netem total"):
+            continue
+        for delivered, late, worst in _LATE.findall(line):
+            result.netem_delivered += int(delivered)
+            result.netem_late += int(late)
+            result.netem_late_max = max(result.netem_late_max, float(worst) / 1000)
 
 
 def _client(result: RealRun, tmp: Path, links: Sequence[Link], size: int,
             cc_args: list[str], port: int, server: subprocess.Popen[str],
-            netem: subprocess.Popen[str], netem_lines: LineCollector, expected: str) -> None:
+            netem: subprocess.Popen[str], netem_lines: LineCollector, expected: str,
+            priority: str) -> None:
     out_dir = tmp / "out"
     out_dir.mkdir()
     fifo = out_dir / str(size)
     os.mkfifo(fifo)
     reader = FifoReader(fifo)
+    reader.realtime = priority != "none"
     reader.start()
     paths = [arg for i in range(len(links)) for arg in ("--path", f"127.0.0.{i + 2}")]
-    cmd = tquic_cmd("client", f"https://127.0.0.1:{port}/{size}", "--insecure", "--json",
-                    "-o", str(out_dir), "--timeout", f"{CLIENT_IDLE_TIMEOUT:g}", *cc_args,
-                    *paths)
+    cmd = _rt_prefix(priority == "all", RT_ENDPOINTS) + tquic_cmd(
+        "client", f"https://127.0.0.1:{port}/{size}", "--insecure", "--json", "-o", str(out_dir),
+        "--timeout", f"{CLIENT_IDLE_TIMEOUT:g}", *cc_args, *paths)
     stdout_path, stderr_path = tmp / "client.out", tmp / "client.err"
     busy0, children0, self0 = machine_busy(), children_cpu(), time.process_time()
     server0, netem0 = proc_cpu(server.pid), proc_cpu(netem.pid)
+    wait_server0, wait_netem0 = run_queue_wait(server.pid), run_queue_wait(netem.pid)
+    drops0 = udp_rcvbuf_errors()
     with open(stdout_path, "w") as stdout, open(stderr_path, "w") as stderr:
         spawned = time.monotonic()
         client = subprocess.Popen(cmd, stdout=stdout, stderr=stderr)
+        watcher = WaitWatcher(client.pid)
+        watcher.start()
         try:
             client.wait(timeout=60 + size / 1e6 * 5)
         except subprocess.TimeoutExpired:
@@ -287,7 +397,16 @@ def _client(result: RealRun, tmp: Path, links: Sequence[Link], size: int,
             client.wait()
             result.error = "the client did not finish in time (killed)"
         exited = time.monotonic()
+    watcher.stop.set()
+    watcher.join(1.0)
     result.wall = exited - spawned
+    result.rcvbuf_drops = udp_rcvbuf_errors() - drops0
+    result.wait_client = watcher.waited
+    for name, pid, before in (("wait_server", server.pid, wait_server0),
+                              ("wait_netem", netem.pid, wait_netem0)):
+        after = run_queue_wait(pid)
+        if before is not None and after is not None:
+            setattr(result, name, after - before)
     result.cpu_client = children_cpu() - children0
     result.cpu_server = proc_cpu(server.pid) - server0
     result.cpu_netem = proc_cpu(netem.pid) - netem0

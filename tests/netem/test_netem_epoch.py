@@ -55,3 +55,26 @@ def test_epoch_first_counts_outages_from_the_first_datagram() -> None:
 def test_unknown_epoch_is_refused_with_the_choices() -> None:
     with pytest.raises(ValueError, match="epoch: must be one of start, first"):
         NetemRelay(("127.0.0.1", 0), ("127.0.0.1", 9), LinkTable(), epoch="later")
+
+
+def test_deliveries_held_up_by_a_busy_relay_are_counted_late() -> None:
+    lines: list[str] = []
+    with relay("127.0.0.2=delay=20ms", out=lines.append) as (netem, target):
+        s = client("127.0.0.2")
+        for _ in range(5):
+            s.sendto(b"x", netem.address)
+        wait_for(lambda: netem.relay.stats() and netem.relay.stats()[0].up.offered == 5, 2.0)
+        loop = netem.relay._loop
+        assert loop is not None
+        # The relay's loop is busy for 80 ms while the datagrams sit in the 20 ms delay
+        # line: each leaves ~60 ms behind the model, and the stats say so.
+        loop.call_soon_threadsafe(time.sleep, 0.08)
+        wait_for(lambda: len(target.received) == 5, 2.0)
+        s.close()
+        (stats,) = netem.relay.stats()
+        netem.relay.report()
+    late = stats.up_late
+    assert late.delivered == 5 and late.late == 5
+    assert 0.03 < late.max < 0.5 and late.mean > 0.03
+    assert stats.down_late.delivered == 0
+    assert any("late=5 (mean" in line for line in lines)

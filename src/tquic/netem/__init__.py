@@ -7,7 +7,7 @@
         ...
 """
 
-from tquic.netem.clock import RealtimeClock
+from tquic.netem.clock import Lateness, RealtimeClock
 from tquic.netem.relay import FlowStats, NetemRelay, NetemThread, format_stats
 from tquic.netem.spec import (
     PROFILE_HELP,
@@ -23,6 +23,7 @@ from tquic.netem.spec import (
 __all__ = [
     "PROFILE_HELP",
     "FlowStats",
+    "Lateness",
     "LinkRule",
     "LinkTable",
     "NetemConfigError",

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from tquic.core.network_path import Address, NetworkPath
 from tquic.io.udp import UdpSocket
-from tquic.netem.clock import RealtimeClock
+from tquic.netem.clock import NOT_LATE, Lateness, RealtimeClock
 from tquic.netem.spec import LinkRule, LinkTable
 from tquic.sim.link import DROP_CAUSES, Pipe, PipeStats
 
@@ -54,6 +54,9 @@ class FlowStats:
     up_overflow: int  # dropped: the direction already held ``limit`` datagrams
     down_overflow: int
     send_errors: int  # the OS refused a send (socket buffer full)
+    # How late the deliveries were against the model (the relay not scheduled in time).
+    up_late: Lateness = NOT_LATE
+    down_late: Lateness = NOT_LATE
 
 
 SOCKET_BUFFER = 4 << 20  # bytes; the kernel caps it at net.core.[rw]mem_max
@@ -144,7 +147,8 @@ class _Flow:
 
     def stats(self) -> FlowStats:
         return FlowStats(self.client, self.rule.text, self.up.stats(), self.down.stats(),
-                         self.up_overflow, self.down_overflow, self.send_errors)
+                         self.up_overflow, self.down_overflow, self.send_errors,
+                         self.up_clock.lateness(), self.down_clock.lateness())
 
 
 class NetemRelay:
@@ -354,9 +358,12 @@ class NetemRelay:
                      f"{self.max_clients} clients, or the target could not be reached)")
 
 
-def _drops(st: PipeStats, overflow: int) -> str:
+def _drops(st: PipeStats, overflow: int, late: Lateness) -> str:
     parts = [f"{cause}={st.drops(cause)}" for cause in DROP_CAUSES if cause != "nat"]
     parts.append(f"limit={overflow}")
+    # Fidelity: deliveries more than 2 ms behind the model, the mean and worst lateness.
+    parts.append(f"late={late.late} (mean {late.mean * 1000:.2f} ms, "
+                 f"max {late.max * 1000:.1f} ms)")
     # ECN: shown only on links that mark or bleach (ecn= in the profile).
     if st.ce_marked:
         parts.append(f"ce={st.ce_marked}")
@@ -370,9 +377,9 @@ def format_stats(st: FlowStats, up_bps: float, down_bps: float, *, final: bool =
     head = "netem total" if final else "netem"
     return (f"{head} {st.client[0]}:{st.client[1]} [{st.profile}] "
             f"up: {st.up.delivered}/{st.up.offered} pkt {st.up.delivered_bytes} B "
-            f"{up_bps / 1e6:.2f} Mbit/s {_drops(st.up, st.up_overflow)} | "
+            f"{up_bps / 1e6:.2f} Mbit/s {_drops(st.up, st.up_overflow, st.up_late)} | "
             f"down: {st.down.delivered}/{st.down.offered} pkt {st.down.delivered_bytes} B "
-            f"{down_bps / 1e6:.2f} Mbit/s {_drops(st.down, st.down_overflow)}"
+            f"{down_bps / 1e6:.2f} Mbit/s {_drops(st.down, st.down_overflow, st.down_late)}"
             + (f" | send errors {st.send_errors}" if st.send_errors else ""))
 
 
