@@ -115,6 +115,36 @@ class _Endpoint:
         if h3_events:
             self.flush()  # QPACK acknowledgements, resets, closes
 
+    async def drain(self, stream_id: int) -> None:
+        """Wait until the engine's send buffer for ``stream_id`` has room again.
+
+        Uses the tquic.io protocol's stream writers (woken on every flush); with
+        no protocol (engine driven by hand) there is nothing to wait for.
+        """
+        protocol = self.protocol
+        if protocol is None:
+            return
+        from tquic.io.streams import QuicStreamWriter
+
+        writers = protocol._writers
+        writer = writers.get(stream_id)
+        if writer is None:
+            writer = writers[stream_id] = QuicStreamWriter(protocol, stream_id)
+        await writer.drain()  # raises ConnectionClosedError (a ConnectionError) on close
+
+    def forget_writer(self, stream_id: int, error: BaseException | None = None) -> None:
+        """Drop the drain helper of a finished stream, waking a waiter with ``error``."""
+        protocol = self.protocol
+        if protocol is None:
+            return
+        writer = protocol._writers.pop(stream_id, None)
+        if writer is not None and error is not None:
+            writer.set_exception(error)
+
+    def forget_tunnel(self, stream_id: int) -> None:
+        """A tunnel whose both directions ended: its stream's events are no longer routed."""
+        self._tunnels.pop(stream_id, None)
+
     async def wait_for_settings(self, timeout: float | None = None) -> None:
         """Wait for the peer's SETTINGS (needed before extended CONNECT)."""
         await asyncio.wait_for(self._settings.wait(), timeout)
@@ -141,7 +171,7 @@ class _Endpoint:
         elif isinstance(event, ConnectionTerminated):
             self._terminated = event
             self._settings.set()
-            for tunnel in self._tunnels.values():
+            for tunnel in list(self._tunnels.values()):
                 tunnel.on_terminated(event.error_code)
             self._tunnels.clear()
             self._on_terminated(event)
@@ -151,7 +181,9 @@ class _Endpoint:
                 tunnel.on_data(event.data, event.stream_ended)
             elif tunnel is not None and isinstance(event, StreamReset):
                 tunnel.on_reset(event.error_code)
-                del self._tunnels[event.stream_id]
+                self._tunnels.pop(event.stream_id, None)
+            elif tunnel is not None and isinstance(event, StopSendingReceived):
+                tunnel.on_stop_sending(event.error_code)  # §4.4: our direction is cancelled
             else:
                 self._on_event(event)
 
@@ -176,6 +208,7 @@ class _Pending:
     size: int = 0
     trailers: HeaderPairs = ()
     sink: Callable[[bytes], None] | None = None  # streams the body instead of keeping it
+    opened: Tunnel | None = None  # the tunnel a 2xx answer to CONNECT created
 
 
 class H3Client(_Endpoint):
@@ -262,10 +295,9 @@ class H3Client(_Endpoint):
         pending = self._start(b"CONNECT", head, b"", [], end=False)
         pending.tunnel = True
         reply = await pending.future
-        tunnel = self._tunnels.get(pending.stream_id)
-        if tunnel is None:
+        if pending.opened is None:
             raise ConnectRefused(reply)
-        return tunnel
+        return pending.opened  # it may already be closed again: its calls then say so
 
     def _start(
         self,
@@ -339,7 +371,7 @@ class H3Client(_Endpoint):
             if pending.tunnel:
                 reply = Response(status, regular)
                 if 200 <= status < 300:
-                    self._tunnels[stream_id] = Tunnel(self, stream_id, regular)
+                    pending.opened = self._tunnels[stream_id] = Tunnel(self, stream_id, regular)
                 else:
                     self._h3.cancel_stream(stream_id)
                 del self._pending[stream_id]
@@ -412,9 +444,10 @@ class ServerTunnel(Tunnel):
         )
         self._server.flush()
 
-    def reject(self, status: int = 403, body: bytes = b"") -> None:
+    def reject(self, status: int = 403, body: bytes = b"", headers: HeadersLike | None = None) -> None:
         self.answered = True
-        self._server.send_response(self.stream_id, Response(status, (), body), b"CONNECT")
+        self._server.send_response(
+            self.stream_id, Response(status, normalize_headers(headers), body), b"CONNECT")
 
 
 class H3Server(_Endpoint):
@@ -585,21 +618,7 @@ class H3Server(_Endpoint):
         self.flush()
 
     async def _drain(self, stream_id: int) -> None:
-        """Wait until the engine's send buffer for ``stream_id`` has room again.
-
-        Uses the tquic.io protocol's stream writers (woken on every flush); with
-        no protocol (engine driven by hand) there is nothing to wait for.
-        """
-        protocol = self.protocol
-        if protocol is None:
-            return
-        from tquic.io.streams import QuicStreamWriter
-
-        writers = protocol._writers
-        writer = writers.get(stream_id)
-        if writer is None:
-            writer = writers[stream_id] = QuicStreamWriter(protocol, stream_id)
-        await writer.drain()  # raises ConnectionClosedError (a ConnectionError) on close
+        await self.drain(stream_id)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)

@@ -32,6 +32,12 @@ class _Owner(Protocol):
 
     def flush(self) -> None: ...
 
+    async def drain(self, stream_id: int) -> None: ...
+
+    def forget_writer(self, stream_id: int, error: BaseException | None = None) -> None: ...
+
+    def forget_tunnel(self, stream_id: int) -> None: ...
+
 
 class Tunnel:
     """One side of a CONNECT tunnel on request stream ``stream_id``.
@@ -52,6 +58,9 @@ class Tunnel:
         self._wakeup: asyncio.Event = asyncio.Event()
         self._ended = False
         self._error: TunnelClosed | None = None
+        self._send_error: TunnelClosed | None = None  # STOP_SENDING: only our direction is gone
+        self._fin_sent = False
+        self._unread = 0
         self._capsules = CapsuleParser()
         self._capsule_queue: deque[Capsule] = deque()
         self.datagrams_dropped = 0
@@ -60,9 +69,20 @@ class Tunnel:
 
     def send(self, data: bytes, end_stream: bool = False) -> None:
         """Tunnel bytes (DATA frames)."""
-        self._check()
+        self._check_send()
         self._owner.h3.send_data(self.stream_id, data, end_stream)
         self._owner.flush()
+        if end_stream:
+            self._sent_fin()
+
+    async def drain(self) -> None:
+        """Wait until the stream's send buffer has room (backpressure, like TCP's).
+
+        Raises TunnelClosed when the stream is reset or stopped meanwhile.
+        """
+        self._check_send()
+        await self._owner.drain(self.stream_id)
+        self._check_send()
 
     def send_capsule(self, capsule_type: int, value: bytes) -> None:
         self.send(encode_capsule(capsule_type, value))
@@ -75,9 +95,22 @@ class Tunnel:
 
     def close(self) -> None:
         """End our direction of the tunnel cleanly (FIN)."""
-        if self._error is None:
+        if self._error is None and self._send_error is None:
             self._owner.h3.send_data(self.stream_id, b"", end_stream=True)
             self._owner.flush()
+            self._sent_fin()
+
+    def _sent_fin(self) -> None:
+        self._fin_sent = True
+        self._owner.forget_writer(self.stream_id)
+        self._maybe_finished()
+
+    def _maybe_finished(self) -> None:
+        """Both directions ended: the endpoint stops routing events here (no leak per
+        tunnel on a long-lived connection)."""
+        if self._error is not None or (self._fin_sent and self._ended) or (
+                self._send_error is not None and self._ended):
+            self._owner.forget_tunnel(self.stream_id)
 
     def abort(self, error_code: int = H3ErrorCode.H3_REQUEST_CANCELLED) -> None:
         self._owner.h3.cancel_stream(self.stream_id, error_code)
@@ -90,7 +123,9 @@ class Tunnel:
         """The next piece of tunnel data; b"" once the peer ended its direction."""
         while True:
             if self._data:
-                return self._data.popleft()
+                data = self._data.popleft()
+                self._unread -= len(data)
+                return data
             if self._ended:
                 return b""
             self._check()
@@ -118,8 +153,10 @@ class Tunnel:
     def on_data(self, data: bytes, ended: bool) -> None:
         if data:
             self._data.append(data)
+            self._unread += len(data)
         if ended:
             self._ended = True
+            self._maybe_finished()
         self._wakeup.set()
 
     def on_datagram(self, data: bytes) -> None:
@@ -134,14 +171,38 @@ class Tunnel:
     def on_terminated(self, error_code: int) -> None:
         self._fail(TunnelClosed(f"connection closed ({error_code:#x})", error_code))
 
+    def on_stop_sending(self, error_code: int) -> None:
+        """The peer stopped reading (STOP_SENDING): our direction is reset, theirs lives on."""
+        if self._send_error is None:
+            self._send_error = TunnelClosed(f"peer stopped reading ({error_code:#x})", error_code)
+        self._owner.forget_writer(self.stream_id, self._send_error)
+        self._maybe_finished()
+
+    @property
+    def unread(self) -> int:
+        """Tunnel bytes received and not yet taken by ``receive()``."""
+        return self._unread
+
+    @property
+    def send_closed(self) -> bool:
+        """Whether sending is no longer possible (reset, stopped, aborted, closed)."""
+        return self._error is not None or self._send_error is not None
+
     def _fail(self, error: TunnelClosed) -> None:
         if self._error is None:
             self._error = error
+        self._owner.forget_writer(self.stream_id, error)
+        self._owner.forget_tunnel(self.stream_id)
         self._wakeup.set()
 
     def _check(self) -> None:
         if self._error is not None:
             raise self._error
+
+    def _check_send(self) -> None:
+        self._check()
+        if self._send_error is not None:
+            raise self._send_error
 
     async def _wait(self) -> None:
         self._wakeup.clear()
