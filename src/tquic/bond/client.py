@@ -35,6 +35,8 @@ from tquic.bond.policy import LinkPolicy
 from tquic.bond.server import tunnel_status
 from tquic.bond.session import TUNNEL_MTU, IpTunnel
 from tquic.bond.status import BondStatus, SteeringError
+from tquic.bond.tcp_lane.daemon import ClientLane, ClientLaneConfig, CurrentClient, NullDevice
+from tquic.bond.tcp_lane.nft import NftError
 from tquic.bond.tun import PacketDevice, TunDevice
 from tquic.h3.connect_ip import (
     ConnectIpCapsule,
@@ -98,6 +100,9 @@ class BondClient:
         self._wake = asyncio.Event()
         self.connected = asyncio.Event()
         self.refused: Refused | None = None
+        # The TCP lane (--socks / --redirect) over whichever connection is current.
+        self.h3 = CurrentClient()
+        self.lane: ClientLane | None = None
 
     def note(self, line: str) -> None:
         logger.info("%s", line)
@@ -120,10 +125,27 @@ class BondClient:
         family = ipaddress.ip_address(remote[0]).version
         self.links = LinkManager(self.config.links, caps=self.caps, policy=self.policy,
                                  family=family, note=self.note)
+        if self._device is None and self.config.tun == "none":
+            self._device = NullDevice()  # the TCP lane alone: no TUN, no root needed
+            self.note("no tun (tun = none): only the TCP lane carries traffic")
         if self._device is None:
             self._device = TunDevice(self.config.tun)
             self.note(f"tun {self._device.name} created")
         self._device.start(self._from_device)
+        lane_config = ClientLaneConfig(self.config.socks, self.config.socks_user,
+                                       self.config.socks_password, self.config.redirect,
+                                       self.config.redirect_interface)
+        if lane_config.enabled:
+            lane = ClientLane(lane_config, self.h3, token=self.config.token,
+                              server_authority=_authority(self.config.server))
+            try:
+                for line in await lane.start():
+                    self.note(line)
+            except (OSError, NftError, ValueError) as exc:
+                self.note(f"lane: cannot start: {exc}")
+                await self._teardown()
+                return 1
+            self.lane = lane
         if not self.config.userspace:
             from tquic.bond.netlink import NetlinkWatcher
 
@@ -148,6 +170,9 @@ class BondClient:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
         finally:
+            if self.lane is not None:
+                await self.lane.close()
+                self.lane = None
             await self._teardown()
         return 0
 
@@ -209,6 +234,7 @@ class BondClient:
         self.note(f"connected to {remote[0]}:{remote[1]} over link {link.config.name} "
                   f"(first of {len(bridges)} to answer)")
         links.attach(proto, endpoint, link, sockets)
+        self.h3.set(client)
         try:
             headers: list[tuple[str, str]] = [
                 (ext.HEADER.decode(), ext.encode_offer(ext.KNOWN_EXTENSIONS).decode())]
@@ -224,6 +250,7 @@ class BondClient:
                 raise ConnectionError(f"connect-ip request failed: {exc}") from None
             await self._run_tunnel(tunnel, proto, stop)
         finally:
+            self.h3.set(None)
             links.detach()
             self._tunnel = None
             self.connected.clear()
@@ -313,7 +340,7 @@ class BondClient:
                 self._advertised = tuple(f"{r.start}-{r.end}" for r in ranges)
 
     async def _configure_tun(self) -> None:
-        if self.config.userspace or not self._assigned:
+        if self.config.userspace or self.config.tun == "none" or not self._assigned:
             return
         from tquic.bond import netlink
 

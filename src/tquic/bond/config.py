@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tquic.bond.links_config import BondConfigError, LinkConfig, check_links, parse_link
+from tquic.bond.tcp_lane.policy import PolicyError, TargetPolicy
 from tquic.h3.connect_ip import IPNetwork
 
 DEFAULT_PORT = 4433
@@ -45,6 +46,9 @@ class ClientConfig:
     routes: tuple[IPNetwork, ...] = ()
     socks: tuple[str, int] | None = None  # the TCP lane's SOCKS5 listener (tcp_lane)
     redirect: tuple[str, int] | None = None  # the TCP lane's transparent listener
+    socks_user: str | None = None  # RFC 1929 credentials the SOCKS5 listener requires
+    socks_password: str | None = None
+    redirect_interface: str | None = None  # LAN interface whose TCP nftables redirects
     state_dir: str = DEFAULT_STATE_DIR
     reorder: ReorderConfig = field(default_factory=ReorderConfig)
     cc: str = "cubic"
@@ -81,6 +85,8 @@ class ServerConfig:
     cc: str = "cubic"
     scheduler: str = "minrtt"
     userspace: bool = False
+    # The TCP lane's target policy (tquic.bond.tcp_lane); None: the lane is off.
+    lane: TargetPolicy | None = field(default_factory=TargetPolicy)
 
 
 # -- small parsers ----------------------------------------------------------------------
@@ -201,10 +207,12 @@ def merged(cli: Mapping[str, Any], config_path: str | None) -> dict[str, Any]:
 
 _CLIENT_KEYS = frozenset({"server", "link", "ca", "insecure", "token", "tun",
                           "route", "socks", "redirect", "state_dir", "reorder", "cc",
-                          "scheduler", "guard", "userspace", "log_level", "control"})
+                          "scheduler", "guard", "userspace", "log_level", "control",
+                          "socks_user", "socks_password", "redirect_interface"})
 _SERVER_KEYS = frozenset({"listen", "cert", "key", "pool", "token", "clients", "nat", "tun",
                           "isolate", "max_clients", "auth_failures_per_minute", "reorder", "cc",
-                          "scheduler", "userspace", "log_level", "control"})
+                          "scheduler", "userspace", "log_level", "control",
+                          "lane", "lane_allow", "lane_deny", "lane_ports", "lane_deny_ports"})
 
 
 def _check_keys(values: Mapping[str, Any], known: frozenset[str]) -> None:
@@ -234,6 +242,21 @@ def client_config(values: Mapping[str, Any]) -> ClientConfig:
     socks = (parse_hostport(values["socks"], "socks") if values.get("socks") else None)
     redirect = (parse_hostport(values["redirect"], "redirect") if values.get("redirect")
                 else None)
+    socks_user = _text(values["socks_user"], "socks_user") if values.get("socks_user") else None
+    socks_password = (_text(values["socks_password"], "socks_password")
+                      if values.get("socks_password") else None)
+    if (socks_user is None) != (socks_password is None):
+        raise BondConfigError("socks_user" if socks_user is None else "socks_password",
+                              "give --socks-user and --socks-password together")
+    if socks_user is not None and socks is None:
+        raise BondConfigError("socks_user", "only with --socks ADDR:PORT")
+    for name, secret in (("socks_user", socks_user), ("socks_password", socks_password)):
+        if secret is not None and not 1 <= len(secret.encode()) <= 255:
+            raise BondConfigError(name, "1..255 bytes (RFC 1929)")
+    redirect_interface = (_interface_name(values["redirect_interface"], "redirect_interface")
+                          if values.get("redirect_interface") else None)
+    if redirect_interface is not None and redirect is None:
+        raise BondConfigError("redirect_interface", "only with --redirect ADDR:PORT")
     return ClientConfig(
         server=server, links=links, ca=ca, insecure=insecure, token=token,
         tun=_interface_name(values.get("tun", "bond0"), "tun"), routes=routes, socks=socks,
@@ -241,7 +264,30 @@ def client_config(values: Mapping[str, Any]) -> ClientConfig:
         reorder=_reorder(values.get("reorder", {})), cc=_text(values.get("cc", "cubic"), "cc"),
         scheduler=_text(values.get("scheduler", "weighted"), "scheduler"),
         guard=_bool(values.get("guard", True), "guard"),
-        userspace=_bool(values.get("userspace", False), "userspace"))
+        userspace=_bool(values.get("userspace", False), "userspace"),
+        socks_user=socks_user, socks_password=socks_password,
+        redirect_interface=redirect_interface)
+
+
+def _string_list(value: object, key: str) -> list[str]:
+    items = value if isinstance(value, list | tuple) else [value]
+    if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in items):
+        raise BondConfigError(key, "write a list of strings, e.g. [\"10.0.0.0/8\"]")
+    return [str(v) for v in items]
+
+
+def _lane_policy(values: Mapping[str, Any]) -> TargetPolicy | None:
+    """The TCP lane's target policy from lane, lane_allow, lane_deny, lane_ports,
+    lane_deny_ports (tquic.bond.tcp_lane.policy; docs/bond.md "TCP lane")."""
+    if not _bool(values.get("lane", True), "lane"):
+        return None
+    lists = {name: _string_list(values[f"lane_{name}"], f"lane_{name}")
+             for name in ("allow", "deny", "ports", "deny_ports") if values.get(f"lane_{name}")}
+    try:
+        return TargetPolicy.build(**lists)  # type: ignore[arg-type]
+    except PolicyError as exc:
+        field_name, _, why = str(exc).partition(": ")
+        raise BondConfigError(f"lane_{field_name}", why) from None
 
 
 def _client_entry(table: object, key: str) -> ClientEntry:
@@ -318,4 +364,5 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
                                                "auth_failures_per_minute", 100000),
         reorder=_reorder(values.get("reorder", {})), cc=_text(values.get("cc", "cubic"), "cc"),
         scheduler=_text(values.get("scheduler", "minrtt"), "scheduler"),
-        userspace=_bool(values.get("userspace", False), "userspace"))
+        userspace=_bool(values.get("userspace", False), "userspace"),
+        lane=_lane_policy(values))

@@ -44,6 +44,8 @@ from tquic.bond.status import (
     SteeringError,
     TunnelStatus,
 )
+from tquic.bond.tcp_lane.daemon import authenticator_from
+from tquic.bond.tcp_lane.server import ConnectRelayHandler
 from tquic.bond.tun import PacketDevice, TunDevice
 from tquic.h3.api import ServerTunnel
 from tquic.h3.connect_ip import (
@@ -87,6 +89,11 @@ class BondServer:
         self.config = config
         self.pool = AddressPool(config.pool)
         self.auth = Authenticator(config.clients, config.token, config.auth_failures_per_minute)
+        # The TCP lane (plain CONNECT and CONNECT-UDP), behind the tunnel's own credentials.
+        self.lane: ConnectRelayHandler | None = None
+        if config.lane is not None:
+            self.lane = ConnectRelayHandler(config.lane,
+                                            authenticate=authenticator_from(self._lane_check))
         self._device = device
         self._server: Any = None
         self._sessions: dict[str, _Session] = {}
@@ -187,12 +194,23 @@ class BondServer:
         return Response(404, ((b"content-type", b"text/plain"),),
                         b"tquic bond server: open a connect-ip tunnel (RFC 9484)\n")
 
+    def _lane_check(self, remote: str, authorization: bytes | None,
+                    now: float) -> tuple[str | None, int]:
+        verdict = self.auth.check(remote, authorization, now)
+        if verdict.client is None:
+            self.note(f"lane: refused {remote}: {verdict.status} {verdict.reason}")
+            return None, verdict.status
+        return verdict.client.name, 200
+
     async def _on_connect(self, tunnel: ServerTunnel) -> None:
         request = tunnel.request
         protocol = getattr(tunnel._server, "protocol", None)
         remote = protocol.remote_address[0] if protocol is not None else "?"
         loop = asyncio.get_running_loop()
         if request.protocol != CONNECT_IP_PROTOCOL:
+            if self.lane is not None and self.lane.handles(request):
+                await self.lane(tunnel)
+                return
             tunnel.reject(501, b"only connect-ip is served here\n")
             return
         try:

@@ -65,6 +65,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     server.add_argument("--nat", action="store_true", default=None,
                         help="masquerade the pool behind this host (nftables); removed at exit")
     server.add_argument("--tun", metavar="NAME", help="TUN interface name (default bondsrv0)")
+    lane = server.add_argument_group(
+        "TCP lane", "clients' SOCKS/redirected TCP connects onward from here; by default only "
+        "to global unicast addresses (never loopback, link-local, private, ULA, multicast)")
+    lane.add_argument("--lane", action=argparse.BooleanOptionalAction, default=None,
+                      help="serve the TCP lane (default on; --no-lane refuses it with 501)")
+    lane.add_argument("--lane-allow", metavar="CIDR", action="append",
+                      help="also reach this network, e.g. 192.168.10.0/24 (repeat)")
+    lane.add_argument("--lane-deny", metavar="CIDR", action="append",
+                      help="never reach this network (repeat; wins over --lane-allow)")
+    lane.add_argument("--lane-ports", metavar="PORTS", action="append",
+                      help="only these ports, e.g. 443 or 8000-8100 (repeat)")
+    lane.add_argument("--lane-deny-ports", metavar="PORTS", action="append",
+                      help="never these ports, e.g. 25 (repeat)")
     _common(server)
     server.set_defaults(handler=run_server)
 
@@ -84,9 +97,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     client.add_argument("--route", metavar="CIDR", action="append",
                         help="send this network through the tunnel (repeat; 0.0.0.0/0 for all)")
     client.add_argument("--socks", metavar="ADDR:PORT",
-                        help="also serve SOCKS5 here (the TCP lane)")
+                        help="also serve SOCKS5 here (the TCP lane: each TCP connection one "
+                             "HTTP/3 stream over every link, so one download gets the sum)")
+    client.add_argument("--socks-user", metavar="U", help="require this SOCKS5 username "
+                        "(RFC 1929; with --socks-password)")
+    client.add_argument("--socks-password", metavar="P", help="the SOCKS5 password")
     client.add_argument("--redirect", metavar="ADDR:PORT",
-                        help="also accept nftables-redirected TCP here (the TCP lane)")
+                        help="also accept nftables-redirected TCP here (the TCP lane), e.g. "
+                             "[::]:12345")
+    client.add_argument("--redirect-interface", metavar="IFACE",
+                        help="install the nftables rule redirecting TCP from this LAN "
+                             "interface to --redirect (removed at exit)")
     client.add_argument("--state-dir", metavar="DIR",
                         help="where data-cap usage is kept (default /var/lib/tquic-bond)")
     _common(client)
@@ -145,6 +166,10 @@ def run_server(args: argparse.Namespace) -> int:
     values = _values(args)
     if values.get("pool"):
         values["pool"] = list(values["pool"])
+    if values.get("lane_ports"):  # "80,443" on the command line as well as repeated flags
+        values["lane_ports"] = [p for v in values["lane_ports"] for p in v.split(",")]
+    if values.get("lane_deny_ports"):
+        values["lane_deny_ports"] = [p for v in values["lane_deny_ports"] for p in v.split(",")]
     try:
         config = server_config(merged(values, args.config))
     except BondConfigError as exc:

@@ -434,6 +434,11 @@ class ServerTunnel(Tunnel):
         self._server = owner
         self.answered = False
 
+    @property
+    def connection(self) -> Any:
+        """The tquic.io connection (QuicConnectionProtocol) the request came on, if any."""
+        return self._server.protocol
+
     def accept(self, status: int = 200, headers: HeadersLike | None = None) -> None:
         """Answer 2xx: the stream becomes a tunnel (RFC 9114 §4.4, RFC 9220)."""
         if not 200 <= status < 300:

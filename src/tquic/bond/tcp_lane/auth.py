@@ -19,8 +19,8 @@ from tquic.h3.api import ServerTunnel
 
 @dataclass(frozen=True, slots=True)
 class AuthResult:
-    """``client`` names who was let in; ``status`` is 401 (no credentials) or 403
-    (wrong ones) when refused."""
+    """``client`` names who was let in; ``status`` is 401 (no credentials), 403
+    (wrong ones) or 429 (too many failures) when refused."""
 
     client: str | None
     status: int = 200

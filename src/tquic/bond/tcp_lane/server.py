@@ -92,10 +92,10 @@ class ConnectRelayHandler:
 
     def _refuse_auth(self, tunnel: ServerTunnel, auth: AuthResult) -> None:
         self.counters.refused_auth += 1
-        status = auth.status if auth.status in (401, 403) else 403
-        headers = [(b"proxy-status", proxy_status_value(
-            "http_request_denied", "authentication required" if status == 401
-            else "credentials not accepted"))]
+        status = auth.status if auth.status in (401, 403, 429) else 403
+        detail = {401: "authentication required", 429: "too many failed attempts"}.get(
+            status, "credentials not accepted")
+        headers = [(b"proxy-status", proxy_status_value("http_request_denied", detail))]
         if status == 401:
             headers.append((b"www-authenticate", b"Bearer"))  # RFC 6750 §3
         tunnel.reject(status, headers=headers)
