@@ -185,7 +185,7 @@ async def _serve(config: Any) -> int:
 
     server = BondServer(config)
     stop = asyncio.Event()
-    _signals(stop, None)
+    _signals(stop, None, server.status)
     try:
         await server.start()
     except (TunError, NatError, OSError) as exc:
@@ -223,15 +223,26 @@ async def _client(config: Any, loader: Callable[[], Any] | None) -> int:
 
     client = BondClient(config, config_loader=loader)
     stop = asyncio.Event()
-    _signals(stop, client.reload)
+    _signals(stop, client.reload, client.status)
     try:
         return await client.run(stop)
     except TunError as exc:
         return _fail(str(exc))
 
 
-def _signals(stop: asyncio.Event, reload: Callable[[], None] | None) -> None:
+def _signals(stop: asyncio.Event, reload: Callable[[], None] | None,
+             status: Callable[[], Any]) -> None:
+    """SIGTERM/SIGINT stop, SIGHUP reloads, SIGUSR1 logs the status as one JSON line."""
     loop = asyncio.get_running_loop()
+
+    def dump() -> None:
+        import json
+
+        with contextlib.suppress(Exception):
+            logging.getLogger("tquic.bond").info("status %s", json.dumps(status().as_dict()))
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGUSR1, dump)
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
