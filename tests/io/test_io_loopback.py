@@ -8,11 +8,11 @@ import dataclasses
 import hashlib
 import json
 import os
-import socket
 from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
+from half_open import send_half_open
 
 import tquic
 from tquic.cli.hq import HqServer, generated_body
@@ -294,12 +294,9 @@ def test_retry_auto_kicks_in_under_handshake_load(server_config: QuicConfigurati
         server = await hq_server(server_config, limits=limits)
         async with server:
             port = server.local_address[1]
-            # A junk Initial holds a handshake slot (its payload never decrypts).
-            junk = bytes((0xC0,)) + (1).to_bytes(4, "big") + b"\x08" + os.urandom(8) + b"\x00"
-            junk += b"\x00" + (0x4000 | 1200).to_bytes(2, "big") + os.urandom(1200)
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
-                raw.sendto(junk, ("127.0.0.1", port))
-                await asyncio.sleep(0.1)
+            # A client that stops after its first Initial holds a handshake slot.
+            send_half_open(client_config, port)
+            await asyncio.sleep(0.1)
             async with tquic.connect("127.0.0.1", port, client_config) as conn:
                 assert await fetch(conn, "/100") == generated_body(100)
             assert server.endpoint.stats.retries_sent == 1  # the real client was validated
@@ -313,11 +310,8 @@ def test_handshakes_in_progress_are_bounded(server_config: QuicConfiguration,
         server = await hq_server(server_config, limits=EndpointLimits(max_handshakes=1))
         async with server:
             port = server.local_address[1]
-            junk = bytes((0xC0,)) + (1).to_bytes(4, "big") + b"\x08" + os.urandom(8) + b"\x00"
-            junk += b"\x00" + (0x4000 | 1200).to_bytes(2, "big") + os.urandom(1200)
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
-                raw.sendto(junk, ("127.0.0.1", port))
-                await asyncio.sleep(0.1)
+            send_half_open(client_config, port)
+            await asyncio.sleep(0.1)
             with pytest.raises(TimeoutError):
                 await tquic.connect("127.0.0.1", port, client_config, timeout=0.8)
             assert server.endpoint.stats.connections_refused >= 1

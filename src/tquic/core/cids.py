@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tquic.wire.errors import QuicError, TransportErrorCode
@@ -49,13 +50,18 @@ class LocalCid:
 class LocalCids:
     """Connection IDs we issued to the peer, for one path ID (path 0 without multipath)."""
 
-    __slots__ = ("_by_cid", "_by_seq", "_next_seq", "cid_length", "path_id", "reset_key")
+    __slots__ = ("_by_cid", "_by_seq", "_generator", "_next_seq", "cid_length", "path_id",
+                 "reset_key")
 
     def __init__(self, cid_length: int, reset_key: bytes, path_id: int = 0,
-                 initial_cid: bytes | None = None) -> None:
+                 initial_cid: bytes | None = None,
+                 generator: Callable[[], bytes] | None = None) -> None:
         self.cid_length = cid_length
         self.reset_key = reset_key
         self.path_id = path_id
+        # A server behind a CID-routing load balancer (or with several workers) issues
+        # CIDs that encode where to route (tquic.wire.quic_lb); others are random.
+        self._generator = generator
         self._by_seq: dict[int, LocalCid] = {}
         self._by_cid: dict[bytes, LocalCid] = {}
         self._next_seq = 0
@@ -64,7 +70,7 @@ class LocalCids:
     def issue(self, cid: bytes | None = None) -> LocalCid:
         """A new CID with the next sequence number."""
         while cid is None or cid in self._by_cid:
-            cid = os.urandom(self.cid_length)
+            cid = os.urandom(self.cid_length) if self._generator is None else self._generator()
         entry = LocalCid(self._next_seq, cid, stateless_reset_token(self.reset_key, cid),
                          self.path_id)
         self._next_seq += 1

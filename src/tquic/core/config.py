@@ -68,6 +68,10 @@ class QuicConfiguration:
     initial_rtt: float = 0.333  # RFC 9002 §6.2.2
     active_connection_id_limit: int = 4
     connection_id_length: int = 8
+    # Server: makes the CIDs we issue (e.g. tquic.wire.quic_lb.QuicLbEncoder, so a load
+    # balancer or the kernel's SO_REUSEPORT program routes them); None: random CIDs.
+    # Must return connection_id_length bytes.
+    connection_id_generator: Callable[[], bytes] | None = None
     ack_delay_exponent: int = 3
     max_ack_delay: float = 0.025
     min_ack_delay: float | None = None  # set to enable ACK_FREQUENCY (draft-ietf-quic-ack-frequency)
@@ -164,6 +168,12 @@ class QuicConfiguration:
         if not 4 <= self.connection_id_length <= 20:
             # RFC 9000 §17.2: at most 20; below 4 bytes CIDs are too guessable to route on.
             raise ConfigurationError("connection_id_length", "must be within [4, 20]")
+        if self.connection_id_generator is not None:
+            sample = self.connection_id_generator()
+            if not isinstance(sample, bytes) or len(sample) != self.connection_id_length:
+                raise ConfigurationError(
+                    "connection_id_generator",
+                    f"must return connection_id_length ({self.connection_id_length}) bytes")
         if not 0 <= self.ack_delay_exponent <= 20:
             raise ConfigurationError("ack_delay_exponent", "must be within [0, 20] (§18.2)")
         if not 0.0 <= self.max_ack_delay < MAX_ACK_DELAY_LIMIT:

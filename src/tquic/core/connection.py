@@ -119,7 +119,8 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
         self._crypto_recv = {}
         self._tls = None
         self._tls_factory = tls_factory
-        self._local_cids = LocalCids(c.connection_id_length, c.stateless_reset_key)
+        self._local_cids = LocalCids(c.connection_id_length, c.stateless_reset_key,
+                                     generator=c.connection_id_generator)
         self._peer_cids = PeerCids(c.active_connection_id_limit)
         self._original_dcid = original_destination_connection_id or b""
         self._initial_dcid = b""
@@ -200,6 +201,12 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
     @property
     def handshake_complete(self) -> bool:
         return self._handshake_complete
+
+    @property
+    def received_any_packet(self) -> bool:
+        """True once a packet decrypted (a server drops a connection whose first
+        datagram holds none: nothing is kept for undecryptable Initials)."""
+        return self._received_any
 
     @property
     def is_closed(self) -> bool:

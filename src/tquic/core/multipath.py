@@ -163,11 +163,12 @@ class MultipathMixin(ConnectionBase):
                     path_id in self._mp_used_ids and self._paths.get(path_id) is None):
                 continue
             cids = LocalCids(self._config.connection_id_length, self._config.stateless_reset_key,
-                             path_id=path_id)
+                             path_id=path_id, generator=self._config.connection_id_generator)
             while cids.initial is not None and (
                     cids.initial.cid in self._local_cids or cids.initial.cid in self._mp_cid_index):
                 cids = LocalCids(self._config.connection_id_length,
-                                 self._config.stateless_reset_key, path_id=path_id)
+                                 self._config.stateless_reset_key, path_id=path_id,
+                                 generator=self._config.connection_id_generator)
             self._mp_local_cids[path_id] = cids
             entries = list(cids.active) + cids.replenish(per_path)
             for entry in entries:

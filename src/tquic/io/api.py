@@ -183,15 +183,18 @@ class QuicServer:
 async def serve(host: str, port: int, config: QuicConfiguration,
                 handler: StreamHandler | None = None, *,
                 connection_handler: ConnectionHandler | None = None,
-                retry: RetryPolicy = "never", limits: EndpointLimits | None = None,
+                retry: RetryPolicy | None = None, limits: EndpointLimits | None = None,
                 qlog_dir: str | None = None, qlog_format: str = "seq",
-                device: str | None = None, reuse_port: bool = False) -> QuicServer:
+                device: str | None = None, reuse_port: bool = False,
+                sock: UdpSocket | None = None) -> QuicServer:
     """Listen on ``host:port`` ("::" = every IPv4 and IPv6 address) and serve QUIC.
 
     ``handler(reader, writer)`` runs once per stream a client opens; the
-    stream's FIN is sent when it returns.  ``retry``: "never", "always"
-    (validate every client address with Retry, RFC 9000 §8.1.2) or "auto"
-    (only once many handshakes are in progress).
+    stream's FIN is sent when it returns.  ``retry``: "auto" (the default:
+    Retry while handshakes or new Initials cross the thresholds of ``limits``),
+    "always" (validate every client address, RFC 9000 §8.1.2) or "never".
+    ``sock``: serve on this bound socket instead of binding ``host:port`` (one
+    worker of a SO_REUSEPORT group, tquic.io.workers).
 
     With ``config.preferred_address_v4``/``_v6`` (RFC 9000 §9.6) the server also
     listens there, and clients that follow the preferred address move to it
@@ -200,12 +203,13 @@ async def serve(host: str, port: int, config: QuicConfiguration,
     if config.is_client:
         config = dataclasses.replace(config, is_client=False)
     if limits is None:
-        limits = EndpointLimits(retry=retry)
-    elif retry != "never":
+        limits = EndpointLimits() if retry is None else EndpointLimits(retry=retry)
+    elif retry is not None:
         limits = dataclasses.replace(limits, retry=retry)
     qlog = QlogDirectory(qlog_dir, fmt=qlog_format) if qlog_dir else None  # type: ignore[arg-type]
     # pktinfo: on a wildcard address, answer from the address each client sent to.
-    sockets = [UdpSocket.bind(host, port, device=device, reuse_port=reuse_port, pktinfo=True)]
+    sockets = [sock if sock is not None else
+               UdpSocket.bind(host, port, device=device, reuse_port=reuse_port, pktinfo=True)]
     try:
         for preferred in (config.preferred_address_v4, config.preferred_address_v6):
             if preferred is not None and not any(

@@ -25,15 +25,15 @@ import asyncio
 import dataclasses
 import logging
 import os
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from tquic.core.cids import stateless_reset_token
 from tquic.core.network_path import Address, NetworkPath
 from tquic.core.tokens import KIND_NEW_TOKEN, KIND_RETRY, TokenManager
+from tquic.io.admission import Admission, EndpointLimits, RetryPolicy
 from tquic.io.udp import UdpSocket
 from tquic.wire.errors import QuicError
 from tquic.wire.packet import encode_retry, encode_version_negotiation, parse_header
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tquic.io")
 
-RetryPolicy = Literal["never", "always", "auto"]
+__all__ = ["EndpointLimits", "EndpointStats", "QuicEndpoint", "RetryPolicy", "engine_class"]
 
 MIN_INITIAL_DATAGRAM = 1200  # RFC 9000 §14.1: a client Initial datagram is at least this big
 MIN_ORIGINAL_DCID = 8  # RFC 9000 §7.2: a client's first DCID is at least 8 bytes
@@ -55,50 +55,6 @@ RESET_TOKEN_SIZE = 16
 _PATH_CACHE_SIZE = 4096  # NetworkPath objects kept for reuse (per endpoint)
 # RFC 9000 §17.2 Table 5 / RFC 9369 §3.2: the long-header type bits of an Initial.
 _INITIAL_TYPE_BITS = {QUIC_V1: 0x00, QUIC_V2: 0x10}
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointLimits:
-    """Bounds and policies of one endpoint (validated at construction)."""
-
-    max_connections: int = 4096
-    max_handshakes: int = 512  # handshakes in progress; Initials beyond it are dropped
-    retry: RetryPolicy = "never"  # "auto": Retry once retry_threshold handshakes are running
-    retry_threshold: int = 64
-    stateless_packets_per_second: float = 200.0  # VN + Retry + Stateless Reset, token bucket
-    send_queue_datagrams: int = 16384  # datagrams waiting for a full socket buffer
-
-    def __post_init__(self) -> None:
-        if self.max_connections < 1:
-            raise ValueError("max_connections: must be at least 1")
-        if self.max_handshakes < 1:
-            raise ValueError("max_handshakes: must be at least 1")
-        if self.retry not in ("never", "always", "auto"):
-            raise ValueError("retry: must be 'never', 'always' or 'auto'")
-        if self.retry_threshold < 0:
-            raise ValueError("retry_threshold: must not be negative")
-        if self.stateless_packets_per_second <= 0:
-            raise ValueError("stateless_packets_per_second: must be positive")
-        if self.send_queue_datagrams < 1:
-            raise ValueError("send_queue_datagrams: must be at least 1")
-
-
-class _TokenBucket:
-    __slots__ = ("_last", "_rate", "_tokens")
-
-    def __init__(self, rate: float) -> None:
-        self._rate = rate
-        self._tokens = rate
-        self._last = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self._tokens = min(self._rate, self._tokens + (now - self._last) * self._rate)
-        self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
 
 
 @dataclass(slots=True)
@@ -113,8 +69,13 @@ class EndpointStats:
     new_tokens_accepted: int = 0  # Initials whose NEW_TOKEN token validated the address
     stateless_resets_sent: int = 0
     connections_accepted: int = 0
-    connections_refused: int = 0
+    connections_refused: int = 0  # over max_connections / max_handshakes, or a bad token
     send_queue_overflows: int = 0
+    initials_rate_limited: int = 0  # new-connection Initials over their prefix's rate
+    stateless_rate_limited: int = 0  # VN / Stateless Reset not sent (prefix or global rate)
+    initials_undecryptable: int = 0  # a first Initial that did not decrypt: no state kept
+    handshakes_timed_out: int = 0  # connections dropped at handshake_timeout
+    retry_activations: int = 0  # times retry="auto" switched Retry on
 
 
 class QuicEndpoint:
@@ -146,7 +107,9 @@ class QuicEndpoint:
         self._connections: set[QuicConnectionProtocol] = set()
         self._handshaking: set[QuicConnectionProtocol] = set()
         self._pending: dict[UdpSocket, deque[tuple[list[bytes], Address, int, str | None]]] = {}
-        self._stateless_budget = _TokenBucket(self.limits.stateless_packets_per_second)
+        self._admission = Admission(self.limits, self.loop.time())
+        self._handshake_started: dict[QuicConnectionProtocol, float] = {}
+        self._sweep: asyncio.TimerHandle | None = None
         self._token_manager = TokenManager(config.token_key)
         self._cid_length = config.connection_id_length
         self._closed = False
@@ -167,6 +130,15 @@ class QuicEndpoint:
     def connections(self) -> set[QuicConnectionProtocol]:
         return set(self._connections)
 
+    @property
+    def handshakes_in_progress(self) -> int:
+        return len(self._handshaking)
+
+    @property
+    def retry_active(self) -> bool:
+        """Whether new clients are answered with a Retry right now."""
+        return self._admission.retry_active
+
     # -- connection lifecycle -----------------------------------------------------------
 
     def create_connection(self, engine: Any, path: NetworkPath,
@@ -179,7 +151,36 @@ class QuicEndpoint:
         self._connections.add(proto)
         self._handshaking.add(proto)
         self._by_remote[path.remote] = proto
+        if self.is_server:
+            self._handshake_started[proto] = self.loop.time()
+            if self._sweep is None:
+                self._sweep = self.loop.call_later(1.0, self._sweep_handshakes)
         return proto
+
+    def _sweep_handshakes(self) -> None:
+        """Close connections still handshaking after ``handshake_timeout`` (half-open
+        connections are bounded in number by max_handshakes and in time by this)."""
+        self._sweep = None
+        if self._closed:
+            return
+        deadline = self.loop.time() - self.limits.handshake_timeout
+        for proto, started in list(self._handshake_started.items()):
+            if started <= deadline:
+                self.stats.handshakes_timed_out += 1
+                self.handshake_done(proto)  # frees the slot now; the close drains
+                try:
+                    proto.close(0, "handshake timeout")
+                except Exception:
+                    logger.debug("closing a stale handshake failed", exc_info=True)
+        if self._handshake_started:
+            self._sweep = self.loop.call_later(1.0, self._sweep_handshakes)
+
+    def _forget(self, proto: QuicConnectionProtocol) -> None:
+        """Drop a connection that never got going (no packet of it decrypted)."""
+        self.handshake_done(proto)
+        for remote in [r for r, p in self._by_remote.items() if p is proto]:
+            del self._by_remote[remote]
+        self._connections.discard(proto)
 
     def add_socket(self, sock: UdpSocket) -> None:
         """Read from (and send through) one more socket, e.g. a client migrating."""
@@ -213,6 +214,7 @@ class QuicEndpoint:
 
     def handshake_done(self, proto: QuicConnectionProtocol) -> None:
         self._handshaking.discard(proto)
+        self._handshake_started.pop(proto, None)
         key = self._initial_keys.pop(proto, None)
         if key is not None and self._initial_routes.get(key) is proto:
             del self._initial_routes[key]
@@ -238,6 +240,9 @@ class QuicEndpoint:
         if self._closed:
             return
         self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for proto in list(self._connections):
             try:
                 proto.close()
@@ -322,8 +327,11 @@ class QuicEndpoint:
         self._pending.pop(sock, None)
         self.loop.remove_writer(sock.fileno())
 
-    def _send_stateless(self, sock: UdpSocket, packet: bytes, remote: Address) -> bool:
-        if not self._stateless_budget.take():
+    def _send_stateless(self, sock: UdpSocket, packet: bytes, remote: Address,
+                        now: float) -> bool:
+        """Send a VN or Stateless Reset within the per-prefix and global budgets."""
+        if not self._admission.allow_stateless(remote[0], now):
+            self.stats.stateless_rate_limited += 1
             return False
         sock.send(packet, remote)
         self.stats.datagrams_sent += 1
@@ -419,7 +427,7 @@ class QuicEndpoint:
                 self._drop()
                 return None
             if version not in self.config.versions:
-                self._version_negotiation(sock, data, dcid, scid, addr)
+                self._version_negotiation(sock, data, dcid, scid, addr, now)
                 return None
             if dcid_len > 20:
                 self._drop()  # RFC 9000 §17.2: v1/v2 CIDs are at most 20 bytes
@@ -440,14 +448,14 @@ class QuicEndpoint:
         if proto is not None and len(data) >= MIN_RESET_SIZE:
             proto.datagram_received(data, path, now, ecn)
             return proto
-        self._stateless_reset(sock, data, dcid, addr)
+        self._stateless_reset(sock, data, dcid, addr, now)
         return None
 
     def _drop(self) -> None:
         self.stats.datagrams_dropped += 1
 
     def _version_negotiation(self, sock: UdpSocket, data: bytes, dcid: bytes, scid: bytes,
-                             addr: Address) -> None:
+                             addr: Address, now: float) -> None:
         # RFC 9000 §6.1/§5.2.2: answer only datagrams big enough to start a connection,
         # so VN cannot amplify; list a greased version too (§6.3).
         if len(data) < MIN_INITIAL_DATAGRAM:
@@ -455,10 +463,11 @@ class QuicEndpoint:
             return
         versions = [*self.config.versions, grease_version()]
         packet = encode_version_negotiation(scid, dcid, versions)
-        if self._send_stateless(sock, packet, addr):
+        if self._send_stateless(sock, packet, addr, now):
             self.stats.version_negotiations_sent += 1
 
-    def _stateless_reset(self, sock: UdpSocket, data: bytes, dcid: bytes, addr: Address) -> None:
+    def _stateless_reset(self, sock: UdpSocket, data: bytes, dcid: bytes, addr: Address,
+                         now: float) -> None:
         # RFC 9000 §10.3.3: every reset is smaller than the packet that triggered it, so two
         # endpoints cannot loop; below 21+1 bytes nothing can be sent.
         size = min(len(data) - 1, 1200)
@@ -469,7 +478,7 @@ class QuicEndpoint:
         filler = os.urandom(size - RESET_TOKEN_SIZE)
         # §10.3: first byte 0b01xxxxxx looks like a short header.
         packet = bytes(((filler[0] & 0x3F) | 0x40,)) + filler[1:] + token
-        if self._send_stateless(sock, packet, addr):
+        if self._send_stateless(sock, packet, addr, now):
             self.stats.stateless_resets_sent += 1
 
     def _accept(self, data: bytes, sock: UdpSocket, path: NetworkPath, version: int,
@@ -482,11 +491,15 @@ class QuicEndpoint:
             self.stats.connections_refused += 1
             self._drop()
             return None
+        admission = self._admission
+        if not admission.allow_initial(path.remote[0], now):
+            self.stats.initials_rate_limited += 1
+            self._drop()
+            return None
         header = parse_header(data, 0, self._cid_length)
         token = header.token
-        retry_policy = self.limits.retry
-        need_retry = retry_policy == "always" or (
-            retry_policy == "auto" and len(self._handshaking) >= self.limits.retry_threshold)
+        need_retry = admission.need_retry(len(self._handshaking), now)
+        self.stats.retry_activations = admission.retry_activations
         original_dcid: bytes | None = None
         retry_scid: bytes | None = None
         token_kind = TokenManager.token_kind(token) if token else None
@@ -522,8 +535,14 @@ class QuicEndpoint:
                                             address_validated)
         self._initial_routes[(dcid, path.remote)] = proto
         self._initial_keys[proto] = (dcid, path.remote)
-        self.stats.connections_accepted += 1
         proto.datagram_received(data, path, now, ecn)
+        if not proto.quic.received_any_packet:
+            # A valid-looking Initial whose payload does not decrypt: keep nothing
+            # (the QUIC-LEAK class of pre-handshake state an attacker could pile up).
+            self.stats.initials_undecryptable += 1
+            self._forget(proto)
+            return None
+        self.stats.connections_accepted += 1
         if self._connection_handler is not None:
             try:
                 self._connection_handler(proto)
@@ -535,11 +554,15 @@ class QuicEndpoint:
                     remote: Address, now: float) -> None:
         # RFC 9000 §8.1.2 / §17.2.5: a new server CID and a token binding the client's
         # address, the original DCID and that CID; the connection is created on return.
-        new_scid = os.urandom(self._cid_length)
+        generator = self.config.connection_id_generator
+        new_scid = os.urandom(self._cid_length) if generator is None else generator()
         token = self._token_manager.create_retry_token(remote, dcid, new_scid, now)
         packet = encode_retry(version, scid, new_scid, dcid, token)
-        if self._send_stateless(sock, packet, remote):
-            self.stats.retries_sent += 1
+        # Retry is not an amplifier (smaller than the 1200-byte Initial it answers) and
+        # the Initial was admitted by its prefix's budget already.
+        sock.send(packet, remote)
+        self.stats.datagrams_sent += 1
+        self.stats.retries_sent += 1
 
     def _new_server_connection(self, path: NetworkPath, original_dcid: bytes | None,
                                retry_scid: bytes | None, dcid: bytes,

@@ -1,0 +1,217 @@
+"""Who gets a connection, and who gets an answer: the server's defences before state.
+
+Three decisions, each cheap and each bounded, taken for datagrams that route
+to no connection:
+
+- **Address validation under load** (RFC 9000 §8.1.2, §21.1.1 "Amplification
+  and handshake floods").  With ``retry="auto"`` (the default) Retry switches
+  on when the handshakes in progress or the rate of new Initials cross a
+  threshold, and off again, with hysteresis, once both fall below half of it
+  for ``retry_hold`` seconds.  A client holding a valid NEW_TOKEN token
+  (§8.1.3) skips the Retry.
+- **Per-source-prefix rate limits** for new Initials and for stateless answers
+  (Version Negotiation §6.1, Stateless Reset §10.3): a token bucket per IPv4
+  /24 or IPv6 /48 (configurable), so one network cannot use all of the
+  server's handshake capacity, nor turn it into a reflector (§21.1.1, §10.3.3).
+  A global bucket caps the stateless answers too.
+- The prefix table is an LRU of bounded size: a flood from many prefixes
+  evicts old entries; it never grows memory.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Literal
+
+RetryPolicy = Literal["never", "always", "auto"]
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointLimits:
+    """Bounds, rates and policies of one endpoint (validated at construction).
+
+    Rates are per second; a bucket's burst equals its rate.
+    """
+
+    max_connections: int = 4096
+    max_handshakes: int = 512  # handshakes in progress; Initials beyond it are dropped
+    handshake_timeout: float = 10.0  # a connection not established by then is dropped
+    retry: RetryPolicy = "auto"  # "auto": Retry while under load (see module docstring)
+    retry_threshold: int = 64  # handshakes in progress that switch Retry on
+    retry_initial_rate: float = 1000.0  # new Initials per second that switch Retry on
+    retry_hold: float = 2.0  # seconds below half the thresholds before Retry switches off
+    initials_per_prefix: float = 1000.0  # new-connection Initials per second per prefix
+    stateless_packets_per_second: float = 200.0  # VN + Stateless Reset, whole endpoint
+    stateless_per_prefix: float = 20.0  # VN + Stateless Reset per second per prefix
+    prefix_v4: int = 24  # bits of an IPv4 source that name its network
+    prefix_v6: int = 48
+    max_tracked_prefixes: int = 8192  # LRU size of the per-prefix bucket table
+    send_queue_datagrams: int = 16384  # datagrams waiting for a full socket buffer
+
+    def __post_init__(self) -> None:
+        for name in ("max_connections", "max_handshakes", "max_tracked_prefixes",
+                     "send_queue_datagrams"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be at least 1")
+        if self.retry not in ("never", "always", "auto"):
+            raise ValueError("retry: must be 'never', 'always' or 'auto'")
+        if self.retry_threshold < 0:
+            raise ValueError("retry_threshold: must not be negative")
+        for name in ("retry_initial_rate", "initials_per_prefix",
+                     "stateless_packets_per_second", "stateless_per_prefix",
+                     "handshake_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: must be positive")
+        if self.retry_hold < 0:
+            raise ValueError("retry_hold: must not be negative")
+        if not 0 <= self.prefix_v4 <= 32:
+            raise ValueError("prefix_v4: must be within [0, 32] bits")
+        if not 0 <= self.prefix_v6 <= 128:
+            raise ValueError("prefix_v6: must be within [0, 128] bits")
+
+
+class TokenBucket:
+    """``rate`` events per second, bursts of ``rate``."""
+
+    __slots__ = ("_last", "_rate", "_tokens")
+
+    def __init__(self, rate: float, now: float | None = None) -> None:
+        self._rate = rate
+        self._tokens = rate
+        self._last = time.monotonic() if now is None else now
+
+    def take(self, now: float | None = None) -> bool:
+        if now is None:
+            now = time.monotonic()
+        tokens = self._tokens + (now - self._last) * self._rate
+        self._tokens = tokens if tokens < self._rate else self._rate
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+class PrefixBuckets:
+    """One token bucket per source prefix, in an LRU table of bounded size."""
+
+    __slots__ = ("_buckets", "_limit", "_rate", "_v4_shift", "_v6_shift")
+
+    def __init__(self, rate: float, limit: int, prefix_v4: int, prefix_v6: int) -> None:
+        self._rate = rate
+        self._limit = limit
+        self._v4_shift = 32 - prefix_v4
+        self._v6_shift = 128 - prefix_v6
+        self._buckets: OrderedDict[tuple[int, int], TokenBucket] = OrderedDict()
+
+    def prefix(self, host: str) -> tuple[int, int]:
+        """(IP version, network number) of ``host`` under the configured prefix length."""
+        try:
+            address = ipaddress.ip_address(host.partition("%")[0])
+        except ValueError:
+            return (0, 0)
+        if address.version == 4:
+            return (4, int(address) >> self._v4_shift)
+        return (6, int(address) >> self._v6_shift)
+
+    def take(self, host: str, now: float) -> bool:
+        key = self.prefix(host)
+        buckets = self._buckets
+        bucket = buckets.get(key)
+        if bucket is None:
+            if len(buckets) >= self._limit:
+                buckets.popitem(last=False)  # the least recently seen prefix
+            bucket = buckets[key] = TokenBucket(self._rate, now)
+        else:
+            buckets.move_to_end(key)
+        return bucket.take(now)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+class Admission:
+    """The endpoint's gatekeeper: Retry mode, Initial and stateless-answer budgets."""
+
+    __slots__ = (
+        "_above_since",
+        "_below_since",
+        "_initial_count",
+        "_initials",
+        "_rate_window_start",
+        "_stateless",
+        "_stateless_global",
+        "initial_rate",
+        "limits",
+        "retry_activations",
+        "retry_active",
+    )
+
+    def __init__(self, limits: EndpointLimits, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self.limits = limits
+        self._initials = PrefixBuckets(limits.initials_per_prefix, limits.max_tracked_prefixes,
+                                       limits.prefix_v4, limits.prefix_v6)
+        self._stateless = PrefixBuckets(limits.stateless_per_prefix,
+                                        limits.max_tracked_prefixes, limits.prefix_v4,
+                                        limits.prefix_v6)
+        self._stateless_global = TokenBucket(limits.stateless_packets_per_second, now)
+        self.retry_active = limits.retry == "always"
+        self.retry_activations = 0  # times "auto" switched Retry on
+        self.initial_rate = 0.0  # new Initials per second over the last window
+        self._initial_count = 0
+        self._rate_window_start = now
+        self._below_since: float | None = None
+        self._above_since: float | None = None
+
+    def allow_initial(self, host: str, now: float) -> bool:
+        """A new-connection Initial from ``host``: within its prefix's rate?"""
+        self._initial_count += 1
+        return self._initials.take(host, now)
+
+    def allow_stateless(self, host: str, now: float) -> bool:
+        """May we send a Version Negotiation or Stateless Reset to ``host``?"""
+        return self._stateless.take(host, now) and self._stateless_global.take(now)
+
+    def need_retry(self, handshaking: int, now: float) -> bool:
+        """Must this Initial (without a valid token) be answered with a Retry?"""
+        policy = self.limits.retry
+        if policy != "auto":
+            return policy == "always"
+        self._update_rate(now)
+        limits = self.limits
+        if not self.retry_active:
+            if handshaking >= limits.retry_threshold or self.initial_rate >= limits.retry_initial_rate:
+                self.retry_active = True
+                self.retry_activations += 1
+                self._below_since = None
+            return self.retry_active
+        # Hysteresis: off only after a quiet spell below half of both thresholds.
+        if (handshaking < limits.retry_threshold / 2
+                and self.initial_rate < limits.retry_initial_rate / 2):
+            if self._below_since is None:
+                self._below_since = now
+            elif now - self._below_since >= limits.retry_hold:
+                self.retry_active = False
+        else:
+            self._below_since = None
+        return self.retry_active
+
+    def _update_rate(self, now: float) -> None:
+        # A rate over windows of 0.25 s: reacts within a quarter second, costs one
+        # subtraction per Initial.
+        elapsed = now - self._rate_window_start
+        if elapsed >= 0.25:
+            self.initial_rate = self._initial_count / elapsed
+            self._initial_count = 0
+            self._rate_window_start = now
+        elif self._initial_count / 0.25 > self.initial_rate:
+            # Inside a window, a burst already over the old rate counts at once.
+            self.initial_rate = self._initial_count / 0.25
+
+    @property
+    def tracked_prefixes(self) -> int:
+        return len(self._initials) + len(self._stateless)
