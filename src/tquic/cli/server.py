@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tquic.cli import server_scale
 from tquic.cli.access_log import AccessLog
 from tquic.cli.common import CliError, fail, parse_listen, read_file
 from tquic.cli.h3_files import H3FileHandler, dispatch_by_alpn
@@ -50,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help=f"ALPN protocols to offer, comma-separated (default "
                              f"{H3_ALPN},{ALPN_HQ})")
     parser.add_argument("--retry", action="store_true",
-                        help="validate client addresses with Retry (RFC 9000 §8.1.2)")
+                        help="validate every client address with Retry (RFC 9000 §8.1.2); "
+                             "the default validates only under load (--retry-policy)")
     parser.add_argument("--cc", default="cubic", help="congestion controller (default cubic)")
     parser.add_argument("--no-ecn", action="store_true",
                         help="send without ECN marks (RFC 9000 §13.4; on by default)")
@@ -78,6 +80,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--no-early-data", dest="early_data", action="store_false",
                         help="resume sessions but refuse 0-RTT data")
     parser.add_argument("-v", "--verbose", action="store_true", help="log connections")
+    server_scale.add_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -115,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s")
     try:
+        if args.workers > 1:
+            return server_scale.run_workers(args, _serve)
         return asyncio.run(_serve(args))
     except CliError as exc:
         return fail("tquic server", str(exc))
@@ -165,6 +170,7 @@ async def _serve(args: argparse.Namespace) -> int:
             **multipath, **preferred, **tickets)
     except ConfigurationError as exc:
         raise CliError(f"bad configuration: {exc}") from None
+    config = server_scale.apply(config, args)
     host, port = args.listen
     log = AccessLog(None if args.quiet else sys.stdout)
     router = build_router(args)
@@ -177,7 +183,8 @@ async def _serve(args: argparse.Namespace) -> int:
                                                   connect_handler=router.connect
                                                   if router.takes_connect else None)
                                  if H3_ALPN in args.alpn else None),
-                             retry="always" if args.retry else "never",
+                             limits=server_scale.limits(args, legacy_retry=args.retry),
+                             sock=server_scale.worker_socket(args),
                              qlog_dir=args.qlog_dir, qlog_format=args.qlog_format)
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -1,0 +1,34 @@
+"""``tquic server --workers N``: several processes on one port, every client served, and
+flags that say what is wrong when they are."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cli_run import running_server, server_argv, tquic
+
+
+def test_two_workers_serve_every_client(cert_dir: Path) -> None:
+    with running_server(server_argv(cert_dir, "--workers", "2", "--alpn", "hq-interop")) as port:
+        urls = [f"https://127.0.0.1:{port}/{size}" for size in (1000, 70000)]
+        for _ in range(4):  # new source ports: spread over both workers by the kernel
+            result = tquic("client", *urls, "--alpn", "hq-interop", "--insecure", "--json",
+                           timeout=30)
+            assert result.returncode == 0, result.stderr
+            report = json.loads(result.stdout)
+            assert [r["bytes"] for r in report["results"]] == [1000, 70000]
+
+
+def test_bad_scale_flags_fail_with_one_line(cert_dir: Path) -> None:
+    for flags, message in ((["--workers", "0"], "must be at least 1"),
+                           (["--workers", "40"], "at most 32 workers"),
+                           (["--server-id", "zz"], "hex digits"),
+                           (["--lb-key", "00"], "key: must be 16 octets"),
+                           (["--handshake-timeout", "-1"], "must be positive")):
+        result = tquic("server", "--listen", "127.0.0.1:0", "--cert",
+                       str(cert_dir / "cert.pem"), "--key", str(cert_dir / "key.pem"), *flags,
+                       timeout=20)
+        assert result.returncode != 0
+        assert message in result.stderr, (flags, result.stderr)
+        assert "Traceback" not in result.stderr
