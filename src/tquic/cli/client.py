@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tquic.cli import wt_client
 from tquic.cli.common import CliError, describe_close, fail, fail_all, fetching
 from tquic.cli.hq import ALPN_HQ, hq_refusal
 from tquic.cli.multipath import MAX_PATH_ID, MultipathSession, print_path_table, scheduler_error
@@ -60,6 +61,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     "addresses, window, counters and ECN state).")
     parser.add_argument("urls", nargs="+", metavar="URL", help="https://HOST:PORT/path")
     parser.add_argument("-o", "--output", metavar="DIR", help="save the files in DIR")
+    wt_client.add_arguments(parser)
     parser.add_argument("--alpn", choices=(H3_ALPN, ALPN_HQ), default=H3_ALPN,
                         help=f"ALPN protocol (default {H3_ALPN})")
     parser.add_argument("-v", "--verbose", action="count", default=0,
@@ -138,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         fetches = [_parse_url(url) for url in args.urls]
         config = _config(args)
+        if args.webtransport:
+            return wt_client.run(args, config)
         return asyncio.run(_main(args, config, fetches))
     except CliError as exc:
         return fail(PROG, str(exc))

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tquic.cli import server_scale
+from tquic.cli import server_scale, wt_echo
 from tquic.cli.access_log import AccessLog
 from tquic.cli.common import CliError, fail, parse_listen, read_file
 from tquic.cli.h3_files import H3FileHandler, dispatch_by_alpn
@@ -20,6 +20,7 @@ from tquic.cli.multipath import scheduler_error
 from tquic.cli.routes import Router
 from tquic.cli.tickets import load_ticket_key
 from tquic.h3.aio import H3_ALPN
+from tquic.h3.settings import H3Config
 
 # initial_max_path_id the server offers (draft-ietf-quic-multipath): room for a
 # client with several links plus re-opened paths.
@@ -41,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--cert", required=True, help="certificate chain (PEM)")
     parser.add_argument("--key", required=True, help="private key (PEM)")
     parser.add_argument("--root", default=None, help="directory to serve")
+    wt_echo.add_arguments(parser)
     parser.add_argument("--list-dirs", action="store_true",
                         help="answer a directory without index.html with an HTML listing "
                              "(default: 404)")
@@ -130,7 +132,9 @@ def run(args: argparse.Namespace) -> int:
 def build_router(args: argparse.Namespace) -> Router:
     """What answers HTTP/3 requests: the static files, plus the routes of options that
     serve something else at a path (they register here)."""
-    return Router(H3FileHandler(args.root, list_dirs=args.list_dirs))
+    router = Router(H3FileHandler(args.root, list_dirs=args.list_dirs))
+    wt_echo.register_routes(router, args)
+    return router
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -167,7 +171,7 @@ async def _serve(args: argparse.Namespace) -> int:
             is_client=False, alpn_protocols=args.alpn, certificate=cert, private_key=key,
             congestion_control=args.cc, max_udp_payload_size=args.max_udp_payload,
             ecn=not args.no_ecn,
-            **multipath, **preferred, **tickets)
+            **multipath, **preferred, **tickets, **wt_echo.quic_options(args))
     except ConfigurationError as exc:
         raise CliError(f"bad configuration: {exc}") from None
     config = server_scale.apply(config, args)
@@ -179,7 +183,9 @@ async def _serve(args: argparse.Namespace) -> int:
                              HqServer(args.root, list_dirs=args.list_dirs, log=log)
                              if ALPN_HQ in args.alpn else None,
                              connection_handler=(
-                                 dispatch_by_alpn(router, log=log,
+                                 dispatch_by_alpn(router, wt_echo.h3_config(
+                                                      args, H3Config(answer_malformed_requests=True)),
+                                                  log=log,
                                                   connect_handler=router.connect
                                                   if router.takes_connect else None)
                                  if H3_ALPN in args.alpn else None),
