@@ -1,0 +1,139 @@
+"""The sending half: frames sources at once, closes blocks, emits repairs (sans-I/O).
+
+``protect(packet, now, path)`` returns the framed source to send now (the code
+is systematic: the packet goes out unchanged behind a 4-byte header) and, when
+it filled the block, the block's repairs right behind it.  A block also closes
+``max_delay`` after its first source (``poll``), so a slow flow never waits for
+k packets: the deadline bounds the delay a recovered packet can see.  Which
+code and how many repairs is the policy's call (policy.py), made when the block
+closes, with the paths its sources took; the receiver's feedback about the
+block comes back through ``on_feedback`` and feeds the policy's loss statistics.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from tquic.bond.fec import codes, wire
+from tquic.bond.fec.loss import PathId
+from tquic.bond.fec.policy import RepairPolicy
+from tquic.bond.fec.stats import FecStats
+
+MAX_PENDING_FEEDBACK = 512
+"""Closed blocks remembered until their feedback arrives (oldest forgotten first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One FEC payload to send on the FEC context ID.
+
+    ``kind`` is ``"source"``, ``"repair"`` or ``"feedback"``; ``path`` is a hint
+    for the sender's scheduler (repairs prefer another path than their
+    sources); None means any path.
+    """
+
+    payload: bytes
+    kind: str
+    path: PathId = None
+
+
+class FecEncoder:
+    """Blocks of sources on one FEC ``stream`` (wire.py), repairs by ``policy``."""
+
+    __slots__ = ("_block", "_first", "_max_delay", "_paths", "_pending", "_policy", "_sent",
+                 "_sources", "stream")
+
+    def __init__(self, stream: int, policy: RepairPolicy, max_delay: float = 0.025) -> None:
+        if not 0 <= stream < wire.MAX_STREAMS:
+            raise ValueError(f"stream must be in 0..{wire.MAX_STREAMS - 1}, got {stream}")
+        if not max_delay > 0:
+            raise ValueError(f"max_delay must be > 0 seconds, got {max_delay}")
+        self.stream = stream
+        self._policy = policy
+        self._max_delay = max_delay
+        self._block = 0
+        self._first = 0.0
+        self._sources: list[bytes] = []
+        self._paths: list[PathId] = []
+        # block id -> paths of its symbols in index order (sources, then repairs)
+        self._sent: OrderedDict[int, tuple[PathId, ...]] = OrderedDict()
+        # counters: sources, source bytes, repairs, repair bytes, header bytes
+        self._pending = [0, 0, 0, 0, 0]
+
+    @property
+    def policy(self) -> RepairPolicy:
+        return self._policy
+
+    def protect(self, packet: bytes, now: float, path: PathId = None) -> list[Outgoing]:
+        """Frame ``packet`` (to be sent on ``path`` if the caller knows it) and return it,
+        followed by the block's repairs if it completed the block."""
+        if len(packet) > codes.MAX_PAYLOAD:
+            raise codes.CodeError(f"packet of {len(packet)} bytes exceeds {codes.MAX_PAYLOAD}")
+        out: list[Outgoing] = []
+        if self._sources and now >= self._first + self._max_delay:
+            out.extend(self._close())
+        if not self._sources:
+            self._first = now
+        index = len(self._sources)
+        self._sources.append(packet)
+        self._paths.append(path)
+        p = self._pending
+        p[0] += 1
+        p[1] += len(packet)
+        p[4] += wire.SOURCE_HEADER
+        out.append(Outgoing(wire.encode_source(self.stream, self._block, index, packet),
+                            "source", path))
+        if len(self._sources) >= self._policy.max_block:
+            out.extend(self._close())
+        return out
+
+    def next_timeout(self) -> float | None:
+        return self._first + self._max_delay if self._sources else None
+
+    def poll(self, now: float) -> list[Outgoing]:
+        """Repairs of a block whose deadline has passed."""
+        if self._sources and now >= self._first + self._max_delay:
+            return self._close()
+        return []
+
+    def flush(self) -> list[Outgoing]:
+        """Close the open block now (e.g. before the tunnel closes)."""
+        return self._close() if self._sources else []
+
+    def _close(self) -> list[Outgoing]:
+        sources, paths = self._sources, self._paths
+        self._sources, self._paths = [], []
+        block = self._block
+        self._block = (block + 1) & 0xFFFF
+        k = len(sources)
+        length = codes.symbol_length(sources)
+        plan = self._policy.plan(paths, sum(len(s) for s in sources), length)
+        m = plan.m
+        out: list[Outgoing] = []
+        if m:
+            _, symbols = codes.encode(plan.code, sources, m)
+            p = self._pending
+            for j, sym in enumerate(symbols):
+                data = wire.encode_repair(self.stream, block, k + j, k, m, plan.code, sym)
+                out.append(Outgoing(data, "repair", plan.path))
+                p[2] += 1
+                p[3] += len(data)
+        self._sent[block] = (*paths, *(plan.path for _ in range(m)))
+        while len(self._sent) > MAX_PENDING_FEEDBACK:
+            self._sent.popitem(last=False)
+        return out
+
+    def on_feedback(self, frame: wire.FeedbackFrame) -> None:
+        """The receiver's view of one block: per-path loss samples for the policy."""
+        paths = self._sent.pop(frame.block, None)
+        if paths is None:
+            return  # unknown or already reported: a duplicate or a forgotten block
+        received = frame.received
+        for i, path in enumerate(paths):
+            self._policy.observe(path, not (i < len(received) and received[i]))
+
+    def stats(self) -> FecStats:
+        s, sb, r, rb, h = self._pending
+        return FecStats(sources=s, source_bytes=sb, repairs_sent=r, repair_bytes=rb,
+                        header_bytes=h)

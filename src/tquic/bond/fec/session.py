@@ -1,0 +1,156 @@
+"""One tunnel endpoint's FEC: classify, encode, decode, feedback, counters (sans-I/O).
+
+The tunnel calls four things, each with ``now``:
+
+- ``send(payload, now, path, packet)`` for every packet it is about to send:
+  the class of ``packet`` (the IP packet; ``payload`` if not given) picks the
+  action; the result is what to send instead — ``kind == "plain"`` on the
+  tunnel's ordinary context, everything else on the negotiated FEC context.
+- ``receive(data, now)`` for every datagram on the FEC context: the packets to
+  pass on (sources at once, rebuilt ones as soon as they can be).
+- ``poll(now)`` when ``next_timeout()`` is due: repairs of blocks whose
+  deadline passed and feedback for blocks the receiver gave up on.
+- ``stats()``: the counters, for the control plane and metrics.
+
+Each action has its own stream (wire.py) so their blocks never mix: stream 0
+carries ``fec`` and ``fec+aggregate`` classes, stream 1 ``redundant``.
+"""
+
+from __future__ import annotations
+
+from tquic.bond.fec import wire
+from tquic.bond.fec.classify import Action
+from tquic.bond.fec.codes import Code
+from tquic.bond.fec.config import FecConfig
+from tquic.bond.fec.decoder import StreamDecoder
+from tquic.bond.fec.encoder import FecEncoder, Outgoing
+from tquic.bond.fec.loss import PathId
+from tquic.bond.fec.policy import AdaptiveRepair, FixedRepair, RepairPolicy
+from tquic.bond.fec.stats import FecStats
+
+FEC_STREAM = 0
+REDUNDANT_STREAM = 1
+_COUNTERS = ("received_sources", "received_repairs", "recovered", "unrecoverable",
+             "repairs_dropped", "malformed", "duplicates", "late", "feedback_sent",
+             "feedback_received")
+
+
+def policy_for(config: FecConfig) -> RepairPolicy:
+    """The repair policy ``config.mode`` names."""
+    if config.mode == "xor":
+        return FixedRepair(Code.XOR, config.block, 1)
+    if config.mode == "rs":
+        return FixedRepair(Code.RS, config.block, config.repairs)
+    return AdaptiveRepair(config.block, config.max_overhead, config.target_loss,
+                          config.off_below)
+
+
+class FecSession:
+    """FEC for both directions of one tunnel (see the module docstring)."""
+
+    __slots__ = ("_classifier", "_config", "_counters", "_decoders", "_encoders", "_feedback",
+                 "_plain", "_plain_bytes")
+
+    def __init__(self, config: FecConfig | None = None, policy: RepairPolicy | None = None
+                 ) -> None:
+        config = config if config is not None else FecConfig()
+        self._config = config
+        self._classifier = config.classifier()
+        self._encoders = {
+            FEC_STREAM: FecEncoder(FEC_STREAM, policy or policy_for(config), config.max_delay),
+            REDUNDANT_STREAM: FecEncoder(REDUNDANT_STREAM, FixedRepair(Code.XOR, 1, 1),
+                                         config.max_delay),
+        }
+        self._decoders: dict[int, StreamDecoder] = {}
+        self._counters = dict.fromkeys(_COUNTERS, 0)
+        self._feedback: list[bytes] = []
+        self._plain = 0
+        self._plain_bytes = 0
+
+    @property
+    def config(self) -> FecConfig:
+        return self._config
+
+    def encoder(self, stream: int = FEC_STREAM) -> FecEncoder:
+        return self._encoders[stream]
+
+    def classify(self, packet: bytes) -> tuple[str, Action]:
+        return self._classifier.classify(packet)
+
+    # -- sending ------------------------------------------------------------------------
+
+    def send(self, payload: bytes, now: float, path: PathId = None,
+             packet: bytes | None = None) -> list[Outgoing]:
+        """What to send for ``payload`` (see the module docstring)."""
+        action = Action.OFF
+        if self._config.enabled:
+            _, action = self._classifier.classify(payload if packet is None else packet)
+        if action is Action.OFF:
+            self._plain += 1
+            self._plain_bytes += len(payload)
+            return [Outgoing(payload, "plain", path)]
+        stream = REDUNDANT_STREAM if action is Action.REDUNDANT else FEC_STREAM
+        return self._encoders[stream].protect(payload, now, path)
+
+    # -- receiving ----------------------------------------------------------------------
+
+    def receive(self, data: bytes, now: float) -> list[bytes]:
+        """Packets to pass on for one datagram of the FEC context; never raises."""
+        try:
+            frame = wire.parse(data)
+        except wire.FecWireError:
+            kind = data[0] >> 6 if data else -1
+            self._counters["repairs_dropped" if kind == wire.REPAIR else "malformed"] += 1
+            return []
+        if isinstance(frame, wire.FeedbackFrame):
+            self._counters["feedback_received"] += 1
+            encoder = self._encoders.get(frame.stream)
+            if encoder is not None:
+                encoder.on_feedback(frame)
+            return []
+        decoder = self._decoders.get(frame.stream)
+        if decoder is None:
+            decoder = self._decoders[frame.stream] = StreamDecoder(
+                frame.stream, self._counters, self._feedback, self._config.hold)
+        if isinstance(frame, wire.SourceFrame):
+            return decoder.on_source(frame, now)
+        return decoder.on_repair(frame, now)
+
+    # -- timers -------------------------------------------------------------------------
+
+    def next_timeout(self) -> float | None:
+        times = [t for e in self._encoders.values() if (t := e.next_timeout()) is not None]
+        times += [t for d in self._decoders.values() if (t := d.next_timeout()) is not None]
+        return min(times) if times else None
+
+    def poll(self, now: float) -> list[Outgoing]:
+        """Repairs whose block deadline passed, and feedback to send back."""
+        out: list[Outgoing] = []
+        for e in self._encoders.values():
+            out.extend(e.poll(now))
+        for d in self._decoders.values():
+            d.poll(now)
+        out.extend(Outgoing(fb, "feedback") for fb in self._feedback)
+        self._feedback.clear()
+        return out
+
+    def take_feedback(self) -> list[Outgoing]:
+        """Feedback produced by ``receive`` (blocks evicted early), to send back."""
+        out = [Outgoing(fb, "feedback") for fb in self._feedback]
+        self._feedback.clear()
+        return out
+
+    # -- counters -----------------------------------------------------------------------
+
+    def stats(self) -> FecStats:
+        sent = FecStats()
+        for e in self._encoders.values():
+            sent = sent + e.stats()
+        red = self._encoders[REDUNDANT_STREAM].stats()
+        c = self._counters
+        return FecStats(
+            sources=sent.sources, source_bytes=sent.source_bytes,
+            repairs_sent=sent.repairs_sent, repair_bytes=sent.repair_bytes,
+            header_bytes=sent.header_bytes, duplicates_sent=red.repairs_sent,
+            **{key: c[key] for key in _COUNTERS},
+        )
