@@ -31,8 +31,8 @@ class ReorderConfig:
 
     enabled: bool = True
     max_wait: float = 0.1  # seconds: the adaptive bound never exceeds this
-    factor: float = 1.0  # bound = factor x RTT spread + margin
-    margin: float = 0.002
+    factor: float = 2.0  # bound = factor x RTT spread + margin
+    margin: float = 0.010
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -73,7 +74,9 @@ class IpTunnel:
         buffer = ReorderBuffer(deliver)
         self.pipeline = DatagramPipeline(self._send_datagram, deliver,
                                          seq_context=self.extensions.get(SEQ), reorder=buffer)
-        self._last_received: dict[int, int] = {}
+        self._history: deque[dict[int, int]] = deque()
+        self._stretch = 1.0
+        self._late_seen = 0
 
     # -- sending ---------------------------------------------------------------------
 
@@ -134,22 +137,40 @@ class IpTunnel:
         self._arm()
 
     def adapt(self, path_stats: list[Any]) -> None:
-        """Set the reorder bound from the paths that received data since the last call."""
+        """Set the reorder bound from the paths that carried data lately (call it often).
+
+        A path counts when it received data (more than keep-alives: 3 kB) over the last
+        two seconds (eight calls at 0.25 s): a path carrying even a small share
+        reorders the others' packets.  Only one such path: pass-through.
+        Packets that arrived after their gap was given up (``late``) mean the bound was
+        too short: it is stretched (up to 4x) and relaxes again while none are late.
+        """
         config = self._reorder_config
-        srtts: list[float] = []
+        history = self._history
         seen: dict[int, int] = {}
+        srtt: dict[int, float] = {}
         for st in path_stats:
             if st.state != "validated":
                 continue
             seen[st.path_id] = st.bytes_received
-            if st.bytes_received - self._last_received.get(st.path_id, st.bytes_received) > 2400:
-                srtts.append(st.srtt)
-        self._last_received = seen
+            srtt[st.path_id] = st.srtt
+        history.append(seen)
+        if len(history) > 9:
+            history.popleft()
+        oldest = history[0]
+        deltas = {pid: got - oldest.get(pid, got) for pid, got in seen.items()}
+        active = [srtt[pid] for pid, d in deltas.items() if d > 3000]
+        reorder = self.pipeline.reorder
+        late = reorder.stats().late
+        if late > self._late_seen:
+            self._stretch = min(4.0, self._stretch * 1.5)
+        else:
+            self._stretch = max(1.0, self._stretch * 0.97)
+        self._late_seen = late
         bound = 0.0
         if config.enabled and self.pipeline.sequencing:
-            bound = adaptive_bound(srtts, factor=config.factor, margin=config.margin,
-                                   max_wait=config.max_wait)
-        reorder = self.pipeline.reorder
+            bound = adaptive_bound(active, factor=config.factor * self._stretch,
+                                   margin=config.margin, max_wait=config.max_wait)
         # Lowering the bound to 0 flushes; a little hysteresis against flapping otherwise.
         if bound != reorder.bound and (bound == 0 or abs(bound - reorder.bound) > 0.001):
             reorder.set_bound(bound, self._loop.time())

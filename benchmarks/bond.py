@@ -1,0 +1,227 @@
+"""``tquic bond`` in network namespaces, against the links alone and kernel MPTCP (root).
+
+The topology of ``tquic.testing.bond_lab``: a site namespace with two tbf-shaped
+veth links (``--rates``, default 20 and 10 Mbit/s, 50 ms queues) to the bond
+server's namespace, an internet namespace behind it.  One table:
+
+  tun 1 flow     iperf3 -R (download), one TCP flow, through the site's TUN
+  tun -P 4       the same with four flows
+  tun UDP        iperf3 -u -R at 0.8 x the sum of the link rates: goodput and loss %
+  mptcp 1 flow   kernel MPTCP on the same links (``ip mptcp endpoint … subflow``,
+                 ``mptcpize run iperf3``), server in the server namespace
+  link 1 alone   plain TCP over the best link, no tunnel (the "best link alone")
+
+each as Mbit/s of iperf3 payload, ÷ the sum of the link rates (``/sum``) and ÷
+the best link alone (``/best``).  Then:
+
+  dip            iperf3 -R -i 0.1 through the TUN; link 1 (the fastest) is taken
+                 down (``ip link set … down``) 3 s in: the longest run of 0.1-s
+                 intervals below half the survivor's rate alone, and the longest at zero
+  cpu            CPU seconds per GB of tunnel payload, and cores per 100 Mbit/s, for
+                 each daemon (client, server) during the single-flow run
+
+    sudo python benchmarks/bond.py                        # ~1.5 minutes
+    sudo python benchmarks/bond.py --rates 50 25 --seconds 10 --cc bbr1 --json out.json
+
+Payload efficiency caps every tunnel figure below 1.0 of the sum: a 1149-byte
+inner packet (the TUN MTU) costs 1149 + 51 (QUIC, DATAGRAM, context, sequence)
++ 28 (UDP/IP) + 14 (Ethernet) bytes on a link, and carries 1097 bytes of TCP
+payload: 0.883 at most.  The MPTCP and link-alone rows pay only 66 bytes per
+1448-byte segment: 0.956.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from tquic.testing.bond_lab import INTERNET, BondLab
+from tquic.testing.netns import LinkSpec, unavailable_reason
+
+
+def _clock_ticks() -> float:
+    return float(os.sysconf("SC_CLK_TCK"))
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (the daemon is exec'd in place by ip netns exec/env)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _clock_ticks()
+
+
+def iperf(lab: BondLab, ns_client: str, ns_server: str, target: str, seconds: float,
+          *args: str, server_prefix: tuple[str, ...] = (),
+          client_prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+    server = lab.spawn(ns_server, [*server_prefix, "iperf3", "-s", "-1", "-B", target],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.4)
+    result = lab.run(ns_client, [*client_prefix, "iperf3", "-c", target, "-t", f"{seconds:g}",
+                                 "-J", *args], timeout=seconds + 30)
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    try:
+        data: dict[str, Any] = json.loads(result.stdout)
+    except ValueError:
+        return {"error": (result.stderr or result.stdout)[-300:]}
+    return data
+
+
+def received_mbit(data: dict[str, Any]) -> float:
+    if "error" in data:
+        return float("nan")
+    end = data["end"]
+    summary = end.get("sum_received") or end.get("sum")
+    return float(summary["bits_per_second"]) / 1e6
+
+
+def dip(data: dict[str, Any], threshold: float, start: float) -> tuple[float, float]:
+    """(longest run of intervals below ``threshold`` Mbit/s, longest at ~zero), in s,
+    counted from ``start`` seconds (when the link went down)."""
+    worst = worst_zero = run = run_zero = 0.0
+    for interval in data.get("intervals", []):
+        s = interval["sum"]
+        if s["end"] <= start:
+            continue
+        length = s["end"] - s["start"]
+        rate = s["bits_per_second"] / 1e6
+        run = run + length if rate < threshold else 0.0
+        run_zero = run_zero + length if rate < 0.05 else 0.0
+        worst = max(worst, run)
+        worst_zero = max(worst_zero, run_zero)
+    return worst, worst_zero
+
+
+def mptcp(lab: BondLab, seconds: float, rates: list[float]) -> float:
+    """Kernel MPTCP over the same links: endpoints with the subflow flag on the site."""
+    if shutil.which("mptcpize") is None:
+        return float("nan")
+    site, srv = lab.site_ns, lab.server_ns
+    for ns in (site, srv):
+        lab.run(ns, ["sysctl", "-qw", "net.mptcp.enabled=1"], timeout=5)
+        lab.run(ns, ["ip", "mptcp", "limits", "set", "subflow", "8", "add_addr_accepted", "8"],
+                timeout=5)
+    for k in range(2, len(rates) + 1):
+        lab.run(site, ["ip", "mptcp", "endpoint", "add", f"10.77.{k}.1", "dev", f"wan{k}",
+                       "subflow"], timeout=5)
+    data = iperf(lab, site, srv, "10.77.1.2", seconds, "-R",
+                 server_prefix=("mptcpize", "run"), client_prefix=("mptcpize", "run"))
+    for k in range(2, len(rates) + 1):
+        lab.run(site, ["ip", "mptcp", "endpoint", "flush"], timeout=5)
+    return received_mbit(data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", type=float, nargs="+", default=[20.0, 10.0],
+                        help="link rates in Mbit/s (default 20 10)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="per iperf3 run (default 8)")
+    parser.add_argument("--cc", default=None, help="both daemons' congestion controller")
+    parser.add_argument("--scheduler", default=None, help="both daemons' scheduler")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    reason = unavailable_reason()
+    if reason is None and shutil.which("iperf3") is None:
+        reason = "iperf3 is not installed"
+    if reason is not None:
+        print(f"bond benchmark skipped: {reason}")
+        return 0
+    extra: list[str] = []
+    if args.cc:
+        extra += ["--cc", args.cc]
+    if args.scheduler:
+        extra += ["--scheduler", args.scheduler]
+    rates: list[float] = args.rates
+    total = sum(rates)
+    secs: float = args.seconds
+    out: dict[str, Any] = {"rates": rates, "seconds": secs, "cc": args.cc,
+                           "scheduler": args.scheduler}
+    with tempfile.TemporaryDirectory(prefix="bondbench") as tmp, \
+            BondLab([LinkSpec(r) for r in rates], tmp) as lab:
+        best = received_mbit(iperf(lab, lab.site_ns, lab.server_ns, "10.77.1.2", secs, "-R"))
+        out["best_alone"] = best
+        out["mptcp"] = mptcp(lab, secs, rates)
+        server = lab.start_server(*extra)
+        if not lab.wait_for(Path(tmp) / "server.log", "server listening", 20):
+            print((Path(tmp) / "server.log").read_text())
+            return 1
+        client = lab.start_client(*extra, links=[f"%wan{k}" for k in range(1, len(rates) + 1)])
+        log = Path(tmp) / "client-bond0.log"
+        if not lab.wait_for(log, "tunnel up", 20):
+            print(log.read_text())
+            return 1
+        lab.wait_for(log, f"link wan{len(rates)} (%wan{len(rates)}): up", 10)
+        time.sleep(1.0)
+        c0, s0, t0 = cpu_seconds(client.pid), cpu_seconds(server.pid), time.monotonic()
+        one = iperf(lab, lab.site_ns, lab.internet_ns, INTERNET, secs, "-R")
+        c1, s1, t1 = cpu_seconds(client.pid), cpu_seconds(server.pid), time.monotonic()
+        out["tun_1"] = received_mbit(one)
+        payload_gb = (one["end"]["sum_received"]["bytes"] / 1e9) if "end" in one else float("nan")
+        wall = t1 - t0
+        out["cpu"] = {"client_s": c1 - c0, "server_s": s1 - s0, "wall_s": wall,
+                      "payload_gb": payload_gb}
+        out["tun_4"] = received_mbit(iperf(lab, lab.site_ns, lab.internet_ns, INTERNET, secs,
+                                           "-R", "-P", "4"))
+        udp = iperf(lab, lab.site_ns, lab.internet_ns, INTERNET, secs, "-R", "-u", "-b",
+                    f"{0.8 * total:g}M", "-l", "1000")
+        out["udp"] = received_mbit(udp)
+        out["udp_loss_pct"] = (udp["end"]["sum"]["lost_percent"] if "end" in udp
+                               else float("nan"))
+        survivor = received_mbit(iperf(lab, lab.site_ns, lab.server_ns, "10.77.2.2", 3, "-R"))
+        out["survivor_alone"] = survivor
+        cutter = threading.Thread(target=lambda: (time.sleep(3.0), lab.topology.set_link(1, False)))
+        cutter.start()
+        died = iperf(lab, lab.site_ns, lab.internet_ns, INTERNET, max(secs, 8.0), "-R",
+                     "-i", "0.1")
+        cutter.join()
+        out["dip_below_half_s"], out["dip_zero_s"] = dip(died, survivor / 2, 3.0)
+        lab.topology.set_link(1, True)
+    _table(out, total)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    return 0
+
+
+def _table(out: dict[str, Any], total: float) -> None:
+    best = out["best_alone"]
+    rates = " + ".join(f"{r:g}" for r in out["rates"])
+    print(f"\ntquic bond, links {rates} Mbit/s (tbf, 50 ms queues), {out['seconds']:g} s "
+          f"per run, cc {out['cc'] or 'default'}, scheduler {out['scheduler'] or 'default'}")
+    print(f"{'':16} {'Mbit/s':>8} {'/sum':>6} {'/best':>6}  note")
+    rows = [("tun 1 flow", out["tun_1"], "TCP download through the TUN"),
+            ("tun -P 4", out["tun_4"], "four TCP flows"),
+            ("tun UDP 0.8x", out["udp"], f"UDP at {0.8 * total:g} Mbit/s: loss "
+                                          f"{out['udp_loss_pct']:.2f} %"),
+            ("mptcp 1 flow", out["mptcp"], "kernel MPTCP, same links"),
+            ("link 1 alone", best, "plain TCP, no tunnel")]
+    for name, value, note in rows:
+        print(f"{name:16} {value:8.1f} {value / total:6.2f} {value / best:6.2f}  {note}")
+    cpu = out["cpu"]
+    gb = cpu["payload_gb"]
+    rate = gb * 8e3 / cpu["wall_s"] if cpu["wall_s"] else float("nan")  # Mbit/s
+    for who in ("client", "server"):
+        seconds = cpu[f"{who}_s"]
+        cores = seconds / cpu["wall_s"]
+        print(f"cpu {who:6}  {seconds / gb if gb else float('nan'):7.1f} s/GB   "
+              f"{cores / (rate / 100) if rate else float('nan'):5.2f} cores per 100 Mbit/s "
+              f"({cores:.2f} cores at {rate:.1f} Mbit/s)")
+    print(f"link 1 dies 3 s in: longest time below half the survivor's "
+          f"{out['survivor_alone']:.1f} Mbit/s: {out['dip_below_half_s']:.1f} s; at zero: "
+          f"{out['dip_zero_s']:.1f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
