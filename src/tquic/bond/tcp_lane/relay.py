@@ -31,6 +31,8 @@ from tquic.h3.tunnel import Tunnel
 
 READ_CHUNK = 256 << 10  # one TCP read; a DATA frame each
 DEFAULT_MAX_UNREAD = 32 << 20
+_WRITE_HIGH = 64 << 10  # asyncio's default high-water mark: above it, drain() waits
+_WATCH_INTERVAL = 0.05  # seconds between looks at the tunnel while the socket drains
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +91,33 @@ class _Relay:
                     with contextlib.suppress(OSError):
                         writer.write_eof()  # stream FIN → TCP FIN (shutdown SHUT_WR)
                 return
-            if tunnel.unread > self.max_unread:
-                self._fail("overflow", H3ErrorCode.H3_EXCESSIVE_LOAD)
-                return
             try:
                 writer.write(data)
-                await writer.drain()
+                if writer.transport.get_write_buffer_size() > _WRITE_HIGH:
+                    if not await self._drain_watching():
+                        return
+                else:
+                    await writer.drain()  # returns at once below the high-water mark
             except OSError:
                 self._fail("reset-by-tcp")
                 return
             self.received += len(data)
+
+    async def _drain_watching(self) -> bool:
+        """Wait for the TCP socket to drain while watching what piles up in the tunnel
+        meanwhile; False (and the stream reset) once that passes ``max_unread``."""
+        drain = asyncio.ensure_future(self.writer.drain())
+        try:
+            while not drain.done():
+                await asyncio.wait({drain}, timeout=_WATCH_INTERVAL)
+                if self.tunnel.unread > self.max_unread:
+                    self._fail("overflow", H3ErrorCode.H3_EXCESSIVE_LOAD)
+                    return False
+            drain.result()  # OSError when the connection broke
+            return True
+        finally:
+            if not drain.done():
+                drain.cancel()
 
     def _fail(self, outcome: str, code: int = H3ErrorCode.H3_CONNECT_ERROR) -> None:
         if self.outcome == "closed":
