@@ -90,9 +90,16 @@ class Lab:
         (www / "file.bin").write_bytes(body)
         self.sha256 = hashlib.sha256(body).hexdigest()
         self.net.build()
-        self.net.spawn("server", [sys.executable, "-m", "http.server", str(WEB), "--bind",
-                                  "127.0.0.1", "--directory", str(www)],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        web_log = self.workdir / "web.log"
+        try:
+            with open(web_log, "wb") as out:
+                self.net.spawn("server", [sys.executable, "-u", "-m", "http.server", str(WEB),
+                                          "--bind", "127.0.0.1", "--directory", str(www)],
+                               stdout=out, stderr=subprocess.STDOUT)
+            _wait_for(web_log, "Serving HTTP", 20)
+        except BaseException:
+            self.net.close()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

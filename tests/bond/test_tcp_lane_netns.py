@@ -128,7 +128,7 @@ def test_lan_curl_is_redirected_through_the_bond(site: Site, tmp_path: Path) -> 
     (www / "file.bin").write_bytes(body)
     logs = [tmp_path / n for n in ("web.log", "server.log", "client.log")]
 
-    site.spawn(site.inet, [sys.executable, "-m", "http.server", "8080", "--bind", "10.88.2.2",
+    site.spawn(site.inet, [sys.executable, "-u", "-m", "http.server", "8080", "--bind", "10.88.2.2",
                            "--directory", str(www)], logs[0])
     site.spawn(site.rtr, tquic_argv(
         "bond", "server", "--listen", "127.0.0.1:4433", "--cert", str(tmp_path / "cert.pem"),
@@ -138,6 +138,8 @@ def test_lan_curl_is_redirected_through_the_bond(site: Site, tmp_path: Path) -> 
         "bond", "client", "--server", "127.0.0.1:4433", "--insecure", "--token", TOKEN,
         "--link", "127.0.0.1", "--tun", "none", "--state-dir", str(tmp_path),
         "--redirect", "0.0.0.0:12345", "--redirect-interface", "lan0"), logs[2])
+    _wait_for(lambda: "Serving HTTP" in logs[0].read_text(errors="replace"), "the web server",
+              logs)
     _wait_for(lambda: "tunnel up" in logs[2].read_text(errors="replace"), "the bond", logs)
     tables = _run("ip", "netns", "exec", site.rtr, "nft", "list", "tables")
     assert "tquic_lane_12345" in tables
