@@ -65,7 +65,7 @@ def test_missing_file_and_traversal_are_one_line_errors(served: tuple[int, Path]
     port, _ = served
     result = tquic("client", f"https://127.0.0.1:{port}/nope.txt",
                    f"https://127.0.0.1:{port}/../etc/passwd", "--insecure")
-    assert result.returncode == 1
+    assert result.returncode == 22
     errors = [line for line in result.stderr.splitlines() if line]
     assert len(errors) == 2
     assert all(line.startswith("tquic client: error:") and "not found" in line
@@ -76,7 +76,7 @@ def test_missing_file_and_traversal_are_one_line_errors(served: tuple[int, Path]
 def test_untrusted_certificate_is_a_one_line_error(served: tuple[int, Path]) -> None:
     port, _ = served
     result = tquic("client", f"https://localhost:{port}/10")
-    assert result.returncode == 1
+    assert result.returncode == 60
     assert "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("tquic client: error:") and "TLS" in line and "--ca" in line
@@ -89,7 +89,7 @@ def test_nobody_listening_is_a_one_line_timeout() -> None:
     started = time.monotonic()
     result = tquic("client", f"https://127.0.0.1:{port}/1", "--insecure", "--timeout", "1")
     assert time.monotonic() - started < 30
-    assert result.returncode == 1
+    assert result.returncode == 7
     [line] = result.stderr.strip().splitlines()
     assert "cannot connect" in line and "Traceback" not in result.stderr
 

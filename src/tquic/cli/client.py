@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import hashlib
 import json
 import logging
@@ -16,51 +15,53 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tquic.cli import wt_client
-from tquic.cli.common import CliError, describe_close, fail, fail_all, fetching
+from tquic.cli.common import CliError, fail
+from tquic.cli.fetch import EXIT_CODES_HELP, ExitCode, Fetch, connect_failed, fetching
 from tquic.cli.hq import ALPN_HQ, hq_refusal
 from tquic.cli.multipath import MAX_PATH_ID, MultipathSession, print_path_table, scheduler_error
+from tquic.cli.output import OutputOptions, remote_name
 from tquic.cli.tickets import load_ticket, save_ticket, wait_for_ticket
 from tquic.cli.transport import connection_line, path_lines, setup_logging, transport_entry
 from tquic.h3.aio import H3_ALPN
 from tquic.io.multipath_client import LocalPath, parse_local_path
 from tquic.io.path_keeper import ReopenPolicy
-from tquic.io.protocol import ConnectionClosedError, QuicConnectionProtocol
+from tquic.io.protocol import QuicConnectionProtocol
 from tquic.io.streams import StreamError
 
 PROG = "tquic client"
 logger = logging.getLogger("tquic.cli.client")  # shown with -v (transport.setup_logging)
 
 
-@dataclasses.dataclass(slots=True)
-class Fetch:
-    url: str
-    host: str
-    port: int
-    path: str
-    bytes: int = 0
-    started: float = 0.0
-    finished: float = 0.0
-    sha256: str = ""
-    error: str | None = None
-
-    @property
-    def seconds(self) -> float:
-        return max(self.finished - self.started, 1e-9)
-
-    @property
-    def mbps(self) -> float:
-        return self.bytes * 8 / self.seconds / 1e6
-
-
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "client", help="fetch URLs over QUIC (HTTP/3, or HTTP/0.9 hq-interop)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Fetch each URL on its own stream, concurrently (one connection per "
                     "server), then print bytes, seconds and Mbit/s, and per connection its "
                     "protocol, RTT (min/smoothed) and packet losses (--json: also per path "
-                    "addresses, window, counters and ECN state).")
+                    "addresses, window, counters and ECN state).\n\n"
+                    "Saved files (-O, --output-dir) are written to NAME.part and renamed to "
+                    "NAME only when the whole body arrived with a 2xx status: a failed fetch "
+                    "leaves no NAME and never replaces an existing one; a transfer that "
+                    "broke off leaves NAME.part, which -C - resumes.",
+        epilog=EXIT_CODES_HELP)
     parser.add_argument("urls", nargs="+", metavar="URL", help="https://HOST:PORT/path")
-    parser.add_argument("-o", "--output", metavar="DIR", help="save the files in DIR")
+    parser.add_argument("-O", "--remote-name", action="store_true",
+                        help="save each file under its remote name (the URL's last path "
+                             "segment; index.html for '/') in the current directory, or in "
+                             "--output-dir")
+    parser.add_argument("-o", "--output-dir", "--output", dest="output", metavar="DIR",
+                        help="save the files in DIR (created if missing), under their remote "
+                             "names")
+    parser.add_argument("-C", "--continue-at", dest="resume", type=_continue_at, default=False,
+                        metavar="-", help="'-C -': resume each partial download (NAME.part, "
+                                          "else NAME) with a Range request for the rest "
+                                          "(HTTP/3 only)")
+    parser.add_argument("--continue", dest="resume", action="store_true",
+                        help="same as -C -")
+    parser.add_argument("--keep-error-body", action="store_true",
+                        help="keep the body of an HTTP error response (in NAME if that is "
+                             "free, else NAME.error); by default a failed fetch saves nothing")
     wt_client.add_arguments(parser)
     parser.add_argument("--alpn", choices=(H3_ALPN, ALPN_HQ), default=H3_ALPN,
                         help=f"ALPN protocol (default {H3_ALPN})")
@@ -111,6 +112,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="with --session-ticket: resume, but send nothing before the "
                              "handshake completes (no 0-RTT)")
     parser.set_defaults(handler=run)
+
+
+def _continue_at(value: str) -> bool:
+    if value != "-":
+        raise argparse.ArgumentTypeError(
+            "only '-C -' is supported: resume from the size of the partial file")
+    return True
 
 
 def _seconds(value: str) -> float:
@@ -191,13 +199,30 @@ def _config(args: argparse.Namespace) -> Any:
         raise CliError(f"bad configuration: {exc}") from None
 
 
+def output_for(args: argparse.Namespace, fetches: list[Fetch]) -> OutputOptions:
+    """Where the bodies go (-O, -o/--output-dir); refuses what would clobber itself."""
+    directory = Path(args.output) if args.output else (Path.cwd() if args.remote_name else None)
+    if directory is None:
+        if args.resume or args.keep_error_body:
+            raise CliError("-C/--continue and --keep-error-body need -O or --output-dir DIR")
+        return OutputOptions()
+    if args.resume and args.alpn != H3_ALPN:
+        raise CliError("-C/--continue needs --alpn h3 (HTTP/0.9 has no Range requests)")
+    names: dict[str, str] = {}
+    for fetch in fetches:
+        name = remote_name(fetch.path)
+        if name in names and names[name] != fetch.url:
+            raise CliError(f"{names[name]} and {fetch.url} would both be saved as {name}")
+        names[name] = fetch.url
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot create output directory {directory}: {exc.strerror}") from None
+    return OutputOptions(directory, keep_error_body=args.keep_error_body, resume=args.resume)
+
+
 async def _main(args: argparse.Namespace, config: Any, fetches: list[Fetch]) -> int:
-    out_dir = Path(args.output) if args.output else None
-    if out_dir is not None:
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CliError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
+    out_dir = output_for(args, fetches)
     groups: dict[tuple[str, int], list[Fetch]] = {}
     for fetch in fetches:
         groups.setdefault((fetch.host, fetch.port), []).append(fetch)
@@ -230,11 +255,11 @@ async def _main(args: argparse.Namespace, config: Any, fetches: list[Fetch]) -> 
     failed = [f for f in fetches if f.error is not None]
     for fetch in failed if not args.json else []:
         print(f"{PROG}: error: {fetch.url}: {fetch.error}", file=sys.stderr)
-    return 1 if failed else 0
+    return failed[0].exit_code if failed else 0
 
 
 async def _fetch_group(args: argparse.Namespace, config: Any, host: str, port: int,
-                       fetches: list[Fetch], out_dir: Path | None,
+                       fetches: list[Fetch], out_dir: OutputOptions,
                        session: MultipathSession | None,
                        connections: list[dict[str, Any]]) -> None:
     from tquic.io.api import connect
@@ -259,15 +284,8 @@ async def _fetch_group(args: argparse.Namespace, config: Any, host: str, port: i
             conn = await connect(host, port, config, timeout=args.timeout,
                                  qlog_dir=args.qlog_dir, qlog_format=args.qlog_format,
                                  wait_connected=not early)
-    except TimeoutError:
-        fail_all(fetches, f"cannot connect to {host}:{port}: no answer within "
-                           f"{args.timeout:g} s (is a QUIC server listening there?)")
-        return
-    except ConnectionClosedError as exc:
-        fail_all(fetches, f"cannot connect to {host}:{port}: {describe_close(exc)}")
-        return
-    except OSError as exc:
-        fail_all(fetches, f"cannot connect to {host}:{port}: {exc.strerror or exc}")
+    except (TimeoutError, ConnectionError, OSError) as exc:
+        connect_failed(fetches, host, port, exc, args.timeout)
         return
     async with conn:
         if session is not None:
@@ -298,10 +316,10 @@ async def _after_transfer(args: argparse.Namespace, conn: QuicConnectionProtocol
             save_ticket(args.session_ticket, ticket)
 
 
-async def _fetch_one(conn: QuicConnectionProtocol, fetch: Fetch, out_dir: Path | None,
+async def _fetch_one(conn: QuicConnectionProtocol, fetch: Fetch, output: OutputOptions,
                      timeout: float) -> None:
     digest = hashlib.sha256()
-    with fetching(fetch, out_dir, timeout) as sink:
+    with fetching(fetch, output, timeout) as download:
         try:
             reader, writer = await conn.open_stream()
             writer.write(f"GET {fetch.path}\r\n".encode())
@@ -310,13 +328,21 @@ async def _fetch_one(conn: QuicConnectionProtocol, fetch: Fetch, out_dir: Path |
                 chunk = await asyncio.wait_for(reader.read(1 << 20), timeout)
                 if not chunk:
                     break
+                if download is not None and fetch.bytes == 0:
+                    download.begin(200)  # HTTP/0.9: data is the file, a refusal a reset
                 fetch.bytes += len(chunk)
                 digest.update(chunk)
-                if sink is not None:
-                    sink.write(chunk)
+                if download is not None:
+                    download.write(chunk)
+            if download is not None and fetch.bytes == 0:
+                download.begin(200)  # an empty file is a file
             fetch.sha256 = digest.hexdigest()
         except StreamError as exc:
-            fetch.error = hq_refusal(exc.error_code) or str(exc)
+            refusal = hq_refusal(exc.error_code) if fetch.bytes == 0 else None
+            if refusal is not None:
+                fetch.fail(ExitCode.HTTP_ERROR, refusal)
+            else:
+                fetch.fail(ExitCode.BROKE_OFF, f"transfer broke off: {exc}")
 
 
 def _report(args: argparse.Namespace, fetches: list[Fetch], elapsed: float,
@@ -326,7 +352,8 @@ def _report(args: argparse.Namespace, fetches: list[Fetch], elapsed: float,
         report: dict[str, Any] = {
             "results": [{"url": f.url, "bytes": f.bytes, "seconds": round(f.seconds, 6),
                          "mbps": round(f.mbps, 3), "sha256": f.sha256 or None,
-                         "error": f.error} for f in fetches],
+                         "status": f.status, "saved": f.saved, "error": f.error,
+                         "exit_code": f.exit_code} for f in fetches],
             "total_bytes": total, "seconds": round(elapsed, 6),
             "mbps": round(total * 8 / max(elapsed, 1e-9) / 1e6, 3),
             "connections": getattr(args, "connections", []),

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
 
 from tquic.io.protocol import ConnectionClosedError
-
-if TYPE_CHECKING:
-    from tquic.cli.client import Fetch
 
 
 class CliError(Exception):
@@ -72,34 +65,3 @@ def _alert_name(value: int) -> str:
 def fail(prog: str, message: str) -> int:
     print(f"{prog}: error: {message}", file=sys.stderr)
     return 1
-
-
-@contextlib.contextmanager
-def fetching(fetch: Fetch, out_dir: Path | None, timeout: float) -> Iterator[IO[bytes] | None]:
-    """One download, whatever the protocol (hq-interop or h3): yields its output file
-    (None without ``-o``), times it, and turns the failures every protocol shares -- the
-    connection closed, ``timeout`` seconds without data, the output not writable -- into
-    ``fetch.error``, a one-line message.  Protocol errors are the caller's to catch."""
-    sink: IO[bytes] | None = None
-    try:
-        if out_dir is not None:
-            name = Path(fetch.path.split("?", 1)[0]).name or "index.html"
-            sink = open(out_dir / name, "wb")  # noqa: SIM115 (closed in finally)
-        fetch.started = time.perf_counter()
-        yield sink
-    except ConnectionClosedError as exc:
-        fetch.error = describe_close(exc)
-    except TimeoutError:
-        fetch.error = f"no data for {timeout:g} s"
-    except OSError as exc:
-        fetch.error = f"cannot write output: {exc.strerror or exc}"
-    finally:
-        fetch.finished = time.perf_counter()
-        if sink is not None:
-            sink.close()
-
-
-def fail_all(fetches: list[Fetch], message: str) -> None:
-    """Every fetch of a connection that could not be made gets ``message``."""
-    for fetch in fetches:
-        fetch.error = message

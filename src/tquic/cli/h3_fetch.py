@@ -15,49 +15,46 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tquic.cli.common import describe_close, fail_all, fetching
+from tquic.cli.fetch import ExitCode, connect_failed, fetching, output_options
+from tquic.cli.output import Download, OutputOptions
 from tquic.h3.aio import connect_h3
 from tquic.h3.api import H3Client, H3RequestError
-from tquic.io.protocol import ConnectionClosedError, QuicConnectionProtocol
+from tquic.h3.messages import HeaderPairs, Response
+from tquic.io.protocol import QuicConnectionProtocol
 
 if TYPE_CHECKING:
-    from tquic.cli.client import Fetch
+    from tquic.cli.fetch import Fetch
     from tquic.cli.multipath import MultipathSession
 
 
 async def fetch_group_h3(config: Any, host: str, port: int, fetches: list[Fetch],
-                         out_dir: Path | None, *, timeout: float, verbose: bool = False,
-                         qlog_dir: str | None = None, qlog_format: str = "seq",
-                         session: MultipathSession | None = None,
+                         out_dir: Path | OutputOptions | None, *, timeout: float,
+                         verbose: bool = False, qlog_dir: str | None = None,
+                         qlog_format: str = "seq", session: MultipathSession | None = None,
                          on_finished: Callable[[QuicConnectionProtocol], Awaitable[None]]
                          | None = None) -> None:
     """Fetch every URL of ``fetches`` (same host and port) on one HTTP/3 connection.
 
-    With ``session`` (``--path``), the connection runs on its sockets and opens
-    its extra paths before the requests.  ``on_finished`` runs after the transfers,
-    before the connection closes (e.g. to keep its session ticket).
+    ``out_dir``: a directory to save the bodies in, or the full output options
+    (``--keep-error-body``, ``-C -``).  With ``session`` (``--path``), the connection
+    runs on its sockets and opens its extra paths before the requests.
+    ``on_finished`` runs after the transfers, before the connection closes (e.g. to
+    keep its session ticket).
     """
+    output = output_options(out_dir)
     try:
         if session is not None:
             client = await session.connect_h3(host, port, config)
         else:
             client = await connect_h3(host, port, config, timeout=timeout,
                                       qlog_dir=qlog_dir, qlog_format=qlog_format)
-    except TimeoutError:
-        fail_all(fetches, f"cannot connect to {host}:{port}: no answer within "
-                           f"{timeout:g} s (is an HTTP/3 server listening there?)")
-        return
-    except ConnectionClosedError as exc:
-        fail_all(fetches, f"cannot connect to {host}:{port}: {describe_close(exc)}")
-        return
-    except (ConnectionError, OSError) as exc:
-        fail_all(fetches, f"cannot connect to {host}:{port}: "
-                           f"{getattr(exc, 'strerror', None) or exc}")
+    except (TimeoutError, ConnectionError, OSError) as exc:
+        connect_failed(fetches, host, port, exc, timeout, "an HTTP/3 server")
         return
     async with client:
         if session is not None:
             await session.opened(client.protocol)
-        await asyncio.gather(*(_fetch_one(client, f, out_dir, timeout, verbose)
+        await asyncio.gather(*(_fetch_one(client, f, output, timeout, verbose)
                                for f in fetches))
         if session is not None:
             session.finished(client.protocol)
@@ -65,22 +62,43 @@ async def fetch_group_h3(config: Any, host: str, port: int, fetches: list[Fetch]
             await on_finished(client.protocol)
 
 
-async def _fetch_one(client: H3Client, fetch: Fetch, out_dir: Path | None, timeout: float,
+async def _fetch_one(client: H3Client, fetch: Fetch, output: OutputOptions, timeout: float,
                      verbose: bool) -> None:
     digest = hashlib.sha256()
     progress = asyncio.Event()
-
-    def on_data(data: bytes) -> None:
-        fetch.bytes += len(data)
-        digest.update(data)
-        if sink is not None:
-            sink.write(data)
-        progress.set()
-
     url = fetch.url if "://" in fetch.url else f"https://{fetch.url}"
-    with fetching(fetch, out_dir, timeout) as sink:
+    with fetching(fetch, output, timeout) as download:
+
+        def on_response(status: int, headers: HeaderPairs) -> None:
+            # Called from the HTTP/3 event dispatch: record, never raise.
+            fetch.status = status
+            if download is None:
+                return
+            try:
+                problem = download.begin(status, headers)
+            except OSError as exc:
+                fetch.fail(ExitCode.WRITE, f"cannot write output: {exc.strerror or exc}")
+                request.cancel()
+                return
+            if problem is not None:
+                fetch.fail(ExitCode.BROKE_OFF, problem)
+                request.cancel()
+
+        def on_data(data: bytes) -> None:
+            fetch.bytes += len(data)
+            digest.update(data)
+            if download is not None and fetch.error is None:
+                try:
+                    download.write(data)
+                except OSError as exc:
+                    fetch.fail(ExitCode.WRITE, f"cannot write output: {exc.strerror or exc}")
+                    request.cancel()
+            progress.set()
+
+        headers = download.range_header() if download is not None else ()
+        request = asyncio.ensure_future(client.request("GET", url, headers, on_data=on_data,
+                                                       on_response=on_response))
         try:
-            request = asyncio.ensure_future(client.request("GET", url, on_data=on_data))
             try:
                 while not request.done():
                     # The timeout bounds silence, not the whole transfer.
@@ -91,6 +109,8 @@ async def _fetch_one(client: H3Client, fetch: Fetch, out_dir: Path | None, timeo
                     if not done:
                         raise TimeoutError
                     progress.clear()
+                if request.cancelled():
+                    return  # on_response / on_data recorded why
                 response = request.result()
             finally:
                 if not request.done():
@@ -100,10 +120,19 @@ async def _fetch_one(client: H3Client, fetch: Fetch, out_dir: Path | None, timeo
                 lines += [f"  {n.decode('latin-1')}: {v.decode('latin-1')}"
                           for n, v in response.headers]
                 print("\n".join(lines), file=sys.stderr, flush=True)
-            if response.status == 404:
-                fetch.error = "not found (HTTP status 404)"
-            elif not 200 <= response.status < 300:
-                fetch.error = f"HTTP status {response.status}"
+            _judge(fetch, response, download)
             fetch.sha256 = digest.hexdigest()
         except H3RequestError as exc:
-            fetch.error = str(exc)
+            fetch.fail(ExitCode.BROKE_OFF, f"transfer broke off: {exc}")
+
+
+def _judge(fetch: Fetch, response: Response, download: Download | None) -> None:
+    """Whether a complete response is a success (2xx, or a resume already complete)."""
+    status = response.status
+    if 200 <= status < 300:
+        return
+    if status == 416 and download is not None and download.already_complete(response.headers):
+        fetch.saved = str(download.final)
+        return
+    reason = "not found (HTTP status 404)" if status == 404 else f"HTTP status {status}"
+    fetch.fail(ExitCode.HTTP_ERROR, reason)

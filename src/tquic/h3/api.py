@@ -209,6 +209,7 @@ class _Pending:
     trailers: HeaderPairs = ()
     sink: Callable[[bytes], None] | None = None  # streams the body instead of keeping it
     opened: Tunnel | None = None  # the tunnel a 2xx answer to CONNECT created
+    on_head: Callable[[int, HeaderPairs], None] | None = None  # the final status, before data
 
 
 class H3Client(_Endpoint):
@@ -247,11 +248,14 @@ class H3Client(_Endpoint):
         *,
         trailers: HeadersLike | None = None,
         on_data: Callable[[bytes], None] | None = None,
+        on_response: Callable[[int, HeaderPairs], None] | None = None,
     ) -> Response:
         """Send a request and wait for the complete response (interim 1xx skipped).
 
         With ``on_data``, each piece of the response body is passed to it as it
         arrives (no size limit) and the returned Response has an empty body.
+        ``on_response(status, headers)`` runs when the final header section
+        arrives, before any of the body (e.g. to decide where the body goes).
         """
         target = Target.from_url(url)
         head = [
@@ -264,6 +268,7 @@ class H3Client(_Endpoint):
         tail = list(normalize_headers(trailers))
         pending = self._start(method.encode(), head, body, tail, end=True)
         pending.sink = on_data
+        pending.on_head = on_response
         return await pending.future
 
     async def connect(
@@ -368,6 +373,8 @@ class H3Client(_Endpoint):
             if status < 200:
                 return  # interim response
             pending.status, pending.headers = status, regular
+            if pending.on_head is not None and not pending.tunnel:
+                pending.on_head(status, regular)
             if pending.tunnel:
                 reply = Response(status, regular)
                 if 200 <= status < 300:

@@ -1,0 +1,174 @@
+"""``tquic client`` on the unhappy paths (issue #20): a failed fetch leaves no file and
+never replaces a good one, an interrupted download leaves only NAME.part, ``-C -``
+resumes it to a file byte-identical to a whole download, ``-O``/``--output-dir``,
+``--keep-error-body``, and the exit codes that tell the failures apart."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cli_run import tquic
+from site_client import Site, running_site
+
+from tquic.cli.hq import generated_body
+
+ALPNS = ["h3", "hq-interop"]
+SIZE = 8_000_000  # /8000000: long enough on loopback to interrupt midway
+
+
+@pytest.fixture(scope="module")
+def site(cert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    top = tmp_path_factory.mktemp("site")
+    (top / "passwd").write_bytes(b"CANARY\n")
+    root = top / "root"
+    root.mkdir()
+    (root / "a.txt").write_bytes(b"0123456789abcdefghij")
+    (root / "big.bin").write_bytes(os.urandom(1_500_000))
+    with running_site(cert_dir, root, top / "access.log", "--quiet") as running:
+        yield running
+
+
+def client(site: Site, *args: str, cwd: Path | None = None,
+           timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tquic", "client", "--insecure", *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False)
+
+
+def url(site: Site, path: str) -> str:
+    return f"https://127.0.0.1:{site.port}{path}"
+
+
+@pytest.mark.parametrize("alpn", ALPNS)
+def test_failed_fetch_leaves_no_file_and_an_existing_one_untouched(site: Site, tmp_path: Path,
+                                                                   alpn: str) -> None:
+    (tmp_path / "missing.txt").write_bytes(b"a good file from yesterday\n")
+    result = client(site, "--alpn", alpn, "--output-dir", str(tmp_path),
+                    url(site, "/%2e%2e/%2e%2e/etc/passwd"), url(site, "/missing.txt"))
+    assert result.returncode == 22, result.stderr
+    assert "Traceback" not in result.stderr
+    # No passwd (the 404's body), no .part, and yesterday's file as it was.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["missing.txt"]
+    assert (tmp_path / "missing.txt").read_bytes() == b"a good file from yesterday\n"
+
+
+def test_keep_error_body_keeps_it_without_replacing_a_file(site: Site, tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_bytes(b"mine\n")
+    result = client(site, "--keep-error-body", "-o", str(tmp_path), url(site, "/gone.txt"),
+                    url(site, "/mine.txt"))
+    assert result.returncode == 22 and "mine.txt.error" in result.stderr
+    assert (tmp_path / "gone.txt").read_bytes().startswith(b"no such file")
+    assert (tmp_path / "mine.txt").read_bytes() == b"mine\n"
+    assert (tmp_path / "mine.txt.error").read_bytes().startswith(b"no such file")
+
+
+def test_remote_name_in_cwd(site: Site, tmp_path: Path) -> None:
+    result = client(site, "-O", url(site, "/a.txt?x=1"), url(site, "/"), cwd=tmp_path)
+    assert result.returncode == 22  # "/" has no index.html here: 404, saved as nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+    assert (tmp_path / "a.txt").read_bytes() == b"0123456789abcdefghij"
+    clash = client(site, "-O", url(site, "/a.txt"), url(site, "/x/a.txt"), cwd=tmp_path)
+    assert clash.returncode == 1 and "would both be saved as a.txt" in clash.stderr
+
+
+@pytest.mark.parametrize("partial_name", ["big.bin.part", "big.bin"])
+def test_resume_gives_a_file_identical_to_a_whole_download(site: Site, tmp_path: Path,
+                                                           partial_name: str) -> None:
+    whole = (site.root / "big.bin").read_bytes()
+    (tmp_path / partial_name).write_bytes(whole[:777_777])  # ours (.part) or another tool's
+    result = client(site, "-C", "-", "-o", str(tmp_path), "--json", url(site, "/big.bin"))
+    assert result.returncode == 0, result.stderr
+    [entry] = json.loads(result.stdout)["results"]
+    assert entry["status"] == 206 and entry["bytes"] == len(whole) - 777_777
+    assert (tmp_path / "big.bin").read_bytes() == whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.bin"]
+    if partial_name == "big.bin":
+        # Complete already: the server answers 416 */SIZE, the file stays as it is.
+        again = client(site, "--continue", "-o", str(tmp_path), url(site, "/big.bin"))
+        assert again.returncode == 0, again.stderr
+        assert (tmp_path / "big.bin").read_bytes() == whole
+
+
+def _wait_for_size(path: Path, size: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_size >= size:
+            return
+        time.sleep(0.005)
+    pytest.fail(f"{path} never reached {size} bytes")
+
+
+def _start_download(port: int, out: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tquic", "client", "--insecure", "--timeout", "1", "-o",
+         str(out), *extra, f"https://127.0.0.1:{port}/{SIZE}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_interrupted_downloads_leave_only_part_and_resume_byte_identical(
+        cert_dir: Path, site: Site, tmp_path: Path) -> None:
+    out, root = tmp_path / "out", tmp_path / "root"
+    root.mkdir()
+    part, final = out / f"{SIZE}.part", out / str(SIZE)
+    with running_site(cert_dir, root, tmp_path / "log1", "--quiet") as first:
+        server = _server_pid(first.port)
+        # 1. The server freezes midway: no data for --timeout (1 s) -> exit 28.
+        download = _start_download(first.port, out)
+        _wait_for_size(part, 1_000_000)
+        os.kill(server, signal.SIGSTOP)
+        try:
+            _, err = download.communicate(timeout=30)
+        finally:
+            os.kill(server, signal.SIGCONT)
+        assert download.returncode == 28, err
+        assert not final.exists() and part.stat().st_size >= 1_000_000
+        assert f"kept in {part}" in err and "-C -" in err
+        # 2. Resumed, then the server goes away: CONNECTION_CLOSE midway -> exit 18.
+        frozen_at = part.stat().st_size
+        download = _start_download(first.port, out, "-C", "-")
+        _wait_for_size(part, frozen_at + 1_000_000)
+        os.kill(server, signal.SIGTERM)
+        _, err = download.communicate(timeout=30)
+    assert download.returncode in (18, 28), err  # closed (18) or, if the close was lost, 28
+    assert not final.exists() and part.stat().st_size > frozen_at
+    # 3. Resumed to the end from another server: the same bytes as one whole download.
+    result = client(site, "-C", "-", "-o", str(out), url(site, f"/{SIZE}"))
+    assert result.returncode == 0, result.stderr
+    assert not part.exists()
+    digest = hashlib.sha256()
+    with open(final, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    expected = hashlib.sha256()
+    for offset in range(0, SIZE, 1 << 20):
+        expected.update(generated_body(min(1 << 20, SIZE - offset), offset))
+    assert final.stat().st_size == SIZE and digest.hexdigest() == expected.hexdigest()
+
+
+def _server_pid(port: int) -> int:
+    """The pid of the ``tquic server`` bound to ``port`` (the fixture's child)."""
+    out = subprocess.run(["ss", "-Hulpn", f"sport = :{port}"], capture_output=True,
+                         text=True, check=False).stdout
+    pid = out.split("pid=", 1)[1].split(",", 1)[0] if "pid=" in out else ""
+    assert pid.isdigit(), out
+    return int(pid)
+
+
+def test_exit_codes_tell_the_failures_apart(site: Site, tmp_path: Path) -> None:
+    # 7 (nobody answers), 60 (untrusted certificate): test_cli_hq; 35 (no common ALPN):
+    # test_cli_h3; 22: above; 18 and 28: the interrupted downloads.
+    (tmp_path / "a.txt.part").mkdir()  # cannot be opened for writing
+    unwritable = client(site, "-o", str(tmp_path), url(site, "/a.txt"))
+    assert unwritable.returncode == 23 and "cannot write output" in unwritable.stderr
+    assert client(site, "-C", "-", url(site, "/a.txt")).returncode == 1  # needs -O / -o
+    assert client(site, "-C", "5", "-O", url(site, "/a.txt")).returncode == 2
+    usage = tquic("client", "--help")
+    assert all(f" {code}  " in usage.stdout for code in (6, 7, 18, 22, 23, 28, 35, 60))
