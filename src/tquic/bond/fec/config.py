@@ -2,7 +2,7 @@
 
     [fec]
     mode = "adaptive"        # adaptive | xor | rs
-    block = 16               # most sources per block (k)
+    block = 32               # most sources per block (k)
     repairs = 4              # repairs per block for mode = "rs" (xor: always 1)
     max_delay_ms = 25        # a block closes this long after its first source
     max_overhead = 0.25      # adaptive: repair + header bytes <= this share of the sources
@@ -68,7 +68,7 @@ class FecConfig:
 
     enabled: bool = True
     mode: str = "adaptive"
-    block: int = 16
+    block: int = 32
     repairs: int = 4
     max_delay: float = 0.025
     max_overhead: float = 0.25
@@ -112,7 +112,7 @@ class FecConfig:
         return cls(
             enabled=_get(table, "enabled", bool, True),
             mode=_get(table, "mode", str, "adaptive"),
-            block=_get(table, "block", int, 16),
+            block=_get(table, "block", int, 32),
             repairs=_get(table, "repairs", int, 4),
             max_delay=_number(table, "max_delay_ms", 25.0) / 1000,
             max_overhead=_number(table, "max_overhead", 0.25),

@@ -3,8 +3,10 @@
 ``protect(packet, now, path)`` returns the framed source to send now (the code
 is systematic: the packet goes out unchanged behind a 4-byte header) and, when
 it filled the block, the block's repairs right behind it.  A block also closes
-``max_delay`` after its first source (``poll``), so a slow flow never waits for
-k packets: the deadline bounds the delay a recovered packet can see.  Which
+``max_delay`` after its first source, or as soon as the flow pauses (no source
+for ``IDLE_FACTOR`` times its usual spacing): a slow flow never waits for k
+packets (the deadline bounds the delay a recovered packet can see), and a
+burst — a video frame — gets its repairs right behind it, not at the deadline.  Which
 code and how many repairs is the policy's call (policy.py), made when the block
 closes, with the paths its sources took; the receiver's feedback about the
 block comes back through ``on_feedback`` and feeds the policy's loss statistics.
@@ -20,6 +22,9 @@ from tquic.bond.fec.loss import PathId
 from tquic.bond.fec.policy import RepairPolicy
 from tquic.bond.fec.stats import FecStats
 
+IDLE_FACTOR = 4.0
+"""A gap this many times the flow's mean spacing (within blocks) ends the block."""
+MIN_IDLE = 0.0005
 MAX_PENDING_FEEDBACK = 512
 """Closed blocks remembered until their feedback arrives (oldest forgotten first)."""
 
@@ -41,7 +46,7 @@ class Outgoing:
 class FecEncoder:
     """Blocks of sources on one FEC ``stream`` (wire.py), repairs by ``policy``."""
 
-    __slots__ = ("_block", "_first", "_max_delay", "_paths", "_pending", "_policy", "_sent",
+    __slots__ = ("_block", "_first", "_gap", "_last", "_max_delay", "_paths", "_pending", "_policy", "_sent",
                  "_sources", "stream")
 
     def __init__(self, stream: int, policy: RepairPolicy, max_delay: float = 0.025) -> None:
@@ -54,6 +59,8 @@ class FecEncoder:
         self._max_delay = max_delay
         self._block = 0
         self._first = 0.0
+        self._last = 0.0
+        self._gap = max_delay  # mean spacing of sources (EWMA), seconds
         self._sources: list[bytes] = []
         self._paths: list[PathId] = []
         # block id -> paths of its symbols in index order (sources, then repairs)
@@ -71,8 +78,13 @@ class FecEncoder:
         if len(packet) > codes.MAX_PAYLOAD:
             raise codes.CodeError(f"packet of {len(packet)} bytes exceeds {codes.MAX_PAYLOAD}")
         out: list[Outgoing] = []
-        if self._sources and now >= self._first + self._max_delay:
-            out.extend(self._close())
+        if self._sources:
+            gap = now - self._last
+            if gap < self._max_delay:
+                self._gap += (gap - self._gap) / 8.0
+            if now >= self._deadline():
+                out.extend(self._close())
+        self._last = now
         if not self._sources:
             self._first = now
         index = len(self._sources)
@@ -88,12 +100,16 @@ class FecEncoder:
             out.extend(self._close())
         return out
 
+    def _deadline(self) -> float:
+        idle = max(MIN_IDLE, IDLE_FACTOR * self._gap)
+        return min(self._first + self._max_delay, self._last + idle)
+
     def next_timeout(self) -> float | None:
-        return self._first + self._max_delay if self._sources else None
+        return self._deadline() if self._sources else None
 
     def poll(self, now: float) -> list[Outgoing]:
-        """Repairs of a block whose deadline has passed."""
-        if self._sources and now >= self._first + self._max_delay:
+        """Repairs of a block whose deadline has passed (or whose flow paused)."""
+        if self._sources and now >= self._deadline():
             return self._close()
         return []
 

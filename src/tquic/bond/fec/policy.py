@@ -99,7 +99,7 @@ class AdaptiveRepair:
     __slots__ = ("_loss", "_max_block", "_max_overhead", "_off_below", "_prior", "_target",
                  "_window")
 
-    def __init__(self, max_block: int = 16, max_overhead: float = 0.25,
+    def __init__(self, max_block: int = 32, max_overhead: float = 0.25,
                  target_loss: float = 0.001, off_below: float = 0.002,
                  prior: float = 0.01, window: int = 500) -> None:
         if not 1 <= max_block < MAX_SYMBOLS:
