@@ -111,3 +111,13 @@ def test_adaptive_stops_repairs_when_the_loss_goes_away() -> None:
     repairs_before = tx.stats().repairs_sent
     _run(tx, rx, 0.0, 1000, seed=12)
     assert tx.stats().repairs_sent == repairs_before
+
+
+def test_a_call_block_closes_on_its_second_packet_within_the_delay_bound() -> None:
+    # 50 packets/s: the third packet would come after the 25 ms bound, so the block of
+    # two closes when the second is sent and its repair follows it at once.
+    tx = FecSession(FecConfig(mode="xor", block=8, max_delay=0.025))
+    kinds = []
+    for i in range(6):
+        kinds.append([o.kind for o in tx.send(udp4(3478, bytes(160)), i * 0.02)])
+    assert kinds[-2:] == [["source"], ["source", "repair"]]

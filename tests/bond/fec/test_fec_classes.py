@@ -115,3 +115,13 @@ def test_disabled_or_off_class_sends_plain() -> None:
 def test_any_bytes_classify_without_error(data: bytes) -> None:
     parse_packet(data)
     assert FecConfig().classifier().classify(data)[1] in set(Action)
+
+
+def test_a_class_with_its_own_ceiling_gets_its_own_stream() -> None:
+    tx = FecSession()  # built-in: voice-ef may spend up to 100 %
+    voice = tx.send(udp4(9999, bytes(170), dscp=46), 0.0)
+    video = tx.send(udp4(20000, bytes(1000), dscp=34), 0.0)
+    assert voice[0].payload[0] & 0x3F != video[0].payload[0] & 0x3F
+    doc = tomllib.loads('[fec]\n[[fec.class]]\naction = "fec"\nmax_overhead = "lots"')
+    with pytest.raises(FecConfigError, match=r"fec.class\[0\].max_overhead: must be a number"):
+        FecConfig.from_toml(doc["fec"])

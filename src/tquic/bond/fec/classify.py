@@ -107,7 +107,9 @@ class ClassRule:
     ``dscp``: DSCP values (any); ``protocol``: IP protocol number; ``ports``:
     inclusive ranges matched against the source OR destination port (a call's
     packets go both ways); ``destinations``: IP networks the destination is in.
-    An empty criterion matches everything.
+    An empty criterion matches everything.  ``max_overhead``: this class's own
+    ceiling for adaptive repair (None: the ``[fec]`` one) — a call is so small
+    that doubling it is cheap, and only a short block keeps its delay low.
     """
 
     name: str
@@ -116,6 +118,7 @@ class ClassRule:
     protocol: int | None = None
     ports: tuple[tuple[int, int], ...] = ()
     destinations: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    max_overhead: float | None = None
 
     def matches(self, info: PacketInfo) -> bool:
         if self.dscp and info.dscp not in self.dscp:

@@ -6,7 +6,9 @@ it filled the block, the block's repairs right behind it.  A block also closes
 ``max_delay`` after its first source, or as soon as the flow pauses (no source
 for ``IDLE_FACTOR`` times its usual spacing): a slow flow never waits for k
 packets (the deadline bounds the delay a recovered packet can see), and a
-burst — a video frame — gets its repairs right behind it, not at the deadline.  Which
+burst — a video frame — gets its repairs right behind it, not at the deadline.
+A block also closes at once when the flow's next packet is not expected before
+the deadline (a call's 2-packet block closes on its second packet).  Which
 code and how many repairs is the policy's call (policy.py), made when the block
 closes, with the paths its sources took; the receiver's feedback about the
 block comes back through ``on_feedback`` and feeds the policy's loss statistics.
@@ -96,7 +98,10 @@ class FecEncoder:
         p[4] += wire.SOURCE_HEADER
         out.append(Outgoing(wire.encode_source(self.stream, self._block, index, packet),
                             "source", path))
-        if len(self._sources) >= self._policy.max_block:
+        # Full, or the next source is not expected before the deadline: the repairs
+        # go now rather than at the deadline (a lost packet waits less).
+        if (len(self._sources) >= self._policy.max_block
+                or now + self._gap > self._first + self._max_delay):
             out.extend(self._close())
         return out
 

@@ -101,7 +101,8 @@ class AdaptiveRepair:
 
     def __init__(self, max_block: int = 32, max_overhead: float = 0.25,
                  target_loss: float = 0.001, off_below: float = 0.002,
-                 prior: float = 0.01, window: int = 500) -> None:
+                 prior: float = 0.01, window: int = 500,
+                 loss: dict[PathId, PathLoss] | None = None) -> None:
         if not 1 <= max_block < MAX_SYMBOLS:
             raise ValueError(f"max_block must be in 1..{MAX_SYMBOLS - 1}, got {max_block}")
         self._max_block = max_block
@@ -110,7 +111,8 @@ class AdaptiveRepair:
         self._off_below = off_below
         self._prior = prior
         self._window = window
-        self._loss: dict[PathId, PathLoss] = {}
+        # shared by the policies of one session: every stream's feedback measures the paths
+        self._loss: dict[PathId, PathLoss] = loss if loss is not None else {}
 
     @property
     def max_block(self) -> int:

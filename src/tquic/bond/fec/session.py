@@ -13,7 +13,9 @@ The tunnel calls four things, each with ``now``:
 - ``stats()``: the counters, for the control plane and metrics.
 
 Each action has its own stream (wire.py) so their blocks never mix: stream 0
-carries ``fec`` and ``fec+aggregate`` classes, stream 1 ``redundant``.
+carries ``fec`` and ``fec+aggregate`` classes, stream 1 ``redundant``, and each
+class with its own ``max_overhead`` (adaptive mode) a stream of its own from 2
+on; the adaptive policies share one table of per-path loss statistics.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from tquic.bond.fec.codes import Code
 from tquic.bond.fec.config import FecConfig
 from tquic.bond.fec.decoder import StreamDecoder
 from tquic.bond.fec.encoder import FecEncoder, Outgoing
-from tquic.bond.fec.loss import PathId
+from tquic.bond.fec.loss import PathId, PathLoss
 from tquic.bond.fec.policy import AdaptiveRepair, FixedRepair, RepairPolicy
 from tquic.bond.fec.stats import FecStats
 
@@ -35,32 +37,48 @@ _COUNTERS = ("received_sources", "received_repairs", "recovered", "unrecoverable
              "feedback_received")
 
 
-def policy_for(config: FecConfig) -> RepairPolicy:
-    """The repair policy ``config.mode`` names."""
+def policy_for(config: FecConfig, max_overhead: float | None = None,
+               loss: dict[PathId, PathLoss] | None = None) -> RepairPolicy:
+    """The repair policy ``config.mode`` names (adaptive: with ``max_overhead`` if given,
+    sharing the ``loss`` table)."""
     if config.mode == "xor":
         return FixedRepair(Code.XOR, config.block, 1)
     if config.mode == "rs":
         return FixedRepair(Code.RS, config.block, config.repairs)
-    return AdaptiveRepair(config.block, config.max_overhead, config.target_loss,
-                          config.off_below)
+    ceiling = config.max_overhead if max_overhead is None else max_overhead
+    return AdaptiveRepair(config.block, ceiling, config.target_loss, config.off_below,
+                          loss=loss)
 
 
 class FecSession:
     """FEC for both directions of one tunnel (see the module docstring)."""
 
-    __slots__ = ("_classifier", "_config", "_counters", "_decoders", "_encoders", "_feedback",
-                 "_plain", "_plain_bytes")
+    __slots__ = ("_class_streams", "_classifier", "_config", "_counters", "_decoders",
+                 "_encoders", "_feedback", "_plain", "_plain_bytes")
 
     def __init__(self, config: FecConfig | None = None, policy: RepairPolicy | None = None
                  ) -> None:
         config = config if config is not None else FecConfig()
         self._config = config
         self._classifier = config.classifier()
+        loss: dict[PathId, PathLoss] = {}
         self._encoders = {
-            FEC_STREAM: FecEncoder(FEC_STREAM, policy or policy_for(config), config.max_delay),
+            FEC_STREAM: FecEncoder(FEC_STREAM, policy or policy_for(config, loss=loss),
+                                   config.max_delay),
             REDUNDANT_STREAM: FecEncoder(REDUNDANT_STREAM, FixedRepair(Code.XOR, 1, 1),
                                          config.max_delay),
         }
+        # class name -> its own stream, for FEC classes with their own ceiling
+        self._class_streams: dict[str, int] = {}
+        if policy is None and config.mode == "adaptive":
+            for rule in config.classes:
+                if (rule.max_overhead is not None and rule.action in (Action.FEC, Action.FEC_AGGREGATE)
+                        and rule.name not in self._class_streams
+                        and len(self._encoders) < wire.MAX_STREAMS):
+                    stream = len(self._encoders)
+                    self._class_streams[rule.name] = stream
+                    self._encoders[stream] = FecEncoder(
+                        stream, policy_for(config, rule.max_overhead, loss), config.max_delay)
         self._decoders: dict[int, StreamDecoder] = {}
         self._counters = dict.fromkeys(_COUNTERS, 0)
         self._feedback: list[bytes] = []
@@ -82,14 +100,17 @@ class FecSession:
     def send(self, payload: bytes, now: float, path: PathId = None,
              packet: bytes | None = None) -> list[Outgoing]:
         """What to send for ``payload`` (see the module docstring)."""
-        action = Action.OFF
+        action, name = Action.OFF, ""
         if self._config.enabled:
-            _, action = self._classifier.classify(payload if packet is None else packet)
+            name, action = self._classifier.classify(payload if packet is None else packet)
         if action is Action.OFF:
             self._plain += 1
             self._plain_bytes += len(payload)
             return [Outgoing(payload, "plain", path)]
-        stream = REDUNDANT_STREAM if action is Action.REDUNDANT else FEC_STREAM
+        if action is Action.REDUNDANT:
+            stream = REDUNDANT_STREAM
+        else:
+            stream = self._class_streams.get(name, FEC_STREAM)
         return self._encoders[stream].protect(payload, now, path)
 
     # -- receiving ----------------------------------------------------------------------

@@ -1,0 +1,153 @@
+"""The FEC benchmark in real time: each link a ``tquic netem`` link on loopback, the flow's
+FEC payloads carried as QUIC DATAGRAMs (RFC 9221) over one tquic connection per link.
+
+The same driver as the simulated run (fec_flow.py) on a RealtimeClock.  One
+``tquic netem`` process relays every link (link i is the client address
+127.0.0.(2+i)), applying the same profile text as the simulator in both
+directions.  One connection per link rather than one multipath connection: the
+FEC's path hint (repairs on the other link) is then followed exactly, as the
+bond's scheduler is meant to follow it.  Added latency is measured against the
+profile's 20 ms, so it includes the QUIC stack's, the relay's and the loaded
+machine's own time (``other load`` is printed with the table).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import tquic
+from fec_flow import Flow, FlowDriver, Result
+from tquic.core.config import QuicConfiguration
+from tquic.io.protocol import QuicConnectionProtocol
+from tquic.netem.clock import RealtimeClock
+
+HELLO = b"\xff"
+# Loss-tolerant, as the bond would run it: a loss-based controller at 5 % random loss
+# throttles the DATAGRAM frames (congestion controlled, RFC 9221 §5.4) below 5 Mbit/s.
+CC = "bbr3"
+# Seconds of the flow left out of the figures: the controller's startup (its pacing
+# rate still growing) would otherwise queue the first packets in the sender.
+WARMUP = 2.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _run(links: tuple[str, ...], mode: str, flow: Flow, duration: float,
+               seed: int, tmp: Path) -> Result:
+    from tquic.crypto.tls.certs import generate_self_signed
+
+    cert, key = generate_self_signed()
+    (tmp / "cert.pem").write_bytes(cert)
+    common = {"alpn_protocols": ("fec-bench",), "max_datagram_frame_size": 65535,
+              "idle_timeout": 30.0, "congestion_control": CC, "datagram_queue_size": 1024}
+    server_cfg = QuicConfiguration(is_client=False, certificate=cert, private_key=key,
+                                   **common)  # type: ignore[arg-type]
+    client_cfg = QuicConfiguration(is_client=True, cafile=str(tmp / "cert.pem"),
+                                   server_name="localhost", **common)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    n = len(links)
+    server_conns: dict[int, QuicConnectionProtocol] = {}
+    ready = asyncio.Event()
+    holder: list[FlowDriver] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    async def server_side(conn: QuicConnectionProtocol) -> None:
+        first = await conn.receive_datagram()
+        server_conns[first[1]] = conn
+        if len(server_conns) == n:
+            ready.set()
+        while True:
+            data = await conn.receive_datagram()
+            if holder and data[:1] != HELLO:
+                holder[0].on_up(data)
+
+    def on_connection(conn: QuicConnectionProtocol) -> None:
+        tasks.append(loop.create_task(server_side(conn)))
+
+    server = await tquic.serve("127.0.0.1", 0, server_cfg, connection_handler=on_connection)
+    relay_port = _free_port()
+    argv = [sys.executable, "-m", "tquic", "netem", "--listen", f"127.0.0.1:{relay_port}",
+            "--target", f"127.0.0.1:{server.local_address[1]}", "--seed", str(seed),
+            "--stats-interval", "0"]
+    for i, text in enumerate(links):
+        argv += ["--link", f"127.0.0.{2 + i}={text}"]
+    relay = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    clients: list[QuicConnectionProtocol] = []
+    try:
+        await asyncio.sleep(1.0)  # the relay binds
+        if relay.poll() is not None:
+            raise RuntimeError(f"tquic netem exited: {relay.stderr.read().decode()[-500:]}"
+                               if relay.stderr else "tquic netem exited")
+        for i in range(n):
+            conn = await asyncio.wait_for(
+                tquic.connect("127.0.0.1", relay_port, client_cfg, local_host=f"127.0.0.{2 + i}"),
+                10.0)
+            clients.append(conn)
+            for _ in range(5):  # the hello may be lost on a lossy link: send a few
+                conn.send_datagram(HELLO + bytes([i]))
+        await asyncio.wait_for(ready.wait(), 10.0)
+
+        clock = RealtimeClock(loop, loop.time())
+
+        def up(i: int, data: bytes) -> None:
+            clients[i].send_datagram(data)
+
+        def down(i: int, data: bytes) -> None:
+            server_conns[i].send_datagram(data)
+
+        driver = FlowDriver(clock, mode, flow, n, up, down, 0.02)
+        holder.append(driver)
+
+        async def client_side(conn: QuicConnectionProtocol) -> None:
+            while True:
+                driver.on_down(await conn.receive_datagram())
+
+        tasks.extend(loop.create_task(client_side(c)) for c in clients)
+        start = clock.now
+        last = driver.start(duration + WARMUP)
+        await asyncio.sleep(last - clock.now + 1.0)
+        clock.closed = True
+        return driver.result(after=start + WARMUP)
+    finally:
+        for t in tasks:
+            t.cancel()
+        for c in clients:
+            c.close()
+        server.close()
+        relay.terminate()
+        try:
+            relay.wait(5.0)
+        except subprocess.TimeoutExpired:
+            relay.kill()
+
+
+def other_load() -> float:
+    """Cores kept busy by other processes over the last second (from /proc/loadavg-free
+    /proc/stat deltas), so a reader can judge the real-time figures."""
+    def busy() -> tuple[float, float]:
+        with open("/proc/stat") as f:
+            vals = [float(x) for x in f.readline().split()[1:]]
+        return sum(vals) - vals[3] - vals[4], sum(vals)
+    b0, t0 = busy()
+    time.sleep(1.0)
+    b1, t1 = busy()
+    import os
+
+    return (b1 - b0) / (t1 - t0) * (os.cpu_count() or 1)
+
+
+def run_real(links: tuple[str, ...], mode: str, flow: Flow, duration: float,
+             seed: int = 1) -> Result:
+    with tempfile.TemporaryDirectory() as tmp:
+        return asyncio.run(asyncio.wait_for(
+            _run(links, mode, flow, duration, seed, Path(tmp)), duration + 60.0))
