@@ -24,6 +24,7 @@ Columns (one row per run, then the simulator's row for the same scenario):
              byte delivered: the part of the run the simulator models
   gap %      how far real time falls from the simulator: (sim completion / wall - 1)
              and, for xfer, (sim completion / transfer - 1)
+  1st ms     first datagram to the first byte delivered (handshake, paths, request)
   stall ms   longest gap between two deliveries of in-order data to the application
   exit ms    last byte delivered to process exit
   start s    spawn to the first datagram (interpreter start, imports, sockets)
@@ -70,6 +71,7 @@ from realtime_procs import (
     realtime_available,
     run_once,
     tquic_cmd,
+    use_bytecode_cache,
 )
 
 MB = 1_000_000
@@ -133,7 +135,7 @@ def ideal_time(links: Sequence[Link], size: int) -> float:
 # -- the table --------------------------------------------------------------------------------
 
 HEADER = (f"{'scenario':<10} {'queue':<5} {'run':>3} {'wall s':>7} {'ratio':>6} {'xfer':>6} "
-          f"{'gap %':>6} {'xgap %':>6} {'stall ms':>8} {'exit ms':>7} {'start s':>7} "
+          f"{'gap %':>6} {'xgap %':>6} {'1st ms':>6} {'stall ms':>8} {'exit ms':>7} {'start s':>7} "
           f"{'intact':>6} {'load':>5} {'cpu c/s/n':>14} {'runq c/s/n':>14} {'late %':>6} "
           f"{'kdrop':>5}")
 
@@ -158,7 +160,9 @@ def real_row(key: str, queue: str, run: int, r: RealRun, ideal: float,
     late = r.netem_late / r.netem_delivered * 100 if r.netem_delivered else None
     line = (f"{key:<10} {queue:<5} {run:>3} {r.wall:>7.2f} {_f(ratio, '.3f', 6)} "
             f"{_f(xfer, '.3f', 6)} {_f(_pct(sim, r.wall), '.1f', 6)} "
-            f"{_f(_pct(sim, r.transfer), '.1f', 6)} {r.stall * 1000:>8.0f} "
+            f"{_f(_pct(sim, r.transfer), '.1f', 6)} "
+            f"{_f(None if r.first_byte is None else r.first_byte * 1000, '.0f', 6)} "
+            f"{r.stall * 1000:>8.0f} "
             f"{_f(None if r.exit_delay is None else r.exit_delay * 1000, '.0f', 7)} "
             f"{_f(r.startup, '.2f', 7)} {'yes' if r.intact else 'NO':>6} "
             f"{r.other_load:>5.2f} {cpu:>14} {runq:>14} {_f(late, '.1f', 6)} "
@@ -171,10 +175,16 @@ def sim_row(key: str, queue: str, sim: dict[str, Any] | None, ideal: float) -> s
         return f"{key:<10} {queue:<5} {'sim':>3} (not run)"
     done = sim["completion"]
     ratio = ideal / done if done else None
+    first = sim["first_byte"]
     text = (f"{key:<10} {queue:<5} {'sim':>3} {_f(done, '.2f', 7)} {_f(ratio, '.3f', 6)} "
-            f"{_f(ratio, '.3f', 6)} {'':>6} {'':>6} {sim['stall'] * 1000:>8.0f} {'':>7} "
+            f"{_f(ratio, '.3f', 6)} {'':>6} {'':>6} "
+            f"{_f(None if first is None else first * 1000, '.0f', 6)} "
+            f"{sim['stall'] * 1000:>8.0f} {'':>7} "
             f"{'':>7} {'yes' if sim['intact'] else 'NO':>6}")
-    return text + f"  (simulated in {sim['wall']:.1f} s)" + (
+    spread = ""
+    if len(sim["completions"]) > 1 and all(c is not None for c in sim["completions"]):
+        spread = f"  seeds {min(sim['completions']):.2f}-{max(sim['completions']):.2f} s;"
+    return text + f"{spread}  (simulated in {sim['wall']:.1f} s)" + (
         f"  failure: {sim['failure']}" if sim["failure"] else "")
 
 
@@ -209,17 +219,35 @@ def failure_costs(rows: list[dict[str, Any]], sims: dict[str, Any],
 # -- running ----------------------------------------------------------------------------------
 
 
-def simulate(selected: list[Case], queues: Sequence[str], size: int,
+def simulate(selected: list[Case], queues: Sequence[str], size: int, seeds: int,
              out: Callable[[str], None]) -> dict[str, Any]:
+    """The simulator's figures per scenario and queue.  A lossy scenario is a different
+    loss pattern per seed, so it runs ``seeds`` times and the figures are means (the
+    single runs are kept); a loss-free one is the same every time and runs once."""
     from realtime_sim import predict
 
     sims: dict[str, Any] = {}
     for case in selected:
+        lossy = any(link.loss for link in case.links)
         for queue in queues:
-            prediction = predict(with_queue(case.links, queue), size, case.cc)
-            sims[f"{case.key}/{queue}"] = prediction.as_dict()
-            out(f"  simulated {case.key}/{queue}: {_f(prediction.completion, '.2f', 0)} s, "
-                f"stall {prediction.stall * 1000:.0f} ms ({prediction.wall:.1f} s wall)")
+            runs = [predict(with_queue(case.links, queue), size, case.cc, seed=seed)
+                    for seed in range(1, (seeds if lossy else 1) + 1)]
+            done = [p.completion for p in runs if p.completion is not None]
+            entry: dict[str, Any] = {
+                "completion": statistics.mean(done) if len(done) == len(runs) else None,
+                "completions": [p.completion for p in runs],
+                "stall": statistics.mean(p.stall for p in runs),
+                "first_byte": runs[0].first_byte,
+                "stalls": [p.stall for p in runs],
+                "intact": all(p.intact for p in runs),
+                "wall": sum(p.wall for p in runs),
+                "failure": next((p.failure for p in runs if p.failure), None),
+                "seeds": [p.as_dict() for p in runs],
+            }
+            sims[f"{case.key}/{queue}"] = entry
+            each = ", ".join(_f(c, ".2f", 0) for c in entry["completions"])
+            out(f"  simulated {case.key}/{queue}: {each} s, stall "
+                f"{entry['stall'] * 1000:.0f} ms ({entry['wall']:.1f} s wall)")
     return sims
 
 
@@ -233,12 +261,13 @@ def run(args: argparse.Namespace, out: Callable[[str], None]) -> dict[str, Any]:
     if not args.no_sim:
         # Before the real runs, so that the simulator's CPU never loads them.
         out("simulator predictions:")
-        sims = simulate(selected, queues, size, out)
+        sims = simulate(selected, queues, size, args.sim_seeds, out)
     expected = expected_sha256(size)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="tquic-realtime-certs-") as tmp:
         import subprocess
 
+        use_bytecode_cache(Path(tmp) / "pycache")
         subprocess.run(tquic_cmd("certs", tmp), check=True, capture_output=True)
         out(f"\nreal time: {size / MB:g} MB per run, {args.runs} run(s) per scenario, "
             f"SCHED_FIFO for: {RT_WHAT[args.rt]}")
@@ -285,6 +314,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"when 2x16-cut loses its fast link, after the first datagram "
                              f"(default {CUT_AT:g} s x size / 20 MB)")
     parser.add_argument("--no-sim", action="store_true", help="skip the simulator's predictions")
+    parser.add_argument("--sim-seeds", type=int, default=3, metavar="N",
+                        help="simulate a lossy scenario with N seeds and compare with the "
+                             "mean (default 3; loss-free scenarios are deterministic)")
     parser.add_argument("--rt", choices=PRIORITIES, default=None,
                         help="what runs at SCHED_FIFO priority (needs root): 'netem' (default "
                              "when allowed) = the emulated network and the output reader, so a "
@@ -304,8 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "CAP_SYS_NICE); use --rt none")
     if args.queues is None:
         args.queues = ["deep"] if args.quick else list(QUEUES)
-    if args.size < 1 or args.runs < 1:
-        parser.error("--size and --runs must be at least 1")
+    if args.size < 1 or args.runs < 1 or args.sim_seeds < 1:
+        parser.error("--size, --runs and --sim-seeds must be at least 1")
     if args.cut_at is not None and args.cut_at <= 0:
         parser.error("--cut-at must be more than 0 seconds")
     result = run(args, lambda line: print(line, flush=True))

@@ -30,6 +30,7 @@ STALL_THRESHOLD = 0.005  # gaps shorter than this are not recorded as stalls at 
 class SimPrediction:
     completed: bool
     completion: float | None  # first Initial to the last byte delivered (virtual s)
+    first_byte: float | None  # first Initial to the first byte delivered
     stall: float  # longest gap in in-order delivery
     stall_at: float | None
     intact: bool
@@ -65,8 +66,10 @@ def predict(links: Sequence[Link], size: int, cc: str, *, seed: int = 1,
     report = runner.run()
     wall = time.perf_counter() - wall
     longest = max(report.stalls, key=lambda s: s.duration, default=None)
+    deliveries = runner.flows[0].delivery_times
     return SimPrediction(
         completed=report.completed, completion=report.completion_time,
+        first_byte=deliveries[0] if deliveries else None,
         stall=report.max_stall, stall_at=None if longest is None else longest.start,
         intact=workload.files_ok == 1,
         link_bytes=tuple(ls.down.delivered_bytes for ls in report.links),

@@ -349,6 +349,11 @@ class Runner:
     def run(self) -> Report:
         if not self.flows:
             raise SimulationError("nothing to run: add a flow")
+        # Controllers that randomise (BBR's probe timing, cc/bbr1.py and cc/bbr3.py) seed
+        # their own generators from the process-wide one when a connection creates them,
+        # which happens inside the run: seeding it here makes a run replay exactly (same
+        # seed, same report), whatever ran in this process before.
+        random.seed(self.seed)
         wall = time.perf_counter()
         self.loop.run(until=self.max_time)
         wall = time.perf_counter() - wall
