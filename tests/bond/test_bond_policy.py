@@ -168,3 +168,67 @@ def test_tokens_are_compared_as_hashes() -> None:
     assert auth.check("192.0.2.1", b"Bearer s3cret", 2.0).status == 429  # limited first
     assert auth.check("192.0.2.9", b"Bearer s3cret", 2.0).status == 200  # per source
     assert auth.check("192.0.2.1", b"Bearer s3cret", 70.0).status == 200  # a minute later
+
+
+class _Rtt:
+    def __init__(self, min_rtt: float) -> None:
+        self.min_rtt = min_rtt
+        self.smoothed_rtt = min_rtt
+        self.has_sample = True
+
+
+class _Pacer:
+    def next_send_time(self, now: float, size: int) -> float:
+        return now
+
+
+class _Recovery:
+    def __init__(self, rate: float, min_rtt: float) -> None:
+        self.rate = rate
+        self.rtt = _Rtt(min_rtt)
+        self.bytes_in_flight = 0
+        self.pacer = _Pacer()
+
+    def pacing_rate(self) -> float:
+        return self.rate
+
+    def can_send(self, size: int) -> bool:
+        return True
+
+
+class _Path:
+    def __init__(self, path_id: int, rate: float, min_rtt: float) -> None:
+        self.path_id = path_id
+        self.recovery = _Recovery(rate, min_rtt)
+        self.max_datagram_size = 1200
+        self.validated = True
+
+
+def test_bond_scheduler_spreads_packets_in_proportion_to_path_rates() -> None:
+    from tquic.bond.scheduler import EarliestArrivalScheduler
+
+    fast, slow = _Path(0, 2.5e6, 0.010), _Path(1, 1.25e6, 0.020)
+    sched = EarliestArrivalScheduler(probe_interval=10.0)
+    counts = {0: 0, 1: 0}
+    now = 0.0
+    for _ in range(3000):  # a packet every 0.3 ms (4 MB/s offered, more than both carry)
+        for p in (fast, slow):
+            r = p.recovery
+            r.bytes_in_flight = max(0, r.bytes_in_flight - int(r.rate * 0.0003))
+        chosen = sched.select([fast, slow], now)  # type: ignore[list-item]
+        assert chosen is not None
+        counts[chosen.path_id] += 1
+        chosen.recovery.bytes_in_flight += 1200  # type: ignore[attr-defined]
+        now += 0.0003
+    share = counts[0] / sum(counts.values())
+    assert 0.6 < share < 0.75, counts  # 2:1 like the rates
+
+
+def test_bond_scheduler_probes_an_idle_path() -> None:
+    from tquic.bond.scheduler import EarliestArrivalScheduler
+
+    good, stale = _Path(0, 2.5e6, 0.010), _Path(1, 1e3, 0.300)  # stale: slow handshake RTT
+    sched = EarliestArrivalScheduler(probe_interval=0.1)
+    picked = [sched.select([good, stale], t * 0.01).path_id  # type: ignore[list-item, union-attr]
+              for t in range(100)]
+    assert 1 in picked and picked.count(1) <= 10

@@ -194,6 +194,9 @@ class BondClient:
         if not sockets:
             raise OSError("no link is usable: " + "; ".join(
                 f"{lk.config.name}: {lk.reason}" for lk in links.links))
+        from tquic.bond.scheduler import register as register_scheduler
+
+        register_scheduler()
         quic = QuicConfiguration(
             is_client=True, alpn_protocols=("h3",), server_name=config.server[0],
             cafile=config.ca, verify_peer=not config.insecure, max_datagram_frame_size=65535,

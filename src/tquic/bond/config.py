@@ -52,7 +52,7 @@ class ClientConfig:
     state_dir: str = DEFAULT_STATE_DIR
     reorder: ReorderConfig = field(default_factory=ReorderConfig)
     cc: str = "cubic"
-    scheduler: str = "weighted"
+    scheduler: str = "bond"
     guard: bool = True  # demote a link whose inclusion lowers goodput
     userspace: bool = False  # no TUN: packets come from/to a test harness
 
@@ -83,7 +83,7 @@ class ServerConfig:
     auth_failures_per_minute: int = 10  # per source address, then 429 until it calms down
     reorder: ReorderConfig = field(default_factory=ReorderConfig)
     cc: str = "cubic"
-    scheduler: str = "minrtt"
+    scheduler: str = "bond"
     userspace: bool = False
     # The TCP lane's target policy (tquic.bond.tcp_lane); None: the lane is off.
     lane: TargetPolicy | None = field(default_factory=TargetPolicy)
@@ -262,7 +262,7 @@ def client_config(values: Mapping[str, Any]) -> ClientConfig:
         tun=_interface_name(values.get("tun", "bond0"), "tun"), routes=routes, socks=socks,
         redirect=redirect, state_dir=_text(values.get("state_dir", DEFAULT_STATE_DIR), "state_dir"),
         reorder=_reorder(values.get("reorder", {})), cc=_text(values.get("cc", "cubic"), "cc"),
-        scheduler=_text(values.get("scheduler", "weighted"), "scheduler"),
+        scheduler=_text(values.get("scheduler", "bond"), "scheduler"),
         guard=_bool(values.get("guard", True), "guard"),
         userspace=_bool(values.get("userspace", False), "userspace"),
         socks_user=socks_user, socks_password=socks_password,
@@ -363,6 +363,6 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
         auth_failures_per_minute=_positive_int(values.get("auth_failures_per_minute", 10),
                                                "auth_failures_per_minute", 100000),
         reorder=_reorder(values.get("reorder", {})), cc=_text(values.get("cc", "cubic"), "cc"),
-        scheduler=_text(values.get("scheduler", "minrtt"), "scheduler"),
+        scheduler=_text(values.get("scheduler", "bond"), "scheduler"),
         userspace=_bool(values.get("userspace", False), "userspace"),
         lane=_lane_policy(values))

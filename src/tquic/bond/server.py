@@ -119,10 +119,12 @@ class BondServer:
         self._log.append(line)
 
     async def start(self) -> None:
+        from tquic.bond.scheduler import register as register_scheduler
         from tquic.core.config import QuicConfiguration
         from tquic.h3.aio import serve_h3
         from tquic.h3.settings import H3Config
 
+        register_scheduler()
         loop = asyncio.get_running_loop()
         self._started = loop.time()
         config = self.config
