@@ -31,10 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tquic {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from tquic.cli import bond, certs, client, demo, server
+    from tquic.cli import bond, certs, client, demo, proxy, server
     from tquic.cli.netem_cmd import add_netem_parser
 
-    for module in (certs, server, client, demo, bond):
+    for module in (certs, server, client, demo, bond, proxy):
         module.register(subparsers)
     add_netem_parser(subparsers)
     from tquic.cli import bond_control
