@@ -83,6 +83,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="resume sessions but refuse 0-RTT data")
     parser.add_argument("-v", "--verbose", action="store_true", help="log connections")
     server_scale.add_arguments(parser)
+    from tquic.control.options import add_control_arguments
+
+    add_control_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -121,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(name)s %(message)s")
     try:
         if args.workers > 1:
+            if args.control:
+                raise CliError("--control serves one process's connections: use it without "
+                               "--workers")
             return server_scale.run_workers(args, _serve)
         return asyncio.run(_serve(args))
     except CliError as exc:
@@ -197,9 +203,27 @@ async def _serve(args: argparse.Namespace) -> int:
     bound = server.local_address
     print(f"tquic server: listening on [{bound[0]}]:{bound[1]} (ALPN {','.join(args.alpn)})",
           file=sys.stderr, flush=True)
+    control = await _start_control(args, server)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, server.close)
-    await server.serve_forever()
+    try:
+        await server.serve_forever()
+    finally:
+        if control is not None:
+            await control.close()
     return 0
+
+
+async def _start_control(args: argparse.Namespace, server: Any) -> Any:
+    """``--control``: the JSON API, /metrics and the dashboard over the live connections."""
+    from tquic.control.options import settings_from_args, start_from_args
+    from tquic.control.server_view import ServerView
+
+    view = ServerView(server, settings_from_args(args))
+    try:
+        return await start_from_args(args, view, view, "tquic server")
+    except (ValueError, OSError) as exc:
+        server.close()
+        raise CliError(f"--control: {exc}") from None

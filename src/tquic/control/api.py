@@ -130,17 +130,19 @@ class ControlApi:
         if path in READS:
             self._allow(method, ("GET", "HEAD"))
             return self._read(path)
-        parts = path.split("/")
-        if len(parts) in (3, 4) and parts[1] == "links" and parts[2]:
-            name = parts[2]
-            if len(parts) == 3:
+        parts = list(request.segments)
+        if parts and not parts[-1]:
+            parts.pop()  # a trailing slash
+        if len(parts) in (2, 3) and parts[0] == "links" and all(parts):
+            name = parts[1]
+            if len(parts) == 2:
                 if method in ("GET", "HEAD"):
                     return self._read_link(name)
                 self._allow(method, ("GET", "HEAD", "PUT", "POST"))
                 return await self._write(request, name, "set")
-            if parts[3] in ("down", "up"):
+            if parts[2] in ("down", "up"):
                 self._allow(method, ("POST",))
-                return await self._write(request, name, parts[3])
+                return await self._write(request, name, parts[2])
         if path in ("/reopen", "/reload"):
             self._allow(method, ("POST",))
             return await self._write(request, None, path[1:])

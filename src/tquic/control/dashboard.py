@@ -41,7 +41,8 @@ grid-template-columns:repeat(auto-fit,minmax(min(100%,340px),1fr))}
 section{background:var(--panel);border:1px solid var(--line);border-radius:var(--radius);
 padding:12px 14px;min-width:0}
 section h2{font-size:13px;text-transform:uppercase;letter-spacing:.06em;color:var(--dim);
-margin:0 0 10px;display:flex;gap:8px;align-items:center}
+margin:0 0 10px;display:flex;gap:8px;align-items:center;flex-wrap:wrap}
+section h2 .seg{margin-left:auto;text-transform:none;letter-spacing:0}
 .wide{grid-column:1/-1}
 #chart{width:100%;height:220px;display:block}
 .legend{display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px;color:var(--dim);margin-top:6px}
@@ -80,7 +81,8 @@ padding:5px 12px;font:inherit;font-size:12px;cursor:pointer;min-height:30px}
 canvas.spark{width:100%;height:34px;display:block;margin-top:8px}
 table{width:100%;border-collapse:collapse;font-size:13px}
 td,th{text-align:left;padding:4px 6px;border-bottom:1px solid var(--line)}
-th{color:var(--dim);font-weight:500} td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{color:var(--dim);font-weight:500}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 #log{list-style:none;margin:0;padding:0;max-height:300px;overflow:auto;font-size:13px}
 #log li{display:flex;gap:8px;padding:4px 0;border-bottom:1px solid var(--line)}
 #log time{color:var(--dim);font-variant-numeric:tabular-nums;flex:none}
@@ -107,7 +109,7 @@ footer{color:var(--dim);font-size:12px;padding:0 18px 18px}
 <main>
   <section class="wide">
     <h2>Throughput per link
-      <span class="seg" id="dir"><button data-dir="down" class="on">&darr; received</button><button data-dir="up">&uarr; sent</button></span>
+      <span class="seg" id="dir"><button data-dir="down" class="on">received</button><button data-dir="up">sent</button></span>
     </h2>
     <canvas id="chart"></canvas>
     <div class="legend" id="legend"></div>
@@ -131,7 +133,7 @@ function rate(b){if(b==null)return"-";if(b>=1e9)return(b/1e9).toFixed(2)+" Gbit/
 function bytes(n){if(n==null)return"-";const u=["B","kB","MB","GB","TB"];let i=0;while(n>=1000&&i<u.length-1){n/=1000;i++}return(i?n.toFixed(n<10?2:1):n)+" "+u[i]}
 function ms(s){return s==null?"-":(s*1000).toFixed(1)+" ms"}
 function pct(x){return x==null?"-":(x*100).toFixed(x<0.01?2:1)+" %"}
-function dur(s){s=Math.floor(s);const d=Math.floor(s/86400),h=Math.floor(s%86400/3600),m=Math.floor(s%3600/60);return d?d+"d "+h+"h":h?h+"h "+m+"m":m+"m "+(s%60)+"s"}
+function dur(s){s=Math.floor(s);const d=Math.floor(s/86400),h=Math.floor(s%86400/3600),m=Math.floor(s%3600/60);return d?d+"d "+h+"h":h?h+"h "+m+"m":m?m+"m "+(s%60)+"s":s+"s"}
 function el(tag,attrs,...kids){const e=document.createElement(tag);for(const k in attrs||{}){if(k==="class")e.className=attrs[k];else if(k.startsWith("data-")||k==="title"||k==="type")e.setAttribute(k,attrs[k]);else e[k]=attrs[k]}for(const c of kids)e.append(c);return e}
 function toast(msg){const t=$("toast");t.textContent=msg;t.style.display="block";clearTimeout(toast.h);toast.h=setTimeout(()=>t.style.display="none",5000)}
 async function call(method,path,body){
@@ -184,7 +186,8 @@ function sparkline(cv,pts,c){
   const v=pts.filter(x=>x!=null);if(v.length<2)return;
   const hi=Math.max(...v)*1.1,lo=Math.min(...v)*0.9,span=Math.max(hi-lo,1e-4);
   g.strokeStyle=c;g.lineWidth=1.5;g.beginPath();let first=true;
-  pts.forEach((x,i)=>{if(x==null){first=true;return}const X=i/(state.max-1)*w,Y=h-2-(x-lo)/span*(h-4);first?g.moveTo(X,Y):g.lineTo(X,Y);first=false});
+  const n=Math.max(pts.length,30);
+  pts.forEach((x,i)=>{if(x==null){first=true;return}const X=(n-pts.length+i)/(n-1)*w,Y=h-2-(x-lo)/span*(h-4);first?g.moveTo(X,Y):g.lineTo(X,Y);first=false});
   g.stroke();g.fillStyle=getComputedStyle(document.body).color;g.font="10px system-ui";
   g.globalAlpha=.6;g.fillText("RTT "+(Math.max(...v)*1000).toFixed(0)+" ms max",2,10)}
 function chart(){
@@ -197,9 +200,10 @@ function chart(){
   const step=niceStep(top/4);top=Math.ceil(top/step)*step;
   const L=62,R=8,T=8,B=18,pw=w-L-R,ph=h-T-B;
   g.font="11px system-ui";g.fillStyle=css.getPropertyValue("--dim");g.strokeStyle=css.getPropertyValue("--line");g.lineWidth=1;
-  for(let y=0;y<=top+1e-9;y+=step){const Y=T+ph-y/top*ph;g.beginPath();g.moveTo(L,Y);g.lineTo(w-R,Y);g.stroke();g.fillText(rate(y),4,Y+4)}
-  const secs=Math.round(state.max*state.interval);g.fillText("-"+dur(secs),L,h-4);g.fillText("now",w-R-22,h-4);
-  const x=i=>L+(state.max-H.length+i)/(state.max-1)*pw;
+  for(let y=0;y<=top+1e-9;y+=step){const Y=T+ph-y/top*ph;g.beginPath();g.moveTo(L,Y);g.lineTo(w-R,Y);g.stroke();g.fillText(axis(y),4,Y+4)}
+  const span=Math.min(state.max,Math.max(H.length,60));
+  g.fillText("-"+dur(Math.round(span*state.interval)),L,h-4);g.fillText("now",w-R-22,h-4);
+  const x=i=>L+(span-H.length+i)/(span-1)*pw;
   const base=new Array(H.length).fill(0);
   for(const n of names){const c=color(n);const upper=H.map((s,i)=>base[i]+((s.links[n]||[0,0])[idx]||0));
     if(H.length>1){g.beginPath();H.forEach((s,i)=>{const X=x(i),Y=T+ph-upper[i]/top*ph;i?g.lineTo(X,Y):g.moveTo(X,Y)});
@@ -208,6 +212,7 @@ function chart(){
       g.beginPath();H.forEach((s,i)=>{const X=x(i),Y=T+ph-upper[i]/top*ph;i?g.lineTo(X,Y):g.moveTo(X,Y)});g.stroke()}
     upper.forEach((u,i)=>base[i]=u)}
   const lg=$("legend");lg.replaceChildren(...names.map(n=>el("span",{},el("i",{class:"sw",style:"background:"+color(n)}),n)))}
+function axis(b){return b>=1e9?+(b/1e9).toFixed(2)+" Gbit/s":b>=1e6?+(b/1e6).toFixed(2)+" Mbit/s":b>=1e3?+(b/1e3).toFixed(0)+" kbit/s":b+" bit/s"}
 function niceStep(x){if(x<=0)return 1;const p=Math.pow(10,Math.floor(Math.log10(x))),f=x/p;return(f<=1?1:f<=2?2:f<=5?5:10)*p}
 function table(t,rows){t.replaceChildren(...rows.map(r=>el("tr",{},...r.map((c,i)=>i?el("td",{class:"n"},String(c)):el("th",{},String(c))))))}
 function render(s){
@@ -217,14 +222,14 @@ function render(s){
   $("total-down").textContent=rate(st.rate_down);$("total-up").textContent=rate(st.rate_up);
   $("links-up").textContent=st.links_up+"/"+st.links;
   if(!state.dirChosen&&(st.rate_up||st.rate_down)){state.dirChosen=true;setDir(st.rate_up>st.rate_down?"up":"down")}
-  for(const l of s.links){color(l.name);const r=(state.rtt[l.name]=state.rtt[l.name]||[]);r.push(l.srtt);if(r.length>state.max)r.shift()}
+  for(const l of s.links){color(l.name);const r=(state.rtt[l.name]=state.rtt[l.name]||[]);r.push(l.srtt);if(r.length>120)r.shift()}
   const pt={seq:s.seq,links:{}};for(const l of s.links)pt.links[l.name]=[l.rate_up,l.rate_down];
   state.hist.push(pt);if(state.hist.length>state.max)state.hist.shift();
   const box=$("links"),have={};for(const c of box.querySelectorAll(".card"))have[c.dataset.link]=c;
   const cards=s.links.map(l=>{const c=have[l.name]||card(l.name);update(c,l);return c});
   if(cards.length!==box.children.length||cards.some((c,i)=>box.children[i]!==c))box.replaceChildren(...cards);
   for(const c of cards)sparkline(c.querySelector("canvas.spark"),state.rtt[c.dataset.link]||[],color(c.dataset.link));
-  if(!s.links.length)box.replaceChildren(el("p",{class:"addr"},"No links yet."));
+  if(!s.links.length)box.replaceChildren(el("p",{class:"addr"},"No links."));
   const tu=s.tunnel;$("tunnel-box").hidden=!tu;
   if(tu){const rows=[["packets in / out",tu.packets_in+" / "+tu.packets_out],["bytes in / out",bytes(tu.bytes_in)+" / "+bytes(tu.bytes_out)]];
     for(const k in tu.drops)rows.push(["dropped: "+k,tu.drops[k]]);
@@ -241,7 +246,9 @@ async function clients(){const j=await fetch("clients").then(r=>r.ok?r.json():nu
 async function start(){
   const h=await fetch("history").then(r=>r.ok?r.json():null).catch(()=>null);
   if(h){state.interval=h.interval;state.max=Math.max(60,Math.round(300/h.interval));
-    state.hist=h.samples.slice(0,-1).map(s=>({seq:s.seq,links:s.links}));for(const s of h.samples)for(const n in s.links)color(n)}
+    state.hist=h.samples.slice(0,-1).map(s=>({seq:s.seq,links:s.links}));
+    let up=0,down=0;for(const s of h.samples)for(const n in s.links){color(n);up+=s.links[n][0];down+=s.links[n][1]}
+    if(up||down){state.dirChosen=true;setDir(up>down?"up":"down")}}
   else state.interval=1;
   const es=new EventSource("live");
   es.addEventListener("sample",m=>{$("conn").textContent="live";$("conn").className="live";render(JSON.parse(m.data))});

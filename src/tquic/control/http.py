@@ -69,9 +69,15 @@ class Request:
     headers: Mapping[str, str] = field(default_factory=dict)  # names lower-cased
     body: bytes = b""
     version: str = "HTTP/1.1"
+    # The path's segments, each decoded on its own: a name with an encoded '/' (%2F) stays
+    # one segment.
+    segments: tuple[str, ...] = ()
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+
+_Head = tuple[str, tuple[str, tuple[str, ...], dict[str, str]], dict[str, str], str]
 
 
 class RequestParser:
@@ -80,7 +86,7 @@ class RequestParser:
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
         self._buffer = bytearray()
-        self._head: tuple[str, str, dict[str, str], str, dict[str, str]] | None = None
+        self._head: _Head | None = None
         self._length = 0
         self._done = False
 
@@ -104,11 +110,11 @@ class RequestParser:
             self._length = self._content_length(self._head[2])
         if len(self._buffer) < self._length:
             return None
-        method, path, headers, version, query = self._head
+        method, (path, segments, query), headers, version = self._head
         body = bytes(self._buffer[:self._length])
         self._done = True
         return Request(method=method, path=path, query=query, headers=headers, body=body,
-                       version=version)
+                       version=version, segments=segments)
 
     # -- the head --------------------------------------------------------------------------
 
@@ -120,7 +126,7 @@ class RequestParser:
         if len(self._buffer) > limits.max_request_line + limits.max_header_bytes:
             raise HttpError(431, f"header section longer than {limits.max_header_bytes} bytes")
 
-    def _parse_head(self, head: bytes) -> tuple[str, str, dict[str, str], str, dict[str, str]]:
+    def _parse_head(self, head: bytes) -> _Head:
         lines = head.split(b"\r\n")
         if len(lines[0]) > self.limits.max_request_line:
             raise HttpError(414, f"request line longer than {self.limits.max_request_line} bytes")
@@ -132,8 +138,7 @@ class RequestParser:
         headers = self._headers(lines[1:])
         if version == "HTTP/1.1" and "host" not in headers:
             raise HttpError(400, "HTTP/1.1 request without Host (RFC 9112 §3.2)")
-        path, query = self._target(target)
-        return method, path, headers, version, query
+        return method, self._target(target), headers, version
 
     def _request_line(self, line: bytes) -> tuple[str, bytes, str]:
         # RFC 9112 §3: method SP request-target SP HTTP-version, single spaces.
@@ -197,12 +202,13 @@ class RequestParser:
             raise HttpError(413, f"body larger than {self.limits.max_body} bytes")
         return length
 
-    def _target(self, target: bytes) -> tuple[str, dict[str, str]]:
+    def _target(self, target: bytes) -> tuple[str, tuple[str, ...], dict[str, str]]:
         text = target.decode("ascii")
         raw_path, _, raw_query = text.partition("?")
         if _PCT.search(text):
             raise HttpError(400, "malformed percent-encoding in the request target")
         path = _decode(raw_path)
+        segments = tuple(_decode(part) for part in raw_path.split("/")[1:])
         query: dict[str, str] = {}
         if raw_query:
             pairs = raw_query.split("&")
@@ -211,7 +217,7 @@ class RequestParser:
             for pair in pairs:
                 key, _, value = pair.partition("=")
                 query[_decode(key.replace("+", " "))] = _decode(value.replace("+", " "))
-        return path, query
+        return path, segments, query
 
 
 def _decode(text: str) -> str:

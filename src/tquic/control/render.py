@@ -63,7 +63,10 @@ def link_rows(rows: list[dict[str, Any]]) -> list[str]:
             note = f"demoted: {link['demoted']}"
         elif link.get("state") in DOWN:
             note = "not in use"
-        where = link.get("interface") or link.get("local") or ""
+        # A bond client's link is where it leaves (interface, address); a server's path
+        # is where the client is.
+        where = link.get("interface") or (link.get("remote") if link.get("client")
+                                          else link.get("local")) or ""
         if where and not note:
             note = where
         lines.append(
