@@ -84,7 +84,8 @@ class FakeDaemon:
         n = self.reads
         return TunnelInfo(packets_in=900 * n, packets_out=120 * n, bytes_in=1_200_000 * n,
                           bytes_out=120_000 * n, drops={"no_route": 3, "spoofed_source": n // 10},
-                          reorder_held=40 * n, reorder_late=n // 20,
+                          reorder_held=40 * n, reorder_late=n // 20, reorder_lost=n // 30,
+                          reorder_bound=0.012,
                           reorder_delay=Histogram(((0.001, 20 * n), (0.005, 35 * n),
                                                    (0.02, 39 * n), (INF, 40 * n)),
                                                   0.004 * 40 * n, 40 * n))

@@ -347,3 +347,26 @@ def test_the_client_says_what_to_do_when_nothing_listens(tmp_path: Path) -> None
     unused.close()
     with pytest.raises(ControlClientError, match="nothing listens"):
         ControlClient(f"127.0.0.1:{port}").get("/status")
+
+
+def test_a_daemons_default_socket_is_a_warning_when_taken_an_explicit_one_an_error(
+        unix_plane: RunningPlane, caplog: pytest.LogCaptureFixture) -> None:
+    import argparse
+
+    from tquic.control.options import ControlStartError, control_for
+
+    def args(control: str | None) -> argparse.Namespace:
+        return argparse.Namespace(control=control, control_token=None, control_interval=1.0)
+
+    async def run(control: str | None) -> object:
+        daemon = FakeDaemon()
+        async with control_for(args(control), daemon, daemon, "tquic test",
+                               default=unix_plane.address) as plane:
+            return plane
+
+    assert asyncio.run(run(None)) is None  # the default is taken: go on without
+    assert "control API not started" in caplog.text
+    with pytest.raises(ControlStartError, match="another daemon is listening"):
+        asyncio.run(run(unix_plane.address))
+    assert asyncio.run(run("none")) is None
+    assert request(unix_plane.address, "GET", "/status")[0] == 200  # untouched

@@ -1,7 +1,8 @@
 """The live dashboard in a real browser (Debian's Chromium, headless, driven by Playwright;
-no browser download) during a real multipath transfer: ``tquic server --control`` with two
-emulated links.  The numbers the page shows are the API's for the same sample; a role
-toggled on the page is obeyed by the server; the page fits a phone's width.
+no browser download) during a real bonded transfer: a ``tquic.bond`` client and server
+with two emulated links (dsl, lte) and packets through the tunnel both ways.  The numbers
+the page shows are the API's for the same sample; a role toggled on the page is obeyed by
+the bond client; the page fits a phone's width.
 
 Set TQUIC_DASHBOARD_SCREENSHOT=PATH to keep the screenshot (docs/img/dashboard.png is
 made that way)."""
@@ -16,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bond_live import BondLab
 from conftest import TOKEN
-from live_transfer import LiveTransfer, live_transfer
 
 from tquic.control.client import ControlClient
 
@@ -59,13 +60,16 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def transfer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveTransfer]:
-    from tquic.cli.main import main
+def transfer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BondLab]:
+    from tquic.crypto.tls.certs import generate_self_signed
 
-    certs = tmp_path_factory.mktemp("certs")
-    assert main(["certs", str(certs)]) == 0
-    with live_transfer(certs, ("--control", "127.0.0.1:0", "--control-token", TOKEN)) as live:
-        api = ControlClient(live.control, TOKEN)
+    certs = tmp_path_factory.mktemp("bondcerts")
+    cert, key = generate_self_signed(("localhost", "127.0.0.1"), key_type="ec")
+    (certs / "cert.pem").write_bytes(cert)
+    (certs / "key.pem").write_bytes(key)
+    lab = BondLab(certs, control="127.0.0.1:0", token=TOKEN)
+    try:
+        api = ControlClient(lab.address, TOKEN)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             links = api.get("/links")["links"]
@@ -74,8 +78,22 @@ def transfer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveTransfer]
                 break
             time.sleep(0.3)
         else:
-            pytest.fail(f"the transfer did not get going on two paths: {links}")
-        yield live
+            pytest.fail(f"the bond did not get going on two links: {links}")
+        yield lab
+    finally:
+        lab.close()
+
+
+UNITS = {"ms": 1e-3, "bit/s": 1, "kbit/s": 1e3, "Mbit/s": 1e6, "Gbit/s": 1e9, "B": 1,
+         "kB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
+
+
+def shows(text: str, value: float) -> bool:
+    """The page's text is ``value`` in the unit it names, rounded to the digits it shows."""
+    number, unit = text.split(" ")
+    decimals = len(number.partition(".")[2])
+    step = UNITS[unit] * 10.0 ** -decimals
+    return abs(float(number) * UNITS[unit] - value) <= step / 2 * 1.0001
 
 
 def _number(raw: str) -> float | None:
@@ -96,18 +114,18 @@ def _same_sample(page: Any, api: ControlClient) -> tuple[dict[str, Any], dict[st
 
 
 def test_the_page_shows_the_apis_numbers_and_obeys_a_role_toggle(
-        browser: Any, transfer: LiveTransfer, tmp_path: Path) -> None:
-    api = ControlClient(transfer.control, TOKEN)
+        browser: Any, transfer: BondLab, tmp_path: Path) -> None:
+    api = ControlClient(transfer.address, TOKEN)
     page = browser.new_page(viewport={"width": 1280, "height": 1000}, color_scheme="dark")
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"http://{transfer.control}/?token={TOKEN}")
-    assert page.url == f"http://{transfer.control}/"  # the token left the address bar
-    page.wait_for_selector('[data-link="c1.p1"]', timeout=10_000)
+    page.goto(f"http://{transfer.address}/?token={TOKEN}")
+    assert page.url == f"http://{transfer.address}/"  # the token left the address bar
+    page.wait_for_selector('[data-link="lte"]', timeout=10_000)
     page.wait_for_function("() => document.getElementById('conn').textContent === 'live'")
 
     shown, answer = _same_sample(page, api)
-    assert set(shown["links"]) == {link["name"] for link in answer["links"]} == {"c1.p0", "c1.p1"}
+    assert set(shown["links"]) == {link["name"] for link in answer["links"]} == {"dsl", "lte"}
     for link in answer["links"]:
         fields = shown["links"][link["name"]]
         for name in FIELDS:
@@ -116,29 +134,37 @@ def test_the_page_shows_the_apis_numbers_and_obeys_a_role_toggle(
                 assert raw == link[name], (link["name"], name)
             else:
                 assert _number(raw) == link[name], (link["name"], name, raw, link[name])
-        assert fields["srtt"]["text"] == f"{link['srtt'] * 1000:.1f} ms"
-        assert fields["rate_up"]["text"] == f"{link['rate_up'] / 1e6:.2f} Mbit/s"
+        assert shows(fields["srtt"]["text"], link["srtt"]), (fields["srtt"], link["srtt"])
+        assert shows(fields["rate_up"]["text"], link["rate_up"]), (fields["rate_up"], link)
+        assert shows(fields["bytes_sent"]["text"], link["bytes_sent"])
     header = page.evaluate("() => document.getElementById('links-up').textContent")
     assert header == "2/2"
 
-    # Toggle c1.p1 to backup on the page: the server signals PATH_STATUS_BACKUP and stops
-    # sending on it while c1.p0 works.
-    before = api.get("/links/c1.p1")["link"]["rate_up"]
-    page.click('[data-link="c1.p1"] [data-role="backup"]')
+    # Toggle lte to backup on the page: the bond client stops sending on it while dsl works.
+    before = api.get("/links/lte")["link"]["rate_up"]
+    page.click('[data-link="lte"] [data-role="backup"]')
     deadline = time.monotonic() + 5
-    while api.get("/links/c1.p1")["link"]["role"] != "backup":
-        assert time.monotonic() < deadline, "the server did not take the new role"
+    while api.get("/links/lte")["link"]["role"] != "backup":
+        assert time.monotonic() < deadline, "the bond client did not take the new role"
         time.sleep(0.1)
     page.wait_for_function("""() => document.querySelector(
-        '[data-link="c1.p1"] [data-field="role"]').dataset.raw === 'backup'""", timeout=5_000)
-    assert page.get_attribute('[data-link="c1.p1"] [data-role="backup"]', "class") == "on"
-    time.sleep(2.0)  # four samples with the path in backup
+        '[data-link="lte"] [data-field="role"]').dataset.raw === 'backup'""", timeout=5_000)
+    assert page.get_attribute('[data-link="lte"] [data-role="backup"]', "class") == "on"
+    async def lte() -> Any:
+        return next(row for row in transfer.client.status().links if row.name == "lte")
+
+    deadline = time.monotonic() + 5  # the link manager applies roles on its next tick
+    while (row := transfer.call(lte)).effective_role != "backup":
+        assert time.monotonic() < deadline, row
+        time.sleep(0.1)
+    assert row.role == "backup"  # the daemon's own state
+    time.sleep(2.0)  # four samples with the link in backup
     after = api.get("/links")
     rates = {link["name"]: link["rate_up"] for link in after["links"]}
-    assert rates["c1.p1"] < 0.2 * before, (before, rates)
-    assert rates["c1.p0"] > 1e5, rates
+    assert rates["lte"] < 0.2 * before, (before, rates)
+    assert rates["dsl"] > 1e5, rates
     page.wait_for_selector('#log li[data-kind="role"]', timeout=5_000)
-    assert "c1.p1: role primary -> backup" in page.inner_text("#log")
+    assert "lte: role primary -> backup" in page.inner_text("#log")
 
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -150,19 +176,19 @@ def test_the_page_shows_the_apis_numbers_and_obeys_a_role_toggle(
     page.close()
 
 
-def test_the_page_fits_a_phone(browser: Any, transfer: LiveTransfer) -> None:
+def test_the_page_fits_a_phone(browser: Any, transfer: BondLab) -> None:
     page = browser.new_page(viewport={"width": 375, "height": 740}, is_mobile=True,
                             device_scale_factor=2)
-    page.goto(f"http://{transfer.control}/?token={TOKEN}")
-    page.wait_for_selector('[data-link="c1.p0"]', timeout=10_000)
+    page.goto(f"http://{transfer.address}/?token={TOKEN}")
+    page.wait_for_selector('[data-link="dsl"]', timeout=10_000)
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 375, f"the page is {width} px wide on a 375 px screen"
     page.close()
 
 
-def test_without_the_token_the_page_asks_for_it(browser: Any, transfer: LiveTransfer) -> None:
+def test_without_the_token_the_page_asks_for_it(browser: Any, transfer: BondLab) -> None:
     page = browser.new_page()
-    response = page.goto(f"http://{transfer.control}/")
+    response = page.goto(f"http://{transfer.address}/")
     assert response is not None and response.status == 401
     assert "Token needed" in page.inner_text("body")
     page.close()

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from tquic.control.options import add_control_arguments
+
 SERVER_EXAMPLE = """\
 examples:
   tquic bond hash-token s3cret        # the token's SHA-256, for a clients file
@@ -35,6 +37,11 @@ a link is ADDR[%IFACE][,role=primary|backup|never][,weight=N][,cap=10GB/month]
 [,max_rtt=300ms][,max_loss=5%][,name=NAME]; %IFACE alone follows the interface's
 address.  Signals: SIGTERM stops and removes the TUN; SIGHUP re-reads --config.
 """
+
+
+# The control API's default sockets (docs/control.md); --control overrides, 'none' disables.
+CONTROL_CLIENT = "/run/tquic/bond-client.sock"
+CONTROL_SERVER = "/run/tquic/bond-server.sock"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,6 +86,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     lane.add_argument("--lane-deny-ports", metavar="PORTS", action="append",
                       help="never these ports, e.g. 25 (repeat)")
     _common(server)
+    add_control_arguments(server, CONTROL_SERVER)
     server.set_defaults(handler=run_server)
 
     client = sub.add_parser("client", help="the site's end (a router with several links)",
@@ -111,6 +119,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     client.add_argument("--state-dir", metavar="DIR",
                         help="where data-cap usage is kept (default /var/lib/tquic-bond)")
     _common(client)
+    add_control_arguments(client, CONTROL_CLIENT)
     client.set_defaults(handler=run_client)
 
     hash_token = sub.add_parser("hash-token", help="print a token's SHA-256 for a clients file",
@@ -139,7 +148,8 @@ def _print_hash(token: str) -> int:
     return 0
 
 
-_NOT_CONFIG = ("command", "bond_command", "handler", "config", "verbose")
+_NOT_CONFIG = ("command", "bond_command", "handler", "config", "verbose", "control",
+               "control_token", "control_interval")
 
 
 def _values(args: argparse.Namespace) -> dict[str, Any]:
@@ -175,13 +185,15 @@ def run_server(args: argparse.Namespace) -> int:
     except BondConfigError as exc:
         return _fail(f"config: {exc}")
     _logging(args.verbose)
-    return asyncio.run(_serve(config))
+    return asyncio.run(_serve(config, args))
 
 
-async def _serve(config: Any) -> int:
+async def _serve(config: Any, args: argparse.Namespace) -> int:
     from tquic.bond.nat import NatError
     from tquic.bond.server import BondServer
     from tquic.bond.tun import TunError
+    from tquic.control.bond_view import BondView
+    from tquic.control.options import control_for
 
     server = BondServer(config)
     stop = asyncio.Event()
@@ -192,7 +204,11 @@ async def _serve(config: Any) -> int:
         await server.close()
         return _fail(str(exc))
     try:
-        await stop.wait()
+        async with control_for(args, BondView(server, lambda: server.config), None,
+                               "tquic bond server", CONTROL_SERVER):
+            await stop.wait()
+    except OSError as exc:  # --control could not be served
+        return _fail(str(exc))
     finally:
         await server.close()
         logging.getLogger("tquic.bond").info("server stopped; tun, nft table and forwarding "
@@ -214,19 +230,24 @@ def run_client(args: argparse.Namespace) -> int:
     except BondConfigError as exc:
         return _fail(f"config: {exc}")
     _logging(args.verbose)
-    return asyncio.run(_client(config, load if args.config else None))
+    return asyncio.run(_client(config, load if args.config else None, args))
 
 
-async def _client(config: Any, loader: Callable[[], Any] | None) -> int:
+async def _client(config: Any, loader: Callable[[], Any] | None,
+                  args: argparse.Namespace) -> int:
     from tquic.bond.client import BondClient
     from tquic.bond.tun import TunError
+    from tquic.control.bond_view import BondView
+    from tquic.control.options import ControlStartError, control_for
 
     client = BondClient(config, config_loader=loader)
     stop = asyncio.Event()
     _signals(stop, client.reload, client.status)
+    view = BondView(client, lambda: client.config)
     try:
-        return await client.run(stop)
-    except TunError as exc:
+        async with control_for(args, view, view, "tquic bond client", CONTROL_CLIENT):
+            return await client.run(stop)
+    except (TunError, ControlStartError) as exc:
         return _fail(str(exc))
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tquic.control.sampler import DOWN_STATES, Sample
+from tquic.control.sampler import UP_STATES, Sample
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,7 +34,7 @@ class MetricSpec:
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("tquic_info", "gauge", ("daemon", "version"), "Always 1; the labels say what runs"),
     MetricSpec("tquic_uptime_seconds", "gauge", (), "Seconds since the daemon started"),
-    MetricSpec("tquic_link_up", "gauge", LINK, "1 when the link/path is up, else 0"),
+    MetricSpec("tquic_link_up", "gauge", LINK, "1 when the link/path is up (or a bond's standby), else 0"),
     MetricSpec("tquic_link_role", "gauge", (*LINK, "role"),
                "1 for the link's current role (primary, backup, never), 0 for the others"),
     MetricSpec("tquic_link_weight", "gauge", LINK, "Weight for the weighted scheduler"),
@@ -62,7 +62,11 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("tquic_tunnel_reorder_held_packets_total", "counter", (),
                "Packets the reorder buffer held back until the gap before them filled"),
     MetricSpec("tquic_tunnel_reorder_late_packets_total", "counter", (),
-               "Packets released after their gap timed out"),
+               "Packets that arrived after their gap was given up (released at once)"),
+    MetricSpec("tquic_tunnel_reorder_lost_packets_total", "counter", (),
+               "Gaps the reorder buffer gave up on after its wait bound"),
+    MetricSpec("tquic_tunnel_reorder_bound_seconds", "gauge", (),
+               "The reorder buffer's current wait bound (0: passing through)"),
     MetricSpec("tquic_tunnel_reorder_delay_seconds", "histogram", (),
                "Delay the reorder buffer added to a held packet"),
     MetricSpec("tquic_tunnel_fec_packets_total", "counter", ("kind",),
@@ -113,7 +117,7 @@ def _collect(sample: Sample) -> _Families:
     out.add("tquic_uptime_seconds", (), max(0.0, sample.at - status.started_at))
     for link in sample.links:
         key = (link.name, link.client)
-        out.add("tquic_link_up", key, 0 if link.state in DOWN_STATES else 1)
+        out.add("tquic_link_up", key, 1 if link.state in UP_STATES else 0)
         for role in ("primary", "backup", "never"):
             out.add("tquic_link_role", (*key, role), 1 if link.role == role else 0)
         out.add("tquic_link_weight", key, link.weight)
@@ -143,6 +147,9 @@ def _collect(sample: Sample) -> _Families:
             out.add("tquic_tunnel_drops_total", (cause,), count)
         out.add("tquic_tunnel_reorder_held_packets_total", (), tunnel.reorder_held)
         out.add("tquic_tunnel_reorder_late_packets_total", (), tunnel.reorder_late)
+        out.add("tquic_tunnel_reorder_lost_packets_total", (), tunnel.reorder_lost)
+        if tunnel.reorder_bound is not None:
+            out.add("tquic_tunnel_reorder_bound_seconds", (), tunnel.reorder_bound)
         delay = tunnel.reorder_delay
         buckets = [(_le(bound), count) for bound, count in delay.buckets]
         if not buckets or buckets[-1][0] != "+Inf":

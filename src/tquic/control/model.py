@@ -130,6 +130,9 @@ class LinkInfo:
     data_used: int = 0
     data_cap: DataCap | None = None
     demoted: str | None = None  # why the daemon demoted it (cut-off, cap reached, …)
+    reason: str | None = None  # why it is in its state (down: why; demoted: why)
+    # The daemon's own loss estimate, used when packets_sent is not counted.
+    recent_loss: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -144,7 +147,7 @@ class LinkInfo:
             "data_cap": None if self.data_cap is None else {
                 "limit": self.data_cap.limit, "period": self.data_cap.period,
                 "text": str(self.data_cap)},
-            "demoted": self.demoted,
+            "demoted": self.demoted, "reason": self.reason,
         }
 
 
@@ -179,7 +182,9 @@ class TunnelInfo:
     bytes_out: int = 0
     drops: Mapping[str, int] = field(default_factory=dict)
     reorder_held: int = 0  # packets the reorder buffer held back
-    reorder_late: int = 0  # released after their gap timed out
+    reorder_late: int = 0  # arrived after their gap was given up (released at once)
+    reorder_lost: int = 0  # gaps given up after the wait bound
+    reorder_bound: float | None = None  # the current wait bound (s); None = no buffer
     reorder_delay: Histogram = field(default_factory=Histogram)
     fec: Mapping[str, int] = field(default_factory=dict)
 
@@ -191,6 +196,7 @@ class TunnelInfo:
             "drops": dict(self.drops),
             "reorder": {
                 "held": self.reorder_held, "late": self.reorder_late,
+                "lost": self.reorder_lost, "bound": self.reorder_bound,
                 "delay_count": delay.count, "delay_sum": delay.total,
                 "delay_p50": delay.quantile(0.5), "delay_p99": delay.quantile(0.99),
                 "delay_buckets": [[_bound_json(b), c] for b, c in delay.buckets],
@@ -233,6 +239,7 @@ class StatusInfo:
     tunnel_address: tuple[str, ...] = ()
     peers: tuple[str, ...] = ()
     detail: Mapping[str, Any] = field(default_factory=dict)
+    log: tuple[str, ...] = ()  # the daemon's own recent change lines, newest last
 
 
 @dataclass(frozen=True, slots=True)

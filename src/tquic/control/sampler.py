@@ -29,6 +29,8 @@ __all__ = ["Event", "LinkRates", "Sample", "Sampler"]
 logger = logging.getLogger("tquic.control")
 
 DOWN_STATES = frozenset({"down", "failed", "disabled", "abandoned"})
+# Carrying traffic or ready to (a bond's standby link is up, held back by its role).
+UP_STATES = frozenset({"up", "standby"})
 HISTORY = 300  # samples kept for the dashboard's chart (5 minutes at 1 Hz)
 EVENTS = 200
 SUBSCRIBER_QUEUE = 64
@@ -48,8 +50,8 @@ class LinkRates:
 class Event:
     seq: int
     at: float  # seconds since the epoch
-    kind: str  # link-up, link-down, link-added, link-removed, role, demoted, restored,
-    # cap-reached, api, error
+    kind: str  # link-up, link-down, link-state, link-added, link-removed, role, demoted,
+    # restored, cap-reached, api, daemon (a line of the daemon's own log)
     link: str
     message: str
 
@@ -82,7 +84,7 @@ class Sample:
 
     def status_json(self) -> dict[str, Any]:
         s = self.status
-        up = sum(1 for link in self.links if link.state not in DOWN_STATES)
+        up = sum(1 for link in self.links if link.state in UP_STATES)
         return {
             "daemon": s.daemon, "version": s.version, "started_at": s.started_at,
             "uptime": max(0.0, self.at - s.started_at), "tunnel_address": list(s.tunnel_address),
@@ -190,6 +192,8 @@ class Sampler:
         return event
 
     def _notice(self, before: Sample | None, after: Sample) -> None:
+        for line in new_lines(before.status.log if before else (), after.status.log):
+            self.log("daemon", "", line)
         if before is None:
             return
         old = {link.name: link for link in before.links}
@@ -201,7 +205,7 @@ class Sampler:
                 continue
             if prior.state != link.state:
                 kind = ("link-down" if link.state in DOWN_STATES
-                        else "link-up" if link.state == "up" else "link-state")
+                        else "link-up" if link.state in UP_STATES else "link-state")
                 self.log(kind, name, f"{name}: {prior.state} -> {link.state}")
             if prior.role != link.role:
                 why = f" ({link.demoted})" if link.demoted else ""
@@ -257,6 +261,16 @@ def sse_message(event: str, data: dict[str, Any], seq: int | None = None) -> str
     return head + "data: " + json.dumps(finite(data), separators=(",", ":")) + "\n\n"
 
 
+def new_lines(old: Sequence[str], new: Sequence[str]) -> list[str]:
+    """The lines of a rolling log ``new`` that were not in ``old`` (its previous state):
+    the longest tail of ``old`` that starts ``new`` is the overlap."""
+    for start in range(len(old)):
+        overlap = len(old) - start
+        if tuple(new[:overlap]) == tuple(old[start:]):
+            return list(new[overlap:])
+    return list(new)
+
+
 def finite(value: Any) -> Any:
     """JSON has no NaN or infinity: a daemon's non-finite float becomes null."""
     if isinstance(value, float):
@@ -285,12 +299,13 @@ def _rates(previous: Sample | None, links: Sequence[LinkInfo], now: float
             _delta(prior.packets_sent, link.packets_sent),
             _delta(prior.packets_lost, link.packets_lost))
     total = sum(sent + received for sent, received, _, _ in deltas.values())
+    by_name = {link.name: link for link in links}
     rates: dict[str, LinkRates] = {}
     for name, (sent, received, packets, lost) in deltas.items():
         rates[name] = LinkRates(
             up=sent * 8 / dt, down=received * 8 / dt,
             share=(sent + received) / total if total else 0.0,
-            loss=min(1.0, lost / packets) if packets else None)
+            loss=min(1.0, lost / packets) if packets else by_name[name].recent_loss)
     return rates
 
 
