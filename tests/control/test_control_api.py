@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TOKEN, RunningPlane, raw_exchange
+from control_running import TOKEN, RunningPlane, raw_exchange
 from fake_daemon import FakeDaemon
 
 from tquic.control.client import ControlClient, ControlClientError

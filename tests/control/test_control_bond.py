@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from bond_live import BondLab
-from conftest import TOKEN
+from control_running import TOKEN
 
 from tquic.control.client import ControlClient, ControlClientError
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TOKEN, RunningPlane
+from control_running import TOKEN, RunningPlane
 
 from tquic.cli.main import main
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TOKEN, RunningPlane
+from control_running import TOKEN, RunningPlane
 
 from tquic.control.client import ControlClient
 from tquic.control.metrics import METRICS
