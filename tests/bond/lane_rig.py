@@ -122,6 +122,14 @@ class Lane:
     def socks_port(self) -> int:
         return self.socks.address[1]
 
+    async def settled(self, timeout: float = 3.0) -> None:
+        """Wait until no relay is running on either side (counters are final then)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.socks.counters.active or self.handler.counters.active:
+            assert loop.time() < deadline, "relays still running"
+            await asyncio.sleep(0.02)
+
 
 @contextlib.asynccontextmanager
 async def running_lane(policy: TargetPolicy | None = None, *, token: str | None = TOKEN,

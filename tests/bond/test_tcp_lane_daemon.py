@@ -80,12 +80,23 @@ def test_bond_client_socks_reaches_a_target_through_the_bond_server(certs: Path,
     async def main() -> None:
         async with tcp_target(HttpTarget(answer)) as port, daemons(
                 certs, TargetPolicy.build(allow=["127.0.0.0/8"]), tmp_path,
-                socks=f"127.0.0.1:{socks}", socks_user="u", socks_password="p") as (server, _):
+                socks=f"127.0.0.1:{socks}", socks_user="u", socks_password="p") as (server,
+                                                                                    client):
             code, out, err = await curl("--socks5-hostname", f"u:p@127.0.0.1:{socks}",
                                         f"http://127.0.0.1:{port}/")
             assert code == 0, err
             assert hashlib.sha256(out).digest() == hashlib.sha256(body).digest()
             assert server.lane is not None and server.lane.counters.accepted == 1
+            # Both daemons report the lane in their status (the control plane's /status),
+            # once the relays have finished (the figures are added at their end).
+            for _ in range(100):
+                if server.lane.counters.active == 0 and client.lane is not None and (
+                        client.lane.socks is not None and client.lane.socks.counters.active == 0):
+                    break
+                await asyncio.sleep(0.02)
+            assert server.status().as_dict()["lane"]["bytes_down"] >= len(answer)
+            socks_status = client.status().as_dict()["lane"]["socks"]
+            assert socks_status["accepted"] == 1 and socks_status["bytes_down"] == len(answer)
             # Wrong SOCKS password: curl is refused by the site's listener.
             code, _, err = await curl("--socks5-hostname", f"u:bad@127.0.0.1:{socks}",
                                       f"http://127.0.0.1:{port}/")

@@ -62,6 +62,7 @@ def test_curl_through_socks_gets_a_multi_megabyte_body_intact() -> None:
             assert hashlib.sha256(out).hexdigest() == hashlib.sha256(body).hexdigest()
             assert target.requests and target.requests[0].startswith(b"GET /big.bin ")
             assert lane.handler.counters.accepted == 1
+            await lane.settled()
             assert lane.socks.counters.bytes_down == len(answer)
 
     run(main)

@@ -398,7 +398,8 @@ class BondClient:
             "client", round(now - self._started, 3), tunnel is not None,
             links=self.links.rows() if self.links is not None else (),
             tunnel=(tunnel_status(tunnel, self._assigned, routes=self._advertised)
-                    if tunnel is not None else None), log=tuple(self._log))
+                    if tunnel is not None else None), log=tuple(self._log),
+            lane=self.lane.status() if self.lane is not None else None)
 
     def _link(self, name: str) -> Any:
         if self.links is None:
