@@ -425,7 +425,9 @@ def _client(result: RealRun, tmp: Path, links: Sequence[Link], size: int,
             priority: str) -> None:
     out_dir = tmp / "out"
     out_dir.mkdir()
-    fifo = out_dir / str(size)
+    # tquic client -o writes NAME.part and renames it to NAME once the body is whole
+    # (cli/output.py): the FIFO takes NAME.part's place.
+    fifo = out_dir / f"{size}.part"
     os.mkfifo(fifo)
     reader = FifoReader(fifo)
     reader.realtime = priority != "none"
@@ -485,6 +487,9 @@ def _client(result: RealRun, tmp: Path, links: Sequence[Link], size: int,
                 result.stall_at = reader.gap_start - origin
     result.intact = reader.bytes == size and reader.digest.hexdigest() == expected
     _read_report(result, stdout_path, stderr_path, client.returncode, expected)
+    if reader.first is None and result.error is None:
+        result.error = (f"no byte reached {fifo.name} in the client's output directory "
+                        "(has tquic client's output naming changed?)")
 
 
 def _read_report(result: RealRun, stdout_path: Path, stderr_path: Path, status: int,
