@@ -12,6 +12,7 @@ HERE = Path(__file__).resolve().parent
 ORDER = [
     "packets.py", "handshake.py", "engine.py", "sim_suite.py", "bulk.py", "bulk_h3.py",
     "multipath.py", "cc_table.py", "ecn_table.py", "realtime.py", "netns_bonding.py",
+    "webtransport.py",
 ]
 
 

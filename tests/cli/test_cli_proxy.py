@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,18 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_listening(port: int, timeout: float = 10.0) -> None:
+    """Until a TCP socket listens on ``port`` (read from /proc: a probe connection would
+    be taken by ``iperf3 -s -1`` as its one client)."""
+    deadline = time.monotonic() + timeout
+    needle = f":{port:04X} 00000000:0000 0A"
+    while time.monotonic() < deadline:
+        if needle in Path("/proc/net/tcp").read_text():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on TCP port {port}")
 
 
 @contextlib.contextmanager
@@ -131,6 +144,7 @@ def test_iperf3_udp_through_the_proxy(cert_dir: Path) -> None:
     local = free_port()
     server = subprocess.Popen(["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", str(iperf_port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_listening(iperf_port)
 
     async def main() -> dict[str, object]:
         stop = asyncio.Event()

@@ -7,17 +7,22 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from wt_helpers import client_config, client_h3, wt_server
+from wt_helpers import CERT, KEY, client_config, client_h3, wt_server
 
-from tquic.h3.aio import connect_h3
+from tquic.core.config import QuicConfiguration
+from tquic.h3.aio import connect_h3, serve_h3
+from tquic.h3.api import ServerTunnel
+from tquic.h3.messages import Request, Response
 from tquic.h3.webtransport import (
     CloseInfo,
     FlowLimits,
     WebTransportError,
     WebTransportSession,
     WebTransportStreamError,
+    accept_session,
     connect_webtransport,
     open_session,
+    webtransport_h3_config,
 )
 from tquic.h3.webtransport.echo import echo_session
 
@@ -177,5 +182,32 @@ def test_unknown_path_is_refused_with_404() -> None:
             with pytest.raises(WebTransportError, match="404"):
                 await connect_webtransport(f"https://127.0.0.1:{port}/nope", client_config(),
                                            h3_config=client_h3())
+
+    run(main())
+
+
+def test_origin_outside_the_allowed_list_is_refused_with_403() -> None:
+    async def strict(tunnel: ServerTunnel) -> None:
+        session = await accept_session(tunnel, origins={"https://app.example"})
+        await echo_session(session)
+
+    async def nothing(request: Request) -> Response:
+        return Response(404)
+
+    async def main() -> None:
+        server = await serve_h3("127.0.0.1", 0, QuicConfiguration(
+            is_client=False, certificate=CERT, private_key=KEY, max_datagram_frame_size=65535),
+            nothing, h3_config=webtransport_h3_config(), connect_handler=strict)
+        port = server.local_address[1]
+        try:
+            url = f"https://127.0.0.1:{port}/strict"
+            with pytest.raises(WebTransportError, match="403"):
+                await connect_webtransport(url, client_config(), h3_config=client_h3(),
+                                           headers={"origin": "https://evil.example"})
+            session = await connect_webtransport(url, client_config(), h3_config=client_h3(),
+                                                 headers={"origin": "https://app.example"})
+            await session.aclose()
+        finally:
+            server.close()
 
     run(main())

@@ -22,7 +22,7 @@ or :func:`serve_webtransport` with one session handler per path.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 from tquic.core.config import QuicConfiguration
@@ -92,9 +92,13 @@ def _flow(hub: WebTransportHub, version: WtVersion) -> SessionFlow | None:
 
 
 async def accept_session(tunnel: ServerTunnel, headers: HeadersLike | None = None,
-                         *, settings_timeout: float = 10.0) -> WebTransportSession:
+                         *, origins: Collection[str] | None = None,
+                         settings_timeout: float = 10.0) -> WebTransportSession:
     """Accept a WebTransport CONNECT (2xx) and return its session.
 
+    ``origins``: the page origins (``https://app.example``) allowed to open sessions;
+    a request whose ``origin`` is not one of them is answered 403 (§3.2).  None
+    accepts every origin (an open service, like the echo endpoint).
     Latest draft: waits for the client's SETTINGS first (§7.1).  Refused when the
     connection has no room for another session: without flow control only one
     session may be open (§5.1: the stream is reset with H3_REQUEST_REJECTED).
@@ -102,6 +106,11 @@ async def accept_session(tunnel: ServerTunnel, headers: HeadersLike | None = Non
     server: H3Server = tunnel._server
     hub = _hub(server)
     version = WtVersion(tunnel.request.protocol)
+    if origins is not None:
+        origin = dict(tunnel.request.headers).get(b"origin", b"").decode("latin-1")
+        if origin not in origins:
+            tunnel.reject(403, f"origin {origin or '(none)'} is not allowed\n".encode())
+            raise WebTransportError(f"origin {origin or '(none)'} refused")
     if version is WtVersion.LATEST and not hub.settings_received.is_set():
         import asyncio
 
