@@ -155,7 +155,7 @@ def test_iperf3_udp_through_the_proxy(cert_dir: Path) -> None:
             with proxy_on_port(cert_dir, "--allow", "127.0.0.0/8") as port, process(
                     client_argv(local, f"127.0.0.1:{iperf_port}", port), "listening on"):
                 result = await asyncio.to_thread(subprocess.run, [
-                    "iperf3", "-c", "127.0.0.1", "-p", str(local), "-u", "-b", "5M",
+                    "iperf3", "-c", "127.0.0.1", "-p", str(local), "-u", "-b", "2M",
                     "-l", "1000", "-t", "2", "--json"], capture_output=True, text=True,
                     timeout=30)
             report: dict[str, object] = json.loads(result.stdout)
@@ -171,5 +171,5 @@ def test_iperf3_udp_through_the_proxy(cert_dir: Path) -> None:
         server.wait(5)
     assert "error" not in report, report.get("error")
     summary = report["end"]["sum"]  # type: ignore[index]
-    assert summary["packets"] > 500, summary
-    assert summary["lost_percent"] < 20, summary
+    assert summary["packets"] > 400, summary
+    assert summary["lost_percent"] < 25, summary
