@@ -269,7 +269,7 @@ class BondClient:
         accepted = ext.accept(accepted, ext.KNOWN_EXTENSIONS)
         iptunnel = IpTunnel(tunnel, self._to_device, extensions=accepted,
                             reorder=self.config.reorder, router_address=self._router_address,
-                            mtu=TUNNEL_MTU)
+                            mtu=TUNNEL_MTU, fec=self.config.fec)
         tunnel.send_capsule(ConnectIpCapsule.ADDRESS_REQUEST, encode_address_request(
             [RequestedAddress(1, ipaddress.ip_network("0.0.0.0/32"))]))
         assigned: asyncio.Future[None] = loop.create_future()

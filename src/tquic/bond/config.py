@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tquic.bond.fec.config import FecConfig, FecConfigError
 from tquic.bond.links_config import BondConfigError, LinkConfig, check_links, parse_link
 from tquic.bond.tcp_lane.policy import PolicyError, TargetPolicy
 from tquic.h3.connect_ip import IPNetwork
@@ -55,6 +56,7 @@ class ClientConfig:
     scheduler: str = "bond"
     guard: bool = True  # demote a link whose inclusion lowers goodput
     userspace: bool = False  # no TUN: packets come from/to a test harness
+    fec: FecConfig = field(default_factory=lambda: FecConfig(enabled=False))  # [fec] (docs/fec.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,7 @@ class ServerConfig:
     userspace: bool = False
     # The TCP lane's target policy (tquic.bond.tcp_lane); None: the lane is off.
     lane: TargetPolicy | None = field(default_factory=TargetPolicy)
+    fec: FecConfig = field(default_factory=lambda: FecConfig(enabled=False))  # [fec] (docs/fec.md)
 
 
 # -- small parsers ----------------------------------------------------------------------
@@ -208,11 +211,26 @@ def merged(cli: Mapping[str, Any], config_path: str | None) -> dict[str, Any]:
 _CLIENT_KEYS = frozenset({"server", "link", "ca", "insecure", "token", "tun",
                           "route", "socks", "redirect", "state_dir", "reorder", "cc",
                           "scheduler", "guard", "userspace", "log_level", "control",
-                          "socks_user", "socks_password", "redirect_interface"})
+                          "socks_user", "socks_password", "redirect_interface", "fec"})
 _SERVER_KEYS = frozenset({"listen", "cert", "key", "pool", "token", "clients", "nat", "tun",
                           "isolate", "max_clients", "auth_failures_per_minute", "reorder", "cc",
                           "scheduler", "userspace", "log_level", "control",
-                          "lane", "lane_allow", "lane_deny", "lane_ports", "lane_deny_ports"})
+                          "lane", "lane_allow", "lane_deny", "lane_ports", "lane_deny_ports",
+                          "fec"})
+
+
+def _fec(value: object) -> FecConfig:
+    """The ``[fec]`` table (tquic.bond.fec.config); absent: we protect nothing (a peer's
+    repairs are still decoded)."""
+    if value is None:
+        return FecConfig(enabled=False)
+    if not isinstance(value, Mapping):
+        raise BondConfigError("fec", "write a [fec] table (docs/fec.md)")
+    try:
+        return FecConfig.from_toml(value)
+    except FecConfigError as exc:
+        key, _, why = str(exc).partition(": ")
+        raise BondConfigError(key, why) from None
 
 
 def _check_keys(values: Mapping[str, Any], known: frozenset[str]) -> None:
@@ -266,7 +284,7 @@ def client_config(values: Mapping[str, Any]) -> ClientConfig:
         guard=_bool(values.get("guard", True), "guard"),
         userspace=_bool(values.get("userspace", False), "userspace"),
         socks_user=socks_user, socks_password=socks_password,
-        redirect_interface=redirect_interface)
+        redirect_interface=redirect_interface, fec=_fec(values.get("fec")))
 
 
 def _string_list(value: object, key: str) -> list[str]:
@@ -365,4 +383,4 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
         reorder=_reorder(values.get("reorder", {})), cc=_text(values.get("cc", "cubic"), "cc"),
         scheduler=_text(values.get("scheduler", "bond"), "scheduler"),
         userspace=_bool(values.get("userspace", False), "userspace"),
-        lane=_lane_policy(values))
+        lane=_lane_policy(values), fec=_fec(values.get("fec")))

@@ -10,8 +10,11 @@ the tunnel then uses context 0 only — so a plain RFC 9484 peer never sees an
 extension datagram.
 
 Known names: ``seq`` (a 32-bit sequence number before the IP packet, for the
-receiver's reorder buffer).  Other modules register theirs (e.g. ``fec``) by
-adding to :data:`KNOWN_EXTENSIONS` before the tunnel starts.
+receiver's reorder buffer); ``fec`` (forward error correction: FEC sources,
+repairs and feedback, tquic.bond.fec.wire; each side sends repairs only for the
+classes its own ``[fec]`` table protects, and decodes whatever arrives).  Other
+modules register theirs by adding to :data:`KNOWN_EXTENSIONS` before the tunnel
+starts.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ import re
 HEADER = b"tquic-bond-ext"
 SEQ = "seq"
 SEQ_CONTEXT_ID = 2  # the first client-allocated (even) non-zero context ID
+FEC = "fec"
+FEC_CONTEXT_ID = 4
 
 # name -> the context ID a client offers for it (even, non-zero, distinct).
-KNOWN_EXTENSIONS: dict[str, int] = {SEQ: SEQ_CONTEXT_ID}
+KNOWN_EXTENSIONS: dict[str, int] = {SEQ: SEQ_CONTEXT_ID, FEC: FEC_CONTEXT_ID}
 
 _MEMBER = re.compile(r"^\s*([a-z*][a-z0-9_*.-]*)\s*=\s*([0-9]{1,15})\s*$")
 

@@ -254,7 +254,7 @@ class BondServer:
         session = _Session(entry, assigned, None, protocol, loop.time(), remote)  # type: ignore[arg-type]
         session.tunnel = IpTunnel(tunnel, lambda p: self._from_client(session, p),
                                   extensions=accepted, reorder=self.config.reorder,
-                                  router_address=self._router_address)
+                                  router_address=self._router_address, fec=self.config.fec)
         self._sessions[entry.name] = session
         for net in assigned:
             self._by_address[net.network_address.packed] = session

@@ -10,7 +10,10 @@ Shared by both daemons.  An :class:`IpTunnel` wraps the h3
   the reorder buffer's timer armed;
 - :meth:`adapt` sets the reorder wait bound from the connection's paths
   (:func:`~tquic.bond.reorder.adaptive_bound`): RTT spread of the paths that
-  carried data since the last call, 0 when one path carries everything.
+  carried data since the last call, 0 when one path carries everything;
+- with the ``fec`` extension negotiated, a :class:`~tquic.bond.fec.stage.FecStage`
+  in the pipeline (docs/fec.md): repairs for the classes ``fec`` protects,
+  lost packets rebuilt before the reorder buffer; its timer is kept armed here.
 
 Tunnel MTU: a QUIC DATAGRAM frame never spans packets (RFC 9221 §5), and the
 engine's ``send_datagram`` admits frames that fit a 1200-byte packet, so the
@@ -28,6 +31,9 @@ from collections.abc import Callable
 from typing import Any
 
 from tquic.bond.config import ReorderConfig
+from tquic.bond.fec.config import FecConfig
+from tquic.bond.fec.session import FecSession
+from tquic.bond.fec.stage import FecStage
 from tquic.bond.packet import packet_too_big
 from tquic.bond.pipeline import DatagramPipeline
 from tquic.bond.reorder import ReorderBuffer, adaptive_bound
@@ -58,8 +64,8 @@ class IpTunnel:
     def __init__(self, tunnel: Tunnel, deliver: Callable[[bytes], None], *,
                  extensions: dict[str, int], reorder: ReorderConfig,
                  router_address: Callable[[int], bytes | None],
-                 mtu: int = TUNNEL_MTU) -> None:
-        from tquic.bond.extensions import SEQ
+                 mtu: int = TUNNEL_MTU, fec: FecConfig | None = None) -> None:
+        from tquic.bond.extensions import FEC, SEQ
 
         self.tunnel = tunnel
         self.extensions = dict(extensions)
@@ -77,6 +83,17 @@ class IpTunnel:
         self._history: deque[dict[int, int]] = deque()
         self._stretch = 1.0
         self._late_seen = 0
+        self.fec: FecStage | None = None
+        self._fec_timer: asyncio.TimerHandle | None = None
+        self._fec_at: float | None = None
+        if FEC in self.extensions:
+            # Decoding is always on once negotiated; sending follows our [fec] table
+            # (none: nothing protected by us).
+            self.fec = FecStage(
+                FecSession(fec if fec is not None else FecConfig(enabled=False)),
+                self.extensions[FEC], self.extensions.get(SEQ), self._send_raw,
+                TUNNEL_MTU + 1 + SEQ_OVERHEAD)  # the largest datagram: Context ID, seq, packet
+            self.pipeline.add_stage(self.fec)
 
     # -- sending ---------------------------------------------------------------------
 
@@ -86,6 +103,30 @@ class IpTunnel:
             self._too_big(packet)
             return
         self.pipeline.send_packet(packet, self._loop.time())
+        if self.fec is not None:
+            self._arm_fec()
+
+    def _send_raw(self, datagram: bytes) -> None:
+        self.pipeline.send_datagram(datagram, self._loop.time())
+
+    def _arm_fec(self) -> None:
+        fec = self.fec
+        deadline = fec.next_timeout() if fec is not None else None
+        if deadline == self._fec_at:
+            return
+        if self._fec_timer is not None:
+            self._fec_timer.cancel()
+            self._fec_timer = None
+        self._fec_at = deadline
+        if deadline is not None:
+            self._fec_timer = self._loop.call_at(deadline, self._fec_expire)
+
+    def _fec_expire(self) -> None:
+        self._fec_timer = None
+        self._fec_at = None
+        if self.fec is not None:
+            self.fec.poll(self._loop.time())
+            self._arm_fec()
 
     def _send_datagram(self, datagram: bytes) -> None:
         try:
@@ -118,6 +159,8 @@ class IpTunnel:
             pipeline.receive_datagram(datagram, loop.time())
             if pipeline.sequencing:
                 self._arm()
+            if self.fec is not None:
+                self._arm_fec()
 
     def _arm(self) -> None:
         deadline = self.pipeline.reorder.next_deadline()
@@ -180,3 +223,6 @@ class IpTunnel:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._fec_timer is not None:
+            self._fec_timer.cancel()
+            self._fec_timer = None

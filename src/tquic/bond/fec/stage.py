@@ -1,0 +1,96 @@
+"""FEC as a stage of the bond tunnel's datagram pipeline (tquic.bond.pipeline.Stage).
+
+The pipeline hands each outgoing HTTP Datagram payload (Context ID first: 0 for
+a plain IP packet, the ``seq`` context for a sequenced one, RFC 9484 §6) to
+``outbound``.  The stage reads the IP packet behind that prefix to find its
+traffic class; a protected datagram travels *whole* (its Context ID and
+sequence number included) as an FEC source on the negotiated FEC context, so
+the receiving stage hands back exactly the datagram the sender's pipeline made,
+and a rebuilt one goes to the reorder buffer by its own sequence number.
+Everything else passes untouched: a peer that did not accept the ``fec``
+extension never gets this stage, hence never an FEC context datagram.
+
+A datagram whose repair would not fit the tunnel's largest datagram
+(``max_datagram``: a repair adds ``REPAIR_GROWTH`` bytes to the datagram it
+covers) is sent plain and counted in ``too_big``.  Repairs due at a block's
+deadline and feedback for the sender come from ``poll(now)``, called when
+``next_timeout()`` is due, through ``send_raw`` (straight to the wire).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tquic.bond.fec import wire
+from tquic.bond.fec.codes import PREFIX
+from tquic.bond.fec.session import FecSession
+from tquic.bond.fec.stats import FecStats
+
+Emit = Callable[[bytes], None]
+SEQ_HEADER = 4
+REPAIR_GROWTH = 1 + wire.REPAIR_HEADER + PREFIX
+"""Bytes an FEC repair datagram adds to the largest datagram it covers: its 1-byte
+Context ID, the repair header and the symbol's length prefix."""
+
+
+class FecStage:
+    """One tunnel's FEC stage (see the module docstring)."""
+
+    __slots__ = ("_fec_prefix", "_max_inner", "_send_raw", "_seq_context", "session",
+                 "too_big")
+
+    def __init__(self, session: FecSession, fec_context: int, seq_context: int | None,
+                 send_raw: Emit, max_datagram: int) -> None:
+        if not 0 < fec_context < 64:
+            raise ValueError(f"fec_context must be a 1-byte varint 1..63, got {fec_context}")
+        self.session = session
+        self._fec_prefix = bytes([fec_context])
+        self._seq_context = seq_context
+        self._send_raw = send_raw
+        self._max_inner = max_datagram - REPAIR_GROWTH
+        self.too_big = 0
+
+    def _packet(self, datagram: bytes) -> bytes | None:
+        """The IP packet inside a pipeline datagram, or None for another context."""
+        ctx = datagram[0] if datagram else 0xFF
+        if ctx == 0:
+            return datagram[1:]
+        if ctx == self._seq_context:
+            return datagram[1 + SEQ_HEADER:]
+        return None
+
+    def outbound(self, datagram: bytes, emit: Emit, now: float) -> None:
+        packet = self._packet(datagram)
+        if packet is None:
+            emit(datagram)
+            return
+        if len(datagram) > self._max_inner:
+            self.too_big += 1
+            emit(datagram)
+            return
+        prefix = self._fec_prefix
+        for out in self.session.send(datagram, now, packet=packet):
+            emit(out.payload if out.kind == "plain" else prefix + out.payload)
+
+    def inbound(self, datagram: bytes, emit: Emit, now: float) -> None:
+        if datagram[:1] != self._fec_prefix:
+            emit(datagram)
+            return
+        for inner in self.session.receive(datagram[1:], now):
+            # a rebuilt or protected datagram of our own contexts only: an FEC payload
+            # cannot smuggle another FEC datagram (or any other context) through
+            if inner[:1] != self._fec_prefix and self._packet(inner) is not None:
+                emit(inner)
+        for out in self.session.take_feedback():
+            self._send_raw(self._fec_prefix + out.payload)
+
+    def next_timeout(self) -> float | None:
+        return self.session.next_timeout()
+
+    def poll(self, now: float) -> None:
+        prefix = self._fec_prefix
+        for out in self.session.poll(now):
+            self._send_raw(prefix + out.payload)
+
+    def stats(self) -> FecStats:
+        return self.session.stats()

@@ -1,0 +1,105 @@
+"""FEC as a stage of the tunnel's datagram pipeline: sequenced packets of an FEC class are
+rebuilt after loss and reach the reorder buffer in order; other classes and contexts pass
+untouched; the fec extension is negotiated like seq."""
+
+from __future__ import annotations
+
+import random
+
+from fec_helpers import tcp4, udp4
+
+from tquic.bond import extensions as ext
+from tquic.bond.fec import FecConfig, FecSession
+from tquic.bond.fec.stage import REPAIR_GROWTH, FecStage
+from tquic.bond.pipeline import DatagramPipeline
+from tquic.bond.reorder import ReorderBuffer
+
+SEQ, FEC = ext.SEQ_CONTEXT_ID, ext.FEC_CONTEXT_ID
+MAX_DATAGRAM = 1154
+
+
+class _Side:
+    """One tunnel end: pipeline + FEC stage; ``wire`` collects what it sends."""
+
+    def __init__(self, config: FecConfig, bound: float = 0.05) -> None:
+        self.wire: list[bytes] = []
+        self.delivered: list[bytes] = []
+        reorder = ReorderBuffer(self.delivered.append, bound=bound)
+        self.pipeline = DatagramPipeline(self.wire.append, self.delivered.append,
+                                         seq_context=SEQ, reorder=reorder)
+        self.stage = FecStage(FecSession(config), FEC, SEQ,
+                              lambda d: self.pipeline.send_datagram(d, 0.0), MAX_DATAGRAM)
+        self.pipeline.add_stage(self.stage)
+
+
+def test_lost_sequenced_packets_are_rebuilt_and_delivered_in_order() -> None:
+    tx, rx = _Side(FecConfig(mode="rs", block=8, repairs=2)), _Side(FecConfig(enabled=False))
+    rng = random.Random(5)
+    packets = [udp4(3478, i.to_bytes(2, "big") * rng.randrange(10, 500)) for i in range(400)]
+    lost = 0
+    for i, p in enumerate(packets):
+        now = i * 0.001
+        tx.pipeline.send_packet(p, now)
+        for d in tx.wire:
+            assert d[0] == FEC  # a STUN packet: every datagram is on the FEC context
+            if rng.random() < 0.04:
+                lost += 1
+                continue
+            rx.pipeline.receive_datagram(d, now)
+        tx.wire.clear()
+        for d in tx.stage.session.poll(now + 1.0):  # blocks the deadline closes
+            rx.pipeline.receive_datagram(bytes([FEC]) + d.payload, now)
+    rx.pipeline.reorder.expire(10.0)
+    assert lost > 10
+    assert rx.delivered == packets  # every one, in order
+    assert rx.stage.stats().recovered > 0
+
+
+def test_other_classes_and_contexts_pass_untouched() -> None:
+    side = _Side(FecConfig())  # built-in classes: bulk TCP is off
+    side.pipeline.send_packet(tcp4(443, b"x" * 100), 0.0)
+    assert side.wire[0][0] == SEQ and side.stage.stats().sources == 0
+    seen: list[bytes] = []
+    side.stage.inbound(b"\x06other", seen.append, 0.0)
+    assert seen == [b"\x06other"]
+
+
+def test_a_datagram_too_big_for_its_repair_goes_plain() -> None:
+    side = _Side(FecConfig())
+    packet = udp4(3478, bytes(MAX_DATAGRAM - 5 - 28 - REPAIR_GROWTH + 1))
+    side.pipeline.send_packet(packet, 0.0)
+    assert side.wire[0][0] == SEQ and side.stage.too_big == 1
+    side.pipeline.send_packet(udp4(3478, bytes(500)), 0.0)
+    assert side.wire[1][0] == FEC
+
+
+def test_an_fec_payload_cannot_smuggle_another_context() -> None:
+    from tquic.bond.fec import wire
+
+    side = _Side(FecConfig(enabled=False))
+    smuggled = wire.encode_source(0, 0, 0, bytes([FEC]) + b"inner")
+    side.pipeline.receive_datagram(bytes([FEC]) + smuggled, 0.0)
+    other = wire.encode_source(0, 0, 1, b"\x06foreign")
+    side.pipeline.receive_datagram(bytes([FEC]) + other, 0.0)
+    assert side.delivered == [] and side.pipeline.counters.unknown_context == 0
+
+
+def test_fec_is_offered_and_accepted_like_seq() -> None:
+    offer = ext.parse_offer(ext.encode_offer(ext.KNOWN_EXTENSIONS))
+    assert ext.accept(offer, ext.KNOWN_EXTENSIONS) == {"seq": SEQ, "fec": FEC}
+    assert ext.accept(offer, {"seq": SEQ}) == {"seq": SEQ}  # a peer without FEC: none
+
+
+def test_the_bond_config_takes_a_fec_table_and_names_bad_keys() -> None:
+    import pytest
+
+    from tquic.bond.config import client_config
+    from tquic.bond.links_config import BondConfigError
+
+    base = {"server": "192.0.2.1:4433", "insecure": True, "link": ["192.0.2.10%eth1"]}
+    assert client_config(base).fec.enabled is False  # no [fec]: we protect nothing
+    cfg = client_config({**base, "fec": {"mode": "rs", "block": 10, "repairs": 3}})
+    assert (cfg.fec.enabled, cfg.fec.mode, cfg.fec.repairs) == (True, "rs", 3)
+    with pytest.raises(BondConfigError) as err:
+        client_config({**base, "fec": {"class": [{"action": "fec", "ports": ["x"]}]}})
+    assert err.value.key == "fec.class[0].ports[0]"
