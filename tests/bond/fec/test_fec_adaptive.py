@@ -115,9 +115,13 @@ def test_adaptive_stops_repairs_when_the_loss_goes_away() -> None:
 
 def test_a_call_block_closes_on_its_second_packet_within_the_delay_bound() -> None:
     # 50 packets/s: the third packet would come after the 25 ms bound, so the block of
-    # two closes when the second is sent and its repair follows it at once.
+    # two closes when the second is sent; its repair follows 2 ms later (repair_spacing:
+    # never in the same QUIC packet as the source).
     tx = FecSession(FecConfig(mode="xor", block=8, max_delay=0.025))
-    kinds = []
     for i in range(6):
-        kinds.append([o.kind for o in tx.send(udp4(3478, bytes(160)), i * 0.02)])
-    assert kinds[-2:] == [["source"], ["source", "repair"]]
+        t = i * 0.02
+        assert [o.kind for o in tx.send(udp4(3478, bytes(160)), t)] == ["source"]
+        if i % 2:  # the second of a pair closed the block
+            assert tx.next_timeout() == t + 0.002
+            assert tx.poll(t + 0.0019) == []
+        assert [o.kind for o in tx.poll(t + 0.002)] == (["repair"] if i % 2 else [])

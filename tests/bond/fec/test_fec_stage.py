@@ -35,20 +35,24 @@ class _Side:
 def test_lost_sequenced_packets_are_rebuilt_and_delivered_in_order() -> None:
     tx, rx = _Side(FecConfig(mode="rs", block=8, repairs=2)), _Side(FecConfig(enabled=False))
     rng = random.Random(5)
+    sent = 0
     packets = [udp4(3478, i.to_bytes(2, "big") * rng.randrange(10, 500)) for i in range(400)]
     lost = 0
     for i, p in enumerate(packets):
         now = i * 0.001
         tx.pipeline.send_packet(p, now)
+        tx.stage.poll(now + 0.0025)  # repairs leave 2 ms after their block
         for d in tx.wire:
             assert d[0] == FEC  # a STUN packet: every datagram is on the FEC context
-            if rng.random() < 0.04:
+            sent += 1
+            if sent % 7 == 0:  # one in 7: at most 2 of a block's 10 symbols
                 lost += 1
                 continue
             rx.pipeline.receive_datagram(d, now)
         tx.wire.clear()
-        for d in tx.stage.session.poll(now + 1.0):  # blocks the deadline closes
-            rx.pipeline.receive_datagram(bytes([FEC]) + d.payload, now)
+    tx.stage.poll(1.0)  # the last block's last repair
+    for d in tx.wire:
+        rx.pipeline.receive_datagram(d, 1.0)
     rx.pipeline.reorder.expire(10.0)
     assert lost > 10
     assert rx.delivered == packets  # every one, in order

@@ -24,6 +24,7 @@ def _block(rx: FecSession, cfg: FecConfig, k: int, lost: set[int], seed: int
     outs = []
     for p in packets:
         outs += fec_payloads(tx.send(p, 0.0))
+    outs += fec_payloads(tx.poll(1.0))  # the repairs, spaced after the block
     delivered: list[bytes] = []
     for i, o in enumerate(outs):
         if i not in lost:
@@ -56,6 +57,7 @@ def test_late_original_after_rebuild_is_not_delivered_twice() -> None:
     outs = []
     for i in range(4):
         outs += fec_payloads(tx.send(udp4(3478, bytes([i]) * 50), 0.0))
+    outs += fec_payloads(tx.poll(1.0))
     got = []
     for o in outs[1:]:
         got += rx.receive(o.payload, 0.0)
@@ -70,6 +72,7 @@ def _repair_payload() -> tuple[list[bytes], bytes]:
     outs = []
     for i in range(3):
         outs += fec_payloads(tx.send(udp4(3478, bytes([i]) * 100), 0.0))
+    outs += fec_payloads(tx.poll(1.0))
     return [o.payload for o in outs if o.kind == "source"], outs[-1].payload
 
 

@@ -8,6 +8,8 @@
     max_overhead = 0.25      # adaptive: repair + header bytes <= this share of the sources
     target_loss = 0.001      # adaptive: residual loss to aim for
     off_below = 0.002        # adaptive: no repairs while measured loss is below this
+    repair_spacing_ms = 2    # repairs leave this long after their block closes (never in
+                             # the QUIC packet of its last source)
     hold_ms = 200            # receiver: how long a block waits for its repairs
     default = "off"          # action for packets no class matches
     builtin_classes = true   # append the built-in classes (below) after yours
@@ -54,7 +56,8 @@ Voice marked EF (RFC 4594, RFC 8837 for WebRTC audio) may spend up to 100 %: at
 repair per 2 packets is 50 %; 80 kbit/s doubled is still small."""
 
 _TOP_KEYS = {"mode", "block", "repairs", "max_delay_ms", "max_overhead", "target_loss",
-             "off_below", "hold_ms", "default", "builtin_classes", "class", "enabled"}
+             "off_below", "hold_ms", "default", "builtin_classes", "class", "enabled",
+             "repair_spacing_ms"}
 _CLASS_KEYS = {"name", "action", "protocol", "ports", "dscp", "destinations", "max_overhead"}
 
 
@@ -79,6 +82,7 @@ class FecConfig:
     target_loss: float = 0.001
     off_below: float = 0.002
     hold: float = 0.2
+    repair_spacing: float = 0.002
     default: Action = Action.OFF
     classes: tuple[ClassRule, ...] = field(default=BUILTIN_CLASSES)
 
@@ -95,6 +99,7 @@ class FecConfig:
         _range("fec.target_loss", self.target_loss, 0.0, 0.5)
         _range("fec.off_below", self.off_below, 0.0, 0.5)
         _range("fec.hold_ms", self.hold * 1000, 1.0, 10_000.0)
+        _range("fec.repair_spacing_ms", self.repair_spacing * 1000, 0.0, self.max_delay * 1000)
 
     def classifier(self) -> Classifier:
         return Classifier(self.classes, self.default)
@@ -123,6 +128,7 @@ class FecConfig:
             target_loss=_number(table, "target_loss", 0.001),
             off_below=_number(table, "off_below", 0.002),
             hold=_number(table, "hold_ms", 200.0) / 1000,
+            repair_spacing=_number(table, "repair_spacing_ms", 2.0) / 1000,
             default=_action("fec.default", table.get("default", "off")),
             classes=classes,
         )

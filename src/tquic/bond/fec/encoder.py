@@ -8,7 +8,13 @@ for ``IDLE_FACTOR`` times its usual spacing): a slow flow never waits for k
 packets (the deadline bounds the delay a recovered packet can see), and a
 burst — a video frame — gets its repairs right behind it, not at the deadline.
 A block also closes at once when the flow's next packet is not expected before
-the deadline (a call's 2-packet block closes on its second packet).  Which
+the deadline (a call's 2-packet block closes on its second packet).
+
+Repairs leave ``repair_spacing`` after the block closes, then one per source
+spacing (``poll``): sent in the same instant as the last source, a small repair
+would share its QUIC packet (the packet builder coalesces DATAGRAM frames) and be
+lost with it — measured in real time, XOR on a call then recovered almost
+nothing on one lossy link.  Which
 code and how many repairs is the policy's call (policy.py), made when the block
 closes, with the paths its sources took; the receiver's feedback about the
 block comes back through ``on_feedback`` and feeds the policy's loss statistics.
@@ -16,6 +22,7 @@ block comes back through ``on_feedback`` and feeds the policy's loss statistics.
 
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -48,16 +55,22 @@ class Outgoing:
 class FecEncoder:
     """Blocks of sources on one FEC ``stream`` (wire.py), repairs by ``policy``."""
 
-    __slots__ = ("_block", "_first", "_gap", "_last", "_max_delay", "_paths", "_pending", "_policy", "_sent",
-                 "_sources", "stream")
+    __slots__ = ("_block", "_first", "_gap", "_last", "_max_delay", "_paths", "_pending",
+                 "_policy", "_queue", "_queued", "_sent", "_sources", "_spacing", "stream")
 
-    def __init__(self, stream: int, policy: RepairPolicy, max_delay: float = 0.025) -> None:
+    def __init__(self, stream: int, policy: RepairPolicy, max_delay: float = 0.025,
+                 repair_spacing: float = 0.002) -> None:
         if not 0 <= stream < wire.MAX_STREAMS:
             raise ValueError(f"stream must be in 0..{wire.MAX_STREAMS - 1}, got {stream}")
         if not max_delay > 0:
             raise ValueError(f"max_delay must be > 0 seconds, got {max_delay}")
+        if not 0 <= repair_spacing <= max_delay:
+            raise ValueError(f"repair_spacing must be in [0, max_delay], got {repair_spacing}")
         self.stream = stream
         self._policy = policy
+        self._spacing = repair_spacing
+        self._queue: list[tuple[float, int, Outgoing]] = []  # (due, order, repair)
+        self._queued = 0
         self._max_delay = max_delay
         self._block = 0
         self._first = 0.0
@@ -79,13 +92,13 @@ class FecEncoder:
         followed by the block's repairs if it completed the block."""
         if len(packet) > codes.MAX_PAYLOAD:
             raise codes.CodeError(f"packet of {len(packet)} bytes exceeds {codes.MAX_PAYLOAD}")
-        out: list[Outgoing] = []
+        out = self._due(now)
         if self._sources:
             gap = now - self._last
             if gap < self._max_delay:
                 self._gap += (gap - self._gap) / 8.0
             if now >= self._deadline():
-                out.extend(self._close())
+                out.extend(self._close(now))
         self._last = now
         if not self._sources:
             self._first = now
@@ -102,7 +115,7 @@ class FecEncoder:
         # go now rather than at the deadline (a lost packet waits less).
         if (len(self._sources) >= self._policy.max_block
                 or now + self._gap > self._first + self._max_delay):
-            out.extend(self._close())
+            out.extend(self._close(now))
         return out
 
     def _deadline(self) -> float:
@@ -110,19 +123,36 @@ class FecEncoder:
         return min(self._first + self._max_delay, self._last + idle)
 
     def next_timeout(self) -> float | None:
-        return self._deadline() if self._sources else None
+        times = [self._queue[0][0]] if self._queue else []
+        if self._sources:
+            times.append(self._deadline())
+        return min(times) if times else None
 
     def poll(self, now: float) -> list[Outgoing]:
-        """Repairs of a block whose deadline has passed (or whose flow paused)."""
+        """Repairs now due: of a block whose deadline passed (or whose flow paused), and
+        those waiting for their spacing."""
         if self._sources and now >= self._deadline():
-            return self._close()
-        return []
+            self._close(now)
+        return self._due(now)
 
     def flush(self) -> list[Outgoing]:
-        """Close the open block now (e.g. before the tunnel closes)."""
-        return self._close() if self._sources else []
+        """Close the open block and release every repair now (the tunnel is closing)."""
+        if self._sources:
+            self._close(self._last)
+        out = [o for _, _, o in sorted(self._queue)]
+        self._queue.clear()
+        return out
 
-    def _close(self) -> list[Outgoing]:
+    def _due(self, now: float) -> list[Outgoing]:
+        queue = self._queue
+        out: list[Outgoing] = []
+        while queue and queue[0][0] <= now:
+            out.append(heapq.heappop(queue)[2])
+        return out
+
+    def _close(self, now: float) -> list[Outgoing]:
+        """Close the block; its repairs are queued (see the module docstring) and the
+        ones already due are returned."""
         sources, paths = self._sources, self._paths
         self._sources, self._paths = [], []
         block = self._block
@@ -131,19 +161,21 @@ class FecEncoder:
         length = codes.symbol_length(sources)
         plan = self._policy.plan(paths, sum(len(s) for s in sources), length)
         m = plan.m
-        out: list[Outgoing] = []
         if m:
             _, symbols = codes.encode(plan.code, sources, m)
             p = self._pending
+            step = min(self._spacing, self._gap)
             for j, sym in enumerate(symbols):
                 data = wire.encode_repair(self.stream, block, k + j, k, m, plan.code, sym)
-                out.append(Outgoing(data, "repair", plan.path))
+                self._queued += 1
+                heapq.heappush(self._queue, (now + self._spacing + j * step, self._queued,
+                                             Outgoing(data, "repair", plan.path)))
                 p[2] += 1
                 p[3] += len(data)
         self._sent[block] = (*paths, *(plan.path for _ in range(m)))
         while len(self._sent) > MAX_PENDING_FEEDBACK:
             self._sent.popitem(last=False)
-        return out
+        return self._due(now)
 
     def on_feedback(self, frame: wire.FeedbackFrame) -> None:
         """The receiver's view of one block: per-path loss samples for the policy."""

@@ -64,9 +64,9 @@ class FecSession:
         loss: dict[PathId, PathLoss] = {}
         self._encoders = {
             FEC_STREAM: FecEncoder(FEC_STREAM, policy or policy_for(config, loss=loss),
-                                   config.max_delay),
+                                   config.max_delay, config.repair_spacing),
             REDUNDANT_STREAM: FecEncoder(REDUNDANT_STREAM, FixedRepair(Code.XOR, 1, 1),
-                                         config.max_delay),
+                                         config.max_delay, config.repair_spacing),
         }
         # class name -> its own stream, for FEC classes with their own ceiling
         self._class_streams: dict[str, int] = {}
@@ -78,7 +78,8 @@ class FecSession:
                     stream = len(self._encoders)
                     self._class_streams[rule.name] = stream
                     self._encoders[stream] = FecEncoder(
-                        stream, policy_for(config, rule.max_overhead, loss), config.max_delay)
+                        stream, policy_for(config, rule.max_overhead, loss), config.max_delay,
+                        config.repair_spacing)
         self._decoders: dict[int, StreamDecoder] = {}
         self._counters = dict.fromkeys(_COUNTERS, 0)
         self._feedback: list[bytes] = []
