@@ -138,3 +138,43 @@ def test_too_big_packet_gets_icmp_packet_too_big(certs: Path) -> None:
             assert await server.internet.drain(0.3) == []
 
     asyncio.run(main())
+
+
+def test_reload_and_steering_change_links_without_dropping_the_tunnel(certs: Path) -> None:
+    from bond_harness import client_cfg
+
+    from tquic.bond.links_config import BondConfigError
+
+    async def main() -> None:
+        async with running_server(certs) as server, running_client(
+                server.bond.port, ["127.0.0.1", "127.0.0.2"]) as client:
+            bond = client.bond
+            for _ in range(40):
+                if [lk.state for lk in bond.status().links] == ["up", "up"]:
+                    break
+                await asyncio.sleep(0.1)
+            new = client_cfg(server.bond.port, ["127.0.0.1", "127.0.0.2,role=backup,weight=3"])
+            bond._config_loader = lambda: new
+            bond.reload()  # as SIGHUP does
+            await asyncio.sleep(1.2)
+            second = bond.status().links[1]
+            assert (second.effective_role, second.state, second.weight) == ("backup", "standby", 3)
+
+            def bad() -> object:
+                raise BondConfigError("link[1].role", "'x'; write primary, backup or never")
+
+            bond._config_loader = bad
+            bond.reload()
+            assert "reload refused, nothing changed" in bond.status().log[-1]
+            bond.link_down("127.0.0.2")
+            await asyncio.sleep(1.2)
+            assert bond.status().links[1].state == "disabled"
+            # The tunnel never dropped: one connection, packets still flow.
+            status = bond.status()
+            assert status.connected and status.tunnel is not None
+            assigned = status.tunnel.addresses[0].split("/")[0]
+            client.apps.send(client.device, ipv4_udp(assigned, "192.0.2.50", b"still here"))
+            assert (await server.internet.receive(3))[28:] == b"still here"
+            assert sum("connected to" in line for line in status.log) == 1
+
+    asyncio.run(main())

@@ -97,6 +97,11 @@ class ReorderBuffer:
     def bound(self) -> float:
         return self._bound
 
+    @property
+    def holding(self) -> int:
+        """Packets waiting now."""
+        return len(self._held)
+
     def set_bound(self, bound: float, now: float) -> None:
         """Change the wait bound; 0 releases everything held and passes packets through."""
         if not bound >= 0:

@@ -147,10 +147,16 @@ class IpTunnel:
     # -- receiving -------------------------------------------------------------------
 
     async def run_datagrams(self) -> None:
-        """Until the tunnel closes: datagrams into the pipeline, reorder timer armed."""
+        """Until the tunnel closes: datagrams into the pipeline, reorder timer armed.
+
+        The datagrams queued so far are taken from the tunnel's queue; after that the
+        tunnel hands each one over as the HTTP/3 layer parses it (``on_datagram``
+        replaced on this Tunnel instance), without a queue and a task switch per
+        packet.  The coroutine stays to learn when the tunnel closes."""
         tunnel = self.tunnel
         pipeline = self.pipeline
         loop = self._loop
+        tunnel.on_datagram = self._on_datagram  # type: ignore[method-assign, assignment]
         while True:
             try:
                 datagram = await tunnel.receive_datagram()
@@ -161,6 +167,16 @@ class IpTunnel:
                 self._arm()
             if self.fec is not None:
                 self._arm_fec()
+
+    def _on_datagram(self, datagram: bytes) -> None:
+        pipeline = self.pipeline
+        try:
+            pipeline.receive_datagram(datagram, self._loop.time())
+            if pipeline.sequencing and (self._timer is not None or pipeline.reorder.holding):
+                self._arm()
+        except Exception:  # never let a packet break the connection's event processing
+            pipeline.counters.malformed += 1
+            logger.debug("datagram dropped: pipeline failed", exc_info=True)
 
     def _arm(self) -> None:
         deadline = self.pipeline.reorder.next_deadline()
