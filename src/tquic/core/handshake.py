@@ -8,7 +8,7 @@ them between TLS, the CRYPTO streams and packet protection.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tquic.core.conn_base import ConnectionBase, ConnState, Epoch
 from tquic.core.events import HandshakeCompleted, SessionTicketReceived
@@ -34,6 +34,9 @@ from tquic.wire.params import (
     decode_transport_parameters,
     encode_transport_parameters,
 )
+
+if TYPE_CHECKING:
+    from tquic.core.config import QuicConfiguration
 
 CRYPTO_BUFFER_LIMIT = 64 * 1024  # bytes of CRYPTO data buffered ahead per epoch (§7.5)
 FRAME_CRYPTO = 0x06
@@ -111,7 +114,8 @@ class HandshakeMixin(ConnectionBase):
         c = self._config
         chain: tuple[Any, ...] = ()
         key: Any = None
-        if c.certificate is not None and c.private_key is not None:
+        if c.certificate is not None and c.private_key is not None and (
+                self._is_client or _server_config_key(c) not in _SERVER_TLS_CONFIGS):
             chain = tuple(x509.load_pem_x509_certificates(c.certificate))
             key = load_pem_private_key(c.private_key, password=None)
         ticket = c.session_ticket
@@ -135,7 +139,10 @@ class HandshakeMixin(ConnectionBase):
         if self._tls_factory is not None:
             return self._tls_factory(self._is_client, c, encode_transport_parameters(
                 self._local_params))
-        tls_config = tls.TlsConfig(**kwargs)
+        if self._is_client:
+            tls_config = tls.TlsConfig(**kwargs)
+        else:
+            tls_config = _shared_server_tls_config(tls, c, kwargs)
         encoded = encode_transport_parameters(self._local_params)
         if self._is_client:
             return tls.TlsClient(tls_config, encoded)
@@ -404,3 +411,27 @@ class HandshakeMixin(ConnectionBase):
 
     _tickets_seen: int
     _tls_factory: Any
+
+
+# A server builds one TlsConfig (parsed certificate chain, private key, validated
+# settings: frozen, so shareable) per configuration, not one per connection: it saves
+# the parsing on every handshake and the objects in every idle connection's memory.
+_SERVER_TLS_CONFIGS: dict[tuple[Any, ...], Any] = {}
+_SERVER_TLS_CACHE_SIZE = 16
+
+
+def _server_config_key(c: QuicConfiguration) -> tuple[Any, ...]:
+    return (c.certificate, c.private_key, tuple(c.alpn_protocols), c.server_name, c.cafile,
+            c.cadata, c.verify_peer, c.enable_early_data, c.keylog_file,
+            None if c.cipher_suites is None else tuple(c.cipher_suites))
+
+
+def _shared_server_tls_config(tls: Any, c: QuicConfiguration, kwargs: dict[str, Any]) -> Any:
+    key = _server_config_key(c)
+    config = _SERVER_TLS_CONFIGS.get(key)
+    if config is None:
+        config = tls.TlsConfig(**kwargs)
+        if len(_SERVER_TLS_CONFIGS) >= _SERVER_TLS_CACHE_SIZE:
+            _SERVER_TLS_CONFIGS.pop(next(iter(_SERVER_TLS_CONFIGS)))
+        _SERVER_TLS_CONFIGS[key] = config
+    return config

@@ -86,9 +86,12 @@ class QuicEndpoint:
                  qlog: QlogDirectory | None = None,
                  stream_handler: StreamHandler | None = None,
                  connection_handler: Callable[[QuicConnectionProtocol], object] | None = None,
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None, shared: bool = False) -> None:
         self.config = config
         self.is_server = is_server
+        # A client endpoint normally lives as long as its one connection; ``shared``
+        # keeps it open for many (a load generator's clients on one socket).
+        self._shared = shared
         self.limits = limits or EndpointLimits()
         self.loop = loop or asyncio.get_running_loop()
         self.qlog = qlog
@@ -232,7 +235,7 @@ class QuicEndpoint:
         for remote in [r for r, p in self._by_remote.items() if p is proto]:
             del self._by_remote[remote]
         self._connections.discard(proto)
-        if not self.is_server and not self._connections:
+        if not self.is_server and not self._connections and not self._shared:
             self.close()  # a client endpoint lives as long as its connection
 
     def close(self) -> None:

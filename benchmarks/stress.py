@@ -1,0 +1,333 @@
+"""A server under stress, on loopback: floods, a crowd of idle connections, handshake rate.
+
+One table, bounded in time and count.  Every participant is its own process
+(benchmarks/stress_roles.py): the server (tquic, or aioquic for the anchor rows),
+the flooder, the real clients.
+
+- **initial flood**: valid Initials (real ClientHellos) from ``--sources`` addresses in
+  127.0.0.0/8, as fast as one process sends, while 200 real clients connect; the
+  share of real handshakes that succeed, their p99 time, the server's peak RSS;
+- **garbage flood**: random, truncated and bit-flipped datagrams while one client
+  downloads ``--bulk`` bytes; the body's SHA-256 and the throughput (and without
+  the flood, for comparison);
+- **idle**: ``--idle`` connections held by one server process: RSS per connection,
+  and how many still answer a request (hq ``GET /1``) at the end;
+- **handshakes/s**: clients in another process open and close connections; the
+  figure per core is handshakes per second of server CPU time (user + system of
+  every server process), with ``--workers`` 1 and 2.
+
+    python benchmarks/stress.py [--quick] [--json] [--no-aioquic] [--idle N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROLES = str(Path(__file__).with_name("stress_roles.py"))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its children (the workers of a multi-process server)."""
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                pids += [int(p) for p in handle.read().split()]
+    return pids
+
+
+def rss_kb(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
+class Server:
+    """A server process; its RSS is sampled in the background (peak kept)."""
+
+    def __init__(self, impl: str, certs: Path, workers: int = 1) -> None:
+        self.port = free_port()
+        self.stats_dir = Path(tempfile.mkdtemp(prefix="stress-"))
+        role = "server" if impl == "tquic" else "aioquic-server"
+        self.proc = subprocess.Popen(
+            [sys.executable, ROLES, role, "--port", str(self.port), "--cert",
+             str(certs / "cert.pem"), "--key", str(certs / "key.pem"), "--workers", str(workers),
+             "--stats-dir", str(self.stats_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        listening = 0
+        while listening < workers:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"server did not start: {self.proc.stderr.read()}")  # type: ignore[union-attr]
+            listening += '"listening"' in line
+        time.sleep(0.3)
+        self.baseline_kb = rss_kb(self.pids())
+        self.peak_kb = self.baseline_kb
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def pids(self) -> list[int]:
+        return tree(self.proc.pid)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak_kb = max(self.peak_kb, rss_kb(self.pids()))
+
+    def rss_kb(self) -> int:
+        return rss_kb(self.pids())
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pids())
+
+    def stats(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for path in self.stats_dir.glob("worker-*.json"):
+            with contextlib.suppress(OSError, ValueError):
+                for key, value in json.loads(path.read_text()).items():
+                    total[key] = total.get(key, 0) + int(value)
+        return total
+
+    def stop(self) -> str:
+        self._stop.set()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            _, stderr = self.proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, stderr = self.proc.communicate()
+        return stderr
+
+
+@contextlib.contextmanager
+def server(impl: str, certs: Path, workers: int = 1) -> Iterator[Server]:
+    srv = Server(impl, certs, workers)
+    try:
+        yield srv
+    finally:
+        stderr = srv.stop()
+        if "Traceback" in stderr:
+            print(f"[{impl} server stderr]\n{stderr[-2000:]}", file=sys.stderr)
+        srv.traceback = "Traceback" in stderr  # type: ignore[attr-defined]
+
+
+def role(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, ROLES, *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def events(proc: subprocess.Popen[str], timeout: float) -> dict[str, dict[str, Any]]:
+    """Every JSON line of a finished role, by its "event"."""
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+    out: dict[str, dict[str, Any]] = {}
+    for line in stdout.splitlines():
+        with contextlib.suppress(ValueError):
+            data = json.loads(line)
+            out[data.get("event", "")] = data
+    if "Traceback" in stderr:
+        print(stderr[-2000:], file=sys.stderr)
+    return out
+
+
+def read_event(proc: subprocess.Popen[str], name: str, timeout: float) -> dict[str, Any]:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        with contextlib.suppress(ValueError):
+            data = json.loads(line)
+            if data.get("event") == name:
+                return dict(data)
+    return {}
+
+
+# -- rows ------------------------------------------------------------------------------
+
+
+def initial_flood(impl: str, certs: Path, args: argparse.Namespace) -> dict[str, Any]:
+    with server(impl, certs) as srv:
+        flood = role("flood", "--port", str(srv.port), "--seconds", str(args.flood_seconds),
+                     "--kind", "initial", "--sources", str(args.sources))
+        read_event(flood, "flooding", 60)
+        time.sleep(1.0)  # the flood is on before the first real client
+        clients = role("clients", "--port", str(srv.port), "--count", str(args.real),
+                       "--concurrency", "50", "--timeout", str(args.client_timeout))
+        crowd = events(clients, args.flood_seconds + 120).get("connected", {})
+        flooded = events(flood, args.flood_seconds + 60).get("done", {})
+        stats = srv.stats()
+    ok = crowd.get("ok", 0)
+    return {"row": "initial flood + 200 clients", "server": impl,
+            "flood_pps": flooded.get("rate"), "real_ok": ok, "real_total": args.real,
+            "real_ok_pct": round(100 * ok / args.real, 1), "p99_s": crowd.get("p99"),
+            "peak_rss_mb": round(srv.peak_kb / 1024, 1),
+            "retries": stats.get("retries_sent"), "retry_on": stats.get("retry_activations"),
+            "traceback": srv.traceback}  # type: ignore[attr-defined]
+
+
+def garbage_flood(impl: str, certs: Path, args: argparse.Namespace) -> dict[str, Any]:
+    results = {}
+    for flooded in (False, True):
+        with server(impl, certs) as srv:
+            flood = None
+            if flooded:
+                flood = role("flood", "--port", str(srv.port), "--seconds",
+                             str(args.flood_seconds), "--kind", "garbage",
+                             "--sources", str(args.sources))
+                read_event(flood, "flooding", 60)
+                time.sleep(0.5)
+            client = role("clients", "--port", str(srv.port), "--count", "1", "--hold",
+                          "--bulk", str(args.bulk), "--timeout", "20")
+            got = events(client, 180)
+            sent = events(flood, args.flood_seconds + 60).get("done", {}) if flood else {}
+            stats = srv.stats()
+        bulk = got.get("bulk", {})
+        results[flooded] = {"bulk": bulk, "sent": sent, "stats": stats,
+                            "traceback": srv.traceback}  # type: ignore[attr-defined]
+    calm, storm = results[False]["bulk"], results[True]["bulk"]
+    return {"row": "garbage flood + bulk", "server": impl,
+            "flood_pps": results[True]["sent"].get("rate"),
+            "intact": bool(storm.get("intact")), "mbps": storm.get("mbps"),
+            "mbps_no_flood": calm.get("mbps"),
+            "dropped": results[True]["stats"].get("datagrams_dropped"),
+            "resets": results[True]["stats"].get("stateless_resets_sent"),
+            "traceback": results[True]["traceback"]}
+
+
+def idle(impl: str, certs: Path, args: argparse.Namespace) -> dict[str, Any]:
+    with server(impl, certs) as srv:
+        before = srv.rss_kb()
+        clients = role("clients", "--port", str(srv.port), "--count", str(args.idle),
+                       "--concurrency", "100", "--hold", "--timeout", "60")
+        crowd = read_event(clients, "connected", args.idle / 20 + 300)
+        time.sleep(2.0)
+        after = srv.rss_kb()
+        assert clients.stdin is not None
+        clients.stdin.write("ping\n")
+        clients.stdin.flush()
+        pinged = read_event(clients, "pinged", 300)
+        events(clients, 30)
+    ok = crowd.get("ok", 0)
+    return {"row": f"{args.idle} idle connections", "server": impl, "connected": ok,
+            "kb_per_conn": round((after - before) / ok, 1) if ok else None,
+            "rss_mb": round(after / 1024, 1), "answered": pinged.get("answered"),
+            "handshakes_per_s": crowd.get("rate"),
+            "traceback": srv.traceback}  # type: ignore[attr-defined]
+
+
+def handshake_rate(impl: str, certs: Path, args: argparse.Namespace,
+                   workers: int) -> dict[str, Any]:
+    with server(impl, certs, workers) as srv:
+        cpu0 = srv.cpu()
+        t0 = time.monotonic()
+        crowds = [role("clients", "--port", str(srv.port), "--count", str(args.handshakes),
+                       "--concurrency", "32", "--timeout", "30") for _ in range(2)]
+        done = [events(c, 300).get("connected", {}) for c in crowds]
+        wall = time.monotonic() - t0
+        cpu = srv.cpu() - cpu0
+    ok = sum(d.get("ok", 0) for d in done)
+    return {"row": f"handshakes/s, {workers} worker{'s' if workers > 1 else ''}",
+            "server": impl, "handshakes": ok,
+            "failed": sum(d.get("failed", 0) for d in done),
+            "per_s": round(ok / wall, 1), "server_cpu_s": round(cpu, 2),
+            "per_core_s": round(ok / cpu, 1) if cpu else None,
+            "traceback": srv.traceback}  # type: ignore[attr-defined]
+
+
+def fmt(row: dict[str, Any]) -> str:
+    skip = {"row", "server"}
+    detail = ", ".join(f"{k}={v}" for k, v in row.items() if k not in skip and v is not None)
+    return f"| {row['row']} | {row['server']} | {detail} |"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true",
+                        help="shorter floods, 2,000 idle connections, fewer handshakes")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--no-aioquic", action="store_true", help="tquic rows only")
+    parser.add_argument("--idle", type=int, default=None, help="idle connections (10000)")
+    parser.add_argument("--only", default="", help="comma-separated: initial,garbage,idle,"
+                                                   "handshakes")
+    args = parser.parse_args()
+    args.flood_seconds = 8.0 if args.quick else 20.0
+    args.real = 200
+    args.client_timeout = 20.0
+    args.sources = 512
+    args.bulk = (20 if args.quick else 50) << 20
+    args.idle = args.idle or (2000 if args.quick else 10000)
+    args.handshakes = 300 if args.quick else 1000
+    only = set(filter(None, args.only.split(",")))
+    impls = ["tquic"] if args.no_aioquic else ["tquic", "aioquic"]
+    certs = Path(tempfile.mkdtemp(prefix="stress-certs-"))
+    from tquic.crypto.tls.certs import generate_self_signed
+
+    cert, key = generate_self_signed()
+    (certs / "cert.pem").write_bytes(cert)
+    (certs / "key.pem").write_bytes(key)
+    rows: list[dict[str, Any]] = []
+
+    def run(name: str, fn: Any, *extra: Any) -> None:
+        if only and name not in only:
+            return
+        for impl in impls:
+            if impl == "aioquic" and name == "handshakes" and extra and extra[0] > 1:
+                continue  # aioquic has no multi-process server
+            row = fn(impl, certs, args, *extra)
+            rows.append(row)
+            if not args.json:
+                print(fmt(row), flush=True)
+
+    if not args.json:
+        print("| scenario | server | figures |\n| --- | --- | --- |", flush=True)
+    run("initial", initial_flood)
+    run("garbage", garbage_flood)
+    run("idle", idle)
+    run("handshakes", handshake_rate, 1)
+    run("handshakes", handshake_rate, 2)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
