@@ -150,10 +150,8 @@ def _garbage(pool: list[bytes], rng: random.Random) -> bytes:
 def run_flood(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     initials = _real_initials(args.pool, args.port)
-    if args.kind == "initial":
-        packets = initials
-    else:
-        packets = [_garbage(initials, rng) for _ in range(4096)]
+    packets = (initials if args.kind == "initial"
+               else [_garbage(initials, rng) for _ in range(4096)])
     sockets = []
     for _ in range(args.sources):
         # Many source addresses in 127.0.0.0/8 (all local on Linux): the answers go to
