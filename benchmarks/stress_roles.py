@@ -125,7 +125,7 @@ def _real_initials(count: int, port: int) -> list[bytes]:
 
     config = QuicConfiguration(is_client=True, alpn_protocols=("hq-interop",),
                                verify_peer=False)
-    out = []
+    out: list[bytes] = []
     for n in range(count):
         engine = QuicConnection(config, is_client=True)
         engine.connect(NetworkPath(("127.0.0.1", 40000 + n), ("127.0.0.1", port)), 0.0)

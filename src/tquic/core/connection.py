@@ -656,6 +656,9 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
             self._qlog.key_discarded(epoch)
         self._send_keys.pop(epoch, None)
         self._recv_keys.pop(epoch, None)
+        # CRYPTO frames of a discarded epoch are dropped with its packets (their keys
+        # are gone): its reassembly buffer can go too.
+        self._crypto_recv.pop(epoch, None)
         space = self._spaces.get(epoch)
         if space is not None:
             space.discarded = True

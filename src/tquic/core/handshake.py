@@ -245,6 +245,10 @@ class HandshakeMixin(ConnectionBase):
                 send_ticket()
                 self._drain_tls(now)
             self._on_server_handshake_done(now)
+            # Nothing more comes from TLS on a QUIC server (RFC 9001 §4.1.3: no
+            # post-handshake messages from the client), so keep only its results, not
+            # the key schedule and transcript: memory of every idle connection.
+            self._tls = _FinishedTls(tls)
 
     def _confirm_handshake(self, now: float) -> None:
         """RFC 9001 §4.1.2; discard the Handshake keys (§4.9.2)."""
@@ -435,3 +439,30 @@ def _shared_server_tls_config(tls: Any, c: QuicConfiguration, kwargs: dict[str, 
             _SERVER_TLS_CONFIGS.pop(next(iter(_SERVER_TLS_CONFIGS)))
         _SERVER_TLS_CONFIGS[key] = config
     return config
+
+
+class _FinishedTls:
+    """What a server keeps of its TLS session once the handshake is over."""
+
+    __slots__ = ("alpn_protocol", "cipher_suite", "early_data_accepted",
+                 "peer_transport_parameters", "session_resumed")
+
+    handshake_complete = True
+
+    def __init__(self, tls: Any) -> None:
+        self.alpn_protocol = tls.alpn_protocol
+        self.cipher_suite = getattr(tls, "cipher_suite", None)
+        self.early_data_accepted = bool(getattr(tls, "early_data_accepted", False))
+        self.session_resumed = bool(getattr(tls, "session_resumed", False))
+        self.peer_transport_parameters = tls.peer_transport_parameters
+
+    def receive(self, epoch: Any, data: bytes) -> None:
+        # RFC 9001 §4.1.3: a client sends no post-handshake TLS message over QUIC;
+        # RFC 9846 §6: unexpected_message (0x0a), as a CRYPTO_ERROR (RFC 9001 §4.8).
+        raise QuicError(0x100 + 10, "TLS message after the handshake")
+
+    def pop_secrets(self) -> list[Any]:
+        return []
+
+    def pop_output(self) -> list[Any]:
+        return []

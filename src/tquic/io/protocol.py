@@ -82,8 +82,9 @@ class QuicConnectionProtocol:
         self._qlog = quic_logger
         self._readers: dict[int, QuicStreamReader] = {}
         self._writers: dict[int, QuicStreamWriter] = {}
-        self._accept_queue: asyncio.Queue[tuple[QuicStreamReader, QuicStreamWriter]] = (
-            asyncio.Queue())
+        # Created on first use: an asyncio.Queue costs ~4 KB and most connections of
+        # a server with a stream handler never need it (memory per idle connection).
+        self._accept_q: asyncio.Queue[tuple[QuicStreamReader, QuicStreamWriter]] | None = None
         self._datagrams: deque[bytes] = deque()
         self._datagram_limit = endpoint.config.datagram_queue_size
         self._datagram_waiter: asyncio.Future[None] | None = None
@@ -114,6 +115,12 @@ class QuicConnectionProtocol:
         self._closed.add_done_callback(_consume)
 
     # -- public API -----------------------------------------------------------------------
+
+    @property
+    def _accept_queue(self) -> asyncio.Queue[tuple[QuicStreamReader, QuicStreamWriter]]:
+        if self._accept_q is None:
+            self._accept_q = asyncio.Queue()
+        return self._accept_q
 
     @property
     def quic(self) -> Any:
