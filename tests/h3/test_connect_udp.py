@@ -110,9 +110,9 @@ async def not_found(request: Request) -> Response:
 
 
 @contextlib.asynccontextmanager
-async def proxy(policy: TargetPolicy, tokens: tuple[str, ...] = ()) -> AsyncIterator[
-        tuple[int, UdpProxyServer]]:
-    relay = UdpProxyServer(policy, tokens)
+async def proxy(policy: TargetPolicy, tokens: tuple[str, ...] = (),
+                idle_timeout: float = 120.0) -> AsyncIterator[tuple[int, UdpProxyServer]]:
+    relay = UdpProxyServer(policy, tokens, idle_timeout=idle_timeout)
     server = await serve_h3("127.0.0.1", 0, QuicConfiguration(
         is_client=False, certificate=CERT, private_key=KEY, max_datagram_frame_size=65535),
         not_found, connect_handler=relay,
@@ -176,6 +176,33 @@ def test_denied_target_gets_403_and_nothing_is_sent() -> None:
                 await asyncio.sleep(0.2)
                 assert relay.counters.accepted == 0
             assert responder.queries == [], "a denied target must receive nothing"
+        finally:
+            transport.close()
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_idle_sessions_and_unreachable_targets_end_the_request_stream() -> None:
+    async def main() -> None:
+        transport, _responder, dns_port = await dns_responder()
+        closed_port = dns_port
+        transport.close()  # nothing listens there any more: ICMP port unreachable
+        transport, _responder, dns_port = await dns_responder()
+        try:
+            async with proxy(TargetPolicy.from_strings(allow=["127.0.0.0/8"]),
+                             idle_timeout=0.4) as (port, relay):
+                client = await connect_h3("127.0.0.1", port, client_config(),
+                                          h3_config=H3Config(enable_datagrams=True))
+                async with client:
+                    url = f"https://127.0.0.1:{port}"
+                    idle = await open_udp(client, url, "127.0.0.1", dns_port)
+                    unreachable = await open_udp(client, url, "127.0.0.1", closed_port)
+                    unreachable.send(b"anyone?")
+                    await asyncio.wait_for(unreachable.wait_closed(), 3)  # §3: ICMP -> closed
+                    await asyncio.wait_for(idle.wait_closed(), 3)  # idle 0.4 s -> closed
+                    with pytest.raises(ConnectionError):
+                        await idle.receive()
+                assert relay.counters.active == 0
         finally:
             transport.close()
 

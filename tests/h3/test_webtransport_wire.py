@@ -4,6 +4,7 @@ accounting (§5) and the stream-header router (§4.2-4.3), fuzzed with hypothesi
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -218,3 +219,56 @@ def test_router_sniffing_fuzz_never_raises_anything_but_h3_error(
         return
     body = b"".join(e.data for e in events if isinstance(e, WebTransportStreamDataReceived))
     assert len(body) <= len(data)
+
+
+class FakeEndpoint:
+    """What the hub uses of an HTTP/3 endpoint."""
+
+    def __init__(self, is_client: bool) -> None:
+        from tquic.h3.settings import H3Config
+
+        self.h3: Any = type("H3", (), {})()
+        self.h3.webtransport = WtStreamRouter(FakeQuic(), is_client)
+        self.h3.config = H3Config(enable_datagrams=True, webtransport=True)
+        self.h3.is_client = is_client
+        self.closed: tuple[int, str] | None = None
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_client_closes_on_a_webtransport_setting_above_one() -> None:
+    from tquic.h3.events import SettingsReceived
+    from tquic.h3.webtransport.hub import WebTransportHub
+    from tquic.h3.wt_streams import SETTING_WT_ENABLED
+
+    endpoint = FakeEndpoint(is_client=True)
+    hub = WebTransportHub(endpoint)
+    assert hub.handle(SettingsReceived(((SETTING_WT_ENABLED, 2),)))
+    assert endpoint.closed is not None and endpoint.closed[0] == 0x109  # H3_SETTINGS_ERROR
+    ok = FakeEndpoint(is_client=True)
+    hub = WebTransportHub(ok)
+    assert not hub.handle(SettingsReceived(((SETTING_WT_ENABLED, 1),)))
+    assert ok.closed is None and hub.client_version() is not None
+
+
+def test_streams_for_unknown_sessions_are_buffered_then_refused() -> None:
+    from tquic.h3.webtransport.codes import WT_BUFFERED_STREAM_REJECTED
+    from tquic.h3.webtransport.hub import MAX_BUFFERED_STREAMS, WebTransportHub
+
+    quic = FakeQuic()
+    endpoint = FakeEndpoint(is_client=False)
+    router = endpoint.h3.webtransport = WtStreamRouter(quic, False)
+    hub = WebTransportHub(endpoint)
+    for index in range(MAX_BUFFERED_STREAMS + 1):
+        events: list[H3Event] = []
+        router.sniff_bidi(4 + 4 * index, b"\x40\x41\x00x", False, events)
+        for event in events:
+            hub.handle(event)
+    last = 4 + 4 * MAX_BUFFERED_STREAMS
+    assert quic.stops == [(last, WT_BUFFERED_STREAM_REJECTED)]
+    assert quic.resets == [(last, WT_BUFFERED_STREAM_REJECTED)]
+    assert hub.refused_streams == 1

@@ -130,11 +130,11 @@ class _TargetSocket(asyncio.DatagramProtocol):
     def __init__(self, tunnel: ServerTunnel, counters: ProxyCounters) -> None:
         self.tunnel = tunnel
         self.counters = counters
-        self.activity = asyncio.Event()
+        self.last_activity = asyncio.get_running_loop().time()
         self.failed: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.activity.set()
+        self.last_activity = asyncio.get_running_loop().time()
         try:
             self.tunnel.send_datagram(encode_udp_payload(data))
             self.counters.datagrams_down += 1
@@ -224,15 +224,13 @@ class UdpProxyServer:
         ended = asyncio.ensure_future(self._until_stream_ends(tunnel))
         try:
             tunnel.accept(200, {"capsule-protocol": "?1"})
+            # The idle timer is checked a few times per timeout, not re-armed per packet.
+            check = max(self.idle_timeout / 4, 0.05)
+            waiters: set[asyncio.Future[Any]] = {uplink, ended, proto.failed}
             while True:
-                proto.activity.clear()
-                waiters: set[asyncio.Future[Any]] = {
-                    uplink, ended, proto.failed, asyncio.ensure_future(proto.activity.wait())}
-                done, _ = await asyncio.wait(waiters, timeout=self.idle_timeout,
+                done, _ = await asyncio.wait(waiters, timeout=check,
                                              return_when=asyncio.FIRST_COMPLETED)
-                for waiter in waiters - {uplink, ended, proto.failed}:
-                    waiter.cancel()
-                if not done or uplink in done or ended in done or proto.failed in done:
+                if done or loop.time() - proto.last_activity >= self.idle_timeout:
                     break
         except (TunnelClosed, H3UsageError):
             pass
@@ -257,7 +255,7 @@ class UdpProxyServer:
                 # §5: a UDP Proxying Payload above 65527 bytes aborts the request.
                 tunnel.abort(H3ErrorCode.H3_DATAGRAM_ERROR)
                 return
-            proto.activity.set()
+            proto.last_activity = asyncio.get_running_loop().time()
             transport.sendto(payload)
             self.counters.datagrams_up += 1
 

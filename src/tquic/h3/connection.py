@@ -65,7 +65,7 @@ from tquic.h3.peer_streams import PeerStreams
 from tquic.h3.settings import H3Config, PeerSettings, grease_value
 from tquic.h3.stream import RecvState, RequestStream, SendState, StreamType
 from tquic.h3.transport import QuicStreamTransport, peer_max_datagram_frame_size
-from tquic.h3.wt_streams import WtStreamRouter
+from tquic.h3.wt_streams import WT_STREAM_SIGNAL, WtStreamRouter
 from tquic.wire.buffer import encode_varint
 
 _MAX_QUARTER_STREAM_ID = (1 << 60) - 1  # RFC 9297 §2.1
@@ -337,6 +337,9 @@ class H3Connection:
             raise H3Error(H3ErrorCode.H3_ID_ERROR, f"push ID {frame.push_id} was never allowed")
         elif isinstance(frame, CancelPushFrame | SettingsFrame | GoawayFrame | MaxPushIdFrame):
             raise H3Error(H3ErrorCode.H3_FRAME_UNEXPECTED, f"{type(frame).__name__} on a request stream")
+        elif self.webtransport is not None and frame.frame_type == WT_STREAM_SIGNAL:
+            # draft-ietf-webtrans-http3 §4.3: WT_STREAM anywhere but a stream's first bytes.
+            raise H3Error(H3ErrorCode.H3_FRAME_ERROR, "WT_STREAM inside a request stream")
         # UnknownFrame: reserved/extension frames are ignored (§9).
 
     def _on_headers(self, stream: RequestStream, headers: Headers, events: list[H3Event]) -> None:

@@ -11,9 +11,11 @@ refused with WT_SESSION_GONE.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from tquic.h3.errors import H3ErrorCode
 from tquic.h3.events import (
     ConnectionTerminated,
     GoawayReceived,
@@ -35,6 +37,8 @@ from tquic.h3.wt_streams import (
 
 if TYPE_CHECKING:
     from tquic.h3.webtransport.session import WebTransportSession
+
+logger = logging.getLogger("tquic.h3.webtransport")
 
 MAX_BUFFERED_STREAMS = 32
 MAX_BUFFERED_EVENTS = 1024
@@ -137,6 +141,15 @@ class WebTransportHub:
             return False
         if isinstance(event, SettingsReceived):
             self.peer_settings = dict(event.settings)
+            logger.debug("peer SETTINGS: %s", ", ".join(
+                f"{ident:#x}={value}" for ident, value in event.settings))
+            if self._endpoint.h3.is_client and (
+                    self.peer_settings.get(SETTING_WT_ENABLED, 0) > 1
+                    or self.peer_settings.get(SETTING_ENABLE_WEBTRANSPORT_DRAFT02, 0) > 1):
+                # §3.1: a client treats values above 1 as H3_SETTINGS_ERROR.
+                self._endpoint.close(H3ErrorCode.H3_SETTINGS_ERROR,
+                                     "WebTransport setting above 1")
+                return True
             self.settings_received.set()
         elif isinstance(event, GoawayReceived):
             self.goaway = True
