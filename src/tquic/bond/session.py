@@ -174,6 +174,8 @@ class IpTunnel:
             pipeline.receive_datagram(datagram, self._loop.time())
             if pipeline.sequencing and (self._timer is not None or pipeline.reorder.holding):
                 self._arm()
+            if self.fec is not None:
+                self._arm_fec()
         except Exception:  # never let a packet break the connection's event processing
             pipeline.counters.malformed += 1
             logger.debug("datagram dropped: pipeline failed", exc_info=True)
