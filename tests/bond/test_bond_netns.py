@@ -199,6 +199,24 @@ def test_a_spoofed_source_is_dropped(lab: BondLab) -> None:
     assert out.decode().split() == ["honest"]
 
 
+def test_a_dead_first_link_does_not_stop_the_tunnel_and_joins_when_back(lab: BondLab) -> None:
+    """No master link: with link 1 down at start the handshake race is won by link 2;
+    when link 1 comes up (netlink event) it joins the same connection."""
+    lab.topology.set_link(1, False)
+    log = lab.workdir / "client-bond2.log"
+    late = lab.start_client(tun="bond2", token=TOKEN2, routes=())
+    try:
+        assert lab.wait_for(log, "tunnel up", 20), log.read_text()
+        assert "over link wan2" in log.read_text()
+        lab.topology.set_link(1, True)
+        assert lab.wait_for(log, "link wan1 (%wan1): up", 15), log.read_text()
+        assert log.read_text().count("connected to") == 1  # joined, not reconnected
+    finally:
+        lab.topology.set_link(1, True)
+        late.send_signal(signal.SIGTERM)
+        late.wait(timeout=10)
+
+
 def test_zz_sigterm_leaves_nothing_behind(lab: BondLab) -> None:
     """Last (zz): stops both daemons and checks the namespaces are as they were."""
     client, server = lab.client, lab.server  # type: ignore[attr-defined]
