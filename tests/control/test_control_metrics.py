@@ -103,3 +103,19 @@ def test_metrics_need_the_token_too(tcp_plane: RunningPlane) -> None:
     with pytest.raises(ControlClientError) as info:
         ControlClient(tcp_plane.address).get("/metrics")
     assert info.value.status == 401
+
+
+def test_the_grafana_dashboard_asks_only_for_exported_series() -> None:
+    import json
+
+    board = json.loads((DOC.parent / "grafana-dashboard.json").read_text())
+    exported = set()
+    for m in METRICS:
+        exported.add(m.name)
+        if m.kind == "histogram":
+            exported.update(m.name + suffix for suffix in ("_bucket", "_sum", "_count"))
+    asked = {name for panel in board["panels"] for target in panel["targets"]
+             for name in re.findall(r"\btquic_[a-z_]+", target["expr"])}
+    assert asked and asked <= exported, asked - exported
+    assert {"tquic_path_bytes_received_total", "tquic_path_srtt_seconds",
+            "tquic_tunnel_reorder_delay_seconds_bucket"} <= asked

@@ -64,7 +64,9 @@ letter-spacing:.04em;background:var(--line)}
 .pill.up{color:var(--ok);background:color-mix(in srgb,var(--ok) 18%,transparent)}
 .pill.down,.pill.failed,.pill.disabled,.pill.abandoned{color:var(--bad);
 background:color-mix(in srgb,var(--bad) 18%,transparent)}
-.pill.validating{color:var(--warn);background:color-mix(in srgb,var(--warn) 18%,transparent)}
+.pill.validating,.pill.opening{color:var(--warn);
+background:color-mix(in srgb,var(--warn) 18%,transparent)}
+.pill.standby{color:var(--accent);background:color-mix(in srgb,var(--accent) 18%,transparent)}
 .card .addr{color:var(--dim);font-size:12px;margin:2px 0 8px;overflow-wrap:anywhere}
 .nums{display:grid;grid-template-columns:repeat(3,1fr);gap:6px 10px}
 .nums div{min-width:0} .nums small{display:block;color:var(--dim);font-size:11px}
@@ -178,7 +180,8 @@ function update(e,l){
   if(l.data_cap)cap.firstChild.style.width=(Math.min(1,l.data_used/l.data_cap.limit)*100).toFixed(1)+"%";
   const du=q('[data-field="data_used"]');du.dataset.raw=String(l.data_used);du.textContent=bytes(l.data_used)+" used";
   q(".cap-text").textContent=l.data_cap?"cap "+l.data_cap.text:"no cap";
-  const dm=q(".demoted");dm.hidden=!l.demoted;dm.textContent=l.demoted?"\u26a0 demoted: "+l.demoted:"";
+  const why=l.demoted?"\u26a0 demoted: "+l.demoted:(l.reason&&isDown(l.state)?l.reason:"");
+  const dm=q(".demoted");dm.hidden=!why;dm.textContent=why;
   }
 function sparkline(cv,pts,c){
   const w=cv.clientWidth,h=cv.clientHeight,d=devicePixelRatio||1;if(!w)return;
