@@ -45,6 +45,8 @@ def _setting_value(value: Any) -> Any:
         return {f.name: _setting_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple | list):
         return [_setting_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _setting_value(v) for k, v in value.items()}
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
@@ -156,6 +158,9 @@ class BondView:
         detail: dict[str, Any] = {"connected": st.connected}
         if st.role == "server":
             detail["auth_failures"] = st.auth_failures
+        lane = getattr(st, "lane", None)
+        if lane is not None:  # the TCP lane's counters (tquic.bond.tcp_lane)
+            detail["lane"] = _setting_value(lane)
         if tunnel is not None:
             detail.update(extensions=list(tunnel.extensions), mtu=tunnel.mtu,
                           routes=list(tunnel.routes))
