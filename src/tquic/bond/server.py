@@ -447,4 +447,5 @@ def tunnel_status(tunnel: IpTunnel, assigned: tuple[IPNetwork, ...], spoofed: in
         packets_out=c.packets_out, bytes_out=c.bytes_out, packets_in=c.packets_in,
         bytes_in=c.bytes_in, datagrams_dropped=tunnel.send_errors
         + tunnel.tunnel.datagrams_dropped, too_big=c.too_big, spoofed=spoofed,
-        isolated=isolated, reorder=tunnel.pipeline.reorder.stats())
+        isolated=isolated, reorder=tunnel.pipeline.reorder.stats(),
+        fec=tunnel.fec.stats() if tunnel.fec is not None else None)

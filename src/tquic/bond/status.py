@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from tquic.bond.fec.stats import FecStats
 from tquic.bond.reorder import ReorderStats
 
 LINK_STATES = ("down", "opening", "up", "standby", "disabled")
@@ -62,6 +63,8 @@ class TunnelStatus:
     spoofed: int  # server: dropped, inner source not assigned to the client
     isolated: int  # server: dropped, to another client it may not reach
     reorder: ReorderStats
+    # FEC counters (tquic.bond.fec, docs/fec.md) when the "fec" extension was negotiated
+    fec: FecStats | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,3 +125,16 @@ def test_a_call_block_closes_on_its_second_packet_within_the_delay_bound() -> No
             assert tx.next_timeout() == t + 0.002
             assert tx.poll(t + 0.0019) == []
         assert [o.kind for o in tx.poll(t + 0.002)] == (["repair"] if i % 2 else [])
+
+
+def test_a_block_too_small_for_a_repair_waits_for_its_deadline_not_a_pause() -> None:
+    # 1000-byte packets under a 25 % ceiling: a repair needs >= 5 sources, so a pause after
+    # two does not close the block (it would go out with no repair at all).
+    tx = FecSession(FecConfig(mode="adaptive", max_delay=0.025))
+    for t in (0.0, 0.0001, 0.0002):
+        tx.send(udp4(20000, bytes(972)), t)
+    assert tx.next_timeout() == 0.025
+    for i in range(3, 6):
+        tx.send(udp4(20000, bytes(972)), i * 0.0001)
+    timeout = tx.next_timeout()
+    assert timeout is not None and timeout < 0.01  # big enough now: a pause closes it

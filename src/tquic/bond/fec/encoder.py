@@ -55,8 +55,9 @@ class Outgoing:
 class FecEncoder:
     """Blocks of sources on one FEC ``stream`` (wire.py), repairs by ``policy``."""
 
-    __slots__ = ("_block", "_first", "_gap", "_last", "_max_delay", "_paths", "_pending",
-                 "_policy", "_queue", "_queued", "_sent", "_sources", "_spacing", "stream")
+    __slots__ = ("_block", "_bytes", "_first", "_gap", "_last", "_longest", "_max_delay",
+                 "_paths", "_pending", "_policy", "_queue", "_queued", "_sent", "_sources",
+                 "_spacing", "stream")
 
     def __init__(self, stream: int, policy: RepairPolicy, max_delay: float = 0.025,
                  repair_spacing: float = 0.002) -> None:
@@ -75,9 +76,11 @@ class FecEncoder:
         self._block = 0
         self._first = 0.0
         self._last = 0.0
-        self._gap = max_delay  # mean spacing of sources (EWMA), seconds
+        self._gap = -1.0  # mean spacing of sources (EWMA), seconds; < 0 until measured
         self._sources: list[bytes] = []
         self._paths: list[PathId] = []
+        self._bytes = 0  # of the open block's sources
+        self._longest = 0
         # block id -> paths of its symbols in index order (sources, then repairs)
         self._sent: OrderedDict[int, tuple[PathId, ...]] = OrderedDict()
         # counters: sources, source bytes, repairs, repair bytes, header bytes
@@ -96,7 +99,7 @@ class FecEncoder:
         if self._sources:
             gap = now - self._last
             if gap < self._max_delay:
-                self._gap += (gap - self._gap) / 8.0
+                self._gap = gap if self._gap < 0 else self._gap + (gap - self._gap) / 8.0
             if now >= self._deadline():
                 out.extend(self._close(now))
         self._last = now
@@ -105,6 +108,8 @@ class FecEncoder:
         index = len(self._sources)
         self._sources.append(packet)
         self._paths.append(path)
+        self._bytes += len(packet)
+        self._longest = max(self._longest, len(packet))
         p = self._pending
         p[0] += 1
         p[1] += len(packet)
@@ -113,14 +118,21 @@ class FecEncoder:
                             "source", path))
         # Full, or the next source is not expected before the deadline: the repairs
         # go now rather than at the deadline (a lost packet waits less).
-        if (len(self._sources) >= self._policy.max_block
-                or now + self._gap > self._first + self._max_delay):
+        if len(self._sources) >= self._policy.max_block or (
+                self._gap >= 0 and now + self._gap > self._first + self._max_delay
+                and self._enough()):
             out.extend(self._close(now))
         return out
 
+    def _enough(self) -> bool:
+        return self._policy.enough(len(self._sources), self._bytes,
+                                   self._longest + codes.PREFIX)
+
     def _deadline(self) -> float:
-        idle = max(MIN_IDLE, IDLE_FACTOR * self._gap)
-        return min(self._first + self._max_delay, self._last + idle)
+        deadline = self._first + self._max_delay
+        if self._gap < 0 or not self._enough():
+            return deadline  # too small for a repair yet: only the deadline closes it
+        return min(deadline, self._last + max(MIN_IDLE, IDLE_FACTOR * self._gap))
 
     def next_timeout(self) -> float | None:
         times = [self._queue[0][0]] if self._queue else []
@@ -155,6 +167,7 @@ class FecEncoder:
         ones already due are returned."""
         sources, paths = self._sources, self._paths
         self._sources, self._paths = [], []
+        self._bytes = self._longest = 0
         block = self._block
         self._block = (block + 1) & 0xFFFF
         k = len(sources)
@@ -164,7 +177,7 @@ class FecEncoder:
         if m:
             _, symbols = codes.encode(plan.code, sources, m)
             p = self._pending
-            step = min(self._spacing, self._gap)
+            step = min(self._spacing, self._gap) if self._gap >= 0 else self._spacing
             for j, sym in enumerate(symbols):
                 data = wire.encode_repair(self.stream, block, k + j, k, m, plan.code, sym)
                 self._queued += 1

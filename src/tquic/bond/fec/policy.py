@@ -40,6 +40,11 @@ class RepairPolicy(Protocol):
 
     def plan(self, source_paths: Sequence[PathId], source_bytes: int, symbol_len: int) -> BlockPlan: ...
 
+    def enough(self, k: int, source_bytes: int, symbol_len: int) -> bool:
+        """Whether a block of k sources may close before its deadline (when its flow
+        pauses): False while it is too small to carry a single repair."""
+        ...
+
     def observe(self, path: PathId, lost: bool) -> None: ...
 
 
@@ -88,6 +93,9 @@ class FixedRepair:
         m = min(math.ceil(self._m * k / self._k), MAX_SYMBOLS - k)
         return BlockPlan(self._code, m, _other_path(source_paths, self._known))
 
+    def enough(self, k: int, source_bytes: int, symbol_len: int) -> bool:
+        return True
+
     def observe(self, path: PathId, lost: bool) -> None:
         if path not in self._known:
             self._known.append(path)
@@ -132,6 +140,16 @@ class AdaptiveRepair:
             pl = self._loss[path] = PathLoss(self._prior, self._window)
         pl.observe(lost)
 
+    def _m_max(self, k: int, source_bytes: int, symbol_len: int) -> int:
+        """Ceiling in bytes: repairs and FEC headers within max_overhead of the sources."""
+        budget = self._max_overhead * source_bytes - k * SOURCE_HEADER
+        if budget <= 0:
+            return 0
+        return min(int(budget // (symbol_len + REPAIR_HEADER)), MAX_SYMBOLS - k)
+
+    def enough(self, k: int, source_bytes: int, symbol_len: int) -> bool:
+        return k >= self._max_block or self._m_max(k, source_bytes, symbol_len) >= 1
+
     def plan(self, source_paths: Sequence[PathId], source_bytes: int, symbol_len: int) -> BlockPlan:
         k = len(source_paths)
         repair_path = _other_path(source_paths, list(self._loss), self._loss)
@@ -139,10 +157,7 @@ class AdaptiveRepair:
         groups = [(self.estimate(p), n) for p, n in counts.items()]
         if all(est.mean < self._off_below for est, _ in groups):
             return BlockPlan(Code.RS, 0, repair_path)
-        # Ceiling in bytes: repairs and FEC headers within max_overhead of the sources.
-        budget = self._max_overhead * source_bytes - k * SOURCE_HEADER
-        m_max = min(int(budget // (symbol_len + REPAIR_HEADER)) if budget > 0 else 0,
-                    MAX_SYMBOLS - k)
+        m_max = self._m_max(k, source_bytes, symbol_len)
         repair_est = self.estimate(repair_path)
         m = 0
         for m in range(1, m_max + 1):
