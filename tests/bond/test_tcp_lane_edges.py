@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import socket
+import struct
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -161,5 +162,44 @@ def test_optimistic_data_sent_before_the_reply_is_relayed() -> None:
             assert data[2:4] == b"\x05\x00"
             assert hashlib.sha256(data[12:]).digest() == hashlib.sha256(payload).digest()
             writer.close()
+
+    run(main)
+
+
+def test_client_reset_resets_the_target_and_is_counted() -> None:
+    """RST from the application → stream reset (H3_CONNECT_ERROR) → RST to the target;
+    the server's relay still ends normally and adds up what it carried."""
+    target_saw: list[BaseException | bytes] = []
+
+    async def echo_then_watch(reader: asyncio.StreamReader,
+                              writer: asyncio.StreamWriter) -> None:
+        data = await reader.readexactly(1000)
+        writer.write(data)
+        await writer.drain()
+        try:
+            target_saw.append(await asyncio.wait_for(reader.read(), 10))
+        except ConnectionError as exc:
+            target_saw.append(exc)
+        writer.close()
+
+    async def main() -> None:
+        async with tcp_target(echo_then_watch) as port, running_lane() as lane:
+            request = encode_request(SocksRequest(
+                Command.CONNECT, SocksAddress("127.0.0.1", port, AddressType.IPV4)))
+            rep, reader, writer = await socks_connect(lane.socks_port, request)
+            assert rep == Reply.SUCCEEDED
+            writer.write(b"r" * 1000)
+            assert await asyncio.wait_for(reader.readexactly(1000), 10) == b"r" * 1000
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()  # RST
+            await lane.settled()
+            for _ in range(100):
+                if target_saw:
+                    break
+                await asyncio.sleep(0.02)
+            assert target_saw and isinstance(target_saw[0], ConnectionResetError), target_saw
+            assert lane.handler.counters.bytes_up == 1000
+            assert lane.handler.counters.bytes_down == 1000
 
     run(main)

@@ -137,8 +137,8 @@ async def relay(tunnel: Tunnel, reader: asyncio.StreamReader, writer: asyncio.St
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                if task.exception() is None:
-                    continue
+                if task.cancelled() or task.exception() is None:
+                    continue  # finished (a FIN), or cancelled below after the other failed
                 # A reset or stopped stream (TunnelClosed) or the connection gone.
                 if state.outcome == "closed":
                     state.outcome = "reset-by-peer"
