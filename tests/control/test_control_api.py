@@ -27,7 +27,7 @@ def request(address: str, method: str, path: str, body: object = None, *,
     payload = b"" if body is None else body if isinstance(body, bytes) else json.dumps(
         body).encode()
     lines = [f"{method} {path} HTTP/1.1", "Host: localhost", f"Content-Length: {len(payload)}"]
-    if payload:
+    if payload or method in ("POST", "PUT"):
         lines.append(f"Content-Type: {ctype}")
     lines.extend(f"{k}: {v}" for k, v in (headers or {}).items())
     status, head, raw = raw_exchange(address, ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -199,6 +199,35 @@ def test_a_body_that_is_not_declared_json_is_refused(unix_plane: RunningPlane) -
     status, _, answer = request(unix_plane.address, "PUT", "/links/lte", {"role": "backup"},
                                 ctype="text/plain")
     assert status == 415 and "application/json" in answer["error"]
+
+
+def test_a_write_without_a_json_content_type_is_refused_even_without_a_body(
+        unix_plane: RunningPlane) -> None:
+    # What a form or a no-preflight fetch of another web page could send (a CSRF).
+    for ctype in ("text/plain", "application/x-www-form-urlencoded"):
+        status, _, answer = request(unix_plane.address, "POST", "/links/lte/down", ctype=ctype)
+        assert status == 415 and "application/json" in answer["error"]
+    assert all(lk.state == "up" for lk in unix_plane.daemon.links())
+
+
+@pytest.mark.parametrize(("headers", "status"), [
+    ({"Origin": "http://evil.example"}, 403),
+    ({"Origin": "http://localhost"}, 200),  # the listener itself (Host: localhost)
+    ({"Sec-Fetch-Site": "same-origin", "Host": "rebound.evil.example:9180"}, 403),
+    ({"Sec-Fetch-Site": "same-origin", "Host": "127.0.0.1:9180"}, 200),
+    ({"Host": "any.name"}, 200),  # curl --unix-socket http://any.name/…: not a browser
+])
+def test_browser_requests_from_other_sites_are_refused(unix_plane: RunningPlane,
+                                                       headers: dict[str, str],
+                                                       status: int) -> None:
+    host = headers.pop("Host", "localhost")
+    lines = ["PUT /links/lte HTTP/1.1", f"Host: {host}", "Content-Type: application/json",
+             "Content-Length: 17", *(f"{k}: {v}" for k, v in headers.items())]
+    got, _, _ = raw_exchange(unix_plane.address,
+                             ("\r\n".join(lines) + "\r\n\r\n").encode() + b'{"role":"backup"}')
+    assert got == status
+    role = next(lk.role for lk in unix_plane.daemon.links() if lk.name == "lte")
+    assert role == ("backup" if status == 200 else "primary")
 
 
 def test_malformed_http_is_answered_not_dropped(unix_plane: RunningPlane) -> None:

@@ -98,9 +98,30 @@ class ControlApi:
         cookie = f"{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"
         return Reply(302, b"", None, (("Location", request.path or "/"), ("Set-Cookie", cookie)))
 
+    def _cross_site(self, request: Request) -> Reply | None:
+        """Refuse what a web page on another site could make a browser send here.
+
+        A write needs Content-Type: application/json (checked with the body), which a
+        page of another origin can only send after a CORS preflight that this server never
+        approves; an Origin that is not this listener is refused outright.  Without a token
+        (a Unix socket reached through an SSH forward) a browser request must also name
+        the listener by address (DNS rebinding: a hostile name resolved to 127.0.0.1)."""
+        host = request.header("host") or ""
+        origin = request.header("origin")
+        if origin is not None and origin != "null" and origin.split("://", 1)[-1] != host:
+            return error_reply(403, f"cross-origin request from {origin} refused")
+        browser = any(name.startswith("sec-fetch-") for name in request.headers)
+        if self._token is None and browser and not _literal_host(host):
+            return error_reply(403, f"open the dashboard by address (http://127.0.0.1:PORT/), "
+                                    f"not as {host!r}")
+        return None
+
     # -- routing ---------------------------------------------------------------------------
 
     async def handle(self, request: Request) -> Reply:
+        refused = self._cross_site(request)
+        if refused is not None:
+            return refused
         login = self._token_login(request)
         if login is not None:
             return login
@@ -202,10 +223,10 @@ class ControlApi:
     async def _write(self, request: Request, name: str | None, action: str) -> Reply:
         if self.steering is None:
             raise _MethodNotAllowed("this daemon is read-only: it takes no writes")
-        if request.body.strip():
-            ctype = (request.header("content-type") or "").split(";")[0].strip().lower()
-            if ctype != JSON:
-                return error_reply(415, "send the body as Content-Type: application/json")
+        ctype = (request.header("content-type") or "").split(";")[0].strip().lower()
+        if ctype != JSON:  # also without a body: see _cross_site
+            return error_reply(415, "send writes with Content-Type: application/json "
+                                    "(an empty body or {} when there is nothing to say)")
         body = parse_body(request.body)
         steering = self.steering
         call: Callable[[], Awaitable[None]]
@@ -260,6 +281,21 @@ def _describe(change: LinkChange) -> str:
 def _names(sample: Any) -> str:
     names = [link.name for link in sample.links]
     return ", ".join(names) if names else "(none)"
+
+
+def _literal_host(host: str) -> bool:
+    """``127.0.0.1:9180``, ``[::1]:9180``, ``localhost:9180``: an address, not a DNS name."""
+    import ipaddress
+
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+    name = name.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _cookie(header: str | None, name: str) -> str | None:

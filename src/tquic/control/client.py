@@ -94,8 +94,8 @@ class ControlClient:
         """The decoded JSON answer; raises ControlClientError on any failure."""
         headers = {"Accept": "application/json"}
         payload: bytes | None = None
-        if body is not None:
-            payload = json.dumps(body).encode()
+        if body is not None or method not in ("GET", "HEAD"):
+            payload = json.dumps(body if body is not None else {}).encode()
             headers["Content-Type"] = "application/json"
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"

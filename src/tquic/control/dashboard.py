@@ -139,8 +139,7 @@ function dur(s){s=Math.floor(s);const d=Math.floor(s/86400),h=Math.floor(s%86400
 function el(tag,attrs,...kids){const e=document.createElement(tag);for(const k in attrs||{}){if(k==="class")e.className=attrs[k];else if(k.startsWith("data-")||k==="title"||k==="type")e.setAttribute(k,attrs[k]);else e[k]=attrs[k]}for(const c of kids)e.append(c);return e}
 function toast(msg){const t=$("toast");t.textContent=msg;t.style.display="block";clearTimeout(toast.h);toast.h=setTimeout(()=>t.style.display="none",5000)}
 async function call(method,path,body){
-  const opts={method,headers:{}};
-  if(body!==undefined){opts.headers["Content-Type"]="application/json";opts.body=JSON.stringify(body)}
+  const opts={method,headers:{"Content-Type":"application/json"},body:JSON.stringify(body===undefined?{}:body)};
   try{const r=await fetch(path,opts);const j=await r.json().catch(()=>({}));
     if(!r.ok){toast((j.error||r.statusText)+" ("+r.status+")");return null}return j}
   catch(e){toast("request failed: "+e);return null}
