@@ -187,7 +187,12 @@ class Sampler:
         self._event_seq += 1
         event = Event(self._event_seq, self._clock(), kind, link, message)
         self.events.append(event)
-        logger.info("control: %s", message)
+        # A write through the API is worth a line in the daemon's log; the rest is what the
+        # daemon logs itself (or noticed from its state), kept for the API at DEBUG only.
+        if kind == "api":
+            logger.info("control: %s", message)
+        elif kind != "daemon":
+            logger.debug("control: %s", message)
         self._publish("log", event.to_json(), None)
         return event
 
