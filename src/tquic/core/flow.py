@@ -74,6 +74,9 @@ class SendCredit:
         return f"SendCredit(limit={self.limit}, used={self.used})"
 
 
+DEFAULT_MAX_CONNECTION_PIECES = 1 << 16
+
+
 class ReceiveWindow:
     """The limit we advertise and its accounting.
 
@@ -87,7 +90,9 @@ class ReceiveWindow:
         "_last_update_time",
         "consumed",
         "limit",
+        "max_pieces",
         "max_window",
+        "pieces",
         "received",
         "window",
     )
@@ -105,6 +110,10 @@ class ReceiveWindow:
         self.received = 0
         self.consumed = 0
         self._last_update_time: float | None = None
+        # A connection's window also counts the out-of-order fragments its streams hold
+        # (RFC 9000 §21.10: bound reassembly across streams, not only per stream).
+        self.pieces = 0
+        self.max_pieces = DEFAULT_MAX_CONNECTION_PIECES
 
     def add_received(self, n: int, frame_type: int | None = None) -> None:
         """The peer used ``n`` more bytes of credit; FLOW_CONTROL_ERROR beyond the limit."""

@@ -180,6 +180,8 @@ class RecvStream:
             i += 1
         del starts[:i]
         self._contig = contig
+        if self._conn is not None:
+            self._conn.pieces -= i
 
     def _insert_piece(self, offset: int, data: bytes) -> None:
         """Store out-of-order data, trimmed against neighbouring pieces."""
@@ -206,6 +208,9 @@ class RecvStream:
                 end = start
                 break
         del starts[i:j]
+        conn = self._conn
+        if conn is not None:
+            conn.pieces -= j - i
         if end <= offset:
             return
         if len(starts) >= self.max_pieces:
@@ -215,6 +220,14 @@ class RecvStream:
                 f"stream {self.stream_id}: more than {self.max_pieces} out-of-order fragments",
                 frame_type=FRAME_STREAM,
             )
+        if conn is not None:
+            if conn.pieces >= conn.max_pieces:
+                raise QuicError(
+                    TransportErrorCode.PROTOCOL_VIOLATION,
+                    f"more than {conn.max_pieces} out-of-order fragments in the connection",
+                    frame_type=FRAME_STREAM,
+                )
+            conn.pieces += 1
         starts.insert(i, offset)
         pieces[offset] = data
 
@@ -374,6 +387,8 @@ class RecvStream:
     def _drop_buffers(self) -> None:
         self._ready.clear()
         self._ready_bytes = 0
+        if self._conn is not None:
+            self._conn.pieces -= len(self._starts)
         self._pieces.clear()
         self._starts.clear()
 
