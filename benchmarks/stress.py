@@ -221,15 +221,18 @@ def garbage_flood(impl: str, certs: Path, args: argparse.Namespace) -> dict[str,
             sent = events(flood, args.flood_seconds + 60).get("done", {}) if flood else {}
             stats = srv.stats()
         bulk = got.get("bulk", {})
+        bulk.setdefault("connected", got.get("connected", {}).get("ok", 0))
         results[flooded] = {"bulk": bulk, "sent": sent, "stats": stats,
                             "traceback": srv.traceback}  # type: ignore[attr-defined]
     calm, storm = results[False]["bulk"], results[True]["bulk"]
     return {"row": "garbage flood + bulk", "server": impl,
             "flood_pps": results[True]["sent"].get("rate"),
+            "connected": storm.get("connected"),
             "intact": bool(storm.get("intact")), "mbps": storm.get("mbps"),
             "mbps_no_flood": calm.get("mbps"),
             "dropped": results[True]["stats"].get("datagrams_dropped"),
             "resets": results[True]["stats"].get("stateless_resets_sent"),
+            "retry_on": results[True]["stats"].get("retry_activations"),
             "traceback": results[True]["traceback"]}
 
 

@@ -32,3 +32,17 @@ def test_bad_scale_flags_fail_with_one_line(cert_dir: Path) -> None:
         assert result.returncode != 0
         assert message in result.stderr, (flags, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_servers_sharing_a_token_key_accept_each_others_tokens(tmp_path: Path) -> None:
+    from tquic.cli.server_scale import farm_keys
+    from tquic.core.tokens import TokenManager
+
+    secret = tmp_path / "farm.key"
+    secret.write_text("ab" * 32)
+    from tquic.cli.tickets import load_ticket_key
+
+    one, two = farm_keys(load_ticket_key(str(secret))), farm_keys(load_ticket_key(str(secret)))
+    assert one == two and one["token_key"] != one["stateless_reset_key"]
+    token = TokenManager(one["token_key"]).create_new_token(("192.0.2.1", 5), 0.0)
+    assert TokenManager(two["token_key"]).validate_new_token(token, ("192.0.2.1", 9), 1.0)

@@ -44,6 +44,17 @@ def test_auto_retry_switches_on_when_new_initials_arrive_fast() -> None:
     assert admission.need_retry(handshaking=0, now=now)
 
 
+def test_auto_retry_switches_on_when_initials_do_not_decrypt() -> None:
+    admission = Admission(EndpointLimits(retry_junk_rate=20.0, retry_hold=1.0), now=0.0)
+    for n in range(6):  # 6 undecryptable Initials in 0.1 s: 24/s
+        admission.allow_initial("192.0.2.1", n * 0.02)
+        admission.note_undecryptable()
+    assert admission.need_retry(handshaking=0, now=0.1)
+    assert admission.need_retry(handshaking=0, now=0.5)  # the window closes: rate stays high
+    assert admission.need_retry(handshaking=0, now=1.0)  # quiet now: the hold starts
+    assert not admission.need_retry(handshaking=0, now=2.1)
+
+
 def test_never_and_always_ignore_the_load() -> None:
     never = Admission(EndpointLimits(retry="never"), now=0.0)
     always = Admission(EndpointLimits(retry="always"), now=0.0)
@@ -78,7 +89,7 @@ def test_the_prefix_table_is_bounded() -> None:
 
 
 @pytest.mark.parametrize(("field", "value"), [
-    ("handshake_timeout", 0.0), ("retry_initial_rate", -1.0), ("initials_per_prefix", 0.0),
+    ("handshake_timeout", 0.0), ("retry_initial_rate", -1.0), ("retry_junk_rate", 0.0), ("initials_per_prefix", 0.0),
     ("stateless_per_prefix", 0.0), ("prefix_v4", 33), ("prefix_v6", 129),
     ("max_tracked_prefixes", 0), ("retry_hold", -1.0)])
 def test_limits_are_validated_with_the_field_named(field: str, value: float) -> None:

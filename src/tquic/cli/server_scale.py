@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import hashlib
 import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from tquic.cli.common import CliError, fail
+from tquic.cli.tickets import load_ticket_key
 from tquic.core.config import QuicConfiguration
 from tquic.io.admission import EndpointLimits
 from tquic.io.udp import UdpSocket
@@ -58,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="QUIC-LB key (16 octets in hex): encrypt the server ID in CIDs")
     group.add_argument("--lb-config-id", type=int, default=0, metavar="N",
                        help="QUIC-LB config rotation codepoint 0-6 (default 0)")
+    group.add_argument("--token-key", metavar="FILE", default=None,
+                       help="derive the Retry/NEW_TOKEN token key and the stateless-reset "
+                            "key from this secret (32 bytes or 64 hex digits), so that the "
+                            "servers behind one load balancer accept each other's tokens "
+                            "and reset each other's connections; default: random per run")
 
 
 def _workers(text: str) -> int:
@@ -130,6 +137,8 @@ def apply(config: QuicConfiguration, args: argparse.Namespace) -> QuicConfigurat
     workers share (made by the parent before it forked)."""
     lb = lb_config(args)
     changes: dict[str, Any] = dict(getattr(args, "shared_keys", {}))
+    if args.token_key:
+        changes.update(farm_keys(load_ticket_key(args.token_key)))
     if lb is not None:
         worker = getattr(args, "worker_index", 0)
         changes["connection_id_length"] = lb.cid_length
@@ -140,6 +149,13 @@ def apply(config: QuicConfiguration, args: argparse.Namespace) -> QuicConfigurat
 
         changes["ticket_store"] = TicketStore(ticket_key)  # resumption across workers
     return dataclasses.replace(config, **changes) if changes else config
+
+
+def farm_keys(secret: bytes) -> dict[str, bytes]:
+    """The token and stateless-reset keys of a server farm, from one shared secret
+    (two labelled hashes: knowing one key does not give the other)."""
+    return {"token_key": hashlib.sha256(b"tquic token key\x00" + secret).digest(),
+            "stateless_reset_key": hashlib.sha256(b"tquic reset key\x00" + secret).digest()}
 
 
 def worker_socket(args: argparse.Namespace) -> UdpSocket | None:
@@ -166,8 +182,7 @@ def run_workers(args: argparse.Namespace,
         print("tquic server: warning: the kernel refused the steering program; workers "
               "are chosen by 4-tuple hash (migrating clients may lose their connection)",
               file=sys.stderr)
-    args.shared_keys = {"token_key": os.urandom(32), "stateless_reset_key": os.urandom(32),
-                        "ticket_key": os.urandom(32)}
+    args.shared_keys = {**farm_keys(os.urandom(32)), "ticket_key": os.urandom(32)}
     bound = sockets[0].local_address
     print(f"tquic server: {args.workers} workers on [{bound[0]}]:{bound[1]}"
           f"{' (CID steering in the kernel)' if steered else ''}", file=sys.stderr, flush=True)

@@ -5,9 +5,10 @@ to no connection:
 
 - **Address validation under load** (RFC 9000 §8.1.2, §21.1.1 "Amplification
   and handshake floods").  With ``retry="auto"`` (the default) Retry switches
-  on when the handshakes in progress or the rate of new Initials cross a
-  threshold, and off again, with hysteresis, once both fall below half of it
-  for ``retry_hold`` seconds.  A client holding a valid NEW_TOKEN token
+  on when the handshakes in progress, the rate of new Initials or the rate of
+  Initials that do not decrypt (a flood's signature: a real client's first
+  Initial always decrypts) cross a threshold, and off again, with hysteresis,
+  once all fall below half of it for ``retry_hold`` seconds.  A client holding a valid NEW_TOKEN token
   (§8.1.3) skips the Retry.
 - **Per-source-prefix rate limits** for new Initials and for stateless answers
   (Version Negotiation §6.1, Stateless Reset §10.3): a token bucket per IPv4
@@ -20,7 +21,7 @@ to no connection:
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ class EndpointLimits:
     retry: RetryPolicy = "auto"  # "auto": Retry while under load (see module docstring)
     retry_threshold: int = 64  # handshakes in progress that switch Retry on
     retry_initial_rate: float = 1000.0  # new Initials per second that switch Retry on
+    retry_junk_rate: float = 20.0  # undecryptable new Initials per second that do too
     retry_hold: float = 2.0  # seconds below half the thresholds before Retry switches off
     initials_per_prefix: float = 1000.0  # new-connection Initials per second per prefix
     stateless_packets_per_second: float = 200.0  # VN + Stateless Reset, whole endpoint
@@ -60,7 +62,7 @@ class EndpointLimits:
             raise ValueError("retry: must be 'never', 'always' or 'auto'")
         if self.retry_threshold < 0:
             raise ValueError("retry_threshold: must not be negative")
-        for name in ("retry_initial_rate", "initials_per_prefix",
+        for name in ("retry_initial_rate", "retry_junk_rate", "initials_per_prefix",
                      "stateless_packets_per_second", "stateless_per_prefix",
                      "handshake_timeout"):
             if not getattr(self, name) > 0:
@@ -109,13 +111,15 @@ class PrefixBuckets:
 
     def prefix(self, host: str) -> tuple[int, int]:
         """(IP version, network number) of ``host`` under the configured prefix length."""
+        # inet_pton, not ipaddress: this runs for every Initial of a flood.
         try:
-            address = ipaddress.ip_address(host.partition("%")[0])
-        except ValueError:
+            if ":" not in host:
+                return (4, int.from_bytes(socket.inet_pton(socket.AF_INET, host), "big")
+                        >> self._v4_shift)
+            packed = socket.inet_pton(socket.AF_INET6, host.partition("%")[0])
+        except OSError:
             return (0, 0)
-        if address.version == 4:
-            return (4, int(address) >> self._v4_shift)
-        return (6, int(address) >> self._v6_shift)
+        return (6, int.from_bytes(packed, "big") >> self._v6_shift)
 
     def take(self, host: str, now: float) -> bool:
         key = self.prefix(host)
@@ -137,14 +141,15 @@ class Admission:
     """The endpoint's gatekeeper: Retry mode, Initial and stateless-answer budgets."""
 
     __slots__ = (
-        "_above_since",
         "_below_since",
         "_initial_count",
         "_initials",
+        "_junk_count",
         "_rate_window_start",
         "_stateless",
         "_stateless_global",
         "initial_rate",
+        "junk_rate",
         "limits",
         "retry_activations",
         "retry_active",
@@ -162,15 +167,20 @@ class Admission:
         self.retry_active = limits.retry == "always"
         self.retry_activations = 0  # times "auto" switched Retry on
         self.initial_rate = 0.0  # new Initials per second over the last window
+        self.junk_rate = 0.0  # of which did not decrypt
         self._initial_count = 0
+        self._junk_count = 0
         self._rate_window_start = now
         self._below_since: float | None = None
-        self._above_since: float | None = None
 
     def allow_initial(self, host: str, now: float) -> bool:
         """A new-connection Initial from ``host``: within its prefix's rate?"""
         self._initial_count += 1
         return self._initials.take(host, now)
+
+    def note_undecryptable(self) -> None:
+        """A new-connection Initial whose payload did not decrypt."""
+        self._junk_count += 1
 
     def allow_stateless(self, host: str, now: float) -> bool:
         """May we send a Version Negotiation or Stateless Reset to ``host``?"""
@@ -184,14 +194,17 @@ class Admission:
         self._update_rate(now)
         limits = self.limits
         if not self.retry_active:
-            if handshaking >= limits.retry_threshold or self.initial_rate >= limits.retry_initial_rate:
+            if (handshaking >= limits.retry_threshold
+                    or self.initial_rate >= limits.retry_initial_rate
+                    or self.junk_rate >= limits.retry_junk_rate):
                 self.retry_active = True
                 self.retry_activations += 1
                 self._below_since = None
             return self.retry_active
         # Hysteresis: off only after a quiet spell below half of both thresholds.
         if (handshaking < limits.retry_threshold / 2
-                and self.initial_rate < limits.retry_initial_rate / 2):
+                and self.initial_rate < limits.retry_initial_rate / 2
+                and self.junk_rate < limits.retry_junk_rate / 2):
             if self._below_since is None:
                 self._below_since = now
             elif now - self._below_since >= limits.retry_hold:
@@ -206,11 +219,13 @@ class Admission:
         elapsed = now - self._rate_window_start
         if elapsed >= 0.25:
             self.initial_rate = self._initial_count / elapsed
-            self._initial_count = 0
+            self.junk_rate = self._junk_count / elapsed
+            self._initial_count = self._junk_count = 0
             self._rate_window_start = now
-        elif self._initial_count / 0.25 > self.initial_rate:
-            # Inside a window, a burst already over the old rate counts at once.
-            self.initial_rate = self._initial_count / 0.25
+            return
+        # Inside a window, a burst already over the old rate counts at once.
+        self.initial_rate = max(self.initial_rate, self._initial_count / 0.25)
+        self.junk_rate = max(self.junk_rate, self._junk_count / 0.25)
 
     @property
     def tracked_prefixes(self) -> int:

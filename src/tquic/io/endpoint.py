@@ -543,6 +543,7 @@ class QuicEndpoint:
             # A valid-looking Initial whose payload does not decrypt: keep nothing
             # (the QUIC-LEAK class of pre-handshake state an attacker could pile up).
             self.stats.initials_undecryptable += 1
+            self._admission.note_undecryptable()
             self._forget(proto)
             return None
         self.stats.connections_accepted += 1
