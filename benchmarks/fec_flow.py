@@ -57,6 +57,13 @@ MODES = ("off", "xor", "rs", "adaptive", "redundant")
 
 
 def config_for(mode: str) -> FecConfig:
+    """A mode of the table, or ``rs:K:M:DELAY_MS`` / ``adaptive:K:DELAY_MS`` (the sweep)."""
+    if mode.startswith("rs:"):
+        _, k, m, delay = mode.split(":")
+        return FecConfig(mode="rs", block=int(k), repairs=int(m), max_delay=float(delay) / 1000)
+    if mode.startswith("adaptive:"):
+        _, k, delay = mode.split(":")
+        return FecConfig(mode="adaptive", block=int(k), max_delay=float(delay) / 1000)
     if mode == "off":
         return FecConfig(enabled=False)
     if mode == "xor":

@@ -125,3 +125,15 @@ def test_a_class_with_its_own_ceiling_gets_its_own_stream() -> None:
     doc = tomllib.loads('[fec]\n[[fec.class]]\naction = "fec"\nmax_overhead = "lots"')
     with pytest.raises(FecConfigError, match=r"fec.class\[0\].max_overhead: must be a number"):
         FecConfig.from_toml(doc["fec"])
+
+
+def test_the_flow_cache_keeps_classes_apart() -> None:
+    c = FecConfig().classifier()
+    for _ in range(3):  # the second and third lookups come from the cache
+        assert c.classify(udp4(9999, b"x", dscp=46))[0] == "voice-ef"
+        assert c.classify(udp4(9999, b"x"))[0] == "default"
+        assert c.classify(udp4(9999, b"x", dst=bytes([10, 0, 0, 3]), sport=3478))[0] == \
+            "stun-turn"
+    later_fragment = bytearray(udp4(3478, b"x"))
+    later_fragment[6:8] = (185).to_bytes(2, "big")  # offset 185 x 8: no UDP header here
+    assert c.classify(bytes(later_fragment))[0] == "default"

@@ -94,6 +94,9 @@ class FecSession:
         return self._encoders[stream]
 
     def classify(self, packet: bytes) -> tuple[str, Action]:
+        """The class of ``packet`` ("", off while sending is disabled)."""
+        if not self._config.enabled:
+            return "", Action.OFF
         return self._classifier.classify(packet)
 
     # -- sending ------------------------------------------------------------------------
@@ -104,6 +107,11 @@ class FecSession:
         action, name = Action.OFF, ""
         if self._config.enabled:
             name, action = self._classifier.classify(payload if packet is None else packet)
+        return self.send_classified(payload, now, name, action, path)
+
+    def send_classified(self, payload: bytes, now: float, name: str, action: Action,
+                        path: PathId = None) -> list[Outgoing]:
+        """``send`` for a packet already classified (``classify``) as ``name``/``action``."""
         if action is Action.OFF:
             self._plain += 1
             self._plain_bytes += len(payload)

@@ -22,12 +22,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tquic.bond.fec import wire
+from tquic.bond.fec.classify import Action
 from tquic.bond.fec.codes import PREFIX
 from tquic.bond.fec.session import FecSession
 from tquic.bond.fec.stats import FecStats
 
 Emit = Callable[[bytes], None]
 SEQ_HEADER = 4
+HEADERS = 256  # bytes of an IP packet the classifier may read (IPv6 extension headers)
 REPAIR_GROWTH = 1 + wire.REPAIR_HEADER + PREFIX
 """Bytes an FEC repair datagram adds to the largest datagram it covers: its 1-byte
 Context ID, the repair header and the symbol's length prefix."""
@@ -51,12 +53,13 @@ class FecStage:
         self.too_big = 0
 
     def _packet(self, datagram: bytes) -> bytes | None:
-        """The IP packet inside a pipeline datagram, or None for another context."""
+        """The headers of the IP packet inside a pipeline datagram (the first
+        ``HEADERS`` bytes: all a class needs), or None for another context."""
         ctx = datagram[0] if datagram else 0xFF
         if ctx == 0:
-            return datagram[1:]
+            return datagram[1:1 + HEADERS]
         if ctx == self._seq_context:
-            return datagram[1 + SEQ_HEADER:]
+            return datagram[1 + SEQ_HEADER:1 + SEQ_HEADER + HEADERS]
         return None
 
     def outbound(self, datagram: bytes, emit: Emit, now: float) -> None:
@@ -64,12 +67,17 @@ class FecStage:
         if packet is None:
             emit(datagram)
             return
+        session = self.session
+        name, action = session.classify(packet)
+        if action is Action.OFF:  # the common case for bulk traffic: one cache lookup
+            emit(datagram)
+            return
         if len(datagram) > self._max_inner:
             self.too_big += 1
             emit(datagram)
             return
         prefix = self._fec_prefix
-        for out in self.session.send(datagram, now, packet=packet):
+        for out in session.send_classified(datagram, now, name, action):
             emit(out.payload if out.kind == "plain" else prefix + out.payload)
 
     def inbound(self, datagram: bytes, emit: Emit, now: float) -> None:
