@@ -126,15 +126,17 @@ def print_table(rows: list[dict[str, Any]], out: Any = sys.stdout) -> None:
 
 def sweep(seed: int, quick: bool) -> int:
     """Why blocks, and how big: the latency a block costs against the overhead it saves."""
-    flow = FLOWS[1]
     profiles = sim_profiles(SCENARIOS["a 5% random"])
-    duration = 5.0 if quick else 20.0
     rows = []
-    for mode in ("rs:4:1:10", "rs:8:2:10", "rs:8:2:25", "rs:16:4:25", "rs:16:4:50",
-                 "rs:32:8:50", "adaptive:8:10", "adaptive:16:25", "adaptive:32:25",
-                 "adaptive:32:50"):
-        rows.append({"run": "sim", "scenario": "a 5% random", "flow": flow.name, "mode": mode,
-                     **row(run_sim(profiles, mode, flow, duration, seed))})
+    for flow, modes in (
+        (FLOWS[0], ("rs:2:1:25", "rs:4:1:70", "rs:8:2:150")),
+        (FLOWS[1], ("rs:4:1:10", "rs:8:2:10", "rs:16:4:25", "rs:32:8:50", "adaptive:8:10",
+                    "adaptive:16:25", "adaptive:32:25")),
+    ):
+        duration = DURATION[flow.kind] * (0.25 if quick else 1.0)
+        for mode in modes:
+            rows.append({"run": "sim", "scenario": "a 5% random", "flow": flow.name,
+                         "mode": mode, **row(run_sim(profiles, mode, flow, duration, seed))})
     print_table(rows)
     return 0
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tquic.bond.fec import Action, ClassRule, FecConfig, FecSession
+from tquic.bond.fec import Action, ClassRule, FecConfig, FecSession, FecStats
 
 PLAIN, FEC = b"\x00", b"\x01"
 RTP_PORT = 20000  # UDP 16384-32767: the built-in "rtp" class, FEC (voice: "voice-ef" first)
@@ -94,6 +94,8 @@ class Result:
     extra_bytes: int  # FEC headers, repairs, copies and feedback on the wire
     added: list[float]  # seconds beyond the base one-way delay, per delivered packet
     recovered: int
+    tx: FecStats | None = None  # the sender's and the receiver's counters (whole run)
+    rx: FecStats | None = None
 
     @property
     def residual(self) -> float:
@@ -203,4 +205,4 @@ class FlowDriver:
         # bytes are counted for the whole run; scale to the share measured
         return Result(len(counted), len(got), int(self.source_bytes * share),
                       int((self.wire_bytes - self.source_bytes) * share), added,
-                      self.rx.stats().recovered)
+                      self.rx.stats().recovered, self.tx.stats(), self.rx.stats())

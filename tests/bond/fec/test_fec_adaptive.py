@@ -138,3 +138,19 @@ def test_a_block_too_small_for_a_repair_waits_for_its_deadline_not_a_pause() -> 
         tx.send(udp4(20000, bytes(972)), i * 0.0001)
     timeout = tx.next_timeout()
     assert timeout is not None and timeout < 0.01  # big enough now: a pause closes it
+
+
+def test_every_repair_leaves_even_when_polled_late() -> None:
+    # Found in real time: a late poll that closed a block threw away the repairs of the
+    # blocks before it that had come due meanwhile.
+    tx = FecSession(FecConfig(mode="rs", block=4, repairs=2))
+    released = 0
+    t = 0.0
+    for frame in range(20):
+        for i in range(6):
+            t = frame * 0.033 + i * 0.0003
+            released += sum(o.kind == "repair" for o in tx.send(udp4(20000, bytes(900)), t))
+        # the event loop is late: the next poll comes 20 ms after the frame
+        released += sum(o.kind == "repair" for o in tx.poll(t + 0.02))
+    released += sum(o.kind == "repair" for o in tx.poll(t + 1.0))
+    assert released == tx.stats().repairs_sent > 0

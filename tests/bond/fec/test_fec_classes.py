@@ -82,6 +82,7 @@ def test_configured_classes_match_in_order() -> None:
     ("block = true", "fec.block: must be a int"),
     ("block = 200\nrepairs = 60", "fec.repairs"),
     ("max_overhead = -1", "fec.max_overhead: must be in [0, 4]"),
+    ("max_delay_ms = 300", "fec.hold_ms: must exceed max_delay_ms (300)"),
     ('max_delay_ms = "25ms"', "fec.max_delay_ms: must be a number"),
     ("bogus = 1", "fec.bogus: unknown key"),
     ('default = "maybe"', "fec.default: must be one of off, fec, redundant, fec+aggregate"),

@@ -38,7 +38,7 @@ def _block(rx: FecSession, cfg: FecConfig, k: int, lost: set[int], seed: int
 def test_random_erasures_are_rebuilt_iff_at_most_m_lost(mode: str, k: int, m: int,
                                                        data: st.DataObject) -> None:
     m = 1 if mode == "xor" else m
-    cfg = FecConfig(mode=mode, block=k, repairs=m, max_delay=1.0)
+    cfg = FecConfig(mode=mode, block=k, repairs=m, max_delay=1.0, hold=2.0)
     lost = data.draw(st.sets(st.integers(0, k + m - 1), max_size=k + m))
     rx = FecSession(cfg)
     packets, delivered = _block(rx, cfg, k, lost, seed=k * 10 + m)

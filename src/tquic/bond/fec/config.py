@@ -99,6 +99,11 @@ class FecConfig:
         _range("fec.target_loss", self.target_loss, 0.0, 0.5)
         _range("fec.off_below", self.off_below, 0.0, 0.5)
         _range("fec.hold_ms", self.hold * 1000, 1.0, 10_000.0)
+        if self.hold <= self.max_delay:
+            # a block is given up hold_ms after its first symbol: its repairs, max_delay
+            # later at most, must still find it
+            raise _fail("fec.hold_ms", f"must exceed max_delay_ms ({self.max_delay * 1000:g}); "
+                        f"got {self.hold * 1000:g}")
         _range("fec.repair_spacing_ms", self.repair_spacing * 1000, 0.0, self.max_delay * 1000)
 
     def classifier(self) -> Classifier:

@@ -101,7 +101,7 @@ class FecEncoder:
             if gap < self._max_delay:
                 self._gap = gap if self._gap < 0 else self._gap + (gap - self._gap) / 8.0
             if now >= self._deadline():
-                out.extend(self._close(now))
+                self._close(now)
         self._last = now
         if not self._sources:
             self._first = now
@@ -121,7 +121,8 @@ class FecEncoder:
         if len(self._sources) >= self._policy.max_block or (
                 self._gap >= 0 and now + self._gap > self._first + self._max_delay
                 and self._enough()):
-            out.extend(self._close(now))
+            self._close(now)
+            out.extend(self._due(now))
         return out
 
     def _enough(self) -> bool:
@@ -145,7 +146,7 @@ class FecEncoder:
         those waiting for their spacing."""
         if self._sources and now >= self._deadline():
             self._close(now)
-        return self._due(now)
+        return self._due(now)  # every repair due, of this block or earlier ones
 
     def flush(self) -> list[Outgoing]:
         """Close the open block and release every repair now (the tunnel is closing)."""
@@ -162,9 +163,8 @@ class FecEncoder:
             out.append(heapq.heappop(queue)[2])
         return out
 
-    def _close(self, now: float) -> list[Outgoing]:
-        """Close the block; its repairs are queued (see the module docstring) and the
-        ones already due are returned."""
+    def _close(self, now: float) -> None:
+        """Close the block; its repairs are queued (see the module docstring)."""
         sources, paths = self._sources, self._paths
         self._sources, self._paths = [], []
         self._bytes = self._longest = 0
@@ -188,7 +188,6 @@ class FecEncoder:
         self._sent[block] = (*paths, *(plan.path for _ in range(m)))
         while len(self._sent) > MAX_PENDING_FEEDBACK:
             self._sent.popitem(last=False)
-        return self._due(now)
 
     def on_feedback(self, frame: wire.FeedbackFrame) -> None:
         """The receiver's view of one block: per-path loss samples for the policy."""
