@@ -581,6 +581,10 @@ class H3Connection:
                 self._forget_if_finished(stream)
         return identifier
 
+    def stream_open(self, stream_id: int) -> bool:
+        """Whether request stream ``stream_id`` still has a direction open (either side)."""
+        return stream_id in self._streams
+
     def cancel_stream(self, stream_id: int, error_code: int = H3ErrorCode.H3_REQUEST_CANCELLED) -> None:
         """Abort a request in both directions (§4.1.1)."""
         stream = self._streams.get(stream_id)

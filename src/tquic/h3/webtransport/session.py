@@ -226,6 +226,13 @@ class WebTransportSession:
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
         if self.owns_connection:
+            # §6: let the peer see WT_CLOSE_SESSION before CONNECTION_CLOSE — wait (a
+            # little) for it to close its side of the CONNECT stream.
+            h3 = self._endpoint.h3
+            for _ in range(50):  # at most half a second: draft-02 peers may never answer
+                if h3.closed or not h3.stream_open(self.session_id):
+                    break
+                await asyncio.sleep(0.01)
             await self._endpoint.aclose()
 
     async def __aenter__(self) -> WebTransportSession:
