@@ -96,7 +96,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="connection and session set-up timeout (default 10)")
     client.add_argument("--idle-timeout", type=float, default=120.0, metavar="SECONDS",
                         help="close a local peer's session after this long idle (default 120)")
-    client.add_argument("-v", "--verbose", action="count", default=0)
+    client.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log sessions opened and closed (-vv: debug)")
     client.set_defaults(handler=run_client)
 
 

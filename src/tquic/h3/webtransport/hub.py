@@ -141,7 +141,7 @@ class WebTransportHub:
             return False
         if isinstance(event, SettingsReceived):
             self.peer_settings = dict(event.settings)
-            logger.debug("peer SETTINGS: %s", ", ".join(
+            logger.info("peer SETTINGS: %s", ", ".join(
                 f"{ident:#x}={value}" for ident, value in event.settings))
             if self._endpoint.h3.is_client and (
                     self.peer_settings.get(SETTING_WT_ENABLED, 0) > 1
