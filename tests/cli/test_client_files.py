@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,7 +20,9 @@ import pytest
 from cli_run import tquic
 from site_client import Site, running_site
 
+from tquic.cli.fetch import Fetch, connect_failed
 from tquic.cli.hq import generated_body
+from tquic.io.protocol import ConnectionClosedError
 
 ALPNS = ["h3", "hq-interop"]
 SIZE = 8_000_000  # /8000000: long enough on loopback to interrupt midway
@@ -172,3 +175,16 @@ def test_exit_codes_tell_the_failures_apart(site: Site, tmp_path: Path) -> None:
     assert client(site, "-C", "5", "-O", url(site, "/a.txt")).returncode == 2
     usage = tquic("client", "--help")
     assert all(f" {code}  " in usage.stdout for code in (6, 7, 18, 22, 23, 28, 35, 60))
+
+
+def test_connect_failures_map_to_their_exit_codes() -> None:
+    # 6 would need a DNS query (tests only talk to loopback): the mapping itself.
+    cases = [(socket.gaierror(-2, "Name or service not known"), 6), (TimeoutError(), 7),
+             (ConnectionRefusedError(111, "Connection refused"), 7),
+             (ConnectionClosedError(0x100 + 48, "unknown_ca", False), 60),
+             (ConnectionClosedError(0x100 + 120, "no_application_protocol", True), 35),
+             (ConnectionClosedError(0x2, "internal", True), 7)]
+    for exc, code in cases:
+        [fetch] = fetches = [Fetch(url="https://h:1/x", host="h", port=1, path="/x")]
+        connect_failed(fetches, "h", 1, exc, timeout=1)
+        assert fetch.exit_code == code and fetch.error, (exc, fetch)

@@ -44,10 +44,10 @@ def site(cert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 
 
 def test_content_type_from_extension_index_for_directories_and_head(site: Site) -> None:
-    index, css, js, big, head, sub, sub_slash, empty = h3_requests(site.port, [
+    index, css, js, big, head, sub, sub_slash, empty, away = h3_requests(site.port, [
         ("GET", "/", {}), ("GET", "/style.css", {}), ("GET", "/data.json", {}),
         ("GET", "/big.bin", {}), ("HEAD", "/a.txt", {}), ("GET", "/sub", {}),
-        ("GET", "/sub/", {}), ("GET", "/empty/", {})])
+        ("GET", "/sub/", {}), ("GET", "/empty/", {}), ("GET", "//example.com/..//sub?q", {})])
     assert index.status == 200 and index.body.endswith(b"<p>home</p>\n")
     assert index.header("content-type") == b"text/html; charset=utf-8"
     assert css.header("content-type") == b"text/css; charset=utf-8"
@@ -57,6 +57,7 @@ def test_content_type_from_extension_index_for_directories_and_head(site: Site) 
     assert head.header("content-type") == b"text/plain; charset=utf-8"
     # A directory without its slash moves there, so the page's relative links resolve.
     assert sub.status == 301 and sub.header("location") == b"/sub/"
+    assert away.status == 301 and away.header("location") == b"/sub/?q"  # not //example.com
     assert sub_slash.status == 200 and sub_slash.body == b"<p>sub</p>\n"
     assert empty.status == 404  # no index.html and no --list-dirs: no listing
 

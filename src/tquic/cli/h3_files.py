@@ -193,7 +193,11 @@ class _LoggedHandler:
 
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
-        reply = await self._handler(request)
+        try:
+            reply = await self._handler(request)
+        except Exception:  # H3Server answers 500; the log says so too
+            self._entry(request.method, request.path, 500, 0, started)
+            raise
         if not self._log.enabled:
             return reply
         if reply.stream is None or request.method == "HEAD":

@@ -86,7 +86,10 @@ def lookup(root: Path | None, target: str, *, list_dirs: bool = False,
     if not has_index and not list_dirs:
         return Lookup(404, reason="directory without index.html (--list-dirs lists it)")
     if redirect_dirs and not path.endswith("/"):
-        return Lookup(301, location=path + "/" + (f"?{query}" if query else ""))
+        # Built from the resolved segments, never from the raw target: "//host/x" must
+        # not become a Location that leaves this server (an open redirect).
+        location = "/" + "".join(quote(part) + "/" for part in parts)
+        return Lookup(301, location=location + (f"?{query}" if query else ""))
     if has_index:
         return Lookup(200, file=index.resolve())
     return Lookup(200, listing=listing_page(real, "/" + "/".join(parts)))
