@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -188,3 +189,23 @@ def test_connect_failures_map_to_their_exit_codes() -> None:
         [fetch] = fetches = [Fetch(url="https://h:1/x", host="h", port=1, path="/x")]
         connect_failed(fetches, "h", 1, exc, timeout=1)
         assert fetch.exit_code == code and fetch.error, (exc, fetch)
+
+
+def test_a_fifo_as_the_output_gets_the_body_streamed_into_it(site: Site, tmp_path: Path) -> None:
+    # A reader on a pipe (as benchmarks/realtime.py times downloads): no NAME.part to rename.
+    fifo = tmp_path / "big.bin"
+    os.mkfifo(fifo)
+    received = bytearray()
+
+    def drain() -> None:
+        with open(fifo, "rb") as pipe:
+            while chunk := pipe.read(1 << 16):
+                received.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    result = client(site, "-o", str(tmp_path), url(site, "/big.bin"))
+    reader.join(10)
+    assert result.returncode == 0, result.stderr
+    assert bytes(received) == (site.root / "big.bin").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.bin"]

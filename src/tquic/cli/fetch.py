@@ -122,7 +122,12 @@ def fetching(fetch: Fetch, output: OutputOptions, timeout: float) -> Iterator[Do
     -- the connection closed, ``timeout`` seconds without data, the output not
     writable -- into ``fetch.fail``, and on the way out renames a whole download to its
     final name or says what a failed one left."""
-    download = Download(output, fetch.path) if output.directory is not None else None
+    download: Download | None = None
+    if output.directory is not None:
+        try:
+            download = Download(output, fetch.path)  # opens a FIFO target at once
+        except OSError as exc:  # the fetch still runs (and is counted); it fails as 23
+            fetch.fail(ExitCode.WRITE, f"cannot write output: {exc.strerror or exc}")
     try:
         fetch.started = time.perf_counter()
         yield download

@@ -12,7 +12,7 @@ ends at once with RESET_STREAM (RFC 9000 §19.4) whose application error code is
 the HTTP status HTTP/3 would have sent -- never an empty FIN, which would look like
 an empty file:
 
-    400 (0x190)  not a ``GET /path`` request line, or a path that is not UTF-8
+    400 (0x190)  not a ``GET /path`` ASCII request line, or not UTF-8 once percent-decoded
     404 (0x194)  no such file, a path outside the root, a directory without index
     408 (0x198)  no complete request line within 10 s
     414 (0x19e)  request line over 8 KiB

@@ -14,6 +14,10 @@ So:
   moves to ``NAME.part`` once the server answers 206 and grows there;
 - a resume the server answers 416 with ``content-range: bytes */SIZE`` equal to
   what we have is complete already (curl's behaviour too).
+
+A ``NAME`` that already exists as a FIFO or a device (a reader waiting on a pipe,
+``/dev/null``) cannot be renamed over: the 2xx body streams straight into it,
+opened before the request as always.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -67,7 +72,11 @@ class Download:
         self._moved_final = False
         self.offset = 0  # bytes already here that a resume asks the server to skip
         self._resume_from: Path | None = None
-        if options.resume:
+        self._discard = False  # a pipe gets 2xx bodies only
+        self.streaming = _is_special(self.final)
+        if self.streaming:
+            self._sink = open(self.final, "wb")  # noqa: SIM115 (closed in _close)
+        elif options.resume:
             for candidate in (self.part, self.final):
                 with contextlib.suppress(OSError):
                     if candidate.is_file():
@@ -81,6 +90,9 @@ class Download:
     def begin(self, status: int, headers: HeaderPairs = ()) -> str | None:
         """Open where this response's body goes; returns an error message when the
         response cannot continue our file (a 206 for another range)."""
+        if self.streaming:
+            self._discard = not 200 <= status < 300 and not self.options.keep_error_body
+            return None
         if 200 <= status < 300:
             if status == 206 and self.offset > 0:
                 start = _range_start(header_value(headers, "content-range"))
@@ -110,12 +122,14 @@ class Download:
         return True
 
     def write(self, data: bytes) -> None:
-        if self._sink is not None:
+        if self._sink is not None and not self._discard:
             self._sink.write(data)
 
     def succeed(self) -> None:
         """A whole 2xx body: ``NAME.part`` becomes ``NAME``."""
-        if self._close():
+        if self.streaming:
+            self._close()
+        elif self._close():
             os.replace(self.part, self.final)
         elif self._error_path is not None:  # a 416 "already complete" we kept the body of
             self._error_path.unlink(missing_ok=True)
@@ -123,6 +137,8 @@ class Download:
     def fail(self, *, http_error: bool) -> str | None:
         """The download failed; returns a note on what was kept, if anything."""
         wrote_part = self._close()
+        if self.streaming:
+            return None
         if self._error_path is not None:
             if not http_error:
                 self._error_path.unlink(missing_ok=True)
@@ -149,6 +165,15 @@ class Download:
             return False
         sink.close()
         return self._error_path is None
+
+
+def _is_special(path: Path) -> bool:
+    """An existing FIFO, character or block device, or socket: no file to rename."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 def _range_start(value: bytes | None) -> int | None:
