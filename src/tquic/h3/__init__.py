@@ -8,6 +8,8 @@ Layers, bottom up:
 - ``api`` (``H3Client``, ``H3Server``), ``tunnel.Tunnel``: asyncio request/response and
   CONNECT tunnels
 - ``aio`` (``connect_h3``, ``serve_h3``): the above on the ``tquic.io`` endpoint
+- on top: ``webtransport`` (WebTransport sessions; stream headers in ``wt_streams``),
+  ``connect_udp`` / ``connect_udp_server`` (RFC 9298), ``connect_ip`` (RFC 9484)
 """
 
 from tquic.h3.connection import H3Connection
