@@ -22,7 +22,7 @@ from tquic.bond.config import ServerConfig, client_config
 from tquic.bond.packet import checksum
 from tquic.bond.server import BondServer
 from tquic.bond.tun import UdpPacketDevice
-from tquic.control.bond_view import BondView
+from tquic.cli.bond_view import BondView
 from tquic.control.server import ControlPlane, start_control
 from tquic.netem import LinkTable, NetemRelay, parse_profile
 

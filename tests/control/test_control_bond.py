@@ -148,3 +148,29 @@ def test_status_command_over_the_real_bond(lab: BondLab, capsys: pytest.CaptureF
     rows = {line.split()[0] for line in out.splitlines() if line.startswith(("  dsl", "  lte"))}
     assert rows == {"dsl", "lte"}
     assert "tunnel: in " in out and "reorder buffer: held" in out
+
+
+def test_the_control_keys_of_a_bond_config_file(tmp_path: pytest.TempPathFactory) -> None:
+    import argparse
+    from pathlib import Path
+
+    from tquic.bond.config import client_config, merged
+    from tquic.bond.links_config import BondConfigError
+    from tquic.cli.bond_view import take_control_keys
+
+    path = Path(str(tmp_path)) / "bond.toml"
+    path.write_text('server = "192.0.2.1:4433"\ninsecure = true\nlink = ["127.0.0.2"]\n'
+                    'control = "127.0.0.1:9180"\ncontrol_token = "@/etc/tquic/token"\n'
+                    'control_interval = 0.5\n')
+    args = argparse.Namespace(control=None, control_token=None, control_interval=None)
+    config = client_config(take_control_keys(merged({}, str(path)), args))
+    assert config.server == ("192.0.2.1", 4433)
+    assert (args.control, args.control_token, args.control_interval) == (
+        "127.0.0.1:9180", "@/etc/tquic/token", 0.5)
+    flags = argparse.Namespace(control="/run/x.sock", control_token=None, control_interval=None)
+    take_control_keys(merged({}, str(path)), flags)
+    assert flags.control == "/run/x.sock"  # the command line wins
+    path.write_text('server = "192.0.2.1:4433"\ncontrol_interval = "fast"\n')
+    with pytest.raises(BondConfigError) as info:
+        take_control_keys(merged({}, str(path)), args)
+    assert info.value.key == "control_interval"

@@ -172,6 +172,7 @@ def _fail(message: str) -> int:
 def run_server(args: argparse.Namespace) -> int:
     from tquic.bond.config import merged, server_config
     from tquic.bond.links_config import BondConfigError
+    from tquic.cli.bond_view import take_control_keys
 
     values = _values(args)
     if values.get("pool"):
@@ -181,7 +182,7 @@ def run_server(args: argparse.Namespace) -> int:
     if values.get("lane_deny_ports"):
         values["lane_deny_ports"] = [p for v in values["lane_deny_ports"] for p in v.split(",")]
     try:
-        config = server_config(merged(values, args.config))
+        config = server_config(take_control_keys(merged(values, args.config), args))
     except BondConfigError as exc:
         return _fail(f"config: {exc}")
     _logging(args.verbose)
@@ -192,7 +193,7 @@ async def _serve(config: Any, args: argparse.Namespace) -> int:
     from tquic.bond.nat import NatError
     from tquic.bond.server import BondServer
     from tquic.bond.tun import TunError
-    from tquic.control.bond_view import BondView
+    from tquic.cli.bond_view import BondView
     from tquic.control.options import control_for
 
     server = BondServer(config)
@@ -219,11 +220,12 @@ async def _serve(config: Any, args: argparse.Namespace) -> int:
 def run_client(args: argparse.Namespace) -> int:
     from tquic.bond.config import client_config, merged
     from tquic.bond.links_config import BondConfigError
+    from tquic.cli.bond_view import take_control_keys
 
     values = _values(args)
 
     def load() -> Any:
-        return client_config(merged(values, args.config))
+        return client_config(take_control_keys(merged(values, args.config), args))
 
     try:
         config = load()
@@ -237,7 +239,7 @@ async def _client(config: Any, loader: Callable[[], Any] | None,
                   args: argparse.Namespace) -> int:
     from tquic.bond.client import BondClient
     from tquic.bond.tun import TunError
-    from tquic.control.bond_view import BondView
+    from tquic.cli.bond_view import BondView
     from tquic.control.options import ControlStartError, control_for
 
     client = BondClient(config, config_loader=loader)

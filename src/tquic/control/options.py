@@ -38,7 +38,7 @@ def add_control_arguments(parser: argparse.ArgumentParser, default: str | None =
     parser.add_argument("--control-token", metavar="TOKEN|@FILE",
                         help="bearer token for a TCP --control (16+ characters; @FILE reads "
                              "it from a file, keeping it out of ps)")
-    parser.add_argument("--control-interval", type=float, default=1.0, metavar="SECONDS",
+    parser.add_argument("--control-interval", type=float, default=None, metavar="SECONDS",
                         help="how often the control plane samples the daemon (default 1)")
 
 
@@ -90,7 +90,7 @@ async def _start(args: argparse.Namespace, view: DaemonView, steering: Steering 
                  program: str, target: str) -> ControlPlane:
     token = load_token(args.control_token) if args.control_token else None
     plane = await start_control(view, steering, target, token=token,
-                                interval=getattr(args, "control_interval", 1.0))
+                                interval=_interval(args))
     where = plane.address
     hint = f"; dashboard {plane.url}" if plane.target and plane.target.path is None else ""
     print(f"{program}: control API on {where}{hint}", file=sys.stderr, flush=True)
@@ -112,3 +112,8 @@ async def control_for(args: argparse.Namespace, view: DaemonView, steering: Stee
     finally:
         if plane is not None:
             await plane.close()
+
+
+def _interval(args: argparse.Namespace) -> float:
+    value = getattr(args, "control_interval", None)
+    return 1.0 if value is None else float(value)

@@ -6,6 +6,9 @@ A bond client's links keep their names; a bond server shows each client's
 paths as links named ``CLIENT.pathN`` (steering them is refused: steer the
 client).  The daemon's own change lines (``BondStatus.log``) become events of
 kind ``daemon`` in the event log.
+
+It lives in cli/, the layer that uses both: control/ knows nothing of bond/, and
+bond/ only exposes its ``BondControl`` interface.
 """
 
 from __future__ import annotations
@@ -29,7 +32,11 @@ from tquic.control.model import (
     TunnelInfo,
 )
 
-__all__ = ["BondView", "bond_settings"]
+__all__ = ["CONTROL_KEYS", "BondView", "bond_settings", "take_control_keys"]
+
+# The control plane's keys of a bond config file (the flags --control, --control-token,
+# --control-interval); the daemons' own config knows nothing of them.
+CONTROL_KEYS = ("control", "control_token", "control_interval")
 
 # Settings a SIGHUP (or POST /reload) applies in place; the rest need a restart
 # (docs/bond.md, "reload").
@@ -240,3 +247,24 @@ class BondView:
                                                               "reload: no config"))]
         if refused:
             raise Conflict(refused[-1])
+
+
+def take_control_keys(values: dict[str, Any], args: Any) -> dict[str, Any]:
+    """Move the control keys of a merged config (file + flags) into ``args`` (a flag given
+    on the command line wins) and return the rest for the daemon's own validation."""
+    from tquic.bond.links_config import BondConfigError
+
+    for key in CONTROL_KEYS:
+        if key not in values:
+            continue
+        value = values.pop(key)
+        if key == "control_interval":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                    0.05 <= value <= 60):
+                raise BondConfigError(key, "seconds between samples, 0.05..60 (default 1)")
+        elif not isinstance(value, str) or not value:
+            raise BondConfigError(key, "a socket path or ADDR:PORT ('none': off)"
+                                  if key == "control" else "the token, or @FILE")
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    return values
