@@ -203,3 +203,28 @@ def test_client_reset_resets_the_target_and_is_counted() -> None:
             assert lane.handler.counters.bytes_down == 1000
 
     run(main)
+
+
+def test_udp_to_a_refused_destination_is_asked_once_then_dropped() -> None:
+    async def main() -> None:
+        async with running_lane(TargetPolicy()) as lane:  # default: loopback refused
+            request = encode_request(SocksRequest(
+                Command.UDP_ASSOCIATE, SocksAddress("0.0.0.0", 0, AddressType.IPV4)))
+            reader, writer = await asyncio.open_connection("127.0.0.1", lane.socks_port)
+            writer.write(b"\x05\x01\x00" + request)
+            reply = await asyncio.wait_for(reader.readexactly(12), 5)
+            assert reply[2:4] == b"\x05\x00"
+            relay_port = struct.unpack("!H", reply[10:12])[0]
+            loop = asyncio.get_running_loop()
+            client, _ = await loop.create_datagram_endpoint(
+                asyncio.DatagramProtocol, remote_addr=("127.0.0.1", relay_port))
+            header = b"\x00\x00\x00\x01\x7f\x00\x00\x01\x00\x35"  # 127.0.0.1:53
+            for _ in range(3):
+                client.sendto(header + b"query")
+                await asyncio.sleep(0.2)
+            assert lane.handler.counters.refused_policy == 1, "asked once, not per datagram"
+            assert lane.handler.counters.accepted == 0
+            client.close()
+            writer.close()
+
+    run(main)

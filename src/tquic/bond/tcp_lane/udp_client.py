@@ -38,6 +38,7 @@ from tquic.h3.tunnel import Tunnel, TunnelClosed
 logger = logging.getLogger("tquic.bond.lane")
 
 Addr = tuple[str, int]
+_MAX_REFUSED = 1024  # destinations remembered as refused, at most
 
 
 @dataclass(slots=True)
@@ -154,7 +155,12 @@ class UdpAssociation:
             tunnel = await self._opener.open_udp(session.address)
         except LaneConnectError as exc:
             logger.info("socks udp: %s: %s", session.address.authority, exc)
-            self._refused[key] = asyncio.get_running_loop().time() + self._retry_after
+            now = asyncio.get_running_loop().time()
+            if len(self._refused) >= _MAX_REFUSED:  # bounded: forget the expired ones
+                self._refused = {k: t for k, t in self._refused.items() if t > now}
+                while len(self._refused) >= _MAX_REFUSED:
+                    del self._refused[next(iter(self._refused))]
+            self._refused[key] = now + self._retry_after
             self.counters.dropped += len(session.waiting)
             self._sessions.pop(key, None)
             return
