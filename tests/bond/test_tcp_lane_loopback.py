@@ -303,6 +303,9 @@ def test_udp_associate_relays_over_connect_udp() -> None:
             client.sendto(b"\x00\x00\x01" + header[3:] + b"fragment")  # FRAG ≠ 0: dropped
             client.sendto(header + b"two")
             assert await asyncio.wait_for(got.get(), 10) == header + b"echo:two"
+            udp = lane.handler.snapshot()["udp"]
+            assert isinstance(udp, dict) and udp["accepted"] == 1, "one CONNECT-UDP session"
+            assert udp["datagrams_up"] == 2 and udp["datagrams_down"] == 2, udp
             client.close()
             writer.close()
         echo_transport.close()

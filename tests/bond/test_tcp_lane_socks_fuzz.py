@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from tquic.bond.tcp_lane import LaneConnectError, SocksCredentials, serve_socks
 from tquic.bond.tcp_lane.socks_wire import Reply, SocksAddress
+from tquic.h3.connect_udp import UdpProxySession
 from tquic.h3.tunnel import Tunnel
 
 pytestmark = pytest.mark.timeout(120)
@@ -24,7 +25,7 @@ class RefusingOpener:
     async def open_tcp(self, address: SocksAddress) -> Tunnel:
         raise LaneConnectError("refused", Reply.CONNECTION_REFUSED, 502)
 
-    async def open_udp(self, address: SocksAddress) -> Tunnel:
+    async def open_udp(self, address: SocksAddress) -> UdpProxySession:
         raise LaneConnectError("refused", Reply.CONNECTION_REFUSED, 502)
 
 

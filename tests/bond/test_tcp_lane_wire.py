@@ -1,5 +1,5 @@
 """The TCP lane's codecs and rules, without sockets: SOCKS5 messages (RFC 1928/1929,
-fuzzed), the target policy, CONNECT authorities, Proxy-Status, CONNECT-UDP paths."""
+fuzzed), the target policy, CONNECT authorities, Proxy-Status."""
 
 from __future__ import annotations
 
@@ -34,7 +34,6 @@ from tquic.bond.tcp_lane.targets import (
     proxy_status_error,
     proxy_status_value,
 )
-from tquic.bond.tcp_lane.udp_wire import decode_payload, encode_payload, parse_udp_path, udp_path
 
 # -- SOCKS5 messages ------------------------------------------------------------------
 
@@ -190,17 +189,3 @@ def test_proxy_status_round_trip_and_socks_replies() -> None:
     assert reply_for(502, "destination_ip_unroutable") == Reply.NETWORK_UNREACHABLE
     assert reply_for(504, "connection_timeout") == Reply.HOST_UNREACHABLE
     assert reply_for(500, None) == Reply.GENERAL_FAILURE
-
-
-def test_connect_udp_path_and_payload() -> None:
-    path = udp_path("2001:db8::1", 53)
-    assert path == "/.well-known/masque/udp/2001%3Adb8%3A%3A1/53/"
-    target = parse_udp_path(path)
-    assert (target.host, target.port) == ("2001:db8::1", 53)
-    assert parse_udp_path("/.well-known/masque/udp/example.com/443/").host == "example.com"
-    with pytest.raises(TargetError):
-        parse_udp_path("/masque/example.com/443/")
-    assert decode_payload(encode_payload(b"x")) == b"x"
-    assert decode_payload(b"\x40\x00abc") == b"abc", "Context ID 0 in a longer varint"
-    assert decode_payload(b"\x02abc") is None
-    assert decode_payload(b"") is None

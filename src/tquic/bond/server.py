@@ -402,7 +402,7 @@ class BondServer:
         return BondStatus("server", round(now - self._started, 3), self._server is not None,
                           clients=tuple(clients), auth_failures=self.auth.refused,
                           log=tuple(self._log),
-                          lane=self.lane.counters.snapshot() if self.lane is not None else None)
+                          lane=self.lane.snapshot() if self.lane is not None else None)
 
     def set_role(self, link: str, role: str) -> None:
         raise SteeringError("a server has no links to steer; steer the client")

@@ -91,7 +91,7 @@ class BondStatus:
     auth_failures: int = 0  # server: refused requests (401/403/429)
     log: tuple[str, ...] = ()  # the last change lines (newest last)
     # The TCP lane's counters (tquic.bond.tcp_lane): client, per listener ("socks",
-    # "redirect"); server, LaneCounters.snapshot(); None when the lane is off.
+    # "redirect"); server, ConnectRelayHandler.snapshot(); None when the lane is off.
     lane: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The client's way to the bond server: one HTTP/3 CONNECT stream per TCP connection
-(RFC 9114 §4.4), one CONNECT-UDP session (RFC 9298) per UDP target.
+(RFC 9114 §4.4), one CONNECT-UDP session (RFC 9298, :mod:`tquic.h3.connect_udp`) per UDP target.
 
 The SOCKS server and the redirect listener take any :class:`Opener`; the bond
 client gives them an :class:`H3Opener` over its (multipath) connection.  A
@@ -16,8 +16,8 @@ from typing import Protocol
 
 from tquic.bond.tcp_lane.socks_wire import Reply, SocksAddress
 from tquic.bond.tcp_lane.targets import proxy_status_error
-from tquic.bond.tcp_lane.udp_wire import CONNECT_UDP, udp_path
 from tquic.h3.api import ConnectRefused, H3Client, H3RequestError
+from tquic.h3.connect_udp import TemplateError, UdpProxyRefused, UdpProxySession, open_udp
 from tquic.h3.errors import H3UsageError
 from tquic.h3.messages import HeadersLike, normalize_headers
 from tquic.h3.tunnel import Tunnel
@@ -60,7 +60,7 @@ class Opener(Protocol):
 
     async def open_tcp(self, address: SocksAddress) -> Tunnel: ...
 
-    async def open_udp(self, address: SocksAddress) -> Tunnel: ...
+    async def open_udp(self, address: SocksAddress) -> UdpProxySession: ...
 
 
 ClientSource = Callable[[], Awaitable[H3Client]]
@@ -97,9 +97,25 @@ class H3Opener:
     async def open_tcp(self, address: SocksAddress) -> Tunnel:
         return await self._open(address.authority, None)
 
-    async def open_udp(self, address: SocksAddress) -> Tunnel:
-        url = f"https://{self._server_authority}{udp_path(address.host, address.port)}"
-        return await self._open(url, CONNECT_UDP)
+    async def open_udp(self, address: SocksAddress) -> UdpProxySession:
+        """A CONNECT-UDP session (RFC 9298, tquic.h3.connect_udp) to ``address``."""
+        try:
+            client = await self._current()
+            return await asyncio.wait_for(
+                open_udp(client, f"https://{self._server_authority}", address.host,
+                         address.port, self._headers), self._timeout)
+        except UdpProxyRefused as exc:
+            error = proxy_status_error(exc.proxy_status.encode("latin-1")) \
+                if exc.proxy_status else None
+            raise LaneConnectError(str(exc), reply_for(exc.status, error), exc.status) from None
+        except TemplateError as exc:
+            raise LaneConnectError(f"bad UDP target: {exc}", Reply.GENERAL_FAILURE) from None
+        except TimeoutError:
+            raise LaneConnectError(f"no answer from the bond server in {self._timeout:g} s",
+                                   Reply.HOST_UNREACHABLE) from None
+        except (H3RequestError, H3UsageError, ConnectionError) as exc:
+            raise LaneConnectError(f"bond connection unusable: {exc}",
+                                   Reply.GENERAL_FAILURE) from None
 
     async def _open(self, target: str, protocol: str | None) -> Tunnel:
         try:

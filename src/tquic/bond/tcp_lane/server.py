@@ -17,19 +17,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 from dataclasses import dataclass, field
 
 from tquic.bond.tcp_lane.auth import Authenticator, AuthResult
 from tquic.bond.tcp_lane.policy import TargetPolicy
 from tquic.bond.tcp_lane.relay import DEFAULT_MAX_UNREAD, relay, reset_tcp
 from tquic.bond.tcp_lane.targets import (
+    Target,
     TargetError,
     open_checked,
     parse_authority,
     proxy_status_value,
+    resolve_checked,
 )
-from tquic.bond.tcp_lane.udp_server import CONNECT_UDP, UdpRelayServer
 from tquic.h3.api import ServerTunnel
+from tquic.h3.connect_udp import CONNECT_UDP, parse_default_path
+from tquic.h3.connect_udp import TargetError as UdpTargetError
+from tquic.h3.connect_udp_server import TargetPolicy as UdpTargetPolicy
+from tquic.h3.connect_udp_server import UdpProxyServer
 from tquic.h3.messages import Request
 
 logger = logging.getLogger("tquic.bond.lane")
@@ -48,6 +54,7 @@ class LaneCounters:
     bytes_down: int = 0  # target → client
 
     def snapshot(self) -> dict[str, object]:
+        """The figures as plain values (the UDP sessions' are in the handler's ``udp``)."""
         return {"accepted": self.accepted, "active": self.active,
                 "refused_auth": self.refused_auth, "refused_policy": self.refused_policy,
                 "failed": dict(self.failed), "bytes_up": self.bytes_up,
@@ -67,7 +74,23 @@ class ConnectRelayHandler:
         self._authenticate = authenticate
         self._max_unread = max_unread
         self.counters = LaneCounters()
-        self.udp = UdpRelayServer(self.policy, self.counters) if udp else None
+        # CONNECT-UDP sessions are relayed by tquic.h3.connect_udp_server, after the
+        # lane's own checks (authentication, ports, every resolved address); its
+        # policy repeats the lane's networks for the address it connects to.
+        self.udp: UdpProxyServer | None = None
+        if udp:
+            self.udp = UdpProxyServer(UdpTargetPolicy(
+                self.policy.allow, self.policy.deny, self.policy.allow_global))
+
+    def snapshot(self) -> dict[str, object]:
+        """TCP counters, and the CONNECT-UDP sessions' under ``udp``."""
+        out = self.counters.snapshot()
+        if self.udp is not None:
+            c = self.udp.counters
+            out["udp"] = {"accepted": c.accepted, "active": c.active,
+                          "datagrams_up": c.datagrams_up, "datagrams_down": c.datagrams_down,
+                          "dropped": c.dropped}
+        return out
 
     def handles(self, request: Request) -> bool:
         """Whether this handler serves ``request`` (a CONNECT of a kind it knows)."""
@@ -86,7 +109,7 @@ class ConnectRelayHandler:
             self._refuse_auth(tunnel, auth)
             return
         if request.protocol == CONNECT_UDP and self.udp is not None:
-            await self.udp.serve(tunnel)
+            await self._serve_udp(tunnel, self.udp)
             return
         await self._serve_tcp(tunnel, auth.client or "")
 
@@ -100,19 +123,37 @@ class ConnectRelayHandler:
             headers.append((b"www-authenticate", b"Bearer"))  # RFC 6750 §3
         tunnel.reject(status, headers=headers)
 
+    def _refuse_target(self, tunnel: ServerTunnel, exc: TargetError) -> None:
+        counters = self.counters
+        if exc.status == 403:
+            counters.refused_policy += 1
+        else:
+            counters.failed[exc.error] = counters.failed.get(exc.error, 0) + 1
+        logger.info("lane: CONNECT %s%s refused: %s (%d)", tunnel.request.authority,
+                    tunnel.request.path, exc.detail, exc.status)
+        tunnel.reject(exc.status, headers=[(b"proxy-status", exc.proxy_status())])
+
+    async def _serve_udp(self, tunnel: ServerTunnel, relay: UdpProxyServer) -> None:
+        try:
+            host, port = parse_default_path(tunnel.request.path)
+        except UdpTargetError as exc:
+            self._refuse_target(tunnel, TargetError(exc.status, exc.error, exc.detail))
+            return
+        try:
+            await resolve_checked(Target(host.rstrip(".").lower(), port), self.policy,
+                                  kind=socket.SOCK_DGRAM)
+        except TargetError as exc:
+            self._refuse_target(tunnel, exc)
+            return
+        await relay(tunnel)
+
     async def _serve_tcp(self, tunnel: ServerTunnel, client: str) -> None:
         counters = self.counters
         try:
             target = parse_authority(tunnel.request.authority)
             reader, writer, address = await open_checked(target, self.policy)
         except TargetError as exc:
-            if exc.status == 403:
-                counters.refused_policy += 1
-            else:
-                counters.failed[exc.error] = counters.failed.get(exc.error, 0) + 1
-            logger.info("lane: %s CONNECT %s refused: %s (%d)", client,
-                        tunnel.request.authority, exc.detail, exc.status)
-            tunnel.reject(exc.status, headers=[(b"proxy-status", exc.proxy_status())])
+            self._refuse_target(tunnel, exc)
             return
         try:
             tunnel.accept(200)

@@ -1,4 +1,5 @@
-"""SOCKS5 UDP ASSOCIATE (RFC 1928 §7) over CONNECT-UDP (RFC 9298) sessions.
+"""SOCKS5 UDP ASSOCIATE (RFC 1928 §7) over CONNECT-UDP (RFC 9298) sessions
+(:class:`tquic.h3.connect_udp.UdpProxySession`).
 
 The association binds one UDP relay socket for the SOCKS client.  Each
 datagram the client sends there names its destination in a SOCKS UDP header;
@@ -31,9 +32,7 @@ from tquic.bond.tcp_lane.socks_wire import (
     encode_udp,
     parse_udp,
 )
-from tquic.bond.tcp_lane.udp_wire import decode_payload, encode_payload
-from tquic.h3.errors import H3UsageError
-from tquic.h3.tunnel import Tunnel, TunnelClosed
+from tquic.h3.connect_udp import UdpProxySession
 
 logger = logging.getLogger("tquic.bond.lane")
 
@@ -51,7 +50,7 @@ class UdpCounters:
 @dataclass(slots=True)
 class _Session:
     address: SocksAddress
-    tunnel: Tunnel | None = None
+    proxy: UdpProxySession | None = None
     waiting: deque[bytes] = field(default_factory=lambda: deque(maxlen=16))
     task: asyncio.Task[None] | None = None
 
@@ -128,18 +127,21 @@ class UdpAssociation:
             session = self._open(key, packet.address)
         else:
             self._sessions.move_to_end(key)
-        if session.tunnel is None:
+        if session.proxy is None:
             if len(session.waiting) == session.waiting.maxlen:
                 self.counters.dropped += 1
             session.waiting.append(packet.data)
             return
-        self._send(session.tunnel, packet.data)
+        self._send(session.proxy, packet.data)
 
-    def _send(self, tunnel: Tunnel, data: bytes) -> None:
+    def _send(self, proxy: UdpProxySession, data: bytes) -> None:
         try:
-            tunnel.send_datagram(encode_payload(data))
+            sent = proxy.send(data)  # False: too large for a DATAGRAM frame (dropped)
+        except ConnectionError:  # the session is ending
+            sent = False
+        if sent:
             self.counters.sent += 1
-        except (TunnelClosed, H3UsageError, ValueError):
+        else:
             self.counters.dropped += 1
 
     def _open(self, key: tuple[str, int], address: SocksAddress) -> _Session:
@@ -152,7 +154,7 @@ class UdpAssociation:
 
     async def _run(self, key: tuple[str, int], session: _Session) -> None:
         try:
-            tunnel = await self._opener.open_udp(session.address)
+            proxy = await self._opener.open_udp(session.address)
         except LaneConnectError as exc:
             logger.info("socks udp: %s: %s", session.address.authority, exc)
             now = asyncio.get_running_loop().time()
@@ -164,15 +166,12 @@ class UdpAssociation:
             self.counters.dropped += len(session.waiting)
             self._sessions.pop(key, None)
             return
-        session.tunnel = tunnel
+        session.proxy = proxy
         while session.waiting:
-            self._send(tunnel, session.waiting.popleft())
-        reader = asyncio.ensure_future(self._back_to_client(session, tunnel))
+            self._send(proxy, session.waiting.popleft())
+        reader = asyncio.ensure_future(self._back_to_client(session, proxy))
         try:
-            while await tunnel.receive_capsule() is not None:
-                pass  # none defined for CONNECT-UDP (RFC 9297 §3.2)
-        except Exception:  # a reset or malformed session ends it
-            pass
+            await proxy.wait_closed()  # the server ended the session (FIN or reset)
         finally:
             reader.cancel()
             with contextlib.suppress(BaseException):
@@ -180,16 +179,19 @@ class UdpAssociation:
             if self._sessions.get(key) is session:
                 del self._sessions[key]
             with contextlib.suppress(Exception):
-                tunnel.abort()
+                proxy.close()
 
     # -- bond → client --------------------------------------------------------------
 
-    async def _back_to_client(self, session: _Session, tunnel: Tunnel) -> None:
+    async def _back_to_client(self, session: _Session, proxy: UdpProxySession) -> None:
         transport = self._transport
         while True:
-            payload = decode_payload(await tunnel.receive_datagram())
+            try:
+                payload = await proxy.receive()
+            except ConnectionError:
+                return
             client = self._client
-            if payload is None or client is None or transport is None:
+            if client is None or transport is None:
                 self.counters.dropped += 1
                 continue
             transport.sendto(encode_udp(UdpPacket(session.address, payload)), client)
