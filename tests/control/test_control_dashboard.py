@@ -166,6 +166,18 @@ def test_the_page_shows_the_apis_numbers_and_obeys_a_role_toggle(
     page.wait_for_selector('#log li[data-kind="role"]', timeout=5_000)
     assert "lte: role primary -> backup" in page.inner_text("#log")
 
+    # The stream breaks (the daemon ended it): the page reconnects, the daemon replays its
+    # recent events, and the page shows each once.
+    async def drop() -> None:
+        transfer.control.sampler.drop_subscribers()
+
+    transfer.call(drop)
+    page.wait_for_function("() => document.getElementById('conn').textContent !== 'live'",
+                           timeout=5_000)
+    page.wait_for_function("() => document.getElementById('conn').textContent === 'live'",
+                           timeout=10_000)
+    assert page.inner_text("#log").count("lte: set role backup (API)") == 1
+
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000

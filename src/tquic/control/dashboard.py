@@ -238,7 +238,10 @@ function render(s){
     rows.push(["reorder held",tu.reorder.held],["reorder late",tu.reorder.late],["added delay p50 / p99",ms(tu.reorder.delay_p50)+" / "+ms(tu.reorder.delay_p99)]);
     for(const k in tu.fec)rows.push(["FEC "+k,tu.fec[k]]);table($("tunnel"),rows)}
   chart()}
-function logEvent(e){const li=el("li",{"data-kind":e.kind},el("time",{},new Date(e.at*1000).toLocaleTimeString()),el("span",{class:"k "+e.kind},e.kind),el("span",{},e.message));
+const seen=new Set();
+function logEvent(e){const key=e.seq+"@"+e.at;if(seen.has(key))return;seen.add(key);  // replayed on reconnect
+  if(seen.size>1000)seen.delete(seen.values().next().value);
+  const li=el("li",{"data-kind":e.kind},el("time",{},new Date(e.at*1000).toLocaleTimeString()),el("span",{class:"k "+e.kind},e.kind),el("span",{},e.message));
   const log=$("log");log.prepend(li);while(log.children.length>200)log.lastChild.remove()}
 function setDir(d){state.dir=d;for(const b of $("dir").children)b.classList.toggle("on",b.dataset.dir===d);chart()}
 for(const b of $("dir").children)b.onclick=()=>{state.dirChosen=true;setDir(b.dataset.dir)};

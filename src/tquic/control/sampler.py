@@ -133,6 +133,10 @@ class Sampler:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self.drop_subscribers()
+
+    def drop_subscribers(self) -> None:
+        """End every live stream (a dashboard reconnects by itself)."""
         for queue in list(self._subscribers):
             self._close(queue)
 
