@@ -37,6 +37,7 @@ def emit(**fields: Any) -> None:
 def run_server(args: argparse.Namespace) -> int:
     from tquic.cli.hq import HqServer
     from tquic.core.config import QuicConfiguration
+    from tquic.io.admission import EndpointLimits
     from tquic.io.api import serve
     from tquic.io.udp import UdpSocket
     from tquic.io.workers import reuseport_group, run_workers
@@ -54,7 +55,10 @@ def run_server(args: argparse.Namespace) -> int:
         if sock is not None:
             config = dataclasses.replace(base, connection_id_length=lb.cid_length,
                                          connection_id_generator=QuicLbEncoder(lb, index))
-        server = await serve("127.0.0.1", args.port, config, HqServer(None), sock=sock)
+        # Room for the idle-connection row (the default bound is 4,096 per worker).
+        limits = EndpointLimits(max_connections=args.max_connections)
+        server = await serve("127.0.0.1", args.port, config, HqServer(None), sock=sock,
+                             limits=limits)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.close)
@@ -313,6 +317,7 @@ def main() -> int:
         server.add_argument("--key", required=True)
         server.add_argument("--workers", type=int, default=1)
         server.add_argument("--stats-dir", default=".")
+        server.add_argument("--max-connections", type=int, default=20000)
     flood = sub.add_parser("flood")
     flood.add_argument("--port", type=int, required=True)
     flood.add_argument("--seconds", type=float, required=True)
