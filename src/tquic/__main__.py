@@ -1,7 +1,5 @@
 """``python -m tquic`` runs the command line."""
 
-import sys
+from tquic.cli.main import run
 
-from tquic.cli.main import main
-
-sys.exit(main())
+run()

@@ -104,6 +104,28 @@ def test_nothing_is_requested_from_a_peer_without_min_ack_delay() -> None:
     assert not server.is_closed
 
 
+def test_a_peer_that_advertised_min_ack_delay_gets_no_ack_frequency_unless_we_did() -> None:
+    """picoquic closes with FRAME_ENCODING_ERROR on an ACK_FREQUENCY it did not see
+    negotiated both ways: the server advertises min_ack_delay, the client (the data
+    sender here) does not, so the client sends none and the server keeps acking
+    every other packet."""
+    loop = _pair(client_min=None, server_min=0.001)
+    _bulk(loop, 4 << 20)
+    client: Any = loop.client
+    server: Any = loop.server
+    assert client._ack_freq is None
+    assert server._paths.primary.space.ack_tracker.ack_eliciting_threshold == 1
+    assert not server.is_closed
+
+
+def test_min_ack_delay_is_advertised_by_default() -> None:
+    assert QuicConfiguration(is_client=True).min_ack_delay is not None
+    loop = _pair(client_min=0.001, server_min=0.001)
+    _bulk(loop, 4 << 20)
+    server: Any = loop.server
+    assert server._paths.primary.space.ack_tracker.ack_eliciting_threshold > 1
+
+
 def test_pto_probes_carry_immediate_ack() -> None:
     log = QuicLogger(vantage="client")
     state = {"blackhole": False}

@@ -4,6 +4,7 @@ code, and no input makes receive_datagram raise or hit INTERNAL_ERROR."""
 from __future__ import annotations
 
 import pytest
+from engine_certs import server_config
 from engine_loop import SERVER_PATH, handshake_pair, inject_1rtt, terminated
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -64,8 +65,6 @@ CASES = [
      E.PROTOCOL_VIOLATION),
     ("DATAGRAM without max_datagram_frame_size", encode_frames([DatagramFrame(b"d")]),
      E.PROTOCOL_VIOLATION),
-    ("ACK_FREQUENCY without min_ack_delay",
-     encode_frames([AckFrequencyFrame(0, 2, 25_000, 1)]), E.PROTOCOL_VIOLATION),
     ("CRYPTO beyond the crypto buffer", encode_frames([CryptoFrame(1 << 20, b"x")]),
      E.CRYPTO_BUFFER_EXCEEDED),
     ("unknown frame type", encode_varint(0x21) + b"\x00" * 8, E.FRAME_ENCODING_ERROR),
@@ -138,3 +137,13 @@ def test_random_and_mutated_datagrams_never_raise(data: st.DataObject) -> None:
     for events in (loop.server_events, loop.client_events):
         event = terminated(events)
         assert event is None or event.error_code != E.INTERNAL_ERROR, event
+
+
+def test_ack_frequency_to_a_server_that_did_not_advertise_min_ack_delay_is_a_violation() -> None:
+    """draft-ietf-quic-ack-frequency §3: the frame is allowed only to an endpoint that
+    sent min_ack_delay (advertised by default; this server turned it off)."""
+    loop = handshake_pair(server_config=server_config(min_ack_delay=None))
+    inject_1rtt(loop, encode_frames([AckFrequencyFrame(0, 2, 25_000, 1)]))
+    loop._collect()
+    event = terminated(loop.server_events)
+    assert event is not None and event.error_code == E.PROTOCOL_VIOLATION, event

@@ -73,7 +73,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     trust.add_argument("--ca", metavar="FILE", help="trust this CA/certificate (PEM)")
     trust.add_argument("--insecure", action="store_true",
                        help="do not verify the server certificate (lab use only)")
-    parser.add_argument("--cc", default="cubic", help="congestion controller (default cubic)")
+    parser.add_argument("--cc", default="bbr1",
+                        help="congestion controller of what this side sends (default bbr1: "
+                             "it keeps deep link queues short, so a dead link's data is "
+                             "resent in ~0.1 s instead of waiting behind a full queue, and "
+                             "it holds its rate under random loss; docs/congestion.md)")
     parser.add_argument("--no-ecn", action="store_true",
                         help="send without ECN marks (RFC 9000 §13.4; on by default)")
     parser.add_argument("--quic-version", choices=("1", "2"), default="1",

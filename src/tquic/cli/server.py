@@ -55,7 +55,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--retry", action="store_true",
                         help="validate every client address with Retry (RFC 9000 §8.1.2); "
                              "the default validates only under load (--retry-policy)")
-    parser.add_argument("--cc", default="cubic", help="congestion controller (default cubic)")
+    parser.add_argument("--cc", default="bbr1",
+                        help="congestion controller of what this side sends (default bbr1: "
+                             "it keeps deep link queues short, so a dead link's data is "
+                             "resent in ~0.1 s instead of waiting behind a full queue, and "
+                             "it holds its rate under random loss; docs/congestion.md)")
     parser.add_argument("--no-ecn", action="store_true",
                         help="send without ECN marks (RFC 9000 §13.4; on by default)")
     parser.add_argument("--qlog-dir", help="write one qlog file per connection here")

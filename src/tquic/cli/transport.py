@@ -17,7 +17,7 @@ from typing import Any
 from tquic.io.protocol import QuicConnectionProtocol
 from tquic.wire.version import QUIC_V1, QUIC_V2
 
-_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s"
 
 
 def setup_logging(verbosity: int) -> None:

@@ -79,10 +79,14 @@ class AckFrequencyMixin(ConnectionBase):
     _ack_freq: AckFrequencySender | None = None
 
     def _ack_frequency_start(self) -> None:
-        """After the handshake: enabled when configured and the peer accepts the frames."""
+        """After the handshake: enabled when configured and both sides advertised
+        min_ack_delay.  The draft (§3) makes the peer's parameter alone enough, but
+        stacks that implemented earlier versions (picoquic) take the frames as
+        negotiated only when both sent it and close with FRAME_ENCODING_ERROR
+        otherwise: asking for both interoperates with every stack."""
         peer = self._peer_params
-        if (self._config.request_ack_frequency and peer is not None
-                and peer.min_ack_delay is not None):
+        if (self._config.request_ack_frequency and self._config.min_ack_delay is not None
+                and peer is not None and peer.min_ack_delay is not None):
             self._ack_freq = AckFrequencySender(peer.min_ack_delay, peer.max_ack_delay)
 
     def _ack_frequency_on_ack(self, path: Path, now: float) -> None:

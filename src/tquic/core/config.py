@@ -74,9 +74,12 @@ class QuicConfiguration:
     connection_id_generator: Callable[[], bytes] | None = None
     ack_delay_exponent: int = 3
     max_ack_delay: float = 0.025
-    min_ack_delay: float | None = None  # set to enable ACK_FREQUENCY (draft-ietf-quic-ack-frequency)
+    # Our min_ack_delay transport parameter (draft-ietf-quic-ack-frequency §3): we accept
+    # ACK_FREQUENCY and IMMEDIATE_ACK frames and will delay ACKs no less than this.
+    # None: not advertised (and then we send no ACK_FREQUENCY either, see below).
+    min_ack_delay: float | None = 0.001
     # Send ACK_FREQUENCY (fewer ACKs in bulk transfer) and IMMEDIATE_ACK with PTO probes
-    # when the peer advertised min_ack_delay (core/ack_frequency.py).
+    # when BOTH sides advertised min_ack_delay (core/ack_frequency.py).
     request_ack_frequency: bool = True
     max_udp_payload_size: int = 1452  # PMTUD ceiling (and our transport parameter)
     pmtud: bool = True
@@ -112,6 +115,9 @@ class QuicConfiguration:
     max_path_id: int | None = None
     scheduler: str = "minrtt"  # paths/schedulers registry name
     failover_pto_count: int = 2  # PTOs without ACK before a path is declared failed
+    # Suspect a path whose ACKs stop while other paths' keep coming, before any PTO:
+    # no new data on it, its data in flight sent again elsewhere (paths/silence.py).
+    suspect_silent_paths: bool = True
     accept_paths: bool = True  # server: accept the paths a client opens
     backup_keepalive: float | None = 5.0  # PING interval on idle backup paths (s)
     # Per path ID controller overrides, e.g. ((1, "bbr"),); others use congestion_control.

@@ -174,6 +174,9 @@ class ConnectionBase:
     def _on_records_lost(self, records: list[Record], path: Path) -> None:
         raise NotImplementedError
 
+    def _on_packet_lost(self, packet: SentPacket, path: Path) -> None:
+        raise NotImplementedError
+
     def _mp_queue_copies(self, target: Path, records: list[Record] | tuple[Record, ...]) -> None:
         raise NotImplementedError
 
@@ -282,6 +285,9 @@ class ConnectionBase:
         raise NotImplementedError
 
     def _mp_on_timeout(self, now: float) -> None:
+        raise NotImplementedError
+
+    def _mp_on_path_acked(self, path: Path, now: float) -> None:
         raise NotImplementedError
 
     def _mp_on_pto(self, path: Path, now: float) -> None:

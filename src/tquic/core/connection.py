@@ -270,7 +270,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
         path.recovery.ecn.inherit(old.ecn)  # RFC 9000 §13.4.2: re-test after migration
         path.recovery_first_pn = path.space.next_pn
         for packet in packets:
-            self._on_records_lost(packet.frames, path)
+            self._on_packet_lost(packet, path)
 
     def _start(self, network_path: NetworkPath, now: float) -> None:
         path = self._new_path(0, network_path,
@@ -643,7 +643,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
         from tquic.paths.sent_packets import SpaceId
 
         for packet in path.recovery.discard_space(SpaceId.APPLICATION):
-            self._on_records_lost(packet.frames, path)
+            self._on_packet_lost(packet, path)
 
     def _discard_epoch(self, epoch: int) -> None:
         """RFC 9001 §4.9: drop keys, stop acknowledging, stop retransmitting (RFC 9002 §6.4)."""

@@ -188,7 +188,7 @@ class FrameHandlersMixin(ConnectionBase):
         for packet in outcome.acked:
             self._on_records_acked(packet.frames, path)
         for packet in outcome.lost:
-            self._on_records_lost(packet.frames, path)
+            self._on_packet_lost(packet, path)
         self._loss_stats[0] += len(outcome.lost)
 
     def _process_ack(self, target: Path, ranges: tuple[tuple[int, int], ...], ack_delay: int,
@@ -214,10 +214,10 @@ class FrameHandlersMixin(ConnectionBase):
             self._qlog.ack_outcome(now, target.recovery, target.path_id, 2, outcome.acked,
                                    outcome.lost)
         if outcome.acked:
-            target.last_ack_time = now
+            self._mp_on_path_acked(target, now)
             self._on_packets_acked(outcome.acked, target)
         for packet in outcome.lost:
-            self._on_records_lost(packet.frames, target)
+            self._on_packet_lost(packet, target)
         self._loss_stats[0] += len(outcome.lost)
         hooks = self._paths.hooks
         if hooks.tracks_packets:

@@ -15,6 +15,7 @@ every multipath frame is a PROTOCOL_VIOLATION (§"Connection Lifecycle").
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,7 @@ from tquic.core.events import (
 from tquic.core.network_path import Address, NetworkPath
 from tquic.paths.manager import PathStats
 from tquic.paths.path import PacketSpace, Path, PathState, SpaceKind
+from tquic.paths.silence import ack_due_since, note_ack, silence_deadline
 from tquic.wire.buffer import encode_varint, varint_size
 from tquic.wire.errors import PathAbandonCode, QuicError, TransportErrorCode
 from tquic.wire.frames import (
@@ -55,6 +57,8 @@ from tquic.wire.frames import (
     PathStatusAvailableFrame,
     PathStatusBackupFrame,
 )
+
+logger = logging.getLogger("tquic.connection")
 
 PV = TransportErrorCode.PROTOCOL_VIOLATION
 MAX_PATH_ID_LIMIT = (1 << 32) - 1  # §"initial_max_path_id": the nonce holds 32 bits
@@ -382,7 +386,7 @@ class MultipathMixin(ConnectionBase):
         path.peer_cid = None
         # The frames are connection-level: what was in flight is sent again elsewhere.
         for packet in path.recovery.take_all_in_flight():
-            self._on_records_lost(packet.frames, path)
+            self._on_packet_lost(packet, path)
         self._paths.hooks.on_path_closed(path)
         release_controller(path.recovery.controller)
         if not path.abandon_sent:
@@ -469,6 +473,12 @@ class MultipathMixin(ConnectionBase):
         reinject = self._paths.hooks.next_reinjection_time()
         if reinject is not None:
             out.append(reinject)
+        paths = self._paths
+        if len(paths) > 1 and paths.policy.suspect_silent_paths:
+            for path in paths:
+                silent = silence_deadline(path, paths)
+                if silent is not None:
+                    out.append(silent)
         return out
 
     def _mp_on_timeout(self, now: float) -> None:
@@ -494,6 +504,7 @@ class MultipathMixin(ConnectionBase):
                         path.space.probe_packets = max(path.space.probe_packets, 1)
             else:
                 path.keepalive_at = None
+        self._mp_check_silence(now)
         self._mp_probe_alternatives(now)
         hooks = paths.hooks
         when = hooks.next_reinjection_time()
@@ -509,20 +520,67 @@ class MultipathMixin(ConnectionBase):
     def _mp_on_pto(self, path: Path, now: float) -> None:
         """§"PTO Expiration": the stream data of a path whose PTO fired is sent again on
         the other paths at once if one of them is fine (the originals stay in flight;
-        whichever copy is acknowledged first completes the data)."""
-        if path.recovery.pto_count != 1 or not any(
+        whichever copy is acknowledged first completes the data).  A suspect path's data
+        was sent again when it fell silent."""
+        if path.recovery.pto_count != 1 or path.suspect_since is not None or not any(
                 p is not path and p.usable and p.validated and p.recovery.pto_count == 0
                 for p in self._paths):
             return
+        self._mp_resend_in_flight(path)
+
+    def _mp_resend_in_flight(self, path: Path) -> None:
+        """Queue the stream data in flight on ``path`` to be sent again on any path
+        (retransmissions go before new data); the originals stay in flight."""
         from tquic.paths.sent_packets import SpaceId
 
+        streams = self._send_streams
+        queue = self._send_queue
         for packet in path.recovery.in_flight_packets(SpaceId.APPLICATION):
+            if packet.resent:
+                continue
+            packet.resent = True
             for record in packet.frames:
                 if record[0] == R_STREAM:
-                    stream = self._send_streams.get(record[1])
+                    stream = streams.get(record[1])
                     if stream is not None:
                         stream.on_lost(record[2], record[3], record[4])
-                        self._send_queue[record[1]] = None
+                        queue[record[1]] = None
+
+    # -- silent paths (paths/silence.py) ------------------------------------------------
+
+    def _mp_check_silence(self, now: float) -> None:
+        """Suspect every path that stayed silent past its deadline while the others were
+        acknowledged: no new data on it, its in-flight data sent again, a probe."""
+        paths = self._paths
+        if len(paths) < 2 or not paths.policy.suspect_silent_paths:
+            return
+        for path in paths:
+            deadline = silence_deadline(path, paths)
+            if deadline is not None and now >= deadline:
+                self._mp_suspect(path, now)
+
+    def _mp_suspect(self, path: Path, now: float) -> None:
+        path.suspect_since = now
+        logger.info("%s path %d silent %.0f ms past its ACK (ACKs every %.1f ms, min RTT %.1f ms) "
+                    "while other paths are acknowledged: suspect; its data in flight goes "
+                    "again on the others", "client" if self._is_client else "server",
+                    path.path_id, (now - (ack_due_since(path) or now)) * 1000,
+                    (path.ack_spacing or 0.0) * 1000, path.recovery.rtt.min_rtt * 1000)
+        self._mp_resend_in_flight(path)
+        path.space.probe_packets = max(path.space.probe_packets, 1)
+        if self._qlog is not None:
+            self._qlog.path_updated(path.path_id, "suspect")
+
+    def _mp_on_path_acked(self, path: Path, now: float) -> None:
+        """An ACK acknowledged packets of ``path``: its ACK clock, the end of its
+        suspicion, and the other paths' silence measured against it."""
+        if note_ack(path, now):
+            logger.info("%s path %d acknowledged again: no longer suspect",
+                        "client" if self._is_client else "server", path.path_id)
+            if self._qlog is not None:
+                self._qlog.path_updated(path.path_id, "active")
+        if self._mp:
+            self._mp_check_silence(now)
 
     def _mp_probe_alternatives(self, now: float) -> None:
         """A path in PTO is suspect: an idle path (a backup one, typically) gets a PING so

@@ -521,9 +521,11 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
                 if not owed:
                     break
                 # Data only in PTO probes of a path in use: the rest is the scheduler's.
+                # A suspect path's probe is a PING: the data it would carry was just
+                # queued again for the live paths (paths/silence.py).
                 dgram = self._build_datagram(
                     path, now, only_path_frames=not path.validated or path.is_backup
-                    or path.space.probe_packets == 0)
+                    or path.space.probe_packets == 0 or path.suspect_since is not None)
                 if dgram is None:
                     break
                 out.append((dgram, path.network_path))

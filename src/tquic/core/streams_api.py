@@ -7,6 +7,7 @@ current values, never packets).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from tquic.core.conn_base import (
     R_ACK,
@@ -25,7 +26,7 @@ from tquic.core.conn_base import (
     Record,
 )
 from tquic.core.recv_stream import RecvStream
-from tquic.core.send_stream import SendStream, StreamUsageError
+from tquic.core.send_stream import SendState, SendStream, StreamUsageError
 from tquic.core.stream_ids import (
     can_receive,
     can_send,
@@ -96,6 +97,12 @@ class StreamsMixin(ConnectionBase):
         """Bytes the application may queue on a stream before its buffer is full."""
         stream = self._send_streams.get(stream_id)
         return 0 if stream is None else stream.writable_bytes
+
+    def unacknowledged_stream_bytes(self) -> int:
+        """Stream bytes written but not yet acknowledged by the peer (reset streams
+        excluded): what a graceful close should let arrive first."""
+        return sum(stream.held_bytes for stream in self._send_streams.values()
+                   if stream.state < SendState.RESET_SENT and not stream.reset_pending)
 
     # -- creation and freeing --------------------------------------------------------------
 
@@ -200,6 +207,16 @@ class StreamsMixin(ConnectionBase):
                     size = probed.pmtud.on_probe_acked(record[2])
                     if size > probed.max_datagram_size:
                         probed.set_max_datagram_size(size)
+
+    def _on_packet_lost(self, packet: SentPacket, path: Path) -> None:
+        """``packet`` is lost (or its path is gone): queue what it carried again -- but
+        not stream data that was already queued again while it was in flight (a
+        multipath reinjection): that copy is in flight elsewhere, with its own loss
+        recovery, and a third copy would only wait behind it."""
+        frames: list[Any] = packet.frames
+        if packet.resent:
+            frames = [r for r in frames if r[0] != R_STREAM]
+        self._on_records_lost(frames, path)
 
     def _on_records_lost(self, records: Iterable[Record], path: Path) -> None:
         control = self._control

@@ -152,7 +152,7 @@ class TimersMixin(ConnectionBase):
             return None
         outcome = path.recovery.on_loss_detection_timeout(now)
         for packet in outcome.lost:
-            self._on_records_lost(packet.frames, path)
+            self._on_packet_lost(packet, path)
         if self._qlog is not None:
             self._qlog.lost(now, path.path_id, outcome.lost, "time_threshold")
             self._qlog.metrics(now, path.recovery, path.path_id)

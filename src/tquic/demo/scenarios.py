@@ -72,6 +72,7 @@ class LinkDef:
     loss: float = 0.0
     outages: tuple[Outage, ...] = ()
     backup: bool = False  # the client opens its path as a backup path
+    queue_packets: int | None = None  # drop-tail queue; None: one BDP (at least 8)
 
     @property
     def label(self) -> str:
@@ -82,10 +83,13 @@ class LinkDef:
 
 
 def link_profile(link: LinkDef) -> LinkProfile:
-    """One direction of ``link``: half the RTT each way, a drop-tail queue of one BDP."""
-    bdp_packets = math.ceil(link.rate_bps * link.rtt / 8 / PACKET)
+    """One direction of ``link``: half the RTT each way, a drop-tail queue of one BDP
+    unless the link says how deep."""
+    queue = link.queue_packets
+    if queue is None:
+        queue = max(math.ceil(link.rate_bps * link.rtt / 8 / PACKET), 8)
     return LinkProfile(rate_bps=link.rate_bps, delay=link.rtt / 2, loss=link.loss,
-                       queue_packets=max(bdp_packets, 8), outages=link.outages,
+                       queue_packets=queue, outages=link.outages,
                        overhead_bytes=28)
 
 

@@ -228,7 +228,10 @@ class H3Client(_Endpoint):
         self._max_response_size = max_response_size
 
     async def aclose(self) -> None:
-        """Close the connection (H3_NO_ERROR) and, on tquic.io, wait for it to finish."""
+        """Close the connection (H3_NO_ERROR) once what was written last is delivered
+        (on tquic.io: ``wait_delivered``, at most three PTOs); returns at once after."""
+        if self.protocol is not None:
+            await self.protocol.wait_delivered()
         self.close()
         if self.protocol is not None:
             await self.protocol.__aexit__(None, None, None)

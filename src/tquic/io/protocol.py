@@ -41,6 +41,10 @@ _PATH_EVENTS = (ev.PathAvailable, ev.PathValidated, ev.PathStatusChanged, ev.Pat
 # How long a closed connection keeps its routes so it can answer with
 # CONNECTION_CLOSE / finish draining (RFC 9000 §10.2), at most.
 _DRAIN_CAP = 10.0
+# Longest a graceful close waits for the peer to acknowledge the last stream bytes.
+_DELIVERY_WAIT_CAP = 2.0
+# How long stream handlers of a finished connection may still run before cancellation.
+_HANDLER_GRACE = 0.05
 
 
 class MigrationError(OSError):
@@ -293,11 +297,42 @@ class QuicConnectionProtocol:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        """Close and return at once: the application is done, nothing is worth waiting for.
+
+        CONNECTION_CLOSE goes on the wire before this returns.  The closing period
+        (RFC 9000 §10.2.1: answer a late packet with another CONNECTION_CLOSE) then runs
+        in the background for as long as the event loop lives; a client's endpoint, and
+        its socket, close when it ends.  A process that exits instead closes the socket,
+        which §10.2 allows ("able to close the UDP socket ... MAY end these states
+        sooner"); either way nobody waits 3 x PTO for it.
+
+        What the application wrote last (a request's end, a session's close capsule)
+        is delivered first: the close waits until the peer acknowledged every stream
+        byte, at most three PTOs.  A client that has received its download has nothing
+        outstanding and closes at once.
+        """
+        await self.wait_delivered()
         self.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wait_closed(), timeout=2.0)
-        if self.is_client:
-            self._endpoint.close()
+        if self._flush_scheduled:  # close() queued the CONNECTION_CLOSE: send it now
+            self.flush()
+
+    async def wait_delivered(self) -> None:
+        """Wait until the peer has acknowledged every stream byte written (reset streams
+        aside), at most three PTOs (2 s); at once when nothing is outstanding."""
+        quic = self._quic
+        pending = getattr(quic, "unacknowledged_stream_bytes", None)
+        if pending is None or self._terminated is not None or not pending():
+            return
+        self.flush()
+        deadline = self._loop.time() + min(_DELIVERY_WAIT_CAP, 3 * float(quic._pto()))
+        while self._terminated is None and pending():
+            remaining = deadline - self._loop.time()
+            if remaining <= 0:
+                return
+            if self._progress is None:
+                self._progress = self._loop.create_future()
+            await asyncio.wait([self._progress, self._closed], timeout=remaining,
+                               return_when=asyncio.FIRST_COMPLETED)
 
     # -- stream plumbing used by the adapters ------------------------------------------------
 
@@ -453,9 +488,12 @@ class QuicConnectionProtocol:
         # A stream handler still waiting (on something other than this connection's
         # streams, which have failed already) can never make progress: cancel it, or
         # it lingers until the garbage collector destroys it while pending.
-        for task in list(self._tasks):
-            if not task.done():
-                task.cancel()
+        # Cancelled a moment later: a handler woken by the last events (a session closed
+        # by the peer just before its CONNECTION_CLOSE, in the same read) gets to run
+        # and see them, instead of being cancelled before it could.
+        pending = [task for task in self._tasks if not task.done()]
+        if pending:
+            self._loop.call_later(_HANDLER_GRACE, _cancel_all, pending)
         self._endpoint.connection_finished(self, self._local_cids)
         if self._qlog is not None:
             self._qlog.close()
@@ -600,3 +638,9 @@ def _endpoint_info(addr: Address) -> dict[str, Any]:
 def _consume(future: asyncio.Future[None]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        if not task.done():
+            task.cancel()

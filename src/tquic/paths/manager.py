@@ -2,9 +2,10 @@
 
 Everything that is *policy* lives here (DESIGN.md "Multipath is the normal
 case"): which paths the scheduler may use (validated, not abandoned, not
-failed; backup paths only when no available path is left,
-draft-ietf-quic-multipath §"Path Status Management"), when a path counts as
-failed (PTO expiries with no ACK while another path is fine), and the frozen
+failed, not suspect of being silent; backup paths only when no available path is
+left, draft-ietf-quic-multipath §"Path Status Management"), when a path counts as
+failed (PTO expiries with no ACK while another path is fine; paths/silence.py says
+when one is suspect before that), and the frozen
 ``PathPolicy`` built from QuicConfiguration.  The protocol side (frames, CIDs,
 PATH_ABANDON, retention) is in core/multipath.py.
 """
@@ -37,6 +38,8 @@ class PathPolicy:
     - ``failover_pto_count``: PTO expiries in a row without an ACK after which a
       path is declared failed while another path is fine (its data is reinjected
       at once and the path abandoned with PATH_UNSTABLE_OR_POOR).
+    - ``suspect_silent_paths``: suspect a path before any PTO when its ACKs stop while
+      another path's keep coming (paths/silence.py).
     - ``accept_paths``: server: accept paths the client opens.
     - ``backup_keepalive``: seconds between PINGs on an idle backup path, so it
       stays validated and its middlebox state warm (None: no keep-alive).
@@ -46,6 +49,7 @@ class PathPolicy:
     max_path_id: int | None = None
     scheduler: str = "minrtt"
     failover_pto_count: int = 2
+    suspect_silent_paths: bool = True
     accept_paths: bool = True
     backup_keepalive: float | None = 5.0
     path_congestion_control: tuple[tuple[int, str], ...] = ()
@@ -56,6 +60,7 @@ class PathPolicy:
             max_path_id=config.max_path_id,
             scheduler=config.scheduler,
             failover_pto_count=config.failover_pto_count,
+            suspect_silent_paths=config.suspect_silent_paths,
             accept_paths=config.accept_paths,
             backup_keepalive=config.backup_keepalive,
             path_congestion_control=config.path_congestion_control,
@@ -90,6 +95,9 @@ class PathStats:
     # RFC 9000 §13.4.2 / Appendix A.4 validation state of our ECN marks on this path
     # (testing, unknown, capable, failed; disabled when ECN is off).
     ecn: str = "disabled"
+    # Silent while other paths are acknowledged (paths/silence.py): no new data goes on
+    # it and its data in flight was sent again elsewhere, until an ACK comes for it.
+    suspect: bool = False
 
 
 class PathManager:
@@ -169,6 +177,11 @@ class PathManager:
         ready = [p for p in self._paths.values() if p.usable and p.validated]
         if len(ready) <= 1:
             return ready
+        if any(p.suspect_since is not None for p in ready):
+            # A silent path (paths/silence.py) gets no new data while another is live.
+            ready = [p for p in ready if p.suspect_since is None] or ready
+            if len(ready) == 1:
+                return ready
         available = [p for p in ready if not p.is_backup]
         if any(p.recovery.pto_count == 0 for p in available):
             return available
@@ -237,5 +250,5 @@ class PathManager:
                 packets_retransmitted=p.packets_retransmitted,
                 bytes_sent=p.bytes_sent, bytes_received=p.bytes_received,
                 goodput=(p.bytes_acked_total + r.bytes_acked) / elapsed,
-                ecn=r.ecn.state.value))
+                ecn=r.ecn.state.value, suspect=p.suspect_since is not None))
         return out

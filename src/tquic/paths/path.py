@@ -75,6 +75,7 @@ class Path:
     __slots__ = (
         "abandon_deadline",
         "abandon_sent",
+        "ack_spacing",
         "amplification_limited",
         "bytes_acked_total",
         "bytes_received",
@@ -104,6 +105,7 @@ class Path:
         "responses",
         "space",
         "state",
+        "suspect_since",
     )
 
     def __init__(self, path_id: int, network_path: NetworkPath, recovery: Any,
@@ -140,6 +142,11 @@ class Path:
         self.keepalive_at: float | None = None  # backup path keep-alive PING time
         self.opened_at = 0.0
         self.last_ack_time: float | None = None  # when an ACK last acknowledged something
+        # The path's ACK clock (paths/silence.py): the smoothed gap between its ACKs,
+        # and since when it is suspect of being dead (silent while other paths are
+        # acknowledged; None: not suspect).
+        self.ack_spacing: float | None = None
+        self.suspect_since: float | None = None
         self.packets_retransmitted = 0  # records of this path's lost packets resent
         self.bytes_acked_total = 0  # acknowledged bytes of recoveries replaced
         # STREAM records to send again on THIS path, ahead of everything else

@@ -56,6 +56,10 @@ _NO_TIMEOUT = TimeoutOutcome([], None, 0)
 _SPACES = (SpaceId.INITIAL, SpaceId.HANDSHAKE, SpaceId.APPLICATION)
 
 
+# Packets oldest_in_flight_time looks at before giving up (ACK-only packets first).
+_OLDEST_SCAN = 32
+
+
 def _packet_number(packet: SentPacket) -> int:
     return packet.packet_number
 
@@ -218,6 +222,20 @@ class PathRecovery:
     def in_flight_packets(self, space: SpaceId) -> list[SentPacket]:
         """Unacknowledged, not-yet-lost packets of ``space``, oldest first (for probes)."""
         return list(self._spaces[space].sent.values())
+
+    def oldest_in_flight_time(self, space: SpaceId) -> float | None:
+        """When the oldest ack-eliciting packet of ``space`` still awaiting its ACK was
+        sent (None: none).  ACK-only packets before it are skipped, up to a few: the
+        peer acknowledges those only when it has something else to send."""
+        state = self._spaces[space]
+        if not state.ack_eliciting_in_flight:
+            return None
+        for scanned, packet in enumerate(state.sent.values()):
+            if packet.ack_eliciting:
+                return packet.time_sent
+            if scanned >= _OLDEST_SCAN:
+                return None
+        return None
 
     def is_discarded(self, space: SpaceId) -> bool:
         return self._spaces[space].discarded

@@ -43,6 +43,7 @@ class SentPacket:
         "in_flight",
         "lost_at_send",
         "packet_number",
+        "resent",
         "sent_bytes",
         "space",
         "time_sent",
@@ -74,6 +75,9 @@ class SentPacket:
         self.app_limited = False
         self.bytes_in_flight_at_send = 0
         self.lost_at_send = 0
+        # Its stream data was queued again while it was still in flight (multipath
+        # reinjection: the engine's business, like ``frames``).
+        self.resent = False
 
     def __repr__(self) -> str:
         return (
