@@ -56,7 +56,7 @@ def test_each_path_of_the_connection_is_a_link(transfer: LiveTransfer) -> None:
     (client,) = api.get("/clients")["clients"]
     assert client["paths"] == 2 and client["alpn"] == "h3"
     settings = {s["name"]: s["value"] for s in api.get("/config")["settings"]}
-    assert settings["cc"] == "cubic" and settings["control"] == transfer.control
+    assert settings["cc"] == "bbr1" and settings["control"] == transfer.control  # the default
 
 
 @pytest.mark.parametrize(("method", "path", "body", "status", "text"), [
