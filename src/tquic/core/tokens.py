@@ -42,15 +42,21 @@ def _address_bytes(address: Address) -> bytes:
 class TokenManager:
     """Issues and validates tokens with one 32-byte key (share it across a server farm)."""
 
-    __slots__ = ("_aead",)
+    __slots__ = ("_aead", "_counter", "_prefix")
 
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:
             raise ValueError("token key must be 32 bytes")
         self._aead = AESGCM(key)
+        # Nonces: a random 4-byte prefix per manager and a counter from a random start.
+        # Unique within the process, and across the servers sharing the key but for a
+        # 2^-32 chance per pair; cheaper than os.urandom for every Retry of a flood.
+        self._prefix = os.urandom(4)
+        self._counter = int.from_bytes(os.urandom(8), "big")
 
     def _seal(self, kind: int, address: Address, body: bytes) -> bytes:
-        nonce = os.urandom(_NONCE)
+        self._counter = (self._counter + 1) & 0xFFFFFFFFFFFFFFFF
+        nonce = self._prefix + self._counter.to_bytes(8, "big")
         aad = bytes((kind,)) + _address_bytes(address)
         return bytes((kind,)) + nonce + self._aead.encrypt(nonce, body, aad)
 

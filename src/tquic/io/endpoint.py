@@ -35,8 +35,8 @@ from tquic.core.network_path import Address, NetworkPath
 from tquic.core.tokens import KIND_NEW_TOKEN, KIND_RETRY, TokenManager
 from tquic.io.admission import Admission, EndpointLimits, RetryPolicy
 from tquic.io.udp import UdpSocket
-from tquic.wire.errors import QuicError
-from tquic.wire.packet import encode_retry, encode_version_negotiation, parse_header
+from tquic.wire.errors import QuicError, TransportErrorCode
+from tquic.wire.packet import encode_retry, encode_version_negotiation
 from tquic.wire.version import QUIC_V1, QUIC_V2, grease_version
 
 if TYPE_CHECKING:
@@ -499,8 +499,7 @@ class QuicEndpoint:
             self.stats.initials_rate_limited += 1
             self._drop()
             return None
-        header = parse_header(data, 0, self._cid_length)
-        token = header.token
+        token = _initial_token(data, 7 + len(dcid) + len(scid))
         need_retry = admission.need_retry(len(self._handshaking), now)
         self.stats.retry_activations = admission.retry_activations
         original_dcid: bytes | None = None
@@ -602,3 +601,18 @@ def _started(path: NetworkPath) -> dict[str, Any]:
             return {"ip_v6": addr[0], "port_v6": addr[1]}
         return {"ip_v4": addr[0], "port_v4": addr[1]}
     return {"local": info(path.local), "remote": info(path.remote)}
+
+
+def _initial_token(data: bytes, pos: int) -> bytes:
+    """The Token field of a v1/v2 Initial whose Token Length starts at ``pos`` (RFC 9000
+    §17.2.2): all the endpoint needs to decide on Retry, read without parsing the rest
+    (the engine parses the packet if a connection is made)."""
+    if pos >= len(data):
+        raise QuicError(TransportErrorCode.PROTOCOL_VIOLATION, "Initial ends before its token")
+    first = data[pos]
+    size = 1 << (first >> 6)
+    length = int.from_bytes(data[pos:pos + size], "big") & ((1 << (8 * size - 2)) - 1)
+    start = pos + size
+    if start + length > len(data):
+        raise QuicError(TransportErrorCode.PROTOCOL_VIOLATION, "token beyond the datagram")
+    return data[start:start + length]
