@@ -53,8 +53,8 @@ def add_control_options(parser: argparse.ArgumentParser) -> None:
 def add_commands(bond: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = bond.add_parser(
         "status", help="show a running daemon's links, tunnel and clients",
-        description="Show a running bond daemon (or tquic server --control): one line for "
-                    "the daemon, a table per link (state, role, RTT, rates, share, loss, data "
+        description="Show a running bond daemon (or tquic server --control): one line for\n"
+                    "the daemon, a table per link (state, role, RTT, rates, share, loss, data\n"
                     "used against the cap, why a link is demoted), the tunnel, the clients.",
         epilog=STATUS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_control_options(status)
@@ -66,8 +66,8 @@ def add_commands(bond: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     link = bond.add_parser(
         "link", help="change a link's role, weight or cap, or take it down/up",
-        description="Steer one link of a running daemon through its control API. Without "
-                    "options, show the link.",
+        description="Steer one link of a running daemon through its control API.\n"
+                    "Without options, show the link.",
         epilog=LINK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     link.add_argument("name", help="the link's name (as in 'tquic bond status')")
     link.add_argument("--role", choices=ROLES,
