@@ -1,7 +1,8 @@
 """Congestion controllers, registered by name (DESIGN.md "cc/").
 
-Importing this package registers the built-ins: ``newreno`` (RFC 9002 §7) and
-``cubic`` (RFC 9438 with HyStart++, RFC 9406).
+The built-ins are the literal table in ``tquic.cc.registry`` (newreno, cubic,
+lia/olia/balia, bbr1/2/3, copa, westwood, prague); ``register_controller`` adds
+your own (docs/congestion.md).  Importing this package registers nothing.
 """
 
 from __future__ import annotations
@@ -20,11 +21,6 @@ from tquic.cc.cubic import Cubic, create_cubic
 from tquic.cc.newreno import NewReno, create_newreno
 from tquic.cc.pacer import Pacer
 
-register_controller("newreno", create_newreno)
-register_controller("cubic", create_cubic)
-import tquic.cc.coupled_registry  # noqa: E402, F401  (registers lia, olia, balia)
-from tquic.cc import model_based  # noqa: E402, F401  (registers bbr1/2/3, bbr, copa, westwood, prague)
-
 __all__ = [
     "AckedPacket",
     "CongestionController",
@@ -36,5 +32,7 @@ __all__ = [
     "SentInfo",
     "available_controllers",
     "create_controller",
+    "create_cubic",
+    "create_newreno",
     "register_controller",
 ]

@@ -132,33 +132,28 @@ class CongestionController(Protocol):
 ControllerFactory = Callable[[int], CongestionController]
 """Builds a controller for a path, given the path's max datagram size."""
 
-_REGISTRY: dict[str, ControllerFactory] = {}
+
+# The registry itself lives in tquic.cc.registry: it imports every built-in
+# controller module, and each of those imports this module, so these documented
+# entry points (docs/congestion.md) defer the import to call time.
 
 
 def register_controller(name: str, factory: ControllerFactory) -> None:
     """Make ``factory`` available as ``name`` (e.g. for ``--cc NAME``)."""
-    _REGISTRY[name.lower()] = factory
+    from tquic.cc import registry
+
+    registry.register_controller(name, factory)
 
 
 def available_controllers() -> list[str]:
-    """Names of every registered controller, sorted."""
-    _load_builtins()
-    return sorted(_REGISTRY)
+    """Names of every built-in and registered controller, sorted."""
+    from tquic.cc import registry
+
+    return registry.available_controllers()
 
 
 def create_controller(name: str, max_datagram_size: int) -> CongestionController:
     """A new controller by name; ValueError naming the choices when unknown."""
-    _load_builtins()
-    try:
-        factory = _REGISTRY[name.lower()]
-    except KeyError:
-        choices = ", ".join(sorted(_REGISTRY))
-        raise ValueError(
-            f"unknown congestion controller {name!r}; choose one of: {choices}"
-        ) from None
-    return factory(max_datagram_size)
+    from tquic.cc import registry
 
-
-def _load_builtins() -> None:
-    # Importing tquic.cc registers the built-in controllers.
-    import tquic.cc  # noqa: F401
+    return registry.create_controller(name, max_datagram_size)

@@ -1,4 +1,4 @@
-"""Registers the coupled controllers ("lia", "olia", "balia") and the per-connection factory.
+"""The per-connection factory for the coupled controllers ("lia", "olia", "balia").
 
 ``create_controller("lia", mds)`` alone gives a controller in a group of its own
 (it then behaves as Reno on its single path).  To couple the paths of one
@@ -16,23 +16,9 @@ so the engine needs no special case.
 
 from __future__ import annotations
 
-from tquic.cc.base import (
-    CongestionController,
-    ControllerFactory,
-    create_controller,
-    register_controller,
-)
+from tquic.cc.base import CongestionController, ControllerFactory
 from tquic.cc.coupled import COUPLED_CONTROLLERS, CoupledController, CoupledGroup
-
-
-def _single(cls: type[CoupledController]) -> ControllerFactory:
-    def factory(max_datagram_size: int) -> CongestionController:
-        return cls(max_datagram_size)
-    return factory
-
-
-for _name, _cls in COUPLED_CONTROLLERS.items():
-    register_controller(_name, _single(_cls))
+from tquic.cc.registry import create_controller
 
 
 def is_coupled(name: str) -> bool:

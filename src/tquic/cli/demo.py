@@ -63,10 +63,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _options(args: argparse.Namespace, tty: bool) -> DemoOptions:
     from tquic.cc import available_controllers
-    from tquic.paths.manager import PathManager
     from tquic.paths.schedulers import available_schedulers
 
-    del PathManager  # registers the built-in schedulers
     if args.scheduler not in available_schedulers():
         raise DemoError(f"--scheduler {args.scheduler!r}: choose one of "
                         f"{', '.join(available_schedulers())}")

@@ -292,10 +292,8 @@ def _check_congestion_control(name: str) -> None:
 
 
 def _check_multipath(c: QuicConfiguration) -> None:
-    from tquic.paths.manager import PathManager  # registers the built-in schedulers
     from tquic.paths.schedulers import available_schedulers
 
-    del PathManager
     if c.scheduler.lower() not in available_schedulers():
         raise ConfigurationError(
             "scheduler", f"unknown scheduler {c.scheduler!r}; choose one of "

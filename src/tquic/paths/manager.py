@@ -18,15 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from tquic.core.network_path import NetworkPath
 from tquic.paths.path import Path, PathState
-from tquic.paths.schedulers import Scheduler, create_scheduler, register_scheduler
-from tquic.paths.schedulers.builtin import BUILTIN_SCHEDULERS
+from tquic.paths.schedulers import Scheduler, create_scheduler
 from tquic.paths.schedulers.extended import SchedulerHooks
 
 if TYPE_CHECKING:
     from tquic.core.config import QuicConfiguration
-
-for _name, _factory in BUILTIN_SCHEDULERS.items():
-    register_scheduler(_name, _factory)  # idempotent: by name (docs/schedulers.md)
 
 
 @dataclass(frozen=True, slots=True)
