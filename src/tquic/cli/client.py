@@ -292,10 +292,10 @@ async def _fetch_group(args: argparse.Namespace, config: Any, host: str, port: i
         connect_failed(fetches, host, port, exc, args.timeout)
         return
     async with conn:
-        if session is not None:
-            await session.opened(conn)
+        opening = session.open_alongside(conn) if session is not None else None
         await asyncio.gather(*(_fetch_one(conn, f, out_dir, args.timeout) for f in fetches))
-        if session is not None:
+        if session is not None and opening is not None:
+            await session.done_opening(opening)
             session.finished(conn)
         await finished(conn)
 

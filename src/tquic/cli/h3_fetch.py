@@ -37,7 +37,7 @@ async def fetch_group_h3(config: Any, host: str, port: int, fetches: list[Fetch]
 
     ``out_dir``: a directory to save the bodies in, or the full output options
     (``--keep-error-body``, ``-C -``).  With ``session`` (``--path``), the connection
-    runs on its sockets and opens its extra paths before the requests.
+    runs on its sockets and opens its extra paths while the requests go out.
     ``on_finished`` runs after the transfers, before the connection closes (e.g. to
     keep its session ticket).
     """
@@ -52,11 +52,11 @@ async def fetch_group_h3(config: Any, host: str, port: int, fetches: list[Fetch]
         connect_failed(fetches, host, port, exc, timeout, "an HTTP/3 server")
         return
     async with client:
-        if session is not None:
-            await session.opened(client.protocol)
+        opening = session.open_alongside(client.protocol) if session is not None else None
         await asyncio.gather(*(_fetch_one(client, f, output, timeout, verbose)
                                for f in fetches))
-        if session is not None:
+        if session is not None and opening is not None:
+            await session.done_opening(opening)
             session.finished(client.protocol)
         if on_finished is not None:
             await on_finished(client.protocol)

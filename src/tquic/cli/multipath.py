@@ -10,6 +10,7 @@ before any packet is sent, in one line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
@@ -90,6 +91,19 @@ class MultipathSession:
         except BaseException:
             await proto.__aexit__(None, None, None)
             raise
+
+    def open_alongside(self, proto: QuicConnectionProtocol) -> asyncio.Task[None]:
+        """Open the extra paths while the requests already go out on path 0: waiting for
+        them first (the handshake's confirmation, then PATH_CHALLENGE) cost every
+        download a round trip before its first byte."""
+        return asyncio.ensure_future(self.opened(proto))
+
+    async def done_opening(self, task: asyncio.Task[None]) -> None:
+        """After the transfers: an opening still in progress is of no use any more."""
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def opened(self, proto: QuicConnectionProtocol) -> None:
         """Open the extra paths (every socket after the first), then keep them: a path
