@@ -12,6 +12,7 @@ from engine_loop import SERVER_PATH, Loop, handshake_pair, inject_1rtt
 
 from tquic.core.events import StreamDataReceived, StreamReset
 from tquic.core.packet_builder import PacketBuilderMixin
+from tquic.core.records import StreamRecord
 from tquic.paths.sent_packets import SpaceId
 from tquic.wire.buffer import encode_varint
 
@@ -99,12 +100,13 @@ def test_an_ack_of_a_run_of_packets_acknowledges_each_packets_stream_range() -> 
     sid, _ = _client_stream_datagrams(loop, bytes(12_000))
     path = loop.client._paths.primary
     sent = path.recovery.in_flight_packets(SpaceId.APPLICATION)
-    stream_packets = [p for p in sent if any(r[0] == 0 and r[1] == sid for r in p.frames)]
+    stream_packets = [p for p in sent
+                      if any(isinstance(r, StreamRecord) and r.stream_id == sid for r in p.frames)]
     assert len(stream_packets) >= 8
     stream = loop.client._send_streams[sid]
     # Every packet but the fourth: the run before the gap is freed, the rest is held.
     loop.client._on_packets_acked(stream_packets[:3] + stream_packets[4:], path)
-    gap_start = next(r[2] for r in stream_packets[3].frames if r[0] == 0)  # R_STREAM offset
+    gap_start = next(r.offset for r in stream_packets[3].frames if isinstance(r, StreamRecord))
     assert stream.acked_prefix == gap_start
     loop.client._on_packets_acked([stream_packets[3]], path)
     assert stream.acked_prefix == stream.highest_sent  # all that the window let out

@@ -9,15 +9,12 @@ original lost.
 
 from __future__ import annotations
 
-from typing import Any
-
 from mp_loop import LINK_A, LINK_B, MpLoop, two_paths
 
+from tquic.core.records import StreamRecord
 from tquic.paths.schedulers import register_scheduler
 from tquic.paths.schedulers.deadline import DeadlineScheduler
 from tquic.paths.sent_packets import SentPacket, SpaceId
-
-R_STREAM = 0
 
 
 def _stream_ranges(packets: list[SentPacket], sent_at: float) -> set[tuple[int, int, int]]:
@@ -25,10 +22,9 @@ def _stream_ranges(packets: list[SentPacket], sent_at: float) -> set[tuple[int, 
     for packet in packets:
         if packet.time_sent != sent_at:
             continue
-        for record in packet.frames:
-            rec: Any = record
-            if rec[0] == R_STREAM and rec[3]:
-                out.add((rec[1], rec[2], rec[3]))
+        for rec in packet.frames:
+            if isinstance(rec, StreamRecord) and rec.length:
+                out.add((rec.stream_id, rec.offset, rec.length))
     return out
 
 
@@ -122,6 +118,6 @@ def test_copies_are_dropped_when_their_path_is_abandoned() -> None:
     client = loop.client
     path1 = client.paths.get(1)
     assert path1 is not None
-    path1.copies.append((R_STREAM, 0, 0, 100, False))
+    path1.copies.append(StreamRecord(0, 0, 100, False))
     client.abandon_path(1, now=loop.now)
     assert path1.copies == []

@@ -24,7 +24,8 @@ on the probe's acknowledgment).
 
 from __future__ import annotations
 
-from tquic.core.conn_base import R_FRAME, ConnectionBase
+from tquic.core.conn_base import ConnectionBase
+from tquic.core.records import FrameRecord
 from tquic.paths.path import Path
 from tquic.wire.frame_types import AckFrequencyFrame, ImmediateAckFrame
 
@@ -99,9 +100,9 @@ class AckFrequencyMixin(ConnectionBase):
         frame = sender.update(now, int(recovery.controller.congestion_window),
                               path.max_datagram_size, recovery.rtt.smoothed_rtt)
         if frame is not None:
-            self._control.append((R_FRAME, frame))
+            self._control.append(FrameRecord(frame))
 
     def _ack_frequency_on_probe(self) -> None:
         """A PTO probe is about to go out: ask for its acknowledgment without delay."""
         if self._ack_freq is not None:
-            self._control.append((R_FRAME, ImmediateAckFrame()))
+            self._control.append(FrameRecord(ImmediateAckFrame()))

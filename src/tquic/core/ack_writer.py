@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tquic.core.ack_tracker import encode_ack_delay
-from tquic.core.conn_base import R_ACK, ConnectionBase, Epoch
+from tquic.core.conn_base import ConnectionBase, Epoch
+from tquic.core.records import AckRecord
 from tquic.paths.path import PacketSpace, Path, SpaceKind
 from tquic.wire.buffer import encode_varint
 
@@ -65,7 +66,7 @@ class AckWriterMixin(ConnectionBase):
         if built is None or len(built[0]) > room:
             return 0
         data, largest = built
-        draft.add(data, (R_ACK, space, largest), ack_eliciting=False)
+        draft.add(data, AckRecord(space, largest), ack_eliciting=False)
         tracker.on_ack_sent(now, largest)
         if draft.epoch == Epoch.ONE_RTT and self._one_rtt is not None:
             self._one_rtt.on_ack_sent(largest)

@@ -9,10 +9,12 @@ beyond small helpers.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Sequence
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from tquic.core.events import Event
+from tquic.core.records import Record
 
 if TYPE_CHECKING:
     from tquic.core.ack_frequency import AckFrequencySender
@@ -54,24 +56,7 @@ class ConnState(IntEnum):
     TERMINATED = 4
 
 
-# Retransmission records kept in SentPacket.frames: tuples whose first item is
-# one of these tags.  Frames are never retransmitted as packets (RFC 9000 §13.3):
-# on loss each record says what to send again, with current values.
-R_STREAM = 0  # (tag, stream_id, offset, length, fin)
-R_CRYPTO = 1  # (tag, epoch, offset, length)
-R_ACK = 2  # (tag, PacketSpace, largest acknowledged)
-R_FRAME = 3  # (tag, frame): resend as is (NEW_CONNECTION_ID, NEW_TOKEN, ...)
-R_HANDSHAKE_DONE = 4  # (tag,)
-R_MAX_DATA = 5  # (tag,): resend the current limit
-R_MAX_STREAM_DATA = 6  # (tag, stream_id)
-R_RESET_STREAM = 7  # (tag, stream_id)
-R_STOP_SENDING = 8  # (tag, stream_id)
-R_PMTU_PROBE = 9  # (tag, path_id, size)
-R_RETIRE_CID = 10  # (tag, sequence_number)
-R_MAX_STREAMS = 11  # (tag, bidirectional)
-R_NONE = 12  # (tag,): PING, PADDING, DATAGRAM, PATH_*: nothing to do
-
-Record = tuple[Any, ...]
+# Retransmission records (what SentPacket.frames holds): typed values in core/records.py.
 
 
 class ConnectionBase:
@@ -168,16 +153,16 @@ class ConnectionBase:
     def _on_packets_acked(self, packets: list[SentPacket], path: Path) -> None:
         raise NotImplementedError
 
-    def _on_records_acked(self, records: list[Record], path: Path) -> None:
+    def _on_records_acked(self, records: Iterable[Record], path: Path) -> None:
         raise NotImplementedError
 
-    def _on_records_lost(self, records: list[Record], path: Path) -> None:
+    def _on_records_lost(self, records: Iterable[Record], path: Path) -> None:
         raise NotImplementedError
 
     def _on_packet_lost(self, packet: SentPacket, path: Path) -> None:
         raise NotImplementedError
 
-    def _mp_queue_copies(self, target: Path, records: list[Record] | tuple[Record, ...]) -> None:
+    def _mp_queue_copies(self, target: Path, records: Sequence[Record]) -> None:
         raise NotImplementedError
 
     def _add_copies(self, draft: Any, path: Path, room: int) -> int:

@@ -29,7 +29,7 @@ from tquic.core.ack_frequency import AckFrequencyMixin
 from tquic.core.ack_tracker import AckTracker
 from tquic.core.cids import LocalCids, PeerCids
 from tquic.core.config import QuicConfiguration
-from tquic.core.conn_base import R_FRAME, ConnState, Epoch
+from tquic.core.conn_base import ConnState, Epoch
 from tquic.core.events import (
     ConnectionIdIssued,
     ConnectionTerminated,
@@ -47,6 +47,7 @@ from tquic.core.pmtud import Pmtud
 from tquic.core.preferred_address import PreferredAddressMixin
 from tquic.core.probe_packets import ProbePacketsMixin
 from tquic.core.qlog_events import EngineQlog
+from tquic.core.records import FrameRecord
 from tquic.core.stream_ids import StreamLimits
 from tquic.core.stream_train import StreamTrainMixin
 from tquic.core.streams_api import StreamsMixin
@@ -635,7 +636,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
         if c.issue_new_tokens and self._token_manager is not None:
             token = self._token_manager.create_new_token(
                 self._paths.primary.network_path.remote, now)
-            self._control.append((R_FRAME, NewTokenFrame(token)))
+            self._control.append(FrameRecord(NewTokenFrame(token)))
 
     def _on_zero_rtt_rejected(self) -> None:
         """RFC 9001 §4.6.2: 0-RTT data was not processed: send it again in 1-RTT."""

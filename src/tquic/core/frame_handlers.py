@@ -13,10 +13,6 @@ from typing import Any
 
 from tquic.core.ack_tracker import decode_ack_delay
 from tquic.core.conn_base import (
-    R_MAX_DATA,
-    R_MAX_STREAM_DATA,
-    R_MAX_STREAMS,
-    R_RESET_STREAM,
     ConnectionBase,
     Epoch,
 )
@@ -31,6 +27,7 @@ from tquic.core.events import (
     StreamsAvailable,
 )
 from tquic.core.network_path import NetworkPath
+from tquic.core.records import MAX_DATA, MaxStreamDataRecord, MaxStreamsRecord, ResetStreamRecord
 from tquic.core.recv_stream import RecvStream
 from tquic.core.send_stream import SendStream
 from tquic.core.stream_ids import check_frame_direction, is_unidirectional
@@ -339,11 +336,11 @@ class FrameHandlersMixin(ConnectionBase):
         if stream.max_stream_data_update(now, rtt) is not None and (
                 stream_id not in self._pending_msd):
             self._pending_msd.add(stream_id)
-            self._control.append((R_MAX_STREAM_DATA, stream_id))
+            self._control.append(MaxStreamDataRecord(stream_id))
         if self._conn_window.should_send_update(now, rtt) is not None and (
                 not self._max_data_pending):
             self._max_data_pending = True
-            self._control.append((R_MAX_DATA,))
+            self._control.append(MAX_DATA)
         self._maybe_free_stream(stream_id)
 
 
@@ -365,7 +362,7 @@ class FrameHandlersMixin(ConnectionBase):
         if self._conn_window.should_send_update(now, rtt) is not None and (
                 not self._max_data_pending):
             self._max_data_pending = True
-            self._control.append((R_MAX_DATA,))
+            self._control.append(MAX_DATA)
         self._maybe_free_stream(stream_id)
 
     def _send_stream_for_frame(self, stream_id: int, frame_type: int) -> SendStream | None:
@@ -384,7 +381,7 @@ class FrameHandlersMixin(ConnectionBase):
         if stream.on_stop_sending(code):
             # RFC 9000 §3.5: answer with RESET_STREAM carrying the same code.
             self._send_queue.pop(frame.stream_id, None)
-            self._control.append((R_RESET_STREAM, frame.stream_id))
+            self._control.append(ResetStreamRecord(frame.stream_id))
             self._queue_event(StopSendingReceived(frame.stream_id, code))
 
     def _on_max_data(self, frame: MaxDataFrame, epoch: int, path: Path, now: float) -> None:
@@ -423,7 +420,7 @@ class FrameHandlersMixin(ConnectionBase):
         limits.on_streams_blocked(frame.maximum_streams)
         update = limits.max_streams_update()
         if update is not None:
-            self._control.append((R_MAX_STREAMS, frame.bidirectional))
+            self._control.append(MaxStreamsRecord(frame.bidirectional))
 
     # -- connection IDs and paths ------------------------------------------------------------
 

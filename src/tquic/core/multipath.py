@@ -16,16 +16,13 @@ every multipath frame is a PROTOCOL_VIOLATION (§"Connection Lifecycle").
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tquic.cc.coupled_registry import connection_controller_factory, release_controller
 from tquic.core.ack_tracker import AckTracker
 from tquic.core.cids import LocalCids, PeerCid, PeerCids
 from tquic.core.conn_base import (
-    R_FRAME,
-    R_RETIRE_CID,
-    R_STREAM,
     ConnectionBase,
     ConnState,
     Epoch,
@@ -39,6 +36,7 @@ from tquic.core.events import (
     PathStatusChanged,
 )
 from tquic.core.network_path import Address, NetworkPath
+from tquic.core.records import FrameRecord, Record, RetireCidRecord, StreamRecord
 from tquic.paths.manager import PathStats
 from tquic.paths.path import PacketSpace, Path, PathState, SpaceKind
 from tquic.paths.silence import ack_due_since, note_ack, silence_deadline
@@ -180,7 +178,7 @@ class MultipathMixin(ConnectionBase):
 
     def _announce_cid(self, path_id: int, seq: int, cid: bytes, token: bytes) -> None:
         self._mp_cid_index[cid] = path_id
-        self._control.append((R_FRAME, PathNewConnectionIdFrame(path_id, seq, 0, cid, token)))
+        self._control.append(FrameRecord(PathNewConnectionIdFrame(path_id, seq, 0, cid, token)))
         self._queue_event(ConnectionIdIssued(cid, seq, token, path_id))
 
     def _mp_replenish(self, path_id: int) -> None:
@@ -196,7 +194,7 @@ class MultipathMixin(ConnectionBase):
         if self._peer_params is None:
             return
         for entry in self._local_cids.replenish(self._peer_params.active_connection_id_limit):
-            self._control.append((R_FRAME, NewConnectionIdFrame(
+            self._control.append(FrameRecord(NewConnectionIdFrame(
                 entry.sequence_number, 0, entry.cid, entry.reset_token)))
             self._queue_event(ConnectionIdIssued(entry.cid, entry.sequence_number,
                                                  entry.reset_token))
@@ -205,14 +203,14 @@ class MultipathMixin(ConnectionBase):
         """RETIRE_CONNECTION_ID (path 0) and PATH_RETIRE_CONNECTION_ID frames owed."""
         pending = self._peer_cids.pending_retirements
         for seq in pending:
-            self._control.append((R_RETIRE_CID, seq))
+            self._control.append(RetireCidRecord(seq))
         pending.clear()
         self._mp_flush_retirements()
 
     def _mp_flush_retirements(self) -> None:
         for path_id, cids in self._mp_peer_cids.items():
             for seq in cids.pending_retirements:
-                self._control.append((R_FRAME, PathRetireConnectionIdFrame(path_id, seq)))
+                self._control.append(FrameRecord(PathRetireConnectionIdFrame(path_id, seq)))
             cids.pending_retirements.clear()
 
     @property
@@ -295,10 +293,10 @@ class MultipathMixin(ConnectionBase):
         if chosen is None:
             if blocked_on_cids is not None:
                 peer = self._mp_peer_cids.get(blocked_on_cids)
-                self._control.append((R_FRAME, PathCidsBlockedFrame(
+                self._control.append(FrameRecord(PathCidsBlockedFrame(
                     blocked_on_cids, 0 if peer is None else peer.next_expected_sequence)))
                 raise PathError(f"no connection ID from the peer for path {blocked_on_cids}")
-            self._control.append((R_FRAME, PathsBlockedFrame(self._mp_peer_max)))
+            self._control.append(FrameRecord(PathsBlockedFrame(self._mp_peer_max)))
             raise PathError(f"no unused path ID (peer's maximum is {self._mp_peer_max})")
         peer_cids = self._mp_peer_cids[chosen]
         peer_cid = peer_cids.acquire()
@@ -321,7 +319,7 @@ class MultipathMixin(ConnectionBase):
             # §"Path Initiation": a path we do not want is closed with PATH_ABANDON
             # sent on another path; the path ID is consumed.
             self._mp_used_ids.add(path_id)
-            self._control.append((R_FRAME, PathAbandonFrame(
+            self._control.append(FrameRecord(PathAbandonFrame(
                 path_id, PathAbandonCode.PATH_RESOURCE_LIMIT_REACHED)))
             return None
         peer_cids = self._mp_peer_cids.get(path_id)
@@ -349,7 +347,7 @@ class MultipathMixin(ConnectionBase):
         path.local_status_seq += 1
         path.local_backup = backup
         frame_cls = PathStatusBackupFrame if backup else PathStatusAvailableFrame
-        self._control.append((R_FRAME, frame_cls(path.path_id, path.local_status_seq)))
+        self._control.append(FrameRecord(frame_cls(path.path_id, path.local_status_seq)))
         self._queue_event(PathStatusChanged(path.path_id, backup, by_peer=False))
 
     def abandon_path(self, path_id: int, error_code: int = PathAbandonCode.APPLICATION_ABANDON_PATH,
@@ -391,7 +389,7 @@ class MultipathMixin(ConnectionBase):
         release_controller(path.recovery.controller)
         if not path.abandon_sent:
             path.abandon_sent = True
-            self._control.append((R_FRAME, PathAbandonFrame(path.path_id, int(error_code))))
+            self._control.append(FrameRecord(PathAbandonFrame(path.path_id, int(error_code))))
         # Keep the receive state 3 PTO (§"Path Close") for reordered packets.
         path.abandon_deadline = now + 3 * self._pto()
         self._queue_event(PathAbandoned(path.path_id, int(error_code), by_peer))
@@ -406,7 +404,7 @@ class MultipathMixin(ConnectionBase):
             self._qlog.path_updated(path.path_id, "closed")
         if self._mp_local_max < MAX_PATH_ID_LIMIT:
             self._mp_local_max += 1
-            self._control.append((R_FRAME, MaxPathIdFrame(self._mp_local_max)))
+            self._control.append(FrameRecord(MaxPathIdFrame(self._mp_local_max)))
         cids = self._mp_local_cids.get(path.path_id)
         if cids is not None:
             for entry in cids.active:
@@ -417,14 +415,14 @@ class MultipathMixin(ConnectionBase):
 
     # -- copies on a chosen path (redundant, deadline) ------------------------------------
 
-    def _mp_queue_copies(self, target: Path, records: list[Any] | tuple[Any, ...]) -> None:
+    def _mp_queue_copies(self, target: Path, records: Sequence[Record]) -> None:
         """Queue another copy of these STREAM records on ``target``'s own front of queue
         (docs/schedulers.md ``select_many`` and ``reinjections``): they leave on that
         path, ahead of new data, the next time it builds a packet -- not through the
         connection's retransmission queue, which any path could drain.  The originals
         stay in flight (draft-ietf-quic-multipath §"Retransmissions", strategy b)."""
         copies = target.copies
-        copies.extend(r for r in records if r[0] == R_STREAM)
+        copies.extend(r for r in records if isinstance(r, StreamRecord))
         if len(copies) > MAX_PATH_COPIES:
             # Bounded: a copy is optional (the original is still in flight), the
             # oldest ones are the least useful.
@@ -441,7 +439,7 @@ class MultipathMixin(ConnectionBase):
             if space < 24:
                 break
             record = copies[0]
-            stream_id, offset, length, fin = record[1], record[2], record[3], record[4]
+            stream_id, offset, length, fin = record
             stream = streams.get(stream_id)
             chunk = None if stream is None else stream.copy_range(
                 offset, length, fin, space - 1 - varint_size(stream_id) - 16)
@@ -452,13 +450,13 @@ class MultipathMixin(ConnectionBase):
             n = len(data)
             head = b"".join((bytes((0x0E | (0x01 if with_fin else 0),)),
                              encode_varint(stream_id), encode_varint(start), encode_varint(n)))
-            draft.add(head + data, (R_STREAM, stream_id, start, n, with_fin))
+            draft.add(head + data, StreamRecord(stream_id, start, n, with_fin))
             used += len(head) + n
             end = offset + length
             if start + n >= end:
                 copies.pop(0)
             else:  # the rest of the range in the next packet of this path
-                copies[0] = (R_STREAM, stream_id, start + n, end - start - n, fin)
+                copies[0] = StreamRecord(stream_id, start + n, end - start - n, fin)
         return used
 
     # -- timers -----------------------------------------------------------------------
@@ -510,10 +508,10 @@ class MultipathMixin(ConnectionBase):
         when = hooks.next_reinjection_time()
         if when is not None and now >= when:
             for item in hooks.reinjections(paths.schedulable(), now):
-                frames: list[Any] = item.packet.frames
+                frames: list[Record] = item.packet.frames  # type: ignore[assignment]
                 self._mp_queue_copies(item.target, frames)
                 # Other retransmittable frames (control) are cheap to repeat anywhere.
-                rest = [r for r in frames if r[0] != R_STREAM]
+                rest = [r for r in frames if not isinstance(r, StreamRecord)]
                 if rest:
                     self._on_records_lost(rest, item.source)
 
@@ -540,11 +538,11 @@ class MultipathMixin(ConnectionBase):
                 continue
             packet.resent = True
             for record in packet.frames:
-                if record[0] == R_STREAM:
-                    stream = streams.get(record[1])
+                if isinstance(record, StreamRecord):
+                    stream = streams.get(record.stream_id)
                     if stream is not None:
-                        stream.on_lost(record[2], record[3], record[4])
-                        queue[record[1]] = None
+                        stream.on_lost(record.offset, record.length, record.fin)
+                        queue[record.stream_id] = None
 
     # -- silent paths (paths/silence.py) ------------------------------------------------
 

@@ -16,25 +16,24 @@ from __future__ import annotations
 from typing import Any
 
 from tquic.core.ack_writer import AckWriterMixin, _can_carry
-from tquic.core.conn_base import (
-    R_ACK,
-    R_CRYPTO,
-    R_FRAME,
-    R_HANDSHAKE_DONE,
-    R_MAX_DATA,
-    R_MAX_STREAM_DATA,
-    R_MAX_STREAMS,
-    R_NONE,
-    R_RESET_STREAM,
-    R_RETIRE_CID,
-    R_STOP_SENDING,
-    R_STREAM,
-    ConnectionBase,
-    ConnState,
-    Epoch,
-    Record,
-)
+from tquic.core.conn_base import ConnectionBase, ConnState, Epoch
 from tquic.core.network_path import NetworkPath
+from tquic.core.records import (
+    HANDSHAKE_DONE,
+    NOOP,
+    AckRecord,
+    CryptoRecord,
+    FrameRecord,
+    HandshakeDoneRecord,
+    MaxDataRecord,
+    MaxStreamDataRecord,
+    MaxStreamsRecord,
+    Record,
+    ResetStreamRecord,
+    RetireCidRecord,
+    StopSendingRecord,
+    StreamRecord,
+)
 from tquic.core.recv_stream import RecvState
 from tquic.paths.path import PacketSpace, Path
 from tquic.paths.sent_packets import SentPacket, SpaceId
@@ -116,7 +115,7 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
     _pending_msd: set[int]
     _max_data_pending: bool
     _mp: bool
-    _sealed_stream_records: list[Record]
+    _sealed_stream_records: list[StreamRecord]
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, NetworkPath]]:
         """Datagrams to put on the wire now, each with the network path to send it on."""
@@ -244,7 +243,7 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
                     self._zero_rtt_sent = True
             out.append(packet)
             if epoch == Epoch.ONE_RTT and self._mp:
-                self._sealed_stream_records = [r for r in d.records if r[0] == R_STREAM]
+                self._sealed_stream_records = [r for r in d.records if isinstance(r, StreamRecord)]
             size = len(packet)
             in_flight = d.ack_eliciting or pad > 0
             sent = SentPacket(d.pn, now, size, d.ack_eliciting, in_flight,
@@ -306,7 +305,7 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
             if has_crypto and can_send:
                 self._add_crypto(draft, epoch, room)
             if probe and not draft.ack_eliciting:
-                draft.add(_PING, (R_NONE,))
+                draft.add(_PING, NOOP)
         if not draft.parts:
             return None
         space.next_pn = pn + 1
@@ -325,7 +324,7 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
             if not data:
                 break
             frame = b"".join((b"\x06", encode_varint(off), encode_varint(len(data)), data))
-            draft.add(frame, (R_CRYPTO, epoch, off, len(data)))
+            draft.add(frame, CryptoRecord(epoch, off, len(data)))
             used += len(frame)
         return used
 
@@ -426,14 +425,14 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
             if self._send_queue:
                 room -= self._add_streams(draft, room)
         if probe and not draft.ack_eliciting:
-            draft.add(_PING, (R_NONE,))
+            draft.add(_PING, NOOP)
         if ack is not None and (draft.parts or space.ack_tracker.ack_due(now)):
             # RFC 9000 §13.2.1: ACK-only packets only when an ACK is due; otherwise
             # piggyback on what is sent anyway.
             data, largest = ack
             draft.parts.insert(0, data)
             draft.payload_len += len(data)
-            draft.records.append((R_ACK, space, largest))
+            draft.records.append(AckRecord(space, largest))
             space.ack_tracker.on_ack_sent(now, largest)
             if self._one_rtt is not None:
                 self._one_rtt.on_ack_sent(largest, path.path_id)
@@ -441,7 +440,7 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
             for data, ack_space, largest in path_acks:
                 draft.parts.insert(0, data)
                 draft.payload_len += len(data)
-                draft.records.append((R_ACK, ack_space, largest))
+                draft.records.append(AckRecord(ack_space, largest))
                 ack_space.ack_tracker.on_ack_sent(now, largest)
                 if self._one_rtt is not None and ack_space.path_id is not None:
                     self._one_rtt.on_ack_sent(largest, ack_space.path_id)
@@ -535,11 +534,11 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
         responses = path.responses
         while responses and responses[0][1] == path.network_path and room - used >= 9:
             data, _ = responses.pop(0)
-            draft.add(b"\x1b" + data, (R_NONE,))
+            draft.add(b"\x1b" + data, NOOP)
             used += 9
         if path.challenge_pending and room - used >= 9:
             data = self._new_challenge(path)
-            draft.add(b"\x1a" + data, (R_NONE,))
+            draft.add(b"\x1a" + data, NOOP)
             used += 9
             # RFC 9000 §8.2.1: a datagram carrying PATH_CHALLENGE is expanded to 1200
             # bytes (when the amplification limit allows).
@@ -556,7 +555,7 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
         used = 0
         if self._handshake_done_pending and not self._is_client:
             self._handshake_done_pending = False
-            draft.add(b"\x1e", (R_HANDSHAKE_DONE,))
+            draft.add(b"\x1e", HANDSHAKE_DONE)
             used += 1
         keep: list[Record] = []
         for i, record in enumerate(control):
@@ -573,36 +572,39 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
         return used
 
     def _control_frame(self, record: Record) -> Frame | None:
-        tag = record[0]
-        if tag == R_FRAME:
-            frame: Frame = record[1]
+        """The frame to send for a queued control record, with current values (RFC
+        9000 §13.3), or None when it is no longer needed."""
+        if isinstance(record, FrameRecord):
+            frame: Frame = record.frame
             return frame
-        if tag == R_MAX_DATA:
+        if isinstance(record, MaxDataRecord):
             self._max_data_pending = False
             return MaxDataFrame(self._conn_window.limit)
-        if tag == R_MAX_STREAM_DATA:
-            self._pending_msd.discard(record[1])
-            rs = self._recv_streams.get(record[1])
+        if isinstance(record, MaxStreamDataRecord):
+            sid = record.stream_id
+            self._pending_msd.discard(sid)
+            rs = self._recv_streams.get(sid)
             if rs is None or rs.state != RecvState.RECV:
                 return None
-            return MaxStreamDataFrame(record[1], rs.window.limit)
-        if tag == R_RESET_STREAM:
-            ss = self._send_streams.get(record[1])
+            return MaxStreamDataFrame(sid, rs.window.limit)
+        if isinstance(record, ResetStreamRecord):
+            ss = self._send_streams.get(record.stream_id)
             if ss is None:
                 return None
             reset = ss.reset_frame()
-            return None if reset is None else ResetStreamFrame(record[1], reset[0], reset[1])
-        if tag == R_STOP_SENDING:
-            rs = self._recv_streams.get(record[1])
+            return None if reset is None else ResetStreamFrame(record.stream_id, reset[0],
+                                                               reset[1])
+        if isinstance(record, StopSendingRecord):
+            rs = self._recv_streams.get(record.stream_id)
             if rs is None or not rs.needs_stop_sending or rs.stop_sending_error_code is None:
                 return None
-            return StopSendingFrame(record[1], rs.stop_sending_error_code)
-        if tag == R_RETIRE_CID:
-            return RetireConnectionIdFrame(record[1])
-        if tag == R_MAX_STREAMS:
-            limits = self._streams_bidi if record[1] else self._streams_uni
-            return MaxStreamsFrame(limits.local_max, record[1])
-        if tag == R_HANDSHAKE_DONE:
+            return StopSendingFrame(record.stream_id, rs.stop_sending_error_code)
+        if isinstance(record, RetireCidRecord):
+            return RetireConnectionIdFrame(record.sequence_number)
+        if isinstance(record, MaxStreamsRecord):
+            limits = self._streams_bidi if record.bidirectional else self._streams_uni
+            return MaxStreamsFrame(limits.local_max, record.bidirectional)
+        if isinstance(record, HandshakeDoneRecord):
             return HandshakeDoneFrame()
         return None
 
@@ -615,7 +617,7 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
             if frame_len > room - used:
                 break
             queue.popleft()
-            draft.add(b"\x31" + encode_varint(len(data)) + data, (R_NONE,))
+            draft.add(b"\x31" + encode_varint(len(data)) + data, NOOP)
             used += frame_len
         return used
 
@@ -655,7 +657,7 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
                 parts.append(data)
                 size = len(head) + n
                 used += size
-                records.append((R_STREAM, stream_id, offset, n, fin))
+                records.append(StreamRecord(stream_id, offset, n, fin))
             if not stream.has_data_to_send():
                 done.append(stream_id)
             elif room - used < 8:
@@ -663,7 +665,7 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
                 break
             blocked = stream.take_blocked_signal()
             if blocked is not None:
-                self._control.append((R_FRAME, _stream_data_blocked(stream_id, blocked)))
+                self._control.append(FrameRecord(_stream_data_blocked(stream_id, blocked)))
         if used:
             draft.payload_len += used
             draft.ack_eliciting = True
@@ -678,7 +680,7 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
             if blocked is not None:
                 from tquic.wire.frames import DataBlockedFrame
 
-                self._control.append((R_FRAME, DataBlockedFrame(blocked)))
+                self._control.append(FrameRecord(DataBlockedFrame(blocked)))
         return used
 
 

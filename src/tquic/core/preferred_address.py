@@ -26,9 +26,10 @@ import os
 from dataclasses import dataclass, field
 
 from tquic.core.cids import LocalCid, PeerCid
-from tquic.core.conn_base import R_NONE, ConnectionBase, Epoch, Record
+from tquic.core.conn_base import ConnectionBase, Epoch
 from tquic.core.events import ConnectionIdIssued, PathMigrated
 from tquic.core.network_path import NetworkPath
+from tquic.core.records import NOOP, Record
 from tquic.paths.sent_packets import SentPacket, SpaceId
 from tquic.wire.packet import encode_packet_number, encode_short_header
 from tquic.wire.params import PreferredAddress, TransportParameters
@@ -150,7 +151,7 @@ class PreferredAddressMixin(ConnectionBase):
         # Recorded (its ACK is legitimate) but not in flight: the loss of a probe to
         # another address must not shrink the window of the path in use (RFC 9000 §9.4,
         # RFC 9002 §6: only in-flight packets count for congestion control).
-        records: list[Record] = [(R_NONE,)]
+        records: list[Record] = [NOOP]
         path.recovery.on_packet_sent(SentPacket(pn, now, len(datagram), False, False,
                                                 SpaceId.APPLICATION, list(records)), now)
         if self._qlog is not None:

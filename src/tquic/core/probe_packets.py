@@ -11,9 +11,10 @@ the scheduler fills the paths, outside the usual path and window logic.
 
 from __future__ import annotations
 
-from tquic.core.conn_base import R_NONE, R_PMTU_PROBE, ConnectionBase, Epoch
+from tquic.core.conn_base import ConnectionBase, Epoch
 from tquic.core.network_path import NetworkPath
 from tquic.core.packet_builder import _PING, PacketDraft
+from tquic.core.records import NOOP, PmtuProbeRecord
 from tquic.paths.path import Path
 from tquic.wire.packet import encode_packet_number
 
@@ -49,7 +50,7 @@ class ProbePacketsMixin(ConnectionBase):
         pn = space.next_pn
         _, pn_len = encode_packet_number(pn, space.largest_acked)
         draft = PacketDraft(Epoch.ONE_RTT, space, path, dcid, pn, pn_len, 1 + len(dcid) + pn_len)
-        draft.add(b"\x1b" + data, (R_NONE,))
+        draft.add(b"\x1b" + data, NOOP)
         draft.padding = max(0, 1200 - draft.size)
         space.next_pn = pn + 1
         saved = path.bytes_sent
@@ -76,7 +77,7 @@ class ProbePacketsMixin(ConnectionBase):
             _, pn_len = encode_packet_number(pn, space.largest_acked)
             draft = PacketDraft(Epoch.ONE_RTT, space, path, dcid, pn, pn_len,
                                 1 + len(dcid) + pn_len)
-            draft.add(_PING, (R_PMTU_PROBE, path.path_id, size))
+            draft.add(_PING, PmtuProbeRecord(path.path_id, size))
             draft.padding = size - draft.size
             space.next_pn = pn + 1
             pmtud.on_probe_sent(size, now)

@@ -7,7 +7,7 @@ interface of tquic.qlog.QuicLogger), with the engine's ``now``; a plain
 ``QuicConfiguration.quic_logger`` callable ``(name, data)`` works too.
 
 Frames are summarised cheaply: for packets sent, from the engine's
-retransmission records (core/conn_base.py R_*), not by re-parsing; for packets
+retransmission records (core/records.py), not by re-parsing; for packets
 received, from the parsed frame objects.  Events logged:
 
 - quic:packet_sent, quic:packet_received (header: packet_type, packet_number,
@@ -34,22 +34,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tquic.core.conn_base import (
-    R_ACK,
-    R_CRYPTO,
-    R_FRAME,
-    R_HANDSHAKE_DONE,
-    R_MAX_DATA,
-    R_MAX_STREAM_DATA,
-    R_MAX_STREAMS,
-    R_PMTU_PROBE,
-    R_RESET_STREAM,
-    R_RETIRE_CID,
-    R_STOP_SENDING,
-    R_STREAM,
-    Epoch,
-    Record,
-)
+from tquic.core.conn_base import Epoch
 from tquic.core.events import (
     ConnectionTerminated,
     Event,
@@ -61,6 +46,21 @@ from tquic.core.events import (
     PathStatusChanged,
     PathValidated,
 )
+from tquic.core.records import (
+    AckRecord,
+    CryptoRecord,
+    FrameRecord,
+    HandshakeDoneRecord,
+    MaxDataRecord,
+    MaxStreamDataRecord,
+    MaxStreamsRecord,
+    PmtuProbeRecord,
+    Record,
+    ResetStreamRecord,
+    RetireCidRecord,
+    StopSendingRecord,
+    StreamRecord,
+)
 from tquic.wire.frame_types import AckFrame, CryptoFrame, DatagramFrame, StreamFrame
 
 LogFn = Callable[[float, str, dict[str, Any]], None]
@@ -71,8 +71,9 @@ _SPACE_TYPE = {0: "initial", 1: "handshake", 2: "1RTT"}  # SpaceId -> packet typ
 _SPACE_NAME = {0: "initial", 1: "handshake", 2: "application_data"}
 _KEY_LEVEL = {Epoch.INITIAL: "initial", Epoch.ZERO_RTT: "0rtt", Epoch.HANDSHAKE: "handshake",
               Epoch.ONE_RTT: "1rtt"}
-_RECORD_NAME = {R_HANDSHAKE_DONE: "handshake_done", R_MAX_DATA: "max_data",
-                R_RETIRE_CID: "retire_connection_id", R_MAX_STREAMS: "max_streams"}
+_RECORD_NAME: dict[type, str] = {
+    HandshakeDoneRecord: "handshake_done", MaxDataRecord: "max_data",
+    RetireCidRecord: "retire_connection_id", MaxStreamsRecord: "max_streams"}
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _frame_names: dict[type, str] = {}
 
@@ -91,26 +92,27 @@ def summarise_records(records: Iterable[Record], padding: int) -> list[dict[str,
     """Frames of a sent packet from its retransmission records (no re-parsing)."""
     out: list[dict[str, Any]] = []
     for record in records:
-        tag = record[0]
-        if tag == R_STREAM:
-            out.append({"frame_type": "stream", "stream_id": record[1], "offset": record[2],
-                        "length": record[3], "fin": bool(record[4])})
-        elif tag == R_ACK:
+        if isinstance(record, StreamRecord):
+            out.append({"frame_type": "stream", "stream_id": record.stream_id,
+                        "offset": record.offset, "length": record.length,
+                        "fin": bool(record.fin)})
+        elif isinstance(record, AckRecord):
             out.append({"frame_type": "ack"})
-        elif tag == R_CRYPTO:
-            out.append({"frame_type": "crypto", "offset": record[2], "length": record[3]})
-        elif tag == R_FRAME:
-            out.append({"frame_type": frame_type_name(record[1])})
-        elif tag == R_MAX_STREAM_DATA:
-            out.append({"frame_type": "max_stream_data", "stream_id": record[1]})
-        elif tag == R_RESET_STREAM:
-            out.append({"frame_type": "reset_stream", "stream_id": record[1]})
-        elif tag == R_STOP_SENDING:
-            out.append({"frame_type": "stop_sending", "stream_id": record[1]})
-        elif tag == R_PMTU_PROBE:
+        elif isinstance(record, CryptoRecord):
+            out.append({"frame_type": "crypto", "offset": record.offset,
+                        "length": record.length})
+        elif isinstance(record, FrameRecord):
+            out.append({"frame_type": frame_type_name(record.frame)})
+        elif isinstance(record, MaxStreamDataRecord):
+            out.append({"frame_type": "max_stream_data", "stream_id": record.stream_id})
+        elif isinstance(record, ResetStreamRecord):
+            out.append({"frame_type": "reset_stream", "stream_id": record.stream_id})
+        elif isinstance(record, StopSendingRecord):
+            out.append({"frame_type": "stop_sending", "stream_id": record.stream_id})
+        elif isinstance(record, PmtuProbeRecord):
             out.append({"frame_type": "ping"})
-        elif tag in _RECORD_NAME:
-            out.append({"frame_type": _RECORD_NAME[tag]})
+        elif type(record) in _RECORD_NAME:
+            out.append({"frame_type": _RECORD_NAME[type(record)]})
     if padding:
         out.append({"frame_type": "padding", "payload_length": padding})
     return out

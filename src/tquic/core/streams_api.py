@@ -7,23 +7,22 @@ current values, never packets).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from tquic.core.conn_base import (
-    R_ACK,
-    R_CRYPTO,
-    R_FRAME,
-    R_HANDSHAKE_DONE,
-    R_MAX_DATA,
-    R_MAX_STREAM_DATA,
-    R_MAX_STREAMS,
-    R_PMTU_PROBE,
-    R_RESET_STREAM,
-    R_RETIRE_CID,
-    R_STOP_SENDING,
-    R_STREAM,
-    ConnectionBase,
+from tquic.core.conn_base import ConnectionBase
+from tquic.core.records import (
+    AckRecord,
+    CryptoRecord,
+    FrameRecord,
+    HandshakeDoneRecord,
+    MaxDataRecord,
+    MaxStreamDataRecord,
+    MaxStreamsRecord,
+    PmtuProbeRecord,
     Record,
+    ResetStreamRecord,
+    RetireCidRecord,
+    StopSendingRecord,
+    StreamRecord,
 )
 from tquic.core.recv_stream import RecvStream
 from tquic.core.send_stream import SendState, SendStream, StreamUsageError
@@ -56,7 +55,7 @@ class StreamsMixin(ConnectionBase):
             if blocked is not None:
                 from tquic.wire.frames import StreamsBlockedFrame
 
-                self._control.append((R_FRAME, StreamsBlockedFrame(blocked, bidirectional)))
+                self._control.append(FrameRecord(StreamsBlockedFrame(blocked, bidirectional)))
             raise StreamUsageError("stream limit reached; wait for MAX_STREAMS")
         self._create_stream(stream_id)
         return stream_id
@@ -79,7 +78,7 @@ class StreamsMixin(ConnectionBase):
             raise StreamUsageError(f"stream {stream_id} has no open sending part")
         if stream.reset(error_code):
             self._send_queue.pop(stream_id, None)
-            self._control.append((R_RESET_STREAM, stream_id))
+            self._control.append(ResetStreamRecord(stream_id))
 
     def stop_sending(self, stream_id: int, error_code: int) -> None:
         """Ask the peer to stop sending on a stream (STOP_SENDING, RFC 9000 §3.5)."""
@@ -91,7 +90,7 @@ class StreamsMixin(ConnectionBase):
                 raise StreamUsageError(f"stream {stream_id} has no receiving part")
             return
         if stream.stop_sending(error_code):
-            self._control.append((R_STOP_SENDING, stream_id))
+            self._control.append(StopSendingRecord(stream_id))
 
     def stream_writable(self, stream_id: int) -> int:
         """Bytes the application may queue on a stream before its buffer is full."""
@@ -145,7 +144,7 @@ class StreamsMixin(ConnectionBase):
             limits = self._streams_uni if is_unidirectional(stream_id) else self._streams_bidi
             limits.on_remote_stream_closed()
             if limits.max_streams_update() is not None:
-                self._control.append((R_MAX_STREAMS, not is_unidirectional(stream_id)))
+                self._control.append(MaxStreamsRecord(not is_unidirectional(stream_id)))
 
     # -- retransmission records ----------------------------------------------------------
 
@@ -158,14 +157,15 @@ class StreamsMixin(ConnectionBase):
         for packet in packets:
             records = packet.frames
             if len(records) == 1:
-                record: Record = records[0]  # type: ignore[assignment]
-                if record[0] == R_STREAM and not record[4]:
-                    if record[1] == run_id and record[2] == run_end:
-                        run_end += record[3]
+                record = records[0]
+                if isinstance(record, StreamRecord) and not record.fin:
+                    if record.stream_id == run_id and record.offset == run_end:
+                        run_end += record.length
                         continue
                     if run_id >= 0:
                         self._stream_range_acked(run_id, run_start, run_end - run_start)
-                    run_id, run_start, run_end = record[1], record[2], record[2] + record[3]
+                    run_id, run_start = record.stream_id, record.offset
+                    run_end = run_start + record.length
                     continue
             if run_id >= 0:
                 self._stream_range_acked(run_id, run_start, run_end - run_start)
@@ -183,28 +183,27 @@ class StreamsMixin(ConnectionBase):
 
     def _on_records_acked(self, records: Iterable[Record], path: Path) -> None:
         for record in records:
-            tag = record[0]
-            if tag == R_STREAM:
-                stream = self._send_streams.get(record[1])
+            if isinstance(record, StreamRecord):
+                stream = self._send_streams.get(record.stream_id)
                 if stream is not None:
-                    stream.on_ack(record[2], record[3], record[4])
+                    stream.on_ack(record.offset, record.length, record.fin)
                     if stream.is_finished:
-                        self._maybe_free_stream(record[1])
-            elif tag == R_ACK:
-                record[1].ack_tracker.on_ack_acked(record[2])
-            elif tag == R_CRYPTO:
-                crypto = self._crypto_send.get(record[1])
+                        self._maybe_free_stream(record.stream_id)
+            elif isinstance(record, AckRecord):
+                record.space.ack_tracker.on_ack_acked(record.largest)
+            elif isinstance(record, CryptoRecord):
+                crypto = self._crypto_send.get(record.epoch)
                 if crypto is not None:
-                    crypto.on_ack(record[2], record[3], False)
-            elif tag == R_RESET_STREAM:
-                stream = self._send_streams.get(record[1])
+                    crypto.on_ack(record.offset, record.length, False)
+            elif isinstance(record, ResetStreamRecord):
+                stream = self._send_streams.get(record.stream_id)
                 if stream is not None:
                     stream.on_reset_acked()
-                    self._maybe_free_stream(record[1])
-            elif tag == R_PMTU_PROBE:
-                probed = self._paths.get(record[1])
+                    self._maybe_free_stream(record.stream_id)
+            elif isinstance(record, PmtuProbeRecord):
+                probed = self._paths.get(record.path_id)
                 if probed is not None and probed.pmtud is not None:
-                    size = probed.pmtud.on_probe_acked(record[2])
+                    size = probed.pmtud.on_probe_acked(record.size)
                     if size > probed.max_datagram_size:
                         probed.set_max_datagram_size(size)
 
@@ -213,47 +212,48 @@ class StreamsMixin(ConnectionBase):
         not stream data that was already queued again while it was in flight (a
         multipath reinjection): that copy is in flight elsewhere, with its own loss
         recovery, and a third copy would only wait behind it."""
-        frames: list[Any] = packet.frames
+        frames: list[Record] = packet.frames  # type: ignore[assignment]
         if packet.resent:
-            frames = [r for r in frames if r[0] != R_STREAM]
+            frames = [r for r in frames if not isinstance(r, StreamRecord)]
         self._on_records_lost(frames, path)
 
     def _on_records_lost(self, records: Iterable[Record], path: Path) -> None:
         control = self._control
         resent = False
         for record in records:
-            tag = record[0]
-            if tag == R_STREAM:
-                stream = self._send_streams.get(record[1])
+            if isinstance(record, StreamRecord):
+                stream = self._send_streams.get(record.stream_id)
                 if stream is not None:
-                    stream.on_lost(record[2], record[3], record[4])
+                    stream.on_lost(record.offset, record.length, record.fin)
                     resent = True
                     if stream.has_data_to_send():
-                        self._send_queue[record[1]] = None
-            elif tag == R_CRYPTO:
-                crypto = self._crypto_send.get(record[1])
-                if crypto is not None and record[1] not in self._discarded_epochs:
-                    crypto.on_lost(record[2], record[3], False)
-            elif tag in (R_FRAME, R_RETIRE_CID, R_MAX_STREAMS, R_STOP_SENDING):
+                        self._send_queue[record.stream_id] = None
+            elif isinstance(record, CryptoRecord):
+                crypto = self._crypto_send.get(record.epoch)
+                if crypto is not None and record.epoch not in self._discarded_epochs:
+                    crypto.on_lost(record.offset, record.length, False)
+            elif isinstance(record, (FrameRecord, RetireCidRecord, MaxStreamsRecord,
+                                     StopSendingRecord)):
                 control.append(record)
-            elif tag == R_HANDSHAKE_DONE:
+            elif isinstance(record, HandshakeDoneRecord):
                 self._handshake_done_pending = True
-            elif tag == R_MAX_DATA:
+            elif isinstance(record, MaxDataRecord):
                 if not self._max_data_pending:
                     self._max_data_pending = True
                     control.append(record)
-            elif tag == R_MAX_STREAM_DATA:
-                if record[1] in self._recv_streams and record[1] not in self._pending_msd:
-                    self._pending_msd.add(record[1])
+            elif isinstance(record, MaxStreamDataRecord):
+                sid = record.stream_id
+                if sid in self._recv_streams and sid not in self._pending_msd:
+                    self._pending_msd.add(sid)
                     control.append(record)
-            elif tag == R_RESET_STREAM:
-                stream = self._send_streams.get(record[1])
+            elif isinstance(record, ResetStreamRecord):
+                stream = self._send_streams.get(record.stream_id)
                 if stream is not None:
                     stream.on_reset_lost()
                     control.append(record)
-            elif tag == R_PMTU_PROBE:
-                probed = self._paths.get(record[1])
+            elif isinstance(record, PmtuProbeRecord):
+                probed = self._paths.get(record.path_id)
                 if probed is not None and probed.pmtud is not None:
-                    probed.pmtud.on_probe_lost(record[2])
+                    probed.pmtud.on_probe_lost(record.size)
         if resent:
             path.packets_retransmitted += 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from tquic.core.conn_base import ConnectionBase, ConnState, Epoch
 from tquic.core.events import ConnectionTerminated
+from tquic.core.records import CryptoRecord
 from tquic.paths.path import Path
 from tquic.wire.errors import QuicError, TransportErrorCode
 
@@ -184,5 +185,5 @@ class TimersMixin(ConnectionBase):
         space_id = SpaceId.INITIAL if epoch == Epoch.INITIAL else SpaceId.HANDSHAKE
         for packet in path.recovery.in_flight_packets(space_id):
             for record in packet.frames:
-                if record[0] == 1:  # R_CRYPTO: probe with the unacknowledged handshake data
-                    self._crypto_send[epoch].on_lost(record[2], record[3], False)
+                if isinstance(record, CryptoRecord):  # probe with the unacknowledged handshake data
+                    self._crypto_send[epoch].on_lost(record.offset, record.length, False)
