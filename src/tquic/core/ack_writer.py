@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 from tquic.core.ack_tracker import encode_ack_delay
 from tquic.core.conn_base import ConnectionBase, Epoch
 from tquic.core.records import AckRecord
-from tquic.paths.path import PacketSpace, Path, SpaceKind
+from tquic.paths.path import PacketSpace, Path
 from tquic.wire.buffer import encode_varint
+from tquic.wire.epochs import SpaceId
 
 if TYPE_CHECKING:
     from tquic.core.packet_builder import PacketDraft
@@ -34,7 +35,7 @@ class AckWriterMixin(ConnectionBase):
         ranges, delay = tracker.build_ack_ranges(now)
         if not ranges:
             return None
-        exponent = self._config.ack_delay_exponent if space.kind == SpaceKind.APPLICATION else 3
+        exponent = self._config.ack_delay_exponent if space.kind == SpaceId.APPLICATION else 3
         ecn = tracker.ecn_counts
         # ACK frame written directly (RFC 9000 §19.3): the per-packet path; PATH_ACK
         # (0x3e) is the same with the path ID after the type (multipath §"PATH_ACK Frame");

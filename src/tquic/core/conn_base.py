@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from tquic.core.events import Event
 from tquic.core.records import Record
+from tquic.wire.epochs import Epoch as Epoch  # encryption levels (RFC 9001 §4)
 
 if TYPE_CHECKING:
     from tquic.core.ack_frequency import AckFrequencySender
@@ -37,15 +38,6 @@ if TYPE_CHECKING:
     from tquic.wire.errors import QuicError
     from tquic.wire.frames import ConnectionCloseFrame, Frame
     from tquic.wire.params import TransportParameters
-
-
-class Epoch(IntEnum):
-    """Encryption levels (same values as tquic.crypto.tls.Epoch, RFC 9001 §4)."""
-
-    INITIAL = 0
-    ZERO_RTT = 1
-    HANDSHAKE = 2
-    ONE_RTT = 3
 
 
 class ConnState(IntEnum):

@@ -56,8 +56,9 @@ from tquic.core.tokens import TokenManager
 from tquic.crypto.protection import DecryptionError
 from tquic.paths.ecn import EcnState, EcnValidator, codepoint_for
 from tquic.paths.manager import PathManager, PathPolicy
-from tquic.paths.path import PacketSpace, Path, SpaceKind
+from tquic.paths.path import PacketSpace, Path
 from tquic.paths.recovery import PathRecovery
+from tquic.wire.epochs import SpaceId, space_of
 from tquic.wire.errors import QuicError, TransportErrorCode
 from tquic.wire.frames import (
     ConnectionCloseFrame,
@@ -107,8 +108,8 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
         self._rx_path: Path | None = None
         self._sealed_stream_records: list[Any] = []
         self._spaces = {
-            Epoch.INITIAL: PacketSpace(SpaceKind.INITIAL, AckTracker(immediate_space=True), None),
-            Epoch.HANDSHAKE: PacketSpace(SpaceKind.HANDSHAKE, AckTracker(immediate_space=True),
+            Epoch.INITIAL: PacketSpace(SpaceId.INITIAL, AckTracker(immediate_space=True), None),
+            Epoch.HANDSHAKE: PacketSpace(SpaceId.HANDSHAKE, AckTracker(immediate_space=True),
                                          None),
         }
         self._send_keys = {}
@@ -241,7 +242,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
     def _new_path(self, path_id: int, network_path: NetworkPath, *, validated: bool) -> Path:
         tracker = AckTracker(max_ack_delay=self._config.max_ack_delay,
                              min_ack_delay=self._config.min_ack_delay)
-        space = PacketSpace(SpaceKind.APPLICATION, tracker, path_id)
+        space = PacketSpace(SpaceId.APPLICATION, tracker, path_id)
         return Path(path_id, network_path, self._make_recovery(path_id), space,
                     validated=validated)
 
@@ -641,8 +642,6 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
     def _on_zero_rtt_rejected(self) -> None:
         """RFC 9001 §4.6.2: 0-RTT data was not processed: send it again in 1-RTT."""
         path = self._paths.primary
-        from tquic.paths.sent_packets import SpaceId
-
         for packet in path.recovery.discard_space(SpaceId.APPLICATION):
             self._on_packet_lost(packet, path)
 
@@ -650,8 +649,6 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
         """RFC 9001 §4.9: drop keys, stop acknowledging, stop retransmitting (RFC 9002 §6.4)."""
         if epoch in self._discarded_epochs:
             return
-        from tquic.paths.sent_packets import SpaceId
-
         self._discarded_epochs.add(epoch)
         if self._qlog is not None:
             self._qlog.key_discarded(epoch)
@@ -667,7 +664,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
             space.probe_packets = 0
         if self._paths:
             self._paths.primary.recovery.discard_space(
-                SpaceId.INITIAL if epoch == Epoch.INITIAL else SpaceId.HANDSHAKE)
+                space_of(epoch))
 
     # -- application calls ---------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from tquic.core.recv_stream import RecvStream
 from tquic.core.send_stream import SendStream
 from tquic.core.stream_ids import check_frame_direction, is_unidirectional
 from tquic.paths.path import Path
-from tquic.paths.sent_packets import SpaceId
+from tquic.wire.epochs import SpaceId, space_of
 from tquic.wire.errors import QuicError, TransportErrorCode
 from tquic.wire.frames import (
     FRAME_RULES,
@@ -170,7 +170,7 @@ class FrameHandlersMixin(ConnectionBase):
 
     def _process_long_ack(self, frame: AckFrame, epoch: int, path: Path, now: float) -> None:
         space = self._spaces[epoch]
-        space_id = SpaceId.INITIAL if epoch == Epoch.INITIAL else SpaceId.HANDSHAKE
+        space_id = space_of(epoch)
         largest = frame.ranges[0][1]
         if largest >= space.next_pn:
             # RFC 9000 §13.1: acknowledging a packet never sent.

@@ -24,7 +24,6 @@ from tquic.core.version_negotiation import (
 )
 from tquic.crypto.keys import CipherSuite
 from tquic.crypto.protection import PacketProtection, initial_protections
-from tquic.paths.path import SpaceKind
 from tquic.wire.errors import QuicError, TransportErrorCode
 from tquic.wire.packet import Header, PacketType
 from tquic.wire.params import (
@@ -41,12 +40,6 @@ if TYPE_CHECKING:
 CRYPTO_BUFFER_LIMIT = 64 * 1024  # bytes of CRYPTO data buffered ahead per epoch (§7.5)
 FRAME_CRYPTO = 0x06
 TPE = TransportErrorCode.TRANSPORT_PARAMETER_ERROR
-_EPOCH_SPACE = {Epoch.INITIAL: SpaceKind.INITIAL, Epoch.HANDSHAKE: SpaceKind.HANDSHAKE,
-                Epoch.ZERO_RTT: SpaceKind.APPLICATION, Epoch.ONE_RTT: SpaceKind.APPLICATION}
-
-
-def epoch_space(epoch: int) -> SpaceKind:
-    return _EPOCH_SPACE[Epoch(epoch)]
 
 
 class HandshakeMixin(ConnectionBase):

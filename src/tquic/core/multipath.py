@@ -38,9 +38,10 @@ from tquic.core.events import (
 from tquic.core.network_path import Address, NetworkPath
 from tquic.core.records import FrameRecord, Record, RetireCidRecord, StreamRecord
 from tquic.paths.manager import PathStats
-from tquic.paths.path import PacketSpace, Path, PathState, SpaceKind
+from tquic.paths.path import PacketSpace, Path, PathState
 from tquic.paths.silence import ack_due_since, note_ack, silence_deadline
 from tquic.wire.buffer import encode_varint, varint_size
+from tquic.wire.epochs import SpaceId
 from tquic.wire.errors import PathAbandonCode, QuicError, TransportErrorCode
 from tquic.wire.frames import (
     FrameType,
@@ -227,7 +228,7 @@ class MultipathMixin(ConnectionBase):
         if congestion_control is not None or self._paths.policy.path_congestion_control:
             # Its pacing burst and ECN codepoint (ECT(1) for an L4S controller) follow.
             recovery.set_controller(self._controller_for(path_id, congestion_control))
-        path = Path(path_id, network_path, recovery, PacketSpace(SpaceKind.APPLICATION, tracker,
+        path = Path(path_id, network_path, recovery, PacketSpace(SpaceId.APPLICATION, tracker,
                                                                   path_id), validated=False)
         path.peer_cid = peer_cid
         path.opened_at = now
@@ -529,8 +530,6 @@ class MultipathMixin(ConnectionBase):
     def _mp_resend_in_flight(self, path: Path) -> None:
         """Queue the stream data in flight on ``path`` to be sent again on any path
         (retransmissions go before new data); the originals stay in flight."""
-        from tquic.paths.sent_packets import SpaceId
-
         streams = self._send_streams
         queue = self._send_queue
         for packet in path.recovery.in_flight_packets(SpaceId.APPLICATION):

@@ -36,8 +36,9 @@ from tquic.core.records import (
 )
 from tquic.core.recv_stream import RecvState
 from tquic.paths.path import PacketSpace, Path
-from tquic.paths.sent_packets import SentPacket, SpaceId
+from tquic.paths.sent_packets import SentPacket
 from tquic.wire.buffer import encode_varint, varint_size
+from tquic.wire.epochs import space_of
 from tquic.wire.frames import (
     ConnectionCloseFrame,
     Frame,
@@ -64,8 +65,6 @@ MIN_INITIAL_DATAGRAM = 1200  # RFC 9000 §14.1
 MAX_DATAGRAMS_PER_CALL = 512
 _EPOCH_PACKET_TYPE: dict[int, PacketType] = {Epoch.INITIAL: PacketType.INITIAL, Epoch.HANDSHAKE: PacketType.HANDSHAKE,
                       Epoch.ZERO_RTT: PacketType.ZERO_RTT}
-_EPOCH_SPACE_ID: dict[int, SpaceId] = {Epoch.INITIAL: SpaceId.INITIAL, Epoch.HANDSHAKE: SpaceId.HANDSHAKE,
-                   Epoch.ZERO_RTT: SpaceId.APPLICATION, Epoch.ONE_RTT: SpaceId.APPLICATION}
 _PING = b"\x01"
 
 
@@ -247,7 +246,7 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
             size = len(packet)
             in_flight = d.ack_eliciting or pad > 0
             sent = SentPacket(d.pn, now, size, d.ack_eliciting, in_flight,
-                              _EPOCH_SPACE_ID[epoch], d.records)  # type: ignore[arg-type]
+                              space_of(epoch), d.records)  # type: ignore[arg-type]
             if codepoint:
                 sent.ecn = codepoint
                 ecn.on_marked_sent(sent.space)

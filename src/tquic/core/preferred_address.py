@@ -30,7 +30,8 @@ from tquic.core.conn_base import ConnectionBase, Epoch
 from tquic.core.events import ConnectionIdIssued, PathMigrated
 from tquic.core.network_path import NetworkPath
 from tquic.core.records import NOOP, Record
-from tquic.paths.sent_packets import SentPacket, SpaceId
+from tquic.paths.sent_packets import SentPacket
+from tquic.wire.epochs import SpaceId
 from tquic.wire.packet import encode_packet_number, encode_short_header
 from tquic.wire.params import PreferredAddress, TransportParameters
 

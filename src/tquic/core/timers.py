@@ -17,6 +17,7 @@ from tquic.core.conn_base import ConnectionBase, ConnState, Epoch
 from tquic.core.events import ConnectionTerminated
 from tquic.core.records import CryptoRecord
 from tquic.paths.path import Path
+from tquic.wire.epochs import SpaceId, space_of
 from tquic.wire.errors import QuicError, TransportErrorCode
 
 
@@ -146,8 +147,6 @@ class TimersMixin(ConnectionBase):
     def _run_loss_timer(self, path: Path, now: float) -> str | None:
         """RFC 9002 Appendix A.9 OnLossDetectionTimeout for one path, if due: "loss"
         (time-threshold losses declared), "pto" (probes queued) or None (not due)."""
-        from tquic.paths.sent_packets import SpaceId
-
         deadline = path.recovery.loss_detection_deadline()
         if deadline is None or now < deadline:
             return None
@@ -180,9 +179,7 @@ class TimersMixin(ConnectionBase):
         self._ack_frequency_on_probe()
 
     def _requeue_crypto(self, epoch: int, path: Path) -> None:
-        from tquic.paths.sent_packets import SpaceId
-
-        space_id = SpaceId.INITIAL if epoch == Epoch.INITIAL else SpaceId.HANDSHAKE
+        space_id = space_of(epoch)
         for packet in path.recovery.in_flight_packets(space_id):
             for record in packet.frames:
                 if isinstance(record, CryptoRecord):  # probe with the unacknowledged handshake data

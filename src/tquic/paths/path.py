@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tquic.core.ack_tracker import AckTracker
 from tquic.core.network_path import NetworkPath
+from tquic.wire.epochs import SpaceId
 
 if TYPE_CHECKING:
     from tquic.core.cids import PeerCid
@@ -37,12 +38,8 @@ def update_controller_datagram_size(controller: Any, size: int) -> None:
         controller.minimum_window = MINIMUM_WINDOW_PACKETS * size
 
 
-class SpaceKind(IntEnum):
-    """The packet-number space kinds (RFC 9000 §12.3); values match paths.recovery.SpaceId."""
-
-    INITIAL = 0
-    HANDSHAKE = 1
-    APPLICATION = 2
+SpaceKind = SpaceId
+"""The former name of :class:`tquic.wire.epochs.SpaceId` (the same enum), kept for callers."""
 
 
 class PacketSpace:
@@ -52,7 +49,7 @@ class PacketSpace:
     __slots__ = ("ack_tracker", "discarded", "kind", "largest_acked", "next_pn",
                  "path_id", "probe_packets")
 
-    def __init__(self, kind: SpaceKind, ack_tracker: AckTracker, path_id: int | None) -> None:
+    def __init__(self, kind: SpaceId, ack_tracker: AckTracker, path_id: int | None) -> None:
         self.kind = kind
         self.ack_tracker = ack_tracker
         self.path_id = path_id

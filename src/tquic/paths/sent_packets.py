@@ -12,15 +12,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from enum import IntEnum
 
-
-class SpaceId(IntEnum):
-    """Packet-number spaces (RFC 9000 §12.3)."""
-
-    INITIAL = 0
-    HANDSHAKE = 1
-    APPLICATION = 2
+from tquic.wire.epochs import SpaceId as SpaceId  # packet-number spaces (RFC 9000 §12.3)
 
 
 class SentPacket:

@@ -13,7 +13,6 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import IntEnum
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -28,6 +27,7 @@ from tquic.crypto.tls.signatures import (
     SignatureScheme,
     scheme_fits_key,
 )
+from tquic.wire.epochs import Epoch as Epoch  # the one enum (RFC 9001 §4)
 
 __all__ = [
     "DEFAULT_CIPHER_SUITES",
@@ -55,15 +55,6 @@ DEFAULT_GROUPS: tuple[NamedGroup, ...] = (
     NamedGroup.secp256r1,
     NamedGroup.secp384r1,
 )
-
-
-class Epoch(IntEnum):
-    """QUIC encryption levels (RFC 9001 §4)."""
-
-    INITIAL = 0
-    ZERO_RTT = 1
-    HANDSHAKE = 2
-    ONE_RTT = 3
 
 
 @dataclass(frozen=True, slots=True)
