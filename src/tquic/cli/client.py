@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -36,14 +37,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "client", help="fetch URLs over QUIC (HTTP/3, or HTTP/0.9 hq-interop)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Fetch each URL on its own stream, concurrently (one connection per "
-                    "server), then print bytes, seconds and Mbit/s, and per connection its "
-                    "protocol, RTT (min/smoothed) and packet losses (--json: also per path "
-                    "addresses, window, counters and ECN state).\n\n"
-                    "Saved files (-O, --output-dir) are written to NAME.part and renamed to "
-                    "NAME only when the whole body arrived with a 2xx status: a failed fetch "
-                    "leaves no NAME and never replaces an existing one; a transfer that "
-                    "broke off leaves NAME.part, which -C - resumes.",
+        description=textwrap.fill(
+            "Fetch each URL on its own stream, concurrently (one connection per server), "
+            "then print bytes, seconds and Mbit/s, and per connection its protocol, RTT "
+            "(min/smoothed) and packet losses (--json: also per path addresses, window, "
+            "counters and ECN state).") + "\n\n" + textwrap.fill(
+            "Saved files (-O, --output-dir) are written to NAME.part and renamed to NAME "
+            "only when the whole body arrived with a 2xx status: a failed fetch leaves no "
+            "NAME and never replaces an existing one; a transfer that broke off leaves "
+            "NAME.part, which -C - resumes."),
         epilog=EXIT_CODES_HELP)
     parser.add_argument("urls", nargs="+", metavar="URL", help="https://HOST:PORT/path")
     parser.add_argument("-O", "--remote-name", action="store_true",
