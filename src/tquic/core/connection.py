@@ -80,6 +80,11 @@ class DatagramError(ValueError):
     """send_datagram refused: DATAGRAM not negotiated, or the payload cannot fit."""
 
 
+_Opened = tuple[Path, PacketSpace, bytes, bytes, int, int | None]
+"""An unprotected packet: its path and packet-number space, the plain header, the
+payload, the packet number, and the largest packet number received before it."""
+
+
 class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, ProbePacketsMixin,
                      FrameHandlersMixin, StreamsMixin, MigrationMixin, PreferredAddressMixin,
                      MultipathMixin, AckFrequencyMixin, TimersMixin):
@@ -432,54 +437,14 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
             return False
         packet = data[start:header.packet_end] if start or header.packet_end != len(data) else data
         pn_offset = header.pn_offset - start
-        path: Path
         if epoch == Epoch.ONE_RTT:
-            one_rtt = self._one_rtt
-            if one_rtt is None:
-                self._buffer_undecryptable(packet, network_path, now)
-                return False
-            # multipath: the DCID names the path, hence the packet-number space and nonce.
-            path_id = self._rx_path_id(header.dcid)
-            rx_path = self._paths.get(path_id)
-            largest = rx_path.space.ack_tracker.largest_received if rx_path is not None else None
-            try:
-                plain, payload, pn = one_rtt.unprotect(
-                    packet, pn_offset, -1 if largest is None else largest, path_id, now,
-                    self._previous_keys_keep)
-            except DecryptionError:
-                return False
-            if rx_path is None:
-                rx_path = self._mp_accept_path(path_id, network_path, now)
-                if rx_path is None:
-                    return False
-            path = rx_path
-            space = path.space
-            reserved = plain[0] & 0x18
+            opened = self._open_short(packet, pn_offset, header, network_path, now)
         else:
-            path = self._paths.get(0) or self._paths.primary
-            if epoch == Epoch.ZERO_RTT:
-                if self._is_client:
-                    return False
-                space = path.space
-            else:
-                if epoch in self._discarded_epochs:
-                    return False
-                space = self._spaces[epoch]
-            keys = self._long_header_keys(epoch, header.version)
-            if keys is None:
-                if epoch != Epoch.INITIAL:
-                    self._buffer_undecryptable(packet, network_path, now)
-                return False
-            if epoch == Epoch.INITIAL and not self._is_client and self._tls is None:
-                pass
-            largest = space.ack_tracker.largest_received
-            try:
-                plain, payload, pn = keys.unprotect(packet, pn_offset,
-                                                    -1 if largest is None else largest)
-            except DecryptionError:
-                return False
-            reserved = plain[0] & 0x0C
-        if reserved:
+            opened = self._open_long(packet, pn_offset, header, epoch, network_path, now)
+        if opened is None:
+            return False
+        path, space, plain, payload, pn, largest = opened
+        if plain[0] & (0x18 if epoch == Epoch.ONE_RTT else 0x0C):
             # RFC 9000 §17.2, §17.3.1: reserved bits must be zero after unprotection.
             raise QuicError(TransportErrorCode.PROTOCOL_VIOLATION, "reserved bits set")
         tracker = space.ack_tracker
@@ -498,8 +463,68 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
                                                      network_path, now)
         if self._state >= ConnState.DRAINING:
             return True
+        self._on_packet_processed(path, space, epoch, pn, largest, eliciting,
+                                  non_probing, network_path, len(data), now)
+        return True
+
+    def _open_short(self, packet: bytes, pn_offset: int, header: Header,
+                    network_path: NetworkPath, now: float) -> _Opened | None:
+        """Remove the 1-RTT protection; under multipath the DCID names the path, hence
+        the packet-number space and the nonce.  None: drop (or buffered until the
+        1-RTT keys exist)."""
+        one_rtt = self._one_rtt
+        if one_rtt is None:
+            self._buffer_undecryptable(packet, network_path, now)
+            return None
+        path_id = self._rx_path_id(header.dcid)
+        rx_path = self._paths.get(path_id)
+        largest = rx_path.space.ack_tracker.largest_received if rx_path is not None else None
+        try:
+            plain, payload, pn = one_rtt.unprotect(
+                packet, pn_offset, -1 if largest is None else largest, path_id, now,
+                self._previous_keys_keep)
+        except DecryptionError:
+            return None
+        if rx_path is None:
+            rx_path = self._mp_accept_path(path_id, network_path, now)
+            if rx_path is None:
+                return None
+        return rx_path, rx_path.space, plain, payload, pn, largest
+
+    def _open_long(self, packet: bytes, pn_offset: int, header: Header, epoch: int,
+                   network_path: NetworkPath, now: float) -> _Opened | None:
+        """Remove the protection of an Initial, 0-RTT or Handshake packet.  None: drop
+        (or buffered until the Handshake keys exist)."""
+        path = self._paths.get(0) or self._paths.primary
+        if epoch == Epoch.ZERO_RTT:
+            if self._is_client:
+                return None
+            space = path.space
+        else:
+            if epoch in self._discarded_epochs:
+                return None
+            space = self._spaces[epoch]
+        keys = self._long_header_keys(epoch, header.version)
+        if keys is None:
+            if epoch != Epoch.INITIAL:
+                self._buffer_undecryptable(packet, network_path, now)
+            return None
+        largest = space.ack_tracker.largest_received
+        try:
+            plain, payload, pn = keys.unprotect(packet, pn_offset,
+                                                -1 if largest is None else largest)
+        except DecryptionError:
+            return None
+        return path, space, plain, payload, pn, largest
+
+    def _on_packet_processed(self, path: Path, space: PacketSpace, epoch: int, pn: int,
+                             largest: int | None, eliciting: bool, non_probing: bool,
+                             network_path: NetworkPath, datagram_size: int,
+                             now: float) -> None:
+        """A packet was processed: record it for ACKs, restart the idle timer, and
+        react to what it proves (a validated address, a peer's new address)."""
         newest = largest is None or pn > largest
-        tracker.on_packet_received(pn, now, eliciting, self._rx_ecn)
+        space.ack_tracker.on_packet_received(pn, now, eliciting, self._rx_ecn)
         self._received_any = True
         self._activity_since_send = True
         self._restart_idle_timer(now)
@@ -512,10 +537,10 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
         self._rx_path = path
         if (epoch == Epoch.ONE_RTT and network_path is not path.network_path
                 and network_path != path.network_path and path.usable):
-            self._on_address_change(path, network_path, non_probing and newest, len(data), now)
+            self._on_address_change(path, network_path, non_probing and newest,
+                                    datagram_size, now)
         if self._undecryptable and (epoch == Epoch.HANDSHAKE or epoch == Epoch.INITIAL):
             self._retry_undecryptable(now)
-        return True
 
     def _accept_dcid(self, header: Header, epoch: int) -> bool:
         dcid = header.dcid

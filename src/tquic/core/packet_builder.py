@@ -340,67 +340,42 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
 
     def _build_app(self, path: Path, remaining: int, now: float,
                    closing: bool, only_path_frames: bool = False) -> PacketDraft | None:
-        one_rtt = self._one_rtt
-        if one_rtt is not None and (self._handshake_complete or not self._is_client):
-            epoch = Epoch.ONE_RTT
-        elif (self._is_client and Epoch.ZERO_RTT in self._send_keys
-              and not self._handshake_complete and not closing):
-            epoch = Epoch.ZERO_RTT
-        else:
+        """One 0-RTT or 1-RTT packet for ``path``, or None: first whether anything may
+        go (window and pacing, ACKs due, path frames, copies), then the frames in
+        order of priority, then the ACKs in front."""
+        epoch = self._app_epoch(closing)
+        if epoch is None:
             return None
         space = path.space
         probe = space.probe_packets > 0
-        tracker = space.ack_tracker
         one_rtt_epoch = epoch == Epoch.ONE_RTT
         mp_acks = self._mp and one_rtt_epoch
-        if mp_acks:
-            ack_due = any(p.space.ack_tracker.has_unacked and p.space.ack_tracker.ack_due(now)
-                          for p in self._paths if p is path or not _can_carry(p))
-        else:
-            ack_due = one_rtt_epoch and tracker.has_unacked and tracker.ack_due(now)
+        ack_due = self._app_ack_due(path, mp_acks, one_rtt_epoch, now)
         path_frames = bool(path.responses) or path.challenge_pending
-        has_data = probe or bool(self._send_queue) or bool(self._datagrams) or (
-            one_rtt_epoch and (bool(self._control) or self._handshake_done_pending
-                               or self._crypto_send[Epoch.ONE_RTT].has_data_to_send()))
-        if only_path_frames and not probe:
-            has_data = False
         recovery = path.recovery
-        can_send = probe
-        if has_data and not probe and recovery.can_send(remaining):
-            when = recovery.next_send_time(now, remaining)
-            if when <= now:
-                can_send = True
-            else:
-                self._pacing_deadline = when
+        can_send = probe or (
+            (not only_path_frames and self._app_has_data(one_rtt_epoch))
+            and self._pacing_allows(path, remaining, now))
         # Copies queued for this path (redundant, deadline) go now if the window has room:
         # they were scheduled onto this path on purpose, in this send round.
         copies = (bool(path.copies) and one_rtt_epoch and not only_path_frames
                   and not closing and recovery.can_send(remaining))
         if not (can_send or copies or closing or path_frames or ack_due):
             return None
-        peer = path.peer_cid
-        dcid = peer.cid if peer is not None else self._initial_dcid
-        pn = space.next_pn
-        _, pn_len = encode_packet_number(pn, space.largest_acked)
-        if epoch == Epoch.ONE_RTT:
-            header_len = 1 + len(dcid) + pn_len
-        else:
-            scid = self._local_cids.initial.cid if self._local_cids.initial else b""
-            header_len = long_header_size(len(dcid), len(scid), None, 1200, pn_len)
-        room = remaining - header_len - TAG
+        draft = self._app_draft(epoch, path)
+        room = remaining - draft.header_len - TAG
         if room < 24:
             return None
-        draft = PacketDraft(epoch, space, path, dcid, pn, pn_len, header_len)
         if closing:
             draft.add(self._close_frame_for(epoch), None, ack_eliciting=False)
-            space.next_pn = pn + 1
+            space.next_pn = draft.pn + 1
             return draft
         ack = None
         path_acks: list[tuple[bytes, PacketSpace, int]] = []
         if mp_acks:
             room -= self._collect_path_acks(path, path_acks, now, room)
             room -= self._add_path_frames(draft, path, room)
-        elif epoch == Epoch.ONE_RTT:
+        elif one_rtt_epoch:
             tracker = space.ack_tracker
             # Only ack-eliciting packets are worth an ACK (RFC 9000 §13.2.1); ACKing a
             # stream of ACK-only packets in every data packet would waste the space.
@@ -412,19 +387,92 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
                 room -= self._add_path_frames(draft, path, room)
         if copies:
             room -= self._add_copies(draft, path, room)
-        # Per packet: each filler is called only when it has something queued.
         if can_send and not only_path_frames:
-            if epoch == Epoch.ONE_RTT:
-                if self._control or self._handshake_done_pending:
-                    room -= self._add_control(draft, room)
-                if self._crypto_send[Epoch.ONE_RTT].has_data_to_send():
-                    room -= self._add_crypto(draft, Epoch.ONE_RTT, room)
-            if self._datagrams:
-                room -= self._add_datagrams(draft, room)
-            if self._send_queue:
-                room -= self._add_streams(draft, room)
+            room -= self._add_app_payload(draft, one_rtt_epoch, room)
         if probe and not draft.ack_eliciting:
             draft.add(_PING, NOOP)
+        self._put_acks_in_front(draft, ack, path_acks, ack_due, now)
+        if not draft.parts:
+            return None
+        if draft.ack_eliciting and not probe and not self._send_queue and not self._datagrams:
+            recovery.on_app_limited()
+        space.next_pn = draft.pn + 1
+        return draft
+
+    def _app_epoch(self, closing: bool) -> Epoch | None:
+        """1-RTT once its keys may be used to send (the server sends 1-RTT before the
+        handshake completes, RFC 9001 §4.1.2), 0-RTT for a client before that."""
+        if self._one_rtt is not None and (self._handshake_complete or not self._is_client):
+            return Epoch.ONE_RTT
+        if (self._is_client and Epoch.ZERO_RTT in self._send_keys
+                and not self._handshake_complete and not closing):
+            return Epoch.ZERO_RTT
+        return None
+
+    def _app_ack_due(self, path: Path, mp_acks: bool, one_rtt_epoch: bool,
+                     now: float) -> bool:
+        """Whether an ACK must leave now: of this path's space, or under multipath of
+        any space whose ACKs this path carries."""
+        if mp_acks:
+            return any(p.space.ack_tracker.has_unacked and p.space.ack_tracker.ack_due(now)
+                       for p in self._paths if p is path or not _can_carry(p))
+        tracker = path.space.ack_tracker
+        return one_rtt_epoch and tracker.has_unacked and tracker.ack_due(now)
+
+    def _app_has_data(self, one_rtt_epoch: bool) -> bool:
+        """Anything queued that an application-data packet carries."""
+        return bool(self._send_queue) or bool(self._datagrams) or (
+            one_rtt_epoch and (bool(self._control) or self._handshake_done_pending
+                               or self._crypto_send[Epoch.ONE_RTT].has_data_to_send()))
+
+    def _pacing_allows(self, path: Path, remaining: int, now: float) -> bool:
+        """The congestion window has room and the pacer lets a packet go now; if only
+        the pacer holds it back, when it may go is noted."""
+        recovery = path.recovery
+        if not recovery.can_send(remaining):
+            return False
+        when = recovery.next_send_time(now, remaining)
+        if when <= now:
+            return True
+        self._pacing_deadline = when
+        return False
+
+    def _app_draft(self, epoch: Epoch, path: Path) -> PacketDraft:
+        """An empty packet of ``epoch`` on ``path``: header sized, number reserved
+        (next_pn advances only if the packet is sent)."""
+        space = path.space
+        peer = path.peer_cid
+        dcid = peer.cid if peer is not None else self._initial_dcid
+        pn = space.next_pn
+        _, pn_len = encode_packet_number(pn, space.largest_acked)
+        if epoch == Epoch.ONE_RTT:
+            header_len = 1 + len(dcid) + pn_len
+        else:
+            scid = self._local_cids.initial.cid if self._local_cids.initial else b""
+            header_len = long_header_size(len(dcid), len(scid), None, 1200, pn_len)
+        return PacketDraft(epoch, space, path, dcid, pn, pn_len, header_len)
+
+    def _add_app_payload(self, draft: PacketDraft, one_rtt_epoch: bool, room: int) -> int:
+        """Control frames, 1-RTT CRYPTO, DATAGRAMs, then STREAM data; each filler is
+        called only when it has something queued.  Returns the bytes used."""
+        used = 0
+        if one_rtt_epoch:
+            if self._control or self._handshake_done_pending:
+                used += self._add_control(draft, room - used)
+            if self._crypto_send[Epoch.ONE_RTT].has_data_to_send():
+                used += self._add_crypto(draft, Epoch.ONE_RTT, room - used)
+        if self._datagrams:
+            used += self._add_datagrams(draft, room - used)
+        if self._send_queue:
+            used += self._add_streams(draft, room - used)
+        return used
+
+    def _put_acks_in_front(self, draft: PacketDraft, ack: tuple[bytes, int] | None,
+                           path_acks: list[tuple[bytes, PacketSpace, int]], ack_due: bool,
+                           now: float) -> None:
+        """The ACK frames go first in the packet."""
+        space = draft.space
+        path_id = draft.path.path_id
         if ack is not None and (draft.parts or space.ack_tracker.ack_due(now)):
             # RFC 9000 §13.2.1: ACK-only packets only when an ACK is due; otherwise
             # piggyback on what is sent anyway.
@@ -434,7 +482,7 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
             draft.records.append(AckRecord(space, largest))
             space.ack_tracker.on_ack_sent(now, largest)
             if self._one_rtt is not None:
-                self._one_rtt.on_ack_sent(largest, path.path_id)
+                self._one_rtt.on_ack_sent(largest, path_id)
         if path_acks and (draft.parts or ack_due):
             for data, ack_space, largest in path_acks:
                 draft.parts.insert(0, data)
@@ -443,12 +491,6 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
                 ack_space.ack_tracker.on_ack_sent(now, largest)
                 if self._one_rtt is not None and ack_space.path_id is not None:
                     self._one_rtt.on_ack_sent(largest, ack_space.path_id)
-        if not draft.parts:
-            return None
-        if draft.ack_eliciting and not probe and not self._send_queue and not self._datagrams:
-            recovery.on_app_limited()
-        space.next_pn = pn + 1
-        return draft
 
     def _send_multipath(self, now: float, out: list[tuple[bytes, NetworkPath]]) -> None:
         """The scheduler picks the path of every packet (docs/schedulers.md); with

@@ -36,7 +36,7 @@ from tquic.crypto.tls.extensions import (
     parse_supported_versions_ch,
     parse_u16_list,
 )
-from tquic.crypto.tls.kex import KeyExchange
+from tquic.crypto.tls.kex import KeyExchange, NamedGroup
 from tquic.crypto.tls.key_schedule import KeySchedule, finished_verify_data, resumption_psk
 from tquic.crypto.tls.messages import (
     HRR_RANDOM,
@@ -140,152 +140,140 @@ class TlsServer(TlsEndpoint):
     # -- ClientHello (RFC 9846 §4.1.2, §4.2, §9.2) ----------------------------------
 
     def _on_client_hello(self, message: bytes, ch: ClientHello) -> None:
-        cfg = self._config
+        """Check the ClientHello, choose what to use, then answer with the server's
+        flight -- or with a HelloRetryRequest when no offered key share fits."""
         exts = ext_map(ch.extensions)
-        if ExtensionType.supported_versions not in exts:
-            raise TlsAlert(AlertDescription.protocol_version, "client does not offer TLS 1.3")
-        if TLS13 not in parse_supported_versions_ch(exts[ExtensionType.supported_versions]):
-            raise TlsAlert(AlertDescription.protocol_version, "client does not offer TLS 1.3")
-        if ch.compression_methods != b"\x00":
-            raise illegal("legacy_compression_methods must be exactly [null]")
-        if ch.legacy_session_id:
-            # RFC 9001 §8.4: no compatibility mode in QUIC → PROTOCOL_VIOLATION.
-            raise TlsAlert(
-                AlertDescription.illegal_parameter,
-                "non-empty legacy_session_id",
-                error_code=TransportErrorCode.PROTOCOL_VIOLATION,
-            )
-        if (
-            ch.extensions[-1][0] != ExtensionType.pre_shared_key
-            and ExtensionType.pre_shared_key in exts
-        ):
-            raise illegal("pre_shared_key is not the last extension")
-        has_psk = ExtensionType.pre_shared_key in exts
-        # RFC 9846 §9.2 "Mandatory-to-Implement Extensions".
-        if not has_psk and (
-            ExtensionType.signature_algorithms not in exts
-            or ExtensionType.supported_groups not in exts
-        ):
-            raise TlsAlert(
-                AlertDescription.missing_extension,
-                "signature_algorithms and supported_groups required",
-            )
-        if (ExtensionType.supported_groups in exts) != (ExtensionType.key_share in exts):
-            raise TlsAlert(
-                AlertDescription.missing_extension, "supported_groups and key_share go together"
-            )
-        if has_psk and ExtensionType.psk_key_exchange_modes not in exts:
-            raise TlsAlert(
-                AlertDescription.missing_extension, "pre_shared_key without psk_key_exchange_modes"
-            )
-        if ExtensionType.quic_transport_parameters not in exts:
-            raise TlsAlert(
-                AlertDescription.missing_extension, "no quic_transport_parameters (RFC 9001 §8.2)"
-            )
-
+        has_psk = _check_client_hello(ch, exts)
         if self._hrr_suite is not None:
             self._check_second_client_hello(exts)
-
-        # Cipher suite: the server's preference among the client's offer.
-        suite = next((s for s in cfg.cipher_suites if s in ch.cipher_suites), None)
-        if suite is None:
-            raise TlsAlert(AlertDescription.handshake_failure, "no common cipher suite")
-        if self._hrr_suite is not None and suite != self._hrr_suite:
-            raise illegal("second ClientHello changes the cipher suite")
-
+        suite = self._choose_suite(ch)
         if ExtensionType.server_name in exts:
             self.server_name = parse_server_name(exts[ExtensionType.server_name])
-
         alpn = self._select_alpn(exts)
-
-        # Groups and key shares (RFC 9846 §4.2.7, §4.2.8).
-        client_groups: tuple[int, ...] = ()
-        shares: dict[int, bytes] = {}
-        if ExtensionType.supported_groups in exts:
-            client_groups = parse_u16_list(exts[ExtensionType.supported_groups], "supported_groups")
-            for share_group, share in parse_key_share_ch(exts[ExtensionType.key_share]):
-                if share_group in shares or share_group not in client_groups:
-                    raise illegal(
-                        f"key share for group {share_group:#06x} duplicated or not in supported_groups"
-                    )
-                shares[share_group] = share
+        client_groups, shares = _offered_key_shares(exts)
         client_schemes: tuple[int, ...] = ()
         if ExtensionType.signature_algorithms in exts:
             client_schemes = parse_u16_list(
                 exts[ExtensionType.signature_algorithms], "signature_algorithms"
             )
-
         modes = b""
         if ExtensionType.psk_key_exchange_modes in exts:
             modes = parse_psk_modes(exts[ExtensionType.psk_key_exchange_modes])
         self._client_offered_psk_dhe = PskKeyExchangeMode.psk_dhe_ke in modes
 
-        if self._hrr_group is not None and set(shares) != {self._hrr_group}:
-            # RFC 9846 §4.2.8: after HRR, exactly one share, for the selected group.
-            raise illegal("second ClientHello must carry only the requested key share")
-        chosen = next((g for g in cfg.groups if g in shares), None)
+        chosen = self._choose_key_share(shares)
         if chosen is None:
-            wanted = next((g for g in cfg.groups if g in client_groups), None)
-            if wanted is None:
-                raise TlsAlert(AlertDescription.handshake_failure, "no common group")
-            if self._hrr_suite is not None:
-                raise illegal("second ClientHello lacks the key share asked for")
-            self._send_hello_retry_request(message, suite, wanted)
+            self._send_hello_retry_request(message, suite, self._retry_group(client_groups))
             return
-
-        # Resumption (RFC 9846 §4.2.11): pick one PSK, then check its binder.
-        psk: bytes | None = None
-        accept_early = False
-        # RFC 9846 §4.3.2: no CertificateRequest in a PSK handshake, so a server
-        # that requires client certificates never resumes (fail closed).
-        if has_psk and self._client_offered_psk_dhe and not cfg.require_client_cert:
-            offered = parse_offered_psks(exts[ExtensionType.pre_shared_key])
-            psk, accept_early = self._select_psk(
-                message, offered, suite, alpn, ExtensionType.early_data in exts
-            )
-        elif has_psk:
-            parse_offered_psks(exts[ExtensionType.pre_shared_key])  # still must decode
-
-        scheme: SignatureScheme | None = None
-        if psk is None:
-            key = cfg.private_key
-            if key is None:  # pragma: no cover - TlsConfig requires it for servers
-                raise TlsAlert(AlertDescription.internal_error, "no server key")
-            scheme = choose_scheme(
-                key,
-                cfg.certificate_chain[0].public_key_algorithm_oid,
-                client_schemes,
-                tuple(cfg.signature_algorithms),
-            )
-            if scheme is None:
-                raise TlsAlert(AlertDescription.handshake_failure, "no common signature algorithm")
+        psk, accept_early = self._resumption(message, exts, has_psk, suite, alpn)
+        scheme = None if psk is not None else self._choose_scheme(client_schemes)
 
         kex = KeyExchange(chosen)
         shared = kex.exchange(shares[chosen])
         self._transcript.add(message)
-        ks = self._ks = KeySchedule(suite, psk)
+        self._ks = KeySchedule(suite, psk)
         self.cipher_suite = suite
         self.session_resumed = psk is not None
         self.alpn_protocol = alpn
         self.peer_transport_parameters = exts[ExtensionType.quic_transport_parameters]
         self._client_random = ch.random
         if accept_early:
-            # RFC 9846 §7.1: client_early_traffic_secret over the ClientHello.
-            early = ks.client_early_traffic_secret(self._transcript.digest(ks.hash_name))
-            self._install(Epoch.ZERO_RTT, False, suite, early)
-            self._log_secret(Epoch.ZERO_RTT, True, early)
-            self.early_data_accepted = True
+            self._accept_early_data(suite)
+        self._send_server_hello(suite, chosen, kex.public_bytes, psk is not None)
+        s_hs = self._enter_handshake(suite, shared)
+        self._send_encrypted_extensions(alpn, accept_early)
+        if scheme is not None:
+            self._send_certificate(scheme)
+        self._send_finished(suite, s_hs)
 
+    def _choose_suite(self, ch: ClientHello) -> CipherSuite:
+        """The server's preferred cipher suite among the client's offer."""
+        suite = next((s for s in self._config.cipher_suites if s in ch.cipher_suites), None)
+        if suite is None:
+            raise TlsAlert(AlertDescription.handshake_failure, "no common cipher suite")
+        if self._hrr_suite is not None and suite != self._hrr_suite:
+            raise illegal("second ClientHello changes the cipher suite")
+        return suite
+
+    def _choose_key_share(self, shares: dict[int, bytes]) -> NamedGroup | None:
+        """The server's preferred group among the offered key shares (RFC 9846
+        §4.2.8), or None when a HelloRetryRequest must ask for another."""
+        if self._hrr_group is not None and set(shares) != {self._hrr_group}:
+            # RFC 9846 §4.2.8: after HRR, exactly one share, for the selected group.
+            raise illegal("second ClientHello must carry only the requested key share")
+        return next((g for g in self._config.groups if g in shares), None)
+
+    def _retry_group(self, client_groups: tuple[int, ...]) -> int:
+        """The group a HelloRetryRequest asks for (only one retry is allowed)."""
+        wanted = next((g for g in self._config.groups if g in client_groups), None)
+        if wanted is None:
+            raise TlsAlert(AlertDescription.handshake_failure, "no common group")
+        if self._hrr_suite is not None:
+            raise illegal("second ClientHello lacks the key share asked for")
+        return wanted
+
+    def _resumption(
+        self, message: bytes, exts: dict[int, bytes], has_psk: bool, suite: CipherSuite,
+        alpn: str,
+    ) -> tuple[bytes | None, bool]:
+        """Resumption (RFC 9846 §4.2.11): the accepted PSK (binder checked) or None,
+        and whether 0-RTT is accepted."""
+        # RFC 9846 §4.3.2: no CertificateRequest in a PSK handshake, so a server
+        # that requires client certificates never resumes (fail closed).
+        if has_psk and self._client_offered_psk_dhe and not self._config.require_client_cert:
+            offered = parse_offered_psks(exts[ExtensionType.pre_shared_key])
+            return self._select_psk(
+                message, offered, suite, alpn, ExtensionType.early_data in exts
+            )
+        if has_psk:
+            parse_offered_psks(exts[ExtensionType.pre_shared_key])  # still must decode
+        return None, False
+
+    def _choose_scheme(self, client_schemes: tuple[int, ...]) -> SignatureScheme:
+        """The signature scheme for CertificateVerify (full handshake only)."""
+        cfg = self._config
+        key = cfg.private_key
+        if key is None:  # pragma: no cover - TlsConfig requires it for servers
+            raise TlsAlert(AlertDescription.internal_error, "no server key")
+        scheme = choose_scheme(
+            key,
+            cfg.certificate_chain[0].public_key_algorithm_oid,
+            client_schemes,
+            tuple(cfg.signature_algorithms),
+        )
+        if scheme is None:
+            raise TlsAlert(AlertDescription.handshake_failure, "no common signature algorithm")
+        return scheme
+
+    def _key_schedule(self) -> KeySchedule:
+        ks = self._ks
+        if ks is None:  # pragma: no cover - set before any flight is sent
+            raise TlsAlert(AlertDescription.internal_error, "no key schedule")
+        return ks
+
+    def _accept_early_data(self, suite: CipherSuite) -> None:
+        # RFC 9846 §7.1: client_early_traffic_secret over the ClientHello.
+        ks = self._key_schedule()
+        early = ks.client_early_traffic_secret(self._transcript.digest(ks.hash_name))
+        self._install(Epoch.ZERO_RTT, False, suite, early)
+        self._log_secret(Epoch.ZERO_RTT, True, early)
+        self.early_data_accepted = True
+
+    def _send_server_hello(self, suite: CipherSuite, group: int, public: bytes,
+                           resumed: bool) -> None:
         sh_exts: list[tuple[int, bytes]] = [
             (ExtensionType.supported_versions, TLS13.to_bytes(2, "big")),
-            (ExtensionType.key_share, encode_key_share_entry(chosen, kex.public_bytes)),
+            (ExtensionType.key_share, encode_key_share_entry(group, public)),
         ]
-        if psk is not None:
+        if resumed:
             sh_exts.append((ExtensionType.pre_shared_key, (0).to_bytes(2, "big")))
         sh = ServerHello(LEGACY_VERSION, os.urandom(32), b"", suite, 0, tuple(sh_exts))
         self._send(Epoch.INITIAL, sh.encode())
         self._leave_epoch(Epoch.INITIAL)
 
+    def _enter_handshake(self, suite: CipherSuite, shared: bytes) -> bytes:
+        """Install the Handshake keys both ways; returns the server's handshake secret."""
+        ks = self._key_schedule()
         ks.enter_handshake(shared)
         c_hs, s_hs = ks.handshake_traffic_secrets(self._transcript.digest(ks.hash_name))
         self._client_hs_secret = c_hs
@@ -293,7 +281,9 @@ class TlsServer(TlsEndpoint):
         self._install(Epoch.HANDSHAKE, False, suite, c_hs)
         self._log_secret(Epoch.HANDSHAKE, True, c_hs)
         self._log_secret(Epoch.HANDSHAKE, False, s_hs)
+        return s_hs
 
+    def _send_encrypted_extensions(self, alpn: str, accept_early: bool) -> None:
         ee_exts: list[tuple[int, bytes]] = [
             (ExtensionType.application_layer_protocol_negotiation, encode_alpn((alpn,))),
             (ExtensionType.quic_transport_parameters, self._transport_parameters),
@@ -302,24 +292,32 @@ class TlsServer(TlsEndpoint):
             ee_exts.append((ExtensionType.early_data, b""))
         self._send(Epoch.HANDSHAKE, EncryptedExtensions(tuple(ee_exts)).encode())
 
-        if psk is None and scheme is not None:
-            if cfg.require_client_cert:
-                self._cr_schemes = tuple(cfg.signature_algorithms)
-                cr = CertificateRequest(
-                    b"", ((ExtensionType.signature_algorithms, encode_u16_list(self._cr_schemes)),)
-                )
-                self._send(Epoch.HANDSHAKE, cr.encode())
-            entries = tuple(
-                CertificateEntry(c.public_bytes(Encoding.DER), ()) for c in cfg.certificate_chain
+    def _send_certificate(self, scheme: SignatureScheme) -> None:
+        """CertificateRequest (if client certificates are required), Certificate and
+        CertificateVerify: the full handshake's authentication (RFC 9846 §4.4)."""
+        cfg = self._config
+        if cfg.require_client_cert:
+            self._cr_schemes = tuple(cfg.signature_algorithms)
+            cr = CertificateRequest(
+                b"", ((ExtensionType.signature_algorithms, encode_u16_list(self._cr_schemes)),)
             )
-            self._send(Epoch.HANDSHAKE, Certificate(b"", entries).encode())
-            content = certificate_verify_content(True, self._transcript.digest(ks.hash_name))
-            signing_key = cfg.private_key
-            if signing_key is None:  # pragma: no cover
-                raise TlsAlert(AlertDescription.internal_error, "no server key")
-            signature = sign(signing_key, scheme, content)
-            self._send(Epoch.HANDSHAKE, CertificateVerify(scheme, signature).encode())
+            self._send(Epoch.HANDSHAKE, cr.encode())
+        entries = tuple(
+            CertificateEntry(c.public_bytes(Encoding.DER), ()) for c in cfg.certificate_chain
+        )
+        self._send(Epoch.HANDSHAKE, Certificate(b"", entries).encode())
+        ks = self._key_schedule()
+        content = certificate_verify_content(True, self._transcript.digest(ks.hash_name))
+        signing_key = cfg.private_key
+        if signing_key is None:  # pragma: no cover
+            raise TlsAlert(AlertDescription.internal_error, "no server key")
+        signature = sign(signing_key, scheme, content)
+        self._send(Epoch.HANDSHAKE, CertificateVerify(scheme, signature).encode())
 
+    def _send_finished(self, suite: CipherSuite, s_hs: bytes) -> None:
+        """Finished, then the 1-RTT keys: send now, receive once the client's Finished
+        is checked (RFC 9001 §4.1.4, figure)."""
+        ks = self._key_schedule()
         verify_data = finished_verify_data(
             ks.hash_name, s_hs, self._transcript.digest(ks.hash_name)
         )
@@ -327,7 +325,6 @@ class TlsServer(TlsEndpoint):
         ks.enter_main()
         c_ap, s_ap = ks.application_traffic_secrets(self._transcript.digest(ks.hash_name))
         self._client_ap_secret = c_ap
-        # RFC 9001 §4.1.4 (figure): tx 1-RTT now, rx 1-RTT when the handshake completes.
         self._install(Epoch.ONE_RTT, True, suite, s_ap)
         self._log_secret(Epoch.ONE_RTT, False, s_ap)
         self._log_secret(Epoch.ONE_RTT, True, c_ap)
@@ -491,3 +488,66 @@ class TlsServer(TlsEndpoint):
         nst = NewSessionTicket(cfg.ticket_lifetime, age_add, nonce, store.seal(state), exts)
         self._send(Epoch.ONE_RTT, nst.encode(), transcript=False)
         return True
+
+
+def _check_client_hello(ch: ClientHello, exts: dict[int, bytes]) -> bool:
+    """The ClientHello's structure: TLS 1.3 offered, no compatibility mode, the
+    mandatory extensions present (RFC 9846 §4.1.2, §9.2; RFC 9001 §8).  Returns
+    whether it offers a PSK."""
+    if ExtensionType.supported_versions not in exts:
+        raise TlsAlert(AlertDescription.protocol_version, "client does not offer TLS 1.3")
+    if TLS13 not in parse_supported_versions_ch(exts[ExtensionType.supported_versions]):
+        raise TlsAlert(AlertDescription.protocol_version, "client does not offer TLS 1.3")
+    if ch.compression_methods != b"\x00":
+        raise illegal("legacy_compression_methods must be exactly [null]")
+    if ch.legacy_session_id:
+        # RFC 9001 §8.4: no compatibility mode in QUIC → PROTOCOL_VIOLATION.
+        raise TlsAlert(
+            AlertDescription.illegal_parameter,
+            "non-empty legacy_session_id",
+            error_code=TransportErrorCode.PROTOCOL_VIOLATION,
+        )
+    if (
+        ch.extensions[-1][0] != ExtensionType.pre_shared_key
+        and ExtensionType.pre_shared_key in exts
+    ):
+        raise illegal("pre_shared_key is not the last extension")
+    has_psk = ExtensionType.pre_shared_key in exts
+    # RFC 9846 §9.2 "Mandatory-to-Implement Extensions".
+    if not has_psk and (
+        ExtensionType.signature_algorithms not in exts
+        or ExtensionType.supported_groups not in exts
+    ):
+        raise TlsAlert(
+            AlertDescription.missing_extension,
+            "signature_algorithms and supported_groups required",
+        )
+    if (ExtensionType.supported_groups in exts) != (ExtensionType.key_share in exts):
+        raise TlsAlert(
+            AlertDescription.missing_extension, "supported_groups and key_share go together"
+        )
+    if has_psk and ExtensionType.psk_key_exchange_modes not in exts:
+        raise TlsAlert(
+            AlertDescription.missing_extension, "pre_shared_key without psk_key_exchange_modes"
+        )
+    if ExtensionType.quic_transport_parameters not in exts:
+        raise TlsAlert(
+            AlertDescription.missing_extension, "no quic_transport_parameters (RFC 9001 §8.2)"
+        )
+    return has_psk
+
+
+def _offered_key_shares(exts: dict[int, bytes]) -> tuple[tuple[int, ...], dict[int, bytes]]:
+    """The client's supported groups and its key shares by group (RFC 9846 §4.2.7,
+    §4.2.8): each share once, each for a supported group."""
+    client_groups: tuple[int, ...] = ()
+    shares: dict[int, bytes] = {}
+    if ExtensionType.supported_groups in exts:
+        client_groups = parse_u16_list(exts[ExtensionType.supported_groups], "supported_groups")
+        for share_group, share in parse_key_share_ch(exts[ExtensionType.key_share]):
+            if share_group in shares or share_group not in client_groups:
+                raise illegal(
+                    f"key share for group {share_group:#06x} duplicated or not in supported_groups"
+                )
+            shares[share_group] = share
+    return client_groups, shares
