@@ -28,6 +28,7 @@ class Site:
     port: int
     root: Path
     log: Path  # the server's stdout: its access log
+    pid: int
 
     def log_lines(self) -> list[str]:
         return self.log.read_text().splitlines()
@@ -46,7 +47,7 @@ def running_site(cert_dir: Path, root: Path, log: Path, *extra: str,
         assert proc.stderr is not None
         line = proc.stderr.readline()
         assert "]:" in line, line
-        yield Site(int(line.rsplit("]:", 1)[1].split()[0]), root, log)
+        yield Site(int(line.rsplit("]:", 1)[1].split()[0]), root, log, proc.pid)
     finally:
         proc.terminate()
         proc.wait(10)
