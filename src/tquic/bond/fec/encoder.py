@@ -33,7 +33,9 @@ from tquic.bond.fec.stats import FecStats
 
 IDLE_FACTOR = 4.0
 """A gap this many times the flow's mean spacing (within blocks) ends the block."""
-MIN_IDLE = 0.0005
+MIN_IDLE = 0.003
+"""Seconds: the shortest pause that ends a block — packets handed over by a busy event loop
+arrive in clumps, and a frame split into small blocks gets weaker repairs."""
 MAX_PENDING_FEEDBACK = 512
 """Closed blocks remembered until their feedback arrives (oldest forgotten first)."""
 
