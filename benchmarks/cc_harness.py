@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tquic.cc import create_controller
-from tquic.core.ackranges import RangeSet
+from tquic.paths.ackranges import RangeSet
 from tquic.paths.recovery import PathRecovery, SentPacket, SpaceId
 
 MDS = 1200

@@ -76,7 +76,7 @@ class EngineBench:
     def __init__(self) -> None:
         from interop_cases import client_config, server_config
 
-        from tquic.core.network_path import Address
+        from tquic.paths.network_path import Address
         from tquic.sim.profile import LinkProfile, LinkSpec
         from tquic.sim.quic import QuicClientEndpoint, QuicServerEndpoint
         from tquic.sim.runner import Runner

@@ -30,7 +30,7 @@ from cryptography.x509.oid import NameOID
 from tquic.core.config import QuicConfiguration
 from tquic.core.connection import QuicConnection
 from tquic.core.events import StreamDataReceived
-from tquic.core.network_path import NetworkPath
+from tquic.paths.network_path import NetworkPath
 
 CLIENT = NetworkPath(("10.0.0.1", 1000), ("10.0.0.2", 443))
 SERVER = NetworkPath(("10.0.0.2", 443), ("10.0.0.1", 1000))

@@ -39,8 +39,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fec_flow import FLOWS, MODES, Flow, FlowDriver, Result
-from tquic.core.network_path import NetworkPath
 from tquic.netem.spec import parse_profile
+from tquic.paths.network_path import NetworkPath
 from tquic.sim.clock import EventLoop
 from tquic.sim.link import Pipe
 from tquic.sim.profile import LinkProfile

@@ -81,8 +81,8 @@ def _handshake_capture() -> dict[str, list[bytes]]:
     import tquic.core.handshake as handshake_module
     from tquic.core.config import QuicConfiguration
     from tquic.core.connection import QuicConnection
-    from tquic.core.network_path import NetworkPath
     from tquic.crypto.tls.certs import generate_self_signed
+    from tquic.paths.network_path import NetworkPath
 
     captured: dict[str, list[bytes]] = {"frames": [], "params": [], "datagrams": []}
     real_parse = getattr(connection_module, "parse_frames")  # noqa: B009 - patched below

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from tquic.core.network_path import NetworkPath
+from tquic.paths.network_path import NetworkPath
 from tquic.sim import CLIENT_ADDR, SERVER_ADDR, LinkProfile, Side, single_link
 from tquic.sim.dummy import Blaster, BlastWorkload, Echo
 

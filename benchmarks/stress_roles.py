@@ -133,7 +133,7 @@ def _real_initials(count: int, port: int) -> list[bytes]:
     """First flights of real clients (decryptable Initials with a ClientHello)."""
     from tquic.core.config import QuicConfiguration
     from tquic.core.connection import QuicConnection
-    from tquic.core.network_path import NetworkPath
+    from tquic.paths.network_path import NetworkPath
 
     config = QuicConfiguration(is_client=True, alpn_protocols=("hq-interop",),
                                verify_peer=False)
@@ -215,10 +215,10 @@ def run_flood(args: argparse.Namespace) -> int:
 async def _clients(args: argparse.Namespace) -> None:
     from tquic.cli.hq import generated_body
     from tquic.core.config import QuicConfiguration
-    from tquic.core.network_path import NetworkPath
     from tquic.io.endpoint import QuicEndpoint, engine_class
     from tquic.io.protocol import QuicConnectionProtocol
     from tquic.io.udp import UdpSocket
+    from tquic.paths.network_path import NetworkPath
 
     loop = asyncio.get_running_loop()
     config = QuicConfiguration(is_client=True, alpn_protocols=("hq-interop",),

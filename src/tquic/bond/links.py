@@ -35,10 +35,10 @@ from tquic.bond.caps import CapStore
 from tquic.bond.links_config import LinkConfig
 from tquic.bond.policy import Decision, LinkPolicy, LinkView
 from tquic.bond.status import LinkStatus
-from tquic.core.network_path import Address, NetworkPath
 from tquic.io.multipath_client import LocalPath
 from tquic.io.path_keeper import link_ready
 from tquic.io.udp import UdpSocket
+from tquic.paths.network_path import Address, NetworkPath
 
 logger = logging.getLogger("tquic.bond")
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tquic.core.ack_tracker import encode_ack_delay
 from tquic.core.conn_base import ConnectionBase, Epoch
 from tquic.core.records import AckRecord
+from tquic.paths.ack_tracker import encode_ack_delay
 from tquic.paths.path import PacketSpace, Path
 from tquic.wire.buffer import encode_varint
 from tquic.wire.epochs import SpaceId

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from tquic.core.config import QuicConfiguration
     from tquic.core.flow import ReceiveWindow, SendCredit
     from tquic.core.key_update import OneRttKeys
-    from tquic.core.network_path import NetworkPath
     from tquic.core.packet_builder import PacketDraft
     from tquic.core.qlog_events import EngineQlog
     from tquic.core.recv_stream import RecvStream
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
     from tquic.core.tokens import TokenManager
     from tquic.crypto.protection import PacketProtection
     from tquic.paths.manager import PathManager
+    from tquic.paths.network_path import NetworkPath
     from tquic.paths.path import PacketSpace, Path
     from tquic.paths.recovery import PathRecovery
     from tquic.paths.sent_packets import SentPacket

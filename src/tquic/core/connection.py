@@ -26,7 +26,6 @@ from collections import deque
 from typing import Any
 
 from tquic.core.ack_frequency import AckFrequencyMixin
-from tquic.core.ack_tracker import AckTracker
 from tquic.core.cids import LocalCids, PeerCids
 from tquic.core.config import QuicConfiguration
 from tquic.core.conn_base import ConnState, Epoch
@@ -41,7 +40,6 @@ from tquic.core.handshake import HandshakeMixin
 from tquic.core.key_update import KeyUpdateNotAllowed
 from tquic.core.migration import MigrationMixin
 from tquic.core.multipath import MultipathMixin
-from tquic.core.network_path import NetworkPath
 from tquic.core.packet_builder import PacketBuilderMixin
 from tquic.core.pmtud import Pmtud
 from tquic.core.preferred_address import PreferredAddressMixin
@@ -54,8 +52,10 @@ from tquic.core.streams_api import StreamsMixin
 from tquic.core.timers import TimersMixin
 from tquic.core.tokens import TokenManager
 from tquic.crypto.protection import DecryptionError
+from tquic.paths.ack_tracker import AckTracker
 from tquic.paths.ecn import EcnState, EcnValidator, codepoint_for
 from tquic.paths.manager import PathManager, PathPolicy
+from tquic.paths.network_path import NetworkPath
 from tquic.paths.path import PacketSpace, Path
 from tquic.paths.recovery import PathRecovery
 from tquic.wire.epochs import SpaceId, space_of

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tquic.core.network_path import NetworkPath
+from tquic.paths.network_path import NetworkPath
 
 
 @dataclass(frozen=True, slots=True)

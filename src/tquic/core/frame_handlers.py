@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tquic.core.ack_tracker import decode_ack_delay
 from tquic.core.conn_base import (
     ConnectionBase,
     Epoch,
@@ -26,11 +25,12 @@ from tquic.core.events import (
     StreamReset,
     StreamsAvailable,
 )
-from tquic.core.network_path import NetworkPath
 from tquic.core.records import MAX_DATA, MaxStreamDataRecord, MaxStreamsRecord, ResetStreamRecord
 from tquic.core.recv_stream import RecvStream
 from tquic.core.send_stream import SendStream
 from tquic.core.stream_ids import check_frame_direction, is_unidirectional
+from tquic.paths.ack_tracker import decode_ack_delay
+from tquic.paths.network_path import NetworkPath
 from tquic.paths.path import Path
 from tquic.wire.epochs import SpaceId, space_of
 from tquic.wire.errors import QuicError, TransportErrorCode

@@ -8,7 +8,7 @@ import os
 
 from tquic.core.conn_base import ConnectionBase
 from tquic.core.events import PathMigrated
-from tquic.core.network_path import NetworkPath
+from tquic.paths.network_path import NetworkPath
 from tquic.paths.path import Path, PathState
 
 

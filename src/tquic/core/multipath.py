@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tquic.cc.coupled_registry import connection_controller_factory, release_controller
-from tquic.core.ack_tracker import AckTracker
 from tquic.core.cids import LocalCids, PeerCid, PeerCids
 from tquic.core.conn_base import (
     ConnectionBase,
@@ -35,9 +34,10 @@ from tquic.core.events import (
     PathFailed,
     PathStatusChanged,
 )
-from tquic.core.network_path import Address, NetworkPath
 from tquic.core.records import FrameRecord, Record, RetireCidRecord, StreamRecord
+from tquic.paths.ack_tracker import AckTracker
 from tquic.paths.manager import PathStats
+from tquic.paths.network_path import Address, NetworkPath
 from tquic.paths.path import PacketSpace, Path, PathState
 from tquic.paths.silence import ack_due_since, note_ack, silence_deadline
 from tquic.wire.buffer import encode_varint, varint_size

@@ -1,20 +1,7 @@
-"""The 4-tuple a datagram travels on, as the sans-I/O engine sees it."""
+"""Moved to :mod:`tquic.paths.network_path` (paths/ no longer imports core/,
+DESIGN.md "The layers"); this name stays so that existing imports keep working."""
 
-from __future__ import annotations
+from tquic.paths.network_path import Address as Address
+from tquic.paths.network_path import NetworkPath as NetworkPath
 
-from dataclasses import dataclass
-
-Address = tuple[str, int]
-"""(host, port) as asyncio and the socket module give it; IPv6 hosts without brackets."""
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkPath:
-    """Local and remote address of one datagram (RFC 9000 §9: a "path" is this 4-tuple).
-
-    ``local`` may be ``("", 0)`` when the endpoint does not know or care which
-    local address it used (a single unbound socket).
-    """
-
-    local: Address
-    remote: Address
+__all__ = ["Address", "NetworkPath"]

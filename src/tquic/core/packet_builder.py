@@ -17,7 +17,6 @@ from typing import Any
 
 from tquic.core.ack_writer import AckWriterMixin, _can_carry
 from tquic.core.conn_base import ConnectionBase, ConnState, Epoch
-from tquic.core.network_path import NetworkPath
 from tquic.core.records import (
     HANDSHAKE_DONE,
     NOOP,
@@ -35,6 +34,7 @@ from tquic.core.records import (
     StreamRecord,
 )
 from tquic.core.recv_stream import RecvState
+from tquic.paths.network_path import NetworkPath
 from tquic.paths.path import PacketSpace, Path
 from tquic.paths.sent_packets import SentPacket
 from tquic.wire.buffer import encode_varint, varint_size

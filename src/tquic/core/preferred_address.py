@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from tquic.core.cids import LocalCid, PeerCid
 from tquic.core.conn_base import ConnectionBase, Epoch
 from tquic.core.events import ConnectionIdIssued, PathMigrated
-from tquic.core.network_path import NetworkPath
 from tquic.core.records import NOOP, Record
+from tquic.paths.network_path import NetworkPath
 from tquic.paths.sent_packets import SentPacket
 from tquic.wire.epochs import SpaceId
 from tquic.wire.packet import encode_packet_number, encode_short_header

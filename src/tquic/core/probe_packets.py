@@ -12,9 +12,9 @@ the scheduler fills the paths, outside the usual path and window logic.
 from __future__ import annotations
 
 from tquic.core.conn_base import ConnectionBase, Epoch
-from tquic.core.network_path import NetworkPath
 from tquic.core.packet_builder import _PING, PacketDraft
 from tquic.core.records import NOOP, PmtuProbeRecord
+from tquic.paths.network_path import NetworkPath
 from tquic.paths.path import Path
 from tquic.wire.packet import encode_packet_number
 

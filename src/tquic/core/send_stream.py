@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from tquic.core.ackranges import RangeSet
 from tquic.core.flow import VARINT_MAX, SendCredit
 from tquic.core.send_buffer import SendBuffer
+from tquic.paths.ackranges import RangeSet
 
 
 class SendState(IntEnum):

@@ -13,8 +13,8 @@ seam: DESIGN.md "keep the per-packet path short".
 from __future__ import annotations
 
 from tquic.core.conn_base import ConnectionBase, ConnState, Epoch
-from tquic.core.network_path import NetworkPath
 from tquic.core.packet_builder import TAG, PacketDraft
+from tquic.paths.network_path import NetworkPath
 from tquic.paths.path import Path
 
 

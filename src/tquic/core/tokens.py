@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from tquic.core.network_path import Address
+from tquic.paths.network_path import Address
 
 KIND_RETRY = 0x52  # "R"
 KIND_NEW_TOKEN = 0x4E  # "N"

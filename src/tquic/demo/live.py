@@ -29,7 +29,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tquic.core.config import QuicConfiguration
-from tquic.core.network_path import NetworkPath
 from tquic.crypto.tls.certs import generate_self_signed
 from tquic.demo.model import DemoError, DemoOptions, DemoSummary, PathSample
 from tquic.io.api import QuicServer, serve
@@ -39,6 +38,7 @@ from tquic.io.protocol import ConnectionClosedError, QuicConnectionProtocol
 from tquic.io.streams import QuicStreamReader, QuicStreamWriter, StreamError
 from tquic.io.udp import UdpSocket
 from tquic.netem import LinkTable, NetemRelay, parse_profile
+from tquic.paths.network_path import NetworkPath
 
 __all__ = ["BLOCK", "DemoRun", "run_demo"]
 

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 from tquic.core.config import QuicConfiguration
 from tquic.core.events import PathAbandoned, PathFailed, PathValidated
 from tquic.core.multipath import PathError
-from tquic.core.network_path import Address
 from tquic.crypto.tls.certs import generate_self_signed
+from tquic.paths.network_path import Address
 from tquic.sim import LinkProfile, LinkSpec, Outage, Scenario, Side, blackhole_outages
 from tquic.sim.quic import ConnEvent, QuicClientEndpoint, QuicServerEndpoint
 from tquic.sim.workload import Download

@@ -38,10 +38,10 @@ from types import TracebackType
 from typing import Any
 
 from tquic.core.config import QuicConfiguration
-from tquic.core.network_path import Address, NetworkPath
 from tquic.io.endpoint import EndpointLimits, QuicEndpoint, RetryPolicy, engine_class
 from tquic.io.protocol import QuicConnectionProtocol, StreamHandler
 from tquic.io.udp import UdpSocket, resolve
+from tquic.paths.network_path import Address, NetworkPath
 from tquic.qlog import QlogDirectory
 
 logger = logging.getLogger("tquic.io")

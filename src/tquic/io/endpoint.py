@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tquic.core.cids import stateless_reset_token
-from tquic.core.network_path import Address, NetworkPath
 from tquic.core.tokens import KIND_NEW_TOKEN, KIND_RETRY, TokenManager
 from tquic.io.admission import Admission, EndpointLimits, RetryPolicy
 from tquic.io.udp import UdpSocket
+from tquic.paths.network_path import Address, NetworkPath
 from tquic.wire.errors import QuicError, TransportErrorCode
 from tquic.wire.packet import encode_retry, encode_version_negotiation
 from tquic.wire.version import QUIC_V1, QUIC_V2, grease_version

@@ -21,11 +21,11 @@ from typing import Any
 
 from tquic.core.config import QuicConfiguration
 from tquic.core.multipath import PathError
-from tquic.core.network_path import Address, NetworkPath
 from tquic.io.api import start_client_connection
 from tquic.io.endpoint import QuicEndpoint
 from tquic.io.protocol import QuicConnectionProtocol
 from tquic.io.udp import UdpSocket, resolve
+from tquic.paths.network_path import Address, NetworkPath
 from tquic.qlog import QlogDirectory
 
 __all__ = ["LocalPath", "PathBindError", "bind_path_sockets", "connect_multipath",

@@ -44,10 +44,10 @@ from typing import Any
 
 from tquic.core import events as ev
 from tquic.core.multipath import PathError
-from tquic.core.network_path import Address, NetworkPath
 from tquic.io.multipath_client import LocalPath
 from tquic.io.protocol import QuicConnectionProtocol
 from tquic.io.udp import SO_BINDTODEVICE, UdpSocket
+from tquic.paths.network_path import Address, NetworkPath
 from tquic.wire.errors import PathAbandonCode
 
 __all__ = ["PathKeeper", "PathRecord", "ReopenPolicy", "link_ready"]

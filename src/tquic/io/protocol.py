@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from tquic.core import events as ev
-from tquic.core.network_path import Address, NetworkPath
 from tquic.core.send_stream import StreamUsageError
 from tquic.io.streams import QuicStreamReader, QuicStreamWriter, StreamError, StreamResetError
+from tquic.paths.network_path import Address, NetworkPath
 from tquic.wire.errors import QuicError
 
 if TYPE_CHECKING:

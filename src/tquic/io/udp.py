@@ -43,7 +43,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from tquic.core.network_path import Address
+from tquic.paths.network_path import Address
 
 logger = logging.getLogger("tquic.io.udp")
 

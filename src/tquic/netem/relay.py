@@ -26,10 +26,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tquic.core.network_path import Address, NetworkPath
 from tquic.io.udp import UdpSocket
 from tquic.netem.clock import NOT_LATE, Lateness, RealtimeClock
 from tquic.netem.spec import LinkRule, LinkTable
+from tquic.paths.network_path import Address, NetworkPath
 from tquic.sim.link import DROP_CAUSES, Pipe, PipeStats
 
 __all__ = ["EPOCHS", "FlowStats", "NetemRelay", "NetemThread", "format_stats"]

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tquic.core.network_path import Address
+from tquic.paths.network_path import Address
 from tquic.sim.profile import ECN_MODES, GilbertElliott, LinkProfile, Outage, ProfileError
 
 __all__ = [

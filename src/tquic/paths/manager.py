@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tquic.core.network_path import NetworkPath
+from tquic.paths.network_path import NetworkPath
 from tquic.paths.path import Path, PathState
 from tquic.paths.schedulers import Scheduler, create_scheduler
 from tquic.paths.schedulers.extended import SchedulerHooks

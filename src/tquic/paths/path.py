@@ -15,8 +15,8 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-from tquic.core.ack_tracker import AckTracker
-from tquic.core.network_path import NetworkPath
+from tquic.paths.ack_tracker import AckTracker
+from tquic.paths.network_path import NetworkPath
 from tquic.wire.epochs import SpaceId
 
 if TYPE_CHECKING:

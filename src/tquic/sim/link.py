@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
-from tquic.core.network_path import Address, NetworkPath
+from tquic.paths.network_path import Address, NetworkPath
 from tquic.sim.clock import EventLoop
 from tquic.sim.profile import LinkProfile, LinkSpec
 

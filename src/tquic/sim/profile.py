@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from tquic.core.network_path import Address
+from tquic.paths.network_path import Address
 
 ECN_MODES = ("none", "classic", "l4s", "bleach")
 """LinkProfile.ecn choices (see LinkProfile)."""

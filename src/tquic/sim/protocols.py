@@ -12,7 +12,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
-from tquic.core.network_path import NetworkPath
+from tquic.paths.network_path import NetworkPath
 
 if TYPE_CHECKING:
     from tquic.sim.runner import Flow

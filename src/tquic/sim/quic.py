@@ -26,8 +26,8 @@ from typing import Any
 from tquic.core.config import QuicConfiguration
 from tquic.core.connection import QuicConnection
 from tquic.core.events import ConnectionIdIssued, ConnectionIdRetired
-from tquic.core.network_path import NetworkPath
 from tquic.core.tokens import KIND_RETRY, TokenManager
+from tquic.paths.network_path import NetworkPath
 from tquic.qlog import QlogDirectory, QuicLogger, Vantage
 from tquic.wire.errors import QuicError
 from tquic.wire.packet import PacketType, encode_retry, parse_header

@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tquic.core.network_path import Address, NetworkPath
+from tquic.paths.network_path import Address, NetworkPath
 from tquic.sim.clock import EventLoop, SimulationError
 from tquic.sim.link import Link, Pipe
 from tquic.sim.profile import LinkSpec

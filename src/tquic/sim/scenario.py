@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from tquic.core.network_path import Address
+from tquic.paths.network_path import Address
 from tquic.sim.profile import INTEROP_PROFILE, LinkProfile, LinkSpec, Outage, Rebind
 from tquic.sim.protocols import Endpoint, Workload
 from tquic.sim.report import Report
