@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tquic.cli.common import describe_close
 from tquic.cli.output import Download, OutputOptions
+from tquic.core.events import is_idle_timeout
 from tquic.io.protocol import ConnectionClosedError
 
 EXIT_CODES_HELP = """\
@@ -132,7 +133,10 @@ def fetching(fetch: Fetch, output: OutputOptions, timeout: float) -> Iterator[Do
         fetch.started = time.perf_counter()
         yield download
     except ConnectionClosedError as exc:
-        fetch.fail(ExitCode.BROKE_OFF, f"transfer broke off: {describe_close(exc)}")
+        if is_idle_timeout(exc.reason, exc.by_peer):  # the server fell silent
+            fetch.fail(ExitCode.TIMEOUT, f"no data for {timeout:g} s (idle timeout)")
+        else:
+            fetch.fail(ExitCode.BROKE_OFF, f"transfer broke off: {describe_close(exc)}")
     except TimeoutError:
         fetch.fail(ExitCode.TIMEOUT, f"no data for {timeout:g} s")
     except OSError as exc:

@@ -123,7 +123,10 @@ async def _fetch_one(client: H3Client, fetch: Fetch, output: OutputOptions, time
             _judge(fetch, response, download)
             fetch.sha256 = digest.hexdigest()
         except H3RequestError as exc:
-            fetch.fail(ExitCode.BROKE_OFF, f"transfer broke off: {exc}")
+            if exc.timed_out:  # the server fell silent: curl's "operation timeout"
+                fetch.fail(ExitCode.TIMEOUT, f"no data for {timeout:g} s ({exc})")
+            else:
+                fetch.fail(ExitCode.BROKE_OFF, f"transfer broke off: {exc}")
 
 
 def _judge(fetch: Fetch, response: Response, download: Download | None) -> None:

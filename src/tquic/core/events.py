@@ -151,6 +151,14 @@ class StreamsAvailable:
     available: int
 
 
+IDLE_TIMEOUT_REASON = "idle timeout"  # ConnectionTerminated.reason of RFC 9000 §10.1
+
+
+def is_idle_timeout(reason: str, by_peer: bool) -> bool:
+    """Whether a termination was our own idle timeout (the peer fell silent)."""
+    return not by_peer and reason == IDLE_TIMEOUT_REASON
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectionTerminated:
     """The connection is closed (by us, by the peer, by idle timeout or stateless reset).

@@ -14,7 +14,7 @@ timers.  ``_pto`` is the connection's PTO: with multipath the largest of its pat
 from __future__ import annotations
 
 from tquic.core.conn_base import ConnectionBase, ConnState, Epoch
-from tquic.core.events import ConnectionTerminated
+from tquic.core.events import IDLE_TIMEOUT_REASON, ConnectionTerminated
 from tquic.core.records import CryptoRecord
 from tquic.paths.path import Path
 from tquic.wire.epochs import SpaceId, space_of
@@ -118,7 +118,7 @@ class TimersMixin(ConnectionBase):
             # RFC 9000 §10.1: silently close.
             self._state = ConnState.TERMINATED
             self._queue_event(ConnectionTerminated(TransportErrorCode.NO_ERROR, None,
-                                                   "idle timeout", by_peer=False))
+                                                   IDLE_TIMEOUT_REASON, by_peer=False))
             return
         for path in self._paths:
             fired = self._run_loss_timer(path, now)

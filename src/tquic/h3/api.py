@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tquic.core.events import is_idle_timeout
 from tquic.h3.connection import H3Connection
 from tquic.h3.errors import H3ErrorCode, H3UsageError
 from tquic.h3.events import (
@@ -61,9 +62,13 @@ Handler = Callable[[Request], Awaitable[Response]]
 class H3RequestError(Exception):
     """A request failed: its stream was reset, or the connection went away."""
 
-    def __init__(self, message: str, error_code: int | None = None) -> None:
+    def __init__(self, message: str, error_code: int | None = None, *,
+                 timed_out: bool = False) -> None:
         super().__init__(message)
         self.error_code = error_code
+        # The connection ended by its own idle timeout (RFC 9000 §10.1): the peer went
+        # silent, which a client reports as a timeout rather than a broken transfer.
+        self.timed_out = timed_out
 
     @property
     def retryable(self) -> bool:
@@ -405,7 +410,9 @@ class H3Client(_Endpoint):
 
     def _on_terminated(self, event: ConnectionTerminated) -> None:
         for stream_id in list(self._pending):
-            self._fail(stream_id, H3RequestError(f"connection closed: {event.reason}", event.error_code))
+            self._fail(stream_id, H3RequestError(
+                f"connection closed: {event.reason}", event.error_code,
+                timed_out=is_idle_timeout(event.reason, event.by_peer)))
 
 
 class _Incoming:
