@@ -25,6 +25,8 @@ examples:
   tquic bond server --listen 0.0.0.0:4433 --cert cert.pem --key key.pem \\
       --pool 10.99.0.0/24 --token s3cret --nat
   tquic bond server --config /etc/tquic/bond-server.toml
+
+FEC repairs for the download direction: a [fec] table in --config (docs/fec.md).
 """
 
 CLIENT_EXAMPLE = """\
@@ -36,6 +38,8 @@ examples:
 a link is ADDR[%IFACE][,role=primary|backup|never][,weight=N][,cap=10GB/month]
 [,max_rtt=300ms][,max_loss=5%][,name=NAME]; %IFACE alone follows the interface's
 address.  Signals: SIGTERM stops and removes the TUN; SIGHUP re-reads --config.
+Forward error correction for calls and video over lossy links: a [fec] table in
+the --config file (docs/fec.md).
 """
 
 
