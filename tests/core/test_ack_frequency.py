@@ -99,7 +99,7 @@ def test_nothing_is_requested_from_a_peer_without_min_ack_delay() -> None:
     _bulk(loop, 1 << 20)
     client: Any = loop.client
     server: Any = loop.server
-    assert client._ack_freq is None
+    assert not client._ack_frequency.active
     assert server._paths.primary.space.ack_tracker.ack_eliciting_threshold == 1
     assert not server.is_closed
 
@@ -113,7 +113,7 @@ def test_a_peer_that_advertised_min_ack_delay_gets_no_ack_frequency_unless_we_di
     _bulk(loop, 4 << 20)
     client: Any = loop.client
     server: Any = loop.server
-    assert client._ack_freq is None
+    assert not client._ack_frequency.active
     assert server._paths.primary.space.ack_tracker.ack_eliciting_threshold == 1
     assert not server.is_closed
 
@@ -148,3 +148,34 @@ def test_pto_probes_carry_immediate_ack() -> None:
     loop.client.send_stream_data(sid, b"", end_stream=True)
     assert loop.run_until(lambda: any(isinstance(e, StreamDataReceived) and e.end_stream
                                       for e in loop.server_events), max_time=loop.now + 10)
+
+
+def test_the_component_alone_decides_and_returns_frames() -> None:
+    """AckFrequency as an owned component: told what happened, it returns the frame
+    to queue; inactive unless both sides advertised min_ack_delay."""
+    from types import SimpleNamespace
+
+    from tquic.core.ack_frequency import AckFrequency
+    from tquic.wire.frame_types import AckFrequencyFrame, ImmediateAckFrame
+    from tquic.wire.params import TransportParameters
+
+    recovery = SimpleNamespace(controller=SimpleNamespace(congestion_window=80 * MSS),
+                               rtt=SimpleNamespace(smoothed_rtt=0.04))
+    path0: Any = SimpleNamespace(path_id=0, recovery=recovery, max_datagram_size=MSS)
+    path1: Any = SimpleNamespace(path_id=1, recovery=recovery, max_datagram_size=MSS)
+    ours = QuicConfiguration(is_client=True, min_ack_delay=0.001)
+    peer = TransportParameters(min_ack_delay=1000)
+
+    idle = AckFrequency()
+    idle.start(ours, TransportParameters())  # the peer did not advertise it
+    assert not idle.active and idle.on_probe() is None and idle.on_ack(path0, 1.0) is None
+
+    component = AckFrequency()
+    component.start(ours, peer)
+    assert component.active
+    assert isinstance(component.on_probe(), ImmediateAckFrame)
+    assert component.on_ack(path1, 1.0) is None  # only path 0 sets the rate
+    frame = component.on_ack(path0, 1.0)
+    assert isinstance(frame, AckFrequencyFrame)
+    assert frame.ack_eliciting_threshold == 10 and frame.requested_max_ack_delay == 10_000
+    assert component.on_ack(path0, 1.01) is None  # at most one per smoothed RTT

@@ -24,10 +24,14 @@ on the probe's acknowledgment).
 
 from __future__ import annotations
 
-from tquic.core.conn_base import ConnectionBase
-from tquic.core.records import FrameRecord
+from typing import TYPE_CHECKING
+
 from tquic.paths.path import Path
 from tquic.wire.frame_types import AckFrequencyFrame, ImmediateAckFrame
+
+if TYPE_CHECKING:
+    from tquic.core.config import QuicConfiguration
+    from tquic.wire.params import TransportParameters
 
 MAX_THRESHOLD = 10
 WINDOW_FRACTION = 8  # ACKs per congestion window, at least
@@ -73,36 +77,44 @@ class AckFrequencySender:
         return frame
 
 
-class AckFrequencyMixin(ConnectionBase):
-    """The connection's side: create the sender once the peer's parameters are known,
-    feed it after ACKs, put its frames and IMMEDIATE_ACKs in the control queue."""
+class AckFrequency:
+    """The connection's ACK-frequency component (the first of issue 16's owned
+    components, replacing a mixin): it owns the sender, is told when the
+    handshake completes, when an ACK arrives and when a PTO probe goes out, and
+    returns the frame to queue, if any.  It reads nothing else of the connection."""
 
-    _ack_freq: AckFrequencySender | None = None
+    __slots__ = ("sender",)
 
-    def _ack_frequency_start(self) -> None:
+    def __init__(self) -> None:
+        self.sender: AckFrequencySender | None = None  # None: not in use
+
+    @property
+    def active(self) -> bool:
+        """Whether ACK_FREQUENCY frames are being sent on this connection."""
+        return self.sender is not None
+
+    def start(self, config: QuicConfiguration, peer: TransportParameters | None) -> None:
         """After the handshake: enabled when configured and both sides advertised
         min_ack_delay.  The draft (§3) makes the peer's parameter alone enough, but
         stacks that implemented earlier versions (picoquic) take the frames as
         negotiated only when both sent it and close with FRAME_ENCODING_ERROR
         otherwise: asking for both interoperates with every stack."""
-        peer = self._peer_params
-        if (self._config.request_ack_frequency and self._config.min_ack_delay is not None
+        if (config.request_ack_frequency and config.min_ack_delay is not None
                 and peer is not None and peer.min_ack_delay is not None):
-            self._ack_freq = AckFrequencySender(peer.min_ack_delay, peer.max_ack_delay)
+            self.sender = AckFrequencySender(peer.min_ack_delay, peer.max_ack_delay)
 
-    def _ack_frequency_on_ack(self, path: Path, now: float) -> None:
-        """After an ACK on ``path``: maybe ask for another acknowledgment rate.  Path 0
-        (the first path) sets the rate; ACK_FREQUENCY is connection-wide."""
-        sender = self._ack_freq
+    def on_ack(self, path: Path, now: float) -> AckFrequencyFrame | None:
+        """After an ACK that acknowledged packets on ``path``: maybe another
+        acknowledgment rate.  Path 0 (the first path) sets the rate; ACK_FREQUENCY is
+        connection-wide."""
+        sender = self.sender
         if sender is None or path.path_id != 0:
-            return
+            return None
         recovery = path.recovery
-        frame = sender.update(now, int(recovery.controller.congestion_window),
-                              path.max_datagram_size, recovery.rtt.smoothed_rtt)
-        if frame is not None:
-            self._control.append(FrameRecord(frame))
+        return sender.update(now, int(recovery.controller.congestion_window),
+                             path.max_datagram_size, recovery.rtt.smoothed_rtt)
 
-    def _ack_frequency_on_probe(self) -> None:
-        """A PTO probe is about to go out: ask for its acknowledgment without delay."""
-        if self._ack_freq is not None:
-            self._control.append(FrameRecord(ImmediateAckFrame()))
+    def on_probe(self) -> ImmediateAckFrame | None:
+        """A PTO probe is about to go out: IMMEDIATE_ACK asks for its acknowledgment
+        without delay (§6)."""
+        return ImmediateAckFrame() if self.sender is not None else None

@@ -18,7 +18,7 @@ from tquic.core.records import Record
 from tquic.wire.epochs import Epoch as Epoch  # encryption levels (RFC 9001 §4)
 
 if TYPE_CHECKING:
-    from tquic.core.ack_frequency import AckFrequencySender
+    from tquic.core.ack_frequency import AckFrequency
     from tquic.core.cids import LocalCids, PeerCids
     from tquic.core.config import QuicConfiguration
     from tquic.core.flow import ReceiveWindow, SendCredit
@@ -104,7 +104,6 @@ class ConnectionBase:
     _idle_timeout: float
     _activity_since_send: bool
     _token_manager: TokenManager | None
-    _ack_frequency_seq: int
     _peer_address_validated: bool
     _address_validated_by_token: bool
     _discarded_epochs: set[int]
@@ -115,7 +114,7 @@ class ConnectionBase:
     _loss_stats: list[int]
     _mp: bool  # draft-ietf-quic-multipath negotiated (core/multipath.py)
     _qlog: EngineQlog | None  # core/qlog_events.py; None: no logger, no cost
-    _ack_freq: AckFrequencySender | None  # core/ack_frequency.py; None: not in use
+    _ack_frequency: AckFrequency  # core/ack_frequency.py (an owned component)
     _pa_probe: Any  # core/preferred_address.py: client probe of the server's address
 
     # -- cross-mixin operations (implemented by the mixins / QuicConnection) ---------
@@ -131,15 +130,6 @@ class ConnectionBase:
         raise NotImplementedError
 
     def _deliver_pending(self) -> None:
-        raise NotImplementedError
-
-    def _ack_frequency_start(self) -> None:
-        raise NotImplementedError
-
-    def _ack_frequency_on_ack(self, path: Path, now: float) -> None:
-        raise NotImplementedError
-
-    def _ack_frequency_on_probe(self) -> None:
         raise NotImplementedError
 
     def _on_packets_acked(self, packets: list[SentPacket], path: Path) -> None:

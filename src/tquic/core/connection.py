@@ -25,7 +25,7 @@ import os
 from collections import deque
 from typing import Any
 
-from tquic.core.ack_frequency import AckFrequencyMixin
+from tquic.core.ack_frequency import AckFrequency
 from tquic.core.cids import LocalCids, PeerCids
 from tquic.core.config import QuicConfiguration
 from tquic.core.conn_base import ConnState, Epoch
@@ -87,7 +87,7 @@ payload, the packet number, and the largest packet number received before it."""
 
 class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, ProbePacketsMixin,
                      FrameHandlersMixin, StreamsMixin, MigrationMixin, PreferredAddressMixin,
-                     MultipathMixin, AckFrequencyMixin, TimersMixin):
+                     MultipathMixin, TimersMixin):
     """One QUIC connection, client or server."""
 
     def __init__(
@@ -163,7 +163,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
         self._idle_timeout = c.idle_timeout
         self._activity_since_send = True
         self._token_manager = None if self._is_client else TokenManager(c.token_key)
-        self._ack_frequency_seq = 0
+        self._ack_frequency = AckFrequency()
         self._peer_address_validated = self._is_client
         # Server: the endpoint validated the client's address before this connection
         # existed, with a Retry token (RFC 9000 §8.1.2) or a NEW_TOKEN token (§8.1.3),

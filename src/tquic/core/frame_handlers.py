@@ -25,7 +25,13 @@ from tquic.core.events import (
     StreamReset,
     StreamsAvailable,
 )
-from tquic.core.records import MAX_DATA, MaxStreamDataRecord, MaxStreamsRecord, ResetStreamRecord
+from tquic.core.records import (
+    MAX_DATA,
+    FrameRecord,
+    MaxStreamDataRecord,
+    MaxStreamsRecord,
+    ResetStreamRecord,
+)
 from tquic.core.recv_stream import RecvStream
 from tquic.core.send_stream import SendStream
 from tquic.core.stream_ids import check_frame_direction, is_unidirectional
@@ -222,8 +228,10 @@ class FrameHandlersMixin(ConnectionBase):
                 hooks.on_packets_acked(target, outcome.acked, now)
             if outcome.lost:
                 hooks.on_packets_lost(target, outcome.lost, now)
-        if self._ack_freq is not None and outcome.acked:
-            self._ack_frequency_on_ack(target, now)
+        if outcome.acked:
+            rate = self._ack_frequency.on_ack(target, now)
+            if rate is not None:
+                self._control.append(FrameRecord(rate))
         if self._one_rtt is not None:
             self._one_rtt.on_ack_received(largest, target.path_id, now)
 

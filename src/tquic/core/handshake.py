@@ -224,7 +224,7 @@ class HandshakeMixin(ConnectionBase):
             alpn_protocol=tls.alpn_protocol,
             session_resumed=bool(getattr(tls, "session_resumed", False)),
             early_data_accepted=self._early_data_accepted))
-        self._ack_frequency_start()
+        self._ack_frequency.start(self._config, self._peer_params)
         if self._is_client and self._zero_rtt_sent and not self._early_data_accepted:
             self._on_zero_rtt_rejected()
         if Epoch.ZERO_RTT in self._send_keys:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from tquic.core.conn_base import ConnectionBase, ConnState, Epoch
 from tquic.core.events import IDLE_TIMEOUT_REASON, ConnectionTerminated
-from tquic.core.records import CryptoRecord
+from tquic.core.records import CryptoRecord, FrameRecord
 from tquic.paths.path import Path
 from tquic.wire.epochs import SpaceId, space_of
 from tquic.wire.errors import QuicError, TransportErrorCode
@@ -176,7 +176,9 @@ class TimersMixin(ConnectionBase):
 
     def _requeue_for_probe(self, path: Path) -> None:
         """RFC 9002 §6.2.4: probes carry new data or a retransmission; PING otherwise."""
-        self._ack_frequency_on_probe()
+        immediate = self._ack_frequency.on_probe()
+        if immediate is not None:
+            self._control.append(FrameRecord(immediate))
 
     def _requeue_crypto(self, epoch: int, path: Path) -> None:
         space_id = space_of(epoch)
