@@ -5,6 +5,7 @@ kept for an Initial that does not decrypt, half-open connections dropped in time
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 
@@ -164,3 +165,25 @@ def test_a_half_open_connection_is_dropped_at_the_handshake_timeout(
             endpoint.close()
 
     asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_an_initial_with_an_oversized_source_cid_is_dropped_without_a_retry(
+        server_config: QuicConfiguration, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="tquic")
+
+    async def main() -> None:
+        endpoint = await _endpoint(server_config, EndpointLimits(retry="always"))
+        try:
+            # RFC 9000 §17.2: a v1 CID is at most 20 bytes; a 38-byte SCID is malformed.
+            head = b"\xc0" + QUIC_V1.to_bytes(4, "big") + b"\x08" + os.urandom(8)
+            head += b"\x26" + os.urandom(38) + b"\x00"
+            endpoint.datagram_received(head + (0x4000 | 1200).to_bytes(2, "big")
+                                       + os.urandom(1200), ("127.0.0.1", 9))
+            assert endpoint.stats.retries_sent == 0
+            assert endpoint.stats.datagrams_dropped == 1
+        finally:
+            endpoint.close()
+
+    asyncio.run(asyncio.wait_for(main(), 10))
+    # Dropped as bad input, not as a bug (no traceback logged).
+    assert not [r for r in caplog.records if r.exc_info]

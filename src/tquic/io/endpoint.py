@@ -432,7 +432,7 @@ class QuicEndpoint:
             if version not in self.config.versions:
                 self._version_negotiation(sock, data, dcid, scid, addr, now)
                 return None
-            if dcid_len > 20:
+            if dcid_len > 20 or scid_len > 20:
                 self._drop()  # RFC 9000 §17.2: v1/v2 CIDs are at most 20 bytes
                 return None
             if (first & 0x30) != _INITIAL_TYPE_BITS.get(version, -1):
