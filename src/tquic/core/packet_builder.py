@@ -38,7 +38,7 @@ from tquic.paths.network_path import NetworkPath
 from tquic.paths.path import PacketSpace, Path
 from tquic.paths.sent_packets import SentPacket
 from tquic.wire.buffer import encode_varint, varint_size
-from tquic.wire.epochs import space_of
+from tquic.wire.epochs import SPACE_OF_EPOCH
 from tquic.wire.frames import (
     ConnectionCloseFrame,
     Frame,
@@ -62,6 +62,7 @@ from tquic.wire.packet import (
 
 TAG = 16  # AEAD tag (RFC 9001 §5.3)
 MIN_INITIAL_DATAGRAM = 1200  # RFC 9000 §14.1
+_tuple_new = tuple.__new__
 MAX_DATAGRAMS_PER_CALL = 512
 _EPOCH_PACKET_TYPE: dict[int, PacketType] = {Epoch.INITIAL: PacketType.INITIAL, Epoch.HANDSHAKE: PacketType.HANDSHAKE,
                       Epoch.ZERO_RTT: PacketType.ZERO_RTT}
@@ -246,7 +247,7 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
             size = len(packet)
             in_flight = d.ack_eliciting or pad > 0
             sent = SentPacket(d.pn, now, size, d.ack_eliciting, in_flight,
-                              space_of(epoch), d.records)  # type: ignore[arg-type]
+                              SPACE_OF_EPOCH[epoch], d.records)  # type: ignore[arg-type]
             if codepoint:
                 sent.ecn = codepoint
                 ecn.on_marked_sent(sent.space)
@@ -698,7 +699,9 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
                 parts.append(data)
                 size = len(head) + n
                 used += size
-                records.append(StreamRecord(stream_id, offset, n, fin))
+                # tuple.__new__ directly: StreamRecord(...) costs a Python-level
+                # __new__ call, once per packet in bulk transfer.
+                records.append(_tuple_new(StreamRecord, (stream_id, offset, n, fin)))
             if not stream.has_data_to_send():
                 done.append(stream_id)
             elif room - used < 8:

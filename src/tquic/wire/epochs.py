@@ -29,15 +29,15 @@ class SpaceId(IntEnum):
     APPLICATION = 2
 
 
-# Indexed by Epoch: 0-RTT and 1-RTT packets share the application data space
-# (RFC 9000 §12.3).
-_SPACE_OF_EPOCH = (SpaceId.INITIAL, SpaceId.APPLICATION, SpaceId.HANDSHAKE,
-                   SpaceId.APPLICATION)
+# The mapping, indexed by Epoch: 0-RTT and 1-RTT packets share the application
+# data space (RFC 9000 §12.3).  Hot paths index it directly (no call).
+SPACE_OF_EPOCH: tuple[SpaceId, ...] = (SpaceId.INITIAL, SpaceId.APPLICATION,
+                                       SpaceId.HANDSHAKE, SpaceId.APPLICATION)
 
 
 def space_of(epoch: int) -> SpaceId:
     """The packet-number space of packets sent at ``epoch``."""
-    return _SPACE_OF_EPOCH[epoch]
+    return SPACE_OF_EPOCH[epoch]
 
 
-__all__ = ["Epoch", "SpaceId", "space_of"]
+__all__ = ["SPACE_OF_EPOCH", "Epoch", "SpaceId", "space_of"]
