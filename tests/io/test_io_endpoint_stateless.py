@@ -105,6 +105,23 @@ def test_retry_always_answers_an_initial_with_a_valid_retry() -> None:
     asyncio.run(_with_endpoint(EndpointLimits(retry="always"), body))
 
 
+@pytest.mark.parametrize("cids", [(8, 21), (21, 8), (8, 144)], ids=["scid21", "dcid21", "scid144"])
+def test_initial_with_a_connection_id_over_20_bytes_is_dropped_silently(
+        cids: tuple[int, int], caplog: pytest.LogCaptureFixture) -> None:
+    """RFC 9000 §17.2: a v1 long header with a CID longer than 20 bytes is dropped --
+    also when Retry is on (a Retry could not even carry it); found by the fuzz test."""
+    caplog.set_level("DEBUG", logger="tquic")
+
+    async def body(endpoint: QuicEndpoint, client: socket.socket) -> None:
+        packet = _long_header(QUIC_V1, 0x00, os.urandom(cids[0]), os.urandom(cids[1]))
+        assert await _exchange(endpoint, client, packet) == []
+        assert endpoint.stats.datagrams_dropped >= 1
+        assert not endpoint.connections
+
+    asyncio.run(_with_endpoint(EndpointLimits(retry="always"), body))
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
 def test_initial_with_a_forged_retry_token_is_dropped() -> None:
     async def body(endpoint: QuicEndpoint, client: socket.socket) -> None:
         forged = TokenManager(b"x" * 32).create_retry_token(
