@@ -36,7 +36,7 @@ from tquic.io.admission import Admission, EndpointLimits, RetryPolicy
 from tquic.io.udp import UdpSocket
 from tquic.paths.network_path import Address, NetworkPath
 from tquic.wire.errors import QuicError, TransportErrorCode
-from tquic.wire.packet import MAX_CID_LENGTH, encode_retry, encode_version_negotiation
+from tquic.wire.packet import encode_retry, encode_version_negotiation
 from tquic.wire.version import QUIC_V1, QUIC_V2, grease_version
 
 if TYPE_CHECKING:
@@ -487,11 +487,8 @@ class QuicEndpoint:
     def _accept(self, data: bytes, sock: UdpSocket, path: NetworkPath, version: int,
                 dcid: bytes, scid: bytes, now: float,
                 ecn: int = 0) -> QuicConnectionProtocol | None:
-        if (len(data) < MIN_INITIAL_DATAGRAM or len(dcid) < MIN_ORIGINAL_DCID
-                or len(dcid) > MAX_CID_LENGTH or len(scid) > MAX_CID_LENGTH):
-            # RFC 9000 §14.1, §7.2; §17.2: a v1/v2 long header with a connection ID
-            # longer than 20 bytes is dropped (it could not even be answered by Retry).
-            self._drop()
+        if len(data) < MIN_INITIAL_DATAGRAM or len(dcid) < MIN_ORIGINAL_DCID:
+            self._drop()  # RFC 9000 §14.1, §7.2
             return None
         if len(self._connections) >= self.limits.max_connections:
             self.stats.connections_refused += 1
