@@ -10,7 +10,8 @@ finding, saved with its bytes under ``--findings``.
 Targets: packet headers (split_datagram/parse_header), QUIC frames (parse_frames),
 transport parameters, TLS handshake messages (each parse_*), HTTP/3 frames
 (FrameParser incl. SETTINGS), QPACK (pylsqpack header blocks and encoder stream),
-capsules (CapsuleParser).
+capsules (CapsuleParser), and a server endpoint's routing and stateless answers
+(any exception it has to log as a bug is a finding).
 
     python benchmarks/fuzz.py [--inputs 1000000] [--targets packet,frames,...] [--seed N]
 """
@@ -24,6 +25,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 Target = tuple[list[bytes], Callable[[bytes], None], tuple[type[BaseException], ...]]
 
@@ -234,6 +236,8 @@ def targets() -> dict[str, Target]:
         parser.feed(data)
         parser.finish()
 
+    endpoint = _endpoint_target()
+
     qpack_errors = (pylsqpack.DecompressionFailed, pylsqpack.EncoderStreamError,
                     pylsqpack.StreamBlocked, pylsqpack.DecoderStreamError)
     return {
@@ -244,6 +248,7 @@ def targets() -> dict[str, Target]:
         "h3": (h3_seeds, h3, (H3Error,)),
         "qpack": (qpack_seeds, qpack, qpack_errors),
         "capsules": (capsule_seeds, capsules, (H3Error,)),
+        "endpoint": (captured["datagrams"], endpoint, ()),
     }
 
 
@@ -256,6 +261,61 @@ def _slow_again(parse: Callable[[bytes], None], data: bytes) -> bool:
         if time.perf_counter() - t0 <= SLOW:
             return False
     return True
+
+
+def _endpoint_target() -> Callable[[bytes], None]:
+    """Feed a server QuicEndpoint (Retry always, sends discarded); a bug it catches and
+    logs with a traceback is re-raised here as a finding."""
+    import asyncio
+    import logging
+
+    from tquic.core.config import QuicConfiguration
+    from tquic.crypto.tls.certs import generate_self_signed
+    from tquic.io.admission import EndpointLimits
+    from tquic.io.endpoint import QuicEndpoint
+    from tquic.io.udp import UdpSocket
+
+    class Bugs(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.DEBUG)
+            self.records: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.exc_info:
+                self.records.append(record)
+
+    bugs = Bugs()
+    io_logger = logging.getLogger("tquic.io")
+    io_logger.addHandler(bugs)
+    io_logger.setLevel(logging.DEBUG)
+    io_logger.propagate = False
+    cert, key = generate_self_signed()
+    config = QuicConfiguration(is_client=False, certificate=cert, private_key=key,
+                               alpn_protocols=("hq",))
+    class Silent(UdpSocket):  # answers are built, then discarded
+        def send(self, data: bytes, addr: tuple[str, int], ecn: int = 0) -> bool:
+            return True
+
+        def send_batch(self, datagrams: Any, addr: tuple[str, int], ecn: int = 0,
+                       source: str | None = None) -> int:
+            return len(datagrams)
+
+    loop = asyncio.new_event_loop()
+    sock = Silent.bind("127.0.0.1", 0)
+    endpoint = QuicEndpoint(config, [sock], is_server=True, loop=loop,
+                            limits=EndpointLimits(retry="always", initials_per_prefix=1e9,
+                                                  stateless_packets_per_second=1e9,
+                                                  stateless_per_prefix=1e9))
+
+    def feed(data: bytes) -> None:
+        endpoint.datagram_received(data, ("127.0.0.1", 4433))
+        if bugs.records:
+            record = bugs.records.pop()
+            bugs.records.clear()
+            raise AssertionError(f"endpoint bug: {record.exc_info[1]!r}"
+                                 if record.exc_info else record.getMessage())
+
+    return feed
 
 
 def run(name: str, target: Target, inputs: int, seed: int,
