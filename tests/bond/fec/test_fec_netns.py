@@ -22,7 +22,7 @@ import pytest
 from tquic.testing.bond_lab import INTERNET, BondLab
 from tquic.testing.netns import LinkSpec, unavailable_reason
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = pytest.mark.timeout(200)
 
 FEC_TOML = """
 [fec]
@@ -84,7 +84,7 @@ def _udp_loss(lab: BondLab, port: int, seconds: int = 6) -> float:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.3)
     result = lab.run(lab.site_ns, ["iperf3", "-c", INTERNET, "-p", str(port), "-u", "-b", "4M",
-                                   "-l", "1000", "-t", str(seconds), "-J"], timeout=seconds + 20)
+                                   "-l", "1000", "-t", str(seconds), "-J"], timeout=seconds + 40)
     server.wait(timeout=10)
     data = json.loads(result.stdout)
     assert "error" not in data, data.get("error")
