@@ -297,7 +297,7 @@ class QuicConnectionProtocol:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        """Close and return at once: the application is done, nothing is worth waiting for.
+        """Close as soon as what the application wrote is delivered, and return.
 
         CONNECTION_CLOSE goes on the wire before this returns.  The closing period
         (RFC 9000 §10.2.1: answer a late packet with another CONNECTION_CLOSE) then runs
