@@ -38,6 +38,7 @@ from tquic.bond.packet import packet_too_big
 from tquic.bond.pipeline import DatagramPipeline
 from tquic.bond.reorder import ReorderBuffer, adaptive_bound
 from tquic.h3.tunnel import Tunnel, TunnelClosed
+from tquic.io.deadline_timer import DeadlineTimer
 
 logger = logging.getLogger("tquic.bond")
 
@@ -74,8 +75,7 @@ class IpTunnel:
         self._reorder_config = reorder
         self._router_address = router_address
         self._loop = asyncio.get_running_loop()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = DeadlineTimer(self._loop, self._expire)
         self.send_errors = 0
         buffer = ReorderBuffer(deliver)
         self.pipeline = DatagramPipeline(self._send_datagram, deliver,
@@ -84,8 +84,7 @@ class IpTunnel:
         self._stretch = 1.0
         self._late_seen = 0
         self.fec: FecStage | None = None
-        self._fec_timer: asyncio.TimerHandle | None = None
-        self._fec_at: float | None = None
+        self._fec_timer = DeadlineTimer(self._loop, self._fec_expire)
         if FEC in self.extensions:
             # Decoding is always on once negotiated; sending follows our [fec] table
             # (none: nothing protected by us).
@@ -111,19 +110,9 @@ class IpTunnel:
 
     def _arm_fec(self) -> None:
         fec = self.fec
-        deadline = fec.next_timeout() if fec is not None else None
-        if deadline == self._fec_at:
-            return
-        if self._fec_timer is not None:
-            self._fec_timer.cancel()
-            self._fec_timer = None
-        self._fec_at = deadline
-        if deadline is not None:
-            self._fec_timer = self._loop.call_at(deadline, self._fec_expire)
+        self._fec_timer.set(fec.next_timeout() if fec is not None else None)
 
     def _fec_expire(self) -> None:
-        self._fec_timer = None
-        self._fec_at = None
         if self.fec is not None:
             self.fec.poll(self._loop.time())
             self._arm_fec()
@@ -172,7 +161,7 @@ class IpTunnel:
         pipeline = self.pipeline
         try:
             pipeline.receive_datagram(datagram, self._loop.time())
-            if pipeline.sequencing and (self._timer is not None or pipeline.reorder.holding):
+            if pipeline.sequencing and (self._timer.armed or pipeline.reorder.holding):
                 self._arm()
             if self.fec is not None:
                 self._arm_fec()
@@ -181,19 +170,9 @@ class IpTunnel:
             logger.debug("datagram dropped: pipeline failed", exc_info=True)
 
     def _arm(self) -> None:
-        deadline = self.pipeline.reorder.next_deadline()
-        if deadline == self._timer_at:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = deadline
-        if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._expire)
+        self._timer.set(self.pipeline.reorder.next_deadline())
 
     def _expire(self) -> None:
-        self._timer = None
-        self._timer_at = None
         self.pipeline.reorder.expire(self._loop.time())
         self._arm()
 
@@ -238,9 +217,5 @@ class IpTunnel:
             self._arm()
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._fec_timer is not None:
-            self._fec_timer.cancel()
-            self._fec_timer = None
+        self._timer.cancel()
+        self._fec_timer.cancel()

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from tquic.core import events as ev
 from tquic.core.send_stream import StreamUsageError
+from tquic.io.deadline_timer import DeadlineTimer
 from tquic.io.streams import QuicStreamReader, QuicStreamWriter, StreamError, StreamResetError
 from tquic.paths.network_path import Address, NetworkPath
 from tquic.wire.errors import QuicError
@@ -94,8 +95,7 @@ class QuicConnectionProtocol:
         self._datagram_waiter: asyncio.Future[None] | None = None
         self._connected: asyncio.Future[None] = self._loop.create_future()
         self._closed: asyncio.Future[None] = self._loop.create_future()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = DeadlineTimer(self._loop, self._on_timer)
         self._flush_scheduled = False
         self._progress: asyncio.Future[None] | None = None
         # migrate(): the path being validated and the future told the outcome.
@@ -463,18 +463,9 @@ class QuicConnectionProtocol:
                 deadline is None or self._loop.time() > self._terminated_at + _DRAIN_CAP):
             self._finish()
             return
-        if deadline == self._timer_at:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = deadline
-        if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._timer.set(deadline)
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
         try:
             self._quic.handle_timeout(self._loop.time())
         except Exception:
@@ -482,9 +473,7 @@ class QuicConnectionProtocol:
         self.flush()
 
     def _finish(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         # A stream handler still waiting (on something other than this connection's
         # streams, which have failed already) can never make progress: cancel it, or
         # it lingers until the garbage collector destroys it while pending.
