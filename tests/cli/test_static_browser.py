@@ -10,19 +10,14 @@ Skipped, with the reason, when Playwright or the system Chromium cannot start.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from chromium import CHROMIUM, chromium_h3, spki_sha256
 from site_client import running_site, wait_for_log
 
-CHROMIUM = "/usr/bin/chromium"
 INDEX = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>tquic static page</title>
 <link rel="stylesheet" href="style.css"><script src="app.js" defer></script></head>
@@ -30,49 +25,24 @@ INDEX = """<!DOCTYPE html>
 """
 
 
-def spki_sha256(cert_pem: bytes) -> str:
-    """What --ignore-certificate-errors-spki-list wants: base64(SHA-256(SubjectPublicKeyInfo))."""
-    key = x509.load_pem_x509_certificate(cert_pem).public_key()
-    der = key.public_bytes(serialization.Encoding.DER,
-                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
-
-
 async def render(origin: str, spki: str) -> dict[str, Any]:
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        pytest.skip("playwright (python) is not installed")
-    async with async_playwright() as pw:
-        with tempfile.TemporaryDirectory() as profile:
-            try:
-                browser = await pw.chromium.launch_persistent_context(
-                    profile, executable_path=CHROMIUM, headless=True, args=[
-                        "--no-sandbox", "--disable-gpu", "--no-first-run",
-                        "--disable-background-networking", "--disable-component-update",
-                        "--disable-sync", f"--origin-to-force-quic-on={origin}",
-                        f"--ignore-certificate-errors-spki-list={spki}"])
-            except Exception as exc:  # any launch failure: Chromium cannot start here
-                pytest.skip(f"Chromium cannot start: {str(exc).splitlines()[0]}")
-            try:
-                page = await browser.new_page()
-                response = await page.goto(f"https://{origin}/", timeout=10_000)
-                assert response is not None
-                await page.wait_for_function(
-                    "document.getElementById('js').textContent !== 'script not run'",
-                    timeout=5_000)
-                found: dict[str, Any] = await page.evaluate("""() => ({
-                    title: document.title,
-                    heading: document.getElementById('title').textContent,
-                    js: document.getElementById('js').textContent,
-                    color: getComputedStyle(document.getElementById('title')).color,
-                    protocol: performance.getEntriesByType('navigation')[0].nextHopProtocol,
-                })""")
-                found["content_type"] = response.headers.get("content-type")
-                found["status"] = response.status
-                return found
-            finally:
-                await browser.close()
+    async with chromium_h3(origin, spki) as browser:
+        page = await browser.new_page()
+        response = await page.goto(f"https://{origin}/", timeout=10_000)
+        assert response is not None
+        await page.wait_for_function(
+            "document.getElementById('js').textContent !== 'script not run'",
+            timeout=5_000)
+        found: dict[str, Any] = await page.evaluate("""() => ({
+            title: document.title,
+            heading: document.getElementById('title').textContent,
+            js: document.getElementById('js').textContent,
+            color: getComputedStyle(document.getElementById('title')).color,
+            protocol: performance.getEntriesByType('navigation')[0].nextHopProtocol,
+        })""")
+        found["content_type"] = response.headers.get("content-type")
+        found["status"] = response.status
+        return found
 
 
 @pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason=f"no Chromium at {CHROMIUM}")

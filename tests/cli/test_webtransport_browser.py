@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chromium import CHROMIUM, chromium_h3, spki_sha256
 from cli_run import running_server, server_argv
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
-CHROMIUM = "/usr/bin/chromium"
 DATAGRAMS, STREAMS, STREAM_SIZE = 100, 10, 100_000
 
 PAGE = """<!doctype html><meta charset="utf-8"><title>tquic WebTransport echo</title>
@@ -88,40 +84,16 @@ def expected_stream(index: int, size: int) -> bytes:
     return (pattern * (size // 256 + 1))[:size]
 
 
-def spki_hash(cert_pem: bytes) -> str:
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    der = cert.public_key().public_bytes(serialization.Encoding.DER,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
-
-
 async def browser_echo(port: int, spki: str) -> dict[str, Any]:
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        pytest.skip("playwright (python) is not installed")
     origin = f"127.0.0.1:{port}"
-    async with async_playwright() as pw:
-        with tempfile.TemporaryDirectory() as profile:
-            try:
-                browser = await pw.chromium.launch_persistent_context(
-                    profile, executable_path=CHROMIUM, headless=True, args=[
-                        "--no-sandbox", "--disable-gpu", "--no-first-run",
-                        "--disable-background-networking", "--disable-component-update",
-                        "--disable-sync", f"--origin-to-force-quic-on={origin}",
-                        f"--ignore-certificate-errors-spki-list={spki}"])
-            except Exception as exc:  # any launch failure: Chromium cannot start here
-                pytest.skip(f"Chromium cannot start: {str(exc).splitlines()[0]}")
-            try:
-                page = await browser.new_page()
-                await page.goto(f"https://{origin}/", timeout=10_000)
-                assert await page.title() == "tquic WebTransport echo", "page not served over h3"
-                result: dict[str, Any] = await page.evaluate(
-                    "([u, nd, ns, size]) => runEcho(u, nd, ns, size)",
-                    [f"https://{origin}/echo", DATAGRAMS, STREAMS, STREAM_SIZE])
-                return result
-            finally:
-                await browser.close()
+    async with chromium_h3(origin, spki) as browser:
+        page = await browser.new_page()
+        await page.goto(f"https://{origin}/", timeout=10_000)
+        assert await page.title() == "tquic WebTransport echo", "page not served over h3"
+        result: dict[str, Any] = await page.evaluate(
+            "([u, nd, ns, size]) => runEcho(u, nd, ns, size)",
+            [f"https://{origin}/echo", DATAGRAMS, STREAMS, STREAM_SIZE])
+        return result
 
 
 @pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason=f"no Chromium at {CHROMIUM}")
@@ -129,7 +101,7 @@ def test_chromium_webtransport_echo_is_byte_exact(cert_dir: Path, tmp_path: Path
     (tmp_path / "index.html").write_text(PAGE)
     argv = server_argv(cert_dir, "--root", str(tmp_path), "--webtransport-echo", "/echo", "-q")
     with running_server(argv) as port:
-        spki = spki_hash((cert_dir / "cert.pem").read_bytes())
+        spki = spki_sha256((cert_dir / "cert.pem").read_bytes())
         result = asyncio.run(asyncio.wait_for(browser_echo(port, spki), 25))
     datagrams = sorted(base64.b64decode(d) for d in result["datagrams"])
     assert datagrams == [b"datagram %04d" % i for i in range(DATAGRAMS)]
