@@ -96,6 +96,7 @@ class ConnectionBase:
     _conn_window: ReceiveWindow
     _control: list[Record]  # pending control records, sent in 1-RTT
     _datagrams: deque[bytes]
+    datagrams_dropped_too_big: int  # queued, then too big for a smaller path's MTU
     _close_frame: ConnectionCloseFrame | None
     _close_pending: bool
     _close_deadline: float | None
@@ -127,6 +128,9 @@ class ConnectionBase:
             self._qlog.on_event(event)
 
     def _pto(self) -> float:
+        raise NotImplementedError
+
+    def max_datagram_payload(self) -> int:
         raise NotImplementedError
 
     def _deliver_pending(self) -> None:

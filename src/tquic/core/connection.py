@@ -56,8 +56,9 @@ from tquic.paths.ack_tracker import AckTracker
 from tquic.paths.ecn import EcnState, EcnValidator, codepoint_for
 from tquic.paths.manager import PathManager, PathPolicy
 from tquic.paths.network_path import NetworkPath
-from tquic.paths.path import PacketSpace, Path
+from tquic.paths.path import MIN_PATH_MTU, PacketSpace, Path
 from tquic.paths.recovery import PathRecovery
+from tquic.wire.buffer import varint_size
 from tquic.wire.epochs import SpaceId, space_of
 from tquic.wire.errors import QuicError, TransportErrorCode
 from tquic.wire.frames import (
@@ -72,6 +73,9 @@ logger = logging.getLogger("tquic.connection")
 
 _PACKET_EPOCH = {PacketType.INITIAL: Epoch.INITIAL, PacketType.HANDSHAKE: Epoch.HANDSHAKE,
                  PacketType.ZERO_RTT: Epoch.ZERO_RTT, PacketType.ONE_RTT: Epoch.ONE_RTT}
+# A 1-RTT packet's overhead at its longest: first byte, 20-byte CID, 4-byte packet
+# number (RFC 9000 §17.3.1) and the AEAD tag (RFC 9001 §5.3).
+_SHORT_PACKET_OVERHEAD = 1 + 20 + 4 + 16
 MAX_UNDECRYPTABLE = 10  # datagrams buffered until their keys arrive (RFC 9001 §5.7)
 CLOSE_RESPONSES = 8  # CONNECTION_CLOSE repeats while closing (RFC 9000 §10.2.1)
 
@@ -154,6 +158,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
         self._conn_window = ReceiveWindow(c.initial_max_data, c.max_data)
         self._control = []
         self._datagrams = deque()
+        self.datagrams_dropped_too_big = 0
         self._close_frame = None
         self._close_pending = False
         self._close_deadline = None
@@ -693,14 +698,36 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
 
     # -- application calls ---------------------------------------------------------------------
 
+    def max_datagram_payload(self) -> int:
+        """The largest payload ``send_datagram`` admits now; 0 without DATAGRAM support.
+
+        A DATAGRAM frame never spans packets (RFC 9221 §5) and any open path may carry
+        it, so it must fit one 1-RTT packet on the smallest MTU among the open paths: a
+        path counts 1200 bytes (RFC 9000 §14) until DPLPMTUD validates more (RFC 8899
+        §5, core/pmtud.py).  The header is counted at its longest (20-byte CID, 4-byte
+        packet number) so the figure does not move with CID changes."""
+        frame_limit = self._peer_params.max_datagram_frame_size if self._peer_params else 0
+        if not frame_limit:
+            return 0
+        sizes = [p.max_datagram_size for p in self._paths if p.usable]
+        packet = min(min(sizes) if sizes else MIN_PATH_MTU, self._peer_max_udp)
+        room = min(packet - _SHORT_PACKET_OVERHEAD, frame_limit)
+        payload = room - 1 - varint_size(room)  # type byte 0x31 and the length varint
+        return max(0, payload)
+
     def send_datagram(self, data: bytes) -> None:
-        """Queue an unreliable DATAGRAM (RFC 9221); the queue is bounded (oldest dropped)."""
-        limit = self._peer_params.max_datagram_frame_size if self._peer_params else None
+        """Queue an unreliable DATAGRAM (RFC 9221); the queue is bounded (oldest dropped).
+
+        A queued datagram that no longer fits (a path with a smaller MTU joined) still
+        goes in a packet that has room for it; one that reaches a packet it cannot fit
+        is dropped and counted in ``datagrams_dropped_too_big`` (it would block the
+        queue otherwise)."""
+        limit = self.max_datagram_payload()
         if not limit:
             raise DatagramError("the peer does not accept DATAGRAM frames")
-        size = 1 + len(data) + (1 if len(data) < 64 else 2 if len(data) < 16384 else 4)
-        if size > limit or size > 1200 - 1 - 20 - 4 - 16:
-            raise DatagramError(f"datagram of {len(data)} bytes does not fit")
+        if len(data) > limit:
+            raise DatagramError(f"datagram of {len(data)} bytes does not fit "
+                                f"(at most {limit} on the current paths)")
         if len(self._datagrams) >= self._config.datagram_queue_size:
             self._datagrams.popleft()
         self._datagrams.append(bytes(data))

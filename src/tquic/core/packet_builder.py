@@ -657,6 +657,12 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
             data = queue[0]
             frame_len = 1 + varint_size(len(data)) + len(data)
             if frame_len > room - used:
+                if len(data) > self.max_datagram_payload():
+                    # Queued before a path with a smaller MTU joined: it can go on no
+                    # packet of every path any more; drop it (RFC 9221 §5: unreliable).
+                    queue.popleft()
+                    self.datagrams_dropped_too_big += 1
+                    continue
                 break
             queue.popleft()
             draft.add(b"\x31" + encode_varint(len(data)) + data, NOOP)
