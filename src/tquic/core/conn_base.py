@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from tquic.core.ack_frequency import AckFrequency
     from tquic.core.cids import LocalCids, PeerCids
     from tquic.core.config import QuicConfiguration
+    from tquic.core.datagram_queue import DatagramQueue
     from tquic.core.flow import ReceiveWindow, SendCredit
     from tquic.core.key_update import OneRttKeys
     from tquic.core.packet_builder import PacketDraft
@@ -95,7 +96,7 @@ class ConnectionBase:
     _conn_credit: SendCredit
     _conn_window: ReceiveWindow
     _control: list[Record]  # pending control records, sent in 1-RTT
-    _datagrams: deque[bytes]
+    _datagrams: DatagramQueue
     datagrams_dropped_too_big: int  # queued, then too big for a smaller path's MTU
     _close_frame: ConnectionCloseFrame | None
     _close_pending: bool

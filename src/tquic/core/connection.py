@@ -29,6 +29,7 @@ from tquic.core.ack_frequency import AckFrequency
 from tquic.core.cids import LocalCids, PeerCids
 from tquic.core.config import QuicConfiguration
 from tquic.core.conn_base import ConnState, Epoch
+from tquic.core.datagram_queue import DatagramQueue
 from tquic.core.events import (
     ConnectionIdIssued,
     ConnectionTerminated,
@@ -157,7 +158,7 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
         self._conn_credit = SendCredit(0)
         self._conn_window = ReceiveWindow(c.initial_max_data, c.max_data)
         self._control = []
-        self._datagrams = deque()
+        self._datagrams = DatagramQueue(c.datagram_queue_size)
         self.datagrams_dropped_too_big = 0
         self._close_frame = None
         self._close_pending = False
@@ -715,22 +716,24 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
         payload = room - 1 - varint_size(room)  # type byte 0x31 and the length varint
         return max(0, payload)
 
-    def send_datagram(self, data: bytes) -> None:
+    def send_datagram(self, data: bytes, path_id: int | None = None) -> None:
         """Queue an unreliable DATAGRAM (RFC 9221); the queue is bounded (oldest dropped).
 
         A queued datagram that no longer fits (a path with a smaller MTU joined) still
         goes in a packet that has room for it; one that reaches a packet it cannot fit
         is dropped and counted in ``datagrams_dropped_too_big`` (it would block the
-        queue otherwise)."""
+        queue otherwise).
+
+        ``path_id``: the path it should leave on, a preference and not a guarantee: if
+        that path cannot send (gone, not validated, a backup not in use, window full) it
+        goes on another (core/datagram_queue.py).  Ignored without multipath."""
         limit = self.max_datagram_payload()
         if not limit:
             raise DatagramError("the peer does not accept DATAGRAM frames")
         if len(data) > limit:
             raise DatagramError(f"datagram of {len(data)} bytes does not fit "
                                 f"(at most {limit} on the current paths)")
-        if len(self._datagrams) >= self._config.datagram_queue_size:
-            self._datagrams.popleft()
-        self._datagrams.append(bytes(data))
+        self._datagrams.push(bytes(data), path_id)
 
     def request_key_update(self, now: float | None = None) -> None:
         """Start a 1-RTT key update (RFC 9001 §6.1).  With multipath and ``now`` given,

@@ -519,6 +519,18 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
                 out.append((dgram, path.network_path))
                 if path.copies and (len(path.copies), path.copies[0]) == head:
                     break  # no room for them (window full): they wait for this path
+            # Datagrams preferring this path (send_datagram's path_id), within its window
+            # and pacer; what it cannot take now goes to any path (_datagram_orphans).
+            waiting = self._datagrams.pending_for(path.path_id)
+            while waiting and len(out) < MAX_DATAGRAMS_PER_CALL:
+                dgram = self._build_datagram(path, now)
+                if dgram is None:
+                    break
+                out.append((dgram, path.network_path))
+                left = self._datagrams.pending_for(path.path_id)
+                if left >= waiting:
+                    break  # none of them fitted: they wait (or go elsewhere)
+                waiting = left
         paced: frozenset[int] = frozenset()
         for _ in range(MAX_DATAGRAMS_PER_CALL):
             chosen = paths.select_many(now, paced)
@@ -651,23 +663,41 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
         return None
 
     def _add_datagrams(self, draft: PacketDraft, room: int) -> int:
-        queue = self._datagrams
+        """DATAGRAM frames for a packet on ``draft.path``: those preferring it, those
+        without a preference, then those whose preferred path cannot send (their
+        ``orphans``, core/datagram_queue.py), each queue in order."""
+        datagrams = self._datagrams
+        path_id = draft.path.path_id
         used = 0
-        while queue:
-            data = queue[0]
-            frame_len = 1 + varint_size(len(data)) + len(data)
-            if frame_len > room - used:
-                if len(data) > self.max_datagram_payload():
-                    # Queued before a path with a smaller MTU joined: it can go on no
-                    # packet of every path any more; drop it (RFC 9221 §5: unreliable).
-                    queue.popleft()
-                    self.datagrams_dropped_too_big += 1
-                    continue
-                break
-            queue.popleft()
-            draft.add(b"\x31" + encode_varint(len(data)) + data, NOOP)
-            used += frame_len
+        orphans = self._datagram_orphans(path_id) if datagrams.has_preferences else ()
+        for queue in datagrams.queues_for(path_id, orphans):
+            while queue:
+                data = queue[0]
+                frame_len = 1 + varint_size(len(data)) + len(data)
+                if frame_len > room - used:
+                    if len(data) > self.max_datagram_payload():
+                        # Queued before a path with a smaller MTU joined: it can go on no
+                        # packet of every path any more; drop it (RFC 9221 §5: unreliable).
+                        queue.popleft()
+                        self.datagrams_dropped_too_big += 1
+                        continue
+                    break
+                queue.popleft()
+                draft.add(b"\x31" + encode_varint(len(data)) + data, NOOP)
+                used += frame_len
+        datagrams.tidy()
         return used
+
+    def _datagram_orphans(self, path_id: int) -> list[int]:
+        """Paths other than ``path_id`` that datagrams prefer but that cannot send now:
+        not schedulable (gone, unvalidated, an unused backup, suspect) or window full.
+        Without multipath every preference is moot."""
+        others = [p for p in self._datagrams.preferred_paths() if p != path_id]
+        if not others or not self._mp:
+            return others
+        able = {p.path_id for p in self._paths.schedulable()
+                if p.recovery.can_send(p.max_datagram_size)}
+        return [p for p in others if p not in able]
 
     def _add_streams(self, draft: PacketDraft, room: int) -> int:
         queue = self._send_queue
