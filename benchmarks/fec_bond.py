@@ -48,7 +48,8 @@ def stage_cost(n: int = 5000) -> tuple[float, float]:
         for with_stage in (True, False):
             pipe = DatagramPipeline(out.append, out.append, seq_context=2)
             if with_stage:
-                pipe.add_stage(FecStage(FecSession(FecConfig()), 4, 2, out.append, 1154))
+                pipe.add_stage(FecStage(FecSession(FecConfig()), 4, 2,
+                                        lambda d, _: out.append(d), 1154))
             start = time.perf_counter()
             for i in range(n):
                 pipe.send_packet(packet, i * 1e-4)

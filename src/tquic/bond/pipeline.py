@@ -66,9 +66,11 @@ class DatagramPipeline:
     """
 
     def __init__(self, send: Emit, deliver: Emit, *, seq_context: int | None = None,
-                 reorder: ReorderBuffer | None = None) -> None:
+                 reorder: ReorderBuffer | None = None,
+                 send_on: Callable[[bytes, int], None] | None = None) -> None:
         self.counters = PipelineCounters()
         self._send = send
+        self._send_on = send_on  # (datagram, QUIC path ID it should prefer)
         self._deliver = deliver
         self._stages: list[Stage] = []
         self._handlers: dict[int, Callable[[bytes, float], None]] = {0: self._on_ip}
@@ -115,8 +117,13 @@ class DatagramPipeline:
             return
         self._outbound(0, datagram, now)
 
-    def send_datagram(self, datagram: bytes, now: float) -> None:
-        """A stage's own datagram (e.g. FEC repair), through the stages after it."""
+    def send_datagram(self, datagram: bytes, now: float, path_id: int | None = None) -> None:
+        """A stage's own datagram (e.g. FEC repair), through the stages after it;
+        ``path_id``: the QUIC path it should prefer (``send_on``), None for any."""
+        if path_id is not None and self._send_on is not None:
+            self.counters.datagrams_out += 1
+            self._send_on(datagram, path_id)
+            return
         self._wire(datagram)
 
     def _outbound(self, index: int, datagram: bytes, now: float) -> None:

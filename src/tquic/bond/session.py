@@ -79,7 +79,8 @@ class IpTunnel:
         self.send_errors = 0
         buffer = ReorderBuffer(deliver)
         self.pipeline = DatagramPipeline(self._send_datagram, deliver,
-                                         seq_context=self.extensions.get(SEQ), reorder=buffer)
+                                         seq_context=self.extensions.get(SEQ), reorder=buffer,
+                                         send_on=self._send_datagram)
         self._history: deque[dict[int, int]] = deque()
         self._stretch = 1.0
         self._late_seen = 0
@@ -105,8 +106,8 @@ class IpTunnel:
         if self.fec is not None:
             self._arm_fec()
 
-    def _send_raw(self, datagram: bytes) -> None:
-        self.pipeline.send_datagram(datagram, self._loop.time())
+    def _send_raw(self, datagram: bytes, path_id: int | None) -> None:
+        self.pipeline.send_datagram(datagram, self._loop.time(), path_id)
 
     def _arm_fec(self) -> None:
         fec = self.fec
@@ -117,9 +118,9 @@ class IpTunnel:
             self.fec.poll(self._loop.time())
             self._arm_fec()
 
-    def _send_datagram(self, datagram: bytes) -> None:
+    def _send_datagram(self, datagram: bytes, path_id: int | None = None) -> None:
         try:
-            self.tunnel.send_datagram(datagram)
+            self.tunnel.send_datagram(datagram, path_id)
         except TunnelClosed:
             self.send_errors += 1
         except Exception:  # DatagramError (does not fit), H3UsageError (stream ended)
@@ -189,12 +190,18 @@ class IpTunnel:
         history = self._history
         seen: dict[int, int] = {}
         srtt: dict[int, float] = {}
+        usable: list[int] = []  # where FEC may put sources and repairs (fec/stage.py)
         for st in path_stats:
             if st.state != "validated":
                 continue
+            if (st.status != "backup" and st.peer_status != "backup"
+                    and not getattr(st, "suspect", False)):
+                usable.append(st.path_id)
             seen[st.path_id] = st.bytes_received
             srtt[st.path_id] = st.srtt
         history.append(seen)
+        if self.fec is not None:
+            self.fec.set_paths(usable)
         if len(history) > 9:
             history.popleft()
         oldest = history[0]

@@ -547,15 +547,20 @@ class H3Connection:
             raise H3UsageError("trailers must follow the header section")
         self.send_headers(stream_id, headers, end_stream=True)
 
-    def send_datagram(self, stream_id: int, data: bytes) -> None:
-        """Send an HTTP Datagram for the request on ``stream_id`` (RFC 9297 §2.1)."""
+    def send_datagram(self, stream_id: int, data: bytes, path_id: int | None = None) -> None:
+        """Send an HTTP Datagram for the request on ``stream_id`` (RFC 9297 §2.1);
+        ``path_id``: the QUIC path it should prefer (multipath; not a guarantee)."""
         self._check_open()
         if not self.datagrams_enabled():
             raise H3UsageError("HTTP/3 datagrams were not negotiated (RFC 9297 §2.1.1)")
         stream = self._streams.get(stream_id)
         if stream is None or stream.aborted or stream.send_ended:
             raise H3UsageError(f"stream {stream_id} send side is not open")
-        self._quic.send_datagram(encode_varint(stream_id >> 2) + data)
+        payload = encode_varint(stream_id >> 2) + data
+        if path_id is None:
+            self._quic.send_datagram(payload)
+        else:
+            self._quic.send_datagram(payload, path_id)
 
     def send_goaway(self, identifier: int | None = None) -> int:
         """Begin graceful shutdown (§5.2); returns the id sent.

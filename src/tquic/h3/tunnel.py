@@ -87,10 +87,11 @@ class Tunnel:
     def send_capsule(self, capsule_type: int, value: bytes) -> None:
         self.send(encode_capsule(capsule_type, value))
 
-    def send_datagram(self, data: bytes) -> None:
-        """An HTTP Datagram in a QUIC DATAGRAM frame (RFC 9297 §2.1)."""
+    def send_datagram(self, data: bytes, path_id: int | None = None) -> None:
+        """An HTTP Datagram in a QUIC DATAGRAM frame (RFC 9297 §2.1); ``path_id``: the
+        QUIC path it should prefer (multipath; not a guarantee)."""
         self._check()
-        self._owner.h3.send_datagram(self.stream_id, data)
+        self._owner.h3.send_datagram(self.stream_id, data, path_id)
         self._owner.flush()
 
     def close(self) -> None:

@@ -199,10 +199,11 @@ class QuicConnectionProtocol:
             return getter.result()
         raise self._terminated or ConnectionClosedError(0, "", False)
 
-    def send_datagram(self, data: bytes) -> None:
-        """Queue an unreliable DATAGRAM frame (RFC 9221); may be dropped under congestion."""
+    def send_datagram(self, data: bytes, path_id: int | None = None) -> None:
+        """Queue an unreliable DATAGRAM frame (RFC 9221); may be dropped under congestion.
+        ``path_id``: the path it should prefer (multipath; not a guarantee)."""
         self._check_open()
-        self._quic.send_datagram(data)
+        self._quic.send_datagram(data, path_id)
         self._schedule_flush()
 
     async def receive_datagram(self) -> bytes:

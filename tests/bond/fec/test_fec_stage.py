@@ -28,7 +28,8 @@ class _Side:
         self.pipeline = DatagramPipeline(self.wire.append, self.delivered.append,
                                          seq_context=SEQ, reorder=reorder)
         self.stage = FecStage(FecSession(config), FEC, SEQ,
-                              lambda d: self.pipeline.send_datagram(d, 0.0), MAX_DATAGRAM)
+                              lambda d, path: self.pipeline.send_datagram(d, 0.0, path),
+                              MAX_DATAGRAM)
         self.pipeline.add_stage(self.stage)
 
 
@@ -107,3 +108,65 @@ def test_the_bond_config_takes_a_fec_table_and_names_bad_keys() -> None:
     with pytest.raises(BondConfigError) as err:
         client_config({**base, "fec": {"class": [{"action": "fec", "ports": ["x"]}]}})
     assert err.value.key == "fec.class[0].ports[0]"
+
+
+def _kinds_by_path(config: FecConfig, paths: list[int], count: int = 64
+                   ) -> tuple[dict[str, list[int | None]], int]:
+    """Send ``count`` protected packets through a stage whose tunnel has ``paths``;
+    -> (kind -> preferred path of each FEC datagram), datagrams sent without one."""
+    sent: list[tuple[bytes, int | None]] = []
+    plain: list[bytes] = []
+    pipeline = DatagramPipeline(plain.append, lambda p: None, seq_context=SEQ)
+    stage = FecStage(FecSession(config), FEC, SEQ, lambda d, path: sent.append((d, path)),
+                     MAX_DATAGRAM)
+    pipeline.add_stage(stage)
+    stage.set_paths(paths)
+    for i in range(count):
+        pipeline.send_packet(udp4(3478, bytes(300)), i * 0.001)
+        stage.poll(i * 0.001)
+    stage.poll(10.0)
+    kinds: dict[str, list[int | None]] = {"source": [], "repair": []}
+    for datagram, path in sent:
+        kind = "repair" if datagram[1] >> 6 == 1 else "source"
+        kinds[kind].append(path)
+    return kinds, len(plain)
+
+
+def test_with_two_paths_sources_alternate_and_repairs_name_a_path() -> None:
+    kinds, without = _kinds_by_path(FecConfig(mode="rs", block=8, repairs=2), [1, 0])
+    assert without == 0  # every FEC datagram carries a path preference
+    assert kinds["source"][:4] == [0, 1, 0, 1]
+    assert kinds["source"].count(0) == kinds["source"].count(1) == 32
+    assert kinds["repair"] and set(kinds["repair"]) <= {0, 1}
+
+
+def test_with_one_path_nothing_is_pinned() -> None:
+    kinds, without = _kinds_by_path(FecConfig(mode="rs", block=8, repairs=2), [0])
+    assert without > 64  # sources and repairs left to the connection's scheduler
+    assert kinds["source"] == []
+
+
+def test_the_tunnel_gives_fec_its_validated_non_backup_live_paths() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from tquic.bond.config import ReorderConfig
+    from tquic.bond.session import IpTunnel
+
+    def stat(path_id: int, state: str = "validated", status: str = "available",
+             peer_status: str | None = None, suspect: bool = False) -> SimpleNamespace:
+        return SimpleNamespace(path_id=path_id, state=state, status=status,
+                               peer_status=peer_status, suspect=suspect, srtt=0.02,
+                               bytes_received=0)
+
+    async def run() -> tuple[int, ...]:
+        tunnel = IpTunnel(SimpleNamespace(), lambda p: None, extensions={"seq": SEQ, "fec": FEC},
+                          reorder=ReorderConfig(), router_address=lambda v: None,
+                          fec=FecConfig())
+        tunnel.adapt([stat(0), stat(1), stat(2, state="validating"), stat(3, status="backup"),
+                      stat(4, peer_status="backup"), stat(5, suspect=True), stat(6)])
+        tunnel.close()
+        assert tunnel.fec is not None
+        return tunnel.fec.paths
+
+    assert asyncio.run(run()) == (0, 1, 6)

@@ -10,6 +10,17 @@ and a rebuilt one goes to the reorder buffer by its own sequence number.
 Everything else passes untouched: a peer that did not accept the ``fec``
 extension never gets this stage, hence never an FEC context datagram.
 
+Paths (issue 17: repairs on another path than their sources): ``set_paths``
+gives the stage the tunnel's usable QUIC paths (validated, not backup, not
+suspect).  With two or more, the sources of a protected class take them in turn
+and each datagram is sent with that path as its preference
+(``QuicConnection.send_datagram(data, path_id)``, a preference the engine
+drops for a path that cannot send); the policy then knows which path every
+symbol took, measures each path's loss from the receiver's feedback, and sends
+a block's repairs on the least lossy path carrying fewest of its sources
+(policy.py).  With one path, no preference: the connection's scheduler places
+everything.
+
 A datagram whose repair would not fit the tunnel's largest datagram
 (``max_datagram``: a repair adds ``REPAIR_GROWTH`` bytes to the datagram it
 covers) is sent plain and counted in ``too_big``.  Repairs due at a block's
@@ -19,7 +30,7 @@ deadline and feedback for the sender come from ``poll(now)``, called when
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from tquic.bond.fec import wire
 from tquic.bond.fec.classify import Action
@@ -28,6 +39,8 @@ from tquic.bond.fec.session import FecSession
 from tquic.bond.fec.stats import FecStats
 
 Emit = Callable[[bytes], None]
+SendRaw = Callable[[bytes, int | None], None]
+"""Sends one datagram straight to the wire, preferring a QUIC path (None: any)."""
 SEQ_HEADER = 4
 HEADERS = 256  # bytes of an IP packet the classifier may read (IPv6 extension headers)
 REPAIR_GROWTH = 1 + wire.REPAIR_HEADER + PREFIX
@@ -38,11 +51,11 @@ Context ID, the repair header and the symbol's length prefix."""
 class FecStage:
     """One tunnel's FEC stage (see the module docstring)."""
 
-    __slots__ = ("_fec_prefix", "_max_inner", "_send_raw", "_seq_context", "session",
-                 "too_big")
+    __slots__ = ("_fec_prefix", "_max_inner", "_next_path", "_paths", "_send_raw",
+                 "_seq_context", "session", "too_big")
 
     def __init__(self, session: FecSession, fec_context: int, seq_context: int | None,
-                 send_raw: Emit, max_datagram: int) -> None:
+                 send_raw: SendRaw, max_datagram: int) -> None:
         if not 0 < fec_context < 64:
             raise ValueError(f"fec_context must be a 1-byte varint 1..63, got {fec_context}")
         self.session = session
@@ -51,6 +64,28 @@ class FecStage:
         self._send_raw = send_raw
         self._max_inner = max_datagram - REPAIR_GROWTH
         self.too_big = 0
+        self._paths: tuple[int, ...] = ()
+        self._next_path = 0
+
+    @property
+    def paths(self) -> tuple[int, ...]:
+        return self._paths
+
+    def set_paths(self, path_ids: Iterable[int]) -> None:
+        """The QUIC paths protected datagrams may prefer (see the module docstring)."""
+        self._paths = tuple(sorted(set(path_ids)))
+
+    def set_max_datagram(self, max_datagram: int) -> None:
+        """The tunnel's largest datagram changed (it follows the paths' MTU)."""
+        self._max_inner = max_datagram - REPAIR_GROWTH
+
+    def _source_path(self) -> int | None:
+        paths = self._paths
+        if len(paths) < 2:
+            return None
+        i = self._next_path % len(paths)
+        self._next_path = i + 1
+        return paths[i]
 
     def _packet(self, datagram: bytes) -> bytes | None:
         """The headers of the IP packet inside a pipeline datagram (the first
@@ -77,8 +112,14 @@ class FecStage:
             emit(datagram)
             return
         prefix = self._fec_prefix
-        for out in session.send_classified(datagram, now, name, action):
-            emit(out.payload if out.kind == "plain" else prefix + out.payload)
+        path = self._source_path()
+        for out in session.send_classified(datagram, now, name, action, path):
+            if out.kind == "plain":
+                emit(out.payload)
+            elif out.path is None:
+                emit(prefix + out.payload)
+            else:
+                self._send_raw(prefix + out.payload, out.path)
 
     def inbound(self, datagram: bytes, emit: Emit, now: float) -> None:
         if datagram[:1] != self._fec_prefix:
@@ -90,7 +131,7 @@ class FecStage:
             if inner[:1] != self._fec_prefix and self._packet(inner) is not None:
                 emit(inner)
         for out in self.session.take_feedback():
-            self._send_raw(self._fec_prefix + out.payload)
+            self._send_raw(self._fec_prefix + out.payload, None)
 
     def next_timeout(self) -> float | None:
         return self.session.next_timeout()
@@ -98,7 +139,7 @@ class FecStage:
     def poll(self, now: float) -> None:
         prefix = self._fec_prefix
         for out in self.session.poll(now):
-            self._send_raw(prefix + out.payload)
+            self._send_raw(prefix + out.payload, out.path)
 
     def stats(self) -> FecStats:
         return self.session.stats()
