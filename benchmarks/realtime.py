@@ -5,7 +5,7 @@ model in real time, one emulated link per client source address) and ``tquic cli
 with one ``--path`` per link (127.0.0.2, .3, .4), downloading ``--size`` bytes (20 MB)
 over HTTP/3.  Scenarios (``--only``):
 
-  3paths     16/8/4 Mbit/s, 10/30/60 ms one-way, the defaults (cubic, minrtt)
+  3paths     16/8/4 Mbit/s, 10/30/60 ms one-way, the defaults (bbr1, minrtt)
   2x16       2 x 16 Mbit/s, 10 and 20 ms one-way, no failure
   2x16-cut   the same, the 10 ms link blackholed for good 2.5 s after the client's
              first datagram (--cut-at; scaled with --size when not given)
@@ -90,7 +90,17 @@ class Case:
     key: str
     title: str
     links: tuple[Link, ...]
-    cc: str = "cubic"
+    cc: str | None = None  # None: the command line's default, on both sides
+
+
+def default_cc() -> str:
+    """The controller ``tquic server`` uses without --cc: what a default run measures,
+    and so what the simulator must model (it predicted CUBIC while the real runs used
+    the command line's bbr1)."""
+    from tquic.cli.main import build_parser
+
+    args = build_parser("server").parse_args(["server", "--cert", "-", "--key", "-"])
+    return str(args.cc)
 
 
 def cases(cut_at: float) -> list[Case]:
@@ -230,7 +240,8 @@ def simulate(selected: list[Case], queues: Sequence[str], size: int, seeds: int,
     for case in selected:
         lossy = any(link.loss for link in case.links)
         for queue in queues:
-            runs = [predict(with_queue(case.links, queue), size, case.cc, seed=seed)
+            runs = [predict(with_queue(case.links, queue), size, case.cc or default_cc(),
+                            seed=seed)
                     for seed in range(1, (seeds if lossy else 1) + 1)]
             done = [p.completion for p in runs if p.completion is not None]
             entry: dict[str, Any] = {
@@ -286,7 +297,7 @@ def run(args: argparse.Namespace, out: Callable[[str], None]) -> dict[str, Any]:
                     out(real_row(case.key, queue, index + 1, r, ideal,
                                  sim["completion"] if sim else None))
                     rows.append({"case": case.key, "title": case.title, "queue": queue,
-                                 "run": index + 1, "cc": case.cc, "ideal": ideal,
+                                 "run": index + 1, "cc": case.cc or default_cc(), "ideal": ideal,
                                  "links": [link.netem_profile() for link in links],
                                  "ok": r.intact and r.error is None and r.transfer is not None,
                                  **r.as_dict()})

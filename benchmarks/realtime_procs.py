@@ -359,7 +359,7 @@ def stop_process(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> None
             proc.wait()
 
 
-def run_once(links: Sequence[Link], size: int, cc: str, seed: int, cert_dir: Path,
+def run_once(links: Sequence[Link], size: int, cc: str | None, seed: int, cert_dir: Path,
              expected: str, priority: str = "none") -> RealRun:
     """One download of ``size`` bytes over ``links``; never raises for a failed run (the
     result's ``error`` says what went wrong).
@@ -370,7 +370,7 @@ def run_once(links: Sequence[Link], size: int, cc: str, seed: int, cert_dir: Pat
     (tquic as on an otherwise idle machine); "none" leaves every process to the scheduler.
     """
     result = RealRun()
-    cc_args = [] if cc == "cubic" else ["--cc", cc]  # "defaults" stay literally defaults
+    cc_args = [] if cc is None else ["--cc", cc]  # "defaults" stay literally defaults
     endpoints_rt = _rt_prefix(priority == "all", RT_ENDPOINTS)
     server, _, server_port = start_process(
         endpoints_rt + tquic_cmd("server", "--listen", "127.0.0.1:0",
