@@ -6,8 +6,13 @@ its datagrams over links with the simulator's loss models:
 - (a) one link, 5 % random loss;
 - (b) one link, Gilbert-Elliott bursts averaging 3 % (p = 0.93 %, r = 30 %:
   mean burst 3.3 packets);
-- (c) a bond of a clean link and a 5 %-loss link (sources alternate; repairs
-  and copies take the path the FEC hints: the other / cleaner one).
+- (c) a bond of a clean link and a 5 %-loss link: sources go where the scheduler
+  puts them (simulated: alternately; real time: tquic's ``bond`` scheduler),
+  repairs and copies prefer the path the FEC picks (the least lossy by its
+  feedback); mode ``adaptive-nohint``: no preference at all, the scheduler
+  places every datagram (the bond before per-datagram path preferences);
+- (d) a bond of a clean link and one with Gilbert-Elliott bursts averaging 5 %
+  (mean burst 3.3 packets): where repairs on the other link matter most.
 
 Every link: 50 Mbit/s, 20 ms one way, both directions impaired alike (feedback
 is lost too).  Flows: VoIP-like (50 packets/s of 200 bytes) and video-like
@@ -23,8 +28,10 @@ packets delivered, ``rec`` packets rebuilt.
 
 ``--sim`` (default) runs the simulator (seconds); ``--real`` runs the same
 driver in real time: each link a ``tquic netem`` relay on loopback, the FEC
-payloads carried as QUIC DATAGRAMs over a tquic connection per link
-(benchmarks/fec_real.py).  ``--quick`` shortens the runs.
+payloads carried as QUIC DATAGRAMs (benchmarks/fec_real.py): over one
+connection for one link, over one multipath connection for the bond (c), as
+the bond runs it, each datagram sent with ``send_datagram(data, path_id)``.
+``--quick`` shortens the runs.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fec_flow import FLOWS, MODES, Flow, FlowDriver, Result
+from fec_flow import FLOWS, MODES, NOHINT, Flow, FlowDriver, Result
 from tquic.netem.spec import parse_profile
 from tquic.paths.network_path import NetworkPath
 from tquic.sim.clock import EventLoop
@@ -48,10 +55,12 @@ from tquic.sim.profile import LinkProfile
 DELAY = 0.02
 LINK = "rate=50mbit,delay=20ms,queue=1000"
 # Gilbert-Elliott averaging 3 %: P(good->bad) = 0.3 * 0.03 / 0.97, P(bad->good) = 30 %
+# (5 %: 0.3 * 0.05 / 0.95)
 SCENARIOS: dict[str, tuple[str, ...]] = {
     "a 5% random": (f"{LINK},loss=5%",),
     "b GE 3% bursts": (f"{LINK},burst=0.928%:30%",),
     "c clean + 5%": (LINK, f"{LINK},loss=5%"),
+    "d clean + GE 5%": (LINK, f"{LINK},burst=1.58%:30%"),
 }
 """Each link as a ``tquic netem`` profile (both directions): the simulated run parses
 the same text into tquic.sim LinkProfiles."""
@@ -82,7 +91,12 @@ def run_sim(profiles: tuple[LinkProfile, ...], mode: str, flow: Flow, duration: 
              for i, p in enumerate(profiles)]
     driver: FlowDriver | None = None
 
-    def up(i: int, data: bytes) -> None:
+    turn = [0]
+
+    def up(i: int | None, data: bytes) -> None:
+        if i is None:  # no preference: a scheduler stand-in, round robin
+            i = turn[0] % len(ups)
+            turn[0] += 1
         ups[i].offer(data, to_rx, _PATH)
 
     def down(i: int, data: bytes) -> None:
@@ -147,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real", action="store_true",
                     help="real-time runs through tquic netem relays and QUIC DATAGRAMs")
     ap.add_argument("--quick", action="store_true", help="shorter runs (noisier figures)")
-    ap.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of modes")
-    ap.add_argument("--scenarios", default="a,b,c", help="subset of a,b,c")
+    ap.add_argument("--modes", default=",".join((*MODES, NOHINT)),
+                    help=f"comma-separated subset of modes ({NOHINT}: bonds only)")
+    ap.add_argument("--scenarios", default="a,b,c,d", help="subset of a,b,c,d")
     ap.add_argument("--flows", default="voip,video", help="subset of voip,video")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -159,9 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep:
         return sweep(args.seed, args.quick)
     modes = [m for m in args.modes.split(",") if m]
-    bad = [m for m in modes if m not in MODES]
+    bad = [m for m in modes if m not in (*MODES, NOHINT)]
     if bad:
-        ap.error(f"--modes: unknown {bad[0]!r}; choose from {', '.join(MODES)}")
+        ap.error(f"--modes: unknown {bad[0]!r}; choose from {', '.join((*MODES, NOHINT))}")
     scen = [s for s in SCENARIOS if s[0] in args.scenarios.split(",")]
     flows = [f for f in FLOWS if f.kind in args.flows.split(",")]
     runs = (["sim"] if args.sim or not args.real else []) + (["real"] if args.real else [])
@@ -173,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
                 if run == "real":
                     duration = min(duration, 30.0 if flow.kind == "voip" else 8.0)
                 for mode in modes:
+                    if mode == NOHINT and len(SCENARIOS[name]) < 2:
+                        continue  # one link: nothing to prefer
                     if run == "sim":
                         result = run_sim(sim_profiles(SCENARIOS[name]), mode, flow, duration,
                                          args.seed)

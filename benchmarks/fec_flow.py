@@ -2,8 +2,8 @@
 
 Shared by the simulated run (tquic.sim's EventLoop and Pipes) and the real-time
 run (QUIC DATAGRAMs through ``tquic netem`` relays): the driver only needs a
-clock with ``now`` / ``call_at`` and two callbacks per link, ``up(i, data)``
-(sender -> receiver) and ``down(i, data)`` (feedback back).  Payloads start
+clock with ``now`` / ``call_at`` and two callbacks, ``up(i, data)``
+(sender -> receiver, preferring link i; None: any) and ``down(i, data)`` (feedback back).  Payloads start
 with a marker byte standing in for the tunnel's Context ID: 0 plain, 1 FEC.
 """
 
@@ -54,6 +54,9 @@ class Flow:
 
 FLOWS = (Flow("VoIP 50 pps x 200 B", "voip", 46), Flow("video 5 Mbit/s", "video", 34))
 MODES = ("off", "xor", "rs", "adaptive", "redundant")
+NOHINT = "adaptive-nohint"
+"""Adaptive FEC whose datagrams carry no path preference (the bond before issue 17's
+per-datagram path choice): the scheduler (simulated: round robin) places repairs too."""
 
 
 def config_for(mode: str) -> FecConfig:
@@ -70,6 +73,8 @@ def config_for(mode: str) -> FecConfig:
         return FecConfig(mode="xor", block=8)
     if mode == "rs":
         return FecConfig(mode="rs", block=16, repairs=4)
+    if mode == NOHINT:
+        return FecConfig(mode="adaptive")
     if mode == "redundant":
         return FecConfig(classes=(ClassRule("all", Action.REDUNDANT),))
     return FecConfig(mode="adaptive")
@@ -107,13 +112,20 @@ class Result:
 
 
 class FlowDriver:
-    """Sends one flow through a FecSession pair over ``links`` (round-robin sources)."""
+    """Sends one flow through a FecSession pair over ``links``, as the bond's FEC stage does.
+
+    ``up(link, data)``: ``link`` is the path the datagram prefers, None for none: the
+    transport's scheduler (simulated: round robin) chooses.  Sources never prefer a
+    path; with several links the sender's FEC knows them (``set_paths``) and each
+    repair prefers the one its policy picks — except in the ``adaptive-nohint`` mode
+    (no preference at all, the bond before issue 17)."""
 
     def __init__(self, clock: Clock, mode: str, flow: Flow, nlinks: int,
-                 up: Callable[[int, bytes], None], down: Callable[[int, bytes], None],
+                 up: Callable[[int | None, bytes], None], down: Callable[[int, bytes], None],
                  base_delay: float) -> None:
         self.clock = clock
         cfg = config_for(mode)
+        self.hints = mode != NOHINT and nlinks > 1
         self.tx, self.rx = FecSession(cfg), FecSession(cfg)
         self.flow = flow
         self.nlinks = nlinks
@@ -123,7 +135,8 @@ class FlowDriver:
         self.delivered_at: dict[int, float] = {}
         self.source_bytes = 0
         self.wire_bytes = 0
-        self._next_link = 0
+        if self.hints:
+            self.tx.set_paths(tuple(range(nlinks)))
         self._tx_timer: float | None = None
         self._rx_timer: float | None = None
 
@@ -136,9 +149,9 @@ class FlowDriver:
             last = now + t
         return last
 
-    def _emit_up(self, data: bytes, kind: str, path: int | None, link: int) -> None:
+    def _emit_up(self, data: bytes, kind: str, path: int | None) -> None:
         self.wire_bytes += len(data)
-        target = path if path is not None and 0 <= path < self.nlinks else link
+        target = path if self.hints and path is not None and 0 <= path < self.nlinks else None
         self._up(target, (PLAIN if kind == "plain" else FEC) + data)
 
     def _send(self, arg: tuple[int, int]) -> None:
@@ -147,10 +160,8 @@ class FlowDriver:
         packet = ip_packet(seq, size, self.flow.dscp)
         self.sent_at[seq] = now
         self.source_bytes += len(packet)
-        link = self._next_link
-        self._next_link = (link + 1) % self.nlinks
-        for o in self.tx.send(packet, now, path=link if self.nlinks > 1 else None):
-            self._emit_up(o.payload, o.kind, o.path if o.kind == "repair" else link, link)
+        for o in self.tx.send(packet, now):
+            self._emit_up(o.payload, o.kind, o.path)
         self._arm_tx()
 
     def _arm_tx(self) -> None:
@@ -164,7 +175,7 @@ class FlowDriver:
             return
         self._tx_timer = None
         for o in self.tx.poll(self.clock.now):
-            self._emit_up(o.payload, o.kind, o.path, self._next_link)
+            self._emit_up(o.payload, o.kind, o.path)
         self._arm_tx()
 
     def on_up(self, data: bytes) -> None:

@@ -4,9 +4,10 @@ FEC payloads carried as QUIC DATAGRAMs (RFC 9221) over one tquic connection per 
 The same driver as the simulated run (fec_flow.py) on a RealtimeClock.  One
 ``tquic netem`` process relays every link (link i is the client address
 127.0.0.(2+i)), applying the same profile text as the simulator in both
-directions.  One connection per link rather than one multipath connection: the
-FEC's path hint (repairs on the other link) is then followed exactly, as the
-bond's scheduler is meant to follow it.  Added latency is measured against the
+directions.  Several links: one multipath connection with a path from each
+address, the ``bond`` scheduler, and every datagram sent with the path the
+driver (and the FEC's hint for repairs) prefers, ``send_datagram(data,
+path_id)``, or with none (``adaptive-nohint``).  Added latency is measured against the
 profile's 20 ms, so it includes the QUIC stack's, the relay's and the loaded
 machine's own time (``other load`` is printed with the table).
 """
@@ -48,14 +49,19 @@ async def _run(links: tuple[str, ...], mode: str, flow: Flow, duration: float,
 
     cert, key = generate_self_signed()
     (tmp / "cert.pem").write_bytes(cert)
+    n = len(links)
     common = {"alpn_protocols": ("fec-bench",), "max_datagram_frame_size": 65535,
               "idle_timeout": 30.0, "congestion_control": CC, "datagram_queue_size": 1024}
+    if n > 1:
+        from tquic.bond.scheduler import NAME, register
+
+        register()
+        common.update(max_path_id=4, scheduler=NAME)
     server_cfg = QuicConfiguration(is_client=False, certificate=cert, private_key=key,
                                    **common)  # type: ignore[arg-type]
     client_cfg = QuicConfiguration(is_client=True, cafile=str(tmp / "cert.pem"),
                                    server_name="localhost", **common)  # type: ignore[arg-type]
     loop = asyncio.get_running_loop()
-    n = len(links)
     server_conns: dict[int, QuicConnectionProtocol] = {}
     ready = asyncio.Event()
     holder: list[FlowDriver] = []
@@ -63,6 +69,8 @@ async def _run(links: tuple[str, ...], mode: str, flow: Flow, duration: float,
 
     async def server_side(conn: QuicConnectionProtocol) -> None:
         first = await conn.receive_datagram()
+        if n > 1:  # one multipath connection carries every link
+            server_conns.update(dict.fromkeys(range(n), conn))
         server_conns[first[1]] = conn
         if len(server_conns) == n:
             ready.set()
@@ -88,7 +96,13 @@ async def _run(links: tuple[str, ...], mode: str, flow: Flow, duration: float,
         if relay.poll() is not None:
             raise RuntimeError(f"tquic netem exited: {relay.stderr.read().decode()[-500:]}"
                                if relay.stderr else "tquic netem exited")
-        for i in range(n):
+        path_ids: list[int] = []
+        if n > 1:
+            conn, path_ids = await _connect_multipath(relay_port, client_cfg, n)
+            clients.append(conn)
+            for _ in range(5):  # the hello may be lost on a lossy link: send a few
+                conn.send_datagram(HELLO + bytes([0]))
+        for i in range(n if n == 1 else 0):
             conn = await asyncio.wait_for(
                 tquic.connect("127.0.0.1", relay_port, client_cfg, local_host=f"127.0.0.{2 + i}"),
                 10.0)
@@ -98,8 +112,15 @@ async def _run(links: tuple[str, ...], mode: str, flow: Flow, duration: float,
         await asyncio.wait_for(ready.wait(), 10.0)
 
         clock = RealtimeClock(loop, loop.time())
+        turn = [0]
 
-        def up(i: int, data: bytes) -> None:
+        def up(i: int | None, data: bytes) -> None:
+            if path_ids:  # the bond: one connection, the link as a path preference
+                clients[0].send_datagram(data, None if i is None else path_ids[i])
+                return
+            if i is None:
+                i = turn[0] % n
+                turn[0] += 1
             clients[i].send_datagram(data)
 
         def down(i: int, data: bytes) -> None:
@@ -129,6 +150,31 @@ async def _run(links: tuple[str, ...], mode: str, flow: Flow, duration: float,
             relay.wait(5.0)
         except subprocess.TimeoutExpired:
             relay.kill()
+
+
+async def _connect_multipath(port: int, config: QuicConfiguration, n: int
+                             ) -> tuple[QuicConnectionProtocol, list[int]]:
+    """One connection from 127.0.0.2 with a path from each further 127.0.0.(2+i): the
+    path IDs, link by link."""
+    from tquic.io.multipath_client import (
+        LocalPath,
+        bind_path_sockets,
+        connect_multipath,
+        open_extra_paths,
+    )
+
+    sockets = bind_path_sockets([LocalPath(f"127.0.0.{2 + i}") for i in range(n)])
+    conn = await connect_multipath("127.0.0.1", port, config, sockets, timeout=10.0)
+    extra, note = await open_extra_paths(conn, sockets[1:], timeout=10.0)
+    if note is not None:
+        raise RuntimeError(f"multipath: {note}")
+    path_ids = [0, *extra]
+    deadline = asyncio.get_running_loop().time() + 10.0
+    while not all(st.state == "validated" for st in conn.quic.path_stats()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError("multipath: the extra paths were not validated within 10 s")
+        await asyncio.sleep(0.05)
+    return conn, path_ids
 
 
 def other_load() -> float:

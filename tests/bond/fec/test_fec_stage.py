@@ -111,12 +111,12 @@ def test_the_bond_config_takes_a_fec_table_and_names_bad_keys() -> None:
 
 
 def _kinds_by_path(config: FecConfig, paths: list[int], count: int = 64
-                   ) -> tuple[dict[str, list[int | None]], int]:
+                   ) -> dict[str, list[int | None]]:
     """Send ``count`` protected packets through a stage whose tunnel has ``paths``;
-    -> (kind -> preferred path of each FEC datagram), datagrams sent without one."""
+    -> kind ("source", "repair") -> the path preference of each FEC datagram."""
     sent: list[tuple[bytes, int | None]] = []
-    plain: list[bytes] = []
-    pipeline = DatagramPipeline(plain.append, lambda p: None, seq_context=SEQ)
+    pipeline = DatagramPipeline(lambda d: sent.append((d, None)), lambda p: None,
+                                seq_context=SEQ)
     stage = FecStage(FecSession(config), FEC, SEQ, lambda d, path: sent.append((d, path)),
                      MAX_DATAGRAM)
     pipeline.add_stage(stage)
@@ -127,23 +127,34 @@ def _kinds_by_path(config: FecConfig, paths: list[int], count: int = 64
     stage.poll(10.0)
     kinds: dict[str, list[int | None]] = {"source": [], "repair": []}
     for datagram, path in sent:
-        kind = "repair" if datagram[1] >> 6 == 1 else "source"
-        kinds[kind].append(path)
-    return kinds, len(plain)
+        kinds["repair" if datagram[1] >> 6 == 1 else "source"].append(path)
+    return kinds
 
 
-def test_with_two_paths_sources_alternate_and_repairs_name_a_path() -> None:
-    kinds, without = _kinds_by_path(FecConfig(mode="rs", block=8, repairs=2), [1, 0])
-    assert without == 0  # every FEC datagram carries a path preference
-    assert kinds["source"][:4] == [0, 1, 0, 1]
-    assert kinds["source"].count(0) == kinds["source"].count(1) == 32
-    assert kinds["repair"] and set(kinds["repair"]) <= {0, 1}
+def test_with_two_paths_repairs_prefer_one_and_sources_follow_the_scheduler() -> None:
+    kinds = _kinds_by_path(FecConfig(mode="rs", block=8, repairs=2), [1, 0])
+    assert len(kinds["source"]) == 64 and set(kinds["source"]) == {None}
+    assert len(kinds["repair"]) == 16 and set(kinds["repair"]) <= {0, 1}
+
+
+def test_repairs_go_to_the_path_whose_repairs_arrive() -> None:
+    from tquic.bond.fec import wire
+    from tquic.bond.fec.policy import AdaptiveRepair
+
+    policy = AdaptiveRepair()
+    policy.set_paths([0, 1])
+    for _ in range(300):  # feedback: repairs on path 0 are lost 10 %, on path 1 never
+        policy.observe(0, lost=_ % 10 == 0)
+        policy.observe(1, lost=False)
+        policy.observe(None, lost=_ % 20 == 0)  # the sources, wherever the scheduler put them
+    plan = policy.plan([None] * 16, 16 * 1000, 1002 + wire.REPAIR_HEADER)
+    assert plan.m >= 1 and plan.path == 1
 
 
 def test_with_one_path_nothing_is_pinned() -> None:
-    kinds, without = _kinds_by_path(FecConfig(mode="rs", block=8, repairs=2), [0])
-    assert without > 64  # sources and repairs left to the connection's scheduler
-    assert kinds["source"] == []
+    kinds = _kinds_by_path(FecConfig(mode="rs", block=8, repairs=2), [0])
+    assert len(kinds["repair"]) == 16 and set(kinds["repair"]) == {None}
+    assert set(kinds["source"]) == {None}
 
 
 def test_the_tunnel_gives_fec_its_validated_non_backup_live_paths() -> None:

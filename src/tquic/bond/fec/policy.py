@@ -47,6 +47,11 @@ class RepairPolicy(Protocol):
 
     def observe(self, path: PathId, lost: bool) -> None: ...
 
+    def set_paths(self, paths: Sequence[int]) -> None:
+        """The paths the tunnel may send on (repair candidates before any feedback
+        names them); empty: only the paths seen in feedback."""
+        ...
+
 
 def _other_path(source_paths: Sequence[PathId], known: Sequence[PathId],
                 loss: dict[PathId, PathLoss] | None = None) -> PathId:
@@ -74,7 +79,7 @@ class FixedRepair:
     rounded up: at least one repair whenever m > 0.
     """
 
-    __slots__ = ("_code", "_k", "_known", "_m")
+    __slots__ = ("_code", "_k", "_known", "_m", "_paths")
 
     def __init__(self, code: Code, k: int, m: int) -> None:
         if code is Code.XOR and m != 1:
@@ -83,6 +88,7 @@ class FixedRepair:
             raise ValueError(f"need k >= 1, m >= 0, k + m <= {MAX_SYMBOLS}; got k={k}, m={m}")
         self._code, self._k, self._m = code, k, m
         self._known: list[PathId] = []
+        self._paths: tuple[int, ...] = ()
 
     @property
     def max_block(self) -> int:
@@ -91,7 +97,7 @@ class FixedRepair:
     def plan(self, source_paths: Sequence[PathId], source_bytes: int, symbol_len: int) -> BlockPlan:
         k = len(source_paths)
         m = min(math.ceil(self._m * k / self._k), MAX_SYMBOLS - k)
-        return BlockPlan(self._code, m, _other_path(source_paths, self._known))
+        return BlockPlan(self._code, m, _other_path(source_paths, [*self._paths, *self._known]))
 
     def enough(self, k: int, source_bytes: int, symbol_len: int) -> bool:
         return True
@@ -100,12 +106,15 @@ class FixedRepair:
         if path not in self._known:
             self._known.append(path)
 
+    def set_paths(self, paths: Sequence[int]) -> None:
+        self._paths = tuple(paths)
+
 
 class AdaptiveRepair:
     """Repairs that follow the measured loss (see the module docstring)."""
 
-    __slots__ = ("_loss", "_max_block", "_max_overhead", "_off_below", "_prior", "_target",
-                 "_window")
+    __slots__ = ("_loss", "_max_block", "_max_overhead", "_off_below", "_paths", "_prior",
+                 "_target", "_window")
 
     def __init__(self, max_block: int = 32, max_overhead: float = 0.25,
                  target_loss: float = 0.001, off_below: float = 0.002,
@@ -121,6 +130,7 @@ class AdaptiveRepair:
         self._window = window
         # shared by the policies of one session: every stream's feedback measures the paths
         self._loss: dict[PathId, PathLoss] = loss if loss is not None else {}
+        self._paths: tuple[int, ...] = ()
 
     @property
     def max_block(self) -> int:
@@ -133,6 +143,9 @@ class AdaptiveRepair:
 
     def estimates(self) -> dict[PathId, LossEstimate]:
         return {p: pl.estimate() for p, pl in self._loss.items()}
+
+    def set_paths(self, paths: Sequence[int]) -> None:
+        self._paths = tuple(paths)
 
     def observe(self, path: PathId, lost: bool) -> None:
         pl = self._loss.get(path)
@@ -152,7 +165,7 @@ class AdaptiveRepair:
 
     def plan(self, source_paths: Sequence[PathId], source_bytes: int, symbol_len: int) -> BlockPlan:
         k = len(source_paths)
-        repair_path = _other_path(source_paths, list(self._loss), self._loss)
+        repair_path = _other_path(source_paths, [*self._paths, *self._loss], self._loss)
         counts = Counter(source_paths)
         groups = [(self.estimate(p), n) for p, n in counts.items()]
         if all(est.mean < self._off_below for est, _ in groups):

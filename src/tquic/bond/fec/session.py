@@ -99,6 +99,11 @@ class FecSession:
             return "", Action.OFF
         return self._classifier.classify(packet)
 
+    def set_paths(self, paths: tuple[int, ...]) -> None:
+        """The tunnel's usable paths: repair candidates for every policy (policy.py)."""
+        for encoder in self._encoders.values():
+            encoder.policy.set_paths(paths)
+
     # -- sending ------------------------------------------------------------------------
 
     def send(self, payload: bytes, now: float, path: PathId = None,

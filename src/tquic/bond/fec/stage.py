@@ -12,14 +12,13 @@ extension never gets this stage, hence never an FEC context datagram.
 
 Paths (issue 17: repairs on another path than their sources): ``set_paths``
 gives the stage the tunnel's usable QUIC paths (validated, not backup, not
-suspect).  With two or more, the sources of a protected class take them in turn
-and each datagram is sent with that path as its preference
-(``QuicConnection.send_datagram(data, path_id)``, a preference the engine
-drops for a path that cannot send); the policy then knows which path every
-symbol took, measures each path's loss from the receiver's feedback, and sends
-a block's repairs on the least lossy path carrying fewest of its sources
-(policy.py).  With one path, no preference: the connection's scheduler places
-everything.
+suspect).  Sources go where the connection's scheduler puts them (it knows the
+paths' rates and steers away from a lossy one); with two or more paths each
+repair is sent with a path preference (``QuicConnection.send_datagram(data,
+path_id)``, which the engine drops for a path that cannot send): the least
+lossy path by the receiver's feedback on earlier repairs (policy.py), so a loss
+on the link carrying a source does not take its repair too.  With one path, no
+preference.
 
 A datagram whose repair would not fit the tunnel's largest datagram
 (``max_datagram``: a repair adds ``REPAIR_GROWTH`` bytes to the datagram it
@@ -51,8 +50,8 @@ Context ID, the repair header and the symbol's length prefix."""
 class FecStage:
     """One tunnel's FEC stage (see the module docstring)."""
 
-    __slots__ = ("_fec_prefix", "_max_inner", "_next_path", "_paths", "_send_raw",
-                 "_seq_context", "session", "too_big")
+    __slots__ = ("_fec_prefix", "_max_inner", "_paths", "_send_raw", "_seq_context", "session",
+                 "too_big")
 
     def __init__(self, session: FecSession, fec_context: int, seq_context: int | None,
                  send_raw: SendRaw, max_datagram: int) -> None:
@@ -65,27 +64,21 @@ class FecStage:
         self._max_inner = max_datagram - REPAIR_GROWTH
         self.too_big = 0
         self._paths: tuple[int, ...] = ()
-        self._next_path = 0
 
     @property
     def paths(self) -> tuple[int, ...]:
         return self._paths
 
     def set_paths(self, path_ids: Iterable[int]) -> None:
-        """The QUIC paths protected datagrams may prefer (see the module docstring)."""
-        self._paths = tuple(sorted(set(path_ids)))
+        """The QUIC paths repairs may prefer (see the module docstring)."""
+        paths = tuple(sorted(set(path_ids)))
+        if paths != self._paths:
+            self._paths = paths
+            self.session.set_paths(paths if len(paths) > 1 else ())
 
     def set_max_datagram(self, max_datagram: int) -> None:
         """The tunnel's largest datagram changed (it follows the paths' MTU)."""
         self._max_inner = max_datagram - REPAIR_GROWTH
-
-    def _source_path(self) -> int | None:
-        paths = self._paths
-        if len(paths) < 2:
-            return None
-        i = self._next_path % len(paths)
-        self._next_path = i + 1
-        return paths[i]
 
     def _packet(self, datagram: bytes) -> bytes | None:
         """The headers of the IP packet inside a pipeline datagram (the first
@@ -112,8 +105,7 @@ class FecStage:
             emit(datagram)
             return
         prefix = self._fec_prefix
-        path = self._source_path()
-        for out in session.send_classified(datagram, now, name, action, path):
+        for out in session.send_classified(datagram, now, name, action):
             if out.kind == "plain":
                 emit(out.payload)
             elif out.path is None:
