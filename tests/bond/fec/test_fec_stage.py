@@ -76,6 +76,11 @@ def test_a_datagram_too_big_for_its_repair_goes_plain() -> None:
     assert side.wire[0][0] == SEQ and side.stage.too_big == 1
     side.pipeline.send_packet(udp4(3478, bytes(500)), 0.0)
     assert side.wire[1][0] == FEC
+    assert side.stage.stats().too_big == 1  # in the counters (control API, metrics)
+    # the tunnel's largest datagram grew (its MTU follows the paths'): now it fits
+    side.stage.set_max_datagram(MAX_DATAGRAM + 100)
+    side.pipeline.send_packet(packet, 0.0)
+    assert side.wire[2][0] == FEC and side.stage.stats().too_big == 1
 
 
 def test_an_fec_payload_cannot_smuggle_another_context() -> None:

@@ -29,6 +29,7 @@ deadline and feedback for the sender come from ``poll(now)``, called when
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 
 from tquic.bond.fec import wire
@@ -134,4 +135,4 @@ class FecStage:
             self._send_raw(prefix + out.payload, out.path)
 
     def stats(self) -> FecStats:
-        return self.session.stats()
+        return dataclasses.replace(self.session.stats(), too_big=self.too_big)

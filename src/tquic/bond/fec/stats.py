@@ -11,7 +11,9 @@ class FecStats:
 
     Sender side: ``sources`` / ``source_bytes`` protected packets, ``repairs_sent`` /
     ``repair_bytes`` repair datagrams; ``duplicates_sent`` copies of the
-    ``redundant`` action; ``header_bytes`` the FEC framing on sources.
+    ``redundant`` action; ``header_bytes`` the FEC framing on sources; ``too_big``
+    packets of a protected class sent unprotected because their repair would not
+    fit the tunnel's largest datagram (stage.py).
     Receiver side: ``recovered`` sources rebuilt from repairs, ``unrecoverable``
     sources known lost that could not be rebuilt, ``repairs_dropped`` repair
     datagrams that were corrupt, truncated or inconsistent with their block,
@@ -26,6 +28,7 @@ class FecStats:
     repair_bytes: int = 0
     header_bytes: int = 0
     duplicates_sent: int = 0
+    too_big: int = 0
     received_sources: int = 0
     received_repairs: int = 0
     recovered: int = 0
