@@ -11,8 +11,8 @@ import pytest
 from engine_loop import SERVER_PATH, Loop, handshake_pair, inject_1rtt
 
 from tquic.core.events import StreamDataReceived, StreamReset
-from tquic.core.packet_builder import PacketBuilderMixin
 from tquic.core.records import StreamRecord
+from tquic.core.send_loop import SendLoop
 from tquic.paths.sent_packets import SpaceId
 from tquic.wire.buffer import encode_varint
 
@@ -75,7 +75,7 @@ def test_stream_data_is_delivered_in_batches_of_bounded_size() -> None:
 
 def _datagram_sizes(monkeypatch: pytest.MonkeyPatch | None, size: int) -> tuple[list[int], bytes]:
     if monkeypatch is not None:
-        monkeypatch.setattr(PacketBuilderMixin, "_stream_train_ready", lambda self, path: False)
+        monkeypatch.setattr(SendLoop, "_train_ready", lambda self, path: False)
     loop = handshake_pair()
     data = bytes(i % 251 for i in range(size))
     _, datagrams = _client_stream_datagrams(loop, data)

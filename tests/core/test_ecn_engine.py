@@ -245,7 +245,7 @@ def test_ack_ecn_and_path_ack_ecn_are_written_on_the_fast_path_byte_exact() -> N
         tracker.on_packet_received(pn, 1.0, True, ecn)
     space = PacketSpace(SpaceKind.APPLICATION, tracker, 3)
     for path_id in (None, 3):
-        built = loop.client._ack_frame(space, 1.0, path_id=path_id)
+        built = loop.client._builder.acks.frame(space, 1.0, path_id=path_id)
         assert built is not None
         data, largest = built
         assert largest == 70

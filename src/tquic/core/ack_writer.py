@@ -1,4 +1,4 @@
-"""ACK writer seam of the packet builder: ACK, ACK_ECN, PATH_ACK and PATH_ACK_ECN
+"""ACK writer of the packet builder: ACK, ACK_ECN, PATH_ACK and PATH_ACK_ECN
 frames written straight to bytes from a packet-number space's ACK tracker.
 
 RFC 9000 §19.3 (ACK frame layout: largest, delay, ranges as gap/length pairs),
@@ -11,31 +11,34 @@ of through the frame codec because one is built for nearly every packet.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
-from tquic.core.conn_base import ConnectionBase, Epoch
-from tquic.core.records import AckRecord
 from tquic.paths.ack_tracker import encode_ack_delay
 from tquic.paths.path import PacketSpace, Path
 from tquic.wire.buffer import encode_varint
 from tquic.wire.epochs import SpaceId
 
-if TYPE_CHECKING:
-    from tquic.core.packet_builder import PacketDraft
 
+class AckWriter:
+    """ACK and PATH_ACK frames of a packet-number space, as bytes.  Owns only the
+    local ack_delay_exponent; the ranges and the delay come from the space's tracker."""
 
-class AckWriterMixin(ConnectionBase):
-    """_ack_frame, _add_ack and the multipath PATH_ACK collection."""
+    __slots__ = ("_exponent",)
 
-    def _ack_frame(self, space: PacketSpace, now: float,
-                   path_id: int | None = None) -> tuple[bytes, int] | None:
+    def __init__(self, ack_delay_exponent: int) -> None:
+        self._exponent = ack_delay_exponent
+
+    def frame(self, space: PacketSpace, now: float,
+              path_id: int | None = None) -> tuple[bytes, int] | None:
+        """The ACK (``path_id`` None) or PATH_ACK frame of ``space`` and the largest
+        packet number it acknowledges, or None when nothing is owed."""
         tracker = space.ack_tracker
         if not tracker.has_unacked:
             return None
         ranges, delay = tracker.build_ack_ranges(now)
         if not ranges:
             return None
-        exponent = self._config.ack_delay_exponent if space.kind == SpaceId.APPLICATION else 3
+        exponent = self._exponent if space.kind == SpaceId.APPLICATION else 3
         ecn = tracker.ecn_counts
         # ACK frame written directly (RFC 9000 §19.3): the per-packet path; PATH_ACK
         # (0x3e) is the same with the path ID after the type (multipath §"PATH_ACK Frame");
@@ -57,37 +60,22 @@ class AckWriterMixin(ConnectionBase):
             parts.extend([encode_varint(ecn[0]), encode_varint(ecn[1]), encode_varint(ecn[2])])
         return b"".join(parts), largest
 
-    def _add_ack(self, draft: PacketDraft, now: float, room: int, force: bool) -> int:
-        """Add an ACK if one is owed (``force``: only when one is due); returns bytes used."""
-        space = draft.space
-        tracker = space.ack_tracker
-        if not tracker.has_unacked or (force and not tracker.ack_due(now)):
-            return 0
-        built = self._ack_frame(space, now)
-        if built is None or len(built[0]) > room:
-            return 0
-        data, largest = built
-        draft.add(data, AckRecord(space, largest), ack_eliciting=False)
-        tracker.on_ack_sent(now, largest)
-        if draft.epoch == Epoch.ONE_RTT and self._one_rtt is not None:
-            self._one_rtt.on_ack_sent(largest)
-        return len(data)
-
-    def _collect_path_acks(self, path: Path, out: list[tuple[bytes, PacketSpace, int]],
-                           now: float, room: int) -> int:
+    def collect_path_acks(self, paths: Iterable[Path], path: Path,
+                          out: list[tuple[bytes, PacketSpace, int]], now: float,
+                          room: int) -> int:
         """multipath: the PATH_ACK of this path's space, plus those of paths that cannot
         send any more (abandoned ones still in retention, §"Handling PATH_ACK for
         Abandoned Paths").  A path's ACKs travel on the path itself while it can send
         (§"Computing Path RTT": stable ACK paths; and a dead path then cannot take the
         ACKs of a live one with it, which would make the live one look dead too)."""
         used = 0
-        for p in self._paths:
-            if p is not path and _can_carry(p):
+        for p in paths:
+            if p is not path and can_carry(p):
                 continue
             tracker = p.space.ack_tracker
             if not tracker.has_unacked or tracker.ack_deadline() is None:
                 continue
-            built = self._ack_frame(p.space, now, path_id=p.path_id)
+            built = self.frame(p.space, now, path_id=p.path_id)
             if built is None or len(built[0]) > room - used:
                 continue
             out.append((built[0], p.space, built[1]))
@@ -95,6 +83,6 @@ class AckWriterMixin(ConnectionBase):
         return used
 
 
-def _can_carry(path: Path) -> bool:
+def can_carry(path: Path) -> bool:
     """The path can still send packets (so it carries its own PATH_ACKs)."""
     return path.usable and path.peer_cid is not None

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from tquic.core.datagram_queue import DatagramQueue
     from tquic.core.flow import ReceiveWindow, SendCredit
     from tquic.core.key_update import OneRttKeys
-    from tquic.core.packet_builder import PacketDraft
+    from tquic.core.packet_builder import PacketBuilder
     from tquic.core.qlog_events import EngineQlog
     from tquic.core.recv_stream import RecvStream
     from tquic.core.send_stream import SendStream
@@ -117,6 +117,7 @@ class ConnectionBase:
     _mp: bool  # draft-ietf-quic-multipath negotiated (core/multipath.py)
     _qlog: EngineQlog | None  # core/qlog_events.py; None: no logger, no cost
     _ack_frequency: AckFrequency  # core/ack_frequency.py (an owned component)
+    _builder: PacketBuilder  # core/packet_builder.py
     _pa_probe: Any  # core/preferred_address.py: client probe of the server's address
 
     # -- cross-mixin operations (implemented by the mixins / QuicConnection) ---------
@@ -153,28 +154,6 @@ class ConnectionBase:
         raise NotImplementedError
 
     def _add_copies(self, draft: Any, path: Path, room: int) -> int:
-        raise NotImplementedError
-
-    # core/packet_builder.py and core/stream_train.py
-    def _seal(self, drafts: list[PacketDraft], path: Path, now: float,
-              off_path: bool = False) -> bytes:
-        raise NotImplementedError
-
-    def _add_streams(self, draft: PacketDraft, room: int) -> int:
-        raise NotImplementedError
-
-    def _stream_train_ready(self, path: Path) -> bool:
-        raise NotImplementedError
-
-    def _send_stream_train(self, path: Path, now: float, out: list[tuple[bytes, NetworkPath]],
-                           stop: int) -> None:
-        raise NotImplementedError
-
-    # core/probe_packets.py
-    def _send_off_path_responses(self, now: float, out: list[tuple[bytes, NetworkPath]]) -> None:
-        raise NotImplementedError
-
-    def _build_pmtu_probe(self, now: float) -> tuple[bytes, NetworkPath] | None:
         raise NotImplementedError
 
     def _discard_epoch(self, epoch: int) -> None:

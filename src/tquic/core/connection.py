@@ -3,10 +3,11 @@
 Dispatch and orchestration only; the work is split along seams:
 
 - core/handshake.py      TLS <-> CRYPTO, keys per epoch, transport parameters
-- core/packet_builder.py filling, coalescing and protecting packets
-                         (ACK/PATH_ACK writer: core/ack_writer.py; bulk STREAM-only
-                         packets: core/stream_train.py; off-path PATH_RESPONSE and
-                         PMTU probes: core/probe_packets.py)
+- core/send_loop.py      SendLoop: which datagram goes now on which path (one loop for
+                         one path and several; stream trains; off-path responses,
+                         PMTU probes)
+- core/packet_builder.py PacketBuilder: filling, coalescing and protecting packets
+                         (ACK/PATH_ACK writer: core/ack_writer.py)
 - core/frame_handlers.py one handler per frame type
 - core/streams_api.py    application stream calls, retransmission records
 - core/timers.py         next_timeout / handle_timeout, idle timer, the connection's PTO
@@ -41,14 +42,13 @@ from tquic.core.handshake import HandshakeMixin
 from tquic.core.key_update import KeyUpdateNotAllowed
 from tquic.core.migration import MigrationMixin
 from tquic.core.multipath import MultipathMixin
-from tquic.core.packet_builder import PacketBuilderMixin
+from tquic.core.packet_builder import PacketBuilder
 from tquic.core.pmtud import Pmtud
 from tquic.core.preferred_address import PreferredAddressMixin
-from tquic.core.probe_packets import ProbePacketsMixin
 from tquic.core.qlog_events import EngineQlog
 from tquic.core.records import FrameRecord
+from tquic.core.send_loop import SendLoop
 from tquic.core.stream_ids import StreamLimits
-from tquic.core.stream_train import StreamTrainMixin
 from tquic.core.streams_api import StreamsMixin
 from tquic.core.timers import TimersMixin
 from tquic.core.tokens import TokenManager
@@ -90,9 +90,8 @@ _Opened = tuple[Path, PacketSpace, bytes, bytes, int, int | None]
 payload, the packet number, and the largest packet number received before it."""
 
 
-class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, ProbePacketsMixin,
-                     FrameHandlersMixin, StreamsMixin, MigrationMixin, PreferredAddressMixin,
-                     MultipathMixin, TimersMixin):
+class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin, MigrationMixin,
+                     PreferredAddressMixin, MultipathMixin, TimersMixin):
     """One QUIC connection, client or server."""
 
     def __init__(
@@ -116,7 +115,6 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
         self._paths = PathManager(scheduler or c.scheduler, PathPolicy.from_config(c))
         self._mp_init()
         self._rx_path: Path | None = None
-        self._sealed_stream_records: list[Any] = []
         self._spaces = {
             Epoch.INITIAL: PacketSpace(SpaceId.INITIAL, AckTracker(immediate_space=True), None),
             Epoch.HANDSHAKE: PacketSpace(SpaceId.HANDSHAKE, AckTracker(immediate_space=True),
@@ -189,7 +187,8 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
         self._rx_dcid = b""
         self._rx_network_path = NetworkPath(("", 0), ("", 0))
         self._accepted_dcids: set[bytes] = set()
-        self._pacing_deadline: float | None = None
+        self._builder = PacketBuilder(self)
+        self._send_loop = SendLoop(self, self._builder)
         self._local_params = TransportParameters()
         self._init_crypto_streams()
         remembered = getattr(c.session_ticket, "peer_transport_parameters", None)
@@ -242,6 +241,11 @@ class QuicConnection(HandshakeMixin, PacketBuilderMixin, StreamTrainMixin, Probe
     @property
     def key_phase(self) -> int:
         return self._one_rtt.send_phase if self._one_rtt is not None else 0
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, NetworkPath]]:
+        """Datagrams to put on the wire now, each with the network path to send it on
+        (core/send_loop.py)."""
+        return self._send_loop.datagrams_to_send(now)
 
     def next_event(self) -> Event | None:
         if self._undelivered:

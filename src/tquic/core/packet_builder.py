@@ -13,10 +13,10 @@ address gets at most 3x the bytes it sent (RFC 9000 §8.1).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tquic.core.ack_writer import AckWriterMixin, _can_carry
-from tquic.core.conn_base import ConnectionBase, ConnState, Epoch
+from tquic.core.ack_writer import AckWriter, can_carry
+from tquic.core.conn_base import Epoch
 from tquic.core.records import (
     HANDSHAKE_DONE,
     NOOP,
@@ -60,13 +60,15 @@ from tquic.wire.packet import (
     long_header_size,
 )
 
+if TYPE_CHECKING:
+    from tquic.core.connection import QuicConnection
+
 TAG = 16  # AEAD tag (RFC 9001 §5.3)
 MIN_INITIAL_DATAGRAM = 1200  # RFC 9000 §14.1
 _tuple_new = tuple.__new__
-MAX_DATAGRAMS_PER_CALL = 512
 _EPOCH_PACKET_TYPE: dict[int, PacketType] = {Epoch.INITIAL: PacketType.INITIAL, Epoch.HANDSHAKE: PacketType.HANDSHAKE,
                       Epoch.ZERO_RTT: PacketType.ZERO_RTT}
-_PING = b"\x01"
+PING = b"\x01"
 
 
 class PacketDraft:
@@ -107,77 +109,57 @@ def encode_one(frame: Frame) -> bytes:
     return encode_frames((frame,))
 
 
-class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
-    """datagrams_to_send and everything that fills a packet (ACKs: core/ack_writer.py)."""
+class PacketBuilder:
+    """Builds, coalesces and protects the datagrams of one connection: the send loop
+    (core/send_loop.py) asks it for a datagram on a path, and it fills the packets
+    from the connection's queues (streams, control records, CRYPTO, DATAGRAMs) and
+    the path's own frames.  It owns what building decides: the ACK writer, the
+    pacing deadline it met, and the records of the last packet sealed."""
 
-    _peer_max_udp: int
-    _pacing_deadline: float | None
-    _pending_msd: set[int]
-    _max_data_pending: bool
-    _mp: bool
-    _sealed_stream_records: list[StreamRecord]
+    __slots__ = ("_acks", "_c", "last_records", "pacing_deadline")
 
-    def datagrams_to_send(self, now: float) -> list[tuple[bytes, NetworkPath]]:
-        """Datagrams to put on the wire now, each with the network path to send it on."""
-        state = self._state
-        if state >= ConnState.DRAINING:
-            return []
-        out: list[tuple[bytes, NetworkPath]] = []
-        try:
-            if self._undelivered:
-                self._deliver_pending()  # flow-control updates ride on what is built now
-            self._pacing_deadline = None
-            if state == ConnState.CLOSING:
-                if self._close_deadline is None:
-                    self._close_deadline = now + 3 * self._pto()
-                if self._close_pending:
-                    self._close_pending = False
-                    primary = self._paths.primary
-                    dgram = self._build_datagram(primary, now, closing=True)
-                    if dgram is not None:
-                        out.append((dgram, primary.network_path))
-                return out
-            self._send_off_path_responses(now, out)  # core/probe_packets.py
-            if self._pa_probe is not None:
-                self._pa_send(now, out)  # core/preferred_address.py
-            if self._mp:
-                self._send_path_specific(now, out)
-            # The PMTU probe goes first: built after the data it would never find room in
-            # a congestion window the data keeps full (RFC 8899 §4.4: probes are congestion
-            # controlled), and a lossy path would stay at 1200 bytes forever.
-            probe = self._build_pmtu_probe(now)
-            if probe is not None:
-                out.append(probe)
-            if self._mp:
-                self._send_multipath(now, out)
-                return out
-            stop = len(out) + MAX_DATAGRAMS_PER_CALL
-            while len(out) < stop:
-                path = self._paths.select(now)
-                if path is None:
-                    break
-                dgram = self._build_datagram(path, now)
-                if dgram is None:
-                    break
-                out.append((dgram, path.network_path))
-                if self._stream_train_ready(path):  # core/stream_train.py
-                    self._send_stream_train(path, now, out, stop)
-        except Exception as exc:  # never let a bug escape the sans-I/O API
-            self._internal_error(exc, now)
-        return out
+    def __init__(self, conn: QuicConnection) -> None:
+        self._c = conn
+        self._acks = AckWriter(conn._config.ack_delay_exponent)
+        # When the pacer let nothing go (core/timers.py arms a timer for it).
+        self.pacing_deadline: float | None = None
+        # The records of the last 1-RTT packet sealed (redundant copies of its STREAM data).
+        self.last_records: list[Record] = []
 
-    # -- datagram ------------------------------------------------------------------
+    @property
+    def acks(self) -> AckWriter:
+        return self._acks
+
+    def _add_ack(self, draft: PacketDraft, now: float, room: int, force: bool) -> int:
+        """Add an ACK if one is owed (``force``: only when one is due); returns bytes used."""
+        c = self._c
+        space = draft.space
+        tracker = space.ack_tracker
+        if not tracker.has_unacked or (force and not tracker.ack_due(now)):
+            return 0
+        built = self._acks.frame(space, now)
+        if built is None or len(built[0]) > room:
+            return 0
+        data, largest = built
+        draft.add(data, AckRecord(space, largest), ack_eliciting=False)
+        tracker.on_ack_sent(now, largest)
+        one_rtt = c._one_rtt
+        if draft.epoch == Epoch.ONE_RTT and one_rtt is not None:
+            one_rtt.on_ack_sent(largest)
+        return len(data)
 
     def _datagram_limit(self, path: Path) -> int:
-        size = min(path.max_datagram_size, self._peer_max_udp)
+        c = self._c
+        size = min(path.max_datagram_size, c._peer_max_udp)
         budget = path.amplification_budget()
         if budget is not None:
             size = min(size, budget)
         return size
 
-    def _build_datagram(self, path: Path, now: float, *, closing: bool = False,
+    def build_datagram(self, path: Path, now: float, *, closing: bool = False,
                         network_path: NetworkPath | None = None,
                         only_path_frames: bool = False) -> bytes | None:
+        c = self._c
         limit = self._datagram_limit(path)
         # RFC 9002 §6.2.2.1: the server arms no PTO while the amplification limit
         # blocks it; refresh the flag on every attempt so it clears once data arrives.
@@ -189,14 +171,14 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
         drafts: list[PacketDraft] = []
         pad_initial = False
         for epoch in (Epoch.INITIAL, Epoch.HANDSHAKE):
-            if epoch in self._send_keys:
+            if epoch in c._send_keys:
                 draft = self._build_long(epoch, path, remaining, now, closing)
                 if draft is not None:
                     drafts.append(draft)
                     remaining -= draft.size
-                    if epoch == Epoch.INITIAL and (self._is_client or draft.ack_eliciting):
+                    if epoch == Epoch.INITIAL and (c._is_client or draft.ack_eliciting):
                         pad_initial = True
-        if not closing or self._handshake_complete:
+        if not closing or c._handshake_complete:
             draft = self._build_app(path, remaining, now, closing, only_path_frames)
             if draft is not None:
                 drafts.append(draft)
@@ -207,10 +189,11 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
             target = min(MIN_INITIAL_DATAGRAM, limit)
             if total < target:
                 drafts[-1].padding += target - total
-        return self._seal(drafts, path, now)
+        return self.seal(drafts, path, now)
 
-    def _seal(self, drafts: list[PacketDraft], path: Path, now: float,
+    def seal(self, drafts: list[PacketDraft], path: Path, now: float,
               off_path: bool = False) -> bytes:
+        c = self._c
         out: list[bytes] = []
         recovery = path.recovery
         # RFC 9000 §13.4.2: the path's ECN mark, recorded per packet for validation;
@@ -226,24 +209,23 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
                 payload += bytes(pad)
             epoch = d.epoch
             if epoch == Epoch.ONE_RTT:
-                keys = self._one_rtt
+                keys = c._one_rtt
                 if keys is None:
                     raise RuntimeError("1-RTT packet drafted without 1-RTT keys")
                 header = encode_short_header(d.dcid, d.pn, d.pn_len, bool(keys.send_phase))
                 packet = keys.send.protect(header, payload, d.pn, d.path.path_id)
                 keys.on_packet_sent(d.pn, d.path.path_id)
+                self.last_records = d.records
             else:
-                token = self._token if epoch == Epoch.INITIAL and self._is_client else b""
-                initial_cid = self._local_cids.initial
+                token = c._token if epoch == Epoch.INITIAL and c._is_client else b""
+                initial_cid = c._local_cids.initial
                 scid = initial_cid.cid if initial_cid else b""
-                header = encode_long_header(self._version, _EPOCH_PACKET_TYPE[epoch], d.dcid,
+                header = encode_long_header(c._version, _EPOCH_PACKET_TYPE[epoch], d.dcid,
                                             scid, token, len(payload) + TAG, d.pn, d.pn_len)
-                packet = self._send_keys[epoch].protect(header, payload, d.pn)
+                packet = c._send_keys[epoch].protect(header, payload, d.pn)
                 if epoch == Epoch.ZERO_RTT:
-                    self._zero_rtt_sent = True
+                    c._zero_rtt_sent = True
             out.append(packet)
-            if epoch == Epoch.ONE_RTT and self._mp:
-                self._sealed_stream_records = [r for r in d.records if isinstance(r, StreamRecord)]
             size = len(packet)
             in_flight = d.ack_eliciting or pad > 0
             sent = SentPacket(d.pn, now, size, d.ack_eliciting, in_flight,
@@ -252,22 +234,22 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
                 sent.ecn = codepoint
                 ecn.on_marked_sent(sent.space)
             recovery.on_packet_sent(sent, now)
-            if self._qlog is not None:
-                self._qlog.packet_sent(now, epoch, d.pn, size, d.path.path_id, d.records, pad,
-                                       self._one_rtt.send_phase
-                                       if epoch == Epoch.ONE_RTT and self._one_rtt else None)
-            if d.ack_eliciting and epoch == Epoch.ONE_RTT and self._paths.hooks.tracks_packets:
-                self._paths.hooks.on_packet_sent(path, sent, now)
+            if c._qlog is not None:
+                c._qlog.packet_sent(now, epoch, d.pn, size, d.path.path_id, d.records, pad,
+                                       c._one_rtt.send_phase
+                                       if epoch == Epoch.ONE_RTT and c._one_rtt else None)
+            if d.ack_eliciting and epoch == Epoch.ONE_RTT and c._paths.hooks.tracks_packets:
+                c._paths.hooks.on_packet_sent(path, sent, now)
             if d.ack_eliciting:
                 if d.space.probe_packets:
                     d.space.probe_packets -= 1
-                if self._activity_since_send:
-                    self._activity_since_send = False
-                    self._restart_idle_timer(now)
-            if epoch == Epoch.HANDSHAKE and self._is_client and Epoch.INITIAL in self._send_keys:
+                if c._activity_since_send:
+                    c._activity_since_send = False
+                    c._restart_idle_timer(now)
+            if epoch == Epoch.HANDSHAKE and c._is_client and Epoch.INITIAL in c._send_keys:
                 # RFC 9001 §4.9.1: a client discards Initial keys when it first sends
                 # a Handshake packet.
-                self._discard_epoch(Epoch.INITIAL)
+                c._discard_epoch(Epoch.INITIAL)
         datagram = b"".join(out) if len(out) > 1 else out[0]
         path.bytes_sent += len(datagram)
         return datagram
@@ -276,19 +258,20 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
 
     def _build_long(self, epoch: int, path: Path, remaining: int, now: float,
                     closing: bool) -> PacketDraft | None:
-        space = self._spaces[epoch]
-        crypto = self._crypto_send[epoch]
+        c = self._c
+        space = c._spaces[epoch]
+        crypto = c._crypto_send[epoch]
         tracker = space.ack_tracker
         probe = space.probe_packets > 0
         has_crypto = crypto.has_data_to_send()
         if not (closing or probe or has_crypto or tracker.ack_due(now)):
             return None
         peer = path.peer_cid
-        dcid = peer.cid if peer is not None else self._initial_dcid
-        scid = self._local_cids.initial.cid if self._local_cids.initial else b""
+        dcid = peer.cid if peer is not None else c._initial_dcid
+        scid = c._local_cids.initial.cid if c._local_cids.initial else b""
         pn = space.next_pn
         _, pn_len = encode_packet_number(pn, space.largest_acked)
-        token_len = len(self._token) if epoch == Epoch.INITIAL and self._is_client else None
+        token_len = len(c._token) if epoch == Epoch.INITIAL and c._is_client else None
         if epoch != Epoch.INITIAL:
             token_len = None
         header_len = long_header_size(len(dcid), len(scid), token_len, 1200, pn_len)
@@ -305,14 +288,15 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
             if has_crypto and can_send:
                 self._add_crypto(draft, epoch, room)
             if probe and not draft.ack_eliciting:
-                draft.add(_PING, NOOP)
+                draft.add(PING, NOOP)
         if not draft.parts:
             return None
         space.next_pn = pn + 1
         return draft
 
     def _add_crypto(self, draft: PacketDraft, epoch: int, room: int) -> int:
-        crypto = self._crypto_send[epoch]
+        c = self._c
+        crypto = c._crypto_send[epoch]
         used = 0
         while room - used > 16:
             offset = crypto.highest_sent
@@ -329,7 +313,8 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
         return used
 
     def _close_frame_for(self, epoch: int) -> bytes:
-        frame = self._close_frame
+        c = self._c
+        frame = c._close_frame
         if frame is None:
             frame = ConnectionCloseFrame(0, 0, b"", False)
         if frame.is_application and epoch in (Epoch.INITIAL, Epoch.HANDSHAKE):
@@ -344,13 +329,14 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
         """One 0-RTT or 1-RTT packet for ``path``, or None: first whether anything may
         go (window and pacing, ACKs due, path frames, copies), then the frames in
         order of priority, then the ACKs in front."""
+        c = self._c
         epoch = self._app_epoch(closing)
         if epoch is None:
             return None
         space = path.space
         probe = space.probe_packets > 0
         one_rtt_epoch = epoch == Epoch.ONE_RTT
-        mp_acks = self._mp and one_rtt_epoch
+        mp_acks = c._mp and one_rtt_epoch
         ack_due = self._app_ack_due(path, mp_acks, one_rtt_epoch, now)
         path_frames = bool(path.responses) or path.challenge_pending
         recovery = path.recovery
@@ -374,28 +360,28 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
         ack = None
         path_acks: list[tuple[bytes, PacketSpace, int]] = []
         if mp_acks:
-            room -= self._collect_path_acks(path, path_acks, now, room)
+            room -= self._acks.collect_path_acks(c._paths, path, path_acks, now, room)
             room -= self._add_path_frames(draft, path, room)
         elif one_rtt_epoch:
             tracker = space.ack_tracker
             # Only ack-eliciting packets are worth an ACK (RFC 9000 §13.2.1); ACKing a
             # stream of ACK-only packets in every data packet would waste the space.
             if tracker.has_unacked and tracker.ack_deadline() is not None:
-                ack = self._ack_frame(space, now)
+                ack = self._acks.frame(space, now)
                 if ack is not None:
                     room -= len(ack[0])
             if path_frames:
                 room -= self._add_path_frames(draft, path, room)
         if copies:
-            room -= self._add_copies(draft, path, room)
+            room -= c._add_copies(draft, path, room)
         if can_send and not only_path_frames:
             room -= self._add_app_payload(draft, one_rtt_epoch, room)
         if probe and not draft.ack_eliciting:
-            draft.add(_PING, NOOP)
+            draft.add(PING, NOOP)
         self._put_acks_in_front(draft, ack, path_acks, ack_due, now)
         if not draft.parts:
             return None
-        if draft.ack_eliciting and not probe and not self._send_queue and not self._datagrams:
+        if draft.ack_eliciting and not probe and not c._send_queue and not c._datagrams:
             recovery.on_app_limited()
         space.next_pn = draft.pn + 1
         return draft
@@ -403,10 +389,11 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
     def _app_epoch(self, closing: bool) -> Epoch | None:
         """1-RTT once its keys may be used to send (the server sends 1-RTT before the
         handshake completes, RFC 9001 §4.1.2), 0-RTT for a client before that."""
-        if self._one_rtt is not None and (self._handshake_complete or not self._is_client):
+        c = self._c
+        if c._one_rtt is not None and (c._handshake_complete or not c._is_client):
             return Epoch.ONE_RTT
-        if (self._is_client and Epoch.ZERO_RTT in self._send_keys
-                and not self._handshake_complete and not closing):
+        if (c._is_client and Epoch.ZERO_RTT in c._send_keys
+                and not c._handshake_complete and not closing):
             return Epoch.ZERO_RTT
         return None
 
@@ -414,17 +401,19 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
                      now: float) -> bool:
         """Whether an ACK must leave now: of this path's space, or under multipath of
         any space whose ACKs this path carries."""
+        c = self._c
         if mp_acks:
             return any(p.space.ack_tracker.has_unacked and p.space.ack_tracker.ack_due(now)
-                       for p in self._paths if p is path or not _can_carry(p))
+                       for p in c._paths if p is path or not can_carry(p))
         tracker = path.space.ack_tracker
         return one_rtt_epoch and tracker.has_unacked and tracker.ack_due(now)
 
     def _app_has_data(self, one_rtt_epoch: bool) -> bool:
         """Anything queued that an application-data packet carries."""
-        return bool(self._send_queue) or bool(self._datagrams) or (
-            one_rtt_epoch and (bool(self._control) or self._handshake_done_pending
-                               or self._crypto_send[Epoch.ONE_RTT].has_data_to_send()))
+        c = self._c
+        return bool(c._send_queue) or bool(c._datagrams) or (
+            one_rtt_epoch and (bool(c._control) or c._handshake_done_pending
+                               or c._crypto_send[Epoch.ONE_RTT].has_data_to_send()))
 
     def _pacing_allows(self, path: Path, remaining: int, now: float) -> bool:
         """The congestion window has room and the pacer lets a packet go now; if only
@@ -435,43 +424,46 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
         when = recovery.next_send_time(now, remaining)
         if when <= now:
             return True
-        self._pacing_deadline = when
+        self.pacing_deadline = when
         return False
 
     def _app_draft(self, epoch: Epoch, path: Path) -> PacketDraft:
         """An empty packet of ``epoch`` on ``path``: header sized, number reserved
         (next_pn advances only if the packet is sent)."""
+        c = self._c
         space = path.space
         peer = path.peer_cid
-        dcid = peer.cid if peer is not None else self._initial_dcid
+        dcid = peer.cid if peer is not None else c._initial_dcid
         pn = space.next_pn
         _, pn_len = encode_packet_number(pn, space.largest_acked)
         if epoch == Epoch.ONE_RTT:
             header_len = 1 + len(dcid) + pn_len
         else:
-            scid = self._local_cids.initial.cid if self._local_cids.initial else b""
+            scid = c._local_cids.initial.cid if c._local_cids.initial else b""
             header_len = long_header_size(len(dcid), len(scid), None, 1200, pn_len)
         return PacketDraft(epoch, space, path, dcid, pn, pn_len, header_len)
 
     def _add_app_payload(self, draft: PacketDraft, one_rtt_epoch: bool, room: int) -> int:
         """Control frames, 1-RTT CRYPTO, DATAGRAMs, then STREAM data; each filler is
         called only when it has something queued.  Returns the bytes used."""
+        c = self._c
         used = 0
         if one_rtt_epoch:
-            if self._control or self._handshake_done_pending:
+            if c._control or c._handshake_done_pending:
                 used += self._add_control(draft, room - used)
-            if self._crypto_send[Epoch.ONE_RTT].has_data_to_send():
+            if c._crypto_send[Epoch.ONE_RTT].has_data_to_send():
                 used += self._add_crypto(draft, Epoch.ONE_RTT, room - used)
-        if self._datagrams:
+        if c._datagrams:
             used += self._add_datagrams(draft, room - used)
-        if self._send_queue:
-            used += self._add_streams(draft, room - used)
+        if c._send_queue:
+            used += self.add_streams(draft, room - used)
         return used
 
     def _put_acks_in_front(self, draft: PacketDraft, ack: tuple[bytes, int] | None,
                            path_acks: list[tuple[bytes, PacketSpace, int]], ack_due: bool,
                            now: float) -> None:
         """The ACK frames go first in the packet."""
+        c = self._c
         space = draft.space
         path_id = draft.path.path_id
         if ack is not None and (draft.parts or space.ack_tracker.ack_due(now)):
@@ -482,108 +474,19 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
             draft.payload_len += len(data)
             draft.records.append(AckRecord(space, largest))
             space.ack_tracker.on_ack_sent(now, largest)
-            if self._one_rtt is not None:
-                self._one_rtt.on_ack_sent(largest, path_id)
+            if c._one_rtt is not None:
+                c._one_rtt.on_ack_sent(largest, path_id)
         if path_acks and (draft.parts or ack_due):
             for data, ack_space, largest in path_acks:
                 draft.parts.insert(0, data)
                 draft.payload_len += len(data)
                 draft.records.append(AckRecord(ack_space, largest))
                 ack_space.ack_tracker.on_ack_sent(now, largest)
-                if self._one_rtt is not None and ack_space.path_id is not None:
-                    self._one_rtt.on_ack_sent(largest, ack_space.path_id)
-
-    def _send_multipath(self, now: float, out: list[tuple[bytes, NetworkPath]]) -> None:
-        """The scheduler picks the path of every packet (docs/schedulers.md); with
-        ``select_many`` (redundant) the stream data of the packet built on the first
-        path is queued again and sent on each other returned path at once."""
-        paths = self._paths
-        hooks = paths.hooks
-        backlog = 0
-        ends_known = not self._datagrams
-        for sid in self._send_queue:
-            stream = self._send_streams.get(sid)
-            if stream is not None:
-                backlog += stream.buffered
-                ends_known = ends_known and stream.final_size is not None
-        hooks.set_send_state(backlog + sum(map(len, self._datagrams)),
-                             self._conn_credit.available)
-        hooks.set_remaining(backlog if ends_known else None)
-        for path in paths.schedulable():
-            # Deadline reinjections queued on their target path since the last round.
-            while path.copies and len(out) < MAX_DATAGRAMS_PER_CALL:
-                head = (len(path.copies), path.copies[0])
-                dgram = self._build_datagram(path, now)
-                if dgram is None:
-                    break
-                out.append((dgram, path.network_path))
-                if path.copies and (len(path.copies), path.copies[0]) == head:
-                    break  # no room for them (window full): they wait for this path
-            # Datagrams preferring this path (send_datagram's path_id), within its window
-            # and pacer; what it cannot take now goes to any path (_datagram_orphans).
-            waiting = self._datagrams.pending_for(path.path_id)
-            while waiting and len(out) < MAX_DATAGRAMS_PER_CALL:
-                dgram = self._build_datagram(path, now)
-                if dgram is None:
-                    break
-                out.append((dgram, path.network_path))
-                left = self._datagrams.pending_for(path.path_id)
-                if left >= waiting:
-                    break  # none of them fitted: they wait (or go elsewhere)
-                waiting = left
-        paced: frozenset[int] = frozenset()
-        for _ in range(MAX_DATAGRAMS_PER_CALL):
-            chosen = paths.select_many(now, paced)
-            if not chosen:
-                break
-            path = chosen[0]
-            self._sealed_stream_records = []
-            dgram = self._build_datagram(path, now)
-            if dgram is None:
-                if not hooks.pacing_aware and path.recovery.can_send(
-                        path.max_datagram_size) and (self._send_queue or self._datagrams):
-                    # Held back by its pacer, not by its window: the scheduler picks
-                    # among the other paths (a window-based scheduler cannot see pacing).
-                    paced = paced | {path.path_id}
-                    continue
-                break
-            out.append((dgram, path.network_path))
-            copies = self._sealed_stream_records
-            for extra in chosen[1:]:
-                if not copies or not extra.recovery.can_send(extra.max_datagram_size):
-                    continue
-                self._mp_queue_copies(extra, copies)
-                dup = self._build_datagram(extra, now)
-                if dup is not None:
-                    out.append((dup, extra.network_path))
-
-    def _send_path_specific(self, now: float, out: list[tuple[bytes, NetworkPath]]) -> None:
-        """multipath: what must go on one particular path — PATH_CHALLENGE/RESPONSE
-        (§"Path Initiation and Validation"), PTO probes and backup keep-alives — is sent
-        before the scheduler distributes the rest."""
-        if self._one_rtt is None:
-            return
-        for path in self._paths:
-            if not path.usable or path.peer_cid is None:
-                continue
-            for _ in range(4):
-                tracker = path.space.ack_tracker
-                owed = (path.challenge_pending or path.space.probe_packets > 0 or (
-                    bool(path.responses) and path.responses[0][1] == path.network_path)
-                    or (tracker.has_unacked and tracker.ack_due(now)))
-                if not owed:
-                    break
-                # Data only in PTO probes of a path in use: the rest is the scheduler's.
-                # A suspect path's probe is a PING: the data it would carry was just
-                # queued again for the live paths (paths/silence.py).
-                dgram = self._build_datagram(
-                    path, now, only_path_frames=not path.validated or path.is_backup
-                    or path.space.probe_packets == 0 or path.suspect_since is not None)
-                if dgram is None:
-                    break
-                out.append((dgram, path.network_path))
+                if c._one_rtt is not None and ack_space.path_id is not None:
+                    c._one_rtt.on_ack_sent(largest, ack_space.path_id)
 
     def _add_path_frames(self, draft: PacketDraft, path: Path, room: int) -> int:
+        c = self._c
         used = 0
         responses = path.responses
         while responses and responses[0][1] == path.network_path and room - used >= 9:
@@ -591,7 +494,7 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
             draft.add(b"\x1b" + data, NOOP)
             used += 9
         if path.challenge_pending and room - used >= 9:
-            data = self._new_challenge(path)
+            data = c._new_challenge(path)
             draft.add(b"\x1a" + data, NOOP)
             used += 9
             # RFC 9000 §8.2.1: a datagram carrying PATH_CHALLENGE is expanded to 1200
@@ -603,12 +506,13 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
 
 
     def _add_control(self, draft: PacketDraft, room: int) -> int:
-        control = self._control
-        if not control and not self._handshake_done_pending:
+        c = self._c
+        control = c._control
+        if not control and not c._handshake_done_pending:
             return 0
         used = 0
-        if self._handshake_done_pending and not self._is_client:
-            self._handshake_done_pending = False
+        if c._handshake_done_pending and not c._is_client:
+            c._handshake_done_pending = False
             draft.add(b"\x1e", HANDSHAKE_DONE)
             used += 1
         keep: list[Record] = []
@@ -622,41 +526,42 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
                 break
             draft.add(data, record)
             used += len(data)
-        self._control = keep
+        c._control = keep
         return used
 
     def _control_frame(self, record: Record) -> Frame | None:
         """The frame to send for a queued control record, with current values (RFC
         9000 §13.3), or None when it is no longer needed."""
+        c = self._c
         if isinstance(record, FrameRecord):
             frame: Frame = record.frame
             return frame
         if isinstance(record, MaxDataRecord):
-            self._max_data_pending = False
-            return MaxDataFrame(self._conn_window.limit)
+            c._max_data_pending = False
+            return MaxDataFrame(c._conn_window.limit)
         if isinstance(record, MaxStreamDataRecord):
             sid = record.stream_id
-            self._pending_msd.discard(sid)
-            rs = self._recv_streams.get(sid)
+            c._pending_msd.discard(sid)
+            rs = c._recv_streams.get(sid)
             if rs is None or rs.state != RecvState.RECV:
                 return None
             return MaxStreamDataFrame(sid, rs.window.limit)
         if isinstance(record, ResetStreamRecord):
-            ss = self._send_streams.get(record.stream_id)
+            ss = c._send_streams.get(record.stream_id)
             if ss is None:
                 return None
             reset = ss.reset_frame()
             return None if reset is None else ResetStreamFrame(record.stream_id, reset[0],
                                                                reset[1])
         if isinstance(record, StopSendingRecord):
-            rs = self._recv_streams.get(record.stream_id)
+            rs = c._recv_streams.get(record.stream_id)
             if rs is None or not rs.needs_stop_sending or rs.stop_sending_error_code is None:
                 return None
             return StopSendingFrame(record.stream_id, rs.stop_sending_error_code)
         if isinstance(record, RetireCidRecord):
             return RetireConnectionIdFrame(record.sequence_number)
         if isinstance(record, MaxStreamsRecord):
-            limits = self._streams_bidi if record.bidirectional else self._streams_uni
+            limits = c._streams_bidi if record.bidirectional else c._streams_uni
             return MaxStreamsFrame(limits.local_max, record.bidirectional)
         if isinstance(record, HandshakeDoneRecord):
             return HandshakeDoneFrame()
@@ -666,7 +571,8 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
         """DATAGRAM frames for a packet on ``draft.path``: those preferring it, those
         without a preference, then those whose preferred path cannot send (their
         ``orphans``, core/datagram_queue.py), each queue in order."""
-        datagrams = self._datagrams
+        c = self._c
+        datagrams = c._datagrams
         path_id = draft.path.path_id
         used = 0
         orphans = self._datagram_orphans(path_id) if datagrams.has_preferences else ()
@@ -675,11 +581,11 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
                 data = queue[0]
                 frame_len = 1 + varint_size(len(data)) + len(data)
                 if frame_len > room - used:
-                    if len(data) > self.max_datagram_payload():
+                    if len(data) > c.max_datagram_payload():
                         # Queued before a path with a smaller MTU joined: it can go on no
                         # packet of every path any more; drop it (RFC 9221 §5: unreliable).
                         queue.popleft()
-                        self.datagrams_dropped_too_big += 1
+                        c.datagrams_dropped_too_big += 1
                         continue
                     break
                 queue.popleft()
@@ -692,18 +598,20 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
         """Paths other than ``path_id`` that datagrams prefer but that cannot send now:
         not schedulable (gone, unvalidated, an unused backup, suspect) or window full.
         Without multipath every preference is moot."""
-        others = [p for p in self._datagrams.preferred_paths() if p != path_id]
-        if not others or not self._mp:
+        c = self._c
+        others = [p for p in c._datagrams.preferred_paths() if p != path_id]
+        if not others or not c._mp:
             return others
-        able = {p.path_id for p in self._paths.schedulable()
+        able = {p.path_id for p in c._paths.schedulable()
                 if p.recovery.can_send(p.max_datagram_size)}
         return [p for p in others if p not in able]
 
-    def _add_streams(self, draft: PacketDraft, room: int) -> int:
-        queue = self._send_queue
+    def add_streams(self, draft: PacketDraft, room: int) -> int:
+        c = self._c
+        queue = c._send_queue
         if not queue:
             return 0
-        streams = self._send_streams
+        streams = c._send_streams
         used = 0
         done: list[int] = []
         rotate: int | None = None
@@ -745,7 +653,7 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
                 break
             blocked = stream.take_blocked_signal()
             if blocked is not None:
-                self._control.append(FrameRecord(_stream_data_blocked(stream_id, blocked)))
+                c._control.append(FrameRecord(_stream_data_blocked(stream_id, blocked)))
         if used:
             draft.payload_len += used
             draft.ack_eliciting = True
@@ -755,12 +663,12 @@ class PacketBuilderMixin(AckWriterMixin, ConnectionBase):
             # Round robin between streams, one packet's worth at a time.
             queue.pop(rotate)
             queue[rotate] = None
-        if queue and self._conn_credit.available == 0:
-            blocked = self._conn_credit.take_blocked_signal()
+        if queue and c._conn_credit.available == 0:
+            blocked = c._conn_credit.take_blocked_signal()
             if blocked is not None:
                 from tquic.wire.frames import DataBlockedFrame
 
-                self._control.append(FrameRecord(DataBlockedFrame(blocked)))
+                c._control.append(FrameRecord(DataBlockedFrame(blocked)))
         return used
 
 

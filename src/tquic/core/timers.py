@@ -24,7 +24,6 @@ from tquic.wire.errors import QuicError, TransportErrorCode
 class TimersMixin(ConnectionBase):
     """next_timeout, handle_timeout, the idle timer and the connection's PTO."""
 
-    _pacing_deadline: float | None
 
     def _pto(self) -> float:
         if not self._paths:
@@ -86,8 +85,9 @@ class TimersMixin(ConnectionBase):
                 deadline = path.pmtud.next_deadline()
                 if deadline is not None:
                     deadlines.append(deadline)
-        if self._pacing_deadline is not None and (self._send_queue or self._datagrams):
-            deadlines.append(self._pacing_deadline)
+        pacing = self._builder.pacing_deadline
+        if pacing is not None and (self._send_queue or self._datagrams):
+            deadlines.append(pacing)
         if self._one_rtt is not None and self._one_rtt.prev_expiry is not None:
             deadlines.append(self._one_rtt.prev_expiry)
         if self._mp:
