@@ -22,6 +22,17 @@ that ends a bandwidth probe in v3 (v2 also ends it on the per-ACK sample).
 ECN-CE is read as BBRv2 / Linux v3 do (the draft leaves the ECN response open).
 Not implemented: the undo of spurious loss recovery (§5.5.11): the loss
 detector does not report spurious losses.
+
+Random loss, as the draft intends it: the long-term bound (inflight_hi) ignores a
+loss rate below BBRLossThresh, but the short-term bounds do not --
+BBRLossLowerBounds runs at the end of every round with any loss outside probing,
+floored by what that round delivered, and a lost packet is not delivered.  At 2 %
+random loss nearly every round loses a packet, so bw_lo / inflight_lo step down
+round after round until the next REFILL resets them (every 2-3 s): in the simulator
+(20 Mbit/s, 30 ms, 2 % each way) inflight_lo is what limits cwnd 82-85 % of the
+time and the pacing rate sags from 19.6 to ~13 Mbit/s between probes, 0.75 of the
+link.  That is the algorithm, not a slip of this code; bbr1 is the controller for
+links with random loss (docs/realtime.md, docs/congestion.md).
 """
 
 from __future__ import annotations
