@@ -104,3 +104,30 @@ def test_send_quantum_steps() -> None:
     assert send_quantum(1e6, MDS) == 2 * MDS
     assert send_quantum(1e7, MDS) == 10_000
     assert send_quantum(1e9, MDS) == 64 * 1024
+
+
+@pytest.mark.parametrize("name", ["bbr1", "bbr2", "bbr3"])
+def test_a_clock_far_from_zero_does_not_start_in_probe_rtt(name: str) -> None:
+    # A real connection's clock is monotonic time since boot; the simulator's starts
+    # at 0.  The empty min-RTT filter once counted as "10 s old" on a real clock, so
+    # every connection (and every new path) spent its first 200 ms in ProbeRTT at 4
+    # packets.  The same pipe started at 0 s and at 5,000 s must behave alike.
+    from cc_pipe import Pipe
+
+    from tquic.cc import create_controller
+
+    delivered = {}
+    for start in (0.0, 5000.0):
+        cc = create_controller(name, MDS)
+        pipe = Pipe(cc, 2.5e6, 0.03)
+        pipe.now = start
+        states = set()
+        t = start
+        while t < start + 1.0:
+            t += 0.002
+            pipe.run_until(t)
+            states.add(getattr(cc, "state").value)
+        assert "probe_rtt" not in states, (name, start)
+        delivered[start] = pipe.delivered
+    # Startup reached the link's rate in both: the same bytes within 5 %.
+    assert delivered[5000.0] == pytest.approx(delivered[0.0], rel=0.05)

@@ -125,8 +125,12 @@ class Bbr1(BbrBase):
 
     def _update_rtprop(self, rs: RateSample, now: float) -> None:
         # §4.1.2.3: the expiry is noted before the sample refreshes the stamp, so
-        # that BBRCheckProbeRTT still sees it.
-        self.rtprop_expired = now > self.min_rtt_stamp + RTPROP_FILTER_LEN
+        # that BBRCheckProbeRTT still sees it.  An empty filter has not expired: the
+        # draft's BBRInit stamps it at Now(), and without a sample the 0.0 stamp made
+        # every real connection (whose clock is time since boot) enter ProbeRTT on its
+        # first ACK -- 200 ms at 4 packets where Startup belongs, on every new path.
+        self.rtprop_expired = (not math.isinf(self.min_rtt)
+                               and now > self.min_rtt_stamp + RTPROP_FILTER_LEN)
         if rs.rtt >= 0 and (rs.rtt <= self.min_rtt or self.rtprop_expired):
             self.min_rtt = rs.rtt
             self.min_rtt_stamp = now

@@ -688,7 +688,11 @@ class Bbr3(BbrBase):
 
     def _update_min_rtt(self, rs: RateSample, now: float) -> None:
         p = self.params
-        self.probe_rtt_expired = now > self.probe_rtt_min_stamp + p.probe_rtt_interval
+        # An empty filter has not expired ("Initialization" stamps it at Now()): with
+        # the 0.0 stamp every real connection, its clock being time since boot,
+        # entered ProbeRTT on its first ACK.
+        self.probe_rtt_expired = (not math.isinf(self.probe_rtt_min_delay)
+                                  and now > self.probe_rtt_min_stamp + p.probe_rtt_interval)
         if rs.rtt >= 0 and (rs.rtt < self.probe_rtt_min_delay or self.probe_rtt_expired):
             self.probe_rtt_min_delay = rs.rtt
             self.probe_rtt_min_stamp = now
