@@ -126,7 +126,7 @@ def test_a_clock_far_from_zero_does_not_start_in_probe_rtt(name: str) -> None:
         while t < start + 1.0:
             t += 0.002
             pipe.run_until(t)
-            states.add(getattr(cc, "state").value)
+            states.add(cc.state.value)  # type: ignore[attr-defined]
         assert "probe_rtt" not in states, (name, start)
         delivered[start] = pipe.delivered
     # Startup reached the link's rate in both: the same bytes within 5 %.
