@@ -106,6 +106,9 @@ class SendLoop:
         if mp:
             self._publish_backlog()
             self._send_copies(now, out)
+            # Which paths may carry new data changes only when something is received or
+            # a timer fires, never while this loop sends.
+            schedulable = paths.schedulable()
         self._train_ok.clear()
         stop = len(out) + MAX_DATAGRAMS_PER_CALL
         paced: frozenset[int] = frozenset()
@@ -113,7 +116,7 @@ class SendLoop:
             if len(out) >= stop and not mp:
                 break
             if mp:
-                chosen = paths.select_many(now, paced)
+                chosen = paths.select_many(now, paced, schedulable)
                 if not chosen:
                     break
                 path = chosen[0]

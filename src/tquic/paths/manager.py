@@ -200,10 +200,13 @@ class PathManager:
             return candidates[0]
         return self.scheduler.select(candidates, now)
 
-    def select_many(self, now: float, exclude: frozenset[int] = frozenset()) -> list[Path]:
+    def select_many(self, now: float, exclude: frozenset[int] = frozenset(),
+                    schedulable: list[Path] | None = None) -> list[Path]:
         """The scheduler's paths for the next packet (``exclude``: path IDs held back by
-        their pacer for now, so that the scheduler chooses among the others)."""
-        candidates = self.schedulable()
+        their pacer for now, so that the scheduler chooses among the others;
+        ``schedulable``: what ``schedulable()`` returned, when the caller knows it has
+        not changed -- the send loop asks once per round, not once per packet)."""
+        candidates = self.schedulable() if schedulable is None else schedulable
         if exclude:
             candidates = [p for p in candidates if p.path_id not in exclude]
             if not candidates:
