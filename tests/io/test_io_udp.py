@@ -272,3 +272,20 @@ def test_normalize_and_resolve() -> None:
     assert normalize_address(("::1", 5, 0, 0)) == ("::1", 5)
     assert resolve("127.0.0.1", 4433) == ("127.0.0.1", 4433)
     assert resolve("localhost", 4433)[1] == 4433
+
+
+def test_resolve_async_answers_a_literal_without_a_thread() -> None:
+    import asyncio
+    import threading
+
+    from tquic.io.udp import resolve_async
+
+    async def main() -> tuple[object, object, int]:
+        before = threading.active_count()
+        v4 = await resolve_async("127.0.0.1", 4433)
+        v6 = await resolve_async("::1", 443)
+        return v4, v6, threading.active_count() - before
+
+    v4, v6, new_threads = asyncio.run(main())
+    assert v4 == ("127.0.0.1", 4433) and v6 == ("::1", 443)
+    assert new_threads == 0  # no executor worker: nothing for asyncio.run to join at exit

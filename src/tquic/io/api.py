@@ -40,7 +40,7 @@ from typing import Any
 from tquic.core.config import QuicConfiguration
 from tquic.io.endpoint import EndpointLimits, QuicEndpoint, RetryPolicy, engine_class
 from tquic.io.protocol import QuicConnectionProtocol, StreamHandler
-from tquic.io.udp import UdpSocket, resolve
+from tquic.io.udp import UdpSocket, resolve_async
 from tquic.paths.network_path import Address, NetworkPath
 from tquic.qlog import QlogDirectory
 
@@ -62,7 +62,7 @@ async def _connect(host: str, port: int, config: QuicConfiguration | None, *,
         # The name (or address) the certificate is checked against; the TLS layer
         # leaves IP literals out of SNI (RFC 6066 §3).
         config = dataclasses.replace(config, server_name=host)
-    remote = await loop.run_in_executor(None, resolve, host, port)
+    remote = await resolve_async(host, port)
     if local_host == "::" and ":" not in remote[0]:
         local_host = "0.0.0.0"  # an IPv4 peer: a plain IPv4 socket works everywhere
     sock = UdpSocket.bind(local_host, local_port, device=device)

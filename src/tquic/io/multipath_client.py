@@ -24,7 +24,7 @@ from tquic.core.multipath import PathError
 from tquic.io.api import start_client_connection
 from tquic.io.endpoint import QuicEndpoint
 from tquic.io.protocol import QuicConnectionProtocol
-from tquic.io.udp import UdpSocket, resolve
+from tquic.io.udp import UdpSocket, resolve_async
 from tquic.paths.network_path import Address, NetworkPath
 from tquic.qlog import QlogDirectory
 
@@ -111,7 +111,7 @@ async def connect_multipath(host: str, port: int, config: QuicConfiguration,
     if config.server_name is None:
         config = dataclasses.replace(config, server_name=host)
     try:
-        remote: Address = await loop.run_in_executor(None, resolve, host, port)
+        remote: Address = await resolve_async(host, port)
         for sock in sockets:
             if _family(sock.local_address[0]) != _family(remote[0]):
                 raise PathBindError(

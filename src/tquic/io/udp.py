@@ -34,6 +34,7 @@ reported as "nothing received".
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import ipaddress
@@ -126,16 +127,31 @@ def _mapped(host: str) -> str:
     return host if _is_ipv6_host(host) else f"::ffff:{host}"
 
 
-def resolve(host: str, port: int, *, prefer_ipv6: bool = False) -> Address:
-    """Resolve ``host`` to a numeric (host, port); raises OSError when it cannot."""
+def _is_address_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host.split("%", 1)[0])
-        return (host, port)
     except ValueError:
-        pass
+        return False
+    return True
+
+
+def resolve(host: str, port: int, *, prefer_ipv6: bool = False) -> Address:
+    """Resolve ``host`` to a numeric (host, port); raises OSError when it cannot."""
+    if _is_address_literal(host):
+        return (host, port)
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     infos.sort(key=lambda info: (info[0] == socket.AF_INET6) != prefer_ipv6)
     return normalize_address(infos[0][4])
+
+
+async def resolve_async(host: str, port: int) -> Address:
+    """:func:`resolve` without blocking the event loop: a name in the loop's default
+    executor, an address literal at once.  (The executor costs a worker thread, and
+    ``asyncio.run`` joins it at exit: 3-25 ms after a client's last byte, measured on
+    a loaded machine, for the resolution of "127.0.0.1".)"""
+    if _is_address_literal(host):
+        return (host, port)
+    return await asyncio.get_running_loop().run_in_executor(None, resolve, host, port)
 
 
 class UdpSocket:
