@@ -56,8 +56,8 @@ def test_client_validates_and_moves_to_the_preferred_address() -> None:
 def test_unreachable_preferred_address_keeps_the_original_path() -> None:
     loop = routed_pair(listening=(SERVER_ADDR,), preferred_address_v4=PREFERRED)
     transfer(loop, 100_000)  # while the probes go unanswered
-    loop.run_until(lambda: loop.client._pa_probe is None, max_time=loop.now + 10)
-    assert loop.client._pa_probe is None
+    loop.run_until(lambda: not loop.client.probing_preferred_address, max_time=loop.now + 10)
+    assert not loop.client.probing_preferred_address
     assert PREFERRED in loop.client_sent_to  # it did try (PATH_CHALLENGE)
     assert loop.client.paths.primary.network_path.remote == SERVER_ADDR
     first = len(loop.client_sent_to)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tquic.core.flow import ReceiveWindow, SendCredit
     from tquic.core.key_update import OneRttKeys
     from tquic.core.packet_builder import PacketBuilder
+    from tquic.core.preferred_address import PreferredAddressHandler
     from tquic.core.qlog_events import EngineQlog
     from tquic.core.recv_stream import RecvStream
     from tquic.core.send_stream import SendStream
@@ -118,7 +119,7 @@ class ConnectionBase:
     _qlog: EngineQlog | None  # core/qlog_events.py; None: no logger, no cost
     _ack_frequency: AckFrequency  # core/ack_frequency.py (an owned component)
     _builder: PacketBuilder  # core/packet_builder.py
-    _pa_probe: Any  # core/preferred_address.py: client probe of the server's address
+    _preferred: PreferredAddressHandler  # core/preferred_address.py
 
     # -- cross-mixin operations (implemented by the mixins / QuicConnection) ---------
 
@@ -245,17 +246,3 @@ class ConnectionBase:
         raise NotImplementedError
 
     # core/preferred_address.py
-    def _pa_parameter(self) -> Any:
-        raise NotImplementedError
-
-    def _pa_start(self, now: float) -> None:
-        raise NotImplementedError
-
-    def _pa_on_response(self, data: bytes, now: float) -> bool:
-        raise NotImplementedError
-
-    def _pa_send(self, now: float, out: list[tuple[bytes, NetworkPath]]) -> None:
-        raise NotImplementedError
-
-    def _pa_on_timeout(self, now: float) -> None:
-        raise NotImplementedError

@@ -44,7 +44,7 @@ from tquic.core.migration import MigrationMixin
 from tquic.core.multipath import MultipathMixin
 from tquic.core.packet_builder import PacketBuilder
 from tquic.core.pmtud import Pmtud
-from tquic.core.preferred_address import PreferredAddressMixin
+from tquic.core.preferred_address import PreferredAddressHandler
 from tquic.core.qlog_events import EngineQlog
 from tquic.core.records import FrameRecord
 from tquic.core.send_loop import SendLoop
@@ -91,7 +91,7 @@ payload, the packet number, and the largest packet number received before it."""
 
 
 class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin, MigrationMixin,
-                     PreferredAddressMixin, MultipathMixin, TimersMixin):
+                     MultipathMixin, TimersMixin):
     """One QUIC connection, client or server."""
 
     def __init__(
@@ -111,6 +111,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin, Migration
         self._version = c.versions[0]
         self._state = ConnState.HANDSHAKE
         self._events: deque[Event] = deque()
+        self._preferred = PreferredAddressHandler(self)
         self._qlog = EngineQlog.create(c.quic_logger, self._is_client)
         self._paths = PathManager(scheduler or c.scheduler, PathPolicy.from_config(c))
         self._mp_init()
@@ -233,6 +234,11 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin, Migration
     @property
     def original_destination_connection_id(self) -> bytes:
         return self._original_dcid
+
+    @property
+    def probing_preferred_address(self) -> bool:
+        """Client: the server's preferred address is being validated (RFC 9000 §9.6.1)."""
+        return self._preferred.probe is not None
 
     @property
     def paths(self) -> PathManager:
@@ -663,7 +669,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin, Migration
                 ceiling = min(c.max_udp_payload_size, params.max_udp_payload_size)
                 if ceiling > path.max_datagram_size:
                     path.pmtud = Pmtud(path.max_datagram_size, ceiling)
-        self._pa_on_peer_params(params)
+        self._preferred.on_peer_params(params)
         self._issue_cids()
         self._mp_on_peer_params(params.initial_max_path_id)
 

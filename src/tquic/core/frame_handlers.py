@@ -473,7 +473,7 @@ class FrameHandlersMixin(ConnectionBase):
                 if not was:
                     self._queue_event(PathValidated(p.path_id, p.network_path))
                 return
-        self._pa_on_response(frame.data, now)  # RFC 9000 §9.6.1
+        self._preferred.on_response(frame.data, now)  # RFC 9000 §9.6.1
 
     # -- close, extensions ----------------------------------------------------------------
 

@@ -89,7 +89,7 @@ class HandshakeMixin(ConnectionBase):
             grease_quic_bit=c.grease_quic_bit,
             min_ack_delay=None if c.min_ack_delay is None else int(c.min_ack_delay * 1e6),
             initial_max_path_id=c.max_path_id,
-            preferred_address=self._pa_parameter(),  # RFC 9000 §9.6 (server only)
+            preferred_address=self._preferred.parameter(),  # RFC 9000 §9.6 (server only)
         )
         return params
 
@@ -253,7 +253,7 @@ class HandshakeMixin(ConnectionBase):
             path.recovery.handshake_confirmed = True
             path.recovery.peer_completed_address_validation = True
         if self._is_client:
-            self._pa_start(now)  # RFC 9000 §9.6.1: after confirmation
+            self._preferred.start(now)  # RFC 9000 §9.6.1: after confirmation
 
 
 

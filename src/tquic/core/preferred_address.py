@@ -24,9 +24,10 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tquic.core.cids import LocalCid, PeerCid
-from tquic.core.conn_base import ConnectionBase, Epoch
+from tquic.core.conn_base import Epoch
 from tquic.core.events import ConnectionIdIssued, PathMigrated
 from tquic.core.records import NOOP, Record
 from tquic.paths.network_path import NetworkPath
@@ -34,6 +35,9 @@ from tquic.paths.sent_packets import SentPacket
 from tquic.wire.epochs import SpaceId
 from tquic.wire.packet import encode_packet_number, encode_short_header
 from tquic.wire.params import PreferredAddress, TransportParameters
+
+if TYPE_CHECKING:
+    from tquic.core.connection import QuicConnection
 
 MAX_PROBES = 3  # PATH_CHALLENGEs sent to the preferred address before giving up
 PROBE_SIZE = 1200  # RFC 9000 §8.2.1
@@ -54,32 +58,36 @@ class PreferredAddressProbe:
     challenges: set[bytes] = field(default_factory=set)
 
 
-class PreferredAddressMixin(ConnectionBase):
-    """preferred_address: issue it (server), validate and follow it (client)."""
+class PreferredAddressHandler:
+    """preferred_address: issue it (server), validate and follow it (client).  Owns the
+    parameter's connection ID (server) and the validation in progress (client)."""
 
-    _pa_local_cid: LocalCid | None = None  # server: the CID of the parameter
-    _pa_probe: PreferredAddressProbe | None = None  # client: validation in progress
-    _pa_done = False  # client: the preferred address was tried (once per connection)
+    __slots__ = ("_c", "done", "local_cid", "probe")
 
-    # -- server ------------------------------------------------------------------------
+    def __init__(self, conn: QuicConnection) -> None:
+        self._c = conn
+        self.local_cid: LocalCid | None = None  # server: the CID of the parameter
+        self.probe: PreferredAddressProbe | None = None  # client: validation in progress
+        self.done = False  # client: the preferred address was tried (once per connection)
 
-    def _pa_parameter(self) -> PreferredAddress | None:
+    def parameter(self) -> PreferredAddress | None:
         """The preferred_address parameter to send, or None (client, not configured)."""
-        c = self._config
-        if self._is_client or (c.preferred_address_v4 is None and c.preferred_address_v6 is None):
+        c = self._c
+        cfg = c._config
+        if c._is_client or (cfg.preferred_address_v4 is None and cfg.preferred_address_v6 is None):
             return None
-        if c.connection_id_length == 0:
+        if cfg.connection_id_length == 0:
             return None  # §18.2: not with a zero-length connection ID
-        entry = self._pa_local_cid
+        entry = self.local_cid
         if entry is None:
             # §5.1.1: "the sequence number of the connection ID supplied in the
             # preferred_address transport parameter is 1" -- issued right after the
             # handshake CID (0), once even if the parameters are built again.
-            entry = self._local_cids.issue()
-            self._pa_local_cid = entry
-            self._queue_event(ConnectionIdIssued(entry.cid, entry.sequence_number,
-                                                 entry.reset_token))
-        v4, v6 = c.preferred_address_v4, c.preferred_address_v6
+            entry = c._local_cids.issue()
+            self.local_cid = entry
+            c._queue_event(ConnectionIdIssued(entry.cid, entry.sequence_number,
+                                              entry.reset_token))
+        v4, v6 = cfg.preferred_address_v4, cfg.preferred_address_v6
         return PreferredAddress(
             ipv4_address=ipaddress.IPv4Address(v4[0]) if v4 else _ZERO_V4,
             ipv4_port=v4[1] if v4 else 0,
@@ -89,25 +97,25 @@ class PreferredAddressMixin(ConnectionBase):
             stateless_reset_token=entry.reset_token,
         )
 
-    # -- client ------------------------------------------------------------------------
-
-    def _pa_on_peer_params(self, params: TransportParameters) -> None:
+    def on_peer_params(self, params: TransportParameters) -> None:
         """Client: hold the parameter's CID as the server's CID of sequence 1 (§5.1.1),
         with its reset token (§10.3.1), whether or not the address is followed."""
+        c = self._c
         address = params.preferred_address
-        if not self._is_client or address is None:
+        if not c._is_client or address is None:
             return
-        self._peer_cids.add_preferred(address.connection_id, address.stateless_reset_token)
+        c._peer_cids.add_preferred(address.connection_id, address.stateless_reset_token)
 
-    def _pa_start(self, now: float) -> None:
+    def start(self, now: float) -> None:
         """Client, handshake confirmed: start validating the preferred address (§9.6.1)."""
-        params = self._peer_params
-        if (not self._is_client or self._pa_done or params is None
-                or params.preferred_address is None or not self._config.follow_preferred_address
-                or not self._paths):
+        c = self._c
+        params = c._peer_params
+        if (not c._is_client or self.done or params is None
+                or params.preferred_address is None or not c._config.follow_preferred_address
+                or not c._paths):
             return
-        self._pa_done = True
-        path = self._paths.get(0)
+        self.done = True
+        path = c._paths.get(0)
         if path is None or not path.usable:
             return
         current = path.network_path
@@ -116,20 +124,21 @@ class PreferredAddressMixin(ConnectionBase):
         target = address.ipv6 if _is_ipv6(current.remote[0]) else address.ipv4
         if target is None or _same_address(target, current.remote):
             return
-        peer_cid = self._peer_cids.get(1)
+        peer_cid = c._peer_cids.get(1)
         if peer_cid is None or peer_cid.in_use or peer_cid.cid != address.connection_id:
             return  # already used or retired (e.g. by retire_prior_to)
         peer_cid.in_use = True
-        limit = max(3 * self._pto(), 6 * self._config.initial_rtt)
-        self._pa_probe = PreferredAddressProbe(NetworkPath(current.local, target), peer_cid,
+        limit = max(3 * c._pto(), 6 * c._config.initial_rtt)
+        self.probe = PreferredAddressProbe(NetworkPath(current.local, target), peer_cid,
                                                deadline=now + limit, resend_at=now)
 
-    def _pa_send(self, now: float, out: list[tuple[bytes, NetworkPath]]) -> None:
+    def send(self, now: float, out: list[tuple[bytes, NetworkPath]]) -> None:
         """A probe (PATH_CHALLENGE padded to 1200 bytes, §8.2.1) to the preferred address,
         in path 0's packet-number space with the parameter's CID."""
-        probe = self._pa_probe
-        path = self._paths.get(0)
-        if probe is None or path is None or self._one_rtt is None or now < probe.resend_at:
+        c = self._c
+        probe = self.probe
+        path = c._paths.get(0)
+        if probe is None or path is None or c._one_rtt is None or now < probe.resend_at:
             return
         if probe.sent >= MAX_PROBES:
             probe.resend_at = probe.deadline
@@ -137,8 +146,8 @@ class PreferredAddressMixin(ConnectionBase):
         data = os.urandom(8)
         probe.challenges.add(data)
         probe.sent += 1
-        probe.resend_at = now + max(self._pto(), 2 * self._config.initial_rtt)
-        keys = self._one_rtt
+        probe.resend_at = now + max(c._pto(), 2 * c._config.initial_rtt)
+        keys = c._one_rtt
         space = path.space
         dcid = probe.peer_cid.cid
         pn = space.next_pn
@@ -155,46 +164,47 @@ class PreferredAddressMixin(ConnectionBase):
         records: list[Record] = [NOOP]
         path.recovery.on_packet_sent(SentPacket(pn, now, len(datagram), False, False,
                                                 SpaceId.APPLICATION, list(records)), now)
-        if self._qlog is not None:
-            self._qlog.packet_sent(now, Epoch.ONE_RTT, pn, len(datagram), path.path_id,
+        if c._qlog is not None:
+            c._qlog.packet_sent(now, Epoch.ONE_RTT, pn, len(datagram), path.path_id,
                                    records, padding, keys.send_phase)
         out.append((datagram, probe.network_path))
 
-    def _pa_on_response(self, data: bytes, now: float) -> bool:
+    def on_response(self, data: bytes, now: float) -> bool:
         """PATH_RESPONSE: True if it answered a probe of the preferred address; then
         path 0 moves there (§9.6.1), with the parameter's CID."""
-        probe = self._pa_probe
+        c = self._c
+        probe = self.probe
         if probe is None or data not in probe.challenges:
             return False
-        self._pa_probe = None
-        path = self._paths.get(0)
+        self.probe = None
+        path = c._paths.get(0)
         if path is None or not path.usable:
             return True
         old = path.peer_cid
         path.peer_cid = probe.peer_cid
         if old is not None and old is not probe.peer_cid:
-            self._peer_cids.retire(old.sequence_number)
-            self._flush_retirements()
+            c._peer_cids.retire(old.sequence_number)
+            c._flush_retirements()
         path.network_path = probe.network_path
         path.previous_network_path = None
         # §9.4: another server address is a new path: fresh RTT and congestion state.
-        self._reset_recovery(path)
-        self._queue_event(PathMigrated(path.path_id, path.network_path))
+        c._reset_recovery(path)
+        c._queue_event(PathMigrated(path.path_id, path.network_path))
         return True
 
-    def _pa_deadline(self) -> float | None:
-        probe = self._pa_probe
+    def deadline(self) -> float | None:
+        probe = self.probe
         if probe is None:
             return None
         return min(probe.deadline, probe.resend_at)
 
-    def _pa_on_timeout(self, now: float) -> None:
-        probe = self._pa_probe
+    def on_timeout(self, now: float) -> None:
+        probe = self.probe
         if probe is None or now < probe.deadline:
             return
         # §9.6.1: validation failed: stay on the original address.  The CID stays
         # available for a later migration.
-        self._pa_probe = None
+        self.probe = None
         probe.peer_cid.in_use = False
 
 

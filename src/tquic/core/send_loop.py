@@ -77,8 +77,8 @@ class SendLoop:
                         out.append((dgram, primary.network_path))
                 return out
             self._send_off_path_responses(now, out)
-            if c._pa_probe is not None:
-                c._pa_send(now, out)  # core/preferred_address.py
+            if c._preferred.probe is not None:
+                c._preferred.send(now, out)  # core/preferred_address.py
             if c._mp:
                 self._send_path_specific(now, out)
             # The PMTU probe goes first: built after the data it would never find room in

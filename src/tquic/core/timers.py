@@ -92,8 +92,9 @@ class TimersMixin(ConnectionBase):
             deadlines.append(self._one_rtt.prev_expiry)
         if self._mp:
             deadlines.extend(self._mp_deadlines())
-        if self._pa_probe is not None:
-            deadlines.append(min(self._pa_probe.deadline, self._pa_probe.resend_at))
+        preferred = self._preferred.deadline()
+        if preferred is not None:
+            deadlines.append(preferred)
         return min(deadlines) if deadlines else None
 
     def handle_timeout(self, now: float) -> None:
@@ -141,8 +142,8 @@ class TimersMixin(ConnectionBase):
             self._one_rtt.discard_previous(now)
         if self._mp:
             self._mp_on_timeout(now)
-        if self._pa_probe is not None:
-            self._pa_on_timeout(now)
+        if self._preferred.probe is not None:
+            self._preferred.on_timeout(now)
 
     def _run_loss_timer(self, path: Path, now: float) -> str | None:
         """RFC 9002 Appendix A.9 OnLossDetectionTimeout for one path, if due: "loss"
