@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from tquic.core.datagram_queue import DatagramQueue
     from tquic.core.flow import ReceiveWindow, SendCredit
     from tquic.core.key_update import OneRttKeys
+    from tquic.core.migration import Migration
     from tquic.core.packet_builder import PacketBuilder
     from tquic.core.preferred_address import PreferredAddressHandler
     from tquic.core.qlog_events import EngineQlog
@@ -120,6 +121,7 @@ class ConnectionBase:
     _ack_frequency: AckFrequency  # core/ack_frequency.py (an owned component)
     _builder: PacketBuilder  # core/packet_builder.py
     _preferred: PreferredAddressHandler  # core/preferred_address.py
+    _migration: Migration  # core/migration.py
 
     # -- cross-mixin operations (implemented by the mixins / QuicConnection) ---------
 
@@ -186,9 +188,6 @@ class ConnectionBase:
     def _restart_idle_timer(self, now: float) -> None:
         raise NotImplementedError
 
-    def _new_challenge(self, path: Path) -> bytes:
-        raise NotImplementedError
-
     def _tls_receive(self, epoch: int, data: bytes, now: float) -> None:
         raise NotImplementedError
 
@@ -224,12 +223,6 @@ class ConnectionBase:
         raise NotImplementedError
 
     def _make_recovery(self, path_id: int) -> PathRecovery:
-        raise NotImplementedError
-
-    def _start_challenge(self, path: Path, now: float) -> None:
-        raise NotImplementedError
-
-    def _on_validation_failed(self, path: Path, now: float = 0.0) -> None:
         raise NotImplementedError
 
     # core/multipath.py

@@ -40,7 +40,7 @@ from tquic.core.flow import ReceiveWindow, SendCredit
 from tquic.core.frame_handlers import FrameHandlersMixin
 from tquic.core.handshake import HandshakeMixin
 from tquic.core.key_update import KeyUpdateNotAllowed
-from tquic.core.migration import MigrationMixin
+from tquic.core.migration import Migration
 from tquic.core.multipath import MultipathMixin
 from tquic.core.packet_builder import PacketBuilder
 from tquic.core.pmtud import Pmtud
@@ -90,7 +90,7 @@ _Opened = tuple[Path, PacketSpace, bytes, bytes, int, int | None]
 payload, the packet number, and the largest packet number received before it."""
 
 
-class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin, MigrationMixin,
+class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
                      MultipathMixin, TimersMixin):
     """One QUIC connection, client or server."""
 
@@ -112,6 +112,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin, Migration
         self._state = ConnState.HANDSHAKE
         self._events: deque[Event] = deque()
         self._preferred = PreferredAddressHandler(self)
+        self._migration = Migration(self)
         self._qlog = EngineQlog.create(c.quic_logger, self._is_client)
         self._paths = PathManager(scheduler or c.scheduler, PathPolicy.from_config(c))
         self._mp_init()
@@ -252,6 +253,11 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin, Migration
         """Datagrams to put on the wire now, each with the network path to send it on
         (core/send_loop.py)."""
         return self._send_loop.datagrams_to_send(now)
+
+    def migrate(self, network_path: NetworkPath, now: float, path_id: int | None = None) -> None:
+        """Client: move a path (default: the primary one) to a new local address (RFC 9000
+        §9.2), with a new DCID of the same path ID and path validation (core/migration.py)."""
+        self._migration.migrate(network_path, now, path_id)
 
     def next_event(self) -> Event | None:
         if self._undelivered:
@@ -553,7 +559,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin, Migration
         self._rx_path = path
         if (epoch == Epoch.ONE_RTT and network_path is not path.network_path
                 and network_path != path.network_path and path.usable):
-            self._on_address_change(path, network_path, non_probing and newest,
+            self._migration.on_address_change(path, network_path, non_probing and newest,
                                     datagram_size, now)
         if self._undecryptable and (epoch == Epoch.HANDSHAKE or epoch == Epoch.INITIAL):
             self._retry_undecryptable(now)

@@ -303,7 +303,7 @@ class MultipathMixin(ConnectionBase):
         peer_cid = peer_cids.acquire()
         path = self._mp_new_path(chosen, network_path, peer_cid, now, congestion_control)
         path.amplification_limited = False  # we chose the server's address ourselves
-        self._start_challenge(path, now)
+        self._migration.start_challenge(path, now)
         if backup:
             self._send_status(path, True, now)
         self._mp_issue_path_cids()
@@ -330,7 +330,7 @@ class MultipathMixin(ConnectionBase):
             # §"Path Initiation": no CID to answer with: abandon it on another path.
             self._mp_abandon(path, PathAbandonCode.NO_CID_AVAILABLE_FOR_PATH, now)
             return path
-        self._start_challenge(path, now)
+        self._migration.start_challenge(path, now)
         self._mp_issue_path_cids()
         return path
 

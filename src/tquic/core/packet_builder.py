@@ -494,7 +494,7 @@ class PacketBuilder:
             draft.add(b"\x1b" + data, NOOP)
             used += 9
         if path.challenge_pending and room - used >= 9:
-            data = c._new_challenge(path)
+            data = c._migration.new_challenge(path)
             draft.add(b"\x1a" + data, NOOP)
             used += 9
             # RFC 9000 §8.2.1: a datagram carrying PATH_CHALLENGE is expanded to 1200

@@ -129,7 +129,7 @@ class TimersMixin(ConnectionBase):
                 # now rather than as a second timer at this same instant.
                 self._run_loss_timer(path, now)
             if path.challenge_deadline is not None and now >= path.challenge_deadline:
-                self._on_validation_failed(path, now)
+                self._migration.on_validation_failed(path, now)
             elif (fired and path.challenge_deadline is not None and path.challenges
                   and path.challenge_retries < 3):
                 # RFC 9000 §8.2.1: a new PATH_CHALLENGE when the path's PTO fires -- not at
