@@ -46,7 +46,7 @@ def test_abandon_path_is_answered_and_state_kept_three_pto_then_forgotten() -> N
     assert path is not None and path.state_name == "abandoned"
     deadline = path.abandon_deadline
     assert deadline is not None
-    assert deadline - abandoned_at == pytest.approx(3 * client._pto(), rel=0.01)
+    assert deadline - abandoned_at == pytest.approx(3 * client.pto, rel=0.01)
     assert loop.run_until(lambda: client.paths.get(1) is None and server.paths.get(1) is None,
                           max_time=loop.now + 5)
     assert loop.now >= deadline
@@ -127,8 +127,8 @@ def test_second_key_update_waits_three_largest_pto_with_multipath() -> None:
     keys = loop.client._one_rtt
     assert keys is not None and keys.phase_acked_at is not None
     with pytest.raises(KeyUpdateNotAllowed):
-        loop.client.request_key_update(keys.phase_acked_at + loop.client._pto())
-    loop.client.request_key_update(keys.phase_acked_at + 3.01 * loop.client._pto())
+        loop.client.request_key_update(keys.phase_acked_at + loop.client.pto)
+    loop.client.request_key_update(keys.phase_acked_at + 3.01 * loop.client.pto)
     assert loop.client.key_phase == 0  # flipped twice
 
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from tquic.core.recv_stream import RecvStream
     from tquic.core.send_stream import SendStream
     from tquic.core.stream_ids import StreamLimits
+    from tquic.core.timers import Timers
     from tquic.core.tokens import TokenManager
     from tquic.crypto.protection import PacketProtection
     from tquic.paths.manager import PathManager
@@ -103,9 +104,6 @@ class ConnectionBase:
     _close_frame: ConnectionCloseFrame | None
     _close_pending: bool
     _close_deadline: float | None
-    _idle_deadline: float | None
-    _idle_restarted_at: float | None
-    _idle_timeout: float
     _activity_since_send: bool
     _token_manager: TokenManager | None
     _peer_address_validated: bool
@@ -122,6 +120,7 @@ class ConnectionBase:
     _builder: PacketBuilder  # core/packet_builder.py
     _preferred: PreferredAddressHandler  # core/preferred_address.py
     _migration: Migration  # core/migration.py
+    _timers: Timers  # core/timers.py
 
     # -- cross-mixin operations (implemented by the mixins / QuicConnection) ---------
 
@@ -131,9 +130,6 @@ class ConnectionBase:
         self._events.append(event)
         if self._qlog is not None:
             self._qlog.on_event(event)
-
-    def _pto(self) -> float:
-        raise NotImplementedError
 
     def max_datagram_payload(self) -> int:
         raise NotImplementedError
@@ -183,9 +179,6 @@ class ConnectionBase:
         raise NotImplementedError
 
     def _close_on_error(self, exc: QuicError, now: float) -> None:
-        raise NotImplementedError
-
-    def _restart_idle_timer(self, now: float) -> None:
         raise NotImplementedError
 
     def _tls_receive(self, epoch: int, data: bytes, now: float) -> None:

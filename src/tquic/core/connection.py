@@ -50,7 +50,7 @@ from tquic.core.records import FrameRecord
 from tquic.core.send_loop import SendLoop
 from tquic.core.stream_ids import StreamLimits
 from tquic.core.streams_api import StreamsMixin
-from tquic.core.timers import TimersMixin
+from tquic.core.timers import Timers
 from tquic.core.tokens import TokenManager
 from tquic.crypto.protection import DecryptionError
 from tquic.paths.ack_tracker import AckTracker
@@ -91,7 +91,7 @@ payload, the packet number, and the largest packet number received before it."""
 
 
 class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
-                     MultipathMixin, TimersMixin):
+                     MultipathMixin):
     """One QUIC connection, client or server."""
 
     def __init__(
@@ -113,6 +113,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
         self._events: deque[Event] = deque()
         self._preferred = PreferredAddressHandler(self)
         self._migration = Migration(self)
+        self._timers = Timers(self)
         self._qlog = EngineQlog.create(c.quic_logger, self._is_client)
         self._paths = PathManager(scheduler or c.scheduler, PathPolicy.from_config(c))
         self._mp_init()
@@ -164,9 +165,6 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
         self._close_pending = False
         self._close_deadline = None
         self._close_responses = 0
-        self._idle_deadline = None
-        self._idle_restarted_at = None
-        self._idle_timeout = c.idle_timeout
         self._activity_since_send = True
         self._token_manager = None if self._is_client else TokenManager(c.token_key)
         self._ack_frequency = AckFrequency()
@@ -259,6 +257,20 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
         §9.2), with a new DCID of the same path ID and path validation (core/migration.py)."""
         self._migration.migrate(network_path, now, path_id)
 
+    def next_timeout(self) -> float | None:
+        """When ``handle_timeout`` must be called next (None: no timer)."""
+        return self._timers.next_timeout()
+
+    def handle_timeout(self, now: float) -> None:
+        """Run the timers that are due at ``now`` (core/timers.py).  Never raises."""
+        self._timers.handle_timeout(now)
+
+    @property
+    def pto(self) -> float:
+        """The connection's probe timeout in seconds (RFC 9002 §6.2.1; with multipath the
+        largest of its paths')."""
+        return self._timers.pto()
+
     def next_event(self) -> Event | None:
         if self._undelivered:
             self._deliver_pending()
@@ -308,7 +320,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
         entry = self._local_cids.initial
         if entry is not None:
             self._queue_event(ConnectionIdIssued(entry.cid, 0, entry.reset_token))
-        self._restart_idle_timer(now)
+        self._timers.restart_idle_timer(now)
 
     def connect(self, network_path: NetworkPath, now: float) -> None:
         """Client: start the handshake towards ``network_path``."""
@@ -504,7 +516,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
         try:
             plain, payload, pn = one_rtt.unprotect(
                 packet, pn_offset, -1 if largest is None else largest, path_id, now,
-                self._previous_keys_keep)
+                self._timers.previous_keys_keep)
         except DecryptionError:
             return None
         if rx_path is None:
@@ -549,7 +561,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
         space.ack_tracker.on_packet_received(pn, now, eliciting, self._rx_ecn)
         self._received_any = True
         self._activity_since_send = True
-        self._restart_idle_timer(now)
+        self._timers.restart_idle_timer(now)
         if epoch == Epoch.HANDSHAKE and not self._is_client:
             # RFC 9000 §8.1: a Handshake packet validates the client's address;
             # RFC 9001 §4.9.1: the server discards Initial keys.
@@ -651,7 +663,8 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
         self._peer_max_udp = params.max_udp_payload_size
         if params.max_idle_timeout:
             peer_idle = params.max_idle_timeout / 1000.0
-            self._idle_timeout = min(self._idle_timeout, peer_idle) if self._idle_timeout \
+            timers = self._timers
+            timers.idle_timeout = min(timers.idle_timeout, peer_idle) if timers.idle_timeout \
                 else peer_idle
         self._conn_credit.raise_limit(params.initial_max_data)
         self._streams_bidi.on_max_streams(params.initial_max_streams_bidi,
@@ -759,7 +772,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
         if not self._handshake_confirmed or keys is None:
             raise KeyUpdateNotAllowed("the handshake is not confirmed")
         if (self._mp and now is not None and keys.updates and keys.phase_acked_at is not None
-                and now < keys.phase_acked_at + 3 * self._pto()):
+                and now < keys.phase_acked_at + 3 * self._timers.pto()):
             raise KeyUpdateNotAllowed("multipath: wait 3 x the largest PTO after the "
                                       "previous key update was acknowledged")
         keys.initiate()
@@ -792,7 +805,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
             int(exc.error_code), exc.frame_type or 0, exc.reason.encode()[:256], False)
         self._state = ConnState.CLOSING
         self._close_pending = True
-        self._close_deadline = now + 3 * self._pto()
+        self._close_deadline = now + 3 * self._timers.pto()
         self._queue_event(ConnectionTerminated(int(exc.error_code), exc.frame_type, exc.reason,
                                                by_peer=False))
 
@@ -802,7 +815,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
             return
         by_peer = self._state < ConnState.CLOSING
         self._state = ConnState.DRAINING
-        self._close_deadline = now + 3 * self._pto()  # RFC 9000 §10.2.2
+        self._close_deadline = now + 3 * self._timers.pto()  # RFC 9000 §10.2.2
         if by_peer:
             self._queue_event(ConnectionTerminated(error_code, frame_type, reason, by_peer=True,
                                                    application=application))

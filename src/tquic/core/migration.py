@@ -64,7 +64,7 @@ class Migration:
         c = self._c
         path.challenge_pending = True
         path.challenge_retries = 0
-        path.challenge_deadline = now + max(3 * c._pto(), 6 * c._config.initial_rtt)
+        path.challenge_deadline = now + max(3 * c._timers.pto(), 6 * c._config.initial_rtt)
 
     def new_challenge(self, path: Path) -> bytes:
         data = os.urandom(8)

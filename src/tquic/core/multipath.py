@@ -392,7 +392,7 @@ class MultipathMixin(ConnectionBase):
             path.abandon_sent = True
             self._control.append(FrameRecord(PathAbandonFrame(path.path_id, int(error_code))))
         # Keep the receive state 3 PTO (§"Path Close") for reordered packets.
-        path.abandon_deadline = now + 3 * self._pto()
+        path.abandon_deadline = now + 3 * self._timers.pto()
         self._queue_event(PathAbandoned(path.path_id, int(error_code), by_peer))
 
     def _mp_forget(self, path: Path) -> None:

@@ -245,7 +245,7 @@ class PacketBuilder:
                     d.space.probe_packets -= 1
                 if c._activity_since_send:
                     c._activity_since_send = False
-                    c._restart_idle_timer(now)
+                    c._timers.restart_idle_timer(now)
             if epoch == Epoch.HANDSHAKE and c._is_client and Epoch.INITIAL in c._send_keys:
                 # RFC 9001 §4.9.1: a client discards Initial keys when it first sends
                 # a Handshake packet.

@@ -128,7 +128,7 @@ class PreferredAddressHandler:
         if peer_cid is None or peer_cid.in_use or peer_cid.cid != address.connection_id:
             return  # already used or retired (e.g. by retire_prior_to)
         peer_cid.in_use = True
-        limit = max(3 * c._pto(), 6 * c._config.initial_rtt)
+        limit = max(3 * c._timers.pto(), 6 * c._config.initial_rtt)
         self.probe = PreferredAddressProbe(NetworkPath(current.local, target), peer_cid,
                                                deadline=now + limit, resend_at=now)
 
@@ -146,7 +146,7 @@ class PreferredAddressHandler:
         data = os.urandom(8)
         probe.challenges.add(data)
         probe.sent += 1
-        probe.resend_at = now + max(c._pto(), 2 * c._config.initial_rtt)
+        probe.resend_at = now + max(c._timers.pto(), 2 * c._config.initial_rtt)
         keys = c._one_rtt
         space = path.space
         dcid = probe.peer_cid.cid

@@ -68,7 +68,7 @@ class SendLoop:
             builder.pacing_deadline = None
             if state == ConnState.CLOSING:
                 if c._close_deadline is None:
-                    c._close_deadline = now + 3 * c._pto()
+                    c._close_deadline = now + 3 * c._timers.pto()
                 if c._close_pending:
                     c._close_pending = False
                     primary = c._paths.primary

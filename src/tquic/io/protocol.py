@@ -325,7 +325,7 @@ class QuicConnectionProtocol:
         if pending is None or self._terminated is not None or not pending():
             return
         self.flush()
-        deadline = self._loop.time() + min(_DELIVERY_WAIT_CAP, 3 * float(quic._pto()))
+        deadline = self._loop.time() + min(_DELIVERY_WAIT_CAP, 3 * quic.pto)
         while self._terminated is None and pending():
             remaining = deadline - self._loop.time()
             if remaining <= 0:
