@@ -4,8 +4,9 @@ A site namespace with two tbf-shaped veth links (20 and 10 Mbit/s) to the bond
 server's namespace, and an "internet" namespace behind the server (NAT'd by
 ``--nat``).  Real iperf3 and curl run through the site's TUN; a link is taken
 down and up mid-transfer; a second site runs at the same time; a bad token is
-refused; a spoofed source is dropped; and after SIGTERM no interface, route or
-nftables table is left behind.
+refused; a spoofed source is dropped; IPv6 (an fd99::/64 pool) crosses the tunnel
+at 1280 bytes and more once PMTUD lifted the tunnel MTU; and after SIGTERM no
+interface, route or nftables table is left behind.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tquic.testing.bond_lab import INTERNET, INTERNET2, TOKEN2, BondLab
+from tquic.testing.bond_lab import INTERNET, INTERNET2, INTERNET6, POOL6, TOKEN2, BondLab
 from tquic.testing.netns import LinkSpec, tquic_argv, unavailable_reason
 
 pytestmark = pytest.mark.timeout(150)
@@ -53,10 +54,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BondLab]:
         lab.spawn(lab.internet_ns, [sys.executable, "-m", "http.server", "--bind", "0.0.0.0",
                                     "--directory", str(workdir / "www"), "8080"],
                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        lab.server = lab.start_server()  # type: ignore[attr-defined]
+        lab.spawn(lab.internet_ns, [sys.executable, "-m", "http.server", "--bind", INTERNET6,
+                                    "--directory", str(workdir / "www"), "8081"],
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        lab.server = lab.start_server("--pool", POOL6)  # type: ignore[attr-defined]
         assert lab.wait_for(workdir / "server.log", "server listening", 20), \
             (workdir / "server.log").read_text()
-        lab.client = lab.start_client()  # type: ignore[attr-defined]
+        lab.client = lab.start_client(  # type: ignore[attr-defined]
+            routes=("10.88.0.0/24", "fd88::/64"))
         log = workdir / "client-bond0.log"
         assert lab.wait_for(log, "tunnel up", 20), log.read_text()
         assert lab.wait_for(log, "link wan2 (%wan2): up", 10), log.read_text()
@@ -187,7 +192,8 @@ except OSError:
 
 def test_a_spoofed_source_is_dropped(lab: BondLab) -> None:
     show = lab.run(lab.site_ns, ["ip", "-j", "addr", "show", "bond0"], timeout=5)
-    own = json.loads(show.stdout)[0]["addr_info"][0]["local"]
+    own = next(a["local"] for a in json.loads(show.stdout)[0]["addr_info"]
+               if a["family"] == "inet")
     # A second address on bond0 lets the site's kernel send from it; the server must not.
     lab.run(lab.site_ns, ["ip", "addr", "add", "10.99.0.200/32", "dev", "bond0"], timeout=5)
     receiver = lab.spawn(lab.internet_ns, [sys.executable, "-c", _RECEIVE, INTERNET],
@@ -197,6 +203,53 @@ def test_a_spoofed_source_is_dropped(lab: BondLab) -> None:
     out, _ = receiver.communicate(timeout=10)
     lab.run(lab.site_ns, ["ip", "addr", "del", "10.99.0.200/32", "dev", "bond0"], timeout=5)
     assert out.decode().split() == ["honest"]
+
+
+_PING6 = """
+import socket, struct, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.settimeout(1.0)
+for size in map(int, sys.argv[2:]):
+    payload = bytes(i % 251 for i in range(size))
+    answered = False
+    for seq in range(5):  # the kernel fills in the ICMPv6 checksum (RFC 4443 2.3)
+        s.sendto(struct.pack("!BBHHH", 128, 0, 0, 0x7171, seq) + payload, (sys.argv[1], 0))
+        deadline = time.monotonic() + 1.0
+        while not answered and time.monotonic() < deadline:
+            try:
+                data = s.recv(4096)
+            except socket.timeout:
+                break
+            answered = (data[0] == 129 and data[4:8] == struct.pack("!HH", 0x7171, seq)
+                        and data[8:] == payload)
+        if answered:
+            break
+    print(size, "ok" if answered else "lost", flush=True)
+"""
+
+
+def test_ipv6_crosses_the_tunnel_at_1280_bytes_and_more(lab: BondLab) -> None:
+    """RFC 9484 §10.2: an IPv6 tunnel link carries 1280-byte packets.  The paths' PMTUD
+    lifted the tunnel MTU above 1280, so the TUN has its IPv6 address and route; an
+    ICMPv6 echo of exactly 1280 bytes (1232 of data) and a larger one come back, and
+    curl -6 fetches a file whole over TCP with full-size segments."""
+    link = json.loads(lab.run(lab.site_ns, ["ip", "-j", "link", "show", "bond0"],
+                              timeout=5).stdout)[0]
+    assert link["mtu"] >= 1280, link
+    show = lab.run(lab.site_ns, ["ip", "-j", "-6", "addr", "show", "bond0"], timeout=5)
+    own6 = [a["local"] for a in json.loads(show.stdout)[0]["addr_info"]
+            if a.get("scope") == "global"]
+    assert own6 and own6[0].startswith("fd99:"), show.stdout
+    ping = lab.run(lab.site_ns, [sys.executable, "-c", _PING6, INTERNET6, "1232",
+                                 str(link["mtu"] - 48)], timeout=30)
+    assert ping.stdout.split() == ["1232", "ok", str(link["mtu"] - 48), "ok"], (
+        ping.stdout, ping.stderr)
+    out = lab.workdir / "curl6.out"
+    result = lab.run(lab.site_ns, ["curl", "-6", "-g", "-sS", "--max-time", "20", "-o",
+                                   str(out), f"http://[{INTERNET6}]:8081/blob"], timeout=30)
+    assert result.returncode == 0, result.stderr
+    expected = (lab.workdir / "www" / "blob").read_bytes()
+    assert hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256(expected).digest()
 
 
 def test_a_dead_first_link_does_not_stop_the_tunnel_and_joins_when_back(lab: BondLab) -> None:

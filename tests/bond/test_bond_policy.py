@@ -121,6 +121,14 @@ def test_pool_assigns_hosts_keeps_them_per_client_and_frees_them() -> None:
         raise AssertionError("a /29 has 6 hosts: the 7th client must be refused")
 
 
+def test_dual_stack_pool_gives_a_reconnecting_client_both_addresses_back() -> None:
+    pool = AddressPool([ipaddress.ip_network("10.99.0.0/29"), ipaddress.ip_network("fd99::/64")])
+    first = pool.allocate("a")
+    assert [str(n) for n in first] == ["10.99.0.2/32", "fd99::2/128"]
+    pool.release("a", first)
+    assert pool.allocate("a") == first  # each family from its own pool, not a TypeError
+
+
 class _Xor:
     """A toy stage on context 4: after every 2 datagrams, a repair datagram."""
 

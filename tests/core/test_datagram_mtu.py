@@ -1,7 +1,7 @@
 """DATAGRAM size follows the path MTU (RFC 9221 §5, RFC 8899): ``max_datagram_payload``
-is what fits one packet on the smallest validated MTU among the open paths; a queued
-datagram that no longer fits (a smaller path joined) goes in a packet that still has
-room for it, or is dropped and counted when it reaches one that has not."""
+is what fits one packet on the smallest MTU among the validated paths; a queued
+datagram that no longer fits goes in a packet that still has room for it, or is
+dropped and counted when it reaches one that has not."""
 
 from __future__ import annotations
 
@@ -37,26 +37,41 @@ def test_limit_starts_at_the_1200_byte_floor_and_rises_once_pmtud_validates() ->
         client.send_datagram(b"y" * (CEILING + 1))
 
 
-def test_queued_datagrams_too_big_for_a_joining_path_are_dropped_and_counted() -> None:
+def test_queued_datagrams_that_no_longer_fit_are_dropped_and_counted() -> None:
     loop = _pair()
     client = loop.client
-    assert loop.run_until(lambda: client.max_datagram_payload() == CEILING
-                          and client.can_open_path, max_time=loop.now + 5)
+    assert loop.run_until(lambda: client.max_datagram_payload() == CEILING,
+                          max_time=loop.now + 5)
     for i in range(3):
-        client.send_datagram(bytes([i]) * 1400)  # fits path 0's validated MTU
-    client.add_path(LINK_B, None, loop.now)  # path 1 counts 1200 bytes until probed
+        client.send_datagram(bytes([i]) * 1400)  # fits the validated MTU
+    # The smallest validated MTU falls back to 1200 before they are sent (what a path
+    # joining at 1200 does): they can go on no packet now.
+    client.paths.primary.set_max_datagram_size(1200)
     assert client.max_datagram_payload() == FLOOR
     client.send_datagram(b"small")
     with pytest.raises(DatagramError):
         client.send_datagram(b"z" * 1400)
     assert loop.run_until(lambda: b"small" in _received(loop), max_time=loop.now + 2)
-    # Each big one either went in a packet on path 0 that had room for it, or was
-    # dropped when its turn came on a packet it could not fit: none is stuck or split.
-    big_delivered = sum(len(d) == 1400 for d in _received(loop))
-    assert client.datagrams_dropped_too_big >= 1
-    assert client.datagrams_dropped_too_big + big_delivered == 3
+    assert client.datagrams_dropped_too_big == 3
+    assert all(len(d) <= FLOOR for d in _received(loop))
     assert not client.is_closed and not loop.server.is_closed
-    # The new path's own PMTUD raises the limit back once it is validated and probed.
-    assert loop.run_until(lambda: any(isinstance(e, PathValidated) for e in loop.client_events)
-                          and client.max_datagram_payload() == CEILING,
-                          max_time=loop.now + 5)
+
+
+def test_a_joining_path_counts_once_validated_and_its_pmtud_lifts_the_limit_again() -> None:
+    loop = _pair()
+    client = loop.client
+    assert loop.run_until(lambda: client.max_datagram_payload() == CEILING
+                          and client.can_open_path, max_time=loop.now + 5)
+    client.add_path(LINK_B, None, loop.now)
+    assert client.max_datagram_payload() == CEILING  # not validated: carries no data yet
+    limits: list[int] = []
+
+    def settled() -> bool:
+        limits.append(client.max_datagram_payload())
+        return (any(isinstance(e, PathValidated) for e in loop.client_events)
+                and limits[-1] == CEILING)
+
+    assert loop.run_until(settled, max_time=loop.now + 5)
+    assert min(limits) >= FLOOR
+    client.send_datagram(b"w" * CEILING)
+    assert loop.run_until(lambda: b"w" * CEILING in _received(loop), max_time=loop.now + 2)

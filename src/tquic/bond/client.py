@@ -33,7 +33,7 @@ from tquic.bond.links import LinkManager
 from tquic.bond.links_config import ROLES, BondConfigError, parse_cap
 from tquic.bond.policy import LinkPolicy
 from tquic.bond.server import tunnel_status
-from tquic.bond.session import TUNNEL_MTU, IpTunnel
+from tquic.bond.session import IPV6_MIN_MTU, TUNNEL_MTU, IpTunnel, tunnel_mtu_for
 from tquic.bond.status import BondStatus, SteeringError
 from tquic.bond.tcp_lane.daemon import ClientLane, ClientLaneConfig, CurrentClient, NullDevice
 from tquic.bond.tcp_lane.nft import NftError
@@ -53,6 +53,7 @@ from tquic.h3.tunnel import Tunnel, TunnelClosed
 logger = logging.getLogger("tquic.bond")
 
 _TICK = 0.5
+_PMTUD_WAIT = 1.5  # seconds the tunnel waits for PMTUD to lift the MTU to IPv6's 1280
 _RECONNECT = (1.0, 2.0, 4.0, 8.0, 15.0)
 _LOG_LINES = 200
 
@@ -94,6 +95,7 @@ class BondClient:
         self._assigned: tuple[IPNetwork, ...] = ()
         self._tun_addresses: tuple[IPNetwork, ...] = ()
         self._routes_installed: list[IPNetwork] = []
+        self._mtu = TUNNEL_MTU
         self._advertised: tuple[str, ...] = ()
         self._started = 0.0
         self._watcher: Any = None
@@ -238,6 +240,7 @@ class BondClient:
                   f"(first of {len(bridges)} to answer)")
         links.attach(proto, endpoint, link, sockets)
         self.h3.set(client)
+        await _await_pmtud(proto.quic)
         try:
             headers: list[tuple[str, str]] = [
                 (ext.HEADER.decode(), ext.encode_offer(ext.KNOWN_EXTENSIONS).decode())]
@@ -269,7 +272,9 @@ class BondClient:
         accepted = ext.accept(accepted, ext.KNOWN_EXTENSIONS)
         iptunnel = IpTunnel(tunnel, self._to_device, extensions=accepted,
                             reorder=self.config.reorder, router_address=self._router_address,
-                            mtu=TUNNEL_MTU, fec=self.config.fec)
+                            mtu=max(576, tunnel_mtu_for(proto.quic.max_datagram_payload())),
+                            fec=self.config.fec)
+        self._mtu = iptunnel.mtu
         tunnel.send_capsule(ConnectIpCapsule.ADDRESS_REQUEST, encode_address_request(
             [RequestedAddress(1, ipaddress.ip_network("0.0.0.0/32"))]))
         assigned: asyncio.Future[None] = loop.create_future()
@@ -303,6 +308,10 @@ class BondClient:
                     links.tick()
                 with contextlib.suppress(Exception):
                     iptunnel.adapt(proto.quic.path_stats(loop.time()))
+                if iptunnel.follow_limit(proto.quic.max_datagram_payload(), loop.time()):
+                    self._mtu = iptunnel.mtu
+                    self.note(f"tunnel mtu {iptunnel.mtu}")
+                    await self._configure_tun()
                 if loop.time() - saved > 10.0:
                     self.caps.save()
                     saved = loop.time()
@@ -351,10 +360,16 @@ class BondClient:
         device = self._device
         if device is None:
             return
+        # IPv6 only while the tunnel carries 1280-byte packets (RFC 9484 §10.2); the
+        # kernel itself drops a link's IPv6 addresses below that MTU.
+        versions = {4, 6} if self._mtu >= IPV6_MIN_MTU else {4}
+        if 6 not in versions and any(a.version == 6 for a in self._assigned):
+            self.note(f"tunnel mtu {self._mtu} is below IPv6's {IPV6_MIN_MTU}: IPv6 off "
+                      "until the paths carry more")
         interfaces = [ipaddress.ip_interface(f"{a.network_address}/{a.prefixlen}")
-                      for a in self._assigned]
-        routes = install_routes(self.config.routes)
-        await loop.run_in_executor(None, netlink.configure_interface, device.name, TUNNEL_MTU,
+                      for a in self._assigned if a.version in versions]
+        routes = [r for r in install_routes(self.config.routes) if r.version in versions]
+        await loop.run_in_executor(None, netlink.configure_interface, device.name, self._mtu,
                                    interfaces, routes)
         self._tun_addresses = self._assigned
         self._routes_installed = routes
@@ -487,6 +502,15 @@ class BondClient:
                 asyncio.get_running_loop().run_in_executor(
                     None, netlink.replace_routes, device.name, old, self._routes_installed)
             self.note("reload: routes updated")
+
+
+async def _await_pmtud(quic: Any) -> None:
+    """Give the first path's DPLPMTUD (RFC 8899) a moment before the tunnel starts, so
+    the TUN comes up with an MTU that carries IPv6 (1280) where the path allows it."""
+    deadline = asyncio.get_running_loop().time() + _PMTUD_WAIT
+    while (tunnel_mtu_for(quic.max_datagram_payload()) < IPV6_MIN_MTU
+           and asyncio.get_running_loop().time() < deadline):
+        await asyncio.sleep(0.02)
 
 
 def _authority(server: tuple[str, int]) -> str:

@@ -54,7 +54,8 @@ class AddressPool:
         out: list[IPNetwork] = []
         previous = self._last.get(client, ())
         for pool in self.networks:
-            chosen = next((p for p in previous if p.subnet_of(pool)  # type: ignore[arg-type]
+            chosen = next((p for p in previous if p.version == pool.version
+                           and p.subnet_of(pool)  # type: ignore[arg-type]
                            and self._used.get(p) in (None, client)), None)
             if chosen is None:
                 chosen = self._scan(pool)

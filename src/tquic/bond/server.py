@@ -36,7 +36,7 @@ from tquic.bond.auth import Authenticator
 from tquic.bond.config import ClientEntry, ServerConfig
 from tquic.bond.packet import BadPacket, addresses
 from tquic.bond.pool import AddressPool, PoolExhausted
-from tquic.bond.session import TUNNEL_MTU, IpTunnel
+from tquic.bond.session import TUNNEL_MTU, IpTunnel, max_tunnel_mtu, tunnel_mtu_for
 from tquic.bond.status import (
     BondStatus,
     ClientSessionStatus,
@@ -64,6 +64,14 @@ from tquic.h3.messages import Request, Response
 from tquic.h3.tunnel import TunnelClosed
 
 logger = logging.getLogger("tquic.bond")
+
+
+def _tunnel_mtu(protocol: Any) -> int:
+    """A new tunnel's MTU: what its connection's paths carry now (docs/bond.md)."""
+    if protocol is None:
+        return TUNNEL_MTU
+    return max(576, tunnel_mtu_for(protocol.quic.max_datagram_payload()))
+
 
 _ADAPT_INTERVAL = 0.25  # seconds between reorder-bound updates
 _LOG_LINES = 200
@@ -139,8 +147,11 @@ class BondServer:
             device = TunDevice(config.tun)
             self._device = device
             try:
+                # The shared TUN takes the largest tunnel MTU; each tunnel answers a
+                # packet over its own (its connection's paths) with a Packet Too Big.
                 await loop.run_in_executor(None, netlink.configure_interface, device.name,
-                                           TUNNEL_MTU, self.pool.gateway_interfaces(), [])
+                                           max_tunnel_mtu(quic.max_udp_payload_size),
+                                           self.pool.gateway_interfaces(), [])
             except BaseException:
                 device.close()
                 raise
@@ -254,7 +265,8 @@ class BondServer:
         session = _Session(entry, assigned, None, protocol, loop.time(), remote)  # type: ignore[arg-type]
         session.tunnel = IpTunnel(tunnel, lambda p: self._from_client(session, p),
                                   extensions=accepted, reorder=self.config.reorder,
-                                  router_address=self._router_address, fec=self.config.fec)
+                                  router_address=self._router_address, fec=self.config.fec,
+                                  mtu=_tunnel_mtu(protocol))
         self._sessions[entry.name] = session
         for net in assigned:
             self._by_address[net.network_address.packed] = session
@@ -382,7 +394,9 @@ class BondServer:
             now = loop.time()
             for session in list(self._sessions.values()):
                 with contextlib.suppress(Exception):
-                    session.tunnel.adapt(session.protocol.quic.path_stats(now))
+                    quic = session.protocol.quic
+                    session.tunnel.adapt(quic.path_stats(now))
+                    session.tunnel.follow_limit(quic.max_datagram_payload(), now)
 
     # -- status and steering (tquic.bond.status.BondControl) --------------------------------
 

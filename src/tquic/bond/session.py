@@ -15,11 +15,17 @@ Shared by both daemons.  An :class:`IpTunnel` wraps the h3
   in the pipeline (docs/fec.md): repairs for the classes ``fec`` protects,
   lost packets rebuilt before the reorder buffer; its timer is kept armed here.
 
-Tunnel MTU: a QUIC DATAGRAM frame never spans packets (RFC 9221 §5), and the
-engine's ``send_datagram`` admits frames that fit a 1200-byte packet, so the
-IP packet's room is 1200 minus the QUIC short header (1 + 20 CID + 4 PN),
-the AEAD tag (16), the frame's type and length (3), the quarter stream ID (at
-most 2), the Context ID (1) and our sequence number (4): :data:`TUNNEL_MTU`.
+Tunnel MTU: a QUIC DATAGRAM frame never spans packets (RFC 9221 §5); the engine's
+``max_datagram_payload()`` is what fits one packet on the smallest validated MTU
+among the connection's paths (1200 bytes until DPLPMTUD validates more, RFC 8899).
+The IP packet's room is that minus the quarter stream ID (at most 2), the Context
+ID (1) and our sequence number (4): :func:`tunnel_mtu_for`.  :meth:`IpTunnel.follow_limit`
+keeps ``mtu`` on it: raised at once, lowered only after the smaller limit held for
+:data:`LOWER_AFTER` (a path that just joined counts 1200 bytes for the round trip
+its PMTUD needs; packets that do not fit meanwhile are dropped and counted, not
+answered with a Packet Too Big that would shrink inner TCP for ten minutes).
+IPv6 needs a link MTU of at least 1280 (RFC 8200 §5, RFC 9484 §10.2): the
+daemons configure IPv6 on the TUN only while the tunnel MTU allows it.
 """
 
 from __future__ import annotations
@@ -48,15 +54,21 @@ DATAGRAM_FRAME_OVERHEAD = 1 + 2  # DATAGRAM_WITH_LEN type, length varint
 HTTP_DATAGRAM_OVERHEAD = 2 + 1  # quarter stream ID, Context ID
 SEQ_OVERHEAD = 4
 TUNNEL_MTU = (QUIC_PACKET_FLOOR - QUIC_OVERHEAD - DATAGRAM_FRAME_OVERHEAD
-              - HTTP_DATAGRAM_OVERHEAD - SEQ_OVERHEAD)
+              - HTTP_DATAGRAM_OVERHEAD - SEQ_OVERHEAD)  # on 1200-byte packets: 1149
+IPV6_MIN_MTU = 1280  # RFC 8200 §5
+LOWER_AFTER = 1.0  # seconds a smaller datagram limit must hold before the MTU follows it
 
 
-def tunnel_mtu(path_mtus: list[int] | None = None) -> int:
-    """The TUN MTU: the smallest path's UDP payload minus the tunnel overhead, never above
-    what the engine admits as one DATAGRAM frame (:data:`TUNNEL_MTU`)."""
-    overhead = QUIC_OVERHEAD + DATAGRAM_FRAME_OVERHEAD + HTTP_DATAGRAM_OVERHEAD + SEQ_OVERHEAD
-    smallest = min(path_mtus) if path_mtus else QUIC_PACKET_FLOOR
-    return max(576, min(TUNNEL_MTU, smallest - overhead))
+def tunnel_mtu_for(datagram_payload: int) -> int:
+    """The largest IP packet that one QUIC DATAGRAM payload of ``datagram_payload``
+    bytes carries as an HTTP Datagram with our sequence number."""
+    return max(0, datagram_payload - HTTP_DATAGRAM_OVERHEAD - SEQ_OVERHEAD)
+
+
+def max_tunnel_mtu(max_udp_payload: int) -> int:
+    """The tunnel MTU on paths that validated ``max_udp_payload`` (the PMTUD ceiling):
+    what the server's shared TUN is set to (each tunnel answers for its own MTU)."""
+    return tunnel_mtu_for(max_udp_payload - QUIC_OVERHEAD - DATAGRAM_FRAME_OVERHEAD)
 
 
 class IpTunnel:
@@ -77,6 +89,7 @@ class IpTunnel:
         self._loop = asyncio.get_running_loop()
         self._timer = DeadlineTimer(self._loop, self._expire)
         self.send_errors = 0
+        self._lower_since: float | None = None
         buffer = ReorderBuffer(deliver)
         self.pipeline = DatagramPipeline(self._send_datagram, deliver,
                                          seq_context=self.extensions.get(SEQ), reorder=buffer,
@@ -92,8 +105,25 @@ class IpTunnel:
             self.fec = FecStage(
                 FecSession(fec if fec is not None else FecConfig(enabled=False)),
                 self.extensions[FEC], self.extensions.get(SEQ), self._send_raw,
-                TUNNEL_MTU + 1 + SEQ_OVERHEAD)  # the largest datagram: Context ID, seq, packet
+                mtu + 1 + SEQ_OVERHEAD)  # the largest datagram: Context ID, seq, packet
             self.pipeline.add_stage(self.fec)
+
+    def follow_limit(self, datagram_payload: int, now: float) -> bool:
+        """Keep ``mtu`` on the connection's DATAGRAM limit (see the module docstring);
+        True when it changed."""
+        target = max(576, tunnel_mtu_for(datagram_payload))  # RFC 791: 576 always
+        if target >= self.mtu:
+            self._lower_since = None
+            if target == self.mtu:
+                return False
+        elif self._lower_since is None:
+            self._lower_since = now
+            return False
+        elif now - self._lower_since < LOWER_AFTER:
+            return False
+        self._lower_since = None
+        self.mtu = target
+        return True
 
     # -- sending ---------------------------------------------------------------------
 

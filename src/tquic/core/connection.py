@@ -731,15 +731,16 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
     def max_datagram_payload(self) -> int:
         """The largest payload ``send_datagram`` admits now; 0 without DATAGRAM support.
 
-        A DATAGRAM frame never spans packets (RFC 9221 §5) and any open path may carry
-        it, so it must fit one 1-RTT packet on the smallest MTU among the open paths: a
-        path counts 1200 bytes (RFC 9000 §14) until DPLPMTUD validates more (RFC 8899
-        §5, core/pmtud.py).  The header is counted at its longest (20-byte CID, 4-byte
-        packet number) so the figure does not move with CID changes."""
+        A DATAGRAM frame never spans packets (RFC 9221 §5) and the scheduler may put it
+        on any validated path, so it must fit one 1-RTT packet on the smallest MTU among
+        them (none validated yet: 1200).  A path counts 1200 bytes (RFC 9000 §14) until
+        DPLPMTUD validates more (RFC 8899 §5, core/pmtud.py).  The header is counted at
+        its longest (20-byte CID, 4-byte packet number) so the figure does not move with
+        CID changes."""
         frame_limit = self._peer_params.max_datagram_frame_size if self._peer_params else 0
         if not frame_limit:
             return 0
-        sizes = [p.max_datagram_size for p in self._paths if p.usable]
+        sizes = [p.max_datagram_size for p in self._paths if p.validated]
         packet = min(min(sizes) if sizes else MIN_PATH_MTU, self._peer_max_udp)
         room = min(packet - _SHORT_PACKET_OVERHEAD, frame_limit)
         payload = room - 1 - varint_size(room)  # type byte 0x31 and the length varint

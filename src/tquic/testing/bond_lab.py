@@ -8,8 +8,8 @@
 
 The site and server namespaces and their links are a :class:`tquic.testing.netns.Topology`
 (``10.77.k.1`` ↔ ``10.77.k.2``); this adds the internet namespace behind the
-server (``10.88.0.0/24``, no route back to the pool: the server's ``--nat``
-must masquerade) and runs the daemons.  Everything is removed by
+server (``10.88.0.0/24`` and ``fd88::/64``, no route back to the pools: the
+server's ``--nat`` must masquerade) and runs the daemons.  Everything is removed by
 :meth:`BondLab.close` (also on errors).  Root only: tests and benchmarks check
 :func:`tquic.testing.netns.unavailable_reason` first.
 """
@@ -30,7 +30,10 @@ from tquic.testing.netns import LinkSpec, Topology, _run, _stop, tquic_argv
 INTERNET = "10.88.0.2"
 INTERNET2 = "10.88.0.3"
 SERVER_INET = "10.88.0.1"
+INTERNET6 = "fd88::2"  # the internet over IPv6 (``nodad``: usable at once)
+SERVER_INET6 = "fd88::1"
 POOL = "10.99.0.0/24"
+POOL6 = "fd99::/64"
 TOKEN = "lab-token-5f2c9a"
 TOKEN2 = "lab-token-second-site-77e1"
 
@@ -81,6 +84,8 @@ class BondLab:
             _run(["ip", "-n", srv, "addr", "add", f"{SERVER_INET}/24", "dev", "inet0"])
             _run(["ip", "-n", ns, "addr", "add", f"{INTERNET}/24", "dev", "up0"])
             _run(["ip", "-n", ns, "addr", "add", f"{INTERNET2}/24", "dev", "up0"])
+            _run(["ip", "-n", srv, "addr", "add", f"{SERVER_INET6}/64", "dev", "inet0", "nodad"])
+            _run(["ip", "-n", ns, "addr", "add", f"{INTERNET6}/64", "dev", "up0", "nodad"])
             _run(["ip", "-n", srv, "link", "set", "inet0", "up"])
             _run(["ip", "-n", ns, "link", "set", "up0", "up"])
         except BaseException:
