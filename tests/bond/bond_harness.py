@@ -81,13 +81,14 @@ class Server:
 @contextlib.asynccontextmanager
 async def running_server(certs: Path, *, clients: tuple[ClientEntry, ...] = (),
                          token: str | None = TOKEN, pool: str = "10.99.0.0/24",
-                         isolate: bool = True, per_minute: int = 10) -> AsyncIterator[Server]:
+                         isolate: bool = True, per_minute: int = 10,
+                         client_ca: str | None = None) -> AsyncIterator[Server]:
     internet = Tap()
     device = internet.device("srv")
     config = ServerConfig(listen=("127.0.0.1", 0), cert=str(certs / "cert.pem"),
                           key=str(certs / "key.pem"), pool=(ipaddress.ip_network(pool),),
                           token=token, clients=clients, isolate=isolate, userspace=True,
-                          auth_failures_per_minute=per_minute)
+                          auth_failures_per_minute=per_minute, client_ca=client_ca)
     bond = BondServer(config, device=device)
     await bond.start()
     try:
@@ -106,9 +107,10 @@ class Client:
     task: asyncio.Task[int]
 
 
-def client_cfg(port: int, links: list[str], token: str | None = TOKEN) -> ClientConfig:
+def client_cfg(port: int, links: list[str], token: str | None = TOKEN,
+               **extra: object) -> ClientConfig:
     values: dict[str, object] = {"server": f"127.0.0.1:{port}", "insecure": True,
-                                 "link": links, "userspace": True}
+                                 "link": links, "userspace": True, **extra}
     if token is not None:
         values["token"] = token
     return client_config(values)
@@ -116,10 +118,12 @@ def client_cfg(port: int, links: list[str], token: str | None = TOKEN) -> Client
 
 @contextlib.asynccontextmanager
 async def running_client(port: int, links: list[str] | None = None, *,
-                         token: str | None = TOKEN, wait: bool = True) -> AsyncIterator[Client]:
+                         token: str | None = TOKEN, wait: bool = True,
+                         **extra: object) -> AsyncIterator[Client]:
+    """``extra``: more client config keys (e.g. cert and key)."""
     apps = Tap()
     device = apps.device("cli")
-    bond = BondClient(client_cfg(port, links or ["127.0.0.1"], token), device=device)
+    bond = BondClient(client_cfg(port, links or ["127.0.0.1"], token, **extra), device=device)
     stop = asyncio.Event()
     task = asyncio.ensure_future(bond.run(stop))
     try:

@@ -202,11 +202,14 @@ class BondClient:
         quic = QuicConfiguration(
             is_client=True, alpn_protocols=("h3",), server_name=config.server[0],
             cafile=config.ca, verify_peer=not config.insecure, max_datagram_frame_size=65535,
+            certificate=Path(config.cert).read_bytes() if config.cert else None,
+            private_key=Path(config.key).read_bytes() if config.key else None,
             datagram_queue_size=1024, max_path_id=8, congestion_control=config.cc,
             scheduler=config.scheduler, idle_timeout=30.0)
         h3_config = H3Config(enable_datagrams=True)
         endpoint = QuicEndpoint(quic, [s for _, s in sockets], is_server=False, loop=loop)
         bridges: dict[asyncio.Future[Any], tuple[Any, Any]] = {}
+        failures: list[BaseException] = []
         for link, sock in sockets:  # the race: every link's handshake at once
             try:
                 proto = await start_client_connection(endpoint, sock, remote, quic, qlog=None,
@@ -225,7 +228,11 @@ class BondClient:
             if not done:
                 break
             for future in done:
-                if not future.cancelled() and future.exception() is None and winner is None:
+                if future.cancelled():
+                    continue
+                if future.exception() is not None:
+                    failures.append(future.exception())  # type: ignore[arg-type]
+                elif winner is None:
                     link, proto = bridges[future]
                     winner = (link, proto, future.result())
         for _link, proto in bridges.values():
@@ -234,7 +241,12 @@ class BondClient:
                     proto.close(0, "another link won the race")
         if winner is None:
             endpoint.close()
-            raise TimeoutError("no link completed a handshake within 10 s")
+            for failure in failures:
+                refused = _certificate_refusal(failure)
+                if refused is not None:
+                    raise refused
+            raise TimeoutError("no link completed a handshake within 10 s"
+                               + (f" ({failures[0]})" if failures else ""))
         link, proto, client = winner
         self.note(f"connected to {remote[0]}:{remote[1]} over link {link.config.name} "
                   f"(first of {len(bridges)} to answer)")
@@ -250,9 +262,15 @@ class BondClient:
             try:
                 tunnel = await asyncio.wait_for(client.connect(url, "connect-ip", headers), 10)
             except ConnectRefused as exc:
-                detail = exc.response.body.decode("utf-8", "replace").strip()
+                detail = (exc.response.body.decode("utf-8", "replace").strip()
+                          or _proxy_status_details(exc.response.headers))
                 raise Refused(exc.response.status, detail) from None
             except H3RequestError as exc:
+                # TLS 1.3: our handshake completes before the server has checked our
+                # certificate (RFC 8446 §4.4.2), so its refusal ends the request.
+                refused = _certificate_refusal(proto.close_error)
+                if refused is not None:
+                    raise refused from None
                 raise ConnectionError(f"connect-ip request failed: {exc}") from None
             await self._run_tunnel(tunnel, proto, stop)
         finally:
@@ -502,6 +520,34 @@ class BondClient:
                 asyncio.get_running_loop().run_in_executor(
                     None, netlink.replace_routes, device.name, old, self._routes_installed)
             self.note("reload: routes updated")
+
+
+def _proxy_status_details(headers: Any) -> str:
+    """The ``details`` parameter of a Proxy-Status header (RFC 9209 §2.1.2), or ""."""
+    for name, value in headers:
+        if name == b"proxy-status":
+            _, found, rest = value.decode("latin-1").partition('details="')
+            if found:
+                return rest.split('"', 1)[0]
+    return ""
+
+
+def _certificate_refusal(exc: BaseException | None) -> Refused | None:
+    """The server closed the handshake with a TLS certificate alert (RFC 9001 §4.8:
+    CRYPTO_ERROR 0x100 + alert): a 403 that retrying with the same files cannot fix."""
+    from tquic.bond.credentials import CERTIFICATE_ALERTS
+
+    code = getattr(exc, "error_code", None)
+    if not isinstance(code, int) or not 0x100 <= code <= 0x1FF or not getattr(exc, "by_peer",
+                                                                              False):
+        return None
+    alert = CERTIFICATE_ALERTS.get(code - 0x100)
+    if alert is None:
+        return None
+    hint = ("give --cert FILE --key FILE (a certificate from the server's client CA)"
+            if alert == "certificate_required" else
+            "the server does not accept our --cert; ask its operator for a new one")
+    return Refused(403, f"TLS {alert}: {hint}")
 
 
 async def _await_pmtud(quic: Any) -> None:

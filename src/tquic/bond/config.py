@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tquic.bond.credentials import check_ca_file, check_client_credentials
 from tquic.bond.fec.config import FecConfig, FecConfigError
 from tquic.bond.links_config import BondConfigError, LinkConfig, check_links, parse_link
 from tquic.bond.tcp_lane.policy import PolicyError, TargetPolicy
@@ -43,6 +44,8 @@ class ClientConfig:
     ca: str | None = None
     insecure: bool = False
     token: str | None = None
+    cert: str | None = None  # our TLS client certificate (PEM) for a server with client_ca
+    key: str | None = None  # its private key (PEM)
     tun: str = "bond0"
     routes: tuple[IPNetwork, ...] = ()
     socks: tuple[str, int] | None = None  # the TCP lane's SOCKS5 listener (tcp_lane)
@@ -65,6 +68,7 @@ class ClientEntry:
 
     name: str
     token_sha256: str | None = None  # hex SHA-256 of the bearer token
+    cert_sha256: str | None = None  # hex SHA-256 of its TLS certificate (else: CN = name)
     address: tuple[IPNetwork, ...] = ()  # fixed tunnel addresses (else from the pool)
     routes: tuple[IPNetwork, ...] = ()  # networks behind this client (site-to-site)
     reach: tuple[str, ...] = ()  # other clients' names it may send to ("*": all)
@@ -78,6 +82,7 @@ class ServerConfig:
     pool: tuple[IPNetwork, ...]
     token: str | None = None
     clients: tuple[ClientEntry, ...] = ()
+    client_ca: str | None = None  # CA of the clients' TLS certificates (then required)
     nat: bool = False
     tun: str = "bondsrv0"
     isolate: bool = True  # clients do not reach each other unless a client's reach says so
@@ -208,11 +213,12 @@ def merged(cli: Mapping[str, Any], config_path: str | None) -> dict[str, Any]:
     return values
 
 
-_CLIENT_KEYS = frozenset({"server", "link", "ca", "insecure", "token", "tun",
+_CLIENT_KEYS = frozenset({"server", "link", "ca", "insecure", "token", "cert", "key", "tun",
                           "route", "socks", "redirect", "state_dir", "reorder", "cc",
                           "scheduler", "guard", "userspace", "log_level", "control",
                           "socks_user", "socks_password", "redirect_interface", "fec"})
-_SERVER_KEYS = frozenset({"listen", "cert", "key", "pool", "token", "clients", "nat", "tun",
+_SERVER_KEYS = frozenset({"listen", "cert", "key", "pool", "token", "clients", "client_ca",
+                          "nat", "tun",
                           "isolate", "max_clients", "auth_failures_per_minute", "reorder", "cc",
                           "scheduler", "userspace", "log_level", "control",
                           "lane", "lane_allow", "lane_deny", "lane_ports", "lane_deny_ports",
@@ -256,6 +262,14 @@ def client_config(values: Mapping[str, Any]) -> ClientConfig:
         raise BondConfigError("ca", "give --ca FILE (the server's CA certificate) or --insecure "
                                     "(no certificate check: for tests only)")
     token = _text(values["token"], "token") if values.get("token") is not None else None
+    cert = _file(values["cert"], "cert") if values.get("cert") is not None else None
+    key = _file(values["key"], "key") if values.get("key") is not None else None
+    if (cert is None) != (key is None):
+        raise BondConfigError("key" if key is None else "cert",
+                              "give --cert FILE and --key FILE together (our TLS client "
+                              "certificate and its key)")
+    if cert is not None and key is not None:
+        check_client_credentials(cert, key)
     routes = _networks(values.get("route", []), "route") if values.get("route") else ()
     socks = (parse_hostport(values["socks"], "socks") if values.get("socks") else None)
     redirect = (parse_hostport(values["redirect"], "redirect") if values.get("redirect")
@@ -276,7 +290,7 @@ def client_config(values: Mapping[str, Any]) -> ClientConfig:
     if redirect_interface is not None and redirect is None:
         raise BondConfigError("redirect_interface", "only with --redirect ADDR:PORT")
     return ClientConfig(
-        server=server, links=links, ca=ca, insecure=insecure, token=token,
+        server=server, links=links, ca=ca, insecure=insecure, token=token, cert=cert, key=key,
         tun=_interface_name(values.get("tun", "bond0"), "tun"), routes=routes, socks=socks,
         redirect=redirect, state_dir=_text(values.get("state_dir", DEFAULT_STATE_DIR), "state_dir"),
         reorder=_reorder(values.get("reorder", {})), cc=_text(values.get("cc", "cubic"), "cc"),
@@ -311,22 +325,32 @@ def _lane_policy(values: Mapping[str, Any]) -> TargetPolicy | None:
 def _client_entry(table: object, key: str) -> ClientEntry:
     if not isinstance(table, dict):
         raise BondConfigError(key, "write a [[client]] table with name and token_sha256")
-    known = {"name", "token_sha256", "address", "routes", "reach"}
+    known = {"name", "token_sha256", "cert_sha256", "address", "routes", "reach"}
     unknown = sorted(set(table) - known)
     if unknown:
         raise BondConfigError(f"{key}.{unknown[0]}", f"unknown key; use {', '.join(sorted(known))}")
     name = _text(table.get("name"), f"{key}.name")
     value = table.get("token_sha256")
-    if not isinstance(value, str) or len(value) != 64 or any(
-            c not in "0123456789abcdef" for c in value.lower()):
+    if value is not None and not _hex64(value):
         raise BondConfigError(f"{key}.token_sha256", f"client {name!r}: 64 hex digits; make "
                               "them with 'tquic bond hash-token TOKEN'")
+    cert_sha256 = table.get("cert_sha256")
+    if cert_sha256 is not None and not _hex64(cert_sha256):
+        raise BondConfigError(f"{key}.cert_sha256", f"client {name!r}: 64 hex digits, e.g. "
+                              "from 'openssl x509 -in CERT -outform der | sha256sum'")
     address = _networks(table["address"], f"{key}.address") if "address" in table else ()
     routes = _networks(table["routes"], f"{key}.routes") if table.get("routes") else ()
     reach = table.get("reach", [])
     if not isinstance(reach, list) or not all(isinstance(r, str) for r in reach):
         raise BondConfigError(f"{key}.reach", "write a list of client names, or [\"*\"]")
-    return ClientEntry(name, value.lower(), address, routes, tuple(reach))
+    return ClientEntry(name, value.lower() if isinstance(value, str) else None,
+                       cert_sha256.lower() if isinstance(cert_sha256, str) else None,
+                       address, routes, tuple(reach))
+
+
+def _hex64(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(
+        c in "0123456789abcdef" for c in value.lower())
 
 
 def load_clients_file(path: str) -> tuple[ClientEntry, ...]:
@@ -364,9 +388,18 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
             clients = tuple(_client_entry(e, f"clients[{i}]") for i, e in enumerate(clients_value))
         else:
             clients = load_clients_file(_file(clients_value, "clients"))
-    if token is None and not clients:
-        raise BondConfigError("token", "give --token T (one shared client) or --clients FILE "
-                                       "(a token hash per client)")
+    client_ca = None
+    if values.get("client_ca") is not None:
+        client_ca = _file(values["client_ca"], "client_ca")
+        check_ca_file(client_ca, "client_ca")
+    if token is None and not clients and client_ca is None:
+        raise BondConfigError("token", "give --token T (one shared client), --clients FILE "
+                                       "(a token hash per client) or --client-ca FILE (TLS "
+                                       "client certificates)")
+    for i, entry in enumerate(clients):
+        if entry.token_sha256 is None and client_ca is None:
+            raise BondConfigError(f"client[{i}].token_sha256", f"client {entry.name!r}: "
+                                  "required unless the server has client_ca (certificates)")
     for entry in clients:
         for net in entry.address:
             if not any(net.subnet_of(p) for p in pool if p.version == net.version):  # type: ignore[arg-type]
@@ -374,7 +407,7 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
                                                  "outside the pool")
     return ServerConfig(
         listen=listen, cert=_file(values["cert"], "cert"), key=_file(values["key"], "key"),
-        pool=pool, token=token, clients=clients, nat=_bool(values.get("nat", False), "nat"),
+        pool=pool, token=token, clients=clients, client_ca=client_ca, nat=_bool(values.get("nat", False), "nat"),
         tun=_interface_name(values.get("tun", "bondsrv0"), "tun"),
         isolate=_bool(values.get("isolate", True), "isolate"),
         max_clients=_positive_int(values.get("max_clients", 256), "max_clients", 65535),

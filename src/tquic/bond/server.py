@@ -140,7 +140,10 @@ class BondServer:
             is_client=False, alpn_protocols=("h3",),
             certificate=Path(config.cert).read_bytes(), private_key=Path(config.key).read_bytes(),
             max_datagram_frame_size=65535, datagram_queue_size=1024, max_path_id=8,
-            congestion_control=config.cc, scheduler=config.scheduler, idle_timeout=30.0)
+            congestion_control=config.cc, scheduler=config.scheduler, idle_timeout=30.0,
+            # TLS client certificates (tquic.bond.credentials): asked for and verified
+            # against client_ca in the handshake (RFC 8446 §4.3.2, §4.4.2).
+            cafile=config.client_ca, require_client_cert=config.client_ca is not None)
         if self._device is None:
             from tquic.bond import netlink
 
@@ -232,10 +235,16 @@ class BondServer:
             tunnel.reject(400, b"bad connect-ip path (RFC 9484 section 4.6)\n")
             return
         headers = dict(request.headers)
-        verdict = self.auth.check(remote, headers.get(b"authorization"), loop.time())
+        certificate = getattr(getattr(protocol, "quic", None), "peer_certificate", None)
+        verdict = self.auth.check(remote, headers.get(b"authorization"), loop.time(),
+                                  certificate)
         if verdict.client is None:
             self.note(f"refused {remote}: {verdict.status} {verdict.reason}")
-            tunnel.reject(verdict.status, (verdict.reason + "\n").encode())
+            # The reason also in Proxy-Status (RFC 9209 §2.1.2 details): a CONNECT's
+            # refusal is read at its header section, before any body.
+            details = verdict.reason.replace("\\", "").replace('"', "'")
+            tunnel.reject(verdict.status, (verdict.reason + "\n").encode(),
+                          [(b"proxy-status", f'tquic-bond; details="{details}"'.encode())])
             if verdict.status == 429 and protocol is not None:
                 # Let the 429 arrive, then drop the connection (H3_NO_ERROR).
                 loop.call_later(1.0, protocol.close, 0x100, "too many failed attempts")

@@ -72,7 +72,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     server.add_argument("--token", metavar="T", help="one shared bearer token for all "
                                                       "clients (prefer --clients)")
     server.add_argument("--clients", metavar="FILE", help="TOML file of [[client]] tables: "
-                        "name, token_sha256, optional address, routes, reach")
+                        "name, token_sha256 or cert_sha256, optional address, routes, reach")
+    server.add_argument("--client-ca", metavar="FILE", help="require TLS client certificates "
+                        "signed by this CA (PEM); a certificate's CN (or cert_sha256) names "
+                        "its [[client]]")
     server.add_argument("--nat", action="store_true", default=None,
                         help="masquerade the pool behind this host (nftables); removed at exit")
     server.add_argument("--tun", metavar="NAME", help="TUN interface name (default bondsrv0)")
@@ -103,6 +106,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     client.add_argument("--insecure", action="store_true", default=None,
                         help="do not check the server's certificate (tests only)")
     client.add_argument("--token", metavar="T", help="bearer token the server knows")
+    client.add_argument("--cert", metavar="FILE", help="our TLS client certificate (PEM), for "
+                        "a server with --client-ca")
+    client.add_argument("--key", metavar="FILE", help="the private key of --cert (PEM)")
     client.add_argument("--link", metavar="SPEC", action="append",
                         help="a WAN link (repeat per link; see below)")
     client.add_argument("--tun", metavar="NAME", help="TUN interface name (default bond0)")

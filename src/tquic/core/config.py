@@ -52,6 +52,9 @@ class QuicConfiguration:
     cafile: str | None = None
     cadata: bytes | None = None
     verify_peer: bool = True
+    # Server: ask for a client certificate (RFC 8446 §4.3.2 CertificateRequest) and
+    # refuse the handshake without one that verifies against cafile/cadata (§4.4.2).
+    require_client_cert: bool = False
     server_name: str | None = None
     # Preference order; the first is what a client offers (RFC 9368 compatible negotiation).
     versions: tuple[int, ...] = SUPPORTED_VERSIONS
@@ -141,6 +144,12 @@ class QuicConfiguration:
             raise ConfigurationError("certificate", "a server needs a certificate and private key")
         if self.cafile is not None and not os.path.isfile(self.cafile):
             raise ConfigurationError("cafile", f"no such file: {self.cafile!r}")
+        if self.require_client_cert and self.is_client:
+            raise ConfigurationError("require_client_cert", "a server setting (a client "
+                                     "presents certificate/private_key when asked)")
+        if self.require_client_cert and self.cafile is None and self.cadata is None:
+            raise ConfigurationError("cafile", "require_client_cert needs the CA that signs "
+                                     "the client certificates (cafile or cadata)")
         if self.server_name is not None and not 0 < len(self.server_name) <= 255:
             raise ConfigurationError("server_name", "must be 1..255 characters")
         _check_versions(self.versions)

@@ -125,6 +125,8 @@ class HandshakeMixin(ConnectionBase):
         }
         if self._is_client:
             kwargs["session_ticket"] = ticket
+        else:
+            kwargs["require_client_cert"] = c.require_client_cert
         if c.keylog_file is not None:
             kwargs["keylog_file"] = c.keylog_file
         if c.cipher_suites is not None:
@@ -403,6 +405,12 @@ class HandshakeMixin(ConnectionBase):
         suite = getattr(self._tls, "cipher_suite", None)
         return suite if isinstance(suite, CipherSuite) else None
 
+    @property
+    def peer_certificate(self) -> Any:
+        """The peer's verified end-entity certificate (``cryptography.x509.Certificate``;
+        a server sees one only with ``require_client_cert``), None before or without."""
+        return getattr(self._tls, "peer_certificate", None)
+
     def _early_data_accepted_hint(self) -> bool:
         return bool(getattr(self._tls, "early_data_accepted", False))
 
@@ -419,7 +427,7 @@ _SERVER_TLS_CACHE_SIZE = 16
 
 def _server_config_key(c: QuicConfiguration) -> tuple[Any, ...]:
     return (c.certificate, c.private_key, tuple(c.alpn_protocols), c.server_name, c.cafile,
-            c.cadata, c.verify_peer, c.enable_early_data, c.keylog_file,
+            c.cadata, c.verify_peer, c.require_client_cert, c.enable_early_data, c.keylog_file,
             None if c.cipher_suites is None else tuple(c.cipher_suites))
 
 
@@ -437,7 +445,7 @@ def _shared_server_tls_config(tls: Any, c: QuicConfiguration, kwargs: dict[str, 
 class _FinishedTls:
     """What a server keeps of its TLS session once the handshake is over."""
 
-    __slots__ = ("alpn_protocol", "cipher_suite", "early_data_accepted",
+    __slots__ = ("alpn_protocol", "cipher_suite", "early_data_accepted", "peer_certificate",
                  "peer_transport_parameters", "session_resumed")
 
     handshake_complete = True
@@ -448,6 +456,7 @@ class _FinishedTls:
         self.early_data_accepted = bool(getattr(tls, "early_data_accepted", False))
         self.session_resumed = bool(getattr(tls, "session_resumed", False))
         self.peer_transport_parameters = tls.peer_transport_parameters
+        self.peer_certificate = getattr(tls, "peer_certificate", None)  # the client's, if asked
 
     def receive(self, epoch: Any, data: bytes) -> None:
         # RFC 9001 §4.1.3: a client sends no post-handshake TLS message over QUIC;

@@ -143,6 +143,11 @@ class QuicConnectionProtocol:
     def is_closed(self) -> bool:
         return self._terminated is not None
 
+    @property
+    def close_error(self) -> ConnectionClosedError | None:
+        """How the connection ended (code, reason, by whom); None while it is open."""
+        return self._terminated
+
     async def wait_connected(self) -> None:
         """Wait for the handshake to complete; raises ConnectionClosedError if it fails."""
         await asyncio.shield(self._connected)
