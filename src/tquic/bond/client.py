@@ -528,7 +528,7 @@ def _proxy_status_details(headers: Any) -> str:
         if name == b"proxy-status":
             _, found, rest = value.decode("latin-1").partition('details="')
             if found:
-                return rest.split('"', 1)[0]
+                return str(rest.split('"', 1)[0])
     return ""
 
 
