@@ -117,7 +117,12 @@ def test_target_that_keeps_sending_after_our_fin() -> None:
             data = await asyncio.wait_for(reader.read(), 10)
             assert len(data) == 500_000
             writer.close()
-            await asyncio.sleep(0.1)
+            # The target reads the request in its own task: wait for it (a fixed sleep
+            # raced it on a loaded machine).
+            for _ in range(100):
+                if served.received:
+                    break
+                await asyncio.sleep(0.05)
             assert served.received == [b"request"]
 
     run(main)
