@@ -96,6 +96,7 @@ class BondClient:
         self._tun_addresses: tuple[IPNetwork, ...] = ()
         self._routes_installed: list[IPNetwork] = []
         self._mtu = TUNNEL_MTU
+        self._quic: Any = None  # the current connection (its DATAGRAM drop count)
         self._advertised: tuple[str, ...] = ()
         self._started = 0.0
         self._watcher: Any = None
@@ -293,6 +294,7 @@ class BondClient:
                             mtu=max(576, tunnel_mtu_for(proto.quic.max_datagram_payload())),
                             fec=self.config.fec)
         self._mtu = iptunnel.mtu
+        self._quic = proto.quic
         tunnel.send_capsule(ConnectIpCapsule.ADDRESS_REQUEST, encode_address_request(
             [RequestedAddress(1, ipaddress.ip_network("0.0.0.0/32"))]))
         assigned: asyncio.Future[None] = loop.create_future()
@@ -430,7 +432,8 @@ class BondClient:
         return BondStatus(
             "client", round(now - self._started, 3), tunnel is not None,
             links=self.links.rows() if self.links is not None else (),
-            tunnel=(tunnel_status(tunnel, self._assigned, routes=self._advertised)
+            tunnel=(tunnel_status(tunnel, self._assigned, routes=self._advertised,
+                                  quic=self._quic)
                     if tunnel is not None else None), log=tuple(self._log),
             lane=self.lane.status() if self.lane is not None else None)
 

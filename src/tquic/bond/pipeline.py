@@ -72,7 +72,9 @@ class DatagramPipeline:
         self._send = send
         self._send_on = send_on  # (datagram, QUIC path ID it should prefer)
         self._deliver = deliver
-        self._stages: list[Stage] = []
+        self._stages: list[Stage] = []  # inbound: all of them
+        self._out_stages: list[Stage] = []  # outbound: those that work on what we send
+        self._now = 0.0  # the time of the datagram in the chains
         self._handlers: dict[int, Callable[[bytes, float], None]] = {0: self._on_ip}
         self._seq_context = seq_context
         self._seq_prefix = b"" if seq_context is None else _context_prefix(seq_context)
@@ -81,7 +83,7 @@ class DatagramPipeline:
         if seq_context is not None:
             self._handlers[seq_context] = self._on_sequenced
         self._out_chain: Emit = self._wire
-        self._in_chain: Callable[[bytes, float], None] = self._dispatch
+        self._in_chain: Emit = self._dispatch_now
 
     # -- configuration ----------------------------------------------------------------
 
@@ -89,9 +91,33 @@ class DatagramPipeline:
     def sequencing(self) -> bool:
         return self._seq_context is not None
 
-    def add_stage(self, stage: Stage) -> None:
-        """Append a stage: last added = closest to the wire."""
+    def add_stage(self, stage: Stage, *, outbound: bool = True) -> None:
+        """Append a stage: last added = closest to the wire.  ``outbound=False``: it
+        sees only received datagrams (e.g. FEC decoding while we protect nothing).
+
+        The chains are built here, once: per packet a stage costs its own call, not a
+        closure and an index walk."""
         self._stages.append(stage)
+        if outbound:
+            self._out_stages.append(stage)
+        emit: Emit = self._wire
+        for step in reversed(self._out_stages):
+            emit = self._out_step(step, emit)
+        self._out_chain = emit
+        deliver: Emit = self._dispatch_now
+        for step in self._stages:
+            deliver = self._in_step(step, deliver)
+        self._in_chain = deliver
+
+    def _out_step(self, stage: Stage, emit: Emit) -> Emit:
+        def step(datagram: bytes) -> None:
+            stage.outbound(datagram, emit, self._now)
+        return step
+
+    def _in_step(self, stage: Stage, emit: Emit) -> Emit:
+        def step(datagram: bytes) -> None:
+            stage.inbound(datagram, emit, self._now)
+        return step
 
     def add_handler(self, context_id: int, handler: Callable[[bytes, float], None]) -> None:
         """Receive the payloads (Context ID removed) of ``context_id``."""
@@ -112,10 +138,8 @@ class DatagramPipeline:
             datagram = self._seq_prefix + _SEQ.pack(seq) + packet
         else:
             datagram = b"\x00" + packet
-        if not self._stages:
-            self._wire(datagram)
-            return
-        self._outbound(0, datagram, now)
+        self._now = now
+        self._out_chain(datagram)
 
     def send_datagram(self, datagram: bytes, now: float, path_id: int | None = None) -> None:
         """A stage's own datagram (e.g. FEC repair), through the stages after it;
@@ -126,12 +150,6 @@ class DatagramPipeline:
             return
         self._wire(datagram)
 
-    def _outbound(self, index: int, datagram: bytes, now: float) -> None:
-        if index >= len(self._stages):
-            self._wire(datagram)
-            return
-        self._stages[index].outbound(datagram, lambda d: self._outbound(index + 1, d, now), now)
-
     def _wire(self, datagram: bytes) -> None:
         self.counters.datagrams_out += 1
         self._send(datagram)
@@ -141,16 +159,11 @@ class DatagramPipeline:
     def receive_datagram(self, datagram: bytes, now: float) -> None:
         """One HTTP Datagram payload (Context ID first) from the wire."""
         self.counters.datagrams_in += 1
-        if not self._stages:
-            self._dispatch(datagram, now)
-            return
-        self._inbound(len(self._stages) - 1, datagram, now)
+        self._now = now
+        self._in_chain(datagram)
 
-    def _inbound(self, index: int, datagram: bytes, now: float) -> None:
-        if index < 0:
-            self._dispatch(datagram, now)
-            return
-        self._stages[index].inbound(datagram, lambda d: self._inbound(index - 1, d, now), now)
+    def _dispatch_now(self, datagram: bytes) -> None:
+        self._dispatch(datagram, self._now)
 
     def _dispatch(self, datagram: bytes, now: float) -> None:
         if not datagram:

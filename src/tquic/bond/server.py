@@ -421,7 +421,8 @@ class BondServer:
             clients.append(ClientSessionStatus(
                 session.entry.name, session.remote, round(now - session.started, 3),
                 tuple(paths), tunnel_status(session.tunnel, session.addresses,
-                                            session.spoofed, session.isolated)))
+                                            session.spoofed, session.isolated,
+                                            quic=getattr(session.protocol, "quic", None))))
         return BondStatus("server", round(now - self._started, 3), self._server is not None,
                           clients=tuple(clients), auth_failures=self.auth.refused,
                           log=tuple(self._log),
@@ -462,13 +463,16 @@ def path_status(st: Any) -> LinkStatus:
 
 
 def tunnel_status(tunnel: IpTunnel, assigned: tuple[IPNetwork, ...], spoofed: int = 0,
-                  isolated: int = 0, routes: tuple[str, ...] = ()) -> TunnelStatus:
+                  isolated: int = 0, routes: tuple[str, ...] = (),
+                  quic: Any = None) -> TunnelStatus:
+    """``quic``: the tunnel's connection, whose own DATAGRAM queue drops count too."""
     c = tunnel.pipeline.counters
     return TunnelStatus(
         addresses=tuple(str(a) for a in assigned), routes=routes,
         extensions=tuple(sorted(tunnel.extensions)), mtu=tunnel.mtu,
         packets_out=c.packets_out, bytes_out=c.bytes_out, packets_in=c.packets_in,
         bytes_in=c.bytes_in, datagrams_dropped=tunnel.send_errors
-        + tunnel.tunnel.datagrams_dropped, too_big=c.too_big, spoofed=spoofed,
+        + tunnel.tunnel.datagrams_dropped + int(getattr(quic, "datagrams_dropped", 0)),
+        too_big=c.too_big, spoofed=spoofed,
         isolated=isolated, reorder=tunnel.pipeline.reorder.stats(),
         fec=tunnel.fec.stats() if tunnel.fec is not None else None)

@@ -99,14 +99,18 @@ class IpTunnel:
         self._late_seen = 0
         self.fec: FecStage | None = None
         self._fec_timer = DeadlineTimer(self._loop, self._fec_expire)
+        self._fec_sending = False
+        self._fec_byte = b""
         if FEC in self.extensions:
             # Decoding is always on once negotiated; sending follows our [fec] table
-            # (none: nothing protected by us).
+            # (none: nothing protected by us, and the stage stays off our send path).
+            config = fec if fec is not None else FecConfig(enabled=False)
             self.fec = FecStage(
-                FecSession(fec if fec is not None else FecConfig(enabled=False)),
-                self.extensions[FEC], self.extensions.get(SEQ), self._send_raw,
-                mtu + 1 + SEQ_OVERHEAD)  # the largest datagram: Context ID, seq, packet
-            self.pipeline.add_stage(self.fec)
+                FecSession(config), self.extensions[FEC], self.extensions.get(SEQ),
+                self._send_raw, mtu + 1 + SEQ_OVERHEAD)  # the largest datagram
+            self._fec_sending = config.enabled
+            self._fec_byte = bytes((self.extensions[FEC],))  # a 1-byte Context ID (< 64)
+            self.pipeline.add_stage(self.fec, outbound=config.enabled)
 
     def follow_limit(self, datagram_payload: int, now: float) -> bool:
         """Keep ``mtu`` on the connection's DATAGRAM limit (see the module docstring);
@@ -123,6 +127,8 @@ class IpTunnel:
             return False
         self._lower_since = None
         self.mtu = target
+        if self.fec is not None:
+            self.fec.set_max_datagram(target + 1 + SEQ_OVERHEAD)
         return True
 
     # -- sending ---------------------------------------------------------------------
@@ -133,7 +139,7 @@ class IpTunnel:
             self._too_big(packet)
             return
         self.pipeline.send_packet(packet, self._loop.time())
-        if self.fec is not None:
+        if self._fec_sending:
             self._arm_fec()
 
     def _send_raw(self, datagram: bytes, path_id: int | None) -> None:
@@ -194,8 +200,8 @@ class IpTunnel:
             pipeline.receive_datagram(datagram, self._loop.time())
             if pipeline.sequencing and (self._timer.armed or pipeline.reorder.holding):
                 self._arm()
-            if self.fec is not None:
-                self._arm_fec()
+            if self._fec_byte and datagram[:1] == self._fec_byte:
+                self._arm_fec()  # only FEC datagrams change the decoders' deadlines
         except Exception:  # never let a packet break the connection's event processing
             pipeline.counters.malformed += 1
             logger.debug("datagram dropped: pipeline failed", exc_info=True)

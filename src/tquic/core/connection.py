@@ -746,6 +746,12 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
         payload = room - 1 - varint_size(room)  # type byte 0x31 and the length varint
         return max(0, payload)
 
+    @property
+    def datagrams_dropped(self) -> int:
+        """DATAGRAMs queued by ``send_datagram`` and never sent: pushed out of the full
+        queue by newer ones, or too big for the paths when their turn came."""
+        return self._datagrams.dropped + self.datagrams_dropped_too_big
+
     def send_datagram(self, data: bytes, path_id: int | None = None) -> None:
         """Queue an unreliable DATAGRAM (RFC 9221); the queue is bounded (oldest dropped).
 

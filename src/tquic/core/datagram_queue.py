@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 class DatagramQueue:
     """The connection's queued DATAGRAM payloads (see the module docstring)."""
 
-    __slots__ = ("_any", "_by_path", "_count", "_limit")
+    __slots__ = ("_any", "_by_path", "_count", "_limit", "dropped")
 
     def __init__(self, limit: int) -> None:
         if limit < 1:
@@ -37,6 +37,7 @@ class DatagramQueue:
         self._any: deque[bytes] = deque()
         self._by_path: dict[int, deque[bytes]] = {}
         self._count = 0  # datagrams in the preferred queues
+        self.dropped = 0  # pushed out by newer ones while the queue was full
 
     def __len__(self) -> int:
         return len(self._any) + self._count
@@ -63,6 +64,7 @@ class DatagramQueue:
         self._count += 1
 
     def _drop_oldest(self) -> None:
+        self.dropped += 1
         if self._any:
             self._any.popleft()
             return
