@@ -24,10 +24,11 @@ the best link alone (``/best``).  Then:
     sudo python benchmarks/bond.py                        # ~1.5 minutes
     sudo python benchmarks/bond.py --rates 50 25 --seconds 10 --cc bbr1 --json out.json
 
-Payload efficiency caps every tunnel figure below 1.0 of the sum: a 1149-byte
-inner packet (the TUN MTU) costs 1149 + 51 (QUIC, DATAGRAM, context, sequence)
-+ 28 (UDP/IP) + 14 (Ethernet) bytes on a link, and carries 1097 bytes of TCP
-payload: 0.883 at most.  The MPTCP and link-alone rows pay only 66 bytes per
+Payload efficiency caps every tunnel figure below 1.0 of the sum: a 1401-byte
+inner packet (the TUN MTU once PMTUD validated the links' 1452-byte UDP payload)
+costs 1401 + 51 (QUIC, DATAGRAM, context, sequence) + 28 (UDP/IP) + 14 (Ethernet)
+bytes on a link, and carries 1349 bytes of TCP payload: 0.903 at most (0.883 with
+the 1149-byte MTU of 1200-byte packets).  The MPTCP and link-alone rows pay only 66 bytes per
 1448-byte segment: 0.956.
 """
 
