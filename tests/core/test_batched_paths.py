@@ -103,12 +103,12 @@ def test_an_ack_of_a_run_of_packets_acknowledges_each_packets_stream_range() -> 
     stream_packets = [p for p in sent
                       if any(isinstance(r, StreamRecord) and r.stream_id == sid for r in p.frames)]
     assert len(stream_packets) >= 8
-    stream = loop.client._send_streams[sid]
+    stream = loop.client._streams.send[sid]
     # Every packet but the fourth: the run before the gap is freed, the rest is held.
-    loop.client._on_packets_acked(stream_packets[:3] + stream_packets[4:], path)
+    loop.client._streams.on_packets_acked(stream_packets[:3] + stream_packets[4:], path)
     gap_start = next(r.offset for r in stream_packets[3].frames if isinstance(r, StreamRecord))
     assert stream.acked_prefix == gap_start
-    loop.client._on_packets_acked([stream_packets[3]], path)
+    loop.client._streams.on_packets_acked([stream_packets[3]], path)
     assert stream.acked_prefix == stream.highest_sent  # all that the window let out
 
 

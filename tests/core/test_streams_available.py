@@ -60,5 +60,5 @@ def test_no_event_when_the_application_still_had_streams_left() -> None:
         loop.client.send_stream_data(sid, b"x", end_stream=True)
     loop.run_until(lambda: False, max_time=loop.now + 1.0)
     client: Any = loop.client
-    assert client._streams_uni.peer_max > 4  # MAX_STREAMS did arrive
+    assert client._streams.uni.peer_max > 4  # MAX_STREAMS did arrive
     assert not _available(loop)

@@ -9,7 +9,7 @@ beyond small helpers.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from tquic.core.cids import LocalCids, PeerCids
     from tquic.core.config import QuicConfiguration
     from tquic.core.datagram_queue import DatagramQueue
-    from tquic.core.flow import ReceiveWindow, SendCredit
     from tquic.core.key_update import OneRttKeys
     from tquic.core.migration import Migration
     from tquic.core.packet_builder import PacketBuilder
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
     from tquic.core.qlog_events import EngineQlog
     from tquic.core.recv_stream import RecvStream
     from tquic.core.send_stream import SendStream
-    from tquic.core.stream_ids import StreamLimits
+    from tquic.core.streams_api import Streams
     from tquic.core.timers import Timers
     from tquic.core.tokens import TokenManager
     from tquic.crypto.protection import PacketProtection
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
     from tquic.paths.network_path import NetworkPath
     from tquic.paths.path import PacketSpace, Path
     from tquic.paths.recovery import PathRecovery
-    from tquic.paths.sent_packets import SentPacket
     from tquic.wire.errors import QuicError
     from tquic.wire.frames import ConnectionCloseFrame, Frame
     from tquic.wire.params import TransportParameters
@@ -89,15 +87,6 @@ class ConnectionBase:
     _handshake_done_pending: bool
     _early_data_accepted: bool
     _zero_rtt_sent: bool
-    _send_streams: dict[int, SendStream]
-    _recv_streams: dict[int, RecvStream]
-    # Streams that received STREAM frames not yet turned into events (frame_handlers.py).
-    _undelivered: dict[int, tuple[RecvStream, Path, float]]
-    _streams_bidi: StreamLimits
-    _streams_uni: StreamLimits
-    _send_queue: dict[int, None]
-    _conn_credit: SendCredit
-    _conn_window: ReceiveWindow
     _control: list[Record]  # pending control records, sent in 1-RTT
     _datagrams: DatagramQueue
     datagrams_dropped_too_big: int  # queued, then too big for a smaller path's MTU
@@ -121,11 +110,12 @@ class ConnectionBase:
     _preferred: PreferredAddressHandler  # core/preferred_address.py
     _migration: Migration  # core/migration.py
     _timers: Timers  # core/timers.py
+    _streams: Streams  # core/streams_api.py
 
     # -- cross-mixin operations (implemented by the mixins / QuicConnection) ---------
 
     def _queue_event(self, event: Event) -> None:
-        if self._undelivered:
+        if self._streams.undelivered:
             self._deliver_pending()  # stream data received before this event comes first
         self._events.append(event)
         if self._qlog is not None:
@@ -135,18 +125,6 @@ class ConnectionBase:
         raise NotImplementedError
 
     def _deliver_pending(self) -> None:
-        raise NotImplementedError
-
-    def _on_packets_acked(self, packets: list[SentPacket], path: Path) -> None:
-        raise NotImplementedError
-
-    def _on_records_acked(self, records: Iterable[Record], path: Path) -> None:
-        raise NotImplementedError
-
-    def _on_records_lost(self, records: Iterable[Record], path: Path) -> None:
-        raise NotImplementedError
-
-    def _on_packet_lost(self, packet: SentPacket, path: Path) -> None:
         raise NotImplementedError
 
     def _mp_queue_copies(self, target: Path, records: Sequence[Record]) -> None:
@@ -185,12 +163,6 @@ class ConnectionBase:
         raise NotImplementedError
 
     def _confirm_handshake(self, now: float) -> None:
-        raise NotImplementedError
-
-    def _create_stream(self, stream_id: int) -> None:
-        raise NotImplementedError
-
-    def _maybe_free_stream(self, stream_id: int) -> None:
         raise NotImplementedError
 
     def _flush_retirements(self) -> None:

@@ -36,7 +36,6 @@ from tquic.core.events import (
     ConnectionTerminated,
     Event,
 )
-from tquic.core.flow import ReceiveWindow, SendCredit
 from tquic.core.frame_handlers import FrameHandlersMixin
 from tquic.core.handshake import HandshakeMixin
 from tquic.core.key_update import KeyUpdateNotAllowed
@@ -48,8 +47,7 @@ from tquic.core.preferred_address import PreferredAddressHandler
 from tquic.core.qlog_events import EngineQlog
 from tquic.core.records import FrameRecord
 from tquic.core.send_loop import SendLoop
-from tquic.core.stream_ids import StreamLimits
-from tquic.core.streams_api import StreamsMixin
+from tquic.core.streams_api import Streams
 from tquic.core.timers import Timers
 from tquic.core.tokens import TokenManager
 from tquic.crypto.protection import DecryptionError
@@ -90,8 +88,7 @@ _Opened = tuple[Path, PacketSpace, bytes, bytes, int, int | None]
 payload, the packet number, and the largest packet number received before it."""
 
 
-class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
-                     MultipathMixin):
+class QuicConnection(HandshakeMixin, FrameHandlersMixin, MultipathMixin):
     """One QUIC connection, client or server."""
 
     def __init__(
@@ -114,6 +111,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
         self._preferred = PreferredAddressHandler(self)
         self._migration = Migration(self)
         self._timers = Timers(self)
+        self._streams = Streams(self)
         self._qlog = EngineQlog.create(c.quic_logger, self._is_client)
         self._paths = PathManager(scheduler or c.scheduler, PathPolicy.from_config(c))
         self._mp_init()
@@ -148,16 +146,6 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
         self._handshake_done_pending = False
         self._early_data_accepted = False
         self._zero_rtt_sent = False
-        self._send_streams = {}
-        self._recv_streams = {}
-        self._undelivered = {}
-        self._streams_bidi = StreamLimits(is_client=self._is_client, unidirectional=False,
-                                          local_max=c.max_streams_bidi)
-        self._streams_uni = StreamLimits(is_client=self._is_client, unidirectional=True,
-                                         local_max=c.max_streams_uni)
-        self._send_queue = {}
-        self._conn_credit = SendCredit(0)
-        self._conn_window = ReceiveWindow(c.initial_max_data, c.max_data)
         self._control = []
         self._datagrams = DatagramQueue(c.datagram_queue_size)
         self.datagrams_dropped_too_big = 0
@@ -180,9 +168,6 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
         self._rx_ecn = 0
         self._loss_stats = [0]
         self._peer_max_udp = 65527
-        self._fin_reported = set()
-        self._pending_msd = set()
-        self._max_data_pending = False
         self._tickets_seen = 0
         self._rx_dcid = b""
         self._rx_network_path = NetworkPath(("", 0), ("", 0))
@@ -257,6 +242,36 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
         §9.2), with a new DCID of the same path ID and path validation (core/migration.py)."""
         self._migration.migrate(network_path, now, path_id)
 
+    # -- streams (core/streams_api.py) ---------------------------------------------------
+
+    def open_stream(self, bidirectional: bool = True) -> int:
+        """A new locally initiated stream ID; StreamUsageError when the peer's limit is
+        reached (a STREAMS_BLOCKED frame is then sent, RFC 9000 §4.6)."""
+        return self._streams.open_stream(bidirectional)
+
+    def send_stream_data(self, stream_id: int, data: bytes, end_stream: bool = False) -> None:
+        """Queue ``data`` on a stream (opening a peer's stream part is not allowed)."""
+        self._streams.send_stream_data(stream_id, data, end_stream)
+
+    def reset_stream(self, stream_id: int, error_code: int) -> None:
+        """Abandon sending on a stream (RESET_STREAM, RFC 9000 §3.1)."""
+        self._streams.reset_stream(stream_id, error_code)
+
+    def stop_sending(self, stream_id: int, error_code: int) -> None:
+        """Ask the peer to stop sending on a stream (STOP_SENDING, RFC 9000 §3.5)."""
+        self._streams.stop_sending(stream_id, error_code)
+
+    def stream_writable(self, stream_id: int) -> int:
+        """Bytes the application may queue on a stream before its buffer is full."""
+        return self._streams.stream_writable(stream_id)
+
+    def unacknowledged_stream_bytes(self) -> int:
+        """Stream bytes written but not yet acknowledged by the peer (reset streams
+        excluded): what a graceful close should let arrive first."""
+        return self._streams.unacknowledged_stream_bytes()
+
+    # -- timers (core/timers.py) -----------------------------------------------------------
+
     def next_timeout(self) -> float | None:
         """When ``handle_timeout`` must be called next (None: no timer)."""
         return self._timers.next_timeout()
@@ -272,7 +287,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
         return self._timers.pto()
 
     def next_event(self) -> Event | None:
-        if self._undelivered:
+        if self._streams.undelivered:
             self._deliver_pending()
         return self._events.popleft() if self._events else None
 
@@ -311,7 +326,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
         path.recovery.ecn.inherit(old.ecn)  # RFC 9000 §13.4.2: re-test after migration
         path.recovery_first_pn = path.space.next_pn
         for packet in packets:
-            self._on_packet_lost(packet, path)
+            self._streams.on_packet_lost(packet, path)
 
     def _start(self, network_path: NetworkPath, now: float) -> None:
         path = self._new_path(0, network_path,
@@ -342,10 +357,10 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
 
     def _apply_remembered(self, params: TransportParameters) -> None:
         # RFC 9000 §7.4.1: 0-RTT uses the server's remembered limits.
-        self._conn_credit.raise_limit(params.initial_max_data)
-        self._streams_bidi.on_max_streams(params.initial_max_streams_bidi,
+        self._streams.credit.raise_limit(params.initial_max_data)
+        self._streams.bidi.on_max_streams(params.initial_max_streams_bidi,
                                           from_transport_parameters=True)
-        self._streams_uni.on_max_streams(params.initial_max_streams_uni,
+        self._streams.uni.on_max_streams(params.initial_max_streams_uni,
                                          from_transport_parameters=True)
 
     # -- receiving -----------------------------------------------------------------------
@@ -666,12 +681,12 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
             timers = self._timers
             timers.idle_timeout = min(timers.idle_timeout, peer_idle) if timers.idle_timeout \
                 else peer_idle
-        self._conn_credit.raise_limit(params.initial_max_data)
-        self._streams_bidi.on_max_streams(params.initial_max_streams_bidi,
+        self._streams.credit.raise_limit(params.initial_max_data)
+        self._streams.bidi.on_max_streams(params.initial_max_streams_bidi,
                                           from_transport_parameters=True)
-        self._streams_uni.on_max_streams(params.initial_max_streams_uni,
+        self._streams.uni.on_max_streams(params.initial_max_streams_uni,
                                          from_transport_parameters=True)
-        for stream_id, stream in self._send_streams.items():
+        for stream_id, stream in self._streams.send.items():
             fake_peer = self._peer_params
             if stream_id & 2:
                 limit = fake_peer.initial_max_stream_data_uni
@@ -703,7 +718,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, StreamsMixin,
         """RFC 9001 §4.6.2: 0-RTT data was not processed: send it again in 1-RTT."""
         path = self._paths.primary
         for packet in path.recovery.discard_space(SpaceId.APPLICATION):
-            self._on_packet_lost(packet, path)
+            self._streams.on_packet_lost(packet, path)
 
     def _discard_epoch(self, epoch: int) -> None:
         """RFC 9001 §4.9: drop keys, stop acknowledging, stop retransmitting (RFC 9002 §6.4)."""

@@ -189,9 +189,9 @@ class FrameHandlersMixin(ConnectionBase):
             self._qlog.ack_outcome(now, path.recovery, path.path_id, int(space_id),
                                    outcome.acked, outcome.lost)
         for packet in outcome.acked:
-            self._on_records_acked(packet.frames, path)
+            self._streams.on_records_acked(packet.frames, path)
         for packet in outcome.lost:
-            self._on_packet_lost(packet, path)
+            self._streams.on_packet_lost(packet, path)
         self._loss_stats[0] += len(outcome.lost)
 
     def _process_ack(self, target: Path, ranges: tuple[tuple[int, int], ...], ack_delay: int,
@@ -218,9 +218,9 @@ class FrameHandlersMixin(ConnectionBase):
                                    outcome.lost)
         if outcome.acked:
             self._mp_on_path_acked(target, now)
-            self._on_packets_acked(outcome.acked, target)
+            self._streams.on_packets_acked(outcome.acked, target)
         for packet in outcome.lost:
-            self._on_packet_lost(packet, target)
+            self._streams.on_packet_lost(packet, target)
         self._loss_stats[0] += len(outcome.lost)
         hooks = self._paths.hooks
         if hooks.tracks_packets:
@@ -298,17 +298,17 @@ class FrameHandlersMixin(ConnectionBase):
         """Open peer streams implied by a frame (RFC 9000 §3.2) and check the stream ID."""
         check_frame_direction(stream_id, self._is_client, for_receiving_part=receiving,
                               frame_type=frame_type)
-        limits = self._streams_uni if is_unidirectional(stream_id) else self._streams_bidi
+        limits = self._streams.uni if is_unidirectional(stream_id) else self._streams.bidi
         for new_id in limits.on_peer_frame(stream_id, frame_type):
-            self._create_stream(new_id)
+            self._streams.create(new_id)
 
 
     def _on_stream(self, frame: StreamFrame, epoch: int, path: Path, now: float) -> None:
         stream_id = frame.stream_id
-        stream = self._recv_streams.get(stream_id)
+        stream = self._streams.recv.get(stream_id)
         if stream is None:
             self._peer_stream(stream_id, FrameType.STREAM, True)
-            stream = self._recv_streams.get(stream_id)
+            stream = self._streams.recv.get(stream_id)
             if stream is None:
                 return  # already finished and freed: a late duplicate
         stream.on_frame(frame.offset, frame.data, frame.fin)
@@ -320,14 +320,14 @@ class FrameHandlersMixin(ConnectionBase):
         # DELIVERY_BATCH bytes it goes at once: the joined data is still in the CPU cache
         # (a batch of a megabyte is copied from memory, slower than the events it saves).
         if stream.readable >= DELIVERY_BATCH:
-            self._undelivered.pop(stream_id, None)
+            self._streams.undelivered.pop(stream_id, None)
             self._deliver(stream, path, now)
         else:
-            self._undelivered[stream_id] = (stream, path, now)
+            self._streams.undelivered[stream_id] = (stream, path, now)
 
     def _deliver_pending(self) -> None:
-        pending, self._undelivered = self._undelivered, {}
-        recv_streams = self._recv_streams
+        pending, self._streams.undelivered = self._streams.undelivered, {}
+        recv_streams = self._streams.recv
         for stream, path, now in pending.values():
             if recv_streams.get(stream.stream_id) is stream:
                 self._deliver(stream, path, now)
@@ -335,49 +335,49 @@ class FrameHandlersMixin(ConnectionBase):
     def _deliver(self, stream: RecvStream, path: Path, now: float) -> None:
         stream_id = stream.stream_id
         data = stream.read() if stream.readable else b""
-        end = stream.at_eof and stream_id not in self._fin_reported
+        end = stream.at_eof and stream_id not in self._streams.fin_reported
         if end:
-            self._fin_reported.add(stream_id)
+            self._streams.fin_reported.add(stream_id)
         if data or end:
             self._queue_event(StreamDataReceived(stream_id, data, end))
         rtt = self._rtt(path)
         if stream.max_stream_data_update(now, rtt) is not None and (
-                stream_id not in self._pending_msd):
-            self._pending_msd.add(stream_id)
+                stream_id not in self._streams.pending_msd):
+            self._streams.pending_msd.add(stream_id)
             self._control.append(MaxStreamDataRecord(stream_id))
-        if self._conn_window.should_send_update(now, rtt) is not None and (
-                not self._max_data_pending):
-            self._max_data_pending = True
+        if self._streams.window.should_send_update(now, rtt) is not None and (
+                not self._streams.max_data_pending):
+            self._streams.max_data_pending = True
             self._control.append(MAX_DATA)
-        self._maybe_free_stream(stream_id)
+        self._streams.maybe_free(stream_id)
 
 
     def _on_reset_stream(self, frame: ResetStreamFrame, epoch: int, path: Path,
                          now: float) -> None:
         stream_id = frame.stream_id
-        if self._undelivered:
+        if self._streams.undelivered:
             self._deliver_pending()  # data that arrived before the reset is delivered
-        stream = self._recv_streams.get(stream_id)
+        stream = self._streams.recv.get(stream_id)
         if stream is None:
             self._peer_stream(stream_id, FrameType.RESET_STREAM, True)
-            stream = self._recv_streams.get(stream_id)
+            stream = self._streams.recv.get(stream_id)
             if stream is None:
                 return
         if stream.on_reset(frame.application_protocol_error_code, frame.final_size):
             self._queue_event(StreamReset(stream_id, frame.application_protocol_error_code))
             stream.mark_reset_read()
         rtt = self._rtt(path)
-        if self._conn_window.should_send_update(now, rtt) is not None and (
-                not self._max_data_pending):
-            self._max_data_pending = True
+        if self._streams.window.should_send_update(now, rtt) is not None and (
+                not self._streams.max_data_pending):
+            self._streams.max_data_pending = True
             self._control.append(MAX_DATA)
-        self._maybe_free_stream(stream_id)
+        self._streams.maybe_free(stream_id)
 
     def _send_stream_for_frame(self, stream_id: int, frame_type: int) -> SendStream | None:
-        stream = self._send_streams.get(stream_id)
+        stream = self._streams.send.get(stream_id)
         if stream is None:
             self._peer_stream(stream_id, frame_type, False)
-            stream = self._send_streams.get(stream_id)
+            stream = self._streams.send.get(stream_id)
         return stream
 
     def _on_stop_sending(self, frame: StopSendingFrame, epoch: int, path: Path,
@@ -388,25 +388,25 @@ class FrameHandlersMixin(ConnectionBase):
         code = frame.application_protocol_error_code
         if stream.on_stop_sending(code):
             # RFC 9000 §3.5: answer with RESET_STREAM carrying the same code.
-            self._send_queue.pop(frame.stream_id, None)
+            self._streams.send_queue.pop(frame.stream_id, None)
             self._control.append(ResetStreamRecord(frame.stream_id))
             self._queue_event(StopSendingReceived(frame.stream_id, code))
 
     def _on_max_data(self, frame: MaxDataFrame, epoch: int, path: Path, now: float) -> None:
-        if self._conn_credit.raise_limit(frame.maximum_data):
-            for stream_id, stream in self._send_streams.items():
+        if self._streams.credit.raise_limit(frame.maximum_data):
+            for stream_id, stream in self._streams.send.items():
                 if stream.has_data_to_send():
-                    self._send_queue[stream_id] = None
+                    self._streams.send_queue[stream_id] = None
 
     def _on_max_stream_data(self, frame: MaxStreamDataFrame, epoch: int, path: Path,
                             now: float) -> None:
         stream = self._send_stream_for_frame(frame.stream_id, FrameType.MAX_STREAM_DATA)
         if stream is not None and stream.on_max_stream_data(frame.maximum_stream_data) and (
                 stream.has_data_to_send()):
-            self._send_queue[frame.stream_id] = None
+            self._streams.send_queue[frame.stream_id] = None
 
     def _on_max_streams(self, frame: MaxStreamsFrame, epoch: int, path: Path, now: float) -> None:
-        limits = self._streams_bidi if frame.bidirectional else self._streams_uni
+        limits = self._streams.bidi if frame.bidirectional else self._streams.uni
         exhausted = limits.local_opened >= limits.peer_max
         if limits.on_max_streams(frame.maximum_streams) and exhausted:
             # The application may be waiting to open a stream: tell it (RFC 9000 §4.6).
@@ -419,12 +419,12 @@ class FrameHandlersMixin(ConnectionBase):
 
     def _on_stream_data_blocked(self, frame: StreamDataBlockedFrame, epoch: int, path: Path,
                                 now: float) -> None:
-        if frame.stream_id not in self._recv_streams:
+        if frame.stream_id not in self._streams.recv:
             self._peer_stream(frame.stream_id, FrameType.STREAM_DATA_BLOCKED, True)
 
     def _on_streams_blocked(self, frame: StreamsBlockedFrame, epoch: int, path: Path,
                             now: float) -> None:
-        limits = self._streams_bidi if frame.bidirectional else self._streams_uni
+        limits = self._streams.bidi if frame.bidirectional else self._streams.uni
         limits.on_streams_blocked(frame.maximum_streams)
         update = limits.max_streams_update()
         if update is not None:

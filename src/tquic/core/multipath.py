@@ -385,7 +385,7 @@ class MultipathMixin(ConnectionBase):
         path.peer_cid = None
         # The frames are connection-level: what was in flight is sent again elsewhere.
         for packet in path.recovery.take_all_in_flight():
-            self._on_packet_lost(packet, path)
+            self._streams.on_packet_lost(packet, path)
         self._paths.hooks.on_path_closed(path)
         release_controller(path.recovery.controller)
         if not path.abandon_sent:
@@ -433,7 +433,7 @@ class MultipathMixin(ConnectionBase):
         """STREAM frames for ``path.copies`` into ``draft`` (built from the stream's send
         buffer; ranges acknowledged meanwhile are skipped); returns the bytes used."""
         copies = path.copies
-        streams = self._send_streams
+        streams = self._streams.send
         used = 0
         while copies:
             space = room - used
@@ -514,7 +514,7 @@ class MultipathMixin(ConnectionBase):
                 # Other retransmittable frames (control) are cheap to repeat anywhere.
                 rest = [r for r in frames if not isinstance(r, StreamRecord)]
                 if rest:
-                    self._on_records_lost(rest, item.source)
+                    self._streams.on_records_lost(rest, item.source)
 
     def _mp_on_pto(self, path: Path, now: float) -> None:
         """§"PTO Expiration": the stream data of a path whose PTO fired is sent again on
@@ -530,8 +530,8 @@ class MultipathMixin(ConnectionBase):
     def _mp_resend_in_flight(self, path: Path) -> None:
         """Queue the stream data in flight on ``path`` to be sent again on any path
         (retransmissions go before new data); the originals stay in flight."""
-        streams = self._send_streams
-        queue = self._send_queue
+        streams = self._streams.send
+        queue = self._streams.send_queue
         for packet in path.recovery.in_flight_packets(SpaceId.APPLICATION):
             if packet.resent:
                 continue

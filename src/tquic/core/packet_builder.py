@@ -381,7 +381,7 @@ class PacketBuilder:
         self._put_acks_in_front(draft, ack, path_acks, ack_due, now)
         if not draft.parts:
             return None
-        if draft.ack_eliciting and not probe and not c._send_queue and not c._datagrams:
+        if draft.ack_eliciting and not probe and not c._streams.send_queue and not c._datagrams:
             recovery.on_app_limited()
         space.next_pn = draft.pn + 1
         return draft
@@ -411,7 +411,7 @@ class PacketBuilder:
     def _app_has_data(self, one_rtt_epoch: bool) -> bool:
         """Anything queued that an application-data packet carries."""
         c = self._c
-        return bool(c._send_queue) or bool(c._datagrams) or (
+        return bool(c._streams.send_queue) or bool(c._datagrams) or (
             one_rtt_epoch and (bool(c._control) or c._handshake_done_pending
                                or c._crypto_send[Epoch.ONE_RTT].has_data_to_send()))
 
@@ -455,7 +455,7 @@ class PacketBuilder:
                 used += self._add_crypto(draft, Epoch.ONE_RTT, room - used)
         if c._datagrams:
             used += self._add_datagrams(draft, room - used)
-        if c._send_queue:
+        if c._streams.send_queue:
             used += self.add_streams(draft, room - used)
         return used
 
@@ -537,31 +537,31 @@ class PacketBuilder:
             frame: Frame = record.frame
             return frame
         if isinstance(record, MaxDataRecord):
-            c._max_data_pending = False
-            return MaxDataFrame(c._conn_window.limit)
+            c._streams.max_data_pending = False
+            return MaxDataFrame(c._streams.window.limit)
         if isinstance(record, MaxStreamDataRecord):
             sid = record.stream_id
-            c._pending_msd.discard(sid)
-            rs = c._recv_streams.get(sid)
+            c._streams.pending_msd.discard(sid)
+            rs = c._streams.recv.get(sid)
             if rs is None or rs.state != RecvState.RECV:
                 return None
             return MaxStreamDataFrame(sid, rs.window.limit)
         if isinstance(record, ResetStreamRecord):
-            ss = c._send_streams.get(record.stream_id)
+            ss = c._streams.send.get(record.stream_id)
             if ss is None:
                 return None
             reset = ss.reset_frame()
             return None if reset is None else ResetStreamFrame(record.stream_id, reset[0],
                                                                reset[1])
         if isinstance(record, StopSendingRecord):
-            rs = c._recv_streams.get(record.stream_id)
+            rs = c._streams.recv.get(record.stream_id)
             if rs is None or not rs.needs_stop_sending or rs.stop_sending_error_code is None:
                 return None
             return StopSendingFrame(record.stream_id, rs.stop_sending_error_code)
         if isinstance(record, RetireCidRecord):
             return RetireConnectionIdFrame(record.sequence_number)
         if isinstance(record, MaxStreamsRecord):
-            limits = c._streams_bidi if record.bidirectional else c._streams_uni
+            limits = c._streams.bidi if record.bidirectional else c._streams.uni
             return MaxStreamsFrame(limits.local_max, record.bidirectional)
         if isinstance(record, HandshakeDoneRecord):
             return HandshakeDoneFrame()
@@ -608,10 +608,10 @@ class PacketBuilder:
 
     def add_streams(self, draft: PacketDraft, room: int) -> int:
         c = self._c
-        queue = c._send_queue
+        queue = c._streams.send_queue
         if not queue:
             return 0
-        streams = c._send_streams
+        streams = c._streams.send
         used = 0
         done: list[int] = []
         rotate: int | None = None
@@ -663,8 +663,8 @@ class PacketBuilder:
             # Round robin between streams, one packet's worth at a time.
             queue.pop(rotate)
             queue[rotate] = None
-        if queue and c._conn_credit.available == 0:
-            blocked = c._conn_credit.take_blocked_signal()
+        if queue and c._streams.credit.available == 0:
+            blocked = c._streams.credit.take_blocked_signal()
             if blocked is not None:
                 from tquic.wire.frames import DataBlockedFrame
 

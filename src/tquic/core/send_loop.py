@@ -63,7 +63,7 @@ class SendLoop:
         out: Datagrams = []
         builder = self._builder
         try:
-            if c._undelivered:
+            if c._streams.undelivered:
                 c._deliver_pending()  # flow-control updates ride on what is built now
             builder.pacing_deadline = None
             if state == ConnState.CLOSING:
@@ -133,7 +133,7 @@ class SendLoop:
             dgram = builder.build_datagram(path, now)
             if dgram is None:
                 if mp and not hooks.pacing_aware and path.recovery.can_send(
-                        path.max_datagram_size) and (c._send_queue or c._datagrams):
+                        path.max_datagram_size) and (c._streams.send_queue or c._datagrams):
                     # Held back by its pacer, not by its window: the scheduler picks
                     # among the other paths (a window-based scheduler cannot see pacing).
                     paced = paced | {path.path_id}
@@ -156,13 +156,13 @@ class SendLoop:
         c = self._c
         backlog = 0
         ends_known = not c._datagrams
-        for sid in c._send_queue:
-            stream = c._send_streams.get(sid)
+        for sid in c._streams.send_queue:
+            stream = c._streams.send.get(sid)
             if stream is not None:
                 backlog += stream.buffered
                 ends_known = ends_known and stream.final_size is not None
         hooks = c._paths.hooks
-        hooks.set_send_state(backlog + sum(map(len, c._datagrams)), c._conn_credit.available)
+        hooks.set_send_state(backlog + sum(map(len, c._datagrams)), c._streams.credit.available)
         hooks.set_remaining(backlog if ends_known else None)
 
     def _send_copies(self, now: float, out: Datagrams) -> None:
@@ -228,7 +228,7 @@ class SendLoop:
         no probe, a validated path) holds until something is received, so most of it
         is checked once per call instead of once per packet."""
         c = self._c
-        if not c._send_queue or c._control or path.copies:
+        if not c._streams.send_queue or c._control or path.copies:
             return False
         if path.path_id in self._train_ok:
             return True
@@ -269,7 +269,7 @@ class SendLoop:
             return 0
         dcid = peer.cid
         sent = 0
-        while len(out) < stop and c._send_queue and not c._control:
+        while len(out) < stop and c._streams.send_queue and not c._control:
             if not recovery.can_send(limit):
                 break
             when = recovery.next_send_time(now, limit)
@@ -286,7 +286,7 @@ class SendLoop:
             builder.add_streams(draft, limit - header_len - TAG)
             if not draft.parts:
                 break
-            if not c._send_queue and not c._datagrams:
+            if not c._streams.send_queue and not c._datagrams:
                 recovery.on_app_limited()
             space.next_pn = pn + 1
             out.append((builder.seal([draft], path, now), network_path))

@@ -1,4 +1,4 @@
-"""Streams seam of the connection: the application's stream calls, stream
+"""Streams of the connection: the application's stream calls, stream
 creation and freeing, and what happens to each retransmission record when
 its packet is acknowledged or lost (RFC 9000 §13.3: frames are resent with
 current values, never packets).
@@ -7,8 +7,9 @@ current values, never packets).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from tquic.core.conn_base import ConnectionBase
+from tquic.core.flow import ReceiveWindow, SendCredit
 from tquic.core.records import (
     AckRecord,
     CryptoRecord,
@@ -27,6 +28,7 @@ from tquic.core.records import (
 from tquic.core.recv_stream import RecvStream
 from tquic.core.send_stream import SendState, SendStream, StreamUsageError
 from tquic.core.stream_ids import (
+    StreamLimits,
     can_receive,
     can_send,
     is_locally_initiated,
@@ -35,82 +37,108 @@ from tquic.core.stream_ids import (
 from tquic.paths.path import Path
 from tquic.paths.sent_packets import SentPacket
 
+if TYPE_CHECKING:
+    from tquic.core.connection import QuicConnection
 
-class StreamsMixin(ConnectionBase):
-    """open_stream / send_stream_data / reset_stream / stop_sending and record callbacks."""
 
-    _fin_reported: set[int]
-    _pending_msd: set[int]
-    _max_data_pending: bool
+class Streams:
+    """The connection's streams and what ACK and loss do to every retransmission
+    record.  Owns the send and receive streams, the send queue (stream IDs with data
+    to send, in round-robin order), the connection's flow-control credit and window
+    (RFC 9000 §4), the stream limits (§4.6) and the streams whose received data is
+    not yet an event."""
 
-    # -- application API ------------------------------------------------------------------
+    __slots__ = ("_c", "bidi", "credit", "fin_reported", "max_data_pending", "pending_msd",
+                 "recv", "send", "send_queue", "undelivered", "uni", "window")
+
+    def __init__(self, conn: QuicConnection) -> None:
+        self._c = conn
+        c = conn._config
+        is_client = conn._is_client
+        self.send: dict[int, SendStream] = {}
+        self.recv: dict[int, RecvStream] = {}
+        self.send_queue: dict[int, None] = {}  # stream IDs with data to send, in turn
+        # Streams that received STREAM frames not yet turned into events (frame_handlers.py).
+        self.undelivered: dict[int, tuple[RecvStream, Path, float]] = {}
+        self.bidi = StreamLimits(is_client=is_client, unidirectional=False,
+                                 local_max=c.max_streams_bidi)
+        self.uni = StreamLimits(is_client=is_client, unidirectional=True,
+                                local_max=c.max_streams_uni)
+        self.credit = SendCredit(0)
+        self.window = ReceiveWindow(c.initial_max_data, c.max_data)
+        self.fin_reported: set[int] = set()
+        self.pending_msd: set[int] = set()  # MAX_STREAM_DATA queued for these streams
+        self.max_data_pending = False  # a MAX_DATA is queued
 
     def open_stream(self, bidirectional: bool = True) -> int:
         """A new locally initiated stream ID; StreamUsageError when the peer's limit is
         reached (a STREAMS_BLOCKED frame is then sent, RFC 9000 §4.6)."""
-        limits = self._streams_bidi if bidirectional else self._streams_uni
+        c = self._c
+        limits = self.bidi if bidirectional else self.uni
         stream_id = limits.open_local()
         if stream_id is None:
             blocked = limits.take_blocked_signal()
             if blocked is not None:
                 from tquic.wire.frames import StreamsBlockedFrame
 
-                self._control.append(FrameRecord(StreamsBlockedFrame(blocked, bidirectional)))
+                c._control.append(FrameRecord(StreamsBlockedFrame(blocked, bidirectional)))
             raise StreamUsageError("stream limit reached; wait for MAX_STREAMS")
-        self._create_stream(stream_id)
+        self.create(stream_id)
         return stream_id
 
     def send_stream_data(self, stream_id: int, data: bytes, end_stream: bool = False) -> None:
         """Queue ``data`` on a stream (opening a peer's stream part is not allowed)."""
-        stream = self._send_streams.get(stream_id)
+        c = self._c
+        stream = self.send.get(stream_id)
         if stream is None:
-            if not can_send(stream_id, self._is_client) or is_locally_initiated(
-                    stream_id, self._is_client):
+            if not can_send(stream_id, c._is_client) or is_locally_initiated(
+                    stream_id, c._is_client):
                 raise StreamUsageError(f"stream {stream_id} cannot be written")
             raise StreamUsageError(f"stream {stream_id} is not open")
         stream.write(data, end_stream)
-        self._send_queue[stream_id] = None
+        self.send_queue[stream_id] = None
 
     def reset_stream(self, stream_id: int, error_code: int) -> None:
         """Abandon sending on a stream (RESET_STREAM, RFC 9000 §3.1)."""
-        stream = self._send_streams.get(stream_id)
+        c = self._c
+        stream = self.send.get(stream_id)
         if stream is None:
             raise StreamUsageError(f"stream {stream_id} has no open sending part")
         if stream.reset(error_code):
-            self._send_queue.pop(stream_id, None)
-            self._control.append(ResetStreamRecord(stream_id))
+            self.send_queue.pop(stream_id, None)
+            c._control.append(ResetStreamRecord(stream_id))
 
     def stop_sending(self, stream_id: int, error_code: int) -> None:
         """Ask the peer to stop sending on a stream (STOP_SENDING, RFC 9000 §3.5)."""
-        if self._undelivered:
-            self._deliver_pending()  # what arrived before the call is still delivered
-        stream = self._recv_streams.get(stream_id)
+        c = self._c
+        if self.undelivered:
+            c._deliver_pending()  # what arrived before the call is still delivered
+        stream = self.recv.get(stream_id)
         if stream is None:
-            if not can_receive(stream_id, self._is_client):
+            if not can_receive(stream_id, c._is_client):
                 raise StreamUsageError(f"stream {stream_id} has no receiving part")
             return
         if stream.stop_sending(error_code):
-            self._control.append(StopSendingRecord(stream_id))
+            c._control.append(StopSendingRecord(stream_id))
 
     def stream_writable(self, stream_id: int) -> int:
         """Bytes the application may queue on a stream before its buffer is full."""
-        stream = self._send_streams.get(stream_id)
+        stream = self.send.get(stream_id)
         return 0 if stream is None else stream.writable_bytes
 
     def unacknowledged_stream_bytes(self) -> int:
         """Stream bytes written but not yet acknowledged by the peer (reset streams
         excluded): what a graceful close should let arrive first."""
-        return sum(stream.held_bytes for stream in self._send_streams.values()
+        return sum(stream.held_bytes for stream in self.send.values()
                    if stream.state < SendState.RESET_SENT and not stream.reset_pending)
 
-    # -- creation and freeing --------------------------------------------------------------
-
-    def _create_stream(self, stream_id: int) -> None:
-        c = self._config
-        peer = self._peer_params or self._remembered_params
-        local = is_locally_initiated(stream_id, self._is_client)
+    def create(self, stream_id: int) -> None:
+        conn = self._c
+        c = conn._config
+        peer = conn._peer_params or conn._remembered_params
+        local = is_locally_initiated(stream_id, conn._is_client)
         uni = is_unidirectional(stream_id)
-        if can_send(stream_id, self._is_client):
+        if can_send(stream_id, conn._is_client):
             if peer is None:
                 credit = 0
             elif uni:
@@ -119,36 +147,35 @@ class StreamsMixin(ConnectionBase):
                 credit = peer.initial_max_stream_data_bidi_remote
             else:
                 credit = peer.initial_max_stream_data_bidi_local
-            self._send_streams[stream_id] = SendStream(
-                stream_id, max_stream_data=credit, connection_credit=self._conn_credit,
+            self.send[stream_id] = SendStream(
+                stream_id, max_stream_data=credit, connection_credit=self.credit,
                 max_buffer=c.send_buffer_size)
-        if can_receive(stream_id, self._is_client):
-            self._recv_streams[stream_id] = RecvStream(
+        if can_receive(stream_id, conn._is_client):
+            self.recv[stream_id] = RecvStream(
                 stream_id, max_stream_data=c.initial_max_stream_data,
-                max_window=c.max_stream_data, connection_window=self._conn_window)
+                max_window=c.max_stream_data, connection_window=self.window)
 
-    def _maybe_free_stream(self, stream_id: int) -> None:
-        send = self._send_streams.get(stream_id)
-        recv = self._recv_streams.get(stream_id)
+    def maybe_free(self, stream_id: int) -> None:
+        c = self._c
+        send = self.send.get(stream_id)
+        recv = self.recv.get(stream_id)
         if (send is not None and not send.is_finished) or (
                 recv is not None and not recv.is_finished):
             return
         if send is None and recv is None:
             return
-        self._send_streams.pop(stream_id, None)
-        self._recv_streams.pop(stream_id, None)
-        self._send_queue.pop(stream_id, None)
-        self._fin_reported.discard(stream_id)
-        self._pending_msd.discard(stream_id)
-        if not is_locally_initiated(stream_id, self._is_client):
-            limits = self._streams_uni if is_unidirectional(stream_id) else self._streams_bidi
+        self.send.pop(stream_id, None)
+        self.recv.pop(stream_id, None)
+        self.send_queue.pop(stream_id, None)
+        self.fin_reported.discard(stream_id)
+        self.pending_msd.discard(stream_id)
+        if not is_locally_initiated(stream_id, c._is_client):
+            limits = self.uni if is_unidirectional(stream_id) else self.bidi
             limits.on_remote_stream_closed()
             if limits.max_streams_update() is not None:
-                self._control.append(MaxStreamsRecord(not is_unidirectional(stream_id)))
+                c._control.append(MaxStreamsRecord(not is_unidirectional(stream_id)))
 
-    # -- retransmission records ----------------------------------------------------------
-
-    def _on_packets_acked(self, packets: Iterable[SentPacket], path: Path) -> None:
+    def on_packets_acked(self, packets: Iterable[SentPacket], path: Path) -> None:
         """_on_records_acked for each newly acknowledged packet, in order, except that
         consecutive packets each carrying one STREAM frame that continues the previous
         one's data (no FIN) are acknowledged as one range: a bulk ACK covers hundreds of
@@ -163,51 +190,52 @@ class StreamsMixin(ConnectionBase):
                         run_end += record.length
                         continue
                     if run_id >= 0:
-                        self._stream_range_acked(run_id, run_start, run_end - run_start)
+                        self._range_acked(run_id, run_start, run_end - run_start)
                     run_id, run_start = record.stream_id, record.offset
                     run_end = run_start + record.length
                     continue
             if run_id >= 0:
-                self._stream_range_acked(run_id, run_start, run_end - run_start)
+                self._range_acked(run_id, run_start, run_end - run_start)
                 run_id = -1
-            self._on_records_acked(records, path)  # type: ignore[arg-type]
+            self.on_records_acked(records, path)  # type: ignore[arg-type]
         if run_id >= 0:
-            self._stream_range_acked(run_id, run_start, run_end - run_start)
+            self._range_acked(run_id, run_start, run_end - run_start)
 
-    def _stream_range_acked(self, stream_id: int, offset: int, length: int) -> None:
-        stream = self._send_streams.get(stream_id)
+    def _range_acked(self, stream_id: int, offset: int, length: int) -> None:
+        stream = self.send.get(stream_id)
         if stream is not None:
             stream.on_ack(offset, length, False)
             if stream.is_finished:
-                self._maybe_free_stream(stream_id)
+                self.maybe_free(stream_id)
 
-    def _on_records_acked(self, records: Iterable[Record], path: Path) -> None:
+    def on_records_acked(self, records: Iterable[Record], path: Path) -> None:
+        c = self._c
         for record in records:
             if isinstance(record, StreamRecord):
-                stream = self._send_streams.get(record.stream_id)
+                stream = self.send.get(record.stream_id)
                 if stream is not None:
                     stream.on_ack(record.offset, record.length, record.fin)
                     if stream.is_finished:
-                        self._maybe_free_stream(record.stream_id)
+                        self.maybe_free(record.stream_id)
             elif isinstance(record, AckRecord):
                 record.space.ack_tracker.on_ack_acked(record.largest)
             elif isinstance(record, CryptoRecord):
-                crypto = self._crypto_send.get(record.epoch)
+                crypto = c._crypto_send.get(record.epoch)
                 if crypto is not None:
                     crypto.on_ack(record.offset, record.length, False)
             elif isinstance(record, ResetStreamRecord):
-                stream = self._send_streams.get(record.stream_id)
+                stream = self.send.get(record.stream_id)
                 if stream is not None:
                     stream.on_reset_acked()
-                    self._maybe_free_stream(record.stream_id)
+                    self.maybe_free(record.stream_id)
             elif isinstance(record, PmtuProbeRecord):
-                probed = self._paths.get(record.path_id)
+                probed = c._paths.get(record.path_id)
                 if probed is not None and probed.pmtud is not None:
                     size = probed.pmtud.on_probe_acked(record.size)
                     if size > probed.max_datagram_size:
                         probed.set_max_datagram_size(size)
 
-    def _on_packet_lost(self, packet: SentPacket, path: Path) -> None:
+    def on_packet_lost(self, packet: SentPacket, path: Path) -> None:
         """``packet`` is lost (or its path is gone): queue what it carried again -- but
         not stream data that was already queued again while it was in flight (a
         multipath reinjection): that copy is in flight elsewhere, with its own loss
@@ -215,44 +243,45 @@ class StreamsMixin(ConnectionBase):
         frames: list[Record] = packet.frames  # type: ignore[assignment]
         if packet.resent:
             frames = [r for r in frames if not isinstance(r, StreamRecord)]
-        self._on_records_lost(frames, path)
+        self.on_records_lost(frames, path)
 
-    def _on_records_lost(self, records: Iterable[Record], path: Path) -> None:
-        control = self._control
+    def on_records_lost(self, records: Iterable[Record], path: Path) -> None:
+        c = self._c
+        control = c._control
         resent = False
         for record in records:
             if isinstance(record, StreamRecord):
-                stream = self._send_streams.get(record.stream_id)
+                stream = self.send.get(record.stream_id)
                 if stream is not None:
                     stream.on_lost(record.offset, record.length, record.fin)
                     resent = True
                     if stream.has_data_to_send():
-                        self._send_queue[record.stream_id] = None
+                        self.send_queue[record.stream_id] = None
             elif isinstance(record, CryptoRecord):
-                crypto = self._crypto_send.get(record.epoch)
-                if crypto is not None and record.epoch not in self._discarded_epochs:
+                crypto = c._crypto_send.get(record.epoch)
+                if crypto is not None and record.epoch not in c._discarded_epochs:
                     crypto.on_lost(record.offset, record.length, False)
             elif isinstance(record, (FrameRecord, RetireCidRecord, MaxStreamsRecord,
                                      StopSendingRecord)):
                 control.append(record)
             elif isinstance(record, HandshakeDoneRecord):
-                self._handshake_done_pending = True
+                c._handshake_done_pending = True
             elif isinstance(record, MaxDataRecord):
-                if not self._max_data_pending:
-                    self._max_data_pending = True
+                if not self.max_data_pending:
+                    self.max_data_pending = True
                     control.append(record)
             elif isinstance(record, MaxStreamDataRecord):
                 sid = record.stream_id
-                if sid in self._recv_streams and sid not in self._pending_msd:
-                    self._pending_msd.add(sid)
+                if sid in self.recv and sid not in self.pending_msd:
+                    self.pending_msd.add(sid)
                     control.append(record)
             elif isinstance(record, ResetStreamRecord):
-                stream = self._send_streams.get(record.stream_id)
+                stream = self.send.get(record.stream_id)
                 if stream is not None:
                     stream.on_reset_lost()
                     control.append(record)
             elif isinstance(record, PmtuProbeRecord):
-                probed = self._paths.get(record.path_id)
+                probed = c._paths.get(record.path_id)
                 if probed is not None and probed.pmtud is not None:
                     probed.pmtud.on_probe_lost(record.size)
         if resent:

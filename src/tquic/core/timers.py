@@ -102,7 +102,7 @@ class Timers:
                 if deadline is not None:
                     deadlines.append(deadline)
         pacing = c._builder.pacing_deadline
-        if pacing is not None and (c._send_queue or c._datagrams):
+        if pacing is not None and (c._streams.send_queue or c._datagrams):
             deadlines.append(pacing)
         if c._one_rtt is not None and c._one_rtt.prev_expiry is not None:
             deadlines.append(c._one_rtt.prev_expiry)
@@ -172,7 +172,7 @@ class Timers:
             return None
         outcome = path.recovery.on_loss_detection_timeout(now)
         for packet in outcome.lost:
-            c._on_packet_lost(packet, path)
+            c._streams.on_packet_lost(packet, path)
         if c._qlog is not None:
             c._qlog.lost(now, path.path_id, outcome.lost, "time_threshold")
             c._qlog.metrics(now, path.recovery, path.path_id)
