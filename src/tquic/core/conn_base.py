@@ -9,7 +9,6 @@ beyond small helpers.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from tquic.core.datagram_queue import DatagramQueue
     from tquic.core.key_update import OneRttKeys
     from tquic.core.migration import Migration
+    from tquic.core.multipath import Multipath
     from tquic.core.packet_builder import PacketBuilder
     from tquic.core.preferred_address import PreferredAddressHandler
     from tquic.core.qlog_events import EngineQlog
@@ -111,6 +111,7 @@ class ConnectionBase:
     _migration: Migration  # core/migration.py
     _timers: Timers  # core/timers.py
     _streams: Streams  # core/streams_api.py
+    _multipath: Multipath  # core/multipath.py
 
     # -- cross-mixin operations (implemented by the mixins / QuicConnection) ---------
 
@@ -125,12 +126,6 @@ class ConnectionBase:
         raise NotImplementedError
 
     def _deliver_pending(self) -> None:
-        raise NotImplementedError
-
-    def _mp_queue_copies(self, target: Path, records: Sequence[Record]) -> None:
-        raise NotImplementedError
-
-    def _add_copies(self, draft: Any, path: Path, room: int) -> int:
         raise NotImplementedError
 
     def _discard_epoch(self, epoch: int) -> None:
@@ -165,22 +160,7 @@ class ConnectionBase:
     def _confirm_handshake(self, now: float) -> None:
         raise NotImplementedError
 
-    def _flush_retirements(self) -> None:
-        raise NotImplementedError
-
-    def _issue_cids(self) -> None:
-        raise NotImplementedError
-
     def _reset_recovery(self, path: Path) -> None:
-        raise NotImplementedError
-
-    def _peer_cids_for(self, path_id: int) -> PeerCids | None:
-        raise NotImplementedError
-
-    def _mp_fail_path(self, path: Path, reason: str, now: float) -> None:
-        raise NotImplementedError
-
-    def _mp_check_nonce(self) -> None:
         raise NotImplementedError
 
     def _process_ack(self, target: Path, ranges: tuple[tuple[int, int], ...], ack_delay: int,
@@ -188,19 +168,6 @@ class ConnectionBase:
         raise NotImplementedError
 
     def _make_recovery(self, path_id: int) -> PathRecovery:
-        raise NotImplementedError
-
-    # core/multipath.py
-    def _mp_deadlines(self) -> list[float]:
-        raise NotImplementedError
-
-    def _mp_on_timeout(self, now: float) -> None:
-        raise NotImplementedError
-
-    def _mp_on_path_acked(self, path: Path, now: float) -> None:
-        raise NotImplementedError
-
-    def _mp_on_pto(self, path: Path, now: float) -> None:
         raise NotImplementedError
 
     # core/preferred_address.py

@@ -40,7 +40,7 @@ from tquic.core.frame_handlers import FrameHandlersMixin
 from tquic.core.handshake import HandshakeMixin
 from tquic.core.key_update import KeyUpdateNotAllowed
 from tquic.core.migration import Migration
-from tquic.core.multipath import MultipathMixin
+from tquic.core.multipath import Multipath
 from tquic.core.packet_builder import PacketBuilder
 from tquic.core.pmtud import Pmtud
 from tquic.core.preferred_address import PreferredAddressHandler
@@ -53,13 +53,13 @@ from tquic.core.tokens import TokenManager
 from tquic.crypto.protection import DecryptionError
 from tquic.paths.ack_tracker import AckTracker
 from tquic.paths.ecn import EcnState, EcnValidator, codepoint_for
-from tquic.paths.manager import PathManager, PathPolicy
-from tquic.paths.network_path import NetworkPath
+from tquic.paths.manager import PathManager, PathPolicy, PathStats
+from tquic.paths.network_path import Address, NetworkPath
 from tquic.paths.path import MIN_PATH_MTU, PacketSpace, Path
 from tquic.paths.recovery import PathRecovery
 from tquic.wire.buffer import varint_size
 from tquic.wire.epochs import SpaceId, space_of
-from tquic.wire.errors import QuicError, TransportErrorCode
+from tquic.wire.errors import PathAbandonCode, QuicError, TransportErrorCode
 from tquic.wire.frames import (
     ConnectionCloseFrame,
     NewTokenFrame,
@@ -88,7 +88,7 @@ _Opened = tuple[Path, PacketSpace, bytes, bytes, int, int | None]
 payload, the packet number, and the largest packet number received before it."""
 
 
-class QuicConnection(HandshakeMixin, FrameHandlersMixin, MultipathMixin):
+class QuicConnection(HandshakeMixin, FrameHandlersMixin):
     """One QUIC connection, client or server."""
 
     def __init__(
@@ -114,7 +114,8 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, MultipathMixin):
         self._streams = Streams(self)
         self._qlog = EngineQlog.create(c.quic_logger, self._is_client)
         self._paths = PathManager(scheduler or c.scheduler, PathPolicy.from_config(c))
-        self._mp_init()
+        self._mp = False  # draft-ietf-quic-multipath negotiated (core/multipath.py)
+        self._multipath = Multipath(self)
         self._rx_path: Path | None = None
         self._spaces = {
             Epoch.INITIAL: PacketSpace(SpaceId.INITIAL, AckTracker(immediate_space=True), None),
@@ -213,7 +214,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, MultipathMixin):
     @property
     def host_cids(self) -> list[bytes]:
         """Connection IDs that route to this connection (for the endpoint's demux)."""
-        return [entry.cid for entry in self._local_cids.active] + self._mp_host_cids
+        return [entry.cid for entry in self._local_cids.active] + self._multipath.host_cids
 
     @property
     def original_destination_connection_id(self) -> bytes:
@@ -270,6 +271,43 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, MultipathMixin):
         excluded): what a graceful close should let arrive first."""
         return self._streams.unacknowledged_stream_bytes()
 
+    # -- paths (core/multipath.py) -----------------------------------------------------------
+
+    @property
+    def multipath_enabled(self) -> bool:
+        """Both endpoints advertised initial_max_path_id (multipath is in use)."""
+        return self._mp
+
+    @property
+    def can_open_path(self) -> bool:
+        """Client: ``add_path`` would succeed now (multipath negotiated, handshake
+        confirmed, an unused path ID with connection IDs from both sides)."""
+        return self._multipath.can_open_path
+
+    def add_path(self, local: NetworkPath | Address, remote_addr: Address | None = None,
+                 now: float = 0.0, *, backup: bool = False,
+                 congestion_control: str | None = None) -> int:
+        """Client: open a new path from ``local`` (a local address, or a whole NetworkPath)
+        to ``remote_addr`` (default: path 0's peer address); returns its path ID
+        (core/multipath.py ``Multipath.add_path``: the rules and the errors)."""
+        return self._multipath.add_path(local, remote_addr, now, backup=backup,
+                                        congestion_control=congestion_control)
+
+    def set_path_status(self, path_id: int, backup: bool, now: float = 0.0) -> None:
+        """Signal PATH_STATUS_BACKUP / PATH_STATUS_AVAILABLE for a path; we follow our own
+        signal too (a backup path carries data only when no available path is left)."""
+        self._multipath.set_path_status(path_id, backup, now)
+
+    def abandon_path(self, path_id: int, error_code: int = PathAbandonCode.APPLICATION_ABANDON_PATH,
+                     now: float = 0.0) -> None:
+        """Close one path with PATH_ABANDON; its unacknowledged data is resent on the other
+        paths.  Abandoning the last open path closes the connection."""
+        self._multipath.abandon_path(path_id, error_code, now)
+
+    def path_stats(self, now: float = 0.0) -> list[PathStats]:
+        """A frozen snapshot per path (RTT, window, counters, goodput)."""
+        return self._paths.stats(now)
+
     # -- timers (core/timers.py) -----------------------------------------------------------
 
     def next_timeout(self) -> float | None:
@@ -302,7 +340,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, MultipathMixin):
 
     def _make_recovery(self, path_id: int) -> PathRecovery:
         c = self._config
-        controller = self._controller_for(path_id)
+        controller = self._multipath.controller_for(path_id)
         ecn = EcnValidator(codepoint_for(controller), enabled=c.ecn)
         if self._qlog is not None:
             ecn.on_state_change = self._qlog_ecn_hook(path_id)
@@ -463,7 +501,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, MultipathMixin):
 
     def _check_stateless_reset(self, data: bytes, now: float) -> None:
         if self._peer_cids.is_stateless_reset(data) or any(
-                cids.is_stateless_reset(data) for cids in self._mp_peer_cids.values()):
+                cids.is_stateless_reset(data) for cids in self._multipath.peer_cids.values()):
             # RFC 9000 §10.3.1: enter draining and send nothing more.
             self._enter_draining(0, None, "stateless reset", False, now)
 
@@ -525,7 +563,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, MultipathMixin):
         if one_rtt is None:
             self._buffer_undecryptable(packet, network_path, now)
             return None
-        path_id = self._rx_path_id(header.dcid)
+        path_id = self._multipath.rx_path_id(header.dcid)
         rx_path = self._paths.get(path_id)
         largest = rx_path.space.ack_tracker.largest_received if rx_path is not None else None
         try:
@@ -535,7 +573,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, MultipathMixin):
         except DecryptionError:
             return None
         if rx_path is None:
-            rx_path = self._mp_accept_path(path_id, network_path, now)
+            rx_path = self._multipath.accept_path(path_id, network_path, now)
             if rx_path is None:
                 return None
         return rx_path, rx_path.space, plain, payload, pn, largest
@@ -593,7 +631,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, MultipathMixin):
 
     def _accept_dcid(self, header: Header, epoch: int) -> bool:
         dcid = header.dcid
-        if dcid in self._local_cids or (dcid in self._mp_cid_index and not header.is_long):
+        if dcid in self._local_cids or (dcid in self._multipath.cid_index and not header.is_long):
             return True
         if not self._is_client:
             if not self._accepted_dcids and header.is_long and epoch in (Epoch.INITIAL,
@@ -704,8 +742,8 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin, MultipathMixin):
                 if ceiling > path.max_datagram_size:
                     path.pmtud = Pmtud(path.max_datagram_size, ceiling)
         self._preferred.on_peer_params(params)
-        self._issue_cids()
-        self._mp_on_peer_params(params.initial_max_path_id)
+        self._multipath.issue_cids()
+        self._multipath.on_peer_params(params.initial_max_path_id)
 
     def _on_server_handshake_done(self, now: float) -> None:
         c = self._config

@@ -217,7 +217,7 @@ class FrameHandlersMixin(ConnectionBase):
             self._qlog.ack_outcome(now, target.recovery, target.path_id, 2, outcome.acked,
                                    outcome.lost)
         if outcome.acked:
-            self._mp_on_path_acked(target, now)
+            self._multipath.on_path_acked(target, now)
             self._streams.on_packets_acked(outcome.acked, target)
         for packet in outcome.lost:
             self._streams.on_packet_lost(packet, target)
@@ -446,7 +446,7 @@ class FrameHandlersMixin(ConnectionBase):
                     if p.peer_cid is None:
                         raise QuicError(PV, "retire_prior_to left no connection ID to use",
                                         frame_type=FrameType.NEW_CONNECTION_ID)
-        self._flush_retirements()
+        self._multipath.flush_retirements()
 
 
     def _on_retire_connection_id(self, frame: RetireConnectionIdFrame, epoch: int, path: Path,
@@ -454,7 +454,7 @@ class FrameHandlersMixin(ConnectionBase):
         entry = self._local_cids.on_retire(frame.sequence_number, self._rx_dcid)
         if entry is not None:
             self._queue_event(ConnectionIdRetired(entry.cid, entry.sequence_number))
-            self._issue_cids()
+            self._multipath.issue_cids()
 
 
     def _on_path_challenge(self, frame: PathChallengeFrame, epoch: int, path: Path,
@@ -517,7 +517,7 @@ class FrameHandlersMixin(ConnectionBase):
                             frame_type=_CLASS_TYPE[type(frame)])
         from tquic.core.multipath import MP_HANDLERS
 
-        MP_HANDLERS[type(frame)](self, frame, epoch, path, now)
+        MP_HANDLERS[type(frame)](self._multipath, frame, epoch, path, now)
 
     def _on_nothing(self, frame: Any, epoch: int, path: Path, now: float) -> None:
         pass

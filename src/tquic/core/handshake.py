@@ -215,7 +215,7 @@ class HandshakeMixin(ConnectionBase):
         if self._peer_params is None:
             self._apply_peer_params(decode_transport_parameters(bytes(raw)), now)
         self._handshake_complete = True
-        self._mp_check_nonce()
+        self._multipath.check_nonce()
         self._early_data_accepted = bool(getattr(tls, "early_data_accepted", False))
         self._state = ConnState.CONNECTED
         if self._qlog is not None:

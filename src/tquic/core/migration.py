@@ -50,14 +50,14 @@ class Migration:
             c._reset_recovery(path)  # §9.4: new path, new RTT and congestion state
         # §9.5: a new CID towards a new address; with multipath one of the same path ID
         # (draft-ietf-quic-multipath §"Relation to Probing and Migration").
-        cids = c._peer_cids_for(path.path_id)
+        cids = c._multipath.peer_cids_for(path.path_id)
         new_cid = cids.acquire() if cids is not None else None
         if new_cid is not None and cids is not None:
             old = path.peer_cid
             path.peer_cid = new_cid
             if old is not None:
                 cids.retire(old.sequence_number)
-                c._flush_retirements()
+                c._multipath.flush_retirements()
         c._queue_event(PathMigrated(path.path_id, network_path))
 
     def start_challenge(self, path: Path, now: float) -> None:
@@ -86,7 +86,7 @@ class Migration:
         path = c._paths.primary if path_id is None else c._paths.get(path_id)
         if path is None or not path.usable:
             raise RuntimeError(f"no open path {path_id}")
-        cids = c._peer_cids_for(path.path_id)
+        cids = c._multipath.peer_cids_for(path.path_id)
         new_cid = cids.acquire() if cids is not None else None
         if new_cid is None or cids is None:
             raise RuntimeError("no spare connection ID from the peer to migrate with")
@@ -94,7 +94,7 @@ class Migration:
         path.peer_cid = new_cid
         if old is not None:
             cids.retire(old.sequence_number)
-            c._flush_retirements()
+            c._multipath.flush_retirements()
         path.previous_network_path = path.network_path
         path.network_path = network_path
         c._reset_recovery(path)
@@ -114,4 +114,4 @@ class Migration:
         elif path.path_id != 0 and path.state == PathState.VALIDATING:
             # draft-ietf-quic-multipath §"Path Initiation": a path that fails validation
             # must not be used, and is closed explicitly.
-            c._mp_fail_path(path, "path validation failed", now)
+            c._multipath.fail_path(path, "path validation failed", now)

@@ -17,15 +17,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tquic.cc.coupled_registry import connection_controller_factory, release_controller
 from tquic.core.cids import LocalCids, PeerCid, PeerCids
-from tquic.core.conn_base import (
-    ConnectionBase,
-    ConnState,
-    Epoch,
-)
+from tquic.core.conn_base import ConnState, Epoch
 from tquic.core.events import (
     ConnectionIdIssued,
     ConnectionIdRetired,
@@ -57,6 +53,9 @@ from tquic.wire.frames import (
     PathStatusBackupFrame,
 )
 
+if TYPE_CHECKING:
+    from tquic.core.connection import QuicConnection
+
 logger = logging.getLogger("tquic.connection")
 
 PV = TransportErrorCode.PROTOCOL_VIOLATION
@@ -72,192 +71,192 @@ class PathError(RuntimeError):
     connection ID available, unknown path)."""
 
 
-class MultipathMixin(ConnectionBase):
-    """Path lifecycle and multipath frames."""
+class Multipath:
+    """Paths beyond path 0 and the multipath frames.  Owns the negotiated path-ID
+    limits, the connection IDs of paths 1.. (ours and the peer's, and the index from
+    our CIDs to their path), the path IDs used, PATH_STATUS received before its path,
+    and the congestion-controller factories (coupled controllers share one).  Policy
+    (which path may carry data, when one counts as failed) is paths/manager.py's."""
 
-    _mp: bool
-    _mp_local_max: int
-    _mp_peer_max: int
-    _mp_peer_initial_max: int
-    _mp_local_cids: dict[int, LocalCids]
-    _mp_peer_cids: dict[int, PeerCids]
-    _mp_cid_index: dict[bytes, int]
-    _mp_used_ids: set[int]
-    _mp_pending_status: dict[int, tuple[int, bool]]
-    _cc_factories: dict[str, Callable[[int], Any]]
-    _rx_dcid: bytes
+    __slots__ = ("_c", "cc_factories", "cid_index", "local_cids", "local_max", "peer_cids",
+                 "peer_initial_max", "peer_max", "pending_status", "used_ids")
 
-    def _mp_init(self) -> None:
-        self._mp = False
-        self._mp_local_max = self._config.max_path_id or 0
-        self._mp_peer_max = 0
-        self._mp_peer_initial_max = 0
-        self._mp_local_cids = {}
-        self._mp_peer_cids = {}
-        self._mp_cid_index = {}
-        self._mp_used_ids = {0}
-        self._mp_pending_status = {}
-        self._cc_factories = {}
+    def __init__(self, conn: QuicConnection) -> None:
+        self._c = conn
+        self.local_max = conn._config.max_path_id or 0
+        self.peer_max = 0
+        self.peer_initial_max = 0
+        self.local_cids: dict[int, LocalCids] = {}  # path ID (1..) -> our CIDs
+        self.peer_cids: dict[int, PeerCids] = {}  # path ID (1..) -> the peer's CIDs
+        self.cid_index: dict[bytes, int] = {}  # our CID -> its path ID
+        self.used_ids: set[int] = {0}
+        self.pending_status: dict[int, tuple[int, bool]] = {}  # path ID -> (seq, backup)
+        self.cc_factories: dict[str, Callable[[int], Any]] = {}
 
-    # -- controllers ------------------------------------------------------------------
-
-    def _controller_for(self, path_id: int, name: str | None = None) -> Any:
+    def controller_for(self, path_id: int, name: str | None = None) -> Any:
         """The path's congestion controller: per-path override, else the configured one;
         coupled controllers (lia/olia/balia) share one group per connection."""
-        policy = self._paths.policy
-        chosen = name or policy.congestion_control_for(path_id, self._config.congestion_control)
-        factory = self._cc_factories.get(chosen)
+        c = self._c
+        policy = c._paths.policy
+        chosen = name or policy.congestion_control_for(path_id, c._config.congestion_control)
+        factory = self.cc_factories.get(chosen)
         if factory is None:
             factory = connection_controller_factory(chosen)
-            self._cc_factories[chosen] = factory
+            self.cc_factories[chosen] = factory
         return factory(1200)
-
-    # -- negotiation ----------------------------------------------------------------------
 
     @property
     def multipath_enabled(self) -> bool:
         """Both endpoints advertised initial_max_path_id (multipath is in use)."""
-        return self._mp
+        c = self._c
+        return c._mp
 
-    def _mp_on_peer_params(self, peer_max: int | None) -> None:
+    def on_peer_params(self, peer_max: int | None) -> None:
         """§"initial_max_path_id": used only if both sides advertise it."""
-        if peer_max is None or self._config.max_path_id is None:
+        c = self._c
+        if peer_max is None or c._config.max_path_id is None:
             return
         if peer_max > MAX_PATH_ID_LIMIT:
             raise QuicError(TransportErrorCode.TRANSPORT_PARAMETER_ERROR,
                             "initial_max_path_id above 2^32-1")
-        self._mp = True
-        self._mp_peer_max = peer_max
-        self._mp_peer_initial_max = peer_max
-        self._mp_issue_path_cids()
+        c._mp = True
+        self.peer_max = peer_max
+        self.peer_initial_max = peer_max
+        self._issue_path_cids()
 
-    def _mp_check_nonce(self) -> None:
+    def check_nonce(self) -> None:
         """§"initial_max_path_id": a cipher suite with a nonce under 12 bytes cannot be
         used with multipath: TRANSPORT_PARAMETER_ERROR."""
-        keys = self._one_rtt
-        if self._mp and keys is not None and len(getattr(keys.send, "iv", b"\0" * 12)) < (
+        c = self._c
+        keys = c._one_rtt
+        if c._mp and keys is not None and len(getattr(keys.send, "iv", b"\0" * 12)) < (
                 MIN_NONCE_LENGTH):
             raise QuicError(TransportErrorCode.TRANSPORT_PARAMETER_ERROR,
                             "multipath needs an AEAD nonce of at least 12 bytes")
 
-    # -- connection IDs per path -----------------------------------------------------------
-
-    def _peer_cids_for(self, path_id: int) -> PeerCids | None:
+    def peer_cids_for(self, path_id: int) -> PeerCids | None:
+        c = self._c
         if path_id == 0:
-            return self._peer_cids
-        return self._mp_peer_cids.get(path_id)
+            return c._peer_cids
+        return self.peer_cids.get(path_id)
 
-    def _rx_path_id(self, dcid: bytes) -> int:
+    def rx_path_id(self, dcid: bytes) -> int:
         """The path ID a 1-RTT packet belongs to, from its DCID (0 without multipath)."""
-        if not self._mp_cid_index:
+        if not self.cid_index:
             return 0
-        return self._mp_cid_index.get(dcid, 0)
+        return self.cid_index.get(dcid, 0)
 
-    def _mp_issue_path_cids(self) -> None:
+    def _issue_path_cids(self) -> None:
         """§"Issuing New Connection IDs": CIDs for unused path IDs up to the minimum of
         both limits, without holes, a bounded number ahead of the highest in use."""
-        if not self._mp or self._peer_params is None:
+        c = self._c
+        if not c._mp or c._peer_params is None:
             return
-        limit = min(self._mp_local_max, self._mp_peer_max,
-                    max(self._mp_used_ids) + PROACTIVE_PATH_IDS)
-        per_path = min(self._peer_params.active_connection_id_limit, CIDS_PER_NEW_PATH)
+        limit = min(self.local_max, self.peer_max,
+                    max(self.used_ids) + PROACTIVE_PATH_IDS)
+        per_path = min(c._peer_params.active_connection_id_limit, CIDS_PER_NEW_PATH)
         for path_id in range(1, limit + 1):
-            if path_id in self._mp_local_cids or (
-                    path_id in self._mp_used_ids and self._paths.get(path_id) is None):
+            if path_id in self.local_cids or (
+                    path_id in self.used_ids and c._paths.get(path_id) is None):
                 continue
-            cids = LocalCids(self._config.connection_id_length, self._config.stateless_reset_key,
-                             path_id=path_id, generator=self._config.connection_id_generator)
+            cids = LocalCids(c._config.connection_id_length, c._config.stateless_reset_key,
+                             path_id=path_id, generator=c._config.connection_id_generator)
             while cids.initial is not None and (
-                    cids.initial.cid in self._local_cids or cids.initial.cid in self._mp_cid_index):
-                cids = LocalCids(self._config.connection_id_length,
-                                 self._config.stateless_reset_key, path_id=path_id,
-                                 generator=self._config.connection_id_generator)
-            self._mp_local_cids[path_id] = cids
+                    cids.initial.cid in c._local_cids or cids.initial.cid in self.cid_index):
+                cids = LocalCids(c._config.connection_id_length,
+                                 c._config.stateless_reset_key, path_id=path_id,
+                                 generator=c._config.connection_id_generator)
+            self.local_cids[path_id] = cids
             entries = list(cids.active) + cids.replenish(per_path)
             for entry in entries:
                 self._announce_cid(path_id, entry.sequence_number, entry.cid, entry.reset_token)
 
     def _announce_cid(self, path_id: int, seq: int, cid: bytes, token: bytes) -> None:
-        self._mp_cid_index[cid] = path_id
-        self._control.append(FrameRecord(PathNewConnectionIdFrame(path_id, seq, 0, cid, token)))
-        self._queue_event(ConnectionIdIssued(cid, seq, token, path_id))
+        c = self._c
+        self.cid_index[cid] = path_id
+        c._control.append(FrameRecord(PathNewConnectionIdFrame(path_id, seq, 0, cid, token)))
+        c._queue_event(ConnectionIdIssued(cid, seq, token, path_id))
 
-    def _mp_replenish(self, path_id: int) -> None:
-        cids = self._mp_local_cids.get(path_id)
-        if cids is None or self._peer_params is None:
+    def _replenish(self, path_id: int) -> None:
+        c = self._c
+        cids = self.local_cids.get(path_id)
+        if cids is None or c._peer_params is None:
             return
-        per_path = min(self._peer_params.active_connection_id_limit, CIDS_PER_NEW_PATH)
+        per_path = min(c._peer_params.active_connection_id_limit, CIDS_PER_NEW_PATH)
         for entry in cids.replenish(per_path):
             self._announce_cid(path_id, entry.sequence_number, entry.cid, entry.reset_token)
 
-    def _issue_cids(self) -> None:
+    def issue_cids(self) -> None:
         """NEW_CONNECTION_ID for path 0 up to the peer's active_connection_id_limit."""
-        if self._peer_params is None:
+        c = self._c
+        if c._peer_params is None:
             return
-        for entry in self._local_cids.replenish(self._peer_params.active_connection_id_limit):
-            self._control.append(FrameRecord(NewConnectionIdFrame(
+        for entry in c._local_cids.replenish(c._peer_params.active_connection_id_limit):
+            c._control.append(FrameRecord(NewConnectionIdFrame(
                 entry.sequence_number, 0, entry.cid, entry.reset_token)))
-            self._queue_event(ConnectionIdIssued(entry.cid, entry.sequence_number,
+            c._queue_event(ConnectionIdIssued(entry.cid, entry.sequence_number,
                                                  entry.reset_token))
 
-    def _flush_retirements(self) -> None:
+    def flush_retirements(self) -> None:
         """RETIRE_CONNECTION_ID (path 0) and PATH_RETIRE_CONNECTION_ID frames owed."""
-        pending = self._peer_cids.pending_retirements
+        c = self._c
+        pending = c._peer_cids.pending_retirements
         for seq in pending:
-            self._control.append(RetireCidRecord(seq))
+            c._control.append(RetireCidRecord(seq))
         pending.clear()
-        self._mp_flush_retirements()
+        self._flush_path_retirements()
 
-    def _mp_flush_retirements(self) -> None:
-        for path_id, cids in self._mp_peer_cids.items():
+    def _flush_path_retirements(self) -> None:
+        c = self._c
+        for path_id, cids in self.peer_cids.items():
             for seq in cids.pending_retirements:
-                self._control.append(FrameRecord(PathRetireConnectionIdFrame(path_id, seq)))
+                c._control.append(FrameRecord(PathRetireConnectionIdFrame(path_id, seq)))
             cids.pending_retirements.clear()
 
     @property
-    def _mp_host_cids(self) -> list[bytes]:
-        return list(self._mp_cid_index)
+    def host_cids(self) -> list[bytes]:
+        return list(self.cid_index)
 
-    # -- opening paths -----------------------------------------------------------------
-
-    def _mp_new_path(self, path_id: int, network_path: NetworkPath, peer_cid: PeerCid | None,
+    def _new_path(self, path_id: int, network_path: NetworkPath, peer_cid: PeerCid | None,
                      now: float, congestion_control: str | None = None) -> Path:
-        c = self._config
+        conn = self._c
+        c = conn._config
         tracker = AckTracker(max_ack_delay=c.max_ack_delay, min_ack_delay=c.min_ack_delay)
-        recovery = self._make_recovery(path_id)
-        if congestion_control is not None or self._paths.policy.path_congestion_control:
+        recovery = conn._make_recovery(path_id)
+        if congestion_control is not None or conn._paths.policy.path_congestion_control:
             # Its pacing burst and ECN codepoint (ECT(1) for an L4S controller) follow.
-            recovery.set_controller(self._controller_for(path_id, congestion_control))
+            recovery.set_controller(self.controller_for(path_id, congestion_control))
         path = Path(path_id, network_path, recovery, PacketSpace(SpaceId.APPLICATION, tracker,
                                                                   path_id), validated=False)
         path.peer_cid = peer_cid
         path.opened_at = now
-        if c.pmtud and self._peer_params is not None:
+        if c.pmtud and conn._peer_params is not None:
             from tquic.core.pmtud import Pmtud
 
-            ceiling = min(c.max_udp_payload_size, self._peer_params.max_udp_payload_size)
+            ceiling = min(c.max_udp_payload_size, conn._peer_params.max_udp_payload_size)
             if ceiling > path.max_datagram_size:
                 path.pmtud = Pmtud(path.max_datagram_size, ceiling)
-        pending = self._mp_pending_status.pop(path_id, None)
+        pending = self.pending_status.pop(path_id, None)
         if pending is not None:
             path.peer_status_seq, path.peer_backup = pending
-        self._paths.add(path)
-        self._mp_used_ids.add(path_id)
-        self._queue_event(PathAvailable(path_id, network_path))
+        conn._paths.add(path)
+        self.used_ids.add(path_id)
+        conn._queue_event(PathAvailable(path_id, network_path))
         if pending is not None and pending[1]:
-            self._queue_event(PathStatusChanged(path_id, True, by_peer=True))
+            conn._queue_event(PathStatusChanged(path_id, True, by_peer=True))
         return path
 
     @property
     def can_open_path(self) -> bool:
         """Client: ``add_path`` would succeed now (multipath negotiated, handshake
         confirmed, an unused path ID with connection IDs from both sides)."""
-        if not (self._is_client and self._mp and self._handshake_confirmed
-                and self._state == ConnState.CONNECTED):
+        c = self._c
+        if not (c._is_client and c._mp and c._handshake_confirmed
+                and c._state == ConnState.CONNECTED):
             return False
-        for path_id in range(1, min(self._mp_local_max, self._mp_peer_max) + 1):
-            peer = self._mp_peer_cids.get(path_id)
-            if (path_id not in self._mp_used_ids and path_id in self._mp_local_cids
+        for path_id in range(1, min(self.local_max, self.peer_max) + 1):
+            peer = self.peer_cids.get(path_id)
+            if (path_id not in self.used_ids and path_id in self.local_cids
                     and peer is not None and peer.unused_count):
                 return True
         return False
@@ -270,105 +269,110 @@ class MultipathMixin(ConnectionBase):
         path ID; PathValidated follows when PATH_RESPONSE arrives
         (§"Path Initiation and Validation").  Raises PathError when impossible (a
         PATHS_BLOCKED or PATH_CIDS_BLOCKED frame is then sent when it may help)."""
-        if not self._is_client:
+        c = self._c
+        if not c._is_client:
             raise PathError("only a client opens paths (§\"Path Management\")")
-        if not self._mp or not self._handshake_confirmed or self._state != ConnState.CONNECTED:
+        if not c._mp or not c._handshake_confirmed or c._state != ConnState.CONNECTED:
             raise PathError("multipath is not negotiated, or the handshake is not confirmed")
         if isinstance(local, NetworkPath):
             network_path = local
         else:
-            remote = remote_addr or self._paths.primary.network_path.remote
+            remote = remote_addr or c._paths.primary.network_path.remote
             network_path = NetworkPath(tuple(local), tuple(remote))  # type: ignore[arg-type]
-        limit = min(self._mp_local_max, self._mp_peer_max)
+        limit = min(self.local_max, self.peer_max)
         chosen: int | None = None
         blocked_on_cids: int | None = None
         for path_id in range(1, limit + 1):
-            if path_id in self._mp_used_ids:
+            if path_id in self.used_ids:
                 continue
-            peer = self._mp_peer_cids.get(path_id)
-            if path_id in self._mp_local_cids and peer is not None and peer.unused_count:
+            peer = self.peer_cids.get(path_id)
+            if path_id in self.local_cids and peer is not None and peer.unused_count:
                 chosen = path_id
                 break
             if blocked_on_cids is None:
                 blocked_on_cids = path_id
         if chosen is None:
             if blocked_on_cids is not None:
-                peer = self._mp_peer_cids.get(blocked_on_cids)
-                self._control.append(FrameRecord(PathCidsBlockedFrame(
+                peer = self.peer_cids.get(blocked_on_cids)
+                c._control.append(FrameRecord(PathCidsBlockedFrame(
                     blocked_on_cids, 0 if peer is None else peer.next_expected_sequence)))
                 raise PathError(f"no connection ID from the peer for path {blocked_on_cids}")
-            self._control.append(FrameRecord(PathsBlockedFrame(self._mp_peer_max)))
-            raise PathError(f"no unused path ID (peer's maximum is {self._mp_peer_max})")
-        peer_cids = self._mp_peer_cids[chosen]
+            c._control.append(FrameRecord(PathsBlockedFrame(self.peer_max)))
+            raise PathError(f"no unused path ID (peer's maximum is {self.peer_max})")
+        peer_cids = self.peer_cids[chosen]
         peer_cid = peer_cids.acquire()
-        path = self._mp_new_path(chosen, network_path, peer_cid, now, congestion_control)
+        path = self._new_path(chosen, network_path, peer_cid, now, congestion_control)
         path.amplification_limited = False  # we chose the server's address ourselves
-        self._migration.start_challenge(path, now)
+        c._migration.start_challenge(path, now)
         if backup:
             self._send_status(path, True, now)
-        self._mp_issue_path_cids()
+        self._issue_path_cids()
         return chosen
 
-    def _mp_accept_path(self, path_id: int, network_path: NetworkPath,
+    def accept_path(self, path_id: int, network_path: NetworkPath,
                         now: float) -> Path | None:
         """Server: a decrypted packet on an unused path ID opens that path (§"Path
         Initiation and Validation"); we validate the client's address before data."""
-        if (self._is_client or path_id in self._mp_used_ids
-                or self._state != ConnState.CONNECTED):
+        c = self._c
+        if (c._is_client or path_id in self.used_ids
+                or c._state != ConnState.CONNECTED):
             return None
-        if not self._paths.policy.accept_paths:
+        if not c._paths.policy.accept_paths:
             # §"Path Initiation": a path we do not want is closed with PATH_ABANDON
             # sent on another path; the path ID is consumed.
-            self._mp_used_ids.add(path_id)
-            self._control.append(FrameRecord(PathAbandonFrame(
+            self.used_ids.add(path_id)
+            c._control.append(FrameRecord(PathAbandonFrame(
                 path_id, PathAbandonCode.PATH_RESOURCE_LIMIT_REACHED)))
             return None
-        peer_cids = self._mp_peer_cids.get(path_id)
+        peer_cids = self.peer_cids.get(path_id)
         peer_cid = peer_cids.acquire() if peer_cids is not None else None
-        path = self._mp_new_path(path_id, network_path, peer_cid, now)
+        path = self._new_path(path_id, network_path, peer_cid, now)
         if peer_cid is None:
             # §"Path Initiation": no CID to answer with: abandon it on another path.
-            self._mp_abandon(path, PathAbandonCode.NO_CID_AVAILABLE_FOR_PATH, now)
+            self.abandon(path, PathAbandonCode.NO_CID_AVAILABLE_FOR_PATH, now)
             return path
-        self._migration.start_challenge(path, now)
-        self._mp_issue_path_cids()
+        c._migration.start_challenge(path, now)
+        self._issue_path_cids()
         return path
-
-    # -- status, abandon ------------------------------------------------------------------
 
     def set_path_status(self, path_id: int, backup: bool, now: float = 0.0) -> None:
         """Signal PATH_STATUS_BACKUP / PATH_STATUS_AVAILABLE for a path; we follow our own
         signal too (a backup path carries data only when no available path is left)."""
-        path = self._paths.get(path_id)
-        if not self._mp or path is None or not path.usable:
+        c = self._c
+        path = c._paths.get(path_id)
+        if not c._mp or path is None or not path.usable:
             raise PathError(f"no open path {path_id}")
         self._send_status(path, backup, now)
 
     def _send_status(self, path: Path, backup: bool, now: float) -> None:
+        c = self._c
         path.local_status_seq += 1
         path.local_backup = backup
         frame_cls = PathStatusBackupFrame if backup else PathStatusAvailableFrame
-        self._control.append(FrameRecord(frame_cls(path.path_id, path.local_status_seq)))
-        self._queue_event(PathStatusChanged(path.path_id, backup, by_peer=False))
+        c._control.append(FrameRecord(frame_cls(path.path_id, path.local_status_seq)))
+        c._queue_event(PathStatusChanged(path.path_id, backup, by_peer=False))
 
     def abandon_path(self, path_id: int, error_code: int = PathAbandonCode.APPLICATION_ABANDON_PATH,
                      now: float = 0.0) -> None:
         """Close one path with PATH_ABANDON (§"Path Close"); its unacknowledged data is
         resent on the other paths.  Abandoning the last open path closes the connection."""
-        path = self._paths.get(path_id)
-        if not self._mp or path is None or path.state == PathState.ABANDONED:
+        c = self._c
+        path = c._paths.get(path_id)
+        if not c._mp or path is None or path.state == PathState.ABANDONED:
             raise PathError(f"no open path {path_id}")
-        self._mp_abandon(path, error_code, now)
-        if not self._paths.open_paths():
-            self.close(0, "last path abandoned", application=False)  # type: ignore[attr-defined]
+        self.abandon(path, error_code, now)
+        if not c._paths.open_paths():
+            c.close(0, "last path abandoned", application=False)
 
-    def _mp_fail_path(self, path: Path, reason: str, now: float) -> None:
+    def fail_path(self, path: Path, reason: str, now: float) -> None:
         """Failover: reinject at once, then PATH_ABANDON(PATH_UNSTABLE_OR_POOR)."""
+        c = self._c
         path.state = PathState.FAILED
-        self._queue_event(PathFailed(path.path_id, reason))
-        self._mp_abandon(path, PathAbandonCode.PATH_UNSTABLE_OR_POOR, now)
+        c._queue_event(PathFailed(path.path_id, reason))
+        self.abandon(path, PathAbandonCode.PATH_UNSTABLE_OR_POOR, now)
 
-    def _mp_abandon(self, path: Path, error_code: int, now: float, by_peer: bool = False) -> None:
+    def abandon(self, path: Path, error_code: int, now: float, by_peer: bool = False) -> None:
+        c = self._c
         if path.state == PathState.ABANDONED:
             return
         path.state = PathState.ABANDONED
@@ -377,46 +381,45 @@ class MultipathMixin(ConnectionBase):
         path.responses.clear()
         path.copies.clear()
         # §"Path Close": the CIDs the peer gave us for the path are retired at once.
-        peer_cids = self._peer_cids_for(path.path_id)
+        peer_cids = self.peer_cids_for(path.path_id)
         if path.path_id != 0:
-            self._mp_peer_cids.pop(path.path_id, None)
+            self.peer_cids.pop(path.path_id, None)
         elif peer_cids is not None:
             peer_cids.reset_tokens.clear()
         path.peer_cid = None
         # The frames are connection-level: what was in flight is sent again elsewhere.
         for packet in path.recovery.take_all_in_flight():
-            self._streams.on_packet_lost(packet, path)
-        self._paths.hooks.on_path_closed(path)
+            c._streams.on_packet_lost(packet, path)
+        c._paths.hooks.on_path_closed(path)
         release_controller(path.recovery.controller)
         if not path.abandon_sent:
             path.abandon_sent = True
-            self._control.append(FrameRecord(PathAbandonFrame(path.path_id, int(error_code))))
+            c._control.append(FrameRecord(PathAbandonFrame(path.path_id, int(error_code))))
         # Keep the receive state 3 PTO (§"Path Close") for reordered packets.
-        path.abandon_deadline = now + 3 * self._timers.pto()
-        self._queue_event(PathAbandoned(path.path_id, int(error_code), by_peer))
+        path.abandon_deadline = now + 3 * c._timers.pto()
+        c._queue_event(PathAbandoned(path.path_id, int(error_code), by_peer))
 
-    def _mp_forget(self, path: Path) -> None:
+    def _forget(self, path: Path) -> None:
         """The retention time is over: drop the path and the CIDs we issued for it, and
         give the peer one more path ID (MAX_PATH_ID) so that as many paths as configured
         can be open again: path IDs are never reused (§"Path Close"), so a link that
         flaps would otherwise run out of them (§"Issuing New Connection IDs")."""
-        self._paths.remove(path.path_id)
-        if self._qlog is not None:
-            self._qlog.path_updated(path.path_id, "closed")
-        if self._mp_local_max < MAX_PATH_ID_LIMIT:
-            self._mp_local_max += 1
-            self._control.append(FrameRecord(MaxPathIdFrame(self._mp_local_max)))
-        cids = self._mp_local_cids.get(path.path_id)
+        c = self._c
+        c._paths.remove(path.path_id)
+        if c._qlog is not None:
+            c._qlog.path_updated(path.path_id, "closed")
+        if self.local_max < MAX_PATH_ID_LIMIT:
+            self.local_max += 1
+            c._control.append(FrameRecord(MaxPathIdFrame(self.local_max)))
+        cids = self.local_cids.get(path.path_id)
         if cids is not None:
             for entry in cids.active:
-                self._mp_cid_index.pop(entry.cid, None)
-                self._queue_event(ConnectionIdRetired(entry.cid, entry.sequence_number,
+                self.cid_index.pop(entry.cid, None)
+                c._queue_event(ConnectionIdRetired(entry.cid, entry.sequence_number,
                                                       path.path_id))
-        self._mp_issue_path_cids()
+        self._issue_path_cids()
 
-    # -- copies on a chosen path (redundant, deadline) ------------------------------------
-
-    def _mp_queue_copies(self, target: Path, records: Sequence[Record]) -> None:
+    def queue_copies(self, target: Path, records: Sequence[Record]) -> None:
         """Queue another copy of these STREAM records on ``target``'s own front of queue
         (docs/schedulers.md ``select_many`` and ``reinjections``): they leave on that
         path, ahead of new data, the next time it builds a packet -- not through the
@@ -429,11 +432,12 @@ class MultipathMixin(ConnectionBase):
             # oldest ones are the least useful.
             del copies[: len(copies) - MAX_PATH_COPIES]
 
-    def _add_copies(self, draft: Any, path: Path, room: int) -> int:
+    def add_copies(self, draft: Any, path: Path, room: int) -> int:
         """STREAM frames for ``path.copies`` into ``draft`` (built from the stream's send
         buffer; ranges acknowledged meanwhile are skipped); returns the bytes used."""
+        c = self._c
         copies = path.copies
-        streams = self._streams.send
+        streams = c._streams.send
         used = 0
         while copies:
             space = room - used
@@ -460,19 +464,18 @@ class MultipathMixin(ConnectionBase):
                 copies[0] = StreamRecord(stream_id, start + n, end - start - n, fin)
         return used
 
-    # -- timers -----------------------------------------------------------------------
-
-    def _mp_deadlines(self) -> list[float]:
+    def deadlines(self) -> list[float]:
+        c = self._c
         out: list[float] = []
-        for path in self._paths:
+        for path in c._paths:
             if path.abandon_deadline is not None:
                 out.append(path.abandon_deadline)
             if path.keepalive_at is not None:
                 out.append(path.keepalive_at)
-        reinject = self._paths.hooks.next_reinjection_time()
+        reinject = c._paths.hooks.next_reinjection_time()
         if reinject is not None:
             out.append(reinject)
-        paths = self._paths
+        paths = c._paths
         if len(paths) > 1 and paths.policy.suspect_silent_paths:
             for path in paths:
                 silent = silence_deadline(path, paths)
@@ -480,18 +483,19 @@ class MultipathMixin(ConnectionBase):
                     out.append(silent)
         return out
 
-    def _mp_on_timeout(self, now: float) -> None:
-        paths = self._paths
+    def on_timeout(self, now: float) -> None:
+        c = self._c
+        paths = c._paths
         keepalive = paths.policy.backup_keepalive
         for path in paths:
             if path.abandon_deadline is not None:
                 if now >= path.abandon_deadline:
-                    self._mp_forget(path)
+                    self._forget(path)
                 continue
             if paths.failed_path(path):
-                self._mp_fail_path(path, f"{path.recovery.pto_count} PTOs without an ACK", now)
+                self.fail_path(path, f"{path.recovery.pto_count} PTOs without an ACK", now)
                 if not paths.open_paths():
-                    self.close(0, "every path failed", application=False)  # type: ignore[attr-defined]
+                    c.close(0, "every path failed", application=False)
                 continue
             # A backup path is kept validated and alive with a PING now and then.
             if keepalive is not None and path.is_backup and path.validated:
@@ -503,35 +507,37 @@ class MultipathMixin(ConnectionBase):
                         path.space.probe_packets = max(path.space.probe_packets, 1)
             else:
                 path.keepalive_at = None
-        self._mp_check_silence(now)
-        self._mp_probe_alternatives(now)
+        self._check_silence(now)
+        self._probe_alternatives(now)
         hooks = paths.hooks
         when = hooks.next_reinjection_time()
         if when is not None and now >= when:
             for item in hooks.reinjections(paths.schedulable(), now):
                 frames: list[Record] = item.packet.frames  # type: ignore[assignment]
-                self._mp_queue_copies(item.target, frames)
+                self.queue_copies(item.target, frames)
                 # Other retransmittable frames (control) are cheap to repeat anywhere.
                 rest = [r for r in frames if not isinstance(r, StreamRecord)]
                 if rest:
-                    self._streams.on_records_lost(rest, item.source)
+                    c._streams.on_records_lost(rest, item.source)
 
-    def _mp_on_pto(self, path: Path, now: float) -> None:
+    def on_pto(self, path: Path, now: float) -> None:
         """§"PTO Expiration": the stream data of a path whose PTO fired is sent again on
         the other paths at once if one of them is fine (the originals stay in flight;
         whichever copy is acknowledged first completes the data).  A suspect path's data
         was sent again when it fell silent."""
+        c = self._c
         if path.recovery.pto_count != 1 or path.suspect_since is not None or not any(
                 p is not path and p.usable and p.validated and p.recovery.pto_count == 0
-                for p in self._paths):
+                for p in c._paths):
             return
-        self._mp_resend_in_flight(path)
+        self._resend_in_flight(path)
 
-    def _mp_resend_in_flight(self, path: Path) -> None:
+    def _resend_in_flight(self, path: Path) -> None:
         """Queue the stream data in flight on ``path`` to be sent again on any path
         (retransmissions go before new data); the originals stay in flight."""
-        streams = self._streams.send
-        queue = self._streams.send_queue
+        c = self._c
+        streams = c._streams.send
+        queue = c._streams.send_queue
         for packet in path.recovery.in_flight_packets(SpaceId.APPLICATION):
             if packet.resent:
                 continue
@@ -543,51 +549,53 @@ class MultipathMixin(ConnectionBase):
                         stream.on_lost(record.offset, record.length, record.fin)
                         queue[record.stream_id] = None
 
-    # -- silent paths (paths/silence.py) ------------------------------------------------
-
-    def _mp_check_silence(self, now: float) -> None:
+    def _check_silence(self, now: float) -> None:
         """Suspect every path that stayed silent past its deadline while the others were
         acknowledged: no new data on it, its in-flight data sent again, a probe."""
-        paths = self._paths
+        c = self._c
+        paths = c._paths
         if len(paths) < 2 or not paths.policy.suspect_silent_paths:
             return
         for path in paths:
             deadline = silence_deadline(path, paths)
             if deadline is not None and now >= deadline:
-                self._mp_suspect(path, now)
+                self._suspect(path, now)
 
-    def _mp_suspect(self, path: Path, now: float) -> None:
+    def _suspect(self, path: Path, now: float) -> None:
+        c = self._c
         path.suspect_since = now
         logger.info("%s path %d silent %.0f ms past its ACK (ACKs every %.1f ms, min RTT %.1f ms) "
                     "while other paths are acknowledged: suspect; its data in flight goes "
-                    "again on the others", "client" if self._is_client else "server",
+                    "again on the others", "client" if c._is_client else "server",
                     path.path_id, (now - (ack_due_since(path) or now)) * 1000,
                     (path.ack_spacing or 0.0) * 1000, path.recovery.rtt.min_rtt * 1000)
-        self._mp_resend_in_flight(path)
+        self._resend_in_flight(path)
         path.space.probe_packets = max(path.space.probe_packets, 1)
-        if self._qlog is not None:
-            self._qlog.path_updated(path.path_id, "suspect")
+        if c._qlog is not None:
+            c._qlog.path_updated(path.path_id, "suspect")
 
-    def _mp_on_path_acked(self, path: Path, now: float) -> None:
+    def on_path_acked(self, path: Path, now: float) -> None:
         """An ACK acknowledged packets of ``path``: its ACK clock, the end of its
         suspicion, and the other paths' silence measured against it."""
+        c = self._c
         if note_ack(path, now):
             logger.info("%s path %d acknowledged again: no longer suspect",
-                        "client" if self._is_client else "server", path.path_id)
-            if self._qlog is not None:
-                self._qlog.path_updated(path.path_id, "active")
-        if self._mp:
-            self._mp_check_silence(now)
+                        "client" if c._is_client else "server", path.path_id)
+            if c._qlog is not None:
+                c._qlog.path_updated(path.path_id, "active")
+        if c._mp:
+            self._check_silence(now)
 
-    def _mp_probe_alternatives(self, now: float) -> None:
+    def _probe_alternatives(self, now: float) -> None:
         """A path in PTO is suspect: an idle path (a backup one, typically) gets a PING so
         that a fresh ACK proves it alive, and the failure rule can act on evidence."""
-        suspects = [p for p in self._paths if p.usable and p.validated
+        c = self._c
+        suspects = [p for p in c._paths if p.usable and p.validated
                     and p.recovery.pto_count >= 1]
         if not suspects:
             return
         newest = max((p.last_ack_time or 0.0) for p in suspects)
-        for path in self._paths:
+        for path in c._paths:
             if (path in suspects or not path.usable or not path.validated
                     or path.peer_cid is None or path.recovery.bytes_in_flight):
                 continue
@@ -596,49 +604,51 @@ class MultipathMixin(ConnectionBase):
 
     def path_stats(self, now: float = 0.0) -> list[PathStats]:
         """A frozen snapshot per path (RTT, window, counters, goodput)."""
-        return self._paths.stats(now)
+        c = self._c
+        return c._paths.stats(now)
 
-    # -- frames -------------------------------------------------------------------------
-
-    def _mp_check_id(self, path_id: int, frame_type: int) -> None:
+    def _check_id(self, path_id: int, frame_type: int) -> None:
         # §"New Frames": a path ID above the maximum we announced is a PROTOCOL_VIOLATION.
-        if path_id > self._mp_local_max:
-            raise QuicError(PV, f"path ID {path_id} above our maximum {self._mp_local_max}",
+        if path_id > self.local_max:
+            raise QuicError(PV, f"path ID {path_id} above our maximum {self.local_max}",
                             frame_type=frame_type)
 
     def _on_path_ack(self, frame: PathAckFrame, epoch: int, path: Path, now: float) -> None:
+        c = self._c
         frame_type = FrameType.PATH_ACK if frame.ecn is None else FrameType.PATH_ACK_ECN
-        self._mp_check_id(frame.path_id, frame_type)
-        target = self._paths.get(frame.path_id)
+        self._check_id(frame.path_id, frame_type)
+        target = c._paths.get(frame.path_id)
         if target is None or target.state == PathState.ABANDONED:
             return  # §"Handling PATH_ACK for Abandoned Paths": silently ignored
-        self._process_ack(target, frame.ranges, frame.ack_delay, frame.ecn, frame_type, now)
+        c._process_ack(target, frame.ranges, frame.ack_delay, frame.ecn, frame_type, now)
 
     def _on_path_abandon(self, frame: PathAbandonFrame, epoch: int, path: Path,
                          now: float) -> None:
-        self._mp_check_id(frame.path_id, FrameType.PATH_ABANDON)
-        target = self._paths.get(frame.path_id)
+        c = self._c
+        self._check_id(frame.path_id, FrameType.PATH_ABANDON)
+        target = c._paths.get(frame.path_id)
         if target is None:
-            self._mp_used_ids.add(frame.path_id)  # abandoned before use: not an error
+            self.used_ids.add(frame.path_id)  # abandoned before use: not an error
             return
         if target.state == PathState.ABANDONED:
             return
-        self._mp_abandon(target, frame.error_code, now, by_peer=True)
-        if not self._paths.open_paths():
+        self.abandon(target, frame.error_code, now, by_peer=True)
+        if not c._paths.open_paths():
             # §"Path Close": PATH_ABANDON for the only open path: close the connection.
-            self.close(0, "peer abandoned the last path", application=False)  # type: ignore[attr-defined]
+            c.close(0, "peer abandoned the last path", application=False)
 
     def _on_path_status(self, frame: PathStatusBackupFrame | PathStatusAvailableFrame,
                         epoch: int, path: Path, now: float) -> None:
+        c = self._c
         backup = isinstance(frame, PathStatusBackupFrame)
-        self._mp_check_id(frame.path_id, FrameType.PATH_STATUS_BACKUP if backup
+        self._check_id(frame.path_id, FrameType.PATH_STATUS_BACKUP if backup
                           else FrameType.PATH_STATUS_AVAILABLE)
         seq = frame.path_status_sequence_number
-        target = self._paths.get(frame.path_id)
+        target = c._paths.get(frame.path_id)
         if target is None:
-            pending = self._mp_pending_status.get(frame.path_id)
-            if frame.path_id not in self._mp_used_ids and (pending is None or seq > pending[0]):
-                self._mp_pending_status[frame.path_id] = (seq, backup)
+            pending = self.pending_status.get(frame.path_id)
+            if frame.path_id not in self.used_ids and (pending is None or seq > pending[0]):
+                self.pending_status[frame.path_id] = (seq, backup)
             return
         if seq <= target.peer_status_seq:
             return  # §"PATH_STATUS_AVAILABLE and PATH_STATUS_BACKUP frames": outdated
@@ -646,28 +656,29 @@ class MultipathMixin(ConnectionBase):
         changed = target.peer_backup != backup
         target.peer_backup = backup
         if changed:
-            self._queue_event(PathStatusChanged(frame.path_id, backup, by_peer=True))
+            c._queue_event(PathStatusChanged(frame.path_id, backup, by_peer=True))
 
     def _on_path_new_connection_id(self, frame: PathNewConnectionIdFrame, epoch: int,
                                    path: Path, now: float) -> None:
+        c = self._c
         ft = FrameType.PATH_NEW_CONNECTION_ID
-        self._mp_check_id(frame.path_id, ft)
-        if frame.path_id in self._mp_used_ids and self._paths.get(frame.path_id) is None:
+        self._check_id(frame.path_id, ft)
+        if frame.path_id in self.used_ids and c._paths.get(frame.path_id) is None:
             return  # a path we already forgot
-        existing = self._paths.get(frame.path_id)
+        existing = c._paths.get(frame.path_id)
         if existing is not None and existing.state == PathState.ABANDONED:
             return
         # RFC 9000 §5.1: a CID is unique on the connection, whatever its path ID.
-        for pid in [0, *self._mp_peer_cids]:
+        for pid in [0, *self.peer_cids]:
             if pid == frame.path_id:
                 continue
-            other = self._peer_cids_for(pid)
+            other = self.peer_cids_for(pid)
             if other is not None and other.has_cid(frame.connection_id):
                 raise QuicError(PV, "connection ID issued for two path IDs", frame_type=ft)
-        cids = self._peer_cids_for(frame.path_id)
+        cids = self.peer_cids_for(frame.path_id)
         if cids is None:
-            cids = PeerCids(self._config.active_connection_id_limit)
-            self._mp_peer_cids[frame.path_id] = cids
+            cids = PeerCids(c._config.active_connection_id_limit)
+            self.peer_cids[frame.path_id] = cids
         try:
             retired = cids.on_new_connection_id(
                 frame.sequence_number, frame.retire_prior_to, frame.connection_id,
@@ -678,73 +689,76 @@ class MultipathMixin(ConnectionBase):
             existing.peer_cid = cids.acquire()
             if existing.peer_cid is None:
                 raise QuicError(PV, "retire_prior_to left no connection ID", frame_type=ft)
-        self._flush_retirements()
+        self.flush_retirements()
 
     def _on_path_retire_connection_id(self, frame: PathRetireConnectionIdFrame, epoch: int,
                                       path: Path, now: float) -> None:
+        c = self._c
         ft = FrameType.PATH_RETIRE_CONNECTION_ID
-        self._mp_check_id(frame.path_id, ft)
+        self._check_id(frame.path_id, ft)
         if frame.path_id == 0:
-            cids = self._local_cids
+            cids = c._local_cids
         else:
-            found = self._mp_local_cids.get(frame.path_id)
+            found = self.local_cids.get(frame.path_id)
             if found is None:
-                if frame.path_id in self._mp_used_ids:
+                if frame.path_id in self.used_ids:
                     return
                 raise QuicError(PV, f"no connection ID issued for path {frame.path_id}",
                                 frame_type=ft)
             cids = found
         try:
-            entry = cids.on_retire(frame.sequence_number, self._rx_dcid)
+            entry = cids.on_retire(frame.sequence_number, c._rx_dcid)
         except QuicError as exc:
             raise QuicError(exc.error_code, exc.reason, frame_type=ft) from None
         if entry is None:
             return
-        self._mp_cid_index.pop(entry.cid, None)
-        self._queue_event(ConnectionIdRetired(entry.cid, entry.sequence_number, frame.path_id))
-        target = self._paths.get(frame.path_id)
+        self.cid_index.pop(entry.cid, None)
+        c._queue_event(ConnectionIdRetired(entry.cid, entry.sequence_number, frame.path_id))
+        target = c._paths.get(frame.path_id)
         if frame.path_id == 0:
-            self._issue_cids()
+            self.issue_cids()
         elif target is None or target.state != PathState.ABANDONED:
-            self._mp_replenish(frame.path_id)
+            self._replenish(frame.path_id)
 
     def _on_max_path_id(self, frame: MaxPathIdFrame, epoch: int, path: Path, now: float) -> None:
         value = frame.maximum_path_id
-        if value > MAX_PATH_ID_LIMIT or value < self._mp_peer_initial_max:
+        if value > MAX_PATH_ID_LIMIT or value < self.peer_initial_max:
             # §"MAX_PATH_ID frame": invalid Maximum Path Identifier.
             raise QuicError(PV, f"invalid MAX_PATH_ID {value}", frame_type=FrameType.MAX_PATH_ID)
-        if value > self._mp_peer_max:
-            self._mp_peer_max = value
-            self._mp_issue_path_cids()
+        if value > self.peer_max:
+            self.peer_max = value
+            self._issue_path_cids()
 
     def _on_paths_blocked(self, frame: PathsBlockedFrame, epoch: int, path: Path,
                           now: float) -> None:
-        if frame.maximum_path_id > self._mp_local_max:
+        if frame.maximum_path_id > self.local_max:
             raise QuicError(PV, "PATHS_BLOCKED above our maximum path ID",
                             frame_type=FrameType.PATHS_BLOCKED)
 
     def _on_path_cids_blocked(self, frame: PathCidsBlockedFrame, epoch: int, path: Path,
                               now: float) -> None:
+        c = self._c
         ft = FrameType.PATH_CIDS_BLOCKED
-        self._mp_check_id(frame.path_id, ft)
-        cids = self._local_cids if frame.path_id == 0 else self._mp_local_cids.get(frame.path_id)
+        self._check_id(frame.path_id, ft)
+        cids = c._local_cids if frame.path_id == 0 else self.local_cids.get(frame.path_id)
         next_seq = 0 if cids is None else cids.next_sequence
         if frame.next_sequence_number > next_seq:
             raise QuicError(PV, "PATH_CIDS_BLOCKED names a sequence number never issued",
                             frame_type=ft)
         if frame.path_id != 0:
-            self._mp_replenish(frame.path_id)
+            self._replenish(frame.path_id)
+
 
 MP_HANDLERS: dict[type, Callable[[Any, Any, int, Path, float], None]] = {
-    PathAckFrame: MultipathMixin._on_path_ack,
-    PathAbandonFrame: MultipathMixin._on_path_abandon,
-    PathStatusBackupFrame: MultipathMixin._on_path_status,
-    PathStatusAvailableFrame: MultipathMixin._on_path_status,
-    PathNewConnectionIdFrame: MultipathMixin._on_path_new_connection_id,
-    PathRetireConnectionIdFrame: MultipathMixin._on_path_retire_connection_id,
-    MaxPathIdFrame: MultipathMixin._on_max_path_id,
-    PathsBlockedFrame: MultipathMixin._on_paths_blocked,
-    PathCidsBlockedFrame: MultipathMixin._on_path_cids_blocked,
+    PathAckFrame: Multipath._on_path_ack,
+    PathAbandonFrame: Multipath._on_path_abandon,
+    PathStatusBackupFrame: Multipath._on_path_status,
+    PathStatusAvailableFrame: Multipath._on_path_status,
+    PathNewConnectionIdFrame: Multipath._on_path_new_connection_id,
+    PathRetireConnectionIdFrame: Multipath._on_path_retire_connection_id,
+    MaxPathIdFrame: Multipath._on_max_path_id,
+    PathsBlockedFrame: Multipath._on_paths_blocked,
+    PathCidsBlockedFrame: Multipath._on_path_cids_blocked,
 }
 
-__all__ = ["MP_HANDLERS", "Epoch", "MultipathMixin", "PathError"]
+__all__ = ["MP_HANDLERS", "Epoch", "Multipath", "PathError"]

@@ -373,7 +373,7 @@ class PacketBuilder:
             if path_frames:
                 room -= self._add_path_frames(draft, path, room)
         if copies:
-            room -= c._add_copies(draft, path, room)
+            room -= c._multipath.add_copies(draft, path, room)
         if can_send and not only_path_frames:
             room -= self._add_app_payload(draft, one_rtt_epoch, room)
         if probe and not draft.ack_eliciting:

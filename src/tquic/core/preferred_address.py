@@ -184,7 +184,7 @@ class PreferredAddressHandler:
         path.peer_cid = probe.peer_cid
         if old is not None and old is not probe.peer_cid:
             c._peer_cids.retire(old.sequence_number)
-            c._flush_retirements()
+            c._multipath.flush_retirements()
         path.network_path = probe.network_path
         path.previous_network_path = None
         # §9.4: another server address is a new path: fresh RTT and congestion state.

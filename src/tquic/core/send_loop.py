@@ -146,7 +146,7 @@ class SendLoop:
             for extra in chosen[1:]:
                 if not copies or not extra.recovery.can_send(extra.max_datagram_size):
                     continue
-                c._mp_queue_copies(extra, copies)
+                c._multipath.queue_copies(extra, copies)
                 dup = builder.build_datagram(extra, now)
                 if dup is not None:
                     out.append((dup, extra.network_path))

@@ -107,7 +107,7 @@ class Timers:
         if c._one_rtt is not None and c._one_rtt.prev_expiry is not None:
             deadlines.append(c._one_rtt.prev_expiry)
         if c._mp:
-            deadlines.extend(c._mp_deadlines())
+            deadlines.extend(c._multipath.deadlines())
         preferred = c._preferred.deadline()
         if preferred is not None:
             deadlines.append(preferred)
@@ -159,7 +159,7 @@ class Timers:
         if c._one_rtt is not None:
             c._one_rtt.discard_previous(now)
         if c._mp:
-            c._mp_on_timeout(now)
+            c._multipath.on_timeout(now)
         if c._preferred.probe is not None:
             c._preferred.on_timeout(now)
 
@@ -182,7 +182,7 @@ class Timers:
             if outcome.probe_space == SpaceId.APPLICATION:
                 path.space.probe_packets = outcome.probe_packets
                 if c._mp:
-                    c._mp_on_pto(path, now)
+                    c._multipath.on_pto(path, now)
                 self._requeue_for_probe(path)
             else:
                 epoch = (Epoch.INITIAL if outcome.probe_space == SpaceId.INITIAL
