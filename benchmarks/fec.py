@@ -59,8 +59,9 @@ LINK = "rate=50mbit,delay=20ms,queue=1000"
 SCENARIOS: dict[str, tuple[str, ...]] = {
     "a 5% random": (f"{LINK},loss=5%",),
     "b GE 3% bursts": (f"{LINK},burst=0.928%:30%",),
-    "c clean + 5%": (LINK, f"{LINK},loss=5%"),
-    "d clean + GE 5%": (LINK, f"{LINK},burst=1.58%:30%"),
+    # the lossy link first: path 0, where a bond starts (the FEC must learn to leave it)
+    "c clean + 5%": (f"{LINK},loss=5%", LINK),
+    "d clean + GE 5%": (f"{LINK},burst=1.58%:30%", LINK),
 }
 """Each link as a ``tquic netem`` profile (both directions): the simulated run parses
 the same text into tquic.sim LinkProfiles."""
@@ -138,12 +139,19 @@ def print_table(rows: list[dict[str, Any]], out: Any = sys.stdout) -> None:
               f"{r['added_p99_ms']:6.1f} {r['recovered']:5d}", file=out)
 
 
+VOICE_SWEEP = ("adaptive:32:25:0.25", "adaptive:32:40:0.25", "adaptive:32:60:0.25",
+               "adaptive:32:80:0.25", "adaptive:32:120:0.25", "adaptive:32:160:0.25",
+               "adaptive:32:25:0.5", "adaptive:32:40:0.5", "adaptive:32:25:1.0")
+"""A call's time-bounded blocks: the block closes (repairs leave) ``max_delay`` after its
+first packet; the overhead ceiling decides whether it is worth a repair then."""
+
+
 def sweep(seed: int, quick: bool) -> int:
     """Why blocks, and how big: the latency a block costs against the overhead it saves."""
     profiles = sim_profiles(SCENARIOS["a 5% random"])
     rows = []
     for flow, modes in (
-        (FLOWS[0], ("rs:2:1:25", "rs:4:1:70", "rs:8:2:150")),
+        (FLOWS[0], ("rs:2:1:25", "rs:4:1:70", "rs:8:2:150", *VOICE_SWEEP)),
         (FLOWS[1], ("rs:4:1:10", "rs:8:2:10", "rs:16:4:25", "rs:32:8:50", "adaptive:8:10",
                     "adaptive:16:25", "adaptive:32:25")),
     ):

@@ -60,13 +60,19 @@ per-datagram path choice): the scheduler (simulated: round robin) places repairs
 
 
 def config_for(mode: str) -> FecConfig:
-    """A mode of the table, or ``rs:K:M:DELAY_MS`` / ``adaptive:K:DELAY_MS`` (the sweep)."""
+    """A mode of the table, or ``rs:K:M:DELAY_MS`` / ``adaptive:K:DELAY_MS[:MAX_OVERHEAD]``
+    (the sweep; with a ceiling the built-in classes are off, so that voice marked EF
+    gets that ceiling rather than its own 100 %)."""
     if mode.startswith("rs:"):
         _, k, m, delay = mode.split(":")
         return FecConfig(mode="rs", block=int(k), repairs=int(m), max_delay=float(delay) / 1000)
-    if mode.startswith("adaptive:"):
-        _, k, delay = mode.split(":")
-        return FecConfig(mode="adaptive", block=int(k), max_delay=float(delay) / 1000)
+    if mode.startswith("adaptive:"):  # adaptive:K:DELAY_MS[:MAX_OVERHEAD]
+        _, k, delay, *ceiling = mode.split(":")
+        return FecConfig(mode="adaptive", block=int(k), max_delay=float(delay) / 1000,
+                         hold=max(0.2, 3 * float(delay) / 1000),
+                         max_overhead=float(ceiling[0]) if ceiling else 0.25,
+                         **({"classes": (ClassRule("all", Action.FEC),),
+                             } if ceiling else {}))
     if mode == "off":
         return FecConfig(enabled=False)
     if mode == "xor":

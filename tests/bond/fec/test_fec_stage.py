@@ -136,10 +136,38 @@ def _kinds_by_path(config: FecConfig, paths: list[int], count: int = 64
     return kinds
 
 
-def test_with_two_paths_repairs_prefer_one_and_sources_follow_the_scheduler() -> None:
+def test_with_two_paths_a_class_keeps_to_one_and_its_repairs_take_the_other() -> None:
     kinds = _kinds_by_path(FecConfig(mode="rs", block=8, repairs=2), [1, 0])
+    assert len(kinds["source"]) == 64 and set(kinds["source"]) == {0}
+    assert len(kinds["repair"]) == 16 and set(kinds["repair"]) == {1}
+
+
+def test_an_aggregate_class_leaves_its_sources_to_the_scheduler() -> None:
+    from tquic.bond.fec import Action, ClassRule
+
+    config = FecConfig(mode="rs", block=8, repairs=2,
+                       classes=(ClassRule("all", Action.FEC_AGGREGATE),))
+    kinds = _kinds_by_path(config, [0, 1])
     assert len(kinds["source"]) == 64 and set(kinds["source"]) == {None}
     assert len(kinds["repair"]) == 16 and set(kinds["repair"]) <= {0, 1}
+
+
+def test_sources_move_to_the_path_that_loses_less_and_stay_there() -> None:
+    session = FecSession(FecConfig())
+    session.set_paths((0, 1))
+    assert session.source_path() == 0  # no feedback yet: the lowest path ID
+    policy = session.encoder().policy
+    for i in range(200):  # path 0 loses 5 %, path 1 nothing
+        policy.observe(0, lost=i % 20 == 0)
+        policy.observe(1, lost=False)
+    assert session.source_path() == 1
+    for _ in range(200):  # path 0 gets better, never clearly better than path 1: stay
+        policy.observe(0, lost=False)
+    assert session.source_path() == 1
+    session.set_paths((0, 2))  # path 1 went away
+    assert session.source_path() == 0
+    session.set_paths(())
+    assert session.source_path() is None
 
 
 def test_repairs_go_to_the_path_whose_repairs_arrive() -> None:

@@ -32,6 +32,10 @@ from tquic.bond.fec.stats import FecStats
 
 FEC_STREAM = 0
 REDUNDANT_STREAM = 1
+SWITCH_MARGIN = 0.005
+"""The sources' path changes when another loses this much less (absolute share)."""
+SWITCH_SAMPLES = 50
+"""... measured over at least this many symbols."""
 _COUNTERS = ("received_sources", "received_repairs", "recovered", "unrecoverable",
              "repairs_dropped", "malformed", "duplicates", "late", "feedback_sent",
              "feedback_received")
@@ -54,7 +58,7 @@ class FecSession:
     """FEC for both directions of one tunnel (see the module docstring)."""
 
     __slots__ = ("_class_streams", "_classifier", "_config", "_counters", "_decoders",
-                 "_encoders", "_feedback", "_plain", "_plain_bytes")
+                 "_encoders", "_feedback", "_paths", "_plain", "_plain_bytes", "_source")
 
     def __init__(self, config: FecConfig | None = None, policy: RepairPolicy | None = None
                  ) -> None:
@@ -85,6 +89,8 @@ class FecSession:
         self._feedback: list[bytes] = []
         self._plain = 0
         self._plain_bytes = 0
+        self._paths: tuple[int, ...] = ()
+        self._source: int | None = None
 
     @property
     def config(self) -> FecConfig:
@@ -100,9 +106,31 @@ class FecSession:
         return self._classifier.classify(packet)
 
     def set_paths(self, paths: tuple[int, ...]) -> None:
-        """The tunnel's usable paths: repair candidates for every policy (policy.py)."""
+        """The tunnel's usable paths (empty: one path, nothing to choose): the path of
+        the sources of ``fec`` and ``redundant`` classes (``source_path``) and repair
+        candidates for every policy (policy.py)."""
+        self._paths = tuple(paths)
         for encoder in self._encoders.values():
             encoder.policy.set_paths(paths)
+
+    def source_path(self) -> int | None:
+        """The path the sources of a non-aggregate class prefer: the least lossy by the
+        receiver's feedback, sticky (another path must lose ``SWITCH_MARGIN`` less, over
+        ``SWITCH_SAMPLES`` symbols at least); the lowest path ID before any feedback.
+        None with fewer than two paths."""
+        paths = self._paths
+        if len(paths) < 2:
+            return None
+        current = self._source if self._source in paths else paths[0]
+        policy = self._encoders[FEC_STREAM].policy
+        if isinstance(policy, AdaptiveRepair):
+            now = policy.estimate(current).mean
+            for p in paths:
+                est = policy.estimate(p)
+                if est.samples >= SWITCH_SAMPLES and est.mean < now - SWITCH_MARGIN:
+                    current, now = p, est.mean
+        self._source = current
+        return current
 
     # -- sending ------------------------------------------------------------------------
 
@@ -121,6 +149,8 @@ class FecSession:
             self._plain += 1
             self._plain_bytes += len(payload)
             return [Outgoing(payload, "plain", path)]
+        if path is None and not action.aggregate:
+            path = self.source_path()  # a class kept on one path; its repairs on another
         if action is Action.REDUNDANT:
             stream = REDUNDANT_STREAM
         else:

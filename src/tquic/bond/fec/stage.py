@@ -12,13 +12,14 @@ extension never gets this stage, hence never an FEC context datagram.
 
 Paths (issue 17: repairs on another path than their sources): ``set_paths``
 gives the stage the tunnel's usable QUIC paths (validated, not backup, not
-suspect).  Sources go where the connection's scheduler puts them (it knows the
-paths' rates and steers away from a lossy one); with two or more paths each
-repair is sent with a path preference (``QuicConnection.send_datagram(data,
-path_id)``, which the engine drops for a path that cannot send): the least
-lossy path by the receiver's feedback on earlier repairs (policy.py), so a loss
-on the link carrying a source does not take its repair too.  With one path, no
-preference.
+suspect).  With two or more, every FEC datagram is sent with a path preference
+(``QuicConnection.send_datagram(data, path_id)``, which the engine drops for a
+path that cannot send): the sources of a ``fec`` or ``redundant`` class keep to
+one path, the least lossy by the receiver's feedback (session.py
+``source_path``), and their repairs and copies take another (policy.py), so a
+loss on one link cannot take a source and its repair together; a
+``fec+aggregate`` class's sources go where the connection's scheduler puts
+them.  With one path, no preference.
 
 A datagram whose repair would not fit the tunnel's largest datagram
 (``max_datagram``: a repair adds ``REPAIR_GROWTH`` bytes to the datagram it
