@@ -79,9 +79,10 @@ class FixedRepair:
     rounded up: at least one repair whenever m > 0.
     """
 
-    __slots__ = ("_code", "_k", "_known", "_m", "_paths")
+    __slots__ = ("_code", "_k", "_known", "_loss", "_m", "_paths")
 
-    def __init__(self, code: Code, k: int, m: int) -> None:
+    def __init__(self, code: Code, k: int, m: int,
+                 loss: dict[PathId, PathLoss] | None = None) -> None:
         if code is Code.XOR and m != 1:
             raise ValueError(f"XOR parity needs m=1, got m={m}")
         if k < 1 or m < 0 or k + m > MAX_SYMBOLS:
@@ -89,6 +90,8 @@ class FixedRepair:
         self._code, self._k, self._m = code, k, m
         self._known: list[PathId] = []
         self._paths: tuple[int, ...] = ()
+        # measured for the session (which path the sources keep to), not for m
+        self._loss = loss
 
     @property
     def max_block(self) -> int:
@@ -97,7 +100,8 @@ class FixedRepair:
     def plan(self, source_paths: Sequence[PathId], source_bytes: int, symbol_len: int) -> BlockPlan:
         k = len(source_paths)
         m = min(math.ceil(self._m * k / self._k), MAX_SYMBOLS - k)
-        return BlockPlan(self._code, m, _other_path(source_paths, [*self._paths, *self._known]))
+        return BlockPlan(self._code, m,
+                         _other_path(source_paths, [*self._paths, *self._known], self._loss))
 
     def enough(self, k: int, source_bytes: int, symbol_len: int) -> bool:
         return True
@@ -105,6 +109,11 @@ class FixedRepair:
     def observe(self, path: PathId, lost: bool) -> None:
         if path not in self._known:
             self._known.append(path)
+        if self._loss is not None:
+            pl = self._loss.get(path)
+            if pl is None:
+                pl = self._loss[path] = PathLoss()
+            pl.observe(lost)
 
     def set_paths(self, paths: Sequence[int]) -> None:
         self._paths = tuple(paths)

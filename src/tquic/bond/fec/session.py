@@ -36,6 +36,8 @@ SWITCH_MARGIN = 0.005
 """The sources' path changes when another loses this much less (absolute share)."""
 SWITCH_SAMPLES = 50
 """... measured over at least this many symbols."""
+PRIOR = 0.01
+"""The loss a path is taken to have before any feedback (as the adaptive policy's prior)."""
 _COUNTERS = ("received_sources", "received_repairs", "recovered", "unrecoverable",
              "repairs_dropped", "malformed", "duplicates", "late", "feedback_sent",
              "feedback_received")
@@ -46,9 +48,9 @@ def policy_for(config: FecConfig, max_overhead: float | None = None,
     """The repair policy ``config.mode`` names (adaptive: with ``max_overhead`` if given,
     sharing the ``loss`` table)."""
     if config.mode == "xor":
-        return FixedRepair(Code.XOR, config.block, 1)
+        return FixedRepair(Code.XOR, config.block, 1, loss=loss)
     if config.mode == "rs":
-        return FixedRepair(Code.RS, config.block, config.repairs)
+        return FixedRepair(Code.RS, config.block, config.repairs, loss=loss)
     ceiling = config.max_overhead if max_overhead is None else max_overhead
     return AdaptiveRepair(config.block, ceiling, config.target_loss, config.off_below,
                           loss=loss)
@@ -58,7 +60,8 @@ class FecSession:
     """FEC for both directions of one tunnel (see the module docstring)."""
 
     __slots__ = ("_class_streams", "_classifier", "_config", "_counters", "_decoders",
-                 "_encoders", "_feedback", "_paths", "_plain", "_plain_bytes", "_source")
+                 "_encoders", "_feedback", "_loss", "_paths", "_plain", "_plain_bytes",
+                 "_source")
 
     def __init__(self, config: FecConfig | None = None, policy: RepairPolicy | None = None
                  ) -> None:
@@ -69,7 +72,7 @@ class FecSession:
         self._encoders = {
             FEC_STREAM: FecEncoder(FEC_STREAM, policy or policy_for(config, loss=loss),
                                    config.max_delay, config.repair_spacing),
-            REDUNDANT_STREAM: FecEncoder(REDUNDANT_STREAM, FixedRepair(Code.XOR, 1, 1),
+            REDUNDANT_STREAM: FecEncoder(REDUNDANT_STREAM, FixedRepair(Code.XOR, 1, 1, loss),
                                          config.max_delay, config.repair_spacing),
         }
         # class name -> its own stream, for FEC classes with their own ceiling
@@ -91,6 +94,7 @@ class FecSession:
         self._plain_bytes = 0
         self._paths: tuple[int, ...] = ()
         self._source: int | None = None
+        self._loss = loss  # every policy's feedback, per path (loss.py)
 
     @property
     def config(self) -> FecConfig:
@@ -122,13 +126,20 @@ class FecSession:
         if len(paths) < 2:
             return None
         current = self._source if self._source in paths else paths[0]
-        policy = self._encoders[FEC_STREAM].policy
-        if isinstance(policy, AdaptiveRepair):
-            now = policy.estimate(current).mean
-            for p in paths:
-                est = policy.estimate(p)
-                if est.samples >= SWITCH_SAMPLES and est.mean < now - SWITCH_MARGIN:
-                    current, now = p, est.mean
+        loss = self._loss
+
+        def mean(p: int) -> tuple[float, int]:
+            pl = loss.get(p)
+            if pl is None:
+                return PRIOR, 0
+            est = pl.estimate()
+            return est.mean, est.samples
+
+        now = mean(current)[0]
+        for p in paths:
+            m, samples = mean(p)
+            if samples >= SWITCH_SAMPLES and m < now - SWITCH_MARGIN:
+                current, now = p, m
         self._source = current
         return current
 
