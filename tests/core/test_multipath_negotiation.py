@@ -94,7 +94,7 @@ def test_initial_max_path_id_with_zero_length_cid_is_a_protocol_violation() -> N
                                  initial_max_path_id=2)
     loop.client._peer_initial_scid = b""
     with pytest.raises(QuicError) as info:
-        loop.client._validate_peer_params(params)
+        loop.client._handshake.validate_peer_params(params)
     assert info.value.error_code == PV
 
 

@@ -121,7 +121,7 @@ def test_client_rejects_preferred_address_from_a_zero_length_cid_server() -> Non
                               initial_source_connection_id=b"",
                               preferred_address=params.preferred_address)
     with pytest.raises(QuicError) as info:
-        client._validate_peer_params(bad)
+        client._handshake.validate_peer_params(bad)
     assert info.value.error_code == TransportErrorCode.TRANSPORT_PARAMETER_ERROR
 
 
@@ -137,7 +137,7 @@ def test_server_rejects_preferred_address_sent_by_a_client() -> None:
     bad = TransportParameters(initial_source_connection_id=b"\x02" * 8,
                               preferred_address=params.preferred_address)
     with pytest.raises(QuicError) as info:
-        server._validate_peer_params(bad)
+        server._handshake.validate_peer_params(bad)
     assert info.value.error_code == TransportErrorCode.TRANSPORT_PARAMETER_ERROR
 
 

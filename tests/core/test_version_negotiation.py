@@ -13,6 +13,7 @@ from engine_loop import CLIENT_PATH, Loop, make_pair, terminated
 from tquic.core.config import QuicConfiguration
 from tquic.core.connection import QuicConnection
 from tquic.core.events import StreamDataReceived
+from tquic.core.handshake import Handshake
 from tquic.core.version_negotiation import (
     client_check_server_info,
     client_hello_version_information,
@@ -133,17 +134,21 @@ def test_client_starting_in_v2_with_v1_available_is_moved_to_the_servers_prefere
     _echo(loop)
 
 
-def test_server_chosen_version_mismatch_closes_with_version_negotiation_error() -> None:
+def test_server_chosen_version_mismatch_closes_with_version_negotiation_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     loop = make_pair(client_config=_client(QUIC_V1, QUIC_V2),
                      server_config=server_config(versions=(QUIC_V2, QUIC_V1)), tls_factory=None)
     server: Any = loop.server
-    build = QuicConnection._build_local_params
+    build = Handshake.build_local_params
 
-    def lying_params() -> Any:  # claims v1 while it speaks v2
-        return replace(build(loop.server), version_information=VersionInformation(
+    def lying_params(self: Handshake) -> Any:  # the server claims v1 while it speaks v2
+        params = build(self)
+        if self is not server._handshake:
+            return params
+        return replace(params, version_information=VersionInformation(
             QUIC_V1, (QUIC_V2, QUIC_V1)))
 
-    server._build_local_params = lying_params
+    monkeypatch.setattr(Handshake, "build_local_params", lying_params)
     loop.run_until(lambda: terminated(loop.client_events) is not None, max_time=5)
     event = terminated(loop.client_events)
     assert event is not None and event.error_code == VNE and not event.by_peer
@@ -156,10 +161,10 @@ def test_client_chosen_version_mismatch_closes_with_version_negotiation_error() 
     client: Any = loop.client
     client._local_params = replace(client._local_params, version_information=VersionInformation(
         QUIC_V2, (QUIC_V1, QUIC_V2)))
-    client._init_crypto_streams()
-    client._tls = client._create_tls()
+    client._handshake.init_crypto_streams()
+    client._tls = client._handshake.create_tls()
     client._tls.start()
-    client._drain_tls(0.0)
+    client._handshake.drain_tls(0.0)
     loop.run_until(lambda: terminated(loop.server_events) is not None, max_time=5)
     event = terminated(loop.server_events)
     assert event is not None and event.error_code == VNE
@@ -192,7 +197,7 @@ def test_version_negotiation_listing_the_clients_version_is_ignored() -> None:
     loop, _ = _pair((QUIC_V1, QUIC_V2), (QUIC_V1, QUIC_V2))
     _vn_to_client(loop, (QUIC_V2, QUIC_V1))
     client: Any = loop.client
-    assert loop.client.version == QUIC_V1 and not client._acted_on_vn
+    assert loop.client.version == QUIC_V1 and not client._handshake.acted_on_vn
     assert _done(loop)
     assert terminated(loop.client_events) is None
 

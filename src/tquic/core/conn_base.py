@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from tquic.core.cids import LocalCids, PeerCids
     from tquic.core.config import QuicConfiguration
     from tquic.core.datagram_queue import DatagramQueue
+    from tquic.core.handshake import Handshake
     from tquic.core.key_update import OneRttKeys
     from tquic.core.migration import Migration
     from tquic.core.multipath import Multipath
@@ -112,6 +113,7 @@ class ConnectionBase:
     _timers: Timers  # core/timers.py
     _streams: Streams  # core/streams_api.py
     _multipath: Multipath  # core/multipath.py
+    _handshake: Handshake  # core/handshake.py
 
     # -- cross-mixin operations (implemented by the mixins / QuicConnection) ---------
 
@@ -152,12 +154,6 @@ class ConnectionBase:
         raise NotImplementedError
 
     def _close_on_error(self, exc: QuicError, now: float) -> None:
-        raise NotImplementedError
-
-    def _tls_receive(self, epoch: int, data: bytes, now: float) -> None:
-        raise NotImplementedError
-
-    def _confirm_handshake(self, now: float) -> None:
         raise NotImplementedError
 
     def _reset_recovery(self, path: Path) -> None:

@@ -37,7 +37,7 @@ from tquic.core.events import (
     Event,
 )
 from tquic.core.frame_handlers import FrameHandlersMixin
-from tquic.core.handshake import HandshakeMixin
+from tquic.core.handshake import Handshake
 from tquic.core.key_update import KeyUpdateNotAllowed
 from tquic.core.migration import Migration
 from tquic.core.multipath import Multipath
@@ -50,6 +50,7 @@ from tquic.core.send_loop import SendLoop
 from tquic.core.streams_api import Streams
 from tquic.core.timers import Timers
 from tquic.core.tokens import TokenManager
+from tquic.crypto.keys import CipherSuite
 from tquic.crypto.protection import DecryptionError
 from tquic.paths.ack_tracker import AckTracker
 from tquic.paths.ecn import EcnState, EcnValidator, codepoint_for
@@ -88,7 +89,7 @@ _Opened = tuple[Path, PacketSpace, bytes, bytes, int, int | None]
 payload, the packet number, and the largest packet number received before it."""
 
 
-class QuicConnection(HandshakeMixin, FrameHandlersMixin):
+class QuicConnection(FrameHandlersMixin):
     """One QUIC connection, client or server."""
 
     def __init__(
@@ -116,6 +117,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin):
         self._paths = PathManager(scheduler or c.scheduler, PathPolicy.from_config(c))
         self._mp = False  # draft-ietf-quic-multipath negotiated (core/multipath.py)
         self._multipath = Multipath(self)
+        self._handshake = Handshake(self, tls_factory)
         self._rx_path: Path | None = None
         self._spaces = {
             Epoch.INITIAL: PacketSpace(SpaceId.INITIAL, AckTracker(immediate_space=True), None),
@@ -130,7 +132,6 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin):
         self._crypto_send = {}
         self._crypto_recv = {}
         self._tls = None
-        self._tls_factory = tls_factory
         self._local_cids = LocalCids(c.connection_id_length, c.stateless_reset_key,
                                      generator=c.connection_id_generator)
         self._peer_cids = PeerCids(c.active_connection_id_limit)
@@ -169,14 +170,13 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin):
         self._rx_ecn = 0
         self._loss_stats = [0]
         self._peer_max_udp = 65527
-        self._tickets_seen = 0
         self._rx_dcid = b""
         self._rx_network_path = NetworkPath(("", 0), ("", 0))
         self._accepted_dcids: set[bytes] = set()
         self._builder = PacketBuilder(self)
         self._send_loop = SendLoop(self, self._builder)
         self._local_params = TransportParameters()
-        self._init_crypto_streams()
+        self._handshake.init_crypto_streams()
         remembered = getattr(c.session_ticket, "peer_transport_parameters", None)
         if self._is_client and remembered is not None and c.enable_early_data:
             try:
@@ -270,6 +270,19 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin):
         """Stream bytes written but not yet acknowledged by the peer (reset streams
         excluded): what a graceful close should let arrive first."""
         return self._streams.unacknowledged_stream_bytes()
+
+    # -- TLS (core/handshake.py) ---------------------------------------------------------
+
+    @property
+    def cipher_suite(self) -> CipherSuite | None:
+        """The TLS cipher suite negotiated (RFC 9001 §5.3), None before the ServerHello."""
+        return self._handshake.cipher_suite
+
+    @property
+    def peer_certificate(self) -> Any:
+        """The peer's verified end-entity certificate (``cryptography.x509.Certificate``;
+        a server sees one only with ``require_client_cert``), None before or without."""
+        return self._handshake.peer_certificate
 
     # -- paths (core/multipath.py) -----------------------------------------------------------
 
@@ -382,16 +395,16 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin):
         self._start(network_path, now)
         dcid = os.urandom(max(8, self._config.connection_id_length))
         self._original_dcid = dcid
-        self._setup_initial_keys(dcid)
+        self._handshake.setup_initial_keys(dcid)
         self._paths.primary.peer_cid = None
         self._start_tls(now)
 
     def _start_tls(self, now: float) -> None:
-        self._local_params = self._build_local_params()
-        self._tls = self._create_tls()
+        self._local_params = self._handshake.build_local_params()
+        self._tls = self._handshake.create_tls()
         if self._is_client:
             self._tls.start()
-            self._drain_tls(now)
+            self._handshake.drain_tls(now)
 
     def _apply_remembered(self, params: TransportParameters) -> None:
         # RFC 9000 §7.4.1: 0-RTT uses the server's remembered limits.
@@ -517,7 +530,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin):
         if ptype == PacketType.UNKNOWN_VERSION:
             return False
         if header.is_long and header.version != self._version and (
-                not self._switch_version(header)):
+                not self._handshake.switch_version(header)):
             return False
         epoch = _PACKET_EPOCH[ptype]
         if not self._accept_dcid(header, epoch):
@@ -591,7 +604,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin):
             if epoch in self._discarded_epochs:
                 return None
             space = self._spaces[epoch]
-        keys = self._long_header_keys(epoch, header.version)
+        keys = self._handshake.long_header_keys(epoch, header.version)
         if keys is None:
             if epoch != Epoch.INITIAL:
                 self._buffer_undecryptable(packet, network_path, now)
@@ -649,7 +662,7 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin):
             self._version = header.version
         if not self._original_dcid:
             self._original_dcid = header.dcid
-        self._setup_initial_keys(header.dcid)
+        self._handshake.setup_initial_keys(header.dcid)
         self._start_tls(0.0)
 
     def _on_first_initial(self, header: Header) -> None:
@@ -687,10 +700,10 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin):
             return
         self._version = common[0]
         self._received_any = True  # only one Version Negotiation is acted upon
-        self._acted_on_vn = True  # RFC 9368 §4: checked against the server's parameters
-        self._setup_initial_keys(self._initial_dcid)
+        self._handshake.acted_on_vn = True  # RFC 9368 §4: checked against the server's parameters
+        self._handshake.setup_initial_keys(self._initial_dcid)
         self._reset_recovery(self._paths.primary)
-        self._init_crypto_streams()
+        self._handshake.init_crypto_streams()
         self._start_tls(now)
 
     def _on_retry(self, packet: bytes, header: Header, now: float) -> None:
@@ -704,13 +717,13 @@ class QuicConnection(HandshakeMixin, FrameHandlersMixin):
         self._received_retry = True
         self._retry_scid = header.scid
         self._token = header.token
-        self._setup_initial_keys(header.scid)
+        self._handshake.setup_initial_keys(header.scid)
         self._reset_recovery(self._paths.primary)
 
     # -- handshake hooks ---------------------------------------------------------------------
 
     def _apply_peer_params(self, params: TransportParameters, now: float) -> None:
-        self._validate_peer_params(params)
+        self._handshake.validate_peer_params(params)
         self._peer_params = params
         c = self._config
         self._peer_max_udp = params.max_udp_payload_size

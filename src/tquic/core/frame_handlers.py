@@ -252,7 +252,7 @@ class FrameHandlersMixin(ConnectionBase):
         data = stream.read()
         if data:
             stream.window.should_send_update(now)  # slide the buffering bound
-            self._tls_receive(epoch, data, now)
+            self._handshake.tls_receive(epoch, data, now)
 
 
     def _on_new_token(self, frame: NewTokenFrame, epoch: int, path: Path, now: float) -> None:
@@ -264,7 +264,7 @@ class FrameHandlersMixin(ConnectionBase):
                            now: float) -> None:
         if not self._is_client:
             raise QuicError(PV, "HANDSHAKE_DONE from a client", frame_type=FrameType.HANDSHAKE_DONE)
-        self._confirm_handshake(now)
+        self._handshake.confirm(now)
 
 
     # -- streams -----------------------------------------------------------------------------

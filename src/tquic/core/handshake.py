@@ -1,8 +1,8 @@
-"""Handshake seam of the connection: TLS <-> CRYPTO frames, keys per epoch,
+"""Handshake of the connection: TLS <-> CRYPTO frames, keys per epoch,
 transport parameters, key discard (RFC 9001 §4, §4.9; RFC 9000 §7).
 
 The TLS engine (tquic.crypto.tls) is driven with CRYPTO bytes in order per
-epoch and hands back handshake bytes and traffic secrets; this mixin moves
+epoch and hands back handshake bytes and traffic secrets; Handshake moves
 them between TLS, the CRYPTO streams and packet protection.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tquic.core.conn_base import ConnectionBase, ConnState, Epoch
+from tquic.core.conn_base import ConnState, Epoch
 from tquic.core.events import HandshakeCompleted, SessionTicketReceived
 from tquic.core.recv_stream import RecvStream
 from tquic.core.send_stream import SendStream
@@ -36,40 +36,62 @@ from tquic.wire.params import (
 
 if TYPE_CHECKING:
     from tquic.core.config import QuicConfiguration
+    from tquic.core.connection import QuicConnection
 
 CRYPTO_BUFFER_LIMIT = 64 * 1024  # bytes of CRYPTO data buffered ahead per epoch (§7.5)
 FRAME_CRYPTO = 0x06
 TPE = TransportErrorCode.TRANSPORT_PARAMETER_ERROR
 
 
-class HandshakeMixin(ConnectionBase):
-    """TLS driving and key management."""
+class Handshake:
+    """TLS driving and key management: the TLS session behind CRYPTO frames, keys per
+    epoch, transport parameters, version negotiation.  Owns the version-negotiation
+    state and the TLS factory; the keys and CRYPTO streams are the connection's (the
+    packet builder and the receive path read them per packet)."""
 
-    # -- setup -----------------------------------------------------------------------
+    __slots__ = ("_c", "acted_on_vn", "ch_peek", "orig_initial_recv", "original_version",
+                 "tickets_seen", "tls_factory")
 
-    def _setup_initial_keys(self, dcid: bytes) -> None:
+    def __init__(self, conn: QuicConnection, tls_factory: Any) -> None:
+        self._c = conn
+        self.tls_factory = tls_factory
+        self.tickets_seen = 0
+        # Server: ClientHello bytes held back from TLS until the version is chosen (None
+        # once chosen); the version of the client's first flight; the Initial receive keys
+        # of that version, kept after switching (RFC 9369 §4: the client goes on sending
+        # original-version Initials until it sees ours).  Client: whether a Version
+        # Negotiation packet was acted upon (RFC 9368 §4 downgrade check).
+        self.ch_peek: bytes | None = b""
+        self.original_version = 0
+        self.orig_initial_recv: PacketProtection | None = None
+        self.acted_on_vn = False
+
+    def setup_initial_keys(self, dcid: bytes) -> None:
         """Initial keys from the client's first DCID (RFC 9001 §5.2; v2: RFC 9369 §3.3.1)."""
-        send, recv = initial_protections(self._version, dcid, self._is_client)
-        self._send_keys[Epoch.INITIAL] = send
-        self._recv_keys[Epoch.INITIAL] = recv
-        self._initial_dcid = dcid
-        if self._qlog is not None:
-            self._qlog.key_installed(Epoch.INITIAL, True)
-            self._qlog.key_installed(Epoch.INITIAL, False)
+        c = self._c
+        send, recv = initial_protections(c._version, dcid, c._is_client)
+        c._send_keys[Epoch.INITIAL] = send
+        c._recv_keys[Epoch.INITIAL] = recv
+        c._initial_dcid = dcid
+        if c._qlog is not None:
+            c._qlog.key_installed(Epoch.INITIAL, True)
+            c._qlog.key_installed(Epoch.INITIAL, False)
 
-    def _init_crypto_streams(self) -> None:
+    def init_crypto_streams(self) -> None:
+        c = self._c
         for epoch in (Epoch.INITIAL, Epoch.HANDSHAKE, Epoch.ONE_RTT):
-            self._crypto_send[epoch] = SendStream(-1, max_stream_data=(1 << 62) - 1)
-            self._crypto_recv[epoch] = RecvStream(-1, max_stream_data=CRYPTO_BUFFER_LIMIT)
+            c._crypto_send[epoch] = SendStream(-1, max_stream_data=(1 << 62) - 1)
+            c._crypto_recv[epoch] = RecvStream(-1, max_stream_data=CRYPTO_BUFFER_LIMIT)
 
-    def _build_local_params(self) -> TransportParameters:
-        c = self._config
+    def build_local_params(self) -> TransportParameters:
+        conn = self._c
+        c = conn._config
         versions = tuple(c.versions)
         params = TransportParameters(
-            original_destination_connection_id=None if self._is_client else self._original_dcid,
+            original_destination_connection_id=None if conn._is_client else conn._original_dcid,
             max_idle_timeout=int(c.idle_timeout * 1000),
-            stateless_reset_token=None if self._is_client else (
-                self._local_cids.initial.reset_token if self._local_cids.initial else None),
+            stateless_reset_token=None if conn._is_client else (
+                conn._local_cids.initial.reset_token if conn._local_cids.initial else None),
             max_udp_payload_size=c.max_udp_payload_size,
             initial_max_data=c.initial_max_data,
             initial_max_stream_data_bidi_local=c.initial_max_stream_data,
@@ -81,39 +103,40 @@ class HandshakeMixin(ConnectionBase):
             max_ack_delay=round(c.max_ack_delay * 1000),
             disable_active_migration=c.disable_active_migration,
             active_connection_id_limit=c.active_connection_id_limit,
-            initial_source_connection_id=self._local_cids.initial.cid
-            if self._local_cids.initial else b"",
-            retry_source_connection_id=self._retry_scid if not self._is_client else None,
-            version_information=VersionInformation(self._version, versions),
+            initial_source_connection_id=conn._local_cids.initial.cid
+            if conn._local_cids.initial else b"",
+            retry_source_connection_id=conn._retry_scid if not conn._is_client else None,
+            version_information=VersionInformation(conn._version, versions),
             max_datagram_frame_size=c.max_datagram_frame_size,
             grease_quic_bit=c.grease_quic_bit,
             min_ack_delay=None if c.min_ack_delay is None else int(c.min_ack_delay * 1e6),
             initial_max_path_id=c.max_path_id,
-            preferred_address=self._preferred.parameter(),  # RFC 9000 §9.6 (server only)
+            preferred_address=conn._preferred.parameter(),  # RFC 9000 §9.6 (server only)
         )
         return params
 
-    def _create_tls(self) -> Any:
+    def create_tls(self) -> Any:
+        conn = self._c
         import importlib
 
-        if self._qlog is not None:
-            self._qlog.parameters_set("local", self._local_params)
+        if conn._qlog is not None:
+            conn._qlog.parameters_set("local", conn._local_params)
 
         from cryptography import x509
         from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
         tls: Any = importlib.import_module("tquic.crypto.tls")
 
-        c = self._config
+        c = conn._config
         chain: tuple[Any, ...] = ()
         key: Any = None
         if c.certificate is not None and c.private_key is not None and (
-                self._is_client or _server_config_key(c) not in _SERVER_TLS_CONFIGS):
+                conn._is_client or _server_config_key(c) not in _SERVER_TLS_CONFIGS):
             chain = tuple(x509.load_pem_x509_certificates(c.certificate))
             key = load_pem_private_key(c.private_key, password=None)
         ticket = c.session_ticket
         kwargs: dict[str, Any] = {
-            "is_client": self._is_client,
+            "is_client": conn._is_client,
             "alpn_protocols": tuple(c.alpn_protocols),
             "server_name": c.server_name,
             "certificate_chain": chain,
@@ -123,7 +146,7 @@ class HandshakeMixin(ConnectionBase):
             "verify_peer": c.verify_peer,
             "enable_early_data": c.enable_early_data,
         }
-        if self._is_client:
+        if conn._is_client:
             kwargs["session_ticket"] = ticket
         else:
             kwargs["require_client_cert"] = c.require_client_cert
@@ -131,32 +154,31 @@ class HandshakeMixin(ConnectionBase):
             kwargs["keylog_file"] = c.keylog_file
         if c.cipher_suites is not None:
             kwargs["cipher_suites"] = tuple(c.cipher_suites)
-        if self._tls_factory is not None:
-            return self._tls_factory(self._is_client, c, encode_transport_parameters(
-                self._local_params))
-        if self._is_client:
+        if self.tls_factory is not None:
+            return self.tls_factory(conn._is_client, c, encode_transport_parameters(
+                conn._local_params))
+        if conn._is_client:
             tls_config = tls.TlsConfig(**kwargs)
         else:
             tls_config = _shared_server_tls_config(tls, c, kwargs)
-        encoded = encode_transport_parameters(self._local_params)
-        if self._is_client:
+        encoded = encode_transport_parameters(conn._local_params)
+        if conn._is_client:
             return tls.TlsClient(tls_config, encoded)
         return tls.TlsServer(tls_config, encoded, c.ticket_store)
 
-    # -- TLS I/O -----------------------------------------------------------------------
-
-    def _tls_receive(self, epoch: int, data: bytes, now: float) -> None:
-        if epoch == Epoch.INITIAL and self._ch_peek is not None and not self._is_client:
+    def tls_receive(self, epoch: int, data: bytes, now: float) -> None:
+        c = self._c
+        if epoch == Epoch.INITIAL and self.ch_peek is not None and not c._is_client:
             data = self._peek_client_hello(data)
             if not data:
                 return
         try:
-            self._tls.receive(self._tls_epoch(epoch), data)
+            c._tls.receive(self._tls_epoch(epoch), data)
         except QuicError as exc:
             # TlsAlert is a QuicError carrying crypto_error(alert) (RFC 9001 §4.8).
             raise QuicError(exc.error_code, f"TLS: {exc.reason}",
                             frame_type=FRAME_CRYPTO) from None
-        self._drain_tls(now)
+        self.drain_tls(now)
 
     @staticmethod
     def _tls_epoch(epoch: int) -> Any:
@@ -164,106 +186,106 @@ class HandshakeMixin(ConnectionBase):
 
         return TlsEpoch(int(epoch))
 
-    def _drain_tls(self, now: float) -> None:
-        tls = self._tls
+    def drain_tls(self, now: float) -> None:
+        c = self._c
+        tls = c._tls
         for sec in tls.pop_secrets():
             self._install_secret(int(sec.epoch), bool(sec.is_write), sec.suite, sec.secret)
         for epoch, data in tls.pop_output():
-            self._crypto_send[int(epoch)].write(bytes(data))
-        if self._is_client:
+            c._crypto_send[int(epoch)].write(bytes(data))
+        if c._is_client:
             tickets = getattr(tls, "new_session_tickets", None) or []
-            while self._tickets_seen < len(tickets):
-                tls_ticket = tickets[self._tickets_seen]
-                self._tickets_seen += 1
+            while self.tickets_seen < len(tickets):
+                tls_ticket = tickets[self.tickets_seen]
+                self.tickets_seen += 1
                 # The TLS ticket carries the server's transport parameters, which a
                 # 0-RTT attempt must respect (RFC 9000 §7.4.1).
-                self._queue_event(SessionTicketReceived(tls_ticket))
-        if self._peer_params is None and tls.peer_transport_parameters is not None:
-            self._apply_peer_params(
+                c._queue_event(SessionTicketReceived(tls_ticket))
+        if c._peer_params is None and tls.peer_transport_parameters is not None:
+            c._apply_peer_params(
                 decode_transport_parameters(bytes(tls.peer_transport_parameters)), now)
-        if not self._handshake_complete and tls.handshake_complete:
-            self._on_handshake_complete(now)
+        if not c._handshake_complete and tls.handshake_complete:
+            self._on_complete(now)
 
     def _install_secret(self, epoch: int, is_write: bool, suite: Any, secret: bytes) -> None:
+        c = self._c
         from tquic.core.key_update import OneRttKeys
 
         # RFC 9369 §4: 0-RTT always uses the original version (never the negotiated one).
-        version = self._first_flight_version() if epoch == Epoch.ZERO_RTT else self._version
+        version = self._first_flight_version() if epoch == Epoch.ZERO_RTT else c._version
         protection = PacketProtection.from_secret(suite, secret, version)
-        if self._qlog is not None:
-            self._qlog.key_installed(epoch, is_write)
+        if c._qlog is not None:
+            c._qlog.key_installed(epoch, is_write)
         if epoch == Epoch.ONE_RTT:
             if is_write:
-                self._one_rtt_send_secret = protection
+                c._one_rtt_send_secret = protection
             else:
-                self._one_rtt_recv_secret = protection
-            if self._one_rtt_send_secret is not None and self._one_rtt_recv_secret is not None:
-                self._one_rtt = OneRttKeys(self._one_rtt_send_secret, self._one_rtt_recv_secret)
+                c._one_rtt_recv_secret = protection
+            if c._one_rtt_send_secret is not None and c._one_rtt_recv_secret is not None:
+                c._one_rtt = OneRttKeys(c._one_rtt_send_secret, c._one_rtt_recv_secret)
             return
         if is_write:
-            self._send_keys[epoch] = protection
+            c._send_keys[epoch] = protection
         else:
-            self._recv_keys[epoch] = protection
+            c._recv_keys[epoch] = protection
 
-    # -- completion ---------------------------------------------------------------------
-
-    def _on_handshake_complete(self, now: float) -> None:
-        tls = self._tls
+    def _on_complete(self, now: float) -> None:
+        c = self._c
+        tls = c._tls
         raw = tls.peer_transport_parameters
         if raw is None:
             raise QuicError(TransportErrorCode.PROTOCOL_VIOLATION, "no peer transport parameters")
-        if self._peer_params is None:
-            self._apply_peer_params(decode_transport_parameters(bytes(raw)), now)
-        self._handshake_complete = True
-        self._multipath.check_nonce()
-        self._early_data_accepted = bool(getattr(tls, "early_data_accepted", False))
-        self._state = ConnState.CONNECTED
-        if self._qlog is not None:
-            vi = self._peer_params.version_information if self._peer_params else None
-            self._qlog.version_chosen(self._version, None if vi is None or not self._is_client
+        if c._peer_params is None:
+            c._apply_peer_params(decode_transport_parameters(bytes(raw)), now)
+        c._handshake_complete = True
+        c._multipath.check_nonce()
+        c._early_data_accepted = bool(getattr(tls, "early_data_accepted", False))
+        c._state = ConnState.CONNECTED
+        if c._qlog is not None:
+            vi = c._peer_params.version_information if c._peer_params else None
+            c._qlog.version_chosen(c._version, None if vi is None or not c._is_client
                                       else vi.available_versions)
-        self._queue_event(HandshakeCompleted(
+        c._queue_event(HandshakeCompleted(
             alpn_protocol=tls.alpn_protocol,
             session_resumed=bool(getattr(tls, "session_resumed", False)),
-            early_data_accepted=self._early_data_accepted))
-        self._ack_frequency.start(self._config, self._peer_params)
-        if self._is_client and self._zero_rtt_sent and not self._early_data_accepted:
-            self._on_zero_rtt_rejected()
-        if Epoch.ZERO_RTT in self._send_keys:
-            del self._send_keys[Epoch.ZERO_RTT]
-        if not self._is_client:
+            early_data_accepted=c._early_data_accepted))
+        c._ack_frequency.start(c._config, c._peer_params)
+        if c._is_client and c._zero_rtt_sent and not c._early_data_accepted:
+            c._on_zero_rtt_rejected()
+        if Epoch.ZERO_RTT in c._send_keys:
+            del c._send_keys[Epoch.ZERO_RTT]
+        if not c._is_client:
             # RFC 9001 §4.1.2: the server's handshake is confirmed when it completes.
-            self._handshake_done_pending = True
-            self._confirm_handshake(now)
+            c._handshake_done_pending = True
+            self.confirm(now)
             send_ticket = getattr(tls, "send_session_ticket", None)
-            if send_ticket is not None and self._config.ticket_store is not None:
+            if send_ticket is not None and c._config.ticket_store is not None:
                 send_ticket()
-                self._drain_tls(now)
-            self._on_server_handshake_done(now)
+                self.drain_tls(now)
+            c._on_server_handshake_done(now)
             # Nothing more comes from TLS on a QUIC server (RFC 9001 §4.1.3: no
             # post-handshake messages from the client), so keep only its results, not
             # the key schedule and transcript: memory of every idle connection.
-            self._tls = _FinishedTls(tls)
+            c._tls = _FinishedTls(tls)
 
-    def _confirm_handshake(self, now: float) -> None:
+    def confirm(self, now: float) -> None:
         """RFC 9001 §4.1.2; discard the Handshake keys (§4.9.2)."""
-        if self._handshake_confirmed:
+        c = self._c
+        if c._handshake_confirmed:
             return
-        self._handshake_confirmed = True
-        self._discard_epoch(Epoch.HANDSHAKE)
-        for path in self._paths:
+        c._handshake_confirmed = True
+        c._discard_epoch(Epoch.HANDSHAKE)
+        for path in c._paths:
             path.recovery.handshake_confirmed = True
             path.recovery.peer_completed_address_validation = True
-        if self._is_client:
-            self._preferred.start(now)  # RFC 9000 §9.6.1: after confirmation
+        if c._is_client:
+            c._preferred.start(now)  # RFC 9000 §9.6.1: after confirmation
 
-
-
-
-    def _validate_peer_params(self, p: TransportParameters) -> None:
+    def validate_peer_params(self, p: TransportParameters) -> None:
         """RFC 9000 §7.3 (CID authentication), §7.4.1, §18.2; RFC 9368 §4."""
+        c = self._c
         try:
-            check_peer_parameters(p, peer_is_server=self._is_client)
+            check_peer_parameters(p, peer_is_server=c._is_client)
         except QuicError as exc:
             # multipath §"initial_max_path_id": with a zero-length CID it is a
             # PROTOCOL_VIOLATION; every other rule a TRANSPORT_PARAMETER_ERROR.
@@ -273,15 +295,15 @@ class HandshakeMixin(ConnectionBase):
         # §7.3: absence -> TRANSPORT_PARAMETER_ERROR (checked above); mismatch with the
         # CIDs of the Initial packets -> PROTOCOL_VIOLATION (we choose it, as §7.3 allows).
         pv = TransportErrorCode.PROTOCOL_VIOLATION
-        if p.initial_source_connection_id != self._peer_initial_scid:
+        if p.initial_source_connection_id != c._peer_initial_scid:
             raise QuicError(pv, "initial_source_connection_id does not match the peer's SCID")
-        if self._is_client:
-            if p.original_destination_connection_id != self._original_dcid:
+        if c._is_client:
+            if p.original_destination_connection_id != c._original_dcid:
                 raise QuicError(pv, "original_destination_connection_id mismatch")
-            if self._received_retry:
+            if c._received_retry:
                 if p.retry_source_connection_id is None:
                     raise QuicError(TPE, "retry_source_connection_id missing after Retry")
-                if p.retry_source_connection_id != self._retry_scid:
+                if p.retry_source_connection_id != c._retry_scid:
                     raise QuicError(pv, "retry_source_connection_id mismatch")
             elif p.retry_source_connection_id is not None:
                 raise QuicError(TPE, "retry_source_connection_id without a Retry")
@@ -289,19 +311,19 @@ class HandshakeMixin(ConnectionBase):
             # draft-ietf-quic-ack-frequency §3: min_ack_delay above max_ack_delay.
             raise QuicError(TPE, "min_ack_delay exceeds max_ack_delay")
         vi = p.version_information
-        if self._is_client:
-            client_check_server_info(vi, negotiated=self._version,
+        if c._is_client:
+            client_check_server_info(vi, negotiated=c._version,
                                      original=self._first_flight_version(),
-                                     acted_on_vn=self._acted_on_vn,
-                                     client_versions=self._config.versions)
+                                     acted_on_vn=self.acted_on_vn,
+                                     client_versions=c._config.versions)
         elif vi is not None and vi.chosen_version != self._first_flight_version():
             # RFC 9368 §4: the client's Chosen Version is the version of its first flight.
             raise QuicError(TransportErrorCode.VERSION_NEGOTIATION_ERROR,
                             "version_information chosen_version mismatch")
-        if self._qlog is not None:
-            self._qlog.parameters_set("remote", p)
-        remembered = self._remembered_params
-        if self._is_client and remembered is not None and self._early_data_accepted_hint():
+        if c._qlog is not None:
+            c._qlog.parameters_set("remote", p)
+        remembered = c._remembered_params
+        if c._is_client and remembered is not None and self.early_data_accepted_hint():
             # RFC 9000 §7.4.1: accepting 0-RTT, the server must not reduce these limits.
             for name in ("initial_max_data", "initial_max_stream_data_bidi_local",
                          "initial_max_stream_data_bidi_remote", "initial_max_stream_data_uni",
@@ -310,35 +332,25 @@ class HandshakeMixin(ConnectionBase):
                 if getattr(p, name) < getattr(remembered, name):
                     raise QuicError(pv, f"0-RTT accepted but {name} was reduced")
 
-    # -- version negotiation (RFC 9368, RFC 9369 §4) --------------------------------------
-
-    # Server: ClientHello bytes held back from TLS until the version is chosen (None
-    # once chosen); the version of the client's first flight; the Initial receive keys
-    # of that version, kept after switching (RFC 9369 §4: the client goes on sending
-    # original-version Initials until it sees ours).  Client: whether a Version
-    # Negotiation packet was acted upon (RFC 9368 §4 downgrade check).
-    _ch_peek: bytes | None = b""
-    _original_version: int = 0
-    _orig_initial_recv: PacketProtection | None = None
-    _acted_on_vn: bool = False
-
     def _first_flight_version(self) -> int:
         """The original version of this connection attempt (RFC 9368 §1.2)."""
-        if not self._is_client:
-            return self._original_version or self._version
-        vi = self._local_params.version_information
-        return vi.chosen_version if vi is not None else self._version
+        c = self._c
+        if not c._is_client:
+            return self.original_version or c._version
+        vi = c._local_params.version_information
+        return vi.chosen_version if vi is not None else c._version
 
     def _peek_client_hello(self, data: bytes) -> bytes:
         """Server: hold CRYPTO bytes until the whole ClientHello is known, choose the
         version from its transport parameters, then release everything to TLS."""
-        held = (self._ch_peek or b"") + data
+        c = self._c
+        held = (self.ch_peek or b"") + data
         length = client_hello_length(held)
         if length is None or len(held) < length <= MAX_PEEK:
-            self._ch_peek = held
+            self.ch_peek = held
             return b""
-        self._ch_peek = None
-        self._original_version = self._version
+        self.ch_peek = None
+        self.original_version = c._version
         if length <= len(held):
             self._choose_version(held[:length])
         return held
@@ -346,76 +358,79 @@ class HandshakeMixin(ConnectionBase):
     def _choose_version(self, client_hello: bytes) -> None:
         """RFC 9368 §2.3 compatible negotiation: switch before TLS writes anything, so
         every CRYPTO frame goes out in the negotiated version (RFC 9369 §4)."""
-        original = self._version
-        chosen = server_choose_version(original, self._config.versions,
+        c = self._c
+        original = c._version
+        chosen = server_choose_version(original, c._config.versions,
                                        client_hello_version_information(client_hello))
         if chosen == original:
             return
-        self._orig_initial_recv = self._recv_keys.get(Epoch.INITIAL)
-        self._version = chosen
+        self.orig_initial_recv = c._recv_keys.get(Epoch.INITIAL)
+        c._version = chosen
         # Initial keys of the negotiated version from the client's DCID (RFC 9369 §3.3.1).
-        self._setup_initial_keys(self._initial_dcid)
+        self.setup_initial_keys(c._initial_dcid)
         # TLS has seen nothing yet: start it again with version_information naming the
         # negotiated version as Chosen Version (RFC 9368 §4).
-        self._local_params = self._build_local_params()
-        self._tls = self._create_tls()
+        c._local_params = self.build_local_params()
+        c._tls = self.create_tls()
 
-    def _switch_version(self, header: Header) -> bool:
+    def switch_version(self, header: Header) -> bool:
         """A long-header packet whose version is not the connection's: True when it is
         to be processed (with ``_long_header_keys``), False to drop it."""
+        c = self._c
         version = header.version
         ptype = header.packet_type
-        if not self._is_client:
-            if self._tls is None:
-                if version in self._config.versions:
-                    self._version = version  # the server speaks the client's version (§6)
+        if not c._is_client:
+            if c._tls is None:
+                if version in c._config.versions:
+                    c._version = version  # the server speaks the client's version (§6)
                     return True
                 return False
             # After switching, the client's original-version Initial and 0-RTT packets
             # are still accepted (RFC 9369 §4).
-            return (version == self._original_version != self._version
+            return (version == self.original_version != c._version
                     and ptype in (PacketType.INITIAL, PacketType.ZERO_RTT))
         # Client: "the first long header Version field that differs from the original
         # version" names the negotiated version (RFC 9369 §4) -- only before the
         # server's first CRYPTO data (ServerHello) was processed, once, and only for a
         # version we offered that is compatible with ours.
         if (version is None or ptype != PacketType.INITIAL
-                or version not in self._config.versions
-                or self._version != self._first_flight_version()
-                or not is_compatible(self._version, version)
-                or Epoch.HANDSHAKE in self._recv_keys
-                or Epoch.HANDSHAKE in self._discarded_epochs
-                or Epoch.INITIAL in self._discarded_epochs):
+                or version not in c._config.versions
+                or c._version != self._first_flight_version()
+                or not is_compatible(c._version, version)
+                or Epoch.HANDSHAKE in c._recv_keys
+                or Epoch.HANDSHAKE in c._discarded_epochs
+                or Epoch.INITIAL in c._discarded_epochs):
             return False
-        self._version = version
-        self._setup_initial_keys(self._initial_dcid)
+        c._version = version
+        self.setup_initial_keys(c._initial_dcid)
         # RFC 9369 §4: no 0-RTT in the negotiated version.
-        self._send_keys.pop(Epoch.ZERO_RTT, None)
+        c._send_keys.pop(Epoch.ZERO_RTT, None)
         return True
 
-    def _long_header_keys(self, epoch: int, version: int | None) -> PacketProtection | None:
+    def long_header_keys(self, epoch: int, version: int | None) -> PacketProtection | None:
         """Receive keys for a long-header packet of ``version``."""
-        if version == self._version or epoch != Epoch.INITIAL:
-            return self._recv_keys.get(epoch)
-        return self._orig_initial_recv
+        c = self._c
+        if version == c._version or epoch != Epoch.INITIAL:
+            return c._recv_keys.get(epoch)
+        return self.orig_initial_recv
 
     @property
     def cipher_suite(self) -> CipherSuite | None:
         """The TLS cipher suite negotiated (RFC 9001 §5.3), None before the ServerHello."""
-        suite = getattr(self._tls, "cipher_suite", None)
+        c = self._c
+        suite = getattr(c._tls, "cipher_suite", None)
         return suite if isinstance(suite, CipherSuite) else None
 
     @property
     def peer_certificate(self) -> Any:
         """The peer's verified end-entity certificate (``cryptography.x509.Certificate``;
         a server sees one only with ``require_client_cert``), None before or without."""
-        return getattr(self._tls, "peer_certificate", None)
+        c = self._c
+        return getattr(c._tls, "peer_certificate", None)
 
-    def _early_data_accepted_hint(self) -> bool:
-        return bool(getattr(self._tls, "early_data_accepted", False))
-
-    _tickets_seen: int
-    _tls_factory: Any
+    def early_data_accepted_hint(self) -> bool:
+        c = self._c
+        return bool(getattr(c._tls, "early_data_accepted", False))
 
 
 # A server builds one TlsConfig (parsed certificate chain, private key, validated
