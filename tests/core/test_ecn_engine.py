@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import pytest
 from engine_loop import Loop, handshake_pair, inject_1rtt
 from mp_loop import LINK_A, LINK_B, Link, mp_pair
 
 from tquic.core.connection import QuicConnection
+from tquic.core.frame_handlers import FrameHandlers
 from tquic.paths.ecn import ECN_CE, ECN_ECT0, ECN_ECT1, ECN_NOT_ECT, EcnState
 from tquic.paths.sent_packets import SpaceId
 from tquic.wire.frame_types import FrameType
@@ -151,7 +153,8 @@ def test_prague_marks_ect1_and_validates() -> None:
     assert counts is not None and counts[0] == 0 and counts[1] > 50
 
 
-def test_multipath_counts_come_back_per_path_in_path_ack_ecn() -> None:
+def test_multipath_counts_come_back_per_path_in_path_ack_ecn(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     links = {LINK_A: Link(delay=0.01, rate=1_000_000),
              LINK_B: Link(delay=0.015, rate=1_000_000,
                           ecn=lambda n, cp: ECN_CE if cp and n % 4 == 0 else cp)}
@@ -162,14 +165,16 @@ def test_multipath_counts_come_back_per_path_in_path_ack_ecn() -> None:
     assert loop.run_until(lambda: (p := server.paths.get(1)) is not None and p.validated,
                           max_time=loop.now + 2)
     seen: list[tuple[int, int, tuple[int, int, int] | None]] = []
-    process_ack = client._process_ack
+    process_ack = FrameHandlers.process_ack
+    clients_handlers = client._frame_handlers
 
-    def recording(target: Any, ranges: Any, ack_delay: int,
+    def recording(self: FrameHandlers, target: Any, ranges: Any, ack_delay: int,
                   ecn: tuple[int, int, int] | None, frame_type: int, now: float) -> None:
-        seen.append((target.path_id, frame_type, ecn))
-        process_ack(target, ranges, ack_delay, ecn, frame_type, now)
+        if self is clients_handlers:
+            seen.append((target.path_id, frame_type, ecn))
+        process_ack(self, target, ranges, ack_delay, ecn, frame_type, now)
 
-    client._process_ack = recording  # type: ignore[method-assign]
+    monkeypatch.setattr(FrameHandlers, "process_ack", recording)
     payload = hashlib.sha256(b"ecn").digest() * 20_000
     sid = client.open_stream()
     client.send_stream_data(sid, payload, end_stream=True)

@@ -21,9 +21,9 @@ def test_window_tuning_rtt_is_the_slowest_paths_with_multipath() -> None:
     # Data arriving on the fast path still tunes the window with the slow path's span:
     # its RTT plus the time a hole left by a loss there can last (a PTO, RFC 9002).
     r = slow.recovery.rtt
-    assert server._rtt(fast) == max(r.smoothed_rtt + 4 * r.rttvar,
+    assert server._frame_handlers._rtt(fast) == max(r.smoothed_rtt + 4 * r.rttvar,
                                     fast.recovery.rtt.smoothed_rtt + 4 * fast.recovery.rtt.rttvar)
-    assert server._rtt(fast) >= r.smoothed_rtt
+    assert server._frame_handlers._rtt(fast) >= r.smoothed_rtt
 
 
 def test_one_path_keeps_its_own_rtt() -> None:
@@ -31,4 +31,4 @@ def test_one_path_keeps_its_own_rtt() -> None:
                    links={LINK_A: Link(delay=0.01)})
     path = loop.server.paths.get(0)
     assert path is not None
-    assert loop.server._rtt(path) == path.recovery.rtt.smoothed_rtt
+    assert loop.server._frame_handlers._rtt(path) == path.recovery.rtt.smoothed_rtt

@@ -73,7 +73,7 @@ def test_multipath_frame_in_a_handshake_packet_is_a_protocol_violation() -> None
     loop = mp_pair()
     server = loop.server
     with pytest.raises(QuicError) as info:
-        server._handle_frames([MaxPathIdFrame(8)], Epoch.HANDSHAKE, server.paths.primary,
+        server._frame_handlers.handle([MaxPathIdFrame(8)], Epoch.HANDSHAKE, server.paths.primary,
                               b"", server.paths.primary.network_path, loop.now)
     assert info.value.error_code == PV
 

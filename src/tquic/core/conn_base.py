@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from tquic.core.cids import LocalCids, PeerCids
     from tquic.core.config import QuicConfiguration
     from tquic.core.datagram_queue import DatagramQueue
+    from tquic.core.frame_handlers import FrameHandlers
     from tquic.core.handshake import Handshake
     from tquic.core.key_update import OneRttKeys
     from tquic.core.migration import Migration
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from tquic.paths.path import PacketSpace, Path
     from tquic.paths.recovery import PathRecovery
     from tquic.wire.errors import QuicError
-    from tquic.wire.frames import ConnectionCloseFrame, Frame
+    from tquic.wire.frames import ConnectionCloseFrame
     from tquic.wire.params import TransportParameters
 
 
@@ -114,12 +115,13 @@ class ConnectionBase:
     _streams: Streams  # core/streams_api.py
     _multipath: Multipath  # core/multipath.py
     _handshake: Handshake  # core/handshake.py
+    _frame_handlers: FrameHandlers  # core/frame_handlers.py
 
     # -- cross-mixin operations (implemented by the mixins / QuicConnection) ---------
 
     def _queue_event(self, event: Event) -> None:
         if self._streams.undelivered:
-            self._deliver_pending()  # stream data received before this event comes first
+            self._frame_handlers.deliver_pending()  # stream data received before this event comes first
         self._events.append(event)
         if self._qlog is not None:
             self._qlog.on_event(event)
@@ -127,14 +129,7 @@ class ConnectionBase:
     def max_datagram_payload(self) -> int:
         raise NotImplementedError
 
-    def _deliver_pending(self) -> None:
-        raise NotImplementedError
-
     def _discard_epoch(self, epoch: int) -> None:
-        raise NotImplementedError
-
-    def _handle_frames(self, frames: list[Frame], epoch: int, path: Path, dcid: bytes,
-                       network_path: NetworkPath, now: float) -> tuple[bool, bool]:
         raise NotImplementedError
 
     def _enter_draining(self, error_code: int, frame_type: int | None, reason: str,
@@ -157,10 +152,6 @@ class ConnectionBase:
         raise NotImplementedError
 
     def _reset_recovery(self, path: Path) -> None:
-        raise NotImplementedError
-
-    def _process_ack(self, target: Path, ranges: tuple[tuple[int, int], ...], ack_delay: int,
-                     ecn: tuple[int, int, int] | None, frame_type: int, now: float) -> None:
         raise NotImplementedError
 
     def _make_recovery(self, path_id: int) -> PathRecovery:

@@ -29,14 +29,14 @@ from typing import Any
 from tquic.core.ack_frequency import AckFrequency
 from tquic.core.cids import LocalCids, PeerCids
 from tquic.core.config import QuicConfiguration
-from tquic.core.conn_base import ConnState, Epoch
+from tquic.core.conn_base import ConnectionBase, ConnState, Epoch
 from tquic.core.datagram_queue import DatagramQueue
 from tquic.core.events import (
     ConnectionIdIssued,
     ConnectionTerminated,
     Event,
 )
-from tquic.core.frame_handlers import FrameHandlersMixin
+from tquic.core.frame_handlers import FrameHandlers
 from tquic.core.handshake import Handshake
 from tquic.core.key_update import KeyUpdateNotAllowed
 from tquic.core.migration import Migration
@@ -89,7 +89,7 @@ _Opened = tuple[Path, PacketSpace, bytes, bytes, int, int | None]
 payload, the packet number, and the largest packet number received before it."""
 
 
-class QuicConnection(FrameHandlersMixin):
+class QuicConnection(ConnectionBase):
     """One QUIC connection, client or server."""
 
     def __init__(
@@ -118,6 +118,7 @@ class QuicConnection(FrameHandlersMixin):
         self._mp = False  # draft-ietf-quic-multipath negotiated (core/multipath.py)
         self._multipath = Multipath(self)
         self._handshake = Handshake(self, tls_factory)
+        self._frame_handlers = FrameHandlers(self)
         self._rx_path: Path | None = None
         self._spaces = {
             Epoch.INITIAL: PacketSpace(SpaceId.INITIAL, AckTracker(immediate_space=True), None),
@@ -339,7 +340,7 @@ class QuicConnection(FrameHandlersMixin):
 
     def next_event(self) -> Event | None:
         if self._streams.undelivered:
-            self._deliver_pending()
+            self._frame_handlers.deliver_pending()
         return self._events.popleft() if self._events else None
 
     # -- setup -------------------------------------------------------------------------
@@ -559,7 +560,7 @@ class QuicConnection(FrameHandlersMixin):
             self._qlog.packet_received(now, epoch, pn, len(packet), path.path_id, frames,
                                        plain[0], self._one_rtt.updates
                                        if epoch == Epoch.ONE_RTT and self._one_rtt else None)
-        eliciting, non_probing = self._handle_frames(frames, epoch, path, header.dcid,
+        eliciting, non_probing = self._frame_handlers.handle(frames, epoch, path, header.dcid,
                                                      network_path, now)
         if self._state >= ConnState.DRAINING:
             return True

@@ -1,4 +1,4 @@
-"""Frame handling seam: one handler per frame type, after the packet-type check.
+"""Frame handling: one handler per frame type, after the packet-type check.
 
 RFC 9000 §12.4/§12.5 (Table 3): a frame in a packet type that may not carry
 it is a PROTOCOL_VIOLATION; every handler enforces the frame's own rules
@@ -9,12 +9,9 @@ into CONNECTION_CLOSE.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tquic.core.conn_base import (
-    ConnectionBase,
-    Epoch,
-)
+from tquic.core.conn_base import Epoch
 from tquic.core.events import (
     ConnectionIdRetired,
     DatagramReceived,
@@ -79,6 +76,9 @@ from tquic.wire.frames import (
 )
 from tquic.wire.packet import PacketType
 
+if TYPE_CHECKING:
+    from tquic.core.connection import QuicConnection
+
 PV = TransportErrorCode.PROTOCOL_VIOLATION
 # Received stream data is turned into events in batches of up to this many bytes
 # (see _on_stream).
@@ -127,22 +127,23 @@ def frame_type_for(frame: Frame) -> int:
     return _CLASS_TYPE[type(frame)]
 
 
-class FrameHandlersMixin(ConnectionBase):
-    """Dispatch of received frames."""
+class FrameHandlers:
+    """One handler per frame type, each telling the component that owns the state what
+    the peer said (RFC 9000 §19; multipath frames: core/multipath.py).  Owns nothing:
+    it is the dispatch table of the connection's receive path."""
 
-    _rx_dcid: bytes
-    _rx_network_path: NetworkPath
-    _fin_reported: set[int]
-    _pending_msd: set[int]
-    _max_data_pending: bool
-    _mp: bool
+    __slots__ = ("_c",)
 
-    def _handle_frames(self, frames: list[Frame], epoch: int, path: Path, dcid: bytes,
+    def __init__(self, conn: QuicConnection) -> None:
+        self._c = conn
+
+    def handle(self, frames: list[Frame], epoch: int, path: Path, dcid: bytes,
                        network_path: NetworkPath, now: float) -> tuple[bool, bool]:
         """Apply every frame of one packet; (ack-eliciting, non-probing)."""
+        c = self._c
         bit = EPOCH_PACKET_BIT[epoch]
-        self._rx_dcid = dcid
-        self._rx_network_path = network_path
+        c._rx_dcid = dcid
+        c._rx_network_path = network_path
         eliciting = False
         non_probing = False
         handlers = _HANDLERS
@@ -161,21 +162,21 @@ class FrameHandlersMixin(ConnectionBase):
                 non_probing = True
         return eliciting, non_probing
 
-    # -- ACK ------------------------------------------------------------------------------
-
     def _on_ack(self, frame: AckFrame, epoch: int, path: Path, now: float) -> None:
+        c = self._c
         if epoch in (Epoch.INITIAL, Epoch.HANDSHAKE):
             self._process_long_ack(frame, epoch, path, now)
             return
         # draft-ietf-quic-multipath §"Handling ACK and PATH_ACK": an ACK frame
         # acknowledges packets of path 0.
-        target = self._paths.get(0) if self._mp else path
-        if target is None or (not target.usable and self._mp):
+        target = c._paths.get(0) if c._mp else path
+        if target is None or (not target.usable and c._mp):
             return
-        self._process_ack(target, frame.ranges, frame.ack_delay, frame.ecn, FrameType.ACK, now)
+        self.process_ack(target, frame.ranges, frame.ack_delay, frame.ecn, FrameType.ACK, now)
 
     def _process_long_ack(self, frame: AckFrame, epoch: int, path: Path, now: float) -> None:
-        space = self._spaces[epoch]
+        c = self._c
+        space = c._spaces[epoch]
         space_id = space_of(epoch)
         largest = frame.ranges[0][1]
         if largest >= space.next_pn:
@@ -185,20 +186,21 @@ class FrameHandlersMixin(ConnectionBase):
             space.largest_acked = largest
         outcome = path.recovery.on_ack_received(space_id, frame.ranges, 0.0, now,
                                                 ecn_counts=frame.ecn)
-        if self._qlog is not None:
-            self._qlog.ack_outcome(now, path.recovery, path.path_id, int(space_id),
+        if c._qlog is not None:
+            c._qlog.ack_outcome(now, path.recovery, path.path_id, int(space_id),
                                    outcome.acked, outcome.lost)
         for packet in outcome.acked:
-            self._streams.on_records_acked(packet.frames, path)
+            c._streams.on_records_acked(packet.frames, path)
         for packet in outcome.lost:
-            self._streams.on_packet_lost(packet, path)
-        self._loss_stats[0] += len(outcome.lost)
+            c._streams.on_packet_lost(packet, path)
+        c._loss_stats[0] += len(outcome.lost)
 
-    def _process_ack(self, target: Path, ranges: tuple[tuple[int, int], ...], ack_delay: int,
+    def process_ack(self, target: Path, ranges: tuple[tuple[int, int], ...], ack_delay: int,
                      ecn: tuple[int, int, int] | None, frame_type: int, now: float) -> None:
         """An ACK / PATH_ACK for ``target``'s application packet-number space."""
+        c = self._c
         space = target.space
-        exponent = self._peer_params.ack_delay_exponent if self._peer_params else 3
+        exponent = c._peer_params.ack_delay_exponent if c._peer_params else 3
         delay = decode_ack_delay(ack_delay, exponent)
         largest = ranges[0][1]
         if largest >= space.next_pn:
@@ -213,33 +215,32 @@ class FrameHandlersMixin(ConnectionBase):
                 return
         outcome = target.recovery.on_ack_received(SpaceId.APPLICATION, ranges, delay, now,
                                                   ecn_counts=ecn)
-        if self._qlog is not None:
-            self._qlog.ack_outcome(now, target.recovery, target.path_id, 2, outcome.acked,
+        if c._qlog is not None:
+            c._qlog.ack_outcome(now, target.recovery, target.path_id, 2, outcome.acked,
                                    outcome.lost)
         if outcome.acked:
-            self._multipath.on_path_acked(target, now)
-            self._streams.on_packets_acked(outcome.acked, target)
+            c._multipath.on_path_acked(target, now)
+            c._streams.on_packets_acked(outcome.acked, target)
         for packet in outcome.lost:
-            self._streams.on_packet_lost(packet, target)
-        self._loss_stats[0] += len(outcome.lost)
-        hooks = self._paths.hooks
+            c._streams.on_packet_lost(packet, target)
+        c._loss_stats[0] += len(outcome.lost)
+        hooks = c._paths.hooks
         if hooks.tracks_packets:
             if outcome.acked:
                 hooks.on_packets_acked(target, outcome.acked, now)
             if outcome.lost:
                 hooks.on_packets_lost(target, outcome.lost, now)
         if outcome.acked:
-            rate = self._ack_frequency.on_ack(target, now)
+            rate = c._ack_frequency.on_ack(target, now)
             if rate is not None:
-                self._control.append(FrameRecord(rate))
-        if self._one_rtt is not None:
-            self._one_rtt.on_ack_received(largest, target.path_id, now)
-
-    # -- CRYPTO / tokens ---------------------------------------------------------------------
+                c._control.append(FrameRecord(rate))
+        if c._one_rtt is not None:
+            c._one_rtt.on_ack_received(largest, target.path_id, now)
 
     def _on_crypto(self, frame: CryptoFrame, epoch: int, path: Path, now: float) -> None:
-        stream = self._crypto_recv.get(epoch)
-        if stream is None or epoch in self._discarded_epochs:
+        c = self._c
+        stream = c._crypto_recv.get(epoch)
+        if stream is None or epoch in c._discarded_epochs:
             return
         try:
             stream.on_frame(frame.offset, frame.data)
@@ -252,22 +253,20 @@ class FrameHandlersMixin(ConnectionBase):
         data = stream.read()
         if data:
             stream.window.should_send_update(now)  # slide the buffering bound
-            self._handshake.tls_receive(epoch, data, now)
-
+            c._handshake.tls_receive(epoch, data, now)
 
     def _on_new_token(self, frame: NewTokenFrame, epoch: int, path: Path, now: float) -> None:
-        if not self._is_client:
+        c = self._c
+        if not c._is_client:
             raise QuicError(PV, "NEW_TOKEN from a client", frame_type=FrameType.NEW_TOKEN)
-        self._queue_event(NewTokenReceived(frame.token))
+        c._queue_event(NewTokenReceived(frame.token))
 
     def _on_handshake_done(self, frame: HandshakeDoneFrame, epoch: int, path: Path,
                            now: float) -> None:
-        if not self._is_client:
+        c = self._c
+        if not c._is_client:
             raise QuicError(PV, "HANDSHAKE_DONE from a client", frame_type=FrameType.HANDSHAKE_DONE)
-        self._handshake.confirm(now)
-
-
-    # -- streams -----------------------------------------------------------------------------
+        c._handshake.confirm(now)
 
     def _rtt(self, path: Path) -> float | None:
         """The RTT that paces receive-window auto-tuning (RFC 9000 §4.2).
@@ -281,9 +280,10 @@ class FrameHandlersMixin(ConnectionBase):
         blocked while every congestion window still has room (the windows are
         connection-level, shared by every path: draft-ietf-quic-multipath
         §"Introduction").  One path: that path's smoothed RTT, as before."""
-        if self._mp:
+        c = self._c
+        if c._mp:
             best: float | None = None
-            for p in self._paths:
+            for p in c._paths:
                 r = p.recovery.rtt
                 if p.usable and r.has_sample:
                     span = r.smoothed_rtt + 4.0 * r.rttvar
@@ -296,19 +296,20 @@ class FrameHandlersMixin(ConnectionBase):
 
     def _peer_stream(self, stream_id: int, frame_type: int, receiving: bool) -> None:
         """Open peer streams implied by a frame (RFC 9000 §3.2) and check the stream ID."""
-        check_frame_direction(stream_id, self._is_client, for_receiving_part=receiving,
+        c = self._c
+        check_frame_direction(stream_id, c._is_client, for_receiving_part=receiving,
                               frame_type=frame_type)
-        limits = self._streams.uni if is_unidirectional(stream_id) else self._streams.bidi
+        limits = c._streams.uni if is_unidirectional(stream_id) else c._streams.bidi
         for new_id in limits.on_peer_frame(stream_id, frame_type):
-            self._streams.create(new_id)
-
+            c._streams.create(new_id)
 
     def _on_stream(self, frame: StreamFrame, epoch: int, path: Path, now: float) -> None:
+        c = self._c
         stream_id = frame.stream_id
-        stream = self._streams.recv.get(stream_id)
+        stream = c._streams.recv.get(stream_id)
         if stream is None:
             self._peer_stream(stream_id, FrameType.STREAM, True)
-            stream = self._streams.recv.get(stream_id)
+            stream = c._streams.recv.get(stream_id)
             if stream is None:
                 return  # already finished and freed: a late duplicate
         stream.on_frame(frame.offset, frame.data, frame.fin)
@@ -320,97 +321,104 @@ class FrameHandlersMixin(ConnectionBase):
         # DELIVERY_BATCH bytes it goes at once: the joined data is still in the CPU cache
         # (a batch of a megabyte is copied from memory, slower than the events it saves).
         if stream.readable >= DELIVERY_BATCH:
-            self._streams.undelivered.pop(stream_id, None)
+            c._streams.undelivered.pop(stream_id, None)
             self._deliver(stream, path, now)
         else:
-            self._streams.undelivered[stream_id] = (stream, path, now)
+            c._streams.undelivered[stream_id] = (stream, path, now)
 
-    def _deliver_pending(self) -> None:
-        pending, self._streams.undelivered = self._streams.undelivered, {}
-        recv_streams = self._streams.recv
+    def deliver_pending(self) -> None:
+        c = self._c
+        pending, c._streams.undelivered = c._streams.undelivered, {}
+        recv_streams = c._streams.recv
         for stream, path, now in pending.values():
             if recv_streams.get(stream.stream_id) is stream:
                 self._deliver(stream, path, now)
 
     def _deliver(self, stream: RecvStream, path: Path, now: float) -> None:
+        c = self._c
         stream_id = stream.stream_id
         data = stream.read() if stream.readable else b""
-        end = stream.at_eof and stream_id not in self._streams.fin_reported
+        end = stream.at_eof and stream_id not in c._streams.fin_reported
         if end:
-            self._streams.fin_reported.add(stream_id)
+            c._streams.fin_reported.add(stream_id)
         if data or end:
-            self._queue_event(StreamDataReceived(stream_id, data, end))
+            c._queue_event(StreamDataReceived(stream_id, data, end))
         rtt = self._rtt(path)
         if stream.max_stream_data_update(now, rtt) is not None and (
-                stream_id not in self._streams.pending_msd):
-            self._streams.pending_msd.add(stream_id)
-            self._control.append(MaxStreamDataRecord(stream_id))
-        if self._streams.window.should_send_update(now, rtt) is not None and (
-                not self._streams.max_data_pending):
-            self._streams.max_data_pending = True
-            self._control.append(MAX_DATA)
-        self._streams.maybe_free(stream_id)
-
+                stream_id not in c._streams.pending_msd):
+            c._streams.pending_msd.add(stream_id)
+            c._control.append(MaxStreamDataRecord(stream_id))
+        if c._streams.window.should_send_update(now, rtt) is not None and (
+                not c._streams.max_data_pending):
+            c._streams.max_data_pending = True
+            c._control.append(MAX_DATA)
+        c._streams.maybe_free(stream_id)
 
     def _on_reset_stream(self, frame: ResetStreamFrame, epoch: int, path: Path,
                          now: float) -> None:
+        c = self._c
         stream_id = frame.stream_id
-        if self._streams.undelivered:
-            self._deliver_pending()  # data that arrived before the reset is delivered
-        stream = self._streams.recv.get(stream_id)
+        if c._streams.undelivered:
+            self.deliver_pending()  # data that arrived before the reset is delivered
+        stream = c._streams.recv.get(stream_id)
         if stream is None:
             self._peer_stream(stream_id, FrameType.RESET_STREAM, True)
-            stream = self._streams.recv.get(stream_id)
+            stream = c._streams.recv.get(stream_id)
             if stream is None:
                 return
         if stream.on_reset(frame.application_protocol_error_code, frame.final_size):
-            self._queue_event(StreamReset(stream_id, frame.application_protocol_error_code))
+            c._queue_event(StreamReset(stream_id, frame.application_protocol_error_code))
             stream.mark_reset_read()
         rtt = self._rtt(path)
-        if self._streams.window.should_send_update(now, rtt) is not None and (
-                not self._streams.max_data_pending):
-            self._streams.max_data_pending = True
-            self._control.append(MAX_DATA)
-        self._streams.maybe_free(stream_id)
+        if c._streams.window.should_send_update(now, rtt) is not None and (
+                not c._streams.max_data_pending):
+            c._streams.max_data_pending = True
+            c._control.append(MAX_DATA)
+        c._streams.maybe_free(stream_id)
 
     def _send_stream_for_frame(self, stream_id: int, frame_type: int) -> SendStream | None:
-        stream = self._streams.send.get(stream_id)
+        c = self._c
+        stream = c._streams.send.get(stream_id)
         if stream is None:
             self._peer_stream(stream_id, frame_type, False)
-            stream = self._streams.send.get(stream_id)
+            stream = c._streams.send.get(stream_id)
         return stream
 
     def _on_stop_sending(self, frame: StopSendingFrame, epoch: int, path: Path,
                          now: float) -> None:
+        c = self._c
         stream = self._send_stream_for_frame(frame.stream_id, FrameType.STOP_SENDING)
         if stream is None:
             return
         code = frame.application_protocol_error_code
         if stream.on_stop_sending(code):
             # RFC 9000 §3.5: answer with RESET_STREAM carrying the same code.
-            self._streams.send_queue.pop(frame.stream_id, None)
-            self._control.append(ResetStreamRecord(frame.stream_id))
-            self._queue_event(StopSendingReceived(frame.stream_id, code))
+            c._streams.send_queue.pop(frame.stream_id, None)
+            c._control.append(ResetStreamRecord(frame.stream_id))
+            c._queue_event(StopSendingReceived(frame.stream_id, code))
 
     def _on_max_data(self, frame: MaxDataFrame, epoch: int, path: Path, now: float) -> None:
-        if self._streams.credit.raise_limit(frame.maximum_data):
-            for stream_id, stream in self._streams.send.items():
+        c = self._c
+        if c._streams.credit.raise_limit(frame.maximum_data):
+            for stream_id, stream in c._streams.send.items():
                 if stream.has_data_to_send():
-                    self._streams.send_queue[stream_id] = None
+                    c._streams.send_queue[stream_id] = None
 
     def _on_max_stream_data(self, frame: MaxStreamDataFrame, epoch: int, path: Path,
                             now: float) -> None:
+        c = self._c
         stream = self._send_stream_for_frame(frame.stream_id, FrameType.MAX_STREAM_DATA)
         if stream is not None and stream.on_max_stream_data(frame.maximum_stream_data) and (
                 stream.has_data_to_send()):
-            self._streams.send_queue[frame.stream_id] = None
+            c._streams.send_queue[frame.stream_id] = None
 
     def _on_max_streams(self, frame: MaxStreamsFrame, epoch: int, path: Path, now: float) -> None:
-        limits = self._streams.bidi if frame.bidirectional else self._streams.uni
+        c = self._c
+        limits = c._streams.bidi if frame.bidirectional else c._streams.uni
         exhausted = limits.local_opened >= limits.peer_max
         if limits.on_max_streams(frame.maximum_streams) and exhausted:
             # The application may be waiting to open a stream: tell it (RFC 9000 §4.6).
-            self._queue_event(StreamsAvailable(frame.bidirectional,
+            c._queue_event(StreamsAvailable(frame.bidirectional,
                                                limits.peer_max - limits.local_opened))
 
     def _on_data_blocked(self, frame: DataBlockedFrame, epoch: int, path: Path,
@@ -419,133 +427,138 @@ class FrameHandlersMixin(ConnectionBase):
 
     def _on_stream_data_blocked(self, frame: StreamDataBlockedFrame, epoch: int, path: Path,
                                 now: float) -> None:
-        if frame.stream_id not in self._streams.recv:
+        c = self._c
+        if frame.stream_id not in c._streams.recv:
             self._peer_stream(frame.stream_id, FrameType.STREAM_DATA_BLOCKED, True)
 
     def _on_streams_blocked(self, frame: StreamsBlockedFrame, epoch: int, path: Path,
                             now: float) -> None:
-        limits = self._streams.bidi if frame.bidirectional else self._streams.uni
+        c = self._c
+        limits = c._streams.bidi if frame.bidirectional else c._streams.uni
         limits.on_streams_blocked(frame.maximum_streams)
         update = limits.max_streams_update()
         if update is not None:
-            self._control.append(MaxStreamsRecord(frame.bidirectional))
-
-    # -- connection IDs and paths ------------------------------------------------------------
+            c._control.append(MaxStreamsRecord(frame.bidirectional))
 
     def _on_new_connection_id(self, frame: NewConnectionIdFrame, epoch: int, path: Path,
                               now: float) -> None:
+        c = self._c
         peer = path.peer_cid
-        current_len = len(peer.cid) if peer is not None else len(self._initial_dcid)
-        retired = self._peer_cids.on_new_connection_id(
+        current_len = len(peer.cid) if peer is not None else len(c._initial_dcid)
+        retired = c._peer_cids.on_new_connection_id(
             frame.sequence_number, frame.retire_prior_to, frame.connection_id,
             frame.stateless_reset_token, current_len)
         for old in retired:
-            for p in self._paths:
+            for p in c._paths:
                 if p.peer_cid is old:
-                    p.peer_cid = self._peer_cids.acquire()
+                    p.peer_cid = c._peer_cids.acquire()
                     if p.peer_cid is None:
                         raise QuicError(PV, "retire_prior_to left no connection ID to use",
                                         frame_type=FrameType.NEW_CONNECTION_ID)
-        self._multipath.flush_retirements()
-
+        c._multipath.flush_retirements()
 
     def _on_retire_connection_id(self, frame: RetireConnectionIdFrame, epoch: int, path: Path,
                                  now: float) -> None:
-        entry = self._local_cids.on_retire(frame.sequence_number, self._rx_dcid)
+        c = self._c
+        entry = c._local_cids.on_retire(frame.sequence_number, c._rx_dcid)
         if entry is not None:
-            self._queue_event(ConnectionIdRetired(entry.cid, entry.sequence_number))
-            self._multipath.issue_cids()
-
+            c._queue_event(ConnectionIdRetired(entry.cid, entry.sequence_number))
+            c._multipath.issue_cids()
 
     def _on_path_challenge(self, frame: PathChallengeFrame, epoch: int, path: Path,
                            now: float) -> None:
+        c = self._c
         if len(path.responses) < 8:
-            path.responses.append((frame.data, self._rx_network_path))
+            path.responses.append((frame.data, c._rx_network_path))
 
     def _on_path_response(self, frame: PathResponseFrame, epoch: int, path: Path,
                           now: float) -> None:
-        for p in self._paths:
+        c = self._c
+        for p in c._paths:
             if frame.data in p.challenges:
                 # RFC 9000 §8.2.3: a matching response validates the path it was sent on.
                 # A migrated path (previous address kept) reports its validation too.
                 was = p.validated and p.previous_network_path is None
                 p.on_validated()
                 if not was:
-                    self._queue_event(PathValidated(p.path_id, p.network_path))
+                    c._queue_event(PathValidated(p.path_id, p.network_path))
                 return
-        self._preferred.on_response(frame.data, now)  # RFC 9000 §9.6.1
-
-    # -- close, extensions ----------------------------------------------------------------
+        c._preferred.on_response(frame.data, now)  # RFC 9000 §9.6.1
 
     def _on_connection_close(self, frame: ConnectionCloseFrame, epoch: int, path: Path,
                              now: float) -> None:
+        c = self._c
         reason = frame.reason.decode("utf-8", errors="replace")
-        self._enter_draining(frame.error_code, frame.frame_type, reason, frame.is_application, now)
+        c._enter_draining(frame.error_code, frame.frame_type, reason, frame.is_application, now)
 
     def _on_immediate_ack(self, frame: ImmediateAckFrame, epoch: int, path: Path,
                           now: float) -> None:
-        if self._config.min_ack_delay is None:
+        c = self._c
+        if c._config.min_ack_delay is None:
             raise QuicError(PV, "IMMEDIATE_ACK without min_ack_delay negotiated",
                             frame_type=FrameType.IMMEDIATE_ACK)
         path.space.ack_tracker.on_immediate_ack(now)
 
     def _on_ack_frequency(self, frame: AckFrequencyFrame, epoch: int, path: Path,
                           now: float) -> None:
-        if self._config.min_ack_delay is None:
+        c = self._c
+        if c._config.min_ack_delay is None:
             raise QuicError(PV, "ACK_FREQUENCY without min_ack_delay negotiated",
                             frame_type=FrameType.ACK_FREQUENCY)
-        for p in self._paths:
+        for p in c._paths:
             p.space.ack_tracker.on_ack_frequency(
                 frame.sequence_number, frame.ack_eliciting_threshold,
                 frame.requested_max_ack_delay, frame.reordering_threshold)
 
     def _on_datagram(self, frame: DatagramFrame, epoch: int, path: Path, now: float) -> None:
-        limit = self._config.max_datagram_frame_size
+        c = self._c
+        limit = c._config.max_datagram_frame_size
         if not limit:
             raise QuicError(PV, "DATAGRAM frame not negotiated (RFC 9221 §3)",
                             frame_type=FrameType.DATAGRAM)
         if 1 + len(frame.data) > limit:
             raise QuicError(PV, "DATAGRAM frame larger than max_datagram_frame_size",
                             frame_type=FrameType.DATAGRAM)
-        self._queue_event(DatagramReceived(frame.data))
+        c._queue_event(DatagramReceived(frame.data))
 
     def _on_multipath(self, frame: Any, epoch: int, path: Path, now: float) -> None:
-        if not self._mp:
+        c = self._c
+        if not c._mp:
             # draft-ietf-quic-multipath §"Connection Lifecycle": without both endpoints
             # advertising initial_max_path_id its frames are a PROTOCOL_VIOLATION.
             raise QuicError(PV, f"{type(frame).__name__} without multipath negotiated",
                             frame_type=_CLASS_TYPE[type(frame)])
         from tquic.core.multipath import MP_HANDLERS
 
-        MP_HANDLERS[type(frame)](self._multipath, frame, epoch, path, now)
+        MP_HANDLERS[type(frame)](c._multipath, frame, epoch, path, now)
 
     def _on_nothing(self, frame: Any, epoch: int, path: Path, now: float) -> None:
         pass
 
 
 _HANDLERS: dict[type, Handler] = {
-    PaddingFrame: FrameHandlersMixin._on_nothing,
-    PingFrame: FrameHandlersMixin._on_nothing,
-    AckFrame: FrameHandlersMixin._on_ack,
-    ResetStreamFrame: FrameHandlersMixin._on_reset_stream,
-    StopSendingFrame: FrameHandlersMixin._on_stop_sending,
-    CryptoFrame: FrameHandlersMixin._on_crypto,
-    NewTokenFrame: FrameHandlersMixin._on_new_token,
-    StreamFrame: FrameHandlersMixin._on_stream,
-    MaxDataFrame: FrameHandlersMixin._on_max_data,
-    MaxStreamDataFrame: FrameHandlersMixin._on_max_stream_data,
-    MaxStreamsFrame: FrameHandlersMixin._on_max_streams,
-    DataBlockedFrame: FrameHandlersMixin._on_data_blocked,
-    StreamDataBlockedFrame: FrameHandlersMixin._on_stream_data_blocked,
-    StreamsBlockedFrame: FrameHandlersMixin._on_streams_blocked,
-    NewConnectionIdFrame: FrameHandlersMixin._on_new_connection_id,
-    RetireConnectionIdFrame: FrameHandlersMixin._on_retire_connection_id,
-    PathChallengeFrame: FrameHandlersMixin._on_path_challenge,
-    PathResponseFrame: FrameHandlersMixin._on_path_response,
-    ConnectionCloseFrame: FrameHandlersMixin._on_connection_close,
-    HandshakeDoneFrame: FrameHandlersMixin._on_handshake_done,
-    ImmediateAckFrame: FrameHandlersMixin._on_immediate_ack,
-    AckFrequencyFrame: FrameHandlersMixin._on_ack_frequency,
-    DatagramFrame: FrameHandlersMixin._on_datagram,
-    **{cls: FrameHandlersMixin._on_multipath for cls in _MULTIPATH},
+    PaddingFrame: FrameHandlers._on_nothing,
+    PingFrame: FrameHandlers._on_nothing,
+    AckFrame: FrameHandlers._on_ack,
+    ResetStreamFrame: FrameHandlers._on_reset_stream,
+    StopSendingFrame: FrameHandlers._on_stop_sending,
+    CryptoFrame: FrameHandlers._on_crypto,
+    NewTokenFrame: FrameHandlers._on_new_token,
+    StreamFrame: FrameHandlers._on_stream,
+    MaxDataFrame: FrameHandlers._on_max_data,
+    MaxStreamDataFrame: FrameHandlers._on_max_stream_data,
+    MaxStreamsFrame: FrameHandlers._on_max_streams,
+    DataBlockedFrame: FrameHandlers._on_data_blocked,
+    StreamDataBlockedFrame: FrameHandlers._on_stream_data_blocked,
+    StreamsBlockedFrame: FrameHandlers._on_streams_blocked,
+    NewConnectionIdFrame: FrameHandlers._on_new_connection_id,
+    RetireConnectionIdFrame: FrameHandlers._on_retire_connection_id,
+    PathChallengeFrame: FrameHandlers._on_path_challenge,
+    PathResponseFrame: FrameHandlers._on_path_response,
+    ConnectionCloseFrame: FrameHandlers._on_connection_close,
+    HandshakeDoneFrame: FrameHandlers._on_handshake_done,
+    ImmediateAckFrame: FrameHandlers._on_immediate_ack,
+    AckFrequencyFrame: FrameHandlers._on_ack_frequency,
+    DatagramFrame: FrameHandlers._on_datagram,
+    **{cls: FrameHandlers._on_multipath for cls in _MULTIPATH},
 }

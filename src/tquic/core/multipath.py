@@ -620,7 +620,7 @@ class Multipath:
         target = c._paths.get(frame.path_id)
         if target is None or target.state == PathState.ABANDONED:
             return  # §"Handling PATH_ACK for Abandoned Paths": silently ignored
-        c._process_ack(target, frame.ranges, frame.ack_delay, frame.ecn, frame_type, now)
+        c._frame_handlers.process_ack(target, frame.ranges, frame.ack_delay, frame.ecn, frame_type, now)
 
     def _on_path_abandon(self, frame: PathAbandonFrame, epoch: int, path: Path,
                          now: float) -> None:

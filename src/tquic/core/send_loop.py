@@ -64,7 +64,7 @@ class SendLoop:
         builder = self._builder
         try:
             if c._streams.undelivered:
-                c._deliver_pending()  # flow-control updates ride on what is built now
+                c._frame_handlers.deliver_pending()  # flow-control updates ride on what is built now
             builder.pacing_deadline = None
             if state == ConnState.CLOSING:
                 if c._close_deadline is None:

@@ -112,7 +112,7 @@ class Streams:
         """Ask the peer to stop sending on a stream (STOP_SENDING, RFC 9000 §3.5)."""
         c = self._c
         if self.undelivered:
-            c._deliver_pending()  # what arrived before the call is still delivered
+            c._frame_handlers.deliver_pending()  # what arrived before the call is still delivered
         stream = self.recv.get(stream_id)
         if stream is None:
             if not can_receive(stream_id, c._is_client):
