@@ -383,6 +383,7 @@ class QuicConnection(ConnectionBase):
     def _start(self, network_path: NetworkPath, now: float) -> None:
         path = self._new_path(0, network_path,
                               validated=self._is_client or self._address_validated_by_token)
+        path.opened_at = now  # its goodput's clock (PathStats): a real clock is not 0 here
         self._paths.add(path)
         entry = self._local_cids.initial
         if entry is not None:
