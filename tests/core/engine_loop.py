@@ -7,7 +7,7 @@ from typing import Any
 
 from tquic.core.config import QuicConfiguration
 from tquic.core.connection import QuicConnection
-from tquic.core.network_path import NetworkPath
+from tquic.paths.network_path import NetworkPath
 
 CLIENT_ADDR = ("10.0.0.1", 4433)
 SERVER_ADDR = ("10.0.0.2", 443)

@@ -20,7 +20,7 @@ from engine_certs import server_config
 from tquic.core.config import QuicConfiguration
 from tquic.core.connection import QuicConnection
 from tquic.core.events import StreamDataReceived
-from tquic.core.network_path import NetworkPath
+from tquic.paths.network_path import NetworkPath
 
 SERVER_ADDR = ("192.0.2.1", 443)
 LINK_A = ("10.0.0.1", 5000)

@@ -11,7 +11,7 @@ from engine_loop import SERVER_ADDR, Loop, make_pair
 
 from tquic.core.config import QuicConfiguration
 from tquic.core.events import StreamDataReceived
-from tquic.core.network_path import NetworkPath
+from tquic.paths.network_path import NetworkPath
 
 PREFERRED = ("10.0.0.3", 8443)
 

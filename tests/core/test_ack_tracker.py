@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tquic.core.ack_tracker import (
+from tquic.paths.ack_tracker import (
     ECN_CE,
     ECN_ECT0,
     ECN_ECT1,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tquic.core.ackranges import RangeSet
+from tquic.paths.ackranges import RangeSet
 
 
 def values_of(rs: RangeSet) -> set[int]:

@@ -8,7 +8,7 @@ from engine_loop import SERVER_ADDR
 from routed_loop import RoutedLoop, routed_pair, transfer
 
 from tquic.core.events import PathMigrated, PathValidated
-from tquic.core.network_path import NetworkPath
+from tquic.paths.network_path import NetworkPath
 
 NEW_LOCAL = ("10.0.0.9", 5555)
 

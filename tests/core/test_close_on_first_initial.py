@@ -10,8 +10,8 @@ from __future__ import annotations
 from tquic.core.config import QuicConfiguration
 from tquic.core.connection import QuicConnection
 from tquic.core.events import ConnectionTerminated
-from tquic.core.network_path import NetworkPath
 from tquic.crypto.tls.certs import generate_self_signed
+from tquic.paths.network_path import NetworkPath
 
 NO_APPLICATION_PROTOCOL = 0x100 + 120
 

@@ -7,7 +7,7 @@ from engine_loop import CLIENT_PATH, SERVER_PATH, Loop, handshake_pair, make_pai
 
 from tquic.core.config import QuicConfiguration
 from tquic.core.events import DatagramReceived, PathMigrated, PathValidated, StreamDataReceived
-from tquic.core.network_path import NetworkPath
+from tquic.paths.network_path import NetworkPath
 from tquic.wire.version import QUIC_V2
 
 

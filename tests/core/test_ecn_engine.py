@@ -203,7 +203,7 @@ def test_multipath_counts_come_back_per_path_in_path_ack_ecn(
 def test_migration_retests_ecn_on_the_new_path_without_stale_ce() -> None:
     from engine_loop import CLIENT_PATH
 
-    from tquic.core.network_path import NetworkPath
+    from tquic.paths.network_path import NetworkPath
 
     # The old path CE-marks half the time; the new one marks nothing.
     loop = handshake_pair(ecn_network=lambda i, cp: ECN_CE if cp and i % 2 else cp)
@@ -239,7 +239,7 @@ def test_qlog_reports_ecn_state_changes() -> None:
 
 
 def test_ack_ecn_and_path_ack_ecn_are_written_on_the_fast_path_byte_exact() -> None:
-    from tquic.core.ack_tracker import AckTracker
+    from tquic.paths.ack_tracker import AckTracker
     from tquic.paths.path import PacketSpace, SpaceKind
     from tquic.wire.frames import PathAckFrame, parse_frames
 

@@ -94,7 +94,7 @@ def test_migration_of_one_path_keeps_its_path_id() -> None:
     link_c = ("10.0.3.1", 5000)
     loop = two_paths()
     loop.links[link_c] = Link(delay=0.015)
-    from tquic.core.network_path import NetworkPath
+    from tquic.paths.network_path import NetworkPath
 
     loop.client.migrate(NetworkPath(link_c, ("192.0.2.1", 443)), loop.now, path_id=1)
     assert loop.run_until(lambda: loop.server.paths.get(1).network_path.remote == link_c  # type: ignore[union-attr]

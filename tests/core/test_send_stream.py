@@ -8,10 +8,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tquic.core.ackranges import RangeSet
 from tquic.core.flow import ReceiveWindow, SendCredit
 from tquic.core.recv_stream import RecvStream
 from tquic.core.send_stream import SendState, SendStream, StreamUsageError
+from tquic.paths.ackranges import RangeSet
 
 
 def state_of(s: SendStream) -> SendState:

@@ -15,11 +15,11 @@ from typing import Any
 from tquic.core.config import QuicConfiguration
 from tquic.core.connection import QuicConnection
 from tquic.core.events import HandshakeCompleted
-from tquic.core.network_path import NetworkPath
 from tquic.crypto.tls.certs import generate_self_signed
 from tquic.h3.connection import H3Connection
 from tquic.h3.events import H3Event
 from tquic.h3.settings import H3Config
+from tquic.paths.network_path import NetworkPath
 
 CLIENT = ("192.0.2.1", 50000)
 SERVER = ("192.0.2.2", 443)

@@ -7,7 +7,7 @@ import socket
 
 from tquic.core.config import QuicConfiguration
 from tquic.core.connection import QuicConnection
-from tquic.core.network_path import NetworkPath
+from tquic.paths.network_path import NetworkPath
 
 
 def send_half_open(client_config: QuicConfiguration, port: int, now: float = 0.0) -> None:

@@ -16,8 +16,8 @@ import pytest
 import tquic
 from tquic.cli.hq import HqServer, generated_body
 from tquic.core.config import QuicConfiguration
-from tquic.core.network_path import NetworkPath
 from tquic.io.endpoint import QuicEndpoint
+from tquic.paths.network_path import NetworkPath
 from tquic.wire.version import QUIC_V1, QUIC_V2
 
 FUZZ_SECONDS = 3.0

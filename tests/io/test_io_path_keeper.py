@@ -12,10 +12,10 @@ import pytest
 
 from tquic.core import events as ev
 from tquic.core.multipath import PathError
-from tquic.core.network_path import NetworkPath
 from tquic.io import path_keeper
 from tquic.io.multipath_client import LocalPath
 from tquic.io.path_keeper import PathKeeper, ReopenPolicy, link_ready
+from tquic.paths.network_path import NetworkPath
 from tquic.wire.errors import PathAbandonCode
 
 pytestmark = pytest.mark.timeout(20)

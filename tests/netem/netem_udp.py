@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from tquic.core.network_path import Address
 from tquic.netem.relay import NetemThread
 from tquic.netem.spec import LinkTable, parse_link_option
+from tquic.paths.network_path import Address
 
 
 class Target:

@@ -9,10 +9,10 @@ from contextlib import contextmanager
 
 from netem_udp import wait_for
 
-from tquic.core.network_path import Address
 from tquic.io.udp import UdpSocket
 from tquic.netem.relay import NetemThread
 from tquic.netem.spec import LinkTable, parse_profile
+from tquic.paths.network_path import Address
 
 ECT1, ECT0, CE = 1, 2, 3
 

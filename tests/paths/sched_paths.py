@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tquic.cc.base import AckedPacket, LostPacket, RttSample, SentInfo
-from tquic.core.ack_tracker import AckTracker
-from tquic.core.network_path import NetworkPath
+from tquic.paths.ack_tracker import AckTracker
+from tquic.paths.network_path import NetworkPath
 from tquic.paths.path import PacketSpace, Path, SpaceKind
 from tquic.paths.recovery import PathRecovery
 

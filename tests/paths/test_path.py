@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from tquic.cc.base import create_controller
-from tquic.core.ack_tracker import AckTracker
-from tquic.core.network_path import NetworkPath
 from tquic.core.pmtud import Pmtud
+from tquic.paths.ack_tracker import AckTracker
 from tquic.paths.manager import PathManager
+from tquic.paths.network_path import NetworkPath
 from tquic.paths.path import PacketSpace, Path, SpaceKind
 from tquic.paths.recovery import PathRecovery
 

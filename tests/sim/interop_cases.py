@@ -25,9 +25,9 @@ from cryptography.x509.oid import NameOID
 
 from tquic.core.config import QuicConfiguration
 from tquic.core.events import PathMigrated, PathValidated, StreamsAvailable
-from tquic.core.network_path import NetworkPath
 from tquic.crypto.keys import CipherSuite
 from tquic.crypto.tls import TicketStore
+from tquic.paths.network_path import NetworkPath
 from tquic.sim import (
     CLIENT_ADDR,
     INTEROP_PROFILE,

@@ -9,8 +9,8 @@ import random
 import interop_cases as ic
 import pytest
 
-from tquic.core.network_path import NetworkPath
 from tquic.paths.ecn import EcnState
+from tquic.paths.network_path import NetworkPath
 from tquic.sim import CLIENT_ADDR, SERVER_ADDR, LinkProfile, ProfileError, single_link
 from tquic.sim.clock import EventLoop
 from tquic.sim.link import Pipe

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tquic.core.network_path import NetworkPath
+from tquic.paths.network_path import NetworkPath
 from tquic.sim import (
     CLIENT_ADDR,
     SERVER_ADDR,

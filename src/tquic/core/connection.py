@@ -24,12 +24,12 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tquic.core.ack_frequency import AckFrequency
 from tquic.core.cids import LocalCids, PeerCids
 from tquic.core.config import QuicConfiguration
-from tquic.core.conn_base import ConnectionBase, ConnState, Epoch
+from tquic.core.conn_base import ConnState, Epoch
 from tquic.core.datagram_queue import DatagramQueue
 from tquic.core.events import (
     ConnectionIdIssued,
@@ -45,13 +45,13 @@ from tquic.core.packet_builder import PacketBuilder
 from tquic.core.pmtud import Pmtud
 from tquic.core.preferred_address import PreferredAddressHandler
 from tquic.core.qlog_events import EngineQlog
-from tquic.core.records import FrameRecord
+from tquic.core.receiver import Receiver
+from tquic.core.records import FrameRecord, Record
 from tquic.core.send_loop import SendLoop
 from tquic.core.streams_api import Streams
 from tquic.core.timers import Timers
 from tquic.core.tokens import TokenManager
 from tquic.crypto.keys import CipherSuite
-from tquic.crypto.protection import DecryptionError
 from tquic.paths.ack_tracker import AckTracker
 from tquic.paths.ecn import EcnState, EcnValidator, codepoint_for
 from tquic.paths.manager import PathManager, PathPolicy, PathStats
@@ -64,33 +64,107 @@ from tquic.wire.errors import PathAbandonCode, QuicError, TransportErrorCode
 from tquic.wire.frames import (
     ConnectionCloseFrame,
     NewTokenFrame,
-    parse_frames,
 )
-from tquic.wire.packet import Header, PacketType, split_datagram, verify_retry_integrity
 from tquic.wire.params import TransportParameters, decode_transport_parameters
+
+if TYPE_CHECKING:
+    from tquic.core.ack_frequency import AckFrequency
+    from tquic.core.cids import LocalCids, PeerCids
+    from tquic.core.config import QuicConfiguration
+    from tquic.core.datagram_queue import DatagramQueue
+    from tquic.core.frame_handlers import FrameHandlers
+    from tquic.core.handshake import Handshake
+    from tquic.core.key_update import OneRttKeys
+    from tquic.core.migration import Migration
+    from tquic.core.multipath import Multipath
+    from tquic.core.packet_builder import PacketBuilder
+    from tquic.core.preferred_address import PreferredAddressHandler
+    from tquic.core.qlog_events import EngineQlog
+    from tquic.core.recv_stream import RecvStream
+    from tquic.core.send_stream import SendStream
+    from tquic.core.streams_api import Streams
+    from tquic.core.timers import Timers
+    from tquic.core.tokens import TokenManager
+    from tquic.crypto.protection import PacketProtection
+    from tquic.paths.manager import PathManager
+    from tquic.paths.network_path import NetworkPath
+    from tquic.paths.path import PacketSpace, Path
+    from tquic.paths.recovery import PathRecovery
+    from tquic.wire.errors import QuicError
+    from tquic.wire.frames import ConnectionCloseFrame
+    from tquic.wire.params import TransportParameters
 
 logger = logging.getLogger("tquic.connection")
 
-_PACKET_EPOCH = {PacketType.INITIAL: Epoch.INITIAL, PacketType.HANDSHAKE: Epoch.HANDSHAKE,
-                 PacketType.ZERO_RTT: Epoch.ZERO_RTT, PacketType.ONE_RTT: Epoch.ONE_RTT}
 # A 1-RTT packet's overhead at its longest: first byte, 20-byte CID, 4-byte packet
 # number (RFC 9000 §17.3.1) and the AEAD tag (RFC 9001 §5.3).
 _SHORT_PACKET_OVERHEAD = 1 + 20 + 4 + 16
-MAX_UNDECRYPTABLE = 10  # datagrams buffered until their keys arrive (RFC 9001 §5.7)
-CLOSE_RESPONSES = 8  # CONNECTION_CLOSE repeats while closing (RFC 9000 §10.2.1)
 
 
 class DatagramError(ValueError):
     """send_datagram refused: DATAGRAM not negotiated, or the payload cannot fit."""
 
 
-_Opened = tuple[Path, PacketSpace, bytes, bytes, int, int | None]
-"""An unprotected packet: its path and packet-number space, the plain header, the
-payload, the packet number, and the largest packet number received before it."""
+class QuicConnection:
+    """One QUIC connection, client or server: the orchestrator of its components."""
 
-
-class QuicConnection(ConnectionBase):
-    """One QUIC connection, client or server."""
+    _config: QuicConfiguration
+    _is_client: bool
+    _version: int
+    _state: ConnState
+    _events: deque[Event]
+    _paths: PathManager
+    _spaces: dict[int, PacketSpace]  # Initial and Handshake, by Epoch
+    _send_keys: dict[int, PacketProtection]  # Initial, 0-RTT, Handshake
+    _recv_keys: dict[int, PacketProtection]
+    _one_rtt: OneRttKeys | None
+    _one_rtt_send_secret: Any
+    _one_rtt_recv_secret: Any
+    _crypto_send: dict[int, SendStream]
+    _crypto_recv: dict[int, RecvStream]
+    _tls: Any
+    _local_cids: LocalCids
+    _peer_cids: PeerCids
+    _original_dcid: bytes
+    _initial_dcid: bytes  # the DCID the client's Initial keys are derived from
+    _retry_scid: bytes | None
+    _peer_initial_scid: bytes | None
+    _received_retry: bool
+    _token: bytes
+    _peer_params: TransportParameters | None
+    _remembered_params: TransportParameters | None
+    _local_params: TransportParameters
+    _handshake_complete: bool
+    _handshake_confirmed: bool
+    _handshake_done_pending: bool
+    _early_data_accepted: bool
+    _zero_rtt_sent: bool
+    _control: list[Record]  # pending control records, sent in 1-RTT
+    _datagrams: DatagramQueue
+    datagrams_dropped_too_big: int  # queued, then too big for a smaller path's MTU
+    _close_frame: ConnectionCloseFrame | None
+    _close_pending: bool
+    _close_deadline: float | None
+    _activity_since_send: bool
+    _token_manager: TokenManager | None
+    _peer_address_validated: bool
+    _address_validated_by_token: bool
+    _discarded_epochs: set[int]
+    _received_any: bool
+    _ecn_ce_seen: int
+    _rx_ecn: int  # ECN codepoint of the datagram being processed (RFC 9000 §13.4.1)
+    _loss_stats: list[int]
+    _mp: bool  # draft-ietf-quic-multipath negotiated (core/multipath.py)
+    _qlog: EngineQlog | None  # core/qlog_events.py; None: no logger, no cost
+    _ack_frequency: AckFrequency  # core/ack_frequency.py (an owned component)
+    _builder: PacketBuilder  # core/packet_builder.py
+    _preferred: PreferredAddressHandler  # core/preferred_address.py
+    _migration: Migration  # core/migration.py
+    _timers: Timers  # core/timers.py
+    _streams: Streams  # core/streams_api.py
+    _multipath: Multipath  # core/multipath.py
+    _handshake: Handshake  # core/handshake.py
+    _frame_handlers: FrameHandlers  # core/frame_handlers.py
 
     def __init__(
         self,
@@ -119,6 +193,7 @@ class QuicConnection(ConnectionBase):
         self._multipath = Multipath(self)
         self._handshake = Handshake(self, tls_factory)
         self._frame_handlers = FrameHandlers(self)
+        self._receiver = Receiver(self)
         self._rx_path: Path | None = None
         self._spaces = {
             Epoch.INITIAL: PacketSpace(SpaceId.INITIAL, AckTracker(immediate_space=True), None),
@@ -165,7 +240,6 @@ class QuicConnection(ConnectionBase):
         # so path 0 starts validated and the 3x amplification limit does not apply.
         self._address_validated_by_token = address_validated and not self._is_client
         self._discarded_epochs = set()
-        self._undecryptable = []
         self._received_any = False
         self._ecn_ce_seen = 0
         self._rx_ecn = 0
@@ -173,7 +247,6 @@ class QuicConnection(ConnectionBase):
         self._peer_max_udp = 65527
         self._rx_dcid = b""
         self._rx_network_path = NetworkPath(("", 0), ("", 0))
-        self._accepted_dcids: set[bytes] = set()
         self._builder = PacketBuilder(self)
         self._send_loop = SendLoop(self, self._builder)
         self._local_params = TransportParameters()
@@ -338,6 +411,14 @@ class QuicConnection(ConnectionBase):
         largest of its paths')."""
         return self._timers.pto()
 
+    def _queue_event(self, event: Event) -> None:
+        if self._streams.undelivered:
+            # Stream data received before this event comes first.
+            self._frame_handlers.deliver_pending()
+        self._events.append(event)
+        if self._qlog is not None:
+            self._qlog.on_event(event)
+
     def next_event(self) -> Event | None:
         if self._streams.undelivered:
             self._frame_handlers.deliver_pending()
@@ -450,7 +531,7 @@ class QuicConnection(ConnectionBase):
         """
         self._rx_ecn = ecn & 3
         try:
-            self._receive(data, network_path, now)
+            self._receiver.receive(data, network_path, now)
         except QuicError as exc:
             self._close_on_error(exc, now)
         except Exception as exc:
@@ -464,263 +545,6 @@ class QuicConnection(ConnectionBase):
                                                "internal error"), now)
             except Exception:  # pragma: no cover - last resort
                 self._state = ConnState.TERMINATED
-
-    def _receive(self, data: bytes, network_path: NetworkPath, now: float) -> None:
-        state = self._state
-        if state >= ConnState.DRAINING:
-            return
-        if state == ConnState.CLOSING:
-            # RFC 9000 §10.2.1: answer with CONNECTION_CLOSE, a bounded number of times.
-            if self._close_responses < CLOSE_RESPONSES:
-                self._close_responses += 1
-                self._close_pending = True
-            return
-        if not self._paths:
-            if self._is_client:
-                return
-            self._start(network_path, now)
-        try:
-            headers = split_datagram(data, self._config.connection_id_length,
-                                     allow_cleared_fixed_bit=self._config.grease_quic_bit)
-        except QuicError:
-            self._check_stateless_reset(data, now)
-            return
-        processed = False
-        start = 0
-        try:
-            for header in headers:
-                if self._receive_packet(data, start, header, network_path, now):
-                    processed = True
-                start = header.packet_end
-                if self._state >= ConnState.CLOSING:
-                    break
-        except QuicError:
-            # The packet decrypted but its content is an error (e.g. a TLS alert on the
-            # ClientHello): the datagram still counts towards the anti-amplification
-            # budget (RFC 9000 §8.1), else the CONNECTION_CLOSE could never be sent.
-            processed = True
-            raise
-        finally:
-            if processed:
-                path = self._rx_path or self._paths.primary
-                # The endpoint reuses one NetworkPath per peer: the path adopts that
-                # (equal) object, so that this test and the one in _receive_packet are
-                # identity tests, not a dataclass __eq__ call per datagram.
-                known = path.network_path
-                if network_path is not known and network_path == known:
-                    path.network_path = known = network_path
-                if network_path is known:
-                    path.bytes_received += len(data)
-        if not processed and headers[0].packet_type == PacketType.ONE_RTT:
-            self._check_stateless_reset(data, now)
-
-    def _check_stateless_reset(self, data: bytes, now: float) -> None:
-        if self._peer_cids.is_stateless_reset(data) or any(
-                cids.is_stateless_reset(data) for cids in self._multipath.peer_cids.values()):
-            # RFC 9000 §10.3.1: enter draining and send nothing more.
-            self._enter_draining(0, None, "stateless reset", False, now)
-
-    def _receive_packet(self, data: bytes, start: int, header: Header, network_path: NetworkPath,
-                        now: float) -> bool:
-        ptype = header.packet_type
-        if ptype == PacketType.VERSION_NEGOTIATION:
-            self._on_version_negotiation(header, now)
-            return False
-        if ptype == PacketType.RETRY:
-            self._on_retry(data[start:], header, now)
-            return False
-        if ptype == PacketType.UNKNOWN_VERSION:
-            return False
-        if header.is_long and header.version != self._version and (
-                not self._handshake.switch_version(header)):
-            return False
-        epoch = _PACKET_EPOCH[ptype]
-        if not self._accept_dcid(header, epoch):
-            return False
-        packet = data[start:header.packet_end] if start or header.packet_end != len(data) else data
-        pn_offset = header.pn_offset - start
-        if epoch == Epoch.ONE_RTT:
-            opened = self._open_short(packet, pn_offset, header, network_path, now)
-        else:
-            opened = self._open_long(packet, pn_offset, header, epoch, network_path, now)
-        if opened is None:
-            return False
-        path, space, plain, payload, pn, largest = opened
-        if plain[0] & (0x18 if epoch == Epoch.ONE_RTT else 0x0C):
-            # RFC 9000 §17.2, §17.3.1: reserved bits must be zero after unprotection.
-            raise QuicError(TransportErrorCode.PROTOCOL_VIOLATION, "reserved bits set")
-        tracker = space.ack_tracker
-        # Above the largest packet number processed nothing is a duplicate (the usual
-        # case, no range lookup); at or below it the tracker knows.
-        if largest is not None and pn <= largest and tracker.is_duplicate(pn):
-            return False
-        if header.is_long and epoch == Epoch.INITIAL:
-            self._on_first_initial(header)
-        frames = parse_frames(payload)
-        if self._qlog is not None:
-            self._qlog.packet_received(now, epoch, pn, len(packet), path.path_id, frames,
-                                       plain[0], self._one_rtt.updates
-                                       if epoch == Epoch.ONE_RTT and self._one_rtt else None)
-        eliciting, non_probing = self._frame_handlers.handle(frames, epoch, path, header.dcid,
-                                                     network_path, now)
-        if self._state >= ConnState.DRAINING:
-            return True
-        self._on_packet_processed(path, space, epoch, pn, largest, eliciting,
-                                  non_probing, network_path, len(data), now)
-        return True
-
-    def _open_short(self, packet: bytes, pn_offset: int, header: Header,
-                    network_path: NetworkPath, now: float) -> _Opened | None:
-        """Remove the 1-RTT protection; under multipath the DCID names the path, hence
-        the packet-number space and the nonce.  None: drop (or buffered until the
-        1-RTT keys exist)."""
-        one_rtt = self._one_rtt
-        if one_rtt is None:
-            self._buffer_undecryptable(packet, network_path, now)
-            return None
-        path_id = self._multipath.rx_path_id(header.dcid)
-        rx_path = self._paths.get(path_id)
-        largest = rx_path.space.ack_tracker.largest_received if rx_path is not None else None
-        try:
-            plain, payload, pn = one_rtt.unprotect(
-                packet, pn_offset, -1 if largest is None else largest, path_id, now,
-                self._timers.previous_keys_keep)
-        except DecryptionError:
-            return None
-        if rx_path is None:
-            rx_path = self._multipath.accept_path(path_id, network_path, now)
-            if rx_path is None:
-                return None
-        return rx_path, rx_path.space, plain, payload, pn, largest
-
-    def _open_long(self, packet: bytes, pn_offset: int, header: Header, epoch: int,
-                   network_path: NetworkPath, now: float) -> _Opened | None:
-        """Remove the protection of an Initial, 0-RTT or Handshake packet.  None: drop
-        (or buffered until the Handshake keys exist)."""
-        path = self._paths.get(0) or self._paths.primary
-        if epoch == Epoch.ZERO_RTT:
-            if self._is_client:
-                return None
-            space = path.space
-        else:
-            if epoch in self._discarded_epochs:
-                return None
-            space = self._spaces[epoch]
-        keys = self._handshake.long_header_keys(epoch, header.version)
-        if keys is None:
-            if epoch != Epoch.INITIAL:
-                self._buffer_undecryptable(packet, network_path, now)
-            return None
-        largest = space.ack_tracker.largest_received
-        try:
-            plain, payload, pn = keys.unprotect(packet, pn_offset,
-                                                -1 if largest is None else largest)
-        except DecryptionError:
-            return None
-        return path, space, plain, payload, pn, largest
-
-    def _on_packet_processed(self, path: Path, space: PacketSpace, epoch: int, pn: int,
-                             largest: int | None, eliciting: bool, non_probing: bool,
-                             network_path: NetworkPath, datagram_size: int,
-                             now: float) -> None:
-        """A packet was processed: record it for ACKs, restart the idle timer, and
-        react to what it proves (a validated address, a peer's new address)."""
-        newest = largest is None or pn > largest
-        space.ack_tracker.on_packet_received(pn, now, eliciting, self._rx_ecn)
-        self._received_any = True
-        self._activity_since_send = True
-        self._timers.restart_idle_timer(now)
-        if epoch == Epoch.HANDSHAKE and not self._is_client:
-            # RFC 9000 §8.1: a Handshake packet validates the client's address;
-            # RFC 9001 §4.9.1: the server discards Initial keys.
-            if not path.validated and network_path == path.network_path:
-                path.on_validated()
-            self._discard_epoch(Epoch.INITIAL)
-        self._rx_path = path
-        if (epoch == Epoch.ONE_RTT and network_path is not path.network_path
-                and network_path != path.network_path and path.usable):
-            self._migration.on_address_change(path, network_path, non_probing and newest,
-                                    datagram_size, now)
-        if self._undecryptable and (epoch == Epoch.HANDSHAKE or epoch == Epoch.INITIAL):
-            self._retry_undecryptable(now)
-
-    def _accept_dcid(self, header: Header, epoch: int) -> bool:
-        dcid = header.dcid
-        if dcid in self._local_cids or (dcid in self._multipath.cid_index and not header.is_long):
-            return True
-        if not self._is_client:
-            if not self._accepted_dcids and header.is_long and epoch in (Epoch.INITIAL,
-                                                                          Epoch.ZERO_RTT):
-                self._accepted_dcids.add(dcid)  # the client's chosen DCID (RFC 9000 §7.2)
-                if epoch == Epoch.INITIAL:
-                    self._server_setup(header)
-                return epoch == Epoch.INITIAL
-            return dcid in self._accepted_dcids and header.is_long
-        return False
-
-    def _server_setup(self, header: Header) -> None:
-        """First Initial from the client: version, Initial keys, TLS (RFC 9000 §7.2)."""
-        if header.version is not None:
-            self._version = header.version
-        if not self._original_dcid:
-            self._original_dcid = header.dcid
-        self._handshake.setup_initial_keys(header.dcid)
-        self._start_tls(0.0)
-
-    def _on_first_initial(self, header: Header) -> None:
-        if self._peer_initial_scid is not None:
-            return
-        self._peer_initial_scid = header.scid
-        path = self._paths.primary
-        path.peer_cid = self._peer_cids.set_initial(header.scid)
-
-    def _buffer_undecryptable(self, packet: bytes, network_path: NetworkPath,
-                              now: float) -> None:
-        if len(self._undecryptable) < MAX_UNDECRYPTABLE:
-            # The ECN mark travels with it: it is counted once the packet decrypts.
-            self._undecryptable.append((bytes(packet), network_path, now, self._rx_ecn))
-
-    def _retry_undecryptable(self, now: float) -> None:
-        pending, self._undecryptable = self._undecryptable, []
-        current = self._rx_ecn
-        for packet, network_path, _, ecn in pending:
-            self._rx_ecn = ecn
-            self._receive(packet, network_path, now)
-        self._rx_ecn = current
-
-    def _on_version_negotiation(self, header: Header, now: float) -> None:
-        """Client (RFC 9000 §6.2, RFC 9368 §4): restart with a common version, or give up."""
-        if (not self._is_client or self._received_any or self._received_retry
-                or self._version in header.supported_versions
-                or header.dcid not in self._local_cids or header.scid != self._initial_dcid):
-            return
-        common = [v for v in self._config.versions if v in header.supported_versions]
-        if not common:
-            self._enter_draining(TransportErrorCode.VERSION_NEGOTIATION_ERROR, None,
-                                 "no common version", False, now)
-            self._state = ConnState.TERMINATED
-            return
-        self._version = common[0]
-        self._received_any = True  # only one Version Negotiation is acted upon
-        self._handshake.acted_on_vn = True  # RFC 9368 §4: checked against the server's parameters
-        self._handshake.setup_initial_keys(self._initial_dcid)
-        self._reset_recovery(self._paths.primary)
-        self._handshake.init_crypto_streams()
-        self._start_tls(now)
-
-    def _on_retry(self, packet: bytes, header: Header, now: float) -> None:
-        """Client (RFC 9000 §17.2.5.2): at most one Retry, before any other packet."""
-        if (not self._is_client or self._received_retry or self._received_any
-                or not header.token or header.version != self._version
-                or header.dcid not in self._local_cids):
-            return
-        if not verify_retry_integrity(self._version, packet, self._original_dcid):
-            return
-        self._received_retry = True
-        self._retry_scid = header.scid
-        self._token = header.token
-        self._handshake.setup_initial_keys(header.scid)
-        self._reset_recovery(self._paths.primary)
 
     # -- handshake hooks ---------------------------------------------------------------------
 
