@@ -42,11 +42,10 @@ from tquic.core.key_update import KeyUpdateNotAllowed
 from tquic.core.migration import Migration
 from tquic.core.multipath import Multipath
 from tquic.core.packet_builder import PacketBuilder
-from tquic.core.pmtud import Pmtud
 from tquic.core.preferred_address import PreferredAddressHandler
 from tquic.core.qlog_events import EngineQlog
 from tquic.core.receiver import Receiver
-from tquic.core.records import FrameRecord, Record
+from tquic.core.records import Record
 from tquic.core.send_loop import SendLoop
 from tquic.core.streams_api import Streams
 from tquic.core.timers import Timers
@@ -59,11 +58,10 @@ from tquic.paths.network_path import Address, NetworkPath
 from tquic.paths.path import MIN_PATH_MTU, PacketSpace, Path
 from tquic.paths.recovery import PathRecovery
 from tquic.wire.buffer import varint_size
-from tquic.wire.epochs import SpaceId, space_of
+from tquic.wire.epochs import SpaceId
 from tquic.wire.errors import PathAbandonCode, QuicError, TransportErrorCode
 from tquic.wire.frames import (
     ConnectionCloseFrame,
-    NewTokenFrame,
 )
 from tquic.wire.params import TransportParameters, decode_transport_parameters
 
@@ -258,7 +256,7 @@ class QuicConnection:
             except QuicError:
                 self._remembered_params = None
             else:
-                self._apply_remembered(self._remembered_params)
+                self._handshake.apply_remembered(self._remembered_params)
 
     # -- public state --------------------------------------------------------------------
 
@@ -489,14 +487,6 @@ class QuicConnection:
             self._tls.start()
             self._handshake.drain_tls(now)
 
-    def _apply_remembered(self, params: TransportParameters) -> None:
-        # RFC 9000 §7.4.1: 0-RTT uses the server's remembered limits.
-        self._streams.credit.raise_limit(params.initial_max_data)
-        self._streams.bidi.on_max_streams(params.initial_max_streams_bidi,
-                                          from_transport_parameters=True)
-        self._streams.uni.on_max_streams(params.initial_max_streams_uni,
-                                         from_transport_parameters=True)
-
     # -- receiving -----------------------------------------------------------------------
 
     def _qlog_ecn_hook(self, path_id: int) -> Any:
@@ -547,76 +537,6 @@ class QuicConnection:
                 self._state = ConnState.TERMINATED
 
     # -- handshake hooks ---------------------------------------------------------------------
-
-    def _apply_peer_params(self, params: TransportParameters, now: float) -> None:
-        self._handshake.validate_peer_params(params)
-        self._peer_params = params
-        c = self._config
-        self._peer_max_udp = params.max_udp_payload_size
-        if params.max_idle_timeout:
-            peer_idle = params.max_idle_timeout / 1000.0
-            timers = self._timers
-            timers.idle_timeout = min(timers.idle_timeout, peer_idle) if timers.idle_timeout \
-                else peer_idle
-        self._streams.credit.raise_limit(params.initial_max_data)
-        self._streams.bidi.on_max_streams(params.initial_max_streams_bidi,
-                                          from_transport_parameters=True)
-        self._streams.uni.on_max_streams(params.initial_max_streams_uni,
-                                         from_transport_parameters=True)
-        for stream_id, stream in self._streams.send.items():
-            fake_peer = self._peer_params
-            if stream_id & 2:
-                limit = fake_peer.initial_max_stream_data_uni
-            elif (stream_id & 1) == (0 if self._is_client else 1):
-                limit = fake_peer.initial_max_stream_data_bidi_remote
-            else:
-                limit = fake_peer.initial_max_stream_data_bidi_local
-            stream.on_max_stream_data(limit)
-        if self._is_client and params.stateless_reset_token is not None:
-            self._peer_cids.set_reset_token(0, params.stateless_reset_token)
-        for path in self._paths:
-            path.recovery.peer_max_ack_delay = params.max_ack_delay / 1000.0
-            if c.pmtud and path.pmtud is None:
-                ceiling = min(c.max_udp_payload_size, params.max_udp_payload_size)
-                if ceiling > path.max_datagram_size:
-                    path.pmtud = Pmtud(path.max_datagram_size, ceiling)
-        self._preferred.on_peer_params(params)
-        self._multipath.issue_cids()
-        self._multipath.on_peer_params(params.initial_max_path_id)
-
-    def _on_server_handshake_done(self, now: float) -> None:
-        c = self._config
-        if c.issue_new_tokens and self._token_manager is not None:
-            token = self._token_manager.create_new_token(
-                self._paths.primary.network_path.remote, now)
-            self._control.append(FrameRecord(NewTokenFrame(token)))
-
-    def _on_zero_rtt_rejected(self) -> None:
-        """RFC 9001 §4.6.2: 0-RTT data was not processed: send it again in 1-RTT."""
-        path = self._paths.primary
-        for packet in path.recovery.discard_space(SpaceId.APPLICATION):
-            self._streams.on_packet_lost(packet, path)
-
-    def _discard_epoch(self, epoch: int) -> None:
-        """RFC 9001 §4.9: drop keys, stop acknowledging, stop retransmitting (RFC 9002 §6.4)."""
-        if epoch in self._discarded_epochs:
-            return
-        self._discarded_epochs.add(epoch)
-        if self._qlog is not None:
-            self._qlog.key_discarded(epoch)
-        self._send_keys.pop(epoch, None)
-        self._recv_keys.pop(epoch, None)
-        # CRYPTO frames of a discarded epoch are dropped with its packets (their keys
-        # are gone): its reassembly buffer can go too.
-        self._crypto_recv.pop(epoch, None)
-        space = self._spaces.get(epoch)
-        if space is not None:
-            space.discarded = True
-            space.ack_tracker.discard()
-            space.probe_packets = 0
-        if self._paths:
-            self._paths.primary.recovery.discard_space(
-                space_of(epoch))
 
     # -- application calls ---------------------------------------------------------------------
 

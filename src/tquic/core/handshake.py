@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from tquic.core.conn_base import ConnState, Epoch
 from tquic.core.events import HandshakeCompleted, SessionTicketReceived
+from tquic.core.pmtud import Pmtud
+from tquic.core.records import FrameRecord
 from tquic.core.recv_stream import RecvStream
 from tquic.core.send_stream import SendStream
 from tquic.core.version_negotiation import (
@@ -24,7 +26,9 @@ from tquic.core.version_negotiation import (
 )
 from tquic.crypto.keys import CipherSuite
 from tquic.crypto.protection import PacketProtection, initial_protections
+from tquic.wire.epochs import SpaceId, space_of
 from tquic.wire.errors import QuicError, TransportErrorCode
+from tquic.wire.frames import NewTokenFrame
 from tquic.wire.packet import Header, PacketType
 from tquic.wire.params import (
     TransportParameters,
@@ -202,7 +206,7 @@ class Handshake:
                 # 0-RTT attempt must respect (RFC 9000 §7.4.1).
                 c._queue_event(SessionTicketReceived(tls_ticket))
         if c._peer_params is None and tls.peer_transport_parameters is not None:
-            c._apply_peer_params(
+            self.apply_peer_params(
                 decode_transport_parameters(bytes(tls.peer_transport_parameters)), now)
         if not c._handshake_complete and tls.handshake_complete:
             self._on_complete(now)
@@ -236,7 +240,7 @@ class Handshake:
         if raw is None:
             raise QuicError(TransportErrorCode.PROTOCOL_VIOLATION, "no peer transport parameters")
         if c._peer_params is None:
-            c._apply_peer_params(decode_transport_parameters(bytes(raw)), now)
+            self.apply_peer_params(decode_transport_parameters(bytes(raw)), now)
         c._handshake_complete = True
         c._multipath.check_nonce()
         c._early_data_accepted = bool(getattr(tls, "early_data_accepted", False))
@@ -251,7 +255,7 @@ class Handshake:
             early_data_accepted=c._early_data_accepted))
         c._ack_frequency.start(c._config, c._peer_params)
         if c._is_client and c._zero_rtt_sent and not c._early_data_accepted:
-            c._on_zero_rtt_rejected()
+            self._on_zero_rtt_rejected()
         if Epoch.ZERO_RTT in c._send_keys:
             del c._send_keys[Epoch.ZERO_RTT]
         if not c._is_client:
@@ -262,7 +266,7 @@ class Handshake:
             if send_ticket is not None and c._config.ticket_store is not None:
                 send_ticket()
                 self.drain_tls(now)
-            c._on_server_handshake_done(now)
+            self._on_server_done(now)
             # Nothing more comes from TLS on a QUIC server (RFC 9001 §4.1.3: no
             # post-handshake messages from the client), so keep only its results, not
             # the key schedule and transcript: memory of every idle connection.
@@ -274,7 +278,7 @@ class Handshake:
         if c._handshake_confirmed:
             return
         c._handshake_confirmed = True
-        c._discard_epoch(Epoch.HANDSHAKE)
+        self.discard_epoch(Epoch.HANDSHAKE)
         for path in c._paths:
             path.recovery.handshake_confirmed = True
             path.recovery.peer_completed_address_validation = True
@@ -431,6 +435,91 @@ class Handshake:
     def early_data_accepted_hint(self) -> bool:
         c = self._c
         return bool(getattr(c._tls, "early_data_accepted", False))
+
+    # -- milestones of the handshake ---------------------------------------------------
+
+    def apply_remembered(self, params: TransportParameters) -> None:
+        c = self._c
+        # RFC 9000 §7.4.1: 0-RTT uses the server's remembered limits.
+        c._streams.credit.raise_limit(params.initial_max_data)
+        c._streams.bidi.on_max_streams(params.initial_max_streams_bidi,
+                                          from_transport_parameters=True)
+        c._streams.uni.on_max_streams(params.initial_max_streams_uni,
+                                         from_transport_parameters=True)
+
+    def apply_peer_params(self, params: TransportParameters, now: float) -> None:
+        conn = self._c
+        self.validate_peer_params(params)
+        conn._peer_params = params
+        c = conn._config
+        conn._peer_max_udp = params.max_udp_payload_size
+        if params.max_idle_timeout:
+            peer_idle = params.max_idle_timeout / 1000.0
+            timers = conn._timers
+            timers.idle_timeout = min(timers.idle_timeout, peer_idle) if timers.idle_timeout \
+                else peer_idle
+        conn._streams.credit.raise_limit(params.initial_max_data)
+        conn._streams.bidi.on_max_streams(params.initial_max_streams_bidi,
+                                          from_transport_parameters=True)
+        conn._streams.uni.on_max_streams(params.initial_max_streams_uni,
+                                         from_transport_parameters=True)
+        for stream_id, stream in conn._streams.send.items():
+            fake_peer = conn._peer_params
+            if stream_id & 2:
+                limit = fake_peer.initial_max_stream_data_uni
+            elif (stream_id & 1) == (0 if conn._is_client else 1):
+                limit = fake_peer.initial_max_stream_data_bidi_remote
+            else:
+                limit = fake_peer.initial_max_stream_data_bidi_local
+            stream.on_max_stream_data(limit)
+        if conn._is_client and params.stateless_reset_token is not None:
+            conn._peer_cids.set_reset_token(0, params.stateless_reset_token)
+        for path in conn._paths:
+            path.recovery.peer_max_ack_delay = params.max_ack_delay / 1000.0
+            if c.pmtud and path.pmtud is None:
+                ceiling = min(c.max_udp_payload_size, params.max_udp_payload_size)
+                if ceiling > path.max_datagram_size:
+                    path.pmtud = Pmtud(path.max_datagram_size, ceiling)
+        conn._preferred.on_peer_params(params)
+        conn._multipath.issue_cids()
+        conn._multipath.on_peer_params(params.initial_max_path_id)
+
+    def _on_server_done(self, now: float) -> None:
+        conn = self._c
+        c = conn._config
+        if c.issue_new_tokens and conn._token_manager is not None:
+            token = conn._token_manager.create_new_token(
+                conn._paths.primary.network_path.remote, now)
+            conn._control.append(FrameRecord(NewTokenFrame(token)))
+
+    def _on_zero_rtt_rejected(self) -> None:
+        """RFC 9001 §4.6.2: 0-RTT data was not processed: send it again in 1-RTT."""
+        c = self._c
+        path = c._paths.primary
+        for packet in path.recovery.discard_space(SpaceId.APPLICATION):
+            c._streams.on_packet_lost(packet, path)
+
+    def discard_epoch(self, epoch: int) -> None:
+        """RFC 9001 §4.9: drop keys, stop acknowledging, stop retransmitting (RFC 9002 §6.4)."""
+        c = self._c
+        if epoch in c._discarded_epochs:
+            return
+        c._discarded_epochs.add(epoch)
+        if c._qlog is not None:
+            c._qlog.key_discarded(epoch)
+        c._send_keys.pop(epoch, None)
+        c._recv_keys.pop(epoch, None)
+        # CRYPTO frames of a discarded epoch are dropped with its packets (their keys
+        # are gone): its reassembly buffer can go too.
+        c._crypto_recv.pop(epoch, None)
+        space = c._spaces.get(epoch)
+        if space is not None:
+            space.discarded = True
+            space.ack_tracker.discard()
+            space.probe_packets = 0
+        if c._paths:
+            c._paths.primary.recovery.discard_space(
+                space_of(epoch))
 
 
 # A server builds one TlsConfig (parsed certificate chain, private key, validated

@@ -249,7 +249,7 @@ class PacketBuilder:
             if epoch == Epoch.HANDSHAKE and c._is_client and Epoch.INITIAL in c._send_keys:
                 # RFC 9001 §4.9.1: a client discards Initial keys when it first sends
                 # a Handshake packet.
-                c._discard_epoch(Epoch.INITIAL)
+                c._handshake.discard_epoch(Epoch.INITIAL)
         datagram = b"".join(out) if len(out) > 1 else out[0]
         path.bytes_sent += len(datagram)
         return datagram

@@ -223,7 +223,7 @@ class Receiver:
             # RFC 9001 §4.9.1: the server discards Initial keys.
             if not path.validated and network_path == path.network_path:
                 path.on_validated()
-            c._discard_epoch(Epoch.INITIAL)
+            c._handshake.discard_epoch(Epoch.INITIAL)
         c._rx_path = path
         if (epoch == Epoch.ONE_RTT and network_path is not path.network_path
                 and network_path != path.network_path and path.usable):
