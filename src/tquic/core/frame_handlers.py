@@ -528,7 +528,7 @@ class FrameHandlers:
             # advertising initial_max_path_id its frames are a PROTOCOL_VIOLATION.
             raise QuicError(PV, f"{type(frame).__name__} without multipath negotiated",
                             frame_type=_CLASS_TYPE[type(frame)])
-        from tquic.core.multipath import MP_HANDLERS
+        from tquic.core.multipath_frames import MP_HANDLERS
 
         MP_HANDLERS[type(frame)](c._multipath, frame, epoch, path, now)
 

@@ -1,4 +1,4 @@
-"""Multipath seam of the connection (draft-ietf-quic-multipath, the editor's copy).
+"""Multipath in the connection (draft-ietf-quic-multipath, the editor's copy).
 
 Negotiation (initial_max_path_id), per-path connection IDs (PATH_NEW_CONNECTION_ID /
 PATH_RETIRE_CONNECTION_ID, proactively issued for unused path IDs), path
@@ -40,11 +40,9 @@ from tquic.wire.buffer import encode_varint, varint_size
 from tquic.wire.epochs import SpaceId
 from tquic.wire.errors import PathAbandonCode, QuicError, TransportErrorCode
 from tquic.wire.frames import (
-    FrameType,
     MaxPathIdFrame,
     NewConnectionIdFrame,
     PathAbandonFrame,
-    PathAckFrame,
     PathCidsBlockedFrame,
     PathNewConnectionIdFrame,
     PathRetireConnectionIdFrame,
@@ -92,6 +90,11 @@ class Multipath:
         self.used_ids: set[int] = {0}
         self.pending_status: dict[int, tuple[int, bool]] = {}  # path ID -> (seq, backup)
         self.cc_factories: dict[str, Callable[[int], Any]] = {}
+
+    @property
+    def conn(self) -> QuicConnection:
+        """The connection (for the frame handlers of core/multipath_frames.py)."""
+        return self._c
 
     def controller_for(self, path_id: int, name: str | None = None) -> Any:
         """The path's congestion controller: per-path override, else the configured one;
@@ -607,158 +610,10 @@ class Multipath:
         c = self._c
         return c._paths.stats(now)
 
-    def _check_id(self, path_id: int, frame_type: int) -> None:
+    def check_id(self, path_id: int, frame_type: int) -> None:
         # §"New Frames": a path ID above the maximum we announced is a PROTOCOL_VIOLATION.
         if path_id > self.local_max:
             raise QuicError(PV, f"path ID {path_id} above our maximum {self.local_max}",
                             frame_type=frame_type)
 
-    def _on_path_ack(self, frame: PathAckFrame, epoch: int, path: Path, now: float) -> None:
-        c = self._c
-        frame_type = FrameType.PATH_ACK if frame.ecn is None else FrameType.PATH_ACK_ECN
-        self._check_id(frame.path_id, frame_type)
-        target = c._paths.get(frame.path_id)
-        if target is None or target.state == PathState.ABANDONED:
-            return  # §"Handling PATH_ACK for Abandoned Paths": silently ignored
-        c._frame_handlers.process_ack(target, frame.ranges, frame.ack_delay, frame.ecn, frame_type, now)
-
-    def _on_path_abandon(self, frame: PathAbandonFrame, epoch: int, path: Path,
-                         now: float) -> None:
-        c = self._c
-        self._check_id(frame.path_id, FrameType.PATH_ABANDON)
-        target = c._paths.get(frame.path_id)
-        if target is None:
-            self.used_ids.add(frame.path_id)  # abandoned before use: not an error
-            return
-        if target.state == PathState.ABANDONED:
-            return
-        self.abandon(target, frame.error_code, now, by_peer=True)
-        if not c._paths.open_paths():
-            # §"Path Close": PATH_ABANDON for the only open path: close the connection.
-            c.close(0, "peer abandoned the last path", application=False)
-
-    def _on_path_status(self, frame: PathStatusBackupFrame | PathStatusAvailableFrame,
-                        epoch: int, path: Path, now: float) -> None:
-        c = self._c
-        backup = isinstance(frame, PathStatusBackupFrame)
-        self._check_id(frame.path_id, FrameType.PATH_STATUS_BACKUP if backup
-                          else FrameType.PATH_STATUS_AVAILABLE)
-        seq = frame.path_status_sequence_number
-        target = c._paths.get(frame.path_id)
-        if target is None:
-            pending = self.pending_status.get(frame.path_id)
-            if frame.path_id not in self.used_ids and (pending is None or seq > pending[0]):
-                self.pending_status[frame.path_id] = (seq, backup)
-            return
-        if seq <= target.peer_status_seq:
-            return  # §"PATH_STATUS_AVAILABLE and PATH_STATUS_BACKUP frames": outdated
-        target.peer_status_seq = seq
-        changed = target.peer_backup != backup
-        target.peer_backup = backup
-        if changed:
-            c._queue_event(PathStatusChanged(frame.path_id, backup, by_peer=True))
-
-    def _on_path_new_connection_id(self, frame: PathNewConnectionIdFrame, epoch: int,
-                                   path: Path, now: float) -> None:
-        c = self._c
-        ft = FrameType.PATH_NEW_CONNECTION_ID
-        self._check_id(frame.path_id, ft)
-        if frame.path_id in self.used_ids and c._paths.get(frame.path_id) is None:
-            return  # a path we already forgot
-        existing = c._paths.get(frame.path_id)
-        if existing is not None and existing.state == PathState.ABANDONED:
-            return
-        # RFC 9000 §5.1: a CID is unique on the connection, whatever its path ID.
-        for pid in [0, *self.peer_cids]:
-            if pid == frame.path_id:
-                continue
-            other = self.peer_cids_for(pid)
-            if other is not None and other.has_cid(frame.connection_id):
-                raise QuicError(PV, "connection ID issued for two path IDs", frame_type=ft)
-        cids = self.peer_cids_for(frame.path_id)
-        if cids is None:
-            cids = PeerCids(c._config.active_connection_id_limit)
-            self.peer_cids[frame.path_id] = cids
-        try:
-            retired = cids.on_new_connection_id(
-                frame.sequence_number, frame.retire_prior_to, frame.connection_id,
-                frame.stateless_reset_token, len(frame.connection_id))
-        except QuicError as exc:
-            raise QuicError(exc.error_code, exc.reason, frame_type=ft) from None
-        if existing is not None and any(existing.peer_cid is old for old in retired):
-            existing.peer_cid = cids.acquire()
-            if existing.peer_cid is None:
-                raise QuicError(PV, "retire_prior_to left no connection ID", frame_type=ft)
-        self.flush_retirements()
-
-    def _on_path_retire_connection_id(self, frame: PathRetireConnectionIdFrame, epoch: int,
-                                      path: Path, now: float) -> None:
-        c = self._c
-        ft = FrameType.PATH_RETIRE_CONNECTION_ID
-        self._check_id(frame.path_id, ft)
-        if frame.path_id == 0:
-            cids = c._local_cids
-        else:
-            found = self.local_cids.get(frame.path_id)
-            if found is None:
-                if frame.path_id in self.used_ids:
-                    return
-                raise QuicError(PV, f"no connection ID issued for path {frame.path_id}",
-                                frame_type=ft)
-            cids = found
-        try:
-            entry = cids.on_retire(frame.sequence_number, c._rx_dcid)
-        except QuicError as exc:
-            raise QuicError(exc.error_code, exc.reason, frame_type=ft) from None
-        if entry is None:
-            return
-        self.cid_index.pop(entry.cid, None)
-        c._queue_event(ConnectionIdRetired(entry.cid, entry.sequence_number, frame.path_id))
-        target = c._paths.get(frame.path_id)
-        if frame.path_id == 0:
-            self.issue_cids()
-        elif target is None or target.state != PathState.ABANDONED:
-            self._replenish(frame.path_id)
-
-    def _on_max_path_id(self, frame: MaxPathIdFrame, epoch: int, path: Path, now: float) -> None:
-        value = frame.maximum_path_id
-        if value > MAX_PATH_ID_LIMIT or value < self.peer_initial_max:
-            # §"MAX_PATH_ID frame": invalid Maximum Path Identifier.
-            raise QuicError(PV, f"invalid MAX_PATH_ID {value}", frame_type=FrameType.MAX_PATH_ID)
-        if value > self.peer_max:
-            self.peer_max = value
-            self._issue_path_cids()
-
-    def _on_paths_blocked(self, frame: PathsBlockedFrame, epoch: int, path: Path,
-                          now: float) -> None:
-        if frame.maximum_path_id > self.local_max:
-            raise QuicError(PV, "PATHS_BLOCKED above our maximum path ID",
-                            frame_type=FrameType.PATHS_BLOCKED)
-
-    def _on_path_cids_blocked(self, frame: PathCidsBlockedFrame, epoch: int, path: Path,
-                              now: float) -> None:
-        c = self._c
-        ft = FrameType.PATH_CIDS_BLOCKED
-        self._check_id(frame.path_id, ft)
-        cids = c._local_cids if frame.path_id == 0 else self.local_cids.get(frame.path_id)
-        next_seq = 0 if cids is None else cids.next_sequence
-        if frame.next_sequence_number > next_seq:
-            raise QuicError(PV, "PATH_CIDS_BLOCKED names a sequence number never issued",
-                            frame_type=ft)
-        if frame.path_id != 0:
-            self._replenish(frame.path_id)
-
-
-MP_HANDLERS: dict[type, Callable[[Any, Any, int, Path, float], None]] = {
-    PathAckFrame: Multipath._on_path_ack,
-    PathAbandonFrame: Multipath._on_path_abandon,
-    PathStatusBackupFrame: Multipath._on_path_status,
-    PathStatusAvailableFrame: Multipath._on_path_status,
-    PathNewConnectionIdFrame: Multipath._on_path_new_connection_id,
-    PathRetireConnectionIdFrame: Multipath._on_path_retire_connection_id,
-    MaxPathIdFrame: Multipath._on_max_path_id,
-    PathsBlockedFrame: Multipath._on_paths_blocked,
-    PathCidsBlockedFrame: Multipath._on_path_cids_blocked,
-}
-
-__all__ = ["MP_HANDLERS", "Epoch", "Multipath", "PathError"]
+__all__ = ["Epoch", "Multipath", "PathError"]
