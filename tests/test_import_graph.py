@@ -46,15 +46,3 @@ def test_a_planted_cycle_is_found_and_deferred_imports_are_not(tmp_path: Path) -
     assert tool.strongly_connected(edges) == [["tquic.sub.a", "tquic.sub.b", "tquic.sub.c"]]
     loop = tool.shortest_loop(edges, ["tquic.sub.a", "tquic.sub.b", "tquic.sub.c"])
     assert loop == ["tquic.sub.a", "tquic.sub.b", "tquic.sub.c", "tquic.sub.a"]
-
-
-def test_the_moved_modules_keep_their_old_names() -> None:
-    from tquic.core import ack_tracker as old_tracker
-    from tquic.core import ackranges as old_ranges
-    from tquic.core import network_path as old_path
-    from tquic.paths import ack_tracker, ackranges, network_path
-
-    assert old_path.NetworkPath is network_path.NetworkPath
-    assert old_tracker.AckTracker is ack_tracker.AckTracker
-    assert old_tracker.decode_ack_delay is ack_tracker.decode_ack_delay
-    assert old_ranges.RangeSet is ackranges.RangeSet
