@@ -11,7 +11,8 @@ connection) run in this process and start at once.  One table:
   round trip    every client sends ``--packets`` UDP packets through its tunnel;
                 how many came back, per client and in all
   server        resident memory per connected client (RSS growth ÷ clients), CPU
-                seconds per handshake+tunnel set-up, CPU during the round trips
+                seconds per handshake+tunnel set-up, cores spent holding the idle
+                tunnels (3 s with no traffic), CPU during the round trips
 
     python benchmarks/bond_clients.py                  # ~1 minute on 2 busy cores
     python benchmarks/bond_clients.py --clients 300 --packets 20 --json out.json
@@ -139,6 +140,10 @@ async def _run(args: argparse.Namespace, server_pid: int, port: int) -> dict[str
     t_connect = time.monotonic() - t0
     await asyncio.sleep(1.0)  # let the server settle (its adapt loop, ACKs)
     rss1, cpu1 = _rss_kb(server_pid), _cpu_s(server_pid)
+    idle_t0 = time.monotonic()
+    await asyncio.sleep(3.0)  # every tunnel up and quiet: what holding them costs
+    idle_cpu = (_cpu_s(server_pid) - cpu1) / (time.monotonic() - idle_t0)
+    cpu1 = _cpu_s(server_pid)
     addresses = []
     for bond in bonds:
         tunnel = bond.status().tunnel
@@ -177,6 +182,7 @@ async def _run(args: argparse.Namespace, server_pid: int, port: int) -> dict[str
         "server_kb_per_client": round((rss1 - rss0) / max(connected, 1), 1),
         "server_cpu_ms_per_setup": round(1000 * (cpu1 - cpu0) / max(connected, 1), 1),
         "server_cpu_s_round_trips": round(cpu2 - cpu1, 2),
+        "server_idle_cores": round(idle_cpu, 3),
         "round_trip_s": round(time.monotonic() - t1, 2),
     }
 
@@ -213,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         ("server memory", f"{out['server_rss_mb']} MB RSS, {out['server_kb_per_client']} kB "
                           "per client"),
         ("server CPU", f"{out['server_cpu_ms_per_setup']} ms per client set-up, "
+                       f"{out['server_idle_cores']} cores holding idle tunnels, "
                        f"{out['server_cpu_s_round_trips']} s for the round trips"),
     ]
     for name, value in rows:
