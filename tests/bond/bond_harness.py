@@ -35,6 +35,17 @@ def ipv4_udp(src: str, dst: str, payload: bytes, ttl: int = 64) -> bytes:
     return header + udp
 
 
+def write_certs(directory: Path) -> Path:
+    """A self-signed EC certificate for localhost/127.0.0.1 as ``cert.pem``/``key.pem``
+    in ``directory`` (what running_server loads); returns ``directory``."""
+    from tquic.crypto.tls.certs import generate_self_signed
+
+    cert, key = generate_self_signed(("localhost", "127.0.0.1"), key_type="ec")
+    (directory / "cert.pem").write_bytes(cert)
+    (directory / "key.pem").write_bytes(key)
+    return directory
+
+
 class Tap:
     """The far side of a UdpPacketDevice: send packets into it, read what it writes."""
 
@@ -140,4 +151,4 @@ async def running_client(port: int, links: list[str] | None = None, *,
 
 
 __all__ = ["TOKEN", "Client", "Server", "Tap", "hash_token", "ipv4_udp", "running_client",
-           "running_server"]
+           "running_server", "write_certs"]

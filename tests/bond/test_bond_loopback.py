@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from bond_harness import hash_token, ipv4_udp, running_client, running_server
+from bond_harness import hash_token, ipv4_udp, running_client, running_server, write_certs
 
 from tquic.bond.config import ClientEntry
 
@@ -21,13 +21,7 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tquic.crypto.tls.certs import generate_self_signed
-
-    directory = tmp_path_factory.mktemp("bondcerts")
-    cert, key = generate_self_signed(("localhost", "127.0.0.1"), key_type="ec")
-    (directory / "cert.pem").write_bytes(cert)
-    (directory / "key.pem").write_bytes(key)
-    return directory
+    return write_certs(tmp_path_factory.mktemp("bondcerts"))
 
 
 def _src_dst(packet: bytes) -> tuple[str, str]:

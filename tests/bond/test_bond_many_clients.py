@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bond_harness import Tap, client_cfg, hash_token, ipv4_udp, running_server
+from bond_harness import Tap, client_cfg, hash_token, ipv4_udp, running_server, write_certs
 
 from tquic.bond.client import BondClient
 from tquic.bond.config import ClientEntry
@@ -23,13 +23,7 @@ N = 40
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tquic.crypto.tls.certs import generate_self_signed
-
-    directory = tmp_path_factory.mktemp("manycerts")
-    cert, key = generate_self_signed(("localhost", "127.0.0.1"), key_type="ec")
-    (directory / "cert.pem").write_bytes(cert)
-    (directory / "key.pem").write_bytes(key)
-    return directory
+    return write_certs(tmp_path_factory.mktemp("manycerts"))
 
 
 def test_forty_clients_each_get_their_own_address_and_their_own_packets(certs: Path) -> None:

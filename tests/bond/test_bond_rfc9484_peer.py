@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from bond_harness import TOKEN, ipv4_udp, running_server
+from bond_harness import TOKEN, ipv4_udp, running_server, write_certs
 
 from tquic.core.config import QuicConfiguration
 from tquic.h3.aio import connect_h3
@@ -25,13 +25,7 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tquic.crypto.tls.certs import generate_self_signed
-
-    directory = tmp_path_factory.mktemp("rfccerts")
-    cert, key = generate_self_signed(("localhost", "127.0.0.1"), key_type="ec")
-    (directory / "cert.pem").write_bytes(cert)
-    (directory / "key.pem").write_bytes(key)
-    return directory
+    return write_certs(tmp_path_factory.mktemp("rfccerts"))
 
 
 def _varint(value: int) -> bytes:  # RFC 9000 §16

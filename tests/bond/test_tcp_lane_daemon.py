@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from bond_harness import TOKEN, Tap
+from bond_harness import TOKEN, Tap, write_certs
 from lane_rig import HttpTarget, curl, http_body, tcp_target
 
 from tquic.bond.client import BondClient
@@ -27,13 +27,7 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tquic.crypto.tls.certs import generate_self_signed
-
-    directory = tmp_path_factory.mktemp("lanecerts")
-    cert, key = generate_self_signed(("localhost", "127.0.0.1"), key_type="ec")
-    (directory / "cert.pem").write_bytes(cert)
-    (directory / "key.pem").write_bytes(key)
-    return directory
+    return write_certs(tmp_path_factory.mktemp("lanecerts"))
 
 
 def _free_port() -> int:
