@@ -331,7 +331,10 @@ class BondClient:
                 if iptunnel.follow_limit(proto.quic.max_datagram_payload(), loop.time()):
                     self._mtu = iptunnel.mtu
                     self.note(f"tunnel mtu {iptunnel.mtu}")
-                    await self._configure_tun()
+                    try:
+                        await self._configure_tun()
+                    except OSError as exc:  # NetlinkError: keep the tunnel, say why
+                        self.note(f"tun: setting mtu {iptunnel.mtu} failed: {exc}")
                 if loop.time() - saved > 10.0:
                     self.caps.save()
                     saved = loop.time()

@@ -65,16 +65,15 @@ from tquic.h3.tunnel import TunnelClosed
 
 logger = logging.getLogger("tquic.bond")
 
+_ADAPT_INTERVAL = 0.25  # seconds between reorder-bound updates
+_LOG_LINES = 200
+
 
 def _tunnel_mtu(protocol: Any) -> int:
     """A new tunnel's MTU: what its connection's paths carry now (docs/bond.md)."""
     if protocol is None:
         return TUNNEL_MTU
     return max(576, tunnel_mtu_for(protocol.quic.max_datagram_payload()))
-
-
-_ADAPT_INTERVAL = 0.25  # seconds between reorder-bound updates
-_LOG_LINES = 200
 
 
 @dataclasses.dataclass(eq=False)
