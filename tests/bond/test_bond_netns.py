@@ -233,12 +233,18 @@ def test_ipv6_crosses_the_tunnel_at_1280_bytes_and_more(lab: BondLab) -> None:
     lifted the tunnel MTU above 1280, so the TUN has its IPv6 address and route; an
     ICMPv6 echo of exactly 1280 bytes (1232 of data) and a larger one come back, and
     curl -6 fetches a file whole over TCP with full-size segments."""
-    link = json.loads(lab.run(lab.site_ns, ["ip", "-j", "link", "show", "bond0"],
-                              timeout=5).stdout)[0]
+    deadline = time.monotonic() + 15  # PMTUD may still be lifting the MTU (loaded host)
+    while True:
+        link = json.loads(lab.run(lab.site_ns, ["ip", "-j", "link", "show", "bond0"],
+                                  timeout=5).stdout)[0]
+        show = lab.run(lab.site_ns, ["ip", "-j", "-6", "addr", "show", "bond0"], timeout=5)
+        info = json.loads(show.stdout or "[{}]")
+        own6 = [a["local"] for a in (info[0].get("addr_info", []) if info else [])
+                if a.get("scope") == "global"]
+        if (link["mtu"] >= 1280 and own6) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert link["mtu"] >= 1280, link
-    show = lab.run(lab.site_ns, ["ip", "-j", "-6", "addr", "show", "bond0"], timeout=5)
-    own6 = [a["local"] for a in json.loads(show.stdout)[0]["addr_info"]
-            if a.get("scope") == "global"]
     assert own6 and own6[0].startswith("fd99:"), show.stdout
     ping = lab.run(lab.site_ns, [sys.executable, "-c", _PING6, INTERNET6, "1232",
                                  str(link["mtu"] - 48)], timeout=30)
