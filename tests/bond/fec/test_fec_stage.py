@@ -214,3 +214,31 @@ def test_the_tunnel_gives_fec_its_validated_non_backup_live_paths() -> None:
         return tunnel.fec.paths
 
     assert asyncio.run(run()) == (0, 1, 6)
+
+
+def test_when_the_tunnel_mtu_grows_larger_packets_of_a_class_are_protected() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from tquic.bond.config import ReorderConfig
+    from tquic.bond.session import TUNNEL_MTU, IpTunnel
+
+    sent: list[bytes] = []
+    fake = SimpleNamespace(send_datagram=lambda data, path_id=None: sent.append(data))
+
+    async def run() -> tuple[int, int]:
+        tunnel = IpTunnel(fake, lambda p: None,  # type: ignore[arg-type]
+                          extensions={"seq": SEQ, "fec": FEC}, reorder=ReorderConfig(),
+                          router_address=lambda v: None, fec=FecConfig())
+        big = udp4(3478, bytes(1200 - 28))  # 1200 bytes: over 1149 - 14, within 1401 - 14
+        assert len(big) + 14 > TUNNEL_MTU
+        tunnel.follow_limit(1408, 0.0)  # the paths' DATAGRAM payload: a 1401-byte tunnel MTU
+        assert tunnel.mtu == 1401
+        tunnel.send_packet(big)
+        tunnel.send_packet(udp4(3478, bytes(1401 - 28)))  # full size: its repair cannot fit
+        tunnel.close()
+        assert tunnel.fec is not None
+        return sent[0][0], tunnel.fec.stats().too_big
+
+    first_context, too_big = asyncio.run(run())
+    assert first_context == FEC and too_big == 1
