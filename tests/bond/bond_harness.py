@@ -21,9 +21,11 @@ from tquic.bond.client import BondClient
 from tquic.bond.config import ClientConfig, ClientEntry, ServerConfig, client_config
 from tquic.bond.packet import checksum
 from tquic.bond.server import BondServer
+from tquic.bond.tcp_lane.policy import TargetPolicy
 from tquic.bond.tun import UdpPacketDevice
 
 TOKEN = "test-token-0123456789"
+LANE_DEFAULT = TargetPolicy()  # the server's default lane policy (no private targets)
 
 
 def ipv4_udp(src: str, dst: str, payload: bytes, ttl: int = 64) -> bytes:
@@ -93,13 +95,15 @@ class Server:
 async def running_server(certs: Path, *, clients: tuple[ClientEntry, ...] = (),
                          token: str | None = TOKEN, pool: str = "10.99.0.0/24",
                          isolate: bool = True, per_minute: int = 10,
-                         client_ca: str | None = None) -> AsyncIterator[Server]:
+                         client_ca: str | None = None,
+                         lane: TargetPolicy | None = LANE_DEFAULT) -> AsyncIterator[Server]:
     internet = Tap()
     device = internet.device("srv")
     config = ServerConfig(listen=("127.0.0.1", 0), cert=str(certs / "cert.pem"),
                           key=str(certs / "key.pem"), pool=(ipaddress.ip_network(pool),),
                           token=token, clients=clients, isolate=isolate, userspace=True,
-                          auth_failures_per_minute=per_minute, client_ca=client_ca)
+                          auth_failures_per_minute=per_minute, client_ca=client_ca,
+                          lane=lane)
     bond = BondServer(config, device=device)
     await bond.start()
     try:

@@ -209,9 +209,9 @@ class BondServer:
         return Response(404, ((b"content-type", b"text/plain"),),
                         b"tquic bond server: open a connect-ip tunnel (RFC 9484)\n")
 
-    def _lane_check(self, remote: str, authorization: bytes | None,
-                    now: float) -> tuple[str | None, int]:
-        verdict = self.auth.check(remote, authorization, now)
+    def _lane_check(self, remote: str, authorization: bytes | None, now: float,
+                    certificate: Any) -> tuple[str | None, int]:
+        verdict = self.auth.check(remote, authorization, now, certificate)
         if verdict.client is None:
             self.note(f"lane: refused {remote}: {verdict.status} {verdict.reason}")
             return None, verdict.status

@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from tquic.bond.tcp_lane.auth import Authenticator, AuthResult
 from tquic.bond.tcp_lane.listener import LaneListener
@@ -24,8 +25,9 @@ from tquic.h3.api import H3Client, ServerTunnel
 
 logger = logging.getLogger("tquic.bond.lane")
 
-# (remote address, authorization header, now) -> (client name or None, HTTP status)
-CheckCredentials = Callable[[str, bytes | None, float], tuple[str | None, int]]
+# (remote address, authorization header, now, the connection's verified TLS client
+# certificate or None) -> (client name or None, HTTP status)
+CheckCredentials = Callable[[str, bytes | None, float, Any], tuple[str | None, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +132,18 @@ class CurrentClient:
 
 
 def authenticator_from(check: CheckCredentials) -> Authenticator:
-    """Adapt the bond server's credential check (the tunnel's) to the lane's hook."""
+    """Adapt the bond server's credential check (the tunnel's) to the lane's hook: the
+    same credentials as CONNECT-IP, a bearer token or the certificate the TLS layer
+    verified for this connection (RFC 8446 §4.4.2), so a certificate-only client has
+    its lane too."""
     async def authenticate(tunnel: ServerTunnel) -> AuthResult:
         protocol = tunnel.connection
         remote = str(protocol.remote_address[0]) if protocol is not None else "?"
+        certificate = getattr(getattr(protocol, "quic", None), "peer_certificate", None)
         authorization = next((v for k, v in tunnel.request.headers if k == b"authorization"),
                              None)
-        name, status = check(remote, authorization, asyncio.get_running_loop().time())
+        name, status = check(remote, authorization, asyncio.get_running_loop().time(),
+                             certificate)
         return AuthResult(name, 200) if name is not None else AuthResult(None, status)
 
     return authenticate
