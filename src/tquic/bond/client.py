@@ -96,6 +96,7 @@ class BondClient:
         self._tun_addresses: tuple[IPNetwork, ...] = ()
         self._routes_installed: list[IPNetwork] = []
         self._mtu = TUNNEL_MTU
+        self._route_task: asyncio.Task[None] | None = None  # a reload's route change
         self._quic: Any = None  # the current connection (its DATAGRAM drop count)
         self._advertised: tuple[str, ...] = ()
         self._started = 0.0
@@ -329,12 +330,7 @@ class BondClient:
                 with contextlib.suppress(Exception):
                     iptunnel.adapt(proto.quic.path_stats(loop.time()))
                 if iptunnel.follow_limit(proto.quic.max_datagram_payload(), loop.time()):
-                    self._mtu = iptunnel.mtu
-                    self.note(f"tunnel mtu {iptunnel.mtu}")
-                    try:
-                        await self._configure_tun()
-                    except OSError as exc:  # NetlinkError: keep the tunnel, say why
-                        self.note(f"tun: setting mtu {iptunnel.mtu} failed: {exc}")
+                    await self._mtu_changed(iptunnel.mtu)
                 if loop.time() - saved > 10.0:
                     self.caps.save()
                     saved = loop.time()
@@ -383,19 +379,37 @@ class BondClient:
         device = self._device
         if device is None:
             return
-        # IPv6 only while the tunnel carries 1280-byte packets (RFC 9484 §10.2); the
-        # kernel itself drops a link's IPv6 addresses below that MTU.
-        versions = {4, 6} if self._mtu >= IPV6_MIN_MTU else {4}
+        versions = self._ip_versions()
         if 6 not in versions and any(a.version == 6 for a in self._assigned):
             self.note(f"tunnel mtu {self._mtu} is below IPv6's {IPV6_MIN_MTU}: IPv6 off "
                       "until the paths carry more")
         interfaces = [ipaddress.ip_interface(f"{a.network_address}/{a.prefixlen}")
                       for a in self._assigned if a.version in versions]
-        routes = [r for r in install_routes(self.config.routes) if r.version in versions]
+        routes = self._wanted_routes()
         await loop.run_in_executor(None, netlink.configure_interface, device.name, self._mtu,
                                    interfaces, routes)
         self._tun_addresses = self._assigned
         self._routes_installed = routes
+
+    def _ip_versions(self) -> set[int]:
+        """IPv6 only while the tunnel carries 1280-byte packets (RFC 9484 §10.2; the
+        kernel itself drops a link's IPv6 addresses below that MTU)."""
+        return {4, 6} if self._mtu >= IPV6_MIN_MTU else {4}
+
+    def _wanted_routes(self) -> list[IPNetwork]:
+        """The configured routes the TUN carries at the current tunnel MTU."""
+        versions = self._ip_versions()
+        return [r for r in install_routes(self.config.routes) if r.version in versions]
+
+    async def _mtu_changed(self, mtu: int) -> None:
+        """The tunnel MTU followed the paths: the TUN's MTU, and its IPv6 addresses and
+        routes added once it reaches 1280 (the same rule as bring-up and reload)."""
+        self._mtu = mtu
+        self.note(f"tunnel mtu {mtu}")
+        try:
+            await self._configure_tun()
+        except OSError as exc:  # NetlinkError: keep the tunnel, say why
+            self.note(f"tun: setting mtu {mtu} failed: {exc}")
 
     # -- data path ---------------------------------------------------------------------------
 
@@ -517,15 +531,36 @@ class BondClient:
             self.note(f"reload: link {gone.config.name} removed")
         self.links.links = fresh
         self._wake.set()
-        if not self.config.userspace and install_routes(new.routes) != self._routes_installed:
-            from tquic.bond import netlink
+        self._reload_routes()
 
-            old, self._routes_installed = self._routes_installed, install_routes(new.routes)
-            device = self._device
-            if device is not None:
-                asyncio.get_running_loop().run_in_executor(
-                    None, netlink.replace_routes, device.name, old, self._routes_installed)
-            self.note("reload: routes updated")
+    def _reload_routes(self) -> None:
+        """Apply the re-read routes by bring-up's rule: IPv6 routes only while the tunnel
+        MTU is at least 1280; held ones are added when it rises (``_mtu_changed``)."""
+        if (self.config.userspace or self.config.tun == "none" or self._device is None
+                or not self._tun_addresses):
+            return  # the TUN is not configured yet: bring-up installs the new routes
+        wanted = self._wanted_routes()
+        held = [r for r in install_routes(self.config.routes) if r not in wanted]
+        if held:
+            self.note(f"reload: {', '.join(str(r) for r in held)} wait for tunnel mtu "
+                      f"{IPV6_MIN_MTU} (now {self._mtu})")
+        if wanted == self._routes_installed:
+            return
+        old, self._routes_installed = self._routes_installed, wanted
+        self._route_task = asyncio.ensure_future(self._replace_routes(self._device.name, old,
+                                                                      wanted))
+
+    async def _replace_routes(self, device: str, old: list[IPNetwork],
+                              new: list[IPNetwork]) -> None:
+        from tquic.bond import netlink
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                None, netlink.replace_routes, device, old, new)
+        except OSError as exc:  # NetlinkError: the tunnel stays, the log says why
+            self.note(f"reload: routes not updated: {exc}")
+            return
+        self.note("reload: routes updated")
 
 
 def _proxy_status_details(headers: Any) -> str:
