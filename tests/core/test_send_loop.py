@@ -41,10 +41,11 @@ def _transfer(monkeypatch: pytest.MonkeyPatch, scheduler: str, paths: int,
                 sent.append((d.path.path_id, d.epoch, d.pn, len(datagram), records))
         return datagram
 
-    def counting_train(self: SendLoop, path: Path, now: float, out: Any, stop: int) -> int:
-        n = send_train(self, path, now, out, stop)
-        train_packets[0] += n
-        return n
+    def counting_train(self: SendLoop, path: Path, now: float, out: Any, stop: int,
+                       reselect: Any) -> tuple[int, Any]:
+        sent, chosen = send_train(self, path, now, out, stop, reselect)
+        train_packets[0] += sent
+        return sent, chosen
 
     monkeypatch.setattr(PacketBuilder, "seal", recording_seal)
     monkeypatch.setattr(SendLoop, "_send_train", counting_train)

@@ -507,7 +507,11 @@ class QuicConnection:
         so one value holds for a whole batch; datagrams to an address that is not
         a path's (a PATH_RESPONSE to a probing peer) go unmarked.
         """
-        for path in self._paths:
+        paths = self._paths
+        for path in paths:  # the object datagrams_to_send returned, usually
+            if path.network_path is network_path:
+                return int(path.recovery.ecn.codepoint)
+        for path in paths:
             if path.network_path == network_path:
                 return int(path.recovery.ecn.codepoint)
         return 0

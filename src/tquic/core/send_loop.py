@@ -23,6 +23,7 @@ per-packet path short").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tquic.core.ack_writer import can_carry
@@ -112,11 +113,21 @@ class SendLoop:
         self._train_ok.clear()
         stop = len(out) + MAX_DATAGRAMS_PER_CALL
         paced: frozenset[int] = frozenset()
-        for _ in range(MAX_DATAGRAMS_PER_CALL):
-            if len(out) >= stop and not mp:
+        pending: list[Path] | None = None  # the scheduler's choice a train already asked for
+
+        def reselect() -> list[Path]:
+            return paths.select_many(now, paced, schedulable)
+
+        iterations = 0
+        while iterations < MAX_DATAGRAMS_PER_CALL:
+            iterations += 1
+            if not mp and len(out) >= stop:
                 break
             if mp:
-                chosen = paths.select_many(now, paced, schedulable)
+                if pending is not None:
+                    chosen, pending = pending, None
+                else:
+                    chosen = paths.select_many(now, paced, schedulable)
                 if not chosen:
                     break
                 path = chosen[0]
@@ -125,9 +136,15 @@ class SendLoop:
                 if one is None:
                     break
                 path, chosen = one, [one]
-            if len(chosen) == 1 and self._train_ready(path) and self._send_train(
-                    path, now, out, len(out) + 1 if mp else stop):
-                continue
+            if len(chosen) == 1 and self._train_ready(path):
+                # One packet per scheduler decision under multipath (the train asks the
+                # scheduler again after each, and stays while it picks the same path).
+                sent, pending = self._send_train(
+                    path, now, out, stop if not mp else len(out) + 1 + MAX_DATAGRAMS_PER_CALL
+                    - iterations, reselect if mp else None)
+                if sent:
+                    iterations += sent - 1
+                    continue
             if len(chosen) > 1:
                 builder.last_records = []
             dgram = builder.build_datagram(path, now)
@@ -253,10 +270,14 @@ class SendLoop:
             self._train_ok.add(path.path_id)
         return ready
 
-    def _send_train(self, path: Path, now: float, out: Datagrams, stop: int) -> int:
+    def _send_train(self, path: Path, now: float, out: Datagrams, stop: int,
+                    reselect: Callable[[], list[Path]] | None) -> tuple[int, list[Path] | None]:
         """Packets of STREAM frames only on ``path`` until ``stop`` datagrams are out or
         the window, the pacer or the streams stop it (_train_ready said nothing else
-        is pending): the packets the general builder would build.  Returns how many."""
+        is pending): the packets the general builder would build.  With ``reselect``
+        (multipath) the scheduler is asked after each packet and the train goes on
+        only while it picks this path alone; its other answer is returned to be used
+        as it is.  Returns (packets sent, that answer or None)."""
         c = self._c
         builder = self._builder
         recovery = path.recovery
@@ -266,10 +287,12 @@ class SendLoop:
         keys = c._one_rtt
         peer = path.peer_cid
         if keys is None or peer is None:
-            return 0
+            return 0, None
+        streams = c._streams
         dcid = peer.cid
         sent = 0
-        while len(out) < stop and c._streams.send_queue and not c._control:
+        chosen: list[Path] | None = None  # the scheduler's answer after the last packet
+        while len(out) < stop and streams.send_queue and not c._control:
             if not recovery.can_send(limit):
                 break
             when = recovery.next_send_time(now, limit)
@@ -286,12 +309,17 @@ class SendLoop:
             builder.add_streams(draft, limit - header_len - TAG)
             if not draft.parts:
                 break
-            if not c._streams.send_queue and not c._datagrams:
+            if not streams.send_queue and not c._datagrams:
                 recovery.on_app_limited()
             space.next_pn = pn + 1
             out.append((builder.seal([draft], path, now), network_path))
             sent += 1
-        return sent
+            chosen = None
+            if reselect is not None and len(out) < stop:
+                chosen = reselect()
+                if len(chosen) != 1 or chosen[0] is not path or not self._train_ready(path):
+                    break
+        return sent, chosen
 
     # -- probes outside the scheduler ---------------------------------------------------
 
