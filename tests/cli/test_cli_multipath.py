@@ -16,6 +16,7 @@ import pytest
 from cli_run import running_server, server_argv, tquic
 
 from tquic.io.multipath_client import LocalPath, parse_local_path
+from tquic.qlog import read_seq
 
 SIZE = 5_000_000
 
@@ -75,11 +76,38 @@ def test_path_table_in_the_human_summary_and_a_qlog(served: int, cert_dir: Path,
     assert result.returncode == 0, result.stderr
     (qlog,) = tmp_path.iterdir()
     assert '"path_id":1' in qlog.read_text().replace(" ", "")
+    # The file is complete although the process exits right after its last byte (the
+    # CLI never waits for the closing period): it ends with the CONNECTION_CLOSE sent.
+    records = read_seq(qlog.read_text())[1:]
+    assert _ends_with_our_close([(r["name"], r["data"]) for r in records])
     lines = result.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["path", "local"])
     rows = [line.split() for line in lines[header + 1:header + 3]]
     assert [r[0] for r in rows] == ["0", "1"]
     assert rows[0][1].startswith("127.0.0.1:") and rows[1][1].startswith("127.0.0.2:")
+
+
+def test_a_qlog_0_3_document_is_whole_when_the_client_exits(served: int, cert_dir: Path,
+                                                            tmp_path: Path) -> None:
+    result = tquic("client", f"https://localhost:{served}/100000", "--ca",
+                   str(cert_dir / "cert.pem"), "--qlog-dir", str(tmp_path),
+                   "--qlog-format", "0.3")
+    assert result.returncode == 0, result.stderr
+    (qlog,) = tmp_path.iterdir()
+    document = json.loads(qlog.read_text())
+    (trace,) = document["traces"]
+    events = [(event["name"], event["data"]) for event in trace["events"]]
+    assert any(name == "transport:packet_received" for name, _ in events)
+    assert _ends_with_our_close(events), events[-5:]
+
+
+def _ends_with_our_close(events: list[tuple[str, dict[str, object]]]) -> bool:
+    """The trace says we closed the connection, and the packet that carried the close
+    (the last one sent, after that record) is in it too."""
+    names = [name for name, _ in events]
+    closed = [i for i, name in enumerate(names) if name.endswith("connection_closed")]
+    return bool(closed) and names[-1].endswith("datagrams_sent") and any(
+        name.endswith("packet_sent") for name in names[closed[0] + 1:])
 
 
 def test_server_without_multipath_leaves_the_client_on_one_path(cert_dir: Path,

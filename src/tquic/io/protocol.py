@@ -321,6 +321,23 @@ class QuicConnectionProtocol:
         self.close()
         if self._flush_scheduled:  # close() queued the CONNECTION_CLOSE: send it now
             self.flush()
+        self._end_trace()
+
+    def _end_trace(self) -> None:
+        """Finish the qlog with the CONNECTION_CLOSE just sent.
+
+        The closing period runs on in the background, and a process that exits (the
+        CLI does at once) never reaches ``_finish``: without this a 0.3 file would stay
+        empty and a seq file would lose its buffered tail.  What the closing period
+        does later (at most answering a late packet, RFC 9000 §10.2.1) is not traced.
+        """
+        if self._qlog is None:
+            return
+        if self._terminated is None:
+            self._qlog.log(self._loop.time(), "quic:connection_closed", {
+                "owner": "local", "trigger": "application",
+                "reason": "closed by the application"})
+        self._qlog.close()
 
     async def wait_delivered(self) -> None:
         """Wait until the peer has acknowledged every stream byte written (reset streams
