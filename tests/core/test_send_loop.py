@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from mp_loop import LINK_A, LINK_B, Link, mp_pair
 
-from tquic.core.packet_builder import PacketBuilder, PacketDraft
+from tquic.core.packet_builder import PacketBuilder
+from tquic.core.packet_draft import PacketDraft
 from tquic.core.records import AckRecord, StreamRecord
 from tquic.core.send_loop import SendLoop
 from tquic.paths.path import Path

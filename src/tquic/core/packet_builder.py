@@ -17,23 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from tquic.core.ack_writer import AckWriter, can_carry
 from tquic.core.conn_base import Epoch
+from tquic.core.packet_draft import PING, TAG, PacketDraft, encode_one
 from tquic.core.records import (
     HANDSHAKE_DONE,
     NOOP,
     AckRecord,
     CryptoRecord,
     FrameRecord,
-    HandshakeDoneRecord,
-    MaxDataRecord,
-    MaxStreamDataRecord,
-    MaxStreamsRecord,
     Record,
-    ResetStreamRecord,
-    RetireCidRecord,
-    StopSendingRecord,
     StreamRecord,
 )
-from tquic.core.recv_stream import RecvState
 from tquic.paths.network_path import NetworkPath
 from tquic.paths.path import PacketSpace, Path
 from tquic.paths.sent_packets import SentPacket
@@ -41,15 +34,6 @@ from tquic.wire.buffer import encode_varint, varint_size
 from tquic.wire.epochs import SPACE_OF_EPOCH
 from tquic.wire.frames import (
     ConnectionCloseFrame,
-    Frame,
-    HandshakeDoneFrame,
-    MaxDataFrame,
-    MaxStreamDataFrame,
-    MaxStreamsFrame,
-    ResetStreamFrame,
-    RetireConnectionIdFrame,
-    StopSendingFrame,
-    encode_frames,
     stream_data_capacity,
 )
 from tquic.wire.packet import (
@@ -63,50 +47,10 @@ from tquic.wire.packet import (
 if TYPE_CHECKING:
     from tquic.core.connection import QuicConnection
 
-TAG = 16  # AEAD tag (RFC 9001 §5.3)
 MIN_INITIAL_DATAGRAM = 1200  # RFC 9000 §14.1
 _tuple_new = tuple.__new__
 _EPOCH_PACKET_TYPE: dict[int, PacketType] = {Epoch.INITIAL: PacketType.INITIAL, Epoch.HANDSHAKE: PacketType.HANDSHAKE,
                       Epoch.ZERO_RTT: PacketType.ZERO_RTT}
-PING = b"\x01"
-
-
-class PacketDraft:
-    """A packet being filled (frames as byte strings, retransmission records)."""
-
-    __slots__ = ("ack_eliciting", "dcid", "epoch", "header_len", "padding", "parts", "path",
-                 "payload_len", "pn", "pn_len", "records", "space")
-
-    def __init__(self, epoch: int, space: PacketSpace, path: Path, dcid: bytes, pn: int,
-                 pn_len: int, header_len: int) -> None:
-        self.epoch = epoch
-        self.space = space
-        self.path = path
-        self.dcid = dcid
-        self.pn = pn
-        self.pn_len = pn_len
-        self.header_len = header_len
-        self.parts: list[bytes] = []
-        self.payload_len = 0
-        self.records: list[Record] = []
-        self.ack_eliciting = False
-        self.padding = 0
-
-    @property
-    def size(self) -> int:
-        return self.header_len + self.payload_len + self.padding + TAG
-
-    def add(self, data: bytes, record: Record | None, ack_eliciting: bool = True) -> None:
-        self.parts.append(data)
-        self.payload_len += len(data)
-        if record is not None:
-            self.records.append(record)
-        if ack_eliciting:
-            self.ack_eliciting = True
-
-
-def encode_one(frame: Frame) -> bytes:
-    return encode_frames((frame,))
 
 
 class PacketBuilder:
@@ -517,7 +461,7 @@ class PacketBuilder:
             used += 1
         keep: list[Record] = []
         for i, record in enumerate(control):
-            frame = self._control_frame(record)
+            frame = c._streams.control_frame(record)
             if frame is None:
                 continue
             data = encode_one(frame)
@@ -528,44 +472,6 @@ class PacketBuilder:
             used += len(data)
         c._control = keep
         return used
-
-    def _control_frame(self, record: Record) -> Frame | None:
-        """The frame to send for a queued control record, with current values (RFC
-        9000 §13.3), or None when it is no longer needed."""
-        c = self._c
-        if isinstance(record, FrameRecord):
-            frame: Frame = record.frame
-            return frame
-        if isinstance(record, MaxDataRecord):
-            c._streams.max_data_pending = False
-            return MaxDataFrame(c._streams.window.limit)
-        if isinstance(record, MaxStreamDataRecord):
-            sid = record.stream_id
-            c._streams.pending_msd.discard(sid)
-            rs = c._streams.recv.get(sid)
-            if rs is None or rs.state != RecvState.RECV:
-                return None
-            return MaxStreamDataFrame(sid, rs.window.limit)
-        if isinstance(record, ResetStreamRecord):
-            ss = c._streams.send.get(record.stream_id)
-            if ss is None:
-                return None
-            reset = ss.reset_frame()
-            return None if reset is None else ResetStreamFrame(record.stream_id, reset[0],
-                                                               reset[1])
-        if isinstance(record, StopSendingRecord):
-            rs = c._streams.recv.get(record.stream_id)
-            if rs is None or not rs.needs_stop_sending or rs.stop_sending_error_code is None:
-                return None
-            return StopSendingFrame(record.stream_id, rs.stop_sending_error_code)
-        if isinstance(record, RetireCidRecord):
-            return RetireConnectionIdFrame(record.sequence_number)
-        if isinstance(record, MaxStreamsRecord):
-            limits = c._streams.bidi if record.bidirectional else c._streams.uni
-            return MaxStreamsFrame(limits.local_max, record.bidirectional)
-        if isinstance(record, HandshakeDoneRecord):
-            return HandshakeDoneFrame()
-        return None
 
     def _add_datagrams(self, draft: PacketDraft, room: int) -> int:
         """DATAGRAM frames for a packet on ``draft.path``: those preferring it, those

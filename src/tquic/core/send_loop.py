@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING
 
 from tquic.core.ack_writer import can_carry
 from tquic.core.conn_base import ConnState, Epoch
-from tquic.core.packet_builder import PING, TAG, PacketBuilder, PacketDraft
+from tquic.core.packet_builder import PacketBuilder
+from tquic.core.packet_draft import PING, TAG, PacketDraft
 from tquic.core.records import NOOP, PmtuProbeRecord, StreamRecord
 from tquic.paths.network_path import NetworkPath
 from tquic.paths.path import Path

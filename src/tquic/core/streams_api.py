@@ -25,7 +25,7 @@ from tquic.core.records import (
     StopSendingRecord,
     StreamRecord,
 )
-from tquic.core.recv_stream import RecvStream
+from tquic.core.recv_stream import RecvState, RecvStream
 from tquic.core.send_stream import SendState, SendStream, StreamUsageError
 from tquic.core.stream_ids import (
     StreamLimits,
@@ -36,6 +36,16 @@ from tquic.core.stream_ids import (
 )
 from tquic.paths.path import Path
 from tquic.paths.sent_packets import SentPacket
+from tquic.wire.frames import (
+    Frame,
+    HandshakeDoneFrame,
+    MaxDataFrame,
+    MaxStreamDataFrame,
+    MaxStreamsFrame,
+    ResetStreamFrame,
+    RetireConnectionIdFrame,
+    StopSendingFrame,
+)
 
 if TYPE_CHECKING:
     from tquic.core.connection import QuicConnection
@@ -286,3 +296,40 @@ class Streams:
                     probed.pmtud.on_probe_lost(record.size)
         if resent:
             path.packets_retransmitted += 1
+
+    def control_frame(self, record: Record) -> Frame | None:
+        """The frame to send for a queued control record, with current values (RFC
+        9000 §13.3), or None when it is no longer needed."""
+        if isinstance(record, FrameRecord):
+            frame: Frame = record.frame
+            return frame
+        if isinstance(record, MaxDataRecord):
+            self.max_data_pending = False
+            return MaxDataFrame(self.window.limit)
+        if isinstance(record, MaxStreamDataRecord):
+            sid = record.stream_id
+            self.pending_msd.discard(sid)
+            rs = self.recv.get(sid)
+            if rs is None or rs.state != RecvState.RECV:
+                return None
+            return MaxStreamDataFrame(sid, rs.window.limit)
+        if isinstance(record, ResetStreamRecord):
+            ss = self.send.get(record.stream_id)
+            if ss is None:
+                return None
+            reset = ss.reset_frame()
+            return None if reset is None else ResetStreamFrame(record.stream_id, reset[0],
+                                                               reset[1])
+        if isinstance(record, StopSendingRecord):
+            rs = self.recv.get(record.stream_id)
+            if rs is None or not rs.needs_stop_sending or rs.stop_sending_error_code is None:
+                return None
+            return StopSendingFrame(record.stream_id, rs.stop_sending_error_code)
+        if isinstance(record, RetireCidRecord):
+            return RetireConnectionIdFrame(record.sequence_number)
+        if isinstance(record, MaxStreamsRecord):
+            limits = self.bidi if record.bidirectional else self.uni
+            return MaxStreamsFrame(limits.local_max, record.bidirectional)
+        if isinstance(record, HandshakeDoneRecord):
+            return HandshakeDoneFrame()
+        return None
