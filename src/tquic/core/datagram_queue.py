@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator
 
+from tquic.core.empty_queue import EMPTY, writable
+
 
 class DatagramQueue:
     """The connection's queued DATAGRAM payloads (see the module docstring)."""
@@ -34,7 +36,7 @@ class DatagramQueue:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         self._limit = limit
-        self._any: deque[bytes] = deque()
+        self._any: deque[bytes] = EMPTY  # lazily created: see core/empty_queue.py
         self._by_path: dict[int, deque[bytes]] = {}
         self._count = 0  # datagrams in the preferred queues
         self.dropped = 0  # pushed out by newer ones while the queue was full
@@ -55,6 +57,7 @@ class DatagramQueue:
         if len(self) >= self._limit:
             self._drop_oldest()
         if path_id is None:
+            self._any = writable(self._any)
             self._any.append(data)
             return
         queue = self._by_path.get(path_id)

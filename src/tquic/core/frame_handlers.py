@@ -176,7 +176,11 @@ class FrameHandlers:
 
     def _process_long_ack(self, frame: AckFrame, epoch: int, path: Path, now: float) -> None:
         c = self._c
-        space = c._spaces[epoch]
+        space = c._spaces.get(epoch)
+        if space is None:
+            # The epoch was discarded by an earlier frame of this packet (the handshake
+            # completed): nothing of it is tracked any more (RFC 9002 §6.4).
+            return
         space_id = space_of(epoch)
         largest = frame.ranges[0][1]
         if largest >= space.next_pn:

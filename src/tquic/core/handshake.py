@@ -510,9 +510,12 @@ class Handshake:
         c._send_keys.pop(epoch, None)
         c._recv_keys.pop(epoch, None)
         # CRYPTO frames of a discarded epoch are dropped with its packets (their keys
-        # are gone): its reassembly buffer can go too.
+        # are gone): its reassembly buffer, send buffer and packet-number space can go
+        # too (nothing of the epoch is sent, acknowledged or retransmitted again).
+        # Memory per idle connection: the handshake-only state is freed, not kept.
         c._crypto_recv.pop(epoch, None)
-        space = c._spaces.get(epoch)
+        c._crypto_send.pop(epoch, None)
+        space = c._spaces.pop(epoch, None)
         if space is not None:
             space.discarded = True
             space.ack_tracker.discard()

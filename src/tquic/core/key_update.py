@@ -159,6 +159,13 @@ class OneRttKeys:
         self.recv_phase ^= 1
         self._phase_start_pn = {path_id: pn}
 
+    def release(self) -> None:
+        """Drop the OpenSSL contexts of every key generation held (they share one
+        header protection); each is rebuilt by the next packet that needs it."""
+        for keys in (self.send, self.recv, self.recv_next, self.recv_prev):
+            if keys is not None:
+                keys.release()
+
     def discard_previous(self, now: float) -> None:
         """Drop the previous receive keys once their time is up (§6.5)."""
         if self.prev_expiry is not None and now >= self.prev_expiry:

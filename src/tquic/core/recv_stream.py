@@ -14,6 +14,7 @@ from bisect import bisect_right
 from collections import deque
 from enum import IntEnum
 
+from tquic.core.empty_queue import EMPTY, writable
 from tquic.core.flow import ReceiveWindow
 from tquic.wire.errors import QuicError, TransportErrorCode
 
@@ -79,7 +80,7 @@ class RecvStream:
         self.window = ReceiveWindow(max_stream_data, max_window)
         self._conn = connection_window
         self.max_pieces = max_pieces
-        self._ready: deque[bytes] = deque()  # contiguous, unread
+        self._ready: deque[bytes] = EMPTY  # contiguous, unread (core/empty_queue.py)
         self._ready_bytes = 0
         self._read_offset = 0  # delivered to the application
         self._contig = 0  # end of the contiguous data received (= read + ready)
@@ -145,7 +146,8 @@ class RecvStream:
                 # In order (possibly overlapping what we hold): ready to read.
                 if offset < contig:
                     data = data[contig - offset :]
-                self._ready.append(data)
+                ready = self._ready = writable(self._ready)
+                ready.append(data)
                 self._ready_bytes += end - contig
                 self._contig = end
                 if self._starts:
@@ -163,7 +165,8 @@ class RecvStream:
 
     def _drain_pieces(self) -> None:
         """Move pieces that now touch the contiguous data onto the ready queue."""
-        starts, pieces, ready = self._starts, self._pieces, self._ready
+        ready = self._ready = writable(self._ready)
+        starts, pieces = self._starts, self._pieces
         contig = self._contig
         i = 0
         n = len(starts)
@@ -277,7 +280,7 @@ class RecvStream:
             data = b""
         elif max_bytes is None or max_bytes >= self._ready_bytes:
             data = ready[0] if len(ready) == 1 else b"".join(ready)
-            ready.clear()
+            self._ready = EMPTY  # a stream read to its last byte holds no queue
             n = self._ready_bytes
             self._ready_bytes = 0
             read_offset = self._read_offset = self._read_offset + n

@@ -187,8 +187,8 @@ class Timers:
             else:
                 epoch = (Epoch.INITIAL if outcome.probe_space == SpaceId.INITIAL
                          else Epoch.HANDSHAKE)
-                space = c._spaces[epoch]
-                if not space.discarded:
+                space = c._spaces.get(epoch)
+                if space is not None and not space.discarded:
                     space.probe_packets = outcome.probe_packets
                     self._requeue_crypto(epoch, path)
             return "pto"

@@ -10,6 +10,7 @@ The first byte tells the two kinds apart (§8.1.3: a server must be able to).
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from dataclasses import dataclass
@@ -121,3 +122,11 @@ class TokenManager:
         if token and token[0] in (KIND_RETRY, KIND_NEW_TOKEN):
             return token[0]
         return None
+
+
+@functools.lru_cache(maxsize=16)
+def shared_token_manager(key: bytes) -> TokenManager:
+    """One TokenManager per key for the whole process: every server connection and the
+    endpoint share it (an AES-GCM context is ~2.6 KB of OpenSSL memory, too much to
+    hold per idle connection).  Its nonce counter is then unique process-wide too."""
+    return TokenManager(key)

@@ -84,7 +84,7 @@ class HeaderProtection:
     change on key update (RFC 9001 §5.4, §6).
     """
 
-    __slots__ = ("_ctx", "key", "mask", "suite")
+    __slots__ = ("_ctx", "_mask", "key", "suite")
 
     def __init__(self, suite: CipherSuite, key: bytes) -> None:
         if len(key) != key_length(suite):
@@ -92,23 +92,43 @@ class HeaderProtection:
                              f"{key_length(suite)} bytes, not {len(key)}")
         self.suite = suite
         self.key = key
-        self._ctx: CipherContext
-        # ``mask(sample)`` returns at least 5 bytes; only the first 5 are used.
-        self.mask: Callable[[PacketBytes], bytes]
-        if suite == CipherSuite.CHACHA20_POLY1305_SHA256:
+        # The OpenSSL context (~1 KB) is built on first use and dropped by ``release``
+        # (a connection that has gone quiet keeps only the key bytes).
+        self._ctx: CipherContext | None = None
+        self._mask: Callable[[PacketBytes], bytes] | None = None
+
+    def mask_function(self) -> Callable[[PacketBytes], bytes]:
+        """``f(sample)``: the mask, at least 5 bytes of which only the first 5 are used."""
+        if self._mask is not None:
+            return self._mask
+        key = self.key
+        if self.suite == CipherSuite.CHACHA20_POLY1305_SHA256:
             # RFC 9001 §5.4.4: the 16-byte sample is counter (4 bytes LE) ‖ nonce
             # (12 bytes), which is exactly the 16-byte "nonce" cryptography's
             # ChaCha20 takes; one context is kept and its nonce reset per packet.
             self._ctx = Cipher(algorithms.ChaCha20(key, bytes(16)), mode=None).encryptor()
-            self.mask = self._chacha_mask
+            self._mask = self._chacha_mask
         else:
             # RFC 9001 §5.4.3: mask = AES-ECB(hp_key, sample).  ECB keeps no state
             # between blocks, so one encryptor serves every packet.
             self._ctx = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
-            self.mask = self._ctx.update
+            self._mask = self._ctx.update
+        return self._mask
+
+    def mask(self, sample: PacketBytes) -> bytes:
+        return self.mask_function()(sample)
+
+    def release(self) -> None:
+        """Drop the OpenSSL context; the next mask builds it again."""
+        self._ctx = None
+        self._mask = None
 
     def _chacha_mask(self, sample: PacketBytes) -> bytes:
         ctx = self._ctx
+        if ctx is None:  # released while a key generation still held this method
+            self.mask_function()
+            ctx = self._ctx
+            assert ctx is not None
         ctx.reset_nonce(sample)  # type: ignore[arg-type]  # any buffer works at runtime
         return ctx.update(_CHACHA_ZEROS)
 
@@ -164,15 +184,17 @@ class PacketProtection:
         self.key = key
         self.iv = iv
         self._iv_int = int.from_bytes(iv, "big")
-        self._aead: AESGCM | ChaCha20Poly1305 = (
-            ChaCha20Poly1305(key) if suite == CipherSuite.CHACHA20_POLY1305_SHA256 else AESGCM(key)
-        )
+        # Built on first use (``_make_aead``): the next key phase's receive keys are
+        # derived ahead (RFC 9001 §6.3), but their AEAD context (~2.6 KB of OpenSSL
+        # memory) waits for the first packet that needs it, so an idle connection does
+        # not hold a third one.  The secret, key and IV — the HKDF work — are ready.
+        self._aead: AESGCM | ChaCha20Poly1305 | None = None
         if header_protection is None:
             header_protection = HeaderProtection(suite, hp)
         elif header_protection.suite != suite:
             raise ValueError("header protection belongs to another cipher suite")
         self.header_protection = header_protection
-        self._hp_mask = header_protection.mask
+        self._hp_mask: Callable[[PacketBytes], bytes] | None = None  # bound on first use
         limits = AEAD_LIMITS[suite]
         self.confidentiality_limit = limits.confidentiality
         self.integrity_limit = limits.integrity
@@ -186,6 +208,26 @@ class PacketProtection:
     def from_secret(cls, suite: CipherSuite, secret: bytes, version: int) -> PacketProtection:
         """Protection for a traffic secret from TLS (or an Initial secret)."""
         return cls(suite, secret, version)
+
+    def _make_aead(self) -> AESGCM | ChaCha20Poly1305:
+        key = self.key
+        aead = (ChaCha20Poly1305(key) if self.suite == CipherSuite.CHACHA20_POLY1305_SHA256
+                else AESGCM(key))
+        self._aead = aead
+        return aead
+
+    def _bind_hp(self) -> Callable[[PacketBytes], bytes]:
+        mask = self._hp_mask = self.header_protection.mask_function()
+        return mask
+
+    def release(self) -> None:
+        """Drop the OpenSSL contexts (AEAD and header protection, ~3.6 KB); the keys
+        stay, and the next packet builds the contexts again (~10 µs).  For connections
+        that have gone quiet: their memory is then mostly Python objects.  Every
+        PacketProtection sharing the header protection must be released with it."""
+        self._aead = None
+        self._hp_mask = None
+        self.header_protection.release()
 
     @property
     def hp_key(self) -> bytes:
@@ -223,8 +265,9 @@ class PacketProtection:
                 "confidentiality limit of the packet protection key reached (RFC 9001 §6.6)",
             )
         self.packets_protected += 1
+        aead = self._aead or self._make_aead()
         # The nonce (see compute_nonce), inlined: this is the per-packet path.
-        ciphertext = self._aead.encrypt(
+        ciphertext = aead.encrypt(
             (self._iv_int ^ ((path_id << 64) | packet_number)).to_bytes(IV_LENGTH), payload, header
         )
         first = header[0]
@@ -234,7 +277,7 @@ class PacketProtection:
         sample = ciphertext[_SAMPLE_SKIP - pn_len : _SAMPLE_SKIP + SAMPLE_LENGTH - pn_len]
         if len(sample) != SAMPLE_LENGTH or header_len <= pn_len:
             raise ValueError("payload too short for a header protection sample (RFC 9001 §5.4.2)")
-        mask0, mask_pn = _unpack_mask(self._hp_mask(sample))
+        mask0, mask_pn = _unpack_mask((self._hp_mask or self._bind_hp())(sample))
         # RFC 9001 §5.4.1: mask the 4 low bits of a long header's first byte (5 of a
         # short one) and the packet number, with one XOR over the whole header as an
         # integer: mask byte 0 lands on the first byte, mask bytes 1..pn_len on the
@@ -260,7 +303,7 @@ class PacketProtection:
         sample = packet[pn_offset + _SAMPLE_SKIP : pn_offset + _SAMPLE_SKIP + SAMPLE_LENGTH]
         if len(sample) != SAMPLE_LENGTH or pn_offset < 1:
             raise DecryptionError("packet too short for a header protection sample")
-        mask0, mask_pn = _unpack_mask(self._hp_mask(sample))
+        mask0, mask_pn = _unpack_mask((self._hp_mask or self._bind_hp())(sample))
         first = packet[0]
         mask0 &= 0x0F if first & 0x80 else 0x1F
         pn_len = ((first ^ mask0) & 3) + 1
@@ -279,7 +322,8 @@ class PacketProtection:
         ``remove_header_protection``) in ``packet``; raises DecryptionError."""
         try:
             nonce = (self._iv_int ^ ((path_id << 64) | packet_number)).to_bytes(IV_LENGTH)
-            return self._aead.decrypt(nonce, packet[len(header) :], header)
+            aead = self._aead or self._make_aead()
+            return aead.decrypt(nonce, packet[len(header) :], header)
         except InvalidTag:
             self.decryption_failures += 1
             raise DecryptionError("packet does not authenticate") from None
@@ -301,7 +345,7 @@ class PacketProtection:
         sample = packet[pn_offset + _SAMPLE_SKIP : pn_offset + _SAMPLE_SKIP + SAMPLE_LENGTH]
         if len(sample) != SAMPLE_LENGTH or pn_offset < 1:
             raise DecryptionError("packet too short for a header protection sample")
-        mask0, mask_pn = _unpack_mask(self._hp_mask(sample))
+        mask0, mask_pn = _unpack_mask((self._hp_mask or self._bind_hp())(sample))
         first = packet[0]
         mask0 &= 0x0F if first & 0x80 else 0x1F
         pn_len = ((first ^ mask0) & 3) + 1

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tquic.core.cids import stateless_reset_token
-from tquic.core.tokens import KIND_NEW_TOKEN, KIND_RETRY, TokenManager
+from tquic.core.tokens import KIND_NEW_TOKEN, KIND_RETRY, TokenManager, shared_token_manager
 from tquic.io.admission import Admission, EndpointLimits, RetryPolicy
 from tquic.io.udp import UdpSocket
 from tquic.paths.network_path import Address, NetworkPath
@@ -113,7 +113,8 @@ class QuicEndpoint:
         self._admission = Admission(self.limits, self.loop.time())
         self._handshake_started: dict[QuicConnectionProtocol, float] = {}
         self._sweep: asyncio.TimerHandle | None = None
-        self._token_manager = TokenManager(config.token_key)
+        self._quiet_sweep: asyncio.TimerHandle | None = None
+        self._token_manager = shared_token_manager(config.token_key)
         self._cid_length = config.connection_id_length
         self._closed = False
         for sock in self._sockets:
@@ -158,7 +159,20 @@ class QuicEndpoint:
             self._handshake_started[proto] = self.loop.time()
             if self._sweep is None:
                 self._sweep = self.loop.call_later(1.0, self._sweep_handshakes)
+            if self._quiet_sweep is None and self.limits.quiet_after:
+                self._quiet_sweep = self.loop.call_later(self.limits.quiet_after,
+                                                         self._sweep_quiet)
         return proto
+
+    def _sweep_quiet(self) -> None:
+        """Every ``quiet_after`` seconds: connections that received nothing since the
+        last sweep release what they can rebuild (memory per idle connection)."""
+        self._quiet_sweep = None
+        if self._closed or not self._connections:
+            return
+        for proto in self._connections:
+            proto.quiet_check()
+        self._quiet_sweep = self.loop.call_later(self.limits.quiet_after, self._sweep_quiet)
 
     def _sweep_handshakes(self) -> None:
         """Close connections still handshaking after ``handshake_timeout`` (half-open
@@ -246,6 +260,9 @@ class QuicEndpoint:
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
+        if self._quiet_sweep is not None:
+            self._quiet_sweep.cancel()
+            self._quiet_sweep = None
         for proto in list(self._connections):
             try:
                 proto.close()

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from tquic.core import events as ev
+from tquic.core.empty_queue import EMPTY, writable
 from tquic.core.send_stream import StreamUsageError
 from tquic.io.deadline_timer import DeadlineTimer
 from tquic.io.streams import QuicStreamReader, QuicStreamWriter, StreamError, StreamResetError
@@ -90,13 +91,14 @@ class QuicConnectionProtocol:
         # Created on first use: an asyncio.Queue costs ~4 KB and most connections of
         # a server with a stream handler never need it (memory per idle connection).
         self._accept_q: asyncio.Queue[tuple[QuicStreamReader, QuicStreamWriter]] | None = None
-        self._datagrams: deque[bytes] = deque()
+        self._datagrams: deque[bytes] = EMPTY  # lazily created: see core/empty_queue.py
         self._datagram_limit = endpoint.config.datagram_queue_size
         self._datagram_waiter: asyncio.Future[None] | None = None
         self._connected: asyncio.Future[None] = self._loop.create_future()
         self._closed: asyncio.Future[None] = self._loop.create_future()
         self._timer = DeadlineTimer(self._loop, self._on_timer)
         self._flush_scheduled = False
+        self._heard = True  # a datagram since the last quiet_check (see quiet_check)
         self._progress: asyncio.Future[None] | None = None
         # migrate(): the path being validated and the future told the outcome.
         self._migration: tuple[NetworkPath, asyncio.Future[bool]] | None = None
@@ -393,8 +395,19 @@ class QuicConnectionProtocol:
 
     # -- driven by the endpoint -----------------------------------------------------------
 
+    def quiet_check(self) -> None:
+        """The endpoint's periodic sweep: release the engine's rebuildable state (the
+        keys' OpenSSL contexts) if nothing was received since the previous sweep."""
+        if self._heard:
+            self._heard = False
+            return
+        release = getattr(self._quic, "release_idle_state", None)
+        if release is not None:
+            release()
+
     def datagram_received(self, data: bytes, path: NetworkPath, now: float,
                           ecn: int = 0) -> None:
+        self._heard = True
         if self._qlog is not None:
             self._qlog_received.append(len(data))
         try:
@@ -534,9 +547,10 @@ class QuicConnectionProtocol:
             if event.end_stream:
                 reader.feed_eof()
         elif isinstance(event, ev.DatagramReceived):
-            if len(self._datagrams) >= self._datagram_limit:
-                self._datagrams.popleft()  # bounded: the oldest unreliable datagram goes
-            self._datagrams.append(event.data)
+            queue = self._datagrams = writable(self._datagrams)
+            if len(queue) >= self._datagram_limit:
+                queue.popleft()  # bounded: the oldest unreliable datagram goes
+            queue.append(event.data)
             waiter, self._datagram_waiter = self._datagram_waiter, None
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
