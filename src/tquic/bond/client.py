@@ -494,6 +494,21 @@ class BondClient:
         self._link(link).admin_down = False
         self.note(f"link {link}: switched on by the operator")
 
+    def reopen(self, link: str | None = None) -> list[str]:
+        """Re-open now every link that is down (or ``link``), skipping its backoff wait;
+        returns the links re-opened (their paths are opening)."""
+        if link is not None:
+            self._link(link)
+        if self.links is None:
+            raise SteeringError("the client is not running yet")
+        try:
+            reopened = self.links.reopen(link)
+        except (LookupError, ValueError) as exc:
+            raise SteeringError(str(exc)) from None
+        self.note(f"re-opened by the operator: {', '.join(reopened)}" if reopened else
+                  "re-open asked by the operator: no link was down and usable")
+        return reopened
+
     def reload(self) -> None:
         """Re-read the config (SIGHUP): links and policy change in place; the tunnel stays.
 

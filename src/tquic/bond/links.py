@@ -330,6 +330,32 @@ class LinkManager:
         self._set(link, "opening", f"path {link.path_id} from {sock.local_address[0]}")
         self._weight(link)
 
+    def reopen(self, name: str | None = None) -> list[str]:
+        """Open now the path of every link that is down (or of ``name`` only), without
+        waiting out its backoff (the operator's ``POST /reopen``); the names re-opened.
+        A link still unusable (no address, no route) stays down with its reason."""
+        if self.proto is None or self.proto.is_closed:
+            raise LookupError("the bond is not connected; it reconnects by itself")
+        now = self._loop.time()
+        chosen = [lk for lk in self.links if name is None or lk.config.name == name]
+        if name is not None and chosen[0].path_id is not None:
+            raise ValueError(f"link {name} is {chosen[0].state}: it has a path")
+        if name is not None and chosen[0].admin_down:
+            raise ValueError(f"link {name} is switched off by the operator; switch it on "
+                             f"instead (tquic bond link {name} up)")
+        if name is not None and chosen[0].decision.role == "never":
+            raise ValueError(f"link {name} has role never; give it another role first")
+        reopened = []
+        for link in chosen:
+            if link.path_id is not None or link.admin_down or link.decision.role == "never":
+                continue
+            link.failures = 0  # a fresh start: a new failure waits the shortest backoff
+            link.retry_at = 0.0
+            self._open(link, now)
+            if link.state == "opening":  # _open gave it a path
+                reopened.append(link.config.name)
+        return reopened
+
     # -- status ---------------------------------------------------------------------------
 
     def rows(self) -> tuple[LinkStatus, ...]:
@@ -352,5 +378,8 @@ class LinkManager:
                 goodput_bps=round(link.goodput * 8, 1),
                 cap_bytes=cap.limit if cap else None,
                 cap_used=self.caps.used(link.config.name, cap) if cap else 0,
-                cap_period=cap.period if cap else None))
+                cap_period=cap.period if cap else None,
+                packets_sent=st.packets_sent if st else 0,
+                packets_retransmitted=st.packets_retransmitted if st else 0,
+                ecn=st.ecn if st else "disabled"))
         return tuple(out)

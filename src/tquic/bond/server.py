@@ -442,6 +442,9 @@ class BondServer:
     def link_up(self, link: str) -> None:
         raise SteeringError("a server has no links to steer; steer the client")
 
+    def reopen(self, link: str | None = None) -> list[str]:
+        raise SteeringError("a server opens no paths: its clients re-open their links")
+
     def reload(self) -> None:
         """Nothing to reload without a config file path (the CLI re-reads clients)."""
 
@@ -458,7 +461,8 @@ def path_status(st: Any) -> LinkStatus:
         srtt_ms=round(st.srtt * 1000, 3), min_rtt_ms=round(st.min_rtt * 1000, 3), cwnd=st.cwnd,
         bytes_sent=st.bytes_sent, bytes_received=st.bytes_received,
         packets_lost=st.packets_lost, loss=round(lost, 5), goodput_bps=st.goodput * 8,
-        cap_bytes=None, cap_used=0, cap_period=None)
+        cap_bytes=None, cap_used=0, cap_period=None, packets_sent=st.packets_sent,
+        packets_retransmitted=st.packets_retransmitted, ecn=st.ecn)
 
 
 def tunnel_status(tunnel: IpTunnel, assigned: tuple[IPNetwork, ...], spoofed: int = 0,

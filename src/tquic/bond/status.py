@@ -44,6 +44,12 @@ class LinkStatus:
     cap_bytes: int | None  # the data cap of the current period
     cap_used: int  # bytes sent + received in the current period
     cap_period: str | None
+    packets_sent: int = 0
+    # Packets whose frames were sent again after a loss (PathStats.packets_retransmitted).
+    packets_retransmitted: int = 0
+    # The path's ECN validation state (RFC 9000 §13.4.2, Appendix A.4): testing, unknown,
+    # capable, failed; disabled when ECN is off or before the path exists.
+    ecn: str = "disabled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +121,8 @@ class BondControl(Protocol):
     """Read and steer a running daemon (implemented by BondClient and BondServer).
 
     Link steering applies to a client's links (a server has none and raises
-    SteeringError); ``reload`` re-reads the config file as SIGHUP does.
+    SteeringError); ``reopen`` opens now the paths of links that are down (skipping
+    their backoff) and returns their names; ``reload`` re-reads the config file as SIGHUP does.
     """
 
     def status(self) -> BondStatus: ...
@@ -129,5 +136,7 @@ class BondControl(Protocol):
     def link_down(self, link: str) -> None: ...
 
     def link_up(self, link: str) -> None: ...
+
+    def reopen(self, link: str | None = None) -> list[str]: ...
 
     def reload(self) -> None: ...

@@ -96,7 +96,8 @@ def _link(row: Any, name: str, client: str = "") -> LinkInfo:
         srtt=row.srtt_ms / 1000 if row.srtt_ms else None,
         min_rtt=row.min_rtt_ms / 1000 if row.min_rtt_ms else None,
         cwnd=row.cwnd, bytes_sent=row.bytes_sent, bytes_received=row.bytes_received,
-        packets_lost=row.packets_lost, data_used=row.cap_used if cap else (
+        packets_sent=row.packets_sent, packets_lost=row.packets_lost,
+        packets_retransmitted=row.packets_retransmitted, ecn=row.ecn, data_used=row.cap_used if cap else (
             row.bytes_sent + row.bytes_received),
         data_cap=cap, demoted=demoted, reason=row.reason or None, recent_loss=row.loss)
 
@@ -233,9 +234,16 @@ class BondView:
     async def link_up(self, name: str) -> None:
         self._call(self._daemon.link_up, name)
 
-    async def reopen_paths(self, name: str | None = None) -> None:
-        raise Conflict("the bond client re-opens a failed link by itself as soon as it "
-                       "works again; to force it, take the link down and up")
+    async def reopen_paths(self, name: str | None = None) -> list[str]:
+        """A bond client re-opens a failed link by itself, after a backoff; this opens
+        every link that is down (or ``name``) now.  A server has nothing to re-open."""
+        reopened: list[str] = []
+
+        def reopen(link: str | None) -> None:
+            reopened.extend(self._daemon.reopen(link))
+
+        self._call(reopen, name)
+        return reopened
 
     async def reload_config(self) -> None:
         from tquic.control.sampler import new_lines

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -229,7 +229,7 @@ class ControlApi:
                                     "(an empty body or {} when there is nothing to say)")
         body = parse_body(request.body)
         steering = self.steering
-        call: Callable[[], Awaitable[None]]
+        call: Callable[[], Awaitable[Sequence[str] | None]]
         if action == "set":
             change = parse_link_change(body)
             call = lambda: steering.set_link(name or "", change)  # noqa: E731
@@ -251,14 +251,16 @@ class ControlApi:
             sample = await self.sampler.sample_now()
             if sample.link(name) is None:
                 raise NotFound(f"no link {name!r}; links: {_names(sample)}")
-        await call()
+        result = await call()
         self.sampler.log("api", name or "", f"{name + ': ' if name else ''}{what} (API)")
         sample = await self.sampler.sample_now()
+        answer: dict[str, Any] = {"ok": True, "seq": sample.seq}
+        if action == "reopen" and result is not None:
+            answer["reopened"] = list(result)
         if name is not None:
             link = sample.link(name)
-            return json_reply(200, {"ok": True, "seq": sample.seq,
-                                    "link": None if link is None else sample.link_json(link)})
-        return json_reply(200, {"ok": True, "seq": sample.seq})
+            answer["link"] = None if link is None else sample.link_json(link)
+        return json_reply(200, answer)
 
 
 class _MethodNotAllowed(ControlError):

@@ -46,10 +46,16 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x * 100:.1f}%"
 
 
+def _ecn(state: str | None) -> str:
+    """The path's ECN validation state (RFC 9000 §13.4.2); "off" when ECN is disabled."""
+    return "off" if state in (None, "disabled") else str(state)
+
+
 def link_rows(rows: list[dict[str, Any]]) -> list[str]:
     """The per-link table: a head line and one line per link."""
     lines = [f"  {'link':<14} {'state':<10} {'role':<8} {'RTT ms':>7} {'min ms':>7} "
-             f"{'down':>7} {'up':>7} {'share':>6} {'loss':>6} {'used/cap':>16}  note"]
+             f"{'down':>7} {'up':>7} {'share':>6} {'loss':>6} {'retx':>6} {'ecn':<8} "
+             f"{'used/cap':>16}  note"]
     for link in rows:
         cap = link.get("data_cap")
         used = size(link.get("data_used"))
@@ -73,7 +79,9 @@ def link_rows(rows: list[dict[str, Any]]) -> list[str]:
             f"  {link.get('name', '?')[:14]:<14} {link.get('state', '?'):<10} {role:<8} "
             f"{_ms(link.get('srtt')):>7} {_ms(link.get('min_rtt')):>7} "
             f"{rate(link.get('rate_down')):>7} {rate(link.get('rate_up')):>7} "
-            f"{_pct(link.get('share')):>6} {_pct(link.get('loss')):>6} {used:>16}  {note}")
+            f"{_pct(link.get('share')):>6} {_pct(link.get('loss')):>6} "
+            f"{link.get('packets_retransmitted', 0):>6} {_ecn(link.get('ecn')):<8} "
+            f"{used:>16}  {note}")
     if not rows:
         lines.append("  (no links)")
     return lines
@@ -96,7 +104,8 @@ def status_text(status: dict[str, Any], links: dict[str, Any],
     if extra:
         lines.append("  " + "  ".join(extra))
     lines.extend(link_rows(links.get("links", [])))
-    lines.append("  (down/up in Mbit/s over the last sample)")
+    lines.append("  (down/up in Mbit/s over the last sample; retx: packets whose data was "
+                 "resent; ecn: the path's ECN validation)")
     if tunnel:
         drops = ", ".join(f"{k} {v}" for k, v in tunnel.get("drops", {}).items() if v) or "none"
         reorder = tunnel.get("reorder", {})
