@@ -127,7 +127,7 @@ def handshake_pair(**kwargs: Any) -> Loop:
     loop = make_pair(**kwargs)
     if not loop.run_until(lambda: loop.client.handshake_complete
                           and loop.server.handshake_complete
-                          and loop.client._handshake_confirmed, max_time=5):
+                          and loop.client.handshake_confirmed, max_time=5):
         raise AssertionError("handshake did not complete")
     return loop
 

@@ -155,7 +155,7 @@ def mp_pair(*, client_max_path_id: int | None = 4, server_max_path_id: int | Non
     loop = MpLoop(client, server, links or {LINK_A: Link(), LINK_B: Link()})
     client.connect(NetworkPath(LINK_A, SERVER_ADDR), 0.0)
     if not loop.run_until(lambda: client.handshake_complete and server.handshake_complete
-                          and client._handshake_confirmed, max_time=5):
+                          and client.handshake_confirmed, max_time=5):
         raise AssertionError("handshake did not complete")
     return loop
 

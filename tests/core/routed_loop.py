@@ -46,7 +46,7 @@ def routed_pair(listening: tuple[tuple[str, int], ...] = (SERVER_ADDR, PREFERRED
     plain = make_pair(client_config=client, server_config=server_config(**server_kw),
                       tls_factory=fake_tls_factory)
     loop = RoutedLoop(plain.client, plain.server, listening=listening)
-    assert loop.run_until(lambda: loop.client._handshake_confirmed
+    assert loop.run_until(lambda: loop.client.handshake_confirmed
                           and loop.server.handshake_complete, max_time=5)
     return loop
 

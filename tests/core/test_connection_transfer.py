@@ -38,8 +38,8 @@ def test_handshake_completes_in_about_one_and_a_half_rtt() -> None:
 
 def test_handshake_is_confirmed_and_handshake_keys_are_discarded() -> None:
     loop = _handshake()
-    loop.run_until(lambda: loop.client._handshake_confirmed, max_time=5)
-    assert loop.client._handshake_confirmed and loop.server._handshake_confirmed
+    loop.run_until(lambda: loop.client.handshake_confirmed, max_time=5)
+    assert loop.client.handshake_confirmed and loop.server.handshake_confirmed
     for conn in (loop.client, loop.server):
         assert not conn._send_keys and not conn._recv_keys  # Initial+Handshake gone (§4.9)
 

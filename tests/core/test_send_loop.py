@@ -11,13 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from mp_loop import LINK_A, LINK_B, Link, mp_pair
+from engine_certs import server_config
+from engine_fake_tls import fake_tls_factory
 
+from tquic.core.config import QuicConfiguration
 from tquic.core.packet_builder import PacketBuilder
 from tquic.core.packet_draft import PacketDraft
 from tquic.core.records import AckRecord, StreamRecord
 from tquic.core.send_loop import SendLoop
 from tquic.paths.path import Path
+from tquic.testing.engines import EnginePair, Link
 
 Sent = tuple[int, int, int, int, tuple[Any, ...]]
 
@@ -52,25 +55,29 @@ def _transfer(monkeypatch: pytest.MonkeyPatch, scheduler: str, paths: int,
     monkeypatch.setattr(SendLoop, "_send_train", counting_train)
     if not trains:
         monkeypatch.setattr(SendLoop, "_train_ready", lambda self, path: False)
-    links = {LINK_A: Link(delay=0.01, rate=4_000_000), LINK_B: Link(delay=0.02, rate=4_000_000),
-             ("10.0.2.1", 5000): Link(delay=0.015, rate=4_000_000)}
-    loop = mp_pair(links=links, fake_tls=True, client_kwargs={"scheduler": scheduler})
-    client = loop.client
+    addrs = [("10.0.0.1", 5000), ("10.0.1.1", 5000), ("10.0.2.1", 5000)]
+    links = {addrs[0]: Link(delay=0.01, rate=4_000_000), addrs[1]: Link(delay=0.02, rate=4_000_000),
+             addrs[2]: Link(delay=0.015, rate=4_000_000)}
+    pair = EnginePair.connected(
+        QuicConfiguration(is_client=True, alpn_protocols=("hq",), verify_peer=False,
+                          max_path_id=4, scheduler=scheduler),
+        server_config(max_path_id=4), tls_factory=fake_tls_factory, links=links,
+        client_addr=addrs[0])
+    client = pair.client
     clients.append(client)
-    for index, addr in enumerate((LINK_B, ("10.0.2.1", 5000))[: paths - 1], start=1):
-        assert loop.run_until(lambda: client.can_open_path, max_time=loop.now + 2)
-        assert client.add_path(addr, None, loop.now) == index
-        assert loop.run_until(lambda i=index: client.paths.get(i) is not None  # type: ignore[misc]
-                              and client.paths.get(i).validated,  # type: ignore[union-attr]
-                              max_time=loop.now + 2)
+    for index, addr in enumerate(addrs[1:paths], start=1):
+        pair.run_until(lambda: client.can_open_path, timeout=2)
+        assert client.add_path(addr, None, pair.now) == index
+        pair.run_until(lambda i=index: (p := client.paths.get(i)) is not None  # type: ignore[misc]
+                       and p.validated, timeout=2, what=f"path {index} validated")
     sent.clear()
     train_packets[0] = 0
     data = bytes(i % 253 for i in range(400_000))
     sid = client.open_stream()
     client.send_stream_data(sid, data, end_stream=True)
-    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 10)
+    pair.run_until(lambda: pair.received(sid)[1], timeout=10, what="the transfer")
     monkeypatch.undo()
-    return sent, loop.received(sid)[0], train_packets[0]
+    return sent, pair.received(sid)[0], train_packets[0]
 
 
 @pytest.mark.parametrize(("scheduler", "paths"), [("minrtt", 2), ("roundrobin", 3)])

@@ -270,6 +270,12 @@ class QuicConnection:
         return self._version
 
     @property
+    def handshake_confirmed(self) -> bool:
+        """The handshake is confirmed (RFC 9001 §4.1.2): HANDSHAKE_DONE received (client)
+        or the handshake complete (server)."""
+        return self._handshake_confirmed
+
+    @property
     def handshake_complete(self) -> bool:
         return self._handshake_complete
 

@@ -1,1 +1,2 @@
-"""Helpers to test tquic on real kernel networking (see :mod:`tquic.testing.netns`)."""
+"""Helpers to test tquic: two engines in memory with explicit time
+(:mod:`tquic.testing.engines`), and real kernel networking (:mod:`tquic.testing.netns`)."""

@@ -1,0 +1,192 @@
+"""Two engines in memory with explicit time: a client and a server ``QuicConnection``
+joined by links, for tests and examples of the sans-I/O engine (DESIGN.md "The
+sans-I/O contract").  No sockets, no threads, no clock: time moves only when the
+harness moves it.
+
+    pair = EnginePair.connected(client_config, server_config)
+    sid = pair.client.open_stream()
+    pair.client.send_stream_data(sid, b"hello", end_stream=True)
+    pair.run_until(lambda: pair.received(sid)[1], timeout=2.0)   # raises on timeout
+    pair.advance(0.5)                                            # half a second later
+
+Every datagram goes where the engine said (the NetworkPath ``datagrams_to_send``
+returned).  Links are keyed by the client's local address, so a path opened from
+another local address travels over its own link, with its own one-way delay, rate
+(serialised FIFO per direction), drop rule and ECN rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tquic.core.config import QuicConfiguration
+from tquic.core.connection import QuicConnection
+from tquic.core.events import Event, StreamDataReceived
+from tquic.paths.network_path import Address, NetworkPath
+
+CLIENT_ADDR: Address = ("10.0.0.1", 4433)
+SERVER_ADDR: Address = ("10.0.0.2", 443)
+UP, DOWN = "up", "down"  # client -> server, server -> client
+
+
+class EngineTimeout(AssertionError):
+    """``run_until``'s condition did not hold within its (virtual) time."""
+
+
+@dataclass
+class Link:
+    """One client address's link to the server, both directions.
+
+    ``drop(index, datagram)``: drop the ``index``-th datagram (1-based, both
+    directions counted together); ``ecn(index, codepoint)``: the codepoint that
+    arrives; ``up`` False drops everything (a blackhole)."""
+
+    delay: float = 0.01  # one way, seconds
+    rate: float = 0.0  # bytes per second each way; 0 = unlimited
+    up: bool = True
+    drop: Callable[[int, bytes], bool] | None = None
+    ecn: Callable[[int, int], int] | None = None
+    count: int = 0  # datagrams offered to the link
+    datagrams: dict[str, int] = field(default_factory=lambda: {UP: 0, DOWN: 0})
+    bytes: dict[str, int] = field(default_factory=lambda: {UP: 0, DOWN: 0})
+    _busy_until: dict[str, float] = field(default_factory=lambda: {UP: 0.0, DOWN: 0.0})
+
+    def departure(self, direction: str, now: float, size: int) -> float:
+        """When a datagram of ``size`` bytes offered now has left (rate-limited FIFO)."""
+        if not self.rate:
+            return now
+        start = max(now, self._busy_until[direction]) + size / self.rate
+        self._busy_until[direction] = start
+        return start
+
+
+_InFlight = tuple[float, int, QuicConnection, bytes, NetworkPath, int]
+
+
+class EnginePair:
+    """A client and a server engine and the links between them."""
+
+    def __init__(self, client: QuicConnection, server: QuicConnection, *,
+                 links: dict[Address, Link] | None = None,
+                 client_addr: Address = CLIENT_ADDR, server_addr: Address = SERVER_ADDR) -> None:
+        self.client = client
+        self.server = server
+        self.client_addr = client_addr
+        self.server_addr = server_addr
+        self.links: dict[Address, Link] = links if links is not None else {client_addr: Link()}
+        self.now = 0.0
+        self.client_events: list[Event] = []
+        self.server_events: list[Event] = []
+        self._in_flight: list[_InFlight] = []
+        self._seq = 0
+
+    @classmethod
+    def connected(cls, client_config: QuicConfiguration, server_config: QuicConfiguration,
+                  *, timeout: float = 5.0, tls_factory: Any = None,
+                  **kwargs: Any) -> EnginePair:
+        """A pair whose handshake is confirmed on both sides (EngineTimeout if not
+        within ``timeout`` virtual seconds)."""
+        pair = cls(QuicConnection(client_config, tls_factory=tls_factory),
+                   QuicConnection(server_config, is_client=False, tls_factory=tls_factory),
+                   **kwargs)
+        pair.connect()
+        pair.run_until(lambda: pair.client.handshake_complete and pair.server.handshake_complete
+                       and pair.client.handshake_confirmed, timeout=timeout, what="the handshake")
+        return pair
+
+    def connect(self) -> None:
+        """The client starts its handshake from ``client_addr``."""
+        self.client.connect(NetworkPath(self.client_addr, self.server_addr), self.now)
+
+    # -- time ---------------------------------------------------------------------------
+
+    def step(self, limit: float = float("inf")) -> bool:
+        """Send what the engines have, then move to the next arrival or timer (not past
+        ``limit``) and run it.  False when nothing is left to happen before ``limit``."""
+        self._send()
+        times = [item[0] for item in self._in_flight]
+        for conn in (self.client, self.server):
+            deadline = conn.next_timeout()
+            if deadline is not None:
+                times.append(deadline)
+        if not times:
+            return False
+        if min(times) > limit:
+            self.now = max(self.now, limit)
+            return False
+        self.now = max(self.now, min(times))
+        due = sorted((x for x in self._in_flight if x[0] <= self.now), key=lambda x: x[:2])
+        self._in_flight = [x for x in self._in_flight if x[0] > self.now]
+        for _, _, conn, data, network_path, ecn in due:
+            conn.receive_datagram(data, network_path, self.now, ecn=ecn)
+        for conn in (self.client, self.server):
+            deadline = conn.next_timeout()
+            if deadline is not None and deadline <= self.now:
+                conn.handle_timeout(self.now)
+        self._send()
+        return True
+
+    def run_until(self, cond: Callable[[], bool], timeout: float = 5.0,
+                  what: str | None = None) -> None:
+        """Run until ``cond()`` holds; EngineTimeout if it does not within ``timeout``
+        virtual seconds (or when nothing is left to happen and it still does not)."""
+        deadline = self.now + timeout
+        while not cond():
+            if self.now >= deadline or not self.step(deadline):
+                if cond():
+                    return
+                raise EngineTimeout(f"{what or 'the condition'} did not hold within "
+                                    f"{timeout} s (virtual time {self.now:.3f} s)")
+
+    def advance(self, dt: float) -> None:
+        """Run everything that happens in the next ``dt`` virtual seconds."""
+        until = self.now + dt
+        while self.step(until):
+            pass
+        self.now = max(self.now, until)
+
+    # -- what arrived -------------------------------------------------------------------
+
+    def received(self, stream_id: int) -> tuple[bytes, bool]:
+        """Stream data the server received on ``stream_id`` so far, and whether its
+        end (FIN) arrived."""
+        self._collect()
+        data = [e for e in self.server_events
+                if isinstance(e, StreamDataReceived) and e.stream_id == stream_id]
+        return b"".join(e.data for e in data), any(e.end_stream for e in data)
+
+    # -- the wire -----------------------------------------------------------------------
+
+    def _collect(self) -> None:
+        for conn, sink in ((self.client, self.client_events), (self.server, self.server_events)):
+            while (event := conn.next_event()) is not None:
+                sink.append(event)
+
+    def _send(self) -> None:
+        for conn, peer in ((self.client, self.server), (self.server, self.client)):
+            for data, path in conn.datagrams_to_send(self.now):
+                ecn = conn.ecn_codepoint(path)
+                if conn is self.client:
+                    client_addr = path.local if path.local != ("", 0) else self.client_addr
+                    dest = NetworkPath(path.remote, client_addr)
+                    direction = UP
+                else:
+                    client_addr = path.remote
+                    dest = NetworkPath(client_addr, path.local)
+                    direction = DOWN
+                link = self.links.get(client_addr)
+                if link is None or not link.up:
+                    continue
+                link.count += 1
+                if link.drop is not None and link.drop(link.count, data):
+                    continue
+                if link.ecn is not None:
+                    ecn = link.ecn(link.count, ecn)
+                link.datagrams[direction] += 1
+                link.bytes[direction] += len(data)
+                self._seq += 1
+                arrival = link.departure(direction, self.now, len(data)) + link.delay
+                self._in_flight.append((arrival, self._seq, peer, data, dest, ecn))
+        self._collect()
