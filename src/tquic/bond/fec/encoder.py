@@ -14,7 +14,9 @@ Repairs leave ``repair_spacing`` after the block closes, then one per source
 spacing (``poll``): sent in the same instant as the last source, a small repair
 would share its QUIC packet (the packet builder coalesces DATAGRAM frames) and be
 lost with it — measured in real time, XOR on a call then recovered almost
-nothing on one lossy link.  Which
+nothing on one lossy link.  A repair that cannot share a packet with any source
+of its block (together over ``SHARED_PACKET`` bytes: video) leaves at once,
+without the wait and the timer it costs.  Which
 code and how many repairs is the policy's call (policy.py), made when the block
 closes, with the paths its sources took; the receiver's feedback about the
 block comes back through ``on_feedback`` and feeds the policy's loss statistics.
@@ -36,6 +38,13 @@ IDLE_FACTOR = 4.0
 MIN_IDLE = 0.003
 """Seconds: the shortest pause that ends a block — packets handed over by a busy event loop
 arrive in clumps, and a frame split into small blocks gets weaker repairs."""
+SHARED_PACKET = 1400
+"""Bytes of DATAGRAM frames one QUIC packet may carry at most (a 1452-byte path MTU, the
+PMTUD default ceiling): a repair and a source together longer than this cannot share a
+packet, so the repair needs no spacing from them."""
+_FRAMING = 2 * 5 + wire.SOURCE_HEADER
+"""Two DATAGRAM frames' type, length, quarter stream ID and Context ID (5 bytes at least
+each), and the source's FEC header."""
 MAX_PENDING_FEEDBACK = 512
 """Closed blocks remembered until their feedback arrives (oldest forgotten first)."""
 
@@ -179,11 +188,14 @@ class FecEncoder:
         if m:
             _, symbols = codes.encode(plan.code, sources, m)
             p = self._pending
-            step = min(self._spacing, self._gap) if self._gap >= 0 else self._spacing
+            spacing = self._spacing
+            if length + wire.REPAIR_HEADER + min(map(len, sources)) + _FRAMING > SHARED_PACKET:
+                spacing = 0.0  # large packets (video): no repair can share a source's packet
+            step = min(spacing, self._gap) if self._gap >= 0 else spacing
             for j, sym in enumerate(symbols):
                 data = wire.encode_repair(self.stream, block, k + j, k, m, plan.code, sym)
                 self._queued += 1
-                heapq.heappush(self._queue, (now + self._spacing + j * step, self._queued,
+                heapq.heappush(self._queue, (now + spacing + j * step, self._queued,
                                              Outgoing(data, "repair", plan.path)))
                 p[2] += 1
                 p[3] += len(data)
