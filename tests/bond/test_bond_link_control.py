@@ -207,3 +207,29 @@ def test_reopen_opens_a_down_link_now_and_names_it(certs: Path, tmp_path: Path,
             assert answer["reopened"] == []
 
     asyncio.run(asyncio.wait_for(main(), 50))
+
+
+def test_the_tunnels_fec_counters_reach_the_api_and_the_watch_view() -> None:
+    from tquic.bond.fec.stats import FecStats
+    from tquic.bond.reorder import DELAY_BUCKETS, ReorderStats
+    from tquic.bond.status import BondStatus, TunnelStatus
+    from tquic.control.render import status_text
+
+    reorder = ReorderStats(0.01, 100, 90, 10, 0, 1, 2, 0, (4, 6) + (0,) * (len(DELAY_BUCKETS) - 1))
+    tunnel = TunnelStatus(("10.99.0.2/32",), (), ("seq", "fec"), 1401, 100, 100_000, 90,
+                          90_000, 0, 0, 0, 0, reorder,
+                          FecStats(sources=80, source_bytes=80_000, repairs_sent=8,
+                                   repair_bytes=8_000, recovered=3))
+
+    class Daemon:
+        def status(self) -> BondStatus:
+            return BondStatus("client", 5.0, True, tunnel=tunnel)
+
+    info = BondView(Daemon()).tunnel()
+    assert info is not None
+    assert info.fec["sources"] == 80 and info.fec["repairs_sent"] == 8
+    assert info.fec["recovered"] == 3
+    assert not any(k.endswith("_bytes") for k in info.fec)  # packet counters only
+    text = status_text({"daemon": "bond client"}, {"links": []}, info.to_json(), bars=True)
+    assert "fec: sources 80, repairs_sent 8" in text and "recovered 3" in text
+    assert "held 10, late 2, given up 1" in text and "wait bound 10.0 ms" in text

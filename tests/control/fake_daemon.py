@@ -88,7 +88,8 @@ class FakeDaemon:
                           reorder_bound=0.012,
                           reorder_delay=Histogram(((0.001, 20 * n), (0.005, 35 * n),
                                                    (0.02, 39 * n), (INF, 40 * n)),
-                                                  0.004 * 40 * n, 40 * n))
+                                                  0.004 * 40 * n, 40 * n),
+                          fec={"sources": 300 * n, "repairs_sent": 30 * n, "recovered": n})
 
     def clients(self) -> list[ClientInfo]:
         return list(self._clients)

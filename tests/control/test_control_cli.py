@@ -110,12 +110,21 @@ def test_watch_redraws_until_stopped(unix_plane: RunningPlane) -> None:
     try:
         assert proc.stdout is not None
         heads = []
+        bars: dict[str, str] = {}
+        fec = []
         while len(heads) < 3:
             line = proc.stdout.readline()
             assert line, "status --watch ended early"
             if line.startswith("tquic bond client"):
                 heads.append(int(line.rsplit("#", 1)[1].rstrip(")\n")))
+            elif " [" in line and "Mbit/s" in line:  # a link's bar: its share of the bond
+                bars[line.split()[0]] = line
+            elif line.startswith("  fec: "):
+                fec.append(line)
         assert heads == sorted(heads) and heads[0] < heads[-1]  # later samples each time
+        assert set(bars) == {"lte", "dsl", "sat"}
+        assert any("#" in bar for bar in bars.values()), bars  # traffic somewhere
+        assert fec and "recovered" in fec[-1] and "repairs_sent" in fec[-1]
     finally:
         proc.terminate()
         proc.wait(10)

@@ -54,14 +54,17 @@ def add_commands(bond: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     status = bond.add_parser(
         "status", help="show a running daemon's links, tunnel and clients",
         description="Show a running bond daemon (or tquic server --control): one line for\n"
-                    "the daemon, a table per link (state, role, RTT, rates, share, loss, data\n"
-                    "used against the cap, why a link is demoted), the tunnel, the clients.",
+                    "the daemon, a table per link (state, role, RTT, rates, share, loss,\n"
+                    "retransmitted packets, ECN, data used against the cap, why a link is\n"
+                    "demoted), the tunnel (drops, reorder buffer, FEC), the clients.",
         epilog=STATUS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_control_options(status)
     status.add_argument("--json", action="store_true",
                         help="print /status, /links, /tunnel and /clients as one JSON object")
     status.add_argument("--watch", nargs="?", type=float, const=1.0, default=None,
-                        metavar="SECONDS", help="redraw every SECONDS (default 1) until Ctrl-C")
+                        metavar="SECONDS",
+                        help="redraw every SECONDS (default 1) until Ctrl-C, with a bar per "
+                             "link: its share of the bond's traffic, as on the dashboard")
     status.set_defaults(handler=run_status)
 
     link = bond.add_parser(
@@ -144,7 +147,8 @@ def run_status(args: argparse.Namespace) -> int:
             if args.json:
                 out = json.dumps(snap, indent=None if args.watch else 1)
             else:
-                out = status_text(snap["status"], snap["links"], snap["tunnel"], snap["clients"])
+                out = status_text(snap["status"], snap["links"], snap["tunnel"], snap["clients"],
+                                  bars=args.watch is not None)
             if tty and drawn and not args.json:
                 sys.stdout.write(CURSOR_UP.format(drawn) + CLEAR_DOWN)
             sys.stdout.write(out + "\n")

@@ -132,6 +132,12 @@ def _tunnel(tunnels: Sequence[Any]) -> TunnelInfo | None:
     histograms = [_histogram(r) for r in reorders]
     buckets = tuple((bound, sum(h.buckets[i][1] for h in histograms))
                     for i, (bound, _) in enumerate(histograms[0].buckets))
+    fec_stats = [t.fec for t in tunnels if getattr(t, "fec", None) is not None]
+    fec: dict[str, int] = {}
+    if fec_stats:  # the FEC packet counters (tquic.bond.fec.stats; bytes stay out)
+        total = sum(fec_stats[1:], fec_stats[0])
+        fec = {k: int(v) for k, v in dataclasses.asdict(total).items()
+               if not k.endswith("_bytes")}
     return TunnelInfo(
         packets_in=sums["packets_in"], packets_out=sums["packets_out"],
         bytes_in=sums["bytes_in"], bytes_out=sums["bytes_out"],
@@ -141,7 +147,7 @@ def _tunnel(tunnels: Sequence[Any]) -> TunnelInfo | None:
         reorder_lost=sum(r.lost for r in reorders),
         reorder_bound=max(r.bound for r in reorders),
         reorder_delay=Histogram(buckets, sum(h.total for h in histograms),
-                                sum(h.count for h in histograms)))
+                                sum(h.count for h in histograms)), fec=fec)
 
 
 class BondView:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["duration", "link_rows", "rate", "size", "status_text"]
+__all__ = ["duration", "link_bars", "link_rows", "rate", "size", "status_text", "tunnel_lines"]
 
 DOWN = ("down", "failed", "disabled", "abandoned")
 
@@ -87,9 +87,44 @@ def link_rows(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def link_bars(rows: list[dict[str, Any]], width: int = 32) -> list[str]:
+    """One bar per link (``--watch``): its share of the bond's bytes over the last
+    sample, as the dashboard's card bar, with the link's rate down and up."""
+    lines = ["  share of the bond's bytes over the last sample:"]
+    for link in rows:
+        share = max(0.0, min(1.0, float(link.get("share") or 0.0)))
+        filled = round(share * width)
+        bar = "#" * filled + "." * (width - filled)
+        lines.append(f"  {link.get('name', '?')[:14]:<14} [{bar}] {_pct(share):>6}  "
+                     f"down {rate(link.get('rate_down')):>7} up {rate(link.get('rate_up')):>7}"
+                     " Mbit/s")
+    return lines
+
+
+def tunnel_lines(tunnel: dict[str, Any]) -> list[str]:
+    """The tunnel's packets, drops, reorder buffer and FEC counters (the dashboard's
+    tunnel table)."""
+    drops = ", ".join(f"{k} {v}" for k, v in tunnel.get("drops", {}).items() if v) or "none"
+    reorder = tunnel.get("reorder", {})
+    bound = reorder.get("bound")
+    lines = [f"  tunnel: in {tunnel.get('packets_in', 0)} packets "
+             f"({size(tunnel.get('bytes_in'))}), out {tunnel.get('packets_out', 0)} "
+             f"({size(tunnel.get('bytes_out'))}); dropped: {drops}",
+             f"  reorder buffer: held {reorder.get('held', 0)}, late "
+             f"{reorder.get('late', 0)}, given up {reorder.get('lost', 0)}, added delay p50 "
+             f"{_ms(reorder.get('delay_p50'))} ms, p99 {_ms(reorder.get('delay_p99'))} ms, "
+             f"wait bound {'off' if bound is None else _ms(bound) + ' ms'}"]
+    fec = tunnel.get("fec") or {}
+    if fec:  # the counters that moved (the dashboard lists them all)
+        moved = ", ".join(f"{k} {v}" for k, v in fec.items() if v)
+        lines.append(f"  fec: {moved or 'on, nothing protected or recovered yet'}")
+    return lines
+
+
 def status_text(status: dict[str, Any], links: dict[str, Any],
                 tunnel: dict[str, Any] | None = None,
-                clients: list[dict[str, Any]] | None = None) -> str:
+                clients: list[dict[str, Any]] | None = None, *, bars: bool = False) -> str:
+    """``bars``: the ``--watch`` view's per-link bars under the table."""
     head = (f"tquic {status.get('daemon', '?')} {status.get('version', '')}  "
             f"up {duration(float(status.get('uptime', 0)))}  "
             f"links {status.get('links_up', 0)}/{status.get('links', 0)}  "
@@ -106,15 +141,10 @@ def status_text(status: dict[str, Any], links: dict[str, Any],
     lines.extend(link_rows(links.get("links", [])))
     lines.append("  (down/up in Mbit/s over the last sample; retx: packets whose data was "
                  "resent; ecn: the path's ECN validation)")
+    if bars and links.get("links"):
+        lines.extend(link_bars(links["links"]))
     if tunnel:
-        drops = ", ".join(f"{k} {v}" for k, v in tunnel.get("drops", {}).items() if v) or "none"
-        reorder = tunnel.get("reorder", {})
-        lines.append(f"  tunnel: in {tunnel.get('packets_in', 0)} packets "
-                     f"({size(tunnel.get('bytes_in'))}), out {tunnel.get('packets_out', 0)} "
-                     f"({size(tunnel.get('bytes_out'))}); dropped: {drops}")
-        lines.append(f"  reorder buffer: held {reorder.get('held', 0)}, late "
-                     f"{reorder.get('late', 0)}, added delay p50 {_ms(reorder.get('delay_p50'))} "
-                     f"ms, p99 {_ms(reorder.get('delay_p99'))} ms")
+        lines.extend(tunnel_lines(tunnel))
     if clients:
         lines.append(f"  {'client':<16} {'remote':<24} {'paths':>5} {'sent':>9} {'received':>9}")
         for client in clients:
