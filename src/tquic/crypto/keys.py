@@ -6,6 +6,7 @@ for packet protection keys (RFC 9001 §5.1).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import struct
@@ -45,15 +46,23 @@ def suite_hash_name(suite: CipherSuite) -> str:
     return "sha384" if suite == CipherSuite.AES_256_GCM_SHA384 else "sha256"
 
 
+@functools.lru_cache(maxsize=8)
+def digest_size(hash_name: str) -> int:
+    """The output size of a hashlib hash, without building a hash object every time."""
+    return hashlib.new(hash_name).digest_size
+
+
 def hkdf_extract(hash_name: str, salt: bytes, ikm: bytes) -> bytes:
     """HKDF-Extract (RFC 5869 §2.2)."""
     if not salt:
-        salt = bytes(hashlib.new(hash_name).digest_size)
+        salt = bytes(digest_size(hash_name))
     return hmac.digest(salt, ikm, hash_name)
 
 
 def hkdf_expand(hash_name: str, prk: bytes, info: bytes, length: int) -> bytes:
     """HKDF-Expand (RFC 5869 §2.3)."""
+    if length <= 32:  # one block of SHA-256 or SHA-384: every QUIC key, IV and secret
+        return hmac.digest(prk, info + b"\x01", hash_name)[:length]
     out = b""
     block = b""
     counter = 1
@@ -68,14 +77,16 @@ def hkdf_expand_label(
     hash_name: str, secret: bytes, label: bytes, context: bytes, length: int
 ) -> bytes:
     """HKDF-Expand-Label (RFC 9846 §7.1): label is given without the "tls13 " prefix."""
+    return hkdf_expand(hash_name, secret,
+                       _label_prefix(label, length) + bytes((len(context),)) + context, length)
+
+
+@functools.lru_cache(maxsize=128)
+def _label_prefix(label: bytes, length: int) -> bytes:
+    """The HkdfLabel up to its context (RFC 9846 §7.1), for the few labels in use: a
+    handshake derives ~30 keys and secrets from a dozen (label, length) pairs."""
     full_label = b"tls13 " + label
-    info = (
-        struct.pack("!HB", length, len(full_label))
-        + full_label
-        + bytes((len(context),))
-        + context
-    )
-    return hkdf_expand(hash_name, secret, info, length)
+    return struct.pack("!HB", length, len(full_label)) + full_label
 
 
 # --- QUIC packet protection keys (RFC 9001 §5.1, §5.2, §6.1; RFC 9369 §3.3) ---
@@ -161,5 +172,5 @@ def next_generation_secret(suite: CipherSuite, secret: bytes, version: int) -> b
     secret_<n+1> = HKDF-Expand-Label(secret_<n>, "quic ku", "", Hash.length).
     """
     hash_name = suite_hash_name(suite)
-    length = hashlib.new(hash_name).digest_size
+    length = digest_size(hash_name)
     return hkdf_expand_label(hash_name, secret, _labels(version).ku, b"", length)

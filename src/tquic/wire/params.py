@@ -17,6 +17,7 @@ headers, Retry, zero-length CIDs with multipath) belong to the engine.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 from collections.abc import Callable
@@ -145,14 +146,17 @@ class _Invalid(Exception):
 
 
 def _decode_int(value: bytes) -> int:
-    buf = Buffer(value)
-    try:
-        number = buf.pull_varint()
-    except BufferReadError:
-        raise _Invalid("truncated integer") from None
-    if not buf.eof():
-        raise _Invalid("integer value with trailing bytes")
-    return number
+    # One varint filling the whole value (RFC 9000 §16), read in place: no Buffer.
+    if not value:
+        raise _Invalid("truncated integer")
+    size = 1 << (value[0] >> 6)
+    if len(value) != size:
+        raise _Invalid("truncated integer" if len(value) < size
+                       else "integer value with trailing bytes")
+    return int.from_bytes(value, "big") & _VARINT_MASK[size]
+
+
+_VARINT_MASK = {1: 0x3F, 2: 0x3FFF, 4: 0x3FFF_FFFF, 8: 0x3FFF_FFFF_FFFF_FFFF}
 
 
 def _encode_int(value: int) -> bytes:
@@ -295,8 +299,15 @@ def decode_transport_parameters(data: bytes) -> TransportParameters:
     """Parse a quic_transport_parameters extension body.
 
     Raises QuicDecodeError(TRANSPORT_PARAMETER_ERROR) on truncation, a
-    duplicate ID, a malformed value, or a value out of range.
+    duplicate ID, a malformed value, or a value out of range.  A server decodes the
+    client's parameters twice (version negotiation peeks at them before TLS runs,
+    RFC 9368 §2.3): the last few results are kept (the values are immutable).
     """
+    return _decode_transport_parameters(bytes(data))
+
+
+@functools.lru_cache(maxsize=32)
+def _decode_transport_parameters(data: bytes) -> TransportParameters:
     buf = Buffer(data)
     values: dict[str, Any] = {}
     seen: set[int] = set()

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
-from tquic.crypto.keys import CipherSuite, hkdf_expand_label, hkdf_extract, suite_hash_name
+from tquic.crypto.keys import (
+    CipherSuite,
+    digest_size,
+    hkdf_expand_label,
+    hkdf_extract,
+    suite_hash_name,
+)
 from tquic.crypto.tls.messages import HandshakeType
 
 __all__ = ["KeySchedule", "Transcript", "finished_verify_data", "resumption_psk"]
@@ -14,21 +21,26 @@ __all__ = ["KeySchedule", "Transcript", "finished_verify_data", "resumption_psk"
 def derive_secret(hash_name: str, secret: bytes, label: bytes, transcript_hash: bytes) -> bytes:
     """Derive-Secret(Secret, Label, Messages) with the hash already taken (RFC 9846 §7.1)."""
     return hkdf_expand_label(
-        hash_name, secret, label, transcript_hash, hashlib.new(hash_name).digest_size
+        hash_name, secret, label, transcript_hash, digest_size(hash_name)
     )
 
 
 def finished_verify_data(hash_name: str, base_key: bytes, transcript_hash: bytes) -> bytes:
     """RFC 9846 §4.4.4: HMAC(finished_key, Transcript-Hash(...))."""
-    size = hashlib.new(hash_name).digest_size
+    size = digest_size(hash_name)
     finished_key = hkdf_expand_label(hash_name, base_key, b"finished", b"", size)
     return hmac.digest(finished_key, transcript_hash, hash_name)
 
 
 def resumption_psk(hash_name: str, resumption_secret: bytes, ticket_nonce: bytes) -> bytes:
     """RFC 9846 §4.6.1: HKDF-Expand-Label(resumption_secret, "resumption", nonce, Hash.length)."""
-    size = hashlib.new(hash_name).digest_size
+    size = digest_size(hash_name)
     return hkdf_expand_label(hash_name, resumption_secret, b"resumption", ticket_nonce, size)
+
+
+@functools.lru_cache(maxsize=4)
+def _empty_hash(hash_name: str) -> bytes:
+    return hashlib.new(hash_name).digest()
 
 
 class KeySchedule:
@@ -46,7 +58,7 @@ class KeySchedule:
     def __init__(self, suite: CipherSuite, psk: bytes | None = None) -> None:
         self.suite = suite
         self.hash_name = suite_hash_name(suite)
-        self.hash_len = hashlib.new(self.hash_name).digest_size
+        self.hash_len = digest_size(self.hash_name)
         zeros = bytes(self.hash_len)
         # "If a given secret is not available, then the 0-value ... is used."
         self.early_secret = hkdf_extract(self.hash_name, zeros, psk if psk is not None else zeros)
@@ -54,7 +66,7 @@ class KeySchedule:
         self.main_secret = b""
 
     def _empty_hash(self) -> bytes:
-        return hashlib.new(self.hash_name).digest()
+        return _empty_hash(self.hash_name)
 
     def derive(self, secret: bytes, label: bytes, transcript_hash: bytes) -> bytes:
         return derive_secret(self.hash_name, secret, label, transcript_hash)

@@ -9,6 +9,7 @@ transcript.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -77,7 +78,14 @@ class ClientHello:
 
 
 def parse_client_hello(body: bytes) -> ClientHello:
-    """RFC 9846 §4.1.2."""
+    """RFC 9846 §4.1.2.  A QUIC server reads each ClientHello twice (its version
+    negotiation peeks at the transport parameters before TLS runs, RFC 9368 §2.3):
+    the last few results are kept (a ClientHello is immutable)."""
+    return _parse_client_hello(bytes(body))
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_client_hello(body: bytes) -> ClientHello:
     r = Reader(body)
     legacy_version = r.u16("legacy_version")
     random = r.raw(32, "random")

@@ -6,11 +6,13 @@ States (RFC 9846 Appendix A.2): WAIT_CH (→ HelloRetryRequest → WAIT_CH again
 
 from __future__ import annotations
 
+import functools
 import hmac
 import os
 from collections.abc import Callable
 from enum import Enum, auto
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from tquic.crypto.keys import CipherSuite, suite_hash_name
@@ -302,10 +304,7 @@ class TlsServer(TlsEndpoint):
                 b"", ((ExtensionType.signature_algorithms, encode_u16_list(self._cr_schemes)),)
             )
             self._send(Epoch.HANDSHAKE, cr.encode())
-        entries = tuple(
-            CertificateEntry(c.public_bytes(Encoding.DER), ()) for c in cfg.certificate_chain
-        )
-        self._send(Epoch.HANDSHAKE, Certificate(b"", entries).encode())
+        self._send(Epoch.HANDSHAKE, _certificate_message(cfg.certificate_chain))
         ks = self._key_schedule()
         content = certificate_verify_content(True, self._transcript.digest(ks.hash_name))
         signing_key = cfg.private_key
@@ -551,3 +550,11 @@ def _offered_key_shares(exts: dict[int, bytes]) -> tuple[tuple[int, ...], dict[i
                 )
             shares[share_group] = share
     return client_groups, shares
+
+
+@functools.lru_cache(maxsize=16)
+def _certificate_message(chain: tuple[x509.Certificate, ...]) -> bytes:
+    """The server's Certificate message (empty context, no extensions: RFC 9846 §4.4.2),
+    the same bytes for every handshake: encoded once per chain."""
+    entries = tuple(CertificateEntry(c.public_bytes(Encoding.DER), ()) for c in chain)
+    return Certificate(b"", entries).encode()
