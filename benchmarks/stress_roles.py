@@ -40,7 +40,7 @@ def run_server(args: argparse.Namespace) -> int:
     from tquic.io.admission import EndpointLimits
     from tquic.io.api import serve
     from tquic.io.udp import UdpSocket
-    from tquic.io.workers import reuseport_group, run_workers
+    from tquic.io.workers import reuseport_group, run_workers, tune_collector_for_server
     from tquic.wire.quic_lb import QuicLbConfig, QuicLbEncoder
 
     base = QuicConfiguration(
@@ -49,6 +49,7 @@ def run_server(args: argparse.Namespace) -> int:
         idle_timeout=IDLE_TIMEOUT)
     lb = QuicLbConfig(b"\x01", 6)
     stats_dir = Path(args.stats_dir)
+    tune_collector_for_server()  # as `tquic server` does
 
     async def serve_one(index: int, sock: UdpSocket | None) -> None:
         config = base

@@ -128,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
             return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s")
+    from tquic.io.workers import tune_collector_for_server
+
+    tune_collector_for_server()  # this process (and its forked workers) only serve
     try:
         if args.workers > 1:
             if args.control:
