@@ -26,7 +26,7 @@ def test_server_sends_preferred_address_with_cid_of_sequence_number_1() -> None:
     assert params is not None and params.preferred_address is not None
     address = params.preferred_address
     assert address.ipv4 == PREFERRED and address.ipv6 is None
-    entry = loop.server._local_cids.get(address.connection_id)
+    entry = loop.server._cids.local[0].get(address.connection_id)
     assert entry is not None and entry.sequence_number == 1  # RFC 9000 §5.1.1
     assert address.stateless_reset_token == entry.reset_token
     assert address.connection_id in loop.server.host_cids  # routed by the endpoint

@@ -170,7 +170,7 @@ def test_transport_parameters_of_both_ends_are_logged() -> None:
     assert set(params) == {"local", "remote"}
     server: Any = loop.server
     assert params["remote"]["initial_max_data"] == server._config.initial_max_data
-    assert params["remote"]["initial_source_connection_id"] == server._local_cids.initial.cid.hex()
+    assert params["remote"]["initial_source_connection_id"] == server._cids.local[0].initial.cid.hex()
     assert params["local"]["chosen_version"] == "00000001"
     server_view = {e["owner"]: e for e in _named(slog, "quic:parameters_set")}
     assert server_view["remote"]["max_idle_timeout"] == params["local"]["max_idle_timeout"]

@@ -177,7 +177,7 @@ def test_client_chosen_version_mismatch_closes_with_version_negotiation_error() 
 
 def _vn_to_client(loop: Loop, versions: tuple[int, ...]) -> None:
     client: Any = loop.client
-    scid = client._local_cids.initial.cid
+    scid = client._cids.local[0].initial.cid
     packet = encode_version_negotiation(scid, client.original_destination_connection_id,
                                         versions)
     loop.client.receive_datagram(packet, CLIENT_PATH, loop.now)

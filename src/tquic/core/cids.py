@@ -275,3 +275,21 @@ class PeerCids:
             return False
         tail = bytes(datagram[-RESET_TOKEN_SIZE:])
         return any(hmac.compare_digest(tail, token) for token in self.reset_tokens)
+
+
+class CidTable:
+    """The connection IDs of every path ID, ours and the peer's, path 0 an entry like
+    any other (draft-ietf-quic-multipath §"Connection ID Management": with multipath
+    each path ID has its own sequence of CIDs; without it only path 0 exists)."""
+
+    __slots__ = ("index", "local", "peer")
+
+    def __init__(self, local0: LocalCids, peer0: PeerCids) -> None:
+        self.local: dict[int, LocalCids] = {0: local0}  # path ID -> the CIDs we issued
+        self.peer: dict[int, PeerCids] = {0: peer0}  # path ID -> the CIDs the peer issued
+        self.index: dict[bytes, int] = {}  # our CIDs of paths other than 0 -> path ID
+
+    def path_of(self, dcid: bytes) -> int:
+        """The path ID a 1-RTT packet with this DCID belongs to (0 when unknown)."""
+        index = self.index
+        return index.get(dcid, 0) if index else 0

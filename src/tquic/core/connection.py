@@ -27,7 +27,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from tquic.core.ack_frequency import AckFrequency
-from tquic.core.cids import LocalCids, PeerCids
+from tquic.core.cids import CidTable, LocalCids, PeerCids
 from tquic.core.config import QuicConfiguration
 from tquic.core.conn_base import ConnState, Epoch
 from tquic.core.datagram_queue import DatagramQueue
@@ -122,8 +122,7 @@ class QuicConnection:
     _crypto_send: dict[int, SendStream]
     _crypto_recv: dict[int, RecvStream]
     _tls: Any
-    _local_cids: LocalCids
-    _peer_cids: PeerCids
+    _cids: CidTable  # every path's connection IDs, ours and the peer's (core/cids.py)
     _original_dcid: bytes
     _initial_dcid: bytes  # the DCID the client's Initial keys are derived from
     _retry_scid: bytes | None
@@ -207,9 +206,9 @@ class QuicConnection:
         self._crypto_send = {}
         self._crypto_recv = {}
         self._tls = None
-        self._local_cids = LocalCids(c.connection_id_length, c.stateless_reset_key,
-                                     generator=c.connection_id_generator)
-        self._peer_cids = PeerCids(c.active_connection_id_limit)
+        self._cids = CidTable(LocalCids(c.connection_id_length, c.stateless_reset_key,
+                                        generator=c.connection_id_generator),
+                              PeerCids(c.active_connection_id_limit))
         self._original_dcid = original_destination_connection_id or b""
         self._initial_dcid = b""
         self._retry_scid = retry_source_connection_id
@@ -293,7 +292,7 @@ class QuicConnection:
     @property
     def host_cids(self) -> list[bytes]:
         """Connection IDs that route to this connection (for the endpoint's demux)."""
-        return [entry.cid for entry in self._local_cids.active] + self._multipath.host_cids
+        return [entry.cid for entry in self._cids.local[0].active] + self._multipath.host_cids
 
     @property
     def original_destination_connection_id(self) -> bytes:
@@ -486,7 +485,7 @@ class QuicConnection:
                               validated=self._is_client or self._address_validated_by_token)
         path.opened_at = now  # its goodput's clock (PathStats): a real clock is not 0 here
         self._paths.add(path)
-        entry = self._local_cids.initial
+        entry = self._cids.local[0].initial
         if entry is not None:
             self._queue_event(ConnectionIdIssued(entry.cid, 0, entry.reset_token))
         self._timers.restart_idle_timer(now)

@@ -449,13 +449,13 @@ class FrameHandlers:
         c = self._c
         peer = path.peer_cid
         current_len = len(peer.cid) if peer is not None else len(c._initial_dcid)
-        retired = c._peer_cids.on_new_connection_id(
+        retired = c._cids.peer[0].on_new_connection_id(
             frame.sequence_number, frame.retire_prior_to, frame.connection_id,
             frame.stateless_reset_token, current_len)
         for old in retired:
             for p in c._paths:
                 if p.peer_cid is old:
-                    p.peer_cid = c._peer_cids.acquire()
+                    p.peer_cid = c._cids.peer[0].acquire()
                     if p.peer_cid is None:
                         raise QuicError(PV, "retire_prior_to left no connection ID to use",
                                         frame_type=FrameType.NEW_CONNECTION_ID)
@@ -464,7 +464,7 @@ class FrameHandlers:
     def _on_retire_connection_id(self, frame: RetireConnectionIdFrame, epoch: int, path: Path,
                                  now: float) -> None:
         c = self._c
-        entry = c._local_cids.on_retire(frame.sequence_number, c._rx_dcid)
+        entry = c._cids.local[0].on_retire(frame.sequence_number, c._rx_dcid)
         if entry is not None:
             c._queue_event(ConnectionIdRetired(entry.cid, entry.sequence_number))
             c._multipath.issue_cids()

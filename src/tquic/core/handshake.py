@@ -95,7 +95,7 @@ class Handshake:
             original_destination_connection_id=None if conn._is_client else conn._original_dcid,
             max_idle_timeout=int(c.idle_timeout * 1000),
             stateless_reset_token=None if conn._is_client else (
-                conn._local_cids.initial.reset_token if conn._local_cids.initial else None),
+                conn._cids.local[0].initial.reset_token if conn._cids.local[0].initial else None),
             max_udp_payload_size=c.max_udp_payload_size,
             initial_max_data=c.initial_max_data,
             initial_max_stream_data_bidi_local=c.initial_max_stream_data,
@@ -107,8 +107,8 @@ class Handshake:
             max_ack_delay=round(c.max_ack_delay * 1000),
             disable_active_migration=c.disable_active_migration,
             active_connection_id_limit=c.active_connection_id_limit,
-            initial_source_connection_id=conn._local_cids.initial.cid
-            if conn._local_cids.initial else b"",
+            initial_source_connection_id=conn._cids.local[0].initial.cid
+            if conn._cids.local[0].initial else b"",
             retry_source_connection_id=conn._retry_scid if not conn._is_client else None,
             version_information=VersionInformation(conn._version, versions),
             max_datagram_frame_size=c.max_datagram_frame_size,
@@ -473,7 +473,7 @@ class Handshake:
                 limit = fake_peer.initial_max_stream_data_bidi_local
             stream.on_max_stream_data(limit)
         if conn._is_client and params.stateless_reset_token is not None:
-            conn._peer_cids.set_reset_token(0, params.stateless_reset_token)
+            conn._cids.peer[0].set_reset_token(0, params.stateless_reset_token)
         for path in conn._paths:
             path.recovery.peer_max_ack_delay = params.max_ack_delay / 1000.0
             if c.pmtud and path.pmtud is None:

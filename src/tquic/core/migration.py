@@ -50,7 +50,7 @@ class Migration:
             c._reset_recovery(path)  # §9.4: new path, new RTT and congestion state
         # §9.5: a new CID towards a new address; with multipath one of the same path ID
         # (draft-ietf-quic-multipath §"Relation to Probing and Migration").
-        cids = c._multipath.peer_cids_for(path.path_id)
+        cids = c._cids.peer.get(path.path_id)
         new_cid = cids.acquire() if cids is not None else None
         if new_cid is not None and cids is not None:
             old = path.peer_cid
@@ -86,7 +86,7 @@ class Migration:
         path = c._paths.primary if path_id is None else c._paths.get(path_id)
         if path is None or not path.usable:
             raise RuntimeError(f"no open path {path_id}")
-        cids = c._multipath.peer_cids_for(path.path_id)
+        cids = c._cids.peer.get(path.path_id)
         new_cid = cids.acquire() if cids is not None else None
         if new_cid is None or cids is None:
             raise RuntimeError("no spare connection ID from the peer to migrate with")

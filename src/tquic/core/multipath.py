@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tquic.cc.coupled_registry import connection_controller_factory, release_controller
-from tquic.core.cids import LocalCids, PeerCid, PeerCids
+from tquic.core.cids import LocalCids, PeerCid
 from tquic.core.conn_base import ConnState, Epoch
 from tquic.core.events import (
     ConnectionIdIssued,
@@ -71,22 +71,19 @@ class PathError(RuntimeError):
 
 class Multipath:
     """Paths beyond path 0 and the multipath frames.  Owns the negotiated path-ID
-    limits, the connection IDs of paths 1.. (ours and the peer's, and the index from
-    our CIDs to their path), the path IDs used, PATH_STATUS received before its path,
-    and the congestion-controller factories (coupled controllers share one).  Policy
+    limits, the path IDs used, PATH_STATUS received before its path, and the
+    congestion-controller factories (coupled controllers share one); the connection
+    IDs of every path are the connection's CidTable (core/cids.py).  Policy
     (which path may carry data, when one counts as failed) is paths/manager.py's."""
 
-    __slots__ = ("_c", "cc_factories", "cid_index", "local_cids", "local_max", "peer_cids",
-                 "peer_initial_max", "peer_max", "pending_status", "used_ids")
+    __slots__ = ("_c", "cc_factories", "local_max", "peer_initial_max", "peer_max",
+                 "pending_status", "used_ids")
 
     def __init__(self, conn: QuicConnection) -> None:
         self._c = conn
         self.local_max = conn._config.max_path_id or 0
         self.peer_max = 0
         self.peer_initial_max = 0
-        self.local_cids: dict[int, LocalCids] = {}  # path ID (1..) -> our CIDs
-        self.peer_cids: dict[int, PeerCids] = {}  # path ID (1..) -> the peer's CIDs
-        self.cid_index: dict[bytes, int] = {}  # our CID -> its path ID
         self.used_ids: set[int] = {0}
         self.pending_status: dict[int, tuple[int, bool]] = {}  # path ID -> (seq, backup)
         self.cc_factories: dict[str, Callable[[int], Any]] = {}
@@ -137,18 +134,6 @@ class Multipath:
             raise QuicError(TransportErrorCode.TRANSPORT_PARAMETER_ERROR,
                             "multipath needs an AEAD nonce of at least 12 bytes")
 
-    def peer_cids_for(self, path_id: int) -> PeerCids | None:
-        c = self._c
-        if path_id == 0:
-            return c._peer_cids
-        return self.peer_cids.get(path_id)
-
-    def rx_path_id(self, dcid: bytes) -> int:
-        """The path ID a 1-RTT packet belongs to, from its DCID (0 without multipath)."""
-        if not self.cid_index:
-            return 0
-        return self.cid_index.get(dcid, 0)
-
     def _issue_path_cids(self) -> None:
         """§"Issuing New Connection IDs": CIDs for unused path IDs up to the minimum of
         both limits, without holes, a bounded number ahead of the highest in use."""
@@ -159,30 +144,30 @@ class Multipath:
                     max(self.used_ids) + PROACTIVE_PATH_IDS)
         per_path = min(c._peer_params.active_connection_id_limit, CIDS_PER_NEW_PATH)
         for path_id in range(1, limit + 1):
-            if path_id in self.local_cids or (
+            if path_id in c._cids.local or (
                     path_id in self.used_ids and c._paths.get(path_id) is None):
                 continue
             cids = LocalCids(c._config.connection_id_length, c._config.stateless_reset_key,
                              path_id=path_id, generator=c._config.connection_id_generator)
             while cids.initial is not None and (
-                    cids.initial.cid in c._local_cids or cids.initial.cid in self.cid_index):
+                    cids.initial.cid in c._cids.local[0] or cids.initial.cid in c._cids.index):
                 cids = LocalCids(c._config.connection_id_length,
                                  c._config.stateless_reset_key, path_id=path_id,
                                  generator=c._config.connection_id_generator)
-            self.local_cids[path_id] = cids
+            c._cids.local[path_id] = cids
             entries = list(cids.active) + cids.replenish(per_path)
             for entry in entries:
                 self._announce_cid(path_id, entry.sequence_number, entry.cid, entry.reset_token)
 
     def _announce_cid(self, path_id: int, seq: int, cid: bytes, token: bytes) -> None:
         c = self._c
-        self.cid_index[cid] = path_id
+        c._cids.index[cid] = path_id
         c._control.append(FrameRecord(PathNewConnectionIdFrame(path_id, seq, 0, cid, token)))
         c._queue_event(ConnectionIdIssued(cid, seq, token, path_id))
 
     def _replenish(self, path_id: int) -> None:
         c = self._c
-        cids = self.local_cids.get(path_id)
+        cids = c._cids.local.get(path_id)
         if cids is None or c._peer_params is None:
             return
         per_path = min(c._peer_params.active_connection_id_limit, CIDS_PER_NEW_PATH)
@@ -194,7 +179,7 @@ class Multipath:
         c = self._c
         if c._peer_params is None:
             return
-        for entry in c._local_cids.replenish(c._peer_params.active_connection_id_limit):
+        for entry in c._cids.local[0].replenish(c._peer_params.active_connection_id_limit):
             c._control.append(FrameRecord(NewConnectionIdFrame(
                 entry.sequence_number, 0, entry.cid, entry.reset_token)))
             c._queue_event(ConnectionIdIssued(entry.cid, entry.sequence_number,
@@ -203,7 +188,7 @@ class Multipath:
     def flush_retirements(self) -> None:
         """RETIRE_CONNECTION_ID (path 0) and PATH_RETIRE_CONNECTION_ID frames owed."""
         c = self._c
-        pending = c._peer_cids.pending_retirements
+        pending = c._cids.peer[0].pending_retirements
         for seq in pending:
             c._control.append(RetireCidRecord(seq))
         pending.clear()
@@ -211,14 +196,16 @@ class Multipath:
 
     def _flush_path_retirements(self) -> None:
         c = self._c
-        for path_id, cids in self.peer_cids.items():
+        for path_id, cids in c._cids.peer.items():
+            if path_id == 0:
+                continue  # RETIRE_CONNECTION_ID, flush_retirements
             for seq in cids.pending_retirements:
                 c._control.append(FrameRecord(PathRetireConnectionIdFrame(path_id, seq)))
             cids.pending_retirements.clear()
 
     @property
     def host_cids(self) -> list[bytes]:
-        return list(self.cid_index)
+        return list(self._c._cids.index)
 
     def _new_path(self, path_id: int, network_path: NetworkPath, peer_cid: PeerCid | None,
                      now: float, congestion_control: str | None = None) -> Path:
@@ -258,8 +245,8 @@ class Multipath:
                 and c._state == ConnState.CONNECTED):
             return False
         for path_id in range(1, min(self.local_max, self.peer_max) + 1):
-            peer = self.peer_cids.get(path_id)
-            if (path_id not in self.used_ids and path_id in self.local_cids
+            peer = c._cids.peer.get(path_id)
+            if (path_id not in self.used_ids and path_id in c._cids.local
                     and peer is not None and peer.unused_count):
                 return True
         return False
@@ -288,21 +275,21 @@ class Multipath:
         for path_id in range(1, limit + 1):
             if path_id in self.used_ids:
                 continue
-            peer = self.peer_cids.get(path_id)
-            if path_id in self.local_cids and peer is not None and peer.unused_count:
+            peer = c._cids.peer.get(path_id)
+            if path_id in c._cids.local and peer is not None and peer.unused_count:
                 chosen = path_id
                 break
             if blocked_on_cids is None:
                 blocked_on_cids = path_id
         if chosen is None:
             if blocked_on_cids is not None:
-                peer = self.peer_cids.get(blocked_on_cids)
+                peer = c._cids.peer.get(blocked_on_cids)
                 c._control.append(FrameRecord(PathCidsBlockedFrame(
                     blocked_on_cids, 0 if peer is None else peer.next_expected_sequence)))
                 raise PathError(f"no connection ID from the peer for path {blocked_on_cids}")
             c._control.append(FrameRecord(PathsBlockedFrame(self.peer_max)))
             raise PathError(f"no unused path ID (peer's maximum is {self.peer_max})")
-        peer_cids = self.peer_cids[chosen]
+        peer_cids = c._cids.peer[chosen]
         peer_cid = peer_cids.acquire()
         path = self._new_path(chosen, network_path, peer_cid, now, congestion_control)
         path.amplification_limited = False  # we chose the server's address ourselves
@@ -327,7 +314,7 @@ class Multipath:
             c._control.append(FrameRecord(PathAbandonFrame(
                 path_id, PathAbandonCode.PATH_RESOURCE_LIMIT_REACHED)))
             return None
-        peer_cids = self.peer_cids.get(path_id)
+        peer_cids = c._cids.peer.get(path_id)
         peer_cid = peer_cids.acquire() if peer_cids is not None else None
         path = self._new_path(path_id, network_path, peer_cid, now)
         if peer_cid is None:
@@ -384,9 +371,9 @@ class Multipath:
         path.responses.clear()
         path.copies.clear()
         # §"Path Close": the CIDs the peer gave us for the path are retired at once.
-        peer_cids = self.peer_cids_for(path.path_id)
+        peer_cids = c._cids.peer.get(path.path_id)
         if path.path_id != 0:
-            self.peer_cids.pop(path.path_id, None)
+            c._cids.peer.pop(path.path_id, None)
         elif peer_cids is not None:
             peer_cids.reset_tokens.clear()
         path.peer_cid = None
@@ -414,10 +401,11 @@ class Multipath:
         if self.local_max < MAX_PATH_ID_LIMIT:
             self.local_max += 1
             c._control.append(FrameRecord(MaxPathIdFrame(self.local_max)))
-        cids = self.local_cids.get(path.path_id)
+        # Path 0's CIDs stay routable while the connection lives (as without multipath).
+        cids = c._cids.local.get(path.path_id) if path.path_id else None
         if cids is not None:
             for entry in cids.active:
-                self.cid_index.pop(entry.cid, None)
+                c._cids.index.pop(entry.cid, None)
                 c._queue_event(ConnectionIdRetired(entry.cid, entry.sequence_number,
                                                       path.path_id))
         self._issue_path_cids()

@@ -91,16 +91,13 @@ def on_path_new_connection_id(mp: Multipath, frame: PathNewConnectionIdFrame, ep
     if existing is not None and existing.state == PathState.ABANDONED:
         return
     # RFC 9000 §5.1: a CID is unique on the connection, whatever its path ID.
-    for pid in [0, *mp.peer_cids]:
-        if pid == frame.path_id:
-            continue
-        other = mp.peer_cids_for(pid)
-        if other is not None and other.has_cid(frame.connection_id):
+    for pid, other in c._cids.peer.items():
+        if pid != frame.path_id and other.has_cid(frame.connection_id):
             raise QuicError(PV, "connection ID issued for two path IDs", frame_type=ft)
-    cids = mp.peer_cids_for(frame.path_id)
+    cids = c._cids.peer.get(frame.path_id)
     if cids is None:
         cids = PeerCids(c._config.active_connection_id_limit)
-        mp.peer_cids[frame.path_id] = cids
+        c._cids.peer[frame.path_id] = cids
     try:
         retired = cids.on_new_connection_id(
             frame.sequence_number, frame.retire_prior_to, frame.connection_id,
@@ -119,23 +116,20 @@ def on_path_retire_connection_id(mp: Multipath, frame: PathRetireConnectionIdFra
     c = mp.conn
     ft = FrameType.PATH_RETIRE_CONNECTION_ID
     mp.check_id(frame.path_id, ft)
-    if frame.path_id == 0:
-        cids = c._local_cids
-    else:
-        found = mp.local_cids.get(frame.path_id)
-        if found is None:
-            if frame.path_id in mp.used_ids:
-                return
-            raise QuicError(PV, f"no connection ID issued for path {frame.path_id}",
-                            frame_type=ft)
-        cids = found
+    found = c._cids.local.get(frame.path_id)
+    if found is None:
+        if frame.path_id in mp.used_ids:
+            return
+        raise QuicError(PV, f"no connection ID issued for path {frame.path_id}",
+                        frame_type=ft)
+    cids = found
     try:
         entry = cids.on_retire(frame.sequence_number, c._rx_dcid)
     except QuicError as exc:
         raise QuicError(exc.error_code, exc.reason, frame_type=ft) from None
     if entry is None:
         return
-    mp.cid_index.pop(entry.cid, None)
+    c._cids.index.pop(entry.cid, None)
     c._queue_event(ConnectionIdRetired(entry.cid, entry.sequence_number, frame.path_id))
     target = c._paths.get(frame.path_id)
     if frame.path_id == 0:
@@ -166,7 +160,7 @@ def on_path_cids_blocked(mp: Multipath, frame: PathCidsBlockedFrame, epoch: int,
     c = mp.conn
     ft = FrameType.PATH_CIDS_BLOCKED
     mp.check_id(frame.path_id, ft)
-    cids = c._local_cids if frame.path_id == 0 else mp.local_cids.get(frame.path_id)
+    cids = c._cids.local.get(frame.path_id)
     next_seq = 0 if cids is None else cids.next_sequence
     if frame.next_sequence_number > next_seq:
         raise QuicError(PV, "PATH_CIDS_BLOCKED names a sequence number never issued",

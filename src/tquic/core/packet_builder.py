@@ -162,7 +162,7 @@ class PacketBuilder:
                 self.last_records = d.records
             else:
                 token = c._token if epoch == Epoch.INITIAL and c._is_client else b""
-                initial_cid = c._local_cids.initial
+                initial_cid = c._cids.local[0].initial
                 scid = initial_cid.cid if initial_cid else b""
                 header = encode_long_header(c._version, _EPOCH_PACKET_TYPE[epoch], d.dcid,
                                             scid, token, len(payload) + TAG, d.pn, d.pn_len)
@@ -212,7 +212,7 @@ class PacketBuilder:
             return None
         peer = path.peer_cid
         dcid = peer.cid if peer is not None else c._initial_dcid
-        scid = c._local_cids.initial.cid if c._local_cids.initial else b""
+        scid = c._cids.local[0].initial.cid if c._cids.local[0].initial else b""
         pn = space.next_pn
         _, pn_len = encode_packet_number(pn, space.largest_acked)
         token_len = len(c._token) if epoch == Epoch.INITIAL and c._is_client else None
@@ -383,7 +383,7 @@ class PacketBuilder:
         if epoch == Epoch.ONE_RTT:
             header_len = 1 + len(dcid) + pn_len
         else:
-            scid = c._local_cids.initial.cid if c._local_cids.initial else b""
+            scid = c._cids.local[0].initial.cid if c._cids.local[0].initial else b""
             header_len = long_header_size(len(dcid), len(scid), None, 1200, pn_len)
         return PacketDraft(epoch, space, path, dcid, pn, pn_len, header_len)
 

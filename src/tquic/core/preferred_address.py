@@ -83,7 +83,7 @@ class PreferredAddressHandler:
             # §5.1.1: "the sequence number of the connection ID supplied in the
             # preferred_address transport parameter is 1" -- issued right after the
             # handshake CID (0), once even if the parameters are built again.
-            entry = c._local_cids.issue()
+            entry = c._cids.local[0].issue()
             self.local_cid = entry
             c._queue_event(ConnectionIdIssued(entry.cid, entry.sequence_number,
                                               entry.reset_token))
@@ -104,7 +104,7 @@ class PreferredAddressHandler:
         address = params.preferred_address
         if not c._is_client or address is None:
             return
-        c._peer_cids.add_preferred(address.connection_id, address.stateless_reset_token)
+        c._cids.peer[0].add_preferred(address.connection_id, address.stateless_reset_token)
 
     def start(self, now: float) -> None:
         """Client, handshake confirmed: start validating the preferred address (§9.6.1)."""
@@ -124,7 +124,7 @@ class PreferredAddressHandler:
         target = address.ipv6 if _is_ipv6(current.remote[0]) else address.ipv4
         if target is None or _same_address(target, current.remote):
             return
-        peer_cid = c._peer_cids.get(1)
+        peer_cid = c._cids.peer[0].get(1)
         if peer_cid is None or peer_cid.in_use or peer_cid.cid != address.connection_id:
             return  # already used or retired (e.g. by retire_prior_to)
         peer_cid.in_use = True
@@ -183,7 +183,7 @@ class PreferredAddressHandler:
         old = path.peer_cid
         path.peer_cid = probe.peer_cid
         if old is not None and old is not probe.peer_cid:
-            c._peer_cids.retire(old.sequence_number)
+            c._cids.peer[0].retire(old.sequence_number)
             c._multipath.flush_retirements()
         path.network_path = probe.network_path
         path.previous_network_path = None

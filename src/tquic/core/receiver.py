@@ -99,8 +99,7 @@ class Receiver:
 
     def _check_stateless_reset(self, data: bytes, now: float) -> None:
         c = self._c
-        if c._peer_cids.is_stateless_reset(data) or any(
-                cids.is_stateless_reset(data) for cids in c._multipath.peer_cids.values()):
+        if any(cids.is_stateless_reset(data) for cids in c._cids.peer.values()):
             # RFC 9000 §10.3.1: enter draining and send nothing more.
             c._enter_draining(0, None, "stateless reset", False, now)
 
@@ -164,7 +163,7 @@ class Receiver:
         if one_rtt is None:
             self._buffer_undecryptable(packet, network_path, now)
             return None
-        path_id = c._multipath.rx_path_id(header.dcid)
+        path_id = c._cids.path_of(header.dcid)
         rx_path = c._paths.get(path_id)
         largest = rx_path.space.ack_tracker.largest_received if rx_path is not None else None
         try:
@@ -235,7 +234,7 @@ class Receiver:
     def _accept_dcid(self, header: Header, epoch: int) -> bool:
         c = self._c
         dcid = header.dcid
-        if dcid in c._local_cids or (dcid in c._multipath.cid_index and not header.is_long):
+        if dcid in c._cids.local[0] or (dcid in c._cids.index and not header.is_long):
             return True
         if not c._is_client:
             if not self.accepted_dcids and header.is_long and epoch in (Epoch.INITIAL,
@@ -263,7 +262,7 @@ class Receiver:
             return
         c._peer_initial_scid = header.scid
         path = c._paths.primary
-        path.peer_cid = c._peer_cids.set_initial(header.scid)
+        path.peer_cid = c._cids.peer[0].set_initial(header.scid)
 
     def _buffer_undecryptable(self, packet: bytes, network_path: NetworkPath,
                               now: float) -> None:
@@ -286,7 +285,7 @@ class Receiver:
         c = self._c
         if (not c._is_client or c._received_any or c._received_retry
                 or c._version in header.supported_versions
-                or header.dcid not in c._local_cids or header.scid != c._initial_dcid):
+                or header.dcid not in c._cids.local[0] or header.scid != c._initial_dcid):
             return
         common = [v for v in c._config.versions if v in header.supported_versions]
         if not common:
@@ -307,7 +306,7 @@ class Receiver:
         c = self._c
         if (not c._is_client or c._received_retry or c._received_any
                 or not header.token or header.version != c._version
-                or header.dcid not in c._local_cids):
+                or header.dcid not in c._cids.local[0]):
             return
         if not verify_retry_integrity(c._version, packet, c._original_dcid):
             return
