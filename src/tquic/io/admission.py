@@ -15,8 +15,15 @@ to no connection:
   /24 or IPv6 /48 (configurable), so one network cannot use all of the
   server's handshake capacity, nor turn it into a reflector (§21.1.1, §10.3.3).
   A global bucket caps the stateless answers too.
-- The prefix table is an LRU of bounded size: a flood from many prefixes
-  evicts old entries; it never grows memory.
+- **Retries a peer never answers** (``RetryLedger``): a real client comes back
+  with the token of each Retry within a round trip; a flooding source never
+  does.  A peer address (IP and port) with ``retries_unanswered_per_peer``
+  Retries outstanding gets no more (its Initials are dropped for the cost of
+  a table lookup, not a token, a Retry and a send) until the count decays
+  (one per second) or a token returns.  Under a flood the server's CPU then
+  goes to the clients that answer.
+- The prefix and peer tables are LRUs of bounded size: a flood from many
+  sources evicts old entries; it never grows memory.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ class EndpointLimits:
     prefix_v6: int = 48
     max_tracked_prefixes: int = 8192  # LRU size of the per-prefix bucket table
     send_queue_datagrams: int = 16384  # datagrams waiting for a full socket buffer
+    retries_unanswered_per_peer: int = 16  # Retries outstanding to one address:port
     # A connection that receives nothing for between one and two of these intervals
     # drops the OpenSSL contexts of its keys (rebuilt by its next packet): ~7 KB of
     # memory per idle connection.  0 keeps them for ever.
@@ -59,7 +67,7 @@ class EndpointLimits:
 
     def __post_init__(self) -> None:
         for name in ("max_connections", "max_handshakes", "max_tracked_prefixes",
-                     "send_queue_datagrams"):
+                     "send_queue_datagrams", "retries_unanswered_per_peer"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be at least 1")
         if self.retry not in ("never", "always", "auto"):
@@ -143,6 +151,49 @@ class PrefixBuckets:
         return len(self._buckets)
 
 
+class RetryLedger:
+    """Retries sent to each peer address and not yet answered with their token (see
+    the module docstring); the count decays by one per second."""
+
+    __slots__ = ("_entries", "_limit", "_max")
+
+    DECAY_PER_SECOND = 1.0
+
+    def __init__(self, max_unanswered: int, limit: int) -> None:
+        self._max = max_unanswered
+        self._limit = limit
+        self._entries: OrderedDict[tuple[str, int], list[float]] = OrderedDict()  # count, at
+
+    def _count(self, peer: tuple[str, int], now: float) -> list[float] | None:
+        entry = self._entries.get(peer)
+        if entry is not None:
+            entry[0] = max(0.0, entry[0] - (now - entry[1]) * self.DECAY_PER_SECOND)
+            entry[1] = now
+        return entry
+
+    def allow(self, peer: tuple[str, int], now: float) -> bool:
+        """May ``peer`` be sent one more Retry?"""
+        entry = self._count(peer, now)
+        return entry is None or entry[0] + 1.0 <= self._max
+
+    def sent(self, peer: tuple[str, int], now: float) -> None:
+        entry = self._count(peer, now)
+        if entry is None:
+            if len(self._entries) >= self._limit:
+                self._entries.popitem(last=False)
+            self._entries[peer] = [1.0, now]
+        else:
+            entry[0] += 1.0
+            self._entries.move_to_end(peer)
+
+    def answered(self, peer: tuple[str, int]) -> None:
+        """``peer`` came back with a valid Retry token: it is a real client."""
+        self._entries.pop(peer, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class Admission:
     """The endpoint's gatekeeper: Retry mode, Initial and stateless-answer budgets."""
 
@@ -159,6 +210,7 @@ class Admission:
         "limits",
         "retry_activations",
         "retry_active",
+        "retry_ledger",
     )
 
     def __init__(self, limits: EndpointLimits, now: float | None = None) -> None:
@@ -170,6 +222,8 @@ class Admission:
                                         limits.max_tracked_prefixes, limits.prefix_v4,
                                         limits.prefix_v6)
         self._stateless_global = TokenBucket(limits.stateless_packets_per_second, now)
+        self.retry_ledger = RetryLedger(limits.retries_unanswered_per_peer,
+                                        limits.max_tracked_prefixes)
         self.retry_active = limits.retry == "always"
         self.retry_activations = 0  # times "auto" switched Retry on
         self.initial_rate = 0.0  # new Initials per second over the last window

@@ -76,6 +76,7 @@ class EndpointStats:
     initials_undecryptable: int = 0  # a first Initial that did not decrypt: no state kept
     handshakes_timed_out: int = 0  # connections dropped at handshake_timeout
     retry_activations: int = 0  # times retry="auto" switched Retry on
+    retries_suppressed: int = 0  # Initials not answered: their peer ignores our Retries
 
 
 class QuicEndpoint:
@@ -535,6 +536,7 @@ class QuicEndpoint:
             if retry_scid != dcid:
                 self._drop()
                 return None
+            admission.retry_ledger.answered(path.remote)
             address_validated = True
         elif token_kind == KIND_NEW_TOKEN and self._token_manager.validate_new_token(
                 token, path.remote, now):
@@ -544,6 +546,12 @@ class QuicEndpoint:
             address_validated = True
             self.stats.new_tokens_accepted += 1
         elif need_retry:
+            ledger = admission.retry_ledger
+            if not ledger.allow(path.remote, now):
+                self.stats.retries_suppressed += 1
+                self._drop()
+                return None
+            ledger.sent(path.remote, now)
             self._send_retry(sock, version, dcid, scid, path.remote, now)
             return None
         if len(self._handshaking) >= self.limits.max_handshakes:
