@@ -32,6 +32,7 @@ from tquic.bond.config import ClientConfig
 from tquic.bond.links import LinkManager
 from tquic.bond.links_config import ROLES, BondConfigError, parse_cap
 from tquic.bond.policy import LinkPolicy
+from tquic.bond.refusal import Refused, certificate_refusal, proxy_status_details
 from tquic.bond.server import tunnel_status
 from tquic.bond.session import IPV6_MIN_MTU, TUNNEL_MTU, IpTunnel, tunnel_mtu_for
 from tquic.bond.status import BondStatus, SteeringError
@@ -56,14 +57,6 @@ _TICK = 0.5
 _PMTUD_WAIT = 1.5  # seconds the tunnel waits for PMTUD to lift the MTU to IPv6's 1280
 _RECONNECT = (1.0, 2.0, 4.0, 8.0, 15.0)
 _LOG_LINES = 200
-
-
-class Refused(ConnectionError):
-    """The server refused the tunnel (401/403/429/5xx): ``status`` says which."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(f"the server refused the tunnel: {status} {detail}".rstrip())
-        self.status = status
 
 
 def install_routes(routes: tuple[IPNetwork, ...]) -> list[IPNetwork]:
@@ -244,7 +237,7 @@ class BondClient:
         if winner is None:
             endpoint.close()
             for failure in failures:
-                refused = _certificate_refusal(failure)
+                refused = certificate_refusal(failure)
                 if refused is not None:
                     raise refused
             raise TimeoutError("no link completed a handshake within 10 s"
@@ -265,12 +258,12 @@ class BondClient:
                 tunnel = await asyncio.wait_for(client.connect(url, "connect-ip", headers), 10)
             except ConnectRefused as exc:
                 detail = (exc.response.body.decode("utf-8", "replace").strip()
-                          or _proxy_status_details(exc.response.headers))
+                          or proxy_status_details(exc.response.headers))
                 raise Refused(exc.response.status, detail) from None
             except H3RequestError as exc:
                 # TLS 1.3: our handshake completes before the server has checked our
                 # certificate (RFC 8446 §4.4.2), so its refusal ends the request.
-                refused = _certificate_refusal(proto.close_error)
+                refused = certificate_refusal(proto.close_error)
                 if refused is not None:
                     raise refused from None
                 raise ConnectionError(f"connect-ip request failed: {exc}") from None
@@ -576,34 +569,6 @@ class BondClient:
             self.note(f"reload: routes not updated: {exc}")
             return
         self.note("reload: routes updated")
-
-
-def _proxy_status_details(headers: Any) -> str:
-    """The ``details`` parameter of a Proxy-Status header (RFC 9209 §2.1.2), or ""."""
-    for name, value in headers:
-        if name == b"proxy-status":
-            _, found, rest = value.decode("latin-1").partition('details="')
-            if found:
-                return str(rest.split('"', 1)[0])
-    return ""
-
-
-def _certificate_refusal(exc: BaseException | None) -> Refused | None:
-    """The server closed the handshake with a TLS certificate alert (RFC 9001 §4.8:
-    CRYPTO_ERROR 0x100 + alert): a 403 that retrying with the same files cannot fix."""
-    from tquic.bond.credentials import CERTIFICATE_ALERTS
-
-    code = getattr(exc, "error_code", None)
-    if not isinstance(code, int) or not 0x100 <= code <= 0x1FF or not getattr(exc, "by_peer",
-                                                                              False):
-        return None
-    alert = CERTIFICATE_ALERTS.get(code - 0x100)
-    if alert is None:
-        return None
-    hint = ("give --cert FILE --key FILE (a certificate from the server's client CA)"
-            if alert == "certificate_required" else
-            "the server does not accept our --cert; ask its operator for a new one")
-    return Refused(403, f"TLS {alert}: {hint}")
 
 
 async def _await_pmtud(quic: Any) -> None:
