@@ -86,7 +86,8 @@ def udp_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
         return sock.recv(2048)
 
 
-async def _tcp_forward(listen_port: int, target_port: int, stop: asyncio.Event) -> None:
+async def _tcp_forward(listen_port: int, target_port: int, stop: asyncio.Event,
+                       listening: asyncio.Event) -> None:
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError):
             while data := await reader.read(65536):
@@ -99,6 +100,7 @@ async def _tcp_forward(listen_port: int, target_port: int, stop: asyncio.Event) 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
     server = await asyncio.start_server(handle, "127.0.0.1", listen_port)
+    listening.set()
     async with server:
         await stop.wait()
 
@@ -150,7 +152,11 @@ def test_iperf3_udp_through_the_proxy(cert_dir: Path) -> None:
         stop = asyncio.Event()
         # iperf3's control channel is TCP on the same port number; only its UDP data goes
         # through the CONNECT-UDP forwarder, so the control connection is relayed here.
-        forward = asyncio.ensure_future(_tcp_forward(local, iperf_port, stop))
+        listening = asyncio.Event()
+        forward = asyncio.ensure_future(_tcp_forward(local, iperf_port, stop, listening))
+        # listening before iperf3 connects: the blocking setup below would otherwise keep
+        # the forwarder from starting until iperf3 was already connecting (refused)
+        await asyncio.wait_for(listening.wait(), 10)
         try:
             with proxy_on_port(cert_dir, "--allow", "127.0.0.0/8") as port, process(
                     client_argv(local, f"127.0.0.1:{iperf_port}", port), "listening on"):
