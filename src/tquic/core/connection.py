@@ -43,6 +43,7 @@ from tquic.core.key_update import KeyUpdateNotAllowed
 from tquic.core.migration import Migration
 from tquic.core.multipath import Multipath
 from tquic.core.packet_builder import PacketBuilder
+from tquic.core.path_setup import PathSetup
 from tquic.core.preferred_address import PreferredAddressHandler
 from tquic.core.qlog_events import EngineQlog
 from tquic.core.receiver import Receiver
@@ -53,11 +54,9 @@ from tquic.core.timers import Timers
 from tquic.core.tokens import shared_token_manager
 from tquic.crypto.keys import CipherSuite
 from tquic.paths.ack_tracker import AckTracker
-from tquic.paths.ecn import EcnState, EcnValidator, codepoint_for
 from tquic.paths.manager import PathManager, PathPolicy, PathStats
 from tquic.paths.network_path import Address, NetworkPath
 from tquic.paths.path import MIN_PATH_MTU, PacketSpace, Path
-from tquic.paths.recovery import PathRecovery
 from tquic.wire.buffer import varint_size
 from tquic.wire.epochs import SpaceId
 from tquic.wire.errors import PathAbandonCode, QuicError, TransportErrorCode
@@ -88,7 +87,6 @@ if TYPE_CHECKING:
     from tquic.paths.manager import PathManager
     from tquic.paths.network_path import NetworkPath
     from tquic.paths.path import PacketSpace, Path
-    from tquic.paths.recovery import PathRecovery
     from tquic.wire.errors import QuicError
     from tquic.wire.frames import ConnectionCloseFrame
     from tquic.wire.params import TransportParameters
@@ -192,6 +190,7 @@ class QuicConnection:
         self._handshake = Handshake(self, tls_factory)
         self._frame_handlers = FrameHandlers(self)
         self._receiver = Receiver(self)
+        self._path_setup = PathSetup(self)
         self._rx_path: Path | None = None
         self._spaces = {
             Epoch.INITIAL: PacketSpace(SpaceId.INITIAL, AckTracker(immediate_space=True), None),
@@ -445,43 +444,8 @@ class QuicConnection:
 
     # -- setup -------------------------------------------------------------------------
 
-    def _new_path(self, path_id: int, network_path: NetworkPath, *, validated: bool) -> Path:
-        tracker = AckTracker(max_ack_delay=self._config.max_ack_delay,
-                             min_ack_delay=self._config.min_ack_delay)
-        space = PacketSpace(SpaceId.APPLICATION, tracker, path_id)
-        return Path(path_id, network_path, self._make_recovery(path_id), space,
-                    validated=validated)
-
-    def _make_recovery(self, path_id: int) -> PathRecovery:
-        c = self._config
-        controller = self._multipath.controller_for(path_id)
-        ecn = EcnValidator(codepoint_for(controller), enabled=c.ecn)
-        if self._qlog is not None:
-            ecn.on_state_change = self._qlog_ecn_hook(path_id)
-        recovery = PathRecovery(controller, 1200, initial_rtt=c.initial_rtt,
-                                is_client=self._is_client, path_id=path_id, ecn=ecn)
-        if self._peer_params is not None:
-            recovery.peer_max_ack_delay = self._peer_params.max_ack_delay / 1000.0
-        recovery.handshake_confirmed = self._handshake_confirmed
-        if self._is_client:
-            recovery.peer_completed_address_validation = self._handshake_confirmed
-        else:
-            recovery.peer_completed_address_validation = True
-        return recovery
-
-    def _reset_recovery(self, path: Path) -> None:
-        """New RTT estimator and controller (Retry, migration: RFC 9000 §9.4); what was in
-        flight is resent as lost."""
-        old = path.recovery
-        packets = old.take_all_in_flight()
-        path.recovery = self._make_recovery(path.path_id)
-        path.recovery.ecn.inherit(old.ecn)  # RFC 9000 §13.4.2: re-test after migration
-        path.recovery_first_pn = path.space.next_pn
-        for packet in packets:
-            self._streams.on_packet_lost(packet, path)
-
     def _start(self, network_path: NetworkPath, now: float) -> None:
-        path = self._new_path(0, network_path,
+        path = self._path_setup.new_path(0, network_path,
                               validated=self._is_client or self._address_validated_by_token)
         path.opened_at = now  # its goodput's clock (PathStats): a real clock is not 0 here
         self._paths.add(path)
@@ -509,15 +473,6 @@ class QuicConnection:
             self._handshake.drain_tls(now)
 
     # -- receiving -----------------------------------------------------------------------
-
-    def _qlog_ecn_hook(self, path_id: int) -> Any:
-        qlog = self._qlog
-
-        def changed(old: EcnState, new: EcnState) -> None:
-            if qlog is not None:  # quic-events "ecn_state_updated"
-                qlog.emit_untimed("quic:ecn_state_updated",
-                                  {"old": old.value, "new": new.value, "path_id": path_id})
-        return changed
 
     def ecn_codepoint(self, network_path: NetworkPath) -> int:
         """The ECN codepoint (IP header bits: 0 Not-ECT, 1 ECT(1), 2 ECT(0)) to set on the

@@ -36,7 +36,7 @@ class Migration:
             # 9000 §9.6). Its address is the validated one (§9.3 allows skipping
             # validation); another server address is a new path for recovery (§9.4).
             path.network_path = network_path
-            c._reset_recovery(path)
+            c._path_setup.reset_recovery(path)
             c._queue_event(PathMigrated(path.path_id, network_path))
             return
         port_only = network_path.remote[0] == path.network_path.remote[0]
@@ -47,7 +47,7 @@ class Migration:
         path.state = PathState.VALIDATING
         self.start_challenge(path, now)
         if not port_only:
-            c._reset_recovery(path)  # §9.4: new path, new RTT and congestion state
+            c._path_setup.reset_recovery(path)  # §9.4: new path, new RTT and congestion state
         # §9.5: a new CID towards a new address; with multipath one of the same path ID
         # (draft-ietf-quic-multipath §"Relation to Probing and Migration").
         cids = c._cids.peer.get(path.path_id)
@@ -97,7 +97,7 @@ class Migration:
             c._multipath.flush_retirements()
         path.previous_network_path = path.network_path
         path.network_path = network_path
-        c._reset_recovery(path)
+        c._path_setup.reset_recovery(path)
         self.start_challenge(path, now)
 
     def on_validation_failed(self, path: Path, now: float = 0.0) -> None:

@@ -212,7 +212,7 @@ class Multipath:
         conn = self._c
         c = conn._config
         tracker = AckTracker(max_ack_delay=c.max_ack_delay, min_ack_delay=c.min_ack_delay)
-        recovery = conn._make_recovery(path_id)
+        recovery = conn._path_setup.make_recovery(path_id)
         if congestion_control is not None or conn._paths.policy.path_congestion_control:
             # Its pacing burst and ECN codepoint (ECT(1) for an L4S controller) follow.
             recovery.set_controller(self.controller_for(path_id, congestion_control))

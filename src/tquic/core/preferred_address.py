@@ -188,7 +188,7 @@ class PreferredAddressHandler:
         path.network_path = probe.network_path
         path.previous_network_path = None
         # §9.4: another server address is a new path: fresh RTT and congestion state.
-        c._reset_recovery(path)
+        c._path_setup.reset_recovery(path)
         c._queue_event(PathMigrated(path.path_id, path.network_path))
         return True
 

@@ -297,7 +297,7 @@ class Receiver:
         c._received_any = True  # only one Version Negotiation is acted upon
         c._handshake.acted_on_vn = True  # RFC 9368 §4: checked against the server's parameters
         c._handshake.setup_initial_keys(c._initial_dcid)
-        c._reset_recovery(c._paths.primary)
+        c._path_setup.reset_recovery(c._paths.primary)
         c._handshake.init_crypto_streams()
         c._start_tls(now)
 
@@ -314,4 +314,4 @@ class Receiver:
         c._retry_scid = header.scid
         c._token = header.token
         c._handshake.setup_initial_keys(header.scid)
-        c._reset_recovery(c._paths.primary)
+        c._path_setup.reset_recovery(c._paths.primary)
