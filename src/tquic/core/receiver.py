@@ -35,6 +35,7 @@ _Opened = tuple[Path, PacketSpace, bytes, bytes, int, int | None]
 """An unprotected packet: its path and packet-number space, the plain header, the
 payload, the packet number, and the largest packet number received before it."""
 
+
 class Receiver:
     """Datagrams in.  Owns the datagrams waiting for their keys and the DCIDs a
     server accepted before its own CIDs were known; the rest it reads from, and
