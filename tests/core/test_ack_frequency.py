@@ -85,10 +85,10 @@ def test_bulk_transfer_with_ack_frequency_cuts_the_receivers_acks() -> None:
     thinned = _pair(client_min=0.001, server_min=0.001)
     acks_thinned = _bulk(thinned, 4 << 20)
     server: Any = thinned.server
-    assert server._paths.primary.space.ack_tracker.ack_eliciting_threshold > 1
+    assert server.paths.primary.space.ack_tracker.ack_eliciting_threshold > 1
     plain = _pair(client_min=0.001, server_min=0.001, request=False)
     acks_plain = _bulk(plain, 4 << 20)
-    assert plain.server._paths.primary.space.ack_tracker.ack_eliciting_threshold == 1  # type: ignore[attr-defined]
+    assert plain.server.paths.primary.space.ack_tracker.ack_eliciting_threshold == 1  # type: ignore[attr-defined]
     # the in-memory loop delivers each burst at once (one ACK per burst even without
     # ACK_FREQUENCY), so the gain here is smaller than behind a real bottleneck
     assert acks_thinned * 3 <= acks_plain * 2, (acks_thinned, acks_plain)
@@ -100,7 +100,7 @@ def test_nothing_is_requested_from_a_peer_without_min_ack_delay() -> None:
     client: Any = loop.client
     server: Any = loop.server
     assert not client._ack_frequency.active
-    assert server._paths.primary.space.ack_tracker.ack_eliciting_threshold == 1
+    assert server.paths.primary.space.ack_tracker.ack_eliciting_threshold == 1
     assert not server.is_closed
 
 
@@ -114,7 +114,7 @@ def test_a_peer_that_advertised_min_ack_delay_gets_no_ack_frequency_unless_we_di
     client: Any = loop.client
     server: Any = loop.server
     assert not client._ack_frequency.active
-    assert server._paths.primary.space.ack_tracker.ack_eliciting_threshold == 1
+    assert server.paths.primary.space.ack_tracker.ack_eliciting_threshold == 1
     assert not server.is_closed
 
 
@@ -123,7 +123,7 @@ def test_min_ack_delay_is_advertised_by_default() -> None:
     loop = _pair(client_min=0.001, server_min=0.001)
     _bulk(loop, 4 << 20)
     server: Any = loop.server
-    assert server._paths.primary.space.ack_tracker.ack_eliciting_threshold > 1
+    assert server.paths.primary.space.ack_tracker.ack_eliciting_threshold > 1
 
 
 def test_pto_probes_carry_immediate_ack() -> None:

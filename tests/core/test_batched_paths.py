@@ -98,7 +98,7 @@ def test_stream_trains_build_the_packets_the_generic_builder_builds(
 def test_an_ack_of_a_run_of_packets_acknowledges_each_packets_stream_range() -> None:
     loop = handshake_pair()
     sid, _ = _client_stream_datagrams(loop, bytes(12_000))
-    path = loop.client._paths.primary
+    path = loop.client.paths.primary
     sent = path.recovery.in_flight_packets(SpaceId.APPLICATION)
     stream_packets = [p for p in sent
                       if any(isinstance(r, StreamRecord) and r.stream_id == sid for r in p.frames)]

@@ -88,7 +88,7 @@ def test_deadline_reinjection_leaves_first_on_its_target_path() -> None:
     register_scheduler("deadline-5ms", lambda: DeadlineScheduler(deadline=0.005))
     loop = two_paths("deadline-5ms", delays=(0.05, 0.08), settle=0.2)
     client = loop.client
-    scheduler = client._paths.scheduler
+    scheduler = client.paths.scheduler
     assert isinstance(scheduler, DeadlineScheduler)
     sid = client.open_stream()
     client.send_stream_data(sid, b"y" * 2000, end_stream=True)

@@ -51,7 +51,7 @@ def test_dead_link_is_suspected_well_before_its_pto_and_its_data_moves_at_once()
     # three min RTTs (20 ms) + a few ACK gaps + the peer's ACK delay, floored at 100 ms
     assert suspected_after <= silence.SILENCE_FLOOR + 0.025 + 0.05, suspected_after
     assert suspected_after < pto_at_cut, (suspected_after, pto_at_cut)
-    assert path0 not in loop.client._paths.schedulable()
+    assert path0 not in loop.client.paths.schedulable()
     assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 30)
     assert loop.received(sid)[0] == payload
     assert any(isinstance(e, PathFailed) and e.path_id == 0 for e in loop.client_events)

@@ -22,7 +22,7 @@ from tquic.wire.params import TransportParameters
 
 def test_server_sends_preferred_address_with_cid_of_sequence_number_1() -> None:
     loop = routed_pair(preferred_address_v4=PREFERRED)
-    params = loop.client._peer_params
+    params = loop.client.peer_transport_parameters
     assert params is not None and params.preferred_address is not None
     address = params.preferred_address
     assert address.ipv4 == PREFERRED and address.ipv6 is None
@@ -39,7 +39,7 @@ def test_client_validates_and_moves_to_the_preferred_address() -> None:
     client_path = loop.client.paths.primary
     assert client_path.network_path.remote == PREFERRED
     assert client_path.network_path.local == CLIENT_ADDR  # same local address (§9.6.1)
-    params = loop.client._peer_params
+    params = loop.client.peer_transport_parameters
     assert params is not None and params.preferred_address is not None
     assert client_path.peer_cid is not None
     assert client_path.peer_cid.cid == params.preferred_address.connection_id
@@ -115,7 +115,7 @@ def test_client_rejects_preferred_address_from_a_zero_length_cid_server() -> Non
     client = QuicConnection(QuicConfiguration(is_client=True, verify_peer=False))
     client._peer_initial_scid = b""
     loop = routed_pair(preferred_address_v4=PREFERRED)
-    params = loop.client._peer_params
+    params = loop.client.peer_transport_parameters
     assert params is not None
     bad = TransportParameters(original_destination_connection_id=b"\x01" * 8,
                               initial_source_connection_id=b"",
@@ -130,7 +130,7 @@ def test_server_rejects_preferred_address_sent_by_a_client() -> None:
     from tquic.wire.errors import QuicError
 
     loop = routed_pair(preferred_address_v4=PREFERRED)
-    params = loop.client._peer_params
+    params = loop.client.peer_transport_parameters
     assert params is not None
     server = QuicConnection(server_config(), is_client=False)
     server._peer_initial_scid = b"\x02" * 8
@@ -144,8 +144,8 @@ def test_server_rejects_preferred_address_sent_by_a_client() -> None:
 def test_client_never_sends_preferred_address() -> None:
     loop = routed_pair(preferred_address_v4=PREFERRED)
     assert loop.client._local_params.preferred_address is None
-    assert loop.server._peer_params is not None
-    assert loop.server._peer_params.preferred_address is None
+    assert loop.server.peer_transport_parameters is not None
+    assert loop.server.peer_transport_parameters.preferred_address is None
 
 
 @pytest.mark.parametrize(("field", "value", "words"), [

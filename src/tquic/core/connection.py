@@ -298,6 +298,11 @@ class QuicConnection:
         return self._original_dcid
 
     @property
+    def peer_transport_parameters(self) -> TransportParameters | None:
+        """The peer's transport parameters (RFC 9000 §7.4), None before they arrive."""
+        return self._peer_params
+
+    @property
     def probing_preferred_address(self) -> bool:
         """Client: the server's preferred address is being validated (RFC 9000 §9.6.1)."""
         return self._preferred.probe is not None
