@@ -16,19 +16,15 @@ naming the key, not a failed handshake later.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    PublicFormat,
-    load_pem_private_key,
-)
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from tquic.bond.links_config import BondConfigError
+from tquic.crypto.tls.certs import CredentialError, check_credentials
 
 # TLS alerts (RFC 8446 §6.2) that mean "your certificate was not accepted".
 CERTIFICATE_ALERTS = {
@@ -41,21 +37,23 @@ CERTIFICATE_ALERTS = {
 def check_client_credentials(cert: str, key: str) -> None:
     """``cert`` (PEM, leaf first) and ``key`` (PEM, unencrypted) belong together and the
     certificate is valid now; else BondConfigError naming ``cert`` or ``key``."""
-    chain = _load_certificates(cert, "cert")
+    check_key_pair(cert, key)
+
+
+def check_key_pair(cert: str, key: str, names: tuple[str, str] = ("cert", "key")) -> None:
+    """The files ``cert`` and ``key`` can serve a handshake (a server's pair too);
+    else BondConfigError naming the config key (``names``) of the file at fault."""
+    data: list[bytes] = []
+    for path, name in zip((cert, key), names, strict=True):
+        try:
+            data.append(Path(path).read_bytes())
+        except OSError as exc:
+            raise BondConfigError(name, f"cannot read {path}: {exc.strerror}") from None
     try:
-        private = load_pem_private_key(Path(key).read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise BondConfigError("key", f"{key}: not an unencrypted PEM private key ({exc})") from None
-    leaf = chain[0]
-    if _spki(private.public_key()) != _spki(leaf.public_key()):
-        raise BondConfigError("key", f"{key} is not the key of the certificate in {cert}")
-    now = datetime.datetime.now(datetime.UTC)
-    if leaf.not_valid_after_utc < now:
-        raise BondConfigError("cert", f"{cert} expired on {leaf.not_valid_after_utc:%Y-%m-%d}; "
-                                      "ask for a new one")
-    if leaf.not_valid_before_utc > now:
-        raise BondConfigError("cert", f"{cert} is valid only from "
-                                      f"{leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
+        check_credentials(data[0], data[1])
+    except CredentialError as exc:
+        name, path = (names[0], cert) if exc.which == "certificate" else (names[1], key)
+        raise BondConfigError(name, f"{path}: {exc}") from None
 
 
 def check_ca_file(path: str, key: str) -> None:
@@ -86,10 +84,3 @@ def _load_certificates(path: str, key: str) -> list[x509.Certificate]:
     except ValueError:
         raise BondConfigError(key, f"{path}: no PEM certificate in it") from None
     return chain
-
-
-def _spki(public_key: object) -> bytes:
-    encode = getattr(public_key, "public_bytes", None)
-    if encode is None:
-        return b""
-    return bytes(encode(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))

@@ -34,6 +34,7 @@ from tquic.bond import extensions as ext
 from tquic.bond import nat
 from tquic.bond.auth import Authenticator
 from tquic.bond.config import ClientEntry, ServerConfig
+from tquic.bond.credentials import check_key_pair
 from tquic.bond.packet import BadPacket, addresses
 from tquic.bond.pool import AddressPool, PoolExhausted
 from tquic.bond.session import TUNNEL_MTU, IpTunnel, max_tunnel_mtu, tunnel_mtu_for
@@ -135,6 +136,9 @@ class BondServer:
         loop = asyncio.get_running_loop()
         self._started = loop.time()
         config = self.config
+        # A swapped, mismatched or expired pair: BondConfigError now, before the TUN and
+        # nft state exist, instead of every client's handshake failing.
+        check_key_pair(config.cert, config.key)
         quic = QuicConfiguration(
             is_client=False, alpn_protocols=("h3",),
             certificate=Path(config.cert).read_bytes(), private_key=Path(config.key).read_bytes(),

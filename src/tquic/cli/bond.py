@@ -200,6 +200,7 @@ def run_server(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: Any, args: argparse.Namespace) -> int:
+    from tquic.bond.links_config import BondConfigError
     from tquic.bond.nat import NatError
     from tquic.bond.server import BondServer
     from tquic.bond.tun import TunError
@@ -211,6 +212,9 @@ async def _serve(config: Any, args: argparse.Namespace) -> int:
     _signals(stop, None, server.status)
     try:
         await server.start()
+    except BondConfigError as exc:
+        await server.close()
+        return _fail(f"config: {exc}")
     except (TunError, NatError, OSError) as exc:
         await server.close()
         return _fail(str(exc))

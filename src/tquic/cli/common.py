@@ -37,6 +37,13 @@ def read_file(path: str, what: str) -> bytes:
         raise CliError(f"cannot read {what} file {path}: {exc.strerror}") from None
 
 
+def credentials_error(reason: str, field_name: str, cert: str, key: str) -> CliError:
+    """A server's certificate/key check (``tquic.io.api.check_server_credentials``) as
+    one line naming the flag and the file at fault."""
+    flag, path = ("--cert", cert) if field_name == "certificate" else ("--key", key)
+    return CliError(f"{flag} {path}: {reason}")
+
+
 def describe_close(exc: ConnectionClosedError) -> str:
     """A human sentence for a CONNECTION_CLOSE (TLS alerts named, RFC 9001 §4.8)."""
     code = exc.error_code

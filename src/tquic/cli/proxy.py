@@ -20,7 +20,7 @@ from collections import OrderedDict, deque
 from typing import Any
 from urllib.parse import urlsplit
 
-from tquic.cli.common import CliError, fail, parse_listen, read_file
+from tquic.cli.common import CliError, credentials_error, fail, parse_listen, read_file
 from tquic.cli.transport import setup_logging
 
 PROXY_EPILOG = """\
@@ -148,6 +148,8 @@ async def _serve_proxy(args: argparse.Namespace) -> int:
         server = await serve_h3(host, port, config, other, connect_handler=relay,
                                 h3_config=H3Config(enable_connect_protocol=True,
                                                    enable_datagrams=True))
+    except ConfigurationError as exc:  # the certificate and key (checked before binding)
+        raise credentials_error(exc.reason, exc.field_name, args.cert, args.key) from None
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     bound = server.local_address

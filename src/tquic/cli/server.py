@@ -14,7 +14,7 @@ from typing import Any
 
 from tquic.cli import server_scale, wt_echo
 from tquic.cli.access_log import AccessLog
-from tquic.cli.common import CliError, fail, parse_listen, read_file
+from tquic.cli.common import CliError, credentials_error, fail, parse_listen, read_file
 from tquic.cli.h3_files import H3FileHandler, dispatch_by_alpn
 from tquic.cli.hq import ALPN_HQ, HqServer
 from tquic.cli.multipath import scheduler_error
@@ -133,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     tune_collector_for_server()  # this process (and its forked workers) only serve
     try:
         if args.workers > 1:
+            _check_credentials(args)  # once, before the workers start
             if args.control:
                 raise CliError("--control serves one process's connections: use it without "
                                "--workers")
@@ -142,6 +143,15 @@ def run(args: argparse.Namespace) -> int:
         return fail("tquic server", str(exc))
     except KeyboardInterrupt:
         return 0
+
+
+def _check_credentials(args: argparse.Namespace) -> None:
+    from tquic.crypto.tls.certs import CredentialError, check_credentials
+
+    try:
+        check_credentials(read_file(args.cert, "certificate"), read_file(args.key, "key"))
+    except CredentialError as exc:
+        raise credentials_error(str(exc), exc.which, args.cert, args.key) from None
 
 
 def build_router(args: argparse.Namespace) -> Router:
@@ -207,6 +217,8 @@ async def _serve(args: argparse.Namespace) -> int:
                              limits=server_scale.limits(args, legacy_retry=args.retry),
                              sock=server_scale.worker_socket(args),
                              qlog_dir=args.qlog_dir, qlog_format=args.qlog_format)
+    except ConfigurationError as exc:  # the certificate and key (checked before binding)
+        raise credentials_error(exc.reason, exc.field_name, args.cert, args.key) from None
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     bound = server.local_address

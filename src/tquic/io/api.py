@@ -37,7 +37,7 @@ from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import Any
 
-from tquic.core.config import QuicConfiguration
+from tquic.core.config import ConfigurationError, QuicConfiguration
 from tquic.io.endpoint import EndpointLimits, QuicEndpoint, RetryPolicy, engine_class
 from tquic.io.protocol import QuicConnectionProtocol, StreamHandler
 from tquic.io.udp import UdpSocket, resolve_async
@@ -180,6 +180,20 @@ class QuicServer:
         self.close()
 
 
+def check_server_credentials(config: QuicConfiguration) -> None:
+    """ConfigurationError naming ``certificate`` or ``private_key`` unless the server's
+    pair can sign handshakes: checked once at start, so a swapped, mismatched or expired
+    pair is one clear error instead of every client's handshake failing."""
+    from tquic.crypto.tls.certs import CredentialError, check_credentials
+
+    if config.certificate is None or config.private_key is None:
+        return  # the handshake's own error (nothing to sign with) says so per client
+    try:
+        check_credentials(config.certificate, config.private_key)
+    except CredentialError as exc:
+        raise ConfigurationError(exc.which, str(exc)) from None
+
+
 async def serve(host: str, port: int, config: QuicConfiguration,
                 handler: StreamHandler | None = None, *,
                 connection_handler: ConnectionHandler | None = None,
@@ -202,6 +216,7 @@ async def serve(host: str, port: int, config: QuicConfiguration,
     """
     if config.is_client:
         config = dataclasses.replace(config, is_client=False)
+    check_server_credentials(config)
     if limits is None:
         limits = EndpointLimits() if retry is None else EndpointLimits(retry=retry)
     elif retry is not None:

@@ -20,8 +20,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from tquic.crypto.tls.signatures import PrivateKey
 
 __all__ = [
+    "CredentialError",
     "KeyType",
     "certificate_to_pem",
+    "check_credentials",
     "generate_ca",
     "generate_private_key",
     "generate_self_signed",
@@ -241,3 +243,52 @@ def load_private_key(path: str, password: bytes | None = None) -> PrivateKey:
     ):
         raise ValueError(f"{path}: unsupported key type {type(key).__name__}")
     return key
+
+
+class CredentialError(ValueError):
+    """A certificate and key that cannot serve a handshake; ``which`` is "certificate"
+    or "private_key", the message says what is wrong and what to do."""
+
+    def __init__(self, which: Literal["certificate", "private_key"], message: str) -> None:
+        super().__init__(message)
+        self.which: Literal["certificate", "private_key"] = which
+
+
+def check_credentials(certificate: bytes, private_key: bytes,
+                      now: datetime.datetime | None = None) -> tuple[x509.Certificate, ...]:
+    """The chain of ``certificate`` (PEM, leaf first) if ``private_key`` (PEM,
+    unencrypted) is the leaf's key and the leaf is valid at ``now``; else
+    CredentialError.  Checked when a server starts, so a swapped, mismatched or expired
+    pair is one clear error instead of every handshake failing later (RFC 8446 §4.4.3:
+    the CertificateVerify signature must verify with the leaf's public key)."""
+    if b"-----BEGIN CERTIFICATE-----" not in certificate:
+        hint = (" (it holds a private key: are the certificate and key swapped?)"
+                if b"PRIVATE KEY-----" in certificate else "")
+        raise CredentialError("certificate", f"no PEM certificate in it{hint}")
+    try:
+        chain = tuple(x509.load_pem_x509_certificates(certificate))
+    except ValueError as exc:
+        raise CredentialError("certificate", f"not a valid PEM certificate ({exc})") from None
+    try:
+        key = serialization.load_pem_private_key(private_key, password=None)
+    except TypeError:
+        raise CredentialError("private_key", "the key is encrypted: give it without a "
+                                             "password (openssl pkey -in KEY -out KEY2)") from None
+    except ValueError:
+        hint = (" (it holds a certificate: are the certificate and key swapped?)"
+                if b"-----BEGIN CERTIFICATE-----" in private_key else "")
+        raise CredentialError("private_key", f"not a PEM private key{hint}") from None
+    leaf = chain[0]
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    if (key.public_key().public_bytes(serialization.Encoding.DER, spki)
+            != leaf.public_key().public_bytes(serialization.Encoding.DER, spki)):
+        raise CredentialError("private_key", "not the key of the certificate (the first "
+                                             "certificate in the file is the leaf)")
+    now = now or datetime.datetime.now(datetime.UTC)
+    if leaf.not_valid_after_utc < now:
+        raise CredentialError("certificate", f"expired on {leaf.not_valid_after_utc:%Y-%m-%d}; "
+                                             "renew it (tquic certs writes a self-signed one)")
+    if leaf.not_valid_before_utc > now:
+        raise CredentialError("certificate", "valid only from "
+                                             f"{leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
+    return chain
