@@ -70,7 +70,9 @@ def test_two_paths_carry_one_download_intact(served: int, cert_dir: Path, root: 
 
 def test_path_table_in_the_human_summary_and_a_qlog(served: int, cert_dir: Path,
                                                     tmp_path: Path) -> None:
-    result = tquic("client", f"https://localhost:{served}/100000", "--ca",
+    # The 5 MB file: a short download could end before path 1 opens (the qlog ends
+    # at the close).
+    result = tquic("client", f"https://localhost:{served}/big.bin", "--ca",
                    str(cert_dir / "cert.pem"), "--path", "127.0.0.1", "--path", "127.0.0.2",
                    "--scheduler", "roundrobin", "--qlog-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
