@@ -25,7 +25,9 @@ def test_bad_scale_flags_fail_with_one_line(cert_dir: Path) -> None:
                            (["--workers", "40"], "at most 32 workers"),
                            (["--server-id", "zz"], "hex digits"),
                            (["--lb-key", "00"], "key: must be 16 octets"),
-                           (["--handshake-timeout", "-1"], "must be positive")):
+                           (["--handshake-timeout", "-1"], "must be positive"),
+                           (["--quiet-after", "-1"], "must not be negative"),
+                           (["--retries-per-peer", "0"], "must be at least 1")):
         result = tquic("server", "--listen", "127.0.0.1:0", "--cert",
                        str(cert_dir / "cert.pem"), "--key", str(cert_dir / "key.pem"), *flags,
                        timeout=20)
@@ -46,3 +48,17 @@ def test_servers_sharing_a_token_key_accept_each_others_tokens(tmp_path: Path) -
     assert one == two and one["token_key"] != one["stateless_reset_key"]
     token = TokenManager(one["token_key"]).create_new_token(("192.0.2.1", 5), 0.0)
     assert TokenManager(two["token_key"]).validate_new_token(token, ("192.0.2.1", 9), 1.0)
+
+
+def test_load_flags_set_the_endpoint_limits() -> None:
+    import argparse
+
+    from tquic.cli import server_scale
+
+    parser = argparse.ArgumentParser()
+    server_scale.add_arguments(parser)
+    limits = server_scale.limits(parser.parse_args(["--retries-per-peer", "4",
+                                                    "--quiet-after", "0"]))
+    assert (limits.retries_unanswered_per_peer, limits.quiet_after) == (4, 0.0)
+    defaults = server_scale.limits(parser.parse_args([]))
+    assert (defaults.retries_unanswered_per_peer, defaults.quiet_after) == (16, 15.0)

@@ -53,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--stateless-rate", type=_rate, default=None, metavar="PER_S",
                        help="Version Negotiation + Stateless Reset packets per second "
                             "(default 200; 20 per source prefix)")
+    group.add_argument("--retries-per-peer", type=_count, default=None, metavar="N",
+                       help="Retries a client address:port may leave unanswered before its "
+                            "new Initials are dropped (default 16; one forgiven per second)")
+    group.add_argument("--quiet-after", type=_seconds, default=None, metavar="S",
+                       help="a connection that receives nothing for S seconds frees its "
+                            "keys' OpenSSL contexts, rebuilt by its next packet (default "
+                            "15; 0 keeps them)")
     group.add_argument("--server-id", default=None, metavar="HEX",
                        help="QUIC-LB server ID for a CID-routing load balancer (1-15 octets "
                             f"in hex; default {DEFAULT_SERVER_ID} with --workers)")
@@ -84,6 +91,16 @@ def _count(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
 def _rate(text: str) -> float:
     try:
         value = float(text)
@@ -106,7 +123,9 @@ def limits(args: argparse.Namespace, legacy_retry: bool = False) -> EndpointLimi
                        ("max_handshakes", "max_handshakes"),
                        ("handshake_timeout", "handshake_timeout"),
                        ("initials_per_prefix", "initials_per_prefix"),
-                       ("stateless_rate", "stateless_packets_per_second")):
+                       ("stateless_rate", "stateless_packets_per_second"),
+                       ("retries_per_peer", "retries_unanswered_per_peer"),
+                       ("quiet_after", "quiet_after")):
         value = getattr(args, flag)
         if value is not None:
             fields[name] = value
