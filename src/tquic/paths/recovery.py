@@ -20,6 +20,17 @@ from __future__ import annotations
 from tquic.cc.base import AckedPacket, CongestionController, LostPacket, SentInfo
 from tquic.cc.pacer import DEFAULT_BURST_PACKETS, PACING_GAIN, Pacer
 from tquic.paths.ecn import EcnValidator
+from tquic.paths.loss_detection import (
+    K_PACKET_THRESHOLD,
+    K_PERSISTENT_CONGESTION_THRESHOLD,
+    K_TIME_THRESHOLD,
+    check_ack_ranges,
+    detect_lost,
+    earliest_loss_time,
+    in_persistent_congestion,
+    loss_delay,
+    remove_acked,
+)
 from tquic.paths.rtt import K_GRANULARITY, K_INITIAL_RTT, RttEstimator
 from tquic.paths.sent_packets import (
     EMPTY_ACK,
@@ -29,7 +40,6 @@ from tquic.paths.sent_packets import (
     SpaceId,
     TimeoutOutcome,
 )
-from tquic.wire.errors import QuicError, TransportErrorCode
 
 __all__ = [
     "K_PACKET_THRESHOLD",
@@ -42,10 +52,6 @@ __all__ = [
     "TimeoutOutcome",
 ]
 
-# RFC 9002 §6.1.1, §6.1.2, §7.6.1.
-K_PACKET_THRESHOLD = 3
-K_TIME_THRESHOLD = 9 / 8
-K_PERSISTENT_CONGESTION_THRESHOLD = 3
 # RFC 9000 §18.2 max_ack_delay default (25 ms), until the peer's parameters say otherwise.
 DEFAULT_MAX_ACK_DELAY = 0.025
 # The PTO backoff exponent is capped so that 2**pto_count stays a sane float; the
@@ -58,10 +64,6 @@ _SPACES = (SpaceId.INITIAL, SpaceId.HANDSHAKE, SpaceId.APPLICATION)
 
 # Packets oldest_in_flight_time looks at before giving up (ACK-only packets first).
 _OLDEST_SCAN = 32
-
-
-def _packet_number(packet: SentPacket) -> int:
-    return packet.packet_number
 
 
 def _pacer_for(controller: CongestionController, max_datagram_size: int) -> Pacer:
@@ -357,26 +359,12 @@ class PathRecovery:
         space = self._spaces[space_id]
         if space.discarded or not ranges:
             return EMPTY_ACK
-        largest = -1
-        for smallest, top in ranges:
-            if smallest > top or smallest < 0:
-                raise QuicError(
-                    TransportErrorCode.FRAME_ENCODING_ERROR,
-                    f"invalid ACK range ({smallest}, {top})",
-                )
-            if space.covers_unsent(smallest, top):
-                raise QuicError(
-                    TransportErrorCode.PROTOCOL_VIOLATION,
-                    f"ACK of {space_id.name} packet(s) {smallest}..{top} never sent "
-                    f"(largest sent {space.largest_sent})",
-                )
-            if top > largest:
-                largest = top
+        largest = check_ack_ranges(space, space_id, ranges)
         advanced = largest > space.largest_acked
         if advanced:
             space.largest_acked = largest
 
-        newly_acked = self._remove_acked(space, ranges)
+        newly_acked = remove_acked(space, ranges)
         if not newly_acked:
             return EMPTY_ACK
 
@@ -414,7 +402,7 @@ class PathRecovery:
         if ce_increase > 0:
             self.controller.on_congestion_event_ecn(largest_newly.time_sent, now)
 
-        lost = self._detect_lost(space, now)
+        lost = detect_lost(space, now, loss_delay(self.rtt))
         if lost:
             self._on_packets_lost(space, lost, now)
         if acked_for_cc:
@@ -431,49 +419,6 @@ class PathRecovery:
             self.pto_count = 0
         self._timer_armed_at = now
         return AckOutcome(newly_acked, lost, rtt_sampled)
-
-    def _remove_acked(
-        self,
-        space: PacketSpace,
-        ranges: tuple[tuple[int, int], ...] | list[tuple[int, int]],
-    ) -> list[SentPacket]:
-        sent = space.sent
-        oldest = space.oldest_packet_number()
-        if oldest is None:
-            return []
-        newly: list[SentPacket] = []
-        pop = sent.pop
-        # Ranges arrive largest first; walking them backwards yields ascending order.
-        # Each range is clipped to the oldest outstanding packet: everything below
-        # was already acknowledged or declared lost, and loss detection keeps the
-        # outstanding packets below the largest acknowledged to a handful (packet
-        # threshold), so the work is proportional to what is newly acknowledged.
-        # A range wider than the map (possible only across skipped packet numbers)
-        # walks the map instead, so no ACK costs more than the map's size.
-        for smallest, top in reversed(ranges):
-            if top < oldest:
-                continue
-            low = max(smallest, oldest)
-            if top - low < len(sent):
-                for pn in range(low, top + 1):
-                    packet = pop(pn, None)
-                    if packet is not None:
-                        newly.append(packet)
-            else:
-                hits = []
-                for pn in sent:
-                    if pn > top:
-                        break
-                    if pn >= low:
-                        hits.append(pn)
-                for pn in hits:
-                    newly.append(pop(pn))
-            if not sent:
-                break
-            oldest = next(iter(sent))
-        if len(newly) > 1 and newly[0].packet_number > newly[-1].packet_number:
-            newly.sort(key=_packet_number)
-        return newly
 
     def _account_acked(
         self, space: PacketSpace, newly_acked: list[SentPacket], now: float
@@ -513,38 +458,6 @@ class PathRecovery:
 
     # -- loss detection ---------------------------------------------------------------
 
-    def _loss_delay(self) -> float:
-        # RFC 9002 §6.1.2: kTimeThreshold * max(smoothed_rtt, latest_rtt), at least
-        # kGranularity.
-        rtt = self.rtt
-        return max(K_TIME_THRESHOLD * max(rtt.latest_rtt, rtt.smoothed_rtt), K_GRANULARITY)
-
-    def _detect_lost(self, space: PacketSpace, now: float) -> list[SentPacket]:
-        """RFC 9002 Appendix A.10 DetectAndRemoveLostPackets."""
-        space.loss_time = None
-        largest_acked = space.largest_acked
-        if largest_acked < 0:
-            return []
-        loss_delay = self._loss_delay()
-        lost: list[SentPacket] = []
-        loss_time: float | None = None
-        for pn, packet in space.sent.items():
-            if pn > largest_acked:
-                break
-            # The deadline is compared exactly as it is armed (time_sent + loss_delay):
-            # ``time_sent <= now - loss_delay`` can be false by one rounding step at
-            # now == loss_time, and the timer would fire again at the same instant forever.
-            when = packet.time_sent + loss_delay
-            if when <= now or largest_acked >= pn + K_PACKET_THRESHOLD:
-                lost.append(packet)
-            elif loss_time is None or when < loss_time:
-                loss_time = when
-        space.loss_time = loss_time
-        sent = space.sent
-        for packet in lost:
-            del sent[packet.packet_number]
-        return lost
-
     def _on_packets_lost(self, space: PacketSpace, lost: list[SentPacket], now: float) -> None:
         """RFC 9002 Appendix B.8 OnPacketsLost: bytes in flight, controller, persistent congestion."""
         lost_for_cc: list[LostPacket] = []
@@ -567,7 +480,9 @@ class PathRecovery:
             self.ecn.on_marked_lost(marked)
         if lost_for_cc:
             self.controller.on_packets_lost(lost_for_cc, self.bytes_in_flight, now)
-        if self._in_persistent_congestion(space, lost):
+        if in_persistent_congestion(
+            space, lost, self._first_rtt_sample_time, self.persistent_congestion_duration()
+        ):
             self.persistent_congestion_events += 1
             # RFC 9002 §5.2: restart min_rtt from the newest sample.
             self.rtt.reset_min_rtt()
@@ -577,49 +492,7 @@ class PathRecovery:
         """RFC 9002 §7.6.1, max_ack_delay included whatever the space."""
         return (self.rtt.pto_base() + self.peer_max_ack_delay) * K_PERSISTENT_CONGESTION_THRESHOLD
 
-    def _in_persistent_congestion(self, space: PacketSpace, lost: list[SentPacket]) -> bool:
-        """RFC 9002 §7.6.2, using the state of the acknowledged space only (allowed there).
-
-        Two ack-eliciting lost packets establish it when no packet sent between
-        them was acknowledged, they are further apart than the persistent
-        congestion duration, and both were sent after the first RTT sample.  Lost
-        packets are walked in packet-number order; a run of consecutive packet
-        numbers (across ACKs too) has no acknowledged packet inside it.
-        """
-        first_sample = self._first_rtt_sample_time
-        if first_sample is None:
-            return False
-        duration = self.persistent_congestion_duration()
-        established = False
-        for packet in lost:
-            pn = packet.packet_number
-            if pn != space.pc_last_lost_pn + 1:
-                space.pc_run_start = None
-            space.pc_last_lost_pn = pn
-            # RFC 9002 Appendix B.8: only packets sent after the first RTT sample.
-            if not packet.ack_eliciting or packet.time_sent <= first_sample:
-                continue
-            start = space.pc_run_start
-            if start is None:
-                space.pc_run_start = packet.time_sent
-            elif packet.time_sent - start > duration:
-                established = True
-        if established:
-            space.pc_run_start = None
-        return established
-
     # -- timer ------------------------------------------------------------------------
-
-    def _earliest_loss_time(self) -> tuple[float | None, SpaceId]:
-        """RFC 9002 Appendix A.8 GetLossTimeAndSpace."""
-        time: float | None = None
-        which = SpaceId.INITIAL
-        for space in self._live_spaces:
-            t = space.loss_time
-            if t is not None and (time is None or t < time):
-                time = t
-                which = space.space
-        return time, which
 
     def _backoff(self) -> float:
         count = self.pto_count
@@ -660,7 +533,7 @@ class PathRecovery:
 
     def loss_detection_deadline(self) -> float | None:
         """RFC 9002 Appendix A.8 SetLossDetectionTimer: when to call on_loss_detection_timeout."""
-        loss_time, _ = self._earliest_loss_time()
+        loss_time, _ = earliest_loss_time(self._live_spaces)
         if loss_time is not None:
             return loss_time
         if self.amplification_limited and not self.is_client:
@@ -676,11 +549,11 @@ class PathRecovery:
         deadline = self.loss_detection_deadline()
         if deadline is None or now < deadline:
             return _NO_TIMEOUT
-        loss_time, which = self._earliest_loss_time()
+        loss_time, which = earliest_loss_time(self._live_spaces)
         if loss_time is not None:
             # Time-threshold loss detection.
             space = self._spaces[which]
-            lost = self._detect_lost(space, now)
+            lost = detect_lost(space, now, loss_delay(self.rtt))
             if lost:
                 self._on_packets_lost(space, lost, now)
             self._timer_armed_at = now
