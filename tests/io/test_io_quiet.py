@@ -46,3 +46,22 @@ def test_quiet_after_is_validated() -> None:
     with pytest.raises(ValueError, match="quiet_after"):
         EndpointLimits(quiet_after=-1)
     assert EndpointLimits(quiet_after=0).quiet_after == 0
+
+
+def test_finished_connections_leave_no_routes_behind(
+        server_config: QuicConfiguration, client_config: QuicConfiguration) -> None:
+    async def main() -> None:
+        server = await tquic.serve("127.0.0.1", 0, server_config, HqServer(None))
+        endpoint = server.endpoint
+        loop = asyncio.get_running_loop()
+        async with server:
+            for _ in range(3):
+                async with tquic.connect("127.0.0.1", server.local_address[1],
+                                         client_config) as conn:
+                    assert await _fetch(conn, "/10") == generated_body(10)
+            deadline = loop.time() + 15  # the server's side drains for 3 PTOs first
+            while endpoint.connections or endpoint._routes or endpoint._by_remote:
+                assert loop.time() < deadline, "routes left behind"
+                await asyncio.sleep(0.05)
+
+    asyncio.run(asyncio.wait_for(main(), 30))

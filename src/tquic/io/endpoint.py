@@ -243,13 +243,19 @@ class QuicEndpoint:
     def connection_finished(self, proto: QuicConnectionProtocol, cids: Iterable[bytes]) -> None:
         for cid in list(cids):
             self.unregister_cid(cid, proto)
-        # Routes the connection never reported retired.
-        for cid in [c for c, p in self._routes.items() if p is proto]:
-            del self._routes[cid]
         self.handshake_done(proto)
-        for remote in [r for r, p in self._by_remote.items() if p is proto]:
+        remote = proto.network_path.remote
+        if self._by_remote.get(remote) is proto:
             del self._by_remote[remote]
         self._connections.discard(proto)
+        # Routes are registered by the protocol alone and ``cids`` is every one it
+        # registered and did not retire, so they are gone now.  An address the
+        # connection left (migration) may still name it: scan for those only when the
+        # table holds more addresses than connections (scanning for every finished
+        # connection cost O(connections) each, a few percent of a handshake's CPU).
+        if len(self._by_remote) > len(self._connections):
+            for stale in [r for r, p in self._by_remote.items() if p is proto]:
+                del self._by_remote[stale]
         if not self.is_server and not self._connections and not self._shared:
             self.close()  # a client endpoint lives as long as its connection
 
