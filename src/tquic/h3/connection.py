@@ -10,8 +10,9 @@ Errors: a connection error (:class:`H3Error`) closes the QUIC connection with
 its code as the application error (§8); a stream error
 (:class:`H3StreamError`) resets that request stream in both directions.  The
 control-stream and unidirectional-stream rules live in
-:mod:`tquic.h3.peer_streams`; this module handles request streams, sending,
-datagrams and GOAWAY.
+:mod:`tquic.h3.peer_streams`, a request stream's frames and messages in
+:mod:`tquic.h3.request_receive`; this module owns the request streams and
+handles their errors, sending, datagrams and GOAWAY.
 """
 
 from __future__ import annotations
@@ -32,22 +33,14 @@ from tquic.h3.errors import H3Error, H3ErrorCode, H3StreamError, H3UsageError
 from tquic.h3.events import (
     ConnectionTerminated,
     DatagramReceived,
-    DataReceived,
     H3Event,
     Headers,
-    HeadersReceived,
     StopSendingReceived,
     StreamReset,
 )
 from tquic.h3.frames import (
-    CancelPushFrame,
-    DataFrame,
-    Frame,
     FrameType,
     GoawayFrame,
-    HeadersFrame,
-    MaxPushIdFrame,
-    PushPromiseFrame,
     SettingsFrame,
     UnknownFrame,
     encode_frame,
@@ -56,16 +49,16 @@ from tquic.h3.frames import (
 )
 from tquic.h3.headers import (
     field_section_size,
-    response_has_no_content,
     validate_request_headers,
     validate_response_headers,
     validate_trailers,
 )
 from tquic.h3.peer_streams import PeerStreams
+from tquic.h3.request_receive import RequestReceiver
 from tquic.h3.settings import H3Config, PeerSettings, grease_value
-from tquic.h3.stream import RecvState, RequestStream, SendState, StreamType
+from tquic.h3.stream import RequestStream, SendState, StreamType
 from tquic.h3.transport import QuicStreamTransport, peer_max_datagram_frame_size
-from tquic.h3.wt_streams import WT_STREAM_SIGNAL, WtStreamRouter
+from tquic.h3.wt_streams import WtStreamRouter
 from tquic.wire.buffer import encode_varint
 
 _MAX_QUARTER_STREAM_ID = (1 << 60) - 1  # RFC 9297 §2.1
@@ -106,6 +99,7 @@ class H3Connection:
         )
         self._encoder = pylsqpack.Encoder()
         self._peer = PeerStreams(self)
+        self._receive = RequestReceiver(self)
         # WebTransport data streams (draft-ietf-webtrans-http3 §4.2-4.3), when enabled.
         self.webtransport: WtStreamRouter | None = (
             WtStreamRouter(quic, is_client) if self._config.webtransport else None
@@ -216,7 +210,7 @@ class H3Connection:
                 return
         if stream.aborted or stream.recv_ended:
             return
-        self._guarded(stream, events, partial(self._feed_request, stream, data, fin, events))
+        self._guarded(stream, events, partial(self._receive.feed, stream, data, fin, events))
 
     def _guarded(
         self, stream: RequestStream, events: list[H3Event], work: Callable[[], None]
@@ -259,7 +253,7 @@ class H3Connection:
         if stream.blocked:
             # RFC 9204 §4.4.2: tell the peer's encoder this field section is abandoned.
             stream.blocked = False
-            self._send_decoder(self._decoder.cancel_stream(stream.stream_id))
+            self.send_decoder(self._decoder.cancel_stream(stream.stream_id))
         stream.pending.clear()
         if not stream.send_ended:
             stream.send_ended = True
@@ -271,145 +265,13 @@ class H3Connection:
         if stream.finished:
             self._streams.pop(stream.stream_id, None)
 
-    # -- request streams: receiving -----------------------------------------
-
-    def _feed_request(self, stream: RequestStream, data: bytes, fin: bool, events: list[H3Event]) -> None:
-        frames = stream.parser.feed(data)
-        if stream.blocked:
-            # Waiting for QPACK: keep what follows the blocked HEADERS, bounded.
-            stream.pending.extend(frames)
-            stream.pending_bytes += len(data)
-            stream.pending_fin = fin
-            if stream.pending_bytes > self._config.max_blocked_stream_bytes:
-                raise H3Error(H3ErrorCode.H3_EXCESSIVE_LOAD, "too much data behind blocked HEADERS")
-            return
-        self._process_frames(stream, frames, fin, events, len(events))
-
-    def _process_frames(
-        self, stream: RequestStream, frames: list[Frame], fin: bool, events: list[H3Event],
-        mark: int,
-    ) -> None:
-        for index, frame in enumerate(frames):
-            self._request_frame(stream, frame, events)
-            if stream.blocked:
-                stream.pending = frames[index + 1 :]
-                stream.pending_bytes = sum(
-                    len(f.data) for f in stream.pending if isinstance(f, DataFrame | HeadersFrame)
-                )
-                stream.pending_fin = fin
-                return
-        if fin:
-            self._finish_receive(stream, events, mark)
-
-    def _request_frame(self, stream: RequestStream, frame: Frame, events: list[H3Event]) -> None:
-        if isinstance(frame, DataFrame):
-            # §4.1: DATA before HEADERS or after trailers is an invalid sequence.
-            if stream.recv_state != RecvState.BODY:
-                raise H3Error(H3ErrorCode.H3_FRAME_UNEXPECTED, "DATA outside the message body")
-            if not frame.data:
-                return
-            stream.data_received += len(frame.data)
-            if not stream.is_tunnel:
-                if stream.no_content:
-                    raise H3StreamError(H3ErrorCode.H3_MESSAGE_ERROR, "content on a bodiless response")
-                if stream.content_length is not None and stream.data_received > stream.content_length:
-                    raise H3StreamError(H3ErrorCode.H3_MESSAGE_ERROR, "DATA beyond content-length")
-            events.append(DataReceived(stream.stream_id, frame.data, False))
-        elif isinstance(frame, HeadersFrame):
-            if stream.recv_state == RecvState.TRAILERS or (
-                stream.recv_state == RecvState.BODY and stream.is_tunnel
-            ):
-                # §4.1 (HEADERS after trailers) and §4.4 (only DATA on a CONNECT stream).
-                raise H3Error(H3ErrorCode.H3_FRAME_UNEXPECTED, "HEADERS after the message ended")
-            try:
-                control, headers = self._decoder.feed_header(stream.stream_id, frame.data)
-            except pylsqpack.StreamBlocked:
-                stream.blocked = True
-                return
-            except pylsqpack.DecompressionFailed as exc:
-                raise H3Error(H3ErrorCode.QPACK_DECOMPRESSION_FAILED, str(exc)) from exc
-            self._send_decoder(control)
-            self._on_headers(stream, headers, events)
-        elif isinstance(frame, PushPromiseFrame):
-            if not self._is_client:
-                raise H3Error(H3ErrorCode.H3_FRAME_UNEXPECTED, "PUSH_PROMISE from a client")
-            # §7.2.5: we never sent MAX_PUSH_ID, so every push ID exceeds our limit.
-            raise H3Error(H3ErrorCode.H3_ID_ERROR, f"push ID {frame.push_id} was never allowed")
-        elif isinstance(frame, CancelPushFrame | SettingsFrame | GoawayFrame | MaxPushIdFrame):
-            raise H3Error(H3ErrorCode.H3_FRAME_UNEXPECTED, f"{type(frame).__name__} on a request stream")
-        elif self.webtransport is not None and frame.frame_type == WT_STREAM_SIGNAL:
-            # draft-ietf-webtrans-http3 §4.3: WT_STREAM anywhere but a stream's first bytes.
-            raise H3Error(H3ErrorCode.H3_FRAME_ERROR, "WT_STREAM inside a request stream")
-        # UnknownFrame: reserved/extension frames are ignored (§9).
-
-    def _on_headers(self, stream: RequestStream, headers: Headers, events: list[H3Event]) -> None:
-        limit = self._config.max_field_section_size
-        if limit is not None and field_section_size(headers) > limit:
-            # §4.2.2: larger than we advertised; refuse this message, not the connection.
-            raise H3StreamError(H3ErrorCode.H3_EXCESSIVE_LOAD, "field section above our limit")
-        if stream.recv_state == RecvState.BODY:
-            validate_trailers(headers)
-            stream.recv_state = RecvState.TRAILERS
-        elif not self._is_client:
-            request = validate_request_headers(
-                headers, allow_protocol=self._config.enable_connect_protocol
-            )
-            stream.request_method = request.method
-            stream.is_tunnel = request.method == b"CONNECT"
-            stream.content_length = request.content_length
-            stream.recv_state = RecvState.BODY
-        else:
-            response = validate_response_headers(headers)
-            if response.status >= 200:
-                stream.recv_state = RecvState.BODY
-                stream.content_length = response.content_length
-                stream.no_content = response_has_no_content(stream.request_method, response.status)
-                stream.is_tunnel = stream.request_method == b"CONNECT" and response.status < 300
-            # 1xx: interim, the final response is still to come (§4.1).
-        events.append(HeadersReceived(stream.stream_id, headers, False))
-
-    def _finish_receive(self, stream: RequestStream, events: list[H3Event], mark: int) -> None:
-        stream.parser.finish()  # §7.1: truncated last frame → H3_FRAME_ERROR
-        stream.recv_ended = True
-        if stream.recv_state == RecvState.HEADERS:
-            # §4.1: the stream ended without a complete request / final response.
-            code = H3ErrorCode.H3_MESSAGE_ERROR if self._is_client else H3ErrorCode.H3_REQUEST_INCOMPLETE
-            raise H3StreamError(code, "stream ended before the header section")
-        if (
-            not stream.is_tunnel
-            and not stream.no_content
-            and stream.content_length is not None
-            and stream.data_received != stream.content_length
-        ):
-            raise H3StreamError(H3ErrorCode.H3_MESSAGE_ERROR, "content-length mismatch")
-        last = events[-1] if len(events) > mark else None
-        if isinstance(last, HeadersReceived):
-            events[-1] = HeadersReceived(last.stream_id, last.headers, True)
-        elif isinstance(last, DataReceived):
-            events[-1] = DataReceived(last.stream_id, last.data, True)
-        else:
-            events.append(DataReceived(stream.stream_id, b"", True))
-
     def on_qpack_unblocked(self, stream_ids: list[int], events: list[H3Event]) -> None:
         """The encoder stream unblocked these header blocks (RFC 9204 §2.1.2)."""
         for stream_id in stream_ids:
             stream = self._streams.get(stream_id)
             if stream is None or not stream.blocked:
                 continue
-            self._guarded(stream, events, partial(self._resume, stream, events))
-
-    def _resume(self, stream: RequestStream, events: list[H3Event]) -> None:
-        mark = len(events)
-        stream.blocked = False
-        try:
-            control, headers = self._decoder.resume_header(stream.stream_id)
-        except pylsqpack.DecompressionFailed as exc:
-            raise H3Error(H3ErrorCode.QPACK_DECOMPRESSION_FAILED, str(exc)) from exc
-        self._send_decoder(control)
-        self._on_headers(stream, headers, events)
-        frames, stream.pending = stream.pending, []
-        stream.pending_bytes = 0
-        self._process_frames(stream, frames, stream.pending_fin, events, mark)
+            self._guarded(stream, events, partial(self._receive.resume, stream, events))
 
     # -- other engine events --------------------------------------------------
 
@@ -427,7 +289,7 @@ class H3Connection:
         stream.recv_ended = True
         if stream.blocked:
             stream.blocked = False
-            self._send_decoder(self._decoder.cancel_stream(stream_id))
+            self.send_decoder(self._decoder.cancel_stream(stream_id))
         stream.pending.clear()
         events.append(StreamReset(stream_id, error_code, by_peer=True))
         self._forget_if_finished(stream)
@@ -649,7 +511,8 @@ class H3Connection:
         payload = self._rng.randbytes(self._rng.randrange(0, 8))
         return encode_frame(UnknownFrame(grease_value(self._rng), len(payload)), unknown_payload=payload)
 
-    def _send_decoder(self, data: bytes) -> None:
+    def send_decoder(self, data: bytes) -> None:
+        """Queue QPACK decoder instructions (RFC 9204 §4.4)."""
         if data:
             self._quic.send_stream_data(self._decoder_id, data)
 
