@@ -30,7 +30,7 @@ from tquic.core.ack_frequency import AckFrequency
 from tquic.core.cids import CidTable, LocalCids, PeerCids
 from tquic.core.config import QuicConfiguration
 from tquic.core.conn_base import ConnState, Epoch
-from tquic.core.datagram_queue import DatagramQueue
+from tquic.core.datagram_queue import DatagramQueue, datagram_payload_limit
 from tquic.core.empty_queue import EMPTY, writable
 from tquic.core.events import (
     ConnectionIdIssued,
@@ -57,46 +57,19 @@ from tquic.paths.ack_tracker import AckTracker
 from tquic.paths.manager import PathManager, PathPolicy, PathStats
 from tquic.paths.network_path import Address, NetworkPath
 from tquic.paths.path import MIN_PATH_MTU, PacketSpace, Path
-from tquic.wire.buffer import varint_size
 from tquic.wire.epochs import SpaceId
 from tquic.wire.errors import PathAbandonCode, QuicError, TransportErrorCode
-from tquic.wire.frames import (
-    ConnectionCloseFrame,
-)
+from tquic.wire.frames import ConnectionCloseFrame
 from tquic.wire.params import TransportParameters, decode_transport_parameters
 
 if TYPE_CHECKING:
-    from tquic.core.ack_frequency import AckFrequency
-    from tquic.core.cids import LocalCids, PeerCids
-    from tquic.core.config import QuicConfiguration
-    from tquic.core.datagram_queue import DatagramQueue
-    from tquic.core.frame_handlers import FrameHandlers
-    from tquic.core.handshake import Handshake
     from tquic.core.key_update import OneRttKeys
-    from tquic.core.migration import Migration
-    from tquic.core.multipath import Multipath
-    from tquic.core.packet_builder import PacketBuilder
-    from tquic.core.preferred_address import PreferredAddressHandler
-    from tquic.core.qlog_events import EngineQlog
     from tquic.core.recv_stream import RecvStream
     from tquic.core.send_stream import SendStream
-    from tquic.core.streams_api import Streams
-    from tquic.core.timers import Timers
     from tquic.core.tokens import TokenManager
     from tquic.crypto.protection import PacketProtection
-    from tquic.paths.manager import PathManager
-    from tquic.paths.network_path import NetworkPath
-    from tquic.paths.path import PacketSpace, Path
-    from tquic.wire.errors import QuicError
-    from tquic.wire.frames import ConnectionCloseFrame
-    from tquic.wire.params import TransportParameters
 
 logger = logging.getLogger("tquic.connection")
-
-# A 1-RTT packet's overhead at its longest: first byte, 20-byte CID, 4-byte packet
-# number (RFC 9000 §17.3.1) and the AEAD tag (RFC 9001 §5.3).
-_SHORT_PACKET_OVERHEAD = 1 + 20 + 4 + 16
-
 
 class DatagramError(ValueError):
     """send_datagram refused: DATAGRAM not negotiated, or the payload cannot fit."""
@@ -521,8 +494,6 @@ class QuicConnection:
             except Exception:  # pragma: no cover - last resort
                 self._state = ConnState.TERMINATED
 
-    # -- handshake hooks ---------------------------------------------------------------------
-
     # -- application calls ---------------------------------------------------------------------
 
     def max_datagram_payload(self) -> int:
@@ -538,10 +509,8 @@ class QuicConnection:
         if not frame_limit:
             return 0
         sizes = [p.max_datagram_size for p in self._paths if p.validated]
-        packet = min(min(sizes) if sizes else MIN_PATH_MTU, self._peer_max_udp)
-        room = min(packet - _SHORT_PACKET_OVERHEAD, frame_limit)
-        payload = room - 1 - varint_size(room)  # type byte 0x31 and the length varint
-        return max(0, payload)
+        return datagram_payload_limit(frame_limit, min(sizes) if sizes else MIN_PATH_MTU,
+                                      self._peer_max_udp)
 
     @property
     def datagrams_dropped(self) -> int:

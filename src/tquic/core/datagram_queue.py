@@ -25,6 +25,25 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 
 from tquic.core.empty_queue import EMPTY, writable
+from tquic.wire.buffer import varint_size
+
+# A 1-RTT packet's overhead at its longest: first byte, 20-byte CID, 4-byte packet
+# number (RFC 9000 §17.3.1) and the AEAD tag (RFC 9001 §5.3).
+SHORT_PACKET_OVERHEAD = 1 + 20 + 4 + 16
+
+
+def datagram_payload_limit(frame_limit: int, path_mtu: int, peer_max_udp: int) -> int:
+    """The largest DATAGRAM payload that fits one 1-RTT packet (RFC 9221 §5: a
+    DATAGRAM frame never spans packets) of ``path_mtu`` bytes, at most the peer's
+    ``max_udp_payload_size`` and its ``max_datagram_frame_size`` (``frame_limit``).
+
+    The header is counted at its longest, so the figure does not move with CID
+    changes.
+    """
+    packet = min(path_mtu, peer_max_udp)
+    room = min(packet - SHORT_PACKET_OVERHEAD, frame_limit)
+    payload = room - 1 - varint_size(room)  # type byte 0x31 and the length varint
+    return max(0, payload)
 
 
 class DatagramQueue:
