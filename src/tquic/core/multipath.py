@@ -7,7 +7,8 @@ PATH_CHALLENGE/PATH_RESPONSE on the new 4-tuple), PATH_ACK, PATH_STATUS_*,
 MAX_PATH_ID / PATHS_BLOCKED / PATH_CIDS_BLOCKED, PATH_ABANDON with the 3 x PTO
 retention of the path's state, and failover (a failed path's data is
 reinjected on the others at once).  Policy (which path may carry data, when
-a path counts as failed) is in paths/manager.py.
+a path counts as failed) is in paths/manager.py; issuing and retiring the
+paths' connection IDs in core/cid_issue.py.
 
 Without both endpoints advertising initial_max_path_id nothing here runs and
 every multipath frame is a PROTOCOL_VIOLATION (§"Connection Lifecycle").
@@ -20,17 +21,17 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tquic.cc.coupled_registry import connection_controller_factory, release_controller
-from tquic.core.cids import LocalCids, PeerCid
+from tquic.core.cid_issue import flush_retirements, issue_cids, issue_path_cids
+from tquic.core.cids import PeerCid
 from tquic.core.conn_base import ConnState, Epoch
 from tquic.core.events import (
-    ConnectionIdIssued,
     ConnectionIdRetired,
     PathAbandoned,
     PathAvailable,
     PathFailed,
     PathStatusChanged,
 )
-from tquic.core.records import FrameRecord, Record, RetireCidRecord, StreamRecord
+from tquic.core.records import FrameRecord, Record, StreamRecord
 from tquic.paths.ack_tracker import AckTracker
 from tquic.paths.manager import PathStats
 from tquic.paths.network_path import Address, NetworkPath
@@ -41,11 +42,8 @@ from tquic.wire.epochs import SpaceId
 from tquic.wire.errors import PathAbandonCode, QuicError, TransportErrorCode
 from tquic.wire.frames import (
     MaxPathIdFrame,
-    NewConnectionIdFrame,
     PathAbandonFrame,
     PathCidsBlockedFrame,
-    PathNewConnectionIdFrame,
-    PathRetireConnectionIdFrame,
     PathsBlockedFrame,
     PathStatusAvailableFrame,
     PathStatusBackupFrame,
@@ -58,8 +56,6 @@ logger = logging.getLogger("tquic.connection")
 
 PV = TransportErrorCode.PROTOCOL_VIOLATION
 MAX_PATH_ID_LIMIT = (1 << 32) - 1  # §"initial_max_path_id": the nonce holds 32 bits
-PROACTIVE_PATH_IDS = 8  # unused path IDs we issue CIDs for ahead of time (bounded)
-CIDS_PER_NEW_PATH = 2  # one to open the path, one spare for a migration of it
 MIN_NONCE_LENGTH = 12  # §"initial_max_path_id": AEADs with shorter nonces cannot be used
 MAX_PATH_COPIES = 256  # STREAM records queued as copies on one path (redundant, deadline)
 
@@ -122,7 +118,7 @@ class Multipath:
         c._mp = True
         self.peer_max = peer_max
         self.peer_initial_max = peer_max
-        self._issue_path_cids()
+        issue_path_cids(self)
 
     def check_nonce(self) -> None:
         """§"initial_max_path_id": a cipher suite with a nonce under 12 bytes cannot be
@@ -134,74 +130,13 @@ class Multipath:
             raise QuicError(TransportErrorCode.TRANSPORT_PARAMETER_ERROR,
                             "multipath needs an AEAD nonce of at least 12 bytes")
 
-    def _issue_path_cids(self) -> None:
-        """§"Issuing New Connection IDs": CIDs for unused path IDs up to the minimum of
-        both limits, without holes, a bounded number ahead of the highest in use."""
-        c = self._c
-        if not c._mp or c._peer_params is None:
-            return
-        limit = min(self.local_max, self.peer_max,
-                    max(self.used_ids) + PROACTIVE_PATH_IDS)
-        per_path = min(c._peer_params.active_connection_id_limit, CIDS_PER_NEW_PATH)
-        for path_id in range(1, limit + 1):
-            if path_id in c._cids.local or (
-                    path_id in self.used_ids and c._paths.get(path_id) is None):
-                continue
-            cids = LocalCids(c._config.connection_id_length, c._config.stateless_reset_key,
-                             path_id=path_id, generator=c._config.connection_id_generator)
-            while cids.initial is not None and (
-                    cids.initial.cid in c._cids.local[0] or cids.initial.cid in c._cids.index):
-                cids = LocalCids(c._config.connection_id_length,
-                                 c._config.stateless_reset_key, path_id=path_id,
-                                 generator=c._config.connection_id_generator)
-            c._cids.local[path_id] = cids
-            entries = list(cids.active) + cids.replenish(per_path)
-            for entry in entries:
-                self._announce_cid(path_id, entry.sequence_number, entry.cid, entry.reset_token)
-
-    def _announce_cid(self, path_id: int, seq: int, cid: bytes, token: bytes) -> None:
-        c = self._c
-        c._cids.index[cid] = path_id
-        c._control.append(FrameRecord(PathNewConnectionIdFrame(path_id, seq, 0, cid, token)))
-        c._queue_event(ConnectionIdIssued(cid, seq, token, path_id))
-
-    def _replenish(self, path_id: int) -> None:
-        c = self._c
-        cids = c._cids.local.get(path_id)
-        if cids is None or c._peer_params is None:
-            return
-        per_path = min(c._peer_params.active_connection_id_limit, CIDS_PER_NEW_PATH)
-        for entry in cids.replenish(per_path):
-            self._announce_cid(path_id, entry.sequence_number, entry.cid, entry.reset_token)
-
     def issue_cids(self) -> None:
         """NEW_CONNECTION_ID for path 0 up to the peer's active_connection_id_limit."""
-        c = self._c
-        if c._peer_params is None:
-            return
-        for entry in c._cids.local[0].replenish(c._peer_params.active_connection_id_limit):
-            c._control.append(FrameRecord(NewConnectionIdFrame(
-                entry.sequence_number, 0, entry.cid, entry.reset_token)))
-            c._queue_event(ConnectionIdIssued(entry.cid, entry.sequence_number,
-                                                 entry.reset_token))
+        issue_cids(self._c)
 
     def flush_retirements(self) -> None:
         """RETIRE_CONNECTION_ID (path 0) and PATH_RETIRE_CONNECTION_ID frames owed."""
-        c = self._c
-        pending = c._cids.peer[0].pending_retirements
-        for seq in pending:
-            c._control.append(RetireCidRecord(seq))
-        pending.clear()
-        self._flush_path_retirements()
-
-    def _flush_path_retirements(self) -> None:
-        c = self._c
-        for path_id, cids in c._cids.peer.items():
-            if path_id == 0:
-                continue  # RETIRE_CONNECTION_ID, flush_retirements
-            for seq in cids.pending_retirements:
-                c._control.append(FrameRecord(PathRetireConnectionIdFrame(path_id, seq)))
-            cids.pending_retirements.clear()
+        flush_retirements(self._c)
 
     @property
     def host_cids(self) -> list[bytes]:
@@ -296,7 +231,7 @@ class Multipath:
         c._migration.start_challenge(path, now)
         if backup:
             self._send_status(path, True, now)
-        self._issue_path_cids()
+        issue_path_cids(self)
         return chosen
 
     def accept_path(self, path_id: int, network_path: NetworkPath,
@@ -322,7 +257,7 @@ class Multipath:
             self.abandon(path, PathAbandonCode.NO_CID_AVAILABLE_FOR_PATH, now)
             return path
         c._migration.start_challenge(path, now)
-        self._issue_path_cids()
+        issue_path_cids(self)
         return path
 
     def set_path_status(self, path_id: int, backup: bool, now: float = 0.0) -> None:
@@ -408,7 +343,7 @@ class Multipath:
                 c._cids.index.pop(entry.cid, None)
                 c._queue_event(ConnectionIdRetired(entry.cid, entry.sequence_number,
                                                       path.path_id))
-        self._issue_path_cids()
+        issue_path_cids(self)
 
     def queue_copies(self, target: Path, records: Sequence[Record]) -> None:
         """Queue another copy of these STREAM records on ``target``'s own front of queue

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tquic.core.cid_issue import issue_path_cids, replenish_path
 from tquic.core.cids import PeerCids
 from tquic.core.events import (
     ConnectionIdRetired,
@@ -135,7 +136,7 @@ def on_path_retire_connection_id(mp: Multipath, frame: PathRetireConnectionIdFra
     if frame.path_id == 0:
         mp.issue_cids()
     elif target is None or target.state != PathState.ABANDONED:
-        mp._replenish(frame.path_id)
+        replenish_path(c, frame.path_id)
 
 
 def on_max_path_id(mp: Multipath, frame: MaxPathIdFrame, epoch: int, path: Path, now: float) -> None:
@@ -145,7 +146,7 @@ def on_max_path_id(mp: Multipath, frame: MaxPathIdFrame, epoch: int, path: Path,
         raise QuicError(PV, f"invalid MAX_PATH_ID {value}", frame_type=FrameType.MAX_PATH_ID)
     if value > mp.peer_max:
         mp.peer_max = value
-        mp._issue_path_cids()
+        issue_path_cids(mp)
 
 
 def on_paths_blocked(mp: Multipath, frame: PathsBlockedFrame, epoch: int, path: Path,
@@ -166,7 +167,7 @@ def on_path_cids_blocked(mp: Multipath, frame: PathCidsBlockedFrame, epoch: int,
         raise QuicError(PV, "PATH_CIDS_BLOCKED names a sequence number never issued",
                         frame_type=ft)
     if frame.path_id != 0:
-        mp._replenish(frame.path_id)
+        replenish_path(c, frame.path_id)
 
 
 MP_HANDLERS: dict[type, Callable[[Any, Any, int, Path, float], None]] = {
