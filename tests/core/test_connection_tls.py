@@ -69,7 +69,7 @@ def _zero_rtt(store: TicketStore, ticket: Any) -> Any:
 def test_zero_rtt_accepted_delivers_early_data() -> None:
     store = TicketStore()
     loop = _zero_rtt(store, _ticket(store))
-    assert loop.client._zero_rtt_sent
+    assert loop.client.zero_rtt_sent
     # the data arrived before the client even finished its handshake
     first_data = next(i for i, e in enumerate(loop.server_events)
                       if isinstance(e, StreamDataReceived))
@@ -82,5 +82,5 @@ def test_zero_rtt_accepted_delivers_early_data() -> None:
 def test_zero_rtt_rejected_data_is_retransmitted_in_one_rtt() -> None:
     ticket = _ticket(TicketStore())
     loop = _zero_rtt(TicketStore(), ticket)  # another server key: the ticket is useless
-    assert loop.client._zero_rtt_sent
+    assert loop.client.zero_rtt_sent
     assert not _completed(loop.client_events).early_data_accepted

@@ -13,6 +13,7 @@ import pytest
 from engine_loop import Loop, handshake_pair, inject_1rtt
 from mp_loop import LINK_A, LINK_B, Link, mp_pair
 
+from tquic.core.conn_base import ConnState
 from tquic.core.connection import QuicConnection
 from tquic.core.frame_handlers import FrameHandlers
 from tquic.paths.ecn import ECN_CE, ECN_ECT0, ECN_ECT1, ECN_NOT_ECT, EcnState
@@ -125,7 +126,7 @@ def test_hostile_ack_ecn_with_decreasing_counts_fails_validation_not_the_connect
                 to_server=False)
     assert ecn.state is EcnState.FAILED
     assert ecn.failure_reason == "ECN counts decreased"
-    assert not client.is_closed and client._state < 2  # still open: only ECN is off
+    assert not client.is_closed and client.state < ConnState.CLOSING  # still open: only ECN is off
     assert client.ecn_codepoint(client.paths.primary.network_path) == ECN_NOT_ECT
 
 

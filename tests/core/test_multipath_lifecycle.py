@@ -13,6 +13,7 @@ import pytest
 from mp_loop import LINK_A, LINK_B, Link, mp_pair, two_paths
 from test_multipath_transfer import MB, _payload, _send
 
+from tquic.core.conn_base import ConnState
 from tquic.core.events import (
     ConnectionIdRetired,
     PathAbandoned,
@@ -61,7 +62,7 @@ def test_abandon_path_is_answered_and_state_kept_three_pto_then_forgotten() -> N
 def test_abandoning_the_last_path_closes_the_connection() -> None:
     loop = mp_pair()
     loop.client.abandon_path(0, 0, loop.now)
-    assert loop.client._state >= 2  # closing
+    assert loop.client.state >= ConnState.CLOSING
 
 
 def test_path_status_signals_reach_the_peer_and_steer_the_scheduler() -> None:

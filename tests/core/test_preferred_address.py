@@ -143,7 +143,7 @@ def test_server_rejects_preferred_address_sent_by_a_client() -> None:
 
 def test_client_never_sends_preferred_address() -> None:
     loop = routed_pair(preferred_address_v4=PREFERRED)
-    assert loop.client._local_params.preferred_address is None
+    assert loop.client.local_transport_parameters.preferred_address is None
     assert loop.server.peer_transport_parameters is not None
     assert loop.server.peer_transport_parameters.preferred_address is None
 

@@ -257,6 +257,22 @@ class QuicConnection:
         return self._received_any
 
     @property
+    def state(self) -> ConnState:
+        """Where the connection is in its life: HANDSHAKE, CONNECTED, CLOSING, DRAINING
+        (RFC 9000 §10.2) or TERMINATED."""
+        return self._state
+
+    @property
+    def zero_rtt_sent(self) -> bool:
+        """Client: 0-RTT packets were sent (RFC 9001 §4.6)."""
+        return self._zero_rtt_sent
+
+    @property
+    def local_transport_parameters(self) -> TransportParameters:
+        """The transport parameters we send (RFC 9000 §7.4)."""
+        return self._local_params
+
+    @property
     def is_closed(self) -> bool:
         """True once closing/draining is over (or idle timeout / stateless reset)."""
         return self._state == ConnState.TERMINATED
@@ -461,14 +477,7 @@ class QuicConnection:
         so one value holds for a whole batch; datagrams to an address that is not
         a path's (a PATH_RESPONSE to a probing peer) go unmarked.
         """
-        paths = self._paths
-        for path in paths:  # the object datagrams_to_send returned, usually
-            if path.network_path is network_path:
-                return int(path.recovery.ecn.codepoint)
-        for path in paths:
-            if path.network_path == network_path:
-                return int(path.recovery.ecn.codepoint)
-        return 0
+        return self._paths.ecn_codepoint(network_path)
 
     def receive_datagram(self, data: bytes, network_path: NetworkPath, now: float,
                          ecn: int = 0) -> None:

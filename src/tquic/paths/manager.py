@@ -159,6 +159,17 @@ class PathManager:
                 return path
         return None
 
+    def ecn_codepoint(self, network_path: NetworkPath) -> int:
+        """The ECN codepoint for datagrams sent on ``network_path``: its path's ECN
+        validation state (RFC 9000 §13.4.2); 0 (Not-ECT) for an address that is not
+        a path's.  The very object a path holds is looked for first (the usual case)."""
+        paths = self._paths.values()
+        for path in paths:
+            if path.network_path is network_path:
+                return int(path.recovery.ecn.codepoint)
+        found = self.by_network_path(network_path)
+        return int(found.recovery.ecn.codepoint) if found is not None else 0
+
     def usable(self) -> list[Path]:
         """Paths that may send at all (not abandoned, not failed)."""
         return [p for p in self._paths.values() if p.usable]
