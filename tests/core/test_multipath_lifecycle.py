@@ -109,7 +109,7 @@ def test_migration_of_one_path_keeps_its_path_id() -> None:
 def test_server_refusing_paths_abandons_them_and_the_client_sees_it() -> None:
     links = {LINK_A: Link(), LINK_B: Link()}
     loop = mp_pair(links=links, server_kwargs={"accept_paths": False})
-    assert loop.run_until(lambda: 1 in loop.client._cids.peer, max_time=2)
+    assert loop.run_until(lambda: 1 in loop.client.peer_cids(), max_time=2)
     loop.client.add_path(LINK_B, None, loop.now)
     assert loop.run_until(lambda: any(isinstance(e, PathAbandoned) and e.by_peer
                                       for e in loop.client_events), max_time=loop.now + 2)
@@ -166,5 +166,5 @@ def test_forgotten_paths_are_replaced_by_max_path_id_so_a_flapping_link_can_rejo
         assert loop.run_until(partial(validated, path_id), max_time=loop.now + 2)
         client.abandon_path(path_id, 0, loop.now)
         assert loop.run_until(partial(forgotten, path_id), max_time=loop.now + 5)
-    assert client._multipath.local_max == 4 and server._multipath.local_max == 4
+    assert client.local_max_path_id == 4 and server.local_max_path_id == 4
 

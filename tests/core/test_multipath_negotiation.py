@@ -42,8 +42,8 @@ def test_both_advertise_initial_max_path_id_enables_multipath_and_issues_path_ci
     for events in (loop.client_events, loop.server_events):
         issued = {e.path_id for e in events if isinstance(e, ConnectionIdIssued)}
         assert issued == {0, 1, 2}
-    assert loop.run_until(lambda: sorted(loop.client._cids.peer) == [0, 1, 2], max_time=1)
-    assert sorted(loop.server._cids.peer) == [0, 1, 2]
+    assert loop.run_until(lambda: list(loop.client.peer_cids()) == [0, 1, 2], max_time=1)
+    assert list(loop.server.peer_cids()) == [0, 1, 2]
 
 
 @pytest.mark.parametrize(("client", "server"), [(4, None), (None, 4), (None, None)])
@@ -139,8 +139,8 @@ def test_multipath_frame_rule_violation_closes_with_protocol_violation(
 
 def test_path_cid_reused_across_path_ids_is_a_protocol_violation() -> None:
     loop = mp_pair()
-    assert loop.run_until(lambda: 1 in loop.server._cids.peer, max_time=1)
-    cid_of_path_1 = next(iter(loop.server._cids.peer[1]._by_seq.values())).cid
+    assert loop.run_until(lambda: 1 in loop.server.peer_cids(), max_time=1)
+    cid_of_path_1 = loop.server.peer_cids()[1][0]
     inject(loop, encode_frames((PathNewConnectionIdFrame(2, 5, 0, cid_of_path_1, TOKEN),)))
     event = terminated(_drain(loop.server))
     assert event is not None and event.error_code == PV

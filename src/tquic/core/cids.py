@@ -180,6 +180,10 @@ class PeerCids:
     def get(self, sequence_number: int) -> PeerCid | None:
         return self._by_seq.get(sequence_number)
 
+    def cids(self) -> list[bytes]:
+        """The connection IDs held, by sequence number."""
+        return [self._by_seq[seq].cid for seq in sorted(self._by_seq)]
+
     @property
     def active_count(self) -> int:
         return len(self._by_seq)

@@ -125,15 +125,7 @@ class QuicConnection:
     _loss_stats: list[int]
     _mp: bool  # draft-ietf-quic-multipath negotiated (core/multipath.py)
     _qlog: EngineQlog | None  # core/qlog_events.py; None: no logger, no cost
-    _ack_frequency: AckFrequency  # core/ack_frequency.py (an owned component)
-    _builder: PacketBuilder  # core/packet_builder.py
-    _preferred: PreferredAddressHandler  # core/preferred_address.py
-    _migration: Migration  # core/migration.py
-    _timers: Timers  # core/timers.py
-    _streams: Streams  # core/streams_api.py
-    _multipath: Multipath  # core/multipath.py
-    _handshake: Handshake  # core/handshake.py
-    _frame_handlers: FrameHandlers  # core/frame_handlers.py
+    # The components (_streams, _handshake, _multipath, ...): docs/architecture.md.
 
     def __init__(
         self,
@@ -361,6 +353,16 @@ class QuicConnection:
     def multipath_enabled(self) -> bool:
         """Both endpoints advertised initial_max_path_id (multipath is in use)."""
         return self._mp
+
+    @property
+    def local_max_path_id(self) -> int:
+        """The largest path ID we allow (initial_max_path_id, raised by MAX_PATH_ID)."""
+        return self._multipath.local_max
+
+    def peer_cids(self) -> dict[int, list[bytes]]:
+        """The connection IDs the peer issued, by path ID then sequence number (RFC 9000
+        §5.1.1; PATH_NEW_CONNECTION_ID under multipath)."""
+        return {path_id: cids.cids() for path_id, cids in sorted(self._cids.peer.items())}
 
     @property
     def can_open_path(self) -> bool:
