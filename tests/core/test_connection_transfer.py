@@ -106,4 +106,4 @@ def test_flow_control_window_limits_a_fast_sender_and_autotunes() -> None:
     assert loop.run_until(lambda: _received(loop.server_events, sid)[1], max_time=30)
     assert _received(loop.server_events, sid)[0] == payload
     # the receiver grew its window beyond the initial 32 KiB (auto-tuning)
-    assert loop.server._streams.window.window > 64 * 1024
+    assert loop.server.receive_window > 64 * 1024

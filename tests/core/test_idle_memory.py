@@ -19,7 +19,7 @@ from tquic.wire.version import QUIC_V1
 
 def _confirmed_real_tls() -> object:
     loop = make_pair()
-    assert loop.run_until(lambda: loop.client._handshake_confirmed
+    assert loop.run_until(lambda: loop.client.handshake_confirmed
                           and loop.server.handshake_complete, max_time=5)
     return loop
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from engine_certs import server_config
 from engine_loop import Loop, handshake_pair
@@ -59,6 +57,5 @@ def test_no_event_when_the_application_still_had_streams_left() -> None:
     for sid in opened:
         loop.client.send_stream_data(sid, b"x", end_stream=True)
     loop.run_until(lambda: False, max_time=loop.now + 1.0)
-    client: Any = loop.client
-    assert client._streams.uni.peer_max > 4  # MAX_STREAMS did arrive
+    assert loop.client.peer_max_streams(bidirectional=False) > 4  # MAX_STREAMS did arrive
     assert not _available(loop)

@@ -11,6 +11,7 @@ Dispatch and orchestration only; the work is split along seams:
 - core/frame_handlers.py one handler per frame type
 - core/streams_api.py    application stream calls, retransmission records
 - core/timers.py         next_timeout / handle_timeout, idle timer, the connection's PTO
+- core/closing.py        close(), errors of ours, draining (RFC 9000 §10.2)
 - core/key_update.py, core/cids.py, core/tokens.py, core/pmtud.py
 - paths/                 Path (pn space, recovery, validation), PathManager, schedulers
 
@@ -21,11 +22,11 @@ with its code, anything else closes with INTERNAL_ERROR and is logged.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from tquic.core import closing
 from tquic.core.ack_frequency import AckFrequency
 from tquic.core.cids import CidTable, LocalCids, PeerCids
 from tquic.core.config import QuicConfiguration
@@ -34,7 +35,6 @@ from tquic.core.datagram_queue import DatagramQueue, datagram_payload_limit
 from tquic.core.empty_queue import EMPTY, writable
 from tquic.core.events import (
     ConnectionIdIssued,
-    ConnectionTerminated,
     Event,
 )
 from tquic.core.frame_handlers import FrameHandlers
@@ -58,7 +58,7 @@ from tquic.paths.manager import PathManager, PathPolicy, PathStats
 from tquic.paths.network_path import Address, NetworkPath
 from tquic.paths.path import MIN_PATH_MTU, PacketSpace, Path
 from tquic.wire.epochs import SpaceId
-from tquic.wire.errors import PathAbandonCode, QuicError, TransportErrorCode
+from tquic.wire.errors import PathAbandonCode, QuicError
 from tquic.wire.frames import ConnectionCloseFrame
 from tquic.wire.params import TransportParameters, decode_transport_parameters
 
@@ -68,8 +68,6 @@ if TYPE_CHECKING:
     from tquic.core.send_stream import SendStream
     from tquic.core.tokens import TokenManager
     from tquic.crypto.protection import PacketProtection
-
-logger = logging.getLogger("tquic.connection")
 
 class DatagramError(ValueError):
     """send_datagram refused: DATAGRAM not negotiated, or the payload cannot fit."""
@@ -334,6 +332,15 @@ class QuicConnection:
         excluded): what a graceful close should let arrive first."""
         return self._streams.unacknowledged_stream_bytes()
 
+    @property
+    def receive_window(self) -> int:
+        """The connection-level window we grant now (RFC 9000 §4.1; grows with auto-tuning)."""
+        return self._streams.window.window
+
+    def peer_max_streams(self, bidirectional: bool = True) -> int:
+        """How many streams of that type the peer lets us open in all (MAX_STREAMS, §4.6)."""
+        return (self._streams.bidi if bidirectional else self._streams.uni).peer_max
+
     # -- TLS (core/handshake.py) ---------------------------------------------------------
 
     @property
@@ -496,15 +503,6 @@ class QuicConnection:
         except Exception as exc:
             self._internal_error(exc, now)
 
-    def _internal_error(self, exc: BaseException, now: float) -> None:
-        logger.exception("internal error in QUIC connection: %r", exc)
-        if self._state < ConnState.CLOSING:
-            try:
-                self._close_on_error(QuicError(TransportErrorCode.INTERNAL_ERROR,
-                                               "internal error"), now)
-            except Exception:  # pragma: no cover - last resort
-                self._state = ConnState.TERMINATED
-
     # -- application calls ---------------------------------------------------------------------
 
     def max_datagram_payload(self) -> int:
@@ -565,41 +563,14 @@ class QuicConnection:
 
     def close(self, error_code: int = 0, reason: str = "", application: bool = True) -> None:
         """Close the connection (RFC 9000 §10.2): CONNECTION_CLOSE, then the closing period."""
-        if self._state >= ConnState.CLOSING:
-            return
-        if not self._paths:
-            self._state = ConnState.TERMINATED
-            return
-        self._close_frame = ConnectionCloseFrame(
-            error_code, None if application else 0, reason.encode()[:256], application)
-        self._state = ConnState.CLOSING
-        self._close_pending = True
-        self._close_deadline = None
-        self._queue_event(ConnectionTerminated(error_code, None, reason, by_peer=False,
-                                               application=application))
+        closing.close(self, error_code, reason, application)
 
     def _close_on_error(self, exc: QuicError, now: float) -> None:
-        if self._state >= ConnState.CLOSING:
-            return
-        if not self._paths:
-            self._state = ConnState.TERMINATED
-            return
-        logger.debug("closing with %r", exc)
-        self._close_frame = ConnectionCloseFrame(
-            int(exc.error_code), exc.frame_type or 0, exc.reason.encode()[:256], False)
-        self._state = ConnState.CLOSING
-        self._close_pending = True
-        self._close_deadline = now + 3 * self._timers.pto()
-        self._queue_event(ConnectionTerminated(int(exc.error_code), exc.frame_type, exc.reason,
-                                               by_peer=False))
+        closing.close_on_error(self, exc, now)
+
+    def _internal_error(self, exc: BaseException, now: float) -> None:
+        closing.internal_error(self, exc, now)
 
     def _enter_draining(self, error_code: int, frame_type: int | None, reason: str,
                         application: bool, now: float) -> None:
-        if self._state >= ConnState.DRAINING:
-            return
-        by_peer = self._state < ConnState.CLOSING
-        self._state = ConnState.DRAINING
-        self._close_deadline = now + 3 * self._timers.pto()  # RFC 9000 §10.2.2
-        if by_peer:
-            self._queue_event(ConnectionTerminated(error_code, frame_type, reason, by_peer=True,
-                                                   application=application))
+        closing.enter_draining(self, error_code, frame_type, reason, application, now)
