@@ -10,7 +10,7 @@ from engine_fake_tls import fake_tls_factory
 
 from tquic.core.config import QuicConfiguration
 from tquic.core.events import ConnectionTerminated
-from tquic.testing.engines import EnginePair, EngineTimeout, Link
+from tquic.testing.engines import SERVER_ADDR, EnginePair, EngineTimeout, Link
 
 SECOND_ADDR = ("10.0.1.1", 4433)
 
@@ -70,3 +70,18 @@ def test_a_link_that_is_down_carries_nothing() -> None:
     pair.client.send_stream_data(pair.client.open_stream(), b"lost", end_stream=True)
     pair.advance(0.5)
     assert link.datagrams == before
+
+
+def test_what_the_client_sends_where_the_server_does_not_listen_is_lost() -> None:
+    pair = EnginePair.connected(_client(), server_config(), tls_factory=fake_tls_factory)
+    assert pair.client_sent_to and set(pair.client_sent_to) == {SERVER_ADDR}
+    pair.server_addrs = ()  # the server receives nowhere: every client datagram is lost
+    sid = pair.client.open_stream()
+    pair.client.send_stream_data(sid, b"x" * 1000, end_stream=True)
+    sent = len(pair.client_sent_to)
+    pair.advance(0.5)
+    assert len(pair.client_sent_to) > sent  # the client did send (and retransmit)
+    assert pair.received(sid) == (b"", False)
+    pair.server_addrs = (SERVER_ADDR,)
+    pair.run_until(lambda: pair.received(sid)[1], timeout=5, what="the stream after the outage")
+    assert pair.received(sid) == (b"x" * 1000, True)

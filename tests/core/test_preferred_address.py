@@ -1,17 +1,15 @@
 """The server's preferred address (RFC 9000 §9.6, §18.2), two engines in memory.
 
-routed_loop.RoutedLoop routes every datagram by the address the engine put on it, so a
+routed_loop.routed_pair delivers every datagram to the address the engine put on it, so a
 client that moves to the preferred address really reaches the server there
 (and a preferred address nobody listens on really drops what is sent to it).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from engine_certs import server_config
-from engine_loop import CLIENT_ADDR, SERVER_ADDR, Loop, terminated
+from engine_loop import CLIENT_ADDR, SERVER_ADDR, terminated
 from routed_loop import PREFERRED, routed_pair, transfer
 
 from tquic.core.config import ConfigurationError, QuicConfiguration
@@ -34,8 +32,8 @@ def test_server_sends_preferred_address_with_cid_of_sequence_number_1() -> None:
 
 def test_client_validates_and_moves_to_the_preferred_address() -> None:
     loop = routed_pair(preferred_address_v4=PREFERRED)
-    assert loop.run_until(lambda: any(isinstance(e, PathMigrated) for e in loop.client_events),
-                          max_time=loop.now + 5)
+    loop.run_until(lambda: any(isinstance(e, PathMigrated) for e in loop.client_events),
+                   timeout=5)
     client_path = loop.client.paths.primary
     assert client_path.network_path.remote == PREFERRED
     assert client_path.network_path.local == CLIENT_ADDR  # same local address (§9.6.1)
@@ -56,7 +54,7 @@ def test_client_validates_and_moves_to_the_preferred_address() -> None:
 def test_unreachable_preferred_address_keeps_the_original_path() -> None:
     loop = routed_pair(listening=(SERVER_ADDR,), preferred_address_v4=PREFERRED)
     transfer(loop, 100_000)  # while the probes go unanswered
-    loop.run_until(lambda: not loop.client.probing_preferred_address, max_time=loop.now + 10)
+    loop.run_until(lambda: not loop.client.probing_preferred_address, timeout=10)
     assert not loop.client.probing_preferred_address
     assert PREFERRED in loop.client_sent_to  # it did try (PATH_CHALLENGE)
     assert loop.client.paths.primary.network_path.remote == SERVER_ADDR
@@ -89,8 +87,8 @@ def test_multipath_preferred_address_moves_path_0() -> None:
     client = QuicConfiguration(is_client=True, verify_peer=False, max_path_id=4)
     loop = routed_pair(client=client, preferred_address_v4=PREFERRED, max_path_id=4)
     assert loop.client.multipath_enabled
-    assert loop.run_until(lambda: any(isinstance(e, PathMigrated) for e in loop.client_events),
-                          max_time=loop.now + 5)
+    loop.run_until(lambda: any(isinstance(e, PathMigrated) for e in loop.client_events),
+                   timeout=5)
     migrated = [e for e in loop.client_events if isinstance(e, PathMigrated)]
     assert migrated[-1].path_id == 0  # multipath: the preferred CID is of path ID 0
     transfer(loop, 100_000)
@@ -98,14 +96,6 @@ def test_multipath_preferred_address_moves_path_0() -> None:
 
 
 # -- transport parameter rules (RFC 9000 §18.2) -------------------------------------------
-
-
-def _close_code(loop: Loop, conn: Any) -> int | None:
-    loop.run_until(lambda: conn.is_closed or terminated(
-        loop.client_events if conn is loop.client else loop.server_events) is not None,
-        max_time=3)
-    event = terminated(loop.client_events if conn is loop.client else loop.server_events)
-    return None if event is None else int(event.error_code)
 
 
 def test_client_rejects_preferred_address_from_a_zero_length_cid_server() -> None:

@@ -12,7 +12,10 @@ harness moves it.
 Every datagram goes where the engine said (the NetworkPath ``datagrams_to_send``
 returned).  Links are keyed by the client's local address, so a path opened from
 another local address travels over its own link, with its own one-way delay, rate
-(serialised FIFO per direction), drop rule and ECN rule.
+(serialised FIFO per direction), drop rule and ECN rule.  ``server_addrs`` names
+the addresses the server receives on: what the client sends elsewhere (a preferred
+address nobody listens on, RFC 9000 §9.6) is lost; ``client_sent_to`` records
+where each client datagram went.
 """
 
 from __future__ import annotations
@@ -70,12 +73,16 @@ class EnginePair:
 
     def __init__(self, client: QuicConnection, server: QuicConnection, *,
                  links: dict[Address, Link] | None = None,
-                 client_addr: Address = CLIENT_ADDR, server_addr: Address = SERVER_ADDR) -> None:
+                 client_addr: Address = CLIENT_ADDR, server_addr: Address = SERVER_ADDR,
+                 server_addrs: tuple[Address, ...] | None = None) -> None:
         self.client = client
         self.server = server
         self.client_addr = client_addr
         self.server_addr = server_addr
         self.links: dict[Address, Link] = links if links is not None else {client_addr: Link()}
+        # The addresses the server receives on (None: every address the client sends to).
+        self.server_addrs = server_addrs
+        self.client_sent_to: list[Address] = []  # each client datagram's destination
         self.now = 0.0
         self.client_events: list[Event] = []
         self.server_events: list[Event] = []
@@ -169,6 +176,9 @@ class EnginePair:
             for data, path in conn.datagrams_to_send(self.now):
                 ecn = conn.ecn_codepoint(path)
                 if conn is self.client:
+                    self.client_sent_to.append(path.remote)
+                    if self.server_addrs is not None and path.remote not in self.server_addrs:
+                        continue  # nobody receives there
                     client_addr = path.local if path.local != ("", 0) else self.client_addr
                     dest = NetworkPath(path.remote, client_addr)
                     direction = UP
