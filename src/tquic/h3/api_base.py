@@ -104,20 +104,14 @@ class H3Endpoint:
         protocol = self.protocol
         if protocol is None:
             return
-        from tquic.io.streams import QuicStreamWriter
-
-        writers = protocol._writers
-        writer = writers.get(stream_id)
-        if writer is None:
-            writer = writers[stream_id] = QuicStreamWriter(protocol, stream_id)
-        await writer.drain()  # raises ConnectionClosedError (a ConnectionError) on close
+        await protocol.stream_writer(stream_id).drain()  # raises ConnectionClosedError (a ConnectionError) on close
 
     def forget_writer(self, stream_id: int, error: BaseException | None = None) -> None:
         """Drop the drain helper of a finished stream, waking a waiter with ``error``."""
         protocol = self.protocol
         if protocol is None:
             return
-        writer = protocol._writers.pop(stream_id, None)
+        writer = protocol.drop_writer(stream_id)
         if writer is not None and error is not None:
             writer.set_exception(error)
 

@@ -154,7 +154,8 @@ class H3Server(H3Endpoint):
             self._stop_streaming(stream_id, event.error_code)
 
     def _stop_streaming(self, stream_id: int, error_code: int) -> None:
-        writer = self.protocol._writers.get(stream_id) if self.protocol is not None else None
+        writer = (self.protocol.registered_writer(stream_id) if self.protocol is not None
+                  else None)
         if writer is not None:  # only streamed responses register one
             self._stopped.add(stream_id)
             from tquic.io.streams import StreamError
@@ -222,9 +223,7 @@ class H3Server(H3Endpoint):
             return
         if self.protocol is not None:
             # Registered before the first byte so STOP_SENDING can always reach it.
-            from tquic.io.streams import QuicStreamWriter
-
-            self.protocol._writers.setdefault(stream_id, QuicStreamWriter(self.protocol, stream_id))
+            self.protocol.stream_writer(stream_id)
         try:
             self._h3.send_headers(stream_id, [(b":status", str(reply.status).encode()), *reply.headers])
             if reply.body:
@@ -248,7 +247,7 @@ class H3Server(H3Endpoint):
         finally:
             self._stopped.discard(stream_id)
             if self.protocol is not None:
-                self.protocol._writers.pop(stream_id, None)
+                self.protocol.drop_writer(stream_id)
             closer = getattr(stream, "aclose", None)
             if closer is not None:
                 await closer()  # release the body's file now, not at garbage collection

@@ -382,6 +382,23 @@ class QuicConnectionProtocol:
         stream = getattr(quic, "_send_streams", {}).get(stream_id)
         return stream is None or bool(stream.writable)
 
+    def stream_writer(self, stream_id: int) -> QuicStreamWriter:
+        """The writer of a stream the engine drives directly (an HTTP/3 layer's), created
+        on first use: its ``drain()`` waits for send-buffer room, and STOP_SENDING or the
+        connection's end reaches it."""
+        writer = self._writers.get(stream_id)
+        if writer is None:
+            writer = self._writers[stream_id] = QuicStreamWriter(self, stream_id)
+        return writer
+
+    def registered_writer(self, stream_id: int) -> QuicStreamWriter | None:
+        """The stream's writer if one was created (``stream_writer``), else None."""
+        return self._writers.get(stream_id)
+
+    def drop_writer(self, stream_id: int) -> QuicStreamWriter | None:
+        """Forget a finished stream's writer; returns it (None if there was none)."""
+        return self._writers.pop(stream_id, None)
+
     def _create_stream(self, stream_id: int) -> tuple[QuicStreamReader, QuicStreamWriter]:
         reader = QuicStreamReader(stream_id)
         writer = QuicStreamWriter(self, stream_id)

@@ -311,14 +311,8 @@ class WebTransportSession:
         protocol = getattr(self._endpoint, "protocol", None)
         if protocol is None:
             return
-        from tquic.io.streams import QuicStreamWriter
-
-        writers = protocol._writers
-        writer = writers.get(stream_id)
-        if writer is None:
-            writer = writers[stream_id] = QuicStreamWriter(protocol, stream_id)
         try:
-            await writer.drain()
+            await protocol.stream_writer(stream_id).drain()
         except ConnectionError as exc:
             raise SessionClosed(f"connection closed: {exc}") from None
 
@@ -344,7 +338,7 @@ class WebTransportSession:
             self._hub.disown(stream_id)
             protocol = getattr(self._endpoint, "protocol", None)
             if protocol is not None:
-                protocol._writers.pop(stream_id, None)
+                protocol.drop_writer(stream_id)
             if self._flow is not None and (stream_id & 0x1) == self.is_client:  # peer's stream
                 update = self._flow.on_peer_stream_closed(not stream_id & 0x2)
                 if update is not None:
