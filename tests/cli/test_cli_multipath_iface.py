@@ -26,7 +26,9 @@ from pathlib import Path
 import pytest
 from cli_run import running_server
 
-SIZE = 3_000_000
+# Long enough to outlast path 1's validation on unshaped veths (the request goes
+# out at once, the second path opens alongside).
+SIZE = 8_000_000
 SERVER_ADDR = "10.99.1.1"
 
 pytestmark = pytest.mark.skipif(
