@@ -23,6 +23,7 @@ from tquic.core import events as ev
 from tquic.core.empty_queue import EMPTY, writable
 from tquic.core.send_stream import StreamUsageError
 from tquic.io.deadline_timer import DeadlineTimer
+from tquic.io.qlog_trace import IoTrace
 from tquic.io.streams import QuicStreamReader, QuicStreamWriter, StreamError, StreamResetError
 from tquic.paths.network_path import Address, NetworkPath
 from tquic.wire.errors import QuicError
@@ -85,7 +86,7 @@ class QuicConnectionProtocol:
         self.is_client = is_client
         self.network_path = network_path
         self._stream_handler = stream_handler
-        self._qlog = quic_logger
+        self._trace = IoTrace(quic_logger) if quic_logger is not None else None
         self._readers: dict[int, QuicStreamReader] = {}
         self._writers: dict[int, QuicStreamWriter] = {}
         # Created on first use: an asyncio.Queue costs ~4 KB and most connections of
@@ -107,8 +108,6 @@ class QuicConnectionProtocol:
         self._tasks: set[asyncio.Task[None]] = set()
         self._local_cids: set[bytes] = set()
         self._path_listeners: list[PathListener] = []
-        self._qlog_received: list[int] = []
-        self._qlog_metrics: dict[int, dict[str, Any]] = {}
         self.alpn_protocol: str | None = None
         self.session_resumed = False
         self.early_data_accepted = False
@@ -323,23 +322,8 @@ class QuicConnectionProtocol:
         self.close()
         if self._flush_scheduled:  # close() queued the CONNECTION_CLOSE: send it now
             self.flush()
-        self._end_trace()
-
-    def _end_trace(self) -> None:
-        """Finish the qlog with the CONNECTION_CLOSE just sent.
-
-        The closing period runs on in the background, and a process that exits (the
-        CLI does at once) never reaches ``_finish``: without this a 0.3 file would stay
-        empty and a seq file would lose its buffered tail.  What the closing period
-        does later (at most answering a late packet, RFC 9000 §10.2.1) is not traced.
-        """
-        if self._qlog is None:
-            return
-        if self._terminated is None:
-            self._qlog.log(self._loop.time(), "quic:connection_closed", {
-                "owner": "local", "trigger": "application",
-                "reason": "closed by the application"})
-        self._qlog.close()
+        if self._trace is not None:
+            self._trace.end(self._loop.time(), still_open=self._terminated is None)
 
     async def wait_delivered(self) -> None:
         """Wait until the peer has acknowledged every stream byte written (reset streams
@@ -425,8 +409,8 @@ class QuicConnectionProtocol:
     def datagram_received(self, data: bytes, path: NetworkPath, now: float,
                           ecn: int = 0) -> None:
         self._heard = True
-        if self._qlog is not None:
-            self._qlog_received.append(len(data))
+        if self._trace is not None:
+            self._trace.received(len(data))
         try:
             if ecn:  # RFC 9000 §13.4.1: the IP header's ECN field, counted by the engine
                 self._quic.receive_datagram(data, path, now, ecn=ecn)
@@ -452,8 +436,8 @@ class QuicConnectionProtocol:
             if datagrams:
                 self._endpoint.send_datagrams(datagrams,
                                               getattr(self._quic, "ecn_codepoint", None))
-            if self._qlog is not None:
-                self._qlog_flush(now, datagrams)
+            if self._trace is not None:
+                self._trace.flush(now, datagrams, getattr(self._quic, "paths", ()))
             self._process_events()
             self._wake_writers()
             progress, self._progress = self._progress, None
@@ -464,42 +448,6 @@ class QuicConnectionProtocol:
             logger.exception("connection driver failed; closing the connection")
             self._on_terminated(ev.ConnectionTerminated(0x1, None, "internal error", False))
             self._finish()
-
-    def _qlog_flush(self, now: float, sent: list[tuple[bytes, NetworkPath]]) -> None:
-        """Datagram and recovery-metric events the I/O layer can see (qlog quic events:
-        udp_datagrams_sent/received, recovery_metrics_updated when a value changed)."""
-        qlog = self._qlog
-        if qlog is None:
-            return
-        if self._qlog_received:
-            qlog.log(now, "quic:udp_datagrams_received", {
-                "count": len(self._qlog_received),
-                "raw": [{"length": n} for n in self._qlog_received]})
-            self._qlog_received = []
-        if sent:
-            qlog.log(now, "quic:udp_datagrams_sent", {
-                "count": len(sent), "raw": [{"length": len(d)} for d, _ in sent]})
-        for path in getattr(self._quic, "paths", ()):
-            recovery = getattr(path, "recovery", None)
-            if recovery is None:
-                continue
-            rtt = recovery.rtt
-            metrics: dict[str, Any] = {
-                "congestion_window": recovery.controller.congestion_window,
-                "bytes_in_flight": recovery.bytes_in_flight,
-                "pto_count": recovery.pto_count,
-            }
-            if rtt.has_sample:
-                metrics.update(smoothed_rtt=round(rtt.smoothed_rtt * 1000, 3),
-                               min_rtt=round(rtt.min_rtt * 1000, 3),
-                               latest_rtt=round(rtt.latest_rtt * 1000, 3),
-                               rtt_variance=round(rtt.rttvar * 1000, 3))
-            path_id = int(getattr(path, "path_id", 0))
-            previous = self._qlog_metrics.get(path_id, {})
-            changed = {k: v for k, v in metrics.items() if previous.get(k) != v}
-            if changed:
-                self._qlog_metrics[path_id] = metrics
-                qlog.log(now, "quic:recovery_metrics_updated", {**changed, "path_id": path_id})
 
     def connection_made(self) -> None:
         """Called once the endpoint has routed the connection: first flush."""
@@ -537,8 +485,8 @@ class QuicConnectionProtocol:
         if pending:
             self._loop.call_later(_HANDLER_GRACE, _cancel_all, pending)
         self._endpoint.connection_finished(self, self._local_cids)
-        if self._qlog is not None:
-            self._qlog.close()
+        if self._trace is not None:
+            self._trace.close()
         if not self._closed.done():
             self._closed.set_result(None)
 
@@ -609,12 +557,9 @@ class QuicConnectionProtocol:
                 elif isinstance(event, ev.PathMigrated) and event.network_path != migration[0]:
                     migration[1].set_result(False)  # validation failed: back (§9.3.2)
             self._endpoint.path_changed(self, event.network_path)
-            if self._qlog is not None:
-                self._qlog.log(self._loop.time(), "quic:tuple_assigned", {
-                    "tuple_id": str(event.path_id),
-                    "tuple_remote": _endpoint_info(event.network_path.remote),
-                    "tuple_local": _endpoint_info(event.network_path.local),
-                })
+            if self._trace is not None:
+                self._trace.tuple_assigned(self._loop.time(), event.path_id,
+                                           event.network_path)
         elif isinstance(event, ev.ConnectionTerminated):
             self._on_terminated(event)
 
@@ -663,19 +608,10 @@ class QuicConnectionProtocol:
         waiter, self._datagram_waiter = self._datagram_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        if self._qlog is not None:
-            self._qlog.log(self._loop.time(), "quic:connection_closed", {
-                "owner": "remote" if event.by_peer else "local",
-                ("application_code" if event.application else "connection_code"):
-                    event.error_code,
-                "reason": event.reason,
-            })
+        if self._trace is not None:
+            self._trace.closed(self._loop.time(), event.by_peer, event.application,
+                               event.error_code, event.reason)
 
-
-def _endpoint_info(addr: Address) -> dict[str, Any]:
-    if ":" in addr[0]:
-        return {"ip_v6": addr[0], "port_v6": addr[1]}
-    return {"ip_v4": addr[0], "port_v4": addr[1]}
 
 
 def _consume(future: asyncio.Future[None]) -> None:
