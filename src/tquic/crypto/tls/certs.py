@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -274,6 +275,8 @@ def check_credentials(certificate: bytes, private_key: bytes,
     except TypeError:
         raise CredentialError("private_key", "the key is encrypted: give it without a "
                                              "password (openssl pkey -in KEY -out KEY2)") from None
+    except UnsupportedAlgorithm as exc:
+        raise CredentialError("private_key", f"unsupported key type ({exc})") from None
     except ValueError:
         hint = (" (it holds a certificate: are the certificate and key swapped?)"
                 if b"-----BEGIN CERTIFICATE-----" in private_key else "")
