@@ -99,7 +99,7 @@ def test_nothing_is_requested_from_a_peer_without_min_ack_delay() -> None:
     _bulk(loop, 1 << 20)
     client: Any = loop.client
     server: Any = loop.server
-    assert not client._ack_frequency.active
+    assert not client.ack_frequency_active
     assert server.paths.primary.space.ack_tracker.ack_eliciting_threshold == 1
     assert not server.is_closed
 
@@ -113,7 +113,7 @@ def test_a_peer_that_advertised_min_ack_delay_gets_no_ack_frequency_unless_we_di
     _bulk(loop, 4 << 20)
     client: Any = loop.client
     server: Any = loop.server
-    assert not client._ack_frequency.active
+    assert not client.ack_frequency_active
     assert server.paths.primary.space.ack_tracker.ack_eliciting_threshold == 1
     assert not server.is_closed
 

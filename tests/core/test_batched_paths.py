@@ -117,6 +117,6 @@ def test_the_idle_deadline_counts_from_the_last_packet_with_at_least_three_ptos(
     server = loop.server
     loop.now += 1.0
     inject_1rtt(loop, b"\x01")  # PING
-    expected = loop.now + max(server._timers.idle_timeout, 3 * server.pto)
-    assert server._timers.idle_deadline() == pytest.approx(expected)
+    expected = loop.now + max(server.idle_timeout, 3 * server.pto)
+    assert server.idle_deadline == pytest.approx(expected)
     assert server.next_timeout() is not None

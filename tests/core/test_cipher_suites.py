@@ -38,7 +38,7 @@ def test_each_suite_is_negotiated_when_it_is_the_only_one(suite: CipherSuite) ->
         server_config=server_config(cipher_suites=(suite,)))
     client: Any = loop.client
     server: Any = loop.server
-    assert client._tls.cipher_suite == suite and server._tls.cipher_suite == suite
+    assert client.cipher_suite == suite and server.cipher_suite == suite
 
 
 def test_server_preference_wins_among_the_clients_offer() -> None:
@@ -50,7 +50,7 @@ def test_server_preference_wins_among_the_clients_offer() -> None:
         server_config=server_config(cipher_suites=("CHACHA20_POLY1305_SHA256",
                                                    "AES_128_GCM_SHA256")))
     client: Any = loop.client
-    assert client._tls.cipher_suite == CipherSuite.CHACHA20_POLY1305_SHA256
+    assert client.cipher_suite == CipherSuite.CHACHA20_POLY1305_SHA256
 
 
 def test_no_common_suite_fails_the_handshake() -> None:

@@ -108,7 +108,7 @@ def test_stateless_reset_terminates_the_client() -> None:
     assert _echo(loop, b"x")
     # the server lost its state; its endpoint answers with a reset for the client's DCID
     dcid = loop.client.paths.primary.peer_cid.cid  # type: ignore[union-attr]
-    token = stateless_reset_token(loop.server._config.stateless_reset_key, dcid)
+    token = stateless_reset_token(loop.server.configuration.stateless_reset_key, dcid)
     reset = b"\x43" + b"\x5a" * 30 + token
     loop.client.receive_datagram(reset, CLIENT_PATH, loop.now)
     loop._collect()
@@ -161,7 +161,7 @@ def test_retry_with_a_bad_integrity_tag_is_ignored() -> None:
     retry = bytearray(encode_retry(client.version, header.scid, b"R" * 8, header.dcid, b"tok"))
     retry[-1] ^= 0xFF
     client.receive_datagram(bytes(retry), CLIENT_PATH, 0.01)
-    assert not client._received_retry
+    assert not client.received_retry
 
 
 def test_quic_v2_handshake_and_transfer() -> None:

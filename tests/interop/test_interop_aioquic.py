@@ -287,7 +287,7 @@ def test_chacha20_only_both_directions(certs: tuple[Path, Path]) -> None:
         async with aioquic_server(certs, "--chacha") as port, tquic.connect(
                 "127.0.0.1", port, client_config(certs)) as conn:
             await fetch_all(conn, [300_000])
-            assert conn.quic._tls.cipher_suite == CipherSuite.CHACHA20_POLY1305_SHA256
+            assert conn.quic.cipher_suite == CipherSuite.CHACHA20_POLY1305_SHA256
         server = await tquic.serve("127.0.0.1", 0, server_config(certs), HqServer(None))
         async with server:
             check_results(await aioquic_client(server.local_address[1], [300_000], certs,

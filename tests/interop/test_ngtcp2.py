@@ -195,7 +195,7 @@ def test_tquic_client_with_chacha20_only_ngtcp2(site: Site, tmp_path: Path) -> N
             client = await connect_h3("127.0.0.1", port, client_config(site), timeout=5)
             async with client:
                 reply = await client.request("GET", f"https://localhost:{port}/1k.bin")
-                suite = client.protocol.quic._tls.cipher_suite
+                suite = client.protocol.quic.cipher_suite
             assert hashlib.sha256(reply.body).hexdigest() == site.digests["1k.bin"]
             assert suite == CipherSuite.CHACHA20_POLY1305_SHA256
 
@@ -350,7 +350,7 @@ def test_ngtcp2_client_chacha20_only_with_tquic(site: Site, tmp_path: Path) -> N
                              f"--ciphers={CHACHA_ONLY}")
             check_downloads(site, ["10m.bin"], tmp_path)
             [(conn, _)] = recorder.connections
-            assert conn.quic._tls.cipher_suite == CipherSuite.CHACHA20_POLY1305_SHA256
+            assert conn.quic.cipher_suite == CipherSuite.CHACHA20_POLY1305_SHA256
 
     run(main())
 

@@ -227,6 +227,25 @@ class QuicConnection:
         return self._is_client
 
     @property
+    def configuration(self) -> QuicConfiguration:
+        return self._config
+
+    @property
+    def received_retry(self) -> bool:
+        """Client: a Retry was received and acted on (RFC 9000 §8.1.2)."""
+        return self._received_retry
+
+    @property
+    def ack_frequency_active(self) -> bool:
+        """ACK_FREQUENCY frames are being sent (draft-ietf-quic-ack-frequency)."""
+        return self._ack_frequency.active
+
+    @property
+    def qlog_enabled(self) -> bool:
+        """A qlog logger is attached (without one the engine keeps no qlog state)."""
+        return self._qlog is not None
+
+    @property
     def version(self) -> int:
         return self._version
 
@@ -416,6 +435,16 @@ class QuicConnection:
         """The connection's probe timeout in seconds (RFC 9002 §6.2.1; with multipath the
         largest of its paths')."""
         return self._timers.pto()
+
+    @property
+    def idle_timeout(self) -> float:
+        """The idle timeout in effect, 0 for none: the smaller of both sides' (RFC 9000 §10.1)."""
+        return self._timers.idle_timeout
+
+    @property
+    def idle_deadline(self) -> float | None:
+        """When the connection times out if nothing arrives (RFC 9000 §10.1)."""
+        return self._timers.idle_deadline()
 
     def _queue_event(self, event: Event) -> None:
         if self._streams.undelivered:
