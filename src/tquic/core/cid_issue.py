@@ -57,7 +57,7 @@ def issue_path_cids(mp: Multipath) -> None:
 
 def _announce(c: QuicConnection, path_id: int, seq: int, cid: bytes, token: bytes) -> None:
     c._cids.index[cid] = path_id
-    c._control.append(FrameRecord(PathNewConnectionIdFrame(path_id, seq, 0, cid, token)))
+    c._control.push(FrameRecord(PathNewConnectionIdFrame(path_id, seq, 0, cid, token)))
     c._queue_event(ConnectionIdIssued(cid, seq, token, path_id))
 
 
@@ -75,7 +75,7 @@ def issue_cids(c: QuicConnection) -> None:
     if c._peer_params is None:
         return
     for entry in c._cids.local[0].replenish(c._peer_params.active_connection_id_limit):
-        c._control.append(FrameRecord(NewConnectionIdFrame(
+        c._control.push(FrameRecord(NewConnectionIdFrame(
             entry.sequence_number, 0, entry.cid, entry.reset_token)))
         c._queue_event(ConnectionIdIssued(entry.cid, entry.sequence_number, entry.reset_token))
 
@@ -84,7 +84,7 @@ def flush_retirements(c: QuicConnection) -> None:
     """RETIRE_CONNECTION_ID (path 0) and PATH_RETIRE_CONNECTION_ID frames owed."""
     pending = c._cids.peer[0].pending_retirements
     for seq in pending:
-        c._control.append(RetireCidRecord(seq))
+        c._control.push(RetireCidRecord(seq))
     pending.clear()
     _flush_path_retirements(c)
 
@@ -94,5 +94,5 @@ def _flush_path_retirements(c: QuicConnection) -> None:
         if path_id == 0:
             continue  # RETIRE_CONNECTION_ID: flush_retirements
         for seq in cids.pending_retirements:
-            c._control.append(FrameRecord(PathRetireConnectionIdFrame(path_id, seq)))
+            c._control.push(FrameRecord(PathRetireConnectionIdFrame(path_id, seq)))
         cids.pending_retirements.clear()

@@ -31,6 +31,7 @@ from tquic.core.ack_frequency import AckFrequency
 from tquic.core.cids import CidTable, LocalCids, PeerCids
 from tquic.core.config import QuicConfiguration
 from tquic.core.conn_base import ConnState, Epoch
+from tquic.core.control_queue import ControlQueue
 from tquic.core.datagram_queue import DatagramQueue, datagram_payload_limit
 from tquic.core.empty_queue import EMPTY, writable
 from tquic.core.events import (
@@ -47,7 +48,6 @@ from tquic.core.path_setup import PathSetup
 from tquic.core.preferred_address import PreferredAddressHandler
 from tquic.core.qlog_events import EngineQlog
 from tquic.core.receiver import Receiver
-from tquic.core.records import Record
 from tquic.core.send_loop import SendLoop
 from tquic.core.streams_api import Streams
 from tquic.core.timers import Timers
@@ -103,10 +103,9 @@ class QuicConnection:
     _local_params: TransportParameters
     _handshake_complete: bool
     _handshake_confirmed: bool
-    _handshake_done_pending: bool
     _early_data_accepted: bool
     _zero_rtt_sent: bool
-    _control: list[Record]  # pending control records, sent in 1-RTT
+    _control: ControlQueue  # control records to send in 1-RTT (core/control_queue.py)
     _datagrams: DatagramQueue
     datagrams_dropped_too_big: int  # queued, then too big for a smaller path's MTU
     _close_frame: ConnectionCloseFrame | None
@@ -181,10 +180,9 @@ class QuicConnection:
         self._remembered_params = None
         self._handshake_complete = False
         self._handshake_confirmed = False
-        self._handshake_done_pending = False
         self._early_data_accepted = False
         self._zero_rtt_sent = False
-        self._control = []
+        self._control = ControlQueue()
         self._datagrams = DatagramQueue(c.datagram_queue_size)
         self.datagrams_dropped_too_big = 0
         self._close_frame = None

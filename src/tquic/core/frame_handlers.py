@@ -237,7 +237,7 @@ class FrameHandlers:
         if outcome.acked:
             rate = c._ack_frequency.on_ack(target, now)
             if rate is not None:
-                c._control.append(FrameRecord(rate))
+                c._control.push(FrameRecord(rate))
         if c._one_rtt is not None:
             c._one_rtt.on_ack_received(largest, target.path_id, now)
 
@@ -351,11 +351,11 @@ class FrameHandlers:
         if stream.max_stream_data_update(now, rtt) is not None and (
                 stream_id not in c._streams.pending_msd):
             c._streams.pending_msd.add(stream_id)
-            c._control.append(MaxStreamDataRecord(stream_id))
+            c._control.push(MaxStreamDataRecord(stream_id))
         if c._streams.window.should_send_update(now, rtt) is not None and (
                 not c._streams.max_data_pending):
             c._streams.max_data_pending = True
-            c._control.append(MAX_DATA)
+            c._control.push(MAX_DATA)
         c._streams.maybe_free(stream_id)
 
     def _on_reset_stream(self, frame: ResetStreamFrame, epoch: int, path: Path,
@@ -377,7 +377,7 @@ class FrameHandlers:
         if c._streams.window.should_send_update(now, rtt) is not None and (
                 not c._streams.max_data_pending):
             c._streams.max_data_pending = True
-            c._control.append(MAX_DATA)
+            c._control.push(MAX_DATA)
         c._streams.maybe_free(stream_id)
 
     def _send_stream_for_frame(self, stream_id: int, frame_type: int) -> SendStream | None:
@@ -398,7 +398,7 @@ class FrameHandlers:
         if stream.on_stop_sending(code):
             # RFC 9000 §3.5: answer with RESET_STREAM carrying the same code.
             c._streams.send_queue.pop(frame.stream_id, None)
-            c._control.append(ResetStreamRecord(frame.stream_id))
+            c._control.push(ResetStreamRecord(frame.stream_id))
             c._queue_event(StopSendingReceived(frame.stream_id, code))
 
     def _on_max_data(self, frame: MaxDataFrame, epoch: int, path: Path, now: float) -> None:
@@ -442,7 +442,7 @@ class FrameHandlers:
         limits.on_streams_blocked(frame.maximum_streams)
         update = limits.max_streams_update()
         if update is not None:
-            c._control.append(MaxStreamsRecord(frame.bidirectional))
+            c._control.push(MaxStreamsRecord(frame.bidirectional))
 
     def _on_new_connection_id(self, frame: NewConnectionIdFrame, epoch: int, path: Path,
                               now: float) -> None:

@@ -260,7 +260,7 @@ class Handshake:
             del c._send_keys[Epoch.ZERO_RTT]
         if not c._is_client:
             # RFC 9001 §4.1.2: the server's handshake is confirmed when it completes.
-            c._handshake_done_pending = True
+            c._control.queue_handshake_done()
             self.confirm(now)
             send_ticket = getattr(tls, "send_session_ticket", None)
             if send_ticket is not None and c._config.ticket_store is not None:
@@ -490,7 +490,7 @@ class Handshake:
         if c.issue_new_tokens and conn._token_manager is not None:
             token = conn._token_manager.create_new_token(
                 conn._paths.primary.network_path.remote, now)
-            conn._control.append(FrameRecord(NewTokenFrame(token)))
+            conn._control.push(FrameRecord(NewTokenFrame(token)))
 
     def _on_zero_rtt_rejected(self) -> None:
         """RFC 9001 §4.6.2: 0-RTT data was not processed: send it again in 1-RTT."""

@@ -219,10 +219,10 @@ class Multipath:
         if chosen is None:
             if blocked_on_cids is not None:
                 peer = c._cids.peer.get(blocked_on_cids)
-                c._control.append(FrameRecord(PathCidsBlockedFrame(
+                c._control.push(FrameRecord(PathCidsBlockedFrame(
                     blocked_on_cids, 0 if peer is None else peer.next_expected_sequence)))
                 raise PathError(f"no connection ID from the peer for path {blocked_on_cids}")
-            c._control.append(FrameRecord(PathsBlockedFrame(self.peer_max)))
+            c._control.push(FrameRecord(PathsBlockedFrame(self.peer_max)))
             raise PathError(f"no unused path ID (peer's maximum is {self.peer_max})")
         peer_cids = c._cids.peer[chosen]
         peer_cid = peer_cids.acquire()
@@ -246,7 +246,7 @@ class Multipath:
             # §"Path Initiation": a path we do not want is closed with PATH_ABANDON
             # sent on another path; the path ID is consumed.
             self.used_ids.add(path_id)
-            c._control.append(FrameRecord(PathAbandonFrame(
+            c._control.push(FrameRecord(PathAbandonFrame(
                 path_id, PathAbandonCode.PATH_RESOURCE_LIMIT_REACHED)))
             return None
         peer_cids = c._cids.peer.get(path_id)
@@ -274,7 +274,7 @@ class Multipath:
         path.local_status_seq += 1
         path.local_backup = backup
         frame_cls = PathStatusBackupFrame if backup else PathStatusAvailableFrame
-        c._control.append(FrameRecord(frame_cls(path.path_id, path.local_status_seq)))
+        c._control.push(FrameRecord(frame_cls(path.path_id, path.local_status_seq)))
         c._queue_event(PathStatusChanged(path.path_id, backup, by_peer=False))
 
     def abandon_path(self, path_id: int, error_code: int = PathAbandonCode.APPLICATION_ABANDON_PATH,
@@ -319,7 +319,7 @@ class Multipath:
         release_controller(path.recovery.controller)
         if not path.abandon_sent:
             path.abandon_sent = True
-            c._control.append(FrameRecord(PathAbandonFrame(path.path_id, int(error_code))))
+            c._control.push(FrameRecord(PathAbandonFrame(path.path_id, int(error_code))))
         # Keep the receive state 3 PTO (§"Path Close") for reordered packets.
         path.abandon_deadline = now + 3 * c._timers.pto()
         c._queue_event(PathAbandoned(path.path_id, int(error_code), by_peer))
@@ -335,7 +335,7 @@ class Multipath:
             c._qlog.path_updated(path.path_id, "closed")
         if self.local_max < MAX_PATH_ID_LIMIT:
             self.local_max += 1
-            c._control.append(FrameRecord(MaxPathIdFrame(self.local_max)))
+            c._control.push(FrameRecord(MaxPathIdFrame(self.local_max)))
         # Path 0's CIDs stay routable while the connection lives (as without multipath).
         cids = c._cids.local.get(path.path_id) if path.path_id else None
         if cids is not None:

@@ -19,7 +19,6 @@ from tquic.core.ack_writer import AckWriter, can_carry
 from tquic.core.conn_base import Epoch
 from tquic.core.packet_draft import PING, TAG, PacketDraft, encode_one
 from tquic.core.records import (
-    HANDSHAKE_DONE,
     NOOP,
     AckRecord,
     CryptoRecord,
@@ -356,7 +355,7 @@ class PacketBuilder:
         """Anything queued that an application-data packet carries."""
         c = self._c
         return bool(c._streams.send_queue) or bool(c._datagrams) or (
-            one_rtt_epoch and (bool(c._control) or c._handshake_done_pending
+            one_rtt_epoch and (bool(c._control.records) or c._control.handshake_done
                                or c._crypto_send[Epoch.ONE_RTT].has_data_to_send()))
 
     def _pacing_allows(self, path: Path, remaining: int, now: float) -> bool:
@@ -393,8 +392,9 @@ class PacketBuilder:
         c = self._c
         used = 0
         if one_rtt_epoch:
-            if c._control or c._handshake_done_pending:
-                used += self._add_control(draft, room - used)
+            control = c._control
+            if control.records or control.handshake_done:
+                used += control.write(draft, room - used, c._streams.control_frame)
             if c._crypto_send[Epoch.ONE_RTT].has_data_to_send():
                 used += self._add_crypto(draft, Epoch.ONE_RTT, room - used)
         if c._datagrams:
@@ -448,30 +448,6 @@ class PacketBuilder:
             draft.padding = max(draft.padding, target - draft.size)
         return used
 
-
-    def _add_control(self, draft: PacketDraft, room: int) -> int:
-        c = self._c
-        control = c._control
-        if not control and not c._handshake_done_pending:
-            return 0
-        used = 0
-        if c._handshake_done_pending and not c._is_client:
-            c._handshake_done_pending = False
-            draft.add(b"\x1e", HANDSHAKE_DONE)
-            used += 1
-        keep: list[Record] = []
-        for i, record in enumerate(control):
-            frame = c._streams.control_frame(record)
-            if frame is None:
-                continue
-            data = encode_one(frame)
-            if len(data) > room - used:
-                keep.extend(control[i:])
-                break
-            draft.add(data, record)
-            used += len(data)
-        c._control = keep
-        return used
 
     def _add_datagrams(self, draft: PacketDraft, room: int) -> int:
         """DATAGRAM frames for a packet on ``draft.path``: those preferring it, those
@@ -559,7 +535,7 @@ class PacketBuilder:
                 break
             blocked = stream.take_blocked_signal()
             if blocked is not None:
-                c._control.append(FrameRecord(_stream_data_blocked(stream_id, blocked)))
+                c._control.push(FrameRecord(_stream_data_blocked(stream_id, blocked)))
         if used:
             draft.payload_len += used
             draft.ack_eliciting = True
@@ -574,7 +550,7 @@ class PacketBuilder:
             if blocked is not None:
                 from tquic.wire.frames import DataBlockedFrame
 
-                c._control.append(FrameRecord(DataBlockedFrame(blocked)))
+                c._control.push(FrameRecord(DataBlockedFrame(blocked)))
         return used
 
 

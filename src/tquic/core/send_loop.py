@@ -246,14 +246,14 @@ class SendLoop:
         no probe, a validated path) holds until something is received, so most of it
         is checked once per call instead of once per packet."""
         c = self._c
-        if not c._streams.send_queue or c._control or path.copies:
+        if not c._streams.send_queue or c._control.records or path.copies:
             return False
         if path.path_id in self._train_ok:
             return True
         space = path.space
         ready = bool(
             c._handshake_confirmed and c._state == ConnState.CONNECTED and c._qlog is None
-            and not c._handshake_done_pending and not c._datagrams
+            and not c._control.handshake_done and not c._datagrams
             and Epoch.INITIAL not in c._send_keys and Epoch.HANDSHAKE not in c._send_keys
             and space.probe_packets == 0 and not path.responses
             and not path.challenge_pending and path.validated
@@ -293,7 +293,8 @@ class SendLoop:
         dcid = peer.cid
         sent = 0
         chosen: list[Path] | None = None  # the scheduler's answer after the last packet
-        while len(out) < stop and streams.send_queue and not c._control:
+        control = c._control
+        while len(out) < stop and streams.send_queue and not control.records:
             if not recovery.can_send(limit):
                 break
             when = recovery.next_send_time(now, limit)

@@ -91,7 +91,7 @@ class Streams:
             if blocked is not None:
                 from tquic.wire.frames import StreamsBlockedFrame
 
-                c._control.append(FrameRecord(StreamsBlockedFrame(blocked, bidirectional)))
+                c._control.push(FrameRecord(StreamsBlockedFrame(blocked, bidirectional)))
             raise StreamUsageError("stream limit reached; wait for MAX_STREAMS")
         self.create(stream_id)
         return stream_id
@@ -116,7 +116,7 @@ class Streams:
             raise StreamUsageError(f"stream {stream_id} has no open sending part")
         if stream.reset(error_code):
             self.send_queue.pop(stream_id, None)
-            c._control.append(ResetStreamRecord(stream_id))
+            c._control.push(ResetStreamRecord(stream_id))
 
     def stop_sending(self, stream_id: int, error_code: int) -> None:
         """Ask the peer to stop sending on a stream (STOP_SENDING, RFC 9000 §3.5)."""
@@ -129,7 +129,7 @@ class Streams:
                 raise StreamUsageError(f"stream {stream_id} has no receiving part")
             return
         if stream.stop_sending(error_code):
-            c._control.append(StopSendingRecord(stream_id))
+            c._control.push(StopSendingRecord(stream_id))
 
     def stream_writable(self, stream_id: int) -> int:
         """Bytes the application may queue on a stream before its buffer is full."""
@@ -183,7 +183,7 @@ class Streams:
             limits = self.uni if is_unidirectional(stream_id) else self.bidi
             limits.on_remote_stream_closed()
             if limits.max_streams_update() is not None:
-                c._control.append(MaxStreamsRecord(not is_unidirectional(stream_id)))
+                c._control.push(MaxStreamsRecord(not is_unidirectional(stream_id)))
 
     def on_packets_acked(self, packets: Iterable[SentPacket], path: Path) -> None:
         """_on_records_acked for each newly acknowledged packet, in order, except that
@@ -257,7 +257,7 @@ class Streams:
 
     def on_records_lost(self, records: Iterable[Record], path: Path) -> None:
         c = self._c
-        control = c._control
+        push = c._control.push
         resent = False
         for record in records:
             if isinstance(record, StreamRecord):
@@ -273,23 +273,23 @@ class Streams:
                     crypto.on_lost(record.offset, record.length, False)
             elif isinstance(record, (FrameRecord, RetireCidRecord, MaxStreamsRecord,
                                      StopSendingRecord)):
-                control.append(record)
+                push(record)
             elif isinstance(record, HandshakeDoneRecord):
-                c._handshake_done_pending = True
+                c._control.queue_handshake_done()
             elif isinstance(record, MaxDataRecord):
                 if not self.max_data_pending:
                     self.max_data_pending = True
-                    control.append(record)
+                    push(record)
             elif isinstance(record, MaxStreamDataRecord):
                 sid = record.stream_id
                 if sid in self.recv and sid not in self.pending_msd:
                     self.pending_msd.add(sid)
-                    control.append(record)
+                    push(record)
             elif isinstance(record, ResetStreamRecord):
                 stream = self.send.get(record.stream_id)
                 if stream is not None:
                     stream.on_reset_lost()
-                    control.append(record)
+                    push(record)
             elif isinstance(record, PmtuProbeRecord):
                 probed = c._paths.get(record.path_id)
                 if probed is not None and probed.pmtud is not None:

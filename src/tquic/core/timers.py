@@ -199,7 +199,7 @@ class Timers:
         c = self._c
         immediate = c._ack_frequency.on_probe()
         if immediate is not None:
-            c._control.append(FrameRecord(immediate))
+            c._control.push(FrameRecord(immediate))
 
     def _requeue_crypto(self, epoch: int, path: Path) -> None:
         c = self._c
