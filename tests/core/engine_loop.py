@@ -139,7 +139,7 @@ def inject_1rtt(loop: Loop, payload: bytes, *, to_server: bool = True) -> None:
     sender = loop.client if to_server else loop.server
     receiver = loop.server if to_server else loop.client
     path = sender._paths.primary
-    keys = sender._one_rtt
+    keys = sender._crypto.one_rtt
     assert keys is not None and path.peer_cid is not None
     pn = path.space.next_pn
     path.space.next_pn += 1

@@ -186,7 +186,7 @@ def inject(loop: MpLoop, payload: bytes, *, to_server: bool = True, path_id: int
     sender = loop.client if to_server else loop.server
     receiver = loop.server if to_server else loop.client
     path = sender.paths.get(path_id)
-    keys = sender._one_rtt
+    keys = sender._crypto.one_rtt
     if path is None or keys is None or path.peer_cid is None:
         raise AssertionError(f"no sending state for path {path_id}")
     pn = path.space.next_pn

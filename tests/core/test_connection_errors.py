@@ -96,7 +96,7 @@ def test_stream_frame_in_an_initial_packet_is_a_protocol_violation() -> None:
 
     loop = make_pair(tls_factory=fake_tls_factory)
     client = loop.client
-    keys = client._send_keys[Epoch.INITIAL]
+    keys = client._crypto.send_keys[Epoch.INITIAL]
     payload = encode_frames([StreamFrame(0, 0, b"x")]) + bytes(1200)
     header = encode_long_header(client.version, PacketType.INITIAL, client._initial_dcid,
                                 client.host_cids[0], b"", len(payload) + 16, 0, 4)

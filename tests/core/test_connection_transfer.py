@@ -41,7 +41,7 @@ def test_handshake_is_confirmed_and_handshake_keys_are_discarded() -> None:
     loop.run_until(lambda: loop.client.handshake_confirmed, max_time=5)
     assert loop.client.handshake_confirmed and loop.server.handshake_confirmed
     for conn in (loop.client, loop.server):
-        assert not conn._send_keys and not conn._recv_keys  # Initial+Handshake gone (§4.9)
+        assert not conn._crypto.send_keys and not conn._crypto.recv_keys  # Initial+Handshake gone (§4.9)
 
 
 def test_one_stream_echo_both_directions() -> None:

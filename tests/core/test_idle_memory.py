@@ -27,12 +27,12 @@ def _confirmed_real_tls() -> object:
 def test_handshake_only_state_is_freed_once_discarded() -> None:
     loop = _confirmed_real_tls()
     for conn in (loop.client, loop.server):  # type: ignore[attr-defined]
-        assert conn._spaces == {}  # Initial and Handshake spaces gone (RFC 9001 §4.9)
-        assert set(conn._crypto_send) == {Epoch.ONE_RTT}
-        assert set(conn._crypto_recv) == {Epoch.ONE_RTT}
-        assert Epoch.INITIAL not in conn._send_keys and Epoch.HANDSHAKE not in conn._send_keys
+        assert conn._crypto.spaces == {}  # Initial and Handshake spaces gone (RFC 9001 §4.9)
+        assert set(conn._crypto.send_streams) == {Epoch.ONE_RTT}
+        assert set(conn._crypto.recv_streams) == {Epoch.ONE_RTT}
+        assert Epoch.INITIAL not in conn._crypto.send_keys and Epoch.HANDSHAKE not in conn._crypto.send_keys
         # The next key phase is derived ahead (§6.3) but its AEAD context waits.
-        assert conn._one_rtt.recv_next._aead is None
+        assert conn._crypto.one_rtt.recv_next._aead is None
         while conn.next_event() is not None:  # drained, the queue is the shared EMPTY
             pass
         assert conn._events is EMPTY
@@ -56,13 +56,13 @@ def test_released_contexts_are_rebuilt_by_the_next_packet() -> None:
     loop = handshake_pair()
     for conn in (loop.client, loop.server):
         conn.release_idle_state()
-        assert conn._one_rtt.send._aead is None and conn._one_rtt.recv._hp_mask is None
+        assert conn._crypto.one_rtt.send._aead is None and conn._crypto.one_rtt.recv._hp_mask is None
     assert _echo(loop, b"after release " * 100) == b"after release " * 100
     # A key update across a release: the next generation is built from key bytes.
     loop.server.release_idle_state()
     loop.client.request_key_update(loop.now)
     assert _echo(loop, b"new phase " * 50) == b"new phase " * 50
-    assert loop.server._one_rtt.recv_phase == 1
+    assert loop.server._crypto.one_rtt.recv_phase == 1
     loop.client.release_idle_state()
     loop.server.release_idle_state()
     assert _echo(loop, b"x" * 3000) == b"x" * 3000

@@ -125,7 +125,7 @@ def test_second_key_update_waits_three_largest_pto_with_multipath() -> None:
     sid = _send(loop, _payload(MB // 4))
     loop.client.request_key_update(loop.now)
     assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 5)
-    keys = loop.client._one_rtt
+    keys = loop.client._crypto.one_rtt
     assert keys is not None and keys.phase_acked_at is not None
     with pytest.raises(KeyUpdateNotAllowed):
         loop.client.request_key_update(keys.phase_acked_at + loop.client.pto)

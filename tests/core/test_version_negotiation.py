@@ -105,7 +105,7 @@ def test_server_keeps_accepting_v1_initials_after_switching() -> None:
                      server_config=server_config(versions=(QUIC_V2, QUIC_V1)),
                      tls_factory=None, drop=drop)
     server: Any = loop.server
-    initial = server._spaces[0].ack_tracker
+    initial = server._crypto.spaces[0].ack_tracker
     assert loop.run_until(lambda: (initial.largest_received or 0) >= 1, max_time=3)
     assert loop.server.version == QUIC_V2 and loop.client.version == QUIC_V1
     state["drop_v2"] = False
@@ -161,9 +161,9 @@ def test_client_chosen_version_mismatch_closes_with_version_negotiation_error() 
     client: Any = loop.client
     client._local_params = replace(client._local_params, version_information=VersionInformation(
         QUIC_V2, (QUIC_V1, QUIC_V2)))
-    client._handshake.init_crypto_streams()
-    client._tls = client._handshake.create_tls()
-    client._tls.start()
+    client._crypto.reset_streams()
+    client._crypto.tls = client._handshake.create_tls()
+    client._crypto.tls.start()
     client._handshake.drain_tls(0.0)
     loop.run_until(lambda: terminated(loop.server_events) is not None, max_time=5)
     event = terminated(loop.server_events)
@@ -258,7 +258,7 @@ def test_client_checks_of_the_servers_version_information() -> None:
 def test_client_hello_peek_finds_version_information_or_gives_up() -> None:
     client: Any = QuicConnection(_client(QUIC_V1, QUIC_V2))
     client.connect(CLIENT_PATH, 0.0)
-    chunk = client._crypto_send[0].next_chunk(1 << 16)
+    chunk = client._crypto.send_streams[0].next_chunk(1 << 16)
     assert chunk is not None and chunk[0] == 0
     info = client_hello_version_information(chunk[1])
     assert info == VersionInformation(QUIC_V1, (QUIC_V1, QUIC_V2))

@@ -31,7 +31,7 @@ def test_quiet_connection_releases_its_key_contexts_and_still_answers(
                                          client_config) as conn:
             assert await _fetch(conn, "/100") == generated_body(100)
             (proto,) = server.connections
-            keys = proto.quic._one_rtt
+            keys = proto.quic._crypto.one_rtt
             deadline = asyncio.get_running_loop().time() + 10
             while keys.send._aead is not None or keys.recv._hp_mask is not None:
                 assert asyncio.get_running_loop().time() < deadline, "never released"

@@ -30,8 +30,9 @@ from tquic.core import closing
 from tquic.core.ack_frequency import AckFrequency
 from tquic.core.cids import CidTable, LocalCids, PeerCids
 from tquic.core.config import QuicConfiguration
-from tquic.core.conn_base import ConnState, Epoch
+from tquic.core.conn_base import ConnState
 from tquic.core.control_queue import ControlQueue
+from tquic.core.crypto_levels import CryptoLevels
 from tquic.core.datagram_queue import DatagramQueue, datagram_payload_limit
 from tquic.core.empty_queue import EMPTY, writable
 from tquic.core.events import (
@@ -53,21 +54,15 @@ from tquic.core.streams_api import Streams
 from tquic.core.timers import Timers
 from tquic.core.tokens import shared_token_manager
 from tquic.crypto.keys import CipherSuite
-from tquic.paths.ack_tracker import AckTracker
 from tquic.paths.manager import PathManager, PathPolicy, PathStats
 from tquic.paths.network_path import Address, NetworkPath
-from tquic.paths.path import MIN_PATH_MTU, PacketSpace, Path
-from tquic.wire.epochs import SpaceId
+from tquic.paths.path import MIN_PATH_MTU, Path
 from tquic.wire.errors import PathAbandonCode, QuicError
 from tquic.wire.frames import ConnectionCloseFrame
 from tquic.wire.params import TransportParameters, decode_transport_parameters
 
 if TYPE_CHECKING:
-    from tquic.core.key_update import OneRttKeys
-    from tquic.core.recv_stream import RecvStream
-    from tquic.core.send_stream import SendStream
     from tquic.core.tokens import TokenManager
-    from tquic.crypto.protection import PacketProtection
 
 class DatagramError(ValueError):
     """send_datagram refused: DATAGRAM not negotiated, or the payload cannot fit."""
@@ -82,15 +77,7 @@ class QuicConnection:
     _state: ConnState
     _events: deque[Event]
     _paths: PathManager
-    _spaces: dict[int, PacketSpace]  # Initial and Handshake, by Epoch
-    _send_keys: dict[int, PacketProtection]  # Initial, 0-RTT, Handshake
-    _recv_keys: dict[int, PacketProtection]
-    _one_rtt: OneRttKeys | None
-    _one_rtt_send_secret: Any
-    _one_rtt_recv_secret: Any
-    _crypto_send: dict[int, SendStream]
-    _crypto_recv: dict[int, RecvStream]
-    _tls: Any
+    _crypto: CryptoLevels  # keys, CRYPTO streams, spaces per epoch; TLS (core/crypto_levels.py)
     _cids: CidTable  # every path's connection IDs, ours and the peer's (core/cids.py)
     _original_dcid: bytes
     _initial_dcid: bytes  # the DCID the client's Initial keys are derived from
@@ -115,7 +102,6 @@ class QuicConnection:
     _token_manager: TokenManager | None
     _peer_address_validated: bool
     _address_validated_by_token: bool
-    _discarded_epochs: set[int]
     _received_any: bool
     _ecn_ce_seen: int
     _rx_ecn: int  # ECN codepoint of the datagram being processed (RFC 9000 §13.4.1)
@@ -154,19 +140,7 @@ class QuicConnection:
         self._receiver = Receiver(self)
         self._path_setup = PathSetup(self)
         self._rx_path: Path | None = None
-        self._spaces = {
-            Epoch.INITIAL: PacketSpace(SpaceId.INITIAL, AckTracker(immediate_space=True), None),
-            Epoch.HANDSHAKE: PacketSpace(SpaceId.HANDSHAKE, AckTracker(immediate_space=True),
-                                         None),
-        }
-        self._send_keys = {}
-        self._recv_keys = {}
-        self._one_rtt = None
-        self._one_rtt_send_secret = None
-        self._one_rtt_recv_secret = None
-        self._crypto_send = {}
-        self._crypto_recv = {}
-        self._tls = None
+        self._crypto = CryptoLevels(self._qlog)
         self._cids = CidTable(LocalCids(c.connection_id_length, c.stateless_reset_key,
                                         generator=c.connection_id_generator),
                               PeerCids(c.active_connection_id_limit))
@@ -197,7 +171,6 @@ class QuicConnection:
         # existed, with a Retry token (RFC 9000 §8.1.2) or a NEW_TOKEN token (§8.1.3),
         # so path 0 starts validated and the 3x amplification limit does not apply.
         self._address_validated_by_token = address_validated and not self._is_client
-        self._discarded_epochs = set()
         self._received_any = False
         self._ecn_ce_seen = 0
         self._rx_ecn = 0
@@ -208,7 +181,6 @@ class QuicConnection:
         self._builder = PacketBuilder(self)
         self._send_loop = SendLoop(self, self._builder)
         self._local_params = TransportParameters()
-        self._handshake.init_crypto_streams()
         remembered = getattr(c.session_ticket, "peer_transport_parameters", None)
         if self._is_client and remembered is not None and c.enable_early_data:
             try:
@@ -309,7 +281,8 @@ class QuicConnection:
 
     @property
     def key_phase(self) -> int:
-        return self._one_rtt.send_phase if self._one_rtt is not None else 0
+        keys = self._crypto.one_rtt
+        return keys.send_phase if keys is not None else 0
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, NetworkPath]]:
         """Datagrams to put on the wire now, each with the network path to send it on
@@ -467,10 +440,7 @@ class QuicConnection:
     def release_idle_state(self) -> None:
         """The connection has gone quiet: drop the OpenSSL contexts of its keys (~7 KB
         of an idle connection's memory, issue 19); the next packet rebuilds them."""
-        if self._one_rtt is not None:
-            self._one_rtt.release()
-        for keys in (*self._send_keys.values(), *self._recv_keys.values()):
-            keys.release()
+        self._crypto.release()
 
     # -- setup -------------------------------------------------------------------------
 
@@ -486,7 +456,7 @@ class QuicConnection:
 
     def connect(self, network_path: NetworkPath, now: float) -> None:
         """Client: start the handshake towards ``network_path``."""
-        if not self._is_client or self._tls is not None:
+        if not self._is_client or self._crypto.tls is not None:
             raise RuntimeError("connect() is for a client, once")
         self._start(network_path, now)
         dcid = os.urandom(max(8, self._config.connection_id_length))
@@ -497,9 +467,9 @@ class QuicConnection:
 
     def _start_tls(self, now: float) -> None:
         self._local_params = self._handshake.build_local_params()
-        self._tls = self._handshake.create_tls()
+        tls = self._crypto.tls = self._handshake.create_tls()
         if self._is_client:
-            self._tls.start()
+            tls.start()
             self._handshake.drain_tls(now)
 
     # -- receiving -----------------------------------------------------------------------
@@ -577,7 +547,7 @@ class QuicConnection:
         """Start a 1-RTT key update (RFC 9001 §6.1).  With multipath and ``now`` given,
         not before 3 x the largest PTO after the previous update was acknowledged
         (draft-ietf-quic-multipath §"Key Phase Update Process")."""
-        keys = self._one_rtt
+        keys = self._crypto.one_rtt
         if not self._handshake_confirmed or keys is None:
             raise KeyUpdateNotAllowed("the handshake is not confirmed")
         if (self._mp and now is not None and keys.updates and keys.phase_acked_at is not None

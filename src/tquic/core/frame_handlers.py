@@ -176,7 +176,7 @@ class FrameHandlers:
 
     def _process_long_ack(self, frame: AckFrame, epoch: int, path: Path, now: float) -> None:
         c = self._c
-        space = c._spaces.get(epoch)
+        space = c._crypto.spaces.get(epoch)
         if space is None:
             # The epoch was discarded by an earlier frame of this packet (the handshake
             # completed): nothing of it is tracked any more (RFC 9002 §6.4).
@@ -238,13 +238,13 @@ class FrameHandlers:
             rate = c._ack_frequency.on_ack(target, now)
             if rate is not None:
                 c._control.push(FrameRecord(rate))
-        if c._one_rtt is not None:
-            c._one_rtt.on_ack_received(largest, target.path_id, now)
+        if c._crypto.one_rtt is not None:
+            c._crypto.one_rtt.on_ack_received(largest, target.path_id, now)
 
     def _on_crypto(self, frame: CryptoFrame, epoch: int, path: Path, now: float) -> None:
         c = self._c
-        stream = c._crypto_recv.get(epoch)
-        if stream is None or epoch in c._discarded_epochs:
+        stream = c._crypto.receive_stream(epoch)
+        if stream is None:
             return
         try:
             stream.on_frame(frame.offset, frame.data)

@@ -14,8 +14,6 @@ from tquic.core.conn_base import ConnState, Epoch
 from tquic.core.events import HandshakeCompleted, SessionTicketReceived
 from tquic.core.pmtud import Pmtud
 from tquic.core.records import FrameRecord
-from tquic.core.recv_stream import RecvStream
-from tquic.core.send_stream import SendStream
 from tquic.core.version_negotiation import (
     MAX_PEEK,
     client_check_server_info,
@@ -25,7 +23,7 @@ from tquic.core.version_negotiation import (
     server_choose_version,
 )
 from tquic.crypto.keys import CipherSuite
-from tquic.crypto.protection import PacketProtection, initial_protections
+from tquic.crypto.protection import PacketProtection
 from tquic.wire.epochs import SpaceId, space_of
 from tquic.wire.errors import QuicError, TransportErrorCode
 from tquic.wire.frames import NewTokenFrame
@@ -42,7 +40,6 @@ if TYPE_CHECKING:
     from tquic.core.config import QuicConfiguration
     from tquic.core.connection import QuicConnection
 
-CRYPTO_BUFFER_LIMIT = 64 * 1024  # bytes of CRYPTO data buffered ahead per epoch (§7.5)
 FRAME_CRYPTO = 0x06
 TPE = TransportErrorCode.TRANSPORT_PARAMETER_ERROR
 
@@ -50,8 +47,9 @@ TPE = TransportErrorCode.TRANSPORT_PARAMETER_ERROR
 class Handshake:
     """TLS driving and key management: the TLS session behind CRYPTO frames, keys per
     epoch, transport parameters, version negotiation.  Owns the version-negotiation
-    state and the TLS factory; the keys and CRYPTO streams are the connection's (the
-    packet builder and the receive path read them per packet)."""
+    state and the TLS factory; the keys, CRYPTO streams and the TLS session it drives
+    are kept by the connection's ``CryptoLevels`` (core/crypto_levels.py), which the
+    packet builder and the receive path read per packet."""
 
     __slots__ = ("_c", "acted_on_vn", "ch_peek", "orig_initial_recv", "original_version",
                  "tickets_seen", "tls_factory")
@@ -73,19 +71,8 @@ class Handshake:
     def setup_initial_keys(self, dcid: bytes) -> None:
         """Initial keys from the client's first DCID (RFC 9001 §5.2; v2: RFC 9369 §3.3.1)."""
         c = self._c
-        send, recv = initial_protections(c._version, dcid, c._is_client)
-        c._send_keys[Epoch.INITIAL] = send
-        c._recv_keys[Epoch.INITIAL] = recv
+        c._crypto.install_initial(c._version, dcid, c._is_client)
         c._initial_dcid = dcid
-        if c._qlog is not None:
-            c._qlog.key_installed(Epoch.INITIAL, True)
-            c._qlog.key_installed(Epoch.INITIAL, False)
-
-    def init_crypto_streams(self) -> None:
-        c = self._c
-        for epoch in (Epoch.INITIAL, Epoch.HANDSHAKE, Epoch.ONE_RTT):
-            c._crypto_send[epoch] = SendStream(-1, max_stream_data=(1 << 62) - 1)
-            c._crypto_recv[epoch] = RecvStream(-1, max_stream_data=CRYPTO_BUFFER_LIMIT)
 
     def build_local_params(self) -> TransportParameters:
         conn = self._c
@@ -177,7 +164,7 @@ class Handshake:
             if not data:
                 return
         try:
-            c._tls.receive(self._tls_epoch(epoch), data)
+            c._crypto.session.receive(self._tls_epoch(epoch), data)
         except QuicError as exc:
             # TlsAlert is a QuicError carrying crypto_error(alert) (RFC 9001 §4.8).
             raise QuicError(exc.error_code, f"TLS: {exc.reason}",
@@ -192,11 +179,11 @@ class Handshake:
 
     def drain_tls(self, now: float) -> None:
         c = self._c
-        tls = c._tls
+        tls = c._crypto.session
         for sec in tls.pop_secrets():
             self._install_secret(int(sec.epoch), bool(sec.is_write), sec.suite, sec.secret)
         for epoch, data in tls.pop_output():
-            c._crypto_send[int(epoch)].write(bytes(data))
+            c._crypto.write(int(epoch), bytes(data))
         if c._is_client:
             tickets = getattr(tls, "new_session_tickets", None) or []
             while self.tickets_seen < len(tickets):
@@ -213,29 +200,13 @@ class Handshake:
 
     def _install_secret(self, epoch: int, is_write: bool, suite: Any, secret: bytes) -> None:
         c = self._c
-        from tquic.core.key_update import OneRttKeys
-
         # RFC 9369 §4: 0-RTT always uses the original version (never the negotiated one).
         version = self._first_flight_version() if epoch == Epoch.ZERO_RTT else c._version
-        protection = PacketProtection.from_secret(suite, secret, version)
-        if c._qlog is not None:
-            c._qlog.key_installed(epoch, is_write)
-        if epoch == Epoch.ONE_RTT:
-            if is_write:
-                c._one_rtt_send_secret = protection
-            else:
-                c._one_rtt_recv_secret = protection
-            if c._one_rtt_send_secret is not None and c._one_rtt_recv_secret is not None:
-                c._one_rtt = OneRttKeys(c._one_rtt_send_secret, c._one_rtt_recv_secret)
-            return
-        if is_write:
-            c._send_keys[epoch] = protection
-        else:
-            c._recv_keys[epoch] = protection
+        c._crypto.install(epoch, is_write, PacketProtection.from_secret(suite, secret, version))
 
     def _on_complete(self, now: float) -> None:
         c = self._c
-        tls = c._tls
+        tls = c._crypto.session
         raw = tls.peer_transport_parameters
         if raw is None:
             raise QuicError(TransportErrorCode.PROTOCOL_VIOLATION, "no peer transport parameters")
@@ -256,8 +227,7 @@ class Handshake:
         c._ack_frequency.start(c._config, c._peer_params)
         if c._is_client and c._zero_rtt_sent and not c._early_data_accepted:
             self._on_zero_rtt_rejected()
-        if Epoch.ZERO_RTT in c._send_keys:
-            del c._send_keys[Epoch.ZERO_RTT]
+        c._crypto.drop_zero_rtt()
         if not c._is_client:
             # RFC 9001 §4.1.2: the server's handshake is confirmed when it completes.
             c._control.queue_handshake_done()
@@ -270,7 +240,7 @@ class Handshake:
             # Nothing more comes from TLS on a QUIC server (RFC 9001 §4.1.3: no
             # post-handshake messages from the client), so keep only its results, not
             # the key schedule and transcript: memory of every idle connection.
-            c._tls = _FinishedTls(tls)
+            c._crypto.tls = _FinishedTls(tls)
 
     def confirm(self, now: float) -> None:
         """RFC 9001 §4.1.2; discard the Handshake keys (§4.9.2)."""
@@ -368,14 +338,14 @@ class Handshake:
                                        client_hello_version_information(client_hello))
         if chosen == original:
             return
-        self.orig_initial_recv = c._recv_keys.get(Epoch.INITIAL)
+        self.orig_initial_recv = c._crypto.recv_keys.get(Epoch.INITIAL)
         c._version = chosen
         # Initial keys of the negotiated version from the client's DCID (RFC 9369 §3.3.1).
         self.setup_initial_keys(c._initial_dcid)
         # TLS has seen nothing yet: start it again with version_information naming the
         # negotiated version as Chosen Version (RFC 9368 §4).
         c._local_params = self.build_local_params()
-        c._tls = self.create_tls()
+        c._crypto.tls = self.create_tls()
 
     def switch_version(self, header: Header) -> bool:
         """A long-header packet whose version is not the connection's: True when it is
@@ -384,7 +354,7 @@ class Handshake:
         version = header.version
         ptype = header.packet_type
         if not c._is_client:
-            if c._tls is None:
+            if c._crypto.tls is None:
                 if version in c._config.versions:
                     c._version = version  # the server speaks the client's version (§6)
                     return True
@@ -401,28 +371,28 @@ class Handshake:
                 or version not in c._config.versions
                 or c._version != self._first_flight_version()
                 or not is_compatible(c._version, version)
-                or Epoch.HANDSHAKE in c._recv_keys
-                or Epoch.HANDSHAKE in c._discarded_epochs
-                or Epoch.INITIAL in c._discarded_epochs):
+                or Epoch.HANDSHAKE in c._crypto.recv_keys
+                or Epoch.HANDSHAKE in c._crypto.discarded
+                or Epoch.INITIAL in c._crypto.discarded):
             return False
         c._version = version
         self.setup_initial_keys(c._initial_dcid)
         # RFC 9369 §4: no 0-RTT in the negotiated version.
-        c._send_keys.pop(Epoch.ZERO_RTT, None)
+        c._crypto.drop_zero_rtt()
         return True
 
     def long_header_keys(self, epoch: int, version: int | None) -> PacketProtection | None:
         """Receive keys for a long-header packet of ``version``."""
         c = self._c
         if version == c._version or epoch != Epoch.INITIAL:
-            return c._recv_keys.get(epoch)
+            return c._crypto.recv_keys.get(epoch)
         return self.orig_initial_recv
 
     @property
     def cipher_suite(self) -> CipherSuite | None:
         """The TLS cipher suite negotiated (RFC 9001 §5.3), None before the ServerHello."""
         c = self._c
-        suite = getattr(c._tls, "cipher_suite", None)
+        suite = getattr(c._crypto.tls, "cipher_suite", None)
         return suite if isinstance(suite, CipherSuite) else None
 
     @property
@@ -430,11 +400,11 @@ class Handshake:
         """The peer's verified end-entity certificate (``cryptography.x509.Certificate``;
         a server sees one only with ``require_client_cert``), None before or without."""
         c = self._c
-        return getattr(c._tls, "peer_certificate", None)
+        return getattr(c._crypto.tls, "peer_certificate", None)
 
     def early_data_accepted_hint(self) -> bool:
         c = self._c
-        return bool(getattr(c._tls, "early_data_accepted", False))
+        return bool(getattr(c._crypto.tls, "early_data_accepted", False))
 
     # -- milestones of the handshake ---------------------------------------------------
 
@@ -502,27 +472,10 @@ class Handshake:
     def discard_epoch(self, epoch: int) -> None:
         """RFC 9001 §4.9: drop keys, stop acknowledging, stop retransmitting (RFC 9002 §6.4)."""
         c = self._c
-        if epoch in c._discarded_epochs:
+        if not c._crypto.discard(epoch):
             return
-        c._discarded_epochs.add(epoch)
-        if c._qlog is not None:
-            c._qlog.key_discarded(epoch)
-        c._send_keys.pop(epoch, None)
-        c._recv_keys.pop(epoch, None)
-        # CRYPTO frames of a discarded epoch are dropped with its packets (their keys
-        # are gone): its reassembly buffer, send buffer and packet-number space can go
-        # too (nothing of the epoch is sent, acknowledged or retransmitted again).
-        # Memory per idle connection: the handshake-only state is freed, not kept.
-        c._crypto_recv.pop(epoch, None)
-        c._crypto_send.pop(epoch, None)
-        space = c._spaces.pop(epoch, None)
-        if space is not None:
-            space.discarded = True
-            space.ack_tracker.discard()
-            space.probe_packets = 0
         if c._paths:
-            c._paths.primary.recovery.discard_space(
-                space_of(epoch))
+            c._paths.primary.recovery.discard_space(space_of(epoch))
 
 
 # A server builds one TlsConfig (parsed certificate chain, private key, validated

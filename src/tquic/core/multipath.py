@@ -124,7 +124,7 @@ class Multipath:
         """§"initial_max_path_id": a cipher suite with a nonce under 12 bytes cannot be
         used with multipath: TRANSPORT_PARAMETER_ERROR."""
         c = self._c
-        keys = c._one_rtt
+        keys = c._crypto.one_rtt
         if c._mp and keys is not None and len(getattr(keys.send, "iv", b"\0" * 12)) < (
                 MIN_NONCE_LENGTH):
             raise QuicError(TransportErrorCode.TRANSPORT_PARAMETER_ERROR,

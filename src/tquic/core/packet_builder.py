@@ -86,7 +86,7 @@ class PacketBuilder:
         data, largest = built
         draft.add(data, AckRecord(space, largest), ack_eliciting=False)
         tracker.on_ack_sent(now, largest)
-        one_rtt = c._one_rtt
+        one_rtt = c._crypto.one_rtt
         if draft.epoch == Epoch.ONE_RTT and one_rtt is not None:
             one_rtt.on_ack_sent(largest)
         return len(data)
@@ -114,7 +114,7 @@ class PacketBuilder:
         drafts: list[PacketDraft] = []
         pad_initial = False
         for epoch in (Epoch.INITIAL, Epoch.HANDSHAKE):
-            if epoch in c._send_keys:
+            if epoch in c._crypto.send_keys:
                 draft = self._build_long(epoch, path, remaining, now, closing)
                 if draft is not None:
                     drafts.append(draft)
@@ -152,7 +152,7 @@ class PacketBuilder:
                 payload += bytes(pad)
             epoch = d.epoch
             if epoch == Epoch.ONE_RTT:
-                keys = c._one_rtt
+                keys = c._crypto.one_rtt
                 if keys is None:
                     raise RuntimeError("1-RTT packet drafted without 1-RTT keys")
                 header = encode_short_header(d.dcid, d.pn, d.pn_len, bool(keys.send_phase))
@@ -165,7 +165,7 @@ class PacketBuilder:
                 scid = initial_cid.cid if initial_cid else b""
                 header = encode_long_header(c._version, _EPOCH_PACKET_TYPE[epoch], d.dcid,
                                             scid, token, len(payload) + TAG, d.pn, d.pn_len)
-                packet = c._send_keys[epoch].protect(header, payload, d.pn)
+                packet = c._crypto.send_keys[epoch].protect(header, payload, d.pn)
                 if epoch == Epoch.ZERO_RTT:
                     c._zero_rtt_sent = True
             out.append(packet)
@@ -179,8 +179,8 @@ class PacketBuilder:
             recovery.on_packet_sent(sent, now)
             if c._qlog is not None:
                 c._qlog.packet_sent(now, epoch, d.pn, size, d.path.path_id, d.records, pad,
-                                       c._one_rtt.send_phase
-                                       if epoch == Epoch.ONE_RTT and c._one_rtt else None)
+                                       c._crypto.one_rtt.send_phase
+                                       if epoch == Epoch.ONE_RTT and c._crypto.one_rtt else None)
             if d.ack_eliciting and epoch == Epoch.ONE_RTT and c._paths.hooks.tracks_packets:
                 c._paths.hooks.on_packet_sent(path, sent, now)
             if d.ack_eliciting:
@@ -189,7 +189,7 @@ class PacketBuilder:
                 if c._activity_since_send:
                     c._activity_since_send = False
                     c._timers.restart_idle_timer(now)
-            if epoch == Epoch.HANDSHAKE and c._is_client and Epoch.INITIAL in c._send_keys:
+            if epoch == Epoch.HANDSHAKE and c._is_client and Epoch.INITIAL in c._crypto.send_keys:
                 # RFC 9001 §4.9.1: a client discards Initial keys when it first sends
                 # a Handshake packet.
                 c._handshake.discard_epoch(Epoch.INITIAL)
@@ -202,8 +202,8 @@ class PacketBuilder:
     def _build_long(self, epoch: int, path: Path, remaining: int, now: float,
                     closing: bool) -> PacketDraft | None:
         c = self._c
-        space = c._spaces[epoch]
-        crypto = c._crypto_send[epoch]
+        space = c._crypto.spaces[epoch]
+        crypto = c._crypto.send_streams[epoch]
         tracker = space.ack_tracker
         probe = space.probe_packets > 0
         has_crypto = crypto.has_data_to_send()
@@ -239,7 +239,7 @@ class PacketBuilder:
 
     def _add_crypto(self, draft: PacketDraft, epoch: int, room: int) -> int:
         c = self._c
-        crypto = c._crypto_send[epoch]
+        crypto = c._crypto.send_streams[epoch]
         used = 0
         while room - used > 16:
             offset = crypto.highest_sent
@@ -333,9 +333,9 @@ class PacketBuilder:
         """1-RTT once its keys may be used to send (the server sends 1-RTT before the
         handshake completes, RFC 9001 §4.1.2), 0-RTT for a client before that."""
         c = self._c
-        if c._one_rtt is not None and (c._handshake_complete or not c._is_client):
+        if c._crypto.one_rtt is not None and (c._handshake_complete or not c._is_client):
             return Epoch.ONE_RTT
-        if (c._is_client and Epoch.ZERO_RTT in c._send_keys
+        if (c._is_client and Epoch.ZERO_RTT in c._crypto.send_keys
                 and not c._handshake_complete and not closing):
             return Epoch.ZERO_RTT
         return None
@@ -356,7 +356,7 @@ class PacketBuilder:
         c = self._c
         return bool(c._streams.send_queue) or bool(c._datagrams) or (
             one_rtt_epoch and (bool(c._control.records) or c._control.handshake_done
-                               or c._crypto_send[Epoch.ONE_RTT].has_data_to_send()))
+                               or c._crypto.send_streams[Epoch.ONE_RTT].has_data_to_send()))
 
     def _pacing_allows(self, path: Path, remaining: int, now: float) -> bool:
         """The congestion window has room and the pacer lets a packet go now; if only
@@ -395,7 +395,7 @@ class PacketBuilder:
             control = c._control
             if control.records or control.handshake_done:
                 used += control.write(draft, room - used, c._streams.control_frame)
-            if c._crypto_send[Epoch.ONE_RTT].has_data_to_send():
+            if c._crypto.send_streams[Epoch.ONE_RTT].has_data_to_send():
                 used += self._add_crypto(draft, Epoch.ONE_RTT, room - used)
         if c._datagrams:
             used += self._add_datagrams(draft, room - used)
@@ -418,16 +418,16 @@ class PacketBuilder:
             draft.payload_len += len(data)
             draft.records.append(AckRecord(space, largest))
             space.ack_tracker.on_ack_sent(now, largest)
-            if c._one_rtt is not None:
-                c._one_rtt.on_ack_sent(largest, path_id)
+            if c._crypto.one_rtt is not None:
+                c._crypto.one_rtt.on_ack_sent(largest, path_id)
         if path_acks and (draft.parts or ack_due):
             for data, ack_space, largest in path_acks:
                 draft.parts.insert(0, data)
                 draft.payload_len += len(data)
                 draft.records.append(AckRecord(ack_space, largest))
                 ack_space.ack_tracker.on_ack_sent(now, largest)
-                if c._one_rtt is not None and ack_space.path_id is not None:
-                    c._one_rtt.on_ack_sent(largest, ack_space.path_id)
+                if c._crypto.one_rtt is not None and ack_space.path_id is not None:
+                    c._crypto.one_rtt.on_ack_sent(largest, ack_space.path_id)
 
     def _add_path_frames(self, draft: PacketDraft, path: Path, room: int) -> int:
         c = self._c

@@ -138,7 +138,7 @@ class PreferredAddressHandler:
         c = self._c
         probe = self.probe
         path = c._paths.get(0)
-        if probe is None or path is None or c._one_rtt is None or now < probe.resend_at:
+        if probe is None or path is None or c._crypto.one_rtt is None or now < probe.resend_at:
             return
         if probe.sent >= MAX_PROBES:
             probe.resend_at = probe.deadline
@@ -147,7 +147,7 @@ class PreferredAddressHandler:
         probe.challenges.add(data)
         probe.sent += 1
         probe.resend_at = now + max(c._timers.pto(), 2 * c._config.initial_rtt)
-        keys = c._one_rtt
+        keys = c._crypto.one_rtt
         space = path.space
         dcid = probe.peer_cid.cid
         pn = space.next_pn

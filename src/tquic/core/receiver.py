@@ -144,8 +144,8 @@ class Receiver:
         frames = parse_frames(payload)
         if c._qlog is not None:
             c._qlog.packet_received(now, epoch, pn, len(packet), path.path_id, frames,
-                                       plain[0], c._one_rtt.updates
-                                       if epoch == Epoch.ONE_RTT and c._one_rtt else None)
+                                       plain[0], c._crypto.one_rtt.updates
+                                       if epoch == Epoch.ONE_RTT and c._crypto.one_rtt else None)
         eliciting, non_probing = c._frame_handlers.handle(frames, epoch, path, header.dcid,
                                                      network_path, now)
         if c._state >= ConnState.DRAINING:
@@ -160,7 +160,7 @@ class Receiver:
         the packet-number space and the nonce.  None: drop (or buffered until the
         1-RTT keys exist)."""
         c = self._c
-        one_rtt = c._one_rtt
+        one_rtt = c._crypto.one_rtt
         if one_rtt is None:
             self._buffer_undecryptable(packet, network_path, now)
             return None
@@ -190,9 +190,9 @@ class Receiver:
                 return None
             space = path.space
         else:
-            if epoch in c._discarded_epochs:
+            if epoch in c._crypto.discarded:
                 return None
-            space = c._spaces[epoch]
+            space = c._crypto.spaces[epoch]
         keys = c._handshake.long_header_keys(epoch, header.version)
         if keys is None:
             if epoch != Epoch.INITIAL:
@@ -299,7 +299,7 @@ class Receiver:
         c._handshake.acted_on_vn = True  # RFC 9368 §4: checked against the server's parameters
         c._handshake.setup_initial_keys(c._initial_dcid)
         c._path_setup.reset_recovery(c._paths.primary)
-        c._handshake.init_crypto_streams()
+        c._crypto.reset_streams()
         c._start_tls(now)
 
     def _on_retry(self, packet: bytes, header: Header, now: float) -> None:

@@ -215,7 +215,7 @@ class SendLoop:
         (§"Path Initiation and Validation"), PTO probes and backup keep-alives — is sent
         before the scheduler distributes the rest."""
         c = self._c
-        if c._one_rtt is None:
+        if c._crypto.one_rtt is None:
             return
         for path in c._paths:
             if not path.usable or path.peer_cid is None:
@@ -254,10 +254,10 @@ class SendLoop:
         ready = bool(
             c._handshake_confirmed and c._state == ConnState.CONNECTED and c._qlog is None
             and not c._control.handshake_done and not c._datagrams
-            and Epoch.INITIAL not in c._send_keys and Epoch.HANDSHAKE not in c._send_keys
+            and Epoch.INITIAL not in c._crypto.send_keys and Epoch.HANDSHAKE not in c._crypto.send_keys
             and space.probe_packets == 0 and not path.responses
             and not path.challenge_pending and path.validated
-            and not c._crypto_send[Epoch.ONE_RTT].has_data_to_send())
+            and not c._crypto.send_streams[Epoch.ONE_RTT].has_data_to_send())
         if ready and c._mp:
             # The PATH_ACKs this path would carry (core/ack_writer.py collect_path_acks).
             ready = not any(p.space.ack_tracker.has_unacked
@@ -285,7 +285,7 @@ class SendLoop:
         space = path.space
         network_path = path.network_path
         limit = min(path.max_datagram_size, c._peer_max_udp)  # validated: no 3x limit
-        keys = c._one_rtt
+        keys = c._crypto.one_rtt
         peer = path.peer_cid
         if keys is None or peer is None:
             return 0, None
@@ -329,7 +329,7 @@ class SendLoop:
         """PATH_RESPONSE to a probe from another address goes back to that address
         (RFC 9000 §8.2.2), padded to 1200 bytes (§8.2.1) and unmarked for ECN; its
         bytes do not count as the path's."""
-        if self._c._one_rtt is None:
+        if self._c._crypto.one_rtt is None:
             return
         for path in self._c._paths:
             if not path.responses:
@@ -353,7 +353,7 @@ class SendLoop:
         congestion controlled (RFC 8899 §4.4), recorded so that its loss is not taken
         for congestion (core/pmtud.py decides the sizes)."""
         c = self._c
-        if c._one_rtt is None or not c._handshake_confirmed:
+        if c._crypto.one_rtt is None or not c._handshake_confirmed:
             return None
         for path in c._paths:
             pmtud = path.pmtud

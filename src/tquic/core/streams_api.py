@@ -230,9 +230,7 @@ class Streams:
             elif isinstance(record, AckRecord):
                 record.space.ack_tracker.on_ack_acked(record.largest)
             elif isinstance(record, CryptoRecord):
-                crypto = c._crypto_send.get(record.epoch)
-                if crypto is not None:
-                    crypto.on_ack(record.offset, record.length, False)
+                c._crypto.on_acked(record)
             elif isinstance(record, ResetStreamRecord):
                 stream = self.send.get(record.stream_id)
                 if stream is not None:
@@ -268,9 +266,7 @@ class Streams:
                     if stream.has_data_to_send():
                         self.send_queue[record.stream_id] = None
             elif isinstance(record, CryptoRecord):
-                crypto = c._crypto_send.get(record.epoch)
-                if crypto is not None and record.epoch not in c._discarded_epochs:
-                    crypto.on_lost(record.offset, record.length, False)
+                c._crypto.on_lost(record)
             elif isinstance(record, (FrameRecord, RetireCidRecord, MaxStreamsRecord,
                                      StopSendingRecord)):
                 push(record)

@@ -82,8 +82,8 @@ class Timers:
         idle_deadline = self.idle_deadline()
         if idle_deadline is not None:
             deadlines.append(idle_deadline)
-        for epoch, space in c._spaces.items():
-            if not space.discarded and epoch in c._recv_keys:
+        for epoch, space in c._crypto.spaces.items():
+            if not space.discarded and epoch in c._crypto.recv_keys:
                 deadline = space.ack_tracker.ack_deadline()
                 if deadline is not None:
                     deadlines.append(deadline)
@@ -91,7 +91,7 @@ class Timers:
             loss = path.recovery.loss_detection_deadline()
             if loss is not None:
                 deadlines.append(loss)
-            if c._one_rtt is not None:
+            if c._crypto.one_rtt is not None:
                 deadline = path.space.ack_tracker.ack_deadline()
                 if deadline is not None:
                     deadlines.append(deadline)
@@ -104,8 +104,8 @@ class Timers:
         pacing = c._builder.pacing_deadline
         if pacing is not None and (c._streams.send_queue or c._datagrams):
             deadlines.append(pacing)
-        if c._one_rtt is not None and c._one_rtt.prev_expiry is not None:
-            deadlines.append(c._one_rtt.prev_expiry)
+        if c._crypto.one_rtt is not None and c._crypto.one_rtt.prev_expiry is not None:
+            deadlines.append(c._crypto.one_rtt.prev_expiry)
         if c._mp:
             deadlines.extend(c._multipath.deadlines())
         preferred = c._preferred.deadline()
@@ -156,8 +156,8 @@ class Timers:
                 # (4 kept) before a slow path's response could come back.
                 path.challenge_pending = True
                 path.challenge_retries += 1
-        if c._one_rtt is not None:
-            c._one_rtt.discard_previous(now)
+        if c._crypto.one_rtt is not None:
+            c._crypto.one_rtt.discard_previous(now)
         if c._mp:
             c._multipath.on_timeout(now)
         if c._preferred.probe is not None:
@@ -187,7 +187,7 @@ class Timers:
             else:
                 epoch = (Epoch.INITIAL if outcome.probe_space == SpaceId.INITIAL
                          else Epoch.HANDSHAKE)
-                space = c._spaces.get(epoch)
+                space = c._crypto.spaces.get(epoch)
                 if space is not None and not space.discarded:
                     space.probe_packets = outcome.probe_packets
                     self._requeue_crypto(epoch, path)
@@ -207,4 +207,4 @@ class Timers:
         for packet in path.recovery.in_flight_packets(space_id):
             for record in packet.frames:
                 if isinstance(record, CryptoRecord):  # probe with the unacknowledged handshake data
-                    c._crypto_send[epoch].on_lost(record.offset, record.length, False)
+                    c._crypto.send_streams[epoch].on_lost(record.offset, record.length, False)
