@@ -303,8 +303,7 @@ def case_chacha20(seed: int = 1) -> CaseOutcome:
               sconf=server_config(cipher_suites=chacha))
     out = CaseOutcome("chacha20", s.run())
     common_checks(out, s)
-    suites = {getattr(getattr(c, "_tls", None), "cipher_suite", None)
-              for c in (*s.client.connections, *s.server.connections)}
+    suites = {c.cipher_suite for c in (*s.client.connections, *s.server.connections)}
     out.check("ChaCha20-Poly1305 negotiated on both ends",
               suites == {CipherSuite.CHACHA20_POLY1305_SHA256})
     return finish(out, t)
