@@ -23,6 +23,14 @@ the best link alone (``/best``).  Then:
 
     sudo python benchmarks/bond.py                        # ~1.5 minutes
     sudo python benchmarks/bond.py --rates 50 25 --seconds 10 --cc bbr1 --json out.json
+    sudo python benchmarks/bond.py --cpu --repeat 2       # only the cpu row, twice (~40 s)
+    sudo python benchmarks/bond.py --cpu --profile prof/  # and where it goes (py-spy)
+
+``--cpu`` runs only the single-flow download through the TUN and prints the CPU
+figures (``--repeat N`` times on the same tunnel); ``--profile DIR`` also samples
+both daemons with py-spy during it (``DIR/client.txt``, ``DIR/server.txt``: raw
+collapsed stacks) and prints where the busy samples went, by module group
+(:func:`breakdown`).
 
 Payload efficiency caps every tunnel figure below 1.0 of the sum: a 1401-byte
 inner packet (the TUN MTU once PMTUD validated the links' 1452-byte UDP payload)
@@ -61,6 +69,86 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _clock_ticks()
+
+
+# Where a sampled stack's innermost tquic/asyncio frame lives -> the group it counts for.
+_GROUPS = (
+    ("tquic/bond/tun.py", "bond TUN syscalls"),
+    ("tquic/bond/", "bond"),
+    ("tquic/h3/", "h3"),
+    ("tquic/io/", "io"),
+    ("tquic/crypto/", "engine crypto"),
+    ("tquic/wire/", "engine wire"),
+    ("tquic/paths/", "engine paths"),
+    ("tquic/cc/", "engine cc"),
+    ("tquic/recovery/", "engine recovery"),
+    ("tquic/core/", "engine core"),
+    ("tquic/", "tquic other"),
+    ("asyncio/", "asyncio"),
+    ("selectors.py", "asyncio"),
+)
+
+
+# Innermost frames of a thread waiting (py-spy's own idle detection misses some): the
+# event loop's epoll, the default executor's workers.
+_IDLE = ("select (", "_worker (", "wait (")
+
+
+def breakdown(raw: str) -> dict[str, float]:
+    """Share of the samples per group (py-spy ``--format raw``: ``frame;frame;… count``
+    lines, outermost first).  A sample counts for the innermost frame that belongs to
+    a group (a builtin such as os.write counts for its caller's group).  The special
+    group "idle" is a thread waiting (:data:`_IDLE`)."""
+    counts: dict[str, int] = {}
+    total = 0
+    for line in raw.splitlines():
+        stack, _, number = line.rpartition(" ")
+        if not stack or not number.isdigit():
+            continue
+        n = int(number)
+        total += n
+        frames = stack.split(";")
+        group = "other"
+        if any(idle in frames[-1] for idle in _IDLE):
+            group = "idle"
+        else:
+            for frame in reversed(frames):
+                found = next((g for key, g in _GROUPS if key in frame), None)
+                if found is not None:
+                    group = found
+                    break
+        counts[group] = counts.get(group, 0) + n
+    return {g: c / total for g, c in sorted(counts.items(), key=lambda i: -i[1])} if total else {}
+
+
+def _py_spy(pid: int, out: Path, seconds: float) -> subprocess.Popen[Any] | None:
+    if shutil.which("py-spy") is None:
+        print("--profile: py-spy is not installed; no profile")
+        return None
+    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--format", "raw",
+                             "--nolineno", "--full-filenames", "--duration", f"{seconds:g}",
+                             "--rate", "200", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def cpu_run(lab: BondLab, client: int, server: int, secs: float,
+            profile: Path | None = None) -> tuple[float, dict[str, Any]]:
+    """One single-flow TUN download: (its Mbit/s, the daemons' CPU figures)."""
+    spies: list[subprocess.Popen[Any]] = []
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
+        for who, pid in (("client", client), ("server", server)):
+            spy = _py_spy(pid, profile / f"{who}.txt", secs)
+            if spy is not None:
+                spies.append(spy)
+    c0, s0, t0 = cpu_seconds(client), cpu_seconds(server), time.monotonic()
+    one = iperf(lab, lab.site_ns, lab.internet_ns, INTERNET, secs, "-R")
+    c1, s1, t1 = cpu_seconds(client), cpu_seconds(server), time.monotonic()
+    for spy in spies:
+        spy.wait(timeout=30)
+    payload_gb = (one["end"]["sum_received"]["bytes"] / 1e9) if "end" in one else float("nan")
+    return received_mbit(one), {"client_s": c1 - c0, "server_s": s1 - s0, "wall_s": t1 - t0,
+                                "payload_gb": payload_gb}
 
 
 def iperf(lab: BondLab, ns_client: str, ns_server: str, target: str, seconds: float,
@@ -133,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cc", default=None, help="both daemons' congestion controller")
     parser.add_argument("--scheduler", default=None, help="both daemons' scheduler")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--cpu", action="store_true",
+                        help="only the cpu row (one TUN download per --repeat)")
+    parser.add_argument("--repeat", type=int, default=1, help="cpu runs with --cpu (default 1)")
+    parser.add_argument("--profile", metavar="DIR", type=Path,
+                        help="sample both daemons with py-spy during the cpu run (into DIR)")
     args = parser.parse_args(argv)
     reason = unavailable_reason()
     if reason is None and shutil.which("iperf3") is None:
@@ -152,9 +245,10 @@ def main(argv: list[str] | None = None) -> int:
                            "scheduler": args.scheduler}
     with tempfile.TemporaryDirectory(prefix="bondbench") as tmp, \
             BondLab([LinkSpec(r) for r in rates], tmp) as lab:
-        best = received_mbit(iperf(lab, lab.site_ns, lab.server_ns, "10.77.1.2", secs, "-R"))
-        out["best_alone"] = best
-        out["mptcp"] = mptcp(lab, secs, rates)
+        if not args.cpu:
+            out["best_alone"] = received_mbit(iperf(lab, lab.site_ns, lab.server_ns,
+                                                    "10.77.1.2", secs, "-R"))
+            out["mptcp"] = mptcp(lab, secs, rates)
         server = lab.start_server(*extra)
         if not lab.wait_for(Path(tmp) / "server.log", "server listening", 20):
             print((Path(tmp) / "server.log").read_text())
@@ -166,14 +260,19 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         lab.wait_for(log, f"link wan{len(rates)} (%wan{len(rates)}): up", 10)
         time.sleep(1.0)
-        c0, s0, t0 = cpu_seconds(client.pid), cpu_seconds(server.pid), time.monotonic()
-        one = iperf(lab, lab.site_ns, lab.internet_ns, INTERNET, secs, "-R")
-        c1, s1, t1 = cpu_seconds(client.pid), cpu_seconds(server.pid), time.monotonic()
-        out["tun_1"] = received_mbit(one)
-        payload_gb = (one["end"]["sum_received"]["bytes"] / 1e9) if "end" in one else float("nan")
-        wall = t1 - t0
-        out["cpu"] = {"client_s": c1 - c0, "server_s": s1 - s0, "wall_s": wall,
-                      "payload_gb": payload_gb}
+        if args.cpu:
+            out["cpu_runs"] = []
+            for k in range(max(1, args.repeat)):
+                rate, cpu = cpu_run(lab, client.pid, server.pid, secs,
+                                    args.profile if k == 0 else None)
+                out["cpu_runs"].append({"mbit": rate, **cpu})
+                _cpu_lines(cpu, f"run {k + 1}: {rate:.1f} Mbit/s")
+            if args.profile is not None:
+                out["profile"] = _profile_lines(args.profile)
+            if args.json:
+                Path(args.json).write_text(json.dumps(out, indent=1))
+            return 0
+        out["tun_1"], out["cpu"] = cpu_run(lab, client.pid, server.pid, secs, args.profile)
         out["tun_4"] = received_mbit(iperf(lab, lab.site_ns, lab.internet_ns, INTERNET, secs,
                                            "-R", "-P", "4"))
         udp = iperf(lab, lab.site_ns, lab.internet_ns, INTERNET, secs, "-R", "-u", "-b",
@@ -213,7 +312,16 @@ def _table(out: dict[str, Any], total: float) -> None:
             ("link 1 alone", best, "plain TCP, no tunnel")]
     for name, value, note in rows:
         print(f"{name:16} {value:8.1f} {value / total:6.2f} {value / best:6.2f}  {note}")
-    cpu = out["cpu"]
+    _cpu_lines(out["cpu"])
+    print(f"link 1 dies ~3 s in: longest time below half the survivor's "
+          f"{out['survivor_alone']:.1f} Mbit/s: {out['dip_below_half_s']:.1f} s; at zero: "
+          f"{out['dip_zero_s']:.1f} s")
+
+
+
+def _cpu_lines(cpu: dict[str, Any], title: str = "") -> None:
+    if title:
+        print(title)
     gb = cpu["payload_gb"]
     rate = gb * 8e3 / cpu["wall_s"] if cpu["wall_s"] else float("nan")  # Mbit/s
     for who in ("client", "server"):
@@ -222,9 +330,21 @@ def _table(out: dict[str, Any], total: float) -> None:
         print(f"cpu {who:6}  {seconds / gb if gb else float('nan'):7.1f} s/GB   "
               f"{cores / (rate / 100) if rate else float('nan'):5.2f} cores per 100 Mbit/s "
               f"({cores:.2f} cores at {rate:.1f} Mbit/s)")
-    print(f"link 1 dies ~3 s in: longest time below half the survivor's "
-          f"{out['survivor_alone']:.1f} Mbit/s: {out['dip_below_half_s']:.1f} s; at zero: "
-          f"{out['dip_zero_s']:.1f} s")
+
+
+def _profile_lines(directory: Path) -> dict[str, dict[str, float]]:
+    shares: dict[str, dict[str, float]] = {}
+    for who in ("client", "server"):
+        path = directory / f"{who}.txt"
+        if not path.exists():
+            continue
+        shares[who] = groups = breakdown(path.read_text())
+        busy = 1.0 - groups.get("idle", 0.0)
+        parts = ", ".join(f"{g} {share / busy:.0%}" for g, share in groups.items()
+                          if g != "idle" and busy > 0)
+        print(f"profile {who} (share of busy samples; idle {groups.get('idle', 0.0):.0%} "
+              f"of all): {parts}")
+    return shares
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def test_finished_tunnels_are_forgotten_on_both_sides() -> None:
             await asyncio.sleep(0.05)
             assert client._tunnels == {}
             assert all(s._owner._tunnels == {} for s in servers)  # type: ignore[attr-defined]
-            assert client.protocol._writers == {}
+            assert client.protocol.streams.writers == {}
 
     run(main)
 

@@ -25,7 +25,6 @@ import asyncio
 import dataclasses
 import logging
 import os
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from tquic.core.cids import stateless_reset_token
 from tquic.core.tokens import KIND_NEW_TOKEN, KIND_RETRY, TokenManager, shared_token_manager
 from tquic.io.admission import Admission, EndpointLimits, RetryPolicy
+from tquic.io.sender import DatagramSender
 from tquic.io.udp import UdpSocket
 from tquic.paths.network_path import Address, NetworkPath
 from tquic.wire.errors import QuicError, TransportErrorCode
@@ -102,7 +102,6 @@ class QuicEndpoint:
         self._sockets = list(sockets)
         if not self._sockets:
             raise ValueError("an endpoint needs at least one socket")
-        self._by_local: dict[Address, UdpSocket] = {s.local_address: s for s in self._sockets}
         self._path_cache: dict[tuple[UdpSocket, Address, str | None], NetworkPath] = {}
         self._routes: dict[bytes, QuicConnectionProtocol] = {}
         self._initial_routes: dict[tuple[bytes, Address], QuicConnectionProtocol] = {}
@@ -110,7 +109,8 @@ class QuicEndpoint:
         self._by_remote: dict[Address, QuicConnectionProtocol] = {}
         self._connections: set[QuicConnectionProtocol] = set()
         self._handshaking: set[QuicConnectionProtocol] = set()
-        self._pending: dict[UdpSocket, deque[tuple[list[bytes], Address, int, str | None]]] = {}
+        self._sender = DatagramSender(self.loop, self.stats, self.limits.send_queue_datagrams,
+                                      self._sockets)
         self._admission = Admission(self.limits, self.loop.time())
         self._handshake_started: dict[QuicConnectionProtocol, float] = {}
         self._sweep: asyncio.TimerHandle | None = None
@@ -205,7 +205,7 @@ class QuicEndpoint:
         if self._closed:
             raise RuntimeError("the endpoint is closed")
         self._sockets.append(sock)
-        self._by_local[sock.local_address] = sock
+        self._sender.add_socket(sock)
         self.loop.add_reader(sock.fileno(), self._on_readable, sock)
 
     def remove_socket(self, sock: UdpSocket) -> None:
@@ -213,13 +213,10 @@ class QuicEndpoint:
         if sock not in self._sockets or len(self._sockets) == 1:
             return
         self._sockets.remove(sock)
-        if self._by_local.get(sock.local_address) is sock:
-            del self._by_local[sock.local_address]
+        self._sender.remove_socket(sock, self._sockets[0])
         for key in [k for k in self._path_cache if k[0] is sock]:
             del self._path_cache[key]
         self.loop.remove_reader(sock.fileno())
-        if self._pending.pop(sock, None) is not None:
-            self.loop.remove_writer(sock.fileno())
         sock.close()
 
     def register_cid(self, cid: bytes, proto: QuicConnectionProtocol) -> None:
@@ -260,10 +257,12 @@ class QuicEndpoint:
             self.close()  # a client endpoint lives as long as its connection
 
     def close(self) -> None:
-        """Close every connection and the sockets (connections get one last flush)."""
+        """Close every connection and the sockets (nothing is sent any more: the
+        connections end without a CONNECTION_CLOSE, their peers time out)."""
         if self._closed:
             return
         self._closed = True
+        self._sender.close()  # nothing leaves after this (the connections' flush below neither)
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
@@ -278,81 +277,15 @@ class QuicEndpoint:
                 logger.debug("closing a connection failed", exc_info=True)
         for sock in self._sockets:
             self.loop.remove_reader(sock.fileno())
-            if sock in self._pending:
-                self.loop.remove_writer(sock.fileno())
             sock.close()
-        self._pending.clear()
 
     # -- sending ----------------------------------------------------------------------
 
     def send_datagrams(self, datagrams: list[tuple[bytes, NetworkPath]],
                        ecn: Callable[[NetworkPath], int] | None = None) -> None:
-        """Send the engine's datagrams, one GSO batch per run of the same path.
-
-        ``ecn`` gives the ECN codepoint of a path's datagrams (the engine's
-        ``ecn_codepoint``, RFC 9000 §13.4.2); a GSO batch shares one cmsg, and a
-        run of one path shares one codepoint.
-        """
-        if self._closed:
-            return
-        start = 0
-        total = len(datagrams)
-        while start < total:
-            path = datagrams[start][1]
-            end = start + 1
-            while end < total and (datagrams[end][1] is path or datagrams[end][1] == path):
-                end += 1
-            batch = [d for d, _ in datagrams[start:end]]
-            local = path.local
-            sock = self._by_local.get(local)
-            # Not a socket's own address: a wildcard socket's, learnt from IP_PKTINFO;
-            # answer from it (the datagram's source is the address the peer sent to).
-            source = None if sock is not None else local[0]
-            self._send(sock or self._sockets[0], batch, path.remote,
-                       ecn(path) if ecn is not None else 0, source)
-            start = end
-
-    def _socket_for(self, local: Address) -> UdpSocket:
-        return self._by_local.get(local) or self._sockets[0]
-
-    def _send(self, sock: UdpSocket, batch: list[bytes], remote: Address, ecn: int = 0,
-              source: str | None = None) -> None:
-        queue = self._pending.get(sock)
-        if queue is not None:
-            self._enqueue(sock, queue, batch, remote, ecn, source)
-            return
-        sent = sock.send_batch(batch, remote, ecn, source)
-        self.stats.datagrams_sent += sent
-        if sent < len(batch):
-            queue = deque()
-            self._pending[sock] = queue
-            self._enqueue(sock, queue, batch[sent:], remote, ecn, source)
-            self.loop.add_writer(sock.fileno(), self._on_writable, sock)
-
-    def _enqueue(self, sock: UdpSocket,
-                 queue: deque[tuple[list[bytes], Address, int, str | None]],
-                 batch: list[bytes], remote: Address, ecn: int, source: str | None) -> None:
-        queued = sum(len(item[0]) for item in queue)
-        room = self.limits.send_queue_datagrams - queued
-        if room < len(batch):
-            # Bounded: beyond the limit datagrams are dropped; loss recovery resends.
-            self.stats.send_queue_overflows += len(batch) - max(room, 0)
-            batch = batch[:max(room, 0)]
-        if batch:
-            queue.append((batch, remote, ecn, source))
-
-    def _on_writable(self, sock: UdpSocket) -> None:
-        queue = self._pending.get(sock)
-        while queue:
-            batch, remote, ecn, source = queue[0]
-            sent = sock.send_batch(batch, remote, ecn, source)
-            self.stats.datagrams_sent += sent
-            if sent < len(batch):
-                queue[0] = (batch[sent:], remote, ecn, source)
-                return
-            queue.popleft()
-        self._pending.pop(sock, None)
-        self.loop.remove_writer(sock.fileno())
+        """Send the engine's datagrams (``tquic.io.sender``: one GSO batch per run of
+        the same path, queued while the socket's buffer is full)."""
+        self._sender.send_datagrams(datagrams, ecn)
 
     def _send_stateless(self, sock: UdpSocket, packet: bytes, remote: Address,
                         now: float) -> bool:

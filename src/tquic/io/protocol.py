@@ -24,7 +24,8 @@ from tquic.core.empty_queue import EMPTY, writable
 from tquic.core.send_stream import StreamUsageError
 from tquic.io.deadline_timer import DeadlineTimer
 from tquic.io.qlog_trace import IoTrace
-from tquic.io.streams import QuicStreamReader, QuicStreamWriter, StreamError, StreamResetError
+from tquic.io.stream_registry import StreamRegistry
+from tquic.io.streams import QuicStreamReader, QuicStreamWriter, StreamError
 from tquic.paths.network_path import Address, NetworkPath
 from tquic.wire.errors import QuicError
 
@@ -65,15 +66,6 @@ class ConnectionClosedError(ConnectionError):
         self.by_peer = by_peer
 
 
-def _is_local_stream(stream_id: int, is_client: bool) -> bool:
-    # RFC 9000 §2.1: the low bit of a stream ID is 0 for client-initiated streams.
-    return (stream_id & 1) == (0 if is_client else 1)
-
-
-def _is_unidirectional(stream_id: int) -> bool:
-    return bool(stream_id & 2)  # RFC 9000 §2.1
-
-
 class QuicConnectionProtocol:
     """A live QUIC connection: streams, datagrams, close; driven by a QuicEndpoint."""
 
@@ -87,8 +79,7 @@ class QuicConnectionProtocol:
         self.network_path = network_path
         self._stream_handler = stream_handler
         self._trace = IoTrace(quic_logger) if quic_logger is not None else None
-        self._readers: dict[int, QuicStreamReader] = {}
-        self._writers: dict[int, QuicStreamWriter] = {}
+        self.streams = StreamRegistry(self, is_client=is_client, announce=self._announce)
         # Created on first use: an asyncio.Queue costs ~4 KB and most connections of
         # a server with a stream handler never need it (memory per idle connection).
         self._accept_q: asyncio.Queue[tuple[QuicStreamReader, QuicStreamWriter]] | None = None
@@ -185,7 +176,7 @@ class QuicConnectionProtocol:
                     self._progress = self._loop.create_future()
                 waiters: list[asyncio.Future[None]] = [self._progress, self._closed]
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        reader, writer = self._create_stream(stream_id)
+        reader, writer = self.streams.create(stream_id)
         if not bidirectional:
             reader.feed_eof()
         return reader, writer
@@ -370,25 +361,15 @@ class QuicConnectionProtocol:
         """The writer of a stream the engine drives directly (an HTTP/3 layer's), created
         on first use: its ``drain()`` waits for send-buffer room, and STOP_SENDING or the
         connection's end reaches it."""
-        writer = self._writers.get(stream_id)
-        if writer is None:
-            writer = self._writers[stream_id] = QuicStreamWriter(self, stream_id)
-        return writer
+        return self.streams.writer(stream_id)
 
     def registered_writer(self, stream_id: int) -> QuicStreamWriter | None:
         """The stream's writer if one was created (``stream_writer``), else None."""
-        return self._writers.get(stream_id)
+        return self.streams.writers.get(stream_id)
 
     def drop_writer(self, stream_id: int) -> QuicStreamWriter | None:
         """Forget a finished stream's writer; returns it (None if there was none)."""
-        return self._writers.pop(stream_id, None)
-
-    def _create_stream(self, stream_id: int) -> tuple[QuicStreamReader, QuicStreamWriter]:
-        reader = QuicStreamReader(stream_id)
-        writer = QuicStreamWriter(self, stream_id)
-        self._readers[stream_id] = reader
-        self._writers[stream_id] = writer
-        return reader, writer
+        return self.streams.writers.pop(stream_id, None)
 
     def _check_open(self) -> None:
         if self._terminated is not None:
@@ -439,7 +420,8 @@ class QuicConnectionProtocol:
             if self._trace is not None:
                 self._trace.flush(now, datagrams, getattr(self._quic, "paths", ()))
             self._process_events()
-            self._wake_writers()
+            if self.streams.writers:
+                self.streams.wake_writers(self.stream_writable)
             progress, self._progress = self._progress, None
             if progress is not None and not progress.done():
                 progress.set_result(None)
@@ -452,11 +434,6 @@ class QuicConnectionProtocol:
     def connection_made(self) -> None:
         """Called once the endpoint has routed the connection: first flush."""
         self.flush()
-
-    def _wake_writers(self) -> None:
-        for stream_id, writer in self._writers.items():
-            if writer.waiting and self.stream_writable(stream_id):
-                writer.wake_drain()
 
     def _arm_timer(self) -> None:
         deadline = self._quic.next_timeout()
@@ -505,12 +482,7 @@ class QuicConnectionProtocol:
 
     def _handle_event(self, event: ev.Event) -> None:
         if isinstance(event, ev.StreamDataReceived):
-            reader = self._readers.get(event.stream_id)
-            if reader is None:
-                reader = self._peer_stream(event.stream_id)
-            reader.feed_data(event.data)
-            if event.end_stream:
-                reader.feed_eof()
+            self.streams.data_received(event)
         elif isinstance(event, ev.DatagramReceived):
             queue = self._datagrams = writable(self._datagrams)
             if len(queue) >= self._datagram_limit:
@@ -534,16 +506,9 @@ class QuicConnectionProtocol:
             if not self._connected.done():
                 self._connected.set_result(None)
         elif isinstance(event, ev.StreamReset):
-            reader = self._readers.get(event.stream_id) or self._peer_stream(event.stream_id)
-            reader.set_exception(StreamResetError(
-                f"stream {event.stream_id} reset by peer (error 0x{event.error_code:x})",
-                event.error_code))
+            self.streams.reset(event)
         elif isinstance(event, ev.StopSendingReceived):
-            writer = self._writers.get(event.stream_id)
-            if writer is not None:
-                writer.set_exception(StreamError(
-                    f"peer stopped stream {event.stream_id} (error 0x{event.error_code:x})",
-                    event.error_code))
+            self.streams.stop_sending(event)
         elif isinstance(event, ev.SessionTicketReceived):
             self.session_ticket = event.ticket
         elif isinstance(event, ev.NewTokenReceived):
@@ -563,19 +528,14 @@ class QuicConnectionProtocol:
         elif isinstance(event, ev.ConnectionTerminated):
             self._on_terminated(event)
 
-    def _peer_stream(self, stream_id: int) -> QuicStreamReader:
-        reader, writer = self._create_stream(stream_id)
-        if _is_local_stream(stream_id, self.is_client):
-            return reader  # e.g. data on a stream we opened but forgot; nothing to announce
-        if _is_unidirectional(stream_id):
-            writer._closed = True  # we cannot send on the peer's unidirectional stream
+    def _announce(self, reader: QuicStreamReader, writer: QuicStreamWriter) -> None:
+        """A stream the peer opened: to the stream handler, or to ``accept_stream``."""
         if self._stream_handler is not None:
             task = self._loop.create_task(self._run_handler(reader, writer))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         else:
             self._accept_queue.put_nowait((reader, writer))
-        return reader
 
     async def _run_handler(self, reader: QuicStreamReader, writer: QuicStreamWriter) -> None:
         handler = self._stream_handler
@@ -601,10 +561,7 @@ class QuicConnectionProtocol:
         self._terminated_at = self._loop.time()
         if not self._connected.done():
             self._connected.set_exception(error)
-        for reader in self._readers.values():
-            reader.set_exception(error)
-        for writer in self._writers.values():
-            writer.set_exception(error)
+        self.streams.fail(error)
         waiter, self._datagram_waiter = self._datagram_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

@@ -41,7 +41,7 @@ import ipaddress
 import logging
 import socket
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tquic.paths.network_path import Address
@@ -69,6 +69,7 @@ GSO_MAX_BYTES = 65507
 RECV_BUFFER_SIZE = 65535  # one GRO super-datagram at most
 SOCKET_BUFFER_SIZE = 4 << 20
 _PEER_CACHE_SIZE = 1024  # normalized peer addresses remembered per socket
+_PLAN_CACHE_SIZE = 1024  # (peer, ECN, source) -> (kernel address, cmsgs) per socket
 
 ECN_NOT_ECT = 0
 ECN_ECT1 = 1
@@ -169,6 +170,7 @@ class UdpSocket:
         "_gso",
         "_peers",
         "_pktinfo",
+        "_plans",
         "family",
         "features",
         "gro_reads",
@@ -184,6 +186,11 @@ class UdpSocket:
         # Raw socket address -> normalized Address, so a datagram from a known peer
         # costs a dict lookup, not a normalization.
         self._peers: dict[object, Address] = {}
+        # (peer, ECN codepoint, source) -> (the address sendmsg wants, the cmsgs): built
+        # once per peer, not per send (parsing the host to tell IPv4 from IPv6 and
+        # packing a pktinfo cost ~4 % of a busy server's CPU when done per batch).
+        self._plans: dict[tuple[Address, int, str | None],
+                          tuple[tuple[str, int], list[tuple[int, int, bytes]]]] = {}
         sock.setblocking(False)
         dual_stack = False
         if self.family == socket.AF_INET6:
@@ -286,6 +293,20 @@ class UdpSocket:
         self._gso = False
         self.features = _replace_features(self.features, gso=False)
 
+    def _plan(self, addr: Address, ecn: int, source: str | None
+              ) -> tuple[tuple[str, int], list[tuple[int, int, bytes]]]:
+        """The kernel's form of ``addr`` and the cmsgs of a send to it (cached)."""
+        key = (addr, ecn, source)
+        plan = self._plans.get(key)
+        if plan is None:
+            cmsgs = self._ecn_cmsg(ecn, addr)
+            if source is not None and self._pktinfo:
+                cmsgs = [*cmsgs, _pktinfo_cmsg(source, addr)]
+            if len(self._plans) >= _PLAN_CACHE_SIZE:
+                self._plans.clear()  # bounded: many peers only cost a rebuild
+            plan = self._plans[key] = (self._target(addr), cmsgs)
+        return plan
+
     def _target(self, addr: Address) -> tuple[str, int]:
         if self.family == socket.AF_INET6 and self.features.dual_stack:
             return (_mapped(addr[0]), addr[1])
@@ -303,7 +324,8 @@ class UdpSocket:
 
     def send(self, data: bytes, addr: Address, ecn: int = ECN_NOT_ECT) -> bool:
         """Send one datagram; False when the socket buffer is full (try again later)."""
-        return self._sendmsg([data], addr, self._ecn_cmsg(ecn, addr))
+        target, cmsgs = self._plan(addr, ecn, None)
+        return self._sendmsg([data], target, cmsgs)
 
     def send_batch(self, datagrams: Sequence[bytes], addr: Address,
                    ecn: int = ECN_NOT_ECT, source: str | None = None) -> int:
@@ -315,25 +337,30 @@ class UdpSocket:
         QUIC's loss recovery owns that case.  ``source``: the local address to
         send from, on a wildcard socket bound with ``pktinfo`` (else ignored).
         """
-        cmsgs = self._ecn_cmsg(ecn, addr)
-        if source is not None and self._pktinfo:
-            cmsgs = [*cmsgs, _pktinfo_cmsg(source, addr)]
-        sent = 0
+        target, cmsgs = self._plan(addr, ecn, source)
         total = len(datagrams)
+        if total == 1 or not self._gso:
+            # One datagram per call: the common case of a paced sender.
+            for sent, datagram in enumerate(datagrams):
+                if not self._sendmsg([datagram], target, cmsgs):
+                    return sent
+            return total
+        sent = 0
         while sent < total:
             count = self._gso_run(datagrams, sent) if self._gso else 1
             if count > 1:
                 size = len(datagrams[sent])
                 gso = [*cmsgs, (SOL_UDP, UDP_SEGMENT, _U16.pack(size))]
                 try:
-                    if not self._sendmsg(datagrams[sent:sent + count], addr, gso, raise_io=True):
+                    if not self._sendmsg(datagrams[sent:sent + count], target, gso,
+                                         raise_io=True):
                         return sent
                 except OSError as exc:
                     # EIO: the device has no checksum offload; fall back for good.
                     logger.debug("GSO send failed (%s); sending one datagram per call", exc)
                     self.disable_gso()
                     continue
-            elif not self._sendmsg([datagrams[sent]], addr, cmsgs):
+            elif not self._sendmsg([datagrams[sent]], target, cmsgs):
                 return sent
             sent += count
         return sent
@@ -353,10 +380,11 @@ class UdpSocket:
                 break
         return end - start
 
-    def _sendmsg(self, buffers: Iterable[bytes], addr: Address,
+    def _sendmsg(self, buffers: Sequence[bytes], target: tuple[str, int],
                  cmsgs: list[tuple[int, int, bytes]], raise_io: bool = False) -> bool:
+        """One sendmsg to ``target`` (already in the socket's address form, ``_plan``)."""
         try:
-            self.sock.sendmsg(list(buffers), cmsgs, 0, self._target(addr))
+            self.sock.sendmsg(buffers, cmsgs, 0, target)
         except (BlockingIOError, InterruptedError):
             return False
         except OSError as exc:
@@ -366,10 +394,11 @@ class UdpSocket:
                 # The platform refuses our ECN cmsg: stop marking (RFC 9000 §13.4.2 allows it).
                 logger.debug("ECN marking refused (%s); sending unmarked", exc)
                 self.features = _replace_features(self.features, ecn_send=False)
+                self._plans.clear()  # their cmsgs carry the ECN marking
                 stripped = [c for c in cmsgs if c[1] not in (IP_TOS, IPV6_TCLASS)
                             or c[0] == SOL_UDP]
-                return self._sendmsg(buffers, addr, stripped, raise_io)
-            logger.debug("send to %s failed: %s", addr, exc)
+                return self._sendmsg(buffers, target, stripped, raise_io)
+            logger.debug("send to %s failed: %s", target, exc)
         return True
 
     # -- receiving --------------------------------------------------------------------
