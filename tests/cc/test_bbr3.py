@@ -58,7 +58,7 @@ def test_startup_exits_after_three_rounds_without_25_percent_growth() -> None:
     assert plateau_round is not None and cc.round_count - plateau_round in (3, 4)
     assert cc.state is Bbr3State.DRAIN
     assert cc.pacing_gain == BBR3_PARAMS.drain_pacing_gain
-    assert math.isinf(cc.inflight_hi)  # no loss: no upper bound yet
+    assert math.isinf(cc.bounds.inflight_hi)  # no loss: no upper bound yet
 
 
 def test_startup_exits_on_loss_above_threshold_and_sets_inflight_hi() -> None:
@@ -71,7 +71,7 @@ def test_startup_exits_on_loss_above_threshold_and_sets_inflight_hi() -> None:
         pipe.run_until(t)
     assert cc.state is not Bbr3State.STARTUP and cc.full_bw_reached
     assert cc.full_bw_count < 3  # it left on loss, not on the bandwidth plateau
-    assert math.isfinite(cc.inflight_hi) and cc.inflight_hi > 0
+    assert math.isfinite(cc.bounds.inflight_hi) and cc.bounds.inflight_hi > 0
 
 
 def test_startup_ignores_loss_below_threshold() -> None:
@@ -80,7 +80,7 @@ def test_startup_ignores_loss_below_threshold() -> None:
     pipe = Pipe(cc, RATE, RTT, drop=lambda pn: pn > 0 and pn % 200 == 0)
     trace(cc, pipe, 0.25, step=0.001)
     assert pipe.lost  # it did lose
-    assert cc.state is Bbr3State.STARTUP and math.isinf(cc.inflight_hi)
+    assert cc.state is Bbr3State.STARTUP and math.isinf(cc.bounds.inflight_hi)
 
 
 def test_probe_bw_phases_cycle_down_cruise_refill_up_down() -> None:
@@ -125,14 +125,14 @@ def test_loss_while_probing_up_sets_inflight_hi_and_goes_down() -> None:
     while cc.state is not Bbr3State.PROBE_BW_UP and t < 5:
         t += 0.001
         pipe.run_until(t)
-    assert cc.state is Bbr3State.PROBE_BW_UP and math.isinf(cc.inflight_hi)
+    assert cc.state is Bbr3State.PROBE_BW_UP and math.isinf(cc.bounds.inflight_hi)
     # Lose 5 % of the next 200 packets: more than BBRLossThresh of a flight.
     burst.update(range(pipe.next_pn + 20, pipe.next_pn + 220, 20))
     pipe.run_until(t + 0.2)
-    assert math.isfinite(cc.inflight_hi)
+    assert math.isfinite(cc.bounds.inflight_hi)
     assert state_of(cc) is not Bbr3State.PROBE_BW_UP
     # "BBRHandleInflightTooHigh": never below beta x the target inflight.
-    assert cc.inflight_hi >= 0.7 * min(cc.bw * cc.min_rtt, cc.congestion_window) - MDS
+    assert cc.bounds.inflight_hi >= 0.7 * min(cc.bw * cc.min_rtt, cc.congestion_window) - MDS
 
 
 def test_loss_outside_probing_cuts_bw_lo_and_inflight_lo_by_beta_at_most() -> None:
@@ -143,15 +143,15 @@ def test_loss_outside_probing_cuts_bw_lo_and_inflight_lo_by_beta_at_most() -> No
     while cc.state is not Bbr3State.PROBE_BW_CRUISE and t < 5:
         t += 0.001
         pipe.run_until(t)
-    assert math.isinf(cc.bw_lo) and math.isinf(cc.inflight_lo)
+    assert math.isinf(cc.bounds.bw_lo) and math.isinf(cc.bounds.inflight_lo)
     max_bw = cc.max_bw
     drops.add(pipe.next_pn + 5)
     pipe.run_until(t + 3 * RTT)
     assert cc.state is Bbr3State.PROBE_BW_CRUISE
     # "BBRLossLowerBounds": bw_lo = max(bw_latest, beta * bw_lo) with bw_lo from max_bw.
-    assert 0.7 * max_bw <= cc.bw_lo <= max_bw
-    assert math.isfinite(cc.inflight_lo)
-    assert cc.congestion_window <= cc.inflight_lo
+    assert 0.7 * max_bw <= cc.bounds.bw_lo <= max_bw
+    assert math.isfinite(cc.bounds.inflight_lo)
+    assert cc.congestion_window <= cc.bounds.inflight_lo
 
 
 def test_probe_rtt_when_min_rtt_is_stale_for_200_ms_and_a_round() -> None:
@@ -186,7 +186,7 @@ def test_ecn_ce_above_threshold_ends_startup() -> None:
     pipe = Pipe(cc, 100e6, RTT, ce=lambda pn: pn >= 200)
     trace(cc, pipe, 0.5, step=0.001)
     assert cc.full_bw_reached and cc.state is not Bbr3State.STARTUP
-    assert math.isfinite(cc.inflight_hi)
+    assert math.isfinite(cc.bounds.inflight_hi)
 
 
 def test_app_limited_samples_do_not_lower_max_bw() -> None:

@@ -72,13 +72,13 @@ def test_probe_that_went_too_high_makes_the_next_one_precautionary() -> None:
     drops: set[int] = set()
     pipe = Pipe(cc, RATE, RTT, drop=lambda pn: pn in drops)
     _probe_up_with_burst_loss(cc, drops, pipe)
-    assert cc.prev_probe_too_high and math.isfinite(cc.inflight_hi)
+    assert cc.prev_probe_too_high and math.isfinite(cc.bounds.inflight_hi)
     drops.clear()
     t = run_to(cc, pipe, Bbr3State.PROBE_BW_UP)
     # (This pipe has no queue limit, so the lossy probe left inflight_hi above what
     # max_inflight lets into flight; put it just above the flight, where a real
     # buffer would have.)
-    cc.inflight_hi = float(pipe.bytes_in_flight + 2 * MDS)
+    cc.bounds.inflight_hi = float(pipe.bytes_in_flight + 2 * MDS)
     assert cc.prev_probe_too_high
     while cc.state is Bbr3State.PROBE_BW_UP and t < 10:
         t += 0.0005
@@ -153,7 +153,7 @@ def test_exiting_fast_recovery_restores_the_saved_cwnd() -> None:
     cc.on_packets_lost([LostPacket(pn, MDS, sent)], pipe.bytes_in_flight, pipe.now)
     assert cc.in_recovery and cc.prior_cwnd == pytest.approx(before, abs=1)  # SaveCwnd
     cc._cwnd = float(cc.min_pipe_cwnd)  # as if something had cut it meanwhile
-    cc.loss_in_round = False  # (keep the short-term model out of this test)
+    cc.bounds.loss_in_round = False  # (keep the short-term model out of this test)
     t = pipe.now
     while cc.in_recovery and t < pipe.now + 4 * RTT:
         t += 0.0005
@@ -161,7 +161,7 @@ def test_exiting_fast_recovery_restores_the_saved_cwnd() -> None:
     assert not cc.in_recovery
     # RestoreCwnd, then SetCwnd / BoundCwndForModel (the loss round may have set
     # inflight_lo meanwhile).
-    assert cc.congestion_window >= min(before, cc.max_inflight, cc.inflight_lo) - MDS
+    assert cc.congestion_window >= min(before, cc.max_inflight, cc.bounds.inflight_lo) - MDS
     assert cc.congestion_window > 4 * cc.min_pipe_cwnd
 
 

@@ -70,7 +70,7 @@ def test_persistent_congestion_keeps_the_pre_collapse_cwnd_as_inflight_lo() -> N
     before = cc.congestion_window
     cc.on_persistent_congestion(pipe.now)
     assert cc.congestion_window == cc.min_pipe_cwnd
-    assert cc.inflight_lo == pytest.approx(before, abs=1) and cc.full_bw == 0.0
+    assert cc.bounds.inflight_lo == pytest.approx(before, abs=1) and cc.full_bw == 0.0
 
 
 def test_first_loss_of_a_round_restarts_the_loss_round() -> None:
@@ -79,13 +79,13 @@ def test_first_loss_of_a_round_restarts_the_loss_round() -> None:
     pipe = Pipe(cc, RATE, RTT)
     run_to(cc, pipe, Bbr3State.PROBE_BW_CRUISE)
     pipe.run_until(pipe.now + 0.1)
-    assert not cc.loss_in_round
+    assert not cc.bounds.loss_in_round
     lose_one_in_flight(cc, pipe)
-    assert cc.loss_in_round and cc.loss_round_delivered == cc.sampler.delivered
-    marked = cc.loss_round_delivered
+    assert cc.bounds.loss_in_round and cc.bounds.loss_round_delivered == cc.sampler.delivered
+    marked = cc.bounds.loss_round_delivered
     pipe.run_until(pipe.now + 0.002)  # some deliveries, same round
     lose_one_in_flight(cc, pipe)
-    assert cc.loss_round_delivered == marked
+    assert cc.bounds.loss_round_delivered == marked
 
 
 def test_lower_bounds_adapt_one_round_after_the_loss_by_beta_at_most() -> None:
@@ -96,11 +96,11 @@ def test_lower_bounds_adapt_one_round_after_the_loss_by_beta_at_most() -> None:
     cwnd, max_bw = cc.congestion_window, cc.max_bw
     lose_one_in_flight(cc, pipe)
     pipe.run_until(pipe.now + 0.5 * RTT)
-    assert math.isinf(cc.bw_lo)  # the loss round is not over yet
+    assert math.isinf(cc.bounds.bw_lo)  # the loss round is not over yet
     pipe.run_until(pipe.now + 1.5 * RTT)
     # "BBRLossLowerBounds": max(latest, BBRBeta x bound), bounds from max_bw / cwnd.
-    assert 0.7 * max_bw <= cc.bw_lo <= max_bw
-    assert 0.7 * cwnd <= cc.inflight_lo <= cwnd
+    assert 0.7 * max_bw <= cc.bounds.bw_lo <= max_bw
+    assert 0.7 * cwnd <= cc.bounds.inflight_lo <= cwnd
 
 
 def test_lower_bounds_are_not_touched_while_probing() -> None:
@@ -110,11 +110,11 @@ def test_lower_bounds_are_not_touched_while_probing() -> None:
     drops: set[int] = set()
     pipe = Pipe(cc, RATE, RTT, drop=lambda pn: pn in drops)
     run_to(cc, pipe, Bbr3State.PROBE_BW_REFILL)
-    assert math.isinf(cc.bw_lo) and math.isinf(cc.inflight_lo)
+    assert math.isinf(cc.bounds.bw_lo) and math.isinf(cc.bounds.inflight_lo)
     drops.add(pipe.next_pn + 5)  # one loss, so that the probe runs for rounds
     t = pipe.now
     while cc.state in (Bbr3State.PROBE_BW_REFILL, Bbr3State.PROBE_BW_UP) and t < 6:
-        assert math.isinf(cc.bw_lo) and math.isinf(cc.inflight_lo)
+        assert math.isinf(cc.bounds.bw_lo) and math.isinf(cc.bounds.inflight_lo)
         t += 0.001
         pipe.run_until(t)
     assert pipe.lost
@@ -126,10 +126,10 @@ def test_one_random_loss_does_not_end_a_probe() -> None:
     cc = Bbr3(MDS, seed=3)
     pipe = Pipe(cc, RATE, RTT)
     run_to(cc, pipe, Bbr3State.PROBE_BW_UP)
-    hi = cc.inflight_hi
+    hi = cc.bounds.inflight_hi
     assert pipe.bytes_in_flight > 50 * MDS
     lose_one_in_flight(cc, pipe)
-    assert cc.state is Bbr3State.PROBE_BW_UP and cc.inflight_hi == hi
+    assert cc.state is Bbr3State.PROBE_BW_UP and cc.bounds.inflight_hi == hi
 
 
 def test_inflight_at_loss_never_goes_below_the_flight_before_the_packet() -> None:
@@ -137,14 +137,14 @@ def test_inflight_at_loss_never_goes_below_the_flight_before_the_packet() -> Non
     cc = Bbr3(MDS, seed=1)
     cc.sampler.on_packet_sent(SentInfo(1, MDS, 0.0, 50 * MDS, False))
     ((state, _),) = cc.sampler.on_loss([LostPacket(1, MDS, 0.0)])
-    assert cc._inflight_at_loss(state, 10 * MDS) == pytest.approx(49 * MDS)
+    assert cc.bounds.inflight_at_loss(state, 10 * MDS) == pytest.approx(49 * MDS)
 
 
 def test_cruise_caps_inflight_lo_at_inflight_hi() -> None:
     cc = Bbr3(MDS, seed=1)
-    cc.inflight_lo, cc.inflight_hi = 100 * MDS, 60 * MDS
+    cc.bounds.inflight_lo, cc.bounds.inflight_hi = 100 * MDS, 60 * MDS
     cc._start_probe_bw_cruise()
-    assert cc.inflight_lo == 60 * MDS
+    assert cc.bounds.inflight_lo == 60 * MDS
 
 
 @pytest.mark.parametrize("params", [BBR3_PARAMS, BBR2_PARAMS], ids=lambda p: p.name)

@@ -21,18 +21,7 @@ packet is judged with C.lost counted up to it ("HandleLostPacket"), and only
 that ends a bandwidth probe in v3 (v2 also ends it on the per-ACK sample).
 ECN-CE is read as BBRv2 / Linux v3 do (the draft leaves the ECN response open).
 Not implemented: the undo of spurious loss recovery (§5.5.11): the loss
-detector does not report spurious losses.
-
-Random loss, as the draft intends it: the long-term bound (inflight_hi) ignores a
-loss rate below BBRLossThresh, but the short-term bounds do not --
-BBRLossLowerBounds runs at the end of every round with any loss outside probing,
-floored by what that round delivered, and a lost packet is not delivered.  At 2 %
-random loss nearly every round loses a packet, so bw_lo / inflight_lo step down
-round after round until the next REFILL resets them (every 2-3 s): in the simulator
-(20 Mbit/s, 30 ms, 2 % each way) inflight_lo is what limits cwnd 82-85 % of the
-time and the pacing rate sags from 19.6 to ~13 Mbit/s between probes, 0.75 of the
-link.  That is the algorithm, not a slip of this code; bbr1 is the controller for
-links with random loss (docs/realtime.md, docs/congestion.md).
+detector does not report spurious losses.  Bounds and random loss: cc/bbr3_bounds.py.
 """
 
 from __future__ import annotations
@@ -41,6 +30,7 @@ import math
 import random
 
 from tquic.cc.base import LostPacket
+from tquic.cc.bbr3_bounds import Bbr3Bounds
 from tquic.cc.bbr3_params import (
     BBR2_PARAMS,
     BBR3_PARAMS,
@@ -66,7 +56,6 @@ __all__ = [
 ]
 
 
-
 class Bbr3(BbrBase):
     """BBRv3 (or BBRv2 with ``params=BBR2_PARAMS``)."""
 
@@ -76,56 +65,14 @@ class Bbr3(BbrBase):
     RECOVERY_CWND_MODULATION = False
 
     __slots__ = (
-        "_bw_hi",
-        "_cwnd_limited_prev_round",
-        "_cwnd_limited_this_round",
-        "_rng",
-        "ack_phase",
-        "bw",
-        "bw_latest",
-        "bw_lo",
-        "bw_probe_samples",
-        "bw_probe_up_acks",
-        "bw_probe_up_rounds",
-        "bw_probe_wait",
-        "ce_in_round",
-        "cwnd_gain",
-        "cwnd_limited",
-        "cycle_count",
-        "cycle_stamp",
-        "delivered_in_round",
-        "drain_start_round",
-        "ecn_alpha",
-        "extra_acked",
-        "extra_acked_delivered",
-        "extra_acked_filter",
-        "extra_acked_interval_start",
-        "full_bw",
-        "full_bw_count",
-        "full_bw_now",
-        "full_bw_reached",
-        "idle_restart",
-        "inflight_hi",
-        "inflight_latest",
-        "inflight_lo",
-        "loss_events_in_round",
-        "loss_in_round",
-        "loss_round_delivered",
-        "loss_round_start",
-        "lost_in_round",
-        "max_inflight",
-        "pacing_gain",
-        "params",
-        "prev_probe_precautionary",
-        "prev_probe_too_high",
-        "probe_rtt_done_stamp",
-        "probe_rtt_expired",
-        "probe_rtt_min_delay",
-        "probe_rtt_min_stamp",
-        "probe_rtt_round_done",
-        "probe_up_cnt",
-        "rounds_since_bw_probe",
-        "state",
+        "_bw_hi", "_cwnd_limited_prev_round", "_cwnd_limited_this_round", "_rng", "ack_phase",
+        "bounds", "bw", "bw_probe_samples", "bw_probe_wait", "cwnd_gain", "cwnd_limited",
+        "cycle_count", "cycle_stamp", "drain_start_round", "extra_acked",
+        "extra_acked_delivered", "extra_acked_filter", "extra_acked_interval_start", "full_bw",
+        "full_bw_count", "full_bw_now", "full_bw_reached", "idle_restart", "max_inflight",
+        "pacing_gain", "params", "prev_probe_precautionary", "prev_probe_too_high",
+        "probe_rtt_done_stamp", "probe_rtt_expired", "probe_rtt_min_delay",
+        "probe_rtt_min_stamp", "probe_rtt_round_done", "rounds_since_bw_probe", "state",
     )
 
     def __init__(
@@ -140,19 +87,8 @@ class Bbr3(BbrBase):
         self._bw_hi = [0.0, 0.0]  # BBR.MaxBwFilter: this cycle and the previous one
         self.cycle_count = 0
         self.bw = 0.0
-        self.bw_lo = INF
-        self.inflight_lo = INF
-        self.inflight_hi = INF
-        self.bw_latest = 0.0
-        self.inflight_latest = 0
-        self.loss_round_delivered = 0
-        self.loss_round_start = False
-        self.loss_in_round = False
-        self.loss_events_in_round = 0
-        self.lost_in_round = 0
-        self.ce_in_round = 0
-        self.delivered_in_round = 0
-        self.ecn_alpha = 1.0  # starts pessimistic, as DCTCP's alpha (RFC 8257 §3.3)
+        # inflight_hi, bw_lo / inflight_lo and the loss round's signals (cc/bbr3_bounds.py)
+        self.bounds = Bbr3Bounds(params, max_datagram_size, self.min_pipe_cwnd)
         self.extra_acked_filter = WindowedMaxFilter(params.extra_acked_filter_len)
         self.extra_acked = 0.0
         self.extra_acked_interval_start = 0.0
@@ -171,9 +107,6 @@ class Bbr3(BbrBase):
         self.bw_probe_wait = 0.0
         self.rounds_since_bw_probe = 0
         self.bw_probe_samples = 0
-        self.probe_up_cnt = INF
-        self.bw_probe_up_acks = 0
-        self.bw_probe_up_rounds = 0
         self.ack_phase = AckPhase.INIT
         self.prev_probe_too_high = False
         self.prev_probe_precautionary = False
@@ -212,7 +145,8 @@ class Bbr3(BbrBase):
         self._cwnd_limited_this_round |= cwnd_limited
         self.cwnd_limited = self._cwnd_limited_this_round or self._cwnd_limited_prev_round
         # BBRUpdateModelAndState
-        self._update_latest_delivery_signals(rs)
+        bounds = self.bounds
+        bounds.update_latest_delivery_signals(rs, self.sampler.delivered)
         self._update_congestion_signals(rs, ecn_ce_count)
         self._update_ack_aggregation(rs, now)
         self._check_full_bw_reached(rs)
@@ -221,58 +155,22 @@ class Bbr3(BbrBase):
         self._update_probe_bw_cycle_phase(rs, bytes_in_flight, now)
         self._update_min_rtt(rs, now)
         self._check_probe_rtt(rs, bytes_in_flight, now)
-        self._advance_latest_delivery_signals(rs)
+        bounds.advance_latest_delivery_signals(rs)
         self._bound_bw_for_model()
         # BBRUpdateControlParameters
         self._set_pacing_rate_with_gain(self.bw, self.pacing_gain, self.params.pacing_margin)
         self._set_cwnd(rs, bytes_in_flight)
 
-    def _update_latest_delivery_signals(self, rs: RateSample) -> None:
-        # "BBRUpdateLatestDeliverySignals": per loss round, the max bw and delivered.
-        self.loss_round_start = False
-        if rs.valid:
-            self.bw_latest = max(self.bw_latest, rs.delivery_rate)
-        self.inflight_latest = max(self.inflight_latest, rs.delivered)
-        if rs.prior_delivered >= self.loss_round_delivered:
-            self.loss_round_delivered = self.sampler.delivered
-            self.loss_round_start = True
-
-    def _advance_latest_delivery_signals(self, rs: RateSample) -> None:
-        if self.loss_round_start:
-            self.bw_latest = rs.delivery_rate if rs.valid else 0.0
-            self.inflight_latest = rs.delivered
-
     def _update_congestion_signals(self, rs: RateSample, ecn_ce_count: int) -> None:
         # "BBRUpdateCongestionSignals"
         self._update_max_bw(rs)
-        self.delivered_in_round += rs.newly_acked
-        if rs.newly_lost > 0:
-            self.loss_in_round = True
-            self.lost_in_round += rs.newly_lost
-        if ecn_ce_count > 0 and self.params.ecn:
-            self.ce_in_round += ecn_ce_count * self.max_datagram_size
-        if not self.loss_round_start:
+        bounds = self.bounds
+        bounds.count(rs, ecn_ce_count)
+        if not bounds.loss_round_start:
             return
-        self._update_ecn_alpha()
-        self._adapt_lower_bounds_from_congestion()
-        self.loss_in_round = False
-        self.lost_in_round = 0
-        self.ce_in_round = 0
-        self.delivered_in_round = 0
+        bounds.end_loss_round(self.state in PROBING_STATES, self.max_bw, self._cwnd)
         if self.full_bw_reached or self.state is not Bbr3State.STARTUP:
-            self.loss_events_in_round = 0
-
-    def _round_ce_ratio(self) -> float:
-        if self.delivered_in_round <= 0:
-            return 0.0
-        return min(1.0, self.ce_in_round / self.delivered_in_round)
-
-    def _update_ecn_alpha(self) -> None:
-        # ECN alpha: an EWMA of the CE-marked share per round (gain 1/16), as DCTCP.
-        if not self.params.ecn or self.delivered_in_round <= 0:
-            return
-        g = self.params.ecn_alpha_gain
-        self.ecn_alpha = (1.0 - g) * self.ecn_alpha + g * self._round_ce_ratio()
+            bounds.loss_events_in_round = 0
 
     def _update_max_bw(self, rs: RateSample) -> None:
         # "BBRUpdateMaxBw": round counting, then the two-cycle max filter.
@@ -297,34 +195,8 @@ class Bbr3(BbrBase):
         self._bw_hi[0] = self._bw_hi[1]
         self._bw_hi[1] = 0.0
 
-    def _adapt_lower_bounds_from_congestion(self) -> None:
-        # "BBRAdaptLowerBoundsFromCongestion": once per round, outside probing.
-        if self.state in PROBING_STATES:
-            return
-        ecn = self.params.ecn and self.ce_in_round > 0
-        loss = self.loss_in_round  # any loss in the round, random or not
-        if not (loss or ecn):
-            return
-        # BBRInitLowerBounds
-        if math.isinf(self.bw_lo):
-            self.bw_lo = self.max_bw
-        if math.isinf(self.inflight_lo):
-            self.inflight_lo = self._cwnd
-        if loss:
-            # BBRLossLowerBounds
-            beta = self.params.beta
-            self.bw_lo = max(self.bw_latest, beta * self.bw_lo)
-            self.inflight_lo = max(float(self.inflight_latest), beta * self.inflight_lo)
-        if ecn:
-            cut = 1.0 - self.ecn_alpha * self.params.ecn_factor
-            self.inflight_lo = max(self.inflight_lo * cut, float(self.min_pipe_cwnd))
-
-    def _reset_lower_bounds(self) -> None:
-        self.bw_lo = INF
-        self.inflight_lo = INF
-
     def _bound_bw_for_model(self) -> None:
-        self.bw = min(self.max_bw, self.bw_lo)
+        self.bw = min(self.max_bw, self.bounds.bw_lo)
 
     def _update_ack_aggregation(self, rs: RateSample, now: float) -> None:
         # "BBRUpdateACKAggregation": data acknowledged beyond what bw explains.
@@ -363,21 +235,6 @@ class Bbr3(BbrBase):
         if self.full_bw_now:
             self.full_bw_reached = True
 
-    def _is_inflight_too_high(self, lost: int, tx_in_flight: int, rs: RateSample | None) -> bool:
-        # "IsInflightTooHigh" (draft-ietf-ccwg-bbr-06 §5.5.10.2): more than
-        # BBRLossThresh of the flight lost since the packet was sent (QUIC always
-        # has selective ACKs), or (ECN, beyond the draft) the CE-marked share of
-        # the sample's deliveries above BBRECNThresh.
-        if (
-            tx_in_flight > 0
-            and lost > tx_in_flight * self.params.loss_thresh
-            and self.loss_events_in_round >= self.params.probe_bw_full_loss_count
-        ):
-            return True
-        if rs is not None and self.params.ecn and rs.delivered > 0 and rs.ce_delivered > 0:
-            return rs.ce_delivered / rs.delivered > self.params.ecn_thresh
-        return False
-
     def _check_startup_done(self, rs: RateSample) -> None:
         self._check_startup_high_loss(rs)
         if self.state is Bbr3State.STARTUP and self.full_bw_reached:
@@ -390,14 +247,14 @@ class Bbr3(BbrBase):
             return
         too_high = False
         if (
-            self.loss_round_start
+            self.bounds.loss_round_start
             and self.in_recovery
-            and self.loss_events_in_round >= self.params.startup_full_loss_cnt
-            and self._is_inflight_too_high(rs.lost, rs.tx_in_flight, rs)
+            and self.bounds.loss_events_in_round >= self.params.startup_full_loss_cnt
+            and self.bounds.is_inflight_too_high(rs.lost, rs.tx_in_flight, rs)
         ):
             too_high = True
-        if self.loss_round_start:
-            self.loss_events_in_round = 0
+        if self.bounds.loss_round_start:
+            self.bounds.loss_events_in_round = 0
         if (
             not too_high
             and self.params.ecn
@@ -408,9 +265,8 @@ class Bbr3(BbrBase):
         ):
             too_high = True
         if too_high:
-            # BBRHandleQueueTooHighInStartup
             self.full_bw_reached = True
-            self.inflight_hi = max(self._bdp(self.max_bw, 1.0), float(self.inflight_latest))
+            self.bounds.on_startup_queue_too_high(self._bdp(self.max_bw, 1.0))
 
     def _enter_startup(self) -> None:
         self.state = Bbr3State.STARTUP
@@ -446,8 +302,7 @@ class Bbr3(BbrBase):
         self.bw_probe_wait = 2.0 + self._rng.random()
 
     def _start_probe_bw_down(self, now: float) -> None:
-        self._reset_congestion_signals()
-        self.probe_up_cnt = INF
+        self.bounds.on_probe_down()
         self._pick_probe_wait()
         self.cycle_stamp = now
         self.ack_phase = AckPhase.PROBE_STOPPING
@@ -457,18 +312,13 @@ class Bbr3(BbrBase):
         self.cwnd_gain = self.params.cwnd_gain
 
     def _start_probe_bw_cruise(self) -> None:
-        # Cruise never plans more than the long-term bound allows (Linux tcp_bbr.c
-        # v3 bbr_start_bw_probe_cruise, QUICHE EnterProbeCruise: cap_inflight_lo).
-        if not math.isinf(self.inflight_lo):
-            self.inflight_lo = min(self.inflight_lo, self.inflight_hi)
+        self.bounds.cap_inflight_lo()
         self.state = Bbr3State.PROBE_BW_CRUISE
         self.pacing_gain = 1.0
         self.cwnd_gain = self.params.cwnd_gain
 
     def _start_probe_bw_refill(self) -> None:
-        self._reset_lower_bounds()
-        self.bw_probe_up_rounds = 0
-        self.bw_probe_up_acks = 0
+        self.bounds.on_refill()
         self.prev_probe_precautionary = False
         self.ack_phase = AckPhase.REFILLING
         self._start_round()
@@ -485,15 +335,7 @@ class Bbr3(BbrBase):
         self.state = Bbr3State.PROBE_BW_UP
         self.pacing_gain = self.params.up_pacing_gain
         self.cwnd_gain = self.params.up_cwnd_gain
-        self._raise_inflight_hi_slope()
-
-    def _reset_congestion_signals(self) -> None:
-        self.loss_in_round = False
-        self.lost_in_round = 0
-        self.ce_in_round = 0
-        self.delivered_in_round = 0
-        self.bw_latest = 0.0
-        self.inflight_latest = 0
+        self.bounds.raise_inflight_hi_slope(self._cwnd)
 
     def _update_probe_bw_cycle_phase(
         self, rs: RateSample, bytes_in_flight: int, now: float
@@ -523,7 +365,7 @@ class Bbr3(BbrBase):
             self._start_probe_bw_down(now)
 
     def _is_time_to_cruise(self, bytes_in_flight: int) -> bool:
-        if bytes_in_flight > self._inflight_with_headroom():
+        if bytes_in_flight > self.bounds.inflight_with_headroom():
             return False  # not enough headroom yet
         return bytes_in_flight <= self._inflight(self.max_bw, 1.0)
 
@@ -536,11 +378,11 @@ class Bbr3(BbrBase):
         if (
             self.params.precautionary_probing
             and self.prev_probe_too_high
-            and bytes_in_flight + rs.newly_acked >= self.inflight_hi
+            and bytes_in_flight + rs.newly_acked >= self.bounds.inflight_hi
         ):
             self.prev_probe_precautionary = True
             return True
-        if self.cwnd_limited and self._cwnd >= self.inflight_hi:
+        if self.cwnd_limited and self._cwnd >= self.bounds.inflight_hi:
             # inflight_hi, not the path, limits the growth: keep probing.
             self._reset_full_bw()
             self.full_bw = rs.delivery_rate if rs.valid else 0.0
@@ -587,18 +429,14 @@ class Bbr3(BbrBase):
             if in_probe_bw and self.prev_probe_precautionary and not self.prev_probe_too_high:
                 self._start_probe_bw_refill()
                 return True
-        if self._is_inflight_too_high(rs.lost, rs.tx_in_flight, rs):
+        if self.bounds.is_inflight_too_high(rs.lost, rs.tx_in_flight, rs):
             # BBRv2 ends a probe on the per-ACK sample too; v3 only on lost packets.
             if self.params.per_ack_inflight_too_high and self.bw_probe_samples:
                 self._handle_inflight_too_high(rs.is_app_limited, rs.tx_in_flight, now)
             return False
         # The loss rate is safe: raise the upper bound.
-        if math.isinf(self.inflight_hi):
-            return False
-        if rs.tx_in_flight > self.inflight_hi:
-            self.inflight_hi = float(rs.tx_in_flight)
-        if self.state is Bbr3State.PROBE_BW_UP:
-            self._probe_inflight_hi_upward(rs)
+        self.bounds.raise_inflight_hi(rs, self.state is Bbr3State.PROBE_BW_UP,
+                                      self.cwnd_limited, self._cwnd, self.round_start)
         return False
 
     def _handle_inflight_too_high(self, app_limited: bool, tx_in_flight: float, now: float) -> None:
@@ -606,27 +444,9 @@ class Bbr3(BbrBase):
         self.prev_probe_too_high = True
         self.bw_probe_samples = 0
         if not app_limited:
-            self.inflight_hi = max(tx_in_flight, self._target_inflight() * self.params.beta)
+            self.bounds.on_inflight_too_high(tx_in_flight, self._target_inflight())
         if self.state is Bbr3State.PROBE_BW_UP:
             self._start_probe_bw_down(now)
-
-    def _probe_inflight_hi_upward(self, rs: RateSample) -> None:
-        # "BBRProbeInflightHiUpward": grow inflight_hi 1, 2, 4, ... packets per round.
-        if not self.cwnd_limited or self._cwnd < self.inflight_hi:
-            return
-        self.bw_probe_up_acks += rs.newly_acked
-        if self.bw_probe_up_acks >= self.probe_up_cnt:
-            delta = int(self.bw_probe_up_acks // self.probe_up_cnt)
-            self.bw_probe_up_acks -= int(delta * self.probe_up_cnt)
-            self.inflight_hi += delta * self.max_datagram_size
-        if self.round_start:
-            self._raise_inflight_hi_slope()
-
-    def _raise_inflight_hi_slope(self) -> None:
-        growth_this_round = float(1 << self.bw_probe_up_rounds) * self.max_datagram_size
-        self.bw_probe_up_rounds = min(self.bw_probe_up_rounds + 1, 30)
-        # Bytes to acknowledge per max_datagram_size of inflight_hi growth.
-        self.probe_up_cnt = max(self._cwnd / growth_this_round, 1.0) * self.max_datagram_size
 
     def _on_loss(
         self,
@@ -637,29 +457,21 @@ class Bbr3(BbrBase):
     ) -> None:
         # One loss-marking event (Linux: an ACK with rs->losses; QUICHE: a
         # congestion event with losses), counted for the Startup and probe exits.
-        self.loss_events_in_round = min(self.loss_events_in_round + 1, 0xF)
+        bounds = self.bounds
+        bounds.loss_events_in_round = min(bounds.loss_events_in_round + 1, 0xF)
         # "BBRHandleLostPacket", packet by packet as each is marked lost.
         for p, lost_after in states:
-            self._note_loss()
+            bounds.note_loss(self.sampler.delivered)
             if not self.bw_probe_samples:
                 continue  # not a packet sent while probing for bandwidth
             # RS.lost = C.lost - packet.lost, with C.lost counted up to this packet.
             lost_bytes = lost_after - p.lost
-            if self._is_inflight_too_high(lost_bytes, p.tx_in_flight, None):
+            if bounds.is_inflight_too_high(lost_bytes, p.tx_in_flight, None):
                 self._handle_inflight_too_high(
-                    p.app_limited, self._inflight_at_loss(p, lost_bytes), now
+                    p.app_limited, bounds.inflight_at_loss(p, lost_bytes), now
                 )
         if len(states) < len(lost):
-            self._note_loss()  # packets whose send state we no longer hold
-
-    def _note_loss(self) -> None:
-        # "BBRNoteLoss": the first loss of a round restarts the loss round at
-        # C.delivered, so the lower bounds are adapted one full round after it,
-        # with bw_latest / inflight_latest measured over that whole round of
-        # delivery rather than over whatever was left of the round the loss hit.
-        if not self.loss_in_round:
-            self.loss_round_delivered = self.sampler.delivered
-        self.loss_in_round = True
+            bounds.note_loss(self.sampler.delivered)  # packets whose send state we lost
 
     def _exit_recovery(self) -> None:
         # §5.6.4.4: "When BBR exits loss recovery it restores C.cwnd to the last
@@ -672,17 +484,8 @@ class Bbr3(BbrBase):
         # the bandwidth plateau is re-learned, and outside probing inflight_lo keeps
         # the cwnd from before the collapse for BBRAdaptLowerBoundsFromCongestion.
         self._reset_full_bw()
-        if self.state not in PROBING_STATES and math.isinf(self.inflight_lo):
-            self.inflight_lo = max(self._cwnd, self.prior_cwnd)
-
-    def _inflight_at_loss(self, p: PacketState, lost_bytes: int) -> float:
-        # "BBRInflightAtLoss": where in the flight the loss rate crossed the threshold.
-        thresh = self.params.loss_thresh
-        inflight_prev = p.tx_in_flight - p.size
-        lost_prev = lost_bytes - p.size
-        # Losses before this packet may already exceed the budget: no prefix then.
-        lost_prefix = max(thresh * inflight_prev - lost_prev, 0.0) / (1.0 - thresh)
-        return max(inflight_prev + lost_prefix, float(self.min_pipe_cwnd))
+        self.bounds.on_persistent_congestion(self.state in PROBING_STATES, self._cwnd,
+                                             self.prior_cwnd)
 
     # -- "ProbeRTT" and "min_rtt" ----------------------------------------------------------
 
@@ -740,7 +543,7 @@ class Bbr3(BbrBase):
                 self._exit_probe_rtt(now)
 
     def _exit_probe_rtt(self, now: float) -> None:
-        self._reset_lower_bounds()
+        self.bounds.reset_lower_bounds()
         if self.full_bw_reached:
             self._start_probe_bw_down(now)
             self._start_probe_bw_cruise()
@@ -762,13 +565,6 @@ class Bbr3(BbrBase):
     def _inflight(self, bw: float, gain: float) -> float:
         return self._quantization_budget(self._bdp(bw, gain))
 
-    def _inflight_with_headroom(self) -> float:
-        # "BBRInflightWithHeadroom": leave BBRHeadroom of inflight_hi for others.
-        if math.isinf(self.inflight_hi):
-            return INF
-        headroom = max(float(self.max_datagram_size), self.params.headroom * self.inflight_hi)
-        return max(self.inflight_hi - headroom, float(self.min_pipe_cwnd))
-
     def _set_cwnd(self, rs: RateSample, bytes_in_flight: int) -> None:
         # BBRUpdateMaxInflight
         self.max_inflight = self._quantization_budget(
@@ -784,21 +580,15 @@ class Bbr3(BbrBase):
         # BBRBoundCwndForProbeRTT
         if self.state is Bbr3State.PROBE_RTT:
             self._cwnd = min(self._cwnd, self._probe_rtt_cwnd())
-        # BBRBoundCwndForModel
-        cap = INF
-        if self.state in PROBE_BW_STATES and self.state is not Bbr3State.PROBE_BW_CRUISE:
-            cap = self.inflight_hi
-        elif self.state in (Bbr3State.PROBE_RTT, Bbr3State.PROBE_BW_CRUISE):
-            cap = self._inflight_with_headroom()
-        cap = max(min(cap, self.inflight_lo), float(self.min_pipe_cwnd))
-        self._cwnd = min(self._cwnd, cap)
+        self._cwnd = min(self._cwnd, self.bounds.cwnd_cap(self.state))  # BBRBoundCwndForModel
 
     def __repr__(self) -> str:
+        b = self.bounds
         return (
             f"Bbr3({self.params.name}, {self.state.value}, max_bw={self.max_bw:.0f} B/s, "
             f"min_rtt={self.min_rtt:.4f}, cwnd={self.congestion_window}, "
-            f"inflight_hi={self.inflight_hi:.0f}, inflight_lo={self.inflight_lo:.0f}, "
-            f"bw_lo={self.bw_lo:.0f})"
+            f"inflight_hi={b.inflight_hi:.0f}, inflight_lo={b.inflight_lo:.0f}, "
+            f"bw_lo={b.bw_lo:.0f})"
         )
 
 
