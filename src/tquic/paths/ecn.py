@@ -99,6 +99,16 @@ class EcnValidator:
         """The ECT codepoint this path marks with while testing or capable."""
         return self._ect
 
+    def marked_sent(self, space: int) -> tuple[int, int]:
+        """Packets sent in ``space`` marked (ECT(0), ECT(1))."""
+        ect0, ect1 = self._sent[space]
+        return ect0, ect1
+
+    def peer_counts(self, space: int) -> tuple[int, int, int]:
+        """The peer's last validated (ECT(0), ECT(1), CE) counts for ``space``
+        (RFC 9000 §13.4.2.1)."""
+        return self._last[space]
+
     @property
     def active(self) -> bool:
         """Whether ACK ECN counts are processed (testing, unknown or capable)."""
