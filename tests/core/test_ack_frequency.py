@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 from engine_certs import server_config
-from engine_loop import Loop, handshake_pair
+from engine_pairs import handshake_pair
 
 from tquic.core.ack_frequency import AckFrequencySender
 from tquic.core.config import QuicConfiguration
 from tquic.core.events import StreamDataReceived
 from tquic.qlog import QuicLogger
+from tquic.testing.engines import CLIENT_ADDR, EnginePair
 
 MSS = 1200
 
@@ -49,7 +50,7 @@ def test_frames_go_out_once_per_rtt_only_on_relevant_changes() -> None:
 
 
 def _pair(*, client_min: float | None, server_min: float | None, request: bool = True,
-          logger: QuicLogger | None = None, **kwargs: Any) -> Loop:
+          logger: QuicLogger | None = None, **kwargs: Any) -> EnginePair:
     big = {"initial_max_data": 8 << 20, "max_data": 16 << 20,
            "initial_max_stream_data": 8 << 20, "max_stream_data": 16 << 20}
     return handshake_pair(
@@ -60,9 +61,9 @@ def _pair(*, client_min: float | None, server_min: float | None, request: bool =
         server_config=server_config(min_ack_delay=server_min, **big), **kwargs)
 
 
-def _bulk(loop: Loop, size: int) -> int:
+def _bulk(loop: EnginePair, size: int) -> int:
     """Client -> server transfer; the number of datagrams the server sent meanwhile."""
-    before = loop.count
+    before = loop.links[CLIENT_ADDR].count
     server_sent = 0
     orig = loop.server.datagrams_to_send
 
@@ -75,9 +76,9 @@ def _bulk(loop: Loop, size: int) -> int:
     loop.server.datagrams_to_send = counting  # type: ignore[method-assign]
     sid = loop.client.open_stream()
     loop.client.send_stream_data(sid, b"b" * size, end_stream=True)
-    assert loop.run_until(lambda: any(isinstance(e, StreamDataReceived) and e.end_stream
-                                      for e in loop.server_events), max_time=loop.now + 30)
-    assert loop.count > before
+    loop.run_until(lambda: any(isinstance(e, StreamDataReceived) and e.end_stream
+                               for e in loop.server_events), timeout=30)
+    assert loop.links[CLIENT_ADDR].count > before
     return server_sent
 
 
@@ -136,18 +137,18 @@ def test_pto_probes_carry_immediate_ack() -> None:
     loop = _pair(client_min=0.001, server_min=0.001, logger=log, drop=drop)
     sid = loop.client.open_stream()
     loop.client.send_stream_data(sid, b"x" * 5000)
-    loop.run_until(lambda: False, max_time=loop.now + 0.2)
+    loop.advance(0.2)
     state["blackhole"] = True  # everything is lost: the client's PTO fires
     sent_before = len(log.events)
     loop.client.send_stream_data(sid, b"y" * 3000)
-    loop.run_until(lambda: False, max_time=loop.now + 2.0)
+    loop.advance(2.0)
     frames = [f["frame_type"] for e in log.events[sent_before:]
               if e["name"] == "quic:packet_sent" for f in e["data"]["frames"]]
     assert "immediate_ack" in frames
     state["blackhole"] = False
     loop.client.send_stream_data(sid, b"", end_stream=True)
-    assert loop.run_until(lambda: any(isinstance(e, StreamDataReceived) and e.end_stream
-                                      for e in loop.server_events), max_time=loop.now + 10)
+    loop.run_until(lambda: any(isinstance(e, StreamDataReceived) and e.end_stream
+                               for e in loop.server_events), timeout=10)
 
 
 def test_the_component_alone_decides_and_returns_frames() -> None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from engine_loop import SERVER_PATH, Loop, handshake_pair, inject_1rtt
+from engine_pairs import SERVER_PATH, handshake_pair, inject
 
 from tquic.core.events import StreamDataReceived, StreamReset
 from tquic.core.records import StreamRecord
 from tquic.core.send_loop import SendLoop
 from tquic.paths.sent_packets import SpaceId
+from tquic.testing.engines import EnginePair
 from tquic.wire.buffer import encode_varint
 
 
@@ -24,7 +25,7 @@ def _events(conn: Any) -> list[Any]:
     return out
 
 
-def _client_stream_datagrams(loop: Loop, data: bytes) -> tuple[int, list[bytes]]:
+def _client_stream_datagrams(loop: EnginePair, data: bytes) -> tuple[int, list[bytes]]:
     sid = loop.client.open_stream()
     loop.client.send_stream_data(sid, data)
     return sid, [d for d, _ in loop.client.datagrams_to_send(loop.now)]
@@ -45,8 +46,8 @@ def test_stream_data_received_before_a_reset_comes_before_the_reset_event() -> N
     loop = handshake_pair()
     sid = 0
     # STREAM (offset 0, with Length) in one packet, RESET_STREAM in the next.
-    inject_1rtt(loop, b"\x0a" + encode_varint(sid) + encode_varint(5) + b"hello")
-    inject_1rtt(loop, b"\x04" + encode_varint(sid) + encode_varint(7) + encode_varint(5))
+    inject(loop, b"\x0a" + encode_varint(sid) + encode_varint(5) + b"hello")
+    inject(loop, b"\x04" + encode_varint(sid) + encode_varint(7) + encode_varint(5))
     events = [e for e in _events(loop.server) if isinstance(e, StreamDataReceived | StreamReset)]
     assert isinstance(events[0], StreamDataReceived) and events[0].data == b"hello"
     assert isinstance(events[1], StreamReset) and events[1].error_code == 7
@@ -67,7 +68,7 @@ def test_stream_data_is_delivered_in_batches_of_bounded_size() -> None:
     chunk = bytes(range(250)) * 4
     for i in range(150):  # 150 KB in 150 packets, no event asked for in between
         offset = encode_varint(i * len(chunk))
-        inject_1rtt(loop, b"\x0e" + encode_varint(0) + offset + encode_varint(len(chunk)) + chunk)
+        inject(loop, b"\x0e" + encode_varint(0) + offset + encode_varint(len(chunk)) + chunk)
     received = [e for e in _events(loop.server) if isinstance(e, StreamDataReceived)]
     assert b"".join(e.data for e in received) == chunk * 150
     assert 3 <= len(received) < 150  # batches of at most 64 KB, not one event per packet
@@ -116,7 +117,7 @@ def test_the_idle_deadline_counts_from_the_last_packet_with_at_least_three_ptos(
     loop = handshake_pair()
     server = loop.server
     loop.now += 1.0
-    inject_1rtt(loop, b"\x01")  # PING
+    inject(loop, b"\x01")  # PING
     expected = loop.now + max(server.idle_timeout, 3 * server.pto)
     assert server.idle_deadline == pytest.approx(expected)
     assert server.next_timeout() is not None

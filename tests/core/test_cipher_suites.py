@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from engine_certs import server_config
-from engine_loop import handshake_pair
+from engine_pairs import handshake_pair
 
 from tquic.core.config import ConfigurationError, QuicConfiguration
 from tquic.crypto.keys import CipherSuite
@@ -54,13 +54,13 @@ def test_server_preference_wins_among_the_clients_offer() -> None:
 
 
 def test_no_common_suite_fails_the_handshake() -> None:
-    from engine_loop import make_pair, terminated
+    from engine_pairs import make_pair, terminated
 
     loop = make_pair(
         tls_factory=None,
         client_config=QuicConfiguration(is_client=True, alpn_protocols=("hq",),
                                         verify_peer=False, cipher_suites=("AES_128_GCM_SHA256",)),
         server_config=server_config(cipher_suites=("AES_256_GCM_SHA384",)))
-    loop.run_until(lambda: terminated(loop.client_events) is not None, max_time=5)
+    loop.run_until(lambda: terminated(loop.client_events) is not None, timeout=5)
     event = terminated(loop.client_events)
     assert event is not None and event.error_code == 0x100 + 40  # handshake_failure alert

@@ -9,7 +9,7 @@ import datetime
 from pathlib import Path
 
 import pytest
-from engine_loop import make_pair, terminated
+from engine_pairs import make_pair, terminated
 
 from tquic.core.config import ConfigurationError, QuicConfiguration
 from tquic.crypto.tls.alerts import AlertDescription
@@ -52,7 +52,7 @@ def _run(pki: dict[str, bytes | str], client: str | None) -> tuple[object, objec
                                       verify_peer=False, **extra)  # type: ignore[arg-type]
     loop = make_pair(client_config, server_config)
     loop.run_until(lambda: (loop.client.handshake_complete and loop.server.handshake_complete)
-                   or terminated(loop.client_events) is not None, max_time=5)
+                   or terminated(loop.client_events) is not None, timeout=5)
     return loop.server, terminated(loop.client_events)
 
 

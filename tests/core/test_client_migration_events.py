@@ -4,12 +4,11 @@ PathMigrated back to the old address when it does not."""
 
 from __future__ import annotations
 
-from engine_loop import SERVER_ADDR
-from routed_loop import routed_pair, transfer
+from engine_pairs import routed_pair, transfer
 
 from tquic.core.events import PathMigrated, PathValidated
 from tquic.paths.network_path import NetworkPath
-from tquic.testing.engines import EnginePair, Link
+from tquic.testing.engines import SERVER_ADDR, EnginePair, Link
 
 NEW_LOCAL = ("10.0.0.9", 5555)
 
@@ -27,7 +26,7 @@ def test_validated_migration_reports_path_validated_with_the_new_address() -> No
     transfer(loop, 10_000)
     _, new = _migrate(loop)
     loop.run_until(lambda: any(isinstance(e, PathValidated) and e.network_path == new
-                                      for e in loop.client_events), timeout=5)
+                               for e in loop.client_events), timeout=5)
     transfer(loop, 50_000)
     assert loop.server.paths.primary.network_path.remote == NEW_LOCAL
 
@@ -38,7 +37,7 @@ def test_unanswered_migration_goes_back_with_path_migrated() -> None:
     old, new = _migrate(loop)
     loop.server_addrs = ()  # nothing the client sends arrives any more ...
     loop.run_until(lambda: any(isinstance(e, PathMigrated) and e.network_path == old
-                                      for e in loop.client_events), timeout=10)
+                               for e in loop.client_events), timeout=10)
     assert not any(isinstance(e, PathValidated) and e.network_path == new
                    for e in loop.client_events)
     assert loop.client.paths.primary.network_path == old  # §9.3.2: back to the old address

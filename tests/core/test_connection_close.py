@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine_loop import handshake_pair, terminated
+from engine_pairs import handshake_pair, terminated
 
 from tquic.core.events import ConnectionTerminated
 
@@ -10,7 +10,7 @@ from tquic.core.events import ConnectionTerminated
 def test_application_close_reaches_the_peer_with_code_and_reason() -> None:
     loop = handshake_pair()
     loop.client.close(error_code=42, reason="bye")
-    assert loop.run_until(lambda: terminated(loop.server_events) is not None, max_time=5)
+    loop.run_until(lambda: terminated(loop.server_events) is not None, timeout=5)
     event = terminated(loop.server_events)
     assert event == ConnectionTerminated(42, None, "bye", by_peer=True, application=True)
     assert terminated(loop.client_events).by_peer is False
@@ -19,7 +19,7 @@ def test_application_close_reaches_the_peer_with_code_and_reason() -> None:
 def test_closing_and_draining_end_after_three_pto_and_then_send_nothing() -> None:
     loop = handshake_pair()
     loop.client.close(error_code=0)
-    assert loop.run_until(lambda: loop.client.is_closed and loop.server.is_closed, max_time=10)
+    loop.run_until(lambda: loop.client.is_closed and loop.server.is_closed, timeout=10)
     assert loop.now < 5.0
     assert loop.client.datagrams_to_send(loop.now) == []
     assert loop.server.datagrams_to_send(loop.now) == []
@@ -46,7 +46,7 @@ def test_idle_timeout_closes_silently_on_both_sides() -> None:
         client_config=QuicConfiguration(is_client=True, verify_peer=False, idle_timeout=2.0),
         server_config=server_config(idle_timeout=5.0))
     start = loop.now
-    assert loop.run_until(lambda: loop.client.is_closed and loop.server.is_closed, max_time=30)
+    loop.run_until(lambda: loop.client.is_closed and loop.server.is_closed, timeout=30)
     # the negotiated timeout is the smaller one (RFC 9000 §10.1), at least 3 PTO
     assert 2.0 <= loop.now - start < 3.0
     event = terminated(loop.client_events)
@@ -55,12 +55,12 @@ def test_idle_timeout_closes_silently_on_both_sides() -> None:
 
 def test_application_close_during_handshake_becomes_application_error() -> None:
     from engine_fake_tls import fake_tls_factory
-    from engine_loop import make_pair
+    from engine_pairs import make_pair
 
     loop = make_pair(tls_factory=fake_tls_factory)
     loop.step()  # the server has the Initial; neither side has 1-RTT keys yet on the client
     loop.client.close(error_code=99, reason="secret")
-    assert loop.run_until(lambda: terminated(loop.server_events) is not None, max_time=5)
+    loop.run_until(lambda: terminated(loop.server_events) is not None, timeout=5)
     event = terminated(loop.server_events)
     # RFC 9000 §10.2.3: in Initial/Handshake packets it is a transport APPLICATION_ERROR
     # with no reason.

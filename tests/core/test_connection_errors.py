@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from engine_certs import server_config
-from engine_loop import SERVER_PATH, handshake_pair, inject_1rtt, terminated
+from engine_pairs import SERVER_PATH, handshake_pair, inject, terminated
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -76,32 +76,33 @@ CASES = [
 @pytest.mark.parametrize(("name", "payload", "code"), CASES, ids=[c[0] for c in CASES])
 def test_violation_closes_with_the_rfc_code(name: str, payload: bytes, code: int) -> None:
     loop = handshake_pair()
-    inject_1rtt(loop, payload)
-    loop._collect()
+    inject(loop, payload)
+    loop.collect()
     event = terminated(loop.server_events)
     assert event is not None, name
     assert event.error_code == code, (name, event)
     # the peer learns the code from CONNECTION_CLOSE
-    assert loop.run_until(lambda: terminated(loop.client_events) is not None, max_time=5)
+    loop.run_until(lambda: terminated(loop.client_events) is not None, timeout=5)
     peer_view = terminated(loop.client_events)
     assert peer_view.by_peer and peer_view.error_code == code
 
 
 def test_stream_frame_in_an_initial_packet_is_a_protocol_violation() -> None:
     from engine_fake_tls import fake_tls_factory
-    from engine_loop import make_pair
+    from engine_pairs import make_pair
 
-    from tquic.core.conn_base import Epoch
+    from tquic.crypto.protection import initial_protections
     from tquic.wire.packet import PacketType, encode_long_header
 
     loop = make_pair(tls_factory=fake_tls_factory)
     client = loop.client
-    keys = client._crypto.send_keys[Epoch.INITIAL]
+    dcid = client.original_destination_connection_id
+    keys, _ = initial_protections(client.version, dcid, True)  # RFC 9001 §5.2
     payload = encode_frames([StreamFrame(0, 0, b"x")]) + bytes(1200)
-    header = encode_long_header(client.version, PacketType.INITIAL, client._initial_dcid,
+    header = encode_long_header(client.version, PacketType.INITIAL, dcid,
                                 client.host_cids[0], b"", len(payload) + 16, 0, 4)
     loop.server.receive_datagram(keys.protect(header, payload, 0), SERVER_PATH, 0.0)
-    loop._collect()
+    loop.collect()
     event = terminated(loop.server_events)
     assert event is not None and event.error_code == E.PROTOCOL_VIOLATION
 
@@ -110,8 +111,8 @@ def test_stream_frame_in_an_initial_packet_is_a_protocol_violation() -> None:
 @given(st.binary(max_size=300))
 def test_random_frames_in_a_valid_packet_never_cause_an_internal_error(payload: bytes) -> None:
     loop = handshake_pair()
-    inject_1rtt(loop, payload)
-    loop.run_until(lambda: False, max_time=loop.now + 0.2)
+    inject(loop, payload)
+    loop.advance(0.2)
     for events in (loop.server_events, loop.client_events):
         event = terminated(events)
         assert event is None or event.error_code != E.INTERNAL_ERROR, event
@@ -133,7 +134,7 @@ def test_random_and_mutated_datagrams_never_raise(data: st.DataObject) -> None:
     for datagram in (bytes(mutated), noise, bytes(mutated[: len(mutated) // 2])):
         loop.server.receive_datagram(datagram, SERVER_PATH, loop.now)
         loop.client.receive_datagram(datagram, SERVER_PATH, loop.now)
-    loop._collect()
+    loop.collect()
     for events in (loop.server_events, loop.client_events):
         event = terminated(events)
         assert event is None or event.error_code != E.INTERNAL_ERROR, event
@@ -143,7 +144,7 @@ def test_ack_frequency_to_a_server_that_did_not_advertise_min_ack_delay_is_a_vio
     """draft-ietf-quic-ack-frequency §3: the frame is allowed only to an endpoint that
     sent min_ack_delay (advertised by default; this server turned it off)."""
     loop = handshake_pair(server_config=server_config(min_ack_delay=None))
-    inject_1rtt(loop, encode_frames([AckFrequencyFrame(0, 2, 25_000, 1)]))
-    loop._collect()
+    inject(loop, encode_frames([AckFrequencyFrame(0, 2, 25_000, 1)]))
+    loop.collect()
     event = terminated(loop.server_events)
     assert event is not None and event.error_code == E.PROTOCOL_VIOLATION, event

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from engine_fake_tls import fake_tls_factory
-from engine_loop import CLIENT_PATH, SERVER_PATH, Loop, handshake_pair, make_pair, terminated
+from engine_pairs import CLIENT_PATH, SERVER_PATH, handshake_pair, make_pair, terminated
 
 from tquic.core.config import QuicConfiguration
 from tquic.core.events import DatagramReceived, PathMigrated, PathValidated, StreamDataReceived
 from tquic.paths.network_path import NetworkPath
+from tquic.testing.engines import CLIENT_ADDR, EnginePair, Link
 from tquic.wire.version import QUIC_V2
 
 
-def _echo(loop: Loop, data: bytes) -> bool:
+def _echo(loop: EnginePair, data: bytes) -> None:
+    """``data`` crosses on a new client stream within 10 s (EngineTimeout if not)."""
     sid = loop.client.open_stream()
     loop.client.send_stream_data(sid, data, end_stream=True)
 
@@ -20,29 +22,28 @@ def _echo(loop: Loop, data: bytes) -> bool:
                        if isinstance(e, StreamDataReceived) and e.stream_id == sid)
         return got == data and any(isinstance(e, StreamDataReceived) and e.stream_id == sid
                                    and e.end_stream for e in loop.server_events)
-    ok = loop.run_until(arrived, max_time=loop.now + 10)
-    loop.run_until(lambda: False, max_time=loop.now + 0.1)  # let the ACKs arrive
-    return ok
+    loop.run_until(arrived, timeout=10, what=f"stream {sid}'s {len(data)} bytes")
+    loop.advance(0.1)  # let the ACKs arrive
 
 
 def test_key_update_initiated_by_the_client_is_answered_and_data_flows() -> None:
     loop = handshake_pair()
-    assert _echo(loop, b"before")
+    _echo(loop, b"before")
     loop.client.request_key_update()
-    assert _echo(loop, b"after" * 1000)
+    _echo(loop, b"after" * 1000)
     assert loop.client.key_phase == 1 and loop.server.key_phase == 1
     # RFC 9001 §6.1: a second update once the first was acknowledged
     loop.client.request_key_update()
-    assert _echo(loop, b"again" * 1000)
+    _echo(loop, b"again" * 1000)
     assert loop.client.key_phase == 0 and loop.server.key_phase == 0
     assert terminated(loop.server_events) is None
 
 
 def test_key_update_initiated_by_the_server() -> None:
     loop = handshake_pair()
-    assert _echo(loop, b"x" * 5000)
+    _echo(loop, b"x" * 5000)
     loop.server.request_key_update()
-    assert _echo(loop, b"y" * 5000)
+    _echo(loop, b"y" * 5000)
     assert loop.client.key_phase == 1
 
 
@@ -55,8 +56,8 @@ def test_datagrams_are_delivered_when_negotiated() -> None:
         server_config=server_config(max_datagram_frame_size=65535))
     for i in range(5):
         loop.client.send_datagram(b"dgram%d" % i)
-    assert loop.run_until(lambda: sum(isinstance(e, DatagramReceived)
-                                      for e in loop.server_events) == 5)
+    loop.run_until(lambda: sum(isinstance(e, DatagramReceived)
+                               for e in loop.server_events) == 5, timeout=30)
     got = [e.data for e in loop.server_events if isinstance(e, DatagramReceived)]
     assert got == [b"dgram%d" % i for i in range(5)]
 
@@ -81,10 +82,10 @@ def test_datagram_too_large_or_not_negotiated_is_refused() -> None:
 
 def test_nat_rebinding_moves_the_server_to_the_new_address_after_validation() -> None:
     loop = handshake_pair()
-    assert _echo(loop, b"warm up")
-    loop.client_addr = ("10.0.0.1", 50000)  # the NAT picked a new port
-    assert _echo(loop, b"after rebinding" * 100)
-    assert loop.run_until(lambda: any(isinstance(e, PathValidated) for e in loop.server_events))
+    _echo(loop, b"warm up")
+    loop.links[CLIENT_ADDR].nat = ("10.0.0.1", 50000)  # the NAT picked a new port
+    _echo(loop, b"after rebinding" * 100)
+    loop.run_until(lambda: any(isinstance(e, PathValidated) for e in loop.server_events), timeout=30)
     migrated = [e for e in loop.server_events if isinstance(e, PathMigrated)]
     assert migrated and migrated[-1].network_path.remote == ("10.0.0.1", 50000)
     assert loop.server.paths.primary.network_path.remote == ("10.0.0.1", 50000)
@@ -92,12 +93,13 @@ def test_nat_rebinding_moves_the_server_to_the_new_address_after_validation() ->
 
 def test_client_migration_uses_a_new_connection_id() -> None:
     loop = handshake_pair()
-    assert _echo(loop, b"warm up")
+    _echo(loop, b"warm up")
     old_dcid = loop.client.paths.primary.peer_cid.cid  # type: ignore[union-attr]
-    loop.client_addr = ("10.9.9.9", 4433)
-    loop.client.migrate(NetworkPath(loop.client_addr, CLIENT_PATH.remote), loop.now)
+    new_local = ("10.9.9.9", 4433)
+    loop.links[new_local] = Link()
+    loop.client.migrate(NetworkPath(new_local, CLIENT_PATH.remote), loop.now)
     assert loop.client.paths.primary.peer_cid.cid != old_dcid  # type: ignore[union-attr]
-    assert _echo(loop, b"moved" * 200)
+    _echo(loop, b"moved" * 200)
     assert loop.server.paths.primary.network_path.remote == ("10.9.9.9", 4433)
 
 
@@ -105,13 +107,13 @@ def test_stateless_reset_terminates_the_client() -> None:
     from tquic.core.cids import stateless_reset_token
 
     loop = handshake_pair()
-    assert _echo(loop, b"x")
+    _echo(loop, b"x")
     # the server lost its state; its endpoint answers with a reset for the client's DCID
     dcid = loop.client.paths.primary.peer_cid.cid  # type: ignore[union-attr]
     token = stateless_reset_token(loop.server.configuration.stateless_reset_key, dcid)
     reset = b"\x43" + b"\x5a" * 30 + token
     loop.client.receive_datagram(reset, CLIENT_PATH, loop.now)
-    loop._collect()
+    loop.collect()
     event = terminated(loop.client_events)
     assert event is not None and event.reason == "stateless reset"
     assert loop.client.datagrams_to_send(loop.now) == []
@@ -143,10 +145,10 @@ def test_retry_then_handshake_with_authenticated_cids() -> None:
         server_config(), is_client=False, tls_factory=fake_tls_factory,
         original_destination_connection_id=contents.original_destination_connection_id,
         retry_source_connection_id=contents.retry_source_connection_id)
-    loop = Loop(client, server)
+    loop = EnginePair(client, server)
     loop.now = 0.02
     server.receive_datagram(second, SERVER_PATH, 0.02)
-    assert loop.run_until(lambda: client.handshake_complete and server.handshake_complete)
+    loop.run_until(lambda: client.handshake_complete and server.handshake_complete, timeout=30)
     assert terminated(loop.client_events) is None
 
 
@@ -171,7 +173,7 @@ def test_quic_v2_handshake_and_transfer() -> None:
         client_config=QuicConfiguration(is_client=True, verify_peer=False, versions=(QUIC_V2,)),
         server_config=server_config())
     assert loop.client.version == QUIC_V2 and loop.server.version == QUIC_V2
-    assert _echo(loop, b"v2" * 10_000)
+    _echo(loop, b"v2" * 10_000)
 
 
 def test_pmtud_raises_the_datagram_size_to_the_ceiling() -> None:
@@ -181,7 +183,7 @@ def test_pmtud_raises_the_datagram_size_to_the_ceiling() -> None:
         client_config=QuicConfiguration(is_client=True, verify_peer=False,
                                         max_udp_payload_size=1452),
         server_config=server_config(max_udp_payload_size=1452))
-    assert _echo(loop, b"z" * 100_000)
+    _echo(loop, b"z" * 100_000)
     assert loop.client.paths.primary.max_datagram_size == 1452
 
 
@@ -193,8 +195,8 @@ def test_pmtud_stops_below_a_path_mtu_that_drops_big_datagrams() -> None:
                                         max_udp_payload_size=1452),
         server_config=server_config(max_udp_payload_size=1452),
         tls_factory=fake_tls_factory, drop=lambda i, d: len(d) > 1350)
-    assert loop.run_until(lambda: loop.client.handshake_complete and loop.server.handshake_complete)
-    assert _echo(loop, b"z" * 200_000)
-    loop.run_until(lambda: False, max_time=loop.now + 3)
+    loop.run_until(lambda: loop.client.handshake_complete and loop.server.handshake_complete, timeout=30)
+    _echo(loop, b"z" * 200_000)
+    loop.advance(3)
     size = loop.client.paths.primary.max_datagram_size
     assert 1300 <= size <= 1350

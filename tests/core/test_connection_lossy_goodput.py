@@ -17,7 +17,7 @@ Regression for three defects that together made 2 MB over a loop dropping every
 from __future__ import annotations
 
 from engine_fake_tls import fake_tls_factory
-from engine_loop import make_pair
+from engine_pairs import make_pair
 
 from tquic.core.events import StreamDataReceived
 
@@ -27,8 +27,8 @@ PAYLOAD = bytes(range(256)) * 8192  # 2 MiB
 def _transfer(drop_every: int) -> tuple[float, int, object]:
     loop = make_pair(tls_factory=fake_tls_factory,
                      drop=lambda i, d: drop_every > 0 and i % drop_every == 0)
-    assert loop.run_until(lambda: loop.client.handshake_complete
-                          and loop.server.handshake_complete, max_time=5)
+    loop.run_until(lambda: loop.client.handshake_complete
+                   and loop.server.handshake_complete, timeout=5)
     sid = loop.client.open_stream()
     start = loop.now
     loop.client.send_stream_data(sid, PAYLOAD, end_stream=True)

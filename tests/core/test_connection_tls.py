@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine_certs import server_config
-from engine_loop import handshake_pair, terminated
+from engine_pairs import handshake_pair, terminated
 
 from tquic.core.config import QuicConfiguration
 from tquic.core.events import HandshakeCompleted, SessionTicketReceived, StreamDataReceived
@@ -24,8 +24,8 @@ def _ticket(store: TicketStore) -> Any:
     loop = _real(server_config=server_config(ticket_store=store, enable_early_data=True),
                  client_config=QuicConfiguration(is_client=True, verify_peer=False,
                                                  alpn_protocols=("hq",)))
-    assert loop.run_until(lambda: any(isinstance(e, SessionTicketReceived)
-                                      for e in loop.client_events))
+    loop.run_until(lambda: any(isinstance(e, SessionTicketReceived)
+                               for e in loop.client_events), timeout=30)
     return next(e for e in loop.client_events if isinstance(e, SessionTicketReceived)).ticket
 
 
@@ -34,8 +34,8 @@ def test_real_tls_handshake_and_echo() -> None:
     assert _completed(loop.client_events).alpn_protocol == "hq"
     sid = loop.client.open_stream()
     loop.client.send_stream_data(sid, b"ping" * 1000, end_stream=True)
-    assert loop.run_until(lambda: any(isinstance(e, StreamDataReceived) and e.end_stream
-                                      for e in loop.server_events))
+    loop.run_until(lambda: any(isinstance(e, StreamDataReceived) and e.end_stream
+                               for e in loop.server_events), timeout=30)
     assert terminated(loop.server_events) is None
 
 
@@ -49,7 +49,7 @@ def test_resumption_with_a_session_ticket() -> None:
 
 
 def _zero_rtt(store: TicketStore, ticket: Any) -> Any:
-    from engine_loop import make_pair
+    from engine_pairs import make_pair
 
     loop = make_pair(
         server_config=server_config(ticket_store=store, enable_early_data=True),
@@ -57,12 +57,12 @@ def _zero_rtt(store: TicketStore, ticket: Any) -> Any:
                                         session_ticket=ticket, enable_early_data=True))
     sid = loop.client.open_stream()  # before the handshake: limits remembered from the ticket
     loop.client.send_stream_data(sid, b"early" * 100, end_stream=True)
-    assert loop.run_until(lambda: any(isinstance(e, StreamDataReceived) and e.end_stream
-                                      for e in loop.server_events))
+    loop.run_until(lambda: any(isinstance(e, StreamDataReceived) and e.end_stream
+                               for e in loop.server_events), timeout=30)
     data = b"".join(e.data for e in loop.server_events if isinstance(e, StreamDataReceived))
     assert data == b"early" * 100
-    assert loop.run_until(lambda: loop.client.handshake_complete
-                          and loop.server.handshake_complete)
+    loop.run_until(lambda: loop.client.handshake_complete
+                   and loop.server.handshake_complete, timeout=30)
     return loop
 
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 import hashlib
 
 from engine_fake_tls import fake_tls_factory
-from engine_loop import Loop, make_pair
+from engine_pairs import make_pair
 
 from tquic.core.events import HandshakeCompleted, StreamDataReceived
+from tquic.testing.engines import EnginePair
 
 
-def _handshake(**kwargs: object) -> Loop:
+def _handshake(**kwargs: object) -> EnginePair:
     loop = make_pair(tls_factory=fake_tls_factory, **kwargs)  # type: ignore[arg-type]
-    assert loop.run_until(lambda: loop.client.handshake_complete
-                          and loop.server.handshake_complete, max_time=5)
+    loop.run_until(lambda: loop.client.handshake_complete
+                   and loop.server.handshake_complete, timeout=5)
     return loop
 
 
@@ -38,7 +39,7 @@ def test_handshake_completes_in_about_one_and_a_half_rtt() -> None:
 
 def test_handshake_is_confirmed_and_handshake_keys_are_discarded() -> None:
     loop = _handshake()
-    loop.run_until(lambda: loop.client.handshake_confirmed, max_time=5)
+    loop.run_until(lambda: loop.client.handshake_confirmed, timeout=5)
     assert loop.client.handshake_confirmed and loop.server.handshake_confirmed
     for conn in (loop.client, loop.server):
         assert not conn._crypto.send_keys and not conn._crypto.recv_keys  # Initial+Handshake gone (§4.9)
@@ -48,10 +49,10 @@ def test_one_stream_echo_both_directions() -> None:
     loop = _handshake()
     sid = loop.client.open_stream()
     loop.client.send_stream_data(sid, b"hello", end_stream=True)
-    assert loop.run_until(lambda: _received(loop.server_events, sid)[1])
+    loop.run_until(lambda: _received(loop.server_events, sid)[1], timeout=30)
     assert _received(loop.server_events, sid) == (b"hello", True)
     loop.server.send_stream_data(sid, b"world", end_stream=True)
-    assert loop.run_until(lambda: _received(loop.client_events, sid)[1])
+    loop.run_until(lambda: _received(loop.client_events, sid)[1], timeout=30)
     assert _received(loop.client_events, sid) == (b"world", True)
 
 
@@ -60,7 +61,7 @@ def test_bulk_two_megabytes_arrive_byte_identical() -> None:
     payload = hashlib.sha256(b"seed").digest() * (2 * 1024 * 1024 // 32)
     sid = loop.client.open_stream()
     loop.client.send_stream_data(sid, payload, end_stream=True)
-    assert loop.run_until(lambda: _received(loop.server_events, sid)[1], max_time=30)
+    loop.run_until(lambda: _received(loop.server_events, sid)[1], timeout=30)
     data, _ = _received(loop.server_events, sid)
     assert hashlib.sha256(data).digest() == hashlib.sha256(payload).digest()
 
@@ -70,7 +71,7 @@ def test_lossy_loop_dropping_every_seventh_datagram_delivers_identical_data() ->
     payload = bytes(range(256)) * 2048  # 512 KiB
     sid = loop.client.open_stream()
     loop.client.send_stream_data(sid, payload, end_stream=True)
-    assert loop.run_until(lambda: _received(loop.server_events, sid)[1], max_time=120)
+    loop.run_until(lambda: _received(loop.server_events, sid)[1], timeout=120)
     assert _received(loop.server_events, sid)[0] == payload
 
 
@@ -82,8 +83,7 @@ def test_concurrent_streams_are_delivered_independently() -> None:
         sid = loop.client.open_stream(bidirectional=bidi)
         sent[sid] = bytes([i]) * (10_000 + 997 * i)
         loop.client.send_stream_data(sid, sent[sid], end_stream=True)
-    assert loop.run_until(lambda: all(_received(loop.server_events, s)[1] for s in sent),
-                          max_time=30)
+    loop.run_until(lambda: all(_received(loop.server_events, s)[1] for s in sent), timeout=30)
     for sid, data in sent.items():
         assert _received(loop.server_events, sid)[0] == data
 
@@ -99,11 +99,11 @@ def test_flow_control_window_limits_a_fast_sender_and_autotunes() -> None:
     loop = make_pair(client_config=client, server_config=server_config(
         initial_max_data=64 * 1024, max_data=4 << 20, initial_max_stream_data=32 * 1024,
         max_stream_data=2 << 20), tls_factory=fake_tls_factory)
-    assert loop.run_until(lambda: loop.client.handshake_complete and loop.server.handshake_complete)
+    loop.run_until(lambda: loop.client.handshake_complete and loop.server.handshake_complete, timeout=30)
     sid = loop.client.open_stream()
     payload = b"x" * (1 << 20)
     loop.client.send_stream_data(sid, payload, end_stream=True)
-    assert loop.run_until(lambda: _received(loop.server_events, sid)[1], max_time=30)
+    loop.run_until(lambda: _received(loop.server_events, sid)[1], timeout=30)
     assert _received(loop.server_events, sid)[0] == payload
     # the receiver grew its window beyond the initial 32 KiB (auto-tuning)
     assert loop.server.receive_window > 64 * 1024

@@ -7,22 +7,23 @@ The in-memory loops carry each datagram's codepoint as its sender set it
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from engine_loop import Loop, handshake_pair, inject_1rtt
-from mp_loop import LINK_A, LINK_B, Link, mp_pair
+from engine_pairs import LINK_A, LINK_B, handshake_pair, inject, mp_pair
 
 from tquic.core.conn_base import ConnState
 from tquic.core.connection import QuicConnection
 from tquic.core.frame_handlers import FrameHandlers
 from tquic.paths.ecn import ECN_CE, ECN_ECT0, ECN_ECT1, ECN_NOT_ECT, EcnState
 from tquic.paths.sent_packets import SpaceId
+from tquic.testing.engines import EnginePair, Link
 from tquic.wire.frame_types import FrameType
 from tquic.wire.frames import AckFrame, encode_frames
 
 
-def _transfer(loop: Loop, size: int = 200_000, max_time: float = 10.0) -> None:
+def _transfer(loop: EnginePair, size: int = 200_000, max_time: float = 10.0) -> None:
     client, server = loop.client, loop.server
     sid = client.open_stream()
     client.send_stream_data(sid, b"x" * size, end_stream=True)
@@ -36,10 +37,20 @@ def _transfer(loop: Loop, size: int = 200_000, max_time: float = 10.0) -> None:
         loop.server_events.clear()
         return got[0] >= size
 
-    assert loop.run_until(done, max_time=loop.now + max_time)
+    loop.run_until(done, timeout=max_time)
     # Let the last ACKs land so the counts on both sides are final.
-    loop.run_until(lambda: False, max_time=loop.now + 0.2)
+    loop.advance(0.2)
     assert server is loop.server
+
+
+def _recorder(sent: list[int], network: Callable[[int, int], int] | None = None
+              ) -> Callable[[int, int], int]:
+    """A link ECN rule that records the codepoint each datagram was sent with, then
+    applies ``network`` (None: the marks arrive as sent)."""
+    def rule(index: int, codepoint: int) -> int:
+        sent.append(codepoint)
+        return network(index, codepoint) if network is not None else codepoint
+    return rule
 
 
 def _ecn(conn: QuicConnection) -> EcnState:
@@ -47,34 +58,36 @@ def _ecn(conn: QuicConnection) -> EcnState:
 
 
 def test_ack_ecn_counts_match_the_ect0_marks_sent() -> None:
-    loop = handshake_pair()
+    sent: list[int] = []
+    loop = handshake_pair(ecn=_recorder(sent))
     _transfer(loop)
     c_path, s_path = loop.client.paths.primary, loop.server.paths.primary
     assert _ecn(loop.client) is EcnState.CAPABLE and _ecn(loop.server) is EcnState.CAPABLE
     # RFC 9000 §13.4.1: each side counted every marked 1-RTT packet of the other.
-    client_marked = c_path.recovery.ecn._sent[SpaceId.APPLICATION]
-    server_marked = s_path.recovery.ecn._sent[SpaceId.APPLICATION]
+    client_marked = c_path.recovery.ecn.marked_sent(SpaceId.APPLICATION)
+    server_marked = s_path.recovery.ecn.marked_sent(SpaceId.APPLICATION)
     assert client_marked[0] > 120 and client_marked[1] == 0
     assert s_path.space.ack_tracker.ecn_counts == (client_marked[0], 0, 0)
     assert c_path.space.ack_tracker.ecn_counts == (server_marked[0], 0, 0)
     # ... and the peer's last ACK_ECN reported that much (modulo its final ACK).
-    reported = c_path.recovery.ecn._last[SpaceId.APPLICATION]
+    reported = c_path.recovery.ecn.peer_counts(SpaceId.APPLICATION)
     assert reported[1:] == (0, 0) and client_marked[0] - 3 <= reported[0] <= client_marked[0]
-    assert set(loop.ecn_sent) == {ECN_ECT0}
+    assert set(sent) == {ECN_ECT0}
 
 
 def test_bleaching_network_fails_validation_then_marks_stop_without_congestion_response(
         ) -> None:
-    loop = handshake_pair(ecn_network=lambda _i, _cp: ECN_NOT_ECT)
+    sent: list[int] = []
+    loop = handshake_pair(ecn=_recorder(sent, lambda _i, _cp: ECN_NOT_ECT))
     client = loop.client
     recovery = client.paths.primary.recovery
     # RFC 9000 §13.4.2.1: marked packets acknowledged without ECN counts.
     assert _ecn(client) is EcnState.FAILED and _ecn(loop.server) is EcnState.FAILED
     assert "without ECN counts" in recovery.ecn.failure_reason
-    first_unmarked = loop.ecn_sent.index(ECN_NOT_ECT)
+    first_unmarked = sent.index(ECN_NOT_ECT)
     _transfer(loop)
     assert first_unmarked < 10  # failed within the first round trip
-    assert set(loop.ecn_sent[first_unmarked:]) == {ECN_NOT_ECT}  # marks stopped for good
+    assert set(sent[first_unmarked:]) == {ECN_NOT_ECT}  # marks stopped for good
     assert client.ecn_codepoint(client.paths.primary.network_path) == ECN_NOT_ECT
     # No loss, so no congestion event either: failing ECN is not a congestion signal.
     assert recovery.packets_lost == 0
@@ -83,13 +96,13 @@ def test_bleaching_network_fails_validation_then_marks_stop_without_congestion_r
 
 def test_ce_marks_reduce_cwnd_without_loss_at_most_once_per_round_trip() -> None:
     ce_window = [0.0, 0.0]
-    loop_ref: list[Loop] = []
+    loop_ref: list[EnginePair] = []
 
     def network(_index: int, cp: int) -> int:
         now = loop_ref[0].now if loop_ref else 0.0
         return ECN_CE if cp and ce_window[0] <= now < ce_window[1] else cp
 
-    loop = handshake_pair(ecn_network=network)
+    loop = handshake_pair(ecn=network)
     loop_ref.append(loop)
     recovery = loop.client.paths.primary.recovery
     controller = recovery.controller
@@ -105,7 +118,7 @@ def test_ce_marks_reduce_cwnd_without_loss_at_most_once_per_round_trip() -> None
     assert controller.congestion_window < cwnd_before
     # RFC 9002 §7.1/§7.3.2: one reaction per round trip, not one per ACK_ECN.
     assert 1 <= events <= 7, events
-    reported_ce = recovery.ecn._last[SpaceId.APPLICATION][2]
+    reported_ce = recovery.ecn.peer_counts(SpaceId.APPLICATION)[2]
     assert reported_ce > 2 * events  # many CE marks, few reductions
     assert _ecn(loop.client) is EcnState.CAPABLE
 
@@ -122,7 +135,7 @@ def test_hostile_ack_ecn_with_decreasing_counts_fails_validation_not_the_connect
     client.send_stream_data(sid, b"y" * 5000, end_stream=True)
     assert client.datagrams_to_send(loop.now)
     largest = client.paths.primary.space.next_pn - 1
-    inject_1rtt(loop, encode_frames((AckFrame(((0, largest),), 0, (1, 0, 0)),)),
+    inject(loop, encode_frames((AckFrame(((0, largest),), 0, (1, 0, 0)),)),
                 to_server=False)
     assert ecn.state is EcnState.FAILED
     assert ecn.failure_reason == "ECN counts decreased"
@@ -133,7 +146,7 @@ def test_hostile_ack_ecn_with_decreasing_counts_fails_validation_not_the_connect
 def test_ect1_remarked_counts_fail_validation() -> None:
     # The network rewrites ECT(0) to ECT(1): the counts land in the wrong column
     # (RFC 9000 §13.4.2.1: remarking is detected per codepoint).
-    loop = handshake_pair(ecn_network=lambda _i, cp: ECN_ECT1 if cp == ECN_ECT0 else cp)
+    loop = handshake_pair(ecn=lambda _i, cp: ECN_ECT1 if cp == ECN_ECT0 else cp)
     assert _ecn(loop.client) is EcnState.FAILED
     assert _ecn(loop.server) is EcnState.FAILED
 
@@ -161,10 +174,9 @@ def test_multipath_counts_come_back_per_path_in_path_ack_ecn(
                           ecn=lambda n, cp: ECN_CE if cp and n % 4 == 0 else cp)}
     loop = mp_pair(links=links, client_kwargs={"scheduler": "roundrobin"})
     client, server = loop.client, loop.server
-    assert loop.run_until(lambda: client.can_open_path, max_time=2)
+    loop.run_until(lambda: client.can_open_path, timeout=2)
     assert client.add_path(LINK_B, None, loop.now) == 1
-    assert loop.run_until(lambda: (p := server.paths.get(1)) is not None and p.validated,
-                          max_time=loop.now + 2)
+    loop.run_until(lambda: (p := server.paths.get(1)) is not None and p.validated, timeout=2)
     seen: list[tuple[int, int, tuple[int, int, int] | None]] = []
     process_ack = FrameHandlers.process_ack
     clients_handlers = client._frame_handlers
@@ -179,8 +191,8 @@ def test_multipath_counts_come_back_per_path_in_path_ack_ecn(
     payload = hashlib.sha256(b"ecn").digest() * 20_000
     sid = client.open_stream()
     client.send_stream_data(sid, payload, end_stream=True)
-    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 20)
-    loop.run_until(lambda: False, max_time=loop.now + 0.2)
+    loop.run_until(lambda: loop.received(sid)[1], timeout=20)
+    loop.advance(0.2)
     path_a, path_b = server.paths.get(0), server.paths.get(1)
     assert path_a is not None and path_b is not None
     counts_a = path_a.space.ack_tracker.ecn_counts
@@ -191,8 +203,8 @@ def test_multipath_counts_come_back_per_path_in_path_ack_ecn(
     # The client learnt each path's counts from that path's (PATH_)ACK_ECN.
     ecn_a = client.paths.get(0).recovery.ecn  # type: ignore[union-attr]
     ecn_b = client.paths.get(1).recovery.ecn  # type: ignore[union-attr]
-    assert ecn_a._last[SpaceId.APPLICATION][2] == 0
-    assert ecn_b._last[SpaceId.APPLICATION][2] >= 3
+    assert ecn_a.peer_counts(SpaceId.APPLICATION)[2] == 0
+    assert ecn_b.peer_counts(SpaceId.APPLICATION)[2] >= 3
     assert ecn_a.state is EcnState.CAPABLE and ecn_b.state is EcnState.CAPABLE
     # Path 1's counts travelled in PATH_ACK_ECN frames (type 0x3f) naming path 1.
     path1 = [(ftype, ecn) for pid, ftype, ecn in seen if pid == 1]
@@ -202,19 +214,19 @@ def test_multipath_counts_come_back_per_path_in_path_ack_ecn(
 
 
 def test_migration_retests_ecn_on_the_new_path_without_stale_ce() -> None:
-    from engine_loop import CLIENT_PATH
+    from engine_pairs import CLIENT_PATH
 
     from tquic.paths.network_path import NetworkPath
 
     # The old path CE-marks half the time; the new one marks nothing.
-    loop = handshake_pair(ecn_network=lambda i, cp: ECN_CE if cp and i % 2 else cp)
+    loop = handshake_pair(ecn=lambda i, cp: ECN_CE if cp and i % 2 else cp)
     _transfer(loop, 100_000)
     client = loop.client
     old = client.paths.primary.recovery
-    assert old.ecn.state is EcnState.CAPABLE and old.ecn._last[SpaceId.APPLICATION][2] > 0
-    loop.ecn_network = None
-    loop.client_addr = ("10.9.9.9", 4433)
-    client.migrate(NetworkPath(loop.client_addr, CLIENT_PATH.remote), loop.now)
+    assert old.ecn.state is EcnState.CAPABLE and old.ecn.peer_counts(SpaceId.APPLICATION)[2] > 0
+    new_local = ("10.9.9.9", 4433)
+    loop.links[new_local] = Link()  # no ECN rule: the marks arrive as sent
+    client.migrate(NetworkPath(new_local, CLIENT_PATH.remote), loop.now)
     new = client.paths.primary.recovery
     # RFC 9000 §13.4.2: a new path is validated again, from the old counts as baseline.
     assert new is not old and new.ecn.state is EcnState.TESTING
@@ -233,7 +245,7 @@ def test_qlog_reports_ecn_state_changes() -> None:
     cc = QuicConfiguration(is_client=True, alpn_protocols=("hq",), verify_peer=False,
                            quic_logger=lambda name, data: events.append((name, data)))
     handshake_pair(client_config=cc, server_config=server_config(),
-                   ecn_network=lambda _i, _cp: ECN_NOT_ECT)
+                   ecn=lambda _i, _cp: ECN_NOT_ECT)
     changes = [data for name, data in events if name == "quic:ecn_state_updated"]
     # qlog quic-events "ecn_state_updated" (RFC 9000 Appendix A.4 states).
     assert changes == [{"old": "testing", "new": "failed", "path_id": 0}]

@@ -6,7 +6,7 @@ rebuilds."""
 from __future__ import annotations
 
 import pytest
-from engine_loop import handshake_pair, make_pair
+from engine_pairs import handshake_pair, make_pair
 
 from tquic.core.conn_base import Epoch
 from tquic.core.empty_queue import EMPTY, writable
@@ -19,8 +19,8 @@ from tquic.wire.version import QUIC_V1
 
 def _confirmed_real_tls() -> object:
     loop = make_pair()
-    assert loop.run_until(lambda: loop.client.handshake_confirmed
-                          and loop.server.handshake_complete, max_time=5)
+    loop.run_until(lambda: loop.client.handshake_confirmed
+                   and loop.server.handshake_complete, timeout=5)
     return loop
 
 
@@ -47,8 +47,8 @@ def _echo(loop: object, payload: bytes) -> bytes:
         return b"".join(e.data for e in loop.server_events  # type: ignore[attr-defined]
                         if isinstance(e, StreamDataReceived) and e.stream_id == sid)
 
-    assert loop.run_until(lambda: len(received()) == len(payload),  # type: ignore[attr-defined]
-                          max_time=loop.now + 5)  # type: ignore[attr-defined]
+    loop.run_until(lambda: len(received()) == len(payload),  # type: ignore[attr-defined]
+                   timeout=5)  # type: ignore[attr-defined]
     return received()
 
 

@@ -9,12 +9,13 @@ original lost.
 
 from __future__ import annotations
 
-from mp_loop import LINK_A, LINK_B, MpLoop, two_paths
+from engine_pairs import LINK_A, LINK_B, two_paths
 
 from tquic.core.records import StreamRecord
 from tquic.paths.schedulers import register_scheduler
 from tquic.paths.schedulers.deadline import DeadlineScheduler
 from tquic.paths.sent_packets import SentPacket, SpaceId
+from tquic.testing.engines import EnginePair
 
 
 def _stream_ranges(packets: list[SentPacket], sent_at: float) -> set[tuple[int, int, int]]:
@@ -37,7 +38,7 @@ def _covered(ranges: set[tuple[int, int, int]], stream_id: int, start: int, stop
     return pos >= stop
 
 
-def _in_flight(loop: MpLoop, path_id: int) -> list[SentPacket]:
+def _in_flight(loop: EnginePair, path_id: int) -> list[SentPacket]:
     path = loop.client.paths.get(path_id)
     assert path is not None
     packets: list[SentPacket] = path.recovery.in_flight_packets(SpaceId.APPLICATION)
@@ -72,7 +73,7 @@ def test_redundant_copies_complete_the_transfer_byte_identical() -> None:
     payload = bytes(range(256)) * 800
     sid = loop.client.open_stream()
     loop.client.send_stream_data(sid, payload, end_stream=True)
-    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 10)
+    loop.run_until(lambda: loop.received(sid)[1], timeout=10)
     assert loop.received(sid)[0] == payload
     # Redundant: both links carried a large part, and together clearly more than one
     # copy of the payload (one path scheduler: about 1.05 x with headers and ACKs); the

@@ -4,17 +4,19 @@ the aggregate rate over it (RFC 9000 §4.2 leaves the policy to the receiver).""
 
 from __future__ import annotations
 
-from mp_loop import LINK_A, LINK_B, Link, mp_pair
+from engine_pairs import LINK_A, LINK_B, mp_pair
+
+from tquic.testing.engines import Link
 
 
 def test_window_tuning_rtt_is_the_slowest_paths_with_multipath() -> None:
     loop = mp_pair(links={LINK_A: Link(delay=0.01), LINK_B: Link(delay=0.1)})
     client, server = loop.client, loop.server
-    assert loop.run_until(lambda: client.can_open_path, max_time=2)
+    loop.run_until(lambda: client.can_open_path, timeout=2)
     path_id = client.add_path(LINK_B, None, loop.now)
-    assert loop.run_until(lambda: server.paths.get(path_id) is not None
-                          and server.paths.get(path_id).validated,  # type: ignore[union-attr]
-                          max_time=loop.now + 2)
+    loop.run_until(lambda: server.paths.get(path_id) is not None
+                   and server.paths.get(path_id).validated,  # type: ignore[union-attr]
+                   timeout=2)
     fast, slow = server.paths.get(0), server.paths.get(path_id)
     assert fast is not None and slow is not None
     assert slow.recovery.rtt.smoothed_rtt > 3 * fast.recovery.rtt.smoothed_rtt

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import partial
 
 import pytest
-from mp_loop import LINK_A, LINK_B, Link, mp_pair, two_paths
+from engine_pairs import LINK_A, LINK_B, mp_pair, two_paths
 from test_multipath_transfer import MB, _payload, _send
 
 from tquic.core.conn_base import ConnState
@@ -21,6 +21,7 @@ from tquic.core.events import (
     PathStatusChanged,
     PathValidated,
 )
+from tquic.testing.engines import Link
 from tquic.wire.errors import PathAbandonCode
 
 
@@ -38,8 +39,8 @@ def test_abandon_path_is_answered_and_state_kept_three_pto_then_forgotten() -> N
     client, server = loop.client, loop.server
     client.abandon_path(1, PathAbandonCode.APPLICATION_ABANDON_PATH, loop.now)
     abandoned_at = loop.now
-    assert loop.run_until(lambda: any(isinstance(e, PathAbandoned) and e.by_peer
-                                      for e in loop.server_events), max_time=loop.now + 1)
+    loop.run_until(lambda: any(isinstance(e, PathAbandoned) and e.by_peer
+                               for e in loop.server_events), timeout=1)
     event = next(e for e in loop.server_events if isinstance(e, PathAbandoned))
     assert event.error_code == PathAbandonCode.APPLICATION_ABANDON_PATH and event.path_id == 1
     # The server answered with its own PATH_ABANDON; both keep the path for 3 PTO.
@@ -48,14 +49,13 @@ def test_abandon_path_is_answered_and_state_kept_three_pto_then_forgotten() -> N
     deadline = path.abandon_deadline
     assert deadline is not None
     assert deadline - abandoned_at == pytest.approx(3 * client.pto, rel=0.01)
-    assert loop.run_until(lambda: client.paths.get(1) is None and server.paths.get(1) is None,
-                          max_time=loop.now + 5)
+    loop.run_until(lambda: client.paths.get(1) is None and server.paths.get(1) is None, timeout=5)
     assert loop.now >= deadline
     retired = {e.path_id for e in loop.client_events if isinstance(e, ConnectionIdRetired)}
     assert 1 in retired
     # The connection goes on over path 0, and path ID 1 is never reused.
     sid = _send(loop, b"after" * 1000)
-    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 5)
+    loop.run_until(lambda: loop.received(sid)[1], timeout=5)
     assert client.add_path(("10.0.2.1", 5000), None, loop.now) == 2
 
 
@@ -68,13 +68,12 @@ def test_abandoning_the_last_path_closes_the_connection() -> None:
 def test_path_status_signals_reach_the_peer_and_steer_the_scheduler() -> None:
     loop = two_paths("roundrobin")
     loop.client.set_path_status(0, backup=True, now=loop.now)
-    assert loop.run_until(lambda: any(isinstance(e, PathStatusChanged) and e.path_id == 0
-                                      and e.by_peer for e in loop.server_events),
-                          max_time=loop.now + 1)
+    loop.run_until(lambda: any(isinstance(e, PathStatusChanged) and e.path_id == 0
+                               and e.by_peer for e in loop.server_events), timeout=1)
     assert loop.server.paths.get(0).peer_backup is True  # type: ignore[union-attr]
     before = dict(loop.links[LINK_A].bytes)
     sid = _send(loop, _payload(MB))
-    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 10)
+    loop.run_until(lambda: loop.received(sid)[1], timeout=10)
     # Path 0 is backup now: the data went over path 1.
     assert loop.links[LINK_A].bytes["up"] - before["up"] < 20_000
     assert loop.links[LINK_B].bytes["up"] > MB
@@ -84,9 +83,9 @@ def test_key_update_with_two_paths_in_use() -> None:
     loop = two_paths("roundrobin")
     payload = _payload(2 * MB)
     sid = _send(loop, payload)
-    assert loop.run_until(lambda: len(loop.received(sid)[0]) > MB // 2, max_time=loop.now + 10)
+    loop.run_until(lambda: len(loop.received(sid)[0]) > MB // 2, timeout=10)
     loop.client.request_key_update()
-    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 20)
+    loop.run_until(lambda: loop.received(sid)[1], timeout=20)
     assert loop.received(sid)[0] == payload
     assert loop.client.key_phase == 1 and loop.server.key_phase == 1
 
@@ -98,21 +97,21 @@ def test_migration_of_one_path_keeps_its_path_id() -> None:
     from tquic.paths.network_path import NetworkPath
 
     loop.client.migrate(NetworkPath(link_c, ("192.0.2.1", 443)), loop.now, path_id=1)
-    assert loop.run_until(lambda: loop.server.paths.get(1).network_path.remote == link_c  # type: ignore[union-attr]
-                          and loop.client.paths.get(1).validated,  # type: ignore[union-attr]
-                          max_time=loop.now + 3)
+    loop.run_until(lambda: loop.server.paths.get(1).network_path.remote == link_c  # type: ignore[union-attr]
+                   and loop.client.paths.get(1).validated,  # type: ignore[union-attr]
+                   timeout=3)
     assert loop.server.paths.get(0).network_path.remote == LINK_A  # type: ignore[union-attr]
     sid = _send(loop, _payload(MB))
-    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 10)
+    loop.run_until(lambda: loop.received(sid)[1], timeout=10)
 
 
 def test_server_refusing_paths_abandons_them_and_the_client_sees_it() -> None:
     links = {LINK_A: Link(), LINK_B: Link()}
     loop = mp_pair(links=links, server_kwargs={"accept_paths": False})
-    assert loop.run_until(lambda: 1 in loop.client.peer_cids(), max_time=2)
+    loop.run_until(lambda: 1 in loop.client.peer_cids(), timeout=2)
     loop.client.add_path(LINK_B, None, loop.now)
-    assert loop.run_until(lambda: any(isinstance(e, PathAbandoned) and e.by_peer
-                                      for e in loop.client_events), max_time=loop.now + 2)
+    loop.run_until(lambda: any(isinstance(e, PathAbandoned) and e.by_peer
+                               for e in loop.client_events), timeout=2)
     event = next(e for e in loop.client_events if isinstance(e, PathAbandoned))
     assert event.path_id == 1 and event.error_code == PathAbandonCode.PATH_RESOURCE_LIMIT_REACHED
     assert loop.server.paths.get(1) is None
@@ -124,7 +123,7 @@ def test_second_key_update_waits_three_largest_pto_with_multipath() -> None:
     loop = two_paths("roundrobin")
     sid = _send(loop, _payload(MB // 4))
     loop.client.request_key_update(loop.now)
-    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 5)
+    loop.run_until(lambda: loop.received(sid)[1], timeout=5)
     keys = loop.client._crypto.one_rtt
     assert keys is not None and keys.phase_acked_at is not None
     with pytest.raises(KeyUpdateNotAllowed):
@@ -136,15 +135,14 @@ def test_second_key_update_waits_three_largest_pto_with_multipath() -> None:
 def test_path_that_fails_validation_is_abandoned_and_never_carries_data() -> None:
     links = {LINK_A: Link(), LINK_B: Link(up=False)}  # the second link is dead
     loop = mp_pair(links=links)
-    assert loop.run_until(lambda: loop.client.can_open_path, max_time=2)
+    loop.run_until(lambda: loop.client.can_open_path, timeout=2)
     loop.client.add_path(LINK_B, None, loop.now)
-    assert loop.run_until(lambda: any(isinstance(e, PathFailed) for e in loop.client_events),
-                          max_time=loop.now + 10)
+    loop.run_until(lambda: any(isinstance(e, PathFailed) for e in loop.client_events), timeout=10)
     failed = next(e for e in loop.client_events if isinstance(e, PathFailed))
     assert failed.path_id == 1 and "validation" in failed.reason
     assert any(isinstance(e, PathAbandoned) and e.path_id == 1 for e in loop.client_events)
     sid = _send(loop, _payload(MB // 4))
-    assert loop.run_until(lambda: loop.received(sid)[1], max_time=loop.now + 5)
+    loop.run_until(lambda: loop.received(sid)[1], timeout=5)
     assert loop.client.can_open_path  # path ID 2 is still there to try again
 
 
@@ -160,11 +158,11 @@ def test_forgotten_paths_are_replaced_by_max_path_id_so_a_flapping_link_can_rejo
         return client.paths.get(pid) is None and server.paths.get(pid) is None
 
     for round_ in range(3):
-        assert loop.run_until(lambda: client.can_open_path, max_time=loop.now + 2), round_
+        loop.run_until(lambda: client.can_open_path, timeout=2), round_
         path_id = client.add_path(LINK_B, None, loop.now)
         assert path_id == round_ + 1  # path IDs are never reused
-        assert loop.run_until(partial(validated, path_id), max_time=loop.now + 2)
+        loop.run_until(partial(validated, path_id), timeout=2)
         client.abandon_path(path_id, 0, loop.now)
-        assert loop.run_until(partial(forgotten, path_id), max_time=loop.now + 5)
+        loop.run_until(partial(forgotten, path_id), timeout=5)
     assert client.local_max_path_id == 4 and server.local_max_path_id == 4
 

@@ -10,7 +10,7 @@ closes the connection with that code.
 from __future__ import annotations
 
 import pytest
-from mp_loop import LINK_B, inject, mp_pair, terminated
+from engine_pairs import LINK_B, inject, mp_pair, terminated
 
 from tquic.core.conn_base import Epoch
 from tquic.core.events import ConnectionIdIssued
@@ -42,7 +42,7 @@ def test_both_advertise_initial_max_path_id_enables_multipath_and_issues_path_ci
     for events in (loop.client_events, loop.server_events):
         issued = {e.path_id for e in events if isinstance(e, ConnectionIdIssued)}
         assert issued == {0, 1, 2}
-    assert loop.run_until(lambda: list(loop.client.peer_cids()) == [0, 1, 2], max_time=1)
+    loop.run_until(lambda: list(loop.client.peer_cids()) == [0, 1, 2], timeout=1)
     assert list(loop.server.peer_cids()) == [0, 1, 2]
 
 
@@ -55,7 +55,7 @@ def test_without_both_parameters_the_connection_is_single_path_quic(
         loop.client.add_path(LINK_B, None, loop.now)
     sid = loop.client.open_stream()
     loop.client.send_stream_data(sid, b"z" * 100_000, end_stream=True)
-    assert loop.run_until(lambda: loop.received(sid)[1], max_time=10)
+    loop.run_until(lambda: loop.received(sid)[1], timeout=10)
     assert loop.received(sid)[0] == b"z" * 100_000
     # No path-specific CID was issued: nothing beyond path 0 exists.
     assert all(e.path_id == 0 for e in loop.client_events + loop.server_events
@@ -139,7 +139,7 @@ def test_multipath_frame_rule_violation_closes_with_protocol_violation(
 
 def test_path_cid_reused_across_path_ids_is_a_protocol_violation() -> None:
     loop = mp_pair()
-    assert loop.run_until(lambda: 1 in loop.server.peer_cids(), max_time=1)
+    loop.run_until(lambda: 1 in loop.server.peer_cids(), timeout=1)
     cid_of_path_1 = loop.server.peer_cids()[1][0]
     inject(loop, encode_frames((PathNewConnectionIdFrame(2, 5, 0, cid_of_path_1, TOKEN),)))
     event = terminated(_drain(loop.server))

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mp_loop import MpLoop, two_paths
+from engine_pairs import two_paths
 
 from tquic.paths.path import Path
 from tquic.paths.schedulers import register_scheduler
+from tquic.testing.engines import EnginePair
 
 
 class AlwaysFirst:
@@ -30,7 +31,7 @@ register_scheduler("always-first", AlwaysFirst)
 register_scheduler("always-first-blind", AlwaysFirstBlind)
 
 
-def _hold_pacer(loop: MpLoop, path_id: int) -> None:
+def _hold_pacer(loop: EnginePair, path_id: int) -> None:
     path = loop.client.paths.get(path_id)
     assert path is not None
     recovery = path.recovery
@@ -40,7 +41,7 @@ def _hold_pacer(loop: MpLoop, path_id: int) -> None:
     assert recovery.next_send_time(loop.now, path.max_datagram_size) > loop.now
 
 
-def _stream_packets_on(loop: MpLoop, path_id: int, now: float) -> int:
+def _stream_packets_on(loop: EnginePair, path_id: int, now: float) -> int:
     path = loop.client.paths.get(path_id)
     assert path is not None
     from tquic.paths.sent_packets import SpaceId

@@ -7,7 +7,7 @@ real clock (monotonic time since boot) a goodput thousands of times too small.
 
 from __future__ import annotations
 
-from engine_loop import CLIENT_PATH, make_pair
+from engine_pairs import CLIENT_PATH, make_pair
 
 from tquic.core.config import QuicConfiguration
 from tquic.core.connection import QuicConnection
@@ -23,6 +23,6 @@ def test_client_path_zero_opens_at_connect_time() -> None:
 
 def test_server_path_zero_opens_when_the_first_initial_arrives() -> None:
     loop = make_pair()
-    assert loop.run_until(lambda: loop.server.paths.get(0) is not None, max_time=5)
+    loop.run_until(lambda: loop.server.paths.get(0) is not None, timeout=5)
     path = loop.server.paths.get(0)
     assert path is not None and path.opened_at > 0.0

@@ -1,7 +1,7 @@
 """The server's preferred address (RFC 9000 §9.6, §18.2), two engines in memory.
 
-routed_loop.routed_pair delivers every datagram to the address the engine put on it, so a
-client that moves to the preferred address really reaches the server there
+engine_pairs.routed_pair delivers every datagram to the address the engine put on it, so
+a client that moves to the preferred address really reaches the server there
 (and a preferred address nobody listens on really drops what is sent to it).
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 from engine_certs import server_config
-from engine_loop import CLIENT_ADDR, SERVER_ADDR, terminated
-from routed_loop import PREFERRED, routed_pair, transfer
+from engine_pairs import PREFERRED, routed_pair, terminated, transfer
 
 from tquic.core.config import ConfigurationError, QuicConfiguration
 from tquic.core.events import PathMigrated
+from tquic.testing.engines import CLIENT_ADDR, SERVER_ADDR
 from tquic.wire.errors import TransportErrorCode
 from tquic.wire.params import TransportParameters
 

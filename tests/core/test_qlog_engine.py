@@ -8,14 +8,15 @@ from collections import Counter
 from typing import Any
 
 from engine_certs import server_config
-from engine_loop import Loop, handshake_pair
+from engine_pairs import handshake_pair
 
 from tquic.core.config import QuicConfiguration
 from tquic.core.events import StreamDataReceived
 from tquic.qlog import QuicLogger
+from tquic.testing.engines import EnginePair
 
 
-def _pair(**kwargs: Any) -> tuple[Loop, QuicLogger, QuicLogger]:
+def _pair(**kwargs: Any) -> tuple[EnginePair, QuicLogger, QuicLogger]:
     client_log = QuicLogger(vantage="client")
     server_log = QuicLogger(vantage="server")
     loop = handshake_pair(
@@ -29,15 +30,13 @@ def _named(log: QuicLogger, name: str) -> list[dict[str, Any]]:
     return [e["data"] for e in log.events if e["name"] == name]
 
 
-def _transfer(loop: Loop, size: int) -> None:
+def _transfer(loop: EnginePair, size: int) -> None:
     """Send ``size`` bytes on a new stream; return once the final ACKs are in."""
     sid = loop.client.open_stream()
     loop.client.send_stream_data(sid, b"q" * size, end_stream=True)
-    assert loop.run_until(lambda: any(isinstance(e, StreamDataReceived) and e.end_stream
-                                      and e.stream_id == sid for e in loop.server_events),
-                          max_time=loop.now + 30)
-    settle = loop.now + 0.2
-    loop.run_until(lambda: loop.now >= settle, max_time=settle)
+    loop.run_until(lambda: any(isinstance(e, StreamDataReceived) and e.end_stream
+                               and e.stream_id == sid for e in loop.server_events), timeout=30)
+    loop.advance(0.2)
 
 
 def test_transfer_trace_has_packets_acks_and_metrics_with_sane_fields() -> None:
@@ -120,7 +119,7 @@ def test_keys_installed_discarded_and_updated_are_logged() -> None:
 def test_close_is_logged_by_both_ends_with_initiator_and_code() -> None:
     loop, clog, slog = _pair()
     loop.client.close(error_code=7, reason="bye")
-    loop.run_until(lambda: bool(_named(slog, "quic:connection_closed")), max_time=5)
+    loop.run_until(lambda: bool(_named(slog, "quic:connection_closed")), timeout=5)
     (mine,) = _named(clog, "quic:connection_closed")
     (theirs,) = _named(slog, "quic:connection_closed")
     assert mine["initiator"] == "local" and mine["error_code"] == 7
@@ -149,7 +148,7 @@ def test_a_plain_callable_hook_receives_name_and_data() -> None:
 def test_untimed_events_never_precede_the_connections_first_timed_event() -> None:
     # The sim and io endpoints log connection_started at the engine's ``now`` first;
     # key installs at connect() have no ``now`` of their own and must not go back in time.
-    from engine_loop import CLIENT_PATH
+    from engine_pairs import CLIENT_PATH
 
     from tquic.core.connection import QuicConnection
 
@@ -170,7 +169,7 @@ def test_transport_parameters_of_both_ends_are_logged() -> None:
     assert set(params) == {"local", "remote"}
     server: Any = loop.server
     assert params["remote"]["initial_max_data"] == server.configuration.initial_max_data
-    assert params["remote"]["initial_source_connection_id"] == server._cids.local[0].initial.cid.hex()
+    assert params["remote"]["initial_source_connection_id"] == server.local_transport_parameters.initial_source_connection_id.hex()
     assert params["local"]["chosen_version"] == "00000001"
     server_view = {e["owner"]: e for e in _named(slog, "quic:parameters_set")}
     assert server_view["remote"]["max_idle_timeout"] == params["local"]["max_idle_timeout"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mp_loop import LINK_A, LINK_B, Link, mp_pair
+from engine_pairs import LINK_A, LINK_B, mp_pair
 
 from tquic.qlog import QuicLogger
+from tquic.testing.engines import Link
 
 
 def _named(log: QuicLogger, name: str) -> list[dict[str, Any]]:
@@ -31,19 +32,19 @@ def test_a_path_life_is_logged_from_assignment_to_closing_on_both_ends() -> None
                    client_kwargs={"quic_logger": client_log},
                    server_kwargs={"quic_logger": server_log})
     client, server = loop.client, loop.server
-    assert loop.run_until(lambda: client.can_open_path, max_time=2)
+    loop.run_until(lambda: client.can_open_path, timeout=2)
     path_id = client.add_path(LINK_B, None, loop.now)
-    assert loop.run_until(lambda: client.paths.get(path_id).validated  # type: ignore[union-attr]
-                          and server.paths.get(path_id) is not None
-                          and server.paths.get(path_id).validated,  # type: ignore[union-attr]
-                          max_time=loop.now + 2)
+    loop.run_until(lambda: client.paths.get(path_id).validated  # type: ignore[union-attr]
+                   and server.paths.get(path_id) is not None
+                   and server.paths.get(path_id).validated,  # type: ignore[union-attr]
+                   timeout=2)
     client.set_path_status(path_id, True, loop.now)
-    loop.run_until(lambda: False, max_time=loop.now + 0.2)
+    loop.advance(0.2)
     client.set_path_status(path_id, False, loop.now)
-    loop.run_until(lambda: False, max_time=loop.now + 0.2)
+    loop.advance(0.2)
     client.abandon_path(path_id, now=loop.now)
-    assert loop.run_until(lambda: client.paths.get(path_id) is None
-                          and server.paths.get(path_id) is None, max_time=loop.now + 5)
+    loop.run_until(lambda: client.paths.get(path_id) is None
+                   and server.paths.get(path_id) is None, timeout=5)
 
     for log in (client_log, server_log):
         assigned = [d for d in _named(log, "multipath:path_assigned") if d["path_id"] == path_id]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from engine_certs import server_config
-from engine_loop import CLIENT_PATH, Loop, make_pair, terminated
+from engine_pairs import CLIENT_PATH, make_pair, terminated
 
 from tquic.core.config import QuicConfiguration
 from tquic.core.connection import QuicConnection
@@ -19,6 +19,7 @@ from tquic.core.version_negotiation import (
     client_hello_version_information,
     server_choose_version,
 )
+from tquic.testing.engines import EnginePair
 from tquic.wire.errors import QuicError, TransportErrorCode
 from tquic.wire.packet import encode_version_negotiation
 from tquic.wire.params import VersionInformation
@@ -33,7 +34,7 @@ def _client(*versions: int) -> QuicConfiguration:
 
 
 def _pair(client_versions: tuple[int, ...], server_versions: tuple[int, ...],
-          **kwargs: Any) -> tuple[Loop, list[bytes]]:
+          **kwargs: Any) -> tuple[EnginePair, list[bytes]]:
     """A real-TLS pair; the returned list records every datagram in send order."""
     seen: list[bytes] = []
 
@@ -51,7 +52,7 @@ def _version(datagram: bytes) -> int | None:
     return int.from_bytes(datagram[1:5], "big") if datagram[0] & 0x80 else None
 
 
-def _split(loop: Loop, seen: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+def _split(loop: EnginePair, seen: list[bytes]) -> tuple[list[bytes], list[bytes]]:
     """Long-header datagrams by sender: a long header's DCID is the receiver's CID."""
     server_cids = {loop.server.original_destination_connection_id, *loop.server.host_cids}
     from_client: list[bytes] = []
@@ -64,23 +65,23 @@ def _split(loop: Loop, seen: list[bytes]) -> tuple[list[bytes], list[bytes]]:
     return from_client, from_server
 
 
-def _echo(loop: Loop) -> None:
+def _echo(loop: EnginePair) -> None:
     sid = loop.client.open_stream()
     loop.client.send_stream_data(sid, b"v" * 5000, end_stream=True)
-    assert loop.run_until(lambda: any(isinstance(e, StreamDataReceived) and e.end_stream
-                                      for e in loop.server_events))
+    loop.run_until(lambda: any(isinstance(e, StreamDataReceived) and e.end_stream
+                               for e in loop.server_events), timeout=30)
 
 
-def _done(loop: Loop) -> bool:
-    return loop.run_until(lambda: loop.client.handshake_complete
-                          and loop.server.handshake_complete, max_time=5)
+def _done(loop: EnginePair) -> None:
+    loop.run_until(lambda: loop.client.handshake_complete and loop.server.handshake_complete,
+                   timeout=5, what="the handshake")
 
 
 # -- compatible negotiation (RFC 9368 §2.3, RFC 9369 §4) ---------------------------------
 
 def test_server_preferring_v2_upgrades_a_v1_client_without_a_round_trip() -> None:
     loop, seen = _pair((QUIC_V1, QUIC_V2), (QUIC_V2, QUIC_V1))
-    assert _done(loop)
+    _done(loop)
     assert loop.client.version == QUIC_V2 and loop.server.version == QUIC_V2
     from_client, from_server = _split(loop, seen)
     assert _version(from_client[0]) == QUIC_V1  # the first flight is the original version
@@ -106,30 +107,30 @@ def test_server_keeps_accepting_v1_initials_after_switching() -> None:
                      tls_factory=None, drop=drop)
     server: Any = loop.server
     initial = server._crypto.spaces[0].ack_tracker
-    assert loop.run_until(lambda: (initial.largest_received or 0) >= 1, max_time=3)
+    loop.run_until(lambda: (initial.largest_received or 0) >= 1, timeout=3)
     assert loop.server.version == QUIC_V2 and loop.client.version == QUIC_V1
     state["drop_v2"] = False
-    assert _done(loop)
+    _done(loop)
     assert loop.client.version == QUIC_V2
     _echo(loop)
 
 
 def test_server_preferring_v1_stays_in_v1() -> None:
     loop, _ = _pair((QUIC_V1, QUIC_V2), (QUIC_V1, QUIC_V2))
-    assert _done(loop)
+    _done(loop)
     assert loop.client.version == QUIC_V1 and loop.server.version == QUIC_V1
 
 
 def test_client_that_does_not_offer_v2_is_not_upgraded() -> None:
     loop, seen = _pair((QUIC_V1,), (QUIC_V2, QUIC_V1))
-    assert _done(loop)
+    _done(loop)
     assert loop.client.version == QUIC_V1 and loop.server.version == QUIC_V1
     assert all(_version(d) in (QUIC_V1, None) for d in seen)
 
 
 def test_client_starting_in_v2_with_v1_available_is_moved_to_the_servers_preference() -> None:
     loop, _ = _pair((QUIC_V2, QUIC_V1), (QUIC_V1, QUIC_V2))
-    assert _done(loop)
+    _done(loop)
     assert loop.client.version == QUIC_V1 and loop.server.version == QUIC_V1
     _echo(loop)
 
@@ -149,7 +150,7 @@ def test_server_chosen_version_mismatch_closes_with_version_negotiation_error(
             QUIC_V1, (QUIC_V2, QUIC_V1)))
 
     monkeypatch.setattr(Handshake, "build_local_params", lying_params)
-    loop.run_until(lambda: terminated(loop.client_events) is not None, max_time=5)
+    loop.run_until(lambda: terminated(loop.client_events) is not None, timeout=5)
     event = terminated(loop.client_events)
     assert event is not None and event.error_code == VNE and not event.by_peer
 
@@ -165,19 +166,20 @@ def test_client_chosen_version_mismatch_closes_with_version_negotiation_error() 
     client._crypto.tls = client._handshake.create_tls()
     client._crypto.tls.start()
     client._handshake.drain_tls(0.0)
-    loop.run_until(lambda: terminated(loop.server_events) is not None, max_time=5)
+    loop.run_until(lambda: terminated(loop.server_events) is not None, timeout=5)
     event = terminated(loop.server_events)
     assert event is not None and event.error_code == VNE
-    loop.run_until(lambda: terminated(loop.client_events) is not None, max_time=5)
+    loop.run_until(lambda: terminated(loop.client_events) is not None, timeout=5)
     peer_view = terminated(loop.client_events)
     assert peer_view is not None and peer_view.by_peer and peer_view.error_code == VNE
 
 
 # -- Version Negotiation packets (RFC 9000 §6.2, RFC 9368 §4) -------------------------------
 
-def _vn_to_client(loop: Loop, versions: tuple[int, ...]) -> None:
-    client: Any = loop.client
-    scid = client._cids.local[0].initial.cid
+def _vn_to_client(loop: EnginePair, versions: tuple[int, ...]) -> None:
+    client = loop.client
+    scid = client.local_transport_parameters.initial_source_connection_id
+    assert scid is not None
     packet = encode_version_negotiation(scid, client.original_destination_connection_id,
                                         versions)
     loop.client.receive_datagram(packet, CLIENT_PATH, loop.now)
@@ -187,7 +189,7 @@ def test_version_negotiation_restarts_the_client_with_a_common_version() -> None
     loop, seen = _pair((QUIC_V2, QUIC_V1), (QUIC_V1,))
     _vn_to_client(loop, (0x1A2A3A4A, QUIC_V1))  # a greased version first (RFC 9000 §6.3)
     assert loop.client.version == QUIC_V1
-    assert _done(loop)
+    _done(loop)
     assert loop.server.version == QUIC_V1
     assert all(_version(d) in (QUIC_V1, None) for d in seen)
     _echo(loop)
@@ -198,7 +200,7 @@ def test_version_negotiation_listing_the_clients_version_is_ignored() -> None:
     _vn_to_client(loop, (QUIC_V2, QUIC_V1))
     client: Any = loop.client
     assert loop.client.version == QUIC_V1 and not client._handshake.acted_on_vn
-    assert _done(loop)
+    _done(loop)
     assert terminated(loop.client_events) is None
 
 
@@ -217,7 +219,7 @@ def test_forged_version_negotiation_downgrade_is_detected() -> None:
     loop, _ = _pair((QUIC_V2, QUIC_V1), (QUIC_V1, QUIC_V2))
     _vn_to_client(loop, (QUIC_V1,))
     assert loop.client.version == QUIC_V1
-    loop.run_until(lambda: terminated(loop.client_events) is not None, max_time=5)
+    loop.run_until(lambda: terminated(loop.client_events) is not None, timeout=5)
     event = terminated(loop.client_events)
     assert event is not None and event.error_code == VNE and not loop.client.handshake_complete
 

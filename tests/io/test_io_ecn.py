@@ -79,8 +79,8 @@ def test_ack_ecn_counts_match_the_marks_sent_over_loopback_udp(
             c_counts = c_path.space.ack_tracker.ecn_counts
             s_counts = s_path.space.ack_tracker.ecn_counts
             assert c_counts is not None and s_counts is not None
-            server_marked = s_path.recovery.ecn._sent[SpaceId.APPLICATION][0]
-            client_marked = c_path.recovery.ecn._sent[SpaceId.APPLICATION][0]
+            server_marked = s_path.recovery.ecn.marked_sent(SpaceId.APPLICATION)[0]
+            client_marked = c_path.recovery.ecn.marked_sent(SpaceId.APPLICATION)[0]
             assert server_marked > 200  # the 300 kB body
             assert c_counts == (server_marked, 0, 0)
             assert s_counts == (client_marked, 0, 0)

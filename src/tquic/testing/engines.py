@@ -44,13 +44,16 @@ class Link:
 
     ``drop(index, datagram)``: drop the ``index``-th datagram (1-based, both
     directions counted together); ``ecn(index, codepoint)``: the codepoint that
-    arrives; ``up`` False drops everything (a blackhole)."""
+    arrives; ``up`` False drops everything (a blackhole); ``nat``: the source address
+    the server sees on this link's datagrams (a NAT rebinding, RFC 9000 §9.3), whose
+    replies come back to the client's own address."""
 
     delay: float = 0.01  # one way, seconds
     rate: float = 0.0  # bytes per second each way; 0 = unlimited
     up: bool = True
     drop: Callable[[int, bytes], bool] | None = None
     ecn: Callable[[int, int], int] | None = None
+    nat: Address | None = None
     count: int = 0  # datagrams offered to the link
     datagrams: dict[str, int] = field(default_factory=lambda: {UP: 0, DOWN: 0})
     bytes: dict[str, int] = field(default_factory=lambda: {UP: 0, DOWN: 0})
@@ -159,14 +162,16 @@ class EnginePair:
     def received(self, stream_id: int) -> tuple[bytes, bool]:
         """Stream data the server received on ``stream_id`` so far, and whether its
         end (FIN) arrived."""
-        self._collect()
+        self.collect()
         data = [e for e in self.server_events
                 if isinstance(e, StreamDataReceived) and e.stream_id == stream_id]
         return b"".join(e.data for e in data), any(e.end_stream for e in data)
 
     # -- the wire -----------------------------------------------------------------------
 
-    def _collect(self) -> None:
+    def collect(self) -> None:
+        """Move the engines' pending events to ``client_events`` / ``server_events``
+        (every step does; call it after feeding an engine a datagram directly)."""
         for conn, sink in ((self.client, self.client_events), (self.server, self.server_events)):
             while (event := conn.next_event()) is not None:
                 sink.append(event)
@@ -180,13 +185,15 @@ class EnginePair:
                     if self.server_addrs is not None and path.remote not in self.server_addrs:
                         continue  # nobody receives there
                     client_addr = path.local if path.local != ("", 0) else self.client_addr
-                    dest = NetworkPath(path.remote, client_addr)
+                    link = self.links.get(client_addr)
+                    seen = link.nat if link is not None and link.nat is not None else client_addr
+                    dest = NetworkPath(path.remote, seen)
                     direction = UP
                 else:
-                    client_addr = path.remote
+                    client_addr = self._behind_nat(path.remote)
+                    link = self.links.get(client_addr)
                     dest = NetworkPath(client_addr, path.local)
                     direction = DOWN
-                link = self.links.get(client_addr)
                 if link is None or not link.up:
                     continue
                 link.count += 1
@@ -199,4 +206,11 @@ class EnginePair:
                 self._seq += 1
                 arrival = link.departure(direction, self.now, len(data)) + link.delay
                 self._in_flight.append((arrival, self._seq, peer, data, dest, ecn))
-        self._collect()
+        self.collect()
+
+    def _behind_nat(self, seen: Address) -> Address:
+        """The client address whose link's NAT shows it to the server as ``seen``."""
+        for address, link in self.links.items():
+            if link.nat == seen:
+                return address
+        return seen
