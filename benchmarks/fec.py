@@ -57,6 +57,9 @@ LINK = "rate=50mbit,delay=20ms,queue=1000"
 # Gilbert-Elliott averaging 3 %: P(good->bad) = 0.3 * 0.03 / 0.97, P(bad->good) = 30 %
 # (5 %: 0.3 * 0.05 / 0.95)
 SCENARIOS: dict[str, tuple[str, ...]] = {
+    # no loss: the same flow's latency through the same stack, the baseline the added
+    # latency of the others is "added" to (--scenarios 0; not in the default table)
+    "0 no loss": (LINK,),
     "a 5% random": (f"{LINK},loss=5%",),
     "b GE 3% bursts": (f"{LINK},burst=0.928%:30%",),
     # the lossy link first: path 0, where a bond starts (the FEC must learn to leave it)
@@ -125,18 +128,29 @@ def row(result: Result) -> dict[str, float]:
         "added_p99_ms": round(1000 * pct(result.added, 0.99), 1),
         "recovered": result.recovered,
         "sent": result.sent,
+        # the FEC's own share (rebuilt minus would-have-arrived; 0 for a packet that came
+        # itself) and the noise floor (packets that came themselves), see fec_flow.Result
+        "fec_p99_ms": round(1000 * pct(result.fec_added, 0.99), 1),
+        "fec_max_ms": round(1000 * max(result.fec_added, default=0.0), 1),
+        "direct_p99_ms": round(1000 * pct(result.direct_added, 0.99), 1),
+        "timer_late_max_ms": round(1000 * max(result.timer_late, default=0.0), 1),
+        "queued_max": max(result.queued, default=0),
     }
 
 
 def print_table(rows: list[dict[str, Any]], out: Any = sys.stdout) -> None:
     head = f"{'run':4} {'scenario':15} {'flow':20} {'mode':14} {'resid%':>7} {'ovh%':>6} " \
-           f"{'p50ms':>6} {'p99ms':>6} {'rec':>5}"
+           f"{'p50ms':>6} {'p99ms':>6} {'rec':>5} {'fec99':>6} {'fecmax':>6} {'src99':>6} " \
+           f"{'tlate':>6} {'qmax':>5}"
     print(head, file=out)
     print("-" * len(head), file=out)
     for r in rows:
         print(f"{r['run']:4} {r['scenario']:15} {r['flow']:20} {r['mode']:14} "
               f"{r['residual_pct']:7.2f} {r['overhead_pct']:6.1f} {r['added_p50_ms']:6.1f} "
-              f"{r['added_p99_ms']:6.1f} {r['recovered']:5d}", file=out)
+              f"{r['added_p99_ms']:6.1f} {r['recovered']:5d} {r['fec_p99_ms']:6.1f} "
+              f"{r['fec_max_ms']:6.1f} {r['direct_p99_ms']:6.1f} {r['timer_late_max_ms']:6.1f} "
+              f"{r['queued_max']:5d}",
+              file=out)
 
 
 VOICE_SWEEP = ("adaptive:32:25:0.25", "adaptive:32:40:0.25", "adaptive:32:60:0.25",
@@ -174,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenarios", default="a,b,c,d", help="subset of a,b,c,d")
     ap.add_argument("--flows", default="voip,video", help="subset of voip,video")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="run every row N times (real time varies from run to run)")
+    ap.add_argument("--cc", default=None,
+                    help="--real: the QUIC connections' congestion controller (default "
+                         "bbr3; the bond's own default is cubic)")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
     ap.add_argument("--sweep", action="store_true",
                     help="block size and deadline vs residual, overhead and delay: RS k:k/4 "
@@ -195,16 +214,17 @@ def main(argv: list[str] | None = None) -> int:
                 duration = DURATION[flow.kind] * (0.25 if args.quick else 1.0)
                 if run == "real":
                     duration = min(duration, 30.0 if flow.kind == "voip" else 8.0)
-                for mode in modes:
+                for mode in [m for m in modes for _ in range(max(1, args.repeat))]:
                     if mode == NOHINT and len(SCENARIOS[name]) < 2:
                         continue  # one link: nothing to prefer
                     if run == "sim":
                         result = run_sim(sim_profiles(SCENARIOS[name]), mode, flow, duration,
                                          args.seed)
                     else:
-                        from fec_real import run_real
+                        from fec_real import CC, run_real
 
-                        result = run_real(SCENARIOS[name], mode, flow, duration, args.seed)
+                        result = run_real(SCENARIOS[name], mode, flow, duration, args.seed,
+                                          args.cc or CC)
                         if not args.json:
                             print(f"  {name} / {flow.name} / {mode}: resid "
                                   f"{100 * result.residual:.2f} %", file=sys.stderr)

@@ -9,12 +9,14 @@ with a marker byte standing in for the tunnel's Context ID: 0 plain, 1 FEC.
 
 from __future__ import annotations
 
+import bisect
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tquic.bond.fec import Action, ClassRule, FecConfig, FecSession, FecStats
+from tquic.bond.fec.wire import SOURCE
 
 PLAIN, FEC = b"\x00", b"\x01"
 RTP_PORT = 20000  # UDP 16384-32767: the built-in "rtp" class, FEC (voice: "voice-ef" first)
@@ -107,6 +109,20 @@ class Result:
     recovered: int
     tx: FecStats | None = None  # the sender's and the receiver's counters (whole run)
     rx: FecStats | None = None
+    # The FEC's own share, per delivered packet, from the receiver's clock: 0 for a
+    # packet that arrived itself; for a rebuilt one, when it was rebuilt minus when it
+    # would have arrived (its send time plus the one-way delay of the next packet
+    # that did arrive: the same links, the same stack, the same moment).
+    fec_added: list[float] = field(default_factory=list)
+    # the added latency of the packets that arrived themselves: the stack's and the
+    # machine's share, the noise floor of a real-time run
+    direct_added: list[float] = field(default_factory=list)
+    # how late the sender's FEC timer fired (seconds after it was due), for the polls
+    # that sent repairs: the event loop's share of a rebuilt packet's wait
+    timer_late: list[float] = field(default_factory=list)
+    # real time: datagrams in the sender's QUIC queue as each was handed over (> 0: its
+    # congestion window was full: the controller's share of the delay)
+    queued: list[int] = field(default_factory=list)
 
     @property
     def residual(self) -> float:
@@ -139,6 +155,8 @@ class FlowDriver:
         self.base_delay = base_delay
         self.sent_at: dict[int, float] = {}
         self.delivered_at: dict[int, float] = {}
+        self.direct: set[int] = set()  # delivered by their own datagram (not rebuilt)
+        self.timer_late: list[float] = []
         self.source_bytes = 0
         self.wire_bytes = 0
         if self.hints:
@@ -171,23 +189,38 @@ class FlowDriver:
         self._arm_tx()
 
     def _arm_tx(self) -> None:
+        # One pending timer at a time, moved only earlier (as the tunnel's DeadlineTimer):
+        # a block's deadline moves later with every source, and a timer per source is
+        # hundreds of event-loop handles a second in real time
         t = self.tx.next_timeout()
-        if t is not None and t != self._tx_timer:
+        if t is not None and (self._tx_timer is None or t < self._tx_timer):
             self._tx_timer = t
             self.clock.call_at(max(t, self.clock.now), self._tx_poll, t)
 
-    def _tx_poll(self, due: float) -> None:
-        if due != self._tx_timer:
-            return
+    def _tx_poll(self, armed: float) -> None:
+        if armed != self._tx_timer:
+            return  # superseded by an earlier timer
         self._tx_timer = None
-        for o in self.tx.poll(self.clock.now):
-            self._emit_up(o.payload, o.kind, o.path)
+        now = self.clock.now
+        due = self.tx.next_timeout()
+        if due is not None and due <= now:
+            out = self.tx.poll(now)
+            if any(o.kind == "repair" for o in out):
+                self.timer_late.append(now - due)
+            for o in out:
+                self._emit_up(o.payload, o.kind, o.path)
         self._arm_tx()
 
     def on_up(self, data: bytes) -> None:
         """A datagram arrived at the receiver."""
         now = self.clock.now
-        packets = [data[1:]] if data[:1] == PLAIN else self.rx.receive(data[1:], now)
+        if data[:1] == PLAIN:
+            packets = [data[1:]]
+            self.direct.add(seq_of(packets[0]))
+        else:
+            packets = self.rx.receive(data[1:], now)
+            if packets and len(data) > 1 and data[1] >> 6 == SOURCE:
+                self.direct.add(seq_of(packets[0]))  # a source comes first, rebuilt ones after
         for p in packets:
             seq = seq_of(p)
             if seq not in self.delivered_at:
@@ -196,12 +229,12 @@ class FlowDriver:
 
     def _arm_rx(self) -> None:
         t = self.rx.next_timeout()
-        if t is not None and t != self._rx_timer:
+        if t is not None and (self._rx_timer is None or t < self._rx_timer):
             self._rx_timer = t
             self.clock.call_at(max(t, self.clock.now), self._rx_poll, t)
 
-    def _rx_poll(self, due: float) -> None:
-        if due != self._rx_timer:
+    def _rx_poll(self, armed: float) -> None:
+        if armed != self._rx_timer:
             return
         self._rx_timer = None
         for o in self.rx.poll(self.clock.now):
@@ -222,4 +255,20 @@ class FlowDriver:
         # bytes are counted for the whole run; scale to the share measured
         return Result(len(counted), len(got), int(self.source_bytes * share),
                       int((self.wire_bytes - self.source_bytes) * share), added,
-                      self.rx.stats().recovered, self.tx.stats(), self.rx.stats())
+                      self.rx.stats().recovered, self.tx.stats(), self.rx.stats(),
+                      self._fec_added(got), [a for s, a in zip(got, added, strict=True)
+                                             if s in self.direct], list(self.timer_late))
+
+    def _fec_added(self, got: list[int]) -> list[float]:
+        direct = sorted(self.direct)
+        out = []
+        for s in got:
+            if s in self.direct:
+                out.append(0.0)
+                continue
+            i = bisect.bisect(direct, s)
+            # the next packet that arrived itself (the previous one at the flow's end)
+            nb = direct[i] if i < len(direct) else direct[-1] if direct else s
+            owd = self.delivered_at[nb] - self.sent_at[nb] if nb in self.delivered_at else 0.0
+            out.append(self.delivered_at[s] - (self.sent_at[s] + owd))
+        return out

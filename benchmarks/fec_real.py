@@ -15,6 +15,7 @@ machine's own time (``other load`` is printed with the table).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import subprocess
 import sys
@@ -37,6 +38,31 @@ CC = "bbr3"
 WARMUP = 2.0
 
 
+LOSS_BLIND = "bbr3-lossblind"
+"""``--cc bbr3-lossblind``: bbr3 whose short-term bounds (bw_lo / inflight_lo) ignore
+loss and follow ECN only.  Not a controller to deploy (it cannot tell congestion from
+random loss any better): an experiment that takes the controller's reaction to the
+link's random loss out of the figures.  bbr3 cuts inflight_lo by 0.7 at the end of
+every round with a loss outside probing (tquic/cc/bbr3.py): at 5 % random loss its
+window falls to ~9 kB (1.7 Mbit/s at 42 ms) between refills, and a 5 Mbit/s flow
+queues in the sender for 100-200 ms at a time, FEC or not."""
+
+
+def _register_loss_blind() -> None:
+    from tquic.cc.bbr3 import Bbr3
+    from tquic.cc.registry import available_controllers, register_controller
+
+    if LOSS_BLIND in available_controllers():
+        return
+
+    class LossBlindBbr3(Bbr3):
+        def _adapt_lower_bounds_from_congestion(self) -> None:
+            self.loss_in_round = False  # the round's loss: not a congestion signal here
+            super()._adapt_lower_bounds_from_congestion()
+
+    register_controller(LOSS_BLIND, LossBlindBbr3)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -44,14 +70,16 @@ def _free_port() -> int:
 
 
 async def _run(links: tuple[str, ...], mode: str, flow: Flow, duration: float,
-               seed: int, tmp: Path) -> Result:
+               seed: int, tmp: Path, cc: str) -> Result:
     from tquic.crypto.tls.certs import generate_self_signed
 
     cert, key = generate_self_signed()
     (tmp / "cert.pem").write_bytes(cert)
+    if cc == LOSS_BLIND:
+        _register_loss_blind()
     n = len(links)
     common = {"alpn_protocols": ("fec-bench",), "max_datagram_frame_size": 65535,
-              "idle_timeout": 30.0, "congestion_control": CC, "datagram_queue_size": 1024}
+              "idle_timeout": 30.0, "congestion_control": cc, "datagram_queue_size": 1024}
     if n > 1:
         from tquic.bond.scheduler import NAME, register
 
@@ -113,8 +141,12 @@ async def _run(links: tuple[str, ...], mode: str, flow: Flow, duration: float,
 
         clock = RealtimeClock(loop, loop.time())
         turn = [0]
+        queued: list[tuple[float, int]] = []
 
         def up(i: int | None, data: bytes) -> None:
+            # datagrams waiting in the sender's queue (its congestion window full): the
+            # controller's share of the delay, not the FEC's
+            queued.append((clock.now, sum(len(c.quic._datagrams) for c in clients)))
             if path_ids:  # the bond: one connection, the link as a path preference
                 clients[0].send_datagram(data, None if i is None else path_ids[i])
                 return
@@ -138,7 +170,8 @@ async def _run(links: tuple[str, ...], mode: str, flow: Flow, duration: float,
         last = driver.start(duration + WARMUP)
         await asyncio.sleep(last - clock.now + 1.0)
         clock.closed = True
-        return driver.result(after=start + WARMUP)
+        return dataclasses.replace(driver.result(after=start + WARMUP),
+                                   queued=[n for t, n in queued if t >= start + WARMUP])
     finally:
         for t in tasks:
             t.cancel()
@@ -193,7 +226,7 @@ def other_load() -> float:
 
 
 def run_real(links: tuple[str, ...], mode: str, flow: Flow, duration: float,
-             seed: int = 1) -> Result:
+             seed: int = 1, cc: str = CC) -> Result:
     with tempfile.TemporaryDirectory() as tmp:
         return asyncio.run(asyncio.wait_for(
-            _run(links, mode, flow, duration, seed, Path(tmp)), duration + 60.0))
+            _run(links, mode, flow, duration, seed, Path(tmp), cc), duration + 60.0))
