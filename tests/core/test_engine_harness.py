@@ -85,3 +85,11 @@ def test_what_the_client_sends_where_the_server_does_not_listen_is_lost() -> Non
     pair.server_addrs = (SERVER_ADDR,)
     pair.run_until(lambda: pair.received(sid)[1], timeout=5, what="the stream after the outage")
     assert pair.received(sid) == (b"x" * 1000, True)
+
+
+def test_a_timer_that_stays_due_raises_instead_of_hanging() -> None:
+    pair = EnginePair.connected(_client(), server_config(), tls_factory=fake_tls_factory)
+    pair.server.next_timeout = lambda: pair.now  # type: ignore[method-assign]
+    pair.server.handle_timeout = lambda now: None  # type: ignore[method-assign]
+    with pytest.raises(EngineTimeout, match="time stopped"):
+        pair.run_until(lambda: False, timeout=1.0)

@@ -1,9 +1,10 @@
 """Two real tquic engines (real TLS 1.3) joined in memory, with HTTP/3 on top.
 
-Virtual time: datagrams take ``delay`` seconds each way, timers fire when the
-clock reaches them, so a run is deterministic and fast.  Each side's
-H3Connection is created when its engine reports HandshakeCompleted, as the
-asyncio bridge does.
+The engines and their link are a tquic.testing.engines.EnginePair (virtual time:
+datagrams take ``delay`` seconds each way, timers fire when the clock reaches
+them, so a run is deterministic and fast).  Each side's H3Connection is created
+when its engine reports HandshakeCompleted, as the asyncio bridge does, and is
+handed every QUIC event after that.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tquic.crypto.tls.certs import generate_self_signed
 from tquic.h3.connection import H3Connection
 from tquic.h3.events import H3Event
 from tquic.h3.settings import H3Config
-from tquic.paths.network_path import NetworkPath
+from tquic.testing.engines import EnginePair, Link
 
 CLIENT = ("192.0.2.1", 50000)
 SERVER = ("192.0.2.2", 443)
@@ -30,7 +31,10 @@ def _cert() -> tuple[bytes, bytes]:
     return generate_self_signed(("localhost",))
 
 
-class EnginePair:
+class H3Pair:
+    """An HTTP/3 client and server over an EnginePair; ``drop(n)`` drops the n-th
+    datagram (1-based, both directions counted together)."""
+
     def __init__(
         self,
         client_config: H3Config | None = None,
@@ -53,17 +57,24 @@ class EnginePair:
         self.server: H3Connection | None = None
         self.client_events: list[H3Event] = []
         self.server_events: list[H3Event] = []
-        self.now = 0.0
-        self.delay = delay
-        self.drop = drop
-        self.sent = 0
-        self._flight: list[tuple[float, int, QuicConnection, bytes, NetworkPath, int]] = []
-        self.client_quic.connect(NetworkPath(CLIENT, SERVER), 0.0)
+        link = Link(delay=delay, drop=None if drop is None else lambda n, _data: drop(n))
+        self.engines = EnginePair(self.client_quic, self.server_quic, links={CLIENT: link},
+                                  client_addr=CLIENT, server_addr=SERVER)
+        self._seen = {id(self.client_quic): 0, id(self.server_quic): 0}
+        self.engines.connect()
 
-    def _collect(self) -> None:
-        for quic in (self.client_quic, self.server_quic):
+    @property
+    def now(self) -> float:
+        return self.engines.now
+
+    def _pump(self) -> None:
+        """Hand the QUIC events collected since the last call to the H3 layers (the
+        frames they queue leave at the start of the engines' next step)."""
+        for quic, events in ((self.client_quic, self.engines.client_events),
+                             (self.server_quic, self.engines.server_events)):
             is_client = quic is self.client_quic
-            while (event := quic.next_event()) is not None:
+            start, self._seen[id(quic)] = self._seen[id(quic)], len(events)
+            for event in events[start:]:
                 h3 = self.client if is_client else self.server
                 if isinstance(event, HandshakeCompleted) and h3 is None:
                     h3 = H3Connection(quic, is_client, self._h3_configs[id(quic)])
@@ -75,51 +86,13 @@ class EnginePair:
                     (self.client_events if is_client else self.server_events).extend(
                         h3.handle_event(event))
 
-    def _send(self) -> None:
-        for quic, peer, path in (
-            (self.client_quic, self.server_quic, NetworkPath(SERVER, CLIENT)),
-            (self.server_quic, self.client_quic, NetworkPath(CLIENT, SERVER)),
-        ):
-            for data, sent_on in quic.datagrams_to_send(self.now):
-                self.sent += 1
-                if self.drop is not None and self.drop(self.sent):
-                    continue
-                ecn = quic.ecn_codepoint(sent_on)  # marks arrive as sent (RFC 9000 §13.4)
-                self._flight.append((self.now + self.delay, self.sent, peer, data, path, ecn))
-
-    def step(self) -> bool:
-        self._collect()
-        self._send()
-        times = [t for t, *_ in self._flight]
-        times += [t for q in (self.client_quic, self.server_quic) if (t := q.next_timeout()) is not None]
-        if not times:
-            return False
-        self.now = max(self.now, min(times))
-        due = sorted(x for x in self._flight if x[0] <= self.now)
-        self._flight = [x for x in self._flight if x[0] > self.now]
-        for _, _, quic, data, path, ecn in due:
-            quic.receive_datagram(data, path, self.now, ecn=ecn)
-        for quic in (self.client_quic, self.server_quic):
-            deadline = quic.next_timeout()
-            if deadline is not None and deadline <= self.now:
-                quic.handle_timeout(self.now)
-        self._collect()
-        self._send()
-        return True
-
-    def run_until(self, condition: Callable[[], Any], max_time: float = 20.0) -> None:
-        stalled = 0
-        for _ in range(200_000):
-            if condition():
-                return
-            before = (self.now, self.sent)
-            if self.now > max_time or not self.step():
-                break
-            stalled = stalled + 1 if (self.now, self.sent) == before else 0
-            if stalled > 1000:
-                raise AssertionError(f"engines stalled at t={self.now:.5f}s: a timer that never moves")
-        if not condition():
-            raise AssertionError(f"condition not reached by t={self.now:.3f}s")
+    def run_until(self, condition: Callable[[], Any], timeout: float = 20.0) -> None:
+        """Run until ``condition()`` holds; EngineTimeout if not within ``timeout``
+        virtual seconds."""
+        def pumped() -> bool:
+            self._pump()
+            return bool(condition())
+        self.engines.run_until(pumped, timeout=timeout)
 
     def handshake(self) -> tuple[H3Connection, H3Connection]:
         self.run_until(lambda: self.client is not None and self.server is not None

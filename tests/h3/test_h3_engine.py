@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from h3_engine import EnginePair
+from h3_engine import H3Pair
 
 from tquic.h3.errors import H3ErrorCode, H3UsageError
 from tquic.h3.events import (
@@ -38,14 +38,14 @@ def _heads(events: list[H3Event], sid: int) -> list[list[tuple[bytes, bytes]]]:
 
 
 def test_settings_exchange_over_real_engines() -> None:
-    pair = EnginePair()
+    pair = H3Pair()
     client, server = pair.handshake()
     assert any(isinstance(e, SettingsReceived) for e in pair.client_events)
     assert not client.closed and not server.closed
 
 
 def test_request_response_with_body_and_trailers() -> None:
-    pair = EnginePair()
+    pair = H3Pair()
     client, server = pair.handshake()
     sid = client.get_next_available_stream_id()
     post = [(b":method", b"POST"), *GET[1:3], (b":path", b"/upload"), (b"content-length", b"200000")]
@@ -68,7 +68,7 @@ def test_request_response_with_body_and_trailers() -> None:
 
 
 def test_404_and_head_over_real_engines() -> None:
-    pair = EnginePair()
+    pair = H3Pair()
     client, server = pair.handshake()
     missing = client.get_next_available_stream_id()
     client.send_headers(missing, [*GET[:3], (b":path", b"/missing")], end_stream=True)
@@ -86,7 +86,7 @@ def test_404_and_head_over_real_engines() -> None:
 
 
 def test_transfer_survives_packet_loss() -> None:
-    pair = EnginePair(drop=lambda n: n > 6 and n % 7 == 0)  # every 7th datagram after the handshake
+    pair = H3Pair(drop=lambda n: n > 6 and n % 7 == 0)  # every 7th datagram after the handshake
     client, server = pair.handshake()
     sid = client.get_next_available_stream_id()
     client.send_headers(sid, GET, end_stream=True)
@@ -94,12 +94,12 @@ def test_transfer_survives_packet_loss() -> None:
     payload = b"z" * 300_000
     server.send_headers(sid, [(b":status", b"200")])
     server.send_data(sid, payload, end_stream=True)
-    pair.run_until(lambda: _done(pair.client_events, sid), max_time=60)
+    pair.run_until(lambda: _done(pair.client_events, sid), timeout=60)
     assert _body(pair.client_events, sid) == payload
 
 
 def test_goaway_over_real_engines() -> None:
-    pair = EnginePair()
+    pair = H3Pair()
     client, server = pair.handshake()
     sid = client.get_next_available_stream_id()
     client.send_headers(sid, GET, end_stream=True)
@@ -113,7 +113,7 @@ def test_goaway_over_real_engines() -> None:
 
 
 def test_extended_connect_and_datagrams_over_real_engines() -> None:
-    pair = EnginePair(TUNNEL, TUNNEL)
+    pair = H3Pair(TUNNEL, TUNNEL)
     client, server = pair.handshake()
     assert client.datagrams_enabled() and server.datagrams_enabled()
     sid = client.get_next_available_stream_id()
@@ -136,13 +136,13 @@ def test_extended_connect_and_datagrams_over_real_engines() -> None:
 
 
 def test_datagrams_refused_without_the_quic_transport_parameter() -> None:
-    pair = EnginePair(TUNNEL, TUNNEL, datagrams=False)
+    pair = H3Pair(TUNNEL, TUNNEL, datagrams=False)
     client, _ = pair.handshake()
     assert not client.datagrams_enabled()
 
 
 def test_h3_connection_error_closes_the_real_connection_with_its_code() -> None:
-    pair = EnginePair()
+    pair = H3Pair()
     client, server = pair.handshake()
     sid = client.get_next_available_stream_id()
     # Hostile client: DATA before HEADERS on a request stream (RFC 9114 §4.1).
@@ -154,7 +154,7 @@ def test_h3_connection_error_closes_the_real_connection_with_its_code() -> None:
 
 
 def test_tunnel_ended_with_a_bare_fin_reaches_the_peer() -> None:
-    pair = EnginePair(TUNNEL, TUNNEL)
+    pair = H3Pair(TUNNEL, TUNNEL)
     client, server = pair.handshake()
     sid = client.get_next_available_stream_id()
     client.send_headers(sid, [(b":method", b"CONNECT"), (b":authority", b"localhost:22")])
@@ -163,4 +163,4 @@ def test_tunnel_ended_with_a_bare_fin_reaches_the_peer() -> None:
     client.send_data(sid, b"ssh bytes")
     pair.run_until(lambda: _body(pair.server_events, sid) == b"ssh bytes")
     client.send_data(sid, b"", end_stream=True)  # RFC 9114 §4.4: the client ends its direction
-    pair.run_until(lambda: _done(pair.server_events, sid), max_time=2)
+    pair.run_until(lambda: _done(pair.server_events, sid), timeout=2)

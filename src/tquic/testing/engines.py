@@ -34,8 +34,12 @@ SERVER_ADDR: Address = ("10.0.0.2", 443)
 UP, DOWN = "up", "down"  # client -> server, server -> client
 
 
+STILL_STEPS = 10_000  # steps without time moving before the harness calls it a hang
+
+
 class EngineTimeout(AssertionError):
-    """``run_until``'s condition did not hold within its (virtual) time."""
+    """``run_until``'s condition did not hold within its (virtual) time, or time
+    stopped moving (an engine whose timer stays due however often it runs)."""
 
 
 @dataclass
@@ -91,6 +95,7 @@ class EnginePair:
         self.server_events: list[Event] = []
         self._in_flight: list[_InFlight] = []
         self._seq = 0
+        self._steps_at_now = 0  # steps in a row that did not move time
 
     @classmethod
     def connected(cls, client_config: QuicConfiguration, server_config: QuicConfiguration,
@@ -114,7 +119,8 @@ class EnginePair:
 
     def step(self, limit: float = float("inf")) -> bool:
         """Send what the engines have, then move to the next arrival or timer (not past
-        ``limit``) and run it.  False when nothing is left to happen before ``limit``."""
+        ``limit``) and run it.  False when nothing is left to happen before ``limit``;
+        EngineTimeout after STILL_STEPS steps in a row at the same time."""
         self._send()
         times = [item[0] for item in self._in_flight]
         for conn in (self.client, self.server):
@@ -126,7 +132,14 @@ class EnginePair:
         if min(times) > limit:
             self.now = max(self.now, limit)
             return False
-        self.now = max(self.now, min(times))
+        if min(times) > self.now:
+            self.now = min(times)
+            self._steps_at_now = 0
+        else:
+            self._steps_at_now += 1
+            if self._steps_at_now > STILL_STEPS:
+                raise EngineTimeout(f"time stopped at {self.now:.6f} s: {STILL_STEPS} steps "
+                                    "without it moving (a timer that is always due?)")
         due = sorted((x for x in self._in_flight if x[0] <= self.now), key=lambda x: x[:2])
         self._in_flight = [x for x in self._in_flight if x[0] > self.now]
         for _, _, conn, data, network_path, ecn in due:
