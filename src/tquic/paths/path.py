@@ -70,6 +70,7 @@ class Path:
     """One path (a path ID with its 4-tuple and per-path state)."""
 
     __slots__ = (
+        "_state",
         "abandon_deadline",
         "abandon_sent",
         "ack_spacing",
@@ -101,8 +102,9 @@ class Path:
         "recovery_first_pn",
         "responses",
         "space",
-        "state",
         "suspect_since",
+        "usable",
+        "validated",
     )
 
     def __init__(self, path_id: int, network_path: NetworkPath, recovery: Any,
@@ -151,12 +153,16 @@ class Path:
         self.copies: list[tuple[Any, ...]] = []
 
     @property
-    def validated(self) -> bool:
-        return self.state == PathState.VALIDATED
+    def state(self) -> PathState:
+        return self._state
 
-    @property
-    def usable(self) -> bool:
-        return self.state < PathState.ABANDONED
+    @state.setter
+    def state(self, state: PathState) -> None:
+        # ``validated`` and ``usable`` are plain attributes kept in step with the state:
+        # the scheduler and the send loop read them several times per packet.
+        self._state = state
+        self.validated = state == PathState.VALIDATED
+        self.usable = state < PathState.ABANDONED
 
     @property
     def is_backup(self) -> bool:
@@ -170,7 +176,7 @@ class Path:
     def amplification_budget(self) -> int | None:
         """Bytes we may still send before the peer's address is validated (RFC 9000 §8.1);
         None when unlimited."""
-        if self.state == PathState.VALIDATED or not self.amplification_limited:
+        if self.validated or not self.amplification_limited:
             return None
         return max(0, AMPLIFICATION_FACTOR * self.bytes_received - self.bytes_sent)
 

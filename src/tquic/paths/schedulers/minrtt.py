@@ -23,7 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tquic.paths.path import Path
-from tquic.paths.schedulers.extended import SchedulerBase, forward_delay, paced_until
+from tquic.paths.schedulers.extended import SchedulerBase, forward_delay
+
+_INF = float("inf")
 
 
 class MinRttScheduler(SchedulerBase):
@@ -43,24 +45,30 @@ class MinRttScheduler(SchedulerBase):
             return None
         if len(paths) == 1:
             return paths[0]
+        # Called for every packet under multipath: ``has_room`` and ``paced_until``
+        # (extended.py) are inlined (window room for a full datagram, RFC 9002 §7; the
+        # pacer's release time, §7.7).
         best: Path | None = None
-        best_rtt = float("inf")
+        best_rtt = _INF
         best_ready: Path | None = None
-        best_ready_rtt = float("inf")
+        best_ready_rtt = _INF
         soonest: Path | None = None  # window room, pacer frees it first
-        soonest_at = float("inf")
+        soonest_at = _INF
         for path in paths:
             if not path.validated:
                 continue
-            rtt = path.recovery.rtt.smoothed_rtt
+            recovery = path.recovery
+            rtt = recovery.rtt.smoothed_rtt
             if rtt < best_rtt:
                 best, best_rtt = path, rtt
-            if rtt < best_ready_rtt and path.recovery.can_send(path.max_datagram_size):
-                at = paced_until(path, now)
-                if at <= now:
-                    best_ready, best_ready_rtt = path, rtt
-                elif at < soonest_at:
-                    soonest, soonest_at = path, at
+            if rtt < best_ready_rtt:
+                size = path.max_datagram_size
+                if recovery.bytes_in_flight + size <= recovery.controller.congestion_window:
+                    at = recovery.pacer.next_send_time(now, size)
+                    if at <= now:
+                        best_ready, best_ready_rtt = path, rtt
+                    elif at < soonest_at:
+                        soonest, soonest_at = path, at
         if best is None:
             return paths[0]
         # Nobody can send this instant: wait for the pacer that frees a path first (the
@@ -80,18 +88,24 @@ def faster_paths_finish_first(slow: Path, paths: Sequence[Path], remaining: int)
     in PTO (suspect) does not count."""
     slow_rtt = slow.recovery.rtt.smoothed_rtt
     rate = 0.0
-    delay = float("inf")
+    delay = _INF
     for p in paths:
         if p is slow or not p.validated:
             continue
         recovery = p.recovery
         rtt = recovery.rtt
-        if not rtt.has_sample or rtt.smoothed_rtt >= slow_rtt or recovery.pto_count:
+        srtt = rtt.smoothed_rtt
+        if not rtt.has_sample or srtt >= slow_rtt or recovery.pto_count:
             continue
         controller = recovery.controller
         paced = controller.pacing_rate
-        rate += paced if paced else controller.congestion_window / max(rtt.smoothed_rtt, 1e-6)
-        delay = min(delay, forward_delay(p))
+        rate += paced if paced else controller.congestion_window / max(srtt, 1e-6)
+        # forward_delay(p), inlined (it has a sample here).
+        half = srtt / 2.0
+        one_way = srtt - rtt.min_rtt / 2.0
+        one_way = one_way if one_way >= half else half
+        if one_way < delay:
+            delay = one_way
     if rate <= 0.0:
         return False
     return (remaining + slow.max_datagram_size) / rate + delay < forward_delay(slow)
