@@ -13,6 +13,7 @@ address gets at most 3x the bytes it sent (RFC 9000 §8.1).
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING, Any
 
 from tquic.core.ack_writer import AckWriter, can_carry
@@ -39,7 +40,6 @@ from tquic.wire.packet import (
     PacketType,
     encode_long_header,
     encode_packet_number,
-    encode_short_header,
     long_header_size,
 )
 
@@ -48,6 +48,11 @@ if TYPE_CHECKING:
 
 MIN_INITIAL_DATAGRAM = 1200  # RFC 9000 §14.1
 _tuple_new = tuple.__new__
+_BYTES = tuple(bytes((i,)) for i in range(256))
+_PN_MASK = (0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF)
+# A STREAM frame with the OFF and LEN bits (RFC 9000 §19.8) whose stream ID takes one
+# varint byte, offset four and length two (§16): the usual frame of a bulk transfer.
+_STREAM_HEAD_1_4_2 = struct.Struct("!BBIH").pack
 _EPOCH_PACKET_TYPE: dict[int, PacketType] = {Epoch.INITIAL: PacketType.INITIAL, Epoch.HANDSHAKE: PacketType.HANDSHAKE,
                       Epoch.ZERO_RTT: PacketType.ZERO_RTT}
 
@@ -155,7 +160,12 @@ class PacketBuilder:
                 keys = c._crypto.one_rtt
                 if keys is None:
                     raise RuntimeError("1-RTT packet drafted without 1-RTT keys")
-                header = encode_short_header(d.dcid, d.pn, d.pn_len, bool(keys.send_phase))
+                # encode_short_header (RFC 9000 §17.3.1: fixed bit, key phase, packet
+                # number length; reserved and spin bits zero), inlined: once per packet.
+                pn_len = d.pn_len
+                header = b"".join((
+                    _BYTES[(0x44 if keys.send_phase else 0x40) | (pn_len - 1)], d.dcid,
+                    (d.pn & _PN_MASK[pn_len]).to_bytes(pn_len, "big")))
                 packet = keys.send.protect(header, payload, d.pn, d.path.path_id)
                 keys.on_packet_sent(d.pn, d.path.path_id)
                 self.last_records = d.records
@@ -504,7 +514,7 @@ class PacketBuilder:
             if stream is None:
                 done.append(stream_id)
                 continue
-            sid_bytes = encode_varint(stream_id)
+            sid_bytes = encode_varint(stream_id) if stream_id >= 0x40 else _BYTES[stream_id]
             while True:
                 space = room - used
                 if space < 8:
@@ -516,11 +526,15 @@ class PacketBuilder:
                 offset, data, fin = chunk
                 n = len(data)
                 frame_type = 0x0A | (0x01 if fin else 0)
-                if offset:
-                    head = b"".join((bytes((frame_type | 0x04,)), sid_bytes,
+                if (0x4000 <= offset < 0x40000000 and 0x40 <= n < 0x4000
+                        and stream_id < 0x40):
+                    head = _STREAM_HEAD_1_4_2(frame_type | 0x04, stream_id,
+                                              offset | 0x80000000, n | 0x4000)
+                elif offset:
+                    head = b"".join((_BYTES[frame_type | 0x04], sid_bytes,
                                      encode_varint(offset), encode_varint(n)))
                 else:
-                    head = b"".join((bytes((frame_type,)), sid_bytes, encode_varint(n)))
+                    head = b"".join((_BYTES[frame_type], sid_bytes, encode_varint(n)))
                 parts.append(head)
                 parts.append(data)
                 size = len(head) + n

@@ -19,7 +19,13 @@ from tquic.wire.errors import QuicError, TransportErrorCode
 from tquic.wire.frames import (
     parse_frames,
 )
-from tquic.wire.packet import Header, PacketType, split_datagram, verify_retry_integrity
+from tquic.wire.packet import (
+    Header,
+    PacketType,
+    parse_header,
+    split_datagram,
+    verify_retry_integrity,
+)
 
 if TYPE_CHECKING:
     from tquic.core.connection import QuicConnection
@@ -63,9 +69,16 @@ class Receiver:
             if c._is_client:
                 return
             c._start(network_path, now)
+        config = c._config
         try:
-            headers = split_datagram(data, c._config.connection_id_length,
-                                     allow_cleared_fixed_bit=c._config.grease_quic_bit)
+            if data and not data[0] & 0x80:
+                # A short header ends the datagram (RFC 9000 §12.2: it has no Length):
+                # a datagram starting with one is that one packet.
+                headers = [parse_header(data, 0, config.connection_id_length,
+                                        allow_cleared_fixed_bit=config.grease_quic_bit)]
+            else:
+                headers = split_datagram(data, config.connection_id_length,
+                                         allow_cleared_fixed_bit=config.grease_quic_bit)
         except QuicError:
             self._check_stateless_reset(data, now)
             return
@@ -235,8 +248,9 @@ class Receiver:
     def _accept_dcid(self, header: Header, epoch: int) -> bool:
         c = self._c
         dcid = header.dcid
-        if dcid in c._cids.local[0] or (dcid in c._cids.index and not header.is_long):
-            return True
+        cids = c._cids
+        if (dcid in cids.index and not header.is_long) or dcid in cids.local[0]:
+            return True  # the index (a dict) first: the other paths' CIDs, no call
         if not c._is_client:
             if not self.accepted_dcids and header.is_long and epoch in (Epoch.INITIAL,
                                                                           Epoch.ZERO_RTT):

@@ -295,8 +295,8 @@ class SendLoop:
         chosen: list[Path] | None = None  # the scheduler's answer after the last packet
         control = c._control
         while len(out) < stop and streams.send_queue and not control.records:
-            if not recovery.can_send(limit):
-                break
+            if recovery.bytes_in_flight + limit > recovery.controller.congestion_window:
+                break  # recovery.can_send(limit), inlined: the window is full (RFC 9002 §7)
             when = recovery.next_send_time(now, limit)
             if when > now:
                 builder.pacing_deadline = when

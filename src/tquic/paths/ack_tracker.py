@@ -76,6 +76,7 @@ class AckTracker:
         "_to_ack",
         "_unacked_packets",
         "immediate_space",
+        "largest_received",
         "last_ack_sent_time",
         "max_ack_delay",
         "max_ack_ranges",
@@ -104,6 +105,10 @@ class AckTracker:
         # Everything processed, for duplicate detection (RFC 9000 §12.3).  Bounded:
         # when it overflows, the oldest ranges go and packets below are dropped.
         self._received = RangeSet(max_ranges=max_tracked_ranges)
+        # Largest packet number processed (kept even when ranges are pruned; §13.2.3):
+        # the largest of ``_received``, an attribute since the receive path reads it
+        # per packet.
+        self.largest_received: int | None = None
         # What ACK frames still report; pruned by ACK-of-ACK (§13.2.4).
         self._to_ack = RangeSet(max_ranges=max_tracked_ranges)
         self._largest_time = 0.0  # receive time of the largest packet number
@@ -125,11 +130,6 @@ class AckTracker:
     # -- receiving ----------------------------------------------------------
 
     @property
-    def largest_received(self) -> int | None:
-        """Largest packet number processed (kept even when ranges are pruned; §13.2.3)."""
-        return self._received.largest
-
-    @property
     def largest_received_time(self) -> float:
         return self._largest_time
 
@@ -142,13 +142,14 @@ class AckTracker:
     ) -> bool:
         """Record a processed packet.  Returns False (and changes nothing) for a duplicate."""
         received = self._received
-        previous_largest = received.largest
+        previous_largest = self.largest_received
         if not received.add(pn):
             return False
         self._to_ack.add(pn)
         in_sequence = previous_largest is not None and pn == previous_largest + 1
         if in_sequence or previous_largest is None or pn > previous_largest:
             self._largest_time = now
+            self.largest_received = pn
         if not in_sequence:
             # Only a packet out of sequence can open or close a gap: recheck.
             largest = pn if previous_largest is None or pn > previous_largest else previous_largest

@@ -227,7 +227,11 @@ class PathManager:
                 one = self.select(now)
                 return [] if one is None else [one]
             return candidates
-        return list(self.hooks.select_many(candidates, now))
+        hooks = self.hooks
+        if hooks.picks_one:
+            chosen = hooks.select(candidates, now)
+            return [] if chosen is None else [chosen]
+        return list(hooks.select_many(candidates, now))
 
     def failed_path(self, path: Path) -> bool:
         """Failure rule: ``failover_pto_count`` PTOs in a row on ``path`` while another

@@ -272,8 +272,17 @@ class PathRecovery:
 
     def next_send_time(self, now: float, size: int) -> float:
         """When a paced packet of ``size`` bytes may leave (``now`` if it may now)."""
-        self.pacer.set_rate(self.pacing_rate(), now)
-        when = self.pacer.next_send_time(now, size)
+        pacer = self.pacer
+        controller = self.controller
+        # pacing_rate(), inlined: asked twice per packet (here and in on_packet_sent).
+        rate = controller.pacing_rate
+        if rate is None and self.rtt.has_sample:
+            srtt = self.rtt.smoothed_rtt
+            cwnd = controller.congestion_window
+            if srtt > 0 and cwnd > 0:
+                rate = PACING_GAIN * cwnd / srtt
+        pacer.set_rate(rate, now)
+        when = pacer.next_send_time(now, size)
         if when > now:
             # RFC 9002 §7.8: held back by pacing, not by the application; a
             # window-based controller must not take this for being app-limited.
@@ -329,9 +338,16 @@ class PathRecovery:
             space.time_of_last_ack_eliciting = now
             space.ack_eliciting_in_flight += 1
             self._ack_eliciting_in_flight += 1
-        self.controller.on_packet_sent(SentInfo(pn, size, now, in_flight, app_limited), now)
+        controller = self.controller
+        controller.on_packet_sent(SentInfo(pn, size, now, in_flight, app_limited), now)
         pacer = self.pacer
-        pacer.set_rate(self.pacing_rate(), now)
+        rate = controller.pacing_rate  # pacing_rate(), inlined as in next_send_time
+        if rate is None and self.rtt.has_sample:
+            srtt = self.rtt.smoothed_rtt
+            cwnd = controller.congestion_window
+            if srtt > 0 and cwnd > 0:
+                rate = PACING_GAIN * cwnd / srtt
+        pacer.set_rate(rate, now)
         pacer.on_packet_sent(now, size)
         self._timer_armed_at = now
 

@@ -243,6 +243,7 @@ class SchedulerHooks:
         "on_packets_lost",
         "on_path_closed",
         "pacing_aware",
+        "picks_one",
         "reinjections",
         "scheduler",
         "select",
@@ -261,6 +262,10 @@ class SchedulerHooks:
                 path = scheduler.select(paths, now)
                 return [] if path is None else [path]
         self.select_many: Callable[[Sequence[Path], float], list[Path]] = many
+        # select_many is select's answer as a list (no copies): the engine asks select
+        # itself, one call less per packet.
+        own = getattr(scheduler, "select_many", None)
+        self.picks_one = own is None or getattr(own, "__func__", None) is SchedulerBase.select_many
         self.set_send_state: Callable[[int | None, int | None], None] = getattr(
             scheduler, "set_send_state", _BASE.set_send_state)
         self.set_remaining: Callable[[int | None], None] = getattr(
