@@ -11,6 +11,7 @@ import pytest
 from engine_certs import server_config
 from engine_pairs import PREFERRED, routed_pair, terminated, transfer
 
+from tquic.core.cids import stateless_reset_token
 from tquic.core.config import ConfigurationError, QuicConfiguration
 from tquic.core.events import PathMigrated
 from tquic.testing.engines import CLIENT_ADDR, SERVER_ADDR
@@ -24,9 +25,9 @@ def test_server_sends_preferred_address_with_cid_of_sequence_number_1() -> None:
     assert params is not None and params.preferred_address is not None
     address = params.preferred_address
     assert address.ipv4 == PREFERRED and address.ipv6 is None
-    entry = loop.server._cids.local[0].get(address.connection_id)
-    assert entry is not None and entry.sequence_number == 1  # RFC 9000 §5.1.1
-    assert address.stateless_reset_token == entry.reset_token
+    assert loop.server.local_cids()[0][1] == address.connection_id  # RFC 9000 §5.1.1
+    key = loop.server.configuration.stateless_reset_key
+    assert address.stateless_reset_token == stateless_reset_token(key, address.connection_id)
     assert address.connection_id in loop.server.host_cids  # routed by the endpoint
 
 

@@ -356,6 +356,11 @@ class QuicConnection:
         """The largest path ID we allow (initial_max_path_id, raised by MAX_PATH_ID)."""
         return self._multipath.local_max
 
+    def local_cids(self) -> dict[int, dict[int, bytes]]:
+        """The connection IDs we issued and still hold, by path ID then sequence number."""
+        return {path_id: {e.sequence_number: e.cid for e in cids.active}
+                for path_id, cids in sorted(self._cids.local.items())}
+
     def peer_cids(self) -> dict[int, list[bytes]]:
         """The connection IDs the peer issued, by path ID then sequence number (RFC 9000
         §5.1.1; PATH_NEW_CONNECTION_ID under multipath)."""
