@@ -37,6 +37,7 @@ the bond runs it, each datagram sent with ``send_datagram(data, path_id)``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import sys
@@ -193,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cc", default=None,
                     help="--real: the QUIC connections' congestion controller (default "
                          "bbr3; the bond's own default is cubic)")
+    ap.add_argument("--no-markers", action="store_true",
+                    help="RTP marker bits clear (the FEC finds a video frame's end by its "
+                         "pause, as for a flow that is not RTP)")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
     ap.add_argument("--sweep", action="store_true",
                     help="block size and deadline vs residual, overhead and delay: RS k:k/4 "
@@ -205,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         ap.error(f"--modes: unknown {bad[0]!r}; choose from {', '.join((*MODES, NOHINT))}")
     scen = [s for s in SCENARIOS if s[0] in args.scenarios.split(",")]
-    flows = [f for f in FLOWS if f.kind in args.flows.split(",")]
+    flows = [dataclasses.replace(f, markers=not args.no_markers) for f in FLOWS
+             if f.kind in args.flows.split(",")]
     runs = (["sim"] if args.sim or not args.real else []) + (["real"] if args.real else [])
     rows: list[dict[str, Any]] = []
     for run in runs:

@@ -31,25 +31,31 @@ class Clock(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Flow:
-    """``packets(duration)`` -> (send time, IP packet size) pairs."""
+    """``schedule(duration)`` -> (send time, IP packet size, RTP marker) triples.
+
+    Packets are RTP over UDP (RFC 3550): video sets the marker bit on a frame's last
+    packet (RFC 6184 §5.1), voice on its first (RFC 3551 §4.1); ``markers=False``
+    leaves it clear everywhere (the FEC then finds a frame's end by its pause)."""
 
     name: str
     kind: str  # "voip" | "video"
     dscp: int  # EF (46) for voice, AF41 (34) for video (RFC 4594; RFC 8837 for WebRTC)
+    markers: bool = True
 
-    def schedule(self, duration: float) -> list[tuple[float, int]]:
+    def schedule(self, duration: float) -> list[tuple[float, int, bool]]:
         if self.kind == "voip":  # 50 packets/s of 200 bytes
-            return [(i * 0.02, 200) for i in range(int(duration / 0.02))]
+            return [(i * 0.02, 200, self.markers and i == 0)
+                    for i in range(int(duration / 0.02))]
         # 5 Mbit/s at 30 frames/s: 20833 bytes a frame, in 1100-byte packets 0.3 ms apart
         # (1100 + FEC framing fits one QUIC DATAGRAM frame of a 1200-byte packet)
-        out: list[tuple[float, int]] = []
+        out: list[tuple[float, int, bool]] = []
         frame = 5e6 / 8 / 30
         for f in range(int(duration * 30)):
             left, t = frame, f / 30
             while left > 0:
                 size = int(min(1100, max(left, 60)))
-                out.append((t, size))
                 left -= size
+                out.append((t, size, self.markers and left <= 0))
                 t += 0.0003
         return out
 
@@ -88,15 +94,17 @@ def config_for(mode: str) -> FecConfig:
     return FecConfig(mode="adaptive")
 
 
-def ip_packet(seq: int, size: int, dscp: int = 0) -> bytes:
-    payload = struct.pack("!I", seq) + bytes(max(0, size - 32))
+def ip_packet(seq: int, size: int, dscp: int = 0, marker: bool = False) -> bytes:
+    # RTP (RFC 3550 §5.1): version 2, marker, dynamic payload type 96; then our number
+    rtp = struct.pack("!BBHII", 0x80, 0x80 * marker | 96, seq & 0xFFFF, seq * 3000, 1)
+    payload = rtp + struct.pack("!I", seq) + bytes(max(0, size - 44))
     udp = struct.pack("!HHHH", 40000, RTP_PORT, 8 + len(payload), 0) + payload
     return struct.pack("!BBHHHBBH4s4s", 0x45, dscp << 2, 20 + len(udp), 0, 0, 64, 17, 0,
                        bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + udp
 
 
 def seq_of(packet: bytes) -> int:
-    return int(struct.unpack_from("!I", packet, 28)[0])
+    return int(struct.unpack_from("!I", packet, 40)[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +176,8 @@ class FlowDriver:
         """Schedule the flow; returns when its last packet is sent."""
         last = 0.0
         now = self.clock.now
-        for seq, (t, size) in enumerate(self.flow.schedule(duration)):
-            self.clock.call_at(now + t, self._send, (seq, size))
+        for seq, (t, size, marker) in enumerate(self.flow.schedule(duration)):
+            self.clock.call_at(now + t, self._send, (seq, size, marker))
             last = now + t
         return last
 
@@ -178,10 +186,10 @@ class FlowDriver:
         target = path if self.hints and path is not None and 0 <= path < self.nlinks else None
         self._up(target, (PLAIN if kind == "plain" else FEC) + data)
 
-    def _send(self, arg: tuple[int, int]) -> None:
-        seq, size = arg
+    def _send(self, arg: tuple[int, int, bool]) -> None:
+        seq, size, marker = arg
         now = self.clock.now
-        packet = ip_packet(seq, size, self.flow.dscp)
+        packet = ip_packet(seq, size, self.flow.dscp, marker)
         self.sent_at[seq] = now
         self.source_bytes += len(packet)
         for o in self.tx.send(packet, now):

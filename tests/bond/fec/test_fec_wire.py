@@ -16,10 +16,12 @@ from tquic.bond.fec.codes import Code
 
 def _block(rx: FecSession, cfg: FecConfig, k: int, lost: set[int], seed: int
            ) -> tuple[list[bytes], list[bytes]]:
-    """Send one full block of k STUN packets through a fresh sender; deliver all but ``lost``."""
+    """Send one full block of k STUN packets through a fresh sender; deliver all but ``lost``.
+    (A STUN message starts with two zero bits, RFC 5389 §6: never an RTP marker that
+    would end the block early.)"""
     rng = random.Random(seed)
     tx = FecSession(cfg)
-    packets = [udp4(3478, rng.randbytes(rng.randrange(0, 1300)) + bytes([i]))
+    packets = [udp4(3478, b"\x00" + rng.randbytes(rng.randrange(0, 1300)) + bytes([i]))
                for i in range(k)]
     outs = []
     for p in packets:

@@ -50,6 +50,7 @@ class PacketInfo:
     destination: int  # the address as an integer
     src_port: int | None
     dst_port: int | None
+    l4_offset: int | None = None  # where the TCP/UDP header starts (with the ports)
 
 
 def parse_packet(packet: bytes) -> PacketInfo | None:
@@ -96,8 +97,38 @@ def _ports(version: int, dscp: int, proto: int, dst: int, packet: bytes, off: in
     if proto in (PROTO_TCP, PROTO_UDP) and first_fragment and len(packet) >= off + 4:
         return PacketInfo(version, dscp, proto, dst,
                           int.from_bytes(packet[off:off + 2], "big"),
-                          int.from_bytes(packet[off + 2:off + 4], "big"))
+                          int.from_bytes(packet[off + 2:off + 4], "big"), off)
     return PacketInfo(version, dscp, proto, dst, None, None)
+
+
+_UDP_HEADER = 8
+_RTP_HEADER = 12
+_RTP_FIRST = (0x80, 0x90)
+"""An RTP header's first byte as real-time media sends it: version 2, no padding, no
+CSRC (no mixer), with or without a header extension (WebRTC's)."""
+_RTP_DYNAMIC = range(96, 128)
+"""Dynamic payload types (RFC 3551 §3), what SDP-negotiated video uses; RTCP sharing the
+port reads as marker + 72-76 (RFC 5761 §4), outside this range."""
+
+
+def rtp_marker(packet: bytes) -> bool:
+    """Whether ``packet`` is RTP over UDP (RFC 3550 §5.1) with the marker bit set.
+
+    Video payload formats set the marker on the last packet of a frame (RFC 6184 §5.1,
+    RFC 7741 §4.1): the burst is over, the FEC block can close.  (Audio sets it on a
+    talkspurt's first packet, RFC 3551 §4.1: a block that closes there loses nothing.)
+    The test is narrow -- first byte 0x80 or 0x90, a dynamic payload type -- so that
+    another protocol's bytes rarely pass for RTP (RFC 7983 §7: STUN, DTLS, TURN channels
+    and QUIC never start with 0x80 or 0x90); one that does only ends a block early.
+    False for anything else, never an error."""
+    info = parse_packet(packet)
+    if info is None or info.protocol != PROTO_UDP or info.l4_offset is None:
+        return False
+    rtp = info.l4_offset + _UDP_HEADER
+    if len(packet) < rtp + _RTP_HEADER or packet[rtp] not in _RTP_FIRST:
+        return False
+    second = packet[rtp + 1]
+    return bool(second & 0x80) and (second & 0x7F) in _RTP_DYNAMIC
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,10 @@ for ``IDLE_FACTOR`` times its usual spacing): a slow flow never waits for k
 packets (the deadline bounds the delay a recovered packet can see), and a
 burst — a video frame — gets its repairs right behind it, not at the deadline.
 A block also closes at once when the flow's next packet is not expected before
-the deadline (a call's 2-packet block closes on its second packet).
+the deadline (a call's 2-packet block closes on its second packet), and on a
+packet the application marked as the end of its burst (``end``: an RTP marker,
+the last packet of a video frame) — its repairs then leave with it, without the
+pause's wait and without a timer that a busy event loop fires late.
 
 Repairs leave ``repair_spacing`` after the block closes, then one per source
 spacing (``poll``): sent in the same instant as the last source, a small repair
@@ -101,9 +104,12 @@ class FecEncoder:
     def policy(self) -> RepairPolicy:
         return self._policy
 
-    def protect(self, packet: bytes, now: float, path: PathId = None) -> list[Outgoing]:
+    def protect(self, packet: bytes, now: float, path: PathId = None,
+                end: bool = False) -> list[Outgoing]:
         """Frame ``packet`` (to be sent on ``path`` if the caller knows it) and return it,
-        followed by the block's repairs if it completed the block."""
+        followed by the block's repairs if it completed the block (``end``: the
+        application marked it the last of its burst; the block closes if it is big
+        enough for a repair)."""
         if len(packet) > codes.MAX_PAYLOAD:
             raise codes.CodeError(f"packet of {len(packet)} bytes exceeds {codes.MAX_PAYLOAD}")
         out = self._due(now)
@@ -127,10 +133,10 @@ class FecEncoder:
         p[4] += wire.SOURCE_HEADER
         out.append(Outgoing(wire.encode_source(self.stream, self._block, index, packet),
                             "source", path))
-        # Full, or the next source is not expected before the deadline: the repairs
-        # go now rather than at the deadline (a lost packet waits less).
+        # Full, the burst's end, or the next source is not expected before the
+        # deadline: the repairs go now rather than later (a lost packet waits less).
         if len(self._sources) >= self._policy.max_block or (
-                self._gap >= 0 and now + self._gap > self._first + self._max_delay
+                (end or (self._gap >= 0 and now + self._gap > self._first + self._max_delay))
                 and self._enough()):
             self._close(now)
             out.extend(self._due(now))

@@ -21,7 +21,7 @@ on; the adaptive policies share one table of per-path loss statistics.
 from __future__ import annotations
 
 from tquic.bond.fec import wire
-from tquic.bond.fec.classify import Action
+from tquic.bond.fec.classify import Action, rtp_marker
 from tquic.bond.fec.codes import Code
 from tquic.bond.fec.config import FecConfig
 from tquic.bond.fec.decoder import StreamDecoder
@@ -149,13 +149,16 @@ class FecSession:
              packet: bytes | None = None) -> list[Outgoing]:
         """What to send for ``payload`` (see the module docstring)."""
         action, name = Action.OFF, ""
+        packet = payload if packet is None else packet
         if self._config.enabled:
-            name, action = self._classifier.classify(payload if packet is None else packet)
-        return self.send_classified(payload, now, name, action, path)
+            name, action = self._classifier.classify(packet)
+        return self.send_classified(payload, now, name, action, path, packet)
 
     def send_classified(self, payload: bytes, now: float, name: str, action: Action,
-                        path: PathId = None) -> list[Outgoing]:
-        """``send`` for a packet already classified (``classify``) as ``name``/``action``."""
+                        path: PathId = None, packet: bytes | None = None) -> list[Outgoing]:
+        """``send`` for a packet already classified (``classify``) as ``name``/``action``;
+        ``packet``: the IP packet (its first bytes at least), read for an RTP marker
+        (the end of a video frame closes the block: encoder.py)."""
         if action is Action.OFF:
             self._plain += 1
             self._plain_bytes += len(payload)
@@ -163,10 +166,10 @@ class FecSession:
         if path is None and not action.aggregate:
             path = self.source_path()  # a class kept on one path; its repairs on another
         if action is Action.REDUNDANT:
-            stream = REDUNDANT_STREAM
-        else:
-            stream = self._class_streams.get(name, FEC_STREAM)
-        return self._encoders[stream].protect(payload, now, path)
+            return self._encoders[REDUNDANT_STREAM].protect(payload, now, path)
+        stream = self._class_streams.get(name, FEC_STREAM)
+        end = packet is not None and rtp_marker(packet)
+        return self._encoders[stream].protect(payload, now, path, end)
 
     # -- receiving ----------------------------------------------------------------------
 

@@ -107,7 +107,7 @@ class FecStage:
             emit(datagram)
             return
         prefix = self._fec_prefix
-        for out in session.send_classified(datagram, now, name, action):
+        for out in session.send_classified(datagram, now, name, action, None, packet):
             if out.kind == "plain":
                 emit(out.payload)
             elif out.path is None:
