@@ -2,7 +2,10 @@
 
 Dispatch and orchestration only; the work is split along seams:
 
-- core/handshake.py      TLS <-> CRYPTO, keys per epoch, transport parameters
+- core/handshake.py      TLS <-> CRYPTO, when keys come and go, transport parameters
+- core/crypto_levels.py  CryptoLevels: keys, CRYPTO streams, Initial/Handshake spaces per
+                         epoch, discarded epochs, the TLS session
+- core/control_queue.py  ControlQueue: control frames owed, as typed records
 - core/send_loop.py      SendLoop: which datagram goes now on which path (one loop for
                          one path and several; stream trains; off-path responses,
                          PMTU probes)
@@ -127,20 +130,21 @@ class QuicConnection:
         self._version = c.versions[0]
         self._state = ConnState.HANDSHAKE
         self._events: deque[Event] = EMPTY  # lazily created: see core/empty_queue.py
+        self._qlog = EngineQlog.create(c.quic_logger, self._is_client)
+        self._crypto = CryptoLevels(self._qlog)
+        self._control = ControlQueue()
         self._preferred = PreferredAddressHandler(self)
         self._migration = Migration(self)
-        self._timers = Timers(self)
+        self._timers = Timers(self, self._crypto)
         self._streams = Streams(self)
-        self._qlog = EngineQlog.create(c.quic_logger, self._is_client)
         self._paths = PathManager(scheduler or c.scheduler, PathPolicy.from_config(c))
         self._mp = False  # draft-ietf-quic-multipath negotiated (core/multipath.py)
         self._multipath = Multipath(self)
-        self._handshake = Handshake(self, tls_factory)
-        self._frame_handlers = FrameHandlers(self)
+        self._handshake = Handshake(self, self._crypto, tls_factory)
+        self._frame_handlers = FrameHandlers(self, self._crypto, self._control)
         self._receiver = Receiver(self)
         self._path_setup = PathSetup(self)
         self._rx_path: Path | None = None
-        self._crypto = CryptoLevels(self._qlog)
         self._cids = CidTable(LocalCids(c.connection_id_length, c.stateless_reset_key,
                                         generator=c.connection_id_generator),
                               PeerCids(c.active_connection_id_limit))
@@ -156,7 +160,6 @@ class QuicConnection:
         self._handshake_confirmed = False
         self._early_data_accepted = False
         self._zero_rtt_sent = False
-        self._control = ControlQueue()
         self._datagrams = DatagramQueue(c.datagram_queue_size)
         self.datagrams_dropped_too_big = 0
         self._close_frame = None

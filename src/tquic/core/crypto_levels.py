@@ -173,6 +173,14 @@ class CryptoLevels:
         if crypto is not None and record.epoch not in self.discarded:
             crypto.on_lost(record.offset, record.length, False)
 
+    def handshake_ack_deadline(self) -> float | None:
+        """When an ACK of Initial or Handshake packets is due, of the spaces whose
+        receive keys are still there (RFC 9000 §13.2.1: these are acknowledged at once)."""
+        deadlines = [deadline for epoch, space in self.spaces.items()
+                     if not space.discarded and epoch in self.recv_keys
+                     and (deadline := space.ack_tracker.ack_deadline()) is not None]
+        return min(deadlines) if deadlines else None
+
     # -- discarding (RFC 9001 §4.9) ------------------------------------------------------
 
     def discard(self, epoch: int) -> bool:

@@ -78,6 +78,8 @@ from tquic.wire.packet import PacketType
 
 if TYPE_CHECKING:
     from tquic.core.connection import QuicConnection
+    from tquic.core.control_queue import ControlQueue
+    from tquic.core.crypto_levels import CryptoLevels
 
 PV = TransportErrorCode.PROTOCOL_VIOLATION
 # Received stream data is turned into events in batches of up to this many bytes
@@ -132,10 +134,12 @@ class FrameHandlers:
     the peer said (RFC 9000 §19; multipath frames: core/multipath.py).  Owns nothing:
     it is the dispatch table of the connection's receive path."""
 
-    __slots__ = ("_c",)
+    __slots__ = ("_c", "_control", "_crypto")
 
-    def __init__(self, conn: QuicConnection) -> None:
+    def __init__(self, conn: QuicConnection, crypto: CryptoLevels, control: ControlQueue) -> None:
         self._c = conn
+        self._crypto = crypto  # CRYPTO frames, the Initial/Handshake spaces, 1-RTT keys
+        self._control = control  # MAX_DATA, MAX_STREAM_DATA, ... owed in answer
 
     def handle(self, frames: list[Frame], epoch: int, path: Path, dcid: bytes,
                        network_path: NetworkPath, now: float) -> tuple[bool, bool]:
@@ -176,7 +180,7 @@ class FrameHandlers:
 
     def _process_long_ack(self, frame: AckFrame, epoch: int, path: Path, now: float) -> None:
         c = self._c
-        space = c._crypto.spaces.get(epoch)
+        space = self._crypto.spaces.get(epoch)
         if space is None:
             # The epoch was discarded by an earlier frame of this packet (the handshake
             # completed): nothing of it is tracked any more (RFC 9002 §6.4).
@@ -237,13 +241,13 @@ class FrameHandlers:
         if outcome.acked:
             rate = c._ack_frequency.on_ack(target, now)
             if rate is not None:
-                c._control.push(FrameRecord(rate))
-        if c._crypto.one_rtt is not None:
-            c._crypto.one_rtt.on_ack_received(largest, target.path_id, now)
+                self._control.push(FrameRecord(rate))
+        if self._crypto.one_rtt is not None:
+            self._crypto.one_rtt.on_ack_received(largest, target.path_id, now)
 
     def _on_crypto(self, frame: CryptoFrame, epoch: int, path: Path, now: float) -> None:
         c = self._c
-        stream = c._crypto.receive_stream(epoch)
+        stream = self._crypto.receive_stream(epoch)
         if stream is None:
             return
         try:
@@ -351,11 +355,11 @@ class FrameHandlers:
         if stream.max_stream_data_update(now, rtt) is not None and (
                 stream_id not in c._streams.pending_msd):
             c._streams.pending_msd.add(stream_id)
-            c._control.push(MaxStreamDataRecord(stream_id))
+            self._control.push(MaxStreamDataRecord(stream_id))
         if c._streams.window.should_send_update(now, rtt) is not None and (
                 not c._streams.max_data_pending):
             c._streams.max_data_pending = True
-            c._control.push(MAX_DATA)
+            self._control.push(MAX_DATA)
         c._streams.maybe_free(stream_id)
 
     def _on_reset_stream(self, frame: ResetStreamFrame, epoch: int, path: Path,
@@ -377,7 +381,7 @@ class FrameHandlers:
         if c._streams.window.should_send_update(now, rtt) is not None and (
                 not c._streams.max_data_pending):
             c._streams.max_data_pending = True
-            c._control.push(MAX_DATA)
+            self._control.push(MAX_DATA)
         c._streams.maybe_free(stream_id)
 
     def _send_stream_for_frame(self, stream_id: int, frame_type: int) -> SendStream | None:
@@ -398,7 +402,7 @@ class FrameHandlers:
         if stream.on_stop_sending(code):
             # RFC 9000 §3.5: answer with RESET_STREAM carrying the same code.
             c._streams.send_queue.pop(frame.stream_id, None)
-            c._control.push(ResetStreamRecord(frame.stream_id))
+            self._control.push(ResetStreamRecord(frame.stream_id))
             c._queue_event(StopSendingReceived(frame.stream_id, code))
 
     def _on_max_data(self, frame: MaxDataFrame, epoch: int, path: Path, now: float) -> None:
@@ -442,7 +446,7 @@ class FrameHandlers:
         limits.on_streams_blocked(frame.maximum_streams)
         update = limits.max_streams_update()
         if update is not None:
-            c._control.push(MaxStreamsRecord(frame.bidirectional))
+            self._control.push(MaxStreamsRecord(frame.bidirectional))
 
     def _on_new_connection_id(self, frame: NewConnectionIdFrame, epoch: int, path: Path,
                               now: float) -> None:

@@ -39,6 +39,7 @@ from tquic.wire.params import (
 if TYPE_CHECKING:
     from tquic.core.config import QuicConfiguration
     from tquic.core.connection import QuicConnection
+    from tquic.core.crypto_levels import CryptoLevels
 
 FRAME_CRYPTO = 0x06
 TPE = TransportErrorCode.TRANSPORT_PARAMETER_ERROR
@@ -51,11 +52,12 @@ class Handshake:
     are kept by the connection's ``CryptoLevels`` (core/crypto_levels.py), which the
     packet builder and the receive path read per packet."""
 
-    __slots__ = ("_c", "acted_on_vn", "ch_peek", "orig_initial_recv", "original_version",
-                 "tickets_seen", "tls_factory")
+    __slots__ = ("_c", "_crypto", "acted_on_vn", "ch_peek", "orig_initial_recv",
+                 "original_version", "tickets_seen", "tls_factory")
 
-    def __init__(self, conn: QuicConnection, tls_factory: Any) -> None:
+    def __init__(self, conn: QuicConnection, crypto: CryptoLevels, tls_factory: Any) -> None:
         self._c = conn
+        self._crypto = crypto
         self.tls_factory = tls_factory
         self.tickets_seen = 0
         # Server: ClientHello bytes held back from TLS until the version is chosen (None
@@ -71,7 +73,7 @@ class Handshake:
     def setup_initial_keys(self, dcid: bytes) -> None:
         """Initial keys from the client's first DCID (RFC 9001 §5.2; v2: RFC 9369 §3.3.1)."""
         c = self._c
-        c._crypto.install_initial(c._version, dcid, c._is_client)
+        self._crypto.install_initial(c._version, dcid, c._is_client)
         c._initial_dcid = dcid
 
     def build_local_params(self) -> TransportParameters:
@@ -164,7 +166,7 @@ class Handshake:
             if not data:
                 return
         try:
-            c._crypto.session.receive(self._tls_epoch(epoch), data)
+            self._crypto.session.receive(self._tls_epoch(epoch), data)
         except QuicError as exc:
             # TlsAlert is a QuicError carrying crypto_error(alert) (RFC 9001 §4.8).
             raise QuicError(exc.error_code, f"TLS: {exc.reason}",
@@ -179,11 +181,11 @@ class Handshake:
 
     def drain_tls(self, now: float) -> None:
         c = self._c
-        tls = c._crypto.session
+        tls = self._crypto.session
         for sec in tls.pop_secrets():
             self._install_secret(int(sec.epoch), bool(sec.is_write), sec.suite, sec.secret)
         for epoch, data in tls.pop_output():
-            c._crypto.write(int(epoch), bytes(data))
+            self._crypto.write(int(epoch), bytes(data))
         if c._is_client:
             tickets = getattr(tls, "new_session_tickets", None) or []
             while self.tickets_seen < len(tickets):
@@ -202,11 +204,11 @@ class Handshake:
         c = self._c
         # RFC 9369 §4: 0-RTT always uses the original version (never the negotiated one).
         version = self._first_flight_version() if epoch == Epoch.ZERO_RTT else c._version
-        c._crypto.install(epoch, is_write, PacketProtection.from_secret(suite, secret, version))
+        self._crypto.install(epoch, is_write, PacketProtection.from_secret(suite, secret, version))
 
     def _on_complete(self, now: float) -> None:
         c = self._c
-        tls = c._crypto.session
+        tls = self._crypto.session
         raw = tls.peer_transport_parameters
         if raw is None:
             raise QuicError(TransportErrorCode.PROTOCOL_VIOLATION, "no peer transport parameters")
@@ -227,7 +229,7 @@ class Handshake:
         c._ack_frequency.start(c._config, c._peer_params)
         if c._is_client and c._zero_rtt_sent and not c._early_data_accepted:
             self._on_zero_rtt_rejected()
-        c._crypto.drop_zero_rtt()
+        self._crypto.drop_zero_rtt()
         if not c._is_client:
             # RFC 9001 §4.1.2: the server's handshake is confirmed when it completes.
             c._control.queue_handshake_done()
@@ -240,7 +242,7 @@ class Handshake:
             # Nothing more comes from TLS on a QUIC server (RFC 9001 §4.1.3: no
             # post-handshake messages from the client), so keep only its results, not
             # the key schedule and transcript: memory of every idle connection.
-            c._crypto.tls = _FinishedTls(tls)
+            self._crypto.tls = _FinishedTls(tls)
 
     def confirm(self, now: float) -> None:
         """RFC 9001 §4.1.2; discard the Handshake keys (§4.9.2)."""
@@ -338,14 +340,14 @@ class Handshake:
                                        client_hello_version_information(client_hello))
         if chosen == original:
             return
-        self.orig_initial_recv = c._crypto.recv_keys.get(Epoch.INITIAL)
+        self.orig_initial_recv = self._crypto.recv_keys.get(Epoch.INITIAL)
         c._version = chosen
         # Initial keys of the negotiated version from the client's DCID (RFC 9369 §3.3.1).
         self.setup_initial_keys(c._initial_dcid)
         # TLS has seen nothing yet: start it again with version_information naming the
         # negotiated version as Chosen Version (RFC 9368 §4).
         c._local_params = self.build_local_params()
-        c._crypto.tls = self.create_tls()
+        self._crypto.tls = self.create_tls()
 
     def switch_version(self, header: Header) -> bool:
         """A long-header packet whose version is not the connection's: True when it is
@@ -354,7 +356,7 @@ class Handshake:
         version = header.version
         ptype = header.packet_type
         if not c._is_client:
-            if c._crypto.tls is None:
+            if self._crypto.tls is None:
                 if version in c._config.versions:
                     c._version = version  # the server speaks the client's version (§6)
                     return True
@@ -371,40 +373,37 @@ class Handshake:
                 or version not in c._config.versions
                 or c._version != self._first_flight_version()
                 or not is_compatible(c._version, version)
-                or Epoch.HANDSHAKE in c._crypto.recv_keys
-                or Epoch.HANDSHAKE in c._crypto.discarded
-                or Epoch.INITIAL in c._crypto.discarded):
+                or Epoch.HANDSHAKE in self._crypto.recv_keys
+                or Epoch.HANDSHAKE in self._crypto.discarded
+                or Epoch.INITIAL in self._crypto.discarded):
             return False
         c._version = version
         self.setup_initial_keys(c._initial_dcid)
         # RFC 9369 §4: no 0-RTT in the negotiated version.
-        c._crypto.drop_zero_rtt()
+        self._crypto.drop_zero_rtt()
         return True
 
     def long_header_keys(self, epoch: int, version: int | None) -> PacketProtection | None:
         """Receive keys for a long-header packet of ``version``."""
         c = self._c
         if version == c._version or epoch != Epoch.INITIAL:
-            return c._crypto.recv_keys.get(epoch)
+            return self._crypto.recv_keys.get(epoch)
         return self.orig_initial_recv
 
     @property
     def cipher_suite(self) -> CipherSuite | None:
         """The TLS cipher suite negotiated (RFC 9001 §5.3), None before the ServerHello."""
-        c = self._c
-        suite = getattr(c._crypto.tls, "cipher_suite", None)
+        suite = getattr(self._crypto.tls, "cipher_suite", None)
         return suite if isinstance(suite, CipherSuite) else None
 
     @property
     def peer_certificate(self) -> Any:
         """The peer's verified end-entity certificate (``cryptography.x509.Certificate``;
         a server sees one only with ``require_client_cert``), None before or without."""
-        c = self._c
-        return getattr(c._crypto.tls, "peer_certificate", None)
+        return getattr(self._crypto.tls, "peer_certificate", None)
 
     def early_data_accepted_hint(self) -> bool:
-        c = self._c
-        return bool(getattr(c._crypto.tls, "early_data_accepted", False))
+        return bool(getattr(self._crypto.tls, "early_data_accepted", False))
 
     # -- milestones of the handshake ---------------------------------------------------
 
@@ -472,7 +471,7 @@ class Handshake:
     def discard_epoch(self, epoch: int) -> None:
         """RFC 9001 §4.9: drop keys, stop acknowledging, stop retransmitting (RFC 9002 §6.4)."""
         c = self._c
-        if not c._crypto.discard(epoch):
+        if not self._crypto.discard(epoch):
             return
         if c._paths:
             c._paths.primary.recovery.discard_space(space_of(epoch))

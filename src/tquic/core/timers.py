@@ -24,6 +24,7 @@ from tquic.wire.errors import QuicError, TransportErrorCode
 
 if TYPE_CHECKING:
     from tquic.core.connection import QuicConnection
+    from tquic.core.crypto_levels import CryptoLevels
 
 
 class Timers:
@@ -31,10 +32,11 @@ class Timers:
     timer (RFC 9000 §10.1); every other deadline is read from the component or path
     that owns it."""
 
-    __slots__ = ("_c", "idle_at", "idle_restarted_at", "idle_timeout")
+    __slots__ = ("_c", "_crypto", "idle_at", "idle_restarted_at", "idle_timeout")
 
-    def __init__(self, conn: QuicConnection) -> None:
+    def __init__(self, conn: QuicConnection, crypto: CryptoLevels) -> None:
         self._c = conn
+        self._crypto = crypto
         self.idle_at: float | None = None
         self.idle_restarted_at: float | None = None  # set per packet; idle_at follows lazily
         self.idle_timeout: float = conn._config.idle_timeout  # the negotiated one once known
@@ -82,16 +84,16 @@ class Timers:
         idle_deadline = self.idle_deadline()
         if idle_deadline is not None:
             deadlines.append(idle_deadline)
-        for epoch, space in c._crypto.spaces.items():
-            if not space.discarded and epoch in c._crypto.recv_keys:
-                deadline = space.ack_tracker.ack_deadline()
-                if deadline is not None:
-                    deadlines.append(deadline)
+        crypto = self._crypto
+        if crypto.spaces:  # until the handshake is confirmed
+            deadline = crypto.handshake_ack_deadline()
+            if deadline is not None:
+                deadlines.append(deadline)
         for path in c._paths:
             loss = path.recovery.loss_detection_deadline()
             if loss is not None:
                 deadlines.append(loss)
-            if c._crypto.one_rtt is not None:
+            if crypto.one_rtt is not None:
                 deadline = path.space.ack_tracker.ack_deadline()
                 if deadline is not None:
                     deadlines.append(deadline)
@@ -104,8 +106,9 @@ class Timers:
         pacing = c._builder.pacing_deadline
         if pacing is not None and (c._streams.send_queue or c._datagrams):
             deadlines.append(pacing)
-        if c._crypto.one_rtt is not None and c._crypto.one_rtt.prev_expiry is not None:
-            deadlines.append(c._crypto.one_rtt.prev_expiry)
+        keys = crypto.one_rtt
+        if keys is not None and keys.prev_expiry is not None:
+            deadlines.append(keys.prev_expiry)
         if c._mp:
             deadlines.extend(c._multipath.deadlines())
         preferred = c._preferred.deadline()
@@ -156,8 +159,9 @@ class Timers:
                 # (4 kept) before a slow path's response could come back.
                 path.challenge_pending = True
                 path.challenge_retries += 1
-        if c._crypto.one_rtt is not None:
-            c._crypto.one_rtt.discard_previous(now)
+        keys = self._crypto.one_rtt
+        if keys is not None:
+            keys.discard_previous(now)
         if c._mp:
             c._multipath.on_timeout(now)
         if c._preferred.probe is not None:
@@ -187,7 +191,7 @@ class Timers:
             else:
                 epoch = (Epoch.INITIAL if outcome.probe_space == SpaceId.INITIAL
                          else Epoch.HANDSHAKE)
-                space = c._crypto.spaces.get(epoch)
+                space = self._crypto.spaces.get(epoch)
                 if space is not None and not space.discarded:
                     space.probe_packets = outcome.probe_packets
                     self._requeue_crypto(epoch, path)
@@ -202,9 +206,8 @@ class Timers:
             c._control.push(FrameRecord(immediate))
 
     def _requeue_crypto(self, epoch: int, path: Path) -> None:
-        c = self._c
         space_id = space_of(epoch)
         for packet in path.recovery.in_flight_packets(space_id):
             for record in packet.frames:
                 if isinstance(record, CryptoRecord):  # probe with the unacknowledged handshake data
-                    c._crypto.send_streams[epoch].on_lost(record.offset, record.length, False)
+                    self._crypto.on_lost(record)
