@@ -50,15 +50,21 @@ queues in the sender for 100-200 ms at a time, FEC or not."""
 
 def _register_loss_blind() -> None:
     from tquic.cc.bbr3 import Bbr3
+    from tquic.cc.bbr3_bounds import Bbr3Bounds
     from tquic.cc.registry import available_controllers, register_controller
 
     if LOSS_BLIND in available_controllers():
         return
 
-    class LossBlindBbr3(Bbr3):
-        def _adapt_lower_bounds_from_congestion(self) -> None:
+    class LossBlindBounds(Bbr3Bounds):
+        def _adapt_lower_bounds_from_congestion(self, max_bw: float, cwnd: float) -> None:
             self.loss_in_round = False  # the round's loss: not a congestion signal here
-            super()._adapt_lower_bounds_from_congestion()
+            super()._adapt_lower_bounds_from_congestion(max_bw, cwnd)
+
+    class LossBlindBbr3(Bbr3):
+        def __init__(self, max_datagram_size: int) -> None:
+            super().__init__(max_datagram_size)
+            self.bounds = LossBlindBounds(self.params, max_datagram_size, self.min_pipe_cwnd)
 
     register_controller(LOSS_BLIND, LossBlindBbr3)
 
