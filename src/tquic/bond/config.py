@@ -95,6 +95,9 @@ class ServerConfig:
     # The TCP lane's target policy (tquic.bond.tcp_lane); None: the lane is off.
     lane: TargetPolicy | None = field(default_factory=TargetPolicy)
     fec: FecConfig = field(default_factory=lambda: FecConfig(enabled=False))  # [fec] (docs/fec.md)
+    # Processes sharing the port, each with its own TUN and pool slice
+    # (tquic.bond.server_workers); max_clients and the auth-failure budget are per worker.
+    workers: int = 1
 
 
 # -- small parsers ----------------------------------------------------------------------
@@ -222,7 +225,7 @@ _SERVER_KEYS = frozenset({"listen", "cert", "key", "pool", "token", "clients", "
                           "isolate", "max_clients", "auth_failures_per_minute", "reorder", "cc",
                           "scheduler", "userspace", "log_level", "control",
                           "lane", "lane_allow", "lane_deny", "lane_ports", "lane_deny_ports",
-                          "fec"})
+                          "fec", "workers"})
 
 
 def _fec(value: object) -> FecConfig:
@@ -348,6 +351,32 @@ def _client_entry(table: object, key: str) -> ClientEntry:
                        address, routes, tuple(reach))
 
 
+def _workers(value: object, pool: tuple[IPNetwork, ...]) -> int:
+    """``workers``: 1..32 or "auto" (the CPUs this process may run on); every worker
+    needs a slice of each pool network (tquic.bond.pool.pool_slices)."""
+    from tquic.bond.pool import PoolTooSmall, pool_slices
+    from tquic.wire.quic_lb import MAX_WORKERS
+
+    if value == "auto":
+        count = min(MAX_WORKERS, len(os.sched_getaffinity(0)) if hasattr(
+            os, "sched_getaffinity") else os.cpu_count() or 1)
+    elif isinstance(value, str) and value.strip().isdigit():
+        count = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        count = value
+    else:
+        raise BondConfigError("workers", f"--workers takes 1..{MAX_WORKERS} or auto, "
+                                         f"got {value!r}")
+    if not 1 <= count <= MAX_WORKERS:
+        raise BondConfigError("workers", f"--workers takes 1..{MAX_WORKERS} or auto (one "
+                                         f"process per core), got {count}")
+    try:
+        pool_slices(pool, count)
+    except PoolTooSmall as exc:
+        raise BondConfigError("workers", f"--workers {count}: pool {exc}") from None
+    return count
+
+
 def _hex64(value: object) -> bool:
     return isinstance(value, str) and len(value) == 64 and all(
         c in "0123456789abcdef" for c in value.lower())
@@ -405,7 +434,11 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
             if not any(net.subnet_of(p) for p in pool if p.version == net.version):  # type: ignore[arg-type]
                 raise BondConfigError("clients", f"client {entry.name!r}: address {net} is "
                                                  "outside the pool")
+    workers = _workers(values.get("workers", 1), pool)
+    if workers > 1 and values.get("userspace"):
+        raise BondConfigError("workers", "--workers needs TUN devices: not with userspace")
     return ServerConfig(
+        workers=workers,
         listen=listen, cert=_file(values["cert"], "cert"), key=_file(values["key"], "key"),
         pool=pool, token=token, clients=clients, client_ca=client_ca, nat=_bool(values.get("nat", False), "nat"),
         tun=_interface_name(values.get("tun", "bondsrv0"), "tun"),

@@ -42,13 +42,16 @@ def _nft(script: str) -> None:
         raise NatError(f"nft refused the rules: {result.stderr.strip()}")
 
 
-def install(tun: str, pool: Sequence[IPNetwork]) -> str:
-    """Masquerade what leaves from the pool through any interface but the TUN."""
+def install(tun: str, pool: Sequence[IPNetwork], interfaces: Sequence[str] = ()) -> str:
+    """Masquerade what leaves from the pool through any interface but the TUN (but the
+    ``interfaces``, when given: the TUNs of a server's workers)."""
     table = table_name(tun)
+    names = list(interfaces) or [tun]
+    tuns = f'"{names[0]}"' if len(names) == 1 else "{ " + ", ".join(f'"{n}"' for n in names) + " }"
     rules = []
     for net in pool:
         family = "ip" if net.version == 4 else "ip6"
-        rules.append(f'    {family} saddr {net} oifname != "{tun}" masquerade')
+        rules.append(f'    {family} saddr {net} oifname != {tuns} masquerade')
     script = (f"table inet {table}\ndelete table inet {table}\n"
               f"table inet {table} {{\n  chain postrouting {{\n"
               f"    type nat hook postrouting priority srcnat; policy accept;\n"

@@ -17,6 +17,11 @@ Listens for HTTP/3; each client opens one ``connect-ip`` extended CONNECT
 Per-connection state is bounded: one tunnel per connection, the h3 tunnel's
 datagram queue, the reorder buffer's ``max_held``; clients are bounded by
 ``max_clients``.
+
+One worker of ``--workers N`` (:mod:`tquic.bond.server_workers`) is this class with a
+:class:`WorkerRole`: its own TUN and slice of the pool, the group's UDP socket, QUIC-LB
+CIDs carrying its index, and :class:`Peers` (the other workers' clients, so that
+``reach`` holds across workers too).
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ import dataclasses
 import ipaddress
 import logging
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tquic.bond import extensions as ext
 from tquic.bond import nat
@@ -36,7 +42,7 @@ from tquic.bond.auth import Authenticator
 from tquic.bond.config import ClientEntry, ServerConfig
 from tquic.bond.credentials import check_key_pair
 from tquic.bond.packet import BadPacket, addresses
-from tquic.bond.pool import AddressPool, PoolExhausted
+from tquic.bond.pool import AddressPool, PoolExhausted, PoolSlice
 from tquic.bond.session import TUNNEL_MTU, IpTunnel, max_tunnel_mtu, tunnel_mtu_for
 from tquic.bond.status import (
     BondStatus,
@@ -77,6 +83,31 @@ def _tunnel_mtu(protocol: Any) -> int:
     return max(576, tunnel_mtu_for(protocol.quic.max_datagram_payload()))
 
 
+class Peers(Protocol):
+    """What a worker knows of the other workers' clients (kept by the parent)."""
+
+    def session_up(self, name: str, addresses: tuple[IPNetwork, ...],
+                   routes: tuple[IPNetwork, ...]) -> None: ...
+
+    def session_down(self, name: str) -> None: ...
+
+    def owner(self, address: bytes) -> str | None:
+        """The client of another worker that owns ``address``; "" for a pool address
+        nobody holds (dropped: it would only come back); None for the rest."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkerRole:
+    """One worker of ``tquic bond server --workers N``."""
+
+    index: int
+    tun: str
+    share: PoolSlice
+    sock: Any  # the UdpSocket of the SO_REUSEPORT group the parent bound
+    quic: Mapping[str, Any]  # QuicConfiguration fields: QUIC-LB CIDs, shared keys
+    peers: Peers
+
+
 @dataclasses.dataclass(eq=False)
 class _Session:
     entry: ClientEntry
@@ -93,9 +124,11 @@ class _Session:
 class BondServer:
     """The server daemon; ``device`` replaces the TUN (tests: a UdpPacketDevice)."""
 
-    def __init__(self, config: ServerConfig, *, device: PacketDevice | None = None) -> None:
+    def __init__(self, config: ServerConfig, *, device: PacketDevice | None = None,
+                 worker: WorkerRole | None = None) -> None:
         self.config = config
-        self.pool = AddressPool(config.pool)
+        self.worker = worker
+        self.pool = AddressPool(config.pool, share=worker.share if worker is not None else None)
         self.auth = Authenticator(config.clients, config.token, config.auth_failures_per_minute)
         # The TCP lane (plain CONNECT and CONNECT-UDP), behind the tunnel's own credentials.
         self.lane: ConnectRelayHandler | None = None
@@ -113,6 +146,7 @@ class BondServer:
         self._log: deque[str] = deque(maxlen=_LOG_LINES)
         self._adapter: asyncio.Task[None] | None = None
         self.no_route = 0
+        self.notes = 0  # lines noted so far (a worker's parent takes the new ones)
         self.ready = asyncio.Event()
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -125,6 +159,7 @@ class BondServer:
         """One log line per change (kept for `bond status` too)."""
         logger.info("%s", line)
         self._log.append(line)
+        self.notes += 1
 
     async def start(self) -> None:
         from tquic.bond.scheduler import register as register_scheduler
@@ -147,22 +182,30 @@ class BondServer:
             # TLS client certificates (tquic.bond.credentials): asked for and verified
             # against client_ca in the handshake (RFC 8446 §4.3.2, §4.4.2).
             cafile=config.client_ca, require_client_cert=config.client_ca is not None)
+        worker = self.worker
+        serve_kwargs: dict[str, Any] = {}
+        if worker is not None:
+            quic = dataclasses.replace(quic, **worker.quic)
+            serve_kwargs["sock"] = worker.sock
         if self._device is None:
             from tquic.bond import netlink
 
-            device = TunDevice(config.tun)
+            device = TunDevice(worker.tun if worker is not None else config.tun)
             self._device = device
             try:
                 # The shared TUN takes the largest tunnel MTU; each tunnel answers a
                 # packet over its own (its connection's paths) with a Packet Too Big.
+                # A worker's TUN has its slice's gateway and routes for its blocks.
                 await loop.run_in_executor(None, netlink.configure_interface, device.name,
                                            max_tunnel_mtu(quic.max_udp_payload_size),
-                                           self.pool.gateway_interfaces(), [])
+                                           self.pool.gateway_interfaces(),
+                                           list(worker.share.blocks) if worker else [])
             except BaseException:
                 device.close()
                 raise
-            self._forwarding = nat.enable_forwarding([n.version for n in config.pool])
-            if config.nat:
+            if worker is None:  # the parent of the workers forwards and NATs once
+                self._forwarding = nat.enable_forwarding([n.version for n in config.pool])
+            if config.nat and worker is None:
                 try:
                     nat.install(device.name, config.pool)
                 except BaseException:
@@ -174,13 +217,14 @@ class BondServer:
             self._server = await serve_h3(
                 config.listen[0], config.listen[1], quic, self._http,
                 h3_config=H3Config(enable_connect_protocol=True, enable_datagrams=True),
-                connect_handler=self._on_connect)
+                connect_handler=self._on_connect, **serve_kwargs)
         except BaseException:
             self._teardown()
             raise
         self._adapter = asyncio.ensure_future(self._adapt_loop())
-        self.note(f"server listening on {config.listen[0]}:{self.port}, pool "
-                  f"{', '.join(str(n) for n in config.pool)}"
+        who = "server" if worker is None else f"worker {worker.index}"
+        self.note(f"{who} listening on {config.listen[0]}:{self.port}, pool "
+                  f"{', '.join(str(n) for n in (worker.share.blocks if worker else config.pool))}"
                   f"{', nat' if self._nat else ''} (tun {self._device.name})")
         self.ready.set()
 
@@ -284,6 +328,9 @@ class BondServer:
             self._by_address[net.network_address.packed] = session
         for net in entry.routes:
             self._networks.append((net, session))
+        if self.worker is not None:
+            self.worker.peers.session_up(entry.name, assigned, entry.routes)
+            self._route(session, add=True)
         self._send_assignment(session, 0)
         routes = [IPAddressRange.of(ipaddress.ip_network("0.0.0.0/0"))] if any(
             n.version == 4 for n in self.config.pool) else []
@@ -335,7 +382,43 @@ class BondServer:
             session.tunnel.tunnel.send_capsule(ConnectIpCapsule.ADDRESS_ASSIGN,
                                                encode_address_assign(assigned))
 
+    def evict(self, name: str, why: str) -> None:
+        """End ``name``'s tunnel here (it reconnected to another worker)."""
+        session = self._sessions.get(name)
+        if session is None:
+            return
+        self.note(f"client {name} {why}; closing its old tunnel")
+        self._end_session(session)
+        with contextlib.suppress(Exception):
+            session.tunnel.tunnel.abort()
+
+    def _route(self, session: _Session, *, add: bool) -> None:
+        """A worker routes through its TUN what its slice's blocks do not cover: the
+        client's fixed address from another slice and the networks behind it."""
+        worker = self.worker
+        if worker is None or not isinstance(self._device, TunDevice):
+            return
+        nets = [a for a in session.addresses if a not in worker.share]
+        nets += list(session.entry.routes)
+        if not nets:
+            return
+        from tquic.bond import netlink
+
+        name = self._device.name
+        old, new = ([], nets) if add else (nets, [])
+
+        def apply() -> None:
+            try:
+                netlink.replace_routes(name, old, new)
+            except OSError as exc:
+                self.note(f"client {session.entry.name}: {exc}")
+
+        asyncio.get_running_loop().run_in_executor(None, apply)
+
     def _end_session(self, session: _Session) -> None:
+        if self.worker is not None and self._sessions.get(session.entry.name) is session:
+            self.worker.peers.session_down(session.entry.name)
+            self._route(session, add=False)
         self._sessions.pop(session.entry.name, None)
         for net in session.addresses:
             if self._by_address.get(net.network_address.packed) is session:
@@ -386,18 +469,28 @@ class BondServer:
         if other is not None:
             if other is session:
                 return  # to itself: nothing to forward
-            if self._may_reach(session.entry, other.entry):
+            if self._may_reach(session.entry, other.entry.name):
                 other.tunnel.send_packet(packet)
             else:
                 session.isolated += 1
             return
+        if self.worker is not None:
+            # Another worker's client: through the TUNs (the kernel routes it to that
+            # worker's), if reach allows it; a pool address nobody holds: dropped.
+            name = self.worker.peers.owner(dst)
+            if name == "":
+                self.no_route += 1
+                return
+            if name is not None and not self._may_reach(session.entry, name):
+                session.isolated += 1
+                return
         if self._device is not None:
             self._device.write(packet)
 
-    def _may_reach(self, a: ClientEntry, b: ClientEntry) -> bool:
+    def _may_reach(self, a: ClientEntry, b: str) -> bool:
         if not self.config.isolate:
             return True
-        return "*" in a.reach or b.name in a.reach
+        return "*" in a.reach or b in a.reach
 
     async def _adapt_loop(self) -> None:
         loop = asyncio.get_running_loop()

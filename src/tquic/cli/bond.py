@@ -25,6 +25,7 @@ examples:
   tquic bond server --listen 0.0.0.0:4433 --cert cert.pem --key key.pem \\
       --pool 10.99.0.0/24 --token s3cret --nat
   tquic bond server --config /etc/tquic/bond-server.toml
+  tquic bond server ... --workers auto   # one process per core, a TUN each (bondsrv0, 1...)
 
 FEC repairs for the download direction: a [fec] table in --config (docs/fec.md).
 """
@@ -79,6 +80,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     server.add_argument("--nat", action="store_true", default=None,
                         help="masquerade the pool behind this host (nftables); removed at exit")
     server.add_argument("--tun", metavar="NAME", help="TUN interface name (default bondsrv0)")
+    server.add_argument("--workers", metavar="N|auto",
+                        help="serve from N processes sharing the UDP port, one per core "
+                             "('auto': as many as CPUs). Each has its own TUN (--tun "
+                             "numbered up: bondsrv0, bondsrv1...) and 1/N of every --pool; "
+                             "the kernel steers each client's packets to its worker by "
+                             "connection ID. Default 1")
     lane = server.add_argument_group(
         "TCP lane", "clients' SOCKS/redirected TCP connects onward from here; by default only "
         "to global unicast addresses (never loopback, link-local, private, ULA, multicast)")
@@ -207,6 +214,8 @@ async def _serve(config: Any, args: argparse.Namespace) -> int:
     from tquic.cli.bond_view import BondView
     from tquic.control.options import control_for
 
+    if config.workers > 1:
+        return await _serve_workers(config, args)
     server = BondServer(config)
     stop = asyncio.Event()
     _signals(stop, None, server.status)
@@ -228,6 +237,46 @@ async def _serve(config: Any, args: argparse.Namespace) -> int:
         await server.close()
         logging.getLogger("tquic.bond").info("server stopped; tun, nft table and forwarding "
                                              "settings removed")
+    return 0
+
+
+async def _serve_workers(config: Any, args: argparse.Namespace) -> int:
+    """``--workers N``: the parent runs the workers (tquic.bond.server_workers) and the
+    control plane over all of them."""
+    from tquic.bond.links_config import BondConfigError
+    from tquic.bond.nat import NatError
+    from tquic.bond.server_workers import WorkerFailed, WorkerGroup
+    from tquic.cli.bond_view import BondView
+    from tquic.control.options import control_for
+
+    try:
+        group = WorkerGroup(config, verbose=args.verbose)
+    except BondConfigError as exc:
+        return _fail(f"config: {exc}")
+    stop = asyncio.Event()
+    _signals(stop, None, group.status)
+    try:
+        await group.start()
+    except BondConfigError as exc:
+        return _fail(f"config: {exc}")
+    except (WorkerFailed, NatError, OSError) as exc:
+        return _fail(str(exc))
+    failed = asyncio.ensure_future(group.failed.wait())
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        async with control_for(args, BondView(group, lambda: group.config), None,
+                               "tquic bond server", CONTROL_SERVER):
+            await asyncio.wait([failed, stopped], return_when=asyncio.FIRST_COMPLETED)
+    except OSError as exc:  # --control could not be served
+        return _fail(str(exc))
+    finally:
+        failed.cancel()
+        stopped.cancel()
+        await group.close()
+        logging.getLogger("tquic.bond").info("server stopped; workers, tuns, nft table and "
+                                             "forwarding settings removed")
+    if group.failure is not None:
+        return _fail(group.failure)
     return 0
 
 

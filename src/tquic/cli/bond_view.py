@@ -42,7 +42,7 @@ CONTROL_KEYS = ("control", "control_token", "control_interval")
 # (docs/bond.md, "reload").
 RESTART_ONLY = frozenset({"server", "tun", "ca", "insecure", "token", "userspace", "listen",
                           "cert", "key", "pool", "clients", "nat", "max_clients", "socks",
-                          "redirect", "state_dir"})
+                          "redirect", "state_dir", "workers"})
 _SECRET = ("token", "key", "password")
 _RANK = {"primary": 0, "backup": 1, "never": 2}
 
@@ -172,6 +172,9 @@ class BondView:
         detail: dict[str, Any] = {"connected": st.connected}
         if st.role == "server":
             detail["auth_failures"] = st.auth_failures
+            workers = getattr(self._daemon, "workers", None)
+            if callable(workers):  # --workers N (tquic.bond.server_workers.WorkerGroup)
+                detail["workers"] = workers()
         lane = getattr(st, "lane", None)
         if lane is not None:  # the TCP lane's counters (tquic.bond.tcp_lane)
             detail["lane"] = _setting_value(lane)

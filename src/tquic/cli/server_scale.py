@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import hashlib
 import os
 import sys
 from collections.abc import Callable, Coroutine
@@ -22,7 +21,9 @@ from tquic.cli.tickets import load_ticket_key
 from tquic.core.config import QuicConfiguration
 from tquic.io.admission import EndpointLimits
 from tquic.io.udp import UdpSocket
-from tquic.wire.quic_lb import MAX_WORKERS, QuicLbConfig, QuicLbEncoder, QuicLbError
+from tquic.io.workers import farm_keys, worker_changes
+from tquic.io.workers import lb_config as make_lb_config
+from tquic.wire.quic_lb import MAX_WORKERS, QuicLbConfig, QuicLbError
 
 DEFAULT_SERVER_ID = "01"
 
@@ -145,8 +146,7 @@ def lb_config(args: argparse.Namespace) -> QuicLbConfig | None:
     except ValueError:
         raise CliError("--server-id and --lb-key take hex digits") from None
     try:
-        # Server ID + nonce = 7 octets at least: an 8-octet CID for a one-octet ID.
-        return QuicLbConfig(server_id, max(6, 7 - len(server_id)), args.lb_config_id, key)
+        return make_lb_config(server_id, key, args.lb_config_id)
     except QuicLbError as exc:
         raise CliError(f"QUIC-LB: {exc}") from None
 
@@ -159,22 +159,13 @@ def apply(config: QuicConfiguration, args: argparse.Namespace) -> QuicConfigurat
     if args.token_key:
         changes.update(farm_keys(load_ticket_key(args.token_key)))
     if lb is not None:
-        worker = getattr(args, "worker_index", 0)
-        changes["connection_id_length"] = lb.cid_length
-        changes["connection_id_generator"] = QuicLbEncoder(lb, worker=worker)
+        changes.update(worker_changes(lb, getattr(args, "worker_index", 0)))
     ticket_key = changes.pop("ticket_key", None)
     if ticket_key is not None and config.ticket_store is not None and not args.ticket_key:
         from tquic.crypto.tls.tickets import TicketStore
 
         changes["ticket_store"] = TicketStore(ticket_key)  # resumption across workers
     return dataclasses.replace(config, **changes) if changes else config
-
-
-def farm_keys(secret: bytes) -> dict[str, bytes]:
-    """The token and stateless-reset keys of a server farm, from one shared secret
-    (two labelled hashes: knowing one key does not give the other)."""
-    return {"token_key": hashlib.sha256(b"tquic token key\x00" + secret).digest(),
-            "stateless_reset_key": hashlib.sha256(b"tquic reset key\x00" + secret).digest()}
 
 
 def worker_socket(args: argparse.Namespace) -> UdpSocket | None:

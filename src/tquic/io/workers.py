@@ -24,15 +24,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import hashlib
 import logging
 import os
 import signal
 import socket
 import struct
 from collections.abc import Callable
+from typing import Any
 
 from tquic.io.udp import UdpSocket
-from tquic.wire.quic_lb import MAX_WORKERS
+from tquic.wire.quic_lb import MAX_WORKERS, QuicLbConfig, QuicLbEncoder
 
 logger = logging.getLogger("tquic.io")
 
@@ -106,6 +108,27 @@ def reuseport_group(host: str, port: int, workers: int, cid_length: int, *,
             sock.close()
         raise
     return sockets, steered
+
+
+def lb_config(server_id: bytes = b"\x01", key: bytes | None = None,
+              config_id: int = 0) -> QuicLbConfig:
+    """The QUIC-LB configuration of a server's CIDs (raises QuicLbError): server ID +
+    nonce = 7 octets at least, an 8-octet CID for a one-octet ID."""
+    return QuicLbConfig(server_id, max(6, 7 - len(server_id)), config_id, key)
+
+
+def farm_keys(secret: bytes) -> dict[str, bytes]:
+    """The token and stateless-reset keys of a server farm, from one shared secret
+    (two labelled hashes: knowing one key does not give the other)."""
+    return {"token_key": hashlib.sha256(b"tquic token key\x00" + secret).digest(),
+            "stateless_reset_key": hashlib.sha256(b"tquic reset key\x00" + secret).digest()}
+
+
+def worker_changes(lb: QuicLbConfig, worker: int) -> dict[str, Any]:
+    """The QuicConfiguration fields that make worker ``worker``'s CIDs route to it (its
+    index in the QUIC-LB first octet, which the steering program reads)."""
+    return {"connection_id_length": lb.cid_length,
+            "connection_id_generator": QuicLbEncoder(lb, worker=worker)}
 
 
 # The collector's young-generation threshold for a server process (CPython's default
