@@ -32,12 +32,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bond import cpu_seconds, received_mbit  # noqa: E402 - the shared helpers of bond.py
-
-from tquic.bond.auth import hash_token  # noqa: E402
-from tquic.control.client import ControlClient, ControlClientError  # noqa: E402
-from tquic.testing.bond_lab import BondLab  # noqa: E402
-from tquic.testing.netns import LinkSpec, tquic_argv, unavailable_reason  # noqa: E402
+from bond import cpu_seconds, received_mbit  # benchmarks/bond.py
+from tquic.bond.auth import hash_token
+from tquic.control.client import ControlClient, ControlClientError
+from tquic.testing.bond_lab import BondLab
+from tquic.testing.netns import LinkSpec, tquic_argv, unavailable_reason
 
 
 def _token(i: int) -> str:
@@ -113,7 +112,7 @@ def run(workers: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]
         pids = {int(r["index"]): int(r["pid"]) for r in _status(control).get("workers", [])}
         if workers == 1:
             pids = {0: server.pid}
-        client_pids = [p.pid for p in lab._processes[1:]]  # noqa: SLF001 - ours to read
+        client_pids = [p.pid for p in lab._processes[1:]]
         servers = [lab.spawn(lab.internet_ns, ["iperf3", "-s", "-1", "-B", _target(i)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                    for i in range(args.clients)]
