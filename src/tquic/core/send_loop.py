@@ -116,8 +116,8 @@ class SendLoop:
         paced: frozenset[int] = frozenset()
         pending: list[Path] | None = None  # the scheduler's choice a train already asked for
 
-        def reselect() -> list[Path]:
-            return paths.select_many(now, paced, schedulable)
+        def reselect(last: Path) -> list[Path]:
+            return paths.select_next(now, paced, schedulable, last)
 
         iterations = 0
         while iterations < MAX_DATAGRAMS_PER_CALL:
@@ -272,7 +272,8 @@ class SendLoop:
         return ready
 
     def _send_train(self, path: Path, now: float, out: Datagrams, stop: int,
-                    reselect: Callable[[], list[Path]] | None) -> tuple[int, list[Path] | None]:
+                    reselect: Callable[[Path], list[Path]] | None
+                    ) -> tuple[int, list[Path] | None]:
         """Packets of STREAM frames only on ``path`` until ``stop`` datagrams are out or
         the window, the pacer or the streams stop it (_train_ready said nothing else
         is pending): the packets the general builder would build.  With ``reselect``
@@ -318,7 +319,7 @@ class SendLoop:
             sent += 1
             chosen = None
             if reselect is not None and len(out) < stop:
-                chosen = reselect()
+                chosen = reselect(path)
                 if len(chosen) != 1 or chosen[0] is not path or not self._train_ready(path):
                     break
         return sent, chosen

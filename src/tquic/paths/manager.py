@@ -233,6 +233,16 @@ class PathManager:
             return [] if chosen is None else [chosen]
         return list(hooks.select_many(candidates, now))
 
+    def select_next(self, now: float, exclude: frozenset[int], schedulable: list[Path],
+                    last: Path) -> list[Path]:
+        """``select_many`` right after one packet on ``last``, the previous answer for the
+        same arguments with nothing else changed (a stream train): the scheduler may
+        confirm ``last`` without choosing again (``still_selects``)."""
+        if not exclude and len(schedulable) > 1 and self.hooks.still_selects(
+                schedulable, now, last):
+            return [last]
+        return self.select_many(now, exclude, schedulable)
+
     def failed_path(self, path: Path) -> bool:
         """Failure rule: ``failover_pto_count`` PTOs in a row on ``path`` while another
         validated path is fine: no PTO pending on it, and it was acknowledged more

@@ -198,6 +198,14 @@ class SchedulerBase:
         path = self.select(paths, now)
         return [] if path is None else [path]
 
+    def still_selects(self, paths: Sequence[Path], now: float, path: Path) -> bool:
+        """Whether ``select(paths, now)`` would return ``path`` again, where ``path`` is
+        what select returned last, for these very ``paths`` at this ``now``, and the
+        only change since is one packet sent on it (the send loop asks this after each
+        packet of a stream train).  False: the engine calls ``select``.  A scheduler
+        answers True only when it can tell cheaply, and only for the same answer."""
+        return False
+
     def set_send_state(self, backlog_bytes: int | None, send_window: int | None) -> None:
         """Bytes the application has queued to send (None: unknown) and the connection's
         send window (flow control, None: unknown)."""
@@ -250,6 +258,7 @@ class SchedulerHooks:
         "select_many",
         "set_remaining",
         "set_send_state",
+        "still_selects",
         "tracks_packets",
     )
 
@@ -266,6 +275,8 @@ class SchedulerHooks:
         # itself, one call less per packet.
         own = getattr(scheduler, "select_many", None)
         self.picks_one = own is None or getattr(own, "__func__", None) is SchedulerBase.select_many
+        self.still_selects: Callable[[Sequence[Path], float, Path], bool] = getattr(
+            scheduler, "still_selects", _BASE.still_selects)
         self.set_send_state: Callable[[int | None, int | None], None] = getattr(
             scheduler, "set_send_state", _BASE.set_send_state)
         self.set_remaining: Callable[[int | None], None] = getattr(

@@ -29,13 +29,18 @@ _INF = float("inf")
 
 
 class MinRttScheduler(SchedulerBase):
-    __slots__ = ("remaining", "tail_waits")
+    __slots__ = ("_last_now", "_last_paths", "_last_ready", "remaining", "tail_waits")
     name = "minrtt"
     pacing_aware = True
 
     def __init__(self) -> None:
         self.remaining: int | None = None
         self.tail_waits = 0  # slow paths skipped at the tail (for stats and tests)
+        # The last answer when it was the fastest path ready to send, with the paths and
+        # the instant it was for (``still_selects``).
+        self._last_ready: Path | None = None
+        self._last_paths: Sequence[Path] = ()
+        self._last_now = 0.0
 
     def set_remaining(self, remaining: int | None) -> None:
         self.remaining = remaining
@@ -69,6 +74,7 @@ class MinRttScheduler(SchedulerBase):
                         best_ready, best_ready_rtt = path, rtt
                     elif at < soonest_at:
                         soonest, soonest_at = path, at
+        self._last_ready = None
         if best is None:
             return paths[0]
         # Nobody can send this instant: wait for the pacer that frees a path first (the
@@ -78,7 +84,23 @@ class MinRttScheduler(SchedulerBase):
                 and faster_paths_finish_first(choice, paths, self.remaining)):
             self.tail_waits += 1
             return best
+        if choice is best_ready:
+            self._last_ready, self._last_paths, self._last_now = choice, paths, now
         return choice
+
+    def still_selects(self, paths: Sequence[Path], now: float, path: Path) -> bool:
+        """After a packet on the path chosen as the fastest one ready, with nothing else
+        changed: every other path is as ready as it was, the tail rule weighs the same
+        values, so the answer is that path again while it stays ready (window room and
+        its pacer lets a full datagram go).  The pacer is asked as select asks it: the
+        same calls at the same instant."""
+        if path is not self._last_ready or paths is not self._last_paths or now != self._last_now:
+            return False
+        recovery = path.recovery
+        size = path.max_datagram_size
+        if recovery.bytes_in_flight + size > recovery.controller.congestion_window:
+            return False
+        return bool(recovery.pacer.next_send_time(now, size) <= now)
 
 
 def faster_paths_finish_first(slow: Path, paths: Sequence[Path], remaining: int) -> bool:
