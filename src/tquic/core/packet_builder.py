@@ -559,8 +559,9 @@ class PacketBuilder:
             # Round robin between streams, one packet's worth at a time.
             queue.pop(rotate)
             queue[rotate] = None
-        if queue and c._streams.credit.available == 0:
-            blocked = c._streams.credit.take_blocked_signal()
+        credit = c._streams.credit
+        if queue and credit.limit - credit.used == 0:  # credit.available, without the call
+            blocked = credit.take_blocked_signal()
             if blocked is not None:
                 from tquic.wire.frames import DataBlockedFrame
 

@@ -238,10 +238,15 @@ class Receiver:
                 path.on_validated()
             c._handshake.discard_epoch(Epoch.INITIAL)
         c._rx_path = path
-        if (epoch == Epoch.ONE_RTT and network_path is not path.network_path
-                and network_path != path.network_path and path.usable):
-            c._migration.on_address_change(path, network_path, non_probing and newest,
-                                    datagram_size, now)
+        known = path.network_path
+        if network_path is not known:
+            if network_path == known:
+                # An equal object (a caller that builds one per datagram): the path adopts
+                # it, so the test in ``receive`` and the next datagram's are identity tests.
+                path.network_path = network_path
+            elif epoch == Epoch.ONE_RTT and path.usable:
+                c._migration.on_address_change(path, network_path, non_probing and newest,
+                                               datagram_size, now)
         if self.undecryptable and (epoch == Epoch.HANDSHAKE or epoch == Epoch.INITIAL):
             self.retry_undecryptable(now)
 

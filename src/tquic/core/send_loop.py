@@ -306,7 +306,9 @@ class SendLoop:
             largest_acked = space.largest_acked
             # encode_packet_number's length (RFC 9000 §17.1), without the call.
             unacked = pn + 1 if largest_acked is None else pn - largest_acked
-            pn_len = min(4, (unacked.bit_length() + 8) >> 3)
+            pn_len = (unacked.bit_length() + 8) >> 3
+            if pn_len > 4:
+                pn_len = 4
             header_len = 1 + len(dcid) + pn_len
             draft = PacketDraft(Epoch.ONE_RTT, space, path, dcid, pn, pn_len, header_len)
             builder.add_streams(draft, limit - header_len - TAG)
@@ -320,7 +322,9 @@ class SendLoop:
             chosen = None
             if reselect is not None and len(out) < stop:
                 chosen = reselect(path)
-                if len(chosen) != 1 or chosen[0] is not path or not self._train_ready(path):
+                # _train_ready(path) held for this path in this call (``_train_ok``); what
+                # could change since is checked by the loop's condition, and copies here.
+                if len(chosen) != 1 or chosen[0] is not path or path.copies:
                     break
         return sent, chosen
 

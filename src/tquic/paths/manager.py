@@ -163,8 +163,7 @@ class PathManager:
         """The ECN codepoint for datagrams sent on ``network_path``: its path's ECN
         validation state (RFC 9000 §13.4.2); 0 (Not-ECT) for an address that is not
         a path's.  The very object a path holds is looked for first (the usual case)."""
-        paths = self._paths.values()
-        for path in paths:
+        for path in self._all:
             if path.network_path is network_path:
                 return int(path.recovery.ecn.codepoint)
         found = self.by_network_path(network_path)

@@ -113,9 +113,9 @@ def silence_deadline(path: Path, paths: Iterable[Path]) -> float | None:
     # The proof: another path's ACK arrived past the middle of this path's allowed
     # silence (one from its very start could be the last before a shared outage).
     proof_after = due + threshold / 2
-    if not any(other is not path and other.usable and other.validated
-               and other.suspect_since is None and other.last_ack_time is not None
-               and other.last_ack_time > proof_after
-               for other in paths):
-        return None
-    return due + threshold
+    for other in paths:  # a loop, not any(generator): asked per path at every timeout
+        last = other.last_ack_time
+        if (last is not None and last > proof_after and other is not path and other.usable
+                and other.validated and other.suspect_since is None):
+            return due + threshold
+    return None

@@ -34,6 +34,7 @@ Decoding rules enforced here (those checkable without connection state):
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Callable
 from typing import cast
 
@@ -93,6 +94,7 @@ Parser = Callable[[bytes, int, int], tuple[Frame, int]]
 AckRanges = tuple[tuple[int, int], ...]
 
 _NONZERO = re.compile(b"[^\x00]")
+_unpack_u32 = struct.Struct("!I").unpack_from
 
 
 def _error(code: int, reason: str, frame_type: int) -> QuicDecodeError:
@@ -158,7 +160,12 @@ def _parse_stream(data: bytes, pos: int, frame_type: int) -> tuple[Frame, int]:
         stream_id, pos = _varint(data, pos)
     offset = 0
     if frame_type & STREAM_OFF_BIT:
-        offset, pos = _varint(data, pos)
+        first = data[pos]
+        if 0x80 <= first < 0xC0 and pos + 4 <= len(data):  # a four-byte offset
+            offset = _unpack_u32(data, pos)[0] & 0x3FFFFFFF
+            pos += 4
+        else:
+            offset, pos = _varint(data, pos)
     if frame_type & STREAM_LEN_BIT:
         first = data[pos]
         if 0x40 <= first < 0x80:
