@@ -82,3 +82,22 @@ def test_a_marker_on_a_block_too_small_for_a_repair_does_not_close_it() -> None:
     first = tx.send(udp4(RTP_PORT, _rtp(True, size=160)), 0.0)
     assert [wire.parse(o.payload).__class__ for o in first] == [wire.SourceFrame]
     assert tx.next_timeout() is not None  # still open, closed by its deadline
+
+
+def test_once_a_flow_marks_its_frames_a_stall_mid_frame_does_not_cut_the_block() -> None:
+    tx = FecSession(FecConfig(mode="rs", block=32, repairs=8))
+    outs = [o for i in range(10) for o in tx.send(udp4(RTP_PORT, _rtp(i == 9)), 0.0003 * i)]
+    assert _repairs(outs) == 3
+    # the next frame, 33 ms on: its sender stalls 8 ms after 5 packets (a pause, but no
+    # marker yet): the block stays open until the frame's marker, then has all 10
+    t0 = 0.033
+    times = [t0 + 0.0003 * i for i in range(5)] + [t0 + 0.008 + 0.0003 * i for i in range(5)]
+    second = []
+    for i, t in enumerate(times):
+        due = tx.next_timeout()
+        assert due is None or due > t  # nothing would have closed the block before t
+        second += tx.send(udp4(RTP_PORT, _rtp(i == 9)), t)
+    assert _repairs(second) == 3
+    repair = next(o for o in second if o.kind == "repair")
+    frame = wire.parse(repair.payload)
+    assert isinstance(frame, wire.RepairFrame) and frame.k == 10

@@ -48,6 +48,12 @@ packet, so the repair needs no spacing from them."""
 _FRAMING = 2 * 5 + wire.SOURCE_HEADER
 """Two DATAGRAM frames' type, length, quarter stream ID and Context ID (5 bytes at least
 each), and the source's FEC header."""
+MARKER_MEMORY = 1.0
+"""Seconds: a stream whose sources carried an end-of-burst marker this recently ends its
+blocks on markers (and when full, or at the deadline), not on pauses.  A sender's event
+loop that stalls for a few ms mid-frame looks like a pause: measured in real time (5
+Mbit/s video, 30 frames of 19 packets a second), half the frames were cut in two, each
+half with fewer repairs than the frame (0.56 % left instead of 0.27 %)."""
 MAX_PENDING_FEEDBACK = 512
 """Closed blocks remembered until their feedback arrives (oldest forgotten first)."""
 
@@ -69,9 +75,9 @@ class Outgoing:
 class FecEncoder:
     """Blocks of sources on one FEC ``stream`` (wire.py), repairs by ``policy``."""
 
-    __slots__ = ("_block", "_bytes", "_first", "_gap", "_last", "_longest", "_max_delay",
-                 "_paths", "_pending", "_policy", "_queue", "_queued", "_sent", "_sources",
-                 "_spacing", "stream")
+    __slots__ = ("_block", "_bytes", "_first", "_gap", "_last", "_longest", "_marked",
+                 "_max_delay", "_paths", "_pending", "_policy", "_queue", "_queued", "_sent",
+                 "_sources", "_spacing", "stream")
 
     def __init__(self, stream: int, policy: RepairPolicy, max_delay: float = 0.025,
                  repair_spacing: float = 0.002) -> None:
@@ -91,6 +97,7 @@ class FecEncoder:
         self._first = 0.0
         self._last = 0.0
         self._gap = -1.0  # mean spacing of sources (EWMA), seconds; < 0 until measured
+        self._marked = -MARKER_MEMORY - 1.0  # when a source last carried an end marker
         self._sources: list[bytes] = []
         self._paths: list[PathId] = []
         self._bytes = 0  # of the open block's sources
@@ -120,6 +127,8 @@ class FecEncoder:
             if now >= self._deadline():
                 self._close(now)
         self._last = now
+        if end:
+            self._marked = now
         if not self._sources:
             self._first = now
         index = len(self._sources)
@@ -150,6 +159,8 @@ class FecEncoder:
         deadline = self._first + self._max_delay
         if self._gap < 0 or not self._enough():
             return deadline  # too small for a repair yet: only the deadline closes it
+        if self._last - self._marked < MARKER_MEMORY:
+            return deadline  # the flow marks its bursts' ends: a pause is a stall
         return min(deadline, self._last + max(MIN_IDLE, IDLE_FACTOR * self._gap))
 
     def next_timeout(self) -> float | None:
