@@ -31,6 +31,12 @@ from tquic.paths.loss_detection import (
     loss_delay,
     remove_acked,
 )
+from tquic.paths.pto import (
+    anti_deadlock_space,
+    persistent_congestion_duration,
+    pto_backoff,
+    pto_time_and_space,
+)
 from tquic.paths.rtt import K_GRANULARITY, K_INITIAL_RTT, RttEstimator
 from tquic.paths.sent_packets import (
     EMPTY_ACK,
@@ -39,6 +45,7 @@ from tquic.paths.sent_packets import (
     SentPacket,
     SpaceId,
     TimeoutOutcome,
+    acked_records,
 )
 
 __all__ = [
@@ -54,16 +61,8 @@ __all__ = [
 
 # RFC 9000 §18.2 max_ack_delay default (25 ms), until the peer's parameters say otherwise.
 DEFAULT_MAX_ACK_DELAY = 0.025
-# The PTO backoff exponent is capped so that 2**pto_count stays a sane float; the
-# idle timeout ends the connection long before (RFC 9002 §6.2.1).
-MAX_PTO_BACKOFF_EXPONENT = 24
-
 _NO_TIMEOUT = TimeoutOutcome([], None, 0)
 _SPACES = (SpaceId.INITIAL, SpaceId.HANDSHAKE, SpaceId.APPLICATION)
-
-
-# Packets oldest_in_flight_time looks at before giving up (ACK-only packets first).
-_OLDEST_SCAN = 32
 
 
 def _pacer_for(controller: CongestionController, max_datagram_size: int) -> Pacer:
@@ -227,17 +226,8 @@ class PathRecovery:
 
     def oldest_in_flight_time(self, space: SpaceId) -> float | None:
         """When the oldest ack-eliciting packet of ``space`` still awaiting its ACK was
-        sent (None: none).  ACK-only packets before it are skipped, up to a few: the
-        peer acknowledges those only when it has something else to send."""
-        state = self._spaces[space]
-        if not state.ack_eliciting_in_flight:
-            return None
-        for scanned, packet in enumerate(state.sent.values()):
-            if packet.ack_eliciting:
-                return packet.time_sent
-            if scanned >= _OLDEST_SCAN:
-                return None
-        return None
+        sent (None: none; PacketSpace.oldest_ack_eliciting_time)."""
+        return self._spaces[space].oldest_ack_eliciting_time()
 
     def is_discarded(self, space: SpaceId) -> bool:
         return self._spaces[space].discarded
@@ -439,25 +429,7 @@ class PathRecovery:
     def _account_acked(
         self, space: PacketSpace, newly_acked: list[SentPacket], now: float
     ) -> list[AckedPacket]:
-        acked_for_cc: list[AckedPacket] = []
-        append = acked_for_cc.append
-        acked_bytes = 0
-        ack_eliciting = 0
-        first_sent_time = self._first_sent_time
-        for packet in newly_acked:
-            if not packet.in_flight:
-                continue
-            size = packet.sent_bytes
-            acked_bytes += size
-            if packet.ack_eliciting:
-                ack_eliciting += 1
-            # draft-cheng-iccrg-delivery-rate-estimation §3.3 (UpdateRateSample):
-            # packets are in send order, so the last one sets first_sent_time.
-            first_sent_time = packet.time_sent
-            append(AckedPacket(packet.packet_number, size, first_sent_time, packet.delivered,
-                               packet.delivered_time, packet.first_sent_time,
-                               packet.app_limited, packet.bytes_in_flight_at_send,
-                               packet.lost_at_send))
+        acked_for_cc, acked_bytes, ack_eliciting, last_sent = acked_records(newly_acked)
         self.packets_acked += len(newly_acked)
         if acked_for_cc:
             self.bytes_in_flight -= acked_bytes
@@ -466,7 +438,9 @@ class PathRecovery:
             self._ack_eliciting_in_flight -= ack_eliciting
             self._delivered += acked_bytes
             self._delivered_time = now
-            self._first_sent_time = first_sent_time
+            # draft-cheng-iccrg-delivery-rate-estimation §3.3 (UpdateRateSample):
+            # packets are in send order, so the last one sets first_sent_time.
+            self._first_sent_time = last_sent
         # delivery-rate §3.4: the app-limited bubble ends once it is delivered.
         if self._app_limited_until and self._delivered > self._app_limited_until:
             self._app_limited_until = 0
@@ -505,47 +479,22 @@ class PathRecovery:
             self.controller.on_persistent_congestion(now)
 
     def persistent_congestion_duration(self) -> float:
-        """RFC 9002 §7.6.1, max_ack_delay included whatever the space."""
-        return (self.rtt.pto_base() + self.peer_max_ack_delay) * K_PERSISTENT_CONGESTION_THRESHOLD
+        """RFC 9002 §7.6.1 (paths/pto.py)."""
+        return persistent_congestion_duration(self.rtt, self.peer_max_ack_delay)
 
     # -- timer ------------------------------------------------------------------------
 
-    def _backoff(self) -> float:
-        count = self.pto_count
-        if not count:
-            return 1.0  # the usual case, asked on every timer computation
-        return float(2 ** min(count, MAX_PTO_BACKOFF_EXPONENT))
-
     def _pto_time_and_space(self) -> tuple[float | None, SpaceId]:
-        """RFC 9002 Appendix A.8 GetPtoTimeAndSpace."""
-        backoff = self._backoff()
-        duration = self.rtt.pto_base() * backoff
+        """RFC 9002 Appendix A.8 GetPtoTimeAndSpace (paths/pto.py)."""
         if self._ack_eliciting_in_flight == 0:
             # Client anti-deadlock PTO (§6.2.2.1), counted from when it was armed.
+            duration = self.rtt.pto_base() * pto_backoff(self.pto_count)
             return self._timer_armed_at + duration, self._anti_deadlock_space()
-        pto_time: float | None = None
-        pto_space = SpaceId.INITIAL
-        for space in self._live_spaces:
-            if space.ack_eliciting_in_flight == 0 or space.time_of_last_ack_eliciting is None:
-                continue
-            if space.space == SpaceId.APPLICATION:
-                # §6.2.1: no Application Data PTO before handshake confirmation;
-                # then max_ack_delay counts (with the backoff).
-                if not self.handshake_confirmed:
-                    break
-                duration += self.peer_max_ack_delay * backoff
-            t = space.time_of_last_ack_eliciting + duration
-            if pto_time is None or t < pto_time:
-                pto_time = t
-                pto_space = space.space
-        return pto_time, pto_space
+        return pto_time_and_space(self._live_spaces, self.rtt, self.pto_count,
+                                  self.peer_max_ack_delay, self.handshake_confirmed)
 
     def _anti_deadlock_space(self) -> SpaceId:
-        # §6.2.2.1: a Handshake packet if the client has Handshake keys, else a
-        # padded Initial.
-        if self.has_handshake_keys and not self._spaces[SpaceId.HANDSHAKE].discarded:
-            return SpaceId.HANDSHAKE
-        return SpaceId.INITIAL
+        return anti_deadlock_space(self.has_handshake_keys, self._spaces[SpaceId.HANDSHAKE])
 
     def loss_detection_deadline(self) -> float | None:
         """RFC 9002 Appendix A.8 SetLossDetectionTimer: when to call on_loss_detection_timeout."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from tquic.cc.base import AckedPacket
 from tquic.wire.epochs import SpaceId as SpaceId  # packet-number spaces (RFC 9000 §12.3)
 
 
@@ -80,6 +81,30 @@ class SentPacket:
         )
 
 
+def acked_records(packets: list[SentPacket]) -> tuple[list[AckedPacket], int, int, float]:
+    """What the controller learns of newly acknowledged ``packets`` (in send order): the
+    records of those in flight, their bytes, how many were ack-eliciting, and when the
+    last of them was sent (0.0 when none was in flight)."""
+    records: list[AckedPacket] = []
+    append = records.append
+    acked_bytes = 0
+    ack_eliciting = 0
+    last_sent = 0.0
+    for packet in packets:
+        if not packet.in_flight:
+            continue
+        size = packet.sent_bytes
+        acked_bytes += size
+        if packet.ack_eliciting:
+            ack_eliciting += 1
+        last_sent = packet.time_sent
+        append(AckedPacket(packet.packet_number, size, last_sent, packet.delivered,
+                           packet.delivered_time, packet.first_sent_time,
+                           packet.app_limited, packet.bytes_in_flight_at_send,
+                           packet.lost_at_send))
+    return records, acked_bytes, ack_eliciting, last_sent
+
+
 @dataclass(frozen=True, slots=True)
 class AckOutcome:
     """What one ACK frame did: packets it newly acknowledged and packets it declared lost."""
@@ -108,6 +133,8 @@ EMPTY_ACK = AckOutcome([], [], False)
 # Deliberately skipped packet numbers remembered per space (RFC 9000 §21.4: an
 # ACK for one is an optimistic-ACK attack).  Bounded: older ones are forgotten.
 MAX_SKIPPED_REMEMBERED = 64
+# Packets oldest_ack_eliciting_time looks at before giving up (ACK-only packets first).
+OLDEST_SCAN = 32
 
 
 class PacketSpace:
@@ -164,6 +191,19 @@ class PacketSpace:
             if len(self.skipped) > MAX_SKIPPED_REMEMBERED:
                 del self.skipped[: len(self.skipped) - MAX_SKIPPED_REMEMBERED]
         self.largest_sent = packet_number
+
+    def oldest_ack_eliciting_time(self) -> float | None:
+        """When the oldest ack-eliciting packet still awaiting its ACK was sent (None:
+        none).  ACK-only packets before it are skipped, up to a few: the peer
+        acknowledges those only when it has something else to send."""
+        if not self.ack_eliciting_in_flight:
+            return None
+        for scanned, packet in enumerate(self.sent.values()):
+            if packet.ack_eliciting:
+                return packet.time_sent
+            if scanned >= OLDEST_SCAN:
+                return None
+        return None
 
     def covers_unsent(self, smallest: int, largest: int) -> bool:
         """True when [smallest, largest] includes a packet number never sent in this space."""
