@@ -114,10 +114,7 @@ class Bbr3Bounds:
         self._update_ecn_alpha()
         if not probing:
             self._adapt_lower_bounds_from_congestion(max_bw, cwnd)
-        self.loss_in_round = False
-        self.lost_in_round = 0
-        self.ce_in_round = 0
-        self.delivered_in_round = 0
+        self._clear_round()
 
     def note_loss(self, delivered: int) -> None:
         # "BBRNoteLoss": the first loss of a round restarts the loss round at
@@ -135,12 +132,15 @@ class Bbr3Bounds:
         self.probe_up_cnt = INF
 
     def reset_congestion_signals(self) -> None:
+        self._clear_round()
+        self.bw_latest = 0.0
+        self.inflight_latest = 0
+
+    def _clear_round(self) -> None:
         self.loss_in_round = False
         self.lost_in_round = 0
         self.ce_in_round = 0
         self.delivered_in_round = 0
-        self.bw_latest = 0.0
-        self.inflight_latest = 0
 
     def _round_ce_ratio(self) -> float:
         if self.delivered_in_round <= 0:
