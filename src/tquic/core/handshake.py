@@ -527,3 +527,14 @@ class _FinishedTls:
 
     def pop_output(self) -> list[Any]:
         return []
+
+
+if TYPE_CHECKING:
+    from tquic.core.crypto_levels import TlsSession
+    from tquic.crypto.tls import TlsClient, TlsServer
+
+    def _sessions_fit(client: TlsClient, server: TlsServer,
+                      finished: _FinishedTls) -> tuple[TlsSession, ...]:
+        """mypy checks here that tquic.crypto.tls's endpoints and a finished server
+        session are what CryptoLevels.tls may hold (never called)."""
+        return client, server, finished
