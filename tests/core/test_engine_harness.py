@@ -10,7 +10,8 @@ from engine_fake_tls import fake_tls_factory
 
 from tquic.core.config import QuicConfiguration
 from tquic.core.events import ConnectionTerminated
-from tquic.testing.engines import SERVER_ADDR, EnginePair, EngineTimeout, Link
+from tquic.sim.profile import LinkProfile
+from tquic.testing.engines import CLIENT_ADDR, SERVER_ADDR, EnginePair, EngineTimeout, Link
 
 SECOND_ADDR = ("10.0.1.1", 4433)
 
@@ -93,3 +94,36 @@ def test_a_timer_that_stays_due_raises_instead_of_hanging() -> None:
     pair.server.handle_timeout = lambda now: None  # type: ignore[method-assign]
     with pytest.raises(EngineTimeout, match="time stopped"):
         pair.run_until(lambda: False, timeout=1.0)
+
+
+def _over_profile(profile: LinkProfile, seed: int, size: int) -> tuple[EnginePair, float]:
+    """A pair over one tquic.sim link; the virtual seconds ``size`` bytes take."""
+    pair = EnginePair.connected(_client(), server_config(), tls_factory=fake_tls_factory,
+                                links={CLIENT_ADDR: Link(profile=profile)}, seed=seed,
+                                timeout=10)
+    sid = pair.client.open_stream()
+    pair.client.send_stream_data(sid, bytes(size), end_stream=True)
+    started = pair.now
+    pair.run_until(lambda: pair.received(sid)[1], timeout=30, what="the transfer")
+    assert pair.received(sid) == (bytes(size), True)
+    return pair, pair.now - started
+
+
+def test_a_sim_profile_link_carries_the_traffic_at_its_rate_and_delay() -> None:
+    profile = LinkProfile(rate_bps=8e6, delay=0.02)
+    pair, took = _over_profile(profile, seed=1, size=400_000)
+    assert took >= 400_000 * 8 / 8e6  # never faster than the rate
+    up = pair.links[CLIENT_ADDR].pipes["up"].stats()
+    assert up.delivered_bytes >= 400_000 and up.total_dropped == 0
+    assert pair.client.paths.primary.recovery.rtt.min_rtt >= 0.04  # two one-way delays
+
+
+def test_a_lossy_sim_profile_link_drops_with_the_pairs_seed_and_the_data_still_arrives(
+        ) -> None:
+    profile = LinkProfile(rate_bps=20e6, delay=0.01, loss=0.05)
+    first, took = _over_profile(profile, seed=3, size=300_000)
+    assert first.links[CLIENT_ADDR].pipes["up"].stats().drops("loss") > 0
+    again, took_again = _over_profile(profile, seed=3, size=300_000)
+    assert took_again == took  # the same seed draws the same losses
+    assert (again.links[CLIENT_ADDR].pipes["up"].stats()
+            == first.links[CLIENT_ADDR].pipes["up"].stats())

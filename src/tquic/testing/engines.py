@@ -12,14 +12,21 @@ harness moves it.
 Every datagram goes where the engine said (the NetworkPath ``datagrams_to_send``
 returned).  Links are keyed by the client's local address, so a path opened from
 another local address travels over its own link, with its own one-way delay, rate
-(serialised FIFO per direction), drop rule and ECN rule.  ``server_addrs`` names
-the addresses the server receives on: what the client sends elsewhere (a preferred
-address nobody listens on, RFC 9000 §9.6) is lost; ``client_sent_to`` records
-where each client datagram went.
+(serialised FIFO per direction), drop rule and ECN rule -- or with a ``tquic.sim``
+LinkProfile (jitter, random or bursty loss, a bounded queue, outages, AQM marking),
+whose random draws come from the pair's ``seed``:
+
+    pair = EnginePair.connected(cc, sc, links={CLIENT_ADDR: Link(profile=LinkProfile(
+        rate_bps=20e6, delay=0.02, loss=0.01, queue_packets=64))}, seed=7)
+
+``server_addrs`` names the addresses the server receives on: what the client sends
+elsewhere (a preferred address nobody listens on, RFC 9000 §9.6) is lost;
+``client_sent_to`` records where each client datagram went.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +35,9 @@ from tquic.core.config import QuicConfiguration
 from tquic.core.connection import QuicConnection
 from tquic.core.events import Event, StreamDataReceived
 from tquic.paths.network_path import Address, NetworkPath
+from tquic.sim.clock import EventLoop
+from tquic.sim.link import Pipe
+from tquic.sim.profile import LinkProfile
 
 CLIENT_ADDR: Address = ("10.0.0.1", 4433)
 SERVER_ADDR: Address = ("10.0.0.2", 443)
@@ -50,7 +60,9 @@ class Link:
     directions counted together); ``ecn(index, codepoint)``: the codepoint that
     arrives; ``up`` False drops everything (a blackhole); ``nat``: the source address
     the server sees on this link's datagrams (a NAT rebinding, RFC 9000 §9.3), whose
-    replies come back to the client's own address."""
+    replies come back to the client's own address.  ``profile``: tquic.sim's model
+    of each direction (a ``Pipe``, in ``pipes`` once used) carries what passed
+    those rules, instead of ``delay`` and ``rate``."""
 
     delay: float = 0.01  # one way, seconds
     rate: float = 0.0  # bytes per second each way; 0 = unlimited
@@ -58,6 +70,8 @@ class Link:
     drop: Callable[[int, bytes], bool] | None = None
     ecn: Callable[[int, int], int] | None = None
     nat: Address | None = None
+    profile: LinkProfile | None = None
+    pipes: dict[str, Pipe] = field(default_factory=dict)
     count: int = 0  # datagrams offered to the link
     datagrams: dict[str, int] = field(default_factory=lambda: {UP: 0, DOWN: 0})
     bytes: dict[str, int] = field(default_factory=lambda: {UP: 0, DOWN: 0})
@@ -81,7 +95,7 @@ class EnginePair:
     def __init__(self, client: QuicConnection, server: QuicConnection, *,
                  links: dict[Address, Link] | None = None,
                  client_addr: Address = CLIENT_ADDR, server_addr: Address = SERVER_ADDR,
-                 server_addrs: tuple[Address, ...] | None = None) -> None:
+                 server_addrs: tuple[Address, ...] | None = None, seed: int = 0) -> None:
         self.client = client
         self.server = server
         self.client_addr = client_addr
@@ -96,6 +110,9 @@ class EnginePair:
         self._in_flight: list[_InFlight] = []
         self._seq = 0
         self._steps_at_now = 0  # steps in a row that did not move time
+        # The clock of the links with a tquic.sim profile: their arrivals are its events.
+        self._sim = EventLoop()
+        self._rng = random.Random(seed)
 
     @classmethod
     def connected(cls, client_config: QuicConfiguration, server_config: QuicConfiguration,
@@ -123,6 +140,9 @@ class EnginePair:
         EngineTimeout after STILL_STEPS steps in a row at the same time."""
         self._send()
         times = [item[0] for item in self._in_flight]
+        sim_next = self._sim.next_time()
+        if sim_next is not None:
+            times.append(sim_next)
         for conn in (self.client, self.server):
             deadline = conn.next_timeout()
             if deadline is not None:
@@ -144,6 +164,7 @@ class EnginePair:
         self._in_flight = [x for x in self._in_flight if x[0] > self.now]
         for _, _, conn, data, network_path, ecn in due:
             conn.receive_datagram(data, network_path, self.now, ecn=ecn)
+        self._sim.run(until=self.now)  # the simulated links' arrivals until now
         for conn in (self.client, self.server):
             deadline = conn.next_timeout()
             if deadline is not None and deadline <= self.now:
@@ -190,6 +211,7 @@ class EnginePair:
                 sink.append(event)
 
     def _send(self) -> None:
+        self._sim.run(until=self.now)  # a pipe takes what is offered at its clock's time
         for conn, peer in ((self.client, self.server), (self.server, self.client)):
             for data, path in conn.datagrams_to_send(self.now):
                 ecn = conn.ecn_codepoint(path)
@@ -216,10 +238,21 @@ class EnginePair:
                     ecn = link.ecn(link.count, ecn)
                 link.datagrams[direction] += 1
                 link.bytes[direction] += len(data)
+                if link.profile is not None:
+                    self._pipe(link, direction).offer(data, _Arrivals(self, peer), dest, ecn)
+                    continue
                 self._seq += 1
                 arrival = link.departure(direction, self.now, len(data)) + link.delay
                 self._in_flight.append((arrival, self._seq, peer, data, dest, ecn))
         self.collect()
+
+    def _pipe(self, link: Link, direction: str) -> Pipe:
+        pipe = link.pipes.get(direction)
+        if pipe is None:
+            assert link.profile is not None
+            pipe = Pipe(self._sim, link.profile, self._rng, direction)
+            link.pipes[direction] = pipe
+        return pipe
 
     def _behind_nat(self, seen: Address) -> Address:
         """The client address whose link's NAT shows it to the server as ``seen``."""
@@ -227,3 +260,16 @@ class EnginePair:
             if link.nat == seen:
                 return address
         return seen
+
+
+class _Arrivals:
+    """Where a simulated pipe delivers: the receiving engine, at the pair's time."""
+
+    __slots__ = ("conn", "pair")
+
+    def __init__(self, pair: EnginePair, conn: QuicConnection) -> None:
+        self.pair = pair
+        self.conn = conn
+
+    def deliver(self, data: bytes, network_path: NetworkPath, ecn: int = 0) -> None:
+        self.conn.receive_datagram(data, network_path, self.pair.now, ecn=ecn)
