@@ -230,7 +230,7 @@ class Receiver:
         space.ack_tracker.on_packet_received(pn, now, eliciting, c._rx_ecn)
         c._received_any = True
         c._activity_since_send = True
-        c._timers.restart_idle_timer(now)
+        c._timers.idle_restarted_at = now  # restart_idle_timer(now), without the call
         if epoch == Epoch.HANDSHAKE and not c._is_client:
             # RFC 9000 §8.1: a Handshake packet validates the client's address;
             # RFC 9001 §4.9.1: the server discards Initial keys.
