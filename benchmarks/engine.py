@@ -5,6 +5,8 @@ second (time.process_time, both engines together).
     python benchmarks/engine.py            # 32 MiB
     python benchmarks/engine.py --quick    # 4 MiB
     python benchmarks/engine.py --profile  # with pyinstrument
+    python benchmarks/engine.py --quick --calls   # Python function calls of the
+        transfer (cProfile): a figure that does not move with the machine's load
     python benchmarks/engine.py --min-ack-delay 1   # both ends advertise min_ack_delay
         (1 ms): the sender asks for fewer ACKs with ACK_FREQUENCY
     python benchmarks/engine.py --min-ack-delay 1 --no-ack-frequency   # the same
@@ -17,7 +19,9 @@ second (time.process_time, both engines together).
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime
+import pstats
 import time
 from collections import deque
 from typing import Any
@@ -50,10 +54,12 @@ def _cert() -> tuple[bytes, bytes]:
 
 
 def run(size: int, min_ack_delay: float | None = None, ack_frequency: bool = True,
-        rate_mbit: float | None = None) -> tuple[float, float, int, int]:
+        rate_mbit: float | None = None,
+        profile: cProfile.Profile | None = None) -> tuple[float, float, int, int]:
     """(MB/s per CPU second, virtual seconds, datagrams client->server, datagrams
     server->client) for a ``size``-byte transfer.  ``rate_mbit``: each direction is a
-    link of that rate (datagrams serialised one after another), else unlimited."""
+    link of that rate (datagrams serialised one after another), else unlimited.
+    ``profile`` is enabled for the transfer only (not the handshake)."""
     cert, key = _cert()
     big: dict[str, Any] = {
         "initial_max_data": 8 << 20, "max_data": 64 << 20,
@@ -103,6 +109,8 @@ def run(size: int, min_ack_delay: float | None = None, ack_frequency: bool = Tru
         if client.handshake_complete and not started:
             started = True
             cpu0 = time.process_time()
+            if profile is not None:
+                profile.enable()
             sid = client.open_stream()
             for _ in range(size // len(chunk)):
                 client.send_stream_data(sid, chunk)
@@ -125,6 +133,8 @@ def run(size: int, min_ack_delay: float | None = None, ack_frequency: bool = Tru
             if timeout is not None and timeout <= now:
                 conn.handle_timeout(now)
     cpu = time.process_time() - cpu0
+    if profile is not None:
+        profile.disable()
     if received != size:
         raise SystemExit(f"transfer incomplete: {received} of {size} bytes")
     return size / 1e6 / cpu, now, counts[id(client)], counts[id(server)]
@@ -141,6 +151,9 @@ def main() -> None:
                         "through a bottleneck) instead of unlimited")
     parser.add_argument("--no-ack-frequency", action="store_true",
                         help="never send ACK_FREQUENCY (request_ack_frequency=False)")
+    parser.add_argument("--calls", action="store_true",
+                        help="count the Python function calls of the transfer (cProfile) "
+                        "instead of timing it: a figure independent of the machine's load")
     args = parser.parse_args()
     size = (4 if args.quick else 32) << 20
     mad = None if args.min_ack_delay is None else args.min_ack_delay / 1000.0
@@ -153,6 +166,13 @@ def main() -> None:
         rate, virtual, up, down = run(size, mad, afq, args.rate)
         profiler.stop()
         print(profiler.output_text(unicode=False, color=False, show_all=False))
+    elif args.calls:
+        counter = cProfile.Profile()
+        _, virtual, up, down = run(size, mad, afq, args.rate, counter)
+        calls = pstats.Stats(counter).total_calls  # type: ignore[attr-defined]
+        print(f"engine bulk transfer: {size >> 20} MiB, {calls} Python function calls "
+              f"(both engines), {virtual:.3f} s virtual, datagrams {up} up / {down} down")
+        return
     else:
         rate, virtual, up, down = run(size, mad, afq, args.rate)
     print(f"engine bulk transfer: {size >> 20} MiB, {rate:.1f} MB per CPU-second "

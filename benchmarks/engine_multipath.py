@@ -6,6 +6,8 @@ per CPU second (time.process_time, both engines together) for each path count.
     python benchmarks/engine_multipath.py               # 32 MiB, 1, 2 and 3 paths
     python benchmarks/engine_multipath.py --quick       # 4 MiB
     python benchmarks/engine_multipath.py --paths 2 --scheduler roundrobin
+    python benchmarks/engine_multipath.py --quick --calls   # Python function calls
+        of each transfer (cProfile) instead of its CPU time: independent of the load
 
 The single-path row goes through the multipath send loop too (multipath is
 negotiated), so rows compare the cost per byte as paths are added; the
@@ -16,8 +18,10 @@ same delay and no rate limit: the transfer is bound by CPU, not by links.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime
 import heapq
+import pstats
 import time
 from typing import Any
 
@@ -119,9 +123,11 @@ class _Wire:
                 raise SystemExit(f"benchmark setup failed: {what} by {max_time} s")
 
 
-def run(size: int, paths: int, scheduler: str) -> tuple[float, float, int, int, list[int]]:
+def run(size: int, paths: int, scheduler: str, profile: cProfile.Profile | None = None
+        ) -> tuple[float, float, int, int, list[int]]:
     """(MB per CPU second, virtual seconds, datagrams up, datagrams down, datagrams up
-    per path) for a ``size``-byte transfer over ``paths`` validated paths."""
+    per path) for a ``size``-byte transfer over ``paths`` validated paths; ``profile``
+    is enabled for the transfer only (not the handshake and path setup)."""
     cert, key = _cert()
     big: dict[str, Any] = {
         "initial_max_data": 8 << 20, "max_data": 64 << 20,
@@ -146,6 +152,8 @@ def run(size: int, paths: int, scheduler: str) -> tuple[float, float, int, int, 
     wire.until("the handshake", lambda: client.handshake_complete, 5.0)
     start = wire.now
     cpu0 = time.process_time()
+    if profile is not None:
+        profile.enable()
     sid = client.open_stream()
     chunk = b"\xa5" * (1 << 20)
     for _ in range(size // len(chunk)):
@@ -155,6 +163,8 @@ def run(size: int, paths: int, scheduler: str) -> tuple[float, float, int, int, 
         if not wire.step(counting=True):
             break
     cpu = time.process_time() - cpu0
+    if profile is not None:
+        profile.disable()
     if wire.received != size:
         raise SystemExit(f"transfer incomplete: {wire.received} of {size} bytes")
     per_path = [wire.per_link.get(_client_addr(i), 0) for i in range(paths)]
@@ -168,13 +178,20 @@ def main() -> None:
                         help="path count to measure (repeatable; default 1, 2 and 3)")
     parser.add_argument("--scheduler", default="minrtt",
                         help="the client's scheduler (default minrtt)")
+    parser.add_argument("--calls", action="store_true",
+                        help="count the Python function calls of each transfer (cProfile) "
+                        "instead of timing it: a figure independent of the machine's load")
     args = parser.parse_args()
     size = (4 if args.quick else 32) << 20
-    print(f"{'paths':>5}  {'MB per CPU-s':>12}  {'virtual s':>9}  {'datagrams up/down':>17}"
+    figure = "Python calls" if args.calls else "MB per CPU-s"
+    print(f"{'paths':>5}  {figure:>12}  {'virtual s':>9}  {'datagrams up/down':>17}"
           f"  datagrams up per path")
     for paths in args.paths or [1, 2, 3]:
-        rate, virtual, up, down, per_path = run(size, paths, args.scheduler)
-        print(f"{paths:>5}  {rate:>12.1f}  {virtual:>9.3f}  {f'{up} / {down}':>17}  "
+        counter = cProfile.Profile() if args.calls else None
+        rate, virtual, up, down, per_path = run(size, paths, args.scheduler, counter)
+        value = (f"{pstats.Stats(counter).total_calls:>12}"  # type: ignore[attr-defined]
+                 if counter is not None else f"{rate:>12.1f}")
+        print(f"{paths:>5}  {value}  {virtual:>9.3f}  {f'{up} / {down}':>17}  "
               f"{' '.join(str(n) for n in per_path)}")
 
 
