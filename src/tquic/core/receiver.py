@@ -177,7 +177,8 @@ class Receiver:
         if one_rtt is None:
             self._buffer_undecryptable(packet, network_path, now)
             return None
-        path_id = c._cids.path_of(header.dcid)
+        index = c._cids.index  # CidTable.path_of, inlined: once per packet
+        path_id = index.get(header.dcid, 0) if index else 0
         rx_path = c._paths.get(path_id)
         largest = rx_path.space.ack_tracker.largest_received if rx_path is not None else None
         try:
