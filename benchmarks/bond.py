@@ -62,13 +62,20 @@ def _clock_ticks() -> float:
     return float(os.sysconf("SC_CLK_TCK"))
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (the daemon is exec'd in place by ip netns exec/env)."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(utime, stime) of one process (the daemon is exec'd in place by ip netns exec/env):
+    user time is Python, system time the kernel's work inside our syscalls (on veth
+    links that includes the receiving namespace's stack, run in the sender's call)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _clock_ticks()
+        return 0.0, 0.0
+    return int(fields[11]) / _clock_ticks(), int(fields[12]) / _clock_ticks()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process."""
+    return sum(cpu_times(pid))
 
 
 # Where a sampled stack's innermost tquic/asyncio frame lives -> the group it counts for.
@@ -141,14 +148,16 @@ def cpu_run(lab: BondLab, client: int, server: int, secs: float,
             spy = _py_spy(pid, profile / f"{who}.txt", secs)
             if spy is not None:
                 spies.append(spy)
-    c0, s0, t0 = cpu_seconds(client), cpu_seconds(server), time.monotonic()
+    c0, s0, t0 = cpu_times(client), cpu_times(server), time.monotonic()
     one = iperf(lab, lab.site_ns, lab.internet_ns, INTERNET, secs, "-R")
-    c1, s1, t1 = cpu_seconds(client), cpu_seconds(server), time.monotonic()
+    c1, s1, t1 = cpu_times(client), cpu_times(server), time.monotonic()
     for spy in spies:
         spy.wait(timeout=30)
     payload_gb = (one["end"]["sum_received"]["bytes"] / 1e9) if "end" in one else float("nan")
-    return received_mbit(one), {"client_s": c1 - c0, "server_s": s1 - s0, "wall_s": t1 - t0,
-                                "payload_gb": payload_gb}
+    return received_mbit(one), {
+        "client_s": sum(c1) - sum(c0), "server_s": sum(s1) - sum(s0),
+        "client_sys_s": c1[1] - c0[1], "server_sys_s": s1[1] - s0[1],
+        "wall_s": t1 - t0, "payload_gb": payload_gb}
 
 
 def iperf(lab: BondLab, ns_client: str, ns_server: str, target: str, seconds: float,
@@ -326,10 +335,12 @@ def _cpu_lines(cpu: dict[str, Any], title: str = "") -> None:
     rate = gb * 8e3 / cpu["wall_s"] if cpu["wall_s"] else float("nan")  # Mbit/s
     for who in ("client", "server"):
         seconds = cpu[f"{who}_s"]
+        system = cpu.get(f"{who}_sys_s", float("nan"))
         cores = seconds / cpu["wall_s"]
         print(f"cpu {who:6}  {seconds / gb if gb else float('nan'):7.1f} s/GB   "
               f"{cores / (rate / 100) if rate else float('nan'):5.2f} cores per 100 Mbit/s "
-              f"({cores:.2f} cores at {rate:.1f} Mbit/s)")
+              f"({cores:.2f} cores at {rate:.1f} Mbit/s; kernel "
+              f"{system / seconds if seconds else float('nan'):.0%})")
 
 
 def _profile_lines(directory: Path) -> dict[str, dict[str, float]]:

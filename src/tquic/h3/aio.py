@@ -130,7 +130,12 @@ class H3Bridge(Generic[E]):
             self.ready.cancel()
 
     def _transmit(self) -> None:
-        # Coalesce: one protocol flush per loop iteration, outside event processing.
+        # Coalesce: one protocol flush per loop iteration, outside event processing;
+        # skipped if the protocol flushes meanwhile (tquic.io's request_flush).
+        request = getattr(self._protocol, "request_flush", None)
+        if request is not None:
+            request()
+            return
         if not self._flush_pending:
             self._flush_pending = True
             self._loop.call_soon(self._flush)

@@ -7,7 +7,12 @@ The driver's loop is the sans-I/O contract of DESIGN.md: feed datagrams with
 and keep one asyncio ``TimerHandle`` on ``next_timeout`` (rescheduled only
 when the deadline moves).  Application calls (stream writes, datagrams,
 close) mark the connection dirty and one ``flush`` runs per loop iteration, so
-a burst of writes leaves in one batch of packets.
+a burst of writes leaves in one batch of packets.  A flush requested that way is
+skipped when another flush asked the engine for its datagrams after the request
+(``request_flush``): the endpoint flushes at once after every received batch, and
+an HTTP/3 layer reacting to that batch's events requests one more that would
+find nothing to send (measured: one wasted flush, ~30 µs, per received batch on
+each side of a bond tunnel).
 """
 
 from __future__ import annotations
@@ -89,7 +94,11 @@ class QuicConnectionProtocol:
         self._connected: asyncio.Future[None] = self._loop.create_future()
         self._closed: asyncio.Future[None] = self._loop.create_future()
         self._timer = DeadlineTimer(self._loop, self._on_timer)
-        self._flush_scheduled = False
+        self._flush_scheduled = False  # a _requested_flush callback is pending
+        # Flushes that asked the engine for datagrams, and that count when the last
+        # flush was requested: a requested flush after a later send has nothing to do.
+        self._send_epoch = 0
+        self._requested_epoch = 0
         self._heard = True  # a datagram since the last quiet_check (see quiet_check)
         self._progress: asyncio.Future[None] | None = None
         # migrate(): the path being validated and the future told the outcome.
@@ -403,16 +412,29 @@ class QuicConnectionProtocol:
             logger.debug("engine raised on a received datagram; dropped", exc_info=True)
 
     def _schedule_flush(self) -> None:
+        self.request_flush()
+
+    def request_flush(self) -> None:
+        """Flush in the loop's next iteration (once however often this is called),
+        unless a flush runs meanwhile: what the engine had queued when this was called
+        has then been considered for sending, and the events handled."""
+        self._requested_epoch = self._send_epoch
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self._loop.call_soon(self.flush)
+            self._loop.call_soon(self._requested_flush)
+
+    def _requested_flush(self) -> None:
+        self._flush_scheduled = False
+        if self._send_epoch > self._requested_epoch:
+            return  # a flush asked the engine for datagrams since the last request
+        self.flush()
 
     def flush(self) -> None:
         """Process engine events, send what it has to send, re-arm the timer."""
-        self._flush_scheduled = False
         try:
             self._process_events()
             now = self._loop.time()
+            self._send_epoch += 1
             datagrams = self._quic.datagrams_to_send(now)
             if datagrams:
                 self._endpoint.send_datagrams(datagrams,
