@@ -174,3 +174,44 @@ def test_a_worker_knows_the_other_workers_clients(certs: Path) -> None:
         parent.close()
 
     asyncio.run(main())
+
+
+def test_a_client_that_reconnects_to_another_worker_drops_its_old_address(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reconnect may land on another worker, whose slice gives another address: the
+    client's TUN must lose the old one (else the kernel keeps using it as the source and
+    the server drops those packets as spoofed).  The kernel calls are recorded."""
+    from typing import Any
+
+    from tquic.bond import netlink
+    from tquic.bond.client import BondClient
+    from tquic.bond.config import client_config
+
+    on_tun: set[str] = set()
+
+    def configure_interface(name: str, mtu: int, addresses: Any, routes: Any) -> None:
+        on_tun.update(str(a) for a in addresses)
+
+    def remove_addresses(name: str, addresses: Any) -> None:
+        on_tun.difference_update(str(a) for a in addresses)
+
+    monkeypatch.setattr(netlink, "configure_interface", configure_interface)
+    monkeypatch.setattr(netlink, "remove_addresses", remove_addresses)
+
+    class Tun:
+        name = "tqtest0"
+
+    async def main() -> None:
+        config = client_config({"server": "127.0.0.1:4433", "link": ["127.0.0.1"],
+                                "token": "t", "insecure": True, "state_dir": str(tmp_path)})
+        client = BondClient(config, device=Tun())  # type: ignore[arg-type]
+        client._assigned = (ipaddress.ip_network("10.99.0.2/32"),)
+        await client._configure_tun()
+        assert on_tun == {"10.99.0.2/32"}
+        client._assigned = (ipaddress.ip_network("10.99.0.130/32"),)  # worker 1's slice
+        await client._configure_tun()
+        assert on_tun == {"10.99.0.130/32"}
+        assert any("10.99.0.2/32 replaced by 10.99.0.130/32" in line
+                   for line in client.status().log)
+
+    asyncio.run(main())

@@ -381,6 +381,14 @@ class BondClient:
         routes = self._wanted_routes()
         await loop.run_in_executor(None, netlink.configure_interface, device.name, self._mtu,
                                    interfaces, routes)
+        # A reconnect may bring another address (a server with --workers hands out its
+        # worker's): the old one goes, else the kernel keeps choosing it as the source.
+        stale = [ipaddress.ip_interface(f"{a.network_address}/{a.prefixlen}")
+                 for a in self._tun_addresses if a not in self._assigned]
+        if stale:
+            await loop.run_in_executor(None, netlink.remove_addresses, device.name, stale)
+            self.note(f"tunnel address {', '.join(str(a) for a in stale)} replaced by "
+                      f"{', '.join(str(a) for a in self._assigned)}")
         self._tun_addresses = self._assigned
         self._routes_installed = routes
 

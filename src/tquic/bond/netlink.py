@@ -71,6 +71,19 @@ def configure_interface(name: str, mtu: int, addresses: Sequence[IPInterface],
                                f"configuring {name}: {exc}") from None
 
 
+def remove_addresses(name: str, addresses: Sequence[IPInterface]) -> None:
+    """Delete addresses from ``name``; one that is gone already (or the interface) is no
+    error: the aim is that they are not there."""
+    with _iproute() as ipr:
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            return
+        for iface in addresses:
+            with contextlib.suppress(Exception):  # pyroute2's NetlinkError: not there
+                ipr.addr("del", index=found[0], address=str(iface.ip),
+                         prefixlen=iface.network.prefixlen)
+
+
 def set_mtu(name: str, mtu: int) -> None:
     with _iproute() as ipr:
         try:

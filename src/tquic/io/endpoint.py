@@ -288,12 +288,14 @@ class QuicEndpoint:
         self._sender.send_datagrams(datagrams, ecn)
 
     def _send_stateless(self, sock: UdpSocket, packet: bytes, remote: Address,
-                        now: float) -> bool:
-        """Send a VN or Stateless Reset within the per-prefix and global budgets."""
+                        now: float, source: str | None) -> bool:
+        """Send a VN or Stateless Reset within the per-prefix and global budgets, from the
+        address the trigger was sent to (``source``, on a wildcard socket: a peer drops
+        what comes from another address of a multihomed server)."""
         if not self._admission.allow_stateless(remote[0], now):
             self.stats.stateless_rate_limited += 1
             return False
-        sock.send(packet, remote)
+        sock.send_batch([packet], remote, source=source)
         self.stats.datagrams_sent += 1
         return True
 
@@ -387,7 +389,7 @@ class QuicEndpoint:
                 self._drop()
                 return None
             if version not in self.config.versions:
-                self._version_negotiation(sock, data, dcid, scid, addr, now)
+                self._version_negotiation(sock, data, dcid, scid, addr, now, local)
                 return None
             if dcid_len > 20 or scid_len > 20:
                 self._drop()  # RFC 9000 §17.2: v1/v2 CIDs are at most 20 bytes
@@ -408,14 +410,14 @@ class QuicEndpoint:
         if proto is not None and len(data) >= MIN_RESET_SIZE:
             proto.datagram_received(data, path, now, ecn)
             return proto
-        self._stateless_reset(sock, data, dcid, addr, now)
+        self._stateless_reset(sock, data, dcid, addr, now, local)
         return None
 
     def _drop(self) -> None:
         self.stats.datagrams_dropped += 1
 
     def _version_negotiation(self, sock: UdpSocket, data: bytes, dcid: bytes, scid: bytes,
-                             addr: Address, now: float) -> None:
+                             addr: Address, now: float, local: str | None) -> None:
         # RFC 9000 §6.1/§5.2.2: answer only datagrams big enough to start a connection,
         # so VN cannot amplify; list a greased version too (§6.3).
         if len(data) < MIN_INITIAL_DATAGRAM:
@@ -423,11 +425,11 @@ class QuicEndpoint:
             return
         versions = [*self.config.versions, grease_version()]
         packet = encode_version_negotiation(scid, dcid, versions)
-        if self._send_stateless(sock, packet, addr, now):
+        if self._send_stateless(sock, packet, addr, now, local):
             self.stats.version_negotiations_sent += 1
 
     def _stateless_reset(self, sock: UdpSocket, data: bytes, dcid: bytes, addr: Address,
-                         now: float) -> None:
+                         now: float, local: str | None) -> None:
         # RFC 9000 §10.3.3: every reset is smaller than the packet that triggered it, so two
         # endpoints cannot loop; below 21+1 bytes nothing can be sent.
         size = min(len(data) - 1, 1200)
@@ -438,7 +440,7 @@ class QuicEndpoint:
         filler = os.urandom(size - RESET_TOKEN_SIZE)
         # §10.3: first byte 0b01xxxxxx looks like a short header.
         packet = bytes(((filler[0] & 0x3F) | 0x40,)) + filler[1:] + token
-        if self._send_stateless(sock, packet, addr, now):
+        if self._send_stateless(sock, packet, addr, now, local):
             self.stats.stateless_resets_sent += 1
 
     def _accept(self, data: bytes, sock: UdpSocket, path: NetworkPath, version: int,
@@ -491,7 +493,7 @@ class QuicEndpoint:
                 self._drop()
                 return None
             ledger.sent(path.remote, now)
-            self._send_retry(sock, version, dcid, scid, path.remote, now)
+            self._send_retry(sock, version, dcid, scid, path, now)
             return None
         if len(self._handshaking) >= self.limits.max_handshakes:
             self.stats.connections_refused += 1
@@ -518,16 +520,20 @@ class QuicEndpoint:
         return proto
 
     def _send_retry(self, sock: UdpSocket, version: int, dcid: bytes, scid: bytes,
-                    remote: Address, now: float) -> None:
+                    path: NetworkPath, now: float) -> None:
         # RFC 9000 §8.1.2 / §17.2.5: a new server CID and a token binding the client's
         # address, the original DCID and that CID; the connection is created on return.
         generator = self.config.connection_id_generator
         new_scid = os.urandom(self._cid_length) if generator is None else generator()
+        remote = path.remote
         token = self._token_manager.create_retry_token(remote, dcid, new_scid, now)
         packet = encode_retry(version, scid, new_scid, dcid, token)
         # Retry is not an amplifier (smaller than the 1200-byte Initial it answers) and
-        # the Initial was admitted by its prefix's budget already.
-        sock.send(packet, remote)
+        # the Initial was admitted by its prefix's budget already.  From the address the
+        # Initial went to (path.local differs from the socket's own only with IP_PKTINFO).
+        local = path.local
+        sock.send_batch([packet], remote,
+                        source=None if local == sock.local_address else local[0])
         self.stats.datagrams_sent += 1
         self.stats.retries_sent += 1
 
