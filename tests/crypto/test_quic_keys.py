@@ -5,6 +5,8 @@ Vectors from RFC 9001 Appendix A.1 and A.5, and RFC 9369 Appendix A.1 and A.5.
 
 from __future__ import annotations
 
+import hmac
+
 import pytest
 
 from tquic.crypto.keys import (
@@ -14,6 +16,7 @@ from tquic.crypto.keys import (
     UnsupportedVersionError,
     hkdf_expand_label,
     hkdf_extract,
+    hmac_digest,
     initial_secrets,
     next_generation_secret,
     packet_keys,
@@ -135,3 +138,13 @@ def test_unknown_version_has_no_keys() -> None:
         initial_secrets(0x1A2A3A4A, DCID)
     with pytest.raises(UnsupportedVersionError):
         packet_keys(AES128, bytes(32), 0xFF00001D)
+
+
+@pytest.mark.parametrize("hash_name", ["sha256", "sha384", "sha512"])
+@pytest.mark.parametrize("key_length", [0, 16, 32, 48, 64, 65, 128, 129, 300])
+def test_hmac_digest_is_rfc2104_hmac(hash_name: str, key_length: int) -> None:
+    # The hashlib-based HMAC the key schedule uses gives hmac.digest's bytes for every
+    # key length: shorter than a block (padded), a whole block, longer (hashed first).
+    key = bytes((7 * i + key_length) & 0xFF for i in range(key_length))
+    for message in (b"", b"\x01", bytes(range(256)) * 3):
+        assert hmac_digest(hash_name, key, message) == hmac.digest(key, message, hash_name)

@@ -127,3 +127,23 @@ def test_hello_retry_request_transcript_uses_message_hash() -> None:
     t.replace_with_message_hash("sha256")
     digest = hashlib.sha256(CLIENT_HELLO).digest()
     assert t.digest("sha256") == hashlib.sha256(b"\xfe\x00\x00\x20" + digest).digest()
+
+
+def test_transcript_hashes_stay_right_as_messages_are_added() -> None:
+    # The running hashes are fed only what was added since the last digest; asked in
+    # any order, with two hash functions and with ``extra``, they equal a fresh hash
+    # of everything so far, and ``extra`` does not enter the transcript.
+    t = Transcript()
+    seen = b""
+    for n, message in enumerate((CLIENT_HELLO, b"\x02" * 90, b"", b"\x08" * 700, b"\x14" * 36)):
+        t.add(message)
+        seen += message
+        names = ("sha256", "sha384") if n % 2 else ("sha384", "sha256")
+        for name in names:
+            assert t.digest(name) == hashlib.new(name, seen).digest()
+            assert t.digest(name, b"tail") == hashlib.new(name, seen + b"tail").digest()
+    t.replace_with_message_hash("sha256")
+    restart = b"\xfe\x00\x00\x20" + hashlib.sha256(seen).digest()
+    assert t.digest("sha256") == hashlib.sha256(restart).digest()
+    t.add(b"more")
+    assert t.digest("sha384") == hashlib.sha384(restart + b"more").digest()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
+from typing import Any
 
 from tquic.crypto.keys import (
     CipherSuite,
     digest_size,
     hkdf_expand_label,
     hkdf_extract,
+    hmac_digest,
     suite_hash_name,
 )
 from tquic.crypto.tls.messages import HandshakeType
@@ -29,7 +30,7 @@ def finished_verify_data(hash_name: str, base_key: bytes, transcript_hash: bytes
     """RFC 9846 §4.4.4: HMAC(finished_key, Transcript-Hash(...))."""
     size = digest_size(hash_name)
     finished_key = hkdf_expand_label(hash_name, base_key, b"finished", b"", size)
-    return hmac.digest(finished_key, transcript_hash, hash_name)
+    return hmac_digest(hash_name, finished_key, transcript_hash)
 
 
 def resumption_psk(hash_name: str, resumption_secret: bytes, ticket_nonce: bytes) -> bytes:
@@ -43,10 +44,21 @@ def _empty_hash(hash_name: str) -> bytes:
     return hashlib.new(hash_name).digest()
 
 
+@functools.lru_cache(maxsize=4)
+def _no_psk_early(hash_name: str) -> tuple[bytes, bytes]:
+    """Without a PSK the Early Secret and the salt "derived" from it are constants of
+    the hash (RFC 9846 §7.1: HKDF-Extract(0, 0), then Derive-Secret(., "derived", "")):
+    computed once, not in every full handshake."""
+    zeros = bytes(digest_size(hash_name))
+    early = hkdf_extract(hash_name, zeros, zeros)
+    return early, derive_secret(hash_name, early, b"derived", _empty_hash(hash_name))
+
+
 class KeySchedule:
     """Early → Handshake → Main secret for one connection (RFC 9846 §7.1 diagram)."""
 
     __slots__ = (
+        "_handshake_salt",
         "early_secret",
         "handshake_secret",
         "hash_len",
@@ -59,9 +71,12 @@ class KeySchedule:
         self.suite = suite
         self.hash_name = suite_hash_name(suite)
         self.hash_len = digest_size(self.hash_name)
-        zeros = bytes(self.hash_len)
         # "If a given secret is not available, then the 0-value ... is used."
-        self.early_secret = hkdf_extract(self.hash_name, zeros, psk if psk is not None else zeros)
+        self._handshake_salt = b""  # Derive-Secret(early, "derived", ""), when first needed
+        if psk is None:
+            self.early_secret, self._handshake_salt = _no_psk_early(self.hash_name)
+        else:
+            self.early_secret = hkdf_extract(self.hash_name, bytes(self.hash_len), psk)
         self.handshake_secret = b""
         self.main_secret = b""
 
@@ -79,7 +94,8 @@ class KeySchedule:
         return self.derive(self.early_secret, b"c e traffic", client_hello_hash)
 
     def enter_handshake(self, shared_secret: bytes) -> None:
-        salt = self.derive(self.early_secret, b"derived", self._empty_hash())
+        salt = self._handshake_salt or self.derive(self.early_secret, b"derived",
+                                                   self._empty_hash())
         self.handshake_secret = hkdf_extract(self.hash_name, salt, shared_secret)
 
     def handshake_traffic_secrets(self, transcript_hash: bytes) -> tuple[bytes, bytes]:
@@ -113,24 +129,37 @@ class Transcript:
 
     The bytes are kept (a handshake is a few KiB) because the hash function
     is only known once the ServerHello names the suite, and a PSK binder is
-    computed before that with the PSK's hash.
+    computed before that with the PSK's hash.  Each hash in use is kept running
+    and fed only the bytes added since it was last asked for: a handshake asks for
+    the transcript hash five or six times, the whole transcript was hashed each time.
     """
 
-    __slots__ = ("_data",)
+    __slots__ = ("_data", "_running")
 
     def __init__(self) -> None:
         self._data = bytearray()
+        self._running: dict[str, tuple[Any, int]] = {}  # hash name: (hash, bytes fed)
 
     def add(self, message: bytes) -> None:
         self._data += message
 
     def digest(self, hash_name: str, extra: bytes = b"") -> bytes:
-        h = hashlib.new(hash_name, self._data)
+        data = self._data
+        entry = self._running.get(hash_name)
+        if entry is None:
+            h = hashlib.new(hash_name, data)
+        else:
+            h, fed = entry
+            if fed < len(data):
+                h.update(data[fed:])
+        self._running[hash_name] = (h, len(data))
         if extra:
+            h = h.copy()  # the running hash stays at the transcript itself
             h.update(extra)
-        return h.digest()
+        return bytes(h.digest())
 
     def replace_with_message_hash(self, hash_name: str) -> None:
         """After a HelloRetryRequest, ClientHello1 becomes message_hash (RFC 9846 §4.4.1)."""
         digest = hashlib.new(hash_name, self._data).digest()
         self._data = bytearray(bytes((HandshakeType.message_hash, 0, 0, len(digest))) + digest)
+        self._running = {}
