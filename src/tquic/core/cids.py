@@ -15,12 +15,12 @@ bounded.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tquic.crypto.keys import hmac_digest
 from tquic.wire.errors import QuicError, TransportErrorCode
 
 RESET_TOKEN_SIZE = 16
@@ -34,7 +34,7 @@ MAX_PENDING_RETIREMENTS_FACTOR = 4
 
 def stateless_reset_token(key: bytes, cid: bytes) -> bytes:
     """The reset token of ``cid`` (RFC 9000 §10.3.2: a keyed hash, stable across restarts)."""
-    return hmac.new(key, cid, hashlib.sha256).digest()[:RESET_TOKEN_SIZE]
+    return hmac_digest("sha256", key, cid)[:RESET_TOKEN_SIZE]
 
 
 @dataclass(slots=True)
