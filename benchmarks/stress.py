@@ -13,11 +13,19 @@ the flooder, the real clients.
   the flood, for comparison);
 - **idle**: ``--idle`` connections held by one server process: RSS per connection,
   and how many still answer a request (hq ``GET /1``) at the end;
-- **handshakes/s**: clients in another process open and close connections; the
-  figure per core is handshakes per second of server CPU time (user + system of
-  every server process), with ``--workers`` 1 and 2.
+- **handshakes/s**: clients in two other processes open, verify (a CA-signed
+  certificate for "localhost", checked by every client) and close connections.
+  The figure per core is handshakes divided by the server's own CPU seconds
+  (user + system from /proc/PID/stat of the server process and its workers,
+  read before and after each round): the clients' CPU and other jobs' are not
+  in it.  One server runs a warm-up round and then ``--rounds`` measured rounds;
+  the row gives each round's figure and their median, with the load average.
+  With one worker the server is pinned to CPU 0 and the clients to the other
+  CPUs, so they do not evict each other's caches on one core; ``--workers 2``
+  uses both CPUs, the clients share them.
 
     python benchmarks/stress.py [--quick] [--json] [--no-aioquic] [--idle N]
+    python benchmarks/stress.py --only handshakes [--rounds 3] [--handshakes 1000]
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,7 +88,8 @@ def cpu_seconds(pids: list[int]) -> float:
 class Server:
     """A server process; its RSS is sampled in the background (peak kept)."""
 
-    def __init__(self, impl: str, certs: Path, workers: int = 1) -> None:
+    def __init__(self, impl: str, certs: Path, workers: int = 1,
+                 cpus: set[int] | None = None) -> None:
         self.port = free_port()
         self.stats_dir = Path(tempfile.mkdtemp(prefix="stress-"))
         role = "server" if impl == "tquic" else "aioquic-server"
@@ -88,6 +98,8 @@ class Server:
              str(certs / "cert.pem"), "--key", str(certs / "key.pem"), "--workers", str(workers),
              "--stats-dir", str(self.stats_dir)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if cpus:
+            os.sched_setaffinity(self.proc.pid, cpus)  # before it forks any worker
         assert self.proc.stdout is not None
         listening = 0
         while listening < workers:
@@ -135,8 +147,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def server(impl: str, certs: Path, workers: int = 1) -> Iterator[Server]:
-    srv = Server(impl, certs, workers)
+def server(impl: str, certs: Path, workers: int = 1,
+           cpus: set[int] | None = None) -> Iterator[Server]:
+    srv = Server(impl, certs, workers, cpus)
     try:
         yield srv
     finally:
@@ -146,9 +159,13 @@ def server(impl: str, certs: Path, workers: int = 1) -> Iterator[Server]:
         srv.traceback = "Traceback" in stderr  # type: ignore[attr-defined]
 
 
-def role(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, ROLES, *args], stdin=subprocess.PIPE,
+def role(*args: str, cpus: set[int] | None = None) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, ROLES, *args], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if cpus:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(proc.pid, cpus)
+    return proc
 
 
 def events(proc: subprocess.Popen[str], timeout: float) -> dict[str, dict[str, Any]]:
@@ -196,7 +213,7 @@ def initial_flood(impl: str, certs: Path, args: argparse.Namespace,
                        "--concurrency", "50", "--timeout", str(args.client_timeout))
         crowd = events(clients, args.flood_seconds + 120).get("connected", {})
         flooded = events(flood, args.flood_seconds + 60).get("done", {})
-        stats = srv.stats()
+    stats = srv.stats()  # written by the server as it exits
     ok = crowd.get("ok", 0)
     name = "initial flood + 200 clients" + (f", {workers} workers" if workers > 1 else "")
     return {"row": name, "server": impl,
@@ -222,7 +239,7 @@ def garbage_flood(impl: str, certs: Path, args: argparse.Namespace) -> dict[str,
                           "--bulk", str(args.bulk), "--timeout", "20")
             got = events(client, 180)
             sent = events(flood, args.flood_seconds + 60).get("done", {}) if flood else {}
-            stats = srv.stats()
+        stats = srv.stats()  # written by the server as it exits
         bulk = got.get("bulk", {})
         bulk.setdefault("connected", got.get("connected", {}).get("ok", 0))
         results[flooded] = {"bulk": bulk, "sent": sent, "stats": stats,
@@ -262,20 +279,46 @@ def idle(impl: str, certs: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 def handshake_rate(impl: str, certs: Path, args: argparse.Namespace,
                    workers: int) -> dict[str, Any]:
-    with server(impl, certs, workers) as srv:
+    cpus = sorted(os.sched_getaffinity(0))
+    pinned = args.pin and workers == 1 and len(cpus) >= 2
+    server_cpus = {cpus[0]} if pinned else None
+    client_cpus = set(cpus[1:]) if pinned else None
+    ca = str(certs / "ca.pem")
+
+    def one_round(srv: Server, count: int) -> tuple[int, int, float, float]:
+        """(handshakes, failed, wall seconds, server CPU seconds) of one round."""
         cpu0 = srv.cpu()
         t0 = time.monotonic()
-        crowds = [role("clients", "--port", str(srv.port), "--count", str(args.handshakes),
-                       "--concurrency", "32", "--timeout", "30") for _ in range(2)]
+        crowds = [role("clients", "--port", str(srv.port), "--count", str(count),
+                       "--concurrency", "32", "--timeout", "30", "--ca", ca, cpus=client_cpus)
+                  for _ in range(args.client_procs)]
         done = [events(c, 300).get("connected", {}) for c in crowds]
         wall = time.monotonic() - t0
         cpu = srv.cpu() - cpu0
-    ok = sum(d.get("ok", 0) for d in done)
+        return (sum(d.get("ok", 0) for d in done), sum(d.get("failed", 0) for d in done),
+                wall, cpu)
+
+    rounds: list[tuple[int, int, float, float]] = []
+    load = [os.getloadavg()[0]]
+    with server(impl, certs, workers, server_cpus) as srv:
+        one_round(srv, max(50, args.handshakes // 10))  # warm-up: imports, caches, allocator
+        for _ in range(args.rounds):
+            rounds.append(one_round(srv, args.handshakes))
+        load.append(os.getloadavg()[0])
+    stats = srv.stats()
+    ok = sum(r[0] for r in rounds)
+    per_core = [round(r[0] / r[3], 1) if r[3] else 0.0 for r in rounds]
+    ms_per_hs = [round(1000 * r[3] / r[0], 3) if r[0] else 0.0 for r in rounds]
     return {"row": f"handshakes/s, {workers} worker{'s' if workers > 1 else ''}",
             "server": impl, "handshakes": ok,
-            "failed": sum(d.get("failed", 0) for d in done),
-            "per_s": round(ok / wall, 1), "server_cpu_s": round(cpu, 2),
-            "per_core_s": round(ok / cpu, 1) if cpu else None,
+            "failed": sum(r[1] for r in rounds),
+            "per_core_s": statistics.median(per_core) if per_core else None,
+            "rounds_per_core_s": per_core,
+            "server_cpu_ms_per_hs": statistics.median(ms_per_hs) if ms_per_hs else None,
+            "per_s": round(ok / sum(r[2] for r in rounds), 1) if rounds else None,
+            "server_cpu_s": round(sum(r[3] for r in rounds), 2),
+            "retries": stats.get("retries_sent"),
+            "pinned": pinned, "load_avg": [round(x, 2) for x in load],
             "traceback": srv.traceback}  # type: ignore[attr-defined]
 
 
@@ -294,6 +337,14 @@ def main() -> int:
     parser.add_argument("--idle", type=int, default=None, help="idle connections (10000)")
     parser.add_argument("--only", default="", help="comma-separated: initial,garbage,idle,"
                                                    "handshakes")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measured rounds of the handshake rows (after a warm-up)")
+    parser.add_argument("--client-procs", type=int, default=2,
+                        help="client processes of the handshake rows")
+    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
+                        help="one-worker handshake rows: server on CPU 0, clients on the rest")
+    parser.add_argument("--handshakes", type=int, default=None,
+                        help="handshakes per client process per round (1000; --quick 300)")
     args = parser.parse_args()
     args.flood_seconds = 8.0 if args.quick else 20.0
     args.real = 200
@@ -301,15 +352,23 @@ def main() -> int:
     args.sources = 512
     args.bulk = (20 if args.quick else 50) << 20
     args.idle = args.idle or (2000 if args.quick else 10000)
-    args.handshakes = 300 if args.quick else 1000
+    args.handshakes = args.handshakes or (300 if args.quick else 1000)
     only = set(filter(None, args.only.split(",")))
     impls = ["tquic"] if args.no_aioquic else ["tquic", "aioquic"]
     certs = Path(tempfile.mkdtemp(prefix="stress-certs-"))
-    from tquic.crypto.tls.certs import generate_self_signed
+    from tquic.crypto.tls.certs import (
+        certificate_to_pem,
+        generate_ca,
+        issue_certificate,
+        private_key_to_pem,
+    )
 
-    cert, key = generate_self_signed()
-    (certs / "cert.pem").write_bytes(cert)
-    (certs / "key.pem").write_bytes(key)
+    # A CA and a P-256 leaf for localhost: the handshake-rate clients verify the chain.
+    ca_cert, ca_key = generate_ca()
+    leaf, key = issue_certificate(ca_cert, ca_key)
+    (certs / "ca.pem").write_bytes(certificate_to_pem(ca_cert))
+    (certs / "cert.pem").write_bytes(certificate_to_pem(leaf))
+    (certs / "key.pem").write_bytes(private_key_to_pem(key))
     rows: list[dict[str, Any]] = []
 
     def run(name: str, fn: Any, *extra: Any) -> None:
