@@ -15,6 +15,7 @@ from engine_certs import server_config
 from engine_fake_tls import fake_tls_factory
 
 from tquic.core.config import QuicConfiguration
+from tquic.core.events import DatagramReceived
 from tquic.core.packet_builder import PacketBuilder
 from tquic.core.packet_draft import PacketDraft
 from tquic.core.records import AckRecord, StreamRecord
@@ -26,9 +27,10 @@ Sent = tuple[int, int, int, int, tuple[Any, ...]]
 
 
 def _transfer(monkeypatch: pytest.MonkeyPatch, scheduler: str, paths: int,
-              trains: bool) -> tuple[list[Sent], bytes, int]:
+              trains: bool, datagrams: int = 0) -> tuple[list[Sent], bytes, int]:
     """(every packet the client sent during the transfer, the bytes the server got,
-    how many packets a stream train built)."""
+    how many packets a train built); ``datagrams`` DATAGRAMs of 700 bytes are queued
+    with the stream data (a train fills each packet with DATAGRAMs first)."""
     sent: list[Sent] = []
     clients: list[Any] = []
     train_packets = [0]
@@ -58,10 +60,11 @@ def _transfer(monkeypatch: pytest.MonkeyPatch, scheduler: str, paths: int,
     addrs = [("10.0.0.1", 5000), ("10.0.1.1", 5000), ("10.0.2.1", 5000)]
     links = {addrs[0]: Link(delay=0.01, rate=4_000_000), addrs[1]: Link(delay=0.02, rate=4_000_000),
              addrs[2]: Link(delay=0.015, rate=4_000_000)}
+    frames = {"max_datagram_frame_size": 65535} if datagrams else {}
     pair = EnginePair.connected(
         QuicConfiguration(is_client=True, alpn_protocols=("hq",), verify_peer=False,
-                          max_path_id=4, scheduler=scheduler),
-        server_config(max_path_id=4), tls_factory=fake_tls_factory, links=links,
+                          max_path_id=4, scheduler=scheduler, **frames),
+        server_config(max_path_id=4, **frames), tls_factory=fake_tls_factory, links=links,
         client_addr=addrs[0])
     client = pair.client
     clients.append(client)
@@ -73,9 +76,15 @@ def _transfer(monkeypatch: pytest.MonkeyPatch, scheduler: str, paths: int,
     sent.clear()
     train_packets[0] = 0
     data = bytes(i % 253 for i in range(400_000))
+    for i in range(datagrams):
+        client.send_datagram(bytes((i % 256,)) * 700)
     sid = client.open_stream()
     client.send_stream_data(sid, data, end_stream=True)
     pair.run_until(lambda: pair.received(sid)[1], timeout=10, what="the transfer")
+    pair.collect()
+    got = [e.data for e in pair.server_events if isinstance(e, DatagramReceived)]
+    # Every one arrives (no loss on these links), in send order per path only.
+    assert sorted(got) == sorted(bytes((i % 256,)) * 700 for i in range(datagrams))
     monkeypatch.undo()
     return sent, pair.received(sid)[0], train_packets[0]
 
@@ -88,5 +97,20 @@ def test_stream_trains_under_multipath_send_the_packets_of_the_general_builder(
     assert none == 0
     assert trained > len(with_trains) // 2  # the fast path really carried the bulk
     assert {p for p, *_ in with_trains} == set(range(paths))  # every path carried data
+    assert with_trains == general
+    assert got_trains == got_general == bytes(i % 253 for i in range(400_000))
+
+
+@pytest.mark.parametrize(("paths", "datagrams"), [(1, 200), (2, 150)])
+def test_trains_with_datagrams_send_the_packets_of_the_general_builder(
+        monkeypatch: pytest.MonkeyPatch, paths: int, datagrams: int) -> None:
+    """DATAGRAMs queued with stream data: a train fills each packet with them first,
+    then STREAM data, as the general builder does."""
+    with_trains, got_trains, trained = _transfer(monkeypatch, "minrtt", paths, trains=True,
+                                                 datagrams=datagrams)
+    general, got_general, none = _transfer(monkeypatch, "minrtt", paths, trains=False,
+                                           datagrams=datagrams)
+    assert none == 0
+    assert trained > len(with_trains) // 2
     assert with_trains == general
     assert got_trains == got_general == bytes(i % 253 for i in range(400_000))

@@ -408,7 +408,7 @@ class PacketBuilder:
             if c._crypto.send_streams[Epoch.ONE_RTT].has_data_to_send():
                 used += self._add_crypto(draft, Epoch.ONE_RTT, room - used)
         if c._datagrams:
-            used += self._add_datagrams(draft, room - used)
+            used += self.add_datagrams(draft, room - used)
         if c._streams.send_queue:
             used += self.add_streams(draft, room - used)
         return used
@@ -459,7 +459,7 @@ class PacketBuilder:
         return used
 
 
-    def _add_datagrams(self, draft: PacketDraft, room: int) -> int:
+    def add_datagrams(self, draft: PacketDraft, room: int) -> int:
         """DATAGRAM frames for a packet on ``draft.path``: those preferring it, those
         without a preference, then those whose preferred path cannot send (their
         ``orphans``, core/datagram_queue.py), each queue in order."""

@@ -8,11 +8,12 @@ to another address (RFC 9000 §8.2.2), the preferred-address probe (§9.6), what
 one path owes under multipath (path validation, PTO probes, ACKs) and the PMTU
 probe (RFC 8899 §4.4).
 
-Stream trains: once nothing but STREAM data is pending on a path (no ACK owed,
-no control, CRYPTO, DATAGRAM or path frame, no PTO probe, no Initial/Handshake
-keys, no qlog), its packets are built by a short loop that takes the per-packet
-decisions once -- the same packets the general builder builds
-(tests/core/test_batched_paths.py and tests/core/test_send_loop.py check it),
+Trains: once nothing but DATAGRAM and STREAM data is pending on a path (no ACK
+owed, no control, CRYPTO or path frame, no PTO probe, no Initial/Handshake keys,
+no qlog), its packets are built by a short loop that takes the per-packet
+decisions once and fills each packet as the general builder does (DATAGRAMs,
+then STREAM data) -- the same packets (tests/core/test_batched_paths.py and
+tests/core/test_send_loop.py check it),
 gated by the congestion window and the pacer as every ack-eliciting packet is
 (RFC 9002 §7, §7.7), with the packet-number length of RFC 9000 §17.1 and the
 short header of §17.3.1.  With one path the train runs until the window, the
@@ -240,20 +241,20 @@ class SendLoop:
     # -- stream trains ------------------------------------------------------------------
 
     def _train_ready(self, path: Path) -> bool:
-        """Whether the next packet on ``path`` can only carry STREAM frames: what the
-        general builder would otherwise find (nothing in the Initial/Handshake spaces,
-        no ACK or PATH_ACK owed, no path, control, CRYPTO or DATAGRAM frame, no copy,
-        no probe, a validated path) holds until something is received, so most of it
-        is checked once per call instead of once per packet."""
+        """Whether the next packet on ``path`` can only carry DATAGRAM and STREAM frames:
+        what the general builder would otherwise find (nothing in the Initial/Handshake
+        spaces, no ACK or PATH_ACK owed, no path, control or CRYPTO frame, no copy, no
+        probe, a validated path) holds until something is received, so most of it is
+        checked once per call instead of once per packet."""
         c = self._c
-        if not c._streams.send_queue or c._control.records or path.copies:
+        if not (c._streams.send_queue or c._datagrams) or c._control.records or path.copies:
             return False
         if path.path_id in self._train_ok:
             return True
         space = path.space
         ready = bool(
             c._handshake_confirmed and c._state == ConnState.CONNECTED and c._qlog is None
-            and not c._control.handshake_done and not c._datagrams
+            and not c._control.handshake_done
             and Epoch.INITIAL not in c._crypto.send_keys and Epoch.HANDSHAKE not in c._crypto.send_keys
             and space.probe_packets == 0 and not path.responses
             and not path.challenge_pending and path.validated
@@ -274,9 +275,9 @@ class SendLoop:
     def _send_train(self, path: Path, now: float, out: Datagrams, stop: int,
                     reselect: Callable[[Path], list[Path]] | None
                     ) -> tuple[int, list[Path] | None]:
-        """Packets of STREAM frames only on ``path`` until ``stop`` datagrams are out or
-        the window, the pacer or the streams stop it (_train_ready said nothing else
-        is pending): the packets the general builder would build.  With ``reselect``
+        """Packets of DATAGRAM and STREAM frames only on ``path`` until ``stop`` datagrams
+        are out or the window, the pacer or the data stop it (_train_ready said nothing
+        else is pending): the packets the general builder would build.  With ``reselect``
         (multipath) the scheduler is asked after each packet and the train goes on
         only while it picks this path alone; its other answer is returned to be used
         as it is.  Returns (packets sent, that answer or None)."""
@@ -295,7 +296,8 @@ class SendLoop:
         sent = 0
         chosen: list[Path] | None = None  # the scheduler's answer after the last packet
         control = c._control
-        while len(out) < stop and streams.send_queue and not control.records:
+        datagrams = c._datagrams
+        while len(out) < stop and (streams.send_queue or datagrams) and not control.records:
             if recovery.bytes_in_flight + limit > recovery.controller.congestion_window:
                 break  # recovery.can_send(limit), inlined: the window is full (RFC 9002 §7)
             when = recovery.next_send_time(now, limit)
@@ -311,10 +313,15 @@ class SendLoop:
                 pn_len = 4
             header_len = 1 + len(dcid) + pn_len
             draft = PacketDraft(Epoch.ONE_RTT, space, path, dcid, pn, pn_len, header_len)
-            builder.add_streams(draft, limit - header_len - TAG)
+            # What PacketBuilder._add_app_payload fills a packet with when nothing else
+            # is pending, in its order: DATAGRAMs, then STREAM data.
+            room = limit - header_len - TAG
+            if datagrams:
+                room -= builder.add_datagrams(draft, room)
+            builder.add_streams(draft, room)
             if not draft.parts:
                 break
-            if not streams.send_queue and not c._datagrams:
+            if not streams.send_queue and not datagrams:
                 recovery.on_app_limited()
             space.next_pn = pn + 1
             out.append((builder.seal([draft], path, now), network_path))
