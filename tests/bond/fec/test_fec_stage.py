@@ -242,3 +242,26 @@ def test_when_the_tunnel_mtu_grows_larger_packets_of_a_class_are_protected() -> 
 
     first_context, too_big = asyncio.run(run())
     assert first_context == FEC and too_big == 1
+
+
+def test_a_rebuilt_packet_leaves_the_reorder_buffer_at_once_with_those_behind_it() -> None:
+    # the first packet of the second block is lost: the reorder buffer holds the
+    # block's others for it (bound 50 ms); the repair rebuilds it, and all go up at
+    # that moment, in order -- not when the bound runs out
+    tx, rx = _Side(FecConfig(mode="rs", block=4, repairs=1)), _Side(FecConfig(enabled=False))
+    packets = [udp4(3478, bytes([0, i]) * 100) for i in range(8)]
+    for i, p in enumerate(packets):
+        tx.pipeline.send_packet(p, i * 0.001)
+        tx.stage.poll(i * 0.001 + 0.0025)
+    tx.stage.poll(1.0)
+    first, second = tx.wire[:5], tx.wire[5:]  # 4 sources + 1 repair each
+    assert len(first) == len(second) == 5
+    for d in first:
+        rx.pipeline.receive_datagram(d, 0.004)
+    assert rx.delivered == packets[:4]
+    for d in second[1:4]:
+        rx.pipeline.receive_datagram(d, 0.008)
+    assert rx.delivered == packets[:4]  # held behind the lost packet 4
+    rx.pipeline.receive_datagram(second[4], 0.010)  # its block's repair
+    assert rx.delivered == packets  # no expire(): released by the rebuild itself
+    assert rx.pipeline.reorder.stats().lost == 0
