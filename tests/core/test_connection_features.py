@@ -6,7 +6,7 @@ from engine_fake_tls import fake_tls_factory
 from engine_pairs import CLIENT_PATH, SERVER_PATH, handshake_pair, make_pair, terminated
 
 from tquic.core.config import QuicConfiguration
-from tquic.core.events import DatagramReceived, PathMigrated, PathValidated, StreamDataReceived
+from tquic.core.events import DatagramReceived, PathMigrated, PathValidated
 from tquic.paths.network_path import NetworkPath
 from tquic.testing.engines import CLIENT_ADDR, EnginePair, Link
 from tquic.wire.version import QUIC_V2
@@ -16,13 +16,8 @@ def _echo(loop: EnginePair, data: bytes) -> None:
     """``data`` crosses on a new client stream within 10 s (EngineTimeout if not)."""
     sid = loop.client.open_stream()
     loop.client.send_stream_data(sid, data, end_stream=True)
-
-    def arrived() -> bool:
-        got = b"".join(e.data for e in loop.server_events
-                       if isinstance(e, StreamDataReceived) and e.stream_id == sid)
-        return got == data and any(isinstance(e, StreamDataReceived) and e.stream_id == sid
-                                   and e.end_stream for e in loop.server_events)
-    loop.run_until(arrived, timeout=10, what=f"stream {sid}'s {len(data)} bytes")
+    loop.run_until(lambda: loop.received(sid) == (data, True), timeout=10,
+                   what=f"stream {sid}'s {len(data)} bytes")
     loop.advance(0.1)  # let the ACKs arrive
 
 

@@ -107,6 +107,10 @@ class EnginePair:
         self.now = 0.0
         self.client_events: list[Event] = []
         self.server_events: list[Event] = []
+        # What the server received per stream, kept as it arrives: ``received`` is
+        # called after every step by many tests' conditions.
+        self._stream_data: dict[int, bytearray] = {}
+        self._stream_ended: set[int] = set()
         self._in_flight: list[_InFlight] = []
         self._seq = 0
         self._steps_at_now = 0  # steps in a row that did not move time
@@ -197,11 +201,7 @@ class EnginePair:
         """Stream data the server received on ``stream_id`` so far, and whether its
         end (FIN) arrived."""
         self.collect()
-        data = [e for e in self.server_events
-                if isinstance(e, StreamDataReceived) and e.stream_id == stream_id]
-        return b"".join(e.data for e in data), any(e.end_stream for e in data)
-
-    # -- the wire -----------------------------------------------------------------------
+        return bytes(self._stream_data.get(stream_id, b"")), stream_id in self._stream_ended
 
     def collect(self) -> None:
         """Move the engines' pending events to ``client_events`` / ``server_events``
@@ -209,6 +209,11 @@ class EnginePair:
         for conn, sink in ((self.client, self.client_events), (self.server, self.server_events)):
             while (event := conn.next_event()) is not None:
                 sink.append(event)
+                if conn is self.server and isinstance(event, StreamDataReceived):
+                    data = self._stream_data.setdefault(event.stream_id, bytearray())
+                    data += event.data
+                    if event.end_stream:
+                        self._stream_ended.add(event.stream_id)
 
     def _send(self) -> None:
         self._sim.run(until=self.now)  # a pipe takes what is offered at its clock's time
