@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -120,6 +121,7 @@ def run(workers: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]
         cpu0 = {w: cpu_seconds(p) for w, p in pids.items()}
         parent0 = cpu_seconds(server.pid)
         clients0 = sum(cpu_seconds(p) for p in client_pids)
+        load = os.getloadavg()[0]
         start = time.monotonic()
         runs = [subprocess.Popen(lab.argv(lab.site_ns, [
             "iperf3", "-c", _target(i), "-R", "-t", f"{args.seconds:g}", "-J"]),
@@ -140,7 +142,7 @@ def run(workers: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]
                 rates.append(float("nan"))
         server.terminate()
         server.wait(timeout=30)
-    return {"workers": workers, "clients": args.clients, "placement": placed,
+    return {"workers": workers, "clients": args.clients, "placement": placed, "load": load,
             "mbit": rates, "total_mbit": sum(r for r in rates if r == r),
             "cpu_per_worker": cpu, "parent_cpu": parent, "clients_cpu": clients_cpu}
 
@@ -166,14 +168,15 @@ def main(argv: list[str] | None = None) -> int:
         for workers in args.workers:
             results.append(run(workers, args, Path(tmp) / f"w{workers}"))
     print("| workers | sites per worker | aggregate Mbit/s (per site) | server CPU, cores "
-          "(per worker; parent) | clients' CPU, cores |")
-    print("| --- | --- | --- | --- | --- |")
+          "(per worker; parent) | clients' CPU, cores | load average |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for r in results:
         per_site = ", ".join(f"{m:.0f}" for m in r["mbit"])
         per_worker = " + ".join(f"{c:.2f}" for _, c in sorted(r["cpu_per_worker"].items()))
         sites = "/".join(str(r["placement"].get(w, 0)) for w in range(r["workers"]))
         print(f"| {r['workers']} | {sites} | {r['total_mbit']:.1f} ({per_site}) | "
-              f"{per_worker}; {r['parent_cpu']:.3f} | {r['clients_cpu']:.2f} |")
+              f"{per_worker}; {r['parent_cpu']:.3f} | {r['clients_cpu']:.2f} | "
+              f"{r['load']:.1f} |")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

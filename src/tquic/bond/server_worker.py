@@ -109,7 +109,10 @@ class PeerTable:
         self._index = spec.index
         self._owners: dict[bytes, str] = {}
         self._networks: list[tuple[IPNetwork, str]] = []
-        self._pool = spec.config.pool
+        # (address length, mask, network) per pool network: a packet to the internet
+        # (most of them) is checked with integer operations, not ipaddress objects.
+        self._pool = [(n.max_prefixlen // 8, int(n.netmask), int(n.network_address))
+                      for n in spec.config.pool]
         # Every worker's TUN address is the host's own: the kernel answers those.
         self._gateways = {g.network_address.packed for s in pool_slices(
             spec.config.pool, spec.count) for g in s.gateways}
@@ -136,14 +139,21 @@ class PeerTable:
         self._owners, self._networks = owners, networks
 
     def owner(self, address: bytes) -> str | None:
+        """Called for every packet a client sends that no client of ours owns."""
         name = self._owners.get(address)
         if name is not None or address in self._gateways:
             return name
-        ip = ipaddress.ip_address(address)
-        for net, owner in self._networks:
-            if ip in net:
-                return owner
-        return "" if any(ip in net for net in self._pool) else None
+        if self._networks:
+            ip = ipaddress.ip_address(address)
+            for net, owner in self._networks:
+                if ip in net:
+                    return owner
+        value = int.from_bytes(address, "big")
+        size = len(address)
+        for length, mask, network in self._pool:
+            if size == length and value & mask == network:
+                return ""
+        return None
 
 
 async def _run(udp_fd: int, channel_fd: int) -> int:
