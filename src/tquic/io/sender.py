@@ -2,8 +2,11 @@
 
 A connection's ``flush`` hands over the datagrams its engine built, each with
 its :class:`~tquic.paths.network_path.NetworkPath`.  :class:`DatagramSender`
-sends each run of datagrams for one path in as few syscalls as the socket
-allows (GSO, ``tquic.io.udp``), from the socket bound to the path's local
+sends the datagrams of each path, in their order, in as few syscalls as the
+socket allows (GSO, ``tquic.io.udp``): a multipath scheduler interleaves paths
+packet by packet, and a GSO train needs one peer, so the datagrams are grouped
+by path first (the paths are different links: their relative order within
+one flush carries no meaning).  Each leaves from the socket bound to the path's local
 address, or from a wildcard server socket with that address as the source
 (IP_PKTINFO: RFC 9000 §9, the server answers from the address it was sent to).
 
@@ -66,11 +69,11 @@ class DatagramSender:
 
     def send_datagrams(self, datagrams: list[tuple[bytes, NetworkPath]],
                        ecn: Callable[[NetworkPath], int] | None = None) -> None:
-        """Send the engine's datagrams, one GSO batch per run of the same path.
+        """Send the engine's datagrams, one GSO batch per path (module docstring).
 
         ``ecn`` gives the ECN codepoint of a path's datagrams (the engine's
-        ``ecn_codepoint``, RFC 9000 §13.4.2); a GSO batch shares one cmsg, and a
-        run of one path shares one codepoint.
+        ``ecn_codepoint``, RFC 9000 §13.4.2); a GSO batch shares one cmsg, and the
+        datagrams of one path share one codepoint.
         """
         if self.closed:
             return
@@ -83,13 +86,7 @@ class DatagramSender:
                       ecn(path) if ecn is not None else 0,
                       None if sock is not None else path.local[0])
             return
-        start = 0
-        while start < total:
-            path = datagrams[start][1]
-            end = start + 1
-            while end < total and (datagrams[end][1] is path or datagrams[end][1] == path):
-                end += 1
-            batch = [d for d, _ in datagrams[start:end]]
+        for path, batch in _by_path(datagrams):
             local = path.local
             sock = by_local.get(local)
             # Not a socket's own address: a wildcard socket's, learnt from IP_PKTINFO;
@@ -97,7 +94,6 @@ class DatagramSender:
             source = None if sock is not None else local[0]
             self.send(sock or self._default, batch, path.remote,
                       ecn(path) if ecn is not None else 0, source)
-            start = end
 
     def send(self, sock: UdpSocket, batch: list[bytes], remote: Address, ecn: int = 0,
              source: str | None = None) -> None:
@@ -137,3 +133,23 @@ class DatagramSender:
             queue.popleft()
         self._pending.pop(sock, None)
         self._loop.remove_writer(sock.fileno())
+
+
+def _by_path(datagrams: list[tuple[bytes, NetworkPath]]) -> list[tuple[NetworkPath, list[bytes]]]:
+    """The datagrams of each path in their order, paths in order of first appearance
+    (a connection has a few paths: a list scan, identity first, beats hashing)."""
+    groups: list[tuple[NetworkPath, list[bytes]]] = []
+    current: NetworkPath | None = None
+    batch: list[bytes] = []
+    for data, path in datagrams:
+        if path is not current:
+            for known, known_batch in groups:
+                if known is path or known == path:
+                    batch = known_batch
+                    break
+            else:
+                batch = []
+                groups.append((path, batch))
+            current = path
+        batch.append(data)
+    return groups
