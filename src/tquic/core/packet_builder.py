@@ -53,6 +53,9 @@ _PN_MASK = (0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF)
 # A STREAM frame with the OFF and LEN bits (RFC 9000 §19.8) whose stream ID takes one
 # varint byte, offset four and length two (§16): the usual frame of a bulk transfer.
 _STREAM_HEAD_1_4_2 = struct.Struct("!BBIH").pack
+# DATAGRAM type 0x31 (RFC 9221 §4) with a one- or two-byte Length.
+_DATAGRAM_HEAD_1 = struct.Struct("!BB").pack
+_DATAGRAM_HEAD_2 = struct.Struct("!BH").pack
 _EPOCH_PACKET_TYPE: dict[int, PacketType] = {Epoch.INITIAL: PacketType.INITIAL, Epoch.HANDSHAKE: PacketType.HANDSHAKE,
                       Epoch.ZERO_RTT: PacketType.ZERO_RTT}
 
@@ -467,13 +470,18 @@ class PacketBuilder:
         datagrams = c._datagrams
         path_id = draft.path.path_id
         used = 0
+        parts = draft.parts
+        records = draft.records
         orphans = self._datagram_orphans(path_id) if datagrams.has_preferences else ()
         for queue in datagrams.queues_for(path_id, orphans):
             while queue:
                 data = queue[0]
-                frame_len = 1 + varint_size(len(data)) + len(data)
+                n = len(data)
+                # Type 0x31 (with Length, RFC 9221 §4) and the Length varint: one or two
+                # bytes for the usual sizes (RFC 9000 §16).
+                frame_len = n + (2 if n < 0x40 else 3 if n < 0x4000 else 1 + varint_size(n))
                 if frame_len > room - used:
-                    if len(data) > c.max_datagram_payload():
+                    if n > c.max_datagram_payload():
                         # Queued before a path with a smaller MTU joined: it can go on no
                         # packet of every path any more; drop it (RFC 9221 §5: unreliable).
                         queue.popleft()
@@ -481,8 +489,17 @@ class PacketBuilder:
                         continue
                     break
                 queue.popleft()
-                draft.add(b"\x31" + encode_varint(len(data)) + data, NOOP)
+                # Header and payload as two parts (seal joins them once): the payload
+                # is not copied here.
+                parts.append(_DATAGRAM_HEAD_1(0x31, n) if n < 0x40
+                             else _DATAGRAM_HEAD_2(0x31, n | 0x4000) if n < 0x4000
+                             else b"\x31" + encode_varint(n))
+                parts.append(data)
+                records.append(NOOP)
                 used += frame_len
+        if used:
+            draft.payload_len += used
+            draft.ack_eliciting = True
         datagrams.tidy()
         return used
 

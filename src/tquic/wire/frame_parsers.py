@@ -139,6 +139,7 @@ _set_stream_id, _set_stream_offset, _set_stream_data, _set_stream_fin = (
     _slot_setter(StreamFrame, name) for name in ("stream_id", "offset", "data", "fin"))
 _set_crypto_offset, _set_crypto_data = (
     _slot_setter(CryptoFrame, name) for name in ("offset", "data"))
+_set_datagram_data = _slot_setter(DatagramFrame, "data")
 _set_ack_ranges, _set_ack_delay, _set_ack_ecn = (
     _slot_setter(AckFrame, name) for name in ("ranges", "ack_delay", "ecn"))
 
@@ -202,12 +203,28 @@ def _parse_crypto(data: bytes, pos: int, frame_type: int) -> tuple[Frame, int]:
 
 
 def _parse_datagram(data: bytes, pos: int, frame_type: int) -> tuple[Frame, int]:
-    # RFC 9221 §4: type 0x31 has a Length, 0x30 runs to the end of the packet.
+    # RFC 9221 §4: type 0x31 has a Length, 0x30 runs to the end of the packet.  One per
+    # DATAGRAM received: one- and two-byte Lengths are read inline (RFC 9000 §16).
     if frame_type & 1:
-        length, pos = _varint(data, pos)
-        payload, pos = _bytes(data, pos, length)
-        return DatagramFrame(payload), pos
-    return DatagramFrame(data[pos:]), len(data)
+        first = data[pos]
+        if first < 0x40:
+            length = first
+            pos += 1
+        elif first < 0x80:
+            length = ((first & 0x3F) << 8) | data[pos + 1]
+            pos += 2
+        else:
+            length, pos = _varint(data, pos)
+        end = pos + length
+        if end > len(data):
+            raise IndexError(f"need {length} bytes, {len(data) - pos} left")
+        payload = data[pos:end]
+    else:
+        payload = data[pos:]
+        end = len(data)
+    frame = _new_object(DatagramFrame)
+    _set_datagram_data(frame, payload)
+    return frame, end
 
 
 def _parse_ack_body(data: bytes, pos: int,
