@@ -8,7 +8,8 @@ from collections import Counter
 from typing import Any
 
 from engine_certs import server_config
-from engine_pairs import handshake_pair
+from engine_fake_tls import fake_tls_factory
+from engine_pairs import handshake_pair, make_pair
 
 from tquic.core.config import QuicConfiguration
 from tquic.core.events import StreamDataReceived
@@ -126,6 +127,36 @@ def test_close_is_logged_by_both_ends_with_initiator_and_code() -> None:
     assert mine["trigger"] == "application" and mine["reason"] == "bye"
     assert theirs["initiator"] == "remote" and theirs["error_code"] == 7
     assert _named(clog, "quic:connection_state_updated") == [{"new": "handshake_complete"}]
+
+
+def _close_frames(log: QuicLogger, name: str) -> list[tuple[str, dict[str, Any]]]:
+    return [(e["header"]["packet_type"], f) for e in _named(log, name)
+            for f in e["frames"] if f["frame_type"] == "connection_close"]
+
+
+def test_the_packet_carrying_connection_close_lists_it_with_code_and_reason() -> None:
+    loop, clog, slog = _pair()
+    loop.client.close(error_code=7, reason="bye")
+    loop.run_until(lambda: bool(_named(slog, "quic:connection_closed")), timeout=5)
+    want = {"frame_type": "connection_close", "error_space": "application",
+            "error_code": 7, "reason": "bye"}
+    sent = _close_frames(clog, "quic:packet_sent")
+    assert sent and all(ptype == "1RTT" and frame == want for ptype, frame in sent)
+    assert ("1RTT", want) in _close_frames(slog, "quic:packet_received")
+
+
+def test_a_close_during_the_handshake_is_logged_as_the_transport_close_sent() -> None:
+    """RFC 9000 §10.2.3: an application close in an Initial or Handshake packet goes
+    as a transport CONNECTION_CLOSE with APPLICATION_ERROR (0x0c), no reason."""
+    client_log = QuicLogger(vantage="client")
+    loop = make_pair(QuicConfiguration(is_client=True, alpn_protocols=("hq",),
+                                       verify_peer=False, quic_logger=client_log),
+                     tls_factory=fake_tls_factory)
+    loop.client.close(error_code=7, reason="bye")
+    loop.run_until(lambda: loop.client.is_closed, timeout=5)
+    sent = _close_frames(client_log, "quic:packet_sent")
+    assert ("initial", {"frame_type": "connection_close", "error_space": "transport",
+                        "error_code": 0x0C, "reason": "", "trigger_frame_type": 0}) in sent
 
 
 def test_without_a_logger_the_engine_keeps_no_qlog_state() -> None:

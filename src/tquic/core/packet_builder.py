@@ -192,8 +192,9 @@ class PacketBuilder:
             recovery.on_packet_sent(sent, now)
             if c._qlog is not None:
                 c._qlog.packet_sent(now, epoch, d.pn, size, d.path.path_id, d.records, pad,
-                                       c._crypto.one_rtt.send_phase
-                                       if epoch == Epoch.ONE_RTT and c._crypto.one_rtt else None)
+                                    c._crypto.one_rtt.send_phase
+                                    if epoch == Epoch.ONE_RTT and c._crypto.one_rtt else None,
+                                    d.close)
             if d.ack_eliciting and epoch == Epoch.ONE_RTT and c._paths.hooks.tracks_packets:
                 c._paths.hooks.on_packet_sent(path, sent, now)
             if d.ack_eliciting:
@@ -237,8 +238,7 @@ class PacketBuilder:
         draft = PacketDraft(epoch, space, path, dcid, pn, pn_len, header_len)
         room -= self._add_ack(draft, now, room, force=False)
         if closing:
-            frame = self._close_frame_for(epoch)
-            draft.add(frame, None, ack_eliciting=False)
+            self._add_close(draft, epoch)
         else:
             can_send = probe or path.recovery.can_send(remaining)
             if has_crypto and can_send:
@@ -268,15 +268,15 @@ class PacketBuilder:
             used += len(frame)
         return used
 
-    def _close_frame_for(self, epoch: int) -> bytes:
-        c = self._c
-        frame = c._close_frame
+    def _add_close(self, draft: PacketDraft, epoch: int) -> None:
+        frame = self._c._close_frame
         if frame is None:
             frame = ConnectionCloseFrame(0, 0, b"", False)
         if frame.is_application and epoch in (Epoch.INITIAL, Epoch.HANDSHAKE):
             # RFC 9000 §10.2.3: an application close becomes APPLICATION_ERROR here.
             frame = ConnectionCloseFrame(0x0C, 0, b"", False)
-        return encode_one(frame)
+        draft.add(encode_one(frame), None, ack_eliciting=False)
+        draft.close = frame
 
     # -- application packets -------------------------------------------------------------
 
@@ -310,7 +310,7 @@ class PacketBuilder:
         if room < 24:
             return None
         if closing:
-            draft.add(self._close_frame_for(epoch), None, ack_eliciting=False)
+            self._add_close(draft, epoch)
             space.next_pn = draft.pn + 1
             return draft
         ack = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tquic.core.records import Record
 from tquic.paths.path import PacketSpace, Path
-from tquic.wire.frames import Frame, encode_frames
+from tquic.wire.frames import ConnectionCloseFrame, Frame, encode_frames
 
 TAG = 16  # AEAD tag (RFC 9001 §5.3)
 PING = b"\x01"
@@ -14,8 +14,8 @@ PING = b"\x01"
 class PacketDraft:
     """A packet being filled (frames as byte strings, retransmission records)."""
 
-    __slots__ = ("ack_eliciting", "dcid", "epoch", "header_len", "padding", "parts", "path",
-                 "payload_len", "pn", "pn_len", "records", "space")
+    __slots__ = ("ack_eliciting", "close", "dcid", "epoch", "header_len", "padding", "parts",
+                 "path", "payload_len", "pn", "pn_len", "records", "space")
 
     def __init__(self, epoch: int, space: PacketSpace, path: Path, dcid: bytes, pn: int,
                  pn_len: int, header_len: int) -> None:
@@ -31,6 +31,9 @@ class PacketDraft:
         self.records: list[Record] = []
         self.ack_eliciting = False
         self.padding = 0
+        # The CONNECTION_CLOSE it carries, for qlog: a close has no retransmission
+        # record (it is never resent as such, RFC 9000 §10.2.1).
+        self.close: ConnectionCloseFrame | None = None
 
     @property
     def size(self) -> int:

@@ -61,7 +61,13 @@ from tquic.core.records import (
     StopSendingRecord,
     StreamRecord,
 )
-from tquic.wire.frame_types import AckFrame, CryptoFrame, DatagramFrame, StreamFrame
+from tquic.wire.frame_types import (
+    AckFrame,
+    ConnectionCloseFrame,
+    CryptoFrame,
+    DatagramFrame,
+    StreamFrame,
+)
 
 LogFn = Callable[[float, str, dict[str, Any]], None]
 
@@ -88,8 +94,23 @@ def frame_type_name(frame: object) -> str:
     return name
 
 
-def summarise_records(records: Iterable[Record], padding: int) -> list[dict[str, Any]]:
-    """Frames of a sent packet from its retransmission records (no re-parsing)."""
+def close_frame_fields(frame: ConnectionCloseFrame) -> dict[str, Any]:
+    """A CONNECTION_CLOSE as qlog's ConnectionCloseFrame: error space, code, reason and,
+    for a transport close, the frame type that triggered it (RFC 9000 §19.19)."""
+    out: dict[str, Any] = {
+        "frame_type": "connection_close",
+        "error_space": "application" if frame.is_application else "transport",
+        "error_code": frame.error_code,
+        "reason": frame.reason.decode("utf-8", "replace")}
+    if not frame.is_application and frame.frame_type is not None:
+        out["trigger_frame_type"] = frame.frame_type
+    return out
+
+
+def summarise_records(records: Iterable[Record], padding: int,
+                      close: ConnectionCloseFrame | None = None) -> list[dict[str, Any]]:
+    """Frames of a sent packet from its retransmission records (no re-parsing), and
+    the CONNECTION_CLOSE it carries, which has no record (it is never resent)."""
     out: list[dict[str, Any]] = []
     for record in records:
         if isinstance(record, StreamRecord):
@@ -113,6 +134,8 @@ def summarise_records(records: Iterable[Record], padding: int) -> list[dict[str,
             out.append({"frame_type": "ping"})
         elif type(record) in _RECORD_NAME:
             out.append({"frame_type": _RECORD_NAME[type(record)]})
+    if close is not None:  # the last frame the packet builder adds (after an ACK)
+        out.append(close_frame_fields(close))
     if padding:
         out.append({"frame_type": "padding", "payload_length": padding})
     return out
@@ -133,6 +156,8 @@ def summarise_frames(frames: Iterable[object]) -> list[dict[str, Any]]:
                         "length": len(frame.data)})
         elif isinstance(frame, DatagramFrame):
             out.append({"frame_type": "datagram", "length": len(frame.data)})
+        elif isinstance(frame, ConnectionCloseFrame):
+            out.append(close_frame_fields(frame))
         else:
             out.append({"frame_type": frame_type_name(frame)})
     return out
@@ -204,14 +229,15 @@ class EngineQlog:
     # -- packets ---------------------------------------------------------------------
 
     def packet_sent(self, now: float, epoch: int, pn: int, size: int, path_id: int,
-                    records: list[Record], padding: int, key_phase: int | None) -> None:
+                    records: list[Record], padding: int, key_phase: int | None,
+                    close: ConnectionCloseFrame | None = None) -> None:
         header: dict[str, Any] = {"packet_type": PACKET_TYPE[Epoch(epoch)],
                                   "packet_number": pn}
         if key_phase is not None:
             header["key_phase_bit"] = bool(key_phase)
         self.emit(now, "quic:packet_sent", {
             "header": header, "raw": {"length": size}, "path_id": path_id,
-            "frames": summarise_records(records, padding)})
+            "frames": summarise_records(records, padding, close)})
 
     def packet_received(self, now: float, epoch: int, pn: int, size: int, path_id: int,
                         frames: list[Any], first_byte: int, key_updates: int | None) -> None:
