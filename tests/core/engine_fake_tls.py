@@ -38,9 +38,16 @@ def _derive(label: bytes, cr: bytes, sr: bytes) -> bytes:
     return hashlib.sha256(label + cr + sr).digest()
 
 
+_KEYLOG_LABEL = {HANDSHAKE: "{}_HANDSHAKE_TRAFFIC_SECRET", ONE_RTT: "{}_TRAFFIC_SECRET_0"}
+
+
 class FakeTls:
-    def __init__(self, is_client: bool, params: bytes, alpn: str | None = "fake") -> None:
+    cipher_suite = CipherSuite.AES_128_GCM_SHA256  # the suite of every secret below
+
+    def __init__(self, is_client: bool, params: bytes, alpn: str | None = "fake",
+                 keylog_file: str | None = None) -> None:
         self.is_client = is_client
+        self.keylog_file = keylog_file  # SSLKEYLOGFILE lines, as the real TLS writes them
         self.params = params
         self.alpn_protocol = alpn
         self.handshake_complete = False
@@ -115,8 +122,31 @@ class FakeTls:
 
     def pop_secrets(self) -> list[FakeSecret]:
         out, self._secrets = self._secrets, []
+        if self.keylog_file is not None and out:
+            with open(self.keylog_file, "a", encoding="ascii") as f:
+                for s in out:
+                    side = "CLIENT" if s.is_write == self.is_client else "SERVER"
+                    label = _KEYLOG_LABEL[s.epoch].format(side)
+                    f.write(f"{label} {self._cr.hex()} {s.secret.hex()}\n")
         return out
 
 
 def fake_tls_factory(is_client: bool, config: Any, params: bytes) -> FakeTls:
-    return FakeTls(is_client, params)
+    return FakeTls(is_client, params, keylog_file=getattr(config, "keylog_file", None))
+
+
+def rewriting_tls_factory(client: bool, extra: bytes = b"", **changes: Any) -> Any:
+    """``fake_tls_factory`` whose client (``client``) or server sends its transport
+    parameters with ``changes`` (and the encoded parameters ``extra`` after them, for
+    values our encoder refuses): a peer that breaks a rule of RFC 9000 §18.2 or of an
+    extension, seen by the other engine as it would be on the wire."""
+    from dataclasses import replace
+
+    from tquic.wire.params import decode_transport_parameters, encode_transport_parameters
+
+    def factory(is_client: bool, config: Any, params: bytes) -> FakeTls:
+        if is_client == client:
+            params = encode_transport_parameters(
+                replace(decode_transport_parameters(params), **changes)) + extra
+        return fake_tls_factory(is_client, config, params)
+    return factory

@@ -7,10 +7,20 @@ negotiated, links LINK_A and LINK_B to MP_SERVER_ADDR, real TLS by default;
 (preferred address, client migration).  ``inject`` forges a 1-RTT packet on a path;
 ``transfer`` checks that a stream crosses; ``terminated`` finds the end of a
 connection in its events.
+
+The clients built here log their TLS secrets (``keylog_file``, the SSLKEYLOGFILE
+format, one file per client in a directory removed at exit): ``inject`` derives
+the packet protection from them as a packet analyser would, so no test reads an
+engine's keys.
 """
 
 from __future__ import annotations
 
+import atexit
+import itertools
+import os
+import shutil
+import tempfile
 from typing import Any
 
 from engine_certs import server_config as default_server_config
@@ -19,6 +29,7 @@ from engine_fake_tls import fake_tls_factory
 from tquic.core.config import QuicConfiguration
 from tquic.core.connection import QuicConnection
 from tquic.core.events import ConnectionTerminated, Event
+from tquic.crypto.protection import PacketProtection
 from tquic.paths.network_path import NetworkPath
 from tquic.testing.engines import CLIENT_ADDR, SERVER_ADDR, EnginePair, Link
 
@@ -30,9 +41,18 @@ LINK_B = ("10.0.1.1", 5000)
 PREFERRED = ("10.0.0.3", 8443)
 
 
+_KEYLOG_DIR = tempfile.mkdtemp(prefix=f"tquic-keylog-{os.getpid()}-")
+atexit.register(shutil.rmtree, _KEYLOG_DIR, True)
+_keylog_names = itertools.count()
+
+
 def _client(**kwargs: Any) -> QuicConfiguration:
+    kwargs.setdefault("keylog_file", os.path.join(_KEYLOG_DIR, f"{next(_keylog_names)}.log"))
     return QuicConfiguration(is_client=True, alpn_protocols=("hq",), verify_peer=False,
                              **kwargs)
+
+
+client_config = _client  # a client configuration that logs its secrets (``inject``)
 
 
 def make_pair(client_config: QuicConfiguration | None = None,
@@ -114,15 +134,61 @@ def inject(pair: EnginePair, payload: bytes, *, to_server: bool = True,
     sender = pair.client if to_server else pair.server
     receiver = pair.server if to_server else pair.client
     path = sender.paths.get(path_id)
-    keys = sender._crypto.one_rtt
-    if path is None or keys is None or path.peer_cid is None:
+    if path is None or path.peer_cid is None:
         raise AssertionError(f"no sending state for path {path_id}")
+    keys = one_rtt_send_keys(pair, sender)
     pn = path.space.next_pn
     path.space.next_pn += 1
-    header = encode_short_header(path.peer_cid.cid, pn, 4, bool(keys.send_phase))
-    packet = keys.send.protect(header, payload, pn, path_id)
+    header = encode_short_header(path.peer_cid.cid, pn, 4, bool(sender.key_phase))
+    packet = keys.protect(header, payload, pn, path_id)
     local = path.network_path
     receiver.receive_datagram(packet, NetworkPath(local.remote, local.local), pair.now)
+
+
+def inject_handshake(pair: EnginePair, payload: bytes) -> None:
+    """Send raw frames from the client in a correctly protected Handshake packet
+    (keys from the client's key log), padded for the header protection sample."""
+    from tquic.wire.packet import PacketType, encode_long_header
+
+    client = pair.client
+    suite = client.cipher_suite
+    if suite is None:
+        raise AssertionError("no cipher suite yet: the server's Initial has not arrived")
+    keys = PacketProtection.from_secret(
+        suite, _logged_secret(pair, "CLIENT_HANDSHAKE_TRAFFIC_SECRET"), client.version)
+    payload = payload.ljust(32, b"\x00")  # PADDING
+    pn = 1000  # above anything the client sent: no duplicate (RFC 9000 §12.3)
+    header = encode_long_header(client.version, PacketType.HANDSHAKE,
+                                pair.server.local_cids()[0][0],
+                                client.local_cids()[0][0], b"", len(payload) + 16, pn, 4)
+    pair.server.receive_datagram(keys.protect(header, payload, pn),
+                                 NetworkPath(pair.server_addr, pair.client_addr), pair.now)
+
+
+def _logged_secret(pair: EnginePair, label: str) -> bytes:
+    keylog = pair.client.configuration.keylog_file
+    if keylog is None:
+        raise AssertionError("the client logs no secrets (build it with engine_pairs.client_config)")
+    with open(keylog, encoding="ascii") as f:
+        secrets = [bytes.fromhex(fields[2]) for line in f
+                   if (fields := line.split()) and fields[0] == label]
+    if len(secrets) != 1:
+        raise AssertionError(f"{len(secrets)} {label} lines in {keylog}")
+    return secrets[0]
+
+
+def one_rtt_send_keys(pair: EnginePair, sender: QuicConnection) -> PacketProtection:
+    """The 1-RTT packet protection ``sender`` (one of ``pair``) sends with now: from the
+    pair's client's key log (RFC 9001 §5.1: keys from the traffic secret), moved on by
+    the sender's key updates (§6: one generation each)."""
+    suite = sender.cipher_suite
+    if suite is None:
+        raise AssertionError("no cipher suite: the handshake has not started")
+    label = "CLIENT_TRAFFIC_SECRET_0" if sender.is_client else "SERVER_TRAFFIC_SECRET_0"
+    keys = PacketProtection.from_secret(suite, _logged_secret(pair, label), sender.version)
+    for _ in range(sender.crypto_state.key_updates):
+        keys = keys.next_generation()
+    return keys
 
 
 def terminated(events: list[Event]) -> ConnectionTerminated | None:

@@ -16,6 +16,7 @@ from tquic.core.send_loop import SendLoop
 from tquic.paths.sent_packets import SpaceId
 from tquic.testing.engines import EnginePair
 from tquic.wire.buffer import encode_varint
+from tquic.wire.frames import AckFrame, encode_frames
 
 
 def _events(conn: Any) -> list[Any]:
@@ -104,13 +105,19 @@ def test_an_ack_of_a_run_of_packets_acknowledges_each_packets_stream_range() -> 
     stream_packets = [p for p in sent
                       if any(isinstance(r, StreamRecord) and r.stream_id == sid for r in p.frames)]
     assert len(stream_packets) >= 8
-    stream = loop.client._streams.send[sid]
-    # Every packet but the fourth: the run before the gap is freed, the rest is held.
-    loop.client._streams.on_packets_acked(stream_packets[:3] + stream_packets[4:], path)
-    gap_start = next(r.offset for r in stream_packets[3].frames if isinstance(r, StreamRecord))
-    assert stream.acked_prefix == gap_start
-    loop.client._streams.on_packets_acked([stream_packets[3]], path)
-    assert stream.acked_prefix == stream.highest_sent  # all that the window let out
+    # Every packet but the one before last (not lost: one later packet is acknowledged,
+    # at once): the run before the gap is freed, the rest is held (RFC 9000 §19.3).
+    pns = [p.packet_number for p in stream_packets]
+    gap = pns[-2]
+    inject(loop, encode_frames((AckFrame(((pns[-1], pns[-1]), (pns[0], gap - 1)), 0),)),
+           to_server=False)
+    gap_start = next(r.offset for r in stream_packets[-2].frames if isinstance(r, StreamRecord))
+    progress = loop.client.send_progress(sid)
+    assert progress is not None and progress.acked_prefix == gap_start and not progress.lost
+    inject(loop, encode_frames((AckFrame(((pns[0], pns[-1]),), 0),)), to_server=False)
+    progress = loop.client.send_progress(sid)
+    assert progress is not None
+    assert progress.acked_prefix == progress.sent  # all that the window let out
 
 
 def test_the_idle_deadline_counts_from_the_last_packet_with_at_least_three_ptos() -> None:

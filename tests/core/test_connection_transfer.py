@@ -13,6 +13,7 @@ from engine_pairs import make_pair
 
 from tquic.core.events import HandshakeCompleted, StreamDataReceived
 from tquic.testing.engines import EnginePair
+from tquic.wire.epochs import Epoch
 
 
 def _handshake(**kwargs: object) -> EnginePair:
@@ -42,7 +43,9 @@ def test_handshake_is_confirmed_and_handshake_keys_are_discarded() -> None:
     loop.run_until(lambda: loop.client.handshake_confirmed, timeout=5)
     assert loop.client.handshake_confirmed and loop.server.handshake_confirmed
     for conn in (loop.client, loop.server):
-        assert not conn._crypto.send_keys and not conn._crypto.recv_keys  # Initial+Handshake gone (§4.9)
+        state = conn.crypto_state
+        assert state.send_keys == state.recv_keys == {Epoch.ONE_RTT}  # Initial+Handshake gone
+        assert state.discarded == {Epoch.INITIAL, Epoch.HANDSHAKE}  # (RFC 9001 §4.9)
 
 
 def test_one_stream_echo_both_directions() -> None:

@@ -27,12 +27,14 @@ def _confirmed_real_tls() -> object:
 def test_handshake_only_state_is_freed_once_discarded() -> None:
     loop = _confirmed_real_tls()
     for conn in (loop.client, loop.server):  # type: ignore[attr-defined]
-        assert conn._crypto.spaces == {}  # Initial and Handshake spaces gone (RFC 9001 §4.9)
-        assert set(conn._crypto.send_streams) == {Epoch.ONE_RTT}
-        assert set(conn._crypto.recv_streams) == {Epoch.ONE_RTT}
-        assert Epoch.INITIAL not in conn._crypto.send_keys and Epoch.HANDSHAKE not in conn._crypto.send_keys
+        state = conn.crypto_state
+        assert state.spaces == frozenset()  # Initial and Handshake spaces gone (RFC 9001 §4.9)
+        assert state.crypto_streams == {Epoch.ONE_RTT}
+        assert state.send_keys == state.recv_keys == {Epoch.ONE_RTT}
+        assert state.discarded == {Epoch.INITIAL, Epoch.HANDSHAKE}
         # The next key phase is derived ahead (§6.3) but its AEAD context waits.
-        assert conn._crypto.one_rtt.recv_next._aead is None
+        assert "1rtt:send" in state.contexts_built
+        assert "1rtt:recv_next" not in state.contexts_built
         while conn.next_event() is not None:  # drained, the queue is the shared EMPTY
             pass
         assert conn._events is EMPTY
@@ -56,13 +58,13 @@ def test_released_contexts_are_rebuilt_by_the_next_packet() -> None:
     loop = handshake_pair()
     for conn in (loop.client, loop.server):
         conn.release_idle_state()
-        assert conn._crypto.one_rtt.send._aead is None and conn._crypto.one_rtt.recv._hp_mask is None
+        assert conn.crypto_state.contexts_built == frozenset()
     assert _echo(loop, b"after release " * 100) == b"after release " * 100
     # A key update across a release: the next generation is built from key bytes.
     loop.server.release_idle_state()
     loop.client.request_key_update(loop.now)
     assert _echo(loop, b"new phase " * 50) == b"new phase " * 50
-    assert loop.server._crypto.one_rtt.recv_phase == 1
+    assert loop.server.crypto_state.recv_key_phase == 1
     loop.client.release_idle_state()
     loop.server.release_idle_state()
     assert _echo(loop, b"x" * 3000) == b"x" * 3000
@@ -74,7 +76,7 @@ def test_packet_protection_survives_release_in_every_suite(suite: CipherSuite) -
     sender = PacketProtection.from_secret(suite, secret, QUIC_V1)
     receiver = PacketProtection.from_secret(suite, secret, QUIC_V1)
     nxt = receiver.next_generation()  # shares the header protection
-    assert nxt._aead is None
+    assert not nxt.holds_contexts
     for pn in range(3):
         header = encode_short_header(b"c" * 8, pn, 2, False)
         packet = sender.protect(header, b"\x01" + bytes(40), pn)

@@ -61,7 +61,7 @@ def test_consecutive_updates_without_acknowledgment_are_a_key_update_error() -> 
     client.initiate()
     server.unprotect(_send(client, 1), 9, -1, 0, 1.0, 0.3)
     # the client updates again although the server never acknowledged with new keys
-    client._phase_acked = True
+    client.on_ack_received(1)  # its phase-1 packet acknowledged (in an old-key packet)
     client.initiate()
     with pytest.raises(QuicError) as info:
         server.unprotect(_send(client, 2), 9, 1, 0, 1.0, 0.3)

@@ -64,8 +64,8 @@ def test_redundant_copy_leaves_on_the_other_path_in_the_same_send_round() -> Non
         assert _covered(sent_b, s, o, o + n), (sent_a, sent_b)
     assert client.paths.get(1).copies == []  # type: ignore[union-attr]
     # The originals were not declared lost: nothing waits for retransmission.
-    stream = client._streams.send[sid]
-    assert not stream._has_lost
+    progress = client.send_progress(sid)
+    assert progress is not None and not progress.lost
 
 
 def test_redundant_copies_complete_the_transfer_byte_identical() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from engine_pairs import LINK_A, LINK_B, mp_pair
 
+from tquic.core.frame_handlers import window_tuning_rtt
 from tquic.testing.engines import Link
 
 
@@ -23,9 +24,10 @@ def test_window_tuning_rtt_is_the_slowest_paths_with_multipath() -> None:
     # Data arriving on the fast path still tunes the window with the slow path's span:
     # its RTT plus the time a hole left by a loss there can last (a PTO, RFC 9002).
     r = slow.recovery.rtt
-    assert server._frame_handlers._rtt(fast) == max(r.smoothed_rtt + 4 * r.rttvar,
-                                    fast.recovery.rtt.smoothed_rtt + 4 * fast.recovery.rtt.rttvar)
-    assert server._frame_handlers._rtt(fast) >= r.smoothed_rtt
+    rtt = window_tuning_rtt(server.paths, fast, server.multipath_enabled)
+    assert rtt == max(r.smoothed_rtt + 4 * r.rttvar,
+                      fast.recovery.rtt.smoothed_rtt + 4 * fast.recovery.rtt.rttvar)
+    assert rtt >= r.smoothed_rtt
 
 
 def test_one_path_keeps_its_own_rtt() -> None:
@@ -33,4 +35,6 @@ def test_one_path_keeps_its_own_rtt() -> None:
                    links={LINK_A: Link(delay=0.01)})
     path = loop.server.paths.get(0)
     assert path is not None
-    assert loop.server._frame_handlers._rtt(path) == path.recovery.rtt.smoothed_rtt
+    assert not loop.server.multipath_enabled
+    assert (window_tuning_rtt(loop.server.paths, path, loop.server.multipath_enabled)
+            == path.recovery.rtt.smoothed_rtt)

@@ -124,11 +124,11 @@ def test_second_key_update_waits_three_largest_pto_with_multipath() -> None:
     sid = _send(loop, _payload(MB // 4))
     loop.client.request_key_update(loop.now)
     loop.run_until(lambda: loop.received(sid)[1], timeout=5)
-    keys = loop.client._crypto.one_rtt
-    assert keys is not None and keys.phase_acked_at is not None
+    acked_at = loop.client.crypto_state.key_update_acked_at
+    assert acked_at is not None
     with pytest.raises(KeyUpdateNotAllowed):
-        loop.client.request_key_update(keys.phase_acked_at + loop.client.pto)
-    loop.client.request_key_update(keys.phase_acked_at + 3.01 * loop.client.pto)
+        loop.client.request_key_update(acked_at + loop.client.pto)
+    loop.client.request_key_update(acked_at + 3.01 * loop.client.pto)
     assert loop.client.key_phase == 0  # flipped twice
 
 

@@ -10,13 +10,23 @@ closes the connection with that code.
 from __future__ import annotations
 
 import pytest
-from engine_pairs import LINK_B, inject, mp_pair, terminated
+from engine_certs import server_config
+from engine_fake_tls import fake_tls_factory, rewriting_tls_factory
+from engine_pairs import (
+    LINK_B,
+    client_config,
+    inject,
+    inject_handshake,
+    make_pair,
+    mp_pair,
+    terminated,
+)
 
 from tquic.core.conn_base import Epoch
-from tquic.core.events import ConnectionIdIssued
+from tquic.core.events import ConnectionIdIssued, PathStatusChanged
 from tquic.core.multipath import PathError
 from tquic.wire.buffer import encode_varint
-from tquic.wire.errors import QuicError, TransportErrorCode
+from tquic.wire.errors import TransportErrorCode
 from tquic.wire.frames import (
     Frame,
     MaxPathIdFrame,
@@ -70,32 +80,36 @@ def test_multipath_frame_without_negotiation_is_a_protocol_violation() -> None:
 
 
 def test_multipath_frame_in_a_handshake_packet_is_a_protocol_violation() -> None:
-    loop = mp_pair()
-    server = loop.server
-    with pytest.raises(QuicError) as info:
-        server._frame_handlers.handle([MaxPathIdFrame(8)], Epoch.HANDSHAKE, server.paths.primary,
-                              b"", server.paths.primary.network_path, loop.now)
-    assert info.value.error_code == PV
+    loop = make_pair(client_config(max_path_id=4), server_config(max_path_id=4),
+                     tls_factory=fake_tls_factory)
+    # The client has its Handshake keys; the server still expects its Finished.
+    loop.run_until(lambda: Epoch.HANDSHAKE in loop.client.crypto_state.send_keys, timeout=2)
+    assert Epoch.HANDSHAKE in loop.server.crypto_state.recv_keys
+    inject_handshake(loop, encode_frames((MaxPathIdFrame(8),)))
+    event = terminated(_drain(loop.server))
+    assert event is not None and event.error_code == PV and not event.by_peer
+
+
+def _client_closes_on(extra: bytes = b"", **server_params: object) -> tuple[int, str]:
+    """How the client closes (code, reason) when the server sends these parameters."""
+    loop = make_pair(client_config(max_path_id=4), server_config(max_path_id=4),
+                     tls_factory=rewriting_tls_factory(False, extra, **server_params))
+    loop.run_until(lambda: terminated(loop.client_events) is not None, timeout=5)
+    event = terminated(loop.client_events)
+    assert event is not None and not event.by_peer
+    return event.error_code, event.reason
 
 
 def test_initial_max_path_id_above_2_to_the_32_is_a_transport_parameter_error() -> None:
-    loop = mp_pair(client_max_path_id=4, server_max_path_id=None)
-    with pytest.raises(QuicError) as info:
-        loop.client._multipath.on_peer_params(1 << 32)
-    assert info.value.error_code == TPE
+    value = encode_varint(1 << 32)  # our encoder refuses it: written by hand (RFC 9000 §18)
+    raw = encode_varint(0x3E) + encode_varint(len(value)) + value  # initial_max_path_id
+    assert _client_closes_on(raw, initial_max_path_id=None) == (
+        TPE, "initial_max_path_id above 2^32-1")
 
 
 def test_initial_max_path_id_with_zero_length_cid_is_a_protocol_violation() -> None:
-    from tquic.wire.params import TransportParameters
-
-    loop = mp_pair()
-    params = TransportParameters(initial_source_connection_id=b"",
-                                 original_destination_connection_id=b"x" * 8,
-                                 initial_max_path_id=2)
-    loop.client._peer_initial_scid = b""
-    with pytest.raises(QuicError) as info:
-        loop.client._handshake.validate_peer_params(params)
-    assert info.value.error_code == PV
+    assert _client_closes_on(initial_source_connection_id=b"") == (
+        PV, "initial_max_path_id with a zero-length connection ID")
 
 
 def _drain(conn: object) -> list[object]:
@@ -152,9 +166,14 @@ def test_outdated_or_harmless_multipath_frames_are_ignored() -> None:
         MaxPathIdFrame(4),  # does not raise the limit: ignored
         PathsBlockedFrame(2),  # informational
         PathAckFrame(3, ((0, 0),), 0, None),  # a path never used: nothing to acknowledge
-        PathStatusBackupFrame(2, 5),
-        PathStatusAvailableFrame(2, 4),  # older than the BACKUP above: ignored
+        PathStatusBackupFrame(1, 5),  # for a path not open yet: kept for when it opens
+        PathStatusAvailableFrame(1, 4),  # older than the BACKUP above: ignored
     )
     inject(loop, encode_frames(frames))
     assert terminated(_drain(loop.server)) is None
-    assert loop.server._multipath.pending_status[2] == (5, True)
+    loop.run_until(lambda: loop.client.can_open_path, timeout=2)
+    assert loop.client.add_path(LINK_B, None, loop.now) == 1
+    loop.run_until(lambda: loop.server.paths.get(1) is not None, timeout=2)
+    path = loop.server.paths.get(1)
+    assert path is not None and path.peer_backup and path.peer_status_seq == 5
+    assert PathStatusChanged(1, True, by_peer=True) in loop.server_events

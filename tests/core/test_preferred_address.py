@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import pytest
 from engine_certs import server_config
-from engine_pairs import PREFERRED, routed_pair, terminated, transfer
+from engine_fake_tls import rewriting_tls_factory
+from engine_pairs import PREFERRED, make_pair, routed_pair, terminated, transfer
 
 from tquic.core.cids import stateless_reset_token
 from tquic.core.config import ConfigurationError, QuicConfiguration
 from tquic.core.events import PathMigrated
 from tquic.testing.engines import CLIENT_ADDR, SERVER_ADDR
 from tquic.wire.errors import TransportErrorCode
-from tquic.wire.params import TransportParameters
 
 
 def test_server_sends_preferred_address_with_cid_of_sequence_number_1() -> None:
@@ -100,36 +100,26 @@ def test_multipath_preferred_address_moves_path_0() -> None:
 
 
 def test_client_rejects_preferred_address_from_a_zero_length_cid_server() -> None:
-    from tquic.core.connection import QuicConnection
-    from tquic.wire.errors import QuicError
-
-    client = QuicConnection(QuicConfiguration(is_client=True, verify_peer=False))
-    client._peer_initial_scid = b""
-    loop = routed_pair(preferred_address_v4=PREFERRED)
-    params = loop.client.peer_transport_parameters
-    assert params is not None
-    bad = TransportParameters(original_destination_connection_id=b"\x01" * 8,
-                              initial_source_connection_id=b"",
-                              preferred_address=params.preferred_address)
-    with pytest.raises(QuicError) as info:
-        client._handshake.validate_peer_params(bad)
-    assert info.value.error_code == TransportErrorCode.TRANSPORT_PARAMETER_ERROR
+    loop = make_pair(server_config=server_config(preferred_address_v4=PREFERRED),
+                     tls_factory=rewriting_tls_factory(False, initial_source_connection_id=b""))
+    loop.run_until(lambda: terminated(loop.client_events) is not None, timeout=5)
+    event = terminated(loop.client_events)
+    assert event is not None and not event.by_peer
+    assert event.error_code == TransportErrorCode.TRANSPORT_PARAMETER_ERROR
+    assert "preferred_address" in event.reason
 
 
 def test_server_rejects_preferred_address_sent_by_a_client() -> None:
-    from tquic.core.connection import QuicConnection
-    from tquic.wire.errors import QuicError
-
     loop = routed_pair(preferred_address_v4=PREFERRED)
     params = loop.client.peer_transport_parameters
     assert params is not None
-    server = QuicConnection(server_config(), is_client=False)
-    server._peer_initial_scid = b"\x02" * 8
-    bad = TransportParameters(initial_source_connection_id=b"\x02" * 8,
-                              preferred_address=params.preferred_address)
-    with pytest.raises(QuicError) as info:
-        server._handshake.validate_peer_params(bad)
-    assert info.value.error_code == TransportErrorCode.TRANSPORT_PARAMETER_ERROR
+    loop = make_pair(tls_factory=rewriting_tls_factory(
+        True, preferred_address=params.preferred_address))
+    loop.run_until(lambda: terminated(loop.server_events) is not None, timeout=5)
+    event = terminated(loop.server_events)
+    assert event is not None and not event.by_peer
+    assert event.error_code == TransportErrorCode.TRANSPORT_PARAMETER_ERROR
+    assert "preferred_address" in event.reason
 
 
 def test_client_never_sends_preferred_address() -> None:

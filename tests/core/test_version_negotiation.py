@@ -19,9 +19,12 @@ from tquic.core.version_negotiation import (
     client_hello_version_information,
     server_choose_version,
 )
+from tquic.crypto.protection import initial_protections
+from tquic.qlog import QuicLogger
 from tquic.testing.engines import EnginePair
 from tquic.wire.errors import QuicError, TransportErrorCode
-from tquic.wire.packet import encode_version_negotiation
+from tquic.wire.frames import CryptoFrame, parse_frames
+from tquic.wire.packet import encode_version_negotiation, parse_header
 from tquic.wire.params import VersionInformation
 from tquic.wire.version import QUIC_V1, QUIC_V2
 
@@ -102,12 +105,16 @@ def test_server_keeps_accepting_v1_initials_after_switching() -> None:
     def drop(_index: int, data: bytes) -> bool:
         return state["drop_v2"] and bool(data[0] & 0x80) and _version(data) == QUIC_V2
 
+    log = QuicLogger(vantage="server")
     loop = make_pair(client_config=_client(QUIC_V1, QUIC_V2),
-                     server_config=server_config(versions=(QUIC_V2, QUIC_V1)),
+                     server_config=server_config(versions=(QUIC_V2, QUIC_V1), quic_logger=log),
                      tls_factory=None, drop=drop)
-    server: Any = loop.server
-    initial = server._crypto.spaces[0].ack_tracker
-    loop.run_until(lambda: (initial.largest_received or 0) >= 1, timeout=3)
+
+    def initials_received() -> int:
+        return sum(e["name"] == "quic:packet_received"
+                   and e["data"]["header"]["packet_type"] == "initial" for e in log.events)
+
+    loop.run_until(lambda: initials_received() >= 2, timeout=3)  # a retransmitted one
     assert loop.server.version == QUIC_V2 and loop.client.version == QUIC_V1
     state["drop_v2"] = False
     _done(loop)
@@ -137,35 +144,37 @@ def test_client_starting_in_v2_with_v1_available_is_moved_to_the_servers_prefere
 
 def test_server_chosen_version_mismatch_closes_with_version_negotiation_error(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    loop = make_pair(client_config=_client(QUIC_V1, QUIC_V2),
-                     server_config=server_config(versions=(QUIC_V2, QUIC_V1)), tls_factory=None)
-    server: Any = loop.server
     build = Handshake.build_local_params
 
     def lying_params(self: Handshake) -> Any:  # the server claims v1 while it speaks v2
         params = build(self)
-        if self is not server._handshake:
+        if params.original_destination_connection_id is None:  # a client's (RFC 9000 §18.2)
             return params
         return replace(params, version_information=VersionInformation(
             QUIC_V1, (QUIC_V2, QUIC_V1)))
 
     monkeypatch.setattr(Handshake, "build_local_params", lying_params)
+    loop = make_pair(client_config=_client(QUIC_V1, QUIC_V2),
+                     server_config=server_config(versions=(QUIC_V2, QUIC_V1)), tls_factory=None)
     loop.run_until(lambda: terminated(loop.client_events) is not None, timeout=5)
     event = terminated(loop.client_events)
     assert event is not None and event.error_code == VNE and not event.by_peer
 
 
-def test_client_chosen_version_mismatch_closes_with_version_negotiation_error() -> None:
+def test_client_chosen_version_mismatch_closes_with_version_negotiation_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    build = Handshake.build_local_params
+
+    def lying_params(self: Handshake) -> Any:  # the client names v2 while its packets are v1
+        params = build(self)
+        if params.original_destination_connection_id is not None:  # a server's (§18.2)
+            return params
+        return replace(params, version_information=VersionInformation(
+            QUIC_V2, (QUIC_V1, QUIC_V2)))
+
+    monkeypatch.setattr(Handshake, "build_local_params", lying_params)
     loop = make_pair(client_config=_client(QUIC_V1, QUIC_V2),
                      server_config=server_config(versions=(QUIC_V2, QUIC_V1)), tls_factory=None)
-    # Rebuild the client's TLS with parameters naming v2 while its packets are v1.
-    client: Any = loop.client
-    client._local_params = replace(client._local_params, version_information=VersionInformation(
-        QUIC_V2, (QUIC_V1, QUIC_V2)))
-    client._crypto.reset_streams()
-    client._crypto.tls = client._handshake.create_tls()
-    client._crypto.tls.start()
-    client._handshake.drain_tls(0.0)
     loop.run_until(lambda: terminated(loop.server_events) is not None, timeout=5)
     event = terminated(loop.server_events)
     assert event is not None and event.error_code == VNE
@@ -198,8 +207,8 @@ def test_version_negotiation_restarts_the_client_with_a_common_version() -> None
 def test_version_negotiation_listing_the_clients_version_is_ignored() -> None:
     loop, _ = _pair((QUIC_V1, QUIC_V2), (QUIC_V1, QUIC_V2))
     _vn_to_client(loop, (QUIC_V2, QUIC_V1))
-    client: Any = loop.client
-    assert loop.client.version == QUIC_V1 and not client._handshake.acted_on_vn
+    # Not acted upon: acting on one counts as the packet received (only one is, §6.2).
+    assert loop.client.version == QUIC_V1 and not loop.client.received_any_packet
     _done(loop)
     assert terminated(loop.client_events) is None
 
@@ -258,11 +267,16 @@ def test_client_checks_of_the_servers_version_information() -> None:
 
 
 def test_client_hello_peek_finds_version_information_or_gives_up() -> None:
-    client: Any = QuicConnection(_client(QUIC_V1, QUIC_V2))
+    client = QuicConnection(_client(QUIC_V1, QUIC_V2))
     client.connect(CLIENT_PATH, 0.0)
-    chunk = client._crypto.send_streams[0].next_chunk(1 << 16)
-    assert chunk is not None and chunk[0] == 0
-    info = client_hello_version_information(chunk[1])
+    # The ClientHello as the server reads it: its first Initial opened (RFC 9001 §5.2).
+    datagram = client.datagrams_to_send(0.0)[0][0]
+    header = parse_header(datagram, 0, 8)
+    _, recv = initial_protections(QUIC_V1, client.original_destination_connection_id, False)
+    _, payload, _ = recv.unprotect(datagram[:header.packet_end], header.pn_offset, -1)
+    (crypto,) = [f for f in parse_frames(payload) if isinstance(f, CryptoFrame)]
+    assert crypto.offset == 0
+    info = client_hello_version_information(crypto.data)
     assert info == VersionInformation(QUIC_V1, (QUIC_V1, QUIC_V2))
     assert client_hello_version_information(b"\x01\x00\x00\x07garbage") is None
     assert client_hello_version_information(b"\x02\x00\x00\x00") is None

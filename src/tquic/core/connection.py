@@ -35,7 +35,7 @@ from tquic.core.cids import CidTable, LocalCids, PeerCids
 from tquic.core.config import QuicConfiguration
 from tquic.core.conn_base import ConnState
 from tquic.core.control_queue import ControlQueue
-from tquic.core.crypto_levels import CryptoLevels
+from tquic.core.crypto_levels import CryptoLevels, CryptoState
 from tquic.core.datagram_queue import DatagramQueue, datagram_payload_limit
 from tquic.core.empty_queue import EMPTY, writable
 from tquic.core.events import (
@@ -53,6 +53,7 @@ from tquic.core.preferred_address import PreferredAddressHandler
 from tquic.core.qlog_events import EngineQlog
 from tquic.core.receiver import Receiver
 from tquic.core.send_loop import SendLoop
+from tquic.core.send_stream import SendProgress
 from tquic.core.streams_api import Streams
 from tquic.core.timers import Timers
 from tquic.core.tokens import shared_token_manager
@@ -287,6 +288,11 @@ class QuicConnection:
         keys = self._crypto.one_rtt
         return keys.send_phase if keys is not None else 0
 
+    @property
+    def crypto_state(self) -> CryptoState:
+        """A snapshot of the keys, CRYPTO streams and spaces per epoch (core/crypto_levels.py)."""
+        return self._crypto.state()
+
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, NetworkPath]]:
         """Datagrams to put on the wire now, each with the network path to send it on
         (core/send_loop.py)."""
@@ -324,6 +330,12 @@ class QuicConnection:
         """Stream bytes written but not yet acknowledged by the peer (reset streams
         excluded): what a graceful close should let arrive first."""
         return self._streams.unacknowledged_stream_bytes()
+
+    def send_progress(self, stream_id: int) -> SendProgress | None:
+        """Where a stream's sending part is (written, sent, acknowledged, lost); None
+        without one or once it is finished and freed."""
+        stream = self._streams.send.get(stream_id)
+        return None if stream is None else stream.progress()
 
     @property
     def receive_window(self) -> int:

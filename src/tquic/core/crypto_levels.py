@@ -16,6 +16,7 @@ call; changes go through the methods.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tquic.core.conn_base import Epoch
@@ -65,6 +66,29 @@ class TlsSession(Protocol):
     def receive(self, epoch: Any, data: bytes) -> None: ...
     def pop_secrets(self) -> Sequence[TlsSecret]: ...
     def pop_output(self) -> Sequence[tuple[Any, bytes | bytearray]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CryptoState:
+    """A read-only snapshot of a connection's crypto levels (``QuicConnection.crypto_state``):
+    what exists per epoch (RFC 9001 §4), the 1-RTT key phases (§6) and the OpenSSL
+    contexts the keys hold (what ``release_idle_state`` frees)."""
+
+    send_keys: frozenset[Epoch]  # epochs we can protect packets of (1-RTT: both halves in)
+    recv_keys: frozenset[Epoch]  # epochs we can open packets of
+    discarded: frozenset[Epoch]  # epochs whose keys and state are gone (§4.9)
+    spaces: frozenset[Epoch]  # connection-level packet-number spaces held (Initial, Handshake)
+    crypto_streams: frozenset[Epoch]  # CRYPTO streams held, either direction
+    send_key_phase: int  # the Key Phase bit we send (§6.1)
+    recv_key_phase: int  # the peer's current Key Phase bit
+    key_updates: int  # 1-RTT send-key generations after the first (ours and the peer's)
+    key_update_acked_at: float | None  # when a packet of our send phase was first acknowledged
+    # Keys holding OpenSSL contexts now, named "<epoch>:<send|recv>" (1-RTT also
+    # "1rtt:recv_next", the next phase derived ahead, and "1rtt:recv_prev").
+    contexts_built: frozenset[str]
+
+
+_KEY_NAME = {Epoch.INITIAL: "initial", Epoch.ZERO_RTT: "0rtt", Epoch.HANDSHAKE: "handshake"}
 
 
 class CryptoLevels:
@@ -142,6 +166,30 @@ class CryptoLevels:
             self.one_rtt.release()
         for keys in (*self.send_keys.values(), *self.recv_keys.values()):
             keys.release()
+
+    def state(self) -> CryptoState:
+        """A snapshot of what the levels hold (``CryptoState``)."""
+        one_rtt = self.one_rtt
+        keys: list[tuple[str, PacketProtection | None]] = [
+            (f"{_KEY_NAME[Epoch(epoch)]}:send", k) for epoch, k in self.send_keys.items()]
+        keys += [(f"{_KEY_NAME[Epoch(epoch)]}:recv", k) for epoch, k in self.recv_keys.items()]
+        one_rtt_epochs: frozenset[Epoch] = frozenset()
+        if one_rtt is not None:
+            one_rtt_epochs = frozenset((Epoch.ONE_RTT,))
+            keys += [("1rtt:send", one_rtt.send), ("1rtt:recv", one_rtt.recv),
+                     ("1rtt:recv_next", one_rtt.recv_next), ("1rtt:recv_prev", one_rtt.recv_prev)]
+        return CryptoState(
+            send_keys=frozenset(map(Epoch, self.send_keys)) | one_rtt_epochs,
+            recv_keys=frozenset(map(Epoch, self.recv_keys)) | one_rtt_epochs,
+            discarded=frozenset(map(Epoch, self.discarded)),
+            spaces=frozenset(map(Epoch, self.spaces)),
+            crypto_streams=frozenset(map(Epoch, {*self.send_streams, *self.recv_streams})),
+            send_key_phase=one_rtt.send_phase if one_rtt is not None else 0,
+            recv_key_phase=one_rtt.recv_phase if one_rtt is not None else 0,
+            key_updates=one_rtt.updates if one_rtt is not None else 0,
+            key_update_acked_at=one_rtt.phase_acked_at if one_rtt is not None else None,
+            contexts_built=frozenset(name for name, k in keys
+                                     if k is not None and k.holds_contexts))
 
     # -- CRYPTO streams ------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ into CONNECTION_CLOSE.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from tquic.core.conn_base import Epoch
@@ -276,32 +276,6 @@ class FrameHandlers:
             raise QuicError(PV, "HANDSHAKE_DONE from a client", frame_type=FrameType.HANDSHAKE_DONE)
         c._handshake.confirm(now)
 
-    def _rtt(self, path: Path) -> float | None:
-        """The RTT that paces receive-window auto-tuning (RFC 9000 §4.2).
-
-        With several paths, in-order delivery -- and so the credit we can grant back --
-        waits for the slowest path in use: data sent at the same time on a 20 ms and a
-        200 ms path is consumed only when the slow copy lands, and a packet lost on the
-        slow path leaves a hole until its loss is detected and the data resent, at the
-        latest a PTO later (RFC 9002 §6.2.1: smoothed_rtt + 4 * rttvar).  The window
-        must cover the aggregate rate over that span, or the sender is flow-control
-        blocked while every congestion window still has room (the windows are
-        connection-level, shared by every path: draft-ietf-quic-multipath
-        §"Introduction").  One path: that path's smoothed RTT, as before."""
-        c = self._c
-        if c._mp:
-            best: float | None = None
-            for p in c._paths:
-                r = p.recovery.rtt
-                if p.usable and r.has_sample:
-                    span = r.smoothed_rtt + 4.0 * r.rttvar
-                    if best is None or span > best:
-                        best = span
-            if best is not None:
-                return best
-        rtt = path.recovery.rtt
-        return rtt.smoothed_rtt if rtt.has_sample else None
-
     def _peer_stream(self, stream_id: int, frame_type: int, receiving: bool) -> None:
         """Open peer streams implied by a frame (RFC 9000 §3.2) and check the stream ID."""
         c = self._c
@@ -351,7 +325,7 @@ class FrameHandlers:
             c._streams.fin_reported.add(stream_id)
         if data or end:
             c._queue_event(StreamDataReceived(stream_id, data, end))
-        rtt = self._rtt(path)
+        rtt = window_tuning_rtt(c._paths, path, c._mp)
         if stream.max_stream_data_update(now, rtt) is not None and (
                 stream_id not in c._streams.pending_msd):
             c._streams.pending_msd.add(stream_id)
@@ -377,7 +351,7 @@ class FrameHandlers:
         if stream.on_reset(frame.application_protocol_error_code, frame.final_size):
             c._queue_event(StreamReset(stream_id, frame.application_protocol_error_code))
             stream.mark_reset_read()
-        rtt = self._rtt(path)
+        rtt = window_tuning_rtt(c._paths, path, c._mp)
         if c._streams.window.should_send_update(now, rtt) is not None and (
                 not c._streams.max_data_pending):
             c._streams.max_data_pending = True
@@ -570,3 +544,30 @@ _HANDLERS: dict[type, Handler] = {
     DatagramFrame: FrameHandlers._on_datagram,
     **{cls: FrameHandlers._on_multipath for cls in _MULTIPATH},
 }
+
+
+def window_tuning_rtt(paths: Iterable[Path], path: Path, multipath: bool) -> float | None:
+    """The RTT that paces receive-window auto-tuning (RFC 9000 §4.2) for data that
+    arrived on ``path``, or None before an RTT sample.
+
+    With several paths, in-order delivery -- and so the credit we can grant back --
+    waits for the slowest path in use: data sent at the same time on a 20 ms and a
+    200 ms path is consumed only when the slow copy lands, and a packet lost on the
+    slow path leaves a hole until its loss is detected and the data resent, at the
+    latest a PTO later (RFC 9002 §6.2.1: smoothed_rtt + 4 * rttvar).  The window
+    must cover the aggregate rate over that span, or the sender is flow-control
+    blocked while every congestion window still has room (the windows are
+    connection-level, shared by every path: draft-ietf-quic-multipath
+    §"Introduction").  One path: that path's smoothed RTT."""
+    if multipath:
+        best: float | None = None
+        for p in paths:
+            r = p.recovery.rtt
+            if p.usable and r.has_sample:
+                span = r.smoothed_rtt + 4.0 * r.rttvar
+                if best is None or span > best:
+                    best = span
+        if best is not None:
+            return best
+    rtt = path.recovery.rtt
+    return rtt.smoothed_rtt if rtt.has_sample else None

@@ -9,6 +9,7 @@ the stream's and the connection's flow-control credit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum
 
 from tquic.core.flow import VARINT_MAX, SendCredit
@@ -29,6 +30,18 @@ class SendState(IntEnum):
 
 class StreamUsageError(Exception):
     """The application used a stream in a way its state does not allow (not a protocol error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendProgress:
+    """Where the sending part of a stream is (``QuicConnection.send_progress``)."""
+
+    state: SendState  # RFC 9000 §3.1
+    written: int  # bytes the application wrote
+    sent: int  # the highest offset sent + 1 (the stream credit used)
+    acked_prefix: int  # every byte below this offset is acknowledged and freed
+    lost: bool  # data or the FIN was declared lost and waits to be sent again
+    final_size: int | None  # known once the stream is ended or reset
 
 
 DEFAULT_MAX_BUFFER = 1 << 20
@@ -191,6 +204,11 @@ class SendStream:
     def held_bytes(self) -> int:
         """Bytes held in memory: unacknowledged plus unsent."""
         return len(self._data)
+
+    def progress(self) -> SendProgress:
+        """A snapshot of the figures above (``SendProgress``)."""
+        return SendProgress(SendState(self.state), self._write_offset, self._next_offset,
+                            self._buf_offset, self._has_lost or self._fin_lost, self._final_size)
 
     @property
     def reset_pending(self) -> bool:

@@ -230,6 +230,12 @@ class PacketProtection:
         self.header_protection.release()
 
     @property
+    def holds_contexts(self) -> bool:
+        """An OpenSSL context (AEAD or header protection) is built: False when new
+        and after ``release`` until the next packet needs one."""
+        return self._aead is not None or self._hp_mask is not None
+
+    @property
     def hp_key(self) -> bytes:
         return self.header_protection.key
 
