@@ -190,12 +190,17 @@ class _Pacer:
         return now
 
 
+class _Controller:
+    congestion_window = 1 << 40
+
+
 class _Recovery:
     def __init__(self, rate: float, min_rtt: float) -> None:
         self.rate = rate
         self.rtt = _Rtt(min_rtt)
         self.bytes_in_flight = 0
         self.pacer = _Pacer()
+        self.controller = _Controller()
 
     def pacing_rate(self) -> float:
         return self.rate
@@ -230,6 +235,41 @@ def test_bond_scheduler_spreads_packets_in_proportion_to_path_rates() -> None:
         now += 0.0003
     share = counts[0] / sum(counts.values())
     assert 0.6 < share < 0.75, counts  # 2:1 like the rates
+
+
+def test_bond_scheduler_still_selects_only_what_select_would_choose() -> None:
+    """still_selects (asked by the send loop after each packet of a train) answers True
+    only when select, asked again at the same instant, picks the same path."""
+    import random
+
+    from tquic.bond.scheduler import EarliestArrivalScheduler
+
+    rng = random.Random(14)
+    confirmed = 0
+    for _ in range(300):
+        paths = [_Path(k, rng.uniform(1e5, 5e6), rng.uniform(0.005, 0.1)) for k in range(3)]
+        for p in paths:
+            p.recovery.bytes_in_flight = rng.randrange(0, 60_000)
+        sched = EarliestArrivalScheduler(probe_interval=10.0)
+        now = rng.uniform(0, 5)
+        chosen = sched.select(paths, now)  # type: ignore[arg-type]
+        for _ in range(20):
+            assert chosen is not None
+            chosen.recovery.bytes_in_flight += 1200  # type: ignore[attr-defined]
+            still = sched.still_selects(paths, now, chosen)  # type: ignore[arg-type]
+            again = sched.select(paths, now)  # type: ignore[arg-type]
+            if still:
+                confirmed += 1
+                assert again is chosen
+            chosen = again
+    assert confirmed > 100  # the cheap answer is given often, not only in corner cases
+    sched = EarliestArrivalScheduler()
+    paths = [_Path(0, 1e6, 0.01), _Path(1, 1e6, 0.01)]
+    chosen = sched.select(paths, 1.0)  # type: ignore[arg-type]
+    assert chosen is not None
+    # Other paths, or another instant: select must be asked.
+    assert not sched.still_selects(list(paths), 1.0, chosen)  # type: ignore[arg-type]
+    assert not sched.still_selects(paths, 1.001, chosen)  # type: ignore[arg-type]
 
 
 def test_bond_scheduler_probes_an_idle_path() -> None:

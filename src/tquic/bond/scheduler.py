@@ -26,13 +26,16 @@ from collections.abc import Sequence
 
 from tquic.paths.path import Path
 from tquic.paths.schedulers import available_schedulers, register_scheduler
-from tquic.paths.schedulers.extended import SchedulerBase, candidates, ready, wait_for
+from tquic.paths.schedulers.extended import SchedulerBase, candidates, wait_for
+
+_INF = float("inf")
 
 NAME = "bond"
 
 
 class EarliestArrivalScheduler(SchedulerBase):
-    __slots__ = ("_last_used", "probe_interval")
+    __slots__ = ("_chosen", "_chosen_now", "_chosen_paths", "_last_used", "_second_at",
+                 "probe_interval")
     name = NAME
     pacing_aware = True
 
@@ -41,34 +44,44 @@ class EarliestArrivalScheduler(SchedulerBase):
             raise ValueError(f"probe_interval: must be > 0, got {probe_interval}")
         self.probe_interval = probe_interval
         self._last_used: dict[int, float] = {}
+        # The last answer when it was the earliest arrival (not a probe, not a wait),
+        # the paths and instant it was for, and the earliest arrival among the other
+        # paths then (``still_selects``).
+        self._chosen: Path | None = None
+        self._chosen_paths: Sequence[Path] = ()
+        self._chosen_now = 0.0
+        self._second_at = _INF
 
     def select(self, paths: Sequence[Path], now: float) -> Path | None:
         if len(paths) <= 1:
             return paths[0] if paths else None
+        self._chosen = None
         pool = candidates(paths)
-        able = [p for p in pool if ready(p, now)]
-        if not able:
-            return wait_for(pool, now)
+        # Called for every packet the scheduler places: ``ready`` (window room, RFC 9002
+        # §7, and the pacer's release time, §7.7) is inlined, and the paths are walked
+        # once; the first ready path not used for ``probe_interval`` wins outright.
         last = self._last_used
+        interval = self.probe_interval
         best: Path | None = None
-        best_at = float("inf")
-        for path in able:
+        best_at = second_at = _INF
+        for path in pool:
+            recovery = path.recovery
+            size = path.max_datagram_size
+            in_flight = recovery.bytes_in_flight
+            if (in_flight + size > recovery.controller.congestion_window
+                    or recovery.pacer.next_send_time(now, size) > now):
+                continue
             used = last.get(path.path_id)
             if used is None:
                 last[path.path_id] = now
-            elif now - used > self.probe_interval:
-                best = path  # keep its measurements fresh
-                break
-            recovery = path.recovery
-            rtt = recovery.rtt
-            base = float(rtt.min_rtt if rtt.has_sample else rtt.smoothed_rtt) / 2.0
-            rate = recovery.pacing_rate()
-            if rate is None or rate <= 0:
-                at = base
-            else:
-                at = base + (recovery.bytes_in_flight + path.max_datagram_size) / rate
+            elif now - used > interval:
+                last[path.path_id] = now
+                return path  # keep its measurements fresh
+            at = _arrival(path, in_flight + size)
             if at < best_at:
-                best, best_at = path, at
+                best, best_at, second_at = path, at, best_at
+            elif at < second_at:
+                second_at = at
         if best is None:
             return wait_for(pool, now)
         last[best.path_id] = now
@@ -76,7 +89,37 @@ class EarliestArrivalScheduler(SchedulerBase):
             live = {p.path_id for p in paths}
             for path_id in [k for k in last if k not in live]:
                 del last[path_id]
+        self._chosen, self._chosen_paths, self._chosen_now = best, paths, now
+        self._second_at = second_at
         return best
+
+    def still_selects(self, paths: Sequence[Path], now: float, path: Path) -> bool:
+        """After one packet on the path chosen as the earliest arrival, at the same
+        instant and nothing else changed: the other paths are as ready as they were and
+        their arrivals the same, so ``select`` would answer that path again while it is
+        still ready and its own arrival (later by the packet just sent) stays strictly
+        before the best of the others'."""
+        if path is not self._chosen or paths is not self._chosen_paths or now != self._chosen_now:
+            return False
+        recovery = path.recovery
+        size = path.max_datagram_size
+        in_flight = recovery.bytes_in_flight
+        if (in_flight + size > recovery.controller.congestion_window
+                or recovery.pacer.next_send_time(now, size) > now):
+            return False
+        return _arrival(path, in_flight + size) < self._second_at
+
+
+def _arrival(path: Path, queued: int) -> float:
+    """When a packet sent now on ``path`` would arrive, ``queued`` bytes (in flight and
+    its own) ahead of its end: half the minimum RTT plus their time at the path's rate."""
+    recovery = path.recovery
+    rtt = recovery.rtt
+    base = float(rtt.min_rtt if rtt.has_sample else rtt.smoothed_rtt) / 2.0
+    rate = recovery.pacing_rate()
+    if rate is None or rate <= 0:
+        return base
+    return base + queued / float(rate)
 
 
 def register() -> None:
