@@ -68,7 +68,7 @@ def test_streamed_body_is_paced_by_the_send_buffer_and_stops_on_stop_sending() -
                 # Backpressure: the producer ran ahead by at most the send buffer and the
                 # client's flow-control window, not the whole 640 MB.
                 assert produced[0] * PIECE < 64 << 20
-                [stream_id] = list(client._pending)
+                [stream_id] = client.pending_requests
                 client.h3.cancel_stream(stream_id, H3ErrorCode.H3_REQUEST_CANCELLED)
                 client.flush()
                 await asyncio.wait_for(closed.wait(), 5)  # the server's body was closed
@@ -77,10 +77,10 @@ def test_streamed_body_is_paced_by_the_send_buffer_and_stops_on_stop_sending() -
                 await asyncio.sleep(0.2)
                 assert produced[0] == stopped_at
                 for _ in range(50):
-                    if not servers[0]._tasks:
+                    if not servers[0].running_handlers:
                         break
                     await asyncio.sleep(0.02)
-                assert not servers[0]._tasks  # the response task ended
+                assert not servers[0].running_handlers  # the response task ended
                 with contextlib.suppress(asyncio.CancelledError, H3RequestError):
                     await request
 

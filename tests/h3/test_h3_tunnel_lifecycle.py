@@ -81,8 +81,8 @@ def test_finished_tunnels_are_forgotten_on_both_sides() -> None:
                     received += chunk
                 assert received == b"abc" * 1000
             await asyncio.sleep(0.05)
-            assert client._tunnels == {}
-            assert all(s._owner._tunnels == {} for s in servers)  # type: ignore[attr-defined]
+            assert client.open_tunnels == ()
+            assert all(s.server.open_tunnels == () for s in servers)
             assert client.protocol.streams.writers == {}
 
     run(main)
@@ -104,7 +104,7 @@ def test_stop_sending_closes_only_our_direction() -> None:
             await started.wait()
             server_tunnel = holder[0]
             # The client stops reading: the server may no longer send, but still reads.
-            client.h3._quic.stop_sending(tunnel.stream_id, 0x10F)
+            client.protocol.quic.stop_sending(tunnel.stream_id, 0x10F)
             client.flush()
             for _ in range(100):
                 if server_tunnel.send_closed:

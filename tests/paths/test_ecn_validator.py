@@ -101,7 +101,8 @@ def test_ce_increase_is_returned_and_ignored_once_failed() -> None:
     v = EcnValidator()
     packets = _sent(v, 4)
     assert v.on_ack(APP, (2, 0, 2), packets, advanced=True) == 2
-    v._fail("test")
+    v.on_ack(APP, (1, 0, 2), [], advanced=True)  # a count went down (RFC 9000 §13.4.2.1)
+    assert v.state is EcnState.FAILED
     assert v.on_ack(APP, (2, 0, 9), [], advanced=True) == 0
 
 

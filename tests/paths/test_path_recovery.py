@@ -8,6 +8,7 @@ import pytest
 
 from tquic.cc import create_controller
 from tquic.cc.base import AckedPacket
+from tquic.cc.newreno import NewReno
 from tquic.paths.recovery import PathRecovery, SentPacket, SpaceId
 from tquic.wire.errors import QuicError, TransportErrorCode
 
@@ -535,16 +536,28 @@ def test_no_pacing_before_first_rtt_sample_then_1_25_cwnd_per_srtt() -> None:
     assert r.next_send_time(now, MDS) == pytest.approx(now + MDS / r.pacing_rate())
 
 
+class _PacingRecorder(NewReno):
+    """NewReno that counts the pacer's calls of its ``on_pacing_limited`` hook."""
+
+    pacing_limited_calls = 0
+
+    def on_pacing_limited(self) -> None:
+        self.pacing_limited_calls += 1
+        super().on_pacing_limited()
+
+
 def test_a_packet_held_back_by_the_pacer_tells_the_controller_rfc9002_7_8() -> None:
-    r = make()
+    controller = _PacingRecorder(MDS)
+    r = PathRecovery(controller, MDS, is_client=False)
+    r.handshake_confirmed = True
     for pn in range(10):
         send(r, pn, 0.0)
     r.on_ack_received(APP, ((0, 9),), 0.0, 0.1)
     for pn in range(10, 20):
         send(r, pn, 0.1)
-    assert not r.controller._pacing_limited  # type: ignore[attr-defined]
+    assert controller.pacing_limited_calls == 0
     assert r.next_send_time(0.1, MDS) > 0.1
-    assert r.controller._pacing_limited  # type: ignore[attr-defined]
+    assert controller.pacing_limited_calls == 1 and controller.is_cwnd_limited()
 
 
 def test_delivery_rate_state_is_recorded_and_passed_on() -> None:

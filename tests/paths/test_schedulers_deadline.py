@@ -106,7 +106,7 @@ def test_tracking_is_bounded() -> None:
     for pn in range(10_000):
         d.on_packet_sent(p0, sent(pn, pn * 1e-4), pn * 1e-4)
     assert d.tracked == 100
-    assert len(d._heap) <= 2 * 100 + 64
+    assert d.queued_deadlines <= 2 * 100 + 64
 
 
 def test_hooks_expose_the_deadline_interface() -> None:

@@ -35,6 +35,12 @@ class SendBuffer:
     def __len__(self) -> int:
         return self.end - self.start
 
+    @property
+    def referenced_bytes(self) -> int:
+        """Bytes of memory the buffer references: its chunks, the part of the first one
+        below ``start`` included (a chunk is freed whole), and the small writes gathered."""
+        return sum(map(len, self._chunks)) + len(self._tail)
+
     def append(self, data: bytes | bytearray | memoryview) -> None:
         n = len(data)
         if not n:

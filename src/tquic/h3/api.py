@@ -94,6 +94,12 @@ class H3Client(H3Endpoint):
         self._pending: dict[int, _Pending] = {}
         self._max_response_size = max_response_size
 
+    @property
+    def pending_requests(self) -> tuple[int, ...]:
+        """The stream IDs of the requests whose response has not ended (and of the
+        CONNECTs not answered yet), in order."""
+        return tuple(sorted(self._pending))
+
     async def aclose(self) -> None:
         """Close the connection (H3_NO_ERROR) once what was written last is delivered
         (on tquic.io: ``wait_delivered``, at most three PTOs); returns at once after."""

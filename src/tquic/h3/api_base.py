@@ -84,6 +84,11 @@ class H3Endpoint:
     def h3(self) -> H3Connection:
         return self._h3
 
+    @property
+    def open_tunnels(self) -> tuple[int, ...]:
+        """The stream IDs of the tunnels (extended CONNECT) open now, in order."""
+        return tuple(sorted(self._tunnels))
+
     def flush(self) -> None:
         self._transmit()
 

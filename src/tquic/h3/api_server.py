@@ -71,6 +71,11 @@ class ServerTunnel(Tunnel):
         """The tquic.io connection (QuicConnectionProtocol) the request came on, if any."""
         return self._server.protocol
 
+    @property
+    def server(self) -> H3Server:
+        """The HTTP/3 server side of the connection the request came on."""
+        return self._server
+
     def accept(self, status: int = 200, headers: HeadersLike | None = None) -> None:
         """Answer 2xx: the stream becomes a tunnel (RFC 9114 §4.4, RFC 9220)."""
         if not 200 <= status < 300:
@@ -116,6 +121,11 @@ class H3Server(H3Endpoint):
         self._tasks: set[asyncio.Task[None]] = set()
         self._max_request_size = max_request_size
         self._stopped: set[int] = set()  # streamed responses the client stopped
+
+    @property
+    def running_handlers(self) -> int:
+        """Request and CONNECT handler tasks still running."""
+        return len(self._tasks)
 
     def _on_event(self, event: H3Event) -> None:
         stream_id = getattr(event, "stream_id", -1)

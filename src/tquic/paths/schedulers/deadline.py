@@ -76,6 +76,12 @@ class DeadlineScheduler(SchedulerBase):
     def tracked(self) -> int:
         return len(self._live)
 
+    @property
+    def queued_deadlines(self) -> int:
+        """Deadline entries held, stale ones (packets already acknowledged or lost)
+        included: at most 2 x ``max_tracked`` + 64 (then the stale ones are dropped)."""
+        return len(self._heap)
+
     # -- choosing -----------------------------------------------------------------------
 
     def set_remaining(self, remaining: int | None) -> None:
