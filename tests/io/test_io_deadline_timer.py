@@ -4,6 +4,7 @@ its own callback (how the connection, reorder and FEC timers use it)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from tquic.io.deadline_timer import DeadlineTimer
 
@@ -18,13 +19,20 @@ def test_fires_once_at_the_latest_deadline_and_rearms_from_its_callback() -> Non
             if len(fired) == 1:
                 timer.set(loop.time() + 0.01)  # re-armed from inside
 
-        timer = DeadlineTimer(loop, callback)
+        armed: list[asyncio.TimerHandle] = []
+
+        class CountingLoop:  # the loop as the timer sees it, its call_at calls recorded
+            def call_at(self, when: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+                armed.append(loop.call_at(when, callback))
+                return armed[-1]
+
+        timer = DeadlineTimer(CountingLoop(), callback)  # type: ignore[arg-type]
         start = loop.time()
         timer.set(start + 0.5)
         timer.set(start + 0.02)  # moved earlier: the first handle is cancelled
-        handle = timer._handle
+        assert len(armed) == 2 and armed[0].cancelled() and not armed[1].cancelled()
         timer.set(start + 0.02)  # unchanged: the same handle is kept
-        assert timer._handle is handle and timer.armed and timer.at == start + 0.02
+        assert len(armed) == 2 and timer.armed and timer.at == start + 0.02
         await asyncio.sleep(0.1)
         assert not timer.armed and timer.at is None
         return [t - start for t in fired]

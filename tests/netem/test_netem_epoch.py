@@ -64,7 +64,7 @@ def test_deliveries_held_up_by_a_busy_relay_are_counted_late() -> None:
         for _ in range(5):
             s.sendto(b"x", netem.address)
         wait_for(lambda: netem.relay.stats() and netem.relay.stats()[0].up.offered == 5, 2.0)
-        loop = netem.relay._loop
+        loop = netem.relay.loop
         assert loop is not None
         # The relay's loop is busy for 80 ms while the datagrams sit in the 20 ms delay
         # line: each leaves ~60 ms behind the model, and the stats say so.

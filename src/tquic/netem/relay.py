@@ -199,6 +199,11 @@ class NetemRelay:
         name = self._sock.getsockname()
         return (str(name[0]), int(name[1]))
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the relay runs on, None before ``start``."""
+        return self._loop
+
     def start(self) -> Address:
         """Bind the listen socket and start relaying (call from the running loop)."""
         loop = self._loop = asyncio.get_running_loop()
