@@ -148,3 +148,19 @@ def test_hmac_digest_is_rfc2104_hmac(hash_name: str, key_length: int) -> None:
     key = bytes((7 * i + key_length) & 0xFF for i in range(key_length))
     for message in (b"", b"\x01", bytes(range(256)) * 3):
         assert hmac_digest(hash_name, key, message) == hmac.digest(key, message, hash_name)
+
+
+@pytest.mark.parametrize("suite", list(CipherSuite))
+@pytest.mark.parametrize("version", [QUIC_V1, QUIC_V2])
+def test_packet_keys_equal_three_expand_labels(suite: CipherSuite, version: int) -> None:
+    # packet_keys hashes the secret's HMAC pads once for its three outputs: the same
+    # bytes as three separate HKDF-Expand-Label calls (RFC 9001 §5.1), every suite.
+    hash_name = "sha384" if suite == CipherSuite.AES_256_GCM_SHA384 else "sha256"
+    size = 32 if suite != AES128 else 16
+    prefix = b"quicv2" if version == QUIC_V2 else b"quic"
+    for secret in (bytes(range(32)), bytes(range(48)), CHACHA_SECRET):
+        assert packet_keys(suite, secret, version) == (
+            hkdf_expand_label(hash_name, secret, prefix + b" key", b"", size),
+            hkdf_expand_label(hash_name, secret, prefix + b" iv", b"", 12),
+            hkdf_expand_label(hash_name, secret, prefix + b" hp", b"", size),
+        )

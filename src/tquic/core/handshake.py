@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tquic.core.conn_base import ConnState, Epoch
 from tquic.core.events import HandshakeCompleted, SessionTicketReceived
+from tquic.core.local_params import encode_local_parameters
 from tquic.core.pmtud import Pmtud
 from tquic.core.records import FrameRecord
 from tquic.core.version_negotiation import (
@@ -33,7 +34,6 @@ from tquic.wire.params import (
     VersionInformation,
     check_peer_parameters,
     decode_transport_parameters,
-    encode_transport_parameters,
 )
 
 if TYPE_CHECKING:
@@ -110,24 +110,34 @@ class Handshake:
 
     def create_tls(self) -> Any:
         conn = self._c
-        import importlib
-
         if conn._qlog is not None:
             conn._qlog.parameters_set("local", conn._local_params)
+        c = conn._config
+        encoded = encode_local_parameters(conn._local_params)
+        if self.tls_factory is not None:
+            return self.tls_factory(conn._is_client, c, encoded)
+        tls: Any = _tls_module()
+        if not conn._is_client:
+            # A server's TlsConfig is built once per configuration (below): looked up
+            # first, so the arguments are assembled only when it is built.
+            config = _SERVER_TLS_CONFIGS.get(_server_config_key(c))
+            if config is None:
+                config = _shared_server_tls_config(tls, c, self._tls_kwargs(load_chain=True))
+            return tls.TlsServer(config, encoded, c.ticket_store)
+        return tls.TlsClient(tls.TlsConfig(**self._tls_kwargs(load_chain=True)), encoded)
 
+    def _tls_kwargs(self, *, load_chain: bool) -> dict[str, Any]:
+        """The TlsConfig arguments of this connection's configuration."""
         from cryptography import x509
         from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-        tls: Any = importlib.import_module("tquic.crypto.tls")
-
+        conn = self._c
         c = conn._config
         chain: tuple[Any, ...] = ()
         key: Any = None
-        if c.certificate is not None and c.private_key is not None and (
-                conn._is_client or _server_config_key(c) not in _SERVER_TLS_CONFIGS):
+        if load_chain and c.certificate is not None and c.private_key is not None:
             chain = tuple(x509.load_pem_x509_certificates(c.certificate))
             key = load_pem_private_key(c.private_key, password=None)
-        ticket = c.session_ticket
         kwargs: dict[str, Any] = {
             "is_client": conn._is_client,
             "alpn_protocols": tuple(c.alpn_protocols),
@@ -140,24 +150,14 @@ class Handshake:
             "enable_early_data": c.enable_early_data,
         }
         if conn._is_client:
-            kwargs["session_ticket"] = ticket
+            kwargs["session_ticket"] = c.session_ticket
         else:
             kwargs["require_client_cert"] = c.require_client_cert
         if c.keylog_file is not None:
             kwargs["keylog_file"] = c.keylog_file
         if c.cipher_suites is not None:
             kwargs["cipher_suites"] = tuple(c.cipher_suites)
-        if self.tls_factory is not None:
-            return self.tls_factory(conn._is_client, c, encode_transport_parameters(
-                conn._local_params))
-        if conn._is_client:
-            tls_config = tls.TlsConfig(**kwargs)
-        else:
-            tls_config = _shared_server_tls_config(tls, c, kwargs)
-        encoded = encode_transport_parameters(conn._local_params)
-        if conn._is_client:
-            return tls.TlsClient(tls_config, encoded)
-        return tls.TlsServer(tls_config, encoded, c.ticket_store)
+        return kwargs
 
     def tls_receive(self, epoch: int, data: bytes, now: float) -> None:
         c = self._c
@@ -499,6 +499,13 @@ def _shared_server_tls_config(tls: Any, c: QuicConfiguration, kwargs: dict[str, 
             _SERVER_TLS_CONFIGS.pop(next(iter(_SERVER_TLS_CONFIGS)))
         _SERVER_TLS_CONFIGS[key] = config
     return config
+
+
+def _tls_module() -> Any:
+    """tquic.crypto.tls, imported when the first connection starts its handshake."""
+    import importlib
+
+    return importlib.import_module("tquic.crypto.tls")
 
 
 class _FinishedTls:

@@ -178,15 +178,46 @@ def initial_secrets(version: int, dcid: bytes) -> tuple[bytes, bytes]:
     return client, server
 
 
-def packet_keys(suite: CipherSuite, secret: bytes, version: int) -> tuple[bytes, bytes, bytes]:
-    """(key, iv, hp) derived from a traffic secret (RFC 9001 §5.1; RFC 9369 §3.3.2 labels)."""
+@functools.lru_cache(maxsize=16)
+def _packet_key_infos(suite: CipherSuite, version: int) -> tuple[str, int, bytes, bytes, bytes]:
+    """(hash name, key length, and the HKDF-Expand inputs of "quic key", "quic iv" and
+    "quic hp": HkdfLabel with an empty context, then the counter byte 0x01) for one
+    suite and version (RFC 9846 §7.1, RFC 5869 §2.3: one block covers every length)."""
     labels = _labels(version)
-    hash_name = suite_hash_name(suite)
     length = _KEY_LENGTH[suite]
-    key = hkdf_expand_label(hash_name, secret, labels.key, b"", length)
-    iv = hkdf_expand_label(hash_name, secret, labels.iv, b"", IV_LENGTH)
-    hp = hkdf_expand_label(hash_name, secret, labels.hp, b"", length)
-    return key, iv, hp
+
+    def info(label: bytes, size: int) -> bytes:
+        return _label_prefix(label, size) + b"\x00\x01"
+    return (suite_hash_name(suite), length, info(labels.key, length),
+            info(labels.iv, IV_LENGTH), info(labels.hp, length))
+
+
+def packet_keys(suite: CipherSuite, secret: bytes, version: int) -> tuple[bytes, bytes, bytes]:
+    """(key, iv, hp) derived from a traffic secret (RFC 9001 §5.1; RFC 9369 §3.3.2 labels).
+
+    The same three HKDF-Expand-Label outputs as ``hkdf_expand_label``, with the HMAC key
+    pads of ``secret`` hashed once for the three (each derivation then hashes its own
+    short input only): 7 of these per handshake and side."""
+    hash_name, length, key_info, iv_info, hp_info = _packet_key_infos(suite, version)
+    entry = _HMAC_HASHES.get(hash_name)
+    if entry is None:  # pragma: no cover - every suite's hash is in _HMAC_HASHES
+        return (hkdf_expand(hash_name, secret, key_info[:-1], length),
+                hkdf_expand(hash_name, secret, iv_info[:-1], IV_LENGTH),
+                hkdf_expand(hash_name, secret, hp_info[:-1], length))
+    new, block = entry
+    if len(secret) > block:  # RFC 2104 §2 (never for a traffic secret)
+        secret = new(secret).digest()
+    padded = secret.ljust(block, b"\0")
+    inner = new(padded.translate(_IPAD))
+    outer = new(padded.translate(_OPAD))
+
+    def expand(info: bytes, size: int) -> bytes:
+        h = inner.copy()
+        h.update(info)
+        o = outer.copy()
+        o.update(h.digest())
+        return o.digest()[:size]
+    return expand(key_info, length), expand(iv_info, IV_LENGTH), expand(hp_info, length)
 
 
 def next_generation_secret(suite: CipherSuite, secret: bytes, version: int) -> bytes:
