@@ -18,6 +18,7 @@ from tquic.crypto.keys import (
     hkdf_extract,
     hmac_digest,
     initial_secrets,
+    keyed_hmac,
     next_generation_secret,
     packet_keys,
 )
@@ -164,3 +165,14 @@ def test_packet_keys_equal_three_expand_labels(suite: CipherSuite, version: int)
             hkdf_expand_label(hash_name, secret, prefix + b" iv", b"", 12),
             hkdf_expand_label(hash_name, secret, prefix + b" hp", b"", size),
         )
+
+
+@pytest.mark.parametrize("hash_name", ["sha256", "sha384", "sha512"])
+@pytest.mark.parametrize("key_length", [0, 32, 64, 65, 200])
+def test_keyed_hmac_is_rfc2104_hmac(hash_name: str, key_length: int) -> None:
+    # The prepared HMAC of a fixed key (stateless reset tokens) gives hmac.digest's
+    # bytes, message after message (each starts from the key's own pad state).
+    key = bytes((5 * i + 1) & 0xFF for i in range(key_length))
+    mac = keyed_hmac(hash_name, key)
+    for message in (b"", b"\x01", bytes(range(256)) * 3, b"\x01"):
+        assert mac(message) == hmac.digest(key, message, hash_name)

@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tquic.crypto.keys import hmac_digest
+from tquic.crypto.keys import keyed_hmac
 from tquic.wire.errors import QuicError, TransportErrorCode
 
 RESET_TOKEN_SIZE = 16
@@ -34,7 +34,7 @@ MAX_PENDING_RETIREMENTS_FACTOR = 4
 
 def stateless_reset_token(key: bytes, cid: bytes) -> bytes:
     """The reset token of ``cid`` (RFC 9000 §10.3.2: a keyed hash, stable across restarts)."""
-    return hmac_digest("sha256", key, cid)[:RESET_TOKEN_SIZE]
+    return keyed_hmac("sha256", key)(cid)[:RESET_TOKEN_SIZE]
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import hmac
 import struct
+from collections.abc import Callable
 from enum import IntEnum
 
 from tquic.wire.version import QUIC_V1, QUIC_V2
@@ -28,6 +29,7 @@ __all__ = [
     "hmac_digest",
     "initial_secrets",
     "key_length",
+    "keyed_hmac",
     "next_generation_secret",
     "packet_keys",
     "suite_hash_name",
@@ -73,6 +75,30 @@ def hmac_digest(hash_name: str, key: bytes, msg: bytes) -> bytes:
     key = key.ljust(block, b"\0")
     inner = new(key.translate(_IPAD) + msg).digest()
     return new(key.translate(_OPAD) + inner).digest()
+
+
+@functools.lru_cache(maxsize=16)
+def keyed_hmac(hash_name: str, key: bytes) -> Callable[[bytes], bytes]:
+    """``msg -> HMAC(key, msg)`` for a key used many times (a server's stateless reset
+    key: one HMAC per CID issued): the key's padded blocks are hashed once, each
+    message then costs two short hashes."""
+    entry = _HMAC_HASHES.get(hash_name)
+    if entry is None:
+        return functools.partial(hmac.digest, key, digest=hash_name)
+    new, block = entry
+    if len(key) > block:  # RFC 2104 §2
+        key = new(key).digest()
+    padded = key.ljust(block, b"\0")
+    inner = new(padded.translate(_IPAD))
+    outer = new(padded.translate(_OPAD))
+
+    def digest(msg: bytes) -> bytes:
+        h = inner.copy()
+        h.update(msg)
+        o = outer.copy()
+        o.update(h.digest())
+        return o.digest()
+    return digest
 
 
 def hkdf_extract(hash_name: str, salt: bytes, ikm: bytes) -> bytes:

@@ -38,6 +38,7 @@ SAMPLE_LENGTH = 16
 # the packet number were 4 bytes long (RFC 9001 §5.4.2).
 _SAMPLE_SKIP = 4
 _CHACHA_ZEROS = bytes(5)
+_ECB = modes.ECB()  # stateless: one mode object for every header protection context
 # The 5 mask bytes as (mask[0], mask[1..4] as a 32-bit integer) in one call.
 _unpack_mask: Callable[[bytes], tuple[int, int]] = struct.Struct("!BI").unpack_from
 _from_bytes = int.from_bytes  # big-endian by default (Python 3.11)
@@ -111,7 +112,7 @@ class HeaderProtection:
         else:
             # RFC 9001 §5.4.3: mask = AES-ECB(hp_key, sample).  ECB keeps no state
             # between blocks, so one encryptor serves every packet.
-            self._ctx = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+            self._ctx = Cipher(algorithms.AES(key), _ECB).encryptor()
             self._mask = self._ctx.update
         return self._mask
 

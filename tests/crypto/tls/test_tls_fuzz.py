@@ -213,3 +213,42 @@ def _client_second_flight() -> tuple[TlsServer, bytes]:
 def test_server_on_mutated_client_certificate_flight(edits: list[tuple[int, int]]) -> None:
     server, flight = _client_second_flight()
     _no_internal_error(lambda: server.receive(Epoch.HANDSHAKE, _mutate(flight, edits)))
+
+
+def _reference_extensions(data: bytes) -> tuple[tuple[int, bytes], ...]:
+    """The extension block read field by field with the codec's Reader (RFC 9846 §4.2)."""
+    from tquic.crypto.tls.codec import Reader
+
+    block = Reader(data).sub(2, "x extensions")
+    out: list[tuple[int, bytes]] = []
+    while block.remaining:
+        ext_type = block.u16()
+        body = block.vector(2, "extension_data")
+        if ext_type in {t for t, _ in out}:
+            raise TlsAlert(AlertDescription.illegal_parameter, "duplicate")
+        out.append((ext_type, body))
+    return tuple(out)
+
+
+@settings(max_examples=max(EXAMPLES, 300), suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 6), st.binary(max_size=6)), max_size=6),
+       st.binary(max_size=4), st.integers(-3, 3))
+def test_extension_blocks_parse_as_the_reader_does(
+        exts: list[tuple[int, bytes]], tail: bytes, skew: int) -> None:
+    # parse_extensions reads with slices (fast path of every handshake): the same
+    # extensions as reading each field with the Reader, and a decode_error or an
+    # illegal_parameter (duplicates) exactly where the Reader has one.
+    from tquic.crypto.tls.codec import Reader
+    from tquic.crypto.tls.codec import vec16 as v16
+
+    body = b"".join(t.to_bytes(2, "big") + v16(d) for t, d in exts) + tail
+    data = max(0, len(body) + skew).to_bytes(2, "big") + body
+    try:
+        expected: object = _reference_extensions(data)
+    except TlsAlert as exc:
+        expected = exc.description
+    try:
+        got: object = ext.parse_extensions(Reader(data), "x")
+    except TlsAlert as exc:
+        got = exc.description
+    assert got == expected

@@ -68,19 +68,31 @@ class PskKeyExchangeMode(IntEnum):
 
 
 def parse_extensions(r: Reader, what: str, min_len: int = 0) -> Extensions:
-    """Parse ``Extension extensions<min..2^16-1>``; duplicates are illegal (RFC 9846 §4.2)."""
-    block = r.sub(2, what + " extensions", min_len)
+    """Parse ``Extension extensions<min..2^16-1>``; duplicates are illegal (RFC 9846 §4.2).
+
+    Read with slices rather than a Reader call per field: a ClientHello carries a dozen
+    extensions or more, and a server parses one per handshake."""
+    block = r.vector(2, what + " extensions", min_len)
     out: list[tuple[int, bytes]] = []
     seen: set[int] = set()
-    while block.remaining:
-        ext_type = block.u16("extension type")
-        data = block.vector(2, "extension_data")
+    pos = 0
+    end = len(block)
+    from_bytes = int.from_bytes
+    while pos < end:
+        if end - pos < 4:  # extension_type (2) and the length of extension_data (2)
+            raise decode_error(f"{what}: extension header truncated ({end - pos} bytes left)")
+        ext_type = from_bytes(block[pos:pos + 2], "big")
+        length = from_bytes(block[pos + 2:pos + 4], "big")
+        pos += 4
+        if length > end - pos:
+            raise decode_error(f"{what}: extension_data of {length} bytes, {end - pos} left")
         if ext_type in seen:
             raise TlsAlert(
                 AlertDescription.illegal_parameter, f"{what}: duplicate extension {ext_type}"
             )
         seen.add(ext_type)
-        out.append((ext_type, data))
+        out.append((ext_type, block[pos:pos + length]))
+        pos += length
     return tuple(out)
 
 
