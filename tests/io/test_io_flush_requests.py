@@ -112,3 +112,33 @@ def test_a_request_made_while_a_flush_handles_events_is_answered_by_that_flush()
         await _next_iterations()
         assert engine.asked == 2
     asyncio.run(main())
+
+
+def test_a_flush_listener_runs_between_the_events_and_the_send() -> None:
+    """add_flush_listener: what the listener queues (e.g. a TUN's answer to what the
+    events wrote) is asked for by the same flush, and its request adds no flush."""
+    async def main() -> None:
+        proto, engine = _protocol()
+        order: list[str] = []
+        engine.on_event = lambda: order.append("events")
+        asked = engine.datagrams_to_send
+
+        def send(now: float) -> list[Any]:
+            order.append("send")
+            return asked(now)
+        engine.datagrams_to_send = send  # type: ignore[method-assign]
+
+        def listener() -> None:
+            order.append("listener")
+            proto.request_flush()  # what queueing a datagram does
+        proto.add_flush_listener(listener)
+        proto.flush()
+        await _next_iterations()
+        assert order[:3] == ["events", "listener", "send"]
+        assert engine.asked == 1
+        proto.remove_flush_listener(listener)
+        proto.remove_flush_listener(listener)  # twice: harmless
+        proto.flush()
+        assert order.count("listener") == 1  # removed: the second flush does not call it
+        assert engine.asked == 2
+    asyncio.run(main())

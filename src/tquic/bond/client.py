@@ -38,7 +38,7 @@ from tquic.bond.session import IPV6_MIN_MTU, TUNNEL_MTU, IpTunnel, tunnel_mtu_fo
 from tquic.bond.status import BondStatus, SteeringError
 from tquic.bond.tcp_lane.daemon import ClientLane, ClientLaneConfig, CurrentClient, NullDevice
 from tquic.bond.tcp_lane.nft import NftError
-from tquic.bond.tun import PacketDevice, TunDevice
+from tquic.bond.tun import PacketDevice, TunDevice, poll_on_flush
 from tquic.h3.connect_ip import (
     ConnectIpCapsule,
     ConnectIpError,
@@ -289,6 +289,7 @@ class BondClient:
                             fec=self.config.fec)
         self._mtu = iptunnel.mtu
         self._quic = proto.quic
+        poll = poll_on_flush(self._device, proto)
         tunnel.send_capsule(ConnectIpCapsule.ADDRESS_REQUEST, encode_address_request(
             [RequestedAddress(1, ipaddress.ip_network("0.0.0.0/32"))]))
         assigned: asyncio.Future[None] = loop.create_future()
@@ -331,6 +332,8 @@ class BondClient:
                 raise ConnectionError("the connection closed")
         finally:
             self._tunnel = None
+            if poll is not None:
+                proto.remove_flush_listener(poll)
             iptunnel.close()
             for task in (capsules, datagrams, stopper, closed):
                 task.cancel()

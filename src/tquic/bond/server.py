@@ -53,7 +53,7 @@ from tquic.bond.status import (
 )
 from tquic.bond.tcp_lane.daemon import authenticator_from
 from tquic.bond.tcp_lane.server import ConnectRelayHandler
-from tquic.bond.tun import PacketDevice, TunDevice
+from tquic.bond.tun import PacketDevice, TunDevice, poll_on_flush
 from tquic.h3.api import ServerTunnel
 from tquic.h3.connect_ip import (
     CONNECT_IP_PROTOCOL,
@@ -343,9 +343,12 @@ class BondServer:
                   f"{', '.join(str(a) for a in assigned)}"
                   f"{' +' + ','.join(accepted) if accepted else ' (plain RFC 9484)'}")
         datagrams = asyncio.ensure_future(session.tunnel.run_datagrams())
+        poll = poll_on_flush(self._device, protocol)
         try:
             await self._capsule_loop(session)
         finally:
+            if poll is not None and protocol is not None:
+                protocol.remove_flush_listener(poll)
             datagrams.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await datagrams

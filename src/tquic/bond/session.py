@@ -198,7 +198,11 @@ class IpTunnel:
         pipeline = self.pipeline
         try:
             pipeline.receive_datagram(datagram, self._loop.time())
-            if pipeline.sequencing and (self._timer.armed or pipeline.reorder.holding):
+            # Armed already: at or before the reorder deadline, which only moves later as
+            # held packets leave (the oldest waiting one goes first); when it fires,
+            # _expire arms it again for what is left.  So only an idle timer is armed
+            # here, not one re-armed per packet (a held packet per three, measured).
+            if self._timer.at is None and pipeline.reorder.holding:
                 self._arm()
             if self._fec_byte and datagram[:1] == self._fec_byte:
                 self._arm_fec()  # only FEC datagrams change the decoders' deadlines

@@ -47,7 +47,24 @@ class PacketDevice(Protocol):
 
     def write(self, packet: bytes) -> None: ...
 
+    def poll(self) -> None:
+        """Read now what is queued, if anything was written since the last poll
+        (the kernel's synchronous answers to what was written)."""
+
     def close(self) -> None: ...
+
+
+def poll_on_flush(device: object, protocol: object) -> Callable[[], None] | None:
+    """Have the device's ``poll`` run in each flush of ``protocol`` (a
+    QuicConnectionProtocol: ``add_flush_listener``), so the kernel's synchronous answers
+    to what the tunnel wrote leave in that same flush; returns it, for
+    ``remove_flush_listener`` (None: a device or a connection without the hook)."""
+    poll: Callable[[], None] | None = getattr(device, "poll", None)
+    add = getattr(protocol, "add_flush_listener", None)
+    if poll is None or add is None:
+        return None
+    add(poll)
+    return poll
 
 
 class TunError(OSError):
@@ -76,6 +93,7 @@ class TunDevice:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_packets: OnPackets | None = None
         self._filter_acks = filter_acks
+        self._written = False  # a write since the last poll
         self.write_drops = 0
         self.acks_filtered = 0
 
@@ -105,10 +123,22 @@ class TunDevice:
             self._on_packets(packets)
 
     def write(self, packet: bytes) -> None:
+        self._written = True
         try:
             os.write(self._fd, packet)
         except OSError:  # EAGAIN (queue full), EINVAL (not an IP packet), EIO (link down)
             self.write_drops += 1
+
+    def poll(self) -> None:
+        """Read at once what the kernel queued since the last writes: a TCP receiver
+        acknowledges within the write that delivered its data (RFC 9293 §3.8.6.3: an
+        ACK per two full segments), so the ACK is read and sent in the same flush as
+        the QUIC ACKs of the batch instead of on the next wake-up (the endpoint calls
+        this through ``add_flush_listener``)."""
+        if self._written:
+            self._written = False
+            if self._fd >= 0:
+                self._readable()
 
     def close(self) -> None:
         if self._fd < 0:
@@ -156,6 +186,9 @@ class UdpPacketDevice:
             self.acks_filtered += dropped
         if packets and self._on_packets is not None:
             self._on_packets(packets)
+
+    def poll(self) -> None:
+        """Nothing to do: a loopback harness answers asynchronously."""
 
     def write(self, packet: bytes) -> None:
         if self.peer is None:

@@ -481,9 +481,11 @@ class PacketBuilder:
                 # bytes for the usual sizes (RFC 9000 §16).
                 frame_len = n + (2 if n < 0x40 else 3 if n < 0x4000 else 1 + varint_size(n))
                 if frame_len > room - used:
-                    if n > c.max_datagram_payload():
+                    if not used and n > c.max_datagram_payload():
                         # Queued before a path with a smaller MTU joined: it can go on no
                         # packet of every path any more; drop it (RFC 9221 §5: unreliable).
+                        # Asked only of a packet with no DATAGRAM yet (the next packet
+                        # asks otherwise): a full packet is the usual case, per packet.
                         queue.popleft()
                         c.datagrams_dropped_too_big += 1
                         continue

@@ -161,5 +161,8 @@ class NullDevice:
     def write(self, packet: bytes) -> None:
         pass
 
+    def poll(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
