@@ -83,7 +83,7 @@ class SendLoop:
             if c._preferred.probe is not None:
                 c._preferred.send(now, out)  # core/preferred_address.py
             if c._mp:
-                self._send_path_specific(now, out)
+                self._send_path_specific(now, out, acks=False)
             # The PMTU probe goes first: built after the data it would never find room in
             # a congestion window the data keeps full (RFC 8899 §4.4: probes are congestion
             # controlled), and a lossy path would stay at 1200 bytes forever.
@@ -91,6 +91,11 @@ class SendLoop:
             if probe is not None:
                 out.append(probe)
             self._send_scheduled(now, out)
+            if c._mp:
+                # The ACKs still owed after the scheduled packets (each of those carried
+                # its own path's): a path's ACK rides its data packet when it has one,
+                # instead of a packet of its own just before it.
+                self._send_path_specific(now, out)
         except Exception as exc:  # never let a bug escape the sans-I/O API
             c._internal_error(exc, now)
         return out
@@ -211,10 +216,11 @@ class SendLoop:
                     break  # none of them fitted: they wait (or go elsewhere)
                 waiting = left
 
-    def _send_path_specific(self, now: float, out: Datagrams) -> None:
+    def _send_path_specific(self, now: float, out: Datagrams, acks: bool = True) -> None:
         """multipath: what must go on one particular path — PATH_CHALLENGE/RESPONSE
         (§"Path Initiation and Validation"), PTO probes and backup keep-alives — is sent
-        before the scheduler distributes the rest."""
+        before the scheduler distributes the rest; a path's owed ACK (``acks``) after
+        it, in case a scheduled packet on that path took it along."""
         c = self._c
         if c._crypto.one_rtt is None:
             return
@@ -225,7 +231,7 @@ class SendLoop:
                 tracker = path.space.ack_tracker
                 owed = (path.challenge_pending or path.space.probe_packets > 0 or (
                     bool(path.responses) and path.responses[0][1] == path.network_path)
-                    or (tracker.has_unacked and tracker.ack_due(now)))
+                    or (acks and tracker.has_unacked and tracker.ack_due(now)))
                 if not owed:
                     break
                 # Data only in PTO probes of a path in use: the rest is the scheduler's.
