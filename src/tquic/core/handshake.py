@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from tquic.core.crypto_levels import CryptoLevels
 
 FRAME_CRYPTO = 0x06
+_EPOCHS = tuple(sorted(Epoch))  # by value: _EPOCHS[int(epoch)] is the Epoch
 TPE = TransportErrorCode.TRANSPORT_PARAMETER_ERROR
 
 
@@ -174,10 +175,10 @@ class Handshake:
         self.drain_tls(now)
 
     @staticmethod
-    def _tls_epoch(epoch: int) -> Any:
-        from tquic.crypto.tls.config import Epoch as TlsEpoch
-
-        return TlsEpoch(int(epoch))
+    def _tls_epoch(epoch: int) -> Epoch:
+        """The TLS engine's Epoch (the one enum of wire/epochs.py) of a CRYPTO frame's
+        epoch: a table lookup, not an enum call per CRYPTO frame."""
+        return _EPOCHS[epoch]
 
     def drain_tls(self, now: float) -> None:
         c = self._c

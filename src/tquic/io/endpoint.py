@@ -287,17 +287,23 @@ class QuicEndpoint:
         the same path, queued while the socket's buffer is full)."""
         self._sender.send_datagrams(datagrams, ecn)
 
+    def _stateless_allowed(self, remote: Address, now: float) -> bool:
+        """Whether a VN or Stateless Reset to ``remote`` fits the per-prefix and global
+        budgets: asked before the answer is built, since under a flood of junk nearly
+        every one is refused (a reset's token HMAC and random filler were computed for
+        each and thrown away)."""
+        if self._admission.allow_stateless(remote[0], now):
+            return True
+        self.stats.stateless_rate_limited += 1
+        return False
+
     def _send_stateless(self, sock: UdpSocket, packet: bytes, remote: Address,
-                        now: float, source: str | None) -> bool:
-        """Send a VN or Stateless Reset within the per-prefix and global budgets, from the
-        address the trigger was sent to (``source``, on a wildcard socket: a peer drops
-        what comes from another address of a multihomed server)."""
-        if not self._admission.allow_stateless(remote[0], now):
-            self.stats.stateless_rate_limited += 1
-            return False
+                        source: str | None) -> None:
+        """Send a VN or Stateless Reset from the address the trigger was sent to
+        (``source``, on a wildcard socket: a peer drops what comes from another address
+        of a multihomed server)."""
         sock.send_batch([packet], remote, source=source)
         self.stats.datagrams_sent += 1
-        return True
 
     # -- receiving --------------------------------------------------------------------
 
@@ -423,10 +429,12 @@ class QuicEndpoint:
         if len(data) < MIN_INITIAL_DATAGRAM:
             self._drop()
             return
+        if not self._stateless_allowed(addr, now):
+            return
         versions = [*self.config.versions, grease_version()]
-        packet = encode_version_negotiation(scid, dcid, versions)
-        if self._send_stateless(sock, packet, addr, now, local):
-            self.stats.version_negotiations_sent += 1
+        self._send_stateless(sock, encode_version_negotiation(scid, dcid, versions), addr,
+                             local)
+        self.stats.version_negotiations_sent += 1
 
     def _stateless_reset(self, sock: UdpSocket, data: bytes, dcid: bytes, addr: Address,
                          now: float, local: str | None) -> None:
@@ -436,12 +444,14 @@ class QuicEndpoint:
         if not self.is_server or size < MIN_RESET_SIZE or len(dcid) < self._cid_length:
             self._drop()
             return
+        if not self._stateless_allowed(addr, now):
+            return
         token = stateless_reset_token(self.config.stateless_reset_key, dcid)
         filler = os.urandom(size - RESET_TOKEN_SIZE)
         # §10.3: first byte 0b01xxxxxx looks like a short header.
         packet = bytes(((filler[0] & 0x3F) | 0x40,)) + filler[1:] + token
-        if self._send_stateless(sock, packet, addr, now, local):
-            self.stats.stateless_resets_sent += 1
+        self._send_stateless(sock, packet, addr, local)
+        self.stats.stateless_resets_sent += 1
 
     def _accept(self, data: bytes, sock: UdpSocket, path: NetworkPath, version: int,
                 dcid: bytes, scid: bytes, now: float,
