@@ -15,6 +15,13 @@ Both read until the queue is empty (at most 64 packets per wake-up) and hand the
 batch over at once; a batch's pure TCP ACKs that a later one of the same flow
 supersedes are dropped first (``tquic.bond.ack_filter``, RFC 3449 §5.2.1;
 counted in ``acks_filtered``, off with ``filter_acks=False``).
+
+A :class:`TunDevice` is opened with ``IFF_VNET_HDR`` where the kernel has it
+(``offload=False``: never): its writes wait for :meth:`TunDevice.poll` (the
+daemons run it in each flush of the connection) or the end of the loop iteration,
+and go together, consecutive TCP segments of a flow glued into one write
+(``tquic.bond.tun_gro``): on a download, one write and one pass through the
+kernel's TCP per batch instead of per packet, and one ACK back per batch.
 """
 
 from __future__ import annotations
@@ -29,10 +36,12 @@ from collections.abc import Callable
 from typing import Protocol
 
 from tquic.bond.ack_filter import filter_acks as _filter_acks
+from tquic.bond.tun_gro import F_NEEDS_CSUM, PLAIN, VNET_HDR_LEN, coalesce, complete_checksum
 
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
+IFF_VNET_HDR = 0x4000
 _BATCH = 64  # packets read per wake-up, at most
 
 OnPackets = Callable[[list[bytes]], None]
@@ -74,26 +83,38 @@ class TunError(OSError):
 class TunDevice:
     """A layer-3 TUN interface named ``name`` (created on open, gone on close)."""
 
-    def __init__(self, name: str, *, filter_acks: bool = True) -> None:
+    def __init__(self, name: str, *, filter_acks: bool = True, offload: bool = True) -> None:
         try:
             fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as exc:
             hint = (" (load the tun module, or run in a container with /dev/net/tun)"
                     if exc.errno == errno.ENOENT else " (needs root or CAP_NET_ADMIN)")
             raise TunError(exc.errno, f"cannot open /dev/net/tun: {exc.strerror}{hint}") from None
-        try:
-            ifr = struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI)
-            result = fcntl.ioctl(fd, TUNSETIFF, ifr)
-        except OSError as exc:
-            os.close(fd)
-            hint = " (an interface of that name exists)" if exc.errno == errno.EBUSY else ""
-            raise TunError(exc.errno, f"cannot create TUN {name!r}: {exc.strerror}{hint}") from None
+        attempts = [IFF_TUN | IFF_NO_PI | IFF_VNET_HDR] if offload else []
+        attempts.append(IFF_TUN | IFF_NO_PI)
+        for flags in attempts:
+            try:
+                result = fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), flags))
+                break
+            except OSError as exc:
+                if flags & IFF_VNET_HDR and exc.errno == errno.EINVAL:
+                    continue  # a kernel without virtio-net headers on TUN: plain packets
+                os.close(fd)
+                hint = " (an interface of that name exists)" if exc.errno == errno.EBUSY else ""
+                raise TunError(exc.errno,
+                               f"cannot create TUN {name!r}: {exc.strerror}{hint}") from None
+        self.offload = bool(flags & IFF_VNET_HDR)
         self.name = result[:16].rstrip(b"\x00").decode()
         self._fd = fd
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_packets: OnPackets | None = None
         self._filter_acks = filter_acks
         self._written = False  # a write since the last poll
+        self._pending: list[bytes] = []  # offload: written, not yet handed to the kernel
+        self._flush_handle: asyncio.Handle | None = None
+        self.writes = 0  # write syscalls
+        self.packets_written = 0
+        self.offload_drops = 0  # reads with an offload we never enabled (none expected)
         self.write_drops = 0
         self.acks_filtered = 0
 
@@ -110,39 +131,102 @@ class TunDevice:
         read = os.read
         fd = self._fd
         try:
-            for _ in range(_BATCH):
-                packets.append(read(fd, 65536))
+            if self.offload:
+                for _ in range(_BATCH):
+                    data = read(fd, 65536 + VNET_HDR_LEN)
+                    if data[0] & F_NEEDS_CSUM or data[1]:
+                        packet = self._unoffload(data)
+                        if packet is not None:
+                            packets.append(packet)
+                    else:
+                        packets.append(data[VNET_HDR_LEN:])
+            else:
+                for _ in range(_BATCH):
+                    packets.append(read(fd, 65536))
         except BlockingIOError:
             pass
-        except OSError:
-            pass  # the device went away (closing); nothing to deliver
+        except (OSError, IndexError):
+            pass  # the device went away (closing), or an empty read: nothing more now
         if len(packets) > 1 and self._filter_acks:
             packets, dropped = _filter_acks(packets)
             self.acks_filtered += dropped
         if packets and self._on_packets is not None:
             self._on_packets(packets)
 
+    def _unoffload(self, data: bytes) -> bytes | None:
+        """A read whose virtio-net header asks for work: a partial checksum is completed;
+        a segmentation offload (never enabled: no TUNSETOFFLOAD) is dropped, counted."""
+        if data[1]:
+            self.offload_drops += 1
+            return None
+        start, offset = struct.unpack_from("=HH", data, 6)
+        packet = bytearray(data[VNET_HDR_LEN:])
+        if start + offset + 2 > len(packet):
+            self.offload_drops += 1
+            return None
+        complete_checksum(packet, start, offset)
+        return bytes(packet)
+
     def write(self, packet: bytes) -> None:
+        """Hand ``packet`` to the kernel; with offload, at the next ``poll`` (or at the
+        end of this loop iteration), glued to the others written meanwhile."""
         self._written = True
+        if not self.offload or self._loop is None:
+            self._write(PLAIN, packet)
+            return
+        pending = self._pending
+        pending.append(packet)
+        if len(pending) == 1 and self._flush_handle is None:
+            self._flush_handle = self._loop.call_soon(self._flush)
+
+    def _write(self, header: bytes, packet: bytes) -> None:
         try:
-            os.write(self._fd, packet)
+            if self.offload:
+                os.writev(self._fd, (header, packet))
+            else:
+                os.write(self._fd, packet)
+            self.writes += 1
+            self.packets_written += 1
         except OSError:  # EAGAIN (queue full), EINVAL (not an IP packet), EIO (link down)
             self.write_drops += 1
 
+    def _flush(self) -> None:
+        """The pending packets into the kernel, consecutive TCP segments glued
+        (tquic.bond.tun_gro)."""
+        handle, self._flush_handle = self._flush_handle, None
+        if handle is not None:
+            handle.cancel()
+        packets, self._pending = self._pending, []
+        if not packets or self._fd < 0:
+            return
+        writev = os.writev
+        fd = self._fd
+        for buffers in coalesce(packets):
+            segments = len(buffers) - 1
+            try:
+                writev(fd, buffers)
+                self.writes += 1
+                self.packets_written += segments
+            except OSError:  # as in _write
+                self.write_drops += segments
+
     def poll(self) -> None:
-        """Read at once what the kernel queued since the last writes: a TCP receiver
-        acknowledges within the write that delivered its data (RFC 9293 §3.8.6.3: an
-        ACK per two full segments), so the ACK is read and sent in the same flush as
-        the QUIC ACKs of the batch instead of on the next wake-up (the endpoint calls
-        this through ``add_flush_listener``)."""
+        """Hand over what was written, then read at once what the kernel queued in
+        answer: a TCP receiver acknowledges within the write that delivered its data
+        (RFC 9293 §3.8.6.3: an ACK per two full segments), so the ACK is read and sent
+        in the same flush as the QUIC ACKs of the batch instead of on the next wake-up
+        (the daemons call this through ``add_flush_listener``)."""
         if self._written:
             self._written = False
+            if self._pending:
+                self._flush()
             if self._fd >= 0:
                 self._readable()
 
     def close(self) -> None:
         if self._fd < 0:
             return
+        self._flush()
         if self._loop is not None:
             self._loop.remove_reader(self._fd)
         os.close(self._fd)
