@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 ROLES = str(Path(__file__).with_name("stress_roles.py"))
+START_TIMEOUT = 60.0  # seconds for a server to report that it listens
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -102,11 +103,20 @@ class Server:
             os.sched_setaffinity(self.proc.pid, cpus)  # before it forks any worker
         assert self.proc.stdout is not None
         listening = 0
-        while listening < workers:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"server did not start: {self.proc.stderr.read()}")  # type: ignore[union-attr]
-            listening += '"listening"' in line
+        # A server that never says it listens is killed after START_TIMEOUT: the
+        # readline below then ends, and the run stops with a message instead of hanging
+        # (seen once with --workers 2: both workers serving, one line never read).
+        watchdog = threading.Timer(START_TIMEOUT, self.proc.kill)
+        watchdog.start()
+        try:
+            while listening < workers:
+                line = self.proc.stdout.readline()
+                if not line:
+                    raise RuntimeError(f"server did not start within {START_TIMEOUT:.0f} s: "
+                                       f"{self.proc.stderr.read()}")  # type: ignore[union-attr]
+                listening += '"listening"' in line
+        finally:
+            watchdog.cancel()
         time.sleep(0.3)
         self.baseline_kb = rss_kb(self.pids())
         self.peak_kb = self.baseline_kb
