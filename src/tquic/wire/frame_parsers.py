@@ -125,6 +125,28 @@ def _bytes(data: bytes, pos: int, length: int) -> tuple[bytes, int]:
     return data[pos:end], end
 
 
+def _length_field(data: bytes, pos: int) -> tuple[int, int]:
+    """A Length varint at ``pos`` -> (where its bytes start, where they end).
+
+    STREAM and DATAGRAM frames of a transfer carry one- or two-byte Lengths (RFC 9000
+    §16), read here without the general varint call; IndexError if the bytes run past
+    the packet.
+    """
+    first = data[pos]
+    if first < 0x40:
+        length = first
+        pos += 1
+    elif first < 0x80:
+        length = ((first & 0x3F) << 8) | data[pos + 1]
+        pos += 2
+    else:
+        length, pos = _varint(data, pos)
+    end = pos + length
+    if end > len(data):
+        raise IndexError(f"need {length} bytes, {len(data) - pos} left")
+    return pos, end
+
+
 # Building a frozen dataclass goes through object.__setattr__ once per field; the
 # busiest frames are built by writing their slots directly (same object, equally
 # immutable afterwards).
@@ -168,15 +190,7 @@ def _parse_stream(data: bytes, pos: int, frame_type: int) -> tuple[Frame, int]:
         else:
             offset, pos = _varint(data, pos)
     if frame_type & STREAM_LEN_BIT:
-        first = data[pos]
-        if 0x40 <= first < 0x80:
-            length = ((first & 0x3F) << 8) | data[pos + 1]
-            pos += 2
-        else:
-            length, pos = _varint(data, pos)
-        end = pos + length
-        if end > len(data):
-            raise IndexError("stream data runs past the packet")
+        pos, end = _length_field(data, pos)
     else:
         end = len(data)
     if offset + end - pos > VARINT_MAX:
@@ -204,20 +218,9 @@ def _parse_crypto(data: bytes, pos: int, frame_type: int) -> tuple[Frame, int]:
 
 def _parse_datagram(data: bytes, pos: int, frame_type: int) -> tuple[Frame, int]:
     # RFC 9221 §4: type 0x31 has a Length, 0x30 runs to the end of the packet.  One per
-    # DATAGRAM received: one- and two-byte Lengths are read inline (RFC 9000 §16).
+    # DATAGRAM received: its Length is read by _length_field's short path.
     if frame_type & 1:
-        first = data[pos]
-        if first < 0x40:
-            length = first
-            pos += 1
-        elif first < 0x80:
-            length = ((first & 0x3F) << 8) | data[pos + 1]
-            pos += 2
-        else:
-            length, pos = _varint(data, pos)
-        end = pos + length
-        if end > len(data):
-            raise IndexError(f"need {length} bytes, {len(data) - pos} left")
+        pos, end = _length_field(data, pos)
         payload = data[pos:end]
     else:
         payload = data[pos:]
