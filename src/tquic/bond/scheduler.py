@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from tquic.paths.path import Path
 from tquic.paths.schedulers import available_schedulers, register_scheduler
-from tquic.paths.schedulers.extended import SchedulerBase, candidates, wait_for
+from tquic.paths.schedulers.extended import SchedulerBase, candidates, ready, wait_for
 
 _INF = float("inf")
 
@@ -58,7 +58,8 @@ class EarliestArrivalScheduler(SchedulerBase):
         self._chosen = None
         pool = candidates(paths)
         # Called for every packet the scheduler places: ``ready`` (window room, RFC 9002
-        # §7, and the pacer's release time, §7.7) is inlined, and the paths are walked
+        # §7, and the pacer's release time, §7.7) is inlined, as the window room it
+        # computes is the arrival's queue too, and the paths are walked
         # once; the first ready path not used for ``probe_interval`` wins outright.
         last = self._last_used
         interval = self.probe_interval
@@ -99,15 +100,11 @@ class EarliestArrivalScheduler(SchedulerBase):
         their arrivals the same, so ``select`` would answer that path again while it is
         still ready and its own arrival (later by the packet just sent) stays strictly
         before the best of the others'."""
-        if path is not self._chosen or paths is not self._chosen_paths or now != self._chosen_now:
+        if (path is not self._chosen or paths is not self._chosen_paths
+                or now != self._chosen_now or not ready(path, now)):
             return False
-        recovery = path.recovery
-        size = path.max_datagram_size
-        in_flight = recovery.bytes_in_flight
-        if (in_flight + size > recovery.controller.congestion_window
-                or recovery.pacer.next_send_time(now, size) > now):
-            return False
-        return _arrival(path, in_flight + size) < self._second_at
+        return _arrival(path, path.recovery.bytes_in_flight + path.max_datagram_size
+                        ) < self._second_at
 
 
 def _arrival(path: Path, queued: int) -> float:

@@ -32,6 +32,7 @@ __all__ = [
     "keyed_hmac",
     "next_generation_secret",
     "packet_keys",
+    "prepared_hmac",
     "suite_hash_name",
 ]
 
@@ -77,11 +78,10 @@ def hmac_digest(hash_name: str, key: bytes, msg: bytes) -> bytes:
     return new(key.translate(_OPAD) + inner).digest()
 
 
-@functools.lru_cache(maxsize=16)
-def keyed_hmac(hash_name: str, key: bytes) -> Callable[[bytes], bytes]:
-    """``msg -> HMAC(key, msg)`` for a key used many times (a server's stateless reset
-    key: one HMAC per CID issued): the key's padded blocks are hashed once, each
-    message then costs two short hashes."""
+def prepared_hmac(hash_name: str, key: bytes) -> Callable[[bytes], bytes]:
+    """``msg -> HMAC(key, msg)`` with the key's padded blocks hashed once: each message
+    then costs two short hashes (RFC 2104 §2).  For a key used several times, e.g. a
+    traffic secret's three packet-key derivations."""
     entry = _HMAC_HASHES.get(hash_name)
     if entry is None:
         return functools.partial(hmac.digest, key, digest=hash_name)
@@ -99,6 +99,14 @@ def keyed_hmac(hash_name: str, key: bytes) -> Callable[[bytes], bytes]:
         o.update(h.digest())
         return o.digest()
     return digest
+
+
+@functools.lru_cache(maxsize=16)
+def keyed_hmac(hash_name: str, key: bytes) -> Callable[[bytes], bytes]:
+    """``prepared_hmac`` kept for a long-lived key used many times (a server's stateless
+    reset key: one HMAC per CID issued); never for per-connection secrets, which a cache
+    would keep alive."""
+    return prepared_hmac(hash_name, key)
 
 
 def hkdf_extract(hash_name: str, salt: bytes, ikm: bytes) -> bytes:
@@ -225,25 +233,10 @@ def packet_keys(suite: CipherSuite, secret: bytes, version: int) -> tuple[bytes,
     pads of ``secret`` hashed once for the three (each derivation then hashes its own
     short input only): 7 of these per handshake and side."""
     hash_name, length, key_info, iv_info, hp_info = _packet_key_infos(suite, version)
-    entry = _HMAC_HASHES.get(hash_name)
-    if entry is None:  # pragma: no cover - every suite's hash is in _HMAC_HASHES
-        return (hkdf_expand(hash_name, secret, key_info[:-1], length),
-                hkdf_expand(hash_name, secret, iv_info[:-1], IV_LENGTH),
-                hkdf_expand(hash_name, secret, hp_info[:-1], length))
-    new, block = entry
-    if len(secret) > block:  # RFC 2104 §2 (never for a traffic secret)
-        secret = new(secret).digest()
-    padded = secret.ljust(block, b"\0")
-    inner = new(padded.translate(_IPAD))
-    outer = new(padded.translate(_OPAD))
-
-    def expand(info: bytes, size: int) -> bytes:
-        h = inner.copy()
-        h.update(info)
-        o = outer.copy()
-        o.update(h.digest())
-        return o.digest()[:size]
-    return expand(key_info, length), expand(iv_info, IV_LENGTH), expand(hp_info, length)
+    # HKDF-Expand's first block T(1) = HMAC(secret, info | 0x01) (RFC 5869 §2.3), which
+    # the infos end with; one block covers every length here.
+    mac = prepared_hmac(hash_name, secret)
+    return mac(key_info)[:length], mac(iv_info)[:IV_LENGTH], mac(hp_info)[:length]
 
 
 def next_generation_secret(suite: CipherSuite, secret: bytes, version: int) -> bytes:
