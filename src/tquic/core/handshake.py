@@ -123,11 +123,11 @@ class Handshake:
             # first, so the arguments are assembled only when it is built.
             config = _SERVER_TLS_CONFIGS.get(_server_config_key(c))
             if config is None:
-                config = _shared_server_tls_config(tls, c, self._tls_kwargs(load_chain=True))
+                config = _shared_server_tls_config(tls, c, self._tls_kwargs())
             return tls.TlsServer(config, encoded, c.ticket_store)
-        return tls.TlsClient(tls.TlsConfig(**self._tls_kwargs(load_chain=True)), encoded)
+        return tls.TlsClient(tls.TlsConfig(**self._tls_kwargs()), encoded)
 
-    def _tls_kwargs(self, *, load_chain: bool) -> dict[str, Any]:
+    def _tls_kwargs(self) -> dict[str, Any]:
         """The TlsConfig arguments of this connection's configuration."""
         from cryptography import x509
         from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -136,7 +136,7 @@ class Handshake:
         c = conn._config
         chain: tuple[Any, ...] = ()
         key: Any = None
-        if load_chain and c.certificate is not None and c.private_key is not None:
+        if c.certificate is not None and c.private_key is not None:
             chain = tuple(x509.load_pem_x509_certificates(c.certificate))
             key = load_pem_private_key(c.private_key, password=None)
         kwargs: dict[str, Any] = {
