@@ -48,39 +48,51 @@ SAMPLE_INTERVAL = 0.0005  # seconds between samples
 
 # Where a sample's time goes: the first rule that matches, walking the stack from the
 # innermost frame outwards.  (path suffix, function name or None for any) -> part.
+_SIGN = "ECDSA P-256 signature (CertificateVerify)"
+_KEX = "X25519 key share (generate, exchange)"
+_HKDF = "HKDF / HMAC (key schedule, packet keys, reset tokens)"
+_CONTEXTS = "AEAD + header protection contexts (per epoch)"
+_PROTECT = "packet protection per packet (seal, open)"
+_TLS = "TLS messages (parse, encode, transcript, certificate)"
+_RETRY = "Retry, tokens and admission"
+_CONSTRUCT = "connection construction (engine, protocol, components)"
+_GLUE = "handshake glue (transport parameters, versions, CIDs)"
+_BUILD = "building packets"
+_RECEIVE = "receiving packets and frames (ACKs, CRYPTO)"
+_IO = "endpoint, protocol, timers, asyncio"
 PARTS: list[tuple[str, str | None, str]] = [
-    ("crypto/tls/signatures.py", "sign", "ECDSA P-256 signature (CertificateVerify)"),
-    ("crypto/tls/kex.py", None, "X25519 key share (generate, exchange)"),
-    ("crypto/keys.py", None, "HKDF / HMAC (key schedule, packet keys, reset tokens)"),
-    ("crypto/tls/key_schedule.py", None, "HKDF / HMAC (key schedule, packet keys, reset tokens)"),
-    ("crypto/protection.py", "__init__", "AEAD + header protection contexts (per epoch)"),
-    ("crypto/protection.py", "mask_function", "AEAD + header protection contexts (per epoch)"),
-    ("crypto/protection.py", "_make_aead", "AEAD + header protection contexts (per epoch)"),
-    ("crypto/protection.py", None, "packet protection per packet (seal, open)"),
-    ("crypto/tls/", None, "TLS messages (parse, encode, transcript, certificate)"),
-    ("core/tokens.py", None, "Retry, tokens and admission"),
-    ("io/admission.py", None, "Retry, tokens and admission"),
-    ("io/endpoint.py", "_send_retry", "Retry, tokens and admission"),
-    ("", "__init__", "connection construction (engine, protocol, components)"),
-    ("core/path_setup.py", None, "connection construction (engine, protocol, components)"),
-    ("core/receiver.py", "_server_setup", "connection construction (engine, protocol, components)"),
-    ("core/connection.py", "_start", "connection construction (engine, protocol, components)"),
-    ("core/handshake.py", None, "handshake glue (transport parameters, versions, CIDs)"),
-    ("core/local_params.py", None, "handshake glue (transport parameters, versions, CIDs)"),
-    ("core/version_negotiation.py", None, "handshake glue (transport parameters, versions, CIDs)"),
-    ("wire/params.py", None, "handshake glue (transport parameters, versions, CIDs)"),
-    ("core/cid_issue.py", None, "handshake glue (transport parameters, versions, CIDs)"),
-    ("core/cids.py", None, "handshake glue (transport parameters, versions, CIDs)"),
-    ("core/packet_builder.py", None, "building packets"),
-    ("core/send_loop.py", None, "building packets"),
-    ("core/packet_draft.py", None, "building packets"),
-    ("wire/frame_encoders.py", None, "building packets"),
-    ("core/receiver.py", None, "receiving packets and frames (ACKs, CRYPTO)"),
-    ("core/frame_handlers.py", None, "receiving packets and frames (ACKs, CRYPTO)"),
-    ("wire/packet.py", None, "receiving packets and frames (ACKs, CRYPTO)"),
-    ("wire/frame_parsers.py", None, "receiving packets and frames (ACKs, CRYPTO)"),
-    ("io/", None, "endpoint, protocol, timers, asyncio"),
-    ("asyncio/", None, "endpoint, protocol, timers, asyncio"),
+    ("crypto/tls/signatures.py", "sign", _SIGN),
+    ("crypto/tls/kex.py", None, _KEX),
+    ("crypto/keys.py", None, _HKDF),
+    ("crypto/tls/key_schedule.py", None, _HKDF),
+    ("crypto/protection.py", "__init__", _CONTEXTS),
+    ("crypto/protection.py", "mask_function", _CONTEXTS),
+    ("crypto/protection.py", "_make_aead", _CONTEXTS),
+    ("crypto/protection.py", None, _PROTECT),
+    ("crypto/tls/", None, _TLS),
+    ("core/tokens.py", None, _RETRY),
+    ("io/admission.py", None, _RETRY),
+    ("io/endpoint.py", "_send_retry", _RETRY),
+    ("", "__init__", _CONSTRUCT),
+    ("core/path_setup.py", None, _CONSTRUCT),
+    ("core/receiver.py", "_server_setup", _CONSTRUCT),
+    ("core/connection.py", "_start", _CONSTRUCT),
+    ("core/handshake.py", None, _GLUE),
+    ("core/local_params.py", None, _GLUE),
+    ("core/version_negotiation.py", None, _GLUE),
+    ("wire/params.py", None, _GLUE),
+    ("core/cid_issue.py", None, _GLUE),
+    ("core/cids.py", None, _GLUE),
+    ("core/packet_builder.py", None, _BUILD),
+    ("core/send_loop.py", None, _BUILD),
+    ("core/packet_draft.py", None, _BUILD),
+    ("wire/frame_encoders.py", None, _BUILD),
+    ("core/receiver.py", None, _RECEIVE),
+    ("core/frame_handlers.py", None, _RECEIVE),
+    ("wire/packet.py", None, _RECEIVE),
+    ("wire/frame_parsers.py", None, _RECEIVE),
+    ("io/", None, _IO),
+    ("asyncio/", None, _IO),
 ]
 GC_PART = "garbage collector"
 
