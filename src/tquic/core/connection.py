@@ -47,6 +47,7 @@ from tquic.core.handshake import Handshake
 from tquic.core.key_update import KeyUpdateNotAllowed
 from tquic.core.migration import Migration
 from tquic.core.multipath import Multipath
+from tquic.core.owner_ref import owner_proxy
 from tquic.core.packet_builder import PacketBuilder
 from tquic.core.path_setup import PathSetup
 from tquic.core.preferred_address import PreferredAddressHandler
@@ -134,17 +135,21 @@ class QuicConnection:
         self._qlog = EngineQlog.create(c.quic_logger, self._is_client)
         self._crypto = CryptoLevels(self._qlog)
         self._control = ControlQueue()
-        self._preferred = PreferredAddressHandler(self)
-        self._migration = Migration(self)
-        self._timers = Timers(self, self._crypto)
-        self._streams = Streams(self)
+        # The components reach back to their connection through a weak proxy: no
+        # reference cycle, so a connection that ends is freed at once by reference
+        # counting, not by the cyclic collector (core/owner_ref.py, issue 19).
+        me = owner_proxy(self)
+        self._preferred = PreferredAddressHandler(me)
+        self._migration = Migration(me)
+        self._timers = Timers(me, self._crypto)
+        self._streams = Streams(me)
         self._paths = PathManager(scheduler or c.scheduler, PathPolicy.from_config(c))
         self._mp = False  # draft-ietf-quic-multipath negotiated (core/multipath.py)
-        self._multipath = Multipath(self)
-        self._handshake = Handshake(self, self._crypto, tls_factory)
-        self._frame_handlers = FrameHandlers(self, self._crypto, self._control)
-        self._receiver = Receiver(self)
-        self._path_setup = PathSetup(self)
+        self._multipath = Multipath(me)
+        self._handshake = Handshake(me, self._crypto, tls_factory)
+        self._frame_handlers = FrameHandlers(me, self._crypto, self._control)
+        self._receiver = Receiver(me)
+        self._path_setup = PathSetup(me)
         self._rx_path: Path | None = None
         self._cids = CidTable(LocalCids(c.connection_id_length, c.stateless_reset_key,
                                         generator=c.connection_id_generator),
@@ -182,8 +187,8 @@ class QuicConnection:
         self._peer_max_udp = 65527
         self._rx_dcid = b""
         self._rx_network_path = NetworkPath(("", 0), ("", 0))
-        self._builder = PacketBuilder(self)
-        self._send_loop = SendLoop(self, self._builder)
+        self._builder = PacketBuilder(me)
+        self._send_loop = SendLoop(me, self._builder)
         self._local_params = TransportParameters()
         remembered = getattr(c.session_ticket, "peer_transport_parameters", None)
         if self._is_client and remembered is not None and c.enable_early_data:

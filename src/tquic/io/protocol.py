@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from tquic.core import events as ev
 from tquic.core.empty_queue import EMPTY, writable
+from tquic.core.owner_ref import weak_callback
 from tquic.core.send_stream import StreamUsageError
 from tquic.io.deadline_timer import DeadlineTimer
 from tquic.io.errors import ConnectionClosedError as ConnectionClosedError
@@ -67,7 +68,7 @@ class QuicConnectionProtocol:
         self.network_path = network_path
         self._stream_handler = stream_handler
         self._trace = IoTrace(quic_logger) if quic_logger is not None else None
-        self.streams = StreamRegistry(self, is_client=is_client, announce=self._announce)
+        self.streams = StreamRegistry(self, is_client=is_client)
         # Created on first use: an asyncio.Queue costs ~4 KB and most connections of
         # a server with a stream handler never need it (memory per idle connection).
         self._accept_q: asyncio.Queue[tuple[QuicStreamReader, QuicStreamWriter]] | None = None
@@ -76,7 +77,8 @@ class QuicConnectionProtocol:
         self._datagram_waiter: asyncio.Future[None] | None = None
         self._connected: asyncio.Future[None] = self._loop.create_future()
         self._closed: asyncio.Future[None] = self._loop.create_future()
-        self._timer = DeadlineTimer(self._loop, self._on_timer)
+        # Weakly, not to be a reference cycle (core/owner_ref.py); the endpoint holds us.
+        self._timer = DeadlineTimer(self._loop, weak_callback(self._on_timer))
         self._flush_scheduled = False  # a _requested_flush callback is pending
         # Flushes that asked the engine for datagrams, and that count when the last
         # flush was requested: a requested flush after a later send has nothing to do.
@@ -174,7 +176,7 @@ class QuicConnectionProtocol:
                 # STREAMS_BLOCKED; wait for the connection to make progress and try again.
                 if not blocked:
                     blocked = True
-                    self._schedule_flush()  # sends STREAMS_BLOCKED
+                    self.request_flush()  # sends STREAMS_BLOCKED
                 if self._progress is None:
                     self._progress = self._loop.create_future()
                 waiters: list[asyncio.Future[None]] = [self._progress, self._closed]
@@ -204,7 +206,7 @@ class QuicConnectionProtocol:
         ``path_id``: the path it should prefer (multipath; not a guarantee)."""
         self._check_open()
         self._quic.send_datagram(data, path_id)
-        self._schedule_flush()
+        self.request_flush()
 
     async def receive_datagram(self) -> bytes:
         """The next DATAGRAM frame payload from the peer."""
@@ -221,7 +223,7 @@ class QuicConnectionProtocol:
         """Start a key update (RFC 9001 §6)."""
         self._check_open()
         self._quic.request_key_update()
-        self._schedule_flush()
+        self.request_flush()
 
     async def migrate(self, local_host: str, local_port: int = 0, *,
                       device: str | None = None, timeout: float = 10.0) -> Address:
@@ -262,7 +264,7 @@ class QuicConnectionProtocol:
             raise MigrationError(f"cannot migrate: {exc}") from None
         outcome: asyncio.Future[bool] = self._loop.create_future()
         self._migration = (new_path, outcome)
-        self._schedule_flush()
+        self.request_flush()
         try:
             waiters: list[asyncio.Future[Any]] = [outcome, self._closed]
             await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -292,7 +294,7 @@ class QuicConnectionProtocol:
         """Close with an application CONNECTION_CLOSE (idempotent)."""
         if self._terminated is None:
             self._quic.close(error_code=error_code, reason=reason, application=True)
-            self._schedule_flush()
+            self.request_flush()
 
     async def __aenter__(self) -> QuicConnectionProtocol:
         return self
@@ -342,12 +344,12 @@ class QuicConnectionProtocol:
     def send_stream_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
         self._check_open()
         self._quic.send_stream_data(stream_id, data, end_stream=end_stream)
-        self._schedule_flush()
+        self.request_flush()
 
     def reset_stream(self, stream_id: int, error_code: int) -> None:
         if self._terminated is None:
             self._quic.reset_stream(stream_id, error_code)
-            self._schedule_flush()
+            self.request_flush()
 
     def stream_writable(self, stream_id: int) -> bool:
         """Whether the engine's send buffer for ``stream_id`` has room."""
@@ -404,9 +406,6 @@ class QuicConnectionProtocol:
             logger.debug("datagram from %s dropped: %s", path.remote, exc)
         except Exception:  # the engine must not raise for network input; never let it escape
             logger.debug("engine raised on a received datagram; dropped", exc_info=True)
-
-    def _schedule_flush(self) -> None:
-        self.request_flush()
 
     def request_flush(self) -> None:
         """Flush in the loop's next iteration (once however often this is called), unless
@@ -500,7 +499,8 @@ class QuicConnectionProtocol:
 
     def _handle_event(self, event: ev.Event) -> None:
         if isinstance(event, ev.StreamDataReceived):
-            self.streams.data_received(event)
+            if (opened := self.streams.data_received(event)) is not None:
+                self._announce(*opened)
         elif isinstance(event, ev.DatagramReceived):
             queue = self._datagrams = writable(self._datagrams)
             if len(queue) >= self._datagram_limit:
@@ -524,7 +524,8 @@ class QuicConnectionProtocol:
             if not self._connected.done():
                 self._connected.set_result(None)
         elif isinstance(event, ev.StreamReset):
-            self.streams.reset(event)
+            if (opened := self.streams.reset(event)) is not None:
+                self._announce(*opened)
         elif isinstance(event, ev.StopSendingReceived):
             self.streams.stop_sending(event)
         elif isinstance(event, ev.SessionTicketReceived):
@@ -586,7 +587,6 @@ class QuicConnectionProtocol:
         if self._trace is not None:
             self._trace.closed(self._loop.time(), event.by_peer, event.application,
                                event.error_code, event.reason)
-
 
 
 def _consume(future: asyncio.Future[None]) -> None:
