@@ -98,15 +98,17 @@ class Server:
             [sys.executable, ROLES, role, "--port", str(self.port), "--cert",
              str(certs / "cert.pem"), "--key", str(certs / "key.pem"), "--workers", str(workers),
              "--stats-dir", str(self.stats_dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)  # its own process group: see kill()
         if cpus:
             os.sched_setaffinity(self.proc.pid, cpus)  # before it forks any worker
         assert self.proc.stdout is not None
         listening = 0
-        # A server that never says it listens is killed after START_TIMEOUT: the
-        # readline below then ends, and the run stops with a message instead of hanging
-        # (seen once with --workers 2: both workers serving, one line never read).
-        watchdog = threading.Timer(START_TIMEOUT, self.proc.kill)
+        # A server that never says it listens is killed after START_TIMEOUT, workers
+        # and all: the readline below then ends, and the run stops with a message
+        # instead of hanging (seen with --workers 2: one line never read; killing the
+        # parent alone left its workers holding the pipe, and the run waited for ever).
+        watchdog = threading.Timer(START_TIMEOUT, self.kill)
         watchdog.start()
         try:
             while listening < workers:
@@ -126,6 +128,11 @@ class Server:
 
     def pids(self) -> list[int]:
         return tree(self.proc.pid)
+
+    def kill(self) -> None:
+        """SIGKILL to the server and its workers (its process group)."""
+        with contextlib.suppress(OSError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
 
     def _sample(self) -> None:
         while not self._stop.wait(0.2):
@@ -151,7 +158,7 @@ class Server:
         try:
             _, stderr = self.proc.communicate(timeout=15)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            self.kill()
             _, stderr = self.proc.communicate()
         return stderr
 
@@ -231,6 +238,7 @@ def initial_flood(impl: str, certs: Path, args: argparse.Namespace,
             "real_ok_pct": round(100 * ok / args.real, 1), "p99_s": crowd.get("p99"),
             "peak_rss_mb": round(srv.peak_kb / 1024, 1),
             "retries": stats.get("retries_sent"), "retry_on": stats.get("retry_activations"),
+            "peers_blocked": stats.get("peers_blocked"),
             "traceback": srv.traceback}  # type: ignore[attr-defined]
 
 
@@ -262,6 +270,7 @@ def garbage_flood(impl: str, certs: Path, args: argparse.Namespace) -> dict[str,
             "mbps_no_flood": calm.get("mbps"),
             "dropped": results[True]["stats"].get("datagrams_dropped"),
             "resets": results[True]["stats"].get("stateless_resets_sent"),
+            "peers_blocked": results[True]["stats"].get("peers_blocked"),
             "retry_on": results[True]["stats"].get("retry_activations"),
             "traceback": results[True]["traceback"]}
 

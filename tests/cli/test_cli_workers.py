@@ -62,3 +62,9 @@ def test_load_flags_set_the_endpoint_limits() -> None:
     assert (limits.retries_unanswered_per_peer, limits.quiet_after) == (4, 0.0)
     defaults = server_scale.limits(parser.parse_args([]))
     assert (defaults.retries_unanswered_per_peer, defaults.quiet_after) == (16, 15.0)
+    peers = server_scale.limits(parser.parse_args(["--junk-per-peer", "5", "--peer-block",
+                                                   "0.5", "--no-kernel-filter"]))
+    assert (peers.junk_per_peer, peers.peer_block_seconds, peers.kernel_filter) == (
+        5.0, 0.5, False)
+    assert (defaults.junk_per_peer, defaults.peer_block_seconds, defaults.kernel_filter) == (
+        20.0, 2.0, True)

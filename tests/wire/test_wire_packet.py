@@ -18,6 +18,7 @@ from tquic.wire.packet import (
     encode_retry,
     encode_short_header,
     encode_version_negotiation,
+    initial_token,
     long_header_size,
     parse_header,
     split_datagram,
@@ -383,3 +384,17 @@ def test_retry_key_and_nonce_derive_from_the_published_secret(version: int, key_
 def test_retry_shorter_than_its_tag_is_rejected() -> None:
     with pytest.raises(QuicDecodeError):
         parse_header(RETRY_V1[:20], 0, 8)
+
+
+@pytest.mark.parametrize("tail,token", [
+    (b"\x00rest", b""), (b"\x03abcrest", b"abc"), (b"\x40\x02xy", b"xy"),
+])
+def test_initial_token_reads_the_token_field(tail: bytes, token: bytes) -> None:
+    assert initial_token(b"head" + tail, 4) == token
+
+
+@pytest.mark.parametrize("data", [b"head", b"head\x05abc", b"head\x40"])
+def test_initial_token_refuses_a_truncated_initial(data: bytes) -> None:
+    with pytest.raises(QuicDecodeError) as info:
+        initial_token(data, 4)
+    assert info.value.error_code == TransportErrorCode.PROTOCOL_VIOLATION

@@ -57,6 +57,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--retries-per-peer", type=_count, default=None, metavar="N",
                        help="Retries a client address:port may leave unanswered before its "
                             "new Initials are dropped (default 16; one forgiven per second)")
+    group.add_argument("--junk-per-peer", type=_rate, default=None, metavar="PER_S",
+                       help="datagrams per second one address:port may send that reach no "
+                            "connection (garbage, stray packets) before the kernel drops "
+                            "its datagrams for --peer-block seconds (default 20)")
+    group.add_argument("--peer-block", type=_rate, default=None, metavar="S",
+                       help="how long the kernel drops a peer over --junk-per-peer or "
+                            "--retries-per-peer (default 2)")
+    group.add_argument("--kernel-filter", action=argparse.BooleanOptionalAction, default=None,
+                       help="drop such peers in an eBPF socket filter, before their "
+                            "datagrams are queued (default on; needs root or CAP_BPF: "
+                            "without it only the per-prefix and Retry limits hold)")
     group.add_argument("--quiet-after", type=_seconds, default=None, metavar="S",
                        help="a connection that receives nothing for S seconds frees its "
                             "keys' OpenSSL contexts, rebuilt by its next packet (default "
@@ -126,6 +137,9 @@ def limits(args: argparse.Namespace, legacy_retry: bool = False) -> EndpointLimi
                        ("initials_per_prefix", "initials_per_prefix"),
                        ("stateless_rate", "stateless_packets_per_second"),
                        ("retries_per_peer", "retries_unanswered_per_peer"),
+                       ("junk_per_peer", "junk_per_peer"),
+                       ("peer_block", "peer_block_seconds"),
+                       ("kernel_filter", "kernel_filter"),
                        ("quiet_after", "quiet_after")):
         value = getattr(args, flag)
         if value is not None:

@@ -22,6 +22,13 @@ to no connection:
   a table lookup, not a token, a Retry and a send) until the count decays
   (one per second) or a token returns.  Under a flood the server's CPU then
   goes to the clients that answer.
+- **Peers the kernel drops** (``PeerPenalties``): a peer address whose
+  Retries go unanswered, or that sends more than ``junk_per_peer`` datagrams
+  per second that reach no connection (garbage, resets provoked, refused
+  Initials), is blocked for ``peer_block_seconds`` in the kernel's socket
+  filter (tquic.io.peer_filter): its datagrams are dropped before they are
+  queued, so a flood no longer crowds real clients' packets out of the
+  socket's buffer.  Without CAP_BPF the user-space limits above work alone.
 - The prefix and peer tables are LRUs of bounded size: a flood from many
   sources evicts old entries; it never grows memory.
 """
@@ -32,7 +39,12 @@ import socket
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+from tquic.io.peer_filter import SCOPE_ALL, SCOPE_TOKENLESS_INITIALS
+
+if TYPE_CHECKING:
+    from tquic.io.peer_filter import KernelPeerFilter
 
 RetryPolicy = Literal["never", "always", "auto"]
 
@@ -60,6 +72,9 @@ class EndpointLimits:
     max_tracked_prefixes: int = 8192  # LRU size of the per-prefix bucket table
     send_queue_datagrams: int = 16384  # datagrams waiting for a full socket buffer
     retries_unanswered_per_peer: int = 16  # Retries outstanding to one address:port
+    junk_per_peer: float = 20.0  # datagrams per second reaching no connection, per peer
+    peer_block_seconds: float = 2.0  # how long the kernel drops a peer over a limit
+    kernel_filter: bool = True  # block such peers in a socket filter (needs CAP_BPF)
     # A connection that receives nothing for between one and two of these intervals
     # drops the OpenSSL contexts of its keys (rebuilt by its next packet): ~7 KB of
     # memory per idle connection.  0 keeps them for ever.
@@ -76,7 +91,7 @@ class EndpointLimits:
             raise ValueError("retry_threshold: must not be negative")
         for name in ("retry_initial_rate", "retry_junk_rate", "initials_per_prefix",
                      "stateless_packets_per_second", "stateless_per_prefix",
-                     "handshake_timeout"):
+                     "handshake_timeout", "junk_per_peer", "peer_block_seconds"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}: must be positive")
         if self.retry_hold < 0:
@@ -111,17 +126,40 @@ class TokenBucket:
         return False
 
 
-class PrefixBuckets:
-    """One token bucket per source prefix, in an LRU table of bounded size."""
+class BucketTable:
+    """One token bucket per key, in an LRU table of bounded size."""
 
-    __slots__ = ("_buckets", "_limit", "_rate", "_v4_shift", "_v6_shift")
+    __slots__ = ("_buckets", "_limit", "_rate")
 
-    def __init__(self, rate: float, limit: int, prefix_v4: int, prefix_v6: int) -> None:
+    def __init__(self, rate: float, limit: int) -> None:
         self._rate = rate
         self._limit = limit
+        self._buckets: OrderedDict[object, TokenBucket] = OrderedDict()
+
+    def take_key(self, key: object, now: float) -> bool:
+        buckets = self._buckets
+        bucket = buckets.get(key)
+        if bucket is None:
+            if len(buckets) >= self._limit:
+                buckets.popitem(last=False)  # the least recently seen key
+            bucket = buckets[key] = TokenBucket(self._rate, now)
+        else:
+            buckets.move_to_end(key)
+        return bucket.take(now)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+class PrefixBuckets(BucketTable):
+    """One token bucket per source prefix."""
+
+    __slots__ = ("_v4_shift", "_v6_shift")
+
+    def __init__(self, rate: float, limit: int, prefix_v4: int, prefix_v6: int) -> None:
+        super().__init__(rate, limit)
         self._v4_shift = 32 - prefix_v4
         self._v6_shift = 128 - prefix_v6
-        self._buckets: OrderedDict[tuple[int, int], TokenBucket] = OrderedDict()
 
     def prefix(self, host: str) -> tuple[int, int]:
         """(IP version, network number) of ``host`` under the configured prefix length."""
@@ -136,19 +174,7 @@ class PrefixBuckets:
         return (6, int.from_bytes(packed, "big") >> self._v6_shift)
 
     def take(self, host: str, now: float) -> bool:
-        key = self.prefix(host)
-        buckets = self._buckets
-        bucket = buckets.get(key)
-        if bucket is None:
-            if len(buckets) >= self._limit:
-                buckets.popitem(last=False)  # the least recently seen prefix
-            bucket = buckets[key] = TokenBucket(self._rate, now)
-        else:
-            buckets.move_to_end(key)
-        return bucket.take(now)
-
-    def __len__(self) -> int:
-        return len(self._buckets)
+        return self.take_key(self.prefix(host), now)
 
 
 class RetryLedger:
@@ -194,6 +220,63 @@ class RetryLedger:
         return len(self._entries)
 
 
+class PeerPenalties:
+    """Peers over a limit, blocked in the kernel (see the module docstring).
+
+    Remembers what it asked the kernel for, so datagrams already queued behind a
+    block cost no further system call; the table is an LRU of bounded size.
+    """
+
+    __slots__ = ("_blocked", "_filter", "_junk", "_limit", "_seconds", "blocks")
+
+    def __init__(self, limits: EndpointLimits, kernel_filter: KernelPeerFilter | None) -> None:
+        self._filter = kernel_filter
+        self._junk = BucketTable(limits.junk_per_peer, limits.max_tracked_prefixes)
+        self._seconds = limits.peer_block_seconds
+        self._limit = limits.max_tracked_prefixes
+        self._blocked: OrderedDict[tuple[str, int], tuple[float, int]] = OrderedDict()
+        self.blocks = 0  # blocks the kernel was asked for
+
+    @property
+    def in_kernel(self) -> bool:
+        return self._filter is not None
+
+    def attach(self, sock: socket.socket) -> None:
+        """Filter ``sock``'s datagrams through the kernel's block list (raises OSError)."""
+        if self._filter is not None:
+            self._filter.attach(sock)
+
+    def junk(self, peer: tuple[str, int], now: float) -> None:
+        """``peer`` sent a datagram that reached no connection."""
+        if self._filter is not None and not self._junk.take_key(peer, now):
+            self._block(peer, now, SCOPE_ALL)
+
+    def retry_refused(self, peer: tuple[str, int], now: float) -> None:
+        """``peer`` has too many Retries outstanding: drop its tokenless Initials."""
+        if self._filter is not None:
+            self._block(peer, now, SCOPE_TOKENLESS_INITIALS)
+
+    def _block(self, peer: tuple[str, int], now: float, scope: int) -> None:
+        assert self._filter is not None
+        held = self._blocked.get(peer)
+        if held is not None and held[0] > now and held[1] >= scope:
+            return  # blocked already: this datagram was queued before the block
+        try:
+            self._filter.block(peer, self._seconds, scope)
+        except OSError:
+            return  # a full or failing map: the user-space limits still hold
+        self.blocks += 1
+        if held is None and len(self._blocked) >= self._limit:
+            self._blocked.popitem(last=False)
+        self._blocked[peer] = (now + self._seconds, scope)
+        self._blocked.move_to_end(peer)
+
+    def close(self) -> None:
+        if self._filter is not None:
+            self._filter.close()
+            self._filter = None
+
+
 class Admission:
     """The endpoint's gatekeeper: Retry mode, Initial and stateless-answer budgets."""
 
@@ -208,14 +291,17 @@ class Admission:
         "initial_rate",
         "junk_rate",
         "limits",
+        "penalties",
         "retry_activations",
         "retry_active",
         "retry_ledger",
     )
 
-    def __init__(self, limits: EndpointLimits, now: float | None = None) -> None:
+    def __init__(self, limits: EndpointLimits, now: float | None = None,
+                 kernel_filter: KernelPeerFilter | None = None) -> None:
         now = time.monotonic() if now is None else now
         self.limits = limits
+        self.penalties = PeerPenalties(limits, kernel_filter)
         self._initials = PrefixBuckets(limits.initials_per_prefix, limits.max_tracked_prefixes,
                                        limits.prefix_v4, limits.prefix_v6)
         self._stateless = PrefixBuckets(limits.stateless_per_prefix,
@@ -237,6 +323,16 @@ class Admission:
         """A new-connection Initial from ``host``: within its prefix's rate?"""
         self._initial_count += 1
         return self._initials.take(host, now)
+
+    def allow_retry(self, peer: tuple[str, int], now: float) -> bool:
+        """May ``peer`` be sent a Retry now?  If not, the kernel stops its tokenless
+        Initials for a while (they would be refused again)."""
+        ledger = self.retry_ledger
+        if ledger.allow(peer, now):
+            ledger.sent(peer, now)
+            return True
+        self.penalties.retry_refused(peer, now)
+        return False
 
     def note_undecryptable(self) -> None:
         """A new-connection Initial whose payload did not decrypt."""

@@ -14,6 +14,10 @@ handshake completes.  What cannot be routed is answered statelessly:
   the packet that triggered it (§10.3.3) and rate-limited,
 - anything else → dropped.
 
+A peer that keeps sending what reaches no connection, or never answers its
+Retries, is then dropped by the kernel for a while (tquic.io.peer_filter,
+when the process may load eBPF), before its datagrams crowd the socket.
+
 Every path from the network into this module is wrapped: a malformed
 datagram is dropped and logged at debug level; no exception reaches the
 event loop.  Connections and handshakes in progress are bounded.
@@ -26,17 +30,18 @@ import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tquic.core.cids import stateless_reset_token
 from tquic.core.tokens import KIND_NEW_TOKEN, KIND_RETRY, TokenManager, shared_token_manager
 from tquic.io.admission import Admission, EndpointLimits, RetryPolicy
+from tquic.io.endpoint_stats import EndpointStats
+from tquic.io.peer_filter import kernel_peer_filter
 from tquic.io.sender import DatagramSender
 from tquic.io.udp import UdpSocket
 from tquic.paths.network_path import Address, NetworkPath
-from tquic.wire.errors import QuicError, TransportErrorCode
-from tquic.wire.packet import encode_retry, encode_version_negotiation
+from tquic.wire.errors import QuicError
+from tquic.wire.packet import encode_retry, encode_version_negotiation, initial_token
 from tquic.wire.version import QUIC_V1, QUIC_V2, grease_version
 
 if TYPE_CHECKING:
@@ -55,28 +60,6 @@ RESET_TOKEN_SIZE = 16
 _PATH_CACHE_SIZE = 4096  # NetworkPath objects kept for reuse (per endpoint)
 # RFC 9000 §17.2 Table 5 / RFC 9369 §3.2: the long-header type bits of an Initial.
 _INITIAL_TYPE_BITS = {QUIC_V1: 0x00, QUIC_V2: 0x10}
-
-
-@dataclass(slots=True)
-class EndpointStats:
-    """Counters of what the endpoint did outside connections."""
-
-    datagrams_received: int = 0
-    datagrams_dropped: int = 0
-    datagrams_sent: int = 0
-    version_negotiations_sent: int = 0
-    retries_sent: int = 0
-    new_tokens_accepted: int = 0  # Initials whose NEW_TOKEN token validated the address
-    stateless_resets_sent: int = 0
-    connections_accepted: int = 0
-    connections_refused: int = 0  # over max_connections / max_handshakes, or a bad token
-    send_queue_overflows: int = 0
-    initials_rate_limited: int = 0  # new-connection Initials over their prefix's rate
-    stateless_rate_limited: int = 0  # VN / Stateless Reset not sent (prefix or global rate)
-    initials_undecryptable: int = 0  # a first Initial that did not decrypt: no state kept
-    handshakes_timed_out: int = 0  # connections dropped at handshake_timeout
-    retry_activations: int = 0  # times retry="auto" switched Retry on
-    retries_suppressed: int = 0  # Initials not answered: their peer ignores our Retries
 
 
 class QuicEndpoint:
@@ -111,7 +94,10 @@ class QuicEndpoint:
         self._handshaking: set[QuicConnectionProtocol] = set()
         self._sender = DatagramSender(self.loop, self.stats, self.limits.send_queue_datagrams,
                                       self._sockets)
-        self._admission = Admission(self.limits, self.loop.time())
+        kernel_filter = (kernel_peer_filter(self.limits.max_tracked_prefixes)
+                         if is_server and self.limits.kernel_filter else None)
+        self._admission = Admission(self.limits, self.loop.time(), kernel_filter)
+        self._penalties = self._admission.penalties
         self._handshake_started: dict[QuicConnectionProtocol, float] = {}
         self._sweep: asyncio.TimerHandle | None = None
         self._quiet_sweep: asyncio.TimerHandle | None = None
@@ -119,7 +105,17 @@ class QuicEndpoint:
         self._cid_length = config.connection_id_length
         self._closed = False
         for sock in self._sockets:
-            self.loop.add_reader(sock.fileno(), self._on_readable, sock)
+            self._watch(sock)
+
+    def _watch(self, sock: UdpSocket) -> None:
+        self.loop.add_reader(sock.fileno(), self._on_readable, sock)
+        if self._penalties.in_kernel:
+            try:
+                self._penalties.attach(sock.sock)
+            except OSError as exc:
+                logger.info("kernel peer filter not attached (%s): user-space limits only",
+                            exc)
+                self._penalties.close()
 
     # -- properties -------------------------------------------------------------------
 
@@ -206,7 +202,7 @@ class QuicEndpoint:
             raise RuntimeError("the endpoint is closed")
         self._sockets.append(sock)
         self._sender.add_socket(sock)
-        self.loop.add_reader(sock.fileno(), self._on_readable, sock)
+        self._watch(sock)
 
     def remove_socket(self, sock: UdpSocket) -> None:
         """Stop using ``sock`` and close it (the endpoint keeps at least one)."""
@@ -278,6 +274,7 @@ class QuicEndpoint:
         for sock in self._sockets:
             self.loop.remove_reader(sock.fileno())
             sock.close()
+        self._penalties.close()
 
     # -- sending ----------------------------------------------------------------------
 
@@ -292,6 +289,7 @@ class QuicEndpoint:
         budgets: asked before the answer is built, since under a flood of junk nearly
         every one is refused (a reset's token HMAC and random filler were computed for
         each and thrown away)."""
+        self._junk(remote, now)  # allowed or not: the peer sent what reaches nothing
         if self._admission.allow_stateless(remote[0], now):
             return True
         self.stats.stateless_rate_limited += 1
@@ -323,11 +321,11 @@ class QuicEndpoint:
                 proto = self._route(datagram.data, sock, datagram.addr, time_now(),
                                     datagram.ecn, datagram.local)
             except QuicError as exc:  # malformed: drop, one line at debug level
-                self.stats.datagrams_dropped += 1
+                self._drop(datagram.addr)
                 logger.debug("dropped a datagram from %s: %s", datagram.addr, exc)
                 continue
             except Exception:  # a bug, not bad input: keep the traceback for the log
-                self.stats.datagrams_dropped += 1
+                self._drop(datagram.addr)
                 logger.debug("dropped a datagram from %s", datagram.addr, exc_info=True)
                 continue
             if proto is not None:
@@ -342,11 +340,11 @@ class QuicEndpoint:
         try:
             proto = self._route(data, sock, addr, self.loop.time(), ecn)
         except QuicError as exc:
-            self.stats.datagrams_dropped += 1
+            self._drop(addr)
             logger.debug("dropped a datagram from %s: %s", addr, exc)
             return
         except Exception:
-            self.stats.datagrams_dropped += 1
+            self._drop(addr)
             logger.debug("dropped a datagram from %s", addr, exc_info=True)
             return
         if proto is not None:
@@ -355,7 +353,7 @@ class QuicEndpoint:
     def _route(self, data: bytes, sock: UdpSocket, addr: Address,
                now: float, ecn: int = 0, local: str | None = None) -> QuicConnectionProtocol | None:
         if len(data) < 1:
-            self._drop()
+            self._drop(addr)
             return None
         first = data[0]
         # One NetworkPath object per (socket, peer), reused for every datagram: no
@@ -374,12 +372,12 @@ class QuicEndpoint:
         if first & 0x80:
             # Long header: version and CIDs sit at fixed places (RFC 8999 §5.1).
             if len(data) < 7:
-                self._drop()
+                self._drop(addr)
                 return None
             version = int.from_bytes(data[1:5], "big")
             dcid_len = data[5]
             if 6 + dcid_len >= len(data):
-                self._drop()
+                self._drop(addr)
                 return None
             dcid = data[6:6 + dcid_len]
             proto = self._routes.get(dcid) or self._initial_routes.get((dcid, addr))
@@ -387,21 +385,21 @@ class QuicEndpoint:
                 proto.datagram_received(data, path, now, ecn)
                 return proto
             if not self.is_server or version == 0:
-                self._drop()
+                self._drop(addr)
                 return None
             scid_len = data[6 + dcid_len]
             scid = data[7 + dcid_len:7 + dcid_len + scid_len]
             if len(scid) != scid_len:
-                self._drop()
+                self._drop(addr)
                 return None
             if version not in self.config.versions:
                 self._version_negotiation(sock, data, dcid, scid, addr, now, local)
                 return None
             if dcid_len > 20 or scid_len > 20:
-                self._drop()  # RFC 9000 §17.2: v1/v2 CIDs are at most 20 bytes
+                self._drop(addr)  # RFC 9000 §17.2: v1/v2 CIDs are at most 20 bytes
                 return None
             if (first & 0x30) != _INITIAL_TYPE_BITS.get(version, -1):
-                self._drop()  # 0-RTT/Handshake for no connection: nothing to do
+                self._drop(addr)  # 0-RTT/Handshake for no connection: nothing to do
                 return None
             return self._accept(data, sock, path, version, dcid, scid, now, ecn)
         # Short header: the DCID has the length we chose for our CIDs (RFC 9000 §5.1).
@@ -419,15 +417,23 @@ class QuicEndpoint:
         self._stateless_reset(sock, data, dcid, addr, now, local)
         return None
 
-    def _drop(self) -> None:
+    def _drop(self, peer: Address) -> None:
         self.stats.datagrams_dropped += 1
+        self._junk(peer, self.loop.time())
+
+    def _junk(self, peer: Address, now: float) -> None:
+        """``peer`` sent a datagram that reaches no connection: over its rate, the
+        kernel drops its datagrams for a while (admission.PeerPenalties)."""
+        penalties = self._penalties
+        penalties.junk(peer, now)
+        self.stats.peers_blocked = penalties.blocks
 
     def _version_negotiation(self, sock: UdpSocket, data: bytes, dcid: bytes, scid: bytes,
                              addr: Address, now: float, local: str | None) -> None:
         # RFC 9000 §6.1/§5.2.2: answer only datagrams big enough to start a connection,
         # so VN cannot amplify; list a greased version too (§6.3).
         if len(data) < MIN_INITIAL_DATAGRAM:
-            self._drop()
+            self._drop(addr)
             return
         if not self._stateless_allowed(addr, now):
             return
@@ -442,7 +448,7 @@ class QuicEndpoint:
         # endpoints cannot loop; below 21+1 bytes nothing can be sent.
         size = min(len(data) - 1, 1200)
         if not self.is_server or size < MIN_RESET_SIZE or len(dcid) < self._cid_length:
-            self._drop()
+            self._drop(addr)
             return
         if not self._stateless_allowed(addr, now):
             return
@@ -457,18 +463,18 @@ class QuicEndpoint:
                 dcid: bytes, scid: bytes, now: float,
                 ecn: int = 0) -> QuicConnectionProtocol | None:
         if len(data) < MIN_INITIAL_DATAGRAM or len(dcid) < MIN_ORIGINAL_DCID:
-            self._drop()  # RFC 9000 §14.1, §7.2
+            self._drop(path.remote)  # RFC 9000 §14.1, §7.2
             return None
         if len(self._connections) >= self.limits.max_connections:
             self.stats.connections_refused += 1
-            self._drop()
+            self._drop(path.remote)
             return None
         admission = self._admission
         if not admission.allow_initial(path.remote[0], now):
             self.stats.initials_rate_limited += 1
-            self._drop()
+            self._drop(path.remote)
             return None
-        token = _initial_token(data, 7 + len(dcid) + len(scid))
+        token = initial_token(data, 7 + len(dcid) + len(scid))
         need_retry = admission.need_retry(len(self._handshaking), now)
         self.stats.retry_activations = admission.retry_activations
         original_dcid: bytes | None = None
@@ -480,12 +486,12 @@ class QuicEndpoint:
             if contents is None:
                 # §8.1.2: an invalid Retry token; without state we can only drop.
                 self.stats.connections_refused += 1
-                self._drop()
+                self._drop(path.remote)
                 return None
             original_dcid = contents.original_destination_connection_id
             retry_scid = contents.retry_source_connection_id
             if retry_scid != dcid:
-                self._drop()
+                self._drop(path.remote)
                 return None
             admission.retry_ledger.answered(path.remote)
             address_validated = True
@@ -497,17 +503,15 @@ class QuicEndpoint:
             address_validated = True
             self.stats.new_tokens_accepted += 1
         elif need_retry:
-            ledger = admission.retry_ledger
-            if not ledger.allow(path.remote, now):
+            if not admission.allow_retry(path.remote, now):
                 self.stats.retries_suppressed += 1
-                self._drop()
+                self._drop(path.remote)
                 return None
-            ledger.sent(path.remote, now)
             self._send_retry(sock, version, dcid, scid, path, now)
             return None
         if len(self._handshaking) >= self.limits.max_handshakes:
             self.stats.connections_refused += 1
-            self._drop()
+            self._drop(path.remote)
             return None
         proto = self._new_server_connection(path, original_dcid, retry_scid, dcid,
                                             address_validated)
@@ -581,18 +585,3 @@ def _started(path: NetworkPath) -> dict[str, Any]:
             return {"ip_v6": addr[0], "port_v6": addr[1]}
         return {"ip_v4": addr[0], "port_v4": addr[1]}
     return {"local": info(path.local), "remote": info(path.remote)}
-
-
-def _initial_token(data: bytes, pos: int) -> bytes:
-    """The Token field of a v1/v2 Initial whose Token Length starts at ``pos`` (RFC 9000
-    §17.2.2): all the endpoint needs to decide on Retry, read without parsing the rest
-    (the engine parses the packet if a connection is made)."""
-    if pos >= len(data):
-        raise QuicError(TransportErrorCode.PROTOCOL_VIOLATION, "Initial ends before its token")
-    first = data[pos]
-    size = 1 << (first >> 6)
-    length = int.from_bytes(data[pos:pos + size], "big") & ((1 << (8 * size - 2)) - 1)
-    start = pos + size
-    if start + length > len(data):
-        raise QuicError(TransportErrorCode.PROTOCOL_VIOLATION, "token beyond the datagram")
-    return data[start:start + length]

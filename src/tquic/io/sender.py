@@ -27,7 +27,7 @@ from tquic.io.udp import UdpSocket
 from tquic.paths.network_path import Address, NetworkPath
 
 if TYPE_CHECKING:
-    from tquic.io.endpoint import EndpointStats
+    from tquic.io.endpoint_stats import EndpointStats
 
 # One queued GSO batch: (datagrams, peer, ECN codepoint, source address or None).
 _Queued = tuple[list[bytes], Address, int, str | None]

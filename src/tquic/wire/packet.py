@@ -129,6 +129,16 @@ def _read_varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
     return int.from_bytes(data[pos : pos + size], "big") & ((1 << (8 * size - 2)) - 1), pos + size
 
 
+def initial_token(data: bytes, pos: int) -> bytes:
+    """The Token field of a v1/v2 Initial whose Token Length starts at ``pos`` (RFC 9000
+    §17.2.2): all a server needs to decide on Retry, read without parsing the rest
+    (the engine parses the packet if a connection is made)."""
+    length, start = _read_varint(data, pos, len(data))
+    if start + length > len(data):
+        raise _violation("token beyond the datagram")
+    return data[start:start + length]
+
+
 def parse_header(
     data: bytes,
     offset: int,
