@@ -18,7 +18,7 @@ import tquic
 from tquic.cli.hq import HqServer
 from tquic.core.config import QuicConfiguration
 from tquic.io import ebpf
-from tquic.io.admission import EndpointLimits, PeerPenalties
+from tquic.io.admission import Admission, EndpointLimits, PeerPenalties
 from tquic.io.peer_filter import (
     SCOPE_ALL,
     SCOPE_TOKENLESS_INITIALS,
@@ -129,6 +129,9 @@ class RecordingFilter:
     def block(self, peer: tuple[str, int], seconds: float, scope: int) -> None:
         self.blocks.append((peer, scope))
 
+    def unblock(self, peer: tuple[str, int]) -> None:
+        self.blocks.append((peer, 0))
+
     def close(self) -> None:
         pass
 
@@ -162,6 +165,22 @@ def test_unanswered_retries_block_tokenless_initials_then_junk_widens_it() -> No
     penalties.junk(peer, 0.5)
     assert recorder.blocks[-1] == (peer, SCOPE_ALL)
     assert penalties.blocks == 2
+
+
+def test_a_peer_that_answers_a_retry_is_unblocked() -> None:
+    recorder = RecordingFilter()
+    admission = Admission(EndpointLimits(retries_unanswered_per_peer=2), 0.0,
+                          recorder)  # type: ignore[arg-type]
+    peer = ("192.0.2.3", 5000)  # a load generator: many handshakes on one socket
+    assert admission.allow_retry(peer, 0.0) and admission.allow_retry(peer, 0.0)
+    assert not admission.allow_retry(peer, 0.0)
+    assert recorder.blocks == [(peer, SCOPE_TOKENLESS_INITIALS)]
+    admission.retry_answered(peer)  # one of its tokens came back
+    assert recorder.blocks[-1] == (peer, 0)  # lifted
+    assert admission.allow_retry(peer, 0.0)
+    admission.penalties.junk(peer, 0.0)  # nothing to lift twice
+    admission.retry_answered(peer)
+    assert len(recorder.blocks) == 2
 
 
 def test_without_a_kernel_filter_nothing_is_blocked() -> None:

@@ -35,6 +35,7 @@ to no connection:
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections import OrderedDict
@@ -256,6 +257,16 @@ class PeerPenalties:
         if self._filter is not None:
             self._block(peer, now, SCOPE_TOKENLESS_INITIALS)
 
+    def forgive(self, peer: tuple[str, int]) -> None:
+        """Lift a block of ``peer``'s token-less Initials (it answered a Retry after
+        all); a block of everything stays."""
+        held = self._blocked.get(peer)
+        if held is None or held[1] != SCOPE_TOKENLESS_INITIALS or self._filter is None:
+            return
+        del self._blocked[peer]
+        with contextlib.suppress(OSError):  # a failing map: the block expires anyway
+            self._filter.unblock(peer)
+
     def _block(self, peer: tuple[str, int], now: float, scope: int) -> None:
         assert self._filter is not None
         held = self._blocked.get(peer)
@@ -333,6 +344,12 @@ class Admission:
             return True
         self.penalties.retry_refused(peer, now)
         return False
+
+    def retry_answered(self, peer: tuple[str, int]) -> None:
+        """``peer`` came back with a valid Retry token: a real client (a load generator's
+        socket with many handshakes under way is one), its slate wiped."""
+        self.retry_ledger.answered(peer)
+        self.penalties.forgive(peer)
 
     def note_undecryptable(self) -> None:
         """A new-connection Initial whose payload did not decrypt."""

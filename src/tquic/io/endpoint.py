@@ -493,7 +493,7 @@ class QuicEndpoint:
             if retry_scid != dcid:
                 self._drop(path.remote)
                 return None
-            admission.retry_ledger.answered(path.remote)
+            admission.retry_answered(path.remote)
             address_validated = True
         elif token_kind == KIND_NEW_TOKEN and self._token_manager.validate_new_token(
                 token, path.remote, now):
