@@ -125,3 +125,35 @@ def test_unreadable_or_invalid_toml(tmp_path: Path) -> None:
     assert info.value.key == "config"
     with pytest.raises(BondConfigError, match="not valid TOML"):
         merged({}, _toml(tmp_path, "server = "))
+
+
+def test_server_limits_table_sets_the_endpoint_defences(tmp_path: Path) -> None:
+    cert = tmp_path / "c.pem"
+    cert.write_text("x")
+    base = {"cert": str(cert), "key": str(cert), "pool": "10.99.0.0/24", "token": "t"}
+    values = merged({}, _toml(tmp_path, "[limits]\nmax_connections = 100\n"
+                                        "junk_per_peer = 50\nkernel_filter = false\n"
+                                        "retry = \"always\"\n"))
+    limits = server_config({**base, **values}).limits
+    assert (limits.max_connections, limits.junk_per_peer, limits.kernel_filter,
+            limits.retry) == (100, 50.0, False, "always")
+    assert server_config(base).limits.kernel_filter  # the defaults without a table
+
+
+@pytest.mark.parametrize(("table", "key", "hint"), [
+    ({"max_conections": 5}, "limits.max_conections", "unknown limit; known: "),
+    ({"max_connections": 1.5}, "limits.max_connections", "whole number"),
+    ({"max_connections": 0}, "limits.max_connections", "at least 1"),
+    ({"kernel_filter": "yes"}, "limits.kernel_filter", "true or false"),
+    ({"junk_per_peer": "many"}, "limits.junk_per_peer", "a number"),
+    ({"retry": "sometimes"}, "limits.retry", "'auto'"),
+    (5, "limits", "[limits] table"),
+])
+def test_server_limits_errors_name_the_key(tmp_path: Path, table: object, key: str,
+                                           hint: str) -> None:
+    cert = tmp_path / "c.pem"
+    cert.write_text("x")
+    with pytest.raises(BondConfigError) as info:
+        server_config({"cert": str(cert), "key": str(cert), "pool": "10.99.0.0/24",
+                       "token": "t", "limits": table})
+    assert info.value.key == key and hint in info.value.message

@@ -22,6 +22,7 @@ from tquic.bond.fec.config import FecConfig, FecConfigError
 from tquic.bond.links_config import BondConfigError, LinkConfig, check_links, parse_link
 from tquic.bond.tcp_lane.policy import PolicyError, TargetPolicy
 from tquic.h3.connect_ip import IPNetwork
+from tquic.io.admission import EndpointLimits, limits_from_mapping
 
 DEFAULT_PORT = 4433
 DEFAULT_STATE_DIR = "/var/lib/tquic-bond"
@@ -98,6 +99,9 @@ class ServerConfig:
     # Processes sharing the port, each with its own TUN and pool slice
     # (tquic.bond.server_workers); max_clients and the auth-failure budget are per worker.
     workers: int = 1
+    # The QUIC endpoint's defences (tquic.io.admission; docs/hardening.md): the [limits]
+    # table, each key an EndpointLimits field.
+    limits: EndpointLimits = field(default_factory=EndpointLimits)
 
 
 # -- small parsers ----------------------------------------------------------------------
@@ -225,7 +229,7 @@ _SERVER_KEYS = frozenset({"listen", "cert", "key", "pool", "token", "clients", "
                           "isolate", "max_clients", "auth_failures_per_minute", "reorder", "cc",
                           "scheduler", "userspace", "log_level", "control",
                           "lane", "lane_allow", "lane_deny", "lane_ports", "lane_deny_ports",
-                          "fec", "workers"})
+                          "fec", "workers", "limits"})
 
 
 def _fec(value: object) -> FecConfig:
@@ -240,6 +244,19 @@ def _fec(value: object) -> FecConfig:
     except FecConfigError as exc:
         key, _, why = str(exc).partition(": ")
         raise BondConfigError(key, why) from None
+
+
+def _limits(value: object) -> EndpointLimits:
+    """The ``[limits]`` table: the server endpoint's bounds and rates (docs/hardening.md)."""
+    if value is None:
+        return EndpointLimits()
+    if not isinstance(value, Mapping):
+        raise BondConfigError("limits", "write a [limits] table (docs/hardening.md)")
+    try:
+        return limits_from_mapping(value)
+    except ValueError as exc:
+        key, _, why = str(exc).partition(": ")
+        raise BondConfigError(f"limits.{key}", why) from None
 
 
 def _check_keys(values: Mapping[str, Any], known: frozenset[str]) -> None:
@@ -449,4 +466,5 @@ def server_config(values: Mapping[str, Any]) -> ServerConfig:
         reorder=_reorder(values.get("reorder", {})), cc=_text(values.get("cc", "cubic"), "cc"),
         scheduler=_text(values.get("scheduler", "bond"), "scheduler"),
         userspace=_bool(values.get("userspace", False), "userspace"),
-        lane=_lane_policy(values), fec=_fec(values.get("fec")))
+        lane=_lane_policy(values), fec=_fec(values.get("fec")),
+        limits=_limits(values.get("limits")))

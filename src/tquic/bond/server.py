@@ -183,7 +183,7 @@ class BondServer:
             # against client_ca in the handshake (RFC 8446 §4.3.2, §4.4.2).
             cafile=config.client_ca, require_client_cert=config.client_ca is not None)
         worker = self.worker
-        serve_kwargs: dict[str, Any] = {}
+        serve_kwargs: dict[str, Any] = {"limits": config.limits}
         if worker is not None:
             quic = dataclasses.replace(quic, **worker.quic)
             serve_kwargs["sock"] = worker.sock

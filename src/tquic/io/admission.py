@@ -36,11 +36,13 @@ to no connection:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tquic.io.peer_filter import SCOPE_ALL, SCOPE_TOKENLESS_INITIALS
 
@@ -103,6 +105,31 @@ class EndpointLimits:
             raise ValueError("prefix_v4: must be within [0, 32] bits")
         if not 0 <= self.prefix_v6 <= 128:
             raise ValueError("prefix_v6: must be within [0, 128] bits")
+
+
+def limits_from_mapping(values: Mapping[str, object]) -> EndpointLimits:
+    """EndpointLimits from a config table (TOML ``[limits]``): each key a field name,
+    each value of the field's type; raises ValueError naming the key at fault."""
+    defaults = EndpointLimits()
+    names = {f.name for f in dataclasses.fields(EndpointLimits)}
+    checked: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in names:
+            raise ValueError(f"{key}: unknown limit; known: {', '.join(sorted(names))}")
+        checked[key] = _limit_value(key, value, getattr(defaults, key))
+    return EndpointLimits(**checked)
+
+
+def _limit_value(key: str, value: object, default: object) -> object:
+    # bool is an int to Python, and TOML's 3 is not its 3.0: compare types exactly.
+    if isinstance(default, float):
+        if type(value) not in (int, float):
+            raise ValueError(f"{key}: expected a number, got {value!r}")
+        return float(value)  # type: ignore[arg-type]
+    if type(value) is not type(default):
+        kind = {int: "a whole number", bool: "true or false", str: "text"}[type(default)]
+        raise ValueError(f"{key}: expected {kind}, got {value!r}")
+    return value
 
 
 class TokenBucket:
