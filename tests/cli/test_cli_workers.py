@@ -68,3 +68,26 @@ def test_load_flags_set_the_endpoint_limits() -> None:
         5.0, 0.5, False)
     assert (defaults.junk_per_peer, defaults.peer_block_seconds, defaults.kernel_filter) == (
         20.0, 2.0, True)
+
+
+def test_the_listening_line_says_whether_the_kernel_drops_flooding_peers(
+        cert_dir: Path) -> None:
+    import subprocess
+
+    from tquic.io.peer_filter import kernel_peer_filter
+
+    probe = kernel_peer_filter(8)
+    expected = ("flooding peers dropped in the kernel" if probe is not None
+                else "kernel peer filter off: needs root or CAP_BPF")
+    if probe is not None:
+        probe.close()
+    for flags, phrase in (([], expected), (["--no-kernel-filter"], "kernel peer filter off")):
+        proc = subprocess.Popen(server_argv(cert_dir, *flags), stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            assert proc.stderr is not None
+            line = proc.stderr.readline()
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        assert "listening on" in line and line.rstrip().endswith(phrase), line

@@ -222,8 +222,12 @@ async def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     bound = server.local_address
-    print(f"tquic server: listening on [{bound[0]}]:{bound[1]} (ALPN {','.join(args.alpn)})",
-          file=sys.stderr, flush=True)
+    endpoint = server.endpoint
+    defences = ("flooding peers dropped in the kernel" if endpoint.kernel_filter_active
+                else "kernel peer filter off" + (": needs root or CAP_BPF"
+                                                 if endpoint.limits.kernel_filter else ""))
+    print(f"tquic server: listening on [{bound[0]}]:{bound[1]} (ALPN {','.join(args.alpn)}), "
+          f"{defences}", file=sys.stderr, flush=True)
     control = await _start_control(args, server)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -136,6 +136,11 @@ class QuicEndpoint:
         return len(self._handshaking)
 
     @property
+    def kernel_filter_active(self) -> bool:
+        """Whether flooding peers are dropped by the kernel (tquic.io.peer_filter)."""
+        return self._penalties.in_kernel
+
+    @property
     def retry_active(self) -> bool:
         """Whether new clients are answered with a Retry right now."""
         return self._admission.retry_active
