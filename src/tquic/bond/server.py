@@ -225,7 +225,8 @@ class BondServer:
         who = "server" if worker is None else f"worker {worker.index}"
         self.note(f"{who} listening on {config.listen[0]}:{self.port}, pool "
                   f"{', '.join(str(n) for n in (worker.share.blocks if worker else config.pool))}"
-                  f"{', nat' if self._nat else ''} (tun {self._device.name})")
+                  f"{', nat' if self._nat else ''} (tun {self._device.name})"
+                  f"{'' if self._server.endpoint.kernel_filter_active else ', kernel peer filter off'}")
         self.ready.set()
 
     async def close(self) -> None:
