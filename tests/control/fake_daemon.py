@@ -10,6 +10,7 @@ from tquic.control.model import (
     ClientInfo,
     Conflict,
     DataCap,
+    EndpointInfo,
     Histogram,
     LinkChange,
     LinkInfo,
@@ -93,6 +94,14 @@ class FakeDaemon:
 
     def clients(self) -> list[ClientInfo]:
         return list(self._clients)
+
+    def endpoint(self) -> EndpointInfo | None:
+        """A server's listener, Retry on, some peers blocked; a bond client has none."""
+        if not self._daemon.endswith("server"):
+            return None
+        return EndpointInfo({"datagrams_received": 5000, "datagrams_dropped": 1200,
+                             "retries_sent": 340, "peers_blocked": 7}, retry_active=True,
+                            handshakes_in_progress=3, connections=len(self._clients))
 
     def config(self) -> list[Setting]:
         return [Setting("scheduler", "minrtt", "multipath scheduler", runtime=True),

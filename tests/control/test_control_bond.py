@@ -56,6 +56,7 @@ def test_the_client_api_shows_the_bond_as_the_daemon_sees_it(lab: BondLab) -> No
     api = client_api(lab)
     status = api.get("/status")
     assert status["daemon"] == "bond client" and status["connected"] is True
+    assert status["endpoint"] is None  # a client has no listener to defend
     assert status["tunnel_address"] == ["10.99.0.2/32"]
     links = {link["name"]: link for link in api.get("/links")["links"]}
     assert set(links) == {"dsl", "lte"}
@@ -138,7 +139,12 @@ def test_the_server_api_shows_its_clients_and_is_read_only(lab: BondLab) -> None
     text = api.get("/metrics")
     families = {f.name for f in parser.text_string_to_metric_families(text)}
     assert {"tquic_client_bytes_sent", "tquic_tunnel_packets", "tquic_path_srtt_seconds",
-            "tquic_tunnel_reorder_delay_seconds"} <= families
+            "tquic_tunnel_reorder_delay_seconds", "tquic_endpoint_events",
+            "tquic_endpoint_retry_active", "tquic_endpoint_connections"} <= families
+    # The server's listener: its client's connection, the datagrams it received.
+    endpoint = status["endpoint"]
+    assert endpoint["connections"] >= 1 and endpoint["events"]["datagrams_received"] > 0
+    assert endpoint["events"]["connections_accepted"] >= 1
 
 
 def test_status_command_over_the_real_bond(lab: BondLab, capsys: pytest.CaptureFixture[str]

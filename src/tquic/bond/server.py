@@ -47,6 +47,7 @@ from tquic.bond.session import TUNNEL_MTU, IpTunnel, max_tunnel_mtu, tunnel_mtu_
 from tquic.bond.status import (
     BondStatus,
     ClientSessionStatus,
+    EndpointStatus,
     LinkStatus,
     SteeringError,
     TunnelStatus,
@@ -523,10 +524,13 @@ class BondServer:
                 tuple(paths), tunnel_status(session.tunnel, session.addresses,
                                             session.spoofed, session.isolated,
                                             quic=getattr(session.protocol, "quic", None))))
+        endpoints = (() if self._server is None
+                     else (EndpointStatus.of(self._server.endpoint),))
         return BondStatus("server", round(now - self._started, 3), self._server is not None,
                           clients=tuple(clients), auth_failures=self.auth.refused,
                           log=tuple(self._log),
-                          lane=self.lane.snapshot() if self.lane is not None else None)
+                          lane=self.lane.snapshot() if self.lane is not None else None,
+                          endpoints=endpoints)
 
     def set_role(self, link: str, role: str) -> None:
         raise SteeringError("a server has no links to steer; steer the client")

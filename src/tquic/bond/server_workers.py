@@ -308,7 +308,8 @@ class WorkerGroup:
         return BondStatus("server", round(time.monotonic() - self._started, 3),
                           bool(self._workers) and all(w.alive for w in self._workers),
                           clients=clients, auth_failures=sum(st.auth_failures for st in statuses),
-                          log=tuple(self._log), lane=_summed(lanes) if lanes else None)
+                          log=tuple(self._log), lane=_summed(lanes) if lanes else None,
+                          endpoints=tuple(e for st in statuses for e in st.endpoints))
 
     def workers(self) -> list[dict[str, Any]]:
         """One row per worker for ``/status`` (``detail.workers``) and ``bond status``."""

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from tquic.bond.fec.stats import FecStats
 from tquic.bond.reorder import ReorderStats
+from tquic.io.endpoint_stats import EndpointStats
 
 LINK_STATES = ("down", "opening", "up", "standby", "disabled")
 
@@ -85,6 +86,22 @@ class ClientSessionStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class EndpointStatus:
+    """Server side: the QUIC endpoint that accepts the clients, and its defences."""
+
+    stats: EndpointStats  # a copy of the endpoint's counters
+    retry_active: bool  # new clients are answered with a Retry right now
+    handshakes_in_progress: int
+    connections: int
+
+    @classmethod
+    def of(cls, endpoint: Any) -> EndpointStatus:
+        """A snapshot of a live ``tquic.io.endpoint.QuicEndpoint``."""
+        return cls(dataclasses.replace(endpoint.stats), bool(endpoint.retry_active),
+                   int(endpoint.handshakes_in_progress), len(endpoint.connections))
+
+
+@dataclass(frozen=True, slots=True)
 class BondStatus:
     """A daemon's whole state at one instant."""
 
@@ -99,6 +116,8 @@ class BondStatus:
     # The TCP lane's counters (tquic.bond.tcp_lane): client, per listener ("socks",
     # "redirect"); server, ConnectRelayHandler.snapshot(); None when the lane is off.
     lane: dict[str, Any] | None = None
+    # server: its listener's endpoint (with --workers N, one per worker that reported).
+    endpoints: tuple[EndpointStatus, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         plain: dict[str, Any] = _plain(dataclasses.asdict(self))

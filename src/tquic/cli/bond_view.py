@@ -23,6 +23,7 @@ from tquic.control.model import (
     ClientInfo,
     Conflict,
     DataCap,
+    EndpointInfo,
     Histogram,
     LinkChange,
     LinkInfo,
@@ -208,6 +209,14 @@ class BondView:
             paths=sum(1 for p in c.paths if p.state == "up"),
             bytes_sent=sum(p.bytes_sent for p in c.paths),
             bytes_received=sum(p.bytes_received for p in c.paths)) for c in st.clients]
+
+    def endpoint(self) -> EndpointInfo | None:
+        """A bond server's listener (its workers' added up); a bond client has none."""
+        return EndpointInfo.total([
+            EndpointInfo.of(e.stats, retry_active=e.retry_active,
+                            handshakes_in_progress=e.handshakes_in_progress,
+                            connections=e.connections)
+            for e in self._status().endpoints])
 
     def config(self) -> list[Setting]:
         if self._config is None:

@@ -118,6 +118,7 @@ footer{color:var(--dim);font-size:12px;padding:0 18px 18px}
   </section>
   <section class="wide"><h2>Links</h2><div id="links"></div></section>
   <section id="tunnel-box" hidden><h2>Tunnel</h2><table id="tunnel"></table></section>
+  <section id="endpoint-box" hidden><h2>Endpoint</h2><table id="endpoint"></table></section>
   <section id="clients-box" hidden><h2>Clients</h2><table id="clients"></table></section>
   <section><h2>Events</h2><ul id="log"></ul></section>
 </main>
@@ -237,6 +238,10 @@ function render(s){
     for(const k in tu.drops)rows.push(["dropped: "+k,tu.drops[k]]);
     rows.push(["reorder held",tu.reorder.held],["reorder late",tu.reorder.late],["added delay p50 / p99",ms(tu.reorder.delay_p50)+" / "+ms(tu.reorder.delay_p99)]);
     for(const k in tu.fec)rows.push(["FEC "+k,tu.fec[k]]);table($("tunnel"),rows)}
+  const ep=st.endpoint;$("endpoint-box").hidden=!ep;  // a server's defences: Retry, drops, blocked peers
+  if(ep){const rows=[["Retry",ep.retry_active?"on":"off"],["handshakes in progress",ep.handshakes_in_progress],["connections",ep.connections]];
+    for(const k in ep.events)if(ep.events[k]||k==="peers_blocked"||k==="datagrams_dropped")rows.push([k.replace(/_/g," "),ep.events[k]]);
+    table($("endpoint"),rows)}
   chart()}
 const seen=new Set();
 function logEvent(e){const key=e.seq+"@"+e.at;if(seen.has(key))return;seen.add(key);  // replayed on reconnect

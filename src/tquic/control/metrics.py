@@ -78,6 +78,15 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("tquic_client_bytes_sent_total", "counter", ("client",), "Bytes sent to the client"),
     MetricSpec("tquic_client_bytes_received_total", "counter", ("client",),
                "Bytes received from the client"),
+    MetricSpec("tquic_endpoint_events_total", "counter", ("event",),
+               "What the server's QUIC endpoint did outside its connections: one event per "
+               "EndpointStats counter (datagrams_received, retries_sent, peers_blocked, …)"),
+    MetricSpec("tquic_endpoint_retry_active", "gauge", (),
+               "1 while new clients are answered with a Retry (RFC 9000 §8.1.2), else 0"),
+    MetricSpec("tquic_endpoint_handshakes_in_progress", "gauge", (),
+               "Connections whose handshake has not completed yet"),
+    MetricSpec("tquic_endpoint_connections", "gauge", (),
+               "Connections the endpoint holds (handshaking or established)"),
 )
 _SPECS = {spec.name: spec for spec in METRICS}
 
@@ -165,6 +174,13 @@ def _collect(sample: Sample) -> _Families:
         out.add("tquic_client_start_time_seconds", (client.name,), client.connected_at)
         out.add("tquic_client_bytes_sent_total", (client.name,), client.bytes_sent)
         out.add("tquic_client_bytes_received_total", (client.name,), client.bytes_received)
+    endpoint = sample.endpoint
+    if endpoint is not None:
+        for event, count in sorted(endpoint.events.items()):
+            out.add("tquic_endpoint_events_total", (event,), count)
+        out.add("tquic_endpoint_retry_active", (), 1 if endpoint.retry_active else 0)
+        out.add("tquic_endpoint_handshakes_in_progress", (), endpoint.handshakes_in_progress)
+        out.add("tquic_endpoint_connections", (), endpoint.connections)
     return out
 
 

@@ -12,7 +12,7 @@ below are the JSON keys documented in docs/control.md.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "ControlError",
     "DaemonView",
     "DataCap",
+    "EndpointInfo",
     "Histogram",
     "Invalid",
     "LinkChange",
@@ -230,6 +231,56 @@ class ClientInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class EndpointInfo:
+    """A server's QUIC endpoint: what it did outside its connections and its defences
+    (RFC 9000 §8.1 address validation, §21 security considerations).
+
+    ``events`` are the ``tquic.io.endpoint_stats.EndpointStats`` counters by field name
+    (datagrams_received, retries_sent, peers_blocked, …), cumulative since the endpoint
+    started; the rest is its state now.
+    """
+
+    events: Mapping[str, int] = field(default_factory=dict)
+    retry_active: bool = False  # new clients are answered with a Retry right now
+    handshakes_in_progress: int = 0
+    connections: int = 0
+
+    @classmethod
+    def of(cls, stats: Any, *, retry_active: bool, handshakes_in_progress: int,
+           connections: int) -> EndpointInfo:
+        """From an ``EndpointStats`` (any dataclass of int counters) and the endpoint's
+        state; a new counter added to EndpointStats shows up without a change here."""
+        return cls({f.name: int(getattr(stats, f.name)) for f in fields(stats)},
+                   bool(retry_active), int(handshakes_in_progress), int(connections))
+
+    @classmethod
+    def of_endpoint(cls, endpoint: Any) -> EndpointInfo:
+        """From a live ``tquic.io.endpoint.QuicEndpoint`` (its public attributes only)."""
+        return cls.of(endpoint.stats, retry_active=endpoint.retry_active,
+                      handshakes_in_progress=endpoint.handshakes_in_progress,
+                      connections=len(endpoint.connections))
+
+    @classmethod
+    def total(cls, parts: Sequence[EndpointInfo]) -> EndpointInfo | None:
+        """Several endpoints as one (the workers of ``--workers N``): counters and
+        gauges added up, Retry on when any of them has it on; None for none."""
+        if not parts:
+            return None
+        events: dict[str, int] = {}
+        for part in parts:
+            for name, count in part.events.items():
+                events[name] = events.get(name, 0) + count
+        return cls(events, any(p.retry_active for p in parts),
+                   sum(p.handshakes_in_progress for p in parts),
+                   sum(p.connections for p in parts))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"retry_active": self.retry_active,
+                "handshakes_in_progress": self.handshakes_in_progress,
+                "connections": self.connections, "events": dict(self.events)}
+
+
+@dataclass(frozen=True, slots=True)
 class StatusInfo:
     """What the daemon is and how long it has been up."""
 
@@ -267,6 +318,8 @@ class DaemonView(Protocol):
     def tunnel(self) -> TunnelInfo | None: ...  # None: this daemon has no tunnel
 
     def clients(self) -> Sequence[ClientInfo]: ...
+
+    def endpoint(self) -> EndpointInfo | None: ...  # None: this daemon serves no QUIC endpoint
 
     def config(self) -> Sequence[Setting]: ...
 

@@ -6,9 +6,11 @@ shape of ``tquic demo``'s live table.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
-__all__ = ["duration", "link_bars", "link_rows", "rate", "size", "status_text", "tunnel_lines"]
+__all__ = ["duration", "endpoint_lines", "link_bars", "link_rows", "rate", "size", "status_text",
+           "tunnel_lines"]
 
 DOWN = ("down", "failed", "disabled", "abandoned")
 
@@ -121,6 +123,20 @@ def tunnel_lines(tunnel: dict[str, Any]) -> list[str]:
     return lines
 
 
+def endpoint_lines(endpoint: dict[str, Any]) -> list[str]:
+    """A server's QUIC endpoint: Retry on or off, handshakes, connections, then the
+    defence counters that moved (peers blocked and datagrams dropped always)."""
+    events = endpoint.get("events") or {}
+    first = ("peers_blocked", "datagrams_dropped")
+    counts = [f"{k.replace('_', ' ')} {events.get(k, 0)}" for k in first] + [
+        f"{k.replace('_', ' ')} {v}" for k, v in events.items() if v and k not in first]
+    return [f"  endpoint: Retry {'on' if endpoint.get('retry_active') else 'off'}, "
+            f"{endpoint.get('handshakes_in_progress', 0)} handshakes in progress, "
+            f"{endpoint.get('connections', 0)} connections",
+            *textwrap.wrap(", ".join(counts), 100, initial_indent="  ",
+                           subsequent_indent="    ")]
+
+
 def status_text(status: dict[str, Any], links: dict[str, Any],
                 tunnel: dict[str, Any] | None = None,
                 clients: list[dict[str, Any]] | None = None, *, bars: bool = False) -> str:
@@ -145,6 +161,8 @@ def status_text(status: dict[str, Any], links: dict[str, Any],
         lines.extend(link_bars(links["links"]))
     if tunnel:
         lines.extend(tunnel_lines(tunnel))
+    if status.get("endpoint"):
+        lines.extend(endpoint_lines(status["endpoint"]))
     if clients:
         lines.append(f"  {'client':<16} {'remote':<24} {'paths':>5} {'sent':>9} {'received':>9}")
         for client in clients:

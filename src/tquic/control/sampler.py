@@ -22,7 +22,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tquic.control.model import ClientInfo, DaemonView, LinkInfo, StatusInfo, TunnelInfo
+from tquic.control.model import (
+    ClientInfo,
+    DaemonView,
+    EndpointInfo,
+    LinkInfo,
+    StatusInfo,
+    TunnelInfo,
+)
 
 __all__ = ["Event", "LinkRates", "Sample", "Sampler"]
 
@@ -69,6 +76,7 @@ class Sample:
     rates: dict[str, LinkRates] = field(default_factory=dict)
     tunnel: TunnelInfo | None = None
     clients: tuple[ClientInfo, ...] = ()
+    endpoint: EndpointInfo | None = None  # a server's QUIC endpoint (None: no endpoint)
 
     def link(self, name: str) -> LinkInfo | None:
         return next((link for link in self.links if link.name == name), None)
@@ -92,7 +100,9 @@ class Sample:
             "clients": len(self.clients),
             "rate_up": sum(r.up for r in self.rates.values()),
             "rate_down": sum(r.down for r in self.rates.values()),
-            "seq": self.seq, "at": self.at, **dict(s.detail),
+            "seq": self.seq, "at": self.at,
+            "endpoint": None if self.endpoint is None else self.endpoint.to_json(),
+            **dict(s.detail),
         }
 
     def live_json(self) -> dict[str, Any]:
@@ -161,6 +171,7 @@ class Sampler:
             links = tuple(self.view.links())
             tunnel = self.view.tunnel()
             clients = tuple(self.view.clients())
+            endpoint = self.view.endpoint()
         except Exception as exc:  # the daemon's view must not take the control plane down
             logger.warning("control: reading the daemon failed: %r", exc)
             if self.latest is not None:
@@ -170,7 +181,7 @@ class Sampler:
         now = self._clock()
         previous = self.latest
         rates = _rates(self._rate_base(now), links, now)
-        sample = Sample(self._seq, now, status, links, rates, tunnel, clients)
+        sample = Sample(self._seq, now, status, links, rates, tunnel, clients, endpoint)
         self._notice(previous, sample)
         self.latest = sample
         self.history.append(sample)

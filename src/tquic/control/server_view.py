@@ -24,6 +24,7 @@ from tquic import __version__
 from tquic.control.model import (
     ClientInfo,
     Conflict,
+    EndpointInfo,
     LinkChange,
     LinkInfo,
     NotFound,
@@ -124,6 +125,10 @@ class ServerView:
                 bytes_received=sum(s.bytes_received for s in paths),
                 detail={"alpn": proto.alpn_protocol}))
         return out
+
+    def endpoint(self) -> EndpointInfo:
+        """The listener's defence counters and state (Retry, handshakes, blocked peers)."""
+        return EndpointInfo.of_endpoint(self._server.endpoint)
 
     @staticmethod
     def _loop_now(proto: Any) -> float:
