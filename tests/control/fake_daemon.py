@@ -101,7 +101,8 @@ class FakeDaemon:
             return None
         return EndpointInfo({"datagrams_received": 5000, "datagrams_dropped": 1200,
                              "retries_sent": 340, "peers_blocked": 7}, retry_active=True,
-                            handshakes_in_progress=3, connections=len(self._clients))
+                            handshakes_in_progress=3, connections=len(self._clients),
+                            kernel_filter=True)
 
     def config(self) -> list[Setting]:
         return [Setting("scheduler", "minrtt", "multipath scheduler", runtime=True),

@@ -59,7 +59,7 @@ def test_a_server_that_sent_a_retry_shows_it(tmp_path: Path) -> None:
     client_config = QuicConfiguration(is_client=True, alpn_protocols=("hq-interop",),
                                       cafile=str(tmp_path / "cert.pem"), server_name="localhost")
 
-    async def main() -> tuple[dict[str, Any], str, dict[str, int]]:
+    async def main() -> tuple[dict[str, Any], str, dict[str, Any]]:
         server = await tquic.serve("127.0.0.1", 0, server_config, retry="always")
         view = ServerView(server)
         # Sampled on demand only (the longest interval): /status and /metrics below read
@@ -82,6 +82,7 @@ def test_a_server_that_sent_a_retry_shows_it(tmp_path: Path) -> None:
                 status = await get("/status")
                 text = await get("/metrics")
                 stats = dataclasses.asdict(endpoint.stats)
+                stats["kernel_filter"] = endpoint.kernel_filter_active  # root and CAP_BPF
         finally:
             await plane.close()
         return status, text, stats
@@ -106,6 +107,9 @@ def test_a_server_that_sent_a_retry_shows_it(tmp_path: Path) -> None:
     assert values(scraped["tquic_endpoint_retry_active"]) == {"": 1.0}
     assert values(scraped["tquic_endpoint_handshakes_in_progress"]) == {"": 0.0}
     assert values(scraped["tquic_endpoint_connections"]) == {"": 1.0}
+    assert endpoint["kernel_filter"] is stats["kernel_filter"]
+    assert values(scraped["tquic_endpoint_kernel_filter_active"]) == {
+        "": float(stats["kernel_filter"])}
 
 
 def test_a_bond_client_exports_no_endpoint(unix_plane: RunningPlane) -> None:
@@ -124,19 +128,22 @@ def test_the_fake_bond_servers_endpoint_in_json_metrics_and_status_text(
     status = api.get("/status")
     assert status["endpoint"] == {
         "retry_active": True, "handshakes_in_progress": 3, "connections": 2,
+        "kernel_filter": True,
         "events": {"datagrams_received": 5000, "datagrams_dropped": 1200,
                    "retries_sent": 340, "peers_blocked": 7}}
     scraped = families(api.get("/metrics"))
     assert values(scraped["tquic_endpoint_events"], "event")["peers_blocked"] == 7
     text = status_text(status, api.get("/links"))
-    assert "endpoint: Retry on, 3 handshakes in progress, 2 connections" in text
+    assert ("endpoint: Retry on, kernel filter on, 3 handshakes in progress, "
+            "2 connections") in text
     assert "peers blocked 7, datagrams dropped 1200" in text and "retries sent 340" in text
 
 
 def _endpoint_status(retry: bool, handshakes: int, connections: int, **counts: int) -> Any:
     from tquic.bond.status import EndpointStatus
 
-    return EndpointStatus(EndpointStats(**counts), retry, handshakes, connections)
+    return EndpointStatus(EndpointStats(**counts), retry, handshakes, connections,
+                          kernel_filter=True)
 
 
 class _Bond:
@@ -160,5 +167,6 @@ def test_the_bond_servers_workers_are_added_up() -> None:
     info = BondView(_Bond(status)).endpoint()
     assert info == EndpointInfo(
         {**{name: 0 for name in EVENTS}, "retries_sent": 32, "peers_blocked": 1,
-         "datagrams_dropped": 9}, retry_active=True, handshakes_in_progress=6, connections=10)
+         "datagrams_dropped": 9}, retry_active=True, handshakes_in_progress=6, connections=10,
+        kernel_filter=True)
     assert BondView(_Bond(BondStatus("client", 1.0, True))).endpoint() is None

@@ -93,12 +93,14 @@ class EndpointStatus:
     retry_active: bool  # new clients are answered with a Retry right now
     handshakes_in_progress: int
     connections: int
+    kernel_filter: bool = False  # flooding peers are dropped in the kernel (tquic.io.peer_filter)
 
     @classmethod
     def of(cls, endpoint: Any) -> EndpointStatus:
         """A snapshot of a live ``tquic.io.endpoint.QuicEndpoint``."""
         return cls(dataclasses.replace(endpoint.stats), bool(endpoint.retry_active),
-                   int(endpoint.handshakes_in_progress), len(endpoint.connections))
+                   int(endpoint.handshakes_in_progress), len(endpoint.connections),
+                   bool(endpoint.kernel_filter_active))
 
 
 @dataclass(frozen=True, slots=True)

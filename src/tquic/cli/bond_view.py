@@ -215,7 +215,7 @@ class BondView:
         return EndpointInfo.total([
             EndpointInfo.of(e.stats, retry_active=e.retry_active,
                             handshakes_in_progress=e.handshakes_in_progress,
-                            connections=e.connections)
+                            connections=e.connections, kernel_filter=e.kernel_filter)
             for e in self._status().endpoints])
 
     def config(self) -> list[Setting]:

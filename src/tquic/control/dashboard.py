@@ -239,7 +239,7 @@ function render(s){
     rows.push(["reorder held",tu.reorder.held],["reorder late",tu.reorder.late],["added delay p50 / p99",ms(tu.reorder.delay_p50)+" / "+ms(tu.reorder.delay_p99)]);
     for(const k in tu.fec)rows.push(["FEC "+k,tu.fec[k]]);table($("tunnel"),rows)}
   const ep=st.endpoint;$("endpoint-box").hidden=!ep;  // a server's defences: Retry, drops, blocked peers
-  if(ep){const rows=[["Retry",ep.retry_active?"on":"off"],["handshakes in progress",ep.handshakes_in_progress],["connections",ep.connections]];
+  if(ep){const rows=[["Retry",ep.retry_active?"on":"off"],["kernel filter",ep.kernel_filter?"on":"off"],["handshakes in progress",ep.handshakes_in_progress],["connections",ep.connections]];
     for(const k in ep.events)if(ep.events[k]||k==="peers_blocked"||k==="datagrams_dropped")rows.push([k.replace(/_/g," "),ep.events[k]]);
     table($("endpoint"),rows)}
   chart()}

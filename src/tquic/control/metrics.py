@@ -87,6 +87,8 @@ METRICS: tuple[MetricSpec, ...] = (
                "Connections whose handshake has not completed yet"),
     MetricSpec("tquic_endpoint_connections", "gauge", (),
                "Connections the endpoint holds (handshaking or established)"),
+    MetricSpec("tquic_endpoint_kernel_filter_active", "gauge", (),
+               "1 when flooding peers are dropped in the kernel (eBPF socket filter), else 0"),
 )
 _SPECS = {spec.name: spec for spec in METRICS}
 
@@ -181,6 +183,7 @@ def _collect(sample: Sample) -> _Families:
         out.add("tquic_endpoint_retry_active", (), 1 if endpoint.retry_active else 0)
         out.add("tquic_endpoint_handshakes_in_progress", (), endpoint.handshakes_in_progress)
         out.add("tquic_endpoint_connections", (), endpoint.connections)
+        out.add("tquic_endpoint_kernel_filter_active", (), 1 if endpoint.kernel_filter else 0)
     return out
 
 

@@ -244,26 +244,30 @@ class EndpointInfo:
     retry_active: bool = False  # new clients are answered with a Retry right now
     handshakes_in_progress: int = 0
     connections: int = 0
+    kernel_filter: bool = False  # flooding peers are dropped in the kernel (eBPF), not by us
 
     @classmethod
     def of(cls, stats: Any, *, retry_active: bool, handshakes_in_progress: int,
-           connections: int) -> EndpointInfo:
+           connections: int, kernel_filter: bool = False) -> EndpointInfo:
         """From an ``EndpointStats`` (any dataclass of int counters) and the endpoint's
         state; a new counter added to EndpointStats shows up without a change here."""
         return cls({f.name: int(getattr(stats, f.name)) for f in fields(stats)},
-                   bool(retry_active), int(handshakes_in_progress), int(connections))
+                   bool(retry_active), int(handshakes_in_progress), int(connections),
+                   bool(kernel_filter))
 
     @classmethod
     def of_endpoint(cls, endpoint: Any) -> EndpointInfo:
         """From a live ``tquic.io.endpoint.QuicEndpoint`` (its public attributes only)."""
         return cls.of(endpoint.stats, retry_active=endpoint.retry_active,
                       handshakes_in_progress=endpoint.handshakes_in_progress,
-                      connections=len(endpoint.connections))
+                      connections=len(endpoint.connections),
+                      kernel_filter=endpoint.kernel_filter_active)
 
     @classmethod
     def total(cls, parts: Sequence[EndpointInfo]) -> EndpointInfo | None:
         """Several endpoints as one (the workers of ``--workers N``): counters and
-        gauges added up, Retry on when any of them has it on; None for none."""
+        gauges added up, Retry on when any of them has it on, the kernel filter on when
+        all of them have it; None for none."""
         if not parts:
             return None
         events: dict[str, int] = {}
@@ -272,12 +276,13 @@ class EndpointInfo:
                 events[name] = events.get(name, 0) + count
         return cls(events, any(p.retry_active for p in parts),
                    sum(p.handshakes_in_progress for p in parts),
-                   sum(p.connections for p in parts))
+                   sum(p.connections for p in parts), all(p.kernel_filter for p in parts))
 
     def to_json(self) -> dict[str, Any]:
         return {"retry_active": self.retry_active,
                 "handshakes_in_progress": self.handshakes_in_progress,
-                "connections": self.connections, "events": dict(self.events)}
+                "connections": self.connections, "kernel_filter": self.kernel_filter,
+                "events": dict(self.events)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,13 +124,15 @@ def tunnel_lines(tunnel: dict[str, Any]) -> list[str]:
 
 
 def endpoint_lines(endpoint: dict[str, Any]) -> list[str]:
-    """A server's QUIC endpoint: Retry on or off, handshakes, connections, then the
-    defence counters that moved (peers blocked and datagrams dropped always)."""
+    """A server's QUIC endpoint: Retry and the kernel's peer filter on or off,
+    handshakes, connections, then the defence counters that moved (peers blocked and
+    datagrams dropped always)."""
     events = endpoint.get("events") or {}
     first = ("peers_blocked", "datagrams_dropped")
     counts = [f"{k.replace('_', ' ')} {events.get(k, 0)}" for k in first] + [
         f"{k.replace('_', ' ')} {v}" for k, v in events.items() if v and k not in first]
-    return [f"  endpoint: Retry {'on' if endpoint.get('retry_active') else 'off'}, "
+    return [f"  endpoint: Retry {'on' if endpoint.get('retry_active') else 'off'}, kernel filter "
+            f"{'on' if endpoint.get('kernel_filter') else 'off'}, "
             f"{endpoint.get('handshakes_in_progress', 0)} handshakes in progress, "
             f"{endpoint.get('connections', 0)} connections",
             *textwrap.wrap(", ".join(counts), 100, initial_indent="  ",
