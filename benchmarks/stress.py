@@ -8,6 +8,10 @@ the flooder, the real clients.
   DCIDs) from 512 addresses in 127.0.0.0/8, as fast as one process sends, while
   200 real clients connect; the share of real handshakes that succeed, their p99
   time, the server's peak RSS (tquic also with ``--workers 2``);
+- **spoofed flood** (root: a raw socket): the Initial flood again, but every datagram
+  from a new random address and port in 127.0.0.0/8, so no per-peer state can
+  catch it; a download that started before it (intact? how fast?) and 200 real
+  clients connecting during it;
 - **garbage flood**: random, truncated and bit-flipped datagrams while one client
   downloads ``--bulk`` bytes; the body's SHA-256 and the throughput (and without
   the flood, for comparison);
@@ -242,6 +246,38 @@ def initial_flood(impl: str, certs: Path, args: argparse.Namespace,
             "traceback": srv.traceback}  # type: ignore[attr-defined]
 
 
+def spoofed_flood(impl: str, certs: Path, args: argparse.Namespace) -> dict[str, Any]:
+    name = "spoofed flood + download + 200 clients"
+    if os.geteuid() != 0:
+        return {"row": name, "server": impl, "skipped": "needs root (a raw socket)"}
+    with server(impl, certs) as srv:
+        flood = role("flood", "--port", str(srv.port), "--seconds", str(args.flood_seconds),
+                     "--kind", "spoofed", "--wait")
+        read_event(flood, "flooding", 60)
+        bulk = role("clients", "--port", str(srv.port), "--count", "1", "--hold", "--bulk",
+                    str(args.bulk), "--timeout", "20", "--wait")
+        read_event(bulk, "connected", 60)  # established before the flood
+        assert flood.stdin is not None and bulk.stdin is not None
+        flood.stdin.write("go\n")
+        flood.stdin.flush()
+        time.sleep(1.0)
+        bulk.stdin.write("go\n")
+        bulk.stdin.flush()
+        clients = role("clients", "--port", str(srv.port), "--count", str(args.real),
+                       "--concurrency", "50", "--timeout", str(args.client_timeout))
+        crowd = events(clients, args.flood_seconds + 120).get("connected", {})
+        got = events(bulk, 180).get("bulk", {})
+        flooded = events(flood, args.flood_seconds + 60).get("done", {})
+    stats = srv.stats()
+    ok = crowd.get("ok", 0)
+    return {"row": name, "server": impl, "flood_pps": flooded.get("rate"),
+            "bulk_intact": bool(got.get("intact")), "bulk_mbps": got.get("mbps"),
+            "real_ok_pct": round(100 * ok / args.real, 1), "p99_s": crowd.get("p99"),
+            "over_budget": stats.get("kernel_initials_over_budget"),
+            "retries": stats.get("retries_sent"),
+            "traceback": srv.traceback}  # type: ignore[attr-defined]
+
+
 def garbage_flood(impl: str, certs: Path, args: argparse.Namespace) -> dict[str, Any]:
     results = {}
     for flooded in (False, True):
@@ -354,8 +390,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--no-aioquic", action="store_true", help="tquic rows only")
     parser.add_argument("--idle", type=int, default=None, help="idle connections (10000)")
-    parser.add_argument("--only", default="", help="comma-separated: initial,garbage,idle,"
-                                                   "handshakes")
+    parser.add_argument("--only", default="", help="comma-separated: initial,spoofed,garbage,"
+                                                   "idle,handshakes")
     parser.add_argument("--rounds", type=int, default=3,
                         help="measured rounds of the handshake rows (after a warm-up)")
     parser.add_argument("--client-procs", type=int, default=2,
@@ -405,6 +441,7 @@ def main() -> int:
         print("| scenario | server | figures |\n| --- | --- | --- |", flush=True)
     run("initial", initial_flood)
     run("initial", initial_flood, 2)
+    run("spoofed", spoofed_flood)
     run("garbage", garbage_flood)
     run("idle", idle)
     run("handshakes", handshake_rate, 1)

@@ -3,7 +3,7 @@ Initial / garbage flooder, and a crowd of real clients.  Each prints JSON lines.
 
     python benchmarks/stress_roles.py server --port P --cert C --key K [--workers N]
     python benchmarks/stress_roles.py aioquic-server --port P --cert C --key K
-    python benchmarks/stress_roles.py flood --port P --seconds S --kind initial|garbage
+    python benchmarks/stress_roles.py flood --port P --seconds S --kind initial|garbage|spoofed
     python benchmarks/stress_roles.py clients --port P --count N [--hold] [--bulk BYTES]
 """
 
@@ -19,6 +19,7 @@ import os
 import random
 import signal
 import socket
+import struct
 import sys
 import time
 from pathlib import Path
@@ -71,6 +72,7 @@ def run_server(args: argparse.Namespace) -> int:
         endpoint = server.endpoint
         data = dataclasses.asdict(endpoint.stats)
         data["connections"] = len(endpoint.connections)
+        data["kernel_initials_over_budget"] = endpoint.kernel_initials_over_budget
         data["handshakes_in_progress"] = endpoint.handshakes_in_progress
         out = stats_dir / f"worker-{index}.json"
         tmp = out.with_suffix(".tmp")
@@ -161,16 +163,48 @@ def _garbage(pool: list[bytes], rng: random.Random) -> bytes:
     return bytes(data[:rng.randrange(1, len(data))])  # truncated
 
 
+_SOURCE = struct.Struct("!4s")  # an IPv4 header's source address, at offset 12
+_SOURCE_PORT = struct.Struct("!H")  # a UDP header's source port, at offset 20
+
+
+def _spoofed(payloads: list[bytes], port: int) -> list[bytearray]:
+    """IPv4 + UDP datagrams carrying ``payloads`` for a raw socket (the kernel fills in the
+    IP checksum and length; a zero UDP checksum means none, RFC 768); the flood loop
+    writes a new source address and port into each before it goes."""
+    out = []
+    for payload in payloads:
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 8 + len(payload), 0, 0, 64,
+                         socket.IPPROTO_UDP, 0, bytes(4), bytes((127, 0, 0, 1)))
+        udp = struct.pack("!HHHH", 0, port, 8 + len(payload), 0)
+        out.append(bytearray(ip + udp + payload))
+    return out
+
+
+def _spoof_source(packet: bytearray, n: int) -> None:
+    """Source 127.a.b.c and a port from the counter ``n``: 16 million addresses before
+    one repeats, far more than any per-peer table holds."""
+    _SOURCE.pack_into(packet, 12, bytes((127, (n >> 16) & 255, (n >> 8) & 255,
+                                         1 + n % 254)))
+    _SOURCE_PORT.pack_into(packet, 20, 1024 + n % 60000)
+
+
 def run_flood(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     initials = _real_initials(args.pool, args.port)
     # Half real first flights, half copies with a fresh random DCID (valid-looking, but
     # their keys no longer match): every packet looks like a new client to the server.
     packets = ([p if n % 2 else _new_dcid(p, rng) for n in range(4096)
-                for p in (initials[n % len(initials)],)] if args.kind == "initial"
+                for p in (initials[n % len(initials)],)] if args.kind != "garbage"
                else [_garbage(initials, rng) for _ in range(4096)])
     sockets = []
-    for _ in range(args.sources):
+    target: tuple[str, int] = ("127.0.0.1", args.port)
+    if args.kind == "spoofed":
+        # A new source address and port for every datagram (4096 of them, cycled):
+        # what no per-peer state can catch.  Needs a raw socket (root).
+        packets = _spoofed(packets, args.port)  # type: ignore[assignment]
+        sockets.append(socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW))
+        target = ("127.0.0.1", 0)
+    for _ in range(args.sources if args.kind != "spoofed" else 0):
         # Many source addresses in 127.0.0.0/8 (all local on Linux): the answers go to
         # sockets nobody reads, as a spoofed flood's would.
         host = f"127.{rng.randrange(1, 255)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
@@ -183,17 +217,22 @@ def run_flood(args: argparse.Namespace) -> int:
             sock.close()
             continue
         sockets.append(sock)
-    target = ("127.0.0.1", args.port)
     emit(event="flooding", sources=len(sockets), packets=len(packets))
+    if args.wait:
+        sys.stdin.readline()  # the orchestrator says when
     sent = errors = 0
     start = time.perf_counter()
     deadline = start + args.seconds
     n_packets, n_socks = len(packets), len(sockets)
+    spoof = args.kind == "spoofed"
     i = 0
     while True:
         for _ in range(256):
+            packet = packets[i % n_packets]
+            if spoof:
+                _spoof_source(packet, i)  # type: ignore[arg-type]
             try:
-                sockets[i % n_socks].sendto(packets[i % n_packets], target)
+                sockets[i % n_socks].sendto(packet, target)
                 sent += 1
             except OSError:
                 errors += 1
@@ -272,6 +311,8 @@ async def _clients(args: argparse.Namespace) -> None:
          seconds=round(elapsed, 3), rate=round(len(times) / elapsed, 1) if elapsed else 0,
          p50=pct(0.5), p99=pct(0.99))
     if args.bulk and held:
+        if args.wait:
+            await loop.run_in_executor(None, sys.stdin.readline)  # the orchestrator's "go"
         body_sha = hashlib.sha256(generated_body(args.bulk)).hexdigest()
         reader, writer = await held[0].open_stream()
         writer.write(f"GET /{args.bulk}\r\n".encode())
@@ -326,7 +367,9 @@ def main() -> int:
     flood = sub.add_parser("flood")
     flood.add_argument("--port", type=int, required=True)
     flood.add_argument("--seconds", type=float, required=True)
-    flood.add_argument("--kind", choices=("initial", "garbage"), default="initial")
+    flood.add_argument("--kind", choices=("initial", "garbage", "spoofed"), default="initial")
+    flood.add_argument("--wait", action="store_true",
+                       help="after building the packets, flood once a line arrives on stdin")
     flood.add_argument("--sources", type=int, default=512)
     flood.add_argument("--pool", type=int, default=200)
     flood.add_argument("--seed", type=int, default=1)
@@ -338,6 +381,8 @@ def main() -> int:
     clients.add_argument("--timeout", type=float, default=20.0)
     clients.add_argument("--hold", action="store_true")
     clients.add_argument("--bulk", type=int, default=0)
+    clients.add_argument("--wait", action="store_true",
+                         help="with --bulk: connect, then download once stdin says so")
     clients.add_argument("--ca", default=None,
                          help="verify the server's certificate against this CA (PEM)")
     args = parser.parse_args()

@@ -27,7 +27,8 @@ def test_bad_scale_flags_fail_with_one_line(cert_dir: Path) -> None:
                            (["--lb-key", "00"], "key: must be 16 octets"),
                            (["--handshake-timeout", "-1"], "must be positive"),
                            (["--quiet-after", "-1"], "must not be negative"),
-                           (["--retries-per-peer", "0"], "must be at least 1")):
+                           (["--retries-per-peer", "0"], "must be at least 1"),
+                           (["--kernel-initial-rate", "-5"], "must not be negative")):
         result = tquic("server", "--listen", "127.0.0.1:0", "--cert",
                        str(cert_dir / "cert.pem"), "--key", str(cert_dir / "key.pem"), *flags,
                        timeout=20)
@@ -63,9 +64,10 @@ def test_load_flags_set_the_endpoint_limits() -> None:
     defaults = server_scale.limits(parser.parse_args([]))
     assert (defaults.retries_unanswered_per_peer, defaults.quiet_after) == (16, 15.0)
     peers = server_scale.limits(parser.parse_args(["--junk-per-peer", "5", "--peer-block",
-                                                   "0.5", "--no-kernel-filter"]))
-    assert (peers.junk_per_peer, peers.peer_block_seconds, peers.kernel_filter) == (
-        5.0, 0.5, False)
+                                                   "0.5", "--no-kernel-filter",
+                                                   "--kernel-initial-rate", "0"]))
+    assert (peers.junk_per_peer, peers.peer_block_seconds, peers.kernel_filter,
+            peers.kernel_initials_per_second) == (5.0, 0.5, False, 0.0)
     assert (defaults.junk_per_peer, defaults.peer_block_seconds, defaults.kernel_filter) == (
         20.0, 2.0, True)
 

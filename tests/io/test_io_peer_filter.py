@@ -132,6 +132,9 @@ class RecordingFilter:
     def unblock(self, peer: tuple[str, int]) -> None:
         self.blocks.append((peer, 0))
 
+    def initials_over_budget(self) -> int:
+        return 0
+
     def close(self) -> None:
         pass
 
@@ -222,3 +225,34 @@ def test_a_junk_flood_is_cut_off_in_the_kernel_while_a_real_client_connects(
                 assert stats.peers_blocked == 1
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_token_less_initials_beyond_the_budget_are_dropped_and_counted() -> None:
+    filt = kernel_peer_filter(64, initials_per_second=10)
+    if filt is None:
+        pytest.skip("loading an eBPF socket filter needs root or CAP_BPF")
+    server, client = _pair(socket.AF_INET, "127.0.0.1")
+    with server, client:
+        filt.attach(server)
+        server.setblocking(False)
+        sent = ([_initial() for _ in range(30)] + [_initial(token=b"tok") for _ in range(30)]
+                + [SHORT] * 30 + [b"\xc0\x00\x00\x00\x01\x08abc"] * 5)  # truncated: user space's
+        for datagram in sent:
+            client.sendto(datagram, server.getsockname())
+        received: list[bytes] = []
+        deadline = time.monotonic() + 5
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - quiet_since < 0.3:
+            try:
+                received.append(server.recv(4096))
+                quiet_since = time.monotonic()
+            except BlockingIOError:
+                time.sleep(0.01)
+        # One second's burst (10, one more if the sending took over 0.1 s) of token-less
+        # Initials passes and the rest is dropped and counted; Initials with a token,
+        # short headers and datagrams too short to judge all pass.
+        tokenless = [d for d in received if len(d) > 1000 and d[23] == 0]
+        assert 10 <= len(tokenless) <= 12
+        assert filt.initials_over_budget() == 30 - len(tokenless)
+        assert len(received) == len(sent) - filt.initials_over_budget()
+    filt.close()

@@ -68,6 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="drop such peers in an eBPF socket filter, before their "
                             "datagrams are queued (default on; needs root or CAP_BPF: "
                             "without it only the per-prefix and Retry limits hold)")
+    group.add_argument("--kernel-initial-rate", type=_budget, default=None,
+                       metavar="PER_S",
+                       help="token-less Initials per second the kernel filter passes from "
+                            "peers it does not block, whatever their source (a spoofed "
+                            "flood); beyond, dropped before they are queued (default "
+                            "10000; 0 = no budget)")
     group.add_argument("--quiet-after", type=_seconds, default=None, metavar="S",
                        help="a connection that receives nothing for S seconds frees its "
                             "keys' OpenSSL contexts, rebuilt by its next packet (default "
@@ -113,6 +119,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _budget(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must not be negative (0 = no budget)")
+    return value
+
+
 def _rate(text: str) -> float:
     try:
         value = float(text)
@@ -140,6 +156,7 @@ def limits(args: argparse.Namespace, legacy_retry: bool = False) -> EndpointLimi
                        ("junk_per_peer", "junk_per_peer"),
                        ("peer_block", "peer_block_seconds"),
                        ("kernel_filter", "kernel_filter"),
+                       ("kernel_initial_rate", "kernel_initials_per_second"),
                        ("quiet_after", "quiet_after")):
         value = getattr(args, flag)
         if value is not None:

@@ -78,6 +78,10 @@ class EndpointLimits:
     junk_per_peer: float = 20.0  # datagrams per second reaching no connection, per peer
     peer_block_seconds: float = 2.0  # how long the kernel drops a peer over a limit
     kernel_filter: bool = True  # block such peers in a socket filter (needs CAP_BPF)
+    # Token-less Initials per second the socket filter lets through from peers it does
+    # not block (a flood that spoofs a new source per datagram): beyond, the kernel
+    # drops them, so what is queued stays what one process can read.  0: no budget.
+    kernel_initials_per_second: float = 10000.0
     # A connection that receives nothing for between one and two of these intervals
     # drops the OpenSSL contexts of its keys (rebuilt by its next packet): ~7 KB of
     # memory per idle connection.  0 keeps them for ever.
@@ -99,6 +103,8 @@ class EndpointLimits:
                 raise ValueError(f"{name}: must be positive")
         if self.retry_hold < 0:
             raise ValueError("retry_hold: must not be negative")
+        if self.kernel_initials_per_second < 0:
+            raise ValueError("kernel_initials_per_second: must not be negative (0 = no budget)")
         if self.quiet_after < 0:
             raise ValueError("quiet_after: must not be negative (0 turns it off)")
         if not 0 <= self.prefix_v4 <= 32:
@@ -255,7 +261,7 @@ class PeerPenalties:
     block cost no further system call; the table is an LRU of bounded size.
     """
 
-    __slots__ = ("_blocked", "_filter", "_junk", "_limit", "_seconds", "blocks")
+    __slots__ = ("_blocked", "_filter", "_junk", "_limit", "_over_budget", "_seconds", "blocks")
 
     def __init__(self, limits: EndpointLimits, kernel_filter: KernelPeerFilter | None) -> None:
         self._filter = kernel_filter
@@ -264,10 +270,19 @@ class PeerPenalties:
         self._limit = limits.max_tracked_prefixes
         self._blocked: OrderedDict[tuple[str, int], tuple[float, int]] = OrderedDict()
         self.blocks = 0  # blocks the kernel was asked for
+        self._over_budget = 0
 
     @property
     def in_kernel(self) -> bool:
         return self._filter is not None
+
+    def initials_over_budget(self) -> int:
+        """Token-less Initials the kernel dropped over its budget (after :meth:`close`,
+        the count it had then; 0 without a filter)."""
+        if self._filter is not None:
+            with contextlib.suppress(OSError):
+                self._over_budget = self._filter.initials_over_budget()
+        return self._over_budget
 
     def attach(self, sock: socket.socket) -> None:
         """Filter ``sock``'s datagrams through the kernel's block list (raises OSError)."""
@@ -311,6 +326,7 @@ class PeerPenalties:
 
     def close(self) -> None:
         if self._filter is not None:
+            self.initials_over_budget()  # the final count outlives the map
             self._filter.close()
             self._filter = None
 

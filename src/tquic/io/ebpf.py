@@ -20,14 +20,15 @@ import platform
 import struct
 from dataclasses import dataclass
 
-__all__ = ["SO_ATTACH_BPF", "EbpfError", "HashMap", "Insn", "load_socket_filter"]
+__all__ = ["SO_ATTACH_BPF", "BpfMap", "EbpfError", "Insn", "load_socket_filter"]
 
 SO_ATTACH_BPF = 50  # include/uapi/asm-generic/socket.h
 
 _SYS_BPF = {"x86_64": 321, "aarch64": 280, "armv7l": 386, "riscv64": 280}.get(platform.machine())
 
 # bpf(2) commands and types (include/uapi/linux/bpf.h).
-_MAP_CREATE, _MAP_UPDATE_ELEM, _MAP_DELETE_ELEM, _PROG_LOAD = 0, 2, 3, 5
+_MAP_CREATE, _MAP_LOOKUP_ELEM, _MAP_UPDATE_ELEM, _MAP_DELETE_ELEM, _PROG_LOAD = 0, 1, 2, 3, 5
+MAP_TYPE_ARRAY = 2
 MAP_TYPE_LRU_HASH = 9
 PROG_TYPE_SOCKET_FILTER = 1
 _ATTR_SIZE = 128  # zero-filled bpf_attr, larger than any field we set
@@ -38,8 +39,8 @@ LD, LDX, STX, ALU64, JMP = 0x00, 0x01, 0x03, 0x07, 0x05
 W, H, B, DW = 0x00, 0x08, 0x10, 0x18
 IMM, ABS, IND, MEM = 0x00, 0x20, 0x40, 0x60
 K, X = 0x00, 0x08
-ADD, AND, MOV = 0x00, 0x50, 0xB0
-JA, JEQ, JGE, JSET, JNE, CALL, EXIT = 0x00, 0x10, 0x30, 0x40, 0x50, 0x80, 0x90
+ADD, SUB, AND, MOV = 0x00, 0x10, 0x50, 0xB0
+JA, JEQ, JGE, JSET, JNE, CALL, EXIT, JLE = 0x00, 0x10, 0x30, 0x40, 0x50, 0x80, 0x90, 0xB0
 PSEUDO_MAP_FD = 1
 
 # Helper functions (enum bpf_func_id).
@@ -193,10 +194,10 @@ def _bpf(command: int, attr: ctypes.Array[ctypes.c_char], what: str) -> int:
     return result
 
 
-class HashMap:
-    """A BPF hash map (LRU: the least recently used entry makes room for a new one)
-    with fixed-size byte keys and values; the file descriptor stays open until
-    :meth:`close`."""
+class BpfMap:
+    """A BPF map with fixed-size byte keys and values (by default an LRU hash: the
+    least recently used entry makes room for a new one); the file descriptor stays
+    open until :meth:`close`."""
 
     def __init__(self, key_size: int, value_size: int, max_entries: int,
                  map_type: int = MAP_TYPE_LRU_HASH) -> None:
@@ -226,6 +227,15 @@ class HashMap:
             raise ValueError(f"value: {len(value)} bytes, the map's have {self.value_size}")
         self._value.raw = value
         _bpf(_MAP_UPDATE_ELEM, self._elem_attr(key), "BPF_MAP_UPDATE_ELEM")
+
+    def lookup(self, key: bytes) -> bytes | None:
+        try:
+            _bpf(_MAP_LOOKUP_ELEM, self._elem_attr(key), "BPF_MAP_LOOKUP_ELEM")
+        except EbpfError as exc:
+            if exc.errno == 2:  # ENOENT
+                return None
+            raise
+        return bytes(self._value.raw)
 
     def delete(self, key: bytes) -> bool:
         try:

@@ -94,7 +94,8 @@ class QuicEndpoint:
         self._handshaking: set[QuicConnectionProtocol] = set()
         self._sender = DatagramSender(self.loop, self.stats, self.limits.send_queue_datagrams,
                                       self._sockets)
-        kernel_filter = (kernel_peer_filter(self.limits.max_tracked_prefixes)
+        kernel_filter = (kernel_peer_filter(self.limits.max_tracked_prefixes,
+                                            self.limits.kernel_initials_per_second)
                          if is_server and self.limits.kernel_filter else None)
         self._admission = Admission(self.limits, self.loop.time(), kernel_filter)
         self._penalties = self._admission.penalties
@@ -139,6 +140,11 @@ class QuicEndpoint:
     def kernel_filter_active(self) -> bool:
         """Whether flooding peers are dropped by the kernel (tquic.io.peer_filter)."""
         return self._penalties.in_kernel
+
+    @property
+    def kernel_initials_over_budget(self) -> int:
+        """Token-less Initials the kernel dropped over ``kernel_initials_per_second``."""
+        return self._penalties.initials_over_budget()
 
     @property
     def retry_active(self) -> bool:
