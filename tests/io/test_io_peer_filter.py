@@ -81,7 +81,7 @@ def test_labels_resolve_to_relative_offsets() -> None:
     ])
     assert [insn.off for insn in program] == [1, 0, 0]
     with pytest.raises(ValueError, match="undefined label"):
-        ebpf.assemble([ebpf.jump_to(ebpf.JA, ebpf.R0, 0, "nowhere")])
+        ebpf.assemble([ebpf.goto("nowhere")])
     with pytest.raises(ValueError, match="defined twice"):
         ebpf.assemble([ebpf.Label("a"), ebpf.Label("a")])
 

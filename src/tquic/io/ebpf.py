@@ -136,9 +136,12 @@ class JumpTo:
 
 
 def jump_to(op: int, dst: int, imm: int, target: str) -> JumpTo:
-    """``if dst <op> imm goto target`` (``op`` = JA jumps always)."""
-    code = JMP | JA if op == JA else JMP | op | K
-    return JumpTo(Insn(code, dst, imm=imm), target)
+    """``if dst <op> imm goto target``."""
+    return JumpTo(Insn(JMP | op | K, dst, imm=imm), target)
+
+
+def goto(target: str) -> JumpTo:
+    return JumpTo(Insn(JMP | JA), target)
 
 
 def jump_reg_to(op: int, dst: int, src: int, target: str) -> JumpTo:

@@ -18,7 +18,10 @@ in the kernel, before the datagram is queued:
 
 Entries expire by time (the program compares with ``bpf_ktime_get_ns``); an
 LRU map of bounded size forgets the oldest peer first.  Every other datagram
-costs the kernel one hash lookup.  Loading needs CAP_BPF: without it
+costs the kernel one hash lookup.  A flood that spoofs a new source for every
+datagram escapes per-peer state, so token-less Initials from peers not blocked
+also spend a per-socket budget (a token bucket in a one-entry array map);
+beyond it they are dropped and counted, everything else still passes.  Loading needs CAP_BPF: without it
 :func:`kernel_peer_filter` returns None and the endpoint's user-space limits
 do the work alone.
 """
@@ -103,7 +106,7 @@ def _tokenless_initial(p: int) -> list[Insn | Label | ebpf.JumpTo]:
         ebpf.load_packet(B, p),
         ebpf.mov_reg(R8, R0),
         ebpf.jump_to(JSET, R8, 0x80, "long"),
-        ebpf.jump_to(ebpf.JA, R0, 0, "classified"),  # a short header
+        ebpf.goto("classified"),  # a short header
         Label("long"),
         ebpf.alu_imm(AND, R8, 0x30),
         ebpf.load_packet(W, p + 1),  # version
@@ -111,10 +114,10 @@ def _tokenless_initial(p: int) -> list[Insn | Label | ebpf.JumpTo]:
     for version, bits in _INITIAL_TYPE_BITS:
         items += [ebpf.jump_to(JNE, R0, version, f"not-{version:x}"),
                   ebpf.jump_to(JEQ, R8, bits, "initial"),
-                  ebpf.jump_to(ebpf.JA, R0, 0, "classified"),
+                  ebpf.goto("classified"),
                   Label(f"not-{version:x}")]
     items += [
-        ebpf.jump_to(ebpf.JA, R0, 0, "classified"),  # another version: not ours to judge
+        ebpf.goto("classified"),  # another version: not ours to judge
         Label("initial"),
         # RFC 9000 §17.2.2: DCID Length at 5, SCID Length after the DCID, then the
         # Token Length; a zero one-byte varint means no token.  A datagram too short
@@ -151,7 +154,7 @@ def _peer_key_on_stack() -> list[Insn | Label | ebpf.JumpTo]:
         ebpf.store_mem(W, R10, -16, R1),
         ebpf.load_packet(W, _NET + 12),  # IPv4 source address
         ebpf.store_mem(W, R10, -12, R0),
-        ebpf.jump_to(ebpf.JA, R0, 0, "port"),
+        ebpf.goto("port"),
         Label("v6"),
     ]
     for word in range(4):  # IPv6 source address
@@ -198,11 +201,11 @@ def _initial_budget(budget_fd: int) -> list[Insn | Label | ebpf.JumpTo]:
         ebpf.load_mem(DW, R1, R7, _DROPPED),
         ebpf.alu_imm(ADD, R1, 1),
         ebpf.store_mem(DW, R7, _DROPPED, R1),
-        ebpf.jump_to(ebpf.JA, R0, 0, "drop"),
+        ebpf.goto("drop"),
         Label("spend"),
         ebpf.alu_reg(SUB, R3, R1),
         ebpf.store_mem(DW, R7, _CREDIT, R3),
-        ebpf.jump_to(ebpf.JA, R0, 0, "keep"),
+        ebpf.goto("keep"),
     ]
 
 
@@ -225,7 +228,7 @@ def filter_program(peers_fd: int, budget_fd: int) -> list[Insn]:
         ebpf.load_mem(DW, R1, R7, 8),
         ebpf.jump_to(JEQ, R1, SCOPE_ALL, "drop"),
         ebpf.jump_to(JNE, R9, 0, "drop"),  # scope: token-less Initials, and this is one
-        ebpf.jump_to(ebpf.JA, R0, 0, "keep"),
+        ebpf.goto("keep"),
         Label("budget"),
         *_initial_budget(budget_fd),
         Label("keep"),
