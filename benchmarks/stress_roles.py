@@ -70,9 +70,8 @@ def run_server(args: argparse.Namespace) -> int:
         # would spend the server's CPU on the benchmark's own bookkeeping (~2 % of a
         # handshake-rate run), which the per-core figure would then count.
         endpoint = server.endpoint
-        data = dataclasses.asdict(endpoint.stats)
+        data = dataclasses.asdict(endpoint.stats_snapshot())
         data["connections"] = len(endpoint.connections)
-        data["kernel_initials_over_budget"] = endpoint.kernel_initials_over_budget
         data["handshakes_in_progress"] = endpoint.handshakes_in_progress
         out = stats_dir / f"worker-{index}.json"
         tmp = out.with_suffix(".tmp")

@@ -98,7 +98,7 @@ class EndpointStatus:
     @classmethod
     def of(cls, endpoint: Any) -> EndpointStatus:
         """A snapshot of a live ``tquic.io.endpoint.QuicEndpoint``."""
-        return cls(dataclasses.replace(endpoint.stats), bool(endpoint.retry_active),
+        return cls(endpoint.stats_snapshot(), bool(endpoint.retry_active),
                    int(endpoint.handshakes_in_progress), len(endpoint.connections),
                    bool(endpoint.kernel_filter_active))
 

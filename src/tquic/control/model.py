@@ -258,7 +258,7 @@ class EndpointInfo:
     @classmethod
     def of_endpoint(cls, endpoint: Any) -> EndpointInfo:
         """From a live ``tquic.io.endpoint.QuicEndpoint`` (its public attributes only)."""
-        return cls.of(endpoint.stats, retry_active=endpoint.retry_active,
+        return cls.of(endpoint.stats_snapshot(), retry_active=endpoint.retry_active,
                       handshakes_in_progress=endpoint.handshakes_in_progress,
                       connections=len(endpoint.connections),
                       kernel_filter=endpoint.kernel_filter_active)

@@ -141,10 +141,10 @@ class QuicEndpoint:
         """Whether flooding peers are dropped by the kernel (tquic.io.peer_filter)."""
         return self._penalties.in_kernel
 
-    @property
-    def kernel_initials_over_budget(self) -> int:
-        """Token-less Initials the kernel dropped over ``kernel_initials_per_second``."""
-        return self._penalties.initials_over_budget()
+    def stats_snapshot(self) -> EndpointStats:
+        """A copy of :attr:`stats` with the counts kept in the kernel read in."""
+        return dataclasses.replace(
+            self.stats, kernel_initials_over_budget=self._penalties.initials_over_budget())
 
     @property
     def retry_active(self) -> bool:

@@ -26,3 +26,6 @@ class EndpointStats:
     retry_activations: int = 0  # times retry="auto" switched Retry on
     retries_suppressed: int = 0  # Initials not answered: their peer ignores our Retries
     peers_blocked: int = 0  # peers the kernel was told to drop for a while
+    # Token-less Initials the kernel dropped over kernel_initials_per_second: counted in
+    # the kernel, so filled in by QuicEndpoint.stats_snapshot() (0 in the live stats).
+    kernel_initials_over_budget: int = 0
