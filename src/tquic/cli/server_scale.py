@@ -109,31 +109,29 @@ def _count(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
+def _float(text: str, expected: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def _seconds(text: str) -> float:
+    value = _float(text, "seconds")
     if not value >= 0:
         raise argparse.ArgumentTypeError("must not be negative")
     return value
 
 
 def _budget(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _float(text, "a number")
     if not value >= 0:
         raise argparse.ArgumentTypeError("must not be negative (0 = no budget)")
     return value
 
 
 def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _float(text, "a number")
     if not value > 0:
         raise argparse.ArgumentTypeError("must be positive")
     return value
