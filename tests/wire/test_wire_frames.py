@@ -115,6 +115,20 @@ def test_frame_sequences_round_trip_in_order(frames: list[Frame], padding: int) 
     assert parse_frames(encode_frames(frames)) == frames
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(non_padding_frame, min_size=1, max_size=4),
+       st.lists(st.integers(min_value=1, max_value=1400), min_size=1, max_size=4))
+def test_padding_runs_between_and_after_frames_are_each_one_frame(
+        frames: list[Frame], runs: list[int]) -> None:
+    # A run that fills the rest of the packet and one that stops at a frame are both
+    # read whole (the first by one comparison, the second by a search).
+    mixed: list[Frame] = []
+    for frame, run in zip(frames, runs, strict=False):
+        mixed += [PaddingFrame(run), frame]
+    mixed.append(PaddingFrame(runs[-1]))
+    assert parse_frames(encode_frames(mixed)) == mixed
+
+
 @pytest.mark.parametrize("cls", list(FRAME_STRATEGIES), ids=lambda c: c.__name__)
 def test_each_frame_class_round_trips(cls: type) -> None:
     @settings(max_examples=15, deadline=None)
