@@ -15,7 +15,10 @@ It prints:
 - the server's Python function calls per handshake (cProfile): a figure the machine's
   load does not move;
 - where the server's CPU goes, by part: a sampling profiler (SIGALRM) over the server's
-  calls, with the garbage collector's own CPU time apart;
+  calls, with the garbage collector's own CPU time apart, and its collections per
+  generation.  The clients live in this process too: their objects count towards the
+  collector's thresholds and are traced by its collections, so the collector's share
+  here is two to three times a server process's own (benchmarks/stress.py's server);
 - the floor: the cryptographic operations a server needs per handshake, timed alone.
 
     python benchmarks/handshake_server.py [--handshakes 1500] [--json]
@@ -124,6 +127,7 @@ class ServerBench:
         self._last_sample = 0.0
         self._rng = random.Random(1)
         self._gc_started = 0.0
+        self.collections: Counter[int] = Counter()  # by generation, in the server's calls
         self.profile: cProfile.Profile | None = None
         self.out: list[tuple[bytes, Any]] = []
 
@@ -164,6 +168,8 @@ class ServerBench:
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_started = time.thread_time()
+            if self.sampling:
+                self.collections[info["generation"]] += 1
             return
         seconds = time.thread_time() - self._gc_started
         self._gc_since_sample += seconds
@@ -309,6 +315,7 @@ async def measure(handshakes: int) -> dict[str, Any]:
     await asyncio.sleep(0.5)  # the warm-up's connections drain
 
     per_slice: list[float] = []
+    bench.collections.clear()
     # A wall-clock timer (the CPU-time one ticks at the kernel's HZ, 4 ms here): the
     # process is busy throughout, and the share of the samples is what is used.
     signal.signal(signal.SIGALRM, bench.on_sample)
@@ -325,6 +332,8 @@ async def measure(handshakes: int) -> dict[str, Any]:
     total_samples = sum(samples.values()) or 1
     median_us = statistics.median(per_slice)
     gc_us = bench.gc_seconds / (len(per_slice) * SLICE) * 1e6
+    collections = {f"gen{g}": round(bench.collections[g] * 1000 / (len(per_slice) * SLICE), 1)
+                   for g in range(3)}
     def us(n: int) -> int:
         return round((median_us - gc_us) * n / total_samples)
     parts = [{"part": part, "samples": n, "us_per_handshake": us(n),
@@ -344,6 +353,7 @@ async def measure(handshakes: int) -> dict[str, Any]:
         "per_core_s": {"best": round(1e6 / min(per_slice)), "median": round(1e6 / median_us)},
         "python_calls_per_handshake": round(stats.total_calls / (SLICE * 3)),
         "gc_us_per_handshake": round(gc_us),
+        "gc_collections_per_1000_handshakes": collections,
         "parts": parts,
         "floor": crypto_floor(),
         "load_avg": round(os.getloadavg()[0], 2),
@@ -367,6 +377,8 @@ def main() -> None:
           f"({result['per_core_s']['best']} / {result['per_core_s']['median']} per CPU "
           f"second); {result['python_calls_per_handshake']} Python calls per handshake; "
           f"load average {result['load_avg']}")
+    print("collections per 1,000 handshakes (in the server's calls): " + ", ".join(
+        f"{gen} {n}" for gen, n in result["gc_collections_per_1000_handshakes"].items()))
     print("\n| part of the server's handshake (median slice) | us per handshake |\n"
           "| --- | --- |")
     for row in result["parts"]:
