@@ -38,10 +38,7 @@ from tquic.core.control_queue import ControlQueue
 from tquic.core.crypto_levels import CryptoLevels, CryptoState
 from tquic.core.datagram_queue import DatagramQueue, datagram_payload_limit
 from tquic.core.empty_queue import EMPTY, writable
-from tquic.core.events import (
-    ConnectionIdIssued,
-    Event,
-)
+from tquic.core.events import ConnectionIdIssued, Event
 from tquic.core.frame_handlers import FrameHandlers
 from tquic.core.handshake import Handshake
 from tquic.core.key_update import KeyUpdateNotAllowed
@@ -113,7 +110,12 @@ class QuicConnection:
     _loss_stats: list[int]
     _mp: bool  # draft-ietf-quic-multipath negotiated (core/multipath.py)
     _qlog: EngineQlog | None  # core/qlog_events.py; None: no logger, no cost
-    # The components (_streams, _handshake, _multipath, ...): docs/architecture.md.
+    # Every attribute above and the components (docs/architecture.md) are slots: no
+    # 1.6 KB instance dict per connection; "__dict__" still takes others (tests' patches).
+    __slots__ = (*__annotations__, "_ack_frequency", "_builder", "_close_responses",
+                 "_frame_handlers", "_handshake", "_migration", "_multipath", "_path_setup",
+                 "_peer_max_udp", "_preferred", "_receiver", "_rx_dcid", "_rx_network_path",
+                 "_rx_path", "_send_loop", "_streams", "_timers", "__dict__", "__weakref__")
 
     def __init__(
         self,

@@ -33,6 +33,7 @@ from tquic.crypto.tls.certs import generate_self_signed
 from tquic.demo.model import DemoError, DemoOptions, DemoSummary, PathSample
 from tquic.io.api import QuicServer, serve
 from tquic.io.endpoint import QuicEndpoint, engine_class
+from tquic.io.futures import consume_result
 from tquic.io.multipath_client import open_extra_paths
 from tquic.io.protocol import ConnectionClosedError, QuicConnectionProtocol
 from tquic.io.streams import QuicStreamReader, QuicStreamWriter, StreamError
@@ -297,7 +298,7 @@ async def run_demo(options: DemoOptions,
         if download is not None and not download.done():
             # Ctrl-C (cancellation) lands here: the task ends when the endpoint closes.
             download.cancel()
-            download.add_done_callback(_consume)
+            download.add_done_callback(consume_result)
         if endpoint is not None:
             endpoint.close()
         else:
@@ -311,11 +312,6 @@ async def run_demo(options: DemoOptions,
     if show is not None:
         show(run, list(summary.paths), True)
     return summary
-
-
-def _consume(task: asyncio.Task[None]) -> None:
-    if not task.cancelled():
-        task.exception()
 
 
 def _summarize(run: DemoRun, rows: list[PathSample], down_at: float | None) -> DemoSummary:

@@ -25,6 +25,7 @@ from tquic.core.send_stream import StreamUsageError
 from tquic.h3.api import H3Client, H3Server, Handler, ServerTunnel, Transmit
 from tquic.h3.settings import H3Config
 from tquic.h3.transport import QuicStreamTransport
+from tquic.io.futures import consume_result
 from tquic.io.protocol import ConnectionClosedError
 
 E = TypeVar("E", H3Client, H3Server)
@@ -61,7 +62,7 @@ class H3Bridge(Generic[E]):
         self._flush_pending = False
         self._loop = asyncio.get_running_loop()
         self.ready: asyncio.Future[E] = self._loop.create_future()
-        self.ready.add_done_callback(_consume)
+        self.ready.add_done_callback(consume_result)
         self._original = protocol._handle_event
         protocol._handle_event = self._on_event
 
@@ -217,8 +218,3 @@ async def serve_h3(
         H3Bridge(protocol, make)
 
     return await serve(host, port, quic_config, None, connection_handler=on_connection, **serve_kwargs)
-
-
-def _consume(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()

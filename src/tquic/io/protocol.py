@@ -27,6 +27,7 @@ from tquic.core.send_stream import StreamUsageError
 from tquic.io.deadline_timer import DeadlineTimer
 from tquic.io.errors import ConnectionClosedError as ConnectionClosedError
 from tquic.io.errors import MigrationError as MigrationError
+from tquic.io.futures import cancel_all, consume_result
 from tquic.io.qlog_trace import IoTrace
 from tquic.io.stream_registry import StreamRegistry
 from tquic.io.streams import QuicStreamReader, QuicStreamWriter, StreamError
@@ -56,7 +57,16 @@ _HANDLER_GRACE = 0.05
 
 
 class QuicConnectionProtocol:
-    """A live QUIC connection: streams, datagrams, close; driven by a QuicEndpoint."""
+    """A live QUIC connection: streams, datagrams, close; driven by a QuicEndpoint.
+    Its attributes are slots: no 1.6 KB instance dict per connection."""
+    __slots__ = ("__dict__", "__weakref__", "_accept_q", "_closed", "_connected",
+                 "_datagram_limit", "_datagram_waiter", "_datagrams", "_endpoint",
+                 "_flush_listeners", "_flush_scheduled", "_heard", "_local_cids", "_loop",
+                 "_migration", "_path_listeners", "_progress", "_quic", "_requested_epoch",
+                 "_send_epoch", "_stream_handler", "_tasks", "_terminated", "_terminated_at",
+                 "_timer", "_trace", "alpn_protocol", "early_data_accepted",
+                 "handshake_completed_at", "is_client", "network_path", "new_token",
+                 "session_resumed", "session_ticket", "started_at", "streams")
 
     def __init__(self, endpoint: QuicEndpoint, connection: Any, *, is_client: bool,
                  network_path: NetworkPath, stream_handler: StreamHandler | None = None,
@@ -102,8 +112,8 @@ class QuicConnectionProtocol:
         self.handshake_completed_at: float | None = None
         self.started_at = self._loop.time()
         # Silence "exception never retrieved" for futures nobody awaits.
-        self._connected.add_done_callback(_consume)
-        self._closed.add_done_callback(_consume)
+        self._connected.add_done_callback(consume_result)
+        self._closed.add_done_callback(consume_result)
 
     # -- public API -----------------------------------------------------------------------
 
@@ -477,7 +487,7 @@ class QuicConnectionProtocol:
         # and see them, instead of being cancelled before it could.
         pending = [task for task in self._tasks if not task.done()]
         if pending:
-            self._loop.call_later(_HANDLER_GRACE, _cancel_all, pending)
+            self._loop.call_later(_HANDLER_GRACE, cancel_all, pending)
         self._endpoint.connection_finished(self, self._local_cids)
         if self._trace is not None:
             self._trace.close()
@@ -588,13 +598,3 @@ class QuicConnectionProtocol:
             self._trace.closed(self._loop.time(), event.by_peer, event.application,
                                event.error_code, event.reason)
 
-
-def _consume(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
-def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        if not task.done():
-            task.cancel()
