@@ -133,7 +133,8 @@ def _limit_value(key: str, value: object, default: object) -> object:
             raise ValueError(f"{key}: expected a number, got {value!r}")
         return float(value)  # type: ignore[arg-type]
     if type(value) is not type(default):
-        kind = {int: "a whole number", bool: "true or false", str: "text"}[type(default)]
+        kind = {int: "a whole number", bool: "true or false", str: "text"}.get(
+            type(default), type(default).__name__)
         raise ValueError(f"{key}: expected {kind}, got {value!r}")
     return value
 
