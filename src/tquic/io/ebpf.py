@@ -14,7 +14,7 @@ callers fall back to doing the same work in user space.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import os
 import platform
 import struct
@@ -174,23 +174,19 @@ def assemble(items: list[Insn | Label | JumpTo]) -> list[Insn]:
     return out
 
 
+@functools.cache
 def _syscall() -> ctypes._NamedFuncPointer:
+    """libc's syscall(2), from the symbols already loaded in the process."""
     if _SYS_BPF is None:
         raise EbpfError(f"bpf(2) number unknown on {platform.machine()}")
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-    function = libc.syscall
+    function = ctypes.CDLL(None, use_errno=True).syscall
     function.restype = ctypes.c_long
     function.argtypes = (ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint)
     return function
 
 
-_syscall_cache: list[ctypes._NamedFuncPointer] = []
-
-
 def _bpf(command: int, attr: ctypes.Array[ctypes.c_char], what: str) -> int:
-    if not _syscall_cache:
-        _syscall_cache.append(_syscall())
-    result = int(_syscall_cache[0](_SYS_BPF, command, ctypes.addressof(attr), _ATTR_SIZE))
+    result = int(_syscall()(_SYS_BPF, command, ctypes.addressof(attr), _ATTR_SIZE))
     if result < 0:
         errno = ctypes.get_errno()
         raise EbpfError(errno, f"{what}: {os.strerror(errno)}")

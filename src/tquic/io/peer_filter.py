@@ -28,6 +28,7 @@ do the work alone.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -58,7 +59,6 @@ from tquic.io.ebpf import (
     R10,
     SUB,
     B,
-    EbpfError,
     H,
     Insn,
     Label,
@@ -289,18 +289,19 @@ class KernelPeerFilter:
         self._budget.close()
 
 
-_unavailable_logged: list[bool] = []
-
-
 def kernel_peer_filter(max_peers: int = 8192,
                        initials_per_second: float = 0.0) -> KernelPeerFilter | None:
     """A filter, or None where the kernel refuses one (no CAP_BPF, no eBPF): said
     once per process at info level, since the user-space limits still hold."""
     try:
         return KernelPeerFilter(max_peers, initials_per_second)
-    except (EbpfError, OSError) as exc:
-        if not _unavailable_logged:
-            _unavailable_logged.append(True)
-            logger.info("kernel peer filter unavailable (%s): floods are dropped in user "
-                        "space only", exc)
+    except OSError as exc:  # EbpfError included
+        _log_unavailable(str(exc))
         return None
+
+
+@functools.cache
+def _log_unavailable(reason: str) -> None:
+    """Once per process and reason: the user-space limits still hold."""
+    logger.info("kernel peer filter unavailable (%s): floods are dropped in user space only",
+                reason)
